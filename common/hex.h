@@ -1,0 +1,19 @@
+/* Hex text <-> bytes, for test vectors, CLI input and readable output. */
+#ifndef SMK_HEX_H
+#define SMK_HEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* Decode hex digits, ignoring white space and ':' separators. Appends to out. */
+int smk_hex_decode(const char *s, smk_buf *out, smk_err *e);
+/* Upper-case hex of p into a new NUL-terminated string (caller frees); NULL on OOM. */
+char *smk_hex(const uint8_t *p, size_t n);
+/* Write upper-case hex to f. */
+void smk_hex_fprint(FILE *f, const uint8_t *p, size_t n);
+
+#endif
