@@ -1,0 +1,41 @@
+/* smkey: command-line client and offline tools. Dispatches to cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "smkey.h"
+
+struct smkey_cmd {
+	const char *name;
+	smkey_cmd_fn fn;
+	const char *summary;
+};
+
+/* Sub-commands register here, one line each. */
+static const struct smkey_cmd commands[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	const struct smkey_cmd *c;
+
+	fprintf(f, "usage: smkey COMMAND [ARGS...]\n\ncommands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv)
+{
+	const struct smkey_cmd *c;
+
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (c = commands; c->name; c++)
+		if (strcmp(argv[1], c->name) == 0)
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "smkey: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
