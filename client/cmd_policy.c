@@ -123,8 +123,8 @@ static int show(const policy *p)
 		printf("  key-domain   %d\n", p->key_domain);
 	else
 		printf("  key-domain   none\n");
-	printf("  exportable   %s\n", p->exportable ? "yes, wrapped under the key domain's DKEK"
-						    : "no (wrap not listed)");
+	printf("  exportable   %s\n",
+	       p->exportable ? "yes, wrapped under the key domain's DKEK" : "no (wrap not listed)");
 	printf("  label        %s (e.g. %s)\n", p->label_template, g.label);
 	printf("  allow       ");
 	print_principals("users", "uid", p->users, p->user_count, &first);
@@ -177,9 +177,11 @@ static int check(const char *path, int json)
 	}
 	if (policy_set_load(path, &set, report, NULL, &e) < 0) {
 		/* report() has shown every error already */
+		if (e.code == SMK_E_IO)
+			return 2;
 		fprintf(stderr, "smkey policy: %s: not valid, the daemon would refuse to load it\n",
 			path);
-		return e.code == SMK_E_IO ? 2 : 1;
+		return 1;
 	}
 	if (!json)
 		printf("%s: %zu policies, all valid\n\n", path, policy_set_count(set));

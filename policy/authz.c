@@ -70,8 +70,8 @@ static int cmp_principal(const void *a, const void *b)
 	return strcmp(((const policy_principal *)a)->name, ((const policy_principal *)b)->name);
 }
 
-static int load_principals(const char *file, const pnode *list, int group,
-			   policy_principal **out, size_t *count, smk_err *e)
+static int load_principals(const char *file, const pnode *list, int group, policy_principal **out,
+			   size_t *count, smk_err *e)
 {
 	const char *what = group ? "group" : "user";
 	const char *s;
@@ -94,9 +94,10 @@ static int load_principals(const char *file, const pnode *list, int group,
 		for (j = 0; j < i; j++)
 			if (strcmp(list->items[j]->text, s) == 0)
 				return policy_fail_at(e, file, item,
-						      "%s \"%s\" is listed twice (first at line "
-						      "%u); list it once",
-						      what, s, list->items[j]->line);
+						      "%s \"%s\" is listed twice (first at "
+						      "%u:%u); list it once",
+						      what, s, list->items[j]->line,
+						      list->items[j]->col);
 		found = lookup(group, s, &pr->id, &err);
 		if (found < 0)
 			return policy_fail_at(e, file, item, "cannot look up %s \"%s\": %s", what,
@@ -157,8 +158,7 @@ static void names(char *out, size_t len, const policy_principal *list, size_t n)
 
 	out[0] = '\0';
 	for (i = 0; i < n; i++)
-		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "",
-			 list[i].name);
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", list[i].name);
 	if (n == 0)
 		snprintf(out, len, "none");
 }
@@ -180,6 +180,6 @@ int policy_authorize(const policy *p, const policy_peer *peer, smk_err *e)
 	return smk_fail(e, SMK_E_DENIED,
 			"policy %s: peer uid %u (gid %u, %zu supplementary groups) may not use "
 			"it; allowed users: %s; groups: %s",
-			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count,
-			users, groups);
+			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count, users,
+			groups);
 }

@@ -18,8 +18,8 @@ static json_t *key_object(const policy *p)
 {
 	if (p->key_type == SMK_KEY_EC)
 		return json_pack("{s:s, s:s}", "type", "ec", "curve", p->curve->name);
-	return json_pack("{s:s, s:I, s:I}", "type", "rsa", "bits", (json_int_t)p->bits,
-			 "exponent", (json_int_t)65537);
+	return json_pack("{s:s, s:I, s:I}", "type", "rsa", "bits", (json_int_t)p->bits, "exponent",
+			 (json_int_t)65537);
 }
 
 static json_t *algorithms(const policy *p, char *hex)
@@ -95,9 +95,9 @@ int policy_canonicalize(policy *p, smk_err *e)
 	/* "o" steals each reference; a NULL from a builder fails the pack */
 	doc = json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:b, s:s, "
 			"s:{s:o, s:o}, s:o, s:o}",
-			"format", FORMAT_NAME, "version", (json_int_t)POLICY_FORMAT_VERSION,
-			"name", p->name, "description", p->description, "key", key_object(p),
-			"algorithms", algorithms(p, hex), "alg-list-hex", hex, "use-counter",
+			"format", FORMAT_NAME, "version", (json_int_t)POLICY_FORMAT_VERSION, "name",
+			p->name, "description", p->description, "key", key_object(p), "algorithms",
+			algorithms(p, hex), "alg-list-hex", hex, "use-counter",
 			optional(p->use_counter != 0, p->use_counter), "key-domain",
 			optional(p->key_domain >= 0, p->key_domain), "exportable", p->exportable,
 			"label", p->label_template, "allow", "users",

@@ -50,7 +50,8 @@ int policy_label_template_scan(const char *tmpl, char *why, size_t why_len, size
 		if (tmpl[i] == '{') {
 			close = strchr(tmpl + i, '}');
 			if (close == NULL)
-				snprintf(why, why_len, "\"{\" is never closed; the placeholder is %s",
+				snprintf(why, why_len,
+					 "\"{\" is never closed; the placeholder is %s",
 					 POLICY_LABEL_PLACEHOLDER);
 			else
 				snprintf(why, why_len,
@@ -62,7 +63,11 @@ int policy_label_template_scan(const char *tmpl, char *why, size_t why_len, size
 		if (!policy_label_char(tmpl[i])) {
 			unsigned char c = (unsigned char)tmpl[i];
 
-			if (c > 0x20 && c < 0x7F)
+			if (c == ' ')
+				snprintf(why, why_len,
+					 "a space would be in every label; labels use only "
+					 "A-Z a-z 0-9 . _ -");
+			else if (c > 0x20 && c < 0x7F)
 				snprintf(why, why_len,
 					 "character '%c' would be in every label; labels use only "
 					 "A-Z a-z 0-9 . _ -",
@@ -127,8 +132,8 @@ static int make_label(const policy *p, const char *req, char *out, smk_err *e)
 				"policy %s: the label would be longer than %d characters; the "
 				"request label may have at most %zu",
 				p->name, POLICY_LABEL_MAX,
-				POLICY_LABEL_MAX - (strlen(p->label_template) -
-						    strlen(POLICY_LABEL_PLACEHOLDER)));
+				POLICY_LABEL_MAX -
+				    (strlen(p->label_template) - strlen(POLICY_LABEL_PLACEHOLDER)));
 	snprintf(out, POLICY_LABEL_MAX + 1, "%.*s%s%s", (int)prefix, p->label_template, req,
 		 ph + strlen(POLICY_LABEL_PLACEHOLDER));
 	return 0;

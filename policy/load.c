@@ -18,17 +18,20 @@
 #define DEVICE_ID_MAX 16 /* a DevAut CHR (ref §4.2) */
 
 static const char *const top_keys[] = {
-	"name",	       "description", "key",   "algorithms", "use-counter", "key-domain",
-	"exportable", "label",	     "allow", "max-keys",   "devices",     NULL,
+    "name",	  "description", "key",	  "algorithms", "use-counter", "key-domain",
+    "exportable", "label",	 "allow", "max-keys",	"devices",     NULL,
 };
 static const char *const key_keys[] = {"type", "curve", "bits", NULL};
 
 static const char *kind_name(const pnode *n)
 {
 	switch (n->kind) {
-	case PNODE_SCALAR: return "a single value";
-	case PNODE_SEQ: return "a list";
-	case PNODE_MAP: return "a mapping";
+	case PNODE_SCALAR:
+		return "a single value";
+	case PNODE_SEQ:
+		return "a list";
+	case PNODE_MAP:
+		return "a mapping";
 	}
 	return "something else";
 }
@@ -98,9 +101,9 @@ int pval_uint(const char *file, const pnode *n, const char *what, uint64_t min, 
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
 	if ((neg && (v != 0 || min > 0)) || v < min || v > max)
-		return policy_fail_at(e, file, n,
-				      "%s %s is out of range; it must be from %" PRIu64 " to %" PRIu64,
-				      what, n->text, min, max);
+		return policy_fail_at(
+		    e, file, n, "%s %s is out of range; it must be from %" PRIu64 " to %" PRIu64,
+		    what, n->text, min, max);
 	*out = v;
 	return 0;
 }
@@ -156,8 +159,8 @@ static size_t distance(const char *a, const char *b)
 	return row[lb];
 }
 
-int pval_known_keys(const char *file, const pnode *map, const char *const *known,
-		    const char *where, smk_err *e)
+int pval_known_keys(const char *file, const pnode *map, const char *const *known, const char *where,
+		    smk_err *e)
 {
 	char list[256] = "", hint[96] = "";
 	const char *const *k;
@@ -273,8 +276,8 @@ static int load_key(const char *file, const pnode *root, policy *p, smk_err *e)
 	const char *s;
 	uint64_t v;
 
-	key = require(file, root, "key",
-		      "describe the key, e.g. key: {type: ec, curve: secp256r1}", e);
+	key = require(file, root, "key", "describe the key, e.g. key: {type: ec, curve: secp256r1}",
+		      e);
 	if (key == NULL)
 		return -1;
 	if (key->kind != PNODE_MAP)
@@ -320,8 +323,13 @@ static int load_key(const char *file, const pnode *root, policy *p, smk_err *e)
 					      "curve is for ec keys; an rsa key has bits, remove "
 					      "curve");
 		bits = require(file, key, "bits", "an rsa key needs bits: 2048, 3072 or 4096", e);
-		if (bits == NULL || pval_uint(file, bits, "bits", 1, 65536, &v, e) < 0)
+		if (bits == NULL)
 			return -1;
+		if (bits->kind != PNODE_SCALAR || !bits->plain || bits->text[0] == '-' ||
+		    pval_uint(file, bits, "bits", 0, UINT32_MAX, &v, e) < 0)
+			return policy_fail_at(e, file, bits,
+					      "bits must be 2048, 3072 or 4096, written without "
+					      "quotes");
 		if (v != 2048 && v != 3072 && v != 4096)
 			return policy_fail_at(e, file, bits,
 					      "bits %s is not offered; use 2048, 3072 or 4096",
@@ -394,8 +402,8 @@ static int load_algorithms(const char *file, const pnode *root, policy *p, smk_e
 			if (p->algs[j] == a)
 				return policy_fail_at(e, file, item,
 						      "algorithm \"%s\" is listed twice (first at "
-						      "line %u); list it once",
-						      s, list->items[j]->line);
+						      "%u:%u); list it once",
+						      s, list->items[j]->line, list->items[j]->col);
 		p->algs[i] = a;
 	}
 	p->alg_count = list->n;
@@ -454,11 +462,11 @@ static int load_restrictions(const char *file, const pnode *root, policy *p, smk
 			return -1;
 		if (exportable != p->exportable)
 			return policy_fail_at(
-				e, file, n,
-				exportable ? "exportable: true, but \"wrap\" is not in algorithms; "
-					     "add wrap (and a key-domain) or say exportable: false"
-					   : "exportable: false, but \"wrap\" is in algorithms; "
-					     "remove wrap or say exportable: true");
+			    e, file, n,
+			    exportable ? "exportable: true, but \"wrap\" is not in algorithms; "
+					 "add wrap (and a key-domain) or say exportable: false"
+				       : "exportable: false, but \"wrap\" is in algorithms; "
+					 "remove wrap or say exportable: true");
 	}
 	if ((n = pval_get(root, "max-keys")) != NULL) {
 		if (pval_uint(file, n, "max-keys", 1, UINT32_MAX, &v, e) < 0)
@@ -475,8 +483,8 @@ static int load_label(const char *file, const pnode *root, policy *p, smk_err *e
 	char why[200];
 	size_t off;
 
-	n = require(file, root, "label",
-		    "give a label template such as label: apk-{request.label}", e);
+	n = require(file, root, "label", "give a label template such as label: apk-{request.label}",
+		    e);
 	if (n == NULL || pval_string(file, n, "label", &s, e) < 0)
 		return -1;
 	if (policy_label_template_scan(s, why, sizeof(why), &off) < 0) {
@@ -515,9 +523,10 @@ static int load_devices(const char *file, const pnode *root, policy *p, smk_err 
 		if (pval_string(file, item, "a device", &s, e) < 0)
 			return -1;
 		len = strlen(s);
-		if (len < 5 || len > DEVICE_ID_MAX || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-								"abcdefghijklmnopqrstuvwxyz"
-								"0123456789") != len)
+		if (len < 5 || len > DEVICE_ID_MAX ||
+		    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "abcdefghijklmnopqrstuvwxyz"
+			      "0123456789") != len)
 			return policy_fail_at(e, file, item,
 					      "device \"%s\" is not a device serial or DevAut CHR; "
 					      "write e.g. DENK0404144 or DENK040414400000",
@@ -526,8 +535,8 @@ static int load_devices(const char *file, const pnode *root, policy *p, smk_err 
 			if (strcmp(list->items[j]->text, s) == 0)
 				return policy_fail_at(e, file, item,
 						      "device \"%s\" is listed twice (first at "
-						      "line %u); list it once",
-						      s, list->items[j]->line);
+						      "%u:%u); list it once",
+						      s, list->items[j]->line, list->items[j]->col);
 		p->devices[i] = dup_or_fail(s, e);
 		if (p->devices[i] == NULL)
 			return -1;

@@ -24,10 +24,10 @@
 
 #define POLICY_FORMAT_VERSION 1
 #define POLICY_FILE_MAX (64 * 1024) /* bytes in one policy file */
-#define POLICY_LABEL_MAX 64         /* PKCS#15 label of the key, in characters */
+#define POLICY_LABEL_MAX 64	    /* PKCS#15 label of the key, in characters */
 #define POLICY_NAME_MAX 64
 #define POLICY_KEY_TEMPLATE_MAX 512 /* 7F49 template of secp521r1 is 431 bytes */
-#define POLICY_GAKP_META_MAX 32     /* tags 90, 91, 92: 6 + 18 + 3 bytes */
+#define POLICY_GAKP_META_MAX 32	    /* tags 90, 91, 92: 6 + 18 + 3 bytes */
 
 /* The only placeholder a label template may contain. */
 #define POLICY_LABEL_PLACEHOLDER "{request.label}"
@@ -39,13 +39,13 @@ typedef struct policy_principal {
 
 /* A loaded, validated policy. Read-only for everyone but policy/. */
 typedef struct policy {
-	char *file;        /* path it was loaded from */
-	char *name;        /* equals the file name without .yaml / .yml */
+	char *file; /* path it was loaded from */
+	char *name; /* equals the file name without .yaml / .yml */
 	char *description;
 
 	enum smk_keytype key_type; /* SMK_KEY_EC or SMK_KEY_RSA */
-	const smk_curve *curve;    /* EC: canonical curve */
-	unsigned bits;             /* RSA: modulus bits (2048, 3072, 4096) */
+	const smk_curve *curve;	   /* EC: canonical curve */
+	unsigned bits;		   /* RSA: modulus bits (2048, 3072, 4096) */
 
 	/* ascending id order, no duplicates: exactly the tag-91 bytes */
 	const smk_alg *algs[SMK_ALG_LIST_MAX];
@@ -53,21 +53,21 @@ typedef struct policy {
 	size_t alg_count;
 
 	uint32_t use_counter; /* 0: none */
-	int key_domain;       /* -1: none, else 0..255 */
-	int exportable;       /* 1 only if wrap is listed */
+	int key_domain;	      /* -1: none, else 0..255 */
+	int exportable;	      /* 1 only if wrap is listed */
 	char *label_template;
 
 	policy_principal *users, *groups; /* sorted by name */
 	size_t user_count, group_count;
 
 	uint32_t max_keys; /* 0: no limit */
-	char **devices;    /* sorted; NULL: any device */
+	char **devices;	   /* sorted; NULL: any device */
 	size_t device_count;
 
 	char *canonical; /* canonical JSON document, NUL-terminated */
 	size_t canonical_len;
-	uint8_t digest[32];    /* SHA-256 of canonical[0..canonical_len) */
-	char digest_hex[65];   /* lower-case hex of digest */
+	uint8_t digest[32];  /* SHA-256 of canonical[0..canonical_len) */
+	char digest_hex[65]; /* lower-case hex of digest */
 } policy;
 
 /* Parse and validate one policy from memory; file names it in messages and
@@ -118,23 +118,24 @@ int policy_authorize(const policy *p, const policy_peer *peer, smk_err *e);
 int policy_device_allowed(const policy *p, const char *devaut_chr, smk_err *e);
 
 typedef struct policy_request {
-	const char *label;      /* the client's label, or NULL */
-	const char *devaut_chr; /* device the key will be made on; required if the policy lists devices */
-	uint64_t keys_made;     /* keys already made under this policy (the archive knows) */
+	const char *label; /* the client's label, or NULL */
+	const char
+	    *devaut_chr; /* device the key will be made on; required if the policy lists devices */
+	uint64_t keys_made; /* keys already made under this policy (the archive knows) */
 } policy_request;
 
 /* Everything the card is told in GENERATE ASYMMETRIC KEY PAIR (ref §6.2). */
 typedef struct policy_gakp {
 	enum smk_keytype key_type;
 	const smk_curve *curve; /* EC */
-	unsigned bits;          /* RSA */
+	unsigned bits;		/* RSA */
 	/* 7F49 public-key template (OID and domain parameters or exponent and size) */
 	uint8_t key_template[POLICY_KEY_TEMPLATE_MAX];
 	size_t key_template_len;
 	uint8_t alg_list[SMK_ALG_LIST_MAX]; /* value of tag 91 */
 	size_t alg_list_len;
 	uint32_t use_counter; /* value of tag 90; 0: not sent */
-	int key_domain;       /* value of tag 92; -1: not sent */
+	int key_domain;	      /* value of tag 92; -1: not sent */
 	/* the DOs 90, 91, 92 as they follow the CHR in the command data */
 	uint8_t meta[POLICY_GAKP_META_MAX];
 	size_t meta_len;

@@ -74,7 +74,8 @@ static int list_dir(const char *dir, char ***out, size_t *count, smk_err *e)
 		n++;
 	}
 	closedir(dp);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	*out = names;
 	*count = n;
 	return 0;
@@ -140,7 +141,8 @@ int policy_set_load(const char *dir, policy_set **out, policy_report_fn report, 
 	for (i = 1; i < s->count; i++) {
 		if (strcmp(s->items[i - 1]->name, s->items[i]->name) != 0)
 			continue;
-		smk_fail(&one, SMK_E_POLICY, "%s: policy \"%s\" is also defined in %s; keep one file",
+		smk_fail(&one, SMK_E_POLICY,
+			 "%s: policy \"%s\" is also defined in %s; keep one file",
 			 s->items[i]->file, s->items[i]->name, s->items[i - 1]->file);
 		if (report)
 			report(ctx, &one);

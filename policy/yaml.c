@@ -34,7 +34,7 @@ int policy_fail_at(smk_err *e, const char *file, const pnode *n, const char *fmt
 }
 
 static int fail_mark(smk_err *e, const char *file, yaml_mark_t m, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail_mark(smk_err *e, const char *file, yaml_mark_t m, const char *fmt, ...)
 {
@@ -109,9 +109,10 @@ static int attach(struct reader *r, pnode *nd)
 		for (i = 0; i < parent->n; i += 2) {
 			if (strcmp(parent->items[i]->text, nd->text) == 0) {
 				policy_fail_at(r->e, r->file, nd,
-					       "duplicate key \"%s\" (first at line %u); write each "
+					       "duplicate key \"%s\" (first at %u:%u); write each "
 					       "key once",
-					       nd->text, parent->items[i]->line);
+					       nd->text, parent->items[i]->line,
+					       parent->items[i]->col);
 				pnode_free(nd);
 				return -1;
 			}
@@ -138,7 +139,8 @@ static int plain_node_props(struct reader *r, const yaml_event_t *ev, const yaml
 				 (const char *)anchor);
 	if (tag)
 		return fail_mark(r->e, r->file, ev->start_mark,
-				 "tag \"%s\" is not allowed; write plain values", (const char *)tag);
+				 "tag \"%s\" is not allowed; write plain values",
+				 (const char *)tag);
 	return 0;
 }
 
@@ -201,16 +203,17 @@ static int on_event(struct reader *r, const yaml_event_t *ev, int *documents, in
 					 "after the first");
 		if (ev->data.document_start.version_directive ||
 		    ev->data.document_start.tag_directives.start !=
-			    ev->data.document_start.tag_directives.end)
+			ev->data.document_start.tag_directives.end)
 			return fail_mark(r->e, r->file, ev->start_mark,
 					 "directives (%%YAML, %%TAG) are not allowed; remove them");
 		return 0;
 	case YAML_DOCUMENT_END_EVENT:
 		return 0;
 	case YAML_ALIAS_EVENT:
-		return fail_mark(r->e, r->file, ev->start_mark,
-				 "alias \"*%s\" is not allowed; write the value out where it is used",
-				 (const char *)ev->data.alias.anchor);
+		return fail_mark(
+		    r->e, r->file, ev->start_mark,
+		    "alias \"*%s\" is not allowed; write the value out where it is used",
+		    (const char *)ev->data.alias.anchor);
 	case YAML_SCALAR_EVENT:
 		return on_scalar(r, ev);
 	case YAML_SEQUENCE_START_EVENT:
@@ -228,8 +231,7 @@ static int on_event(struct reader *r, const yaml_event_t *ev, int *documents, in
 	return 0;
 }
 
-int pyaml_parse(const char *file, const unsigned char *text, size_t len, pnode **root,
-		smk_err *e)
+int pyaml_parse(const char *file, const unsigned char *text, size_t len, pnode **root, smk_err *e)
 {
 	struct reader r;
 	yaml_parser_t parser;
