@@ -16,8 +16,8 @@ static int check_role(const cvc *c, int want, const char *what, smk_err *e)
 		return smk_fail(e, SMK_E_MISMATCH, "%s %s: CHAT role OID is not id-SC-HSM", what,
 				c->chr);
 	if (c->chat_bits_len != 1 || c->chat_bits[0] != want)
-		return smk_fail(e, SMK_E_MISMATCH, "%s %s: role %02X, must be %02X (%s)", what, c->chr,
-				c->chat_bits[0], want, cvc_role_name(want));
+		return smk_fail(e, SMK_E_MISMATCH, "%s %s: role %02X, must be %02X (%s)", what,
+				c->chr, c->chat_bits[0], want, cvc_role_name(want));
 	return 0;
 }
 
@@ -53,8 +53,8 @@ void chain_free(devaut_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at,
-		   devaut_chain *out, smk_err *e)
+int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at, devaut_chain *out,
+		   smk_err *e)
 {
 	const trust_root *root;
 	const smk_curve *dica_curve, *dev_curve;
@@ -67,7 +67,8 @@ int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at,
 	memset(out, 0, sizeof(*out));
 	/* ref §4.4 step 2: the first 7F21 is the device certificate, the rest
 	 * must be exactly the DICA certificate */
-	if (tlv_parse(ef, n, &first, e) < 0 || cvc_parse_cert(first.raw, first.raw_len, &dev, e) < 0)
+	if (tlv_parse(ef, n, &first, e) < 0 ||
+	    cvc_parse_cert(first.raw, first.raw_len, &dev, e) < 0)
 		return smk_context(e, "device chain: device certificate");
 	if (first.raw_len == n)
 		return smk_fail(e, SMK_E_FORMAT,
@@ -78,15 +79,16 @@ int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at,
 
 	root = trust_find(t, dica.car);
 	if (root == NULL)
-		return smk_fail(e, SMK_E_TRUST, "device chain: DICA %s: issuer %s is not a pinned root",
-				dica.chr, dica.car);
+		return smk_fail(e, SMK_E_TRUST,
+				"device chain: DICA %s: issuer %s is not a pinned root", dica.chr,
+				dica.car);
 	if (check_role(&dica, CVC_ROLE_DICA, "DICA", e) < 0 ||
 	    check_role(&dev, CVC_ROLE_DEVICE, "device", e) < 0)
 		return smk_context(e, "device chain");
 	if (strcmp(dev.car, dica.chr) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
-				"device chain: device %s names issuer %s, but the DICA is %s", dev.chr,
-				dev.car, dica.chr);
+				"device chain: device %s names issuer %s, but the DICA is %s",
+				dev.chr, dev.car, dica.chr);
 
 	if (cvc_verify(root->key, root->cert.key.alg, dica.body, dica.body_len, dica.sig,
 		       dica.sig_len, e) < 0)
@@ -104,9 +106,10 @@ int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at,
 	EVP_PKEY_free(dica_key);
 	dev_curve = key_curve(&dev.key, dica_curve);
 	if (dev.key.alg->keytype != SMK_KEY_EC)
-		return smk_fail(e, SMK_E_UNSUPPORTED,
-				"device chain: device %s: key is not EC, chip authentication needs EC",
-				dev.chr);
+		return smk_fail(
+		    e, SMK_E_UNSUPPORTED,
+		    "device chain: device %s: key is not EC, chip authentication needs EC",
+		    dev.chr);
 	if (cvc_pubkey_to_evp(&dev.key, dev_curve, &dev_key, e) < 0)
 		return smk_context(e, "device chain: device %s", dev.chr);
 
@@ -121,8 +124,8 @@ int chain_validate(const uint8_t *ef, size_t n, const trust_store *t, time_t at,
 	len = strlen(dev.chr);
 	if (len <= 5) {
 		EVP_PKEY_free(dev_key);
-		return smk_fail(e, SMK_E_FORMAT, "device chain: device CHR %s is too short for a serial",
-				dev.chr);
+		return smk_fail(e, SMK_E_FORMAT,
+				"device chain: device CHR %s is too short for a serial", dev.chr);
 	}
 	memcpy(out->serial, dev.chr, len - 5);
 	memcpy(out->device_chr, dev.chr, sizeof(out->device_chr));
@@ -167,9 +170,8 @@ int chain_verify_authreq(const devaut_chain *c, const uint8_t *p, size_t n, chai
 		return smk_context(e, "request");
 	/* ref §6.4: origin first (outer), then possession (inner) */
 	if (strcmp(a.outer_car, c->device_chr) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"request %s: outer CAR %s is not the device %s", req->chr,
-				a.outer_car, c->device_chr);
+		return smk_fail(e, SMK_E_MISMATCH, "request %s: outer CAR %s is not the device %s",
+				req->chr, a.outer_car, c->device_chr);
 	if (cvc_verify(c->key, c->alg, a.outer_signed, a.outer_signed_len, a.outer_sig,
 		       a.outer_sig_len, e) < 0)
 		return smk_context(e, "request %s: outer signature by device %s", req->chr,

@@ -31,7 +31,10 @@ typedef struct trust_store {
 	size_t n;
 } trust_store;
 
-#define TRUST_STORE_INIT {NULL, 0}
+#define TRUST_STORE_INIT                                                                           \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 /* Add a root from bytes (binary, or hex text); the bytes are copied. Fails
  * unless it is a self-signed role-C0 certificate with a known curve. The same
@@ -50,15 +53,16 @@ typedef struct chain_validity {
 /* A validated device chain. */
 typedef struct devaut_chain {
 	char device_chr[CVC_REF_MAX + 1]; /* DENK040414400000 */
-	char serial[CVC_REF_MAX + 1];     /* device CHR minus the last 5 characters */
+	char serial[CVC_REF_MAX + 1];	  /* device CHR minus the last 5 characters */
 	char dica_chr[CVC_REF_MAX + 1];
 	char root_chr[CVC_REF_MAX + 1];
 	chain_validity device_valid, dica_valid, root_valid;
-	const smk_curve *curve; /* of the DevAut key (inherited: brainpoolP256r1 on genuine devices) */
+	const smk_curve
+	    *curve; /* of the DevAut key (inherited: brainpoolP256r1 on genuine devices) */
 	uint8_t point[1 + 2 * 66]; /* DevAut public point 04||x||y */
 	size_t point_len;
-	const cvc_alg *alg; /* DevAut OID: how the device signs its outer signatures */
-	EVP_PKEY *key;      /* DevAut public key */
+	const cvc_alg *alg;		/* DevAut OID: how the device signs its outer signatures */
+	EVP_PKEY *key;			/* DevAut public key */
 	smk_buf device_cert, dica_cert; /* copies of the two certificates */
 } devaut_chain;
 
@@ -72,17 +76,17 @@ void chain_free(devaut_chain *c);
 
 /* The new key an authenticated request proves. */
 typedef struct chain_attested {
-	char chr[CVC_REF_MAX + 1];       /* inner CHR */
+	char chr[CVC_REF_MAX + 1]; /* inner CHR */
 	int has_car;
-	char car[CVC_REF_MAX + 1];       /* inner CAR, if any */
+	char car[CVC_REF_MAX + 1];	 /* inner CAR, if any */
 	char outer_car[CVC_REF_MAX + 1]; /* = device CHR */
-	const cvc_alg *alg;              /* the new key's OID */
+	const cvc_alg *alg;		 /* the new key's OID */
 	enum smk_keytype type;
 	const smk_curve *curve; /* EC; NULL for RSA */
 	unsigned bits;
 	EVP_PKEY *key;
-	smk_buf spki;  /* SubjectPublicKeyInfo DER */
-	char *pem;     /* the same as PEM */
+	smk_buf spki; /* SubjectPublicKeyInfo DER */
+	char *pem;    /* the same as PEM */
 } chain_attested;
 
 /* Verify an authenticated request (`67`) against a validated chain: outer

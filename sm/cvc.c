@@ -7,6 +7,7 @@
 #include "../common/hex.h"
 #include "tlv.h"
 
+/* clang-format off */
 #define OID_TA(a, b) {0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x02, a, b}
 
 /* ref §3.5 */
@@ -23,6 +24,7 @@ static const cvc_alg algs[] = {
 	{"id-TA-ECDSA-SHA-384", OID_TA(2, 4), SMK_KEY_EC, "SHA384", 0},
 	{"id-TA-ECDSA-SHA-512", OID_TA(2, 5), SMK_KEY_EC, "SHA512", 0},
 };
+/* clang-format on */
 
 const uint8_t cvc_oid_sc_hsm_role[11] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x81,
 					 0xC3, 0x1F, 0x03, 0x01, 0x01};
@@ -170,8 +172,8 @@ int cvc_date_parse(const char *s, cvc_date *d, smk_err *e)
 	}
 	if (s[i] != '\0')
 		return smk_fail(e, SMK_E_ARG, "date \"%s\": expected YYYY-MM-DD", s);
-	d->year = (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
-			     (s[3] - '0'));
+	d->year =
+	    (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
 	d->month = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
 	d->day = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
 	if (!date_ok(d))
@@ -193,8 +195,9 @@ static int parse_date(const tlv *t, const char *what, cvc_date *d, smk_err *e)
 		return smk_fail(e, SMK_E_FORMAT, "%s: %zu bytes, must be 6", what, t->len);
 	for (i = 0; i < 6; i++)
 		if (t->value[i] > 9)
-			return smk_fail(e, SMK_E_FORMAT, "%s: byte %zu is %02X, not a decimal digit",
-					what, i + 1, t->value[i]);
+			return smk_fail(e, SMK_E_FORMAT,
+					"%s: byte %zu is %02X, not a decimal digit", what, i + 1,
+					t->value[i]);
 	d->year = 2000u + t->value[0] * 10u + t->value[1];
 	d->month = t->value[2] * 10u + t->value[3];
 	d->day = t->value[4] * 10u + t->value[5];
@@ -214,8 +217,9 @@ static int parse_ref(const tlv *t, const char *what, char out[CVC_REF_MAX + 1], 
 				CVC_REF_MAX);
 	for (i = 0; i < t->len; i++)
 		if (t->value[i] < 0x20 || t->value[i] > 0x7E)
-			return smk_fail(e, SMK_E_FORMAT, "%s: byte %zu (%02X) is not printable ASCII",
-					what, i + 1, t->value[i]);
+			return smk_fail(e, SMK_E_FORMAT,
+					"%s: byte %zu (%02X) is not printable ASCII", what, i + 1,
+					t->value[i]);
 	memcpy(out, t->value, t->len);
 	out[t->len] = '\0';
 	return 0;
@@ -264,7 +268,8 @@ static int parse_pubkey(const tlv *outer, cvc_pubkey *k, smk_err *e)
 	if (k->alg->keytype == SMK_KEY_RSA) {
 		for (slot = K_83; slot < K_N; slot++)
 			if (have[slot])
-				return smk_fail(e, SMK_E_FORMAT, "RSA public key: unexpected tag %X",
+				return smk_fail(e, SMK_E_FORMAT,
+						"RSA public key: unexpected tag %X",
 						0x81 + slot - K_81);
 		if (!have[K_81] || !have[K_82])
 			return smk_fail(e, SMK_E_FORMAT, "RSA public key: %s missing",
@@ -280,7 +285,8 @@ static int parse_pubkey(const tlv *outer, cvc_pubkey *k, smk_err *e)
 	k->point = f[K_86].value;
 	k->point_len = f[K_86].len;
 	if (k->point[0] != 0x04 || k->point_len % 2 == 0)
-		return smk_fail(e, SMK_E_FORMAT, "EC public key: point is not uncompressed 04||x||y");
+		return smk_fail(e, SMK_E_FORMAT,
+				"EC public key: point is not uncompressed 04||x||y");
 	for (slot = K_81; slot <= K_85; slot++)
 		params += have[slot];
 	if (params == 0) {
@@ -292,9 +298,9 @@ static int parse_pubkey(const tlv *outer, cvc_pubkey *k, smk_err *e)
 	if (params != 5)
 		return smk_fail(e, SMK_E_FORMAT,
 				"EC public key: incomplete domain parameters (need 81..85)");
-	k->curve = curve_match(f[K_81].value, f[K_81].len, f[K_82].value, f[K_82].len,
-			       f[K_83].value, f[K_83].len, f[K_84].value, f[K_84].len,
-			       f[K_85].value, f[K_85].len, e);
+	k->curve =
+	    curve_match(f[K_81].value, f[K_81].len, f[K_82].value, f[K_82].len, f[K_83].value,
+			f[K_83].len, f[K_84].value, f[K_84].len, f[K_85].value, f[K_85].len, e);
 	if (k->curve == NULL)
 		return smk_context(e, "EC public key");
 	if (have[K_87] && (f[K_87].len != 1 || f[K_87].value[0] != 1))
@@ -314,10 +320,14 @@ static const struct {
 	uint32_t tag;
 	const char *name;
 } body_tags[B_N] = {
-	{0x5F29, "profile identifier (5F29)"}, {0x42, "CAR (42)"},
-	{0x7F49, "public key (7F49)"},         {0x5F20, "CHR (5F20)"},
-	{0x7F4C, "CHAT (7F4C)"},               {0x5F25, "effective date (5F25)"},
-	{0x5F24, "expiration date (5F24)"},    {0x65, "extensions (65)"},
+	{0x5F29, "profile identifier (5F29)"},
+	{0x42, "CAR (42)"},
+	{0x7F49, "public key (7F49)"},
+	{0x5F20, "CHR (5F20)"},
+	{0x7F4C, "CHAT (7F4C)"},
+	{0x5F25, "effective date (5F25)"},
+	{0x5F24, "expiration date (5F24)"},
+	{0x65, "extensions (65)"},
 };
 
 static int parse_chat(const tlv *chat, cvc *c, smk_err *e)
@@ -335,9 +345,9 @@ static int parse_chat(const tlv *chat, cvc *c, smk_err *e)
 			c->chat_bits = t.value;
 			c->chat_bits_len = t.len;
 		} else {
-			return smk_fail(e, SMK_E_FORMAT,
-					"CHAT: expected role OID (06) then role bits (53), found %X",
-					t.tag);
+			return smk_fail(
+			    e, SMK_E_FORMAT,
+			    "CHAT: expected role OID (06) then role bits (53), found %X", t.tag);
 		}
 		n++;
 	}
@@ -362,7 +372,8 @@ static int parse_body(const tlv *body, cvc *c, smk_err *e)
 		if (slot == B_N)
 			return smk_fail(e, SMK_E_FORMAT, "body: unexpected tag %X", t.tag);
 		if (have[slot])
-			return smk_fail(e, SMK_E_FORMAT, "body: duplicate %s", body_tags[slot].name);
+			return smk_fail(e, SMK_E_FORMAT, "body: duplicate %s",
+					body_tags[slot].name);
 		have[slot] = 1;
 		f[slot] = t;
 	}
@@ -371,8 +382,8 @@ static int parse_body(const tlv *body, cvc *c, smk_err *e)
 	/* ref §3.2: a request has neither CHAT nor dates, a certificate has all */
 	c->kind = (have[B_CHAT] || have[B_CED] || have[B_CXD]) ? CVC_CERT : CVC_REQUEST;
 	for (i = 0; i < B_N; i++) {
-		int mandatory = i == B_CPI || i == B_KEY || i == B_CHR ||
-				(c->kind == CVC_CERT && i != B_EXT);
+		int mandatory =
+		    i == B_CPI || i == B_KEY || i == B_CHR || (c->kind == CVC_CERT && i != B_EXT);
 
 		if (mandatory && !have[i])
 			return smk_fail(e, SMK_E_FORMAT, "%s: %s missing",
@@ -416,7 +427,8 @@ static int parse_7f21(const tlv *outer, cvc *c, smk_err *e)
 		return -1;
 	if (body.tag != 0x7F4E)
 		return smk_fail(e, SMK_E_FORMAT, "expected body 7F4E, found %X", body.tag);
-	if (tlv_parse_exact(body.raw + body.raw_len, outer->len - body.raw_len, 0x5F37, &sig, e) < 0)
+	if (tlv_parse_exact(body.raw + body.raw_len, outer->len - body.raw_len, 0x5F37, &sig, e) <
+	    0)
 		return smk_context(e, "signature");
 	if (sig.len == 0)
 		return smk_fail(e, SMK_E_FORMAT, "signature (5F37) is empty");
@@ -477,8 +489,8 @@ int cvc_parse_authreq(const uint8_t *p, size_t n, cvc_authreq *a, smk_err *e)
 	if (tlv_parse(q, left, &car, e) < 0)
 		return smk_context(e, "authenticated request: outer CAR");
 	if (car.tag != 0x42)
-		return smk_fail(e, SMK_E_FORMAT, "authenticated request: expected outer CAR 42, found %X",
-				car.tag);
+		return smk_fail(e, SMK_E_FORMAT,
+				"authenticated request: expected outer CAR 42, found %X", car.tag);
 	q += car.raw_len;
 	left -= car.raw_len;
 	if (tlv_parse_exact(q, left, 0x5F37, &sig, e) < 0)
@@ -491,7 +503,8 @@ int cvc_parse_authreq(const uint8_t *p, size_t n, cvc_authreq *a, smk_err *e)
 		return smk_context(e, "authenticated request: inner request");
 	if (a->req.kind != CVC_REQUEST)
 		return smk_fail(e, SMK_E_FORMAT,
-				"authenticated request: inner object %s is a certificate", a->req.chr);
+				"authenticated request: inner object %s is a certificate",
+				a->req.chr);
 	a->outer_signed = req.raw;
 	a->outer_signed_len = req.raw_len + car.raw_len;
 	a->outer_sig = sig.value;
@@ -517,10 +530,14 @@ int cvc_role_is_sc_hsm(const cvc *c)
 const char *cvc_role_name(int role)
 {
 	switch (role) {
-	case CVC_ROLE_ROOT: return "root (SRCA)";
-	case CVC_ROLE_DICA: return "device issuer CA (DICA)";
-	case CVC_ROLE_DEVICE: return "device (DevAut)";
-	case 0x40: return "non-SmartCard-HSM role 40";
+	case CVC_ROLE_ROOT:
+		return "root (SRCA)";
+	case CVC_ROLE_DICA:
+		return "device issuer CA (DICA)";
+	case CVC_ROLE_DEVICE:
+		return "device (DevAut)";
+	case 0x40:
+		return "non-SmartCard-HSM role 40";
 	}
 	return "none";
 }

@@ -28,11 +28,11 @@
 /* Public-key / signature algorithm OIDs of TR-03110 (ref §3.5). The OID of a
  * key says how that key signs: the hash and, for RSA, the padding. */
 typedef struct cvc_alg {
-	const char *name;        /* "id-TA-ECDSA-SHA-256" */
-	uint8_t oid[10];         /* DER content bytes */
+	const char *name; /* "id-TA-ECDSA-SHA-256" */
+	uint8_t oid[10];  /* DER content bytes */
 	enum smk_keytype keytype;
-	const char *md;          /* OpenSSL digest name: "SHA256" */
-	int pss;                 /* RSA-PSS (salt length = digest length) rather than v1.5 */
+	const char *md; /* OpenSSL digest name: "SHA256" */
+	int pss;	/* RSA-PSS (salt length = digest length) rather than v1.5 */
 } cvc_alg;
 
 const cvc_alg *cvc_alg_by_oid(const uint8_t *oid, size_t len);
@@ -71,7 +71,7 @@ typedef struct cvc_pubkey {
 } cvc_pubkey;
 
 enum cvc_kind {
-	CVC_CERT = 1,    /* has CHAT and dates */
+	CVC_CERT = 1,	 /* has CHAT and dates */
 	CVC_REQUEST = 2, /* self-signed CV request: no CHAT, no dates */
 };
 
@@ -86,7 +86,7 @@ typedef struct cvc {
 	const uint8_t *chat_bits;
 	size_t chat_bits_len;
 	cvc_date ced, cxd; /* certificates: effective and expiration date */
-	int has_ext;       /* `65` present (may be empty) */
+	int has_ext;	   /* `65` present (may be empty) */
 	const uint8_t *ext;
 	size_t ext_len;
 	const uint8_t *body; /* the whole 7F4E TLV: what the signature covers */
@@ -143,8 +143,7 @@ int cvc_oid_text(const uint8_t *oid, size_t n, char *buf, size_t cap);
 /* Public key -> EVP_PKEY. An EC template without domain parameters takes the
  * curve `inherited` from its issuer (NULL when there is none). The point is
  * checked to lie on the curve. */
-int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY **out,
-		      smk_err *e);
+int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY **out, smk_err *e);
 /* Append the 7F49 template of pk's public key: EC `06`, [81..85], 86, [87]
  * with every value at full field length when domain_params is set (roots,
  * requests), else `06` and `86` only (DICA, device); RSA `06`, 81, 82.
@@ -152,8 +151,8 @@ int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY 
 int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain_params,
 		      smk_err *e);
 /* Key type, curve (EC; NULL for RSA) and size in bits of an EVP_PKEY. */
-int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **curve,
-		     unsigned *bits, smk_err *e);
+int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **curve, unsigned *bits,
+		     smk_err *e);
 /* SubjectPublicKeyInfo DER (appended to out) and PEM (new string, free()). */
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e);
 int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e);
@@ -163,8 +162,8 @@ int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e);
  * cvc_verify fails with SMK_E_SIGNATURE when the signature does not hold. */
 int cvc_sign(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, smk_buf *sig,
 	     smk_err *e);
-int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n,
-	       const uint8_t *sig, size_t sig_len, smk_err *e);
+int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, const uint8_t *sig,
+	       size_t sig_len, smk_err *e);
 
 /* Encoding: what the simulator uses for its own PKI and to answer GAKP. */
 typedef struct cvc_cert_fields {
@@ -172,7 +171,7 @@ typedef struct cvc_cert_fields {
 	const char *chr;
 	const cvc_alg *alg; /* OID for the holder's key; NULL: default for its type */
 	int domain_params;  /* full EC parameters in 7F49 (roots); else `06`+`86` */
-	uint8_t role;       /* enum cvc_role, under the id-SC-HSM role OID */
+	uint8_t role;	    /* enum cvc_role, under the id-SC-HSM role OID */
 	cvc_date ced, cxd;
 	int with_ext; /* write `65` with ext[0..ext_len) (may be empty) */
 	const uint8_t *ext;
@@ -181,8 +180,8 @@ typedef struct cvc_cert_fields {
 
 /* A certificate for holder's public key, signed by issuer_key under
  * issuer_alg (for a self-signed root: holder == issuer_key). */
-int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder,
-		    EVP_PKEY *issuer_key, const cvc_alg *issuer_alg, smk_err *e);
+int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder, EVP_PKEY *issuer_key,
+		    const cvc_alg *issuer_alg, smk_err *e);
 /* A CV request self-signed by key (full EC domain parameters, or RSA n/e);
  * car may be NULL (no inner CAR); alg NULL: default for the key type. */
 int cvc_encode_request(smk_buf *out, const char *car, const char *chr, EVP_PKEY *key,

@@ -79,8 +79,8 @@ static int holder_alg(EVP_PKEY *key, const cvc_alg **alg, smk_err *e)
 	return 0;
 }
 
-int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder,
-		    EVP_PKEY *issuer_key, const cvc_alg *issuer_alg, smk_err *e)
+int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder, EVP_PKEY *issuer_key,
+		    const cvc_alg *issuer_alg, smk_err *e)
 {
 	static const uint8_t cpi = 0x00;
 	smk_buf body = SMK_BUF_INIT;
@@ -89,9 +89,11 @@ int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder,
 	int r = -1;
 
 	if (!ref_ok(f->car) || !ref_ok(f->chr))
-		return smk_fail(e, SMK_E_ARG, "certificate: CAR and CHR must be 1..16 printable characters");
+		return smk_fail(e, SMK_E_ARG,
+				"certificate: CAR and CHR must be 1..16 printable characters");
 	if (!date_in_range(&f->ced) || !date_in_range(&f->cxd))
-		return smk_fail(e, SMK_E_ARG, "certificate %s: dates must be calendar days in 2000..2099",
+		return smk_fail(e, SMK_E_ARG,
+				"certificate %s: dates must be calendar days in 2000..2099",
 				f->chr);
 	if (issuer_alg == NULL && holder_alg(issuer_key, &issuer_alg, e) < 0)
 		return -1;
@@ -103,7 +105,8 @@ int cvc_encode_cert(smk_buf *out, const cvc_cert_fields *f, EVP_PKEY *holder,
 		goto oom;
 	if (cvc_pubkey_encode(&body, holder, alg, f->domain_params, e) < 0)
 		goto done;
-	if (tlv_put(&body, 0x5F20, f->chr, strlen(f->chr)) < 0 || tlv_begin(&body, 0x7F4C, &mc) < 0 ||
+	if (tlv_put(&body, 0x5F20, f->chr, strlen(f->chr)) < 0 ||
+	    tlv_begin(&body, 0x7F4C, &mc) < 0 ||
 	    tlv_put(&body, 0x06, cvc_oid_sc_hsm_role, sizeof(cvc_oid_sc_hsm_role)) < 0 ||
 	    tlv_put(&body, 0x53, &f->role, 1) < 0 || tlv_end(&body, mc) < 0 ||
 	    put_date(&body, 0x5F25, &f->ced) < 0 || put_date(&body, 0x5F24, &f->cxd) < 0 ||
@@ -129,7 +132,8 @@ int cvc_encode_request(smk_buf *out, const char *car, const char *chr, EVP_PKEY 
 	int r = -1;
 
 	if ((car != NULL && !ref_ok(car)) || !ref_ok(chr))
-		return smk_fail(e, SMK_E_ARG, "request: CAR and CHR must be 1..16 printable characters");
+		return smk_fail(e, SMK_E_ARG,
+				"request: CAR and CHR must be 1..16 printable characters");
 	if (holder_alg(key, &alg, e) < 0)
 		return -1;
 	if (tlv_begin(&body, 0x7F4E, &mb) < 0 || tlv_put(&body, 0x5F29, &cpi, 1) < 0 ||
@@ -162,7 +166,9 @@ int cvc_encode_authreq(smk_buf *out, const uint8_t *req, size_t req_len, const c
 	int r = -1;
 
 	if (!ref_ok(outer_car))
-		return smk_fail(e, SMK_E_ARG, "authenticated request: outer CAR must be 1..16 printable characters");
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "authenticated request: outer CAR must be 1..16 printable characters");
 	if (cvc_parse_request(req, req_len, &check, e) < 0)
 		return smk_context(e, "authenticated request");
 	if (signer_alg == NULL && holder_alg(signer, &signer_alg, e) < 0)

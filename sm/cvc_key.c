@@ -87,14 +87,14 @@ static int rsa_to_evp(const cvc_pubkey *k, EVP_PKEY **out, smk_err *e)
 	BN_free(x);
 	ERR_clear_error();
 	if (ok < 0)
-		return smk_fail(e, SMK_E_FORMAT, "RSA public key: modulus or exponent is not valid");
+		return smk_fail(e, SMK_E_FORMAT,
+				"RSA public key: modulus or exponent is not valid");
 	if (!ok)
 		return smk_fail(e, SMK_E_CRYPTO, "RSA public key: OpenSSL cannot build the key");
 	return 0;
 }
 
-int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY **out,
-		      smk_err *e)
+int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY **out, smk_err *e)
 {
 	const smk_curve *c;
 
@@ -105,13 +105,14 @@ int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY 
 		return rsa_to_evp(k, out, e);
 	c = k->curve ? k->curve : inherited;
 	if (c == NULL)
-		return smk_fail(e, SMK_E_FORMAT,
-				"EC public key: no domain parameters and no issuer to inherit them from");
+		return smk_fail(
+		    e, SMK_E_FORMAT,
+		    "EC public key: no domain parameters and no issuer to inherit them from");
 	return ec_to_evp(c, k->point, k->point_len, out, e);
 }
 
-int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **curve,
-		     unsigned *bits, smk_err *e)
+int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **curve, unsigned *bits,
+		     smk_err *e)
 {
 	char group[64];
 	size_t glen = 0;
@@ -150,8 +151,7 @@ static int put_bn(smk_buf *out, uint32_t tag, const BIGNUM *bn, size_t width)
 	return tlv_put(out, tag, tmp, (size_t)n);
 }
 
-static int ec_encode(smk_buf *out, EVP_PKEY *pk, const smk_curve *c, int domain_params,
-		     smk_err *e)
+static int ec_encode(smk_buf *out, EVP_PKEY *pk, const smk_curve *c, int domain_params, smk_err *e)
 {
 	smk_curve_params cp;
 	BIGNUM *x = NULL, *y = NULL;
@@ -174,7 +174,8 @@ static int ec_encode(smk_buf *out, EVP_PKEY *pk, const smk_curve *c, int domain_
 		return smk_fail(e, SMK_E_CRYPTO, "EC key: public point does not fit %s", c->name);
 	/* ref §3.1, §6.2: every value at full field length, leading zeros kept */
 	if (domain_params &&
-	    (tlv_put(out, 0x81, cp.p, cp.field_len) < 0 || tlv_put(out, 0x82, cp.a, cp.field_len) < 0 ||
+	    (tlv_put(out, 0x81, cp.p, cp.field_len) < 0 ||
+	     tlv_put(out, 0x82, cp.a, cp.field_len) < 0 ||
 	     tlv_put(out, 0x83, cp.b, cp.field_len) < 0 || tlv_put(out, 0x84, cp.g, cp.g_len) < 0 ||
 	     tlv_put(out, 0x85, cp.r, cp.order_len) < 0))
 		return smk_fail(e, SMK_E_NOMEM, "EC key: out of memory");
@@ -202,8 +203,7 @@ static int rsa_encode(smk_buf *out, EVP_PKEY *pk, smk_err *e)
 	return 0;
 }
 
-int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain_params,
-		      smk_err *e)
+int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain_params, smk_err *e)
 {
 	enum smk_keytype type;
 	const smk_curve *c;

@@ -53,8 +53,8 @@ static int plain_to_der(const uint8_t *sig, size_t half, unsigned char **der, in
 	return ok;
 }
 
-int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n,
-	       const uint8_t *sig, size_t sig_len, smk_err *e)
+int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, const uint8_t *sig,
+	       size_t sig_len, smk_err *e)
 {
 	EVP_MD_CTX *md = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
@@ -64,8 +64,8 @@ int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n,
 	int der_len = 0, r = -2;
 
 	if (!key_matches(key, alg))
-		return smk_fail(e, SMK_E_MISMATCH, "signature: %s does not fit the signer's key type",
-				alg->name);
+		return smk_fail(e, SMK_E_MISMATCH,
+				"signature: %s does not fit the signer's key type", alg->name);
 	if (alg->keytype == SMK_KEY_EC) {
 		half = ec_order_len(key);
 		if (sig_len != 2 * half)
@@ -112,7 +112,8 @@ int cvc_sign(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, sm
 	}
 	if (md && EVP_DigestSignInit_ex(md, &pctx, alg->md, NULL, NULL, key, NULL) > 0 &&
 	    setup_pss(pctx, alg) && EVP_DigestSign(md, NULL, &raw_len, msg, n) > 0 &&
-	    (raw = OPENSSL_malloc(raw_len)) != NULL && EVP_DigestSign(md, raw, &raw_len, msg, n) > 0)
+	    (raw = OPENSSL_malloc(raw_len)) != NULL &&
+	    EVP_DigestSign(md, raw, &raw_len, msg, n) > 0)
 		ok = 1;
 	EVP_MD_CTX_free(md);
 	if (ok && alg->keytype == SMK_KEY_EC) {

@@ -29,7 +29,8 @@ static int root_check(trust_root *r, smk_err *e)
 		return smk_fail(e, SMK_E_MISMATCH, "root %s: role is not SmartCard-HSM root (C0)",
 				c->chr);
 	if (strcmp(c->car, c->chr) != 0)
-		return smk_fail(e, SMK_E_MISMATCH, "root %s: not self-signed (CAR %s)", c->chr, c->car);
+		return smk_fail(e, SMK_E_MISMATCH, "root %s: not self-signed (CAR %s)", c->chr,
+				c->car);
 	if (c->key.alg->keytype == SMK_KEY_EC && c->key.curve == NULL)
 		return smk_fail(e, SMK_E_FORMAT, "root %s: EC key without domain parameters",
 				c->chr);

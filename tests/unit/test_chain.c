@@ -127,7 +127,8 @@ START_TEST(genuine_requests_verify)
 	load(&want, SPKI_P256);
 	ck_assert_uint_eq(k.spki.len, want.len);
 	ck_assert_mem_eq(k.spki.data, want.data, want.len);
-	ck_assert_ptr_nonnull(strstr(k.pem, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"));
+	ck_assert_ptr_nonnull(
+	    strstr(k.pem, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"));
 	chain_attested_free(&k);
 
 	smk_buf_reset(&b);
@@ -151,7 +152,7 @@ END_TEST
 /* Offset of a pointer into the genuine chain, from parsing it. */
 struct chain_offsets {
 	size_t dev_sig, dica_sig, dev_chr, dica_chr, dica_car, dev_point, dica_point, dev_len,
-		dica_body_len;
+	    dica_body_len;
 };
 
 static void offsets(const smk_buf *b, struct chain_offsets *o)
@@ -169,11 +170,14 @@ static void offsets(const smk_buf *b, struct chain_offsets *o)
 	o->dica_point = (size_t)(dica.key.point - b->data);
 	o->dev_len = t.raw_len;
 	/* the reference strings are copied out; find them in the bytes */
-	o->dev_chr = (size_t)((const uint8_t *)memmem(b->data, t.raw_len, "DENK040414400000", 16) -
-			      b->data);
+	o->dev_chr =
+	    (size_t)((const uint8_t *)memmem(b->data, t.raw_len, "DENK040414400000", 16) - b->data);
 	o->dica_chr = (size_t)((const uint8_t *)memmem(b->data + t.raw_len, b->len - t.raw_len,
-						       "\x5F\x20\x0D" "DEDINK0400001", 16) -
-			       b->data) + 3;
+						       "\x5F\x20\x0D"
+						       "DEDINK0400001",
+						       16) -
+			       b->data) +
+		      3;
 	o->dica_car = (size_t)((const uint8_t *)memmem(b->data + t.raw_len, b->len - t.raw_len,
 						       "DESRCACC100001", 14) -
 			       b->data);
@@ -197,24 +201,24 @@ START_TEST(chain_flips_fail_with_reason)
 	offsets(&b, &o);
 	{
 		const struct flip_case cases[] = {
-			{"DevAut signature", o.dev_sig + 10, 0x01, SMK_E_SIGNATURE,
-			 "device DENK040414400000: signature by DICA DEDINK0400001"},
-			{"DICA signature", o.dica_sig + 40, 0x80, SMK_E_SIGNATURE,
-			 "DICA DEDINK0400001: signature by root DESRCACC100001"},
-			{"device CHR", o.dev_chr + 15, 0x01, SMK_E_SIGNATURE,
-			 "device DENK040414400001: signature by DICA"},
-			{"DICA CHR", o.dica_chr + 12, 0x02, SMK_E_MISMATCH,
-			 "names issuer DEDINK0400001, but the DICA is DEDINK0400003"},
-			{"DICA CAR", o.dica_car + 13, 0x04, SMK_E_TRUST,
-			 "issuer DESRCACC100005 is not a pinned root"},
-			{"device key", o.dev_point + 33, 0x10, SMK_E_SIGNATURE,
-			 "device DENK040414400000: signature by DICA"},
-			{"DICA key", o.dica_point + 5, 0x01, SMK_E_SIGNATURE,
-			 "DICA DEDINK0400001: signature by root"},
-			{"chain length byte", 3, 0x01, SMK_E_FORMAT, "device certificate"},
-			{"DICA length byte", o.dev_len + 3, 0x40, SMK_E_FORMAT, "DICA certificate"},
-			{"device role", o.dev_sig - 3 - 6 - 3 - 6 - 3 - 1, 0x80, SMK_E_MISMATCH,
-			 "device DENK040414400000: role 80, must be 00"},
+		    {"DevAut signature", o.dev_sig + 10, 0x01, SMK_E_SIGNATURE,
+		     "device DENK040414400000: signature by DICA DEDINK0400001"},
+		    {"DICA signature", o.dica_sig + 40, 0x80, SMK_E_SIGNATURE,
+		     "DICA DEDINK0400001: signature by root DESRCACC100001"},
+		    {"device CHR", o.dev_chr + 15, 0x01, SMK_E_SIGNATURE,
+		     "device DENK040414400001: signature by DICA"},
+		    {"DICA CHR", o.dica_chr + 12, 0x02, SMK_E_MISMATCH,
+		     "names issuer DEDINK0400001, but the DICA is DEDINK0400003"},
+		    {"DICA CAR", o.dica_car + 13, 0x04, SMK_E_TRUST,
+		     "issuer DESRCACC100005 is not a pinned root"},
+		    {"device key", o.dev_point + 33, 0x10, SMK_E_SIGNATURE,
+		     "device DENK040414400000: signature by DICA"},
+		    {"DICA key", o.dica_point + 5, 0x01, SMK_E_SIGNATURE,
+		     "DICA DEDINK0400001: signature by root"},
+		    {"chain length byte", 3, 0x01, SMK_E_FORMAT, "device certificate"},
+		    {"DICA length byte", o.dev_len + 3, 0x40, SMK_E_FORMAT, "DICA certificate"},
+		    {"device role", o.dev_sig - 3 - 6 - 3 - 6 - 3 - 1, 0x80, SMK_E_MISMATCH,
+		     "device DENK040414400000: role 80, must be 00"},
 		};
 
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -256,7 +260,8 @@ START_TEST(chain_every_bit_flip_fails)
 			b.data[i] ^= (uint8_t)(1u << bit);
 			r = chain_validate(b.data, b.len, &t, at, &c, &e);
 			b.data[i] ^= (uint8_t)(1u << bit);
-			ck_assert_msg(r == -1, "bit %d of byte %zu flipped, chain still valid", bit, i);
+			ck_assert_msg(r == -1, "bit %d of byte %zu flipped, chain still valid", bit,
+				      i);
 			ck_assert(e.code != SMK_OK);
 			chain_free(&c);
 		}
@@ -284,16 +289,16 @@ START_TEST(request_flips_fail_with_reason)
 	point = (size_t)(a.req.key.point - b.data);
 	{
 		const struct flip_case cases[] = {
-			{"inner signature", inner_sig + 7, 0x01, SMK_E_SIGNATURE,
-			 "outer signature by device DENK040414400000"},
-			{"outer signature", outer_sig + 63, 0x01, SMK_E_SIGNATURE,
-			 "request DENK040414400001: outer signature by device"},
-			{"outer CAR", outer_car + 15, 0x01, SMK_E_MISMATCH,
-			 "outer CAR DENK040414400001 is not the device DENK040414400000"},
-			{"inner CHR", inner_chr + 15, 0x02, SMK_E_SIGNATURE,
-			 "request DENK040414400003: outer signature"},
-			{"new key", point + 20, 0x01, SMK_E_SIGNATURE, "outer signature"},
-			{"length byte", 3, 0x01, SMK_E_FORMAT, "request"},
+		    {"inner signature", inner_sig + 7, 0x01, SMK_E_SIGNATURE,
+		     "outer signature by device DENK040414400000"},
+		    {"outer signature", outer_sig + 63, 0x01, SMK_E_SIGNATURE,
+		     "request DENK040414400001: outer signature by device"},
+		    {"outer CAR", outer_car + 15, 0x01, SMK_E_MISMATCH,
+		     "outer CAR DENK040414400001 is not the device DENK040414400000"},
+		    {"inner CHR", inner_chr + 15, 0x02, SMK_E_SIGNATURE,
+		     "request DENK040414400003: outer signature"},
+		    {"new key", point + 20, 0x01, SMK_E_SIGNATURE, "outer signature"},
+		    {"length byte", 3, 0x01, SMK_E_FORMAT, "request"},
 		};
 
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -343,12 +348,13 @@ START_TEST(unknown_root_and_validity)
 	ck_assert_ptr_nonnull(strstr(e.msg, "device DENK040414400000: expired on 2031-05-28"));
 	e = try_chain(&b, ROOT_DE, day("2026-05-27"));
 	ck_assert_int_eq(e.code, SMK_E_VALIDITY);
-	ck_assert_ptr_nonnull(strstr(e.msg, "device DENK040414400000: not yet valid on 2026-05-27"));
+	ck_assert_ptr_nonnull(
+	    strstr(e.msg, "device DENK040414400000: not yet valid on 2026-05-27"));
 	/* the first and the last day are inside */
 	ck_assert_int_eq(try_chain(&b, ROOT_DE, day("2026-05-28")).code, SMK_OK);
-	ck_assert_int_eq(try_chain(&b, ROOT_DE, cvc_date_to_time(&(cvc_date){2031, 5, 27}) + 86399)
-				 .code,
-			 SMK_OK);
+	ck_assert_int_eq(
+	    try_chain(&b, ROOT_DE, cvc_date_to_time(&(cvc_date){2031, 5, 27}) + 86399).code,
+	    SMK_OK);
 	/* after the DICA and the root expire, the first to fail is named */
 	e = try_chain(&b, ROOT_DE, day("2032-11-09"));
 	ck_assert_ptr_nonnull(strstr(e.msg, "root DESRCACC100001: expired"));
@@ -400,8 +406,8 @@ START_TEST(trust_dir_roots)
 	static const struct {
 		const char *chr, *sha256;
 	} want[] = {
-		{"DESRCACC100001", "453A391015C5FBB60116C838ED613591828BF62AC8A1ACA276CE4E60525EC3E3"},
-		{"UTSRCACC100001", "03FC6DE4527C8E914EB02CD90B0BEB105832562E8FD0A097D6CE047E87FE4A55"},
+	    {"DESRCACC100001", "453A391015C5FBB60116C838ED613591828BF62AC8A1ACA276CE4E60525EC3E3"},
+	    {"UTSRCACC100001", "03FC6DE4527C8E914EB02CD90B0BEB105832562E8FD0A097D6CE047E87FE4A55"},
 	};
 	trust_store t = TRUST_STORE_INIT;
 	char dir[4096];
@@ -417,9 +423,8 @@ START_TEST(trust_dir_roots)
 		unsigned mdlen = 0;
 
 		ck_assert_ptr_nonnull(r);
-		ck_assert_int_eq(EVP_Digest(r->bytes.data, r->bytes.len, md, &mdlen, EVP_sha256(),
-					    NULL),
-				 1);
+		ck_assert_int_eq(
+		    EVP_Digest(r->bytes.data, r->bytes.len, md, &mdlen, EVP_sha256(), NULL), 1);
 		tu_assert_hex(md, mdlen, want[i].sha256);
 		ck_assert_int_eq(cvc_role(&r->cert), CVC_ROLE_ROOT);
 		ck_assert_str_eq(r->cert.car, r->cert.chr);
@@ -451,7 +456,8 @@ START_TEST(trust_refuses_non_roots)
 	load(&b, CHAIN);
 	ck_assert_int_eq(tlv_parse(b.data, b.len, &first, &e), 0);
 	/* the DICA is not self-signed and has role 80 */
-	ck_assert_int_eq(trust_add(&t, b.data + first.raw_len, b.len - first.raw_len, "dica", &e), -1);
+	ck_assert_int_eq(trust_add(&t, b.data + first.raw_len, b.len - first.raw_len, "dica", &e),
+			 -1);
 	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
 	ck_assert_ptr_nonnull(strstr(e.msg, "trust anchor dica: root DEDINK0400001: role"));
 	smk_buf_reset(&b);
@@ -552,7 +558,7 @@ static void make_authreq(const struct pki *p, EVP_PKEY *newkey, const char *oute
 	smk_err e;
 
 	ck_assert_msg(cvc_encode_request(&req, "UTCA00001", "UTSIMDEV0000101", newkey, NULL, &e) ==
-			      0,
+			  0,
 		      "%s", e.msg);
 	if (break_inner)
 		req.data[req.len - 1] ^= 0x01;
@@ -576,8 +582,8 @@ START_TEST(encoded_pki_every_curve_and_rsa)
 		smk_err e;
 
 		pki_build(&p, keygen(sn), keygen(sn), keygen(sn), CVC_ROLE_DEVICE);
-		ck_assert_msg(chain_validate(p.chain.data, p.chain.len, &p.trust,
-					     day("2026-11-27"), &c, &e) == 0,
+		ck_assert_msg(chain_validate(p.chain.data, p.chain.len, &p.trust, day("2026-11-27"),
+					     &c, &e) == 0,
 			      "%s: %s", sn, e.msg);
 		ck_assert_str_eq(c.serial, "UTSIMDEV00");
 		ck_assert_ptr_eq(c.curve, &list[i]);
@@ -621,9 +627,9 @@ START_TEST(encoded_pki_rsa_issuers)
 	smk_err e;
 
 	pki_build(&p, keygen("RSA"), keygen("RSA"), keygen("brainpoolP256r1"), CVC_ROLE_DEVICE);
-	ck_assert_msg(chain_validate(p.chain.data, p.chain.len, &p.trust, day("2030-01-01"), &c,
-				     &e) == 0,
-		      "%s", e.msg);
+	ck_assert_msg(
+	    chain_validate(p.chain.data, p.chain.len, &p.trust, day("2030-01-01"), &c, &e) == 0,
+	    "%s", e.msg);
 	ck_assert_str_eq(c.curve->name, "brainpoolP256r1");
 	chain_free(&c);
 	pki_free(&p);
@@ -641,9 +647,8 @@ START_TEST(encoded_pki_failures)
 
 	pki_build(&p, keygen("prime256v1"), keygen("prime256v1"), keygen("prime256v1"),
 		  CVC_ROLE_DEVICE);
-	ck_assert_int_eq(chain_validate(p.chain.data, p.chain.len, &p.trust, day("2026-11-27"), &c,
-					&e),
-			 0);
+	ck_assert_int_eq(
+	    chain_validate(p.chain.data, p.chain.len, &p.trust, day("2026-11-27"), &c, &e), 0);
 	/* outer signature fine, inner signature broken: possession not proven */
 	make_authreq(&p, newkey, "UTSIMDEV0000100", 1, &ar);
 	ck_assert_int_eq(chain_verify_authreq(&c, ar.data, ar.len, &k, &e), -1);
@@ -665,14 +670,13 @@ START_TEST(encoded_pki_failures)
 	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
 	ck_assert_ptr_nonnull(strstr(e.msg, "role 80, must be 00"));
 	/* the right names, but the other PKI's root: signature fails */
-	ck_assert_int_eq(chain_validate(p.chain.data, p.chain.len, &other.trust, day("2026-11-27"),
-					&c, &e),
-			 -1);
+	ck_assert_int_eq(
+	    chain_validate(p.chain.data, p.chain.len, &other.trust, day("2026-11-27"), &c, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 	ck_assert_ptr_nonnull(strstr(e.msg, "DICA UTDISIM0000001: signature by root"));
 	/* a second, different root with the same CHR is refused by the store */
-	ck_assert_int_eq(trust_add(&p.trust, other.root_cert.data, other.root_cert.len, "other", &e),
-			 -1);
+	ck_assert_int_eq(
+	    trust_add(&p.trust, other.root_cert.data, other.root_cert.len, "other", &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_TRUST);
 	ck_assert_ptr_nonnull(strstr(e.msg, "already loaded"));
 	chain_free(&c);

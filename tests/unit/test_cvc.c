@@ -35,7 +35,8 @@ static void split_chain(const smk_buf *chain, cvc *dev, cvc *dica)
 
 	ck_assert_int_eq(tlv_parse(chain->data, chain->len, &t, &e), 0);
 	ck_assert_msg(cvc_parse_cert(t.raw, t.raw_len, dev, &e) == 0, "%s", e.msg);
-	ck_assert_msg(cvc_parse_cert(chain->data + t.raw_len, chain->len - t.raw_len, dica, &e) == 0,
+	ck_assert_msg(cvc_parse_cert(chain->data + t.raw_len, chain->len - t.raw_len, dica, &e) ==
+			  0,
 		      "%s", e.msg);
 }
 
@@ -80,13 +81,13 @@ START_TEST(root_fields_and_self_signature)
 	ck_assert_str_eq(d, "2032-11-08");
 	ck_assert(!c.has_ext);
 	/* ref §3.4: the signature covers the whole 7F4E TLV */
-	ck_assert_ptr_eq(c.body, b.data + 5); /* after 7F21 82 01B4 */
+	ck_assert_ptr_eq(c.body, b.data + 5);	  /* after 7F21 82 01B4 */
 	ck_assert_uint_eq(c.body_len, 5 + 0x16C); /* 7F4E 82 016C ... */
 	ck_assert_uint_eq(c.sig_len, 64);
 	ck_assert_ptr_eq(c.sig + 64, b.data + b.len);
 	ck_assert_int_eq(cvc_pubkey_to_evp(&c.key, NULL, &k, &e), 0);
-	ck_assert_msg(cvc_verify(k, c.key.alg, c.body, c.body_len, c.sig, c.sig_len, &e) == 0,
-		      "%s", e.msg);
+	ck_assert_msg(cvc_verify(k, c.key.alg, c.body, c.body_len, c.sig, c.sig_len, &e) == 0, "%s",
+		      e.msg);
 	EVP_PKEY_free(k);
 	smk_buf_free(&b);
 }
@@ -280,10 +281,10 @@ END_TEST
 START_TEST(signatures_every_oid)
 {
 	static const char *names[] = {
-		"id-TA-ECDSA-SHA-1",      "id-TA-ECDSA-SHA-224",    "id-TA-ECDSA-SHA-256",
-		"id-TA-ECDSA-SHA-384",    "id-TA-ECDSA-SHA-512",    "id-TA-RSA-v1-5-SHA-1",
-		"id-TA-RSA-v1-5-SHA-256", "id-TA-RSA-v1-5-SHA-512", "id-TA-RSA-PSS-SHA-1",
-		"id-TA-RSA-PSS-SHA-256",  "id-TA-RSA-PSS-SHA-512",
+	    "id-TA-ECDSA-SHA-1",      "id-TA-ECDSA-SHA-224",	"id-TA-ECDSA-SHA-256",
+	    "id-TA-ECDSA-SHA-384",    "id-TA-ECDSA-SHA-512",	"id-TA-RSA-v1-5-SHA-1",
+	    "id-TA-RSA-v1-5-SHA-256", "id-TA-RSA-v1-5-SHA-512", "id-TA-RSA-PSS-SHA-1",
+	    "id-TA-RSA-PSS-SHA-256",  "id-TA-RSA-PSS-SHA-512",
 	};
 	static const uint8_t msg[] = "7F4E body bytes";
 	EVP_PKEY *ec = keygen("secp384r1"), *rsa = keygen("RSA");
@@ -306,15 +307,17 @@ START_TEST(signatures_every_oid)
 			ck_assert_uint_eq(sig.len, 256);
 		ck_assert_msg(cvc_verify(k, alg, msg, sizeof(msg), sig.data, sig.len, &e) == 0,
 			      "%s: %s", names[i], e.msg);
-		ck_assert_int_eq(cvc_verify(k, alg, msg, sizeof(msg) - 1, sig.data, sig.len, &e), -1);
+		ck_assert_int_eq(cvc_verify(k, alg, msg, sizeof(msg) - 1, sig.data, sig.len, &e),
+				 -1);
 		ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 		other = cvc_alg_by_name(names[(i + 1) % (sizeof(names) / sizeof(names[0]))]);
 		if (other->keytype == alg->keytype) {
 			ck_assert_int_eq(
-				cvc_verify(k, other, msg, sizeof(msg), sig.data, sig.len, &e), -1);
+			    cvc_verify(k, other, msg, sizeof(msg), sig.data, sig.len, &e), -1);
 			ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 		}
-		ck_assert_int_eq(cvc_verify(k, alg, msg, sizeof(msg), sig.data, sig.len - 1, &e), -1);
+		ck_assert_int_eq(cvc_verify(k, alg, msg, sizeof(msg), sig.data, sig.len - 1, &e),
+				 -1);
 		ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 		ck_assert_ptr_nonnull(strstr(e.msg, "bytes"));
 		smk_buf_free(&sig);
@@ -352,9 +355,9 @@ START_TEST(request_round_trip_every_curve_and_rsa)
 			ck_assert_str_eq(c.key.alg->name, "id-TA-RSA-v1-5-SHA-256");
 		ck_assert_int_eq(cvc_pubkey_to_evp(&c.key, NULL, &back, &e), 0);
 		ck_assert_int_eq(EVP_PKEY_eq(k, back), 1);
-		ck_assert_msg(cvc_verify(back, c.key.alg, c.body, c.body_len, c.sig, c.sig_len,
-					 &e) == 0,
-			      "%s: %s", what, e.msg);
+		ck_assert_msg(
+		    cvc_verify(back, c.key.alg, c.body, c.body_len, c.sig, c.sig_len, &e) == 0,
+		    "%s: %s", what, e.msg);
 		/* a certificate parser refuses a request */
 		ck_assert_int_eq(cvc_parse_cert(req.data, req.len, &c, &e), -1);
 		EVP_PKEY_free(k);
@@ -378,7 +381,8 @@ static void refuse_truncated_and_overlong(const smk_buf *b, int authreq)
 	size_t i;
 
 	for (i = 0; i < b->len; i++) {
-		int r = authreq ? cvc_parse_authreq(b->data, i, &a, &e) : cvc_parse(b->data, i, &c, &e);
+		int r =
+		    authreq ? cvc_parse_authreq(b->data, i, &a, &e) : cvc_parse(b->data, i, &c, &e);
 
 		ck_assert_msg(r == -1, "prefix of %zu bytes accepted", i);
 		ck_assert_int_eq(e.code, SMK_E_FORMAT);
@@ -510,9 +514,10 @@ START_TEST(malformed_fields)
 	expect_refused(&root, 0, 0, "9901AA", 0, NULL, SMK_E_FORMAT, "unexpected tag 99");
 	expect_refused(&root, 0, 0, "6500 6500", 0, NULL, SMK_E_FORMAT, "duplicate extensions");
 	/* nested garbage: inside 7F49, inside 7F4C, a TLV cut inside the body */
-	expect_refused(&root, 0, 0, NULL, 0x7F49, "060A04007F00070202020203 86 05 0102", SMK_E_FORMAT,
-		       "public key");
-	expect_refused(&root, 0, 0, NULL, 0x7F49, "060A04007F00070202020203 8641 04"
+	expect_refused(&root, 0, 0, NULL, 0x7F49, "060A04007F00070202020203 86 05 0102",
+		       SMK_E_FORMAT, "public key");
+	expect_refused(&root, 0, 0, NULL, 0x7F49,
+		       "060A04007F00070202020203 8641 04"
 		       "00000000000000000000000000000000000000000000000000000000000000000000"
 		       "000000000000000000000000000000000000000000000000000000000000 8801 01",
 		       SMK_E_FORMAT, "unexpected tag 88");
@@ -523,8 +528,8 @@ START_TEST(malformed_fields)
 	expect_refused(&root, 0, 0, "5F2003", 0, NULL, SMK_E_FORMAT, "body");
 	/* values */
 	expect_refused(&root, 0, 0, NULL, 0x5F29, "01", SMK_E_UNSUPPORTED, "profile identifier");
-	expect_refused(&root, 0, 0, NULL, 0x5F20, "4445534B41434331303030303031414243", SMK_E_FORMAT,
-		       "CHR: 17 characters");
+	expect_refused(&root, 0, 0, NULL, 0x5F20, "4445534B41434331303030303031414243",
+		       SMK_E_FORMAT, "CHR: 17 characters");
 	expect_refused(&root, 0, 0, NULL, 0x5F20, "", SMK_E_FORMAT, "CHR: 0 characters");
 	expect_refused(&root, 0, 0, NULL, 0x42, "44450053", SMK_E_FORMAT, "not printable");
 	expect_refused(&root, 0, 0, NULL, 0x5F25, "01020101000A", SMK_E_FORMAT,
@@ -572,7 +577,8 @@ START_TEST(unknown_curve_and_partial_parameters)
 		ck_assert_int_eq(cvc_parse(out.data, out.len, &back, &e), -1);
 		if (variant == 0) {
 			ck_assert_int_eq(e.code, SMK_E_UNSUPPORTED);
-			ck_assert_ptr_nonnull(strstr(e.msg, "unknown elliptic curve (256-bit prime)"));
+			ck_assert_ptr_nonnull(
+			    strstr(e.msg, "unknown elliptic curve (256-bit prime)"));
 		} else {
 			ck_assert_int_eq(e.code, SMK_E_FORMAT);
 			ck_assert_ptr_nonnull(strstr(e.msg, "incomplete domain parameters"));
