@@ -76,7 +76,10 @@ static int rsa_to_evp(const cvc_pubkey *k, EVP_PKEY **out, smk_err *e)
 	if (bld && n && x && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, x) &&
 	    (params = OSSL_PARAM_BLD_to_param(bld)) != NULL) {
-		if (BN_num_bits(n) < 512 || !BN_is_odd(n) || !BN_is_odd(x) || BN_is_one(x))
+		/* the card makes 1024..4096-bit keys; a huge hostile modulus
+		 * would only make verification slow */
+		if (BN_num_bits(n) < 512 || BN_num_bits(n) > 8192 || !BN_is_odd(n) ||
+		    !BN_is_odd(x) || BN_is_one(x) || BN_num_bits(x) > 64)
 			ok = -1;
 		else
 			ok = fromdata("RSA", params, out);

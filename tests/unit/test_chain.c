@@ -333,6 +333,75 @@ START_TEST(request_flips_fail_with_reason)
 }
 END_TEST
 
+/* Deterministic random edits (overwrite, insert, delete a few bytes):
+ * nothing but the original may validate, and no edit may make a parser read
+ * out of bounds (the ASan build checks that). */
+START_TEST(random_edits_never_validate)
+{
+	trust_store t = TRUST_STORE_INIT;
+	smk_buf chain = SMK_BUF_INIT, req = SMK_BUF_INIT;
+	devaut_chain good;
+	uint32_t seed = 0x5EC0DE;
+	time_t at = day("2026-11-27");
+	int round;
+
+	add_root(&t, ROOT_DE);
+	load(&chain, CHAIN);
+	load(&req, REQ_P256);
+	genuine_chain(&good);
+	for (round = 0; round < 3000; round++) {
+		const smk_buf *src = round % 2 ? &req : &chain;
+		smk_buf x = SMK_BUF_INIT;
+		int edits = 1 + round % 4, i, r;
+		devaut_chain c;
+		chain_attested k;
+		cvc_authreq a;
+		smk_err e;
+
+		smk_buf_add(&x, src->data, src->len);
+		for (i = 0; i < edits && x.len > 1; i++) {
+			size_t at_byte;
+			uint8_t v;
+
+			seed = seed * 1103515245u + 12345u;
+			at_byte = (seed >> 8) % x.len;
+			v = (uint8_t)(seed >> 20);
+			switch ((seed >> 4) % 3) {
+			case 0:
+				x.data[at_byte] = v;
+				break;
+			case 1:
+				smk_buf_insert(&x, at_byte, &v, 1);
+				break;
+			default:
+				memmove(x.data + at_byte, x.data + at_byte + 1,
+					x.len - at_byte - 1);
+				x.len--;
+			}
+		}
+		if (x.len == src->len && memcmp(x.data, src->data, x.len) == 0) {
+			smk_buf_free(&x);
+			continue;
+		}
+		if (src == &chain) {
+			r = chain_validate(x.data, x.len, &t, at, &c, &e);
+			chain_free(&c);
+		} else {
+			r = chain_verify_authreq(&good, x.data, x.len, &k, &e);
+			chain_attested_free(&k);
+			cvc_parse_authreq(x.data, x.len, &a, &e);
+		}
+		ck_assert_msg(r == -1, "round %d: an edited %s still verifies", round,
+			      src == &chain ? "chain" : "request");
+		smk_buf_free(&x);
+	}
+	chain_free(&good);
+	trust_free(&t);
+	smk_buf_free(&chain);
+	smk_buf_free(&req);
+}
+END_TEST
+
 START_TEST(unknown_root_and_validity)
 {
 	smk_buf b = SMK_BUF_INIT;
@@ -698,6 +767,7 @@ static Suite *chain_suite(void)
 	tcase_add_test(tc, chain_flips_fail_with_reason);
 	tcase_add_test(tc, chain_every_bit_flip_fails);
 	tcase_add_test(tc, request_flips_fail_with_reason);
+	tcase_add_test(tc, random_edits_never_validate);
 	tcase_add_test(tc, unknown_root_and_validity);
 	tcase_add_test(tc, chain_structure_refused);
 	tcase_add_test(tc, trust_dir_roots);

@@ -635,6 +635,36 @@ START_TEST(authreq_structure_refused)
 }
 END_TEST
 
+/* RSA values a card never makes are refused before OpenSSL works on them. */
+START_TEST(rsa_key_bounds)
+{
+	static const uint8_t f4[] = {0x01, 0x00, 0x01}, even[] = {0x01, 0x00, 0x02};
+	static uint8_t n[1200];
+	cvc_pubkey k;
+	EVP_PKEY *pk = NULL;
+	smk_err e;
+
+	memset(&k, 0, sizeof(k));
+	k.alg = cvc_alg_default(SMK_KEY_RSA);
+	memset(n, 0xC5, sizeof(n)); /* odd, top bit set */
+	k.modulus = n;
+	k.exponent = f4;
+	k.exponent_len = sizeof(f4);
+	k.modulus_len = 1025; /* 8200 bits */
+	ck_assert_int_eq(cvc_pubkey_to_evp(&k, NULL, &pk, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_FORMAT);
+	k.modulus_len = 32; /* 256 bits */
+	ck_assert_int_eq(cvc_pubkey_to_evp(&k, NULL, &pk, &e), -1);
+	k.modulus_len = 256;
+	k.exponent = even;
+	ck_assert_int_eq(cvc_pubkey_to_evp(&k, NULL, &pk, &e), -1);
+	k.exponent = f4;
+	ck_assert_int_eq(cvc_pubkey_to_evp(&k, NULL, &pk, &e), 0);
+	ck_assert_int_eq(EVP_PKEY_get_bits(pk), 2048);
+	EVP_PKEY_free(pk);
+}
+END_TEST
+
 static Suite *cvc_suite(void)
 {
 	Suite *s = suite_create("cvc");
@@ -654,6 +684,7 @@ static Suite *cvc_suite(void)
 	tcase_add_test(tc, malformed_fields);
 	tcase_add_test(tc, unknown_curve_and_partial_parameters);
 	tcase_add_test(tc, authreq_structure_refused);
+	tcase_add_test(tc, rsa_key_bounds);
 	suite_add_tcase(s, tc);
 	return s;
 }
