@@ -36,8 +36,13 @@ int hsm_build_select(apdu *a, uint8_t p2, smk_err *e)
 	if (p2 != 0x00 && p2 != 0x04 && p2 != 0x0C)
 		return smk_fail(e, SMK_E_ARG, "SELECT: P2 %02X is not 00, 04 or 0C", p2);
 	/* ref §1.2: P2 00/04 want the FCP (Le 00), 0C wants nothing */
-	*a = (apdu){.cla = 0x00, .ins = 0xA4, .p1 = 0x04, .p2 = p2, .data = hsm_aid,
-		    .lc = HSM_AID_LEN, .ne = p2 == 0x0C ? 0 : APDU_SHORT_MAX_NE};
+	*a = (apdu){.cla = 0x00,
+		    .ins = 0xA4,
+		    .p1 = 0x04,
+		    .p2 = p2,
+		    .data = hsm_aid,
+		    .lc = HSM_AID_LEN,
+		    .ne = p2 == 0x0C ? 0 : APDU_SHORT_MAX_NE};
 	return 0;
 }
 
@@ -56,9 +61,10 @@ int hsm_parse_select(const uint8_t *data, size_t len, uint16_t sw, hsm_fcp *out,
 		return smk_context(e, "SELECT SmartCard-HSM applet: FCP");
 	/* ref §1.2: OpenSC's detection rule, 85 with at least the version */
 	if (r == 0 || info.len < 2)
-		return smk_fail(e, SMK_E_UNSUPPORTED,
-				"SELECT SmartCard-HSM applet: FCP has no device information (tag 85 "
-				"of 2 bytes or more); not a SmartCard-HSM");
+		return smk_fail(
+		    e, SMK_E_UNSUPPORTED,
+		    "SELECT SmartCard-HSM applet: FCP has no device information (tag 85 "
+		    "of 2 bytes or more); not a SmartCard-HSM");
 	out->version_major = info.value[info.len - 2];
 	out->version_minor = info.value[info.len - 1];
 	if (info.len >= 3) {
@@ -76,12 +82,13 @@ int hsm_parse_select(const uint8_t *data, size_t len, uint16_t sw, hsm_fcp *out,
 
 void hsm_build_enumerate(apdu *a, bool extended)
 {
-	*a = (apdu){.cla = 0x80, .ins = 0x58,
-		    .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE, .extended = extended};
+	*a = (apdu){.cla = 0x80,
+		    .ins = 0x58,
+		    .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE,
+		    .extended = extended};
 }
 
-int hsm_parse_enumerate(const uint8_t *data, size_t len, uint16_t sw, hsm_objects *out,
-			smk_err *e)
+int hsm_parse_enumerate(const uint8_t *data, size_t len, uint16_t sw, hsm_objects *out, smk_err *e)
 {
 	out->fids = NULL;
 	out->count = 0;
@@ -161,9 +168,14 @@ static void put_offset(uint8_t cmd[4], size_t offset)
 
 static apdu read_apdu(uint16_t fid, const uint8_t *cmd, bool extended)
 {
-	return (apdu){.cla = 0x00, .ins = 0xB1, .p1 = (uint8_t)(fid >> 8), .p2 = (uint8_t)fid,
-		      .data = cmd, .lc = 4,
-		      .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE, .extended = extended};
+	return (apdu){.cla = 0x00,
+		      .ins = 0xB1,
+		      .p1 = (uint8_t)(fid >> 8),
+		      .p2 = (uint8_t)fid,
+		      .data = cmd,
+		      .lc = 4,
+		      .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE,
+		      .extended = extended};
 }
 
 int hsm_build_read_binary(apdu *a, smk_buf *data, uint16_t fid, size_t offset, bool extended,
@@ -194,7 +206,8 @@ void hsm_read_init(hsm_reader *r, uint16_t fid, bool extended, size_t max_total,
 int hsm_read_next(hsm_reader *r, apdu *a, smk_err *e)
 {
 	if (r->failed)
-		return smk_fail(e, SMK_E_ARG, "READ BINARY %04X: reader used after an error", r->fid);
+		return smk_fail(e, SMK_E_ARG, "READ BINARY %04X: reader used after an error",
+				r->fid);
 	if (r->awaiting)
 		return smk_fail(e, SMK_E_ARG, "READ BINARY %04X: previous command not answered",
 				r->fid);
@@ -205,7 +218,8 @@ int hsm_read_next(hsm_reader *r, apdu *a, smk_err *e)
 	if (r->offset > OFFSET_MAX) {
 		r->failed = true;
 		return smk_fail(e, SMK_E_FORMAT,
-				"READ BINARY %04X: file goes on past the last 2-byte offset", r->fid);
+				"READ BINARY %04X: file goes on past the last 2-byte offset",
+				r->fid);
 	}
 	put_offset(r->cmd, r->offset);
 	*a = read_apdu(r->fid, r->cmd, r->extended);
@@ -253,8 +267,8 @@ int hsm_build_update_binary(apdu *a, smk_buf *data, uint16_t fid, size_t offset,
 		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: offset %zu does not fit 2 bytes",
 				fid, offset);
 	if (len > APDU_EXT_MAX_LC - 8)
-		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: %zu bytes do not fit one command",
-				fid, len);
+		return smk_fail(e, SMK_E_ARG,
+				"UPDATE BINARY %04X: %zu bytes do not fit one command", fid, len);
 	if (len > 0 && content == NULL)
 		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: content missing", fid);
 	put_offset(off, offset);
@@ -262,8 +276,12 @@ int hsm_build_update_binary(apdu *a, smk_buf *data, uint16_t fid, size_t offset,
 	/* ref §2.4: 54 02 offset, then 53 with a DER length */
 	if (smk_buf_add(data, off, sizeof(off)) < 0 || tlv_put(data, 0x53, content, len) < 0)
 		return nomem(e, "UPDATE BINARY");
-	*a = (apdu){.cla = 0x00, .ins = 0xD7, .p1 = (uint8_t)(fid >> 8), .p2 = (uint8_t)fid,
-		    .data = data->data, .lc = data->len};
+	*a = (apdu){.cla = 0x00,
+		    .ins = 0xD7,
+		    .p1 = (uint8_t)(fid >> 8),
+		    .p2 = (uint8_t)fid,
+		    .data = data->data,
+		    .lc = data->len};
 	return 0;
 }
 
@@ -282,8 +300,8 @@ size_t hsm_update_chunk_len(size_t max_data)
 	return chunk;
 }
 
-int hsm_write_init(hsm_writer *w, uint16_t fid, const uint8_t *content, size_t len,
-		   size_t max_data, smk_err *e)
+int hsm_write_init(hsm_writer *w, uint16_t fid, const uint8_t *content, size_t len, size_t max_data,
+		   smk_err *e)
 {
 	memset(w, 0, sizeof(*w));
 	smk_buf_init(&w->cmd);
@@ -293,15 +311,15 @@ int hsm_write_init(hsm_writer *w, uint16_t fid, const uint8_t *content, size_t l
 	w->chunk = hsm_update_chunk_len(max_data);
 	if (w->chunk == 0)
 		return smk_fail(e, SMK_E_ARG,
-				"UPDATE BINARY %04X: %zu command bytes cannot carry any content", fid,
-				max_data);
+				"UPDATE BINARY %04X: %zu command bytes cannot carry any content",
+				fid, max_data);
 	if (len > 0 && content == NULL)
 		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: content missing", fid);
 	/* every chunk must start at an offset that fits DO 54 */
 	if (len > (size_t)OFFSET_MAX + 1)
 		return smk_fail(e, SMK_E_ARG,
-				"UPDATE BINARY %04X: %zu bytes exceed what 2-byte offsets address", fid,
-				len);
+				"UPDATE BINARY %04X: %zu bytes exceed what 2-byte offsets address",
+				fid, len);
 	return 0;
 }
 
@@ -334,16 +352,15 @@ int hsm_write_next(hsm_writer *w, apdu *a, smk_err *e)
 
 int hsm_write_feed(hsm_writer *w, uint16_t sw, smk_err *e)
 {
-	char what[32];
+	char what[48];
 
-	snprintf(what, sizeof(what), "UPDATE BINARY %04X", w->fid);
+	snprintf(what, sizeof(what), "UPDATE BINARY %04X at offset %zu", w->fid, w->pos);
 	if (!w->awaiting)
 		return smk_fail(e, SMK_E_ARG, "%s: answer fed without a command", what);
 	w->awaiting = false;
 	if (sw != 0x9000) {
 		w->failed = true;
-		sw_fail(e, sw, what);
-		return smk_context(e, "at offset %zu", w->pos);
+		return sw_fail(e, sw, what);
 	}
 	w->pos += w->sent;
 	return 0;
@@ -410,7 +427,8 @@ int hsm_parse_update_binary_cmd(const uint8_t *data, size_t len, size_t *offset,
 int hsm_parse_delete_file_cmd(const uint8_t *data, size_t len, uint16_t *fid, smk_err *e)
 {
 	if (len != 2)
-		return smk_fail(e, SMK_E_FORMAT, "DELETE FILE: %zu bytes of data, a FID has 2", len);
+		return smk_fail(e, SMK_E_FORMAT, "DELETE FILE: %zu bytes of data, a FID has 2",
+				len);
 	*fid = (uint16_t)(data[0] << 8 | data[1]);
 	return 0;
 }
@@ -438,7 +456,10 @@ int hsm_build_verify_pin(apdu *a, const uint8_t *pin, size_t pin_len, smk_err *e
 
 void hsm_build_pin_status(apdu *a, bool with_le)
 {
-	*a = (apdu){.cla = 0x00, .ins = 0x20, .p1 = 0x00, .p2 = 0x81,
+	*a = (apdu){.cla = 0x00,
+		    .ins = 0x20,
+		    .p1 = 0x00,
+		    .p2 = 0x81,
 		    .ne = with_le ? APDU_SHORT_MAX_NE : 0};
 }
 
@@ -456,10 +477,18 @@ int hsm_parse_pin_status(size_t len, uint16_t sw, hsm_pin_status *out, smk_err *
 		return 0;
 	}
 	switch (sw) {
-	case 0x9000: out->state = HSM_PIN_VERIFIED; return 0;
-	case 0x6983: out->state = HSM_PIN_BLOCKED; return 0;
-	case 0x6984: out->state = HSM_PIN_TRANSPORT; return 0;
-	case 0x6A88: out->state = HSM_PIN_NOT_INITIALISED; return 0;
+	case 0x9000:
+		out->state = HSM_PIN_VERIFIED;
+		return 0;
+	case 0x6983:
+		out->state = HSM_PIN_BLOCKED;
+		return 0;
+	case 0x6984:
+		out->state = HSM_PIN_TRANSPORT;
+		return 0;
+	case 0x6A88:
+		out->state = HSM_PIN_NOT_INITIALISED;
+		return 0;
 	}
 	return sw_fail(e, sw, "VERIFY PIN");
 }
@@ -471,7 +500,8 @@ int hsm_verify_result(size_t len, uint16_t sw, smk_err *e)
 	if (hsm_parse_pin_status(len, sw, &st, e) < 0)
 		return -1;
 	switch (st.state) {
-	case HSM_PIN_VERIFIED: return 0;
+	case HSM_PIN_VERIFIED:
+		return 0;
 	case HSM_PIN_TRANSPORT:
 		smk_fail(e, SMK_E_CARD,
 			 "VERIFY PIN refused, SW %04X (transport PIN: it must be changed before "
@@ -480,12 +510,14 @@ int hsm_verify_result(size_t len, uint16_t sw, smk_err *e)
 		break;
 	case HSM_PIN_NOT_INITIALISED:
 		smk_fail(e, SMK_E_CARD,
-			 "VERIFY PIN refused, SW %04X (device not initialised: no user PIN set)", sw);
+			 "VERIFY PIN refused, SW %04X (device not initialised: no user PIN set)",
+			 sw);
 		break;
 	case HSM_PIN_BLOCKED:
 		smk_fail(e, SMK_E_CARD, "VERIFY PIN refused, SW %04X (PIN blocked)", sw);
 		break;
-	default: return sw_fail(e, sw, "VERIFY PIN");
+	default:
+		return sw_fail(e, sw, "VERIFY PIN");
 	}
 	if (e)
 		e->sw = sw;
@@ -532,7 +564,8 @@ int hsm_build_initialize(apdu *a, smk_buf *data, const hsm_init_params *p, smk_e
 	if (p->so_pin == NULL)
 		return smk_fail(e, SMK_E_ARG, "INITIALIZE DEVICE: no SO-PIN");
 	if (p->retry_counter > RETRY_MAX)
-		return smk_fail(e, SMK_E_ARG, "INITIALIZE DEVICE: retry counter %u (must be 1 to %d)",
+		return smk_fail(e, SMK_E_ARG,
+				"INITIALIZE DEVICE: retry counter %u (must be 1 to %d)",
 				p->retry_counter, RETRY_MAX);
 	data->secret = 1;
 	smk_buf_reset(data);
@@ -564,12 +597,24 @@ int hsm_parse_initialize_cmd(const uint8_t *data, size_t len, hsm_init_params *o
 	tlv_iter_init(&it, data, len);
 	while ((r = tlv_next(&it, &t, e)) == 1) {
 		switch (t.tag) {
-		case 0x80: bit = 1; break;
-		case 0x81: bit = 2; break;
-		case 0x82: bit = 4; break;
-		case 0x91: bit = 8; break;
-		case 0x92: bit = 16; break;
-		case 0x97: bit = 32; break;
+		case 0x80:
+			bit = 1;
+			break;
+		case 0x81:
+			bit = 2;
+			break;
+		case 0x82:
+			bit = 4;
+			break;
+		case 0x91:
+			bit = 8;
+			break;
+		case 0x92:
+			bit = 16;
+			break;
+		case 0x97:
+			bit = 32;
+			break;
 		default:
 			return smk_fail(e, SMK_E_UNSUPPORTED, "%s: tag %X is not supported", what,
 					t.tag);
@@ -588,25 +633,34 @@ int hsm_parse_initialize_cmd(const uint8_t *data, size_t len, hsm_init_params *o
 			return smk_fail(e, SMK_E_FORMAT, "%s: tag %X has %zu bytes", what, t.tag,
 					t.len);
 		switch (t.tag) {
-		case 0x80: out->options = (uint16_t)(t.value[0] << 8 | t.value[1]); break;
-		case 0x82: out->so_pin = t.value; break;
+		case 0x80:
+			out->options = (uint16_t)(t.value[0] << 8 | t.value[1]);
+			break;
+		case 0x82:
+			out->so_pin = t.value;
+			break;
 		case 0x91:
 			if (t.value[0] == 0 || t.value[0] > RETRY_MAX)
-				return smk_fail(e, SMK_E_FORMAT, "%s: retry counter %u (must be 1 to %d)",
-						what, t.value[0], RETRY_MAX);
+				return smk_fail(e, SMK_E_FORMAT,
+						"%s: retry counter %u (must be 1 to %d)", what,
+						t.value[0], RETRY_MAX);
 			out->retry_counter = t.value[0];
 			break;
 		case 0x92:
 			out->has_dkek_shares = true;
 			out->dkek_shares = t.value[0];
 			break;
-		case 0x97: out->key_domains = t.value[0]; break;
+		case 0x97:
+			out->key_domains = t.value[0];
+			break;
 		}
 	}
 	if (r < 0)
 		return smk_context(e, "%s", what);
 	if ((seen & 7) != 7)
-		return smk_fail(e, SMK_E_FORMAT, "%s: options (80), PIN (81) and SO-PIN (82) are "
-				"all required", what);
+		return smk_fail(e, SMK_E_FORMAT,
+				"%s: options (80), PIN (81) and SO-PIN (82) are "
+				"all required",
+				what);
 	return 0;
 }

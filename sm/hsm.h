@@ -70,8 +70,7 @@ typedef struct hsm_objects {
 	size_t count;
 } hsm_objects;
 
-int hsm_parse_enumerate(const uint8_t *data, size_t len, uint16_t sw, hsm_objects *out,
-			smk_err *e);
+int hsm_parse_enumerate(const uint8_t *data, size_t len, uint16_t sw, hsm_objects *out, smk_err *e);
 uint16_t hsm_objects_fid(const hsm_objects *o, size_t i);
 bool hsm_objects_has(const hsm_objects *o, uint16_t fid);
 /* Key ids 1..255 that have a key object `CC id`, ascending, each once.
@@ -139,8 +138,8 @@ typedef struct hsm_writer {
 	smk_buf cmd;
 } hsm_writer;
 
-int hsm_write_init(hsm_writer *w, uint16_t fid, const uint8_t *content, size_t len,
-		   size_t max_data, smk_err *e);
+int hsm_write_init(hsm_writer *w, uint16_t fid, const uint8_t *content, size_t len, size_t max_data,
+		   smk_err *e);
 int hsm_write_next(hsm_writer *w, apdu *a, smk_err *e); /* 1 command ready, 0 done */
 int hsm_write_feed(hsm_writer *w, uint16_t sw, smk_err *e);
 void hsm_write_free(hsm_writer *w);
@@ -164,10 +163,10 @@ void hsm_build_pin_status(apdu *a, bool with_le);
 int hsm_check_pin_len(size_t pin_len, smk_err *e);
 
 enum hsm_pin_state {
-	HSM_PIN_VERIFIED = 1,    /* 9000 */
-	HSM_PIN_NOT_VERIFIED,    /* 63Cx: wrong PIN / not yet verified, x tries left */
-	HSM_PIN_BLOCKED,         /* 6983 (or 63C0) */
-	HSM_PIN_TRANSPORT,       /* 6984: transport PIN, must be changed first */
+	HSM_PIN_VERIFIED = 1,	 /* 9000 */
+	HSM_PIN_NOT_VERIFIED,	 /* 63Cx: wrong PIN / not yet verified, x tries left */
+	HSM_PIN_BLOCKED,	 /* 6983 (or 63C0) */
+	HSM_PIN_TRANSPORT,	 /* 6984: transport PIN, must be changed first */
 	HSM_PIN_NOT_INITIALISED, /* 6A88 */
 };
 
@@ -220,12 +219,12 @@ typedef struct hsm_keyspec {
 	enum smk_keytype type; /* SMK_KEY_EC or SMK_KEY_RSA */
 	const smk_curve *curve;
 	unsigned rsa_bits;
-	bool rsa_legacy_ok; /* builder: accept 1024/1536; parser: set when one was asked */
-	uint8_t oid[HSM_OID_LEN]; /* id-TA-* of the request; all zero = the default for the type */
+	bool rsa_legacy_ok;	   /* builder: accept 1024/1536; parser: set when one was asked */
+	uint8_t oid[HSM_OID_LEN];  /* id-TA-* of the request; all zero = the default for the type */
 	char car[HSM_REF_MAX + 1]; /* inner CAR; "" = leave out */
 	char chr[HSM_REF_MAX + 1];
 	char outer_car[HSM_REF_MAX + 1]; /* tag 45; "" = leave out */
-	uint32_t use_counter; /* 0 = leave out */
+	uint32_t use_counter;		 /* 0 = leave out */
 	uint8_t algs[SMK_ALG_LIST_MAX];
 	size_t alg_count; /* 0 = no list: the key may do everything (unrestricted) */
 	bool has_key_domain;
@@ -237,8 +236,8 @@ int hsm_encode_gakp_data(smk_buf *out, const hsm_keyspec *k, smk_err *e);
 /* `00 46 key_id signer_id Lc data Le`; with extended_le the Le is 0000 and
  * the CV request comes back in the answer; without it there is no Le (read
  * CE|key_id afterwards) and the data must fit a short APDU. */
-int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id,
-		   const hsm_keyspec *k, bool extended_le, smk_err *e);
+int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id, const hsm_keyspec *k,
+		   bool extended_le, smk_err *e);
 /* Card side: parse GAKP command data into k (curve matched by parameters). */
 int hsm_parse_gakp_data(const uint8_t *data, size_t len, hsm_keyspec *k, smk_err *e);
 /* The answer must be one `67` TLV (the authenticated CV request), or empty

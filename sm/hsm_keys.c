@@ -64,16 +64,16 @@ static int check_ref(const char *name, const char *s, smk_err *e)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
 			return smk_fail(e, SMK_E_ARG,
-					"GAKP: %s has a non-printable character at position %zu", name,
-					i + 1);
+					"GAKP: %s has a non-printable character at position %zu",
+					name, i + 1);
 	return 0;
 }
 
 /* The tag-91 list (ref §6.2, §6.5): what the card will enforce, so every
  * entry must be known and fit the key. `where` and `code` say whether a
  * caller (builder) or the wire (parser) got it wrong. */
-static int check_alg_list(const uint8_t *algs, size_t n, enum smk_keytype type,
-			  const char *where, enum smk_errc code, smk_err *e)
+static int check_alg_list(const uint8_t *algs, size_t n, enum smk_keytype type, const char *where,
+			  enum smk_errc code, smk_err *e)
 {
 	if (n == 0 || n > SMK_ALG_LIST_MAX)
 		return smk_fail(e, code, "%s: algorithm list of %zu entries (must be 1 to %d)",
@@ -85,8 +85,8 @@ static int check_alg_list(const uint8_t *algs, size_t n, enum smk_keytype type,
 			return smk_fail(e, code, "%s: unknown algorithm id %02X in the list", where,
 					algs[i]);
 		if (!(alg->keytypes & type))
-			return smk_fail(e, code, "%s: algorithm %s (%02X) is not for %s keys", where,
-					alg->name, algs[i], keytype_name(type));
+			return smk_fail(e, code, "%s: algorithm %s (%02X) is not for %s keys",
+					where, alg->name, algs[i], keytype_name(type));
 		for (size_t j = 0; j < i; j++)
 			if (algs[j] == algs[i])
 				return smk_fail(e, code, "%s: algorithm %s listed twice", where,
@@ -108,9 +108,10 @@ static int check_keyspec(const hsm_keyspec *k, smk_err *e)
 					"GAKP: RSA-%u is not a supported size (2048, 3072, 4096)",
 					k->rsa_bits);
 		if (legacy && !k->rsa_legacy_ok)
-			return smk_fail(e, SMK_E_ARG,
-					"GAKP: RSA-%u is a legacy size; it must be asked for explicitly",
-					k->rsa_bits);
+			return smk_fail(
+			    e, SMK_E_ARG,
+			    "GAKP: RSA-%u is a legacy size; it must be asked for explicitly",
+			    k->rsa_bits);
 	} else {
 		return smk_fail(e, SMK_E_UNSUPPORTED, "GAKP: key type %s cannot be generated here",
 				keytype_name(k->type));
@@ -198,8 +199,8 @@ int hsm_encode_gakp_data(smk_buf *out, const hsm_keyspec *k, smk_err *e)
 	return 0;
 }
 
-int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id,
-		   const hsm_keyspec *k, bool extended_le, smk_err *e)
+int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id, const hsm_keyspec *k,
+		   bool extended_le, smk_err *e)
 {
 	if (key_id == 0)
 		return smk_fail(e, SMK_E_ARG, "GAKP: key id 0 is the device key");
@@ -212,8 +213,13 @@ int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id,
 				"(leaving out the CAR saves %zu)",
 				data->len, k->car[0] ? strlen(k->car) + 2 : (size_t)0);
 	/* ref §6.1: ISO CLA; Le 0000 returns the request, no Le leaves it in CE|id */
-	*a = (apdu){.cla = 0x00, .ins = 0x46, .p1 = key_id, .p2 = signer_id, .data = data->data,
-		    .lc = data->len, .ne = extended_le ? APDU_EXT_MAX_NE : 0,
+	*a = (apdu){.cla = 0x00,
+		    .ins = 0x46,
+		    .p1 = key_id,
+		    .p2 = signer_id,
+		    .data = data->data,
+		    .lc = data->len,
+		    .ne = extended_le ? APDU_EXT_MAX_NE : 0,
 		    .extended = extended_le};
 	return 0;
 }
@@ -222,8 +228,9 @@ int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id,
 static int take_ref(const tlv *t, const char *name, char out[HSM_REF_MAX + 1], smk_err *e)
 {
 	if (t->len == 0 || t->len > HSM_REF_MAX)
-		return smk_fail(e, SMK_E_FORMAT, "GAKP data: %s of %zu characters (must be 1 to %d)",
-				name, t->len, HSM_REF_MAX);
+		return smk_fail(e, SMK_E_FORMAT,
+				"GAKP data: %s of %zu characters (must be 1 to %d)", name, t->len,
+				HSM_REF_MAX);
 	for (size_t i = 0; i < t->len; i++)
 		if (t->value[i] < 0x20 || t->value[i] > 0x7E)
 			return smk_fail(e, SMK_E_FORMAT,
@@ -245,7 +252,8 @@ static int parse_ec_template(tlv_iter *it, hsm_keyspec *k, smk_err *e)
 	while ((r = tlv_next(it, &t, e)) == 1) {
 		if (t.tag < 0x81 || t.tag > 0x87 || t.tag == 0x86)
 			return smk_fail(e, SMK_E_FORMAT,
-					"GAKP data: tag %X does not belong in an EC key template", t.tag);
+					"GAKP data: tag %X does not belong in an EC key template",
+					t.tag);
 		if (have[t.tag - 0x81])
 			return smk_fail(e, SMK_E_FORMAT, "GAKP data: tag %X twice", t.tag);
 		have[t.tag - 0x81] = true;
@@ -255,8 +263,8 @@ static int parse_ec_template(tlv_iter *it, hsm_keyspec *k, smk_err *e)
 		return -1;
 	for (int i = 0; i < 7; i++)
 		if (i != 5 && !have[i])
-			return smk_fail(e, SMK_E_FORMAT, "GAKP data: EC domain parameter %X missing",
-					0x81 + i);
+			return smk_fail(e, SMK_E_FORMAT,
+					"GAKP data: EC domain parameter %X missing", 0x81 + i);
 	k->curve = curve_match(c[0].value, c[0].len, c[1].value, c[1].len, c[2].value, c[2].len,
 			       c[3].value, c[3].len, c[4].value, c[4].len, e);
 	if (k->curve == NULL || curve_params(k->curve, &cp, e) < 0)
@@ -265,7 +273,8 @@ static int parse_ec_template(tlv_iter *it, hsm_keyspec *k, smk_err *e)
 	if (c[0].len != cp.field_len || c[1].len != cp.field_len || c[2].len != cp.field_len ||
 	    c[4].len != cp.order_len)
 		return smk_fail(e, SMK_E_FORMAT,
-				"GAKP data: %s parameters not at full field length", k->curve->name);
+				"GAKP data: %s parameters not at full field length",
+				k->curve->name);
 	if (c[6].len != 1 || c[6].value[0] != cp.cofactor)
 		return smk_fail(e, SMK_E_FORMAT, "GAKP data: cofactor does not match %s",
 				k->curve->name);
@@ -298,13 +307,15 @@ static int parse_rsa_template(tlv_iter *it, hsm_keyspec *k, smk_err *e)
 			have_bits = true;
 		} else {
 			return smk_fail(e, SMK_E_FORMAT,
-					"GAKP data: tag %X unexpected in an RSA key template", t.tag);
+					"GAKP data: tag %X unexpected in an RSA key template",
+					t.tag);
 		}
 	}
 	if (r < 0)
 		return -1;
 	if (!have_e || !have_bits)
-		return smk_fail(e, SMK_E_FORMAT, "GAKP data: RSA template needs exponent (82) "
+		return smk_fail(e, SMK_E_FORMAT,
+				"GAKP data: RSA template needs exponent (82) "
 				"and modulus size (02)");
 	if (!rsa_bits_known(bits, &k->rsa_legacy_ok))
 		return smk_fail(e, SMK_E_UNSUPPORTED, "GAKP data: RSA-%u is not a supported size",
@@ -324,7 +335,8 @@ static int parse_pubkey_template(const tlv *tmpl, hsm_keyspec *k, smk_err *e)
 	if (r < 0)
 		return -1;
 	if (r == 0 || oid.tag != 0x06)
-		return smk_fail(e, SMK_E_FORMAT, "GAKP data: key template does not start with an OID");
+		return smk_fail(e, SMK_E_FORMAT,
+				"GAKP data: key template does not start with an OID");
 	if (oid_fits(oid.value, oid.len, SMK_KEY_EC))
 		k->type = SMK_KEY_EC;
 	else if (oid_fits(oid.value, oid.len, SMK_KEY_RSA))
@@ -366,14 +378,23 @@ int hsm_parse_gakp_data(const uint8_t *data, size_t len, hsm_keyspec *k, smk_err
 				return smk_fail(e, SMK_E_UNSUPPORTED,
 						"GAKP data: profile identifier is not 00");
 			break;
-		case 0x42: r = take_ref(&t, "CAR", k->car, e); break;
-		case 0x5F20: r = take_ref(&t, "CHR", k->chr, e); break;
-		case 0x45: r = take_ref(&t, "outer CAR", k->outer_car, e); break;
-		case 0x7F49: r = parse_pubkey_template(&t, k, e); break;
+		case 0x42:
+			r = take_ref(&t, "CAR", k->car, e);
+			break;
+		case 0x5F20:
+			r = take_ref(&t, "CHR", k->chr, e);
+			break;
+		case 0x45:
+			r = take_ref(&t, "outer CAR", k->outer_car, e);
+			break;
+		case 0x7F49:
+			r = parse_pubkey_template(&t, k, e);
+			break;
 		case 0x90:
 			if (t.len != 4)
 				return smk_fail(e, SMK_E_FORMAT,
-						"GAKP data: use counter of %zu bytes (must be 4)", t.len);
+						"GAKP data: use counter of %zu bytes (must be 4)",
+						t.len);
 			k->use_counter = (uint32_t)t.value[0] << 24 | (uint32_t)t.value[1] << 16 |
 					 (uint32_t)t.value[2] << 8 | t.value[3];
 			if (k->use_counter == 0)
@@ -386,7 +407,8 @@ int hsm_parse_gakp_data(const uint8_t *data, size_t len, hsm_keyspec *k, smk_err
 		case 0x92:
 			if (t.len != 1)
 				return smk_fail(e, SMK_E_FORMAT,
-						"GAKP data: key domain of %zu bytes (must be 1)", t.len);
+						"GAKP data: key domain of %zu bytes (must be 1)",
+						t.len);
 			k->has_key_domain = true;
 			k->key_domain = t.value[0];
 			break;
@@ -448,8 +470,14 @@ static int key_op(apdu *a, const char *what, uint8_t ins, uint8_t key_id, uint8_
 	if (len > (extended ? APDU_EXT_MAX_LC : APDU_SHORT_MAX_LC))
 		return smk_fail(e, SMK_E_ARG, "%s: %zu input bytes do not fit a%s APDU", what, len,
 				extended ? "n extended" : " short");
-	*a = (apdu){.cla = 0x80, .ins = ins, .p1 = key_id, .p2 = alg, .data = input, .lc = len,
-		    .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE, .extended = extended};
+	*a = (apdu){.cla = 0x80,
+		    .ins = ins,
+		    .p1 = key_id,
+		    .p2 = alg,
+		    .data = input,
+		    .lc = len,
+		    .ne = extended ? APDU_EXT_MAX_NE : APDU_SHORT_MAX_NE,
+		    .extended = extended};
 	return 0;
 }
 
@@ -473,14 +501,15 @@ static int der_int_fixed(const tlv *t, size_t width, uint8_t *out, smk_err *e)
 	if (v[0] & 0x80)
 		return smk_fail(e, SMK_E_FORMAT, "ECDSA signature: negative integer");
 	if (n > 1 && v[0] == 0 && !(v[1] & 0x80))
-		return smk_fail(e, SMK_E_FORMAT, "ECDSA signature: integer with a needless leading 0");
+		return smk_fail(e, SMK_E_FORMAT,
+				"ECDSA signature: integer with a needless leading 0");
 	if (v[0] == 0 && n > 1) {
 		v++;
 		n--;
 	}
 	if (n > width)
-		return smk_fail(e, SMK_E_FORMAT, "ECDSA signature: integer of %zu bytes, order has %zu",
-				n, width);
+		return smk_fail(e, SMK_E_FORMAT,
+				"ECDSA signature: integer of %zu bytes, order has %zu", n, width);
 	for (i = 0; i < n && v[i] == 0; i++)
 		;
 	if (i == n)
@@ -550,15 +579,15 @@ int hsm_parse_sign_ecdsa(const uint8_t *data, size_t len, uint16_t sw, size_t or
 	return hsm_ecdsa_der_to_plain(data, len, order_len, rs, e);
 }
 
-int hsm_parse_sign_rsa(const uint8_t *data, size_t len, uint16_t sw, size_t modulus_len,
-		       smk_err *e)
+int hsm_parse_sign_rsa(const uint8_t *data, size_t len, uint16_t sw, size_t modulus_len, smk_err *e)
 {
 	(void)data;
 	if (hsm_check_sw(sw, "SIGN", e) < 0)
 		return -1;
 	if (len != modulus_len)
-		return smk_fail(e, SMK_E_FORMAT, "SIGN: RSA signature of %zu bytes, modulus has %zu",
-				len, modulus_len);
+		return smk_fail(e, SMK_E_FORMAT,
+				"SIGN: RSA signature of %zu bytes, modulus has %zu", len,
+				modulus_len);
 	return 0;
 }
 

@@ -53,7 +53,8 @@ static int check_label(const uint8_t *s, size_t n, enum smk_errc code, smk_err *
 	size_t i = 0;
 
 	if (n > PRKD_LABEL_MAX)
-		return smk_fail(e, code, "PrKD: label of %zu bytes (at most %d)", n, PRKD_LABEL_MAX);
+		return smk_fail(e, code, "PrKD: label of %zu bytes (at most %d)", n,
+				PRKD_LABEL_MAX);
 	while (i < n) {
 		uint8_t c = s[i];
 		size_t more;
@@ -61,8 +62,8 @@ static int check_label(const uint8_t *s, size_t n, enum smk_errc code, smk_err *
 
 		if (c < 0x80) {
 			if (c < 0x20 || c == 0x7F)
-				return smk_fail(e, code, "PrKD: label has control byte %02X at %zu", c,
-						i + 1);
+				return smk_fail(e, code, "PrKD: label has control byte %02X at %zu",
+						c, i + 1);
 			i++;
 			continue;
 		}
@@ -82,7 +83,8 @@ static int check_label(const uint8_t *s, size_t n, enum smk_errc code, smk_err *
 			return smk_fail(e, code, "PrKD: label ends inside a UTF-8 sequence");
 		for (size_t k = 1; k <= more; k++) {
 			if ((s[i + k] & 0xC0) != 0x80)
-				return smk_fail(e, code, "PrKD: label is not UTF-8 at byte %zu", i + k + 1);
+				return smk_fail(e, code, "PrKD: label is not UTF-8 at byte %zu",
+						i + k + 1);
 			cp = cp << 6 | (s[i + k] & 0x3F);
 		}
 		/* overlong forms, surrogates, beyond U+10FFFF */
@@ -181,11 +183,13 @@ static int get_bits(const tlv *t, unsigned *bits, smk_err *e)
 	unused = t->value[0];
 	nbytes = t->len - 1;
 	if (unused > 7 || (nbytes == 0 && unused != 0))
-		return smk_fail(e, SMK_E_FORMAT, "PrKD: usage BIT STRING with %u unused bits", unused);
+		return smk_fail(e, SMK_E_FORMAT, "PrKD: usage BIT STRING with %u unused bits",
+				unused);
 	if (nbytes > sizeof(unsigned))
 		return smk_fail(e, SMK_E_FORMAT, "PrKD: usage BIT STRING of %zu bytes", nbytes);
 	if (nbytes && (t->value[nbytes] & ((1u << unused) - 1)))
-		return smk_fail(e, SMK_E_FORMAT, "PrKD: usage BIT STRING has bits set in its padding");
+		return smk_fail(e, SMK_E_FORMAT,
+				"PrKD: usage BIT STRING has bits set in its padding");
 	*bits = 0;
 	for (size_t i = 0; i < nbytes * 8; i++)
 		if (t->value[1 + i / 8] & (0x80 >> (i % 8)))
@@ -245,7 +249,8 @@ static int parse_common_key(const tlv *t, prkd_info *out, smk_err *e)
 	if (r < 0)
 		return smk_context(e, "PrKD: CommonKeyAttributes");
 	if (r == 0 || id.tag != 0x04)
-		return smk_fail(e, SMK_E_FORMAT, "PrKD: CommonKeyAttributes do not start with the iD");
+		return smk_fail(e, SMK_E_FORMAT,
+				"PrKD: CommonKeyAttributes do not start with the iD");
 	if (id.len == 0 || id.len > PRKD_ID_MAX)
 		return smk_fail(e, SMK_E_FORMAT, "PrKD: iD of %zu bytes", id.len);
 	r = tlv_next(&it, &usage, e);
@@ -314,7 +319,8 @@ int prkd_parse(const uint8_t *p, size_t n, prkd_info *out, smk_err *e)
 	else if (obj.tag == TAG_AES)
 		return smk_fail(e, SMK_E_UNSUPPORTED, "PrKD: a secret-key description (A8)");
 	else
-		return smk_fail(e, SMK_E_FORMAT, "PrKD: tag %X is not a private-key object", obj.tag);
+		return smk_fail(e, SMK_E_FORMAT, "PrKD: tag %X is not a private-key object",
+				obj.tag);
 	if (obj.raw_len != n)
 		return smk_fail(e, SMK_E_FORMAT, "PrKD: %zu bytes after the description",
 				n - obj.raw_len);

@@ -37,7 +37,7 @@
 #define PRKD_USAGE_NON_REPUDIATION (1u << 9)
 
 #define PRKD_LABEL_MAX 255 /* OpenSC's SC_PKCS15_MAX_LABEL_SIZE */
-#define PRKD_ID_MAX 255    /* OpenSC's SC_PKCS15_MAX_ID_SIZE */
+#define PRKD_ID_MAX 255	   /* OpenSC's SC_PKCS15_MAX_ID_SIZE */
 #define PRKD_SHA1_ID_LEN 20
 
 typedef struct prkd_key {
@@ -45,7 +45,7 @@ typedef struct prkd_key {
 	const char *label;     /* UTF-8 without control characters; NULL or "" = none */
 	const uint8_t *id;     /* PKCS#15 iD, 1..255 bytes: the key id, or prkd_sha1_id() */
 	size_t id_len;
-	unsigned key_bits; /* EC field size (521 for secp521r1) or RSA modulus bits */
+	unsigned key_bits;   /* EC field size (521 for secp521r1) or RSA modulus bits */
 	const uint8_t *algs; /* the key's tag-91 algorithm list; none = unrestricted */
 	size_t alg_count;
 } prkd_key;
@@ -65,7 +65,7 @@ typedef struct prkd_info {
 	char label[PRKD_LABEL_MAX + 1]; /* "" when absent */
 	uint8_t id[PRKD_ID_MAX];
 	size_t id_len;
-	unsigned usage;    /* PRKD_USAGE_* */
+	unsigned usage;	   /* PRKD_USAGE_* */
 	unsigned key_bits; /* 0 when an EC description leaves out the field size */
 } prkd_info;
 
