@@ -80,7 +80,8 @@ static const struct sim_cmd commands[] = {
 	{0x24, 0x00, sim_cmd_change},	   {0x2C, 0x00, sim_cmd_reset_retry},
 	{0x50, 0x80, sim_cmd_initialize},  {0x84, 0x00, sim_cmd_challenge},
 	{0x52, 0x80, sim_cmd_domain},	   {0x22, 0x00, sim_cmd_mse},
-	{0x68, 0x80, sim_cmd_sign},	   {0x62, 0x80, sim_cmd_decipher},
+	{0x86, 0x00, sim_cmd_ga},	   {0x68, 0x80, sim_cmd_sign},
+	{0x62, 0x80, sim_cmd_decipher},
 };
 
 static uint16_t dispatch(sim_card *c, const apdu *a, smk_buf *out)
@@ -161,7 +162,7 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 	c->extra_ms = 0;
 	c->stats.apdus++;
 	c->stats.bytes_in += n;
-	sm = n >= 1 && (cmd[0] & 0x0C) == 0x0C && cmd[0] != 0xFF;
+	sm = smsg_command_is_protected(cmd, n);
 	if (sm)
 		c->stats.sm++, c->stats.sm_by_ins[n >= 2 ? cmd[1] : 0]++;
 	else
@@ -210,7 +211,7 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 		goto done;
 	}
 	if (sm) {
-		rc = sim_sm_transmit(c, &a, f, resp, &sw);
+		rc = sim_sm_transmit(c, cmd, n, f, resp, &sw);
 		if (sw == SW_SM_INCORRECT && resp->len == 2)
 			c->stats.sm_errors++;
 		save_if_dirty(c, &sw, resp);
@@ -238,7 +239,8 @@ done:
 		return -1;
 	}
 	c->stats.bytes_out += resp->len;
-	sim_log_apdu(c, &a, sm, n, resp->len, resp_sw(resp), fault_name);
+	/* under SM the log shows the inner status word, the one that matters */
+	sim_log_apdu(c, &a, sm, n, resp->len, sw ? sw : resp_sw(resp), fault_name);
 	sim_latency_wait(c, &start, n + resp->len);
 	return SIM_ANSWERED;
 }

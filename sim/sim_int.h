@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "sim/card.h"
 #include "sm/apdu.h"
+#include "sm/smsg.h"
 
 #define SIM_MAX_FILES 1024
 #define SIM_MAX_DOMAINS 16
@@ -72,8 +73,6 @@ struct sim_domain {
 	uint8_t kcv[8];
 };
 
-/* Secure messaging session (card side), filled by secure.c. */
-struct sim_sm;
 
 struct sim_card {
 	char *state_path;
@@ -100,7 +99,9 @@ struct sim_card {
 	uint16_t cur_ef;
 	bool pin_ok;
 	bool ca_selected; /* MSE SET AT named the CA protocol */
-	struct sim_sm *sm; /* non-NULL while secure messaging is up */
+	smsg_ctx *sm;      /* non-NULL while secure messaging is up */
+	bool sm_busy;      /* a protected command is running: keep sm until wrapped */
+	bool sm_end_due;   /* ... and drop it afterwards */
 	bool dirty;        /* persistent state changed by this command */
 
 	/* observation and faults */
@@ -143,10 +144,11 @@ uint16_t sim_cmd_decipher(sim_card *c, const apdu *a, smk_buf *out);
 
 /* secure.c: chip authentication and the card side of secure messaging */
 uint16_t sim_cmd_mse(sim_card *c, const apdu *a, smk_buf *out);
+uint16_t sim_cmd_ga(sim_card *c, const apdu *a, smk_buf *out);
 /* Answer a protected command: unwrap, run, wrap. Fills *sw with the inner SW
  * (or the SM error answered in plain). 0, or -1 when out of memory. */
-int sim_sm_transmit(sim_card *c, const apdu *a, const sim_fault *f, smk_buf *resp,
-		    uint16_t *sw);
+int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f,
+		    smk_buf *resp, uint16_t *sw);
 /* Drop the session keys (reset, reselect, plain APDU, SM error). */
 void sim_sm_end(sim_card *c);
 
