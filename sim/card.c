@@ -80,8 +80,8 @@ static const struct sim_cmd commands[] = {
 	{0x24, 0x00, sim_cmd_change},	   {0x2C, 0x00, sim_cmd_reset_retry},
 	{0x50, 0x80, sim_cmd_initialize},  {0x84, 0x00, sim_cmd_challenge},
 	{0x52, 0x80, sim_cmd_domain},	   {0x22, 0x00, sim_cmd_mse},
-	{0x86, 0x00, sim_cmd_ga},	   {0x68, 0x80, sim_cmd_sign},
-	{0x62, 0x80, sim_cmd_decipher},
+	{0x86, 0x00, sim_cmd_ga},	   {0x46, 0x00, sim_cmd_gakp},
+	{0x68, 0x80, sim_cmd_sign},	   {0x62, 0x80, sim_cmd_decipher},
 };
 
 static uint16_t dispatch(sim_card *c, const apdu *a, smk_buf *out)

@@ -134,6 +134,9 @@ uint16_t sim_cmd_challenge(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out);
 int sim_pin_set(sim_card *c, const uint8_t *pin, size_t n, uint8_t tries);
 
+/* gakp.c */
+uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out);
+
 /* keys.c */
 void sim_key_free(struct sim_key *k);
 void sim_keys_wipe(sim_card *c); /* all keys but the device key */
