@@ -75,6 +75,11 @@ smk_cleanup() {
 	for pid in "${SMK_PIDS[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
+	# a sanitizer build reports into the simulators' logs: that is a failure
+	if [ "$rc" = 0 ] && grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMK_TMP"/*.log 2>/dev/null; then
+		smk_log "FAIL: sanitizer report in the logs above"
+		rc=1
+	fi
 	if [ "$rc" != 0 ]; then
 		smk_log "exit $rc; logs in $SMK_TMP:"
 		local f
@@ -160,11 +165,11 @@ smk_sim_start() {
 	smk_fail "smkey-sim $name did not open its control socket"
 }
 
-# smk_sim_stop NAME: stop the simulator (SIGTERM) and wait for it.
+# smk_sim_stop NAME [SIGNAL]: stop the simulator (default TERM) and wait for it.
 smk_sim_stop() {
 	local var="SMK_SIM_PID_$1"
 	local pid=${!var}
-	kill "$pid" 2>/dev/null || true
+	kill -"${2:-TERM}" "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	rm -f "$SMK_TMP/$1.ctl"
 }
