@@ -74,14 +74,14 @@ struct sim_cmd {
 };
 
 static const struct sim_cmd commands[] = {
-	{0xA4, 0x00, sim_cmd_select},	   {0x58, 0x80, sim_cmd_enumerate},
-	{0xB1, 0x00, sim_cmd_read},	   {0xD7, 0x00, sim_cmd_update},
-	{0xE4, 0x00, sim_cmd_delete},	   {0x20, 0x00, sim_cmd_verify},
-	{0x24, 0x00, sim_cmd_change},	   {0x2C, 0x00, sim_cmd_reset_retry},
-	{0x50, 0x80, sim_cmd_initialize},  {0x84, 0x00, sim_cmd_challenge},
-	{0x52, 0x80, sim_cmd_domain},	   {0x22, 0x00, sim_cmd_mse},
-	{0x86, 0x00, sim_cmd_ga},	   {0x46, 0x00, sim_cmd_gakp},
-	{0x68, 0x80, sim_cmd_sign},	   {0x62, 0x80, sim_cmd_decipher},
+    {0xA4, 0x00, sim_cmd_select},     {0x58, 0x80, sim_cmd_enumerate},
+    {0xB1, 0x00, sim_cmd_read},	      {0xD7, 0x00, sim_cmd_update},
+    {0xE4, 0x00, sim_cmd_delete},     {0x20, 0x00, sim_cmd_verify},
+    {0x24, 0x00, sim_cmd_change},     {0x2C, 0x00, sim_cmd_reset_retry},
+    {0x50, 0x80, sim_cmd_initialize}, {0x84, 0x00, sim_cmd_challenge},
+    {0x52, 0x80, sim_cmd_domain},     {0x22, 0x00, sim_cmd_mse},
+    {0x86, 0x00, sim_cmd_ga},	      {0x46, 0x00, sim_cmd_gakp},
+    {0x68, 0x80, sim_cmd_sign},	      {0x62, 0x80, sim_cmd_decipher},
 };
 
 static uint16_t dispatch(sim_card *c, const apdu *a, smk_buf *out)
@@ -163,10 +163,13 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 	c->stats.apdus++;
 	c->stats.bytes_in += n;
 	sm = smsg_command_is_protected(cmd, n);
-	if (sm)
-		c->stats.sm++, c->stats.sm_by_ins[n >= 2 ? cmd[1] : 0]++;
-	else
-		c->stats.plain++, c->stats.plain_by_ins[n >= 2 ? cmd[1] : 0]++;
+	if (sm) {
+		c->stats.sm++;
+		c->stats.sm_by_ins[n >= 2 ? cmd[1] : 0]++;
+	} else {
+		c->stats.plain++;
+		c->stats.plain_by_ins[n >= 2 ? cmd[1] : 0]++;
+	}
 
 	memset(&a, 0, sizeof(a));
 	if (n >= 4) {
@@ -246,8 +249,7 @@ done:
 }
 
 /* Used by secure.c: run the unprotected command of a protected APDU. */
-int sim_card_run_plain(sim_card *c, const apdu *a, const sim_fault *f, smk_buf *out,
-		       uint16_t *sw)
+int sim_card_run_plain(sim_card *c, const apdu *a, const sim_fault *f, smk_buf *out, uint16_t *sw)
 {
 	if (f != NULL && f->action == SIM_FAULT_SW) {
 		smk_buf_reset(out);

@@ -23,7 +23,7 @@ typedef struct sim_card sim_card;
 /* What sim_card_transmit did with a command. */
 enum sim_result {
 	SIM_ANSWERED = 0, /* resp holds the response APDU (data || SW1 SW2) */
-	SIM_RESET = 1,    /* a fault reset the card: no answer, volatile state gone */
+	SIM_RESET = 1,	  /* a fault reset the card: no answer, volatile state gone */
 	SIM_REMOVED = 2,  /* a fault removed the card: no answer until sim_card_reset */
 };
 
@@ -78,11 +78,11 @@ const char *sim_card_chr(const sim_card *c);
 /* ---- statistics and the APDU log (log.c) ---- */
 
 typedef struct sim_stats {
-	unsigned long apdus;     /* every command APDU received */
+	unsigned long apdus;	 /* every command APDU received */
 	unsigned long plain, sm; /* of which in plain / under secure messaging */
 	unsigned long bytes_in, bytes_out;
 	unsigned long sm_errors; /* protected commands refused (6988) */
-	unsigned long faults;    /* faults fired */
+	unsigned long faults;	 /* faults fired */
 	unsigned long plain_by_ins[256], sm_by_ins[256];
 } sim_stats;
 
@@ -101,15 +101,15 @@ int sim_card_write_stats(const sim_card *c, FILE *f);
 enum sim_fault_action {
 	SIM_FAULT_RESET,  /* card resets instead of answering */
 	SIM_FAULT_REMOVE, /* card is pulled instead of answering; arg = ms away (vpcd) */
-	SIM_FAULT_LATE,   /* the answer comes arg ms late */
+	SIM_FAULT_LATE,	  /* the answer comes arg ms late */
 	SIM_FAULT_BADMAC, /* protected answer with a corrupted MAC */
 	SIM_FAULT_PLAIN,  /* answer in plain: SM session ends */
-	SIM_FAULT_SW,     /* do not execute; answer with SW arg */
+	SIM_FAULT_SW,	  /* do not execute; answer with SW arg */
 };
 
 typedef struct sim_fault {
 	unsigned long at_apdu; /* fire on APDU number N (1-based, see stats.apdus), or 0 */
-	char cmd[16];          /* or on the next command of this name ("gakp"), or "" */
+	char cmd[16];	       /* or on the next command of this name ("gakp"), or "" */
 	enum sim_fault_action action;
 	unsigned arg;
 	unsigned times; /* how often it fires; 0 = every time */
@@ -128,10 +128,10 @@ unsigned sim_card_removed_ms(const sim_card *c);
 /* ---- latency model (faults.c) ---- */
 
 typedef struct sim_latency {
-	unsigned apdu_ms;  /* every APDU */
-	unsigned byte_us;  /* per byte in and out (the T=1 link) */
-	unsigned sign_ms;  /* SIGN / ECDH */
-	unsigned ec_ms[3]; /* EC keygen: field <= 256, <= 384, larger bits */
+	unsigned apdu_ms;   /* every APDU */
+	unsigned byte_us;   /* per byte in and out (the T=1 link) */
+	unsigned sign_ms;   /* SIGN / ECDH */
+	unsigned ec_ms[3];  /* EC keygen: field <= 256, <= 384, larger bits */
 	unsigned rsa_ms[5]; /* RSA keygen 1024, 1536, 2048, 3072, 4096 */
 } sim_latency;
 

@@ -55,14 +55,16 @@ static int parse_action(const char *s, sim_fault *f, smk_err *e)
 		f->action = SIM_FAULT_PLAIN;
 	} else if (nlen == 2 && strncmp(s, "sw", 2) == 0 && eq) {
 		if (strlen(eq + 1) != 4 || parse_ulong(eq + 1, 16, 0xFFFF, &v) < 0 || v < 0x6000)
-			return smk_fail(e, SMK_E_ARG, "fault action \"%s\": SW must be 4 hex digits", s);
+			return smk_fail(e, SMK_E_ARG,
+					"fault action \"%s\": SW must be 4 hex digits", s);
 		f->action = SIM_FAULT_SW;
 		f->arg = (unsigned)v;
 	} else {
-		return smk_fail(e, SMK_E_ARG,
-				"fault action \"%s\": expected reset, remove[=MS], late=MS, badmac, "
-				"plain or sw=XXXX",
-				s);
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "fault action \"%s\": expected reset, remove[=MS], late=MS, badmac, "
+		    "plain or sw=XXXX",
+		    s);
 	}
 	return 0;
 }
@@ -81,7 +83,8 @@ int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *
 	for (p = strtok_r(buf, ":", &save); p && n < 3; p = strtok_r(NULL, ":", &save))
 		parts[n++] = p;
 	if (n < 2 || p != NULL)
-		return smk_fail(e, SMK_E_ARG, "fault \"%s\": expected TRIGGER:ACTION[:times=N]", spec);
+		return smk_fail(e, SMK_E_ARG, "fault \"%s\": expected TRIGGER:ACTION[:times=N]",
+				spec);
 	if (strncmp(parts[0], "apdu=", 5) == 0) {
 		const char *num = parts[0] + 5;
 		bool rel = *num == '+';
@@ -109,7 +112,8 @@ int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *
 	if (n == 3) {
 		if (strncmp(parts[2], "times=", 6) != 0 ||
 		    parse_ulong(parts[2] + 6, 10, 1000000, &v) < 0)
-			return smk_fail(e, SMK_E_ARG, "fault \"%s\": third part must be times=N", spec);
+			return smk_fail(e, SMK_E_ARG, "fault \"%s\": third part must be times=N",
+					spec);
 		f->times = (unsigned)v;
 	}
 	if (f->at_apdu && f->times != 1)
@@ -163,11 +167,11 @@ const sim_fault *sim_fault_match(sim_card *c, uint8_t ins)
 /* A rough model of a Nitrokey HSM 2 on a USB CCID link; estimates, not
  * measurements (docs/simulator.md). */
 static const sim_latency genuine = {
-	.apdu_ms = 10,
-	.byte_us = 40,
-	.sign_ms = 80,
-	.ec_ms = {350, 600, 900},
-	.rsa_ms = {1500, 3000, 6000, 20000, 45000},
+    .apdu_ms = 10,
+    .byte_us = 40,
+    .sign_ms = 80,
+    .ec_ms = {350, 600, 900},
+    .rsa_ms = {1500, 3000, 6000, 20000, 45000},
 };
 
 int sim_latency_parse(const char *spec, sim_latency *l, smk_err *e)
@@ -176,17 +180,17 @@ int sim_latency_parse(const char *spec, sim_latency *l, smk_err *e)
 		const char *name;
 		size_t off;
 	} fields[] = {
-		{"apdu", offsetof(sim_latency, apdu_ms)},
-		{"byte_us", offsetof(sim_latency, byte_us)},
-		{"sign", offsetof(sim_latency, sign_ms)},
-		{"ec256", offsetof(sim_latency, ec_ms[0])},
-		{"ec384", offsetof(sim_latency, ec_ms[1])},
-		{"ec521", offsetof(sim_latency, ec_ms[2])},
-		{"rsa1024", offsetof(sim_latency, rsa_ms[0])},
-		{"rsa1536", offsetof(sim_latency, rsa_ms[1])},
-		{"rsa2048", offsetof(sim_latency, rsa_ms[2])},
-		{"rsa3072", offsetof(sim_latency, rsa_ms[3])},
-		{"rsa4096", offsetof(sim_latency, rsa_ms[4])},
+	    {"apdu", offsetof(sim_latency, apdu_ms)},
+	    {"byte_us", offsetof(sim_latency, byte_us)},
+	    {"sign", offsetof(sim_latency, sign_ms)},
+	    {"ec256", offsetof(sim_latency, ec_ms[0])},
+	    {"ec384", offsetof(sim_latency, ec_ms[1])},
+	    {"ec521", offsetof(sim_latency, ec_ms[2])},
+	    {"rsa1024", offsetof(sim_latency, rsa_ms[0])},
+	    {"rsa1536", offsetof(sim_latency, rsa_ms[1])},
+	    {"rsa2048", offsetof(sim_latency, rsa_ms[2])},
+	    {"rsa3072", offsetof(sim_latency, rsa_ms[3])},
+	    {"rsa4096", offsetof(sim_latency, rsa_ms[4])},
 	};
 	char buf[256], *save = NULL, *p;
 
@@ -231,11 +235,16 @@ unsigned sim_latency_keygen_ms(const sim_card *c, int type, unsigned bits)
 	if (type == SMK_KEY_EC)
 		return c->latency.ec_ms[bits <= 256 ? 0 : bits <= 384 ? 1 : 2];
 	switch (bits) {
-	case 1024: return c->latency.rsa_ms[0];
-	case 1536: return c->latency.rsa_ms[1];
-	case 2048: return c->latency.rsa_ms[2];
-	case 3072: return c->latency.rsa_ms[3];
-	default: return c->latency.rsa_ms[4];
+	case 1024:
+		return c->latency.rsa_ms[0];
+	case 1536:
+		return c->latency.rsa_ms[1];
+	case 2048:
+		return c->latency.rsa_ms[2];
+	case 3072:
+		return c->latency.rsa_ms[3];
+	default:
+		return c->latency.rsa_ms[4];
 	}
 }
 
@@ -247,7 +256,8 @@ void sim_latency_wait(sim_card *c, const struct timespec *start, size_t bytes)
 	unsigned long long us;
 
 	us = (unsigned long long)c->latency.apdu_ms * 1000 +
-	     (unsigned long long)c->latency.byte_us * bytes + (unsigned long long)c->extra_ms * 1000;
+	     (unsigned long long)c->latency.byte_us * bytes +
+	     (unsigned long long)c->extra_ms * 1000;
 	if (us == 0)
 		return;
 	until.tv_sec = start->tv_sec + (time_t)(us / 1000000);
@@ -257,7 +267,8 @@ void sim_latency_wait(sim_card *c, const struct timespec *start, size_t bytes)
 		until.tv_nsec -= 1000000000L;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+	if (now.tv_sec > until.tv_sec ||
+	    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
 		return;
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
 		;

@@ -80,7 +80,8 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 		return SW_UNKNOWN;
 	k->id = a->p1;
 	k->type = ks.type;
-	k->pkey = ks.type == SMK_KEY_EC ? sim_keygen_ec(ks.curve->nid) : sim_keygen_rsa(ks.rsa_bits);
+	k->pkey =
+	    ks.type == SMK_KEY_EC ? sim_keygen_ec(ks.curve->nid) : sim_keygen_rsa(ks.rsa_bits);
 	if (k->pkey == NULL) {
 		sw = SW_UNKNOWN;
 		goto done;
@@ -108,8 +109,8 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 	c->keys[a->p1] = k;
 	k = NULL;
 	c->dirty = true;
-	c->extra_ms += sim_latency_keygen_ms(c, ks.type,
-					     ks.type == SMK_KEY_EC ? ks.curve->field_bits : ks.rsa_bits);
+	c->extra_ms += sim_latency_keygen_ms(
+	    c, ks.type, ks.type == SMK_KEY_EC ? ks.curve->field_bits : ks.rsa_bits);
 	/* without an Le that can carry it the host reads CE|id (reference §6.1) */
 	if (a->ne >= areq.len && smk_buf_add(out, areq.data, areq.len) < 0)
 		sw = SW_UNKNOWN;

@@ -100,11 +100,16 @@ static void key_used(sim_card *c, struct sim_key *k)
 static const EVP_MD *hash_of(uint8_t alg)
 {
 	switch (alg & 0x0F) {
-	case 1: return EVP_sha1();
-	case 2: return EVP_sha224();
-	case 3: return EVP_sha256();
-	case 4: return EVP_sha384();
-	case 5: return EVP_sha512();
+	case 1:
+		return EVP_sha1();
+	case 2:
+		return EVP_sha224();
+	case 3:
+		return EVP_sha256();
+	case 4:
+		return EVP_sha384();
+	case 5:
+		return EVP_sha512();
 	}
 	return NULL;
 }
@@ -112,11 +117,16 @@ static const EVP_MD *hash_of(uint8_t alg)
 static const EVP_MD *hash_by_len(size_t n)
 {
 	switch (n) {
-	case 20: return EVP_sha1();
-	case 28: return EVP_sha224();
-	case 32: return EVP_sha256();
-	case 48: return EVP_sha384();
-	case 64: return EVP_sha512();
+	case 20:
+		return EVP_sha1();
+	case 28:
+		return EVP_sha224();
+	case 32:
+		return EVP_sha256();
+	case 48:
+		return EVP_sha384();
+	case 64:
+		return EVP_sha512();
 	}
 	return NULL;
 }
@@ -201,16 +211,16 @@ uint16_t sim_cmd_sign(sim_card *c, const apdu *a, smk_buf *out)
 static int rsa_decrypt(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-	int pad = alg == 0x21 ? RSA_NO_PADDING
-				: alg == 0x22 ? RSA_PKCS1_PADDING : RSA_PKCS1_OAEP_PADDING;
+	int pad = alg == 0x21	? RSA_NO_PADDING
+		  : alg == 0x22 ? RSA_PKCS1_PADDING
+				: RSA_PKCS1_OAEP_PADDING;
 	size_t len = 0;
 	int ok = 0;
 
 	if (ctx == NULL || EVP_PKEY_decrypt_init(ctx) != 1 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, pad) != 1)
 		goto done;
-	if (EVP_PKEY_decrypt(ctx, NULL, &len, a->data, a->lc) != 1 ||
-	    smk_buf_reserve(out, len) < 0)
+	if (EVP_PKEY_decrypt(ctx, NULL, &len, a->data, a->lc) != 1 || smk_buf_reserve(out, len) < 0)
 		goto done;
 	if (EVP_PKEY_decrypt(ctx, out->data + out->len, &len, a->data, a->lc) != 1)
 		goto done;
@@ -235,7 +245,7 @@ static int ecdh(EVP_PKEY *pk, const apdu *a, smk_buf *out)
 	int ok = 0;
 
 	if (bn == NULL || EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-							  sizeof(group), NULL) != 1)
+							 sizeof(group), NULL) != 1)
 		goto done;
 	g = EC_GROUP_new_by_curve_name(OBJ_sn2nid(group));
 	if (g == NULL || EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1)

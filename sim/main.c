@@ -44,7 +44,8 @@ static int parse_uint(const char *what, const char *s, unsigned long max, unsign
 	errno = 0;
 	*v = strtoul(s, &end, 10);
 	if (*s == '\0' || *s == '-' || *end != '\0' || errno || *v > max) {
-		fprintf(stderr, "smkey-sim: %s \"%s\": expected a number up to %lu\n", what, s, max);
+		fprintf(stderr, "smkey-sim: %s \"%s\": expected a number up to %lu\n", what, s,
+			max);
 		return -1;
 	}
 	return 0;
@@ -66,12 +67,16 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state", required_argument, NULL, 's'}, {"trust-out", required_argument, NULL, 't'},
-		{"device", required_argument, NULL, 'd'}, {"pin", required_argument, NULL, 'p'},
-		{"so-pin", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
+	    {"state", required_argument, NULL, 's'},
+	    {"trust-out", required_argument, NULL, 't'},
+	    {"device", required_argument, NULL, 'd'},
+	    {"pin", required_argument, NULL, 'p'},
+	    {"so-pin", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *state = NULL, *trust = NULL, *pin = SIM_DEFAULT_PIN, *so = SIM_DEFAULT_SOPIN_HEX;
+	const char *state = NULL, *trust = NULL, *pin = SIM_DEFAULT_PIN,
+		   *so = SIM_DEFAULT_SOPIN_HEX;
 	unsigned long device = 1;
 	bool force = false;
 	smk_buf root = SMK_BUF_INIT, sob = SMK_BUF_INIT;
@@ -82,16 +87,28 @@ static int cmd_init(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 's': state = optarg; break;
-		case 't': trust = optarg; break;
+		case 's':
+			state = optarg;
+			break;
+		case 't':
+			trust = optarg;
+			break;
 		case 'd':
 			if (parse_uint("--device", optarg, 99999, &device) < 0)
 				return 2;
 			break;
-		case 'p': pin = optarg; break;
-		case 'o': so = optarg; break;
-		case 'f': force = true; break;
-		default: usage(stderr); return 2;
+		case 'p':
+			pin = optarg;
+			break;
+		case 'o':
+			so = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (state == NULL || trust == NULL || optind != argc) {
@@ -99,7 +116,8 @@ static int cmd_init(int argc, char **argv)
 		return 2;
 	}
 	if (!force && access(state, F_OK) == 0) {
-		fprintf(stderr, "smkey-sim: %s exists; a card is initialised once (--force to replace)\n",
+		fprintf(stderr,
+			"smkey-sim: %s exists; a card is initialised once (--force to replace)\n",
 			state);
 		return 1;
 	}
@@ -141,11 +159,15 @@ done:
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state", required_argument, NULL, 's'},  {"port", required_argument, NULL, 'p'},
-		{"host", required_argument, NULL, 'h'},	  {"control", required_argument, NULL, 'c'},
-		{"log", required_argument, NULL, 'l'},	  {"fault", required_argument, NULL, 'f'},
-		{"latency", required_argument, NULL, 'L'}, {"quiet", no_argument, NULL, 'q'},
-		{NULL, 0, NULL, 0},
+	    {"state", required_argument, NULL, 's'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"host", required_argument, NULL, 'h'},
+	    {"control", required_argument, NULL, 'c'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"fault", required_argument, NULL, 'f'},
+	    {"latency", required_argument, NULL, 'L'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
 	};
 	sim_vpcd_opts vo = {.host = NULL, .port = SIM_VPCD_PORT, .retry_ms = 200, .control_fd = -1};
 	const char *state = NULL, *control = NULL, *logpath = NULL;
@@ -161,15 +183,23 @@ static int cmd_run(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 's': state = optarg; break;
+		case 's':
+			state = optarg;
+			break;
 		case 'p':
 			if (parse_uint("--port", optarg, 65535, &v) < 0 || v == 0)
 				return 2;
 			vo.port = (unsigned)v;
 			break;
-		case 'h': vo.host = optarg; break;
-		case 'c': control = optarg; break;
-		case 'l': logpath = optarg; break;
+		case 'h':
+			vo.host = optarg;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'l':
+			logpath = optarg;
+			break;
 		case 'f':
 			if (n_faults == sizeof(faults) / sizeof(faults[0])) {
 				fprintf(stderr, "smkey-sim: too many --fault\n");
@@ -183,8 +213,12 @@ static int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'q': vo.quiet = true; break;
-		default: usage(stderr); return 2;
+		case 'q':
+			vo.quiet = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (state == NULL || optind != argc) {
@@ -199,7 +233,8 @@ static int cmd_run(int argc, char **argv)
 	for (i = 0; i < n_faults; i++) {
 		sim_fault f;
 
-		if (sim_fault_parse(faults[i], 0, &f, &e) < 0 || sim_card_add_fault(c, &f, &e) < 0) {
+		if (sim_fault_parse(faults[i], 0, &f, &e) < 0 ||
+		    sim_card_add_fault(c, &f, &e) < 0) {
 			fprintf(stderr, "smkey-sim: --fault: %s\n", e.msg);
 			rc = 2;
 			goto done;

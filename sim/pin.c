@@ -79,7 +79,7 @@ uint16_t sim_cmd_verify(sim_card *c, const apdu *a, smk_buf *out)
 		return SW_PIN_BLOCKED;
 	if (c->transport_pin)
 		return SW_REF_UNUSABLE; /* must be changed first (fw >= 2.0) */
-	if (a->lc == 0) /* status query */
+	if (a->lc == 0)			/* status query */
 		return c->pin_ok ? SW_OK : (uint16_t)(0x63C0 | c->pin_left);
 	if (a->lc < PIN_MIN || a->lc > PIN_MAX)
 		return SW_WRONG_DATA;
@@ -184,25 +184,38 @@ uint16_t sim_cmd_initialize(sim_card *c, const apdu *a, smk_buf *out)
 		const tlv *t = &items[n];
 
 		switch (t->tag) {
-		case 0x80: opt = t; break;
-		case 0x81: pin = t; break;
-		case 0x82: so = t; break;
-		case 0x91: tries = t; break;
-		case 0x92: shares = t; break;
-		case 0x97: domains = t; break;
+		case 0x80:
+			opt = t;
+			break;
+		case 0x81:
+			pin = t;
+			break;
+		case 0x82:
+			so = t;
+			break;
+		case 0x91:
+			tries = t;
+			break;
+		case 0x92:
+			shares = t;
+			break;
+		case 0x97:
+			domains = t;
+			break;
 		case 0x93: /* public-key authentication is not simulated */
 			return SW_FUNC_UNSUPPORTED;
-		default: return SW_WRONG_DATA;
+		default:
+			return SW_WRONG_DATA;
 		}
 		if (++n == sizeof(items) / sizeof(items[0]))
 			return SW_WRONG_DATA;
 	}
 	if (r < 0 || pin == NULL || so == NULL || so->len != SOPIN_LEN)
 		return SW_WRONG_DATA;
-	if ((opt && opt->len != 2) || (tries && (tries->len != 1 || tries->value[0] == 0 ||
-						 tries->value[0] > 10)) ||
-	    (shares && shares->len != 1) || (domains && domains->len != 1) ||
-	    pin->len < PIN_MIN || pin->len > PIN_MAX)
+	if ((opt && opt->len != 2) ||
+	    (tries && (tries->len != 1 || tries->value[0] == 0 || tries->value[0] > 10)) ||
+	    (shares && shares->len != 1) || (domains && domains->len != 1) || pin->len < PIN_MIN ||
+	    pin->len > PIN_MAX)
 		return SW_WRONG_DATA;
 	nd = domains ? domains->value[0] : (shares ? 1 : 0);
 	if (nd > SIM_MAX_DOMAINS || (shares && nd == 0))
@@ -319,11 +332,11 @@ uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out)
 	return SW_WRONG_P1P2;
 }
 
-int sim_card_set_pins(sim_card *c, const uint8_t *pin, size_t n, const uint8_t sopin[8],
-		      smk_err *e)
+int sim_card_set_pins(sim_card *c, const uint8_t *pin, size_t n, const uint8_t sopin[8], smk_err *e)
 {
 	if (sim_pin_set(c, pin, n, 3) < 0)
-		return smk_fail(e, SMK_E_ARG, "PIN must have %d to %d characters", PIN_MIN, PIN_MAX);
+		return smk_fail(e, SMK_E_ARG, "PIN must have %d to %d characters", PIN_MIN,
+				PIN_MAX);
 	memcpy(c->sopin, sopin, SOPIN_LEN);
 	c->so_left = SO_TRIES;
 	c->options = 0x0001;

@@ -74,8 +74,8 @@ static int sm_fail(sim_card *c, smk_buf *resp, uint16_t *sw)
 	return add_sw(resp, *sw);
 }
 
-int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f,
-		    smk_buf *resp, uint16_t *sw)
+int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f, smk_buf *resp,
+		    uint16_t *sw)
 {
 	smk_buf data = SMK_BUF_INIT, inner = SMK_BUF_INIT;
 	apdu plain;

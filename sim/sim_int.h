@@ -73,7 +73,6 @@ struct sim_domain {
 	uint8_t kcv[8];
 };
 
-
 struct sim_card {
 	char *state_path;
 
@@ -99,10 +98,10 @@ struct sim_card {
 	uint16_t cur_ef;
 	bool pin_ok;
 	bool ca_selected; /* MSE SET AT named the CA protocol */
-	smsg_ctx *sm;      /* non-NULL while secure messaging is up */
-	bool sm_busy;      /* a protected command is running: keep sm until wrapped */
-	bool sm_end_due;   /* ... and drop it afterwards */
-	bool dirty;        /* persistent state changed by this command */
+	smsg_ctx *sm;	  /* non-NULL while secure messaging is up */
+	bool sm_busy;	  /* a protected command is running: keep sm until wrapped */
+	bool sm_end_due;  /* ... and drop it afterwards */
+	bool dirty;	  /* persistent state changed by this command */
 
 	/* observation and faults */
 	sim_stats stats;
@@ -150,14 +149,13 @@ uint16_t sim_cmd_mse(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_ga(sim_card *c, const apdu *a, smk_buf *out);
 /* Answer a protected command: unwrap, run, wrap. Fills *sw with the inner SW
  * (or the SM error answered in plain). 0, or -1 when out of memory. */
-int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f,
-		    smk_buf *resp, uint16_t *sw);
+int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f, smk_buf *resp,
+		    uint16_t *sw);
 /* Drop the session keys (reset, reselect, plain APDU, SM error). */
 void sim_sm_end(sim_card *c);
 
 /* card.c: run an unprotected command (honours a SIM_FAULT_SW fault) */
-int sim_card_run_plain(sim_card *c, const apdu *a, const sim_fault *f, smk_buf *out,
-		       uint16_t *sw);
+int sim_card_run_plain(sim_card *c, const apdu *a, const sim_fault *f, smk_buf *out, uint16_t *sw);
 
 /* log.c */
 void sim_log_apdu(sim_card *c, const apdu *a, bool sm, size_t in, size_t out, uint16_t sw,

@@ -98,7 +98,8 @@ static json_t *state_json(const sim_card *c)
 	doms = NULL;
 	for (i = 0; i < c->n_files; i++) {
 		snprintf(name, sizeof(name), "%04X", c->files[i].fid);
-		json_object_set_new(files, name, hex_json(c->files[i].data.data, c->files[i].data.len));
+		json_object_set_new(files, name,
+				    hex_json(c->files[i].data.data, c->files[i].data.len));
 	}
 	json_object_set_new(o, "files", files);
 	files = NULL;
@@ -206,8 +207,7 @@ done:
 
 /* ---- loading: the file is input like any other, checked field by field */
 
-static int get_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t max,
-		   smk_err *e)
+static int get_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t max, smk_err *e)
 {
 	json_t *j = json_object_get(o, key);
 
@@ -222,8 +222,7 @@ static int get_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t 
 	return 0;
 }
 
-static int get_uint(json_t *o, const char *key, unsigned long max, unsigned long *v,
-		    smk_err *e)
+static int get_uint(json_t *o, const char *key, unsigned long max, unsigned long *v, smk_err *e)
 {
 	json_t *j = json_object_get(o, key);
 
@@ -326,7 +325,8 @@ static int load_files(sim_card *c, json_t *files, smk_err *e)
 		if (smk_hex_decode(json_string_value(v), &b, e) < 0 || b.len > 0x8000 ||
 		    sim_file_put(c, (uint16_t)fid, b.data, b.len) < 0) {
 			smk_buf_free(&b);
-			return smk_fail(e, SMK_E_FORMAT, "files: EF %s unreadable or too large", name);
+			return smk_fail(e, SMK_E_FORMAT, "files: EF %s unreadable or too large",
+					name);
 		}
 	}
 	smk_buf_free(&b);

@@ -105,7 +105,8 @@ static void idle(sim_card *c, const sim_vpcd_opts *o, unsigned ms, volatile sig_
 		if (poll(&p, o->control_fd >= 0 ? 1 : 0, (int)left) == 1)
 			sim_control_serve(c, o->control_fd);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (long)ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+		left = (long)ms -
+		       ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
 	}
 }
 
@@ -154,7 +155,8 @@ static enum served serve(sim_card *c, int fd, const sim_vpcd_opts *o, volatile s
 				break;
 			}
 			default:
-				break; /* unknown control codes are ignored, as vpcd's own cards do */
+				break; /* unknown control codes are ignored, as vpcd's own cards do
+					*/
 			}
 			continue;
 		}

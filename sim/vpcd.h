@@ -14,11 +14,11 @@
 #define SIM_VPCD_PORT 35963
 
 typedef struct sim_vpcd_opts {
-	const char *host;     /* vpcd's address, "127.0.0.1" by default */
-	unsigned port;        /* the reader's port */
-	unsigned retry_ms;    /* wait between connection attempts */
-	int control_fd;       /* listening control socket, or -1 */
-	bool quiet;           /* no connect/disconnect messages on stderr */
+	const char *host;  /* vpcd's address, "127.0.0.1" by default */
+	unsigned port;	   /* the reader's port */
+	unsigned retry_ms; /* wait between connection attempts */
+	int control_fd;	   /* listening control socket, or -1 */
+	bool quiet;	   /* no connect/disconnect messages on stderr */
 } sim_vpcd_opts;
 
 /* Serve the card to vpcd until *stop is set: connect, answer, and connect

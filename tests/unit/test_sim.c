@@ -73,9 +73,9 @@ START_TEST(select_applet_and_classes)
 	ck_assert_uint_eq(tx(c, "00A4040C0BE82B0601040181C31F0201", &d), 0x9000);
 	ck_assert_uint_eq(d.len, 0);
 	ck_sw(c, "00A404050BE82B0601040181C31F020100", 0x6A86);
-	ck_sw(c, "0058000000", 0x6E00);	    /* ENUMERATE needs CLA 80 */
-	ck_sw(c, "00CA000000", 0x6D00);	    /* unknown INS */
-	ck_sw(c, "00A4", 0x6700);	    /* truncated header */
+	ck_sw(c, "0058000000", 0x6E00);	      /* ENUMERATE needs CLA 80 */
+	ck_sw(c, "00CA000000", 0x6D00);	      /* unknown INS */
+	ck_sw(c, "00A4", 0x6700);	      /* truncated header */
 	ck_sw(c, "00A404000BE82B06", 0x6700); /* Lc longer than the data */
 	smk_buf_free(&d);
 	sim_card_free(c);
@@ -141,8 +141,7 @@ START_TEST(initialize_device)
 	ck_assert_uint_eq(tx(c, "8050000000", &d), 0x9000);
 	tu_assert_hex(d.data + d.len - 2, 2, "0401");
 	/* OpenSC's form: options 0001, PIN, SO-PIN, 3 tries */
-	ck_sw(c, "80500000 19 8002 0001 8106 363438323139 8208 3537363231383830 9101 03",
-	      0x9000);
+	ck_sw(c, "80500000 19 8002 0001 8106 363438323139 8208 3537363231383830 9101 03", 0x9000);
 	ck_sw(c, "00200081", 0x63C3);
 	ck_sw(c, PIN_OK, 0x9000);
 	ck_sw(c, "00D7C401 08 54020000 5302 AABB", 0x9000);
@@ -156,8 +155,7 @@ START_TEST(initialize_device)
 	ck_sw(c, "80500000 0C 8002 0001 8106 363438323139", 0x6A80);
 	ck_sw(c, "80500000 03 990100", 0x6A80);
 	ck_sw(c, "80500000 04 8106 3634", 0x6A80);
-	ck_sw(c, "80500000 19 8002 0001 8106 363438323139 8208 3537363231383830 9101 00",
-	      0x6A80);
+	ck_sw(c, "80500000 19 8002 0001 8106 363438323139 8208 3537363231383830 9101 00", 0x6A80);
 	smk_buf_free(&d);
 	sim_card_free(c);
 }
@@ -182,10 +180,10 @@ START_TEST(files_read_update_delete)
 	ck_assert_uint_eq(d.len, 0);
 	ck_sw(c, "00B1C401 04 54020005 00", 0x6B00);
 	ck_sw(c, "00B1C402 04 54020000 00", 0x6A82);
-	ck_sw(c, "00B1C401 04 53020000 00", 0x6A80); /* no offset DO */
-	ck_sw(c, "00B1C401 03 540200 00", 0x6A80);   /* truncated offset DO */
-	ck_sw(c, "00D7C401 04 54020000", 0x6A80);    /* no 53 */
-	ck_sw(c, "00D7C401 07 54020000 5305 AA", 0x6A80); /* 53 longer than the data */
+	ck_sw(c, "00B1C401 04 53020000 00", 0x6A80);	    /* no offset DO */
+	ck_sw(c, "00B1C401 03 540200 00", 0x6A80);	    /* truncated offset DO */
+	ck_sw(c, "00D7C401 04 54020000", 0x6A80);	    /* no 53 */
+	ck_sw(c, "00D7C401 07 54020000 5305 AA", 0x6A80);   /* 53 longer than the data */
 	ck_sw(c, "00D7CC01 08 54020000 5302 AABB", 0x6982); /* keys are not files */
 	ck_sw(c, "00D72F02 08 54020000 5302 AABB", 0x6982); /* device certificates */
 	/* select by FID, then read the current EF with 0000 */
@@ -315,7 +313,7 @@ START_TEST(state_rejects_garbage)
 	smk_err e;
 
 #define GOOD_HEAD                                                                                  \
-	"{\"format\":\"smkey-sim-state-1\",\"chr\":\"ZZSIM0000100000\",\"initialized\":true,"     \
+	"{\"format\":\"smkey-sim-state-1\",\"chr\":\"ZZSIM0000100000\",\"initialized\":true,"      \
 	"\"options\":1,\"pin\":{\"value\":\"363438323139\",\"max\":3,\"left\":3},"                 \
 	"\"sopin\":{\"value\":\"3537363231383830\",\"left\":15},\"domains\":[],"
 	c = sim_card_load("/nonexistent/state.json", &e);
@@ -327,7 +325,8 @@ START_TEST(state_rejects_garbage)
 	load_fails(GOOD_HEAD "\"files\":{\"C4\":\"00\"},\"keys\":{}}", "files");
 	load_fails(GOOD_HEAD "\"files\":{\"C401\":\"0G\"},\"keys\":{}}", "C401");
 	load_fails(GOOD_HEAD "\"files\":{},\"keys\":{\"256\":{}}}", "256");
-	load_fails(GOOD_HEAD "\"files\":{},\"keys\":{\"1\":{\"type\":\"ec\",\"private\":\"3000\"}}}",
+	load_fails(GOOD_HEAD
+		   "\"files\":{},\"keys\":{\"1\":{\"type\":\"ec\",\"private\":\"3000\"}}}",
 		   "key 1");
 	load_fails(GOOD_HEAD "\"files\":{},\"keys\":{\"1\":{\"type\":\"dsa\"}}}", "type");
 	load_fails("{\"format\":\"smkey-sim-state-1\",\"chr\":\"ZZSIM0000100000\","
@@ -403,10 +402,19 @@ END_TEST
 START_TEST(fault_specs_are_checked)
 {
 	static const char *bad[] = {
-		"",		   "reset",	       "apdu=0:reset",	    "apdu=x:reset",
-		"cmd=nosuch:reset", "cmd=gakp:explode", "cmd=gakp:sw=12",  "cmd=gakp:sw=9000x",
-		"cmd=gakp:late",    "apdu=3:reset:times=2", "cmd=gakp:reset:often", "cmd=gakp:sw=0001",
-		"apdu=-1:reset",
+	    "",
+	    "reset",
+	    "apdu=0:reset",
+	    "apdu=x:reset",
+	    "cmd=nosuch:reset",
+	    "cmd=gakp:explode",
+	    "cmd=gakp:sw=12",
+	    "cmd=gakp:sw=9000x",
+	    "cmd=gakp:late",
+	    "apdu=3:reset:times=2",
+	    "cmd=gakp:reset:often",
+	    "cmd=gakp:sw=0001",
+	    "apdu=-1:reset",
 	};
 	sim_fault f;
 	smk_err e;
@@ -462,7 +470,8 @@ START_TEST(log_has_headers_not_data)
 	ck_sw(c, "0084000008", 0x9000);
 	sim_card_set_log(c, NULL);
 	fclose(f);
-	ck_assert_ptr_nonnull(strstr(text, "\"cmd\":\"verify\",\"sm\":false,\"header\":\"00200081\""));
+	ck_assert_ptr_nonnull(
+	    strstr(text, "\"cmd\":\"verify\",\"sm\":false,\"header\":\"00200081\""));
 	ck_assert_ptr_nonnull(strstr(text, "\"cmd\":\"challenge\""));
 	ck_assert_ptr_nonnull(strstr(text, "\"sw\":\"9000\""));
 	/* the PIN never reaches the log, in neither hex case nor ASCII */
@@ -554,9 +563,9 @@ static smsg_ctx *open_sm(struct pki_card *p)
 	apdu a;
 	smk_err e;
 
-	ck_assert_msg(ca_host_new(p->chain.curve, p->chain.point, p->chain.point_len, NULL, 0, &h,
-				  &e) == 0,
-		      "%s", e.msg);
+	ck_assert_msg(
+	    ca_host_new(p->chain.curve, p->chain.point, p->chain.point_len, NULL, 0, &h, &e) == 0,
+	    "%s", e.msg);
 	ca_mse_set_at(&a);
 	ck_assert_uint_eq(tx_apdu(p->c, &a, NULL), 0x9000);
 	ca_host_ga(h, &a);
@@ -658,9 +667,10 @@ START_TEST(device_pki_like_genuine)
 	ck_assert_str_eq(p.chain.curve->name, "brainpoolP256r1");
 	ck_assert_str_eq(sim_card_chr(p.c), "ZZSIM0000700000");
 	/* reference §8.2: DICA and device certificates carry only 06 + 86 */
-	ck_assert_int_eq(cvc_parse_cert(p.chain.dica_cert.data, p.chain.dica_cert.len, &dica, &e), 0);
-	ck_assert_int_eq(cvc_parse_cert(p.chain.device_cert.data, p.chain.device_cert.len, &dev, &e),
+	ck_assert_int_eq(cvc_parse_cert(p.chain.dica_cert.data, p.chain.dica_cert.len, &dica, &e),
 			 0);
+	ck_assert_int_eq(
+	    cvc_parse_cert(p.chain.device_cert.data, p.chain.device_cert.len, &dev, &e), 0);
 	ck_assert_ptr_null(dica.key.curve);
 	ck_assert_ptr_null(dev.key.curve);
 	ck_assert_int_eq(cvc_role(&dica), CVC_ROLE_DICA);
@@ -866,7 +876,8 @@ START_TEST(sign_enforces_list_counter_domain)
 	ks.use_counter = 2;
 	ck_assert_uint_eq(gakp(p.c, NULL, 1, &ks, &req), 0x9000);
 	pub = attested_key(&p, &req);
-	ck_sw(p.c, "80680170 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
+	ck_sw(p.c,
+	      "80680170 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
 	      0x6A81); /* hash-supplied ECDSA is not in the list */
 	ck_sw(p.c, "80680133 0B 72656C6561736520312E30 00", 0x6A81); /* RSA algorithm */
 	ck_sw(p.c, "80680162 0B 72656C6561736520312E30 00", 0x6A81); /* ECDH is not SIGN */
@@ -874,8 +885,10 @@ START_TEST(sign_enforces_list_counter_domain)
 	ck_assert(verify_sha256(pub, msg, sizeof(msg) - 1, &sig));
 	ck_assert_uint_eq(tx(p.c, "80680173 0B 72656C6561736520312E30 00", &sig), 0x9000);
 	ck_sw(p.c, "80680173 0B 72656C6561736520312E30 00", 0x6984); /* counter exhausted */
-	ck_sw(p.c, "80620180 41 04" "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"
-		   "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5 00",
+	ck_sw(p.c,
+	      "80620180 41 04"
+	      "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"
+	      "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5 00",
 	      0x6A81); /* not in the list */
 	EVP_PKEY_free(pub);
 
@@ -1033,8 +1046,10 @@ START_TEST(sm_failures_and_faults)
 
 	pki_card(&p, 1);
 	/* without MSE, GA is refused; MSE with another protocol too */
-	ck_sw(p.c, "00860000 45 7C43 8041 04" "0000000000000000000000000000000000000000000000000000000000000000"
-		   "0000000000000000000000000000000000000000000000000000000000000000 00",
+	ck_sw(p.c,
+	      "00860000 45 7C43 8041 04"
+	      "0000000000000000000000000000000000000000000000000000000000000000"
+	      "0000000000000000000000000000000000000000000000000000000000000000 00",
 	      0x6985);
 	ck_sw(p.c, "002241A4 0C 800A 04007F00070202030201", 0x6A80);
 	sm = open_sm(&p);
