@@ -754,6 +754,37 @@ START_TEST(gakp_attests_every_curve_and_rsa)
 }
 END_TEST
 
+/* The large RSA sizes take seconds each (as on a real card); plain APDUs. */
+START_TEST(gakp_large_rsa)
+{
+	static const unsigned sizes[] = {1536, 3072, 4096};
+	struct pki_card p;
+	smk_buf req = SMK_BUF_INIT;
+	smk_err e;
+
+	pki_card(&p, 1);
+	ck_sw(p.c, PIN_OK, 0x9000);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		hsm_keyspec ks;
+		chain_attested att;
+
+		memset(&ks, 0, sizeof(ks));
+		ks.type = SMK_KEY_RSA;
+		ks.rsa_bits = sizes[i];
+		ks.rsa_legacy_ok = true;
+		strcpy(ks.chr, "ZZSIM0000100009");
+		ck_assert_uint_eq(gakp(p.c, NULL, 9, &ks, &req), 0x9000);
+		memset(&att, 0, sizeof(att));
+		ck_assert_msg(chain_verify_authreq(&p.chain, req.data, req.len, &att, &e) == 0,
+			      "RSA-%u: %s", sizes[i], e.msg);
+		ck_assert_uint_eq(att.bits, sizes[i]);
+		chain_attested_free(&att);
+	}
+	smk_buf_free(&req);
+	pki_card_free(&p);
+}
+END_TEST
+
 START_TEST(gakp_refusals)
 {
 	struct pki_card p;
@@ -1165,6 +1196,7 @@ int main(void)
 	tcase_add_test(tc, log_has_headers_not_data);
 	tcase_add_test(tc, device_pki_like_genuine);
 	tcase_add_test(tc, gakp_attests_every_curve_and_rsa);
+	tcase_add_test(tc, gakp_large_rsa);
 	tcase_add_test(tc, gakp_refusals);
 	tcase_add_test(tc, sign_enforces_list_counter_domain);
 	tcase_add_test(tc, ecdh_and_rsa_operations);
