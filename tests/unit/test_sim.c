@@ -933,6 +933,7 @@ START_TEST(sign_enforces_list_counter_domain)
 	ck_assert(verify_sha256(pub, msg, sizeof(msg) - 1, &sig));
 	ck_sw(p.c, "80520300", 0x9000); /* delete key domain 0 */
 	ck_sw(p.c, "80680273 0B 72656C6561736520312E30 00", 0x6A88);
+	ck_sw(p.c, "80620280 01 04 00", 0x6A88); /* ECDH too */
 	EVP_PKEY_free(pub);
 
 	/* no PIN, no key, no key 0 */
@@ -962,6 +963,7 @@ START_TEST(ecdh_and_rsa_operations)
 	ck_sw(p.c, PIN_OK, 0x9000);
 	ks.algs[0] = 0x80;
 	ks.alg_count = 1;
+	ks.use_counter = 2;
 	ck_assert_uint_eq(gakp(p.c, NULL, 3, &ks, &req), 0x9000);
 	pub = attested_key(&p, &req);
 	/* ECDH with a peer key: the card's x equals the peer's view */
@@ -978,10 +980,15 @@ START_TEST(ecdh_and_rsa_operations)
 	ck_assert(EVP_PKEY_derive_init(dctx) == 1 && EVP_PKEY_derive_set_peer(dctx, pub) == 1 &&
 		  EVP_PKEY_derive(dctx, x, &xlen) == 1);
 	ck_assert(xlen == 32 && memcmp(out.data + 1, x, 32) == 0);
-	/* a point that is not on the curve */
+	/* a point that is not on the curve: refused, and no use is spent */
 	cmd.data[cmd.len - 6] = cmd.data[cmd.len - 6] == '0' ? '1' : '0';
 	ck_assert_uint_eq(tx(p.c, (const char *)cmd.data, &out), 0x6A80);
 	ck_sw(p.c, "80680373 01 00 00", 0x6A81);
+	cmd.data[cmd.len - 6] = (char)hex[strlen(hex) - 2];
+	ck_assert_uint_eq(tx(p.c, (const char *)cmd.data, &out), 0x9000);
+	ck_assert(memcmp(out.data + 1, x, 32) == 0);
+	/* two uses, both spent */
+	ck_assert_uint_eq(tx(p.c, (const char *)cmd.data, &out), 0x6984);
 	EVP_PKEY_CTX_free(dctx);
 	EVP_PKEY_free(peer);
 	EVP_PKEY_free(pub);
