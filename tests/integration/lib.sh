@@ -123,7 +123,14 @@ CHANNELID    $port
 
 EOF
 	done
-	smk_spawn "$SMK_TMP/pcscd.log" pcscd --foreground --apdu -c "$SMK_TMP/reader.conf"
+	smk_run_pcscd
+}
+
+smk_run_pcscd() {
+	local i
+	rm -f /run/pcscd/pcscd.comm
+	# no --apdu: command data carry the PIN, and logs are shown on failure
+	smk_spawn "$SMK_TMP/pcscd.log" pcscd --foreground -c "$SMK_TMP/reader.conf"
 	SMK_PCSCD_PID=$SMK_LAST_PID
 	for i in $(seq 100); do
 		[ -S /run/pcscd/pcscd.comm ] && return 0
@@ -131,6 +138,15 @@ EOF
 		sleep 0.1
 	done
 	smk_fail "pcscd did not create /run/pcscd/pcscd.comm"
+}
+
+# smk_restart_pcscd: stop pcscd and start it again with the same readers
+# (the simulators are left alone: they must find vpcd again by themselves).
+smk_restart_pcscd() {
+	kill "$SMK_PCSCD_PID" 2>/dev/null || true
+	wait "$SMK_PCSCD_PID" 2>/dev/null || true
+	mv "$SMK_TMP/pcscd.log" "$SMK_TMP/pcscd-before-restart.log"
+	smk_run_pcscd
 }
 
 # vpcd port of reader index N.

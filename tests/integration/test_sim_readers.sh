@@ -60,20 +60,7 @@ smk_expect "PIN status after restart" 'SW1=0x63, SW2=0xC2' "$out"
 smk_log "killed and restarted simulator: same card, same retry counter"
 
 # pcscd goes away and comes back; the simulators reconnect by themselves
-kill "$SMK_PCSCD_PID"
-wait "$SMK_PCSCD_PID" 2>/dev/null || true
-rm -f /run/pcscd/pcscd.comm
-smk_start_pcscd_again() {
-	smk_spawn "$SMK_TMP/pcscd2.log" pcscd --foreground --apdu -c "$SMK_TMP/reader.conf"
-	SMK_PCSCD_PID=$SMK_LAST_PID
-	local i
-	for i in $(seq 100); do
-		[ -S /run/pcscd/pcscd.comm ] && return 0
-		sleep 0.1
-	done
-	smk_fail "pcscd did not come back"
-}
-smk_start_pcscd_again
+smk_restart_pcscd
 smk_wait_card 0 20
 smk_wait_card 1 20
 smk_log "both simulators reconnected to a restarted pcscd"
