@@ -63,7 +63,7 @@ static int parse_action(const char *s, sim_fault *f, smk_err *e)
 		return smk_fail(
 		    e, SMK_E_ARG,
 		    "fault action \"%s\": expected reset, remove[=MS], late=MS, badmac, "
-		    "plain or sw=XXXX",
+		    "plain or sw=HHHH",
 		    s);
 	}
 	return 0;

@@ -141,12 +141,15 @@ int sim_card_save(sim_card *c, const char *path, smk_err *e)
 		return smk_fail(e, SMK_E_NOMEM, "state %s: cannot encode", dst);
 	text = json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(o);
-	if (text == NULL || asprintf(&tmp, "%s.tmpXXXXXX", dst) < 0) {
+	/* one writer per process: a pid-named temporary file in the same
+	 * directory (rename is atomic only within a file system) */
+	if (text == NULL || asprintf(&tmp, "%s.tmp.%ld", dst, (long)getpid()) < 0) {
 		tmp = NULL;
 		smk_fail(e, SMK_E_NOMEM, "state %s: out of memory", dst);
 		goto done;
 	}
-	fd = mkstemp(tmp);
+	unlink(tmp); /* left over by a crashed process that had our pid */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		smk_fail(e, SMK_E_IO, "state %s: cannot create temporary file: %s", dst,
 			 strerror(errno));

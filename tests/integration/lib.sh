@@ -60,7 +60,8 @@ smk_enter_namespace() {
 	mount -t tmpfs -o mode=0755 smk-run /run || smk_fail "cannot mount a tmpfs over /run"
 	mkdir -p /run/pcscd
 	ip link set lo up || smk_fail "cannot bring up loopback in the network namespace"
-	SMK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/smk-$SMK_TEST_NAME.XXXXXX")
+	# mktemp's template ends in six X
+	SMK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/smk-$SMK_TEST_NAME.$(printf 'X%.0s' 1 2 3 4 5 6)")
 	export SMK_TMP
 	SMK_PIDS=()
 	trap smk_cleanup EXIT
