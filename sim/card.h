@@ -49,12 +49,25 @@ sim_card *sim_card_load(const char *path, smk_err *e);
  * or last saved to. */
 int sim_card_save(sim_card *c, const char *path, smk_err *e);
 
-/* Give a fresh card its device PKI: a test root (CHR ZZSIMRCA00001), a DICA
- * (ZZSIMDI000001) and a DevAut key on brainpoolP256r1 whose certificates go
- * to EF 2F02 as on genuine devices (reference §8.2). device_no (0..99999)
- * makes the device CHR "ZZSIM" + 5 digits + "00000". Then initialises the
- * PINs (defaults above). If root_out is not NULL it receives the root CVC. */
-int sim_card_init_pki(sim_card *c, unsigned device_no, smk_buf *root_out, smk_err *e);
+/* The simulator CA: a test root (CHR ZZSIMRCA00001) and a DICA
+ * (ZZSIMDI000001) on brainpoolP256r1. Cards issued from one CA chain to
+ * one root, as genuine devices chain to DESRCACC100001. */
+typedef struct sim_ca sim_ca;
+sim_ca *sim_ca_new(smk_err *e);
+/* The CA file holds the private keys: created mode 0600, never overwritten. */
+int sim_ca_save(const sim_ca *ca, const char *path, smk_err *e);
+sim_ca *sim_ca_load(const char *path, smk_err *e);
+/* The root CVC (what a host pins). */
+const uint8_t *sim_ca_root(const sim_ca *ca, size_t *n);
+void sim_ca_free(sim_ca *ca);
+
+/* Give a fresh card its device PKI: a DevAut key on brainpoolP256r1 and
+ * EF 2F02 = device certificate || DICA certificate, as genuine devices lay
+ * them out (reference §8.2). ca NULL makes a CA for this card alone.
+ * device_no (0..99999) makes the device CHR "ZZSIM" + 5 digits + "00000".
+ * If root_out is not NULL the root CVC is appended to it. */
+int sim_card_init_pki(sim_card *c, const sim_ca *ca, unsigned device_no, smk_buf *root_out,
+		      smk_err *e);
 
 /* Set user PIN and SO-PIN as INITIALIZE DEVICE does (option 0001: RESET
  * RETRY COUNTER allowed; 3 tries). */

@@ -1,6 +1,7 @@
 /*
  * smkey-sim: a SmartCard-HSM simulator for tests and benchmarks.
- *   smkey-sim init --state FILE --trust-out DIR [--device N] [--pin PIN] [--so-pin HEX]
+ *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
+ *                  [--so-pin HEX]
  *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
  *                  [--fault SPEC]... [--latency SPEC]
  *   smkey-sim ctl  --control SOCK REQUEST...
@@ -29,8 +30,8 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: smkey-sim init --state FILE --trust-out DIR [--device N] [--pin PIN]\n"
-	      "                      [--so-pin HEX16] [--force]\n"
+	fputs("usage: smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N]\n"
+	      "                      [--pin PIN] [--so-pin HEX16] [--force]\n"
 	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
 	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
 	      "       smkey-sim ctl --control SOCKET REQUEST...\n",
@@ -62,21 +63,36 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* The trust anchor is named after its CHR, which the DICA certificate
- * names as CAR: tag 5F20 inside the 7F4E body of the root. */
+/* The simulator CA in path: loaded if the file exists, else made and saved,
+ * so every card initialised with the same --ca chains to the same root. */
+static sim_ca *ca_open(const char *path, smk_err *e)
+{
+	sim_ca *ca;
+
+	if (access(path, F_OK) == 0)
+		return sim_ca_load(path, e);
+	ca = sim_ca_new(e);
+	if (ca != NULL && sim_ca_save(ca, path, e) < 0) {
+		sim_ca_free(ca);
+		return NULL;
+	}
+	return ca;
+}
+
+/* The trust anchor file is named after the root's CHR, which the DICA
+ * certificate names as CAR. */
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"state", required_argument, NULL, 's'},
-	    {"trust-out", required_argument, NULL, 't'},
-	    {"device", required_argument, NULL, 'd'},
-	    {"pin", required_argument, NULL, 'p'},
-	    {"so-pin", required_argument, NULL, 'o'},
-	    {"force", no_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0},
+	    {"state", required_argument, NULL, 's'},  {"trust-out", required_argument, NULL, 't'},
+	    {"device", required_argument, NULL, 'd'}, {"pin", required_argument, NULL, 'p'},
+	    {"so-pin", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+	    {"ca", required_argument, NULL, 'a'},     {NULL, 0, NULL, 0},
 	};
 	const char *state = NULL, *trust = NULL, *pin = SIM_DEFAULT_PIN,
 		   *so = SIM_DEFAULT_SOPIN_HEX;
+	const char *ca_path = NULL;
+	sim_ca *ca = NULL;
 	unsigned long device = 1;
 	bool force = false;
 	smk_buf root = SMK_BUF_INIT, sob = SMK_BUF_INIT;
@@ -106,6 +122,9 @@ static int cmd_init(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
+		case 'a':
+			ca_path = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -131,7 +150,11 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "smkey-sim: out of memory\n");
 		goto done;
 	}
-	if (sim_card_init_pki(c, (unsigned)device, &root, &e) < 0 ||
+	if (ca_path && (ca = ca_open(ca_path, &e)) == NULL) {
+		fprintf(stderr, "smkey-sim: --ca: %s\n", e.msg);
+		goto done;
+	}
+	if (sim_card_init_pki(c, ca, (unsigned)device, &root, &e) < 0 ||
 	    sim_card_set_pins(c, (const uint8_t *)pin, strlen(pin), sob.data, &e) < 0) {
 		fprintf(stderr, "smkey-sim: init: %s\n", e.msg);
 		goto done;
@@ -150,6 +173,7 @@ static int cmd_init(int argc, char **argv)
 	printf("card %s: state %s, trust anchor %s\n", sim_card_chr(c), state, path);
 	rc = 0;
 done:
+	sim_ca_free(ca);
 	sim_card_free(c);
 	smk_buf_free(&root);
 	smk_buf_free(&sob);

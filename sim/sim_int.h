@@ -6,6 +6,7 @@
 #ifndef SMK_SIM_INT_H
 #define SMK_SIM_INT_H
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -135,6 +136,11 @@ int sim_pin_set(sim_card *c, const uint8_t *pin, size_t n, uint8_t tries);
 
 /* gakp.c */
 uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out);
+
+/* state.c: binary values in JSON are hex strings */
+json_t *sim_hex_json(const uint8_t *p, size_t n);
+/* o[key] as hex, min..max bytes, into out (reset first). */
+int sim_json_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t max, smk_err *e);
 
 /* keys.c */
 void sim_key_free(struct sim_key *k);

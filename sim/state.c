@@ -23,7 +23,7 @@
 
 #define STATE_FORMAT "smkey-sim-state-1"
 
-static json_t *hex_json(const uint8_t *p, size_t n)
+json_t *sim_hex_json(const uint8_t *p, size_t n)
 {
 	char *h = smk_hex(p, n);
 	json_t *j;
@@ -48,10 +48,10 @@ static json_t *key_json(const struct sim_key *k)
 		return NULL;
 	}
 	json_object_set_new(o, "type", json_string(k->type == SMK_KEY_RSA ? "rsa" : "ec"));
-	json_object_set_new(o, "private", hex_json(der, (size_t)n));
+	json_object_set_new(o, "private", sim_hex_json(der, (size_t)n));
 	OPENSSL_clear_free(der, (size_t)n);
 	if (k->n_algs)
-		json_object_set_new(o, "algorithms", hex_json(k->algs, k->n_algs));
+		json_object_set_new(o, "algorithms", sim_hex_json(k->algs, k->n_algs));
 	if (k->has_counter)
 		json_object_set_new(o, "use_counter", json_integer(k->counter));
 	if (k->has_domain)
@@ -72,13 +72,13 @@ static json_t *state_json(const sim_card *c)
 	json_object_set_new(o, "chr", json_string(c->chr));
 	json_object_set_new(o, "initialized", json_boolean(c->initialized));
 	json_object_set_new(o, "options", json_integer(c->options));
-	json_object_set_new(pin, "value", hex_json(c->pin, c->pin_len));
+	json_object_set_new(pin, "value", sim_hex_json(c->pin, c->pin_len));
 	json_object_set_new(pin, "max", json_integer(c->pin_max));
 	json_object_set_new(pin, "left", json_integer(c->pin_left));
 	json_object_set_new(pin, "transport", json_boolean(c->transport_pin));
 	json_object_set_new(o, "pin", pin);
 	pin = NULL;
-	json_object_set_new(so, "value", hex_json(c->sopin, sizeof(c->sopin)));
+	json_object_set_new(so, "value", sim_hex_json(c->sopin, sizeof(c->sopin)));
 	json_object_set_new(so, "left", json_integer(c->so_left));
 	json_object_set_new(o, "sopin", so);
 	so = NULL;
@@ -91,7 +91,7 @@ static json_t *state_json(const sim_card *c)
 		json_object_set_new(dj, "present", json_boolean(d->present));
 		json_object_set_new(dj, "shares_total", json_integer(d->shares_total));
 		json_object_set_new(dj, "shares_left", json_integer(d->shares_left));
-		json_object_set_new(dj, "kcv", hex_json(d->kcv, sizeof(d->kcv)));
+		json_object_set_new(dj, "kcv", sim_hex_json(d->kcv, sizeof(d->kcv)));
 		json_array_append_new(doms, dj);
 	}
 	json_object_set_new(o, "domains", doms);
@@ -99,7 +99,7 @@ static json_t *state_json(const sim_card *c)
 	for (i = 0; i < c->n_files; i++) {
 		snprintf(name, sizeof(name), "%04X", c->files[i].fid);
 		json_object_set_new(files, name,
-				    hex_json(c->files[i].data.data, c->files[i].data.len));
+				    sim_hex_json(c->files[i].data.data, c->files[i].data.len));
 	}
 	json_object_set_new(o, "files", files);
 	files = NULL;
@@ -210,7 +210,7 @@ done:
 
 /* ---- loading: the file is input like any other, checked field by field */
 
-static int get_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t max, smk_err *e)
+int sim_json_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t max, smk_err *e)
 {
 	json_t *j = json_object_get(o, key);
 
@@ -267,7 +267,7 @@ static int load_key(sim_card *c, const char *name, json_t *kj, smk_err *e)
 		smk_fail(e, SMK_E_FORMAT, "type must be \"ec\" or \"rsa\"");
 		goto done;
 	}
-	if (get_hex(kj, "private", &b, 1, 8192, e) < 0)
+	if (sim_json_hex(kj, "private", &b, 1, 8192, e) < 0)
 		goto done;
 	p = b.data;
 	k->pkey = d2i_AutoPrivateKey(NULL, &p, (long)b.len);
@@ -277,7 +277,7 @@ static int load_key(sim_card *c, const char *name, json_t *kj, smk_err *e)
 		goto done;
 	}
 	if (json_object_get(kj, "algorithms")) {
-		if (get_hex(kj, "algorithms", &b, 1, SMK_ALG_LIST_MAX, e) < 0)
+		if (sim_json_hex(kj, "algorithms", &b, 1, SMK_ALG_LIST_MAX, e) < 0)
 			goto done;
 		memcpy(k->algs, b.data, b.len);
 		k->n_algs = b.len;
@@ -365,11 +365,11 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 	if (!json_is_object(pin) || !json_is_object(so))
 		return smk_fail(e, SMK_E_FORMAT, "pin/sopin: not objects");
 	if (c->initialized) {
-		if (get_hex(pin, "value", &b, 6, 16, e) < 0)
+		if (sim_json_hex(pin, "value", &b, 6, 16, e) < 0)
 			goto done;
 		memcpy(c->pin, b.data, b.len);
 		c->pin_len = b.len;
-		if (get_hex(so, "value", &b, 8, 8, e) < 0)
+		if (sim_json_hex(so, "value", &b, 8, 8, e) < 0)
 			goto done;
 		memcpy(c->sopin, b.data, 8);
 	}
@@ -397,7 +397,7 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 			goto done;
 		d->shares_total = (uint8_t)v;
 		if (get_uint(j, "shares_left", d->shares_total, &v, e) < 0 ||
-		    get_hex(j, "kcv", &b, 8, 8, e) < 0)
+		    sim_json_hex(j, "kcv", &b, 8, 8, e) < 0)
 			goto done;
 		d->shares_left = (uint8_t)v;
 		memcpy(d->kcv, b.data, 8);

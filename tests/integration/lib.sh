@@ -155,12 +155,13 @@ smk_reader_port() {
 	echo $((SMK_PORT_BASE + $1))
 }
 
-# smk_sim_init NAME [DEVICE_NO]: a fresh card in $SMK_TMP/NAME.json; the test
-# root goes to $SMK_TMP/trust/.
+# smk_sim_init NAME [DEVICE_NO]: a fresh card in $SMK_TMP/NAME.json. All
+# cards of a scenario come from one simulator CA ($SMK_TMP/sim-ca.json), so
+# the one root in $SMK_TMP/trust/ is the trust anchor for every one of them.
 smk_sim_init() {
 	local name=$1 dev=${2:-1}
 	"$SMK_SIM" init --state "$SMK_TMP/$name.json" --trust-out "$SMK_TMP/trust" \
-		--device "$dev" >"$SMK_TMP/$name-init.log" 2>&1 ||
+		--ca "$SMK_TMP/sim-ca.json" --device "$dev" >"$SMK_TMP/$name-init.log" 2>&1 ||
 		smk_fail "smkey-sim init $name: $(cat "$SMK_TMP/$name-init.log")"
 }
 

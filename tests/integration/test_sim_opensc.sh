@@ -2,7 +2,8 @@
 # OpenSC, an independent client, against smkey-sim through a private pcscd:
 # the card is named a SmartCard-HSM, sc-hsm-tool initialises it, pkcs11-tool
 # generates an EC P-256 and an RSA-2048 key, lists them, and signs; openssl
-# verifies the signatures with the public keys pkcs11-tool exports.
+# verifies the signatures with the public keys pkcs11-tool exports, and the
+# card's attestations (CE|id) verify and name those same keys.
 . "$(dirname "$0")/lib.sh"
 smk_enter_namespace "$@"
 
@@ -69,7 +70,25 @@ sign_and_verify() {
 sign_and_verify 01 ECDSA-SHA256 "ECDSA P-256"
 sign_and_verify 02 SHA256-RSA-PKCS "RSA-2048 PKCS#1 v1.5"
 
-# the card keeps an authenticated CV request for each key in CE|id
+# The card kept the authenticated CV request of each key in CE|id (taken
+# from the state file, the card's memory): it verifies against the pinned
+# test root and attests the very key pkcs11-tool exported.
+state_ef() {
+	sed -n "s/.*\"$1\": \"\([0-9A-F]*\)\".*/\1/p" "$SMK_TMP/card.json"
+}
+SMKEY=$SMK_BUILD_DIR/smkey
+[ -x "$SMKEY" ] || smk_fail "missing $SMKEY: build first"
+state_ef 2F02 >chain.hex
+for id in 01 02; do
+	state_ef "CE$id" >"ce$id.hex"
+	out=$("$SMKEY" cvc verify --chain chain.hex --request "ce$id.hex" --trust "$SMK_TMP/trust" 2>&1) ||
+		smk_fail "smkey cvc verify CE$id: $out"
+	smk_expect "attestation CE$id" 'request verified: key generated in device ZZSIM00042' "$out"
+	spki=$(openssl pkey -pubin -in "pub-$id.pem" -outform DER | sha256sum | cut -d' ' -f1)
+	smk_expect "attested key of $id" "SPKI SHA-256 +$spki" "$out"
+done
+smk_log "CE01/CE02 attest the keys OpenSC generated (smkey cvc verify)"
+
 stats=$(smk_ctl card stats)
 smk_expect "simulator stats" '"gakp":\{"plain":2' "$stats"
 smk_pass

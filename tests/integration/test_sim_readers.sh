@@ -43,7 +43,14 @@ done
 # each reader holds its own card: device numbers 00001 and 00002
 smk_expect "EF 2F02 in reader 0" 'ZZSIM0000100000' "$(serial_of 0)"
 smk_expect "EF 2F02 in reader 1" 'ZZSIM0000200000' "$(serial_of 1)"
-smk_log "two cards in two readers"
+# both come from the scenario's one simulator CA: one pinned root for both
+for card in a b; do
+	sed -n 's/.*"2F02": "\([0-9A-F]*\)".*/\1/p' "$SMK_TMP/$card.json" >"$card-2f02.hex"
+	out=$("$SMK_BUILD_DIR/smkey" cvc verify --chain "$card-2f02.hex" --trust "$SMK_TMP/trust" 2>&1) ||
+		smk_fail "chain of $card: $out"
+done
+[ "$(ls "$SMK_TMP/trust")" = ZZSIMRCA00001.cvcert ] || smk_fail "trust dir: $(ls "$SMK_TMP/trust")"
+smk_log "two cards in two readers, one pinned root"
 
 # spend one PIN try on card a, then kill it: reader 0 empties, reader 1 works
 out=$(apdus 0 "$SELECT" 00:20:00:81:06:31:31:31:31:31:31)

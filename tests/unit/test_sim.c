@@ -516,7 +516,7 @@ static void pki_card(struct pki_card *p, unsigned device_no)
 	memset(p, 0, sizeof(*p));
 	p->c = sim_card_new();
 	ck_assert_ptr_nonnull(p->c);
-	ck_assert_msg(sim_card_init_pki(p->c, device_no, &root, &e) == 0, "%s", e.msg);
+	ck_assert_msg(sim_card_init_pki(p->c, NULL, device_no, &root, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(sim_card_set_pins(p->c, (const uint8_t *)"648219", 6, sopin, &e), 0);
 	ck_assert_msg(trust_add(&p->trust, root.data, root.len, "sim root", &e) == 0, "%s", e.msg);
 	ck_sw(p->c, SELECT, 0x9000);
@@ -651,10 +651,73 @@ static hsm_keyspec ec_spec(const char *curve, const char *chr)
 	return ks;
 }
 
+/* Validate the card's EF 2F02 against trust. */
+static int chain_of(sim_card *c, const trust_store *trust, devaut_chain *ch, smk_err *e)
+{
+	smk_buf ef = SMK_BUF_INIT;
+	int r;
+
+	read_ef(c, "2F02", &ef);
+	memset(ch, 0, sizeof(*ch));
+	r = chain_validate(ef.data, ef.len, trust, time(NULL), ch, e);
+	smk_buf_free(&ef);
+	return r;
+}
+
+START_TEST(cards_share_a_ca)
+{
+	char *path = tmp_path("ca.json");
+	trust_store trust = TRUST_STORE_INIT;
+	sim_card *c[2];
+	devaut_chain ch;
+	sim_ca *ca, *ca2;
+	size_t rlen;
+	const uint8_t *root;
+	smk_err e;
+
+	ca = sim_ca_new(&e);
+	ck_assert_ptr_nonnull(ca);
+	unlink(path);
+	ck_assert_int_eq(sim_ca_save(ca, path, &e), 0);
+	ck_assert_int_lt(sim_ca_save(ca, path, &e), 0); /* never over an existing CA */
+	ca2 = sim_ca_load(path, &e);
+	ck_assert_msg(ca2 != NULL, "%s", e.msg);
+	root = sim_ca_root(ca2, &rlen);
+	ck_assert_int_eq(trust_add(&trust, root, rlen, "sim-ca", &e), 0);
+	/* two cards from the saved and reloaded CA chain to the one root */
+	for (int i = 0; i < 2; i++) {
+		c[i] = sim_card_new();
+		ck_assert_int_eq(sim_card_init_pki(c[i], i ? ca2 : ca, 20 + (unsigned)i, NULL, &e),
+				 0);
+		ck_sw(c[i], SELECT, 0x9000);
+		ck_assert_msg(chain_of(c[i], &trust, &ch, &e) == 0, "%s", e.msg);
+		ck_assert_str_eq(ch.device_chr, i ? "ZZSIM0002100000" : "ZZSIM0002000000");
+		chain_free(&ch);
+		sim_card_free(c[i]);
+	}
+	sim_ca_free(ca);
+	sim_ca_free(ca2);
+	trust_free(&trust);
+	unlink(path);
+	/* a damaged CA file is refused with the reason */
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("{\"format\":\"smkey-sim-ca-1\",\"root_cert\":\"7F21\"}", f);
+		fclose(f);
+		ck_assert_ptr_null(sim_ca_load(path, &e));
+		ck_assert_ptr_nonnull(strstr(e.msg, "root_cert"));
+	}
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(device_pki_like_genuine)
 {
 	struct pki_card p;
 	smk_buf root = SMK_BUF_INIT;
+	devaut_chain ch;
 	cvc dica, dev;
 	sim_card *c2;
 	smk_err e;
@@ -678,21 +741,14 @@ START_TEST(device_pki_like_genuine)
 	ck_assert(dica.has_ext && dica.ext_len == 0);
 	/* the root is not a production name and a second init is refused */
 	ck_assert(strncmp(SIM_ROOT_CHR, "DE", 2) != 0);
-	ck_assert_int_lt(sim_card_init_pki(p.c, 7, &root, &e), 0);
-	/* another card's chain does not validate against this card's root */
+	ck_assert_int_lt(sim_card_init_pki(p.c, NULL, 7, &root, &e), 0);
+	/* another CA's card does not validate against this card's root */
 	c2 = sim_card_new();
-	ck_assert_int_eq(sim_card_init_pki(c2, 8, NULL, &e), 0);
-	{
-		smk_buf ef = SMK_BUF_INIT;
-		devaut_chain ch;
-
-		ck_sw(c2, SELECT, 0x9000);
-		read_ef(c2, "2F02", &ef);
-		memset(&ch, 0, sizeof(ch));
-		ck_assert_int_lt(chain_validate(ef.data, ef.len, &p.trust, time(NULL), &ch, &e), 0);
-		chain_free(&ch);
-		smk_buf_free(&ef);
-	}
+	ck_assert_int_eq(sim_card_init_pki(c2, NULL, 8, NULL, &e), 0);
+	ck_sw(c2, SELECT, 0x9000);
+	ck_assert_int_lt(chain_of(c2, &p.trust, &ch, &e), 0);
+	ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
+	chain_free(&ch);
 	sim_card_free(c2);
 	smk_buf_free(&root);
 	pki_card_free(&p);
@@ -1202,6 +1258,7 @@ int main(void)
 	tcase_add_test(tc, latency_model);
 	tcase_add_test(tc, log_has_headers_not_data);
 	tcase_add_test(tc, device_pki_like_genuine);
+	tcase_add_test(tc, cards_share_a_ca);
 	tcase_add_test(tc, gakp_attests_every_curve_and_rsa);
 	tcase_add_test(tc, gakp_large_rsa);
 	tcase_add_test(tc, gakp_refusals);
