@@ -88,6 +88,13 @@ const uint8_t *sim_card_atr(size_t *n);
 /* The device CHR ("ZZSIM0000100000"), or "" before init. */
 const char *sim_card_chr(const sim_card *c);
 
+/* Content of an EF as stored (no APDU, no access rules): 0, or -1 if the
+ * card has no such EF. For tests and `smkey-sim show`. */
+int sim_card_read_ef(const sim_card *c, uint16_t fid, smk_buf *out);
+/* A human summary: CHR, PIN tries, keys with their restrictions, EFs.
+ * Never PINs or key material. */
+void sim_card_describe(const sim_card *c, FILE *f);
+
 /* ---- statistics and the APDU log (log.c) ---- */
 
 typedef struct sim_stats {

@@ -5,6 +5,7 @@
  *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
  *                  [--fault SPEC]... [--latency SPEC]
  *   smkey-sim ctl  --control SOCK REQUEST...
+ *   smkey-sim show --state FILE [--ef FID]
  * docs/simulator.md describes the state file, faults, the log and latency.
  */
 #include <errno.h>
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 	      "                      [--pin PIN] [--so-pin HEX16] [--force]\n"
 	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
 	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
-	      "       smkey-sim ctl --control SOCKET REQUEST...\n",
+	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
+	      "       smkey-sim show --state FILE [--ef FID]\n",
 	      f);
 }
 
@@ -335,6 +337,67 @@ done:
 	return rc;
 }
 
+/* Without --ef a summary; with it the EF's content in hex. */
+static int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},
+	    {"ef", required_argument, NULL, 'e'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *state = NULL, *ef = NULL;
+	smk_buf b = SMK_BUF_INIT;
+	unsigned long fid = 0;
+	sim_card *c;
+	smk_err e;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			state = optarg;
+			break;
+		case 'e':
+			ef = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (state == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (ef) {
+		char *end;
+
+		fid = strtoul(ef, &end, 16);
+		if (strlen(ef) != 4 || *end != '\0') {
+			fprintf(stderr, "smkey-sim: --ef \"%s\": expected 4 hex digits\n", ef);
+			return 2;
+		}
+	}
+	c = sim_card_load(state, &e);
+	if (c == NULL) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		return 1;
+	}
+	if (ef == NULL) {
+		sim_card_describe(c, stdout);
+		rc = 0;
+	} else if (sim_card_read_ef(c, (uint16_t)fid, &b) < 0) {
+		fprintf(stderr, "smkey-sim: card %s has no EF %04lX\n", sim_card_chr(c), fid);
+	} else {
+		smk_hex_fprint(stdout, b.data, b.len);
+		putchar('\n');
+		rc = 0;
+	}
+	smk_buf_free(&b);
+	sim_card_free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -347,6 +410,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ctl") == 0)
 		return cmd_ctl(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
 	fprintf(stderr, "smkey-sim: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

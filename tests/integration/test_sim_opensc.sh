@@ -70,11 +70,11 @@ sign_and_verify() {
 sign_and_verify 01 ECDSA-SHA256 "ECDSA P-256"
 sign_and_verify 02 SHA256-RSA-PKCS "RSA-2048 PKCS#1 v1.5"
 
-# The card kept the authenticated CV request of each key in CE|id (taken
-# from the state file, the card's memory): it verifies against the pinned
+# The card kept the authenticated CV request of each key in CE|id (read
+# from its state file with smkey-sim show): it verifies against the pinned
 # test root and attests the very key pkcs11-tool exported.
 state_ef() {
-	sed -n "s/.*\"$1\": \"\([0-9A-F]*\)\".*/\1/p" "$SMK_TMP/card.json"
+	"$SMK_SIM" show --state "$SMK_TMP/card.json" --ef "$1"
 }
 SMKEY=$SMK_BUILD_DIR/smkey
 [ -x "$SMKEY" ] || smk_fail "missing $SMKEY: build first"
@@ -88,6 +88,10 @@ for id in 01 02; do
 	smk_expect "attested key of $id" "SPKI SHA-256 +$spki" "$out"
 done
 smk_log "CE01/CE02 attest the keys OpenSC generated (smkey cvc verify)"
+
+out=$("$SMK_SIM" show --state "$SMK_TMP/card.json")
+smk_expect "card summary" 'key 1: EC secp256r1, any algorithm' "$out"
+smk_expect "card summary" 'key 2: RSA 2048, any algorithm' "$out"
 
 stats=$(smk_ctl card stats)
 smk_expect "simulator stats" '"gakp":\{"plain":2' "$stats"

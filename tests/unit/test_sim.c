@@ -1225,6 +1225,25 @@ START_TEST(keys_survive_restart)
 	ck_assert(verify_sha256(pub, msg, 3, &sig));
 	ck_sw(c, "80680573 03 616263 00", 0x6984);
 	ck_sw(c, "80680570 03 616263 00", 0x6A81);
+	{
+		/* the summary names the key and its restrictions, never the PIN */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		smk_buf ce = SMK_BUF_INIT;
+
+		sim_card_describe(c, f);
+		fclose(f);
+		ck_assert_ptr_nonnull(
+		    strstr(text, "key 5: EC secp384r1, algorithms ecdsa-sha256, 0 uses left"));
+		ck_assert_ptr_nonnull(strstr(text, "user PIN 3 of 3 tries left"));
+		ck_assert_ptr_null(strstr(text, "648219"));
+		free(text);
+		ck_assert_int_eq(sim_card_read_ef(c, 0xCE05, &ce), 0);
+		ck_assert(ce.len == req.len && memcmp(ce.data, req.data, req.len) == 0);
+		ck_assert_int_lt(sim_card_read_ef(c, 0xCE06, &ce), 0);
+		smk_buf_free(&ce);
+	}
 	/* and the same device key: chip authentication still verifies */
 	sim_card_free(p.c);
 	p.c = c;
