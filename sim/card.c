@@ -208,12 +208,8 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 		}
 	}
 
-	if (apdu_parse(cmd, n, &a, NULL) < 0) {
-		sw = SW_WRONG_LENGTH;
-		rc = add_sw(resp, sw);
-		goto done;
-	}
 	if (sm) {
+		/* malformed framing is an SM failure like any other */
 		rc = sim_sm_transmit(c, cmd, n, f, resp, &sw);
 		if (sw == SW_SM_INCORRECT && resp->len == 2)
 			c->stats.sm_errors++;
@@ -221,10 +217,15 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 		goto done;
 	}
 	if (c->sm != NULL) {
-		/* fw >= 2.0 (reference §5.8): a plain APDU ends the secure
-		 * channel and with it the authentication gained under it */
+		/* fw >= 2.0 (reference §5.8): a plain APDU, well-formed or not,
+		 * ends the secure channel and the authentication gained under it */
 		sim_sm_end(c);
 		c->pin_ok = false;
+	}
+	if (apdu_parse(cmd, n, &a, NULL) < 0) {
+		sw = SW_WRONG_LENGTH;
+		rc = add_sw(resp, sw);
+		goto done;
 	}
 	if (f != NULL && f->action == SIM_FAULT_SW) {
 		sw = (uint16_t)f->arg;

@@ -1159,6 +1159,14 @@ START_TEST(sm_failures_and_faults)
 	sm = open_sm(&p);
 	ck_assert_uint_eq(stx(p.c, sm, "0020008100", NULL), 0x63C3);
 	ck_assert_uint_eq(stx(p.c, sm, PIN_OK, NULL), 0x9000);
+	/* a protected APDU with broken framing or a truncated DO: the same */
+	ck_sw(p.c, "0C200081 05 8E08", 0x6988);
+	smsg_free(sm);
+	sm = open_sm(&p);
+	ck_sw(p.c, "0C200081 02 8E08 00", 0x6988);
+	smsg_free(sm);
+	sm = open_sm(&p);
+	ck_assert_uint_eq(stx(p.c, sm, PIN_OK, NULL), 0x9000);
 
 	/* sw fault under SM: a protected answer with that SW */
 	ck_assert_int_eq(sim_fault_parse("cmd=challenge:sw=6A88", 0, &f, &e), 0);
