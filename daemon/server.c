@@ -145,20 +145,24 @@ static void conn_drop(struct server_conn *c)
 	event_active(c->resume, 0, 0);
 }
 
+/* One reply may be any size; bytes the client has not taken yet plus a new
+ * reply may not exceed max_output. */
 static void conn_send(struct server_conn *c, const smk_buf *msg)
 {
-	size_t queued;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before, queued;
 
 	if (c->dead)
 		return;
+	before = evbuffer_get_length(out);
 	if (bufferevent_write(c->bev, msg->data, msg->len) < 0) {
 		slog(c->srv, SERVER_LOG_WARNING, CONN_FMT ": cannot queue %zu bytes; dropped",
 		     CONN_ARGS(c), msg->len);
 		conn_drop(c);
 		return;
 	}
-	queued = evbuffer_get_length(bufferevent_get_output(c->bev));
-	if (queued > c->srv->lim.max_output) {
+	queued = evbuffer_get_length(out);
+	if (before > 0 && queued > c->srv->lim.max_output) {
 		slog(c->srv, SERVER_LOG_WARNING,
 		     CONN_FMT ": not reading its replies, %zu bytes queued (limit %zu); dropped",
 		     CONN_ARGS(c), queued, c->srv->lim.max_output);
@@ -278,12 +282,16 @@ static void conn_call(struct server_conn *c, json_t *msg)
 static void conn_process(struct server_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	uint8_t chunk[READ_CHUNK];
 	json_t *msg;
 	smk_err e;
 	int n, r;
 
-	while (!c->dead && !c->closing && !c->in_call) {
+	/* the next call is read once the last reply is all with the kernel: a
+	 * client that pipelines calls and does not read stops being served
+	 * (and is closed by the write timeout) instead of growing our buffer */
+	while (!c->dead && !c->closing && !c->in_call && evbuffer_get_length(out) == 0) {
 		r = varlink_reader_next(&c->rd, &msg, &e);
 		if (r < 0) {
 			conn_protocol_error(c, "message", e.msg);
@@ -328,9 +336,12 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	struct server_conn *c = arg;
 
 	(void)bev;
-	/* called when the output has drained: the error reply is out */
+	/* called when the output has drained: the error reply is out, or the
+	 * next pipelined call may be read */
 	if (c->closing)
 		conn_drop(c);
+	else if (!c->in_call)
+		event_active(c->resume, 0, 0);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)

@@ -4,10 +4,12 @@
  *
  * At accept the peer is recorded as the kernel saw it (SO_PEERCRED,
  * SO_PEERGROUPS, /proc/PID/exe) and never asked again. Every client is
- * bounded: message size, one call in flight (varlink answers in order; the
- * next call is read when the last reply is queued), bytes queued for a slow
- * reader, idle time. A malformed message is answered with an error and the
- * connection closed; the loop never blocks and never trusts a byte.
+ * bounded: message size; one call in flight (varlink answers in order: the
+ * next call is read when the last reply has gone to the kernel, so a client
+ * that sends calls and reads no replies is simply not served further); bytes
+ * queued for a client that does not read (past the bound it is dropped);
+ * idle time (no call and no byte, or no reply byte taken). A malformed message is answered with an
+ * error and the connection closed; the loop never blocks and never trusts a byte.
  */
 #ifndef SMK_SERVER_H
 #define SMK_SERVER_H
