@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -804,6 +805,127 @@ START_TEST(test_idle_client_closed)
 }
 END_TEST
 
+/* ---- smkey and the Python client against this server ---- */
+
+/* Run a shell command with SMKEYD_SOCKET set; its exit status, and its
+ * stdout and stderr in out. */
+static int run(char *out, size_t outsz, const char *cmd)
+{
+	char line[2048];
+	size_t n = 0, k;
+	FILE *p;
+	int st;
+
+	snprintf(line, sizeof(line), "SMKEYD_SOCKET=%s %s 2>&1", sock_path, cmd);
+	p = popen(line, "r");
+	ck_assert_ptr_nonnull(p);
+	while (n + 1 < outsz && (k = fread(out + n, 1, outsz - 1 - n, p)) > 0)
+		n += k;
+	out[n] = '\0';
+	st = pclose(p);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+#define SMKEY SMK_BUILD_DIR "/smkey"
+
+START_TEST(test_smkey_generate_writes_files)
+{
+	char out[8192], cmd[512], path[256];
+	smk_buf b = SMK_BUF_INIT;
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), SMKEY " generate --policy release-apk --label app -o %s", dir);
+	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "generated apk-app: key 3 on DENK0404144, record 1 (request "
+				  "r-0001)"),
+		      "%s", out);
+	/* the CV request is written as bytes: base64 "fyGB" is 7F 21 81 */
+	snprintf(path, sizeof(path), "%s/apk-app.cvreq", dir);
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(smk_buf_reserve(&b, 16), 0);
+	n = fread(b.data, 1, 16, f);
+	fclose(f);
+	tu_assert_hex(b.data, n, "7F2181");
+	snprintf(path, sizeof(path), "%s/apk-app.pub.pem", dir);
+	ck_assert_int_eq(access(path, R_OK), 0);
+	snprintf(path, sizeof(path), "%s/apk-app.bundle.json", dir);
+	ck_assert_int_eq(access(path, R_OK), 0);
+
+	/* never over an earlier key's evidence; the way to the bundle is named */
+	ck_assert_int_eq(run(out, sizeof(out), cmd), 1);
+	ck_assert_msg(strstr(out, "File exists") && strstr(out, "smkey bundle r-0001"), "%s", out);
+
+	snprintf(cmd, sizeof(cmd), SMKEY " generate --json --policy release-apk -o %s", dir);
+	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "\"bundle\": \"") && strstr(out, "apk-default.bundle.json"), "%s",
+		      out);
+	smk_buf_free(&b);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/apk-*", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_smkey_exit_codes)
+{
+	static const struct {
+		const char *args;
+		int status;
+		const char *says;
+	} cases[] = {
+	    {"generate --policy denied", 1,
+	     "policy denied: not allowed: uid 1000 is not in users or groups"},
+	    {"generate --policy ../x", 2, "policy must be a policy name"},
+	    {"generate --label x", 2, "usage: smkey generate"},
+	    {"generate --policy x --socket /nonexistent/s.sock", 3,
+	     "cannot reach smkeyd at /nonexistent/s.sock"},
+	    {"list --limit 0", 2, "limit must be from 1 to 10000"},
+	    {"list --since x", 2, "usage: smkey list"},
+	    {"list", 0, "(no records)"},
+	    {"show 404", 1, "no such record"},
+	    {"show --json 5", 0, "\"seq\": 5"},
+	    {"show", 2, "usage: smkey show"},
+	    {"bundle r-1", 0, "{}"},
+	    {"policies", 0, "(no policies)"},
+	    {"devices --json", 0, "[]"},
+	    {"checkpoint", 0, "smkeyd\n1\nAA\n"},
+	    {"checkpoint extra", 2, "usage: smkey checkpoint"},
+	};
+	char out[8192], cmd[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(cmd, sizeof(cmd), SMKEY " %s", cases[i].args);
+		ck_assert_msg(run(out, sizeof(out), cmd) == cases[i].status, "%s: %s",
+			      cases[i].args, out);
+		ck_assert_msg(strstr(out, cases[i].says), "%s: %s", cases[i].args, out);
+	}
+}
+END_TEST
+
+START_TEST(test_python_client)
+{
+	const char *py = "python3 " SMK_SOURCE_DIR "/tests/integration/varlink_client.py";
+	char out[16384], cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s %s org.varlink.service.GetInfo", py, sock_path);
+	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "\"interfaces\": [\"org.varlink.service\", \"io.smkeyd\"]"), "%s",
+		      out);
+	snprintf(cmd, sizeof(cmd), "%s %s io.smkeyd.Generate '{\"policy\":\"release-apk\"}' --more",
+		 py, sock_path);
+	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "\"stage\": \"archived\"") && strstr(out, "\"key_id\": 3"), "%s",
+		      out);
+	snprintf(cmd, sizeof(cmd), "%s %s io.smkeyd.Generate '{\"policy\":\"denied\"}'", py,
+		 sock_path);
+	ck_assert_int_eq(run(out, sizeof(out), cmd), 1);
+	ck_assert_ptr_nonnull(strstr(out, "io.smkeyd.PolicyDenied"));
+}
+END_TEST
+
 /* ---- listening: paths and inherited sockets, no loop needed ---- */
 
 START_TEST(test_socket_path_rules)
@@ -883,6 +1005,9 @@ int main(void)
 	tcase_add_test(t, test_policy_denied_passthrough);
 	tcase_add_test(t, test_peer_seen_by_kernel);
 	tcase_add_test(t, test_pipelined_and_oneway);
+	tcase_add_test(t, test_smkey_generate_writes_files);
+	tcase_add_test(t, test_smkey_exit_codes);
+	tcase_add_test(t, test_python_client);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("small limits");

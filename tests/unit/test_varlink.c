@@ -316,12 +316,11 @@ START_TEST(test_encode_round_trip)
 	varlink_reply reply;
 	varlink_call call;
 	json_t *p = json_pack("{ss}", "policy", "release-apk"), *m;
+	json_t *progress = json_pack("{s{ss}}", "progress", "stage", "queued");
 	smk_err e;
 
 	ck_assert_int_eq(varlink_call_encode(&out, "io.smkeyd.Generate", p, VARLINK_MORE, &e), 0);
-	ck_assert_int_eq(
-	    varlink_reply_encode(&out, json_pack("{s{ss}}", "progress", "stage", "queued"), 1, &e),
-	    0);
+	ck_assert_int_eq(varlink_reply_encode(&out, progress, 1, &e), 0);
 	ck_assert_int_eq(varlink_error_encode(&out, "io.smkeyd.PolicyDenied", NULL, &e), 0);
 	ck_assert_int_eq(varlink_call_encode(&out, "no-dot", NULL, 0, &e), -1);
 	ck_assert_int_eq(out.data[out.len - 1], 0);
@@ -353,6 +352,7 @@ START_TEST(test_encode_round_trip)
 	ck_assert_int_eq(varlink_reader_next(&r, &m, &e), 0);
 	varlink_reader_free(&r);
 	json_decref(p);
+	json_decref(progress);
 	smk_buf_free(&out);
 }
 END_TEST
