@@ -387,8 +387,13 @@ static int read_peer(int fd, engine_peer *peer, smk_err *e)
 		return smk_fail(e, SMK_E_NOMEM, "out of memory for peer groups");
 	len = MAX_PEER_GROUPS * sizeof(*groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-		free(groups);
-		return smk_fail(e, SMK_E_IO, "SO_PEERGROUPS: %s", strerror(errno));
+		/* kernels before 4.13 lack it: the peer then has no groups, which
+		 * can only deny */
+		if (errno != ENOPROTOOPT) {
+			free(groups);
+			return smk_fail(e, SMK_E_IO, "SO_PEERGROUPS: %s", strerror(errno));
+		}
+		len = 0;
 	}
 	for (i = 0; i < len / sizeof(*groups) && peer->ngroups < 64; i++)
 		peer->groups[peer->ngroups++] = groups[i];
@@ -579,13 +584,15 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, smk_err *
 	if (!S_ISSOCK(st.st_mode))
 		return smk_fail(e, SMK_E_IO, "%s exists and is not a socket; not replacing it",
 				path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* non-blocking: a live daemon with a full backlog answers EAGAIN
+	 * instead of holding our start-up */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return smk_fail(e, SMK_E_IO, "socket: %s", strerror(errno));
 	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	err = errno;
 	close(fd);
-	if (rc == 0)
+	if (rc == 0 || err == EAGAIN)
 		return smk_fail(e, SMK_E_IO, "%s: another daemon answers on it", path);
 	if (err != ECONNREFUSED)
 		return smk_fail(e, SMK_E_IO, "%s: probing the old socket: %s", path, strerror(err));
