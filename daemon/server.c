@@ -47,7 +47,8 @@ struct server_conn {
 	struct timespec call_start;
 	int in_call, call_more, call_oneway;
 	int engine_holds; /* engine_generate accepted this conn as ctx */
-	int closing;	  /* answered a malformed message: close once flushed */
+	int closing;	  /* close once the output is flushed */
+	int eof;	  /* the client sends no more: answer what it sent, then close */
 	int dead;	  /* free at the next turn of the loop */
 };
 
@@ -303,6 +304,14 @@ static void conn_process(struct server_conn *c)
 			continue;
 		}
 		n = evbuffer_remove(in, chunk, sizeof(chunk));
+		if (n <= 0 && c->eof) {
+			/* every call the client sent is answered: close once the
+			 * replies are out */
+			c->closing = 1;
+			if (evbuffer_get_length(out) == 0)
+				conn_drop(c);
+			return;
+		}
 		if (n <= 0)
 			return;
 		if (varlink_reader_feed(&c->rd, chunk, (size_t)n, &e) < 0) {
@@ -349,6 +358,15 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	struct server_conn *c = arg;
 
 	(void)bev;
+	/* end of the client's stream with no Generate pending: it may have
+	 * shut down only its sending side, so the calls it sent are still
+	 * answered, then the connection closes (see conn_process) */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->engine_holds) {
+		c->eof = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		event_active(c->resume, 0, 0);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		slog(c->srv, SERVER_LOG_INFO, CONN_FMT ": %s; closed", CONN_ARGS(c),
 		     (what & BEV_EVENT_WRITING) ? "took no reply bytes within the idle time"

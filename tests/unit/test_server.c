@@ -687,6 +687,35 @@ START_TEST(test_pipelined_and_oneway)
 }
 END_TEST
 
+START_TEST(test_half_closed_client_answered)
+{
+	char call[128];
+	client c;
+	json_t *m;
+	int i;
+
+	/* 20 pipelined calls, then the client shuts down its sending side:
+	 * every call is answered, in order, then the stream ends */
+	cl_open(&c);
+	for (i = 0; i < 20; i++) {
+		snprintf(call, sizeof(call),
+			 "{\"method\":\"io.smkeyd.GetRecord\",\"parameters\":{\"seq\":%d}}", i);
+		cl_send(&c, call);
+	}
+	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
+	for (i = 0; i < 20; i++) {
+		m = cl_recv(&c);
+		ck_assert_msg(m != NULL, "reply %d missing", i);
+		ck_assert_int_eq(json_integer_value(json_object_get(
+				     json_object_get(params_of(m), "record"), "seq")),
+				 i);
+		json_decref(m);
+	}
+	ck_assert_ptr_null(cl_recv(&c));
+	cl_close(&c);
+}
+END_TEST
+
 START_TEST(test_slow_reader_dropped)
 {
 	const char call[] = "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
@@ -1048,6 +1077,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_policy_denied_passthrough);
 	tcase_add_test(t, test_peer_seen_by_kernel);
 	tcase_add_test(t, test_pipelined_and_oneway);
+	tcase_add_test(t, test_half_closed_client_answered);
 	tcase_add_test(t, test_smkey_generate_writes_files);
 	tcase_add_test(t, test_smkey_exit_codes);
 	tcase_add_test(t, test_python_client);
