@@ -93,8 +93,8 @@ static int attach(struct reader *r, smk_ynode *nd)
 	size_t i;
 
 	if (++r->nodes > r->nodes_max) {
-		smk_yaml_fail_at(r->d, r->e, nd, "more than %u values; a %s is small",
-				 r->nodes_max, r->d->what);
+		smk_yaml_fail_at(r->d, r->e, nd, "more than %u values; a %s is small", r->nodes_max,
+				 r->d->what);
 		smk_ynode_free(nd);
 		return -1;
 	}
@@ -371,8 +371,8 @@ int smk_yval_uint(const smk_ydoc *d, const smk_ynode *n, const char *what, uint6
 	}
 	if ((neg && (v != 0 || min > 0)) || v < min || v > max)
 		return smk_yaml_fail_at(
-		    d, e, n, "%s %s is out of range; it must be from %" PRIu64 " to %" PRIu64,
-		    what, n->text, min, max);
+		    d, e, n, "%s %s is out of range; it must be from %" PRIu64 " to %" PRIu64, what,
+		    n->text, min, max);
 	*out = v;
 	return 0;
 }
@@ -384,8 +384,8 @@ int smk_yval_bool(const smk_ydoc *d, const smk_ynode *n, const char *what, int *
 	else if (n->kind == SMK_YNODE_SCALAR && n->plain && strcmp(n->text, "false") == 0)
 		*out = 0;
 	else
-		return smk_yaml_fail_at(d, e, n,
-					"%s must be true or false, written without quotes", what);
+		return smk_yaml_fail_at(d, e, n, "%s must be true or false, written without quotes",
+					what);
 	return 0;
 }
 

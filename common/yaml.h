@@ -17,11 +17,11 @@
 
 /* What kind of file is read: names it in messages and sets the error code. */
 typedef struct smk_ydoc {
-	const char *file;     /* the path, as messages show it */
-	enum smk_errc code;   /* code of every failure (SMK_E_POLICY, SMK_E_ARG ...) */
-	const char *what;     /* "policy", "configuration" */
-	unsigned depth_max;   /* nesting of mappings and sequences; 0: SMK_YAML_DEPTH_MAX */
-	unsigned nodes_max;   /* values in the file; 0: SMK_YAML_NODES_MAX */
+	const char *file;   /* the path, as messages show it */
+	enum smk_errc code; /* code of every failure (SMK_E_POLICY, SMK_E_ARG ...) */
+	const char *what;   /* "policy", "configuration" */
+	unsigned depth_max; /* nesting of mappings and sequences; 0: SMK_YAML_DEPTH_MAX */
+	unsigned nodes_max; /* values in the file; 0: SMK_YAML_NODES_MAX */
 } smk_ydoc;
 
 #define SMK_YAML_DEPTH_MAX 8

@@ -15,15 +15,14 @@
 
 #include "../common/yaml.h"
 
-#define SERIAL_MAX 16		 /* a DevAut CHR (ref §4.2) */
+#define SERIAL_MAX 16 /* a DevAut CHR (ref §4.2) */
 #define CREDENTIAL_NAME_MAX 128
 
 static const char *const top_keys[] = {
-    "socket", "archive", "policies", "trust", "archive-key", "devices", "limits", "retry",
-    "watchdog", NULL,
+    "socket", "archive", "policies", "trust", "archive-key", "devices", "limits", "retry", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
-static const char *const limit_keys[] = {"queue", "message-size", "clients", "per-client", NULL};
+static const char *const limit_keys[] = {"queue", "message-size", "clients", NULL};
 static const char *const retry_keys[] = {"min", "max", NULL};
 static const char *const archive_key_keys[] = {"device", NULL};
 
@@ -53,13 +52,13 @@ static int get_path(struct ctx *x, const smk_ynode *n, const char *what, char **
 		return -1;
 	if (s[0] == '/') {
 		if (strlen(s) >= sizeof(buf))
-			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes",
-						what, PATH_MAX - 1);
+			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes", what,
+						PATH_MAX - 1);
 		*out = dup_or_fail(s, x->e);
 	} else {
 		if ((size_t)snprintf(buf, sizeof(buf), "%s/%s", x->dir, s) >= sizeof(buf))
-			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes",
-						what, PATH_MAX - 1);
+			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes", what,
+						PATH_MAX - 1);
 		*out = dup_or_fail(buf, x->e);
 	}
 	return *out ? 0 : -1;
@@ -205,8 +204,7 @@ static int load_limits(struct ctx *x, const smk_ynode *root)
 	    smk_yval_known_keys(&x->d, n, limit_keys, "in limits", x->e) < 0 ||
 	    get_uint(x, n, "queue", 1, 1024, &l->queue) < 0 ||
 	    get_uint(x, n, "message-size", 1024, 16 * 1024 * 1024, &l->message_size) < 0 ||
-	    get_uint(x, n, "clients", 1, 4096, &l->clients) < 0 ||
-	    get_uint(x, n, "per-client", 1, 256, &l->per_client) < 0)
+	    get_uint(x, n, "clients", 1, 4096, &l->clients) < 0)
 		return -1;
 	return 0;
 }
@@ -264,16 +262,19 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 
 	if (smk_yval_known_keys(&x->d, root, top_keys, "", x->e) < 0)
 		return -1;
-	if ((n = require(x, root, "archive", "name the archive file, e.g. "
-						"archive: /var/lib/smkeyd/archive.db")) == NULL ||
+	if ((n = require(x, root, "archive",
+			 "name the archive file, e.g. "
+			 "archive: /var/lib/smkeyd/archive.db")) == NULL ||
 	    get_path(x, n, "archive", &c->archive_path) < 0)
 		return -1;
-	if ((n = require(x, root, "policies", "name the policy directory, e.g. "
-						 "policies: /etc/smkeyd/policies.d")) == NULL ||
+	if ((n = require(x, root, "policies",
+			 "name the policy directory, e.g. "
+			 "policies: /etc/smkeyd/policies.d")) == NULL ||
 	    get_path(x, n, "policies", &c->policies_dir) < 0)
 		return -1;
-	if ((n = require(x, root, "trust", "name the trust-anchor directory, e.g. "
-					      "trust: /etc/smkeyd/trust")) == NULL ||
+	if ((n = require(x, root, "trust",
+			 "name the trust-anchor directory, e.g. "
+			 "trust: /etc/smkeyd/trust")) == NULL ||
 	    get_path(x, n, "trust", &c->trust_dir) < 0)
 		return -1;
 	if ((n = smk_yval_get(root, "socket")) != NULL) {
@@ -287,8 +288,7 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 		return -1;
 	}
 	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
-	    load_limits(x, root) < 0 || load_retry(x, root) < 0 ||
-	    get_uint(x, root, "watchdog", 0, 3600, &c->watchdog_s) < 0)
+	    load_limits(x, root) < 0 || load_retry(x, root) < 0)
 		return -1;
 	return 0;
 }
@@ -335,7 +335,6 @@ int config_parse(const char *file, const uint8_t *text, size_t len, config **out
 	x.c->limits.queue = 16;
 	x.c->limits.message_size = 64 * 1024;
 	x.c->limits.clients = 64;
-	x.c->limits.per_client = 4;
 	x.c->retry_min_s = 2;
 	x.c->retry_max_s = 300;
 	if ((x.c->file = dup_or_fail(file, e)) == NULL || load_root(&x, root) < 0)
@@ -428,10 +427,11 @@ int config_pin_path(const config_device *d, char *out, size_t n, smk_err *e)
 	}
 	dir = getenv("CREDENTIALS_DIRECTORY");
 	if (dir == NULL || dir[0] != '/')
-		return smk_fail(e, SMK_E_ARG,
-				"pin-credential %s: $CREDENTIALS_DIRECTORY is not set; start smkeyd "
-				"from its unit with LoadCredential=%s:FILE, or use pin-file",
-				d->pin_credential, d->pin_credential);
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "pin-credential %s: $CREDENTIALS_DIRECTORY is not set; start smkeyd "
+		    "from its unit with LoadCredential=%s:FILE, or use pin-file",
+		    d->pin_credential, d->pin_credential);
 	if ((size_t)snprintf(out, n, "%s/%s", dir, d->pin_credential) >= n)
 		return smk_fail(e, SMK_E_ARG, "pin-credential %s: path too long",
 				d->pin_credential);

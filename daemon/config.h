@@ -34,7 +34,6 @@ typedef struct config_limits {
 	unsigned queue;	       /* jobs waiting per device */
 	unsigned message_size; /* bytes in one client message */
 	unsigned clients;      /* connections at once */
-	unsigned per_client;   /* calls in flight per connection */
 } config_limits;
 
 typedef struct config {
@@ -48,7 +47,6 @@ typedef struct config {
 	size_t device_count;
 	config_limits limits;
 	unsigned retry_min_s, retry_max_s; /* backoff of a device that is down */
-	unsigned watchdog_s;		   /* 0: follow $WATCHDOG_USEC only */
 } config;
 
 /* Parse text (the content of file; file is used for messages and relative

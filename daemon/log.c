@@ -47,7 +47,7 @@ enum log_target log_target_used(void)
 /* Only the fields a line has are sent, so journalctl FIELD=... matches exactly. */
 static void journal_send(int prio, const log_fields *f, const char *msg)
 {
-	char fields[7][400];
+	char fields[7][1100]; /* MESSAGE holds a whole formatted line */
 	struct iovec iov[7];
 	int n = 0;
 

@@ -31,9 +31,9 @@ static void parse_bad(const char *text, const char *where, const char *want)
 	char prefix[64];
 
 	smk_err_clear(&e);
-	ck_assert_int_eq(config_parse("/etc/smkeyd/smkeyd.yaml", (const uint8_t *)text,
-				      strlen(text), &c, &e),
-			 -1);
+	ck_assert_int_eq(
+	    config_parse("/etc/smkeyd/smkeyd.yaml", (const uint8_t *)text, strlen(text), &c, &e),
+	    -1);
 	ck_assert_ptr_null(c);
 	snprintf(prefix, sizeof(prefix), "/etc/smkeyd/smkeyd.yaml:%s: ", where);
 	ck_assert_msg(strncmp(e.msg, prefix, strlen(prefix)) == 0, "want prefix %s, got: %s",
@@ -69,13 +69,12 @@ END_TEST
 
 START_TEST(defaults_and_relative_paths)
 {
-	config *c = parse_ok("/srv/demo/smkeyd.yaml",
-			     "archive: state/archive.db\n"
-			     "policies: ../policies.d\n"
-			     "trust: /etc/smkeyd/trust\n"
-			     "devices:\n"
-			     "  - reader: \"Virtual PCD*\"\n"
-			     "    pin-file: pin\n");
+	config *c = parse_ok("/srv/demo/smkeyd.yaml", "archive: state/archive.db\n"
+						      "policies: ../policies.d\n"
+						      "trust: /etc/smkeyd/trust\n"
+						      "devices:\n"
+						      "  - reader: \"Virtual PCD*\"\n"
+						      "    pin-file: pin\n");
 
 	ck_assert_str_eq(c->archive_path, "/srv/demo/state/archive.db");
 	ck_assert_str_eq(c->policies_dir, "/srv/demo/../policies.d");
@@ -108,10 +107,8 @@ START_TEST(all_fields)
 				     "    pin-credential: pin-a\n"
 				     "  - serial: ZZSIM00002\n"
 				     "    pin-credential: pin-b\n"
-				     "limits: {queue: 3, message-size: 2048, clients: 5, "
-				     "per-client: 1}\n"
-				     "retry: {min: 1, max: 60}\n"
-				     "watchdog: 30\n");
+				     "limits: {queue: 3, message-size: 2048, clients: 5}\n"
+				     "retry: {min: 1, max: 60}\n");
 
 	ck_assert_str_eq(c->socket_path, "/run/x/s.sock");
 	ck_assert_str_eq(c->archive_key_device, "DENK0404144");
@@ -121,10 +118,8 @@ START_TEST(all_fields)
 	ck_assert_uint_eq(c->limits.queue, 3);
 	ck_assert_uint_eq(c->limits.message_size, 2048);
 	ck_assert_uint_eq(c->limits.clients, 5);
-	ck_assert_uint_eq(c->limits.per_client, 1);
 	ck_assert_uint_eq(c->retry_min_s, 1);
 	ck_assert_uint_eq(c->retry_max_s, 60);
-	ck_assert_uint_eq(c->watchdog_s, 30);
 	config_free(c);
 }
 END_TEST
@@ -166,8 +161,9 @@ START_TEST(broken_configs_name_the_place)
 		  "out of range");
 	parse_bad(MINIMAL DEV "retry: {min: 10, max: 5}\n", "5:8", "below retry min");
 	parse_bad(MINIMAL DEV "limits: 5\n", "5:9", "must be a mapping");
-	parse_bad(MINIMAL DEV "socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+	parse_bad(MINIMAL DEV
+		  "socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
 		  "5:9", "longer than 107 bytes");
 	/* the reader's strict rules hold for the config as for policies */
 	parse_bad(MINIMAL DEV "archive: /x\n", "5:1", "duplicate key \"archive\" (first at 1:1)");
@@ -181,8 +177,8 @@ END_TEST
 START_TEST(garbage_never_crashes)
 {
 	static const char *const inputs[] = {
-	    "\x00\x01\x02", "\xff\xfe", "archive: \"\\x00\"\n", "{{{{", "'unterminated", ": :",
-	    "\t- a\n",
+	    "\x00\x01\x02", "\xff\xfe", "archive: \"\\x00\"\n", "{{{{", "'unterminated",
+	    ": :",	    "\t- a\n",
 	};
 	char buf[256];
 	config *c;
