@@ -12,6 +12,7 @@ struct smkey_cmd {
 
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
+	{"policy", cmd_policy, "check policy files and show what the card will be told"},
 	{NULL, NULL, NULL},
 };
 
