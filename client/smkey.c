@@ -13,6 +13,7 @@ struct smkey_cmd {
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
 	{"policy", cmd_policy, "check policy files and show what the card will be told"},
+	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
 	{NULL, NULL, NULL},
 };
 

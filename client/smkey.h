@@ -7,5 +7,8 @@
 typedef int (*smkey_cmd_fn)(int argc, char **argv);
 
 int cmd_policy(int argc, char **argv); /* cmd_policy.c */
+int cmd_verify(int argc, char **argv); /* cmd_verify.c */
+int cmd_audit(int argc, char **argv);  /* cmd_audit.c */
+int cmd_export(int argc, char **argv); /* cmd_export.c */
 
 #endif
