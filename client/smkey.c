@@ -12,6 +12,7 @@ struct smkey_cmd {
 
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
+	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
 	{"policy", cmd_policy, "check policy files and show what the card will be told"},
 	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
 	{NULL, NULL, NULL},
