@@ -126,9 +126,10 @@ int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err
 /* The self-contained bundle for record seq (JSON, appended). */
 int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e);
 
-/* Fault-injection for durability tests: fn is called with the name of each
- * step of archive_commit as it is reached ("intent-loaded", "record-signed",
- * "record-inserted", "checkpoint-signed", "checkpoint-inserted"). */
+/* Fault injection for durability tests: fn is called with the name of each
+ * step of archive_commit as it is reached ("intent-loaded", "record-built",
+ * "record-signed", "record-inserted", "checkpoint-signed",
+ * "checkpoint-inserted"); the transaction commits after the last one. */
 void archive_set_step_hook(archive *a, void (*fn)(const char *step, void *ctx), void *ctx);
 
 /* The built-in sign-only policy of the archive key, as a canonical policy
