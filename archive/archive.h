@@ -123,6 +123,11 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e);
 int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_err *e);
 /* The latest signed checkpoint note (appended) and its tree size. */
 int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err *e);
+/* RFC 6962 consistency proof from the tree of old_size records to the tree
+ * of new_size records (0 = the current size, returned in *new_size): the
+ * hashes, 32 bytes each, appended to proof. */
+int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
+			      smk_err *e);
 /* The self-contained bundle for record seq (JSON, appended). */
 int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e);
 

@@ -770,3 +770,26 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 				found);
 	return 0;
 }
+
+int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
+			      smk_err *e)
+{
+	uint8_t(*leaves)[32] = NULL;
+	uint64_t size;
+	int rc;
+
+	if (archive_size(a, &size, e) < 0)
+		return -1;
+	if (*new_size == 0)
+		*new_size = size;
+	if (*new_size > size || old_size > *new_size)
+		return smk_fail(e, SMK_E_ARG,
+				"archive: no consistency proof from size %" PRIu64 " to %" PRIu64
+				" (the log has %" PRIu64 " records)",
+				old_size, *new_size, size);
+	if (archive_load_leaves(a, *new_size, &leaves, e) < 0)
+		return -1;
+	rc = merkle_consistency_proof((const uint8_t(*)[32])leaves, *new_size, old_size, proof, e);
+	free(leaves);
+	return rc;
+}

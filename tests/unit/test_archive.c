@@ -340,6 +340,22 @@ START_TEST(signatures_chain_and_checkpoints)
 	ck_assert_int_eq(merkle_root((const uint8_t(*)[32])leaves, 6, root, &e), 0);
 	ck_assert_mem_eq(cp.root, root, 32);
 	ck_assert(strncmp(cp.origin, "smkeyd/", 7) == 0);
+	/* what the daemon hands out for GetConsistencyProof: 2 -> 6 */
+	{
+		uint8_t old_root[32];
+		uint64_t to = 0;
+		smk_buf proof = SMK_BUF_INIT;
+
+		ck_assert_int_eq(archive_consistency_proof(F.a, 2, &to, &proof, &e), 0);
+		ck_assert_uint_eq(to, 6);
+		ck_assert_int_eq(merkle_root((const uint8_t(*)[32])leaves, 2, old_root, &e), 0);
+		ck_assert_int_eq(merkle_verify_consistency(2, 6, old_root, cp.root, proof.data,
+							   proof.len, &e),
+				 0);
+		to = 7;
+		ck_assert_int_eq(archive_consistency_proof(F.a, 2, &to, &proof, &e), -1);
+		smk_buf_free(&proof);
+	}
 	ck_assert_uint_eq(strlen(cp.origin), 7 + 16);
 	free(leaves);
 	smk_buf_free(&note);
