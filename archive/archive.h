@@ -57,21 +57,21 @@ typedef struct archive_peer {
 } archive_peer;
 
 typedef struct archive_intent_req {
-	const char *kind;           /* ARCHIVE_KIND_KEY or ARCHIVE_KIND_ARCHIVE_KEY */
+	const char *kind; /* ARCHIVE_KIND_KEY or ARCHIVE_KIND_ARCHIVE_KEY */
 	archive_peer peer;
 	const char *policy_name;
-	const uint8_t *policy_doc;  /* canonical policy document (policy/), as bytes */
+	const uint8_t *policy_doc; /* canonical policy document (policy/), as bytes */
 	size_t policy_doc_len;
-	const char *device_serial;  /* "DENK0404144" */
-	const char *devaut_chr;     /* "DENK040414400000" */
-	unsigned key_id;            /* 1..255, the GAKP P1 */
-	int64_t time;               /* seconds since the epoch; 0 = now */
+	const char *device_serial; /* "DENK0404144" */
+	const char *devaut_chr;	   /* "DENK040414400000" */
+	unsigned key_id;	   /* 1..255, the GAKP P1 */
+	int64_t time;		   /* seconds since the epoch; 0 = now */
 } archive_intent_req;
 
 typedef struct archive_intent_info {
 	char request_id[ARCHIVE_REQUEST_ID_LEN + 1]; /* 128 random bits, hex */
-	uint8_t digest[32];                          /* SHA-256 of the canonical intent */
-	char chr[ARCHIVE_CHR_LEN + 1];               /* the CHR to send in the GAKP */
+	uint8_t digest[32];			     /* SHA-256 of the canonical intent */
+	char chr[ARCHIVE_CHR_LEN + 1];		     /* the CHR to send in the GAKP */
 	int64_t time;
 	char kind[16];
 	char policy_name[128];
@@ -79,16 +79,16 @@ typedef struct archive_intent_info {
 
 typedef struct archive_commit_req {
 	const char *request_id;
-	const char *label;             /* the key's label (PKCS#15) */
-	const uint8_t *device_chain;   /* EF 2F02: DevAut certificate, then DICA certificate */
+	const char *label;	     /* the key's label (PKCS#15) */
+	const uint8_t *device_chain; /* EF 2F02: DevAut certificate, then DICA certificate */
 	size_t device_chain_len;
-	int sm_used;                   /* the GAKP went under secure messaging */
-	const char *sm_protocol;       /* NULL = ARCHIVE_SM_PROTOCOL when sm_used */
-	const uint8_t *cvreq;          /* the authenticated request (67 ...) */
+	int sm_used;		 /* the GAKP went under secure messaging */
+	const char *sm_protocol; /* NULL = ARCHIVE_SM_PROTOCOL when sm_used */
+	const uint8_t *cvreq;	 /* the authenticated request (67 ...) */
 	size_t cvreq_len;
-	const uint8_t *spki;           /* the new public key, SubjectPublicKeyInfo DER */
+	const uint8_t *spki; /* the new public key, SubjectPublicKeyInfo DER */
 	size_t spki_len;
-	int64_t time;                  /* 0 = now */
+	int64_t time; /* 0 = now */
 } archive_commit_req;
 
 typedef struct archive archive;
@@ -101,8 +101,7 @@ enum {
 int archive_open(const char *path, int flags, archive **out, smk_err *e);
 void archive_close(archive *a);
 
-int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out,
-		   smk_err *e);
+int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e);
 /* The signer must be the archive key: for record 0 the key of the record
  * itself, afterwards the key of record 0. *seq receives the record number. */
 int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,

@@ -120,10 +120,13 @@ static void audit_record(struct audit *au, const archive_audit_opts *o, uint64_t
 		problem(au, "record %" PRIu64 " (%s): signature by the archive key does not verify",
 			seq, r.label);
 	if (have_prev && memcmp(r.prev, prev_hash, 32) != 0)
-		problem(au, "record %" PRIu64 " (%s): previous-record hash does not match record %" PRIu64,
+		problem(au,
+			"record %" PRIu64
+			" (%s): previous-record hash does not match record %" PRIu64,
 			seq, r.label, seq - 1);
 	if (seq == 0 && (r.alg_count != 1 || r.alg_list[0] != alg_by_name("ecdsa-sha256")->id))
-		problem(au, "record 0: the archive key's policy %s is not sign-only", r.policy_name);
+		problem(au, "record 0: the archive key's policy %s is not sign-only",
+			r.policy_name);
 	archive_record_free(&r);
 }
 
@@ -205,7 +208,8 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 			continue;
 		}
 		if (cp.size != size) {
-			problem(au, "checkpoint %" PRIu64 ": stored under size %" PRIu64, cp.size, size);
+			problem(au, "checkpoint %" PRIu64 ": stored under size %" PRIu64, cp.size,
+				size);
 			continue;
 		}
 		if (size > au->nleaves) {
@@ -221,7 +225,8 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 		}
 		if (memcmp(root, cp.root, 32) != 0) {
 			problem(au,
-				"checkpoint %" PRIu64 ": root hash does not match records 0..%" PRIu64,
+				"checkpoint %" PRIu64
+				": root hash does not match records 0..%" PRIu64,
 				size, size - 1);
 			continue;
 		}
@@ -233,7 +238,9 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 						     prev_size, &proof, e) < 0 ||
 			    merkle_verify_consistency(prev_size, size, prev_root, cp.root,
 						      proof.data, proof.len, &ce) < 0)
-				problem(au, "checkpoint %" PRIu64 " does not extend checkpoint %" PRIu64,
+				problem(au,
+					"checkpoint %" PRIu64
+					" does not extend checkpoint %" PRIu64,
 					size, prev_size);
 			smk_buf_free(&proof);
 		}
@@ -260,7 +267,8 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 	smk_buf proof = SMK_BUF_INIT;
 	smk_err e;
 
-	fprintf(au->out, "\nConsistency with %s\n", o->since_name ? o->since_name : "earlier checkpoint");
+	fprintf(au->out, "\nConsistency with %s\n",
+		o->since_name ? o->since_name : "earlier checkpoint");
 	if (!au->akey) {
 		problem(au, "no archive key: cannot check the earlier checkpoint");
 		return;
@@ -271,7 +279,8 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 	}
 	if (old.size > au->nleaves) {
 		problem(au,
-			"the log has %" PRIu64 " records, fewer than the earlier checkpoint's %" PRIu64
+			"the log has %" PRIu64
+			" records, fewer than the earlier checkpoint's %" PRIu64
 			": it was truncated",
 			au->nleaves, old.size);
 		return;
@@ -281,7 +290,9 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 				     &proof, &e) < 0 ||
 	    merkle_verify_consistency(old.size, au->nleaves, old.root, root, proof.data, proof.len,
 				      &e) < 0)
-		problem(au, "the log is not an append-only extension of checkpoint size %" PRIu64 ": %s",
+		problem(au,
+			"the log is not an append-only extension of checkpoint size %" PRIu64
+			": %s",
 			old.size, e.msg);
 	else
 		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old.size,
@@ -319,8 +330,8 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 					sqlite3_column_int64(st, 8));
 		} else if (strcmp(status, "committed") == 0) {
 			if (sqlite3_column_type(st, 8) == SQLITE_NULL)
-				problem(au, "intent %s: outcome says record %lld, which is missing", id,
-					sqlite3_column_int64(st, 6));
+				problem(au, "intent %s: outcome says record %lld, which is missing",
+					id, sqlite3_column_int64(st, 6));
 		} else {
 			failed++;
 		}

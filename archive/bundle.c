@@ -77,11 +77,19 @@ int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
 	return rc;
 }
 
-static const char *const bundle_keys[] = {
-	"archive-key",		 "archive-key-inclusion", "archive-key-record", "archive-key-signature",
-	"checkpoint",		 "cvreq",		  "device-chain",	"format",
-	"inclusion",		 "record",		  "record-signature",	"version",
-	NULL};
+static const char *const bundle_keys[] = {"archive-key",
+					  "archive-key-inclusion",
+					  "archive-key-record",
+					  "archive-key-signature",
+					  "checkpoint",
+					  "cvreq",
+					  "device-chain",
+					  "format",
+					  "inclusion",
+					  "record",
+					  "record-signature",
+					  "version",
+					  NULL};
 static const char *const proof_keys[] = {"hashes", "index", "size", NULL};
 
 static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
@@ -102,13 +110,14 @@ static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
 	if (!json_is_array(hashes) || json_array_size(hashes) > 128)
 		return smk_fail(e, SMK_E_FORMAT, "bundle: %s: \"hashes\" must be a list of hashes",
 				key);
-	json_array_foreach(hashes, i, h) {
+	json_array_foreach(hashes, i, h)
+	{
 		if (!json_is_string(h) ||
-		    archive_b64_decode(json_string_value(h), json_string_length(h), &p->hashes,
-				       key, e) < 0 ||
+		    archive_b64_decode(json_string_value(h), json_string_length(h), &p->hashes, key,
+				       e) < 0 ||
 		    p->hashes.len != 32 * (i + 1))
-			return smk_fail(e, SMK_E_FORMAT, "bundle: %s: hash %zu is not 32 bytes", key,
-					i);
+			return smk_fail(e, SMK_E_FORMAT, "bundle: %s: hash %zu is not 32 bytes",
+					key, i);
 	}
 	return 0;
 }
@@ -155,8 +164,8 @@ fail:
 	return -1;
 }
 
-static int record_and_sig(archive *a, uint64_t seq, smk_buf *canon, smk_buf *sig,
-			  archive_record *r, smk_err *e)
+static int record_and_sig(archive *a, uint64_t seq, smk_buf *canon, smk_buf *sig, archive_record *r,
+			  smk_err *e)
 {
 	if (archive_get(a, seq, canon, sig, e) < 0)
 		return -1;
@@ -181,8 +190,10 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	    archive_latest_checkpoint(a, &b.checkpoint, &size, e) < 0)
 		goto out;
 	if (size <= seq) {
-		smk_fail(e, SMK_E_FORMAT, "archive: latest checkpoint (size %" PRIu64
-			 ") does not cover record %" PRIu64, size, seq);
+		smk_fail(e, SMK_E_FORMAT,
+			 "archive: latest checkpoint (size %" PRIu64
+			 ") does not cover record %" PRIu64,
+			 size, seq);
 		goto out;
 	}
 	if (smk_buf_add(&b.key_spki, k.spki.data, k.spki.len) < 0 ||

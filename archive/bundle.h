@@ -23,12 +23,12 @@ typedef struct archive_proof {
 } archive_proof;
 
 typedef struct archive_bundle {
-	smk_buf record, record_sig;         /* canonical record bytes, DER signature */
-	smk_buf key_spki;                   /* the archive key (SPKI DER) */
+	smk_buf record, record_sig;	    /* canonical record bytes, DER signature */
+	smk_buf key_spki;		    /* the archive key (SPKI DER) */
 	smk_buf key_record, key_record_sig; /* record 0 */
-	smk_buf device_chain;               /* EF 2F02: DevAut || DICA */
+	smk_buf device_chain;		    /* EF 2F02: DevAut || DICA */
 	smk_buf cvreq;
-	smk_buf checkpoint;                 /* signed note text */
+	smk_buf checkpoint; /* signed note text */
 	archive_proof inclusion, key_inclusion;
 } archive_bundle;
 

@@ -84,7 +84,8 @@ int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s
 	}
 	EVP_EncodeBlock((unsigned char *)b64, sig.data, (int)sig.len);
 	/* note text, blank line, "— <key name> <signature>" (U+2014 em dash) */
-	if (smk_buf_add(note, text.data, text.len) < 0 || smk_buf_add(note, "\n\xe2\x80\x94 ", 5) < 0 ||
+	if (smk_buf_add(note, text.data, text.len) < 0 ||
+	    smk_buf_add(note, "\n\xe2\x80\x94 ", 5) < 0 ||
 	    smk_buf_add(note, origin, strlen(origin)) < 0 || smk_buf_add_byte(note, ' ') < 0 ||
 	    smk_buf_add(note, b64, strlen(b64)) < 0 || smk_buf_add_byte(note, '\n') < 0) {
 		smk_fail(e, SMK_E_NOMEM, "checkpoint: out of memory");
@@ -154,8 +155,8 @@ static int parse_body(const uint8_t *text, size_t len, archive_checkpoint *c, sm
 	return 0;
 }
 
-int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub,
-			    archive_checkpoint *out, smk_err *e)
+int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, archive_checkpoint *out,
+			    smk_err *e)
 {
 	static const uint8_t dash[] = "\xe2\x80\x94 ";
 	char origin[ARCHIVE_ORIGIN_MAX];
@@ -171,14 +172,15 @@ int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub,
 	/* C2SP signed-note: no control characters but newline */
 	for (i = 0; i < len; i++)
 		if (note[i] < 0x20 && note[i] != '\n')
-			return smk_fail(e, SMK_E_FORMAT, "checkpoint: control character at byte %zu",
-					i);
+			return smk_fail(e, SMK_E_FORMAT,
+					"checkpoint: control character at byte %zu", i);
 	/* the text ends at the last blank line */
 	for (i = 1; i < len; i++)
 		if (note[i] == '\n' && note[i - 1] == '\n')
 			split = i;
 	if (split == 0 || len == 0 || note[len - 1] != '\n')
-		return smk_fail(e, SMK_E_FORMAT, "checkpoint: not a signed note (no signature lines)");
+		return smk_fail(e, SMK_E_FORMAT,
+				"checkpoint: not a signed note (no signature lines)");
 	if (parse_body(note, split, out, e) < 0)
 		return -1;
 	if (archive_checkpoint_origin(pub, origin, e) < 0 || key_fingerprint(pub, fp, e) < 0)
@@ -204,8 +206,8 @@ int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub,
 				       "checkpoint signature", e) < 0)
 			return -1;
 		/* C2SP: only the (key name, key ID) we know counts; others are ignored */
-		if (sig.len > 4 && name_len == strlen(origin) && memcmp(name, origin, name_len) == 0 &&
-		    memcmp(sig.data, fp, 4) == 0) {
+		if (sig.len > 4 && name_len == strlen(origin) &&
+		    memcmp(name, origin, name_len) == 0 && memcmp(sig.data, fp, 4) == 0) {
 			int rc = archive_sig_verify(pub, note, split, sig.data + 4, sig.len - 4, e);
 
 			smk_buf_free(&sig);
@@ -220,7 +222,7 @@ int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub,
 	if (pos != len)
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: trailing bytes after the signatures");
 	if (!found)
-		return smk_fail(e, SMK_E_SIGNATURE, "checkpoint: no signature by the archive key %s",
-				origin);
+		return smk_fail(e, SMK_E_SIGNATURE,
+				"checkpoint: no signature by the archive key %s", origin);
 	return 0;
 }

@@ -33,7 +33,7 @@ int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s
 			    smk_err *e);
 /* Parse a signed note and verify the archive key's signature on it; the
  * origin must be pub's. Signatures by other keys are ignored (C2SP). */
-int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub,
-			    archive_checkpoint *out, smk_err *e);
+int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, archive_checkpoint *out,
+			    smk_err *e);
 
 #endif

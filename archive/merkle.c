@@ -43,8 +43,8 @@ static uint64_t split_point(uint64_t n)
 	return k;
 }
 
-int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n,
-		uint8_t out[MERKLE_HASH_LEN], smk_err *e)
+int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		smk_err *e)
 {
 	uint8_t l[MERKLE_HASH_LEN], r[MERKLE_HASH_LEN];
 	uint64_t k;
@@ -93,8 +93,8 @@ static int path(const uint8_t (*d)[MERKLE_HASH_LEN], uint64_t n, uint64_t m, smk
 	return path(d + k, n - k, m - k, proof, e) < 0 ? -1 : add_root(proof, d, k, e);
 }
 
-int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size,
-			   uint64_t index, smk_buf *proof, smk_err *e)
+int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
+			   smk_buf *proof, smk_err *e)
 {
 	if (index >= size)
 		return smk_fail(e, SMK_E_ARG,
@@ -114,7 +114,7 @@ static int subproof(const uint8_t (*d)[MERKLE_HASH_LEN], uint64_t n, uint64_t m,
 	k = split_point(n);
 	if (m <= k)
 		return subproof(d, k, m, whole, proof, e) < 0 ? -1
-							       : add_root(proof, d + k, n - k, e);
+							      : add_root(proof, d + k, n - k, e);
 	return subproof(d + k, n - k, m - k, 0, proof, e) < 0 ? -1 : add_root(proof, d, k, e);
 }
 
@@ -133,7 +133,8 @@ int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t 
 static int check_proof_len(size_t proof_len, smk_err *e)
 {
 	if (proof_len % MERKLE_HASH_LEN != 0)
-		return smk_fail(e, SMK_E_FORMAT, "merkle proof: %zu bytes is not a whole number of hashes",
+		return smk_fail(e, SMK_E_FORMAT,
+				"merkle proof: %zu bytes is not a whole number of hashes",
 				proof_len);
 	if (proof_len / MERKLE_HASH_LEN > 2 * 64)
 		return smk_fail(e, SMK_E_FORMAT, "merkle proof: %zu hashes is too many",
@@ -152,7 +153,8 @@ int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[ME
 	if (check_proof_len(proof_len, e) < 0)
 		return -1;
 	if (size > MERKLE_MAX_SIZE || index >= size)
-		return smk_fail(e, SMK_E_FORMAT, "inclusion proof: leaf index %llu outside tree size %llu",
+		return smk_fail(e, SMK_E_FORMAT,
+				"inclusion proof: leaf index %llu outside tree size %llu",
 				(unsigned long long)index, (unsigned long long)size);
 	/* RFC 9162 §2.1.3.2 */
 	fn = index;
@@ -179,7 +181,8 @@ int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[ME
 		sn >>= 1;
 	}
 	if (sn != 0)
-		return smk_fail(e, SMK_E_SIGNATURE, "inclusion proof: shorter than the tree is deep");
+		return smk_fail(e, SMK_E_SIGNATURE,
+				"inclusion proof: shorter than the tree is deep");
 	if (memcmp(r, root, MERKLE_HASH_LEN) != 0)
 		return smk_fail(e, SMK_E_SIGNATURE,
 				"inclusion proof: leaf %llu does not lead to the root of size %llu",
@@ -244,7 +247,8 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 			return smk_fail(e, SMK_E_SIGNATURE,
 					"consistency proof: longer than the tree is deep");
 		if ((fn & 1) || fn == sn) {
-			if (merkle_node_hash(c, fr, fr, e) < 0 || merkle_node_hash(c, sr, sr, e) < 0)
+			if (merkle_node_hash(c, fr, fr, e) < 0 ||
+			    merkle_node_hash(c, sr, sr, e) < 0)
 				return -1;
 			if (!(fn & 1))
 				while (!(fn & 1) && fn != 0) {
@@ -258,11 +262,13 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 		sn >>= 1;
 	}
 	if (sn != 0)
-		return smk_fail(e, SMK_E_SIGNATURE, "consistency proof: shorter than the tree is deep");
-	if (memcmp(fr, old_root, MERKLE_HASH_LEN) != 0)
 		return smk_fail(e, SMK_E_SIGNATURE,
-				"consistency: the first %llu records differ from the old checkpoint",
-				(unsigned long long)old_size);
+				"consistency proof: shorter than the tree is deep");
+	if (memcmp(fr, old_root, MERKLE_HASH_LEN) != 0)
+		return smk_fail(
+		    e, SMK_E_SIGNATURE,
+		    "consistency: the first %llu records differ from the old checkpoint",
+		    (unsigned long long)old_size);
 	if (memcmp(sr, new_root, MERKLE_HASH_LEN) != 0)
 		return smk_fail(e, SMK_E_SIGNATURE,
 				"consistency: proof does not lead to the new root of size %llu",

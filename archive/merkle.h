@@ -29,12 +29,12 @@ int merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[ME
 		     uint8_t out[MERKLE_HASH_LEN], smk_err *e);
 
 /* MTH over n leaf hashes (n = 0 gives SHA-256 of the empty string). */
-int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n,
-		uint8_t out[MERKLE_HASH_LEN], smk_err *e);
+int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		smk_err *e);
 
 /* RFC 6962 §2.1.1 PATH(index, D[0:size]); appended to proof. */
-int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size,
-			   uint64_t index, smk_buf *proof, smk_err *e);
+int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
+			   smk_buf *proof, smk_err *e);
 /* RFC 6962 §2.1.2 PROOF(old_size, D[0:new_size]); appended to proof. */
 int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t new_size,
 			     uint64_t old_size, smk_buf *proof, smk_err *e);

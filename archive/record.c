@@ -19,8 +19,8 @@ void archive_chr_from_digest(const uint8_t digest[32], char out[ARCHIVE_CHR_LEN 
 	out[1] = 'K';
 	/* RFC 4648 §6: 5 bits per character, most significant first */
 	for (i = 2; i < ARCHIVE_CHR_LEN; i++, bit += 5) {
-		unsigned v = ((unsigned)digest[bit / 8] << 8 | digest[bit / 8 + 1]) >>
-			     (11 - bit % 8);
+		unsigned v =
+		    ((unsigned)digest[bit / 8] << 8 | digest[bit / 8 + 1]) >> (11 - bit % 8);
 		out[i] = alphabet[v & 31];
 	}
 	out[ARCHIVE_CHR_LEN] = '\0';
@@ -149,8 +149,8 @@ int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 	return 0;
 }
 
-int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX],
-			size_t *n, int64_t *use_counter, smk_err *e)
+int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+			int64_t *use_counter, smk_err *e)
 {
 	json_t *o, *list, *item, *hex, *uc;
 	smk_buf from_hex = SMK_BUF_INIT;
@@ -168,13 +168,14 @@ int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIS
 			 SMK_ALG_LIST_MAX);
 		goto out;
 	}
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
 
 		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
 		    json_integer_value(id) > 255) {
-			smk_fail(e, SMK_E_FORMAT,
-				 "policy document: algorithm %zu has no id 0..255", i);
+			smk_fail(e, SMK_E_FORMAT, "policy document: algorithm %zu has no id 0..255",
+				 i);
 			goto out;
 		}
 		algs[i] = (uint8_t)json_integer_value(id);
@@ -213,7 +214,8 @@ out:
 static int split_chain(const uint8_t *p, size_t n, tlv *devaut, tlv *dica, smk_err *e)
 {
 	if (tlv_parse(p, n, devaut, e) < 0 || devaut->tag != 0x7F21)
-		return smk_fail(e, SMK_E_FORMAT, "device chain: no DevAut certificate (7F21) first");
+		return smk_fail(e, SMK_E_FORMAT,
+				"device chain: no DevAut certificate (7F21) first");
 	if (tlv_parse_exact(p + devaut->raw_len, n - devaut->raw_len, 0x7F21, dica, e) < 0)
 		return smk_context(e, "device chain: DICA certificate after the DevAut one");
 	return 0;
@@ -289,7 +291,8 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	set(sm, "used", json_boolean(req->sm_used), &ok);
 	set(sm, "protocol",
 	    json_string(req->sm_protocol ? req->sm_protocol
-					 : req->sm_used ? ARCHIVE_SM_PROTOCOL : "none"),
+			: req->sm_used	 ? ARCHIVE_SM_PROTOCOL
+					 : "none"),
 	    &ok);
 	set(key, "label", json_string(req->label), &ok);
 	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
@@ -313,11 +316,11 @@ out:
 	return rc;
 }
 
-static const char *const record_keys[] = {"chr",  "device", "format", "intent", "intent-digest",
-					  "key",  "policy", "prev",   "seq",    "sm",
-					  "time", NULL};
-static const char *const intent_keys[] = {"device", "format", "key-id",	"kind", "peer",
-					  "policy", "request-id", "time", NULL};
+static const char *const record_keys[] = {"chr",	   "device", "format", "intent",
+					  "intent-digest", "key",    "policy", "prev",
+					  "seq",	   "sm",     "time",   NULL};
+static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
+					  "policy", "request-id", "time",   NULL};
 static const char *const peer_keys[] = {"exe", "gid", "pid", "uid", NULL};
 static const char *const intent_policy_keys[] = {"digest", "name", NULL};
 static const char *const intent_device_keys[] = {"devaut-chr", "serial", NULL};
@@ -342,7 +345,8 @@ static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 	    archive_json_int(in, "key-id", 1, 255, &v, w, e) < 0)
 		return -1;
 	r->key_id = (unsigned)v;
-	if (strcmp(r->kind, ARCHIVE_KIND_KEY) != 0 && strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0)
+	if (strcmp(r->kind, ARCHIVE_KIND_KEY) != 0 &&
+	    strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0)
 		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
 	w = "record: intent peer";
 	if (archive_json_obj(in, "peer", &peer, "record: intent", e) < 0 ||
@@ -403,12 +407,13 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 	if (rc)
 		return -1;
 	if (memcmp(digest, r->intent_digest, 32) != 0)
-		return smk_fail(e, SMK_E_MISMATCH, "record: intent digest does not match the intent");
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: intent digest does not match the intent");
 	archive_chr_from_digest(digest, chr);
 	if (strcmp(chr, r->chr) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
-				"record: CHR %s is not the one derived from the intent (%s)", r->chr,
-				chr);
+				"record: CHR %s is not the one derived from the intent (%s)",
+				r->chr, chr);
 	if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
 		return smk_context(e, "record");
 	if (strcmp(req_chr, chr) != 0)
@@ -426,26 +431,31 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 				e) < 0)
 		return smk_context(e, "record: policy %s", r->policy_name);
 	if (n != r->alg_count || memcmp(algs, r->alg_list, n) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"record: policy %s: algorithm list differs from the policy document",
-				r->policy_name);
+		return smk_fail(
+		    e, SMK_E_MISMATCH,
+		    "record: policy %s: algorithm list differs from the policy document",
+		    r->policy_name);
 	if (!json_is_array(names) || json_array_size(names) != n)
-		return smk_fail(e, SMK_E_FORMAT, "record: policy algorithm names do not match the list");
+		return smk_fail(e, SMK_E_FORMAT,
+				"record: policy algorithm names do not match the list");
 	for (i = 0; i < n; i++) {
 		const smk_alg *alg = alg_by_id(algs[i]);
 		json_t *name = json_array_get(names, i);
 
-		if (!json_is_string(name) || !alg || strcmp(json_string_value(name), alg->name) != 0)
+		if (!json_is_string(name) || !alg ||
+		    strcmp(json_string_value(name), alg->name) != 0)
 			return smk_fail(e, SMK_E_MISMATCH,
 					"record: algorithm name %zu does not match byte 0x%02x", i,
 					algs[i]);
 	}
-	if (archive_json_load(r->policy_doc.data, r->policy_doc.len, &doc, "policy document", e) < 0)
+	if (archive_json_load(r->policy_doc.data, r->policy_doc.len, &doc, "policy document", e) <
+	    0)
 		return -1;
 	rc = 0;
 	if (archive_json_str(doc, "name", &doc_name, "policy document", e) == 0 &&
 	    strcmp(doc_name, r->policy_name) != 0)
-		rc = smk_fail(e, SMK_E_MISMATCH, "record: policy name %s differs from the document's %s",
+		rc = smk_fail(e, SMK_E_MISMATCH,
+			      "record: policy name %s differs from the document's %s",
 			      r->policy_name, doc_name);
 	json_decref(doc);
 	if (rc)

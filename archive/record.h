@@ -19,12 +19,12 @@
  * live until archive_record_free. */
 typedef struct archive_record {
 	smk_buf canonical;
-	uint8_t hash[32];  /* SHA-256(canonical): what the archive key signs */
-	uint8_t leaf[32];  /* RFC 6962 leaf hash */
+	uint8_t hash[32]; /* SHA-256(canonical): what the archive key signs */
+	uint8_t leaf[32]; /* RFC 6962 leaf hash */
 	uint64_t seq;
-	int64_t time;      /* commit time, seconds since the epoch */
-	const char *kind;  /* "key" or "archive-key" */
-	uint8_t prev[32];  /* hash of record seq-1; zeros for record 0 */
+	int64_t time;	  /* commit time, seconds since the epoch */
+	const char *kind; /* "key" or "archive-key" */
+	uint8_t prev[32]; /* hash of record seq-1; zeros for record 0 */
 
 	/* the intent, as recorded before the card was asked */
 	uint8_t intent_digest[32];
@@ -69,8 +69,8 @@ void archive_chr_from_digest(const uint8_t digest[32], char out[ARCHIVE_CHR_LEN 
 /* The algorithm list inside a canonical policy document ("algorithms":
  * [{"id": n, ...}], and "alg-list-hex" when present, which must agree), and
  * its use counter (0 when absent). */
-int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX],
-			size_t *n, int64_t *use_counter, smk_err *e);
+int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+			int64_t *use_counter, smk_err *e);
 
 /* The inner CHR of an authenticated request (67 { 7F21 { 7F4E { 5F20 } } }). */
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e);

@@ -44,8 +44,8 @@ int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint
 	if (!md)
 		return smk_fail(e, SMK_E_NOMEM, "signature check: out of memory");
 	rc = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
-		     ? EVP_DigestVerify(md, sig, sig_len, msg, len)
-		     : -1;
+		 ? EVP_DigestVerify(md, sig, sig_len, msg, len)
+		 : -1;
 	EVP_MD_CTX_free(md);
 	ERR_clear_error();
 	if (rc != 1)

@@ -22,46 +22,46 @@
 #define APPLICATION_ID 0x534d4b41 /* "SMKA" */
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS intents("
-	" request_id TEXT PRIMARY KEY,"
-	" time INTEGER NOT NULL,"
-	" kind TEXT NOT NULL,"
-	" policy_name TEXT NOT NULL,"
-	" canonical BLOB NOT NULL,"
-	" digest BLOB NOT NULL,"
-	" chr TEXT NOT NULL,"
-	" policy_doc BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS records("
-	" seq INTEGER PRIMARY KEY,"
-	" request_id TEXT NOT NULL UNIQUE REFERENCES intents(request_id),"
-	" canonical BLOB NOT NULL,"
-	" signature BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS outcomes("
-	" request_id TEXT PRIMARY KEY REFERENCES intents(request_id),"
-	" time INTEGER NOT NULL,"
-	" status TEXT NOT NULL CHECK(status IN ('committed', 'failed')),"
-	" seq INTEGER REFERENCES records(seq),"
-	" reason TEXT);"
-	"CREATE TABLE IF NOT EXISTS checkpoints("
-	" size INTEGER PRIMARY KEY,"
-	" time INTEGER NOT NULL,"
-	" note TEXT NOT NULL);"
-	"CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records"
-	" BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records"
-	" BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS intents_no_update BEFORE UPDATE ON intents"
-	" BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS intents_no_delete BEFORE DELETE ON intents"
-	" BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS outcomes_no_update BEFORE UPDATE ON outcomes"
-	" BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS outcomes_no_delete BEFORE DELETE ON outcomes"
-	" BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints"
-	" BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints"
-	" BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;";
+    "CREATE TABLE IF NOT EXISTS intents("
+    " request_id TEXT PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " canonical BLOB NOT NULL,"
+    " digest BLOB NOT NULL,"
+    " chr TEXT NOT NULL,"
+    " policy_doc BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS records("
+    " seq INTEGER PRIMARY KEY,"
+    " request_id TEXT NOT NULL UNIQUE REFERENCES intents(request_id),"
+    " canonical BLOB NOT NULL,"
+    " signature BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outcomes("
+    " request_id TEXT PRIMARY KEY REFERENCES intents(request_id),"
+    " time INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK(status IN ('committed', 'failed')),"
+    " seq INTEGER REFERENCES records(seq),"
+    " reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    " size INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " note TEXT NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS intents_no_update BEFORE UPDATE ON intents"
+    " BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS intents_no_delete BEFORE DELETE ON intents"
+    " BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS outcomes_no_update BEFORE UPDATE ON outcomes"
+    " BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS outcomes_no_delete BEFORE DELETE ON outcomes"
+    " BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;";
 
 int archive_db_fail(archive *a, const char *what, smk_err *e)
 {
@@ -113,7 +113,8 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 	if (a->readonly)
 		oflags |= SQLITE_OPEN_READONLY;
 	else
-		oflags |= SQLITE_OPEN_READWRITE | ((flags & ARCHIVE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+		oflags |= SQLITE_OPEN_READWRITE |
+			  ((flags & ARCHIVE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &a->db, oflags, NULL) != SQLITE_OK) {
 		smk_fail(e, SMK_E_IO, "archive %s: cannot open: %s", path,
 			 a->db ? sqlite3_errmsg(a->db) : "out of memory");
@@ -205,8 +206,7 @@ int archive_size(archive *a, uint64_t *n, smk_err *e)
 	return 0;
 }
 
-int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out,
-		   smk_err *e)
+int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	uint8_t rnd[16];
@@ -279,9 +279,9 @@ int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		rc = add_column_blob(st, 0, canonical, e) < 0 ||
-				     (sig && add_column_blob(st, 1, sig, e) < 0)
-			     ? -1
-			     : 0;
+			     (sig && add_column_blob(st, 1, sig, e) < 0)
+			 ? -1
+			 : 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = smk_fail(e, SMK_E_ARG, "archive: no record %" PRIu64, seq);
 	} else {
@@ -349,8 +349,8 @@ static int archive_key_spki(archive *a, smk_buf *spki, smk_err *e)
 	if (rc < 0)
 		return smk_context(e, "archive key record 0");
 	rc = smk_buf_add(spki, r.spki.data, r.spki.len) < 0
-		     ? smk_fail(e, SMK_E_NOMEM, "out of memory")
-		     : 0;
+		 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
+		 : 0;
 	archive_record_free(&r);
 	return rc;
 }
@@ -380,11 +380,12 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 		rc = smk_fail(e, SMK_E_ARG, "archive: intent %s already has an outcome (%s)",
 			      request_id, (const char *)sqlite3_column_text(st, 3));
 	} else {
-		snprintf(in->kind, sizeof(in->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(in->kind, sizeof(in->kind), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
 		rc = add_column_blob(st, 0, &in->canonical, e) < 0 ||
-				     add_column_blob(st, 1, &in->policy_doc, e) < 0
-			     ? -1
-			     : 0;
+			     add_column_blob(st, 1, &in->policy_doc, e) < 0
+			 ? -1
+			 : 0;
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -495,7 +496,8 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 	}
 	if (signer_spki.len != key_spki.len ||
 	    memcmp(signer_spki.data, key_spki.data, key_spki.len) != 0) {
-		smk_fail(e, SMK_E_MISMATCH, "archive: the signer is not the archive key of record 0");
+		smk_fail(e, SMK_E_MISMATCH,
+			 "archive: the signer is not the archive key of record 0");
 		goto out;
 	}
 	if (archive_record_encode(in->canonical.data, in->canonical.len, in->policy_doc.data,
@@ -653,7 +655,8 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
 		snprintf(it->request_id, sizeof(it->request_id), "%s", sqlite3_column_text(st, 0));
 		it->time = sqlite3_column_int64(st, 1);
 		snprintf(it->kind, sizeof(it->kind), "%s", sqlite3_column_text(st, 2));
-		snprintf(it->policy_name, sizeof(it->policy_name), "%s", sqlite3_column_text(st, 3));
+		snprintf(it->policy_name, sizeof(it->policy_name), "%s",
+			 sqlite3_column_text(st, 3));
 		if (sqlite3_column_bytes(st, 4) == 32)
 			memcpy(it->digest, sqlite3_column_blob(st, 4), 32);
 		snprintf(it->chr, sizeof(it->chr), "%s", sqlite3_column_text(st, 5));
@@ -761,13 +764,13 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "find record", e);
 	if (found == 0)
-		return smk_fail(e, SMK_E_ARG,
-				"archive: no record with sequence number, request id or label \"%s\"",
-				id);
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "archive: no record with sequence number, request id or label \"%s\"", id);
 	if (found > 1)
 		return smk_fail(e, SMK_E_ARG,
-				"archive: label \"%s\" names %d records; use the sequence number", id,
-				found);
+				"archive: label \"%s\" names %d records; use the sequence number",
+				id, found);
 	return 0;
 }
 

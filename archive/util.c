@@ -164,8 +164,7 @@ static const json_t *member(const json_t *o, const char *key, const char *what, 
 	return v;
 }
 
-int archive_json_str(const json_t *o, const char *key, const char **s, const char *what,
-		     smk_err *e)
+int archive_json_str(const json_t *o, const char *key, const char **s, const char *what, smk_err *e)
 {
 	const json_t *v = member(o, key, what, e);
 
@@ -209,8 +208,7 @@ int archive_json_bool(const json_t *o, const char *key, int *out, const char *wh
 	return 0;
 }
 
-int archive_json_obj(const json_t *o, const char *key, json_t **out, const char *what,
-		     smk_err *e)
+int archive_json_obj(const json_t *o, const char *key, json_t **out, const char *what, smk_err *e)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -246,7 +244,8 @@ int archive_json_keys(const json_t *o, const char *const *keys, const char *what
 	json_t *v;
 	size_t i;
 
-	json_object_foreach((json_t *)o, k, v) {
+	json_object_foreach((json_t *)o, k, v)
+	{
 		for (i = 0; keys[i]; i++)
 			if (strcmp(keys[i], k) == 0)
 				break;

@@ -74,8 +74,8 @@ int archive_attest(const archive_record *r, const trust_store *t, archive_attest
 	else if (out->key.type == SMK_KEY_RSA)
 		snprintf(out->key_type, sizeof(out->key_type), "RSA %u", out->key.bits);
 	else
-		snprintf(out->key_type, sizeof(out->key_type), "%s %u",
-			 keytype_name(out->key.type), out->key.bits);
+		snprintf(out->key_type, sizeof(out->key_type), "%s %u", keytype_name(out->key.type),
+			 out->key.bits);
 	if (archive_sha256(out->key.spki.data, out->key.spki.len, fp, e) < 0)
 		goto fail_ctx;
 	archive_hex(fp, 32, out->key_fp);
@@ -87,7 +87,7 @@ fail_ctx:
 }
 
 static void say(void (*fn)(void *, const char *), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void say(void (*fn)(void *, const char *), void *ctx, const char *fmt, ...)
 {
@@ -136,7 +136,8 @@ static int check_proof(const archive_proof *p, uint64_t seq, const archive_check
 				p->index, seq);
 	if (p->size != cp->size)
 		return smk_fail(e, SMK_E_MISMATCH,
-				"inclusion proof is for tree size %" PRIu64 ", the checkpoint has %" PRIu64,
+				"inclusion proof is for tree size %" PRIu64
+				", the checkpoint has %" PRIu64,
 				p->size, cp->size);
 	if (merkle_verify_inclusion(seq, cp->size, leaf, p->hashes.data, p->hashes.len, cp->root,
 				    e) < 0)
@@ -182,9 +183,10 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 			 "bundle: the archive key is not the key of archive record 0");
 		goto out;
 	}
-	if (archive_sig_verify(akey, k->hash, 32, b.key_record_sig.data, b.key_record_sig.len,
-			       e) < 0) {
-		smk_fail(e, SMK_E_SIGNATURE, "archive key record 0: signature by itself does not verify");
+	if (archive_sig_verify(akey, k->hash, 32, b.key_record_sig.data, b.key_record_sig.len, e) <
+	    0) {
+		smk_fail(e, SMK_E_SIGNATURE,
+			 "archive key record 0: signature by itself does not verify");
 		goto out;
 	}
 	alg_text(k, v->algorithms, sizeof(v->algorithms));
@@ -232,7 +234,8 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 
 		smk_buf_free(&chain);
 		if (!ok) {
-			smk_fail(e, SMK_E_MISMATCH, "bundle: device chain differs from the record's");
+			smk_fail(e, SMK_E_MISMATCH,
+				 "bundle: device chain differs from the record's");
 			goto out;
 		}
 	}

@@ -18,8 +18,8 @@
 typedef struct archive_attestation {
 	devaut_chain chain;
 	chain_attested key;
-	char key_type[48];  /* "EC secp256r1", "RSA 3072" */
-	char key_fp[65];    /* SHA-256 of the key's SPKI DER, hex */
+	char key_type[48]; /* "EC secp256r1", "RSA 3072" */
+	char key_fp[65];   /* SHA-256 of the key's SPKI DER, hex */
 } archive_attestation;
 
 /* Checks r against the trust store: DevAut -> DICA -> pinned root at the
@@ -48,16 +48,16 @@ typedef struct archive_verified {
  * CHR bound to its intent), the checkpoint signature and both inclusion
  * proofs. say, if not NULL, hears one line per check that held. */
 int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
-			  void (*say)(void *ctx, const char *line), void *ctx, archive_verified *out,
-			  smk_err *e);
+			  void (*say)(void *ctx, const char *line), void *ctx,
+			  archive_verified *out, smk_err *e);
 void archive_verified_free(archive_verified *v);
 
 typedef struct archive_audit_opts {
-	const trust_store *trust;   /* NULL: no attestation checks */
-	const uint8_t *since;       /* an earlier checkpoint note, or NULL */
+	const trust_store *trust; /* NULL: no attestation checks */
+	const uint8_t *since;	  /* an earlier checkpoint note, or NULL */
 	size_t since_len;
-	const char *since_name;     /* for the report */
-	const char *path;           /* for the report */
+	const char *since_name; /* for the report */
+	const char *path;	/* for the report */
 } archive_audit_opts;
 
 /* Audit every record, the hash chain, the tree against every stored

@@ -39,8 +39,8 @@ static int to_pem(const smk_buf *spki, smk_buf *out, smk_err *e)
 	if (k && bio && PEM_write_bio_PUBKEY(bio, k) == 1) {
 		n = BIO_get_mem_data(bio, &p);
 		rc = n > 0 && smk_buf_add(out, p, (size_t)n) == 0
-			     ? 0
-			     : smk_fail(e, SMK_E_NOMEM, "out of memory");
+			 ? 0
+			 : smk_fail(e, SMK_E_NOMEM, "out of memory");
 	} else {
 		smk_fail(e, SMK_E_FORMAT, "the recorded public key is not SPKI DER");
 	}
@@ -72,8 +72,8 @@ static int produce(archive *a, const char *id, enum what what, smk_buf *out, smk
 		rc = to_pem(&r.spki, out, e);
 	else
 		rc = smk_buf_add(out, r.cvreq.data, r.cvreq.len) < 0
-			     ? smk_fail(e, SMK_E_NOMEM, "out of memory")
-			     : 0;
+			 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
+			 : 0;
 	archive_record_free(&r);
 	return rc;
 }

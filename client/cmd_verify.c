@@ -72,8 +72,7 @@ static void summary(const archive_verified *v)
 
 	utc(r->time, t, sizeof(t));
 	printf("\nVerified:\n");
-	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type,
-	       v->att.key_fp);
+	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type, v->att.key_fp);
 	printf("  label        %s (key id %u on the device)\n", r->label, r->key_id);
 	printf("  device       %s (DevAut %s), DICA %s, root %s\n", c->serial, c->device_chr,
 	       c->dica_chr, c->root_chr);

@@ -34,14 +34,14 @@ typedef struct fx {
 	archive_signer signer;
 	smk_buf chain;
 	smk_buf keydoc; /* the archive key's built-in policy */
-	smk_buf doc;    /* an ordinary policy document */
+	smk_buf doc;	/* an ordinary policy document */
 } fx;
 
 static fx F;
 
 static const char policy_doc[] =
-	"{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":\"ecdsa\"},{\"id\":115,"
-	"\"name\":\"ecdsa-sha256\"}],\"name\":\"release-apk\",\"use-counter\":null}";
+    "{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":\"ecdsa\"},{\"id\":115,"
+    "\"name\":\"ecdsa-sha256\"}],\"name\":\"release-apk\",\"use-counter\":null}";
 
 static EVP_PKEY *new_key(void)
 {
@@ -349,9 +349,9 @@ START_TEST(signatures_chain_and_checkpoints)
 		ck_assert_int_eq(archive_consistency_proof(F.a, 2, &to, &proof, &e), 0);
 		ck_assert_uint_eq(to, 6);
 		ck_assert_int_eq(merkle_root((const uint8_t(*)[32])leaves, 2, old_root, &e), 0);
-		ck_assert_int_eq(merkle_verify_consistency(2, 6, old_root, cp.root, proof.data,
-							   proof.len, &e),
-				 0);
+		ck_assert_int_eq(
+		    merkle_verify_consistency(2, 6, old_root, cp.root, proof.data, proof.len, &e),
+		    0);
 		to = 7;
 		ck_assert_int_eq(archive_consistency_proof(F.a, 2, &to, &proof, &e), -1);
 		smk_buf_free(&proof);
@@ -397,10 +397,12 @@ START_TEST(checkpoint_tampering)
 		archive_checkpoint mine;
 		smk_buf forged = SMK_BUF_INIT;
 
-		ck_assert_int_eq(archive_checkpoint_open(note.data, note.len, F.akey, &mine, &e), 0);
+		ck_assert_int_eq(archive_checkpoint_open(note.data, note.len, F.akey, &mine, &e),
+				 0);
 		ck_assert_int_eq(archive_checkpoint_origin(other, mine.origin, &e), 0);
 		ck_assert_int_eq(archive_checkpoint_sign(&mine, &os, &forged, &e), 0);
-		ck_assert_int_eq(archive_checkpoint_open(forged.data, forged.len, other, &cp, &e), 0);
+		ck_assert_int_eq(archive_checkpoint_open(forged.data, forged.len, other, &cp, &e),
+				 0);
 		smk_buf_free(&forged);
 	}
 	/* a foreign signature line next to ours is ignored (C2SP signed-note) */
@@ -555,19 +557,19 @@ START_TEST(record_parser_is_strict)
 			int kind; /* 0 string "x", 1 integer 7, 2 delete */
 			const char *expect;
 		} cases[] = {
-			{NULL, "seq", 0, "seq"},
-			{NULL, "chr", 0, "CHR"},
-			{NULL, "format", 1, "format"},
-			{NULL, "prev", 2, "prev"},
-			{"intent", "request-id", 1, "request-id"},
-			{"intent", "key-id", 0, "key-id"},
-			{"intent", "time", 1, "intent digest"},
-			{"policy", "alg-list", 0, "alg-list"},
-			{"policy", "document", 2, "document"},
-			{"key", "cvreq", 0, "cvreq"},
-			{"key", "label", 1, "label"},
-			{"sm", "used", 0, "used"},
-			{"device", "dica", 2, "dica"},
+		    {NULL, "seq", 0, "seq"},
+		    {NULL, "chr", 0, "CHR"},
+		    {NULL, "format", 1, "format"},
+		    {NULL, "prev", 2, "prev"},
+		    {"intent", "request-id", 1, "request-id"},
+		    {"intent", "key-id", 0, "key-id"},
+		    {"intent", "time", 1, "intent digest"},
+		    {"policy", "alg-list", 0, "alg-list"},
+		    {"policy", "document", 2, "document"},
+		    {"key", "cvreq", 0, "cvreq"},
+		    {"key", "label", 1, "label"},
+		    {"sm", "used", 0, "used"},
+		    {"device", "dica", 2, "dica"},
 		};
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			json_t *c = json_deep_copy(o);
@@ -580,9 +582,9 @@ START_TEST(record_parser_is_strict)
 			else
 				json_object_del(parent, cases[i].member);
 			s = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
-			ck_assert_msg(archive_record_parse((const uint8_t *)s, strlen(s), &again,
-							   &e) == -1,
-				      "case %zu", i);
+			ck_assert_msg(
+			    archive_record_parse((const uint8_t *)s, strlen(s), &again, &e) == -1,
+			    "case %zu", i);
 			ck_assert_msg(strstr(e.msg, cases[i].expect) != NULL, "case %zu: %s", i,
 				      e.msg);
 			free(s);
@@ -592,7 +594,8 @@ START_TEST(record_parser_is_strict)
 	/* the policy document changed: its digest no longer matches the intent */
 	{
 		json_t *c = json_deep_copy(o);
-		static const char other[] = "{\"algorithms\":[{\"id\":115}],\"name\":\"release-apk\"}";
+		static const char other[] =
+		    "{\"algorithms\":[{\"id\":115}],\"name\":\"release-apk\"}";
 		{
 			char tmp[128];
 
@@ -628,17 +631,15 @@ START_TEST(archive_key_policy_is_sign_only)
 	ck_assert_uint_eq(algs[0], alg_by_name("ecdsa-sha256")->id);
 	ck_assert(memmem(F.keydoc.data, F.keydoc.len, "\"exportable\":false", 18) != NULL);
 	/* policy documents without a list, or with a disagreeing hex form, are refused */
-	ck_assert_int_eq(archive_policy_algs((const uint8_t *)"{\"algorithms\":[]}", 17, algs, &n,
-					     &uc, &e),
-			 -1);
-	ck_assert_int_eq(archive_policy_algs((const uint8_t *)"{\"name\":\"x\"}", 12, algs, &n, &uc,
-					     &e),
-			 -1);
+	ck_assert_int_eq(
+	    archive_policy_algs((const uint8_t *)"{\"algorithms\":[]}", 17, algs, &n, &uc, &e), -1);
+	ck_assert_int_eq(
+	    archive_policy_algs((const uint8_t *)"{\"name\":\"x\"}", 12, algs, &n, &uc, &e), -1);
 	{
 		static const char d[] = "{\"alg-list-hex\":\"70\",\"algorithms\":[{\"id\":115}]}";
 
-		ck_assert_int_eq(archive_policy_algs((const uint8_t *)d, strlen(d), algs, &n, &uc, &e),
-				 -1);
+		ck_assert_int_eq(
+		    archive_policy_algs((const uint8_t *)d, strlen(d), algs, &n, &uc, &e), -1);
 		ck_assert_int_eq(e.code, SMK_E_MISMATCH);
 	}
 }
@@ -678,9 +679,9 @@ static void die(const char *step, void *ctx)
 
 START_TEST(killed_during_commit_leaves_a_sound_archive)
 {
-	static const char *const steps[] = {"intent-loaded", "record-built", "record-signed",
-					    "record-inserted", "checkpoint-signed",
-					    "checkpoint-inserted"};
+	static const char *const steps[] = {"intent-loaded",	 "record-built",
+					    "record-signed",	 "record-inserted",
+					    "checkpoint-signed", "checkpoint-inserted"};
 	size_t i;
 	smk_err e;
 
@@ -733,9 +734,8 @@ START_TEST(killed_during_commit_leaves_a_sound_archive)
 		ck_assert_str_eq(pending[0].request_id, info.request_id);
 		free(pending);
 		/* the daemon's recovery: the intent ends with one outcome */
-		ck_assert_int_eq(archive_fail(F.a, info.request_id, "daemon died during commit",
-					      &e),
-				 0);
+		ck_assert_int_eq(
+		    archive_fail(F.a, info.request_id, "daemon died during commit", &e), 0);
 		/* and the archive keeps working */
 		ck_assert_uint_eq(add_key(ARCHIVE_KIND_KEY, "after", NULL), size);
 	}
@@ -763,9 +763,9 @@ START_TEST(bundle_export_is_self_contained)
 				 0);
 		ck_assert_uint_eq(r.seq, i);
 		ck_assert_uint_eq(k.seq, 0);
-		ck_assert_int_eq(archive_sig_verify(F.akey, r.hash, 32, b.record_sig.data,
-						    b.record_sig.len, &e),
-				 0);
+		ck_assert_int_eq(
+		    archive_sig_verify(F.akey, r.hash, 32, b.record_sig.data, b.record_sig.len, &e),
+		    0);
 		ck_assert_int_eq(archive_sig_verify(F.akey, k.hash, 32, b.key_record_sig.data,
 						    b.key_record_sig.len, &e),
 				 0);
@@ -773,12 +773,13 @@ START_TEST(bundle_export_is_self_contained)
 		ck_assert_mem_eq(b.key_spki.data, k.spki.data, k.spki.len);
 		ck_assert_uint_eq(b.cvreq.len, r.cvreq.len);
 		ck_assert_uint_eq(b.device_chain.len, F.chain.len);
-		ck_assert_int_eq(archive_checkpoint_open(b.checkpoint.data, b.checkpoint.len, F.akey,
-							 &cp, &e),
-				 0);
+		ck_assert_int_eq(
+		    archive_checkpoint_open(b.checkpoint.data, b.checkpoint.len, F.akey, &cp, &e),
+		    0);
 		ck_assert_uint_eq(cp.size, 5);
 		ck_assert_uint_eq(b.inclusion.index, i);
-		ck_assert_int_eq(merkle_verify_inclusion(i, cp.size, r.leaf, b.inclusion.hashes.data,
+		ck_assert_int_eq(merkle_verify_inclusion(i, cp.size, r.leaf,
+							 b.inclusion.hashes.data,
 							 b.inclusion.hashes.len, cp.root, &e),
 				 0);
 		ck_assert_int_eq(merkle_verify_inclusion(0, cp.size, k.leaf,

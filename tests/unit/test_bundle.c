@@ -41,8 +41,8 @@ static struct {
 } P;
 
 static const char apk_doc[] =
-	"{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
-	"\"name\":\"release-apk\",\"use-counter\":null}";
+    "{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
+    "\"name\":\"release-apk\",\"use-counter\":null}";
 static const char fw_doc[] = "{\"alg-list-hex\":\"43\",\"algorithms\":[{\"id\":67,\"name\":"
 			     "\"rsa-pss-sha256\"}],\"name\":\"firmware-rsa\",\"use-counter\":1000}";
 
@@ -100,8 +100,8 @@ static void gakp(EVP_PKEY *newkey, const char *chr, smk_buf *out)
 	smk_buf_free(&req);
 }
 
-static uint64_t make_key(const char *kind, const char *policy, const char *doc,
-			 EVP_PKEY *newkey, const char *label, int sm_used)
+static uint64_t make_key(const char *kind, const char *policy, const char *doc, EVP_PKEY *newkey,
+			 const char *label, int sm_used)
 {
 	archive_intent_req ir;
 	archive_intent_info info;
@@ -213,7 +213,8 @@ START_TEST(bundle_verifies_offline)
 	char fp[65];
 	smk_err e;
 
-	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1), 1);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "firmware-rsa", fw_doc, fw, "fw-2027", 1), 2);
 	export(1, &b1);
 	export(2, &b2);
@@ -283,11 +284,11 @@ static void expect_failure(const smk_buf *bundle, void (*edit)(json_t *o, void *
 	ck_assert_ptr_nonnull(o);
 	edit(o, ctx);
 	s = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
-	ck_assert_msg(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL,
-					    &v, &e) == -1,
+	ck_assert_msg(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL, &v,
+					    &e) == -1,
 		      "%s: verified", name);
-	ck_assert_msg(strstr(e.msg, expect) != NULL, "%s: message \"%s\" lacks \"%s\"", name,
-		      e.msg, expect);
+	ck_assert_msg(strstr(e.msg, expect) != NULL, "%s: message \"%s\" lacks \"%s\"", name, e.msg,
+		      expect);
 	free(s);
 	json_decref(o);
 }
@@ -415,17 +416,18 @@ START_TEST(every_change_fails_and_is_named)
 	json_t *o;
 	size_t i;
 
-	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1), 1);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, other, "other", 1), 2);
 	export(1, &b);
 
 	/* any field of the record: the archive key's signature no longer holds */
 	{
 		struct field cases[] = {
-			{NULL, "time", json_integer(T0 + 6)},
-			{NULL, "seq", json_integer(2)},
-			{"key", "label", json_string("apk-2028")},
-			{"sm", "protocol", json_string("id-CA-ECDH-3DES-CBC-CBC")},
+		    {NULL, "time", json_integer(T0 + 6)},
+		    {NULL, "seq", json_integer(2)},
+		    {"key", "label", json_string("apk-2028")},
+		    {"sm", "protocol", json_string("id-CA-ECDH-3DES-CBC-CBC")},
 		};
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			expect_failure(&b, set_record_field, &cases[i], cases[i].key,
@@ -479,7 +481,8 @@ START_TEST(every_change_fails_and_is_named)
 		archive_verified v;
 		smk_err e;
 
-		ck_assert_int_eq(archive_verify_bundle(b.data, i, &P.trust, NULL, NULL, &v, &e), -1);
+		ck_assert_int_eq(archive_verify_bundle(b.data, i, &P.trust, NULL, NULL, &v, &e),
+				 -1);
 	}
 	EVP_PKEY_free(apk);
 	EVP_PKEY_free(other);
@@ -504,13 +507,14 @@ START_TEST(attestation_holds_even_against_the_archive_key)
 		size_t offset;
 		const char *expect;
 	} cases[] = {
-		{"key", "cvreq", 470, "CV-REQ"},        /* outer signature bytes */
-		{"key", "cvreq", 300, "CV-REQ"},        /* public key / domain parameters */
-		{"device", "devaut", 30, "device chain"},
-		{"device", "dica", 60, "device chain"},
+	    {"key", "cvreq", 470, "CV-REQ"}, /* outer signature bytes */
+	    {"key", "cvreq", 300, "CV-REQ"}, /* public key / domain parameters */
+	    {"device", "devaut", 30, "device chain"},
+	    {"device", "dica", 60, "device chain"},
 	};
 
-	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1), 1);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
 	export(1, &b);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		smk_buf field = SMK_BUF_INIT;
@@ -546,11 +550,11 @@ START_TEST(attestation_holds_even_against_the_archive_key)
 		}
 		archive_record_free(&r);
 		s = json_dumps(o, JSON_SORT_KEYS);
-		ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL,
-						       NULL, &v, &e),
+		ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust,
+						       NULL, NULL, &v, &e),
 				 -1);
 		ck_assert_msg(strstr(e.msg, "record 1 (apk-2027)") != NULL &&
-				      strstr(e.msg, cases[i].expect) != NULL,
+				  strstr(e.msg, cases[i].expect) != NULL,
 			      "case %zu: %s", i, e.msg);
 		free(s);
 		json_decref(ro);
@@ -566,9 +570,10 @@ END_TEST
 
 START_TEST(archive_key_must_be_sign_only_and_under_sm)
 {
-	static const char wide[] = "{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":"
-				   "\"ecdsa\"},{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
-				   "\"name\":\"wide\"}";
+	static const char wide[] =
+	    "{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":"
+	    "\"ecdsa\"},{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
+	    "\"name\":\"wide\"}";
 	EVP_PKEY *apk = keygen("P-256");
 	smk_buf b = SMK_BUF_INIT;
 	archive_verified v;
@@ -701,7 +706,7 @@ START_TEST(audit_names_what_was_tampered_with)
 	ck_assert_uint_gt(audit(old.data, old.len, &report), 0);
 	ck_assert_msg(strstr((char *)report.data,
 			     "record 3 (jey-3): signature by the archive key does not verify") !=
-			      NULL,
+			  NULL,
 		      "%s", report.data);
 	ck_assert(strstr((char *)report.data, "record 4 (key-4): previous-record hash") != NULL);
 	ck_assert(strstr((char *)report.data, "not an append-only extension") != NULL);

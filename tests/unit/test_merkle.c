@@ -16,8 +16,14 @@
 /* The eight inputs of the RFC 6962 reference test tree (certificate
  * transparency test suites). */
 static const char *const ref_inputs[8] = {
-	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-	"606162636465666768696a6b6c6d6e6f",
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
 };
 
 static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
@@ -87,14 +93,14 @@ START_TEST(reference_tree_heads)
 {
 	/* Published roots of the RFC 6962 reference tree for sizes 1..8. */
 	static const char *const roots[8] = {
-		"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-		"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-		"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-		"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-		"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-		"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-		"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-		"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+	    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+	    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+	    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+	    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+	    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+	    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+	    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
 	};
 	uint8_t root[32];
 	smk_err e;
@@ -170,9 +176,9 @@ START_TEST(inclusion_every_leaf_every_size)
 			smk_buf p = SMK_BUF_INIT;
 
 			ck_assert_int_eq(merkle_inclusion_proof(leaves, n, i, &p, &e), 0);
-			ck_assert_msg(merkle_verify_inclusion(i, n, leaves[i], p.data, p.len, root,
-							      &e) == 0,
-				      "leaf %zu of %zu: %s", i, n, e.msg);
+			ck_assert_msg(
+			    merkle_verify_inclusion(i, n, leaves[i], p.data, p.len, root, &e) == 0,
+			    "leaf %zu of %zu: %s", i, n, e.msg);
 			/* the same proof must not prove a neighbour, another size or leaf */
 			if (n > 1) {
 				ck_assert_int_eq(merkle_verify_inclusion((i + 1) % n, n, leaves[i],
@@ -185,8 +191,8 @@ START_TEST(inclusion_every_leaf_every_size)
 			}
 			mth(input_ptrs, n + 1 <= N_LEAVES ? n + 1 : n - 1, other);
 			if (n + 1 <= N_LEAVES)
-				ck_assert_int_eq(merkle_verify_inclusion(i, n + 1, leaves[i], p.data,
-									 p.len, other, &e),
+				ck_assert_int_eq(merkle_verify_inclusion(i, n + 1, leaves[i],
+									 p.data, p.len, other, &e),
 						 -1);
 			/* flip one bit in each proof hash */
 			for (j = 0; j < p.len; j += 32) {
@@ -208,7 +214,7 @@ START_TEST(inclusion_every_leaf_every_size)
 			}
 			ck_assert(smk_buf_add(&p, root, 32) == 0);
 			ck_assert_int_eq(
-				merkle_verify_inclusion(i, n, leaves[i], p.data, p.len, root, &e), -1);
+			    merkle_verify_inclusion(i, n, leaves[i], p.data, p.len, root, &e), -1);
 			smk_buf_free(&p);
 		}
 		ck_assert_int_eq(merkle_verify_inclusion(n, n, leaves[0], NULL, 0, root, &e), -1);
@@ -239,15 +245,15 @@ START_TEST(consistency_every_pair_of_sizes)
 			}
 			/* an old tree whose last leaf changed is not extended by this one */
 			old_root[0] ^= 0x80;
-			ck_assert_int_eq(merkle_verify_consistency(m, n, old_root, new_root, p.data,
-								   p.len, &e),
-					 -1);
+			ck_assert_int_eq(
+			    merkle_verify_consistency(m, n, old_root, new_root, p.data, p.len, &e),
+			    -1);
 			ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 			old_root[0] ^= 0x80;
 			/* swapped sizes: the log cannot shrink */
-			ck_assert_int_eq(merkle_verify_consistency(n, m, new_root, old_root, p.data,
-								   p.len, &e),
-					 -1);
+			ck_assert_int_eq(
+			    merkle_verify_consistency(n, m, new_root, old_root, p.data, p.len, &e),
+			    -1);
 			for (j = 0; j < p.len; j += 32) {
 				p.data[j + 7] ^= 0x04;
 				ck_assert_int_eq(merkle_verify_consistency(m, n, old_root, new_root,
@@ -262,9 +268,9 @@ START_TEST(consistency_every_pair_of_sizes)
 								   p.len - 1, &e),
 					 -1);
 			ck_assert(smk_buf_add(&p, new_root, 32) == 0);
-			ck_assert_int_eq(merkle_verify_consistency(m, n, old_root, new_root, p.data,
-								   p.len, &e),
-					 -1);
+			ck_assert_int_eq(
+			    merkle_verify_consistency(m, n, old_root, new_root, p.data, p.len, &e),
+			    -1);
 			smk_buf_free(&p);
 		}
 	}
