@@ -798,6 +798,68 @@ START_TEST(bundle_export_is_self_contained)
 }
 END_TEST
 
+/* Nothing read from a file is trusted: random bytes, huge inputs, wrong
+ * JSON shapes all fail with an error, never a crash (ASan build). */
+START_TEST(garbage_and_oversized_inputs)
+{
+	archive_record r;
+	archive_bundle b;
+	archive_checkpoint cp;
+	uint8_t junk[512];
+	size_t big = (1u << 20) + 16, i, n;
+	uint8_t *huge = malloc(big);
+	smk_err e;
+
+	ck_assert_ptr_nonnull(huge);
+	memset(huge, ' ', big);
+	huge[0] = '{';
+	huge[big - 1] = '}';
+	ck_assert_int_eq(archive_record_parse(huge, big, &r, &e), -1);
+	ck_assert_int_eq(archive_bundle_parse(huge, big, &b, &e), -1);
+	ck_assert_int_eq(archive_checkpoint_open(huge, 5000, F.akey, &cp, &e), -1);
+	free(huge);
+	srand(7);
+	for (n = 0; n < 200; n++) {
+		for (i = 0; i < sizeof(junk); i++)
+			junk[i] = (uint8_t)rand();
+		ck_assert_int_eq(archive_record_parse(junk, n + 1, &r, &e), -1);
+		ck_assert_int_eq(archive_bundle_parse(junk, n + 1, &b, &e), -1);
+		ck_assert_int_eq(archive_checkpoint_open(junk, n + 1, F.akey, &cp, &e), -1);
+	}
+	{
+		static const char *const shapes[] = {
+		    "{}",
+		    "[]",
+		    "null",
+		    "{\"format\":\"smkeyd-bundle\"}",
+		    "{\"format\":\"smkeyd-bundle\",\"format\":\"x\"}",
+		    "\"x\"",
+		};
+		for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			ck_assert_int_eq(archive_bundle_parse((const uint8_t *)shapes[i],
+							      strlen(shapes[i]), &b, &e),
+					 -1);
+			ck_assert_int_eq(archive_record_parse((const uint8_t *)shapes[i],
+							      strlen(shapes[i]), &r, &e),
+					 -1);
+		}
+	}
+	/* a note with the right shape but a bad root line or size */
+	{
+		static const char *const notes[] = {
+		    "smkeyd/x\n01\nAAAA\n\n\xe2\x80\x94 smkeyd/x AAAAAQ==\n",
+		    "smkeyd/x\n1\nAAAA\n\n\xe2\x80\x94 smkeyd/x AAAAAQ==\n",
+		    "smkeyd/x\n-1\nAAAA\n\n\xe2\x80\x94 smkeyd/x AAAAAQ==\n",
+		    "smkeyd/x\n1\n\n\n-- smkeyd/x AAAAAQ==\n",
+		};
+		for (i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+			ck_assert_int_eq(archive_checkpoint_open((const uint8_t *)notes[i],
+								 strlen(notes[i]), F.akey, &cp, &e),
+					 -1);
+	}
+}
+END_TEST
+
 static Suite *archive_suite(void)
 {
 	Suite *s = suite_create("archive");
@@ -815,6 +877,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, open_refuses_what_is_not_an_archive);
 	tcase_add_test(tc, killed_during_commit_leaves_a_sound_archive);
 	tcase_add_test(tc, bundle_export_is_self_contained);
+	tcase_add_test(tc, garbage_and_oversized_inputs);
 	suite_add_tcase(s, tc);
 	return s;
 }
