@@ -95,14 +95,14 @@ static void audit_record(struct audit *au, const archive_audit_opts *o, uint64_t
 		return;
 	}
 	when(r.time, t, sizeof(t));
-	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-24s uid %-6u", seq, t, r.kind,
+	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, r.kind,
 		r.policy_name, r.label, r.uid);
 	if (o->trust) {
 		archive_attestation att;
 
 		if (archive_attest(&r, o->trust, &att, &e) == 0) {
-			fprintf(au->out, " %s %s %.16s\n", att.chain.device_chr, att.key_type,
-				att.key_fp);
+			fprintf(au->out, "\n        device %s, %s, SHA-256 %.16s\n",
+				att.chain.device_chr, att.key_type, att.key_fp);
 			archive_attestation_free(&att);
 		} else {
 			fputc('\n', au->out);
@@ -137,9 +137,8 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 	uint64_t expect = 0;
 	int rc, have_prev = 0;
 
-	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-24s %-10s%s\n", "seq", "time (UTC)",
-		"kind", "policy", "label", "requester",
-		o->trust ? " device / key / SHA-256 of the public key" : "");
+	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
+		"kind", "policy", "label", "requester");
 	if (sqlite3_prepare_v2(a->db,
 			       "SELECT seq, request_id, canonical, signature FROM records"
 			       " ORDER BY seq",
@@ -151,11 +150,14 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		size_t n = (size_t)sqlite3_column_bytes(st, 2);
 
 		if (seq != expect) {
-			problem(au,
-				"records %" PRIu64 "..%" PRIu64
-				" are missing (deleted rows): the sequence jumps from %" PRIu64
-				" to %" PRIu64,
-				expect, seq - 1, expect ? expect - 1 : 0, seq);
+			if (seq == expect + 1)
+				problem(au, "record %" PRIu64 " is missing (a deleted row)",
+					expect);
+			else
+				problem(au,
+					"records %" PRIu64 "..%" PRIu64
+					" are missing (deleted rows)",
+					expect, seq - 1);
 			have_prev = 0;
 		}
 		audit_record(au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
@@ -303,10 +305,10 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 {
 	sqlite3_stmt *st;
-	unsigned pending = 0, failed = 0;
+	unsigned open = 0, failed = 0;
 	int rc;
 
-	fprintf(au->out, "\nIntents without an outcome (interrupted requests)\n");
+	fprintf(au->out, "\nIntents and outcomes\n");
 	if (sqlite3_prepare_v2(a->db,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.chr,"
 			       " o.status, o.seq, o.reason, r.seq FROM intents i"
@@ -321,8 +323,9 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 
 		when(sqlite3_column_int64(st, 1), t, sizeof(t));
 		if (!status) {
-			pending++;
-			fprintf(au->out, "  %s %s %s policy %s CHR %s\n", id, t,
+			/* interrupted: the daemon's recovery gives it its outcome */
+			open++;
+			fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n", id, t,
 				sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
 				sqlite3_column_text(st, 4));
 			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
@@ -339,9 +342,8 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "read intents", e);
-	if (!pending)
-		fprintf(au->out, "  none\n");
-	fprintf(au->out, "  (%u failed requests with a recorded reason)\n", failed);
+	fprintf(au->out, "  %u open intent%s (interrupted requests), %u failed request%s\n", open,
+		open == 1 ? "" : "s", failed, failed == 1 ? "" : "s");
 	return 0;
 }
 
