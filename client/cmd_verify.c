@@ -142,6 +142,7 @@ int cmd_verify(int argc, char **argv)
 		archive_verified_free(&v);
 	} else {
 		printf("  FAILED  %s\n", e.msg);
+		fflush(stdout);
 		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", e.msg);
 	}
 	trust_free(&trust);
