@@ -23,6 +23,7 @@
 #include "archive/checkpoint.h"
 #include "archive/merkle.h"
 #include "archive/record.h"
+#include "archive/verify.h"
 #include "helpers/testutil.h"
 #include "sm/tlv.h"
 
@@ -733,6 +734,21 @@ START_TEST(killed_during_commit_leaves_a_sound_archive)
 		ck_assert_uint_eq(np, 1);
 		ck_assert_str_eq(pending[0].request_id, info.request_id);
 		free(pending);
+		/* the audit holds and lists the interrupted intent */
+		{
+			archive_audit_opts o;
+			unsigned problems = 99;
+			char *text = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&text, &len);
+
+			memset(&o, 0, sizeof(o));
+			ck_assert_int_eq(archive_audit(F.a, &o, f, &problems, &e), 0);
+			fclose(f);
+			ck_assert_msg(problems == 0, "%s", text);
+			ck_assert(strstr(text, info.request_id) != NULL);
+			free(text);
+		}
 		/* the daemon's recovery: the intent ends with one outcome */
 		ck_assert_int_eq(
 		    archive_fail(F.a, info.request_id, "daemon died during commit", &e), 0);
