@@ -12,6 +12,7 @@ struct smkey_cmd {
 
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
+	{"card", smkey_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey)"},
 	{NULL, NULL, NULL},
 };
 

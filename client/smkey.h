@@ -6,4 +6,6 @@
  * not hold, 2 usage or input error. */
 typedef int (*smkey_cmd_fn)(int argc, char **argv);
 
+int smkey_card(int argc, char **argv);
+
 #endif
