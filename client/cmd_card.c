@@ -55,7 +55,7 @@ static int card_atr(const char *reader)
 	return 0;
 }
 
-int smkey_card(int argc, char **argv)
+int cmd_card(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "list") == 0 && argc == 2)
 		return card_list();

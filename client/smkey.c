@@ -12,7 +12,9 @@ struct smkey_cmd {
 
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
-	{"card", smkey_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey)"},
+	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
+	{"policy", cmd_policy, "check policy files and show what the card will be told"},
+	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
 	{NULL, NULL, NULL},
 };
 

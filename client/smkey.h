@@ -5,7 +5,8 @@
 /* Each returns the process exit status: 0 success, 1 the thing checked does
  * not hold, 2 usage or input error. */
 typedef int (*smkey_cmd_fn)(int argc, char **argv);
-
-int smkey_card(int argc, char **argv);
+int cmd_cvc(int argc, char **argv);    /* cmd_cvc.c */
+int cmd_policy(int argc, char **argv); /* cmd_policy.c */
+int cmd_card(int argc, char **argv);   /* cmd_card.c */
 
 #endif

@@ -1,0 +1,185 @@
+/*
+ * Who may use a policy. Names are resolved to ids when the policy is loaded
+ * (and again on every reload), so a request is decided on the numbers that
+ * SO_PEERCRED gives, and the ids a decision used are the ones in the
+ * canonical document the archive keeps.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PRINCIPAL_NAME_MAX 256
+
+static const char *const allow_keys[] = {"users", "groups", NULL};
+
+/* 1 found, 0 no such name, -1 the lookup itself failed (errno in *err). */
+static int lookup(int group, const char *name, uint32_t *id, int *err)
+{
+	long hint = sysconf(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
+	size_t size = hint > 0 ? (size_t)hint : 4096;
+	char *buf = NULL, *grown;
+	int rc;
+
+	for (;;) {
+		grown = realloc(buf, size);
+		if (grown == NULL) {
+			free(buf);
+			*err = ENOMEM;
+			return -1;
+		}
+		buf = grown;
+		if (group) {
+			struct group gr, *res = NULL;
+
+			rc = getgrnam_r(name, &gr, buf, size, &res);
+			if (rc == 0 && res)
+				*id = (uint32_t)res->gr_gid;
+			if (rc == 0)
+				rc = res ? 1 : 0;
+		} else {
+			struct passwd pw, *res = NULL;
+
+			rc = getpwnam_r(name, &pw, buf, size, &res);
+			if (rc == 0 && res)
+				*id = (uint32_t)res->pw_uid;
+			if (rc == 0)
+				rc = res ? 1 : 0;
+		}
+		if (rc != ERANGE || size >= (1u << 20))
+			break;
+		size *= 2;
+	}
+	free(buf);
+	if (rc == 0 || rc == 1)
+		return rc;
+	/* glibc reports "no such entry" as 0 and NULL; these mean the same elsewhere */
+	if (rc == ENOENT || rc == ESRCH)
+		return 0;
+	*err = rc;
+	return -1;
+}
+
+static int cmp_principal(const void *a, const void *b)
+{
+	return strcmp(((const policy_principal *)a)->name, ((const policy_principal *)b)->name);
+}
+
+static int load_principals(const char *file, const pnode *list, int group, policy_principal **out,
+			   size_t *count, smk_err *e)
+{
+	const char *what = group ? "group" : "user";
+	const char *s;
+	size_t i, j;
+	int err = 0, found;
+
+	if (pval_list(file, list, group ? "allow.groups" : "allow.users", e) < 0)
+		return -1;
+	*out = calloc(list->n, sizeof(**out));
+	if (*out == NULL)
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	for (i = 0; i < list->n; i++) {
+		const pnode *item = list->items[i];
+		policy_principal *pr = &(*out)[i];
+
+		if (pval_string(file, item, group ? "a group" : "a user", &s, e) < 0)
+			return -1;
+		if (strlen(s) > PRINCIPAL_NAME_MAX)
+			return policy_fail_at(e, file, item, "%s name is too long", what);
+		for (j = 0; j < i; j++)
+			if (strcmp(list->items[j]->text, s) == 0)
+				return policy_fail_at(e, file, item,
+						      "%s \"%s\" is listed twice (first at "
+						      "%u:%u); list it once",
+						      what, s, list->items[j]->line,
+						      list->items[j]->col);
+		found = lookup(group, s, &pr->id, &err);
+		if (found < 0)
+			return policy_fail_at(e, file, item, "cannot look up %s \"%s\": %s", what,
+					      s, strerror(err));
+		if (found == 0)
+			return policy_fail_at(e, file, item,
+					      "unknown %s \"%s\"; name one that exists on this "
+					      "host (getent %s %s)",
+					      what, s, group ? "group" : "passwd", s);
+		pr->name = strdup(s);
+		if (pr->name == NULL)
+			return smk_fail(e, SMK_E_NOMEM, "out of memory");
+		(*count)++;
+	}
+	qsort(*out, *count, sizeof(**out), cmp_principal);
+	return 0;
+}
+
+int policy_load_allow(const char *file, const pnode *root, policy *p, smk_err *e)
+{
+	const pnode *allow = pval_get(root, "allow"), *users, *groups;
+
+	if (allow == NULL)
+		return policy_fail_at(e, file, root,
+				      "missing \"allow\"; say who may use the policy: allow: "
+				      "{users: [...], groups: [...]}");
+	if (allow->kind != PNODE_MAP)
+		return policy_fail_at(e, file, allow,
+				      "allow must be a mapping with users and/or groups, e.g. "
+				      "allow: {groups: [release]}");
+	if (pval_known_keys(file, allow, allow_keys, "in allow", e) < 0)
+		return -1;
+	users = pval_get(allow, "users");
+	groups = pval_get(allow, "groups");
+	if (users == NULL && groups == NULL)
+		return policy_fail_at(e, file, allow,
+				      "allow names nobody; list users and/or groups");
+	if (users && load_principals(file, users, 0, &p->users, &p->user_count, e) < 0)
+		return -1;
+	if (groups && load_principals(file, groups, 1, &p->groups, &p->group_count, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int has_id(const policy_principal *list, size_t n, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (list[i].id == id)
+			return 1;
+	return 0;
+}
+
+static void names(char *out, size_t len, const policy_principal *list, size_t n)
+{
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", list[i].name);
+	if (n == 0)
+		snprintf(out, len, "none");
+}
+
+int policy_authorize(const policy *p, const policy_peer *peer, smk_err *e)
+{
+	char users[160], groups[160];
+	size_t i;
+
+	if (has_id(p->users, p->user_count, (uint32_t)peer->uid))
+		return 0;
+	if (has_id(p->groups, p->group_count, (uint32_t)peer->gid))
+		return 0;
+	for (i = 0; i < peer->group_count; i++)
+		if (has_id(p->groups, p->group_count, (uint32_t)peer->groups[i]))
+			return 0;
+	names(users, sizeof(users), p->users, p->user_count);
+	names(groups, sizeof(groups), p->groups, p->group_count);
+	return smk_fail(e, SMK_E_DENIED,
+			"policy %s: peer uid %u (gid %u, %zu supplementary groups) may not use "
+			"it; allowed users: %s; groups: %s",
+			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count, users,
+			groups);
+}

@@ -1,0 +1,270 @@
+/* Public keys of CVCs: 7F49 <-> EVP_PKEY, SubjectPublicKeyInfo (ref §3.1, §3.3). */
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvc.h"
+#include "tlv.h"
+
+static int fromdata(const char *type, OSSL_PARAM *params, EVP_PKEY **out)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	int ok;
+
+	ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
+	     EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+/* A hostile point must not become a key: OpenSSL checks that it lies on the
+ * curve when decoding it, and the public-key check repeats that plus range
+ * checks; either failing means the bytes are wrong, not OpenSSL. */
+static int ec_to_evp(const smk_curve *c, const uint8_t *pt, size_t pt_len, EVP_PKEY **out,
+		     smk_err *e)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *chk = NULL;
+	int ok = 0;
+
+	if (pt_len != 1 + 2 * c->field_len || pt[0] != 0x04) {
+		OSSL_PARAM_BLD_free(bld);
+		return smk_fail(e, SMK_E_FORMAT, "EC public key: point is %zu bytes, %s needs %zu",
+				pt_len, c->name, 1 + 2 * c->field_len);
+	}
+	if (bld == NULL ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(c->nid),
+					     0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len) ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
+		OSSL_PARAM_BLD_free(bld);
+		return smk_fail(e, SMK_E_NOMEM, "EC public key: out of memory");
+	}
+	*out = NULL;
+	if (fromdata("EC", params, out)) {
+		chk = EVP_PKEY_CTX_new_from_pkey(NULL, *out, NULL);
+		ok = chk != NULL && EVP_PKEY_public_check(chk) > 0;
+	}
+	EVP_PKEY_CTX_free(chk);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	ERR_clear_error();
+	if (!ok) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+		return smk_fail(e, SMK_E_FORMAT, "EC public key: point is not on %s", c->name);
+	}
+	return 0;
+}
+
+static int rsa_to_evp(const cvc_pubkey *k, EVP_PKEY **out, smk_err *e)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	BIGNUM *n = BN_bin2bn(k->modulus, (int)k->modulus_len, NULL);
+	BIGNUM *x = BN_bin2bn(k->exponent, (int)k->exponent_len, NULL);
+	int ok = 0;
+
+	*out = NULL;
+	if (bld && n && x && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, x) &&
+	    (params = OSSL_PARAM_BLD_to_param(bld)) != NULL) {
+		/* the card makes 1024..4096-bit keys; a huge hostile modulus
+		 * would only make verification slow */
+		if (BN_num_bits(n) < 512 || BN_num_bits(n) > 8192 || !BN_is_odd(n) ||
+		    !BN_is_odd(x) || BN_is_one(x) || BN_num_bits(x) > 64)
+			ok = -1;
+		else
+			ok = fromdata("RSA", params, out);
+	}
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(x);
+	ERR_clear_error();
+	if (ok < 0)
+		return smk_fail(e, SMK_E_FORMAT,
+				"RSA public key: modulus or exponent is not valid");
+	if (!ok)
+		return smk_fail(e, SMK_E_CRYPTO, "RSA public key: OpenSSL cannot build the key");
+	return 0;
+}
+
+int cvc_pubkey_to_evp(const cvc_pubkey *k, const smk_curve *inherited, EVP_PKEY **out, smk_err *e)
+{
+	const smk_curve *c;
+
+	*out = NULL;
+	if (k->alg == NULL)
+		return smk_fail(e, SMK_E_ARG, "public key: not parsed");
+	if (k->alg->keytype == SMK_KEY_RSA)
+		return rsa_to_evp(k, out, e);
+	c = k->curve ? k->curve : inherited;
+	if (c == NULL)
+		return smk_fail(
+		    e, SMK_E_FORMAT,
+		    "EC public key: no domain parameters and no issuer to inherit them from");
+	return ec_to_evp(c, k->point, k->point_len, out, e);
+}
+
+int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **curve, unsigned *bits,
+		     smk_err *e)
+{
+	char group[64];
+	size_t glen = 0;
+
+	*curve = NULL;
+	*bits = (unsigned)EVP_PKEY_get_bits(pk);
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		*type = SMK_KEY_RSA;
+		return 0;
+	}
+	if (!EVP_PKEY_is_a(pk, "EC"))
+		return smk_fail(e, SMK_E_UNSUPPORTED, "key type %s is neither EC nor RSA",
+				EVP_PKEY_get0_type_name(pk));
+	*type = SMK_KEY_EC;
+	if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+					    &glen))
+		return smk_fail(e, SMK_E_UNSUPPORTED, "EC key without a named curve");
+	*curve = curve_by_nid(OBJ_sn2nid(group));
+	if (*curve == NULL)
+		*curve = curve_by_name(group);
+	if (*curve == NULL)
+		return smk_fail(e, SMK_E_UNSUPPORTED, "EC key on unsupported curve %s", group);
+	*bits = (*curve)->field_bits;
+	return 0;
+}
+
+static int put_bn(smk_buf *out, uint32_t tag, const BIGNUM *bn, size_t width)
+{
+	uint8_t tmp[1024];
+	int n;
+
+	if (width == 0)
+		width = (size_t)BN_num_bytes(bn);
+	if (width == 0 || width > sizeof(tmp) || (n = BN_bn2binpad(bn, tmp, (int)width)) < 0)
+		return -1;
+	return tlv_put(out, tag, tmp, (size_t)n);
+}
+
+static int ec_encode(smk_buf *out, EVP_PKEY *pk, const smk_curve *c, int domain_params, smk_err *e)
+{
+	smk_curve_params cp;
+	BIGNUM *x = NULL, *y = NULL;
+	uint8_t pt[1 + 2 * 66];
+	int ok;
+
+	if (curve_params(c, &cp, e) < 0)
+		return -1;
+	if (!EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
+	    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_EC_PUB_Y, &y)) {
+		BN_free(x);
+		return smk_fail(e, SMK_E_CRYPTO, "EC key: cannot read the public point");
+	}
+	pt[0] = 0x04;
+	ok = BN_bn2binpad(x, pt + 1, (int)c->field_len) > 0 &&
+	     BN_bn2binpad(y, pt + 1 + c->field_len, (int)c->field_len) > 0;
+	BN_free(x);
+	BN_free(y);
+	if (!ok)
+		return smk_fail(e, SMK_E_CRYPTO, "EC key: public point does not fit %s", c->name);
+	/* ref §3.1, §6.2: every value at full field length, leading zeros kept */
+	if (domain_params &&
+	    (tlv_put(out, 0x81, cp.p, cp.field_len) < 0 ||
+	     tlv_put(out, 0x82, cp.a, cp.field_len) < 0 ||
+	     tlv_put(out, 0x83, cp.b, cp.field_len) < 0 || tlv_put(out, 0x84, cp.g, cp.g_len) < 0 ||
+	     tlv_put(out, 0x85, cp.r, cp.order_len) < 0))
+		return smk_fail(e, SMK_E_NOMEM, "EC key: out of memory");
+	if (tlv_put(out, 0x86, pt, 1 + 2 * c->field_len) < 0 ||
+	    (domain_params && tlv_put(out, 0x87, &cp.cofactor, 1) < 0))
+		return smk_fail(e, SMK_E_NOMEM, "EC key: out of memory");
+	return 0;
+}
+
+static int rsa_encode(smk_buf *out, EVP_PKEY *pk, smk_err *e)
+{
+	BIGNUM *n = NULL, *x = NULL;
+	int ok;
+
+	if (!EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) ||
+	    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &x)) {
+		BN_free(n);
+		return smk_fail(e, SMK_E_CRYPTO, "RSA key: cannot read modulus and exponent");
+	}
+	ok = put_bn(out, 0x81, n, 0) == 0 && put_bn(out, 0x82, x, 0) == 0;
+	BN_free(n);
+	BN_free(x);
+	if (!ok)
+		return smk_fail(e, SMK_E_NOMEM, "RSA key: cannot encode modulus and exponent");
+	return 0;
+}
+
+int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain_params, smk_err *e)
+{
+	enum smk_keytype type;
+	const smk_curve *c;
+	unsigned bits;
+	size_t mark;
+	int r;
+
+	if (cvc_key_describe(pk, &type, &c, &bits, e) < 0)
+		return -1;
+	if (alg == NULL)
+		alg = cvc_alg_default(type);
+	if (alg->keytype != type)
+		return smk_fail(e, SMK_E_ARG, "%s is not an algorithm for a %s key", alg->name,
+				keytype_name(type));
+	if (tlv_begin(out, 0x7F49, &mark) < 0 || tlv_put(out, 0x06, alg->oid, sizeof(alg->oid)) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "public key: out of memory");
+	r = type == SMK_KEY_EC ? ec_encode(out, pk, c, domain_params, e) : rsa_encode(out, pk, e);
+	if (r < 0)
+		return -1;
+	if (tlv_end(out, mark) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "public key: out of memory");
+	return 0;
+}
+
+int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e)
+{
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(pk, &der);
+	int r;
+
+	if (n <= 0)
+		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
+	r = smk_buf_add(out, der, (size_t)n);
+	OPENSSL_free(der);
+	if (r < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	return 0;
+}
+
+int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	*pem = NULL;
+	if (b == NULL || !PEM_write_bio_PUBKEY(b, pk)) {
+		BIO_free(b);
+		return smk_fail(e, SMK_E_CRYPTO, "cannot encode the public key as PEM");
+	}
+	n = BIO_get_mem_data(b, &data);
+	*pem = malloc((size_t)n + 1);
+	if (*pem != NULL) {
+		memcpy(*pem, data, (size_t)n);
+		(*pem)[n] = '\0';
+	}
+	BIO_free(b);
+	if (*pem == NULL)
+		return smk_fail(e, SMK_E_NOMEM, "PEM: out of memory");
+	return 0;
+}
