@@ -49,6 +49,7 @@ struct pcsc_call {
 	/* inputs */
 	char *reader;
 	DWORD disposition;
+	unsigned wait_ms; /* connect: how long to wait for a card to come back */
 	uint8_t *cmd;
 	size_t cmd_len;
 	/* outputs */
@@ -213,9 +214,17 @@ static void op_list(struct pcsc_call *c)
 	c->rv = SCardListReaders(l->ctx, NULL, c->names, &c->names_len);
 }
 
+static int card_absent(LONG rv)
+{
+	return rv == SCARD_E_NO_SMARTCARD || rv == SCARD_W_REMOVED_CARD ||
+	       rv == SCARD_W_UNPOWERED_CARD || rv == SCARD_W_UNRESPONSIVE_CARD;
+}
+
 static void op_connect(struct pcsc_call *c)
 {
 	struct pcsc_link *l = c->link;
+	struct timespec pause = {0, 100 * 1000000L};
+	unsigned waited = 0;
 
 	c->step = "SCardEstablishContext";
 	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &l->ctx);
@@ -223,8 +232,16 @@ static void op_connect(struct pcsc_call *c)
 		return;
 	l->have_ctx = 1;
 	c->step = "SCardConnect";
-	c->rv = SCardConnect(l->ctx, c->reader, SCARD_SHARE_EXCLUSIVE,
-			     SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &l->card, &l->proto);
+	for (;;) {
+		c->rv = SCardConnect(l->ctx, c->reader, SCARD_SHARE_EXCLUSIVE,
+				     SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &l->card, &l->proto);
+		/* after a removal the reader may need a moment to see the card
+		 * again (vpcd polls, a token re-enumerates) */
+		if (!card_absent(c->rv) || waited >= c->wait_ms)
+			break;
+		nanosleep(&pause, NULL);
+		waited += 100;
+	}
 	if (c->rv != SCARD_S_SUCCESS)
 		return;
 	l->have_card = 1;
@@ -412,7 +429,9 @@ static void drop_link(struct pcsc_transport *p, unsigned timeout_ms)
 		call_free(c);
 }
 
-static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, smk_err *e)
+/* wait_ms: how long a missing card may take to appear (0: fail at once). */
+static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned wait_ms,
+		       smk_err *e)
 {
 	struct pcsc_link *l = calloc(1, sizeof(*l));
 	struct pcsc_call *c = l ? call_new(OP_CONNECT, l) : NULL;
@@ -422,7 +441,8 @@ static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, smk_err *e
 		free(l);
 		return smk_fail(e, SMK_E_NOMEM, "PC/SC: out of memory");
 	}
-	if (call_run(c, timeout_ms, p->reader, e) < 0)
+	c->wait_ms = wait_ms;
+	if (call_run(c, timeout_ms + wait_ms, p->reader, e) < 0)
 		return -1;
 	if (c->rv != SCARD_S_SUCCESS) {
 		rv_fail(e, c->rv, p->reader, c->step, 0);
@@ -507,7 +527,8 @@ static int pcsc_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e
 		call_free(c);
 		drop_link(p, timeout_ms);
 	}
-	return connect_new(p, timeout_ms, e);
+	/* a card that was just pulled and put back gets the deadline to show up */
+	return connect_new(p, timeout_ms, timeout_ms, e);
 }
 
 static const char *pcsc_name(void *impl)
@@ -558,7 +579,7 @@ int pcsc_open(const char *reader, unsigned timeout_ms, smk_transport **out, smk_
 		free(t);
 		return smk_fail(e, SMK_E_NOMEM, "PC/SC: out of memory");
 	}
-	if (connect_new(p, timeout_ms, e) < 0) {
+	if (connect_new(p, timeout_ms, 0, e) < 0) {
 		free(p->reader);
 		free(p);
 		free(t);
