@@ -1,0 +1,82 @@
+/*
+ * The engine: the part of smkeyd that owns the HSMs, the policies and the
+ * archive. The socket layer (server.c, methods.c) calls it on the event-loop
+ * thread with parameters already checked against proto/io.smkeyd.varlink;
+ * card work runs on one worker thread per HSM; completions are delivered back
+ * on the event-loop thread.
+ *
+ * Replies are jansson objects shaped exactly as the method's reply in
+ * io.smkeyd.varlink. Errors carry the varlink error name and its parameters.
+ */
+#ifndef SMK_ENGINE_H
+#define SMK_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct event_base;
+
+typedef struct engine engine;
+
+/* The client as the kernel saw it at accept (SO_PEERCRED) plus its groups
+ * and executable, read from /proc at accept. */
+typedef struct engine_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	gid_t groups[64];
+	size_t ngroups;
+	char exe[256];
+} engine_peer;
+
+typedef struct engine_error {
+	const char *name;  /* "io.smkeyd.PolicyDenied" */
+	json_t *params;    /* the error's parameters (owned; engine_error_clear frees) */
+	char msg[512];     /* the same, in one sentence, for logs */
+} engine_error;
+
+void engine_error_clear(engine_error *err);
+
+enum engine_stage {
+	ENGINE_QUEUED,
+	ENGINE_SESSION,
+	ENGINE_GENERATING,
+	ENGINE_ARCHIVED,
+};
+const char *engine_stage_name(enum engine_stage stage);
+
+/* Called on the event-loop thread. */
+typedef void (*engine_progress_fn)(void *ctx, enum engine_stage stage);
+/* Exactly one of reply / err is non-NULL; the callee takes ownership of
+ * reply (json_decref) and must not keep err. */
+typedef void (*engine_done_fn)(void *ctx, json_t *reply, const engine_error *err);
+
+/* Start a generation. 0: accepted, progress/done will be called later
+ * (unless cancelled). -1: refused at once (unknown policy, denied, invalid
+ * label, queue full, no device) and err says why; nothing was written. */
+int engine_generate(engine *eng, const engine_peer *peer, const char *policy, const char *label,
+		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		    engine_error *err);
+
+/* The client went away: forget ctx. The job itself completes and is archived
+ * (the key can be fetched later by request id). */
+void engine_forget(engine *eng, void *ctx);
+
+/* Synchronous queries; each returns 0 and *reply, or -1 and err. */
+int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		      engine_error *err);
+int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err);
+int engine_get_bundle(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		      engine_error *err);
+int engine_list_policies(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			 engine_error *err);
+int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err);
+int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			  engine_error *err);
+int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
+				 json_t **reply, engine_error *err);
+
+#endif
