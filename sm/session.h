@@ -122,9 +122,11 @@ int session_generate(smk_session *s, const session_keygen *g, session_key *out, 
 int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req,
 			size_t n, chain_attested *out, smk_err *e);
 
-/* Write (replace) the PrKD of key_id with label, the ID derived from pub. */
+/* Write (replace) the PrKD of key_id: label, the iD derived from pub
+ * (prkd_sha1_id, returned in prkd_id) and the usage its algorithm list
+ * allows (none: unrestricted). */
 int session_write_prkd(smk_session *s, uint8_t key_id, const char *label, EVP_PKEY *pub,
-		       uint8_t prkd_id[20], smk_err *e);
+		       const uint8_t *algs, size_t alg_count, uint8_t prkd_id[20], smk_err *e);
 
 /* Read EF CE|key_id (the authenticated request right after generation). */
 int session_read_cvreq(smk_session *s, uint8_t key_id, smk_buf *out, smk_err *e);
