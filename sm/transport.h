@@ -5,13 +5,16 @@
  * pcsc-lite (sm/pcsc.h) and, for unit tests, the simulator in-process.
  *
  * Errors are typed so the session can decide what to do next:
- *   SMK_E_RESET   the card was reset, removed or re-powered: every state the
- *                 card held for us (selected applet, SM keys, PIN) is gone;
- *                 transport_reconnect() is the way back.
+ *   SMK_E_RESET   the card was reset, removed or re-powered before the
+ *                 command reached it (PC/SC reports such events on the next
+ *                 call, before sending): the command was not executed, and
+ *                 every state the card held for us (selected applet, SM keys,
+ *                 PIN) is gone; transport_reconnect() is the way back.
  *   SMK_E_TIMEOUT no answer before the deadline; the transport is unusable
  *                 until transport_reconnect() succeeds.
  *   SMK_E_IO      anything else between host and card (no reader, no card,
- *                 sharing violation, pcscd gone).
+ *                 sharing violation, pcscd gone, a command lost in flight:
+ *                 whether the card executed it is unknown).
  *
  * A transport is used by one thread at a time (the worker that owns it).
  */
