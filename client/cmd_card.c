@@ -21,19 +21,19 @@
 #define CARD_TIMEOUT_MS 15000u
 
 static const char card_usage_text[] =
-	"usage: smkey card list\n"
-	"       smkey card atr READER\n"
-	"       smkey card info    -r READER -t TRUSTDIR [-p PINFILE | --pin-fd N]\n"
-	"       smkey card genkey  -r READER -t TRUSTDIR -p PINFILE --type ec:CURVE|rsa:BITS\n"
-	"                          --chr CHR [--car CAR] [--label LABEL] [--alg NAME,...]\n"
-	"                          [--counter N] [--domain N] [--id N]\n"
-	"                          [--req-out FILE] [--pem-out FILE]\n"
-	"                          [--count N [--between SHELLCMD]]\n"
-	"       smkey card prkd    -r READER -t TRUSTDIR -p PINFILE --id N --label LABEL\n"
-	"                          [--alg NAME,...]   (re)write C4|id for the key in CE|id\n"
-	"       smkey card sign    -r READER -t TRUSTDIR -p PINFILE --id N --alg NAME\n"
-	"                          --in FILE --out FILE\n"
-	"       smkey card delete  -r READER -t TRUSTDIR -p PINFILE --id N\n";
+    "usage: smkey card list\n"
+    "       smkey card atr READER\n"
+    "       smkey card info    -r READER -t TRUSTDIR [-p PINFILE | --pin-fd N]\n"
+    "       smkey card genkey  -r READER -t TRUSTDIR -p PINFILE --type ec:CURVE|rsa:BITS\n"
+    "                          --chr CHR [--car CAR] [--label LABEL] [--alg NAME,...]\n"
+    "                          [--counter N] [--domain N] [--id N]\n"
+    "                          [--req-out FILE] [--pem-out FILE]\n"
+    "                          [--count N [--between SHELLCMD]]\n"
+    "       smkey card prkd    -r READER -t TRUSTDIR -p PINFILE --id N --label LABEL\n"
+    "                          [--alg NAME,...]   (re)write C4|id for the key in CE|id\n"
+    "       smkey card sign    -r READER -t TRUSTDIR -p PINFILE --id N --alg NAME\n"
+    "                          --in FILE --out FILE\n"
+    "       smkey card delete  -r READER -t TRUSTDIR -p PINFILE --id N\n";
 
 struct card_opts {
 	const char *reader, *trust_dir, *pin_file;
@@ -101,27 +101,27 @@ static int card_atr(const char *reader)
 static int parse_opts(int argc, char **argv, struct card_opts *o)
 {
 	static const struct option longopts[] = {
-		{"reader", required_argument, NULL, 'r'},
-		{"trust", required_argument, NULL, 't'},
-		{"pin-file", required_argument, NULL, 'p'},
-		{"pin-fd", required_argument, NULL, 'F'},
-		{"type", required_argument, NULL, 'T'},
-		{"chr", required_argument, NULL, 'H'},
-		{"car", required_argument, NULL, 'C'},
-		{"label", required_argument, NULL, 'l'},
-		{"alg", required_argument, NULL, 'a'},
-		{"counter", required_argument, NULL, 'n'},
-		{"domain", required_argument, NULL, 'd'},
-		{"id", required_argument, NULL, 'i'},
-		{"req-out", required_argument, NULL, 'q'},
-		{"pem-out", required_argument, NULL, 'k'},
-		{"in", required_argument, NULL, 'I'},
-		{"out", required_argument, NULL, 'o'},
-		{"timeout", required_argument, NULL, 'm'},
-		{"keygen-timeout", required_argument, NULL, 'M'},
-		{"count", required_argument, NULL, 'N'},
-		{"between", required_argument, NULL, 'B'},
-		{NULL, 0, NULL, 0},
+	    {"reader", required_argument, NULL, 'r'},
+	    {"trust", required_argument, NULL, 't'},
+	    {"pin-file", required_argument, NULL, 'p'},
+	    {"pin-fd", required_argument, NULL, 'F'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"chr", required_argument, NULL, 'H'},
+	    {"car", required_argument, NULL, 'C'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"alg", required_argument, NULL, 'a'},
+	    {"counter", required_argument, NULL, 'n'},
+	    {"domain", required_argument, NULL, 'd'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"req-out", required_argument, NULL, 'q'},
+	    {"pem-out", required_argument, NULL, 'k'},
+	    {"in", required_argument, NULL, 'I'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"timeout", required_argument, NULL, 'm'},
+	    {"keygen-timeout", required_argument, NULL, 'M'},
+	    {"count", required_argument, NULL, 'N'},
+	    {"between", required_argument, NULL, 'B'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *end;
 	int c;
@@ -145,27 +145,68 @@ static int parse_opts(int argc, char **argv, struct card_opts *o)
 			}
 		}
 		switch (c) {
-		case 'r': o->reader = optarg; break;
-		case 't': o->trust_dir = optarg; break;
-		case 'p': o->pin_file = optarg; break;
-		case 'F': o->pin_fd = (int)v; break;
-		case 'T': o->type = optarg; break;
-		case 'H': o->chr = optarg; break;
-		case 'C': o->car = optarg; break;
-		case 'l': o->label = optarg; break;
-		case 'a': o->algs = optarg; break;
-		case 'n': o->counter = v; break;
-		case 'd': o->domain = v; break;
-		case 'i': o->id = v; break;
-		case 'q': o->req_out = optarg; break;
-		case 'k': o->pem_out = optarg; break;
-		case 'I': o->in = optarg; break;
-		case 'o': o->out = optarg; break;
-		case 'm': o->timeout_ms = (unsigned)v; break;
-		case 'M': o->keygen_timeout_ms = (unsigned)v; break;
-		case 'N': o->count = v; break;
-		case 'B': o->between = optarg; break;
-		default: return -1;
+		case 'r':
+			o->reader = optarg;
+			break;
+		case 't':
+			o->trust_dir = optarg;
+			break;
+		case 'p':
+			o->pin_file = optarg;
+			break;
+		case 'F':
+			o->pin_fd = (int)v;
+			break;
+		case 'T':
+			o->type = optarg;
+			break;
+		case 'H':
+			o->chr = optarg;
+			break;
+		case 'C':
+			o->car = optarg;
+			break;
+		case 'l':
+			o->label = optarg;
+			break;
+		case 'a':
+			o->algs = optarg;
+			break;
+		case 'n':
+			o->counter = v;
+			break;
+		case 'd':
+			o->domain = v;
+			break;
+		case 'i':
+			o->id = v;
+			break;
+		case 'q':
+			o->req_out = optarg;
+			break;
+		case 'k':
+			o->pem_out = optarg;
+			break;
+		case 'I':
+			o->in = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'm':
+			o->timeout_ms = (unsigned)v;
+			break;
+		case 'M':
+			o->keygen_timeout_ms = (unsigned)v;
+			break;
+		case 'N':
+			o->count = v;
+			break;
+		case 'B':
+			o->between = optarg;
+			break;
+		default:
+			return -1;
 		}
 	}
 	if (optind != argc || o->reader == NULL || o->trust_dir == NULL) {
@@ -274,9 +315,9 @@ static int card_info(const struct card_opts *o)
 	else if (st.state == HSM_PIN_NOT_VERIFIED)
 		printf("pin:      not verified, %u tries left\n", st.tries_left);
 	else
-		printf("pin:      %s\n", st.state == HSM_PIN_BLOCKED     ? "blocked"
-				     : st.state == HSM_PIN_TRANSPORT ? "transport PIN"
-								     : "not initialised");
+		printf("pin:      %s\n", st.state == HSM_PIN_BLOCKED	 ? "blocked"
+					 : st.state == HSM_PIN_TRANSPORT ? "transport PIN"
+									 : "not initialised");
 	if (st.state == HSM_PIN_VERIFIED) {
 		if (session_list_keys(c.s, ids, &n, &e) < 0)
 			goto out;
@@ -307,7 +348,8 @@ static int parse_keyspec(const struct card_opts *o, hsm_keyspec *k, smk_err *e)
 		k->type = SMK_KEY_RSA;
 		k->rsa_bits = (unsigned)strtoul(o->type + 4, NULL, 10);
 	} else {
-		return smk_fail(e, SMK_E_ARG, "--type is ec:CURVE or rsa:BITS, not \"%s\"", o->type);
+		return smk_fail(e, SMK_E_ARG, "--type is ec:CURVE or rsa:BITS, not \"%s\"",
+				o->type);
 	}
 	if (strlen(o->chr) > HSM_REF_MAX || (o->car && strlen(o->car) > HSM_REF_MAX))
 		return smk_fail(e, SMK_E_ARG, "CHR and CAR have at most %d characters",

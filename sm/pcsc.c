@@ -66,7 +66,7 @@ struct pcsc_call {
 struct pcsc_transport {
 	char *reader;
 	struct pcsc_link *link; /* NULL when not connected (e.g. after a timeout) */
-	int need_reconnect;     /* reset or removal seen: pcsc-lite wants SCardReconnect */
+	int need_reconnect;	/* reset or removal seen: pcsc-lite wants SCardReconnect */
 	uint8_t atr[MAX_ATR_SIZE];
 	size_t atr_len;
 };
@@ -76,21 +76,36 @@ struct pcsc_transport {
 static const char *rv_text(LONG rv)
 {
 	switch (rv) {
-	case SCARD_W_RESET_CARD: return "card was reset";
-	case SCARD_W_REMOVED_CARD: return "card was removed";
-	case SCARD_E_NO_SMARTCARD: return "no card in reader";
-	case SCARD_W_UNRESPONSIVE_CARD: return "card does not answer to reset";
-	case SCARD_W_UNPOWERED_CARD: return "card is not powered";
-	case SCARD_E_SHARING_VIOLATION: return "card is in use by another PC/SC client";
-	case SCARD_E_NO_SERVICE: return "pcscd is not running";
-	case SCARD_E_UNKNOWN_READER: return "no such reader";
-	case SCARD_E_READER_UNAVAILABLE: return "reader unavailable";
-	case SCARD_E_NO_READERS_AVAILABLE: return "no readers";
-	case SCARD_E_TIMEOUT: return "timeout";
-	case SCARD_E_PROTO_MISMATCH: return "no common protocol (T=0/T=1)";
-	case SCARD_E_INSUFFICIENT_BUFFER: return "response larger than the buffer";
-	case SCARD_F_COMM_ERROR: return "communication error with pcscd";
-	case SCARD_E_NOT_TRANSACTED: return "command not transacted";
+	case SCARD_W_RESET_CARD:
+		return "card was reset";
+	case SCARD_W_REMOVED_CARD:
+		return "card was removed";
+	case SCARD_E_NO_SMARTCARD:
+		return "no card in reader";
+	case SCARD_W_UNRESPONSIVE_CARD:
+		return "card does not answer to reset";
+	case SCARD_W_UNPOWERED_CARD:
+		return "card is not powered";
+	case SCARD_E_SHARING_VIOLATION:
+		return "card is in use by another PC/SC client";
+	case SCARD_E_NO_SERVICE:
+		return "pcscd is not running";
+	case SCARD_E_UNKNOWN_READER:
+		return "no such reader";
+	case SCARD_E_READER_UNAVAILABLE:
+		return "reader unavailable";
+	case SCARD_E_NO_READERS_AVAILABLE:
+		return "no readers";
+	case SCARD_E_TIMEOUT:
+		return "timeout";
+	case SCARD_E_PROTO_MISMATCH:
+		return "no common protocol (T=0/T=1)";
+	case SCARD_E_INSUFFICIENT_BUFFER:
+		return "response larger than the buffer";
+	case SCARD_F_COMM_ERROR:
+		return "communication error with pcscd";
+	case SCARD_E_NOT_TRANSACTED:
+		return "command not transacted";
 	}
 	return pcsc_stringify_error(rv);
 }
@@ -253,8 +268,8 @@ static void op_reconnect(struct pcsc_call *c)
 	struct pcsc_link *l = c->link;
 
 	c->step = "SCardReconnect";
-	c->rv = SCardReconnect(l->card, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-			       c->disposition, &l->proto);
+	c->rv = SCardReconnect(l->card, SCARD_SHARE_EXCLUSIVE,
+			       SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, c->disposition, &l->proto);
 	if (c->rv != SCARD_S_SUCCESS)
 		return;
 	(void)read_atr(c);
@@ -276,10 +291,18 @@ static void *call_main(void *arg)
 	int abandoned;
 
 	switch (c->op) {
-	case OP_LIST: op_list(c); break;
-	case OP_CONNECT: op_connect(c); break;
-	case OP_RECONNECT: op_reconnect(c); break;
-	case OP_TRANSMIT: op_transmit(c); break;
+	case OP_LIST:
+		op_list(c);
+		break;
+	case OP_CONNECT:
+		op_connect(c);
+		break;
+	case OP_RECONNECT:
+		op_reconnect(c);
+		break;
+	case OP_TRANSMIT:
+		op_transmit(c);
+		break;
 	case OP_RELEASE:
 		link_release(c->link, c->disposition);
 		c->link = NULL;
@@ -329,9 +352,10 @@ static int call_run(struct pcsc_call *c, unsigned timeout_ms, const char *reader
 		c->abandoned = 1;
 		pthread_mutex_unlock(&c->mu);
 		pthread_detach(th);
-		return smk_fail(e, SMK_E_TIMEOUT,
-				"reader \"%s\": no answer from pcscd within %u ms; connection dropped",
-				reader, timeout_ms);
+		return smk_fail(
+		    e, SMK_E_TIMEOUT,
+		    "reader \"%s\": no answer from pcscd within %u ms; connection dropped", reader,
+		    timeout_ms);
 	}
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(th, NULL);
@@ -372,7 +396,8 @@ int pcsc_list_readers(char ***names, size_t *n, unsigned timeout_ms, smk_err *e)
 		smk_fail(e, SMK_E_IO, "listing readers: reader list is not terminated");
 		goto done;
 	}
-	for (off = 0; off < c->names_len && c->names[off] != '\0'; off += strlen(c->names + off) + 1)
+	for (off = 0; off < c->names_len && c->names[off] != '\0';
+	     off += strlen(c->names + off) + 1)
 		count++;
 	out = calloc(count + 1, sizeof(*out));
 	if (out == NULL) {
@@ -430,8 +455,7 @@ static void drop_link(struct pcsc_transport *p, unsigned timeout_ms)
 }
 
 /* wait_ms: how long a missing card may take to appear (0: fail at once). */
-static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned wait_ms,
-		       smk_err *e)
+static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned wait_ms, smk_err *e)
 {
 	struct pcsc_link *l = calloc(1, sizeof(*l));
 	struct pcsc_call *c = l ? call_new(OP_CONNECT, l) : NULL;
@@ -557,11 +581,11 @@ static void pcsc_close(void *impl)
 }
 
 static const struct smk_transport_ops pcsc_ops = {
-	.transmit = pcsc_transmit,
-	.reconnect = pcsc_reconnect,
-	.name = pcsc_name,
-	.atr = pcsc_atr,
-	.close = pcsc_close,
+    .transmit = pcsc_transmit,
+    .reconnect = pcsc_reconnect,
+    .name = pcsc_name,
+    .atr = pcsc_atr,
+    .close = pcsc_close,
 };
 
 int pcsc_open(const char *reader, unsigned timeout_ms, smk_transport **out, smk_err *e)

@@ -18,7 +18,7 @@
 #define PIN_MAX_LEN 16
 
 typedef struct smk_pin_source {
-	char *path;  /* file to read at each use, or NULL */
+	char *path;   /* file to read at each use, or NULL */
 	smk_buf kept; /* PIN read from an fd (secret) */
 } smk_pin_source;
 

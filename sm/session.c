@@ -32,7 +32,7 @@
 struct smk_session {
 	smk_transport *t;
 	session_config cfg;
-	bool up;         /* SM established (and PIN verified when configured) */
+	bool up;	 /* SM established (and PIN verified when configured) */
 	bool need_reset; /* reset the card before the next handshake */
 	smsg_ctx *sm;
 	bool have_chain;
@@ -78,8 +78,8 @@ static void session_down(smk_session *s)
 /* Plain transmit for the handshake only (SELECT, READ 2F02, MSE, GA).
  * Refuses while SM is up: a plain APDU would end SM on genuine firmware and
  * must never carry an operation. */
-static int send_plain(smk_session *s, const apdu *a, const char *what, smk_buf *data,
-		      uint16_t *sw, smk_err *e)
+static int send_plain(smk_session *s, const apdu *a, const char *what, smk_buf *data, uint16_t *sw,
+		      smk_err *e)
 {
 	smk_buf cmd = SMK_BUF_INIT, resp = SMK_BUF_INIT;
 	rapdu r;
@@ -133,8 +133,8 @@ static int send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, const
 	if (smsg_unwrap_response(s->sm, resp.data, resp.len, data, sw, e) < 0) {
 		/* a plain error status to the first command: the card had lost
 		 * our SM session before this operation and did not execute it */
-		s->op_unseen = s->op_cmds == 1 && e->code == SMK_E_SM && e->sw != 0 &&
-			       e->sw != 0x9000;
+		s->op_unseen =
+		    s->op_cmds == 1 && e->code == SMK_E_SM && e->sw != 0 && e->sw != 0x9000;
 		session_down(s);
 		goto out;
 	}
@@ -293,8 +293,7 @@ static int handshake(smk_session *s, smk_err *e)
 	int ret = -1;
 
 	memset(&chain, 0, sizeof(chain));
-	if (s->need_reset &&
-	    transport_reconnect(s->t, 1, apdu_timeout(s), e) < 0)
+	if (s->need_reset && transport_reconnect(s->t, 1, apdu_timeout(s), e) < 0)
 		goto out;
 	/* from here on, whatever happens, start the next attempt from a reset */
 	s->need_reset = true;
@@ -550,8 +549,7 @@ static int delete_fid(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
 	return r;
 }
 
-static int write_file(smk_session *s, uint16_t fid, const uint8_t *content, size_t len,
-		      smk_err *e)
+static int write_file(smk_session *s, uint16_t fid, const uint8_t *content, size_t len, smk_err *e)
 {
 	smk_buf data = SMK_BUF_INIT;
 	hsm_writer w;
@@ -662,8 +660,8 @@ int session_write_prkd(smk_session *s, uint8_t key_id, const char *label, EVP_PK
 	return run_op(s, "write PrKD", do_write_prkd, &p, e);
 }
 
-int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req,
-			size_t n, chain_attested *out, smk_err *e)
+int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req, size_t n,
+			chain_attested *out, smk_err *e)
 {
 	const char *want_car;
 

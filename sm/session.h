@@ -50,11 +50,11 @@
 #define SESSION_KEYGEN_TIMEOUT_MS 600000u
 
 typedef struct session_config {
-	const trust_store *trust;  /* pinned roots; must outlive the session */
-	const smk_pin_source *pin; /* NULL: no VERIFY (read-only use: info, reading CE|id) */
-	unsigned apdu_timeout_ms;  /* 0: SESSION_APDU_TIMEOUT_MS */
+	const trust_store *trust;   /* pinned roots; must outlive the session */
+	const smk_pin_source *pin;  /* NULL: no VERIFY (read-only use: info, reading CE|id) */
+	unsigned apdu_timeout_ms;   /* 0: SESSION_APDU_TIMEOUT_MS */
 	unsigned keygen_timeout_ms; /* 0: SESSION_KEYGEN_TIMEOUT_MS */
-	time_t (*now)(void);       /* the time the chain must be valid at; NULL: time() */
+	time_t (*now)(void);	    /* the time the chain must be valid at; NULL: time() */
 } session_config;
 
 typedef struct smk_session smk_session;
@@ -95,14 +95,14 @@ typedef struct session_keygen {
 	/* type, curve or RSA bits, algorithm list, use counter, key domain,
 	 * CHR and optional inner CAR: sent as given in the GAKP */
 	hsm_keyspec spec;
-	uint8_t key_id;    /* 0: the lowest free id */
+	uint8_t key_id;	   /* 0: the lowest free id */
 	const char *label; /* PrKD label (C4|id); NULL: write no PrKD */
 } session_keygen;
 
 typedef struct session_key {
 	uint8_t key_id;
-	smk_buf cvreq;      /* the authenticated request (67 ...) exactly as returned */
-	chain_attested att; /* what it proves, verified: CHR, type, curve, bits, key, SPKI, PEM */
+	smk_buf cvreq;	     /* the authenticated request (67 ...) exactly as returned */
+	chain_attested att;  /* what it proves, verified: CHR, type, curve, bits, key, SPKI, PEM */
 	uint8_t prkd_id[20]; /* PKCS#15 ID in C4|id: SHA-1 of the public key, as OpenSC */
 	bool has_prkd;
 } session_key;
@@ -119,8 +119,8 @@ int session_generate(smk_session *s, const session_keygen *g, session_key *out, 
 
 /* The check session_generate applies, for a request read back later (daemon
  * recovery). spec may be NULL to skip the comparison with what was asked. */
-int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req,
-			size_t n, chain_attested *out, smk_err *e);
+int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req, size_t n,
+			chain_attested *out, smk_err *e);
 
 /* Write (replace) the PrKD of key_id: label, the iD derived from pub
  * (prkd_sha1_id, returned in prkd_id) and the usage its algorithm list
