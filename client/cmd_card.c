@@ -22,6 +22,7 @@
 
 static const char card_usage_text[] =
     "usage: smkey card list\n"
+    "       smkey card find                 readers holding a SmartCard-HSM\n"
     "       smkey card atr READER\n"
     "       smkey card info    -r READER -t TRUSTDIR [-p PINFILE | --pin-fd N]\n"
     "       smkey card genkey  -r READER -t TRUSTDIR -p PINFILE --type ec:CURVE|rsa:BITS\n"
@@ -80,6 +81,20 @@ static int card_list(void)
 	}
 	pcsc_free_names(names);
 	return 0;
+}
+
+static int card_find(void)
+{
+	char **readers;
+	size_t n, i;
+	smk_err e;
+
+	if (session_find_hsms(&readers, &n, CARD_TIMEOUT_MS, &e) < 0)
+		return fail("find", &e);
+	for (i = 0; i < n; i++)
+		printf("%s\n", readers[i]);
+	pcsc_free_names(readers);
+	return n > 0 ? 0 : 1;
 }
 
 static int card_atr(const char *reader)
@@ -546,6 +561,8 @@ int cmd_card(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		return card_list();
+	if (argc == 2 && strcmp(argv[1], "find") == 0)
+		return card_find();
 	if (argc == 3 && strcmp(argv[1], "atr") == 0)
 		return card_atr(argv[2]);
 	if (argc >= 2 && parse_opts(argc - 1, argv + 1, &o) == 0) {

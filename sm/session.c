@@ -16,6 +16,7 @@
 
 #include "apdu.h"
 #include "ca.h"
+#include "pcsc.h"
 #include "prkd.h"
 #include "smsg.h"
 
@@ -432,6 +433,39 @@ out:
 	return ret;
 }
 
+int session_find_hsms(char ***readers, size_t *n, unsigned timeout_ms, smk_err *e)
+{
+	char **all, **found;
+	size_t count, i, k = 0;
+	smk_err skip;
+
+	*readers = NULL;
+	*n = 0;
+	if (pcsc_list_readers(&all, &count, timeout_ms, e) < 0)
+		return -1;
+	found = calloc(count + 1, sizeof(*found));
+	if (found == NULL) {
+		pcsc_free_names(all);
+		return smk_fail(e, SMK_E_NOMEM, "finding SmartCard-HSMs: out of memory");
+	}
+	for (i = 0; i < count; i++) {
+		smk_transport *t;
+		hsm_fcp fcp;
+		int r;
+
+		if (pcsc_open(all[i], timeout_ms, &t, &skip) < 0)
+			continue;
+		r = session_probe(t, timeout_ms, &fcp, &skip);
+		transport_close(t);
+		if (r == 1 && (found[k] = strdup(all[i])) != NULL)
+			k++;
+	}
+	pcsc_free_names(all);
+	*readers = found;
+	*n = k;
+	return 0;
+}
+
 /* ---- operations ---- */
 
 typedef int (*op_fn)(smk_session *s, void *arg, smk_err *e);
@@ -660,6 +694,8 @@ int session_write_prkd(smk_session *s, uint8_t key_id, const char *label, EVP_PK
 	return run_op(s, "write PrKD", do_write_prkd, &p, e);
 }
 
+static const uint8_t no_oid[HSM_OID_LEN];
+
 int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req, size_t n,
 			chain_attested *out, smk_err *e)
 {
@@ -705,6 +741,13 @@ int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uin
 	if (spec->type == SMK_KEY_RSA && out->bits != spec->rsa_bits) {
 		smk_fail(e, SMK_E_MISMATCH, "CV request: RSA-%u key, asked for RSA-%u", out->bits,
 			 spec->rsa_bits);
+		goto bad;
+	}
+	/* an explicit id-TA OID in the GAKP must come back in the request */
+	if (memcmp(spec->oid, no_oid, sizeof(no_oid)) != 0 &&
+	    (out->alg == NULL || memcmp(out->alg->oid, spec->oid, HSM_OID_LEN) != 0)) {
+		smk_fail(e, SMK_E_MISMATCH, "CV request: key algorithm %s is not the one asked for",
+			 out->alg ? out->alg->name : "(none)");
 		goto bad;
 	}
 	return 0;

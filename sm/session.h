@@ -77,6 +77,11 @@ const char *session_reader(const smk_session *s);
 /* How many times the handshake has run (1 after the first open). */
 unsigned session_opens(const smk_session *s);
 
+/* Readers that hold a SmartCard-HSM right now (each probed on an exclusive
+ * connection; readers that are empty or in use by someone else are left
+ * out). NULL-terminated; free with pcsc_free_names. */
+int session_find_hsms(char ***readers, size_t *n, unsigned timeout_ms, smk_err *e);
+
 /* Is the card in t a SmartCard-HSM? Sends one plain SELECT and nothing else;
  * for listing readers before any session exists. 1 yes, 0 no, -1 error. */
 int session_probe(smk_transport *t, unsigned timeout_ms, hsm_fcp *fcp, smk_err *e);
