@@ -442,6 +442,7 @@ static int card_genkey(const struct card_opts *o)
 	if (ctx_open(&c, o, true, &e) < 0)
 		goto out;
 	for (i = 0; i < o->count; i++) {
+		session_key_free(&k);
 		if (session_generate(c.s, &g, &k, &e) < 0)
 			goto out;
 		print_key(&k);
