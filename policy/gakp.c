@@ -12,11 +12,6 @@
 #include "../sm/tlv.h"
 
 /* ref §6.2: id-TA-ECDSA-SHA-256 and id-TA-RSA-v1-5-SHA-256 (0.4.0.127.0.7.2.2.2.2.3 / .1.2) */
-static const uint8_t oid_ta_ecdsa_sha256[] = {0x04, 0x00, 0x7F, 0x00, 0x07,
-					      0x02, 0x02, 0x02, 0x02, 0x03};
-static const uint8_t oid_ta_rsa_v15_sha256[] = {0x04, 0x00, 0x7F, 0x00, 0x07,
-						0x02, 0x02, 0x02, 0x01, 0x02};
-static const uint8_t rsa_exponent[] = {0x01, 0x00, 0x01};
 
 int policy_label_char(char c)
 {
@@ -163,60 +158,6 @@ int policy_device_allowed(const policy *p, const char *chr, smk_err *e)
 			p->name, chr);
 }
 
-static int key_template(const policy *p, smk_buf *b, smk_err *e)
-{
-	smk_curve_params cp;
-	uint8_t size[2];
-	size_t mark;
-	int rc = 0;
-
-	if (tlv_begin(b, 0x7F49, &mark) < 0)
-		return smk_fail(e, SMK_E_NOMEM, "out of memory");
-	if (p->key_type == SMK_KEY_EC) {
-		if (curve_params(p->curve, &cp, e) < 0)
-			return smk_context(e, "policy %s", p->name);
-		/* ref §6.2: EC template, every component full length, 86 omitted */
-		rc |= tlv_put(b, 0x06, oid_ta_ecdsa_sha256, sizeof(oid_ta_ecdsa_sha256));
-		rc |= tlv_put(b, 0x81, cp.p, cp.field_len);
-		rc |= tlv_put(b, 0x82, cp.a, cp.field_len);
-		rc |= tlv_put(b, 0x83, cp.b, cp.field_len);
-		rc |= tlv_put(b, 0x84, cp.g, cp.g_len);
-		rc |= tlv_put(b, 0x85, cp.r, cp.order_len);
-		rc |= tlv_put(b, 0x87, &cp.cofactor, 1);
-	} else {
-		/* ref §6.2: RSA template, exponent 65537 and the modulus size in bits */
-		size[0] = (uint8_t)(p->bits >> 8);
-		size[1] = (uint8_t)p->bits;
-		rc |= tlv_put(b, 0x06, oid_ta_rsa_v15_sha256, sizeof(oid_ta_rsa_v15_sha256));
-		rc |= tlv_put(b, 0x82, rsa_exponent, sizeof(rsa_exponent));
-		rc |= tlv_put(b, 0x02, size, sizeof(size));
-	}
-	if (rc != 0 || tlv_end(b, mark) < 0)
-		return smk_fail(e, SMK_E_NOMEM, "out of memory");
-	return 0;
-}
-
-/* ref §6.2: 90 use counter (4 bytes), 91 algorithm list, 92 key domain (1 byte) */
-static int meta_dos(const policy_gakp *g, smk_buf *b)
-{
-	uint8_t counter[4], domain;
-	int rc = 0;
-
-	if (g->use_counter) {
-		counter[0] = (uint8_t)(g->use_counter >> 24);
-		counter[1] = (uint8_t)(g->use_counter >> 16);
-		counter[2] = (uint8_t)(g->use_counter >> 8);
-		counter[3] = (uint8_t)g->use_counter;
-		rc |= tlv_put(b, 0x90, counter, sizeof(counter));
-	}
-	rc |= tlv_put(b, 0x91, g->alg_list, g->alg_list_len);
-	if (g->key_domain >= 0) {
-		domain = (uint8_t)g->key_domain;
-		rc |= tlv_put(b, 0x92, &domain, 1);
-	}
-	return rc;
-}
-
 int policy_gakp_params(const policy *p, const policy_request *req, policy_gakp *out, smk_err *e)
 {
 	smk_buf b = SMK_BUF_INIT;
@@ -243,8 +184,20 @@ int policy_gakp_params(const policy *p, const policy_request *req, policy_gakp *
 	out->policy_name = p->name;
 	memcpy(out->policy_digest, p->digest, sizeof(out->policy_digest));
 
-	if (key_template(p, &b, e) < 0)
+	/* the GAKP key spec; the CHR is the caller's, committed to the intent */
+	out->spec.type = p->key_type;
+	out->spec.curve = p->curve;
+	out->spec.rsa_bits = p->bits;
+	out->spec.use_counter = p->use_counter;
+	memcpy(out->spec.algs, p->alg_list, p->alg_count);
+	out->spec.alg_count = p->alg_count;
+	out->spec.has_key_domain = p->key_domain >= 0;
+	out->spec.key_domain = p->key_domain >= 0 ? (uint8_t)p->key_domain : 0;
+
+	if (hsm_encode_key_template(&b, &out->spec, e) < 0) {
+		smk_context(e, "policy %s", p->name);
 		goto out;
+	}
 	if (b.len > sizeof(out->key_template)) {
 		smk_fail(e, SMK_E_POLICY, "policy %s: key template of %zu bytes is too large",
 			 p->name, b.len);
@@ -254,10 +207,8 @@ int policy_gakp_params(const policy *p, const policy_request *req, policy_gakp *
 	out->key_template_len = b.len;
 
 	smk_buf_reset(&b);
-	if (meta_dos(out, &b) != 0) {
-		smk_fail(e, SMK_E_NOMEM, "out of memory");
+	if (hsm_encode_key_meta(&b, &out->spec, e) < 0)
 		goto out;
-	}
 	/* cannot exceed: 6 + 2 + 16 + 3 bytes */
 	memcpy(out->meta, b.data, b.len);
 	out->meta_len = b.len;

@@ -20,6 +20,7 @@
 
 #include "../common/err.h"
 #include "../sm/alg.h"
+#include "../sm/hsm.h"
 #include "../sm/curves.h"
 
 #define POLICY_FORMAT_VERSION 1
@@ -143,6 +144,9 @@ typedef struct policy_gakp {
 	/* CHR input: the intent (and so the CHR) commits to the policy by name and digest */
 	const char *policy_name;
 	uint8_t policy_digest[32];
+	/* the same as a GAKP key spec for sm/hsm.h; chr/car are left empty for
+	 * the caller (the CHR commits to the archive intent) */
+	hsm_keyspec spec;
 } policy_gakp;
 
 /* Turn p plus a request into the GAKP parameters, or refuse (SMK_E_POLICY)

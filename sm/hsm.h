@@ -231,6 +231,11 @@ typedef struct hsm_keyspec {
 	uint8_t key_domain;
 } hsm_keyspec;
 
+/* The 7F49 public-key template alone (OID and domain parameters, or
+ * exponent and modulus size), appended to out; k is not validated. */
+int hsm_encode_key_template(smk_buf *out, const hsm_keyspec *k, smk_err *e);
+/* The metadata DOs 90 / 91 / 92 that follow the CHR, appended to out. */
+int hsm_encode_key_meta(smk_buf *out, const hsm_keyspec *k, smk_err *e);
 /* The command data alone (ref §6.2), appended to out. */
 int hsm_encode_gakp_data(smk_buf *out, const hsm_keyspec *k, smk_err *e);
 /* `00 46 key_id signer_id Lc data Le`; with extended_le the Le is 0000 and

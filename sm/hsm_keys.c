@@ -131,7 +131,7 @@ static int check_keyspec(const hsm_keyspec *k, smk_err *e)
 	return 0;
 }
 
-static int put_pubkey_template(smk_buf *out, const hsm_keyspec *k, smk_err *e)
+int hsm_encode_key_template(smk_buf *out, const hsm_keyspec *k, smk_err *e)
 {
 	const uint8_t *oid = k->oid;
 	size_t mark;
@@ -179,11 +179,21 @@ int hsm_encode_gakp_data(smk_buf *out, const hsm_keyspec *k, smk_err *e)
 		r |= tlv_put(out, 0x42, k->car, strlen(k->car));
 	if (r < 0)
 		return nomem(e, "GAKP");
-	if (put_pubkey_template(out, k, e) < 0)
+	if (hsm_encode_key_template(out, k, e) < 0)
 		return -1;
 	r |= tlv_put(out, 0x5F20, k->chr, strlen(k->chr));
 	if (k->outer_car[0])
 		r |= tlv_put(out, 0x45, k->outer_car, strlen(k->outer_car));
+	if (r < 0)
+		return nomem(e, "GAKP");
+	return hsm_encode_key_meta(out, k, e);
+}
+
+int hsm_encode_key_meta(smk_buf *out, const hsm_keyspec *k, smk_err *e)
+{
+	int r = 0;
+
+	/* ref §6.2: 90 use counter (4 bytes), 91 algorithm list, 92 key domain */
 	if (k->use_counter) {
 		uint8_t c[4] = {(uint8_t)(k->use_counter >> 24), (uint8_t)(k->use_counter >> 16),
 				(uint8_t)(k->use_counter >> 8), (uint8_t)k->use_counter};

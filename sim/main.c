@@ -1,0 +1,418 @@
+/*
+ * smkey-sim: a SmartCard-HSM simulator for tests and benchmarks.
+ *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
+ *                  [--so-pin HEX]
+ *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
+ *                  [--fault SPEC]... [--latency SPEC]
+ *   smkey-sim ctl  --control SOCK REQUEST...
+ *   smkey-sim show --state FILE [--ef FID]
+ * docs/simulator.md describes the state file, faults, the log and latency.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "sim/card.h"
+#include "sim/vpcd.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N]\n"
+	      "                      [--pin PIN] [--so-pin HEX16] [--force]\n"
+	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
+	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
+	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
+	      "       smkey-sim show --state FILE [--ef FID]\n",
+	      f);
+}
+
+static int parse_uint(const char *what, const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *end != '\0' || errno || *v > max) {
+		fprintf(stderr, "smkey-sim: %s \"%s\": expected a number up to %lu\n", what, s,
+			max);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		fprintf(stderr, "smkey-sim: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The simulator CA in path: loaded if the file exists, else made and saved,
+ * so every card initialised with the same --ca chains to the same root. */
+static sim_ca *ca_open(const char *path, smk_err *e)
+{
+	sim_ca *ca;
+
+	if (access(path, F_OK) == 0)
+		return sim_ca_load(path, e);
+	ca = sim_ca_new(e);
+	if (ca != NULL && sim_ca_save(ca, path, e) < 0) {
+		sim_ca_free(ca);
+		return NULL;
+	}
+	return ca;
+}
+
+/* The trust anchor file is named after the root's CHR, which the DICA
+ * certificate names as CAR. */
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},  {"trust-out", required_argument, NULL, 't'},
+	    {"device", required_argument, NULL, 'd'}, {"pin", required_argument, NULL, 'p'},
+	    {"so-pin", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+	    {"ca", required_argument, NULL, 'a'},     {NULL, 0, NULL, 0},
+	};
+	const char *state = NULL, *trust = NULL, *pin = SIM_DEFAULT_PIN,
+		   *so = SIM_DEFAULT_SOPIN_HEX;
+	const char *ca_path = NULL;
+	sim_ca *ca = NULL;
+	unsigned long device = 1;
+	bool force = false;
+	smk_buf root = SMK_BUF_INIT, sob = SMK_BUF_INIT;
+	char path[4096];
+	sim_card *c = NULL;
+	smk_err e;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			state = optarg;
+			break;
+		case 't':
+			trust = optarg;
+			break;
+		case 'd':
+			if (parse_uint("--device", optarg, 99999, &device) < 0)
+				return 2;
+			break;
+		case 'p':
+			pin = optarg;
+			break;
+		case 'o':
+			so = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'a':
+			ca_path = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (state == NULL || trust == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!force && access(state, F_OK) == 0) {
+		fprintf(stderr,
+			"smkey-sim: %s exists; a card is initialised once (--force to replace)\n",
+			state);
+		return 1;
+	}
+	sob.secret = 1;
+	if (smk_hex_decode(so, &sob, &e) < 0 || sob.len != 8) {
+		fprintf(stderr, "smkey-sim: --so-pin: expected 16 hex digits\n");
+		goto done;
+	}
+	c = sim_card_new();
+	if (c == NULL) {
+		fprintf(stderr, "smkey-sim: out of memory\n");
+		goto done;
+	}
+	if (ca_path && (ca = ca_open(ca_path, &e)) == NULL) {
+		fprintf(stderr, "smkey-sim: --ca: %s\n", e.msg);
+		goto done;
+	}
+	if (sim_card_init_pki(c, ca, (unsigned)device, &root, &e) < 0 ||
+	    sim_card_set_pins(c, (const uint8_t *)pin, strlen(pin), sob.data, &e) < 0) {
+		fprintf(stderr, "smkey-sim: init: %s\n", e.msg);
+		goto done;
+	}
+	if (mkdir(trust, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "smkey-sim: %s: %s\n", trust, strerror(errno));
+		goto done;
+	}
+	snprintf(path, sizeof(path), "%s/%s.cvcert", trust, SIM_ROOT_CHR);
+	if (write_file(path, root.data, root.len) < 0)
+		goto done;
+	if (sim_card_save(c, state, &e) < 0) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		goto done;
+	}
+	printf("card %s: state %s, trust anchor %s\n", sim_card_chr(c), state, path);
+	rc = 0;
+done:
+	sim_ca_free(ca);
+	sim_card_free(c);
+	smk_buf_free(&root);
+	smk_buf_free(&sob);
+	return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"host", required_argument, NULL, 'h'},
+	    {"control", required_argument, NULL, 'c'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"fault", required_argument, NULL, 'f'},
+	    {"latency", required_argument, NULL, 'L'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
+	};
+	sim_vpcd_opts vo = {.host = NULL, .port = SIM_VPCD_PORT, .retry_ms = 200, .control_fd = -1};
+	const char *state = NULL, *control = NULL, *logpath = NULL;
+	const char *faults[64];
+	size_t n_faults = 0, i;
+	sim_latency lat = {0};
+	struct sigaction sa;
+	unsigned long v;
+	FILE *logf = NULL;
+	sim_card *c;
+	smk_err e;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			state = optarg;
+			break;
+		case 'p':
+			if (parse_uint("--port", optarg, 65535, &v) < 0 || v == 0)
+				return 2;
+			vo.port = (unsigned)v;
+			break;
+		case 'h':
+			vo.host = optarg;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'l':
+			logpath = optarg;
+			break;
+		case 'f':
+			if (n_faults == sizeof(faults) / sizeof(faults[0])) {
+				fprintf(stderr, "smkey-sim: too many --fault\n");
+				return 2;
+			}
+			faults[n_faults++] = optarg;
+			break;
+		case 'L':
+			if (sim_latency_parse(optarg, &lat, &e) < 0) {
+				fprintf(stderr, "smkey-sim: --latency: %s\n", e.msg);
+				return 2;
+			}
+			break;
+		case 'q':
+			vo.quiet = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (state == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	c = sim_card_load(state, &e);
+	if (c == NULL) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		return 1;
+	}
+	for (i = 0; i < n_faults; i++) {
+		sim_fault f;
+
+		if (sim_fault_parse(faults[i], 0, &f, &e) < 0 ||
+		    sim_card_add_fault(c, &f, &e) < 0) {
+			fprintf(stderr, "smkey-sim: --fault: %s\n", e.msg);
+			rc = 2;
+			goto done;
+		}
+	}
+	sim_card_set_latency(c, &lat);
+	if (logpath) {
+		logf = fopen(logpath, "a");
+		if (logf == NULL) {
+			fprintf(stderr, "smkey-sim: --log %s: %s\n", logpath, strerror(errno));
+			goto done;
+		}
+		sim_card_set_log(c, logf);
+	}
+	if (control) {
+		vo.control_fd = sim_control_listen(control, &e);
+		if (vo.control_fd < 0) {
+			fprintf(stderr, "smkey-sim: %s\n", e.msg);
+			goto done;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (sim_vpcd_run(c, &vo, &stop, &e) < 0) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (vo.control_fd >= 0) {
+		close(vo.control_fd);
+		unlink(control);
+	}
+	if (logf)
+		fclose(logf);
+	sim_card_free(c);
+	return rc;
+}
+
+static int cmd_ctl(int argc, char **argv)
+{
+	smk_buf req = SMK_BUF_INIT, reply = SMK_BUF_INIT;
+	const char *control = NULL;
+	smk_err e;
+	int i = 1, rc = 1;
+
+	if (argc >= 3 && strcmp(argv[1], "--control") == 0) {
+		control = argv[2];
+		i = 3;
+	}
+	if (control == NULL || i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (; i < argc; i++) {
+		if (smk_buf_add(&req, argv[i], strlen(argv[i])) < 0 ||
+		    smk_buf_add_byte(&req, i + 1 < argc ? ' ' : '\0') < 0) {
+			fprintf(stderr, "smkey-sim: out of memory\n");
+			goto done;
+		}
+	}
+	if (sim_control_request(control, (const char *)req.data, &reply, &e) < 0) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		goto done;
+	}
+	printf("%s\n", reply.len ? (const char *)reply.data : "");
+	rc = reply.len >= 2 && memcmp(reply.data, "ok", 2) == 0 ? 0 : 1;
+done:
+	smk_buf_free(&req);
+	smk_buf_free(&reply);
+	return rc;
+}
+
+/* Without --ef a summary; with it the EF's content in hex. */
+static int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},
+	    {"ef", required_argument, NULL, 'e'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *state = NULL, *ef = NULL;
+	smk_buf b = SMK_BUF_INIT;
+	unsigned long fid = 0;
+	sim_card *c;
+	smk_err e;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			state = optarg;
+			break;
+		case 'e':
+			ef = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (state == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (ef) {
+		char *end;
+
+		fid = strtoul(ef, &end, 16);
+		if (strlen(ef) != 4 || *end != '\0') {
+			fprintf(stderr, "smkey-sim: --ef \"%s\": expected 4 hex digits\n", ef);
+			return 2;
+		}
+	}
+	c = sim_card_load(state, &e);
+	if (c == NULL) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		return 1;
+	}
+	if (ef == NULL) {
+		sim_card_describe(c, stdout);
+		rc = 0;
+	} else if (sim_card_read_ef(c, (uint16_t)fid, &b) < 0) {
+		fprintf(stderr, "smkey-sim: card %s has no EF %04lX\n", sim_card_chr(c), fid);
+	} else {
+		smk_hex_fprint(stdout, b.data, b.len);
+		putchar('\n');
+		rc = 0;
+	}
+	smk_buf_free(&b);
+	sim_card_free(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ctl") == 0)
+		return cmd_ctl(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
+	fprintf(stderr, "smkey-sim: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
