@@ -26,10 +26,18 @@
 
 static char pin_dir[64];
 
+/* A fresh private directory under /tmp, named by test process. */
+static void make_dir(char *dir, size_t cap, const char *what)
+{
+	static unsigned seq;
+
+	snprintf(dir, cap, "/tmp/smk-%s-%d-%u", what, (int)getpid(), seq++);
+	ck_assert_msg(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+}
+
 static void pin_setup(void)
 {
-	strcpy(pin_dir, "/tmp/smk-pin-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(pin_dir));
+	make_dir(pin_dir, sizeof(pin_dir), "pin");
 }
 
 static void pin_teardown(void)
@@ -259,8 +267,7 @@ static void sim_setup(void)
 	size_t n;
 	smk_err e;
 
-	strcpy(sdir, "/tmp/smk-sess-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(sdir));
+	make_dir(sdir, sizeof(sdir), "session");
 	snprintf(pin_path, sizeof(pin_path), "%s/pin", sdir);
 	write_pin(SIM_DEFAULT_PIN);
 	ck_assert_msg(pin_source_file(&pin_src, pin_path, &e) == 0, "%s", e.msg);
