@@ -21,6 +21,7 @@ static const struct smkey_cmd commands[] = {
 	{"policies", cmd_policies, "list smkeyd's policies and whether you may use them"},
 	{"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
 	{"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
+	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
 	{NULL, NULL, NULL},
 };
 

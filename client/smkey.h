@@ -15,5 +15,6 @@ int cmd_bundle(int argc, char **argv);     /* cmd_records.c */
 int cmd_policies(int argc, char **argv);   /* cmd_daemon_info.c */
 int cmd_devices(int argc, char **argv);    /* cmd_daemon_info.c */
 int cmd_checkpoint(int argc, char **argv); /* cmd_daemon_info.c */
+int cmd_card(int argc, char **argv);       /* cmd_card.c */
 
 #endif
