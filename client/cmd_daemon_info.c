@@ -1,0 +1,155 @@
+/*
+ * What smkeyd offers and how it is doing:
+ *
+ *   smkey policies [--json]    the policies, and whether this user may use each
+ *   smkey devices [--json]     the HSMs, their state and queues
+ *   smkey checkpoint [--json]  the archive's signed checkpoint (C2SP text)
+ *
+ * Every command also takes --socket PATH.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "smkey.h"
+#include "varlink_client.h"
+
+/* --json and --socket, nothing else. 0 to go on, -1 after --help, or
+ * SMKEY_EXIT_USAGE after a usage message. */
+static int parse(const char *cmd, int argc, char **argv, int *json, const char **sock)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	FILE *f = stderr;
+	int opt;
+
+	*json = 0;
+	*sock = NULL;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'j')
+			*json = 1;
+		else if (opt == 's')
+			*sock = optarg;
+		else {
+			if (opt == 'h')
+				f = stdout;
+			break;
+		}
+	}
+	if (opt == -1 && optind == argc)
+		return 0;
+	fprintf(f, "usage: smkey %s [--json] [--socket PATH]\n", cmd);
+	return f == stdout ? -1 : SMKEY_EXIT_USAGE;
+}
+
+/* Run cmd's one call: 0 with *msg (NULL after --help), or the exit status. */
+static int call(const char *cmd, int argc, char **argv, const char *method, int *json, json_t **msg,
+		varlink_reply *r)
+{
+	const char *sock;
+	int rc = parse(cmd, argc, argv, json, &sock);
+
+	if (rc != 0)
+		return rc < 0 ? SMKEY_EXIT_OK : rc;
+	return vlc_simple(cmd, sock, method, NULL, msg, r);
+}
+
+int cmd_policies(int argc, char **argv)
+{
+	varlink_reply r;
+	json_t *msg = NULL, *list, *p, *v;
+	size_t i, k;
+	int json, rc = call("policies", argc, argv, "io.smkeyd.ListPolicies", &json, &msg, &r);
+
+	if (rc != SMKEY_EXIT_OK || msg == NULL)
+		return rc;
+	list = json_object_get(r.params, "policies");
+	if (json) {
+		vlc_print_json(list);
+		json_decref(msg);
+		return SMKEY_EXIT_OK;
+	}
+	json_array_foreach(list, i, p)
+	{
+		printf("%s%s\n", vlc_str(p, "name", "?"),
+		       json_is_true(json_object_get(p, "allowed")) ? ""
+								   : "  (not allowed for you)");
+		printf("  %-12s %s\n", "description", vlc_str(p, "description", ""));
+		printf("  %-12s %s", "key", vlc_str(p, "key_type", "?"));
+		if (json_is_string(json_object_get(p, "curve")))
+			printf(" %s", vlc_str(p, "curve", ""));
+		if (json_is_integer(json_object_get(p, "bits")))
+			printf(" %lld bits",
+			       (long long)json_integer_value(json_object_get(p, "bits")));
+		printf("\n  %-12s", "algorithms");
+		json_array_foreach(json_object_get(p, "algorithms"), k, v)
+		    printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
+		printf(" (tag 91: %s)\n", vlc_str(p, "alg_list_hex", "?"));
+		if (json_is_integer(json_object_get(p, "use_counter")))
+			printf("  %-12s %lld\n", "use counter",
+			       (long long)json_integer_value(json_object_get(p, "use_counter")));
+		if (json_is_integer(json_object_get(p, "key_domain")))
+			printf("  %-12s %lld\n", "key domain",
+			       (long long)json_integer_value(json_object_get(p, "key_domain")));
+		printf("  %-12s %s\n", "exportable",
+		       json_is_true(json_object_get(p, "exportable")) ? "yes" : "no");
+		printf("  %-12s %s\n", "label", vlc_str(p, "label_template", "?"));
+		printf("  %-12s %s\n", "digest", vlc_str(p, "digest", "?"));
+	}
+	if (json_array_size(list) == 0)
+		printf("(no policies)\n");
+	json_decref(msg);
+	return SMKEY_EXIT_OK;
+}
+
+int cmd_devices(int argc, char **argv)
+{
+	varlink_reply r;
+	json_t *msg = NULL, *list, *d;
+	size_t i;
+	int json, rc = call("devices", argc, argv, "io.smkeyd.ListDevices", &json, &msg, &r);
+
+	if (rc != SMKEY_EXIT_OK || msg == NULL)
+		return rc;
+	list = json_object_get(r.params, "devices");
+	if (json) {
+		vlc_print_json(list);
+		json_decref(msg);
+		return SMKEY_EXIT_OK;
+	}
+	printf("%-16s  %-5s  %6s  %-16s  %s\n", "SERIAL", "STATE", "QUEUED", "DEVAUT", "READER");
+	json_array_foreach(list, i, d)
+	{
+		printf("%-16s  %-5s  %6lld  %-16s  %s\n", vlc_str(d, "serial", "?"),
+		       vlc_str(d, "state", "?"),
+		       (long long)json_integer_value(json_object_get(d, "queued")),
+		       vlc_str(d, "devaut_chr", "?"), vlc_str(d, "reader", "?"));
+		if (json_is_string(json_object_get(d, "last_error")))
+			printf("  last error: %s\n", vlc_str(d, "last_error", ""));
+	}
+	if (json_array_size(list) == 0)
+		printf("(no devices)\n");
+	json_decref(msg);
+	return SMKEY_EXIT_OK;
+}
+
+int cmd_checkpoint(int argc, char **argv)
+{
+	varlink_reply r;
+	json_t *msg = NULL, *cp;
+	int json, rc = call("checkpoint", argc, argv, "io.smkeyd.GetCheckpoint", &json, &msg, &r);
+
+	if (rc != SMKEY_EXIT_OK || msg == NULL)
+		return rc;
+	cp = json_object_get(r.params, "checkpoint");
+	if (json)
+		vlc_print_json(cp);
+	else
+		fputs(vlc_str(cp, "text", ""), stdout);
+	json_decref(msg);
+	return SMKEY_EXIT_OK;
+}

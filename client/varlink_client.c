@@ -1,0 +1,210 @@
+/*
+ * Blocking varlink client for smkey (see varlink_client.h). The daemon is
+ * trusted to be smkeyd only as far as the socket's permissions go, so its
+ * replies go through the same bounded reader as anything else.
+ */
+#include "varlink_client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+const char *vlc_socket_path(const char *opt)
+{
+	const char *env = getenv("SMKEYD_SOCKET");
+
+	if (opt && *opt)
+		return opt;
+	return env && *env ? env : SMKEYD_DEFAULT_SOCKET;
+}
+
+int vlc_connect(vlc *c, const char *path, smk_err *e)
+{
+	struct sockaddr_un sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	c->fd = -1;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return smk_fail(e, SMK_E_ARG, "socket path %s is too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return smk_fail(e, SMK_E_IO, "socket: %s", strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+
+		close(c->fd);
+		c->fd = -1;
+		return smk_fail(e, SMK_E_IO, "cannot reach smkeyd at %s: %s", path, strerror(err));
+	}
+	varlink_reader_init(&c->rd, VLC_MAX_REPLY);
+	return 0;
+}
+
+void vlc_close(vlc *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		varlink_reader_free(&c->rd);
+	}
+	c->fd = -1;
+}
+
+int vlc_send(vlc *c, const char *method, json_t *params, int flags, smk_err *e)
+{
+	smk_buf out = SMK_BUF_INIT;
+	size_t off = 0;
+	ssize_t n;
+
+	if (varlink_call_encode(&out, method, params, flags, e) < 0)
+		return -1;
+	while (off < out.len) {
+		n = send(c->fd, out.data + off, out.len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			smk_buf_free(&out);
+			return smk_fail(e, SMK_E_IO, "sending %s: %s", method, strerror(errno));
+		}
+		off += (size_t)n;
+	}
+	smk_buf_free(&out);
+	return 0;
+}
+
+int vlc_recv(vlc *c, int timeout_ms, json_t **msg, varlink_reply *reply, smk_err *e)
+{
+	struct pollfd pfd = {c->fd, POLLIN, 0};
+	char chunk[65536];
+	ssize_t n;
+	int rc;
+
+	*msg = NULL;
+	for (;;) {
+		rc = varlink_reader_next(&c->rd, msg, e);
+		if (rc < 0)
+			return smk_context(e, "reply from smkeyd");
+		if (rc == 1) {
+			if (varlink_reply_decode(*msg, reply, e) < 0) {
+				json_decref(*msg);
+				*msg = NULL;
+				return smk_context(e, "reply from smkeyd");
+			}
+			return 1;
+		}
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return smk_fail(e, SMK_E_IO, "poll: %s", strerror(errno));
+		if (rc == 0)
+			return 0;
+		n = read(c->fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return smk_fail(e, SMK_E_IO, "reading from smkeyd: %s", strerror(errno));
+		if (n == 0)
+			return smk_fail(e, SMK_E_IO, "smkeyd closed the connection");
+		if (varlink_reader_feed(&c->rd, chunk, (size_t)n, e) < 0)
+			return -1;
+	}
+}
+
+static const char *pstr(const varlink_reply *r, const char *key)
+{
+	return vlc_str(r->params, key, "?");
+}
+
+int vlc_report_error(const char *cmd, const varlink_reply *r)
+{
+	const char *name = r->error;
+	char *dump;
+
+	if (strcmp(name, "io.smkeyd.PolicyDenied") == 0)
+		fprintf(stderr, "smkey %s: policy %s: not allowed: %s\n", cmd, pstr(r, "policy"),
+			pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.PolicyNotFound") == 0)
+		fprintf(stderr, "smkey %s: no policy named \"%s\" (see smkey policies)\n", cmd,
+			pstr(r, "policy"));
+	else if (strcmp(name, "io.smkeyd.RequestRefused") == 0)
+		fprintf(stderr, "smkey %s: policy %s refused the request: %s\n", cmd,
+			pstr(r, "policy"), pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.DeviceUnavailable") == 0)
+		fprintf(stderr, "smkey %s: device %s unavailable: %s\n", cmd,
+			json_is_string(json_object_get(r->params, "device")) ? pstr(r, "device")
+									     : "(any)",
+			pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.GenerationFailed") == 0)
+		fprintf(stderr, "smkey %s: generation failed (request %s): %s\n", cmd,
+			pstr(r, "request_id"), pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.RecordNotFound") == 0)
+		fprintf(stderr, "smkey %s: no such record\n", cmd);
+	else if (strcmp(name, "io.smkeyd.ArchiveError") == 0)
+		fprintf(stderr, "smkey %s: archive error: %s\n", cmd, pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.TooManyRequests") == 0)
+		fprintf(stderr, "smkey %s: smkeyd is busy (limit %lld); try again later\n", cmd,
+			(long long)json_integer_value(json_object_get(r->params, "limit")));
+	else if (strcmp(name, "io.smkeyd.InvalidParameter") == 0) {
+		fprintf(stderr, "smkey %s: %s %s\n", cmd, pstr(r, "parameter"), pstr(r, "reason"));
+		return SMKEY_EXIT_USAGE;
+	} else if (strcmp(name, "org.varlink.service.InvalidParameter") == 0) {
+		fprintf(stderr, "smkey %s: smkeyd refused parameter \"%s\"\n", cmd,
+			pstr(r, "parameter"));
+		return SMKEY_EXIT_USAGE;
+	} else {
+		dump = json_dumps(r->params, JSON_COMPACT);
+		fprintf(stderr, "smkey %s: %s %s\n", cmd, name, dump ? dump : "");
+		free(dump);
+	}
+	return SMKEY_EXIT_FAILED;
+}
+
+int vlc_simple(const char *cmd, const char *socket_path, const char *method, json_t *params,
+	       json_t **msg, varlink_reply *reply)
+{
+	vlc c;
+	smk_err e;
+	int rc;
+
+	*msg = NULL;
+	if (vlc_connect(&c, vlc_socket_path(socket_path), &e) < 0) {
+		fprintf(stderr, "smkey %s: %s\n", cmd, e.msg);
+		return SMKEY_EXIT_UNREACHABLE;
+	}
+	rc = vlc_send(&c, method, params, 0, &e) < 0 ? -1 : vlc_recv(&c, -1, msg, reply, &e);
+	vlc_close(&c);
+	if (rc < 0) {
+		fprintf(stderr, "smkey %s: %s\n", cmd, e.msg);
+		return SMKEY_EXIT_UNREACHABLE;
+	}
+	if (reply->error) {
+		rc = vlc_report_error(cmd, reply);
+		json_decref(*msg);
+		*msg = NULL;
+		return rc;
+	}
+	return SMKEY_EXIT_OK;
+}
+
+void vlc_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+const char *vlc_str(json_t *obj, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : dflt;
+}

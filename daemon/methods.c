@@ -1,0 +1,348 @@
+/*
+ * The methods (see methods.h). Each io.smkeyd method's parameters are
+ * checked here against proto/io.smkeyd.varlink - names, types, ranges - so
+ * the engine only ever sees an object with the declared fields, nulls
+ * dropped, values in range. Labels beyond their length are the policy's
+ * business (the engine's).
+ */
+#include "methods.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+#define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §8) */
+#define REQUEST_ID_MAX 128
+#define LIST_LIMIT_MAX 10000
+
+enum ptype {
+	P_POLICY, /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
+	P_LABEL,  /* 1..POLICY_LABEL_MAX bytes, no control characters */
+	P_SERIAL, /* [A-Za-z0-9]{1,16} */
+	P_REQID,  /* [A-Za-z0-9._:-]{1,128} */
+	P_UINT,	  /* integer >= 0 */
+	P_LIMIT,  /* integer 1..LIST_LIMIT_MAX */
+};
+
+struct param {
+	const char *name;
+	enum ptype type;
+	int required;
+};
+
+typedef int (*query_fn)(engine *, const engine_peer *, json_t *, json_t **, engine_error *);
+
+struct method {
+	const char *name;
+	struct param params[4];
+	int seq_or_id;	/* exactly one of seq / request_id */
+	query_fn query; /* NULL: Generate */
+};
+
+static const struct method methods[] = {
+    {"Generate",
+     {{"policy", P_POLICY, 1}, {"label", P_LABEL, 0}, {"device", P_SERIAL, 0}},
+     0,
+     NULL},
+    {"GetRecord", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_record},
+    {"ListRecords",
+     {{"policy", P_POLICY, 0}, {"since", P_UINT, 0}, {"limit", P_LIMIT, 0}},
+     0,
+     engine_list_records},
+    {"GetBundle", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_bundle},
+    {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies},
+    {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices},
+    {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint},
+    {"GetConsistencyProof",
+     {{"old_size", P_UINT, 1}, {"new_size", P_UINT, 0}},
+     0,
+     engine_get_consistency_proof},
+};
+
+static int in_set(char c, const char *extra)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr(extra, c) != NULL);
+}
+
+static int chars_ok(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!in_set(*s, extra))
+			return 0;
+	return 1;
+}
+
+/* NULL when v fits t, else the reason. */
+static const char *check_value(enum ptype t, json_t *v)
+{
+	const char *s;
+	size_t n;
+
+	if (t == P_UINT || t == P_LIMIT) {
+		json_int_t i;
+
+		if (!json_is_integer(v))
+			return "must be an integer";
+		i = json_integer_value(v);
+		if (t == P_UINT && i < 0)
+			return "must be 0 or more";
+		if (t == P_LIMIT && (i < 1 || i > LIST_LIMIT_MAX))
+			return "must be from 1 to 10000";
+		return NULL;
+	}
+	if (!json_is_string(v))
+		return "must be a string";
+	s = json_string_value(v);
+	n = json_string_length(v);
+	switch (t) {
+	case P_POLICY:
+		if (n < 1 || n > POLICY_NAME_MAX || !chars_ok(s, "._-") || s[0] == '.' ||
+		    s[0] == '-')
+			return "must be a policy name: 1 to 64 of A-Z a-z 0-9 . _ -, not starting "
+			       "with '.' or '-'";
+		return NULL;
+	case P_LABEL:
+		if (n < 1 || n > POLICY_LABEL_MAX)
+			return "must be 1 to 64 bytes";
+		for (; *s; s++)
+			if ((unsigned char)*s < 0x20 || *s == 0x7f)
+				return "must not contain control characters";
+		return NULL;
+	case P_SERIAL:
+		if (n < 1 || n > SERIAL_MAX || !chars_ok(s, ""))
+			return "must be a device serial: 1 to 16 of A-Z a-z 0-9";
+		return NULL;
+	case P_REQID:
+		if (n < 1 || n > REQUEST_ID_MAX || !chars_ok(s, "._:-"))
+			return "must be a request id: 1 to 128 of A-Z a-z 0-9 . _ : -";
+		return NULL;
+	default:
+		return "has no known type";
+	}
+}
+
+/* A name the client sent, cut to 64 bytes on a UTF-8 boundary so that it
+ * can go back into a reply. */
+static void client_name(char out[65], const char *s)
+{
+	size_t n = strnlen(s, 64);
+
+	while (n > 0 && n == 64 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static void invalid(struct server_conn *c, const char *parameter, const char *reason)
+{
+	server_conn_error(c, "io.smkeyd.InvalidParameter",
+			  json_pack("{ssss}", "parameter", parameter, "reason", reason));
+}
+
+/* The checked parameters without nulls, or NULL after answering the error. */
+static json_t *check_params(struct server_conn *c, const struct method *m, json_t *params)
+{
+	const struct param *p;
+	const char *key, *why;
+	json_t *v, *out = json_object();
+
+	if (out == NULL) {
+		invalid(c, "parameters", "out of memory");
+		return NULL;
+	}
+	json_object_foreach(params, key, v)
+	{
+		for (p = m->params; p->name; p++)
+			if (strcmp(p->name, key) == 0)
+				break;
+		if (p->name == NULL) {
+			char name[65];
+
+			client_name(name, key);
+			invalid(c, name, "is not a parameter of this method");
+			goto fail;
+		}
+		if (json_is_null(v))
+			continue;
+		if ((why = check_value(p->type, v)) != NULL) {
+			invalid(c, p->name, why);
+			goto fail;
+		}
+		json_object_set(out, key, v);
+	}
+	for (p = m->params; p->name; p++)
+		if (p->required && json_object_get(out, p->name) == NULL) {
+			invalid(c, p->name, "is required");
+			goto fail;
+		}
+	if (m->seq_or_id &&
+	    (json_object_get(out, "seq") != NULL) == (json_object_get(out, "request_id") != NULL)) {
+		invalid(c, "seq", "give either seq or request_id");
+		goto fail;
+	}
+	v = json_object_get(out, "new_size");
+	if (v && json_integer_value(v) < json_integer_value(json_object_get(out, "old_size"))) {
+		invalid(c, "new_size", "must not be smaller than old_size");
+		goto fail;
+	}
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+static void answer_engine_error(struct server_conn *c, engine_error *err)
+{
+	const char *name = err->name;
+
+	/* an engine that forgot to name its error still gets a valid reply */
+	if (name == NULL || !varlink_method_valid(name))
+		name = "io.smkeyd.ArchiveError";
+	server_conn_error(c, name,
+			  err->params ? json_incref(err->params)
+				      : json_pack("{ss}", "reason", err->msg));
+}
+
+static void generate_progress(void *ctx, enum engine_stage stage)
+{
+	struct server_conn *c = ctx;
+
+	server_conn_reply(c,
+			  json_pack("{s{sssI}}", "progress", "stage", engine_stage_name(stage),
+				    "elapsed_ms", (json_int_t)server_conn_elapsed_ms(c)),
+			  1);
+}
+
+static void generate_done(void *ctx, json_t *reply, const engine_error *err)
+{
+	struct server_conn *c = ctx;
+
+	if (reply != NULL)
+		server_conn_reply(c, reply, 0);
+	else
+		answer_engine_error(c, (engine_error *)err);
+}
+
+static int generate(engine *eng, struct server_conn *c, const engine_peer *peer, json_t *params)
+{
+	engine_error err;
+	json_t *label = json_object_get(params, "label"),
+	       *device = json_object_get(params, "device");
+
+	memset(&err, 0, sizeof(err));
+	if (engine_generate(eng, peer, json_string_value(json_object_get(params, "policy")),
+			    label ? json_string_value(label) : NULL,
+			    device ? json_string_value(device) : NULL, generate_progress,
+			    generate_done, c, &err) < 0) {
+		answer_engine_error(c, &err);
+		engine_error_clear(&err);
+		return 0;
+	}
+	return 1;
+}
+
+/* org.varlink.service: what any varlink client asks first. */
+static int service(struct server_conn *c, const varlink_call *call)
+{
+	json_t *v;
+	const char *key, *iface;
+	char name[65];
+
+	if (strcmp(call->member, "GetInfo") == 0) {
+		json_object_foreach(call->params, key, v)
+		{
+			(void)v;
+			client_name(name, key);
+			server_conn_error(c, "org.varlink.service.InvalidParameter",
+					  json_pack("{ss}", "parameter", name));
+			return 0;
+		}
+		server_conn_reply(c,
+				  json_pack("{sssssssss[ss]}", "vendor", "smkeyd", "product",
+					    "smkeyd", "version", SMKEYD_VERSION, "url",
+					    "man:smkeyd(8)", "interfaces", "org.varlink.service",
+					    "io.smkeyd"),
+				  0);
+		return 0;
+	}
+	if (strcmp(call->member, "GetInterfaceDescription") == 0) {
+		json_object_foreach(call->params, key, v)
+		{
+			if (strcmp(key, "interface") == 0 && json_is_string(v))
+				continue;
+			client_name(name, key);
+			server_conn_error(c, "org.varlink.service.InvalidParameter",
+					  json_pack("{ss}", "parameter", name));
+			return 0;
+		}
+		v = json_object_get(call->params, "interface");
+		if (v == NULL) {
+			server_conn_error(c, "org.varlink.service.InvalidParameter",
+					  json_pack("{ss}", "parameter", "interface"));
+			return 0;
+		}
+		iface = json_string_value(v);
+		if (strcmp(iface, "io.smkeyd") == 0 || strcmp(iface, "org.varlink.service") == 0) {
+			server_conn_reply(c,
+					  json_pack("{ss}", "description",
+						    iface[0] == 'i'
+							? varlink_interface_io_smkeyd
+							: varlink_interface_org_varlink_service),
+					  0);
+			return 0;
+		}
+		client_name(name, iface);
+		server_conn_error(c, "org.varlink.service.InterfaceNotFound",
+				  json_pack("{ss}", "interface", name));
+		return 0;
+	}
+	server_conn_error(c, "org.varlink.service.MethodNotFound",
+			  json_pack("{ss}", "method", call->method));
+	return 0;
+}
+
+int methods_dispatch(engine *eng, struct server_conn *c, const engine_peer *peer,
+		     const varlink_call *call)
+{
+	const struct method *m = NULL;
+	engine_error err;
+	json_t *params, *reply = NULL;
+	size_t i;
+	int rc;
+
+	if (strcmp(call->interface, "org.varlink.service") == 0)
+		return service(c, call);
+	if (strcmp(call->interface, "io.smkeyd") != 0) {
+		server_conn_error(c, "org.varlink.service.InterfaceNotFound",
+				  json_pack("{ss}", "interface", call->interface));
+		return 0;
+	}
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(methods[i].name, call->member) == 0)
+			m = &methods[i];
+	if (m == NULL) {
+		server_conn_error(c, "org.varlink.service.MethodNotFound",
+				  json_pack("{ss}", "method", call->method));
+		return 0;
+	}
+	params = check_params(c, m, call->params);
+	if (params == NULL)
+		return 0;
+	if (m->query == NULL) {
+		rc = generate(eng, c, peer, params);
+		json_decref(params);
+		return rc;
+	}
+	memset(&err, 0, sizeof(err));
+	if (m->query(eng, peer, params, &reply, &err) == 0) {
+		server_conn_reply(c, reply, 0);
+	} else {
+		answer_engine_error(c, &err);
+		engine_error_clear(&err);
+	}
+	json_decref(params);
+	return 0;
+}
