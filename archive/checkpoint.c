@@ -6,21 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/x509.h>
-
+#include "../sm/cvc.h"
 #include "internal.h"
 
 /* c2sp.org/signed-note: signature type 0x02, key ID over the SPKI DER */
 static int key_fingerprint(EVP_PKEY *pub, uint8_t out[32], smk_err *e)
 {
-	unsigned char *der = NULL;
-	int len = i2d_PUBKEY(pub, &der);
-	int rc;
+	smk_buf spki = SMK_BUF_INIT;
+	int rc = cvc_spki_der(pub, &spki, e) < 0 ? -1 : archive_sha256(spki.data, spki.len, out, e);
 
-	if (len <= 0)
-		return smk_fail(e, SMK_E_CRYPTO, "checkpoint: cannot encode the archive key");
-	rc = archive_sha256(der, (size_t)len, out, e);
-	OPENSSL_free(der);
+	smk_buf_free(&spki);
 	return rc;
 }
 

@@ -72,7 +72,5 @@ int archive_db_fail(archive *a, const char *what, smk_err *e);
 /* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
  * first missing sequence number. */
 int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);
-/* The SubjectPublicKeyInfo DER of a key (appended). */
-int archive_spki(EVP_PKEY *key, smk_buf *out, smk_err *e);
 
 #endif

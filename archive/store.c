@@ -12,8 +12,8 @@
 #include <time.h>
 
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
+#include "../sm/cvc.h"
 #include "checkpoint.h"
 #include "internal.h"
 #include "merkle.h"
@@ -175,20 +175,6 @@ static void step(archive *a, const char *name)
 {
 	if (a->hook)
 		a->hook(name, a->hook_ctx);
-}
-
-int archive_spki(EVP_PKEY *key, smk_buf *out, smk_err *e)
-{
-	unsigned char *der = NULL;
-	int len = i2d_PUBKEY(key, &der);
-	int rc = 0;
-
-	if (len <= 0)
-		return smk_fail(e, SMK_E_CRYPTO, "cannot encode a public key as SPKI");
-	if (smk_buf_add(out, der, (size_t)len) < 0)
-		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
-	OPENSSL_free(der);
-	return rc;
 }
 
 static int64_t now_or(int64_t t)
@@ -484,7 +470,7 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		goto out;
 	}
 	/* the archive key signs: record 0 itself, afterwards the key of record 0 */
-	if (archive_spki(s->pub, &signer_spki, e) < 0)
+	if (cvc_spki_der(s->pub, &signer_spki, e) < 0)
 		goto out;
 	if (seq == 0) {
 		if (smk_buf_add(&key_spki, req->spki, req->spki_len) < 0) {

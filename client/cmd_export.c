@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/pem.h>
+#include <stdlib.h>
+
 #include <openssl/x509.h>
 
 #include "archive/archive.h"
 #include "archive/record.h"
+#include "sm/cvc.h"
 #include "smkey.h"
 
 static void usage(FILE *f)
@@ -31,20 +33,15 @@ static int to_pem(const smk_buf *spki, smk_buf *out, smk_err *e)
 {
 	const unsigned char *q = spki->data;
 	EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)spki->len);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *p;
-	long n;
-	int rc = -1;
+	char *pem = NULL;
+	int rc;
 
-	if (k && bio && PEM_write_bio_PUBKEY(bio, k) == 1) {
-		n = BIO_get_mem_data(bio, &p);
-		rc = n > 0 && smk_buf_add(out, p, (size_t)n) == 0
-			 ? 0
-			 : smk_fail(e, SMK_E_NOMEM, "out of memory");
-	} else {
-		smk_fail(e, SMK_E_FORMAT, "the recorded public key is not SPKI DER");
-	}
-	BIO_free(bio);
+	if (!k)
+		return smk_fail(e, SMK_E_FORMAT, "the recorded public key is not SPKI DER");
+	rc = cvc_spki_pem(k, &pem, e);
+	if (rc == 0 && smk_buf_add(out, pem, strlen(pem)) < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
+	free(pem);
 	EVP_PKEY_free(k);
 	return rc;
 }
