@@ -139,11 +139,11 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 
 	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
 		"kind", "policy", "label", "requester");
-	if (sqlite3_prepare_v2(a->db,
+	if (archive_db_prepare(a,
 			       "SELECT seq, request_id, canonical, signature FROM records"
 			       " ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK)
-		return archive_db_fail(a, "read records", e);
+			       &st, e) < 0)
+		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
 		const uint8_t *p = sqlite3_column_blob(st, 2);
@@ -191,9 +191,8 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	int rc;
 
 	fprintf(au->out, "\nCheckpoints\n");
-	if (sqlite3_prepare_v2(a->db, "SELECT size, note FROM checkpoints ORDER BY size", -1, &st,
-			       NULL) != SQLITE_OK)
-		return archive_db_fail(a, "read checkpoints", e);
+	if (archive_db_prepare(a, "SELECT size, note FROM checkpoints ORDER BY size", &st, e) < 0)
+		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t size = (uint64_t)sqlite3_column_int64(st, 0);
 		archive_checkpoint cp;
@@ -309,13 +308,13 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 	int rc;
 
 	fprintf(au->out, "\nIntents and outcomes\n");
-	if (sqlite3_prepare_v2(a->db,
+	if (archive_db_prepare(a,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.chr,"
 			       " o.status, o.seq, o.reason, r.seq FROM intents i"
 			       " LEFT JOIN outcomes o USING(request_id)"
 			       " LEFT JOIN records r USING(request_id) ORDER BY i.rowid",
-			       -1, &st, NULL) != SQLITE_OK)
-		return archive_db_fail(a, "read intents", e);
+			       &st, e) < 0)
+		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		const char *status = (const char *)sqlite3_column_text(st, 5);

@@ -69,6 +69,11 @@ struct archive {
 
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
 int archive_db_fail(archive *a, const char *what, smk_err *e);
+int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e);
+/* The one integer a query returns (0 when it returns no row). */
+int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e);
+/* Append the blob in column col of the current row. */
+int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e);
 /* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
  * first missing sequence number. */
 int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);

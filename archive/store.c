@@ -76,7 +76,7 @@ static int exec(archive *a, const char *sql, const char *what, smk_err *e)
 	return 0;
 }
 
-static int prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e)
+int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e)
 {
 	if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK) {
 		*st = NULL;
@@ -85,12 +85,12 @@ static int prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e)
 	return 0;
 }
 
-static int pragma_int(archive *a, const char *sql, int64_t *v, smk_err *e)
+int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (prepare(a, sql, &st, e) < 0)
+	if (archive_db_prepare(a, sql, &st, e) < 0)
 		return -1;
 	rc = sqlite3_step(st);
 	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
@@ -128,8 +128,8 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 			goto fail_ctx;
 	}
 	if (exec(a, "PRAGMA foreign_keys=ON", "foreign keys", e) < 0 ||
-	    pragma_int(a, "PRAGMA application_id", &app, e) < 0 ||
-	    pragma_int(a, "PRAGMA user_version", &version, e) < 0)
+	    archive_db_int(a, "PRAGMA application_id", &app, e) < 0 ||
+	    archive_db_int(a, "PRAGMA user_version", &version, e) < 0)
 		goto fail_ctx;
 	if (app == 0 && version == 0 && !a->readonly) {
 		if (exec(a, "BEGIN IMMEDIATE", "begin", e) < 0)
@@ -182,16 +182,6 @@ static int64_t now_or(int64_t t)
 	return t ? t : (int64_t)time(NULL);
 }
 
-int archive_size(archive *a, uint64_t *n, smk_err *e)
-{
-	int64_t v;
-
-	if (pragma_int(a, "SELECT COUNT(*) FROM records", &v, e) < 0)
-		return -1;
-	*n = (uint64_t)v;
-	return 0;
-}
-
 int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
@@ -220,10 +210,11 @@ int archive_intent(archive *a, const archive_intent_req *req, archive_intent_inf
 	archive_chr_from_digest(out->digest, out->chr);
 	snprintf(out->kind, sizeof(out->kind), "%s", req->kind);
 	snprintf(out->policy_name, sizeof(out->policy_name), "%s", req->policy_name);
-	if (prepare(a,
-		    "INSERT INTO intents(request_id, time, kind, policy_name, canonical, digest,"
-		    " chr, policy_doc) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-		    &st, e) < 0)
+	if (archive_db_prepare(
+		a,
+		"INSERT INTO intents(request_id, time, kind, policy_name, canonical, digest,"
+		" chr, policy_doc) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, e) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, out->request_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, out->time);
@@ -244,7 +235,7 @@ out:
 	return rc;
 }
 
-static int add_column_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e)
+int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e)
 {
 	const void *p = sqlite3_column_blob(st, col);
 	int n = sqlite3_column_bytes(st, col);
@@ -252,73 +243,6 @@ static int add_column_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e)
 	if (n > 0 && smk_buf_add(out, p, (size_t)n) < 0)
 		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
 	return 0;
-}
-
-int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_err *e)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (prepare(a, "SELECT canonical, signature FROM records WHERE seq = ?", &st, e) < 0)
-		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		rc = add_column_blob(st, 0, canonical, e) < 0 ||
-			     (sig && add_column_blob(st, 1, sig, e) < 0)
-			 ? -1
-			 : 0;
-	} else if (rc == SQLITE_DONE) {
-		rc = smk_fail(e, SMK_E_ARG, "archive: no record %" PRIu64, seq);
-	} else {
-		rc = archive_db_fail(a, "read record", e);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e)
-{
-	sqlite3_stmt *st;
-	uint64_t i = 0;
-	int rc;
-
-	*leaves = NULL;
-	if (size > (UINT64_C(1) << 32))
-		return smk_fail(e, SMK_E_ARG, "archive: tree size %" PRIu64 " too large", size);
-	*leaves = malloc((size ? size : 1) * 32);
-	if (!*leaves)
-		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
-	if (prepare(a, "SELECT seq, canonical FROM records WHERE seq < ? ORDER BY seq", &st, e) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
-			sqlite3_finalize(st);
-			smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-			goto fail;
-		}
-		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
-				     (size_t)sqlite3_column_bytes(st, 1), (*leaves)[i], e) < 0) {
-			sqlite3_finalize(st);
-			goto fail;
-		}
-		i++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		archive_db_fail(a, "read records", e);
-		goto fail;
-	}
-	if (i != size) {
-		smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-		goto fail;
-	}
-	return 0;
-fail:
-	free(*leaves);
-	*leaves = NULL;
-	return -1;
 }
 
 /* The archive key as recorded in record 0 (SPKI DER, appended). */
@@ -351,10 +275,10 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 	sqlite3_stmt *st;
 	int rc;
 
-	if (prepare(a,
-		    "SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
-		    " LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
-		    &st, e) < 0)
+	if (archive_db_prepare(a,
+			       "SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
+			       " LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
+			       &st, e) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -368,8 +292,8 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 	} else {
 		snprintf(in->kind, sizeof(in->kind), "%s",
 			 (const char *)sqlite3_column_text(st, 2));
-		rc = add_column_blob(st, 0, &in->canonical, e) < 0 ||
-			     add_column_blob(st, 1, &in->policy_doc, e) < 0
+		rc = archive_db_blob(st, 0, &in->canonical, e) < 0 ||
+			     archive_db_blob(st, 1, &in->policy_doc, e) < 0
 			 ? -1
 			 : 0;
 	}
@@ -384,7 +308,8 @@ static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 
 	memset(prev, 0, 32);
 	*next = 0;
-	if (prepare(a, "SELECT seq, canonical FROM records ORDER BY seq DESC LIMIT 1", &st, e) < 0)
+	if (archive_db_prepare(a, "SELECT seq, canonical FROM records ORDER BY seq DESC LIMIT 1",
+			       &st, e) < 0)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -404,7 +329,7 @@ static int insert_row(archive *a, const char *sql, const char *what, smk_err *e,
 	sqlite3_stmt *st;
 	int rc;
 
-	if (prepare(a, sql, &st, e) < 0)
+	if (archive_db_prepare(a, sql, &st, e) < 0)
 		return -1;
 	bind(st, arg);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : archive_db_fail(a, what, e);
@@ -584,10 +509,10 @@ int archive_fail(archive *a, const char *request_id, const char *reason, smk_err
 	if (exec(a, "BEGIN IMMEDIATE", "begin", e) < 0)
 		return -1;
 	if (load_intent(a, request_id, &in, e) < 0 ||
-	    prepare(a,
-		    "INSERT INTO outcomes(request_id, time, status, reason)"
-		    " VALUES(?, ?, 'failed', ?)",
-		    &st, e) < 0)
+	    archive_db_prepare(a,
+			       "INSERT INTO outcomes(request_id, time, status, reason)"
+			       " VALUES(?, ?, 'failed', ?)",
+			       &st, e) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
@@ -605,180 +530,5 @@ out:
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	smk_buf_free(&in.canonical);
 	smk_buf_free(&in.policy_doc);
-	return rc;
-}
-
-int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e)
-{
-	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc;
-
-	*list = NULL;
-	*n = 0;
-	if (prepare(a,
-		    "SELECT i.request_id, i.time, i.kind, i.policy_name, i.digest, i.chr"
-		    " FROM intents i LEFT JOIN outcomes o USING(request_id)"
-		    " WHERE o.request_id IS NULL ORDER BY i.rowid",
-		    &st, e) < 0)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		archive_intent_info *it;
-
-		if (*n == cap) {
-			size_t ncap = cap ? 2 * cap : 8;
-			archive_intent_info *grown = realloc(*list, ncap * sizeof(**list));
-
-			if (!grown) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			*list = grown;
-			cap = ncap;
-		}
-		it = &(*list)[(*n)++];
-		memset(it, 0, sizeof(*it));
-		snprintf(it->request_id, sizeof(it->request_id), "%s", sqlite3_column_text(st, 0));
-		it->time = sqlite3_column_int64(st, 1);
-		snprintf(it->kind, sizeof(it->kind), "%s", sqlite3_column_text(st, 2));
-		snprintf(it->policy_name, sizeof(it->policy_name), "%s",
-			 sqlite3_column_text(st, 3));
-		if (sqlite3_column_bytes(st, 4) == 32)
-			memcpy(it->digest, sqlite3_column_blob(st, 4), 32);
-		snprintf(it->chr, sizeof(it->chr), "%s", sqlite3_column_text(st, 5));
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free(*list);
-		*list = NULL;
-		*n = 0;
-		return archive_db_fail(a, "list pending intents", e);
-	}
-	return 0;
-}
-
-int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, smk_err *e)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	/* committed keys plus interrupted intents, which may have made a key on
-	 * the card: a limit must not be exceeded by crashing */
-	if (prepare(a,
-		    "SELECT COUNT(*) FROM intents i LEFT JOIN outcomes o USING(request_id)"
-		    " WHERE i.policy_name = ? AND i.kind = 'key'"
-		    " AND (o.status IS NULL OR o.status = 'committed')",
-		    &st, e) < 0)
-		return -1;
-	sqlite3_bind_text(st, 1, policy_name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : archive_db_fail(a, "count keys", e);
-}
-
-int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err *e)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (prepare(a, "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", &st, e) < 0)
-		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*size = (uint64_t)sqlite3_column_int64(st, 0);
-		rc = add_column_blob(st, 1, note, e);
-	} else {
-		rc = rc == SQLITE_DONE ? smk_fail(e, SMK_E_ARG, "archive: no checkpoint yet")
-				       : archive_db_fail(a, "read checkpoint", e);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int all_digits(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
-int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
-{
-	sqlite3_stmt *st;
-	int rc, found = 0;
-
-	if (all_digits(id) && strlen(id) < 19) {
-		smk_buf canon = SMK_BUF_INIT;
-
-		*seq = strtoull(id, NULL, 10);
-		rc = archive_get(a, *seq, &canon, NULL, e);
-		smk_buf_free(&canon);
-		return rc;
-	}
-	if (strlen(id) == ARCHIVE_REQUEST_ID_LEN) {
-		if (prepare(a, "SELECT seq FROM records WHERE request_id = ?", &st, e) < 0)
-			return -1;
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			*seq = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		if (rc == SQLITE_ROW)
-			return 0;
-	}
-	/* by label: labels live inside the records, so read them */
-	if (prepare(a, "SELECT seq, canonical FROM records ORDER BY seq", &st, e) < 0)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		archive_record r;
-		smk_err ignore;
-
-		if (archive_record_parse(sqlite3_column_blob(st, 1),
-					 (size_t)sqlite3_column_bytes(st, 1), &r, &ignore) < 0)
-			continue;
-		if (strcmp(r.label, id) == 0) {
-			*seq = r.seq;
-			found++;
-		}
-		archive_record_free(&r);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, "find record", e);
-	if (found == 0)
-		return smk_fail(
-		    e, SMK_E_ARG,
-		    "archive: no record with sequence number, request id or label \"%s\"", id);
-	if (found > 1)
-		return smk_fail(e, SMK_E_ARG,
-				"archive: label \"%s\" names %d records; use the sequence number",
-				id, found);
-	return 0;
-}
-
-int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
-			      smk_err *e)
-{
-	uint8_t(*leaves)[32] = NULL;
-	uint64_t size;
-	int rc;
-
-	if (archive_size(a, &size, e) < 0)
-		return -1;
-	if (*new_size == 0)
-		*new_size = size;
-	if (*new_size > size || old_size > *new_size)
-		return smk_fail(e, SMK_E_ARG,
-				"archive: no consistency proof from size %" PRIu64 " to %" PRIu64
-				" (the log has %" PRIu64 " records)",
-				old_size, *new_size, size);
-	if (archive_load_leaves(a, *new_size, &leaves, e) < 0)
-		return -1;
-	rc = merkle_consistency_proof((const uint8_t(*)[32])leaves, *new_size, old_size, proof, e);
-	free(leaves);
 	return rc;
 }
