@@ -384,12 +384,14 @@ static void flip_in_file(const char *needle, size_t at)
 
 START_TEST(keys_through_the_session_are_archived_and_verify)
 {
+	/* algs: the "algorithms" line of smkey verify, so exactly the policy's
+	 * list, followed by the two spaces before "(the only operations ...)" */
 	static const struct {
 		const char *policy, *label, *key_type, *algs;
 	} keys[] = {
-	    {"release-apk", "2027", "EC secp256r1", "ecdsa (0x70), ecdsa-sha256 (0x73)"},
-	    {"firmware-rsa", "2027", "RSA 3072", "rsa-pss (0x40), rsa-pss-sha256 (0x43)"},
-	    {"ecdh-agreement", "2027", "EC secp384r1", "ecdh (0x80)"},
+	    {"release-apk", "2027", "EC secp256r1", "ecdsa-sha256 (0x73)  ("},
+	    {"firmware-rsa", "2027", "RSA 3072", "rsa-pss (0x40), rsa-pss-sha256 (0x43)  ("},
+	    {"ecdh-agreement", "2027", "EC secp384r1", "ecdh (0x80)  ("},
 	};
 	const sim_stats *st;
 	smk_buf out = SMK_BUF_INIT;
