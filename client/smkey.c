@@ -14,6 +14,9 @@ struct smkey_cmd {
 static const struct smkey_cmd commands[] = {
 	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
 	{"policy", cmd_policy, "check policy files and show what the card will be told"},
+	{"verify", cmd_verify, "verify a key's bundle offline against pinned roots"},
+	{"audit", cmd_audit, "audit an archive: records, hash chain, log, checkpoints"},
+	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
 	{"generate", cmd_generate, "generate a key in an HSM under a policy (asks smkeyd)"},
 	{"list", cmd_list, "list the archive's records (asks smkeyd)"},
 	{"show", cmd_show, "show one archive record (asks smkeyd)"},
