@@ -153,23 +153,12 @@ static uint64_t add_key(const char *kind, const char *label, archive_intent_info
 	return seq;
 }
 
-/* mkdtemp() under /tmp; the template ends in the six 'X' mkdtemp replaces */
-static void temp_dir(char *dir, size_t cap, const char *prefix)
-{
-	size_t n = (size_t)snprintf(dir, cap, "/tmp/%s-", prefix);
-
-	ck_assert_uint_lt(n + 6, cap);
-	memset(dir + n, 'X', 6);
-	dir[n + 6] = '\0';
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
 static void setup(void)
 {
 	smk_err e;
 
 	memset(&F, 0, sizeof(F));
-	temp_dir(F.dir, sizeof(F.dir), "smk-archive");
+	tu_temp_dir(F.dir, sizeof(F.dir), "smk-archive");
 	snprintf(F.path, sizeof(F.path), "%s/archive.db", F.dir);
 	ck_assert_msg(archive_open(F.path, ARCHIVE_OPEN_CREATE, &F.a, &e) == 0, "%s", e.msg);
 	F.akey = new_key();

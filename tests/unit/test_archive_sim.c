@@ -199,17 +199,6 @@ static uint64_t generate_under(const char *policy_name, const char *label)
 	return seq;
 }
 
-/* mkdtemp() under /tmp; the template ends in the six 'X' mkdtemp replaces */
-static void temp_dir(char *dir, size_t cap, const char *prefix)
-{
-	size_t n = (size_t)snprintf(dir, cap, "/tmp/%s-", prefix);
-
-	ck_assert_uint_lt(n + 6, cap);
-	memset(dir + n, 'X', 6);
-	dir[n + 6] = '\0';
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
 /* A fresh simulator card with its own PKI; its root becomes the pinned root. */
 static void init_card(void)
 {
@@ -241,7 +230,7 @@ static void setup(void)
 	smk_err e;
 
 	memset(&S, 0, sizeof(S));
-	temp_dir(S.dir, sizeof(S.dir), "smk-archive-sim");
+	tu_temp_dir(S.dir, sizeof(S.dir), "smk-archive-sim");
 	snprintf(S.path, sizeof(S.path), "%s/archive.db", S.dir);
 	if (getenv("SMK_ARCHIVE_READER")) {
 		const char *trust = getenv("SMK_ARCHIVE_TRUST");

@@ -143,23 +143,12 @@ static uint64_t make_key(const char *kind, const char *policy, const char *doc, 
 	return seq;
 }
 
-/* mkdtemp() under /tmp; the template ends in the six 'X' mkdtemp replaces */
-static void temp_dir(char *dir, size_t cap, const char *prefix)
-{
-	size_t n = (size_t)snprintf(dir, cap, "/tmp/%s-", prefix);
-
-	ck_assert_uint_lt(n + 6, cap);
-	memset(dir + n, 'X', 6);
-	dir[n + 6] = '\0';
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
 static void setup(void)
 {
 	smk_err e;
 
 	memset(&P, 0, sizeof(P));
-	temp_dir(P.dir, sizeof(P.dir), "smk-bundle");
+	tu_temp_dir(P.dir, sizeof(P.dir), "smk-bundle");
 	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
 	P.root = keygen("brainpoolP256r1");
 	P.dica = keygen("brainpoolP256r1");

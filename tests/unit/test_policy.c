@@ -610,13 +610,13 @@ static void remove_dir(const char *dir)
 
 START_TEST(oversized_file_is_refused)
 {
-	char dir[] = "/tmp/smk-policy-XXXXXX", path[4200];
+	char dir[256], path[4200];
 	size_t size = POLICY_FILE_MAX + 1;
 	char *big = malloc(size + 1);
 	policy *p = NULL;
 	smk_err e;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_temp_dir(dir, sizeof(dir), "smk-policy");
 	memcpy(big, apk_base, strlen(apk_base));
 	memset(big + strlen(apk_base), '#', size - strlen(apk_base));
 	big[strlen(apk_base)] = '\n';
@@ -637,13 +637,13 @@ END_TEST
 
 START_TEST(reload_is_all_or_nothing)
 {
-	char dir[] = "/tmp/smk-policy-XXXXXX";
+	char dir[256];
 	policy_set *current = NULL, *in_flight;
 	const policy *old_apk;
 	char old_digest[65];
 	smk_err e;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_temp_dir(dir, sizeof(dir), "smk-policy");
 	ck_assert_int_eq(policy_set_load(dir, &current, NULL, NULL, &e), -1);
 	ck_assert_msg(strstr(e.msg, "no *.yaml files"), "%s", e.msg);
 
