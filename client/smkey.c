@@ -14,6 +14,9 @@ struct smkey_cmd {
 static const struct smkey_cmd commands[] = {
 	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
 	{"policy", cmd_policy, "check policy files and show what the card will be told"},
+	{"verify", cmd_verify, "verify a key's bundle offline against pinned roots"},
+	{"audit", cmd_audit, "audit an archive: records, hash chain, log, checkpoints"},
+	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
 	{"generate", cmd_generate, "generate a key in an HSM under a policy (asks smkeyd)"},
 	{"list", cmd_list, "list the archive's records (asks smkeyd)"},
 	{"show", cmd_show, "show one archive record (asks smkeyd)"},
@@ -21,6 +24,7 @@ static const struct smkey_cmd commands[] = {
 	{"policies", cmd_policies, "list smkeyd's policies and whether you may use them"},
 	{"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
 	{"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
+	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
 	{NULL, NULL, NULL},
 };
 

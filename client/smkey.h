@@ -8,6 +8,9 @@
 typedef int (*smkey_cmd_fn)(int argc, char **argv);
 int cmd_cvc(int argc, char **argv);    /* cmd_cvc.c */
 int cmd_policy(int argc, char **argv); /* cmd_policy.c */
+int cmd_verify(int argc, char **argv); /* cmd_verify.c */
+int cmd_audit(int argc, char **argv);  /* cmd_audit.c */
+int cmd_export(int argc, char **argv); /* cmd_export.c */
 int cmd_generate(int argc, char **argv);   /* cmd_generate.c */
 int cmd_list(int argc, char **argv);       /* cmd_records.c */
 int cmd_show(int argc, char **argv);       /* cmd_records.c */
@@ -15,5 +18,6 @@ int cmd_bundle(int argc, char **argv);     /* cmd_records.c */
 int cmd_policies(int argc, char **argv);   /* cmd_daemon_info.c */
 int cmd_devices(int argc, char **argv);    /* cmd_daemon_info.c */
 int cmd_checkpoint(int argc, char **argv); /* cmd_daemon_info.c */
+int cmd_card(int argc, char **argv);       /* cmd_card.c */
 
 #endif

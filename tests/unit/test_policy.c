@@ -30,15 +30,13 @@
 	"870101"
 
 /* The shipped release-apk.yaml, said differently: flow style, other key
- * order, the curve's alias, algorithms reversed, quotes, comments, and the
+ * order, the curve's alias, a flow-style list, quotes, comments, and the
  * default exportable left out. It means the same and must hash the same. */
 static const char apk_reworded[] =
     "# same policy, other layout\n"
     "allow: {groups: [\"adm\"], users: [root]}\n"
     "label: 'apk-{request.label}'\n"
-    "algorithms:\n"
-    "- ecdsa\n"
-    "- \"ecdsa-sha256\"\n"
+    "algorithms: [\"ecdsa-sha256\"]\n"
     "key: {curve: prime256v1, type: ec}\n"
     "description: \"Android APK release signing (v1/v2/v3 schemes), one key per app\"\n"
     "name: release-apk\n";
@@ -111,8 +109,8 @@ START_TEST(examples_yield_expected_bytes)
 	gakp_ok(apk, "app-2027", NULL, 0, &g);
 	ck_assert_int_eq(g.key_type, SMK_KEY_EC);
 	ck_assert_str_eq(g.curve->name, "secp256r1");
-	tu_assert_hex(g.alg_list, g.alg_list_len, "70 73"); /* ecdsa, ecdsa-sha256; no wrap */
-	tu_assert_hex(g.meta, g.meta_len, "91 02 70 73");
+	tu_assert_hex(g.alg_list, g.alg_list_len, "73"); /* ecdsa-sha256 only; no wrap */
+	tu_assert_hex(g.meta, g.meta_len, "91 01 73");
 	tu_assert_hex(g.key_template, g.key_template_len, P256_TEMPLATE);
 	ck_assert_str_eq(g.label, "apk-app-2027");
 	ck_assert_int_eq(apk->exportable, 0);
@@ -291,12 +289,12 @@ START_TEST(canonical_document_and_digest)
 
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "format")), "smkeyd-policy");
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "version")), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "7073");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "73");
 	algs = json_object_get(doc, "algorithms");
-	ck_assert_uint_eq(json_array_size(algs), 2);
+	ck_assert_uint_eq(json_array_size(algs), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(algs, 0), "name")),
-			 "ecdsa");
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 1), "id")), 0x73);
+			 "ecdsa-sha256");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 0), "id")), 0x73);
 	ck_assert(json_is_false(json_object_get(doc, "exportable")));
 	ck_assert(json_is_null(json_object_get(doc, "use-counter")));
 	ck_assert(json_is_null(json_object_get(doc, "key-domain")));
@@ -320,6 +318,35 @@ START_TEST(digest_ignores_formatting)
 	ck_assert_str_eq(p->canonical, policy_set_find(s, "release-apk")->canonical);
 	ck_assert_str_eq(p->digest_hex, policy_set_find(s, "release-apk")->digest_hex);
 	policy_free(p);
+	policy_set_unref(s);
+}
+END_TEST
+
+START_TEST(digest_ignores_algorithm_order)
+{
+	/* the shipped firmware-rsa.yaml with its two algorithms in the other order
+	 * and in block style: the card is told the same bytes, the digest is equal */
+	policy_set *s = examples();
+	smk_buf b = SMK_BUF_INIT;
+	char *text, *at;
+	policy *p;
+	static const char flow[] = "algorithms: [rsa-pss-sha256, rsa-pss]\n";
+	static const char block[] = "algorithms:\n  - rsa-pss\n  - rsa-pss-sha256\n";
+
+	tu_read_source_file(&b, "etc/policies.d/firmware-rsa.yaml");
+	text = calloc(1, b.len + sizeof(block) + 1);
+	ck_assert_ptr_nonnull(text);
+	memcpy(text, b.data, b.len);
+	at = strstr(text, flow);
+	ck_assert_ptr_nonnull(at);
+	memmove(at + strlen(block), at + strlen(flow), strlen(at + strlen(flow)) + 1);
+	memcpy(at, block, strlen(block));
+	p = must_parse("firmware-rsa.yaml", text);
+	ck_assert_str_eq(p->digest_hex, policy_set_find(s, "firmware-rsa")->digest_hex);
+	tu_assert_hex(p->alg_list, p->alg_count, "40 43");
+	policy_free(p);
+	free(text);
+	smk_buf_free(&b);
 	policy_set_unref(s);
 }
 END_TEST
@@ -583,13 +610,13 @@ static void remove_dir(const char *dir)
 
 START_TEST(oversized_file_is_refused)
 {
-	char dir[] = "/tmp/smk-policy-XXXXXX", path[4200];
+	char dir[256], path[4200];
 	size_t size = POLICY_FILE_MAX + 1;
 	char *big = malloc(size + 1);
 	policy *p = NULL;
 	smk_err e;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_temp_dir(dir, sizeof(dir), "smk-policy");
 	memcpy(big, apk_base, strlen(apk_base));
 	memset(big + strlen(apk_base), '#', size - strlen(apk_base));
 	big[strlen(apk_base)] = '\n';
@@ -610,13 +637,13 @@ END_TEST
 
 START_TEST(reload_is_all_or_nothing)
 {
-	char dir[] = "/tmp/smk-policy-XXXXXX";
+	char dir[256];
 	policy_set *current = NULL, *in_flight;
 	const policy *old_apk;
 	char old_digest[65];
 	smk_err e;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_temp_dir(dir, sizeof(dir), "smk-policy");
 	ck_assert_int_eq(policy_set_load(dir, &current, NULL, NULL, &e), -1);
 	ck_assert_msg(strstr(e.msg, "no *.yaml files"), "%s", e.msg);
 
@@ -685,6 +712,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, directory_with_broken_files_reports_each);
 	tcase_add_test(tc, canonical_document_and_digest);
 	tcase_add_test(tc, digest_ignores_formatting);
+	tcase_add_test(tc, digest_ignores_algorithm_order);
 	tcase_add_test(tc, digest_follows_meaning);
 	tcase_add_test(tc, authorization_by_uid_gid_and_groups);
 	tcase_add_test(tc, request_label_and_max_keys);

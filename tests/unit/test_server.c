@@ -253,18 +253,6 @@ static void quiet(void *ctx, enum server_log_level level, const char *msg)
 		fprintf(stderr, "server: %s\n", msg);
 }
 
-/* mkdtemp's template: six 'X' after the prefix */
-static void make_temp_dir(void)
-{
-	size_t n;
-
-	snprintf(dir, sizeof(dir), "/tmp/smk-server-");
-	n = strlen(dir);
-	memset(dir + n, 'X', 6);
-	dir[n + 6] = '\0';
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
 static void *loop_main(void *arg)
 {
 	(void)arg;
@@ -276,7 +264,7 @@ static void start(const server_limits *lim)
 {
 	smk_err e;
 
-	make_temp_dir();
+	tu_temp_dir(dir, sizeof(dir), "smk-server");
 	snprintf(sock_path, sizeof(sock_path), "%s/smkeyd.sock", dir);
 	ck_assert_int_eq(evthread_use_pthreads(), 0);
 	base = event_base_new();
@@ -990,7 +978,7 @@ START_TEST(test_socket_path_rules)
 	smk_err e;
 	int fd;
 
-	make_temp_dir();
+	tu_temp_dir(dir, sizeof(dir), "smk-server");
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	snprintf(file, sizeof(file), "%s/plain", dir);
 

@@ -45,6 +45,17 @@ void tu_assert_hex_at(const char *file, int line, const uint8_t *p, size_t n, co
 	smk_buf_free(&want);
 }
 
+void tu_temp_dir(char *dir, size_t cap, const char *prefix)
+{
+	size_t n = (size_t)snprintf(dir, cap, "/tmp/%s-", prefix);
+
+	/* mkdtemp replaces the six 'X' that end the template */
+	ck_assert_uint_lt(n + 6, cap);
+	memset(dir + n, 'X', 6);
+	dir[n + 6] = '\0';
+	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s failed", dir);
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -15,6 +15,9 @@ void tu_read_source_file(smk_buf *b, const char *relpath);
 /* ck_assert that p[0..n) equals the bytes written in hex. */
 #define tu_assert_hex(p, n, hex) tu_assert_hex_at(__FILE__, __LINE__, (p), (n), (hex))
 void tu_assert_hex_at(const char *file, int line, const uint8_t *p, size_t n, const char *hex);
+/* Create a fresh directory /tmp/PREFIX-?????? (mkdtemp) and write its path
+ * into dir; aborts the test on failure. */
+void tu_temp_dir(char *dir, size_t cap, const char *prefix);
 /* Run one suite with Check, return an exit status for main(). */
 int tu_run(Suite *s);
 

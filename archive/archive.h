@@ -1,0 +1,144 @@
+/*
+ * The archive: an append-only SQLite store of signed key-generation records.
+ *
+ * Flow (DESIGN.md "A Generate request, end to end"):
+ *   archive_intent()  before the card is asked: durably records who asked for
+ *                     what, and returns the CHR the GAKP must carry, which
+ *                     commits to the intent;
+ *   archive_commit()  after the card answered: the intent becomes record n,
+ *                     signed by the archive key, appended to the Merkle log,
+ *                     and a new signed checkpoint is stored, in one transaction;
+ *   archive_fail()    or the intent ends as a failed outcome with a reason.
+ *
+ * Record 0 is the archive signing key's own record (kind "archive-key"),
+ * signed by itself; every later record is signed by that key. The encoding
+ * of records, checkpoints and bundles is described in docs/archive.md.
+ */
+#ifndef SMK_ARCHIVE_H
+#define SMK_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+
+#define ARCHIVE_FORMAT 1
+#define ARCHIVE_KIND_KEY "key"
+#define ARCHIVE_KIND_ARCHIVE_KEY "archive-key"
+#define ARCHIVE_SM_PROTOCOL "id-CA-ECDH-AES-CBC-CMAC-128"
+/* The CHR of an intent: "SK" + 14 base32 characters of its digest. */
+#define ARCHIVE_CHR_LEN 16
+#define ARCHIVE_REQUEST_ID_LEN 32
+
+/* Signs with the archive key: ECDSA with SHA-256 over msg, DER signature
+ * appended to der_sig. For a record msg is the 32-byte record hash, for a
+ * checkpoint the note text. pub is the public half (not owned). */
+typedef struct archive_signer {
+	int (*sign)(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e);
+	void *ctx;
+	EVP_PKEY *pub;
+} archive_signer;
+
+/* A signer over a software key (tests, tools); s->ctx and s->pub are key,
+ * which the caller keeps alive. */
+void archive_soft_signer(archive_signer *s, EVP_PKEY *key);
+/* ECDSA-SHA256 verification of a DER signature over msg by pub. */
+int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig,
+		       size_t sig_len, smk_err *e);
+
+/* Who asked (SO_PEERCRED and /proc/PID/exe). exe may be NULL. */
+typedef struct archive_peer {
+	uint32_t uid, gid;
+	int64_t pid;
+	const char *exe;
+} archive_peer;
+
+typedef struct archive_intent_req {
+	const char *kind; /* ARCHIVE_KIND_KEY or ARCHIVE_KIND_ARCHIVE_KEY */
+	archive_peer peer;
+	const char *policy_name;
+	const uint8_t *policy_doc; /* canonical policy document (policy/), as bytes */
+	size_t policy_doc_len;
+	const char *device_serial; /* "DENK0404144" */
+	const char *devaut_chr;	   /* "DENK040414400000" */
+	unsigned key_id;	   /* 1..255, the GAKP P1 */
+	int64_t time;		   /* seconds since the epoch; 0 = now */
+} archive_intent_req;
+
+typedef struct archive_intent_info {
+	char request_id[ARCHIVE_REQUEST_ID_LEN + 1]; /* 128 random bits, hex */
+	uint8_t digest[32];			     /* SHA-256 of the canonical intent */
+	char chr[ARCHIVE_CHR_LEN + 1];		     /* the CHR to send in the GAKP */
+	int64_t time;
+	char kind[16];
+	char policy_name[128];
+} archive_intent_info;
+
+typedef struct archive_commit_req {
+	const char *request_id;
+	const char *label;	     /* the key's label (PKCS#15) */
+	const uint8_t *device_chain; /* EF 2F02: DevAut certificate, then DICA certificate */
+	size_t device_chain_len;
+	int sm_used;		 /* the GAKP went under secure messaging */
+	const char *sm_protocol; /* NULL = ARCHIVE_SM_PROTOCOL when sm_used */
+	const uint8_t *cvreq;	 /* the authenticated request (67 ...) */
+	size_t cvreq_len;
+	const uint8_t *spki; /* the new public key, SubjectPublicKeyInfo DER */
+	size_t spki_len;
+	int64_t time; /* 0 = now */
+} archive_commit_req;
+
+typedef struct archive archive;
+
+enum {
+	ARCHIVE_OPEN_CREATE = 1,   /* create the file and tables when missing */
+	ARCHIVE_OPEN_READONLY = 2, /* offline tools: never write */
+};
+
+int archive_open(const char *path, int flags, archive **out, smk_err *e);
+void archive_close(archive *a);
+
+int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e);
+/* The signer must be the archive key: for record 0 the key of the record
+ * itself, afterwards the key of record 0. *seq receives the record number. */
+int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		   uint64_t *seq, smk_err *e);
+int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e);
+
+/* Intents without an outcome (interrupted requests), oldest first. The
+ * caller frees *list. */
+int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e);
+/* Number of committed records of kind "key" made under this policy (max-keys). */
+int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, smk_err *e);
+/* Number of records (the tree size). */
+int archive_size(archive *a, uint64_t *n, smk_err *e);
+
+/* Find a record by sequence number, request id or key label. */
+int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e);
+/* The stored canonical bytes and signature of record seq (appended). */
+int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_err *e);
+/* The latest signed checkpoint note (appended) and its tree size. */
+int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err *e);
+/* RFC 6962 consistency proof from the tree of old_size records to the tree
+ * of new_size records (0 = the current size, returned in *new_size): the
+ * hashes, 32 bytes each, appended to proof. */
+int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
+			      smk_err *e);
+/* The self-contained bundle for record seq (JSON, appended). */
+int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e);
+
+/* Fault injection for durability tests: fn is called with the name of each
+ * step of archive_commit as it is reached ("intent-loaded", "record-built",
+ * "record-signed", "record-inserted", "checkpoint-signed",
+ * "checkpoint-inserted"); the transaction commits after the last one. */
+void archive_set_step_hook(archive *a, void (*fn)(const char *step, void *ctx), void *ctx);
+
+/* The built-in sign-only policy of the archive key, as a canonical policy
+ * document: EC secp256r1, algorithm list [ecdsa-sha256 (0x73)], no export. */
+int archive_key_policy(smk_buf *doc, smk_err *e);
+#define ARCHIVE_KEY_POLICY_NAME "smkeyd-archive-key"
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * smkey audit: everything an auditor can check about an archive file, as a
+ * plain-text report. Unlike verify, it does not stop at the first problem:
+ * it names every record, gap, checkpoint and intent that does not hold.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "checkpoint.h"
+#include "internal.h"
+#include "merkle.h"
+#include "verify.h"
+
+struct audit {
+	FILE *out;
+	unsigned problems;
+	EVP_PKEY *akey;
+	uint8_t (*leaves)[32];
+	uint64_t nleaves;
+};
+
+static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct audit *au, const char *fmt, ...)
+{
+	va_list ap;
+
+	au->problems++;
+	fputs("  PROBLEM: ", au->out);
+	va_start(ap, fmt);
+	vfprintf(au->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', au->out);
+}
+
+static void when(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%" PRId64, t);
+}
+
+/* The archive key from record 0, even if other checks of it fail. */
+static void load_archive_key(archive *a, struct audit *au)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record r;
+	const unsigned char *q;
+	smk_err e;
+
+	if (archive_get(a, 0, &canon, NULL, &e) < 0) {
+		problem(au, "record 0 (the archive key) is missing: no signature can be checked");
+		goto out;
+	}
+	if (archive_record_parse(canon.data, canon.len, &r, &e) < 0) {
+		problem(au, "record 0 (the archive key) is unreadable: %s", e.msg);
+		goto out;
+	}
+	q = r.spki.data;
+	au->akey = d2i_PUBKEY(NULL, &q, (long)r.spki.len);
+	if (!au->akey)
+		problem(au, "record 0: public key is not SPKI DER");
+	archive_record_free(&r);
+out:
+	smk_buf_free(&canon);
+}
+
+static int grow_leaves(struct audit *au, uint64_t n)
+{
+	uint8_t(*l)[32] = realloc(au->leaves, (size_t)(n ? n : 1) * 32);
+
+	if (!l)
+		return -1;
+	au->leaves = l;
+	return 0;
+}
+
+static void audit_record(struct audit *au, const archive_audit_opts *o, uint64_t seq,
+			 const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
+			 size_t sig_len, const uint8_t prev_hash[32], int have_prev)
+{
+	archive_record r;
+	char t[32];
+	smk_err e;
+
+	if (archive_record_parse(p, n, &r, &e) < 0) {
+		problem(au, "record %" PRIu64 " (request %s): %s", seq, request_id, e.msg);
+		return;
+	}
+	when(r.time, t, sizeof(t));
+	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, r.kind,
+		r.policy_name, r.label, r.uid);
+	if (o->trust) {
+		archive_attestation att;
+
+		if (archive_attest(&r, o->trust, &att, &e) == 0) {
+			fprintf(au->out, "\n        device %s, %s, SHA-256 %.16s\n",
+				att.chain.device_chr, att.key_type, att.key_fp);
+			archive_attestation_free(&att);
+		} else {
+			fputc('\n', au->out);
+			problem(au, "%s", e.msg);
+		}
+	} else {
+		fputc('\n', au->out);
+	}
+	if (r.seq != seq)
+		problem(au, "record %" PRIu64 " (%s): stored as row %" PRIu64, r.seq, r.label, seq);
+	if (strcmp(r.request_id, request_id) != 0)
+		problem(au, "record %" PRIu64 " (%s): belongs to intent %s, stored for %s", seq,
+			r.label, r.request_id, request_id);
+	if (au->akey && archive_sig_verify(au->akey, r.hash, 32, sig, sig_len, &e) < 0)
+		problem(au, "record %" PRIu64 " (%s): signature by the archive key does not verify",
+			seq, r.label);
+	if (have_prev && memcmp(r.prev, prev_hash, 32) != 0)
+		problem(au,
+			"record %" PRIu64
+			" (%s): previous-record hash does not match record %" PRIu64,
+			seq, r.label, seq - 1);
+	if (seq == 0 && (r.alg_count != 1 || r.alg_list[0] != alg_by_name("ecdsa-sha256")->id))
+		problem(au, "record 0: the archive key's policy %s is not sign-only",
+			r.policy_name);
+	archive_record_free(&r);
+}
+
+static int audit_records(archive *a, struct audit *au, const archive_audit_opts *o, smk_err *e)
+{
+	sqlite3_stmt *st;
+	uint8_t prev[32];
+	uint64_t expect = 0;
+	int rc, have_prev = 0;
+
+	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
+		"kind", "policy", "label", "requester");
+	if (archive_db_prepare(a,
+			       "SELECT seq, request_id, canonical, signature FROM records"
+			       " ORDER BY seq",
+			       &st, e) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		const uint8_t *p = sqlite3_column_blob(st, 2);
+		size_t n = (size_t)sqlite3_column_bytes(st, 2);
+
+		if (seq != expect) {
+			if (seq == expect + 1)
+				problem(au, "record %" PRIu64 " is missing (a deleted row)",
+					expect);
+			else
+				problem(au,
+					"records %" PRIu64 "..%" PRIu64
+					" are missing (deleted rows)",
+					expect, seq - 1);
+			have_prev = 0;
+		}
+		audit_record(au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
+			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
+			     have_prev);
+		if (grow_leaves(au, au->nleaves + 1) < 0) {
+			sqlite3_finalize(st);
+			return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
+		}
+		if (merkle_leaf_hash(p, n, au->leaves[au->nleaves], e) < 0 ||
+		    archive_sha256(p, n, prev, e) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		au->nleaves++;
+		have_prev = 1;
+		expect = seq + 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, "read records", e);
+	fprintf(au->out, "  %" PRIu64 " records\n", au->nleaves);
+	return 0;
+}
+
+static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
+{
+	sqlite3_stmt *st;
+	uint64_t count = 0, prev_size = 0;
+	uint8_t prev_root[32];
+	int rc;
+
+	fprintf(au->out, "\nCheckpoints\n");
+	if (archive_db_prepare(a, "SELECT size, note FROM checkpoints ORDER BY size", &st, e) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t size = (uint64_t)sqlite3_column_int64(st, 0);
+		archive_checkpoint cp;
+		uint8_t root[32];
+		smk_err ce;
+
+		count++;
+		if (!au->akey)
+			continue;
+		if (archive_checkpoint_open(sqlite3_column_blob(st, 1),
+					    (size_t)sqlite3_column_bytes(st, 1), au->akey, &cp,
+					    &ce) < 0) {
+			problem(au, "checkpoint %" PRIu64 ": %s", size, ce.msg);
+			continue;
+		}
+		if (cp.size != size) {
+			problem(au, "checkpoint %" PRIu64 ": stored under size %" PRIu64, cp.size,
+				size);
+			continue;
+		}
+		if (size > au->nleaves) {
+			problem(au,
+				"checkpoint %" PRIu64 ": the log has only %" PRIu64
+				" records (truncated?)",
+				size, au->nleaves);
+			continue;
+		}
+		if (merkle_root((const uint8_t(*)[32])au->leaves, size, root, e) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		if (memcmp(root, cp.root, 32) != 0) {
+			problem(au,
+				"checkpoint %" PRIu64
+				": root hash does not match records 0..%" PRIu64,
+				size, size - 1);
+			continue;
+		}
+		/* each checkpoint extends the one before (what a witness would check) */
+		if (prev_size) {
+			smk_buf proof = SMK_BUF_INIT;
+
+			if (merkle_consistency_proof((const uint8_t(*)[32])au->leaves, size,
+						     prev_size, &proof, e) < 0 ||
+			    merkle_verify_consistency(prev_size, size, prev_root, cp.root,
+						      proof.data, proof.len, &ce) < 0)
+				problem(au,
+					"checkpoint %" PRIu64
+					" does not extend checkpoint %" PRIu64,
+					size, prev_size);
+			smk_buf_free(&proof);
+		}
+		prev_size = size;
+		memcpy(prev_root, cp.root, 32);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, "read checkpoints", e);
+	if (count == 0 && au->nleaves)
+		problem(au, "no checkpoint at all for %" PRIu64 " records", au->nleaves);
+	else if (prev_size && prev_size != au->nleaves)
+		problem(au, "the latest good checkpoint covers %" PRIu64 " of %" PRIu64 " records",
+			prev_size, au->nleaves);
+	fprintf(au->out, "  %" PRIu64 " checkpoints; latest verified size %" PRIu64 "\n", count,
+		prev_size);
+	return 0;
+}
+
+static void audit_since(struct audit *au, const archive_audit_opts *o)
+{
+	archive_checkpoint old;
+	uint8_t root[32];
+	smk_buf proof = SMK_BUF_INIT;
+	smk_err e;
+
+	fprintf(au->out, "\nConsistency with %s\n",
+		o->since_name ? o->since_name : "earlier checkpoint");
+	if (!au->akey) {
+		problem(au, "no archive key: cannot check the earlier checkpoint");
+		return;
+	}
+	if (archive_checkpoint_open(o->since, o->since_len, au->akey, &old, &e) < 0) {
+		problem(au, "earlier checkpoint: %s", e.msg);
+		return;
+	}
+	if (old.size > au->nleaves) {
+		problem(au,
+			"the log has %" PRIu64
+			" records, fewer than the earlier checkpoint's %" PRIu64
+			": it was truncated",
+			au->nleaves, old.size);
+		return;
+	}
+	if (merkle_root((const uint8_t(*)[32])au->leaves, au->nleaves, root, &e) < 0 ||
+	    merkle_consistency_proof((const uint8_t(*)[32])au->leaves, au->nleaves, old.size,
+				     &proof, &e) < 0 ||
+	    merkle_verify_consistency(old.size, au->nleaves, old.root, root, proof.data, proof.len,
+				      &e) < 0)
+		problem(au,
+			"the log is not an append-only extension of checkpoint size %" PRIu64
+			": %s",
+			old.size, e.msg);
+	else
+		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old.size,
+			au->nleaves);
+	smk_buf_free(&proof);
+}
+
+static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
+{
+	sqlite3_stmt *st;
+	unsigned open = 0, failed = 0;
+	int rc;
+
+	fprintf(au->out, "\nIntents and outcomes\n");
+	if (archive_db_prepare(a,
+			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.chr,"
+			       " o.status, o.seq, o.reason, r.seq FROM intents i"
+			       " LEFT JOIN outcomes o USING(request_id)"
+			       " LEFT JOIN records r USING(request_id) ORDER BY i.rowid",
+			       &st, e) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *status = (const char *)sqlite3_column_text(st, 5);
+		char t[32];
+
+		when(sqlite3_column_int64(st, 1), t, sizeof(t));
+		if (!status) {
+			/* interrupted: the daemon's recovery gives it its outcome */
+			open++;
+			fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n", id, t,
+				sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+				sqlite3_column_text(st, 4));
+			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+				problem(au, "intent %s has record %lld but no outcome", id,
+					sqlite3_column_int64(st, 8));
+		} else if (strcmp(status, "committed") == 0) {
+			if (sqlite3_column_type(st, 8) == SQLITE_NULL)
+				problem(au, "intent %s: outcome says record %lld, which is missing",
+					id, sqlite3_column_int64(st, 6));
+		} else {
+			failed++;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, "read intents", e);
+	fprintf(au->out, "  %u open intent%s (interrupted requests), %u failed request%s\n", open,
+		open == 1 ? "" : "s", failed, failed == 1 ? "" : "s");
+	return 0;
+}
+
+int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigned *problems,
+		  smk_err *e)
+{
+	struct audit au;
+	char origin[ARCHIVE_ORIGIN_MAX] = "?";
+	int rc = -1;
+
+	memset(&au, 0, sizeof(au));
+	au.out = report;
+	fprintf(report, "smkeyd archive audit: %s\n", o->path ? o->path : "(archive)");
+	fprintf(report, "trust anchors: %s\n",
+		o->trust ? "given: device chains and CV-REQs are verified"
+			 : "none (--trust): device chains and CV-REQs NOT verified");
+	load_archive_key(a, &au);
+	if (au.akey) {
+		smk_err oe;
+
+		if (archive_checkpoint_origin(au.akey, origin, &oe) < 0)
+			problem(&au, "archive key: %s", oe.msg);
+	}
+	fprintf(report, "archive key: %s\n", origin);
+	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
+		goto out;
+	if (o->since)
+		audit_since(&au, o);
+	if (audit_outcomes(a, &au, e) < 0)
+		goto out;
+	fprintf(report, "\nResult: %s (%u problem%s)\n", au.problems ? "FAILED" : "all checks hold",
+		au.problems, au.problems == 1 ? "" : "s");
+	*problems = au.problems;
+	rc = 0;
+out:
+	EVP_PKEY_free(au.akey);
+	free(au.leaves);
+	return rc;
+}

@@ -1,0 +1,227 @@
+/* Bundle encoding, parsing, and export from an archive. */
+#include "bundle.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive.h"
+#include "checkpoint.h"
+#include "internal.h"
+#include "merkle.h"
+#include "record.h"
+
+void archive_bundle_init(archive_bundle *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void archive_bundle_free(archive_bundle *b)
+{
+	smk_buf_free(&b->record);
+	smk_buf_free(&b->record_sig);
+	smk_buf_free(&b->key_spki);
+	smk_buf_free(&b->key_record);
+	smk_buf_free(&b->key_record_sig);
+	smk_buf_free(&b->device_chain);
+	smk_buf_free(&b->cvreq);
+	smk_buf_free(&b->checkpoint);
+	smk_buf_free(&b->inclusion.hashes);
+	smk_buf_free(&b->key_inclusion.hashes);
+	memset(b, 0, sizeof(*b));
+}
+
+static json_t *proof_json(const archive_proof *p)
+{
+	json_t *hashes = json_array();
+	size_t i;
+
+	for (i = 0; hashes && i + 32 <= p->hashes.len; i += 32)
+		if (json_array_append_new(hashes, archive_json_b64(p->hashes.data + i, 32)) < 0) {
+			json_decref(hashes);
+			return NULL;
+		}
+	if (!hashes)
+		return NULL;
+	return json_pack("{s:I, s:I, s:o}", "index", (json_int_t)p->index, "size",
+			 (json_int_t)p->size, "hashes", hashes);
+}
+
+static json_t *b64(const smk_buf *b)
+{
+	return archive_json_b64(b->data, b->len);
+}
+
+int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
+{
+	json_t *o, *note;
+	char *text;
+	int rc = 0;
+
+	note = json_stringn((const char *)b->checkpoint.data, b->checkpoint.len);
+	o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "format",
+		      ARCHIVE_BUNDLE_FORMAT, "version", (json_int_t)ARCHIVE_BUNDLE_VERSION,
+		      "record", b64(&b->record), "record-signature", b64(&b->record_sig),
+		      "archive-key", b64(&b->key_spki), "archive-key-record", b64(&b->key_record),
+		      "archive-key-signature", b64(&b->key_record_sig), "device-chain",
+		      b64(&b->device_chain), "cvreq", b64(&b->cvreq), "checkpoint", note,
+		      "inclusion", proof_json(&b->inclusion), "archive-key-inclusion",
+		      proof_json(&b->key_inclusion));
+	if (!o)
+		return smk_fail(e, SMK_E_NOMEM, "bundle: cannot build the document");
+	text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+	json_decref(o);
+	if (!text || smk_buf_add(out, text, strlen(text)) < 0 || smk_buf_add_byte(out, '\n') < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
+	free(text);
+	return rc;
+}
+
+static const char *const bundle_keys[] = {"archive-key",
+					  "archive-key-inclusion",
+					  "archive-key-record",
+					  "archive-key-signature",
+					  "checkpoint",
+					  "cvreq",
+					  "device-chain",
+					  "format",
+					  "inclusion",
+					  "record",
+					  "record-signature",
+					  "version",
+					  NULL};
+static const char *const proof_keys[] = {"hashes", "index", "size", NULL};
+
+static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
+{
+	json_t *obj, *hashes, *h;
+	int64_t v;
+	size_t i;
+
+	if (archive_json_obj(o, key, &obj, "bundle", e) < 0 ||
+	    archive_json_keys(obj, proof_keys, key, e) < 0 ||
+	    archive_json_int(obj, "index", 0, (int64_t)MERKLE_MAX_SIZE, &v, key, e) < 0)
+		return -1;
+	p->index = (uint64_t)v;
+	if (archive_json_int(obj, "size", 1, (int64_t)MERKLE_MAX_SIZE, &v, key, e) < 0)
+		return -1;
+	p->size = (uint64_t)v;
+	hashes = json_object_get(obj, "hashes");
+	if (!json_is_array(hashes) || json_array_size(hashes) > 128)
+		return smk_fail(e, SMK_E_FORMAT, "bundle: %s: \"hashes\" must be a list of hashes",
+				key);
+	json_array_foreach(hashes, i, h)
+	{
+		if (!json_is_string(h) ||
+		    archive_b64_decode(json_string_value(h), json_string_length(h), &p->hashes, key,
+				       e) < 0 ||
+		    p->hashes.len != 32 * (i + 1))
+			return smk_fail(e, SMK_E_FORMAT, "bundle: %s: hash %zu is not 32 bytes",
+					key, i);
+	}
+	return 0;
+}
+
+int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err *e)
+{
+	const char *w = "bundle", *format, *note;
+	json_t *o;
+	int64_t v;
+
+	archive_bundle_init(b);
+	if (archive_json_load(p, n, &o, w, e) < 0)
+		return -1;
+	if (archive_json_keys(o, bundle_keys, w, e) < 0 ||
+	    archive_json_str(o, "format", &format, w, e) < 0)
+		goto fail;
+	if (strcmp(format, ARCHIVE_BUNDLE_FORMAT) != 0) {
+		smk_fail(e, SMK_E_FORMAT, "bundle: format \"%s\" is not %s", format,
+			 ARCHIVE_BUNDLE_FORMAT);
+		goto fail;
+	}
+	if (archive_json_int(o, "version", ARCHIVE_BUNDLE_VERSION, ARCHIVE_BUNDLE_VERSION, &v, w,
+			     e) < 0 ||
+	    archive_json_bytes(o, "record", &b->record, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "record-signature", &b->record_sig, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "archive-key", &b->key_spki, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "archive-key-record", &b->key_record, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "archive-key-signature", &b->key_record_sig, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "device-chain", &b->device_chain, 0, w, e) < 0 ||
+	    archive_json_bytes(o, "cvreq", &b->cvreq, 0, w, e) < 0 ||
+	    archive_json_str(o, "checkpoint", &note, w, e) < 0 ||
+	    parse_proof(o, "inclusion", &b->inclusion, e) < 0 ||
+	    parse_proof(o, "archive-key-inclusion", &b->key_inclusion, e) < 0)
+		goto fail;
+	if (smk_buf_add(&b->checkpoint, note, strlen(note)) < 0) {
+		smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
+		goto fail;
+	}
+	json_decref(o);
+	return 0;
+fail:
+	json_decref(o);
+	archive_bundle_free(b);
+	return -1;
+}
+
+static int record_and_sig(archive *a, uint64_t seq, smk_buf *canon, smk_buf *sig, archive_record *r,
+			  smk_err *e)
+{
+	if (archive_get(a, seq, canon, sig, e) < 0)
+		return -1;
+	if (archive_record_parse(canon->data, canon->len, r, e) < 0)
+		return smk_context(e, "record %" PRIu64, seq);
+	return 0;
+}
+
+int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
+{
+	archive_bundle b;
+	archive_record r, k;
+	uint8_t(*leaves)[32] = NULL;
+	uint64_t size;
+	int rc = -1;
+
+	archive_bundle_init(&b);
+	memset(&r, 0, sizeof(r));
+	memset(&k, 0, sizeof(k));
+	if (record_and_sig(a, seq, &b.record, &b.record_sig, &r, e) < 0 ||
+	    record_and_sig(a, 0, &b.key_record, &b.key_record_sig, &k, e) < 0 ||
+	    archive_latest_checkpoint(a, &b.checkpoint, &size, e) < 0)
+		goto out;
+	if (size <= seq) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "archive: latest checkpoint (size %" PRIu64
+			 ") does not cover record %" PRIu64,
+			 size, seq);
+		goto out;
+	}
+	if (smk_buf_add(&b.key_spki, k.spki.data, k.spki.len) < 0 ||
+	    smk_buf_add(&b.device_chain, r.devaut.data, r.devaut.len) < 0 ||
+	    smk_buf_add(&b.device_chain, r.dica.data, r.dica.len) < 0 ||
+	    smk_buf_add(&b.cvreq, r.cvreq.data, r.cvreq.len) < 0) {
+		smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
+		goto out;
+	}
+	if (archive_load_leaves(a, size, &leaves, e) < 0)
+		goto out;
+	b.inclusion.index = seq;
+	b.inclusion.size = size;
+	b.key_inclusion.index = 0;
+	b.key_inclusion.size = size;
+	if (merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, seq, &b.inclusion.hashes,
+				   e) < 0 ||
+	    merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, 0, &b.key_inclusion.hashes,
+				   e) < 0 ||
+	    archive_bundle_encode(&b, out, e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		smk_context(e, "bundle for record %" PRIu64, seq);
+	free(leaves);
+	archive_record_free(&r);
+	archive_record_free(&k);
+	archive_bundle_free(&b);
+	return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * The bundle: one JSON file per key that `smkey verify` checks with pinned
+ * trust anchors only (docs/archive.md "Bundle"). It carries the record and
+ * its signature, the archive key's record 0 and its signature, the archive
+ * key itself, the device chain and CV-REQ (also inside the record), a signed
+ * checkpoint and inclusion proofs of both records in it.
+ */
+#ifndef SMK_ARCHIVE_BUNDLE_H
+#define SMK_ARCHIVE_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+
+#define ARCHIVE_BUNDLE_FORMAT "smkeyd-bundle"
+#define ARCHIVE_BUNDLE_VERSION 1
+
+typedef struct archive_proof {
+	uint64_t index, size;
+	smk_buf hashes; /* 32 bytes each, RFC 6962 order */
+} archive_proof;
+
+typedef struct archive_bundle {
+	smk_buf record, record_sig;	    /* canonical record bytes, DER signature */
+	smk_buf key_spki;		    /* the archive key (SPKI DER) */
+	smk_buf key_record, key_record_sig; /* record 0 */
+	smk_buf device_chain;		    /* EF 2F02: DevAut || DICA */
+	smk_buf cvreq;
+	smk_buf checkpoint; /* signed note text */
+	archive_proof inclusion, key_inclusion;
+} archive_bundle;
+
+void archive_bundle_init(archive_bundle *b);
+void archive_bundle_free(archive_bundle *b);
+/* Strict: every member present with its type, nothing else. */
+int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err *e);
+/* JSON, keys sorted, indented for people; appended to out. */
+int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * Helpers shared by the files of archive/ and nothing else: canonical JSON,
+ * strict base64, SHA-256. Not part of the module's public API.
+ */
+#ifndef SMK_ARCHIVE_INTERNAL_H
+#define SMK_ARCHIVE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+#include "archive.h"
+
+/* Upper bound for any JSON document the archive reads (record, bundle). */
+#define ARCHIVE_JSON_MAX (1u << 20)
+
+int archive_sha256(const uint8_t *p, size_t n, uint8_t out[32], smk_err *e);
+
+/* Standard base64 (RFC 4648 §4) of p as a new JSON string; NULL when out of memory. */
+json_t *archive_json_b64(const uint8_t *p, size_t n);
+/* Decode standard base64; only the one canonical encoding of the bytes is
+ * accepted (padding present, no white space, unused bits zero). Appends. */
+int archive_b64_decode(const char *s, size_t len, smk_buf *out, const char *what, smk_err *e);
+
+/* The canonical encoding: JSON_SORT_KEYS | JSON_COMPACT, no trailing newline. */
+int archive_json_dump(const json_t *v, smk_buf *out, smk_err *e);
+/* Parse a JSON object and insist that p[0..n) is its canonical encoding. */
+int archive_json_load_canonical(const uint8_t *p, size_t n, json_t **out, const char *what,
+				smk_err *e);
+/* Parse a JSON object (any formatting), bounded by ARCHIVE_JSON_MAX. */
+int archive_json_load(const uint8_t *p, size_t n, json_t **out, const char *what, smk_err *e);
+
+/* Typed member access with errors naming what and key. */
+int archive_json_str(const json_t *o, const char *key, const char **s, const char *what,
+		     smk_err *e);
+int archive_json_int(const json_t *o, const char *key, int64_t min, int64_t max, int64_t *v,
+		     const char *what, smk_err *e);
+int archive_json_bool(const json_t *o, const char *key, int *v, const char *what, smk_err *e);
+int archive_json_obj(const json_t *o, const char *key, json_t **v, const char *what, smk_err *e);
+/* Base64 member, appended to out; exact_len != 0 demands that many bytes. */
+int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t exact_len,
+		       const char *what, smk_err *e);
+/* The object has exactly these keys (NULL-terminated list), nothing else. */
+int archive_json_keys(const json_t *o, const char *const *keys, const char *what, smk_err *e);
+
+/* Lower-case hex of p into out (2n+1 bytes). */
+void archive_hex(const uint8_t *p, size_t n, char *out);
+
+/* Canonical intent bytes for req (docs/archive.md "Intent"). */
+int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
+			  smk_buf *out, smk_err *e);
+/* Canonical record bytes: the stored intent plus the card's answer. The
+ * result is parsed back before it is returned, so nothing is ever written
+ * that archive_record_parse would refuse. */
+int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_t *policy_doc,
+			  size_t policy_doc_len, const archive_commit_req *req, uint64_t seq,
+			  const uint8_t prev[32], int64_t time, smk_buf *out, smk_err *e);
+
+struct archive {
+	sqlite3 *db;
+	int readonly;
+	void (*hook)(const char *step, void *ctx);
+	void *hook_ctx;
+};
+
+/* An SQLite failure as SMK_E_IO, naming what was being done. */
+int archive_db_fail(archive *a, const char *what, smk_err *e);
+int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e);
+/* The one integer a query returns (0 when it returns no row). */
+int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e);
+/* Append the blob in column col of the current row. */
+int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e);
+/* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
+ * first missing sequence number. */
+int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);
+
+#endif

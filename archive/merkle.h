@@ -1,0 +1,57 @@
+/*
+ * The archive's log is an RFC 6962 Merkle tree over the canonical bytes of
+ * the records, in sequence order. This module knows only hashes: it computes
+ * tree heads, makes inclusion and consistency proofs, and verifies them with
+ * the algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2.
+ *
+ * A proof is a flat array of 32-byte hashes, in the order the RFC lists them
+ * (the one nearest the leaf first).
+ */
+#ifndef SMK_MERKLE_H
+#define SMK_MERKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+
+#define MERKLE_HASH_LEN 32
+
+/* Largest tree we accept in a proof (2^62 leaves): bounds the shifts and the
+ * proof length (at most 2 * 62 hashes). */
+#define MERKLE_MAX_SIZE (UINT64_C(1) << 62)
+
+/* RFC 6962 §2.1: leaf hash SHA-256(0x00 || data). */
+int merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[MERKLE_HASH_LEN], smk_err *e);
+/* RFC 6962 §2.1: interior node SHA-256(0x01 || left || right). */
+int merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
+		     uint8_t out[MERKLE_HASH_LEN], smk_err *e);
+
+/* MTH over n leaf hashes (n = 0 gives SHA-256 of the empty string). */
+int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		smk_err *e);
+
+/* RFC 6962 §2.1.1 PATH(index, D[0:size]); appended to proof. */
+int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
+			   smk_buf *proof, smk_err *e);
+/* RFC 6962 §2.1.2 PROOF(old_size, D[0:new_size]); appended to proof. */
+int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t new_size,
+			     uint64_t old_size, smk_buf *proof, smk_err *e);
+
+/* RFC 9162 §2.1.3.2: does leaf (a leaf hash) sit at index in the tree of
+ * size with this root? 0 yes; -1 with SMK_E_SIGNATURE (proof does not hold)
+ * or SMK_E_FORMAT (proof malformed). */
+int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[MERKLE_HASH_LEN],
+			    const uint8_t *proof, size_t proof_len,
+			    const uint8_t root[MERKLE_HASH_LEN], smk_err *e);
+
+/* RFC 9162 §2.1.4.2: is the tree (new_size, new_root) an append-only
+ * extension of (old_size, old_root)? Equal sizes need an empty proof and equal
+ * roots; old_size 0 is consistent with anything. */
+int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
+			      const uint8_t old_root[MERKLE_HASH_LEN],
+			      const uint8_t new_root[MERKLE_HASH_LEN], const uint8_t *proof,
+			      size_t proof_len, smk_err *e);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * The read side of the store: records, checkpoints, proofs and open intents,
+ * for the daemon's queries, the bundle export and the offline tools.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "merkle.h"
+#include "record.h"
+
+int archive_size(archive *a, uint64_t *n, smk_err *e)
+{
+	int64_t v;
+
+	if (archive_db_int(a, "SELECT COUNT(*) FROM records", &v, e) < 0)
+		return -1;
+	*n = (uint64_t)v;
+	return 0;
+}
+
+int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare(a, "SELECT canonical, signature FROM records WHERE seq = ?", &st,
+			       e) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = archive_db_blob(st, 0, canonical, e) < 0 ||
+			     (sig && archive_db_blob(st, 1, sig, e) < 0)
+			 ? -1
+			 : 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = smk_fail(e, SMK_E_ARG, "archive: no record %" PRIu64, seq);
+	} else {
+		rc = archive_db_fail(a, "read record", e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e)
+{
+	sqlite3_stmt *st;
+	uint64_t i = 0;
+	int rc;
+
+	*leaves = NULL;
+	if (size > (UINT64_C(1) << 32))
+		return smk_fail(e, SMK_E_ARG, "archive: tree size %" PRIu64 " too large", size);
+	*leaves = malloc((size ? size : 1) * 32);
+	if (!*leaves)
+		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
+	if (archive_db_prepare(a, "SELECT seq, canonical FROM records WHERE seq < ? ORDER BY seq",
+			       &st, e) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
+			sqlite3_finalize(st);
+			smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
+			goto fail;
+		}
+		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
+				     (size_t)sqlite3_column_bytes(st, 1), (*leaves)[i], e) < 0) {
+			sqlite3_finalize(st);
+			goto fail;
+		}
+		i++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		archive_db_fail(a, "read records", e);
+		goto fail;
+	}
+	if (i != size) {
+		smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*leaves);
+	*leaves = NULL;
+	return -1;
+}
+
+int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	*list = NULL;
+	*n = 0;
+	if (archive_db_prepare(a,
+			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.digest, i.chr"
+			       " FROM intents i LEFT JOIN outcomes o USING(request_id)"
+			       " WHERE o.request_id IS NULL ORDER BY i.rowid",
+			       &st, e) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		archive_intent_info *it;
+
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			archive_intent_info *grown = realloc(*list, ncap * sizeof(**list));
+
+			if (!grown) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*list = grown;
+			cap = ncap;
+		}
+		it = &(*list)[(*n)++];
+		memset(it, 0, sizeof(*it));
+		snprintf(it->request_id, sizeof(it->request_id), "%s", sqlite3_column_text(st, 0));
+		it->time = sqlite3_column_int64(st, 1);
+		snprintf(it->kind, sizeof(it->kind), "%s", sqlite3_column_text(st, 2));
+		snprintf(it->policy_name, sizeof(it->policy_name), "%s",
+			 sqlite3_column_text(st, 3));
+		if (sqlite3_column_bytes(st, 4) == 32)
+			memcpy(it->digest, sqlite3_column_blob(st, 4), 32);
+		snprintf(it->chr, sizeof(it->chr), "%s", sqlite3_column_text(st, 5));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(*list);
+		*list = NULL;
+		*n = 0;
+		return archive_db_fail(a, "list pending intents", e);
+	}
+	return 0;
+}
+
+int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* committed keys plus interrupted intents, which may have made a key on
+	 * the card: a limit must not be exceeded by crashing */
+	if (archive_db_prepare(
+		a,
+		"SELECT COUNT(*) FROM intents i LEFT JOIN outcomes o USING(request_id)"
+		" WHERE i.policy_name = ? AND i.kind = 'key'"
+		" AND (o.status IS NULL OR o.status = 'committed')",
+		&st, e) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, policy_name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : archive_db_fail(a, "count keys", e);
+}
+
+int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare(a, "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+			       &st, e) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = archive_db_blob(st, 1, note, e);
+	} else {
+		rc = rc == SQLITE_DONE ? smk_fail(e, SMK_E_ARG, "archive: no checkpoint yet")
+				       : archive_db_fail(a, "read checkpoint", e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int all_digits(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc, found = 0;
+
+	if (all_digits(id) && strlen(id) < 19) {
+		smk_buf canon = SMK_BUF_INIT;
+
+		*seq = strtoull(id, NULL, 10);
+		rc = archive_get(a, *seq, &canon, NULL, e);
+		smk_buf_free(&canon);
+		return rc;
+	}
+	if (strlen(id) == ARCHIVE_REQUEST_ID_LEN) {
+		if (archive_db_prepare(a, "SELECT seq FROM records WHERE request_id = ?", &st, e) <
+		    0)
+			return -1;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_ROW)
+			return 0;
+	}
+	/* by label: labels live inside the records, so read them */
+	if (archive_db_prepare(a, "SELECT seq, canonical FROM records ORDER BY seq", &st, e) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		archive_record r;
+		smk_err ignore;
+
+		if (archive_record_parse(sqlite3_column_blob(st, 1),
+					 (size_t)sqlite3_column_bytes(st, 1), &r, &ignore) < 0)
+			continue;
+		if (strcmp(r.label, id) == 0) {
+			*seq = r.seq;
+			found++;
+		}
+		archive_record_free(&r);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, "find record", e);
+	if (found == 0)
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "archive: no record with sequence number, request id or label \"%s\"", id);
+	if (found > 1)
+		return smk_fail(e, SMK_E_ARG,
+				"archive: label \"%s\" names %d records; use the sequence number",
+				id, found);
+	return 0;
+}
+
+int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
+			      smk_err *e)
+{
+	uint8_t(*leaves)[32] = NULL;
+	uint64_t size;
+	int rc;
+
+	if (archive_size(a, &size, e) < 0)
+		return -1;
+	if (*new_size == 0)
+		*new_size = size;
+	if (*new_size > size || old_size > *new_size)
+		return smk_fail(e, SMK_E_ARG,
+				"archive: no consistency proof from size %" PRIu64 " to %" PRIu64
+				" (the log has %" PRIu64 " records)",
+				old_size, *new_size, size);
+	if (archive_load_leaves(a, *new_size, &leaves, e) < 0)
+		return -1;
+	rc = merkle_consistency_proof((const uint8_t(*)[32])leaves, *new_size, old_size, proof, e);
+	free(leaves);
+	return rc;
+}

@@ -1,0 +1,567 @@
+/* Canonical encoding of intents and records, and the strict record parser. */
+#include "record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/hex.h"
+#include "../sm/tlv.h"
+#include "internal.h"
+#include "merkle.h"
+
+void archive_chr_from_digest(const uint8_t digest[32], char out[ARCHIVE_CHR_LEN + 1])
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	unsigned bit = 0;
+	size_t i;
+
+	out[0] = 'S';
+	out[1] = 'K';
+	/* RFC 4648 §6: 5 bits per character, most significant first */
+	for (i = 2; i < ARCHIVE_CHR_LEN; i++, bit += 5) {
+		unsigned v =
+		    ((unsigned)digest[bit / 8] << 8 | digest[bit / 8 + 1]) >> (11 - bit % 8);
+		out[i] = alphabet[v & 31];
+	}
+	out[ARCHIVE_CHR_LEN] = '\0';
+}
+
+/* Object members are built with the _new variants, which take the reference
+ * even on failure, so one NULL check at the end catches every allocation. */
+static int set(json_t *o, const char *key, json_t *v, int *ok)
+{
+	if (!v || json_object_set_new(o, key, v) < 0)
+		*ok = 0;
+	return *ok;
+}
+
+/* Peer executables are paths the kernel reports: keep printable ASCII, so
+ * the record stays valid JSON whatever bytes the path holds. */
+static json_t *printable_string(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+	char *copy = malloc(n + 1);
+	json_t *v;
+
+	if (!copy)
+		return NULL;
+	for (i = 0; i < n; i++)
+		copy[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	copy[n] = '\0';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+static int check_text(const char *s, size_t max, const char *what, smk_err *e)
+{
+	size_t i, n;
+
+	if (!s || !*s)
+		return smk_fail(e, SMK_E_ARG, "%s: missing", what);
+	n = strlen(s);
+	if (n > max)
+		return smk_fail(e, SMK_E_ARG, "%s: longer than %zu characters", what, max);
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] >= 0x7f)
+			return smk_fail(e, SMK_E_ARG, "%s: not printable ASCII", what);
+	return 0;
+}
+
+int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
+			  smk_buf *out, smk_err *e)
+{
+	json_t *o, *peer, *policy, *device;
+	uint8_t digest[32];
+	int ok = 1, rc;
+
+	if (!req->kind || (strcmp(req->kind, ARCHIVE_KIND_KEY) != 0 &&
+			   strcmp(req->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0))
+		return smk_fail(e, SMK_E_ARG, "intent: unknown kind \"%s\"",
+				req->kind ? req->kind : "(null)");
+	if (check_text(req->policy_name, 127, "intent: policy name", e) < 0 ||
+	    check_text(req->device_serial, 16, "intent: device serial", e) < 0 ||
+	    check_text(req->devaut_chr, 16, "intent: DevAut CHR", e) < 0)
+		return -1;
+	if (req->key_id < 1 || req->key_id > 255)
+		return smk_fail(e, SMK_E_ARG, "intent: key id %u is not 1..255", req->key_id);
+	if (!req->policy_doc || req->policy_doc_len == 0)
+		return smk_fail(e, SMK_E_ARG, "intent: policy %s: no canonical document",
+				req->policy_name);
+	if (archive_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
+		return -1;
+
+	o = json_object();
+	peer = json_object();
+	policy = json_object();
+	device = json_object();
+	if (!o || !peer || !policy || !device) {
+		json_decref(o);
+		json_decref(peer);
+		json_decref(policy);
+		json_decref(device);
+		return smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
+	}
+	set(peer, "uid", json_integer(req->peer.uid), &ok);
+	set(peer, "gid", json_integer(req->peer.gid), &ok);
+	set(peer, "pid", json_integer(req->peer.pid), &ok);
+	set(peer, "exe", printable_string(req->peer.exe), &ok);
+	set(policy, "name", json_string(req->policy_name), &ok);
+	set(policy, "digest", archive_json_b64(digest, sizeof(digest)), &ok);
+	set(device, "serial", json_string(req->device_serial), &ok);
+	set(device, "devaut-chr", json_string(req->devaut_chr), &ok);
+	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
+	set(o, "kind", json_string(req->kind), &ok);
+	set(o, "request-id", json_string(request_id), &ok);
+	set(o, "time", json_integer(time), &ok);
+	set(o, "key-id", json_integer(req->key_id), &ok);
+	set(o, "peer", peer, &ok);
+	set(o, "policy", policy, &ok);
+	set(o, "device", device, &ok);
+	rc = ok ? archive_json_dump(o, out, e) : smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
+	json_decref(o);
+	return rc;
+}
+
+int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
+{
+	tlv auth, req, body, chr;
+
+	/* ref §3.2: 67 { 7F21 { 7F4E { ... 5F20 CHR ... } 5F37 } 42 5F37 } */
+	if (tlv_parse_exact(cvreq, len, 0x67, &auth, e) < 0 ||
+	    tlv_parse(auth.value, auth.len, &req, e) < 0)
+		return smk_context(e, "CV-REQ");
+	if (req.tag != 0x7F21)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F21 inside 67, found %X",
+				req.tag);
+	if (tlv_parse(req.value, req.len, &body, e) < 0)
+		return smk_context(e, "CV-REQ");
+	if (body.tag != 0x7F4E)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F4E body, found %X", body.tag);
+	if (tlv_find(body.value, body.len, 0x5F20, &chr, e) != 1)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: no CHR (5F20)");
+	if (chr.len == 0 || chr.len > 16)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR of %zu bytes", chr.len);
+	memcpy(out, chr.value, chr.len);
+	out[chr.len] = '\0';
+	if (strlen(out) != chr.len)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR contains a NUL byte");
+	return 0;
+}
+
+int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+			int64_t *use_counter, smk_err *e)
+{
+	json_t *o, *list, *item, *hex, *uc;
+	smk_buf from_hex = SMK_BUF_INIT;
+	size_t i;
+	int rc = -1;
+
+	*n = 0;
+	*use_counter = 0;
+	if (archive_json_load(doc, len, &o, "policy document", e) < 0)
+		return -1;
+	list = json_object_get(o, "algorithms");
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > SMK_ALG_LIST_MAX) {
+		smk_fail(e, SMK_E_FORMAT, "policy document: \"algorithms\" must list 1..%d entries",
+			 SMK_ALG_LIST_MAX);
+		goto out;
+	}
+	json_array_foreach(list, i, item)
+	{
+		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
+
+		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+		    json_integer_value(id) > 255) {
+			smk_fail(e, SMK_E_FORMAT, "policy document: algorithm %zu has no id 0..255",
+				 i);
+			goto out;
+		}
+		algs[i] = (uint8_t)json_integer_value(id);
+	}
+	*n = json_array_size(list);
+	hex = json_object_get(o, "alg-list-hex");
+	if (hex) {
+		smk_err he;
+
+		if (!json_is_string(hex) ||
+		    smk_hex_decode(json_string_value(hex), &from_hex, &he) < 0 ||
+		    from_hex.len != *n || memcmp(from_hex.data, algs, *n) != 0) {
+			smk_fail(e, SMK_E_MISMATCH,
+				 "policy document: \"alg-list-hex\" differs from \"algorithms\"");
+			goto out;
+		}
+	}
+	uc = json_object_get(o, "use-counter");
+	if (uc && !json_is_null(uc)) {
+		if (!json_is_integer(uc) || json_integer_value(uc) < 0 ||
+		    json_integer_value(uc) > UINT32_MAX) {
+			smk_fail(e, SMK_E_FORMAT, "policy document: bad \"use-counter\"");
+			goto out;
+		}
+		*use_counter = json_integer_value(uc);
+	}
+	rc = 0;
+out:
+	smk_buf_free(&from_hex);
+	json_decref(o);
+	return rc;
+}
+
+/* Split EF 2F02 into the DevAut certificate and the DICA certificate that
+ * follows it (ref §4.4 step 2). */
+static int split_chain(const uint8_t *p, size_t n, tlv *devaut, tlv *dica, smk_err *e)
+{
+	if (tlv_parse(p, n, devaut, e) < 0 || devaut->tag != 0x7F21)
+		return smk_fail(e, SMK_E_FORMAT,
+				"device chain: no DevAut certificate (7F21) first");
+	if (tlv_parse_exact(p + devaut->raw_len, n - devaut->raw_len, 0x7F21, dica, e) < 0)
+		return smk_context(e, "device chain: DICA certificate after the DevAut one");
+	return 0;
+}
+
+static json_t *alg_names(const uint8_t *algs, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		const smk_alg *alg = alg_by_id(algs[i]);
+		char unknown[16];
+
+		snprintf(unknown, sizeof(unknown), "0x%02x", algs[i]);
+		if (json_array_append_new(a, json_string(alg ? alg->name : unknown)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_t *policy_doc,
+			  size_t policy_doc_len, const archive_commit_req *req, uint64_t seq,
+			  const uint8_t prev[32], int64_t time, smk_buf *out, smk_err *e)
+{
+	json_t *in = NULL, *o = NULL, *policy, *device, *sm, *key;
+	uint8_t digest[32], algs[SMK_ALG_LIST_MAX];
+	char chr[ARCHIVE_CHR_LEN + 1];
+	archive_record check;
+	int64_t use_counter;
+	size_t nalg, start = out->len;
+	tlv devaut, dica;
+	int ok = 1, rc = -1;
+
+	if (check_text(req->label, 64, "commit: label", e) < 0)
+		return -1;
+	if (!req->cvreq || !req->spki || !req->device_chain)
+		return smk_fail(e, SMK_E_ARG, "commit: CV-REQ, public key and device chain needed");
+	if (split_chain(req->device_chain, req->device_chain_len, &devaut, &dica, e) < 0 ||
+	    archive_policy_algs(policy_doc, policy_doc_len, algs, &nalg, &use_counter, e) < 0 ||
+	    archive_json_load_canonical(intent, intent_len, &in, "stored intent", e) < 0 ||
+	    archive_sha256(intent, intent_len, digest, e) < 0)
+		return -1;
+	archive_chr_from_digest(digest, chr);
+
+	o = json_object();
+	policy = json_object();
+	device = json_object();
+	sm = json_object();
+	key = json_object();
+	set(o, "policy", policy, &ok);
+	set(o, "device", device, &ok);
+	set(o, "sm", sm, &ok);
+	set(o, "key", key, &ok);
+	if (!ok) {
+		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+		goto out;
+	}
+	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
+	set(o, "seq", json_integer((json_int_t)seq), &ok);
+	set(o, "time", json_integer(time), &ok);
+	set(o, "intent", json_incref(in), &ok);
+	set(o, "intent-digest", archive_json_b64(digest, 32), &ok);
+	set(o, "chr", json_string(chr), &ok);
+	set(o, "prev", archive_json_b64(prev, 32), &ok);
+	set(policy, "document", archive_json_b64(policy_doc, policy_doc_len), &ok);
+	set(policy, "alg-list", archive_json_b64(algs, nalg), &ok);
+	set(policy, "algorithms", alg_names(algs, nalg), &ok);
+	set(device, "devaut", archive_json_b64(devaut.raw, devaut.raw_len), &ok);
+	set(device, "dica", archive_json_b64(dica.raw, dica.raw_len), &ok);
+	set(sm, "used", json_boolean(req->sm_used), &ok);
+	set(sm, "protocol",
+	    json_string(req->sm_protocol ? req->sm_protocol
+			: req->sm_used	 ? ARCHIVE_SM_PROTOCOL
+					 : "none"),
+	    &ok);
+	set(key, "label", json_string(req->label), &ok);
+	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
+	set(key, "spki", archive_json_b64(req->spki, req->spki_len), &ok);
+	if (!ok) {
+		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+		goto out;
+	}
+	if (archive_json_dump(o, out, e) < 0)
+		goto out;
+	if (archive_record_parse(out->data + start, out->len - start, &check, e) < 0) {
+		out->len = start;
+		smk_context(e, "record %llu would not read back", (unsigned long long)seq);
+		goto out;
+	}
+	archive_record_free(&check);
+	rc = 0;
+out:
+	json_decref(o);
+	json_decref(in);
+	return rc;
+}
+
+static const char *const record_keys[] = {"chr",	   "device", "format", "intent",
+					  "intent-digest", "key",    "policy", "prev",
+					  "seq",	   "sm",     "time",   NULL};
+static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
+					  "policy", "request-id", "time",   NULL};
+static const char *const peer_keys[] = {"exe", "gid", "pid", "uid", NULL};
+static const char *const intent_policy_keys[] = {"digest", "name", NULL};
+static const char *const intent_device_keys[] = {"devaut-chr", "serial", NULL};
+static const char *const policy_keys[] = {"alg-list", "algorithms", "document", NULL};
+static const char *const device_keys[] = {"devaut", "dica", NULL};
+static const char *const sm_keys[] = {"protocol", "used", NULL};
+static const char *const key_keys[] = {"cvreq", "label", "spki", NULL};
+
+static int parse_intent(json_t *in, archive_record *r, smk_err *e)
+{
+	json_t *peer, *policy, *device;
+	const char *w = "record: intent";
+	smk_buf digest = SMK_BUF_INIT;
+	int64_t v;
+	int rc;
+
+	if (archive_json_keys(in, intent_keys, w, e) < 0 ||
+	    archive_json_int(in, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
+	    archive_json_str(in, "kind", &r->kind, w, e) < 0 ||
+	    archive_json_str(in, "request-id", &r->request_id, w, e) < 0 ||
+	    archive_json_int(in, "time", 0, INT64_MAX, &r->intent_time, w, e) < 0 ||
+	    archive_json_int(in, "key-id", 1, 255, &v, w, e) < 0)
+		return -1;
+	r->key_id = (unsigned)v;
+	if (strcmp(r->kind, ARCHIVE_KIND_KEY) != 0 &&
+	    strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0)
+		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
+	w = "record: intent peer";
+	if (archive_json_obj(in, "peer", &peer, "record: intent", e) < 0 ||
+	    archive_json_keys(peer, peer_keys, w, e) < 0 ||
+	    archive_json_int(peer, "uid", 0, UINT32_MAX, &v, w, e) < 0)
+		return -1;
+	r->uid = (uint32_t)v;
+	if (archive_json_int(peer, "gid", 0, UINT32_MAX, &v, w, e) < 0)
+		return -1;
+	r->gid = (uint32_t)v;
+	if (archive_json_int(peer, "pid", 0, INT64_MAX, &r->pid, w, e) < 0 ||
+	    archive_json_str(peer, "exe", &r->exe, w, e) < 0)
+		return -1;
+	w = "record: intent policy";
+	if (archive_json_obj(in, "policy", &policy, "record: intent", e) < 0 ||
+	    archive_json_keys(policy, intent_policy_keys, w, e) < 0 ||
+	    archive_json_str(policy, "name", &r->policy_name, w, e) < 0 ||
+	    archive_json_bytes(policy, "digest", &digest, 32, w, e) < 0) {
+		smk_buf_free(&digest);
+		return -1;
+	}
+	memcpy(r->policy_digest, digest.data, 32);
+	smk_buf_free(&digest);
+	w = "record: intent device";
+	rc = archive_json_obj(in, "device", &device, "record: intent", e) < 0 ||
+	     archive_json_keys(device, intent_device_keys, w, e) < 0 ||
+	     archive_json_str(device, "serial", &r->device_serial, w, e) < 0 ||
+	     archive_json_str(device, "devaut-chr", &r->devaut_chr, w, e) < 0;
+	return rc ? -1 : 0;
+}
+
+static int get_hash(json_t *o, const char *key, uint8_t out[32], const char *w, smk_err *e)
+{
+	smk_buf b = SMK_BUF_INIT;
+	int rc = archive_json_bytes(o, key, &b, 32, w, e);
+
+	if (rc == 0)
+		memcpy(out, b.data, 32);
+	smk_buf_free(&b);
+	return rc;
+}
+
+/* Everything that follows from the record's own bytes. */
+static int check_consistency(json_t *o, archive_record *r, smk_err *e)
+{
+	smk_buf intent = SMK_BUF_INIT;
+	uint8_t digest[32], algs[SMK_ALG_LIST_MAX];
+	char chr[ARCHIVE_CHR_LEN + 1], req_chr[17];
+	json_t *names = json_object_get(json_object_get(o, "policy"), "algorithms");
+	const char *doc_name;
+	json_t *doc = NULL;
+	size_t n, i;
+	int rc;
+
+	rc = archive_json_dump(json_object_get(o, "intent"), &intent, e) < 0 ||
+	     archive_sha256(intent.data, intent.len, digest, e) < 0;
+	smk_buf_free(&intent);
+	if (rc)
+		return -1;
+	if (memcmp(digest, r->intent_digest, 32) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: intent digest does not match the intent");
+	archive_chr_from_digest(digest, chr);
+	if (strcmp(chr, r->chr) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: CHR %s is not the one derived from the intent (%s)",
+				r->chr, chr);
+	if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
+		return smk_context(e, "record");
+	if (strcmp(req_chr, chr) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: CV-REQ CHR \"%s\" does not commit to the intent (want %s)",
+				req_chr, chr);
+
+	if (archive_sha256(r->policy_doc.data, r->policy_doc.len, digest, e) < 0)
+		return -1;
+	if (memcmp(digest, r->policy_digest, 32) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: policy %s: digest does not match the policy document",
+				r->policy_name);
+	if (archive_policy_algs(r->policy_doc.data, r->policy_doc.len, algs, &n, &r->use_counter,
+				e) < 0)
+		return smk_context(e, "record: policy %s", r->policy_name);
+	if (n != r->alg_count || memcmp(algs, r->alg_list, n) != 0)
+		return smk_fail(
+		    e, SMK_E_MISMATCH,
+		    "record: policy %s: algorithm list differs from the policy document",
+		    r->policy_name);
+	if (!json_is_array(names) || json_array_size(names) != n)
+		return smk_fail(e, SMK_E_FORMAT,
+				"record: policy algorithm names do not match the list");
+	for (i = 0; i < n; i++) {
+		const smk_alg *alg = alg_by_id(algs[i]);
+		json_t *name = json_array_get(names, i);
+
+		if (!json_is_string(name) || !alg ||
+		    strcmp(json_string_value(name), alg->name) != 0)
+			return smk_fail(e, SMK_E_MISMATCH,
+					"record: algorithm name %zu does not match byte 0x%02x", i,
+					algs[i]);
+	}
+	if (archive_json_load(r->policy_doc.data, r->policy_doc.len, &doc, "policy document", e) <
+	    0)
+		return -1;
+	rc = 0;
+	if (archive_json_str(doc, "name", &doc_name, "policy document", e) == 0 &&
+	    strcmp(doc_name, r->policy_name) != 0)
+		rc = smk_fail(e, SMK_E_MISMATCH,
+			      "record: policy name %s differs from the document's %s",
+			      r->policy_name, doc_name);
+	json_decref(doc);
+	if (rc)
+		return -1;
+
+	if ((r->seq == 0) != (strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0))
+		return smk_fail(e, SMK_E_FORMAT,
+				"record %llu: kind %s (the archive key is record 0 and only it)",
+				(unsigned long long)r->seq, r->kind);
+	for (i = 0; r->seq == 0 && i < 32; i++)
+		if (r->prev[i])
+			return smk_fail(e, SMK_E_FORMAT, "record 0: previous hash is not zero");
+	return 0;
+}
+
+int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err *e)
+{
+	json_t *o, *in, *policy, *device, *sm, *key;
+	const char *w = "record";
+	int64_t v;
+	tlv t;
+
+	memset(r, 0, sizeof(*r));
+	if (archive_json_load_canonical(p, n, &o, "record", e) < 0)
+		return -1;
+	r->json_ = o;
+	if (smk_buf_add(&r->canonical, p, n) < 0) {
+		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+		goto fail;
+	}
+	if (archive_sha256(p, n, r->hash, e) < 0 || merkle_leaf_hash(p, n, r->leaf, e) < 0)
+		goto fail;
+	if (archive_json_keys(o, record_keys, w, e) < 0 ||
+	    archive_json_int(o, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
+	    archive_json_int(o, "seq", 0, INT64_MAX, &v, w, e) < 0)
+		goto fail;
+	r->seq = (uint64_t)v;
+	if (archive_json_int(o, "time", 0, INT64_MAX, &r->time, w, e) < 0 ||
+	    archive_json_str(o, "chr", &r->chr, w, e) < 0 ||
+	    get_hash(o, "intent-digest", r->intent_digest, w, e) < 0 ||
+	    get_hash(o, "prev", r->prev, w, e) < 0 ||
+	    archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)
+		goto fail;
+
+	w = "record: policy";
+	if (archive_json_obj(o, "policy", &policy, "record", e) < 0 ||
+	    archive_json_keys(policy, policy_keys, w, e) < 0 ||
+	    archive_json_bytes(policy, "document", &r->policy_doc, 0, w, e) < 0)
+		goto fail;
+	{
+		smk_buf algs = SMK_BUF_INIT;
+
+		if (archive_json_bytes(policy, "alg-list", &algs, 0, w, e) < 0) {
+			smk_buf_free(&algs);
+			goto fail;
+		}
+		if (algs.len == 0 || algs.len > SMK_ALG_LIST_MAX) {
+			smk_fail(e, SMK_E_FORMAT, "%s: algorithm list of %zu bytes", w, algs.len);
+			smk_buf_free(&algs);
+			goto fail;
+		}
+		memcpy(r->alg_list, algs.data, algs.len);
+		r->alg_count = algs.len;
+		smk_buf_free(&algs);
+	}
+
+	w = "record: device";
+	if (archive_json_obj(o, "device", &device, "record", e) < 0 ||
+	    archive_json_keys(device, device_keys, w, e) < 0 ||
+	    archive_json_bytes(device, "devaut", &r->devaut, 0, w, e) < 0 ||
+	    archive_json_bytes(device, "dica", &r->dica, 0, w, e) < 0)
+		goto fail;
+	if (tlv_parse_exact(r->devaut.data, r->devaut.len, 0x7F21, &t, e) < 0 ||
+	    tlv_parse_exact(r->dica.data, r->dica.len, 0x7F21, &t, e) < 0) {
+		smk_context(e, "record: device certificate");
+		goto fail;
+	}
+	w = "record: sm";
+	if (archive_json_obj(o, "sm", &sm, "record", e) < 0 ||
+	    archive_json_keys(sm, sm_keys, w, e) < 0 ||
+	    archive_json_bool(sm, "used", &r->sm_used, w, e) < 0 ||
+	    archive_json_str(sm, "protocol", &r->sm_protocol, w, e) < 0)
+		goto fail;
+	w = "record: key";
+	if (archive_json_obj(o, "key", &key, "record", e) < 0 ||
+	    archive_json_keys(key, key_keys, w, e) < 0 ||
+	    archive_json_str(key, "label", &r->label, w, e) < 0 ||
+	    archive_json_bytes(key, "cvreq", &r->cvreq, 0, w, e) < 0 ||
+	    archive_json_bytes(key, "spki", &r->spki, 0, w, e) < 0)
+		goto fail;
+	if (check_consistency(o, r, e) < 0)
+		goto fail;
+	return 0;
+fail:
+	archive_record_free(r);
+	return -1;
+}
+
+void archive_record_free(archive_record *r)
+{
+	smk_buf_free(&r->canonical);
+	smk_buf_free(&r->policy_doc);
+	smk_buf_free(&r->devaut);
+	smk_buf_free(&r->dica);
+	smk_buf_free(&r->cvreq);
+	smk_buf_free(&r->spki);
+	json_decref(r->json_);
+	memset(r, 0, sizeof(*r));
+}

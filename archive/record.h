@@ -1,0 +1,78 @@
+/*
+ * Records in their canonical form (docs/archive.md "Record"): one JSON
+ * object, keys sorted, no insignificant white space, byte strings in
+ * standard base64, integers as JSON integers. The record hash is SHA-256 of
+ * exactly these bytes, the Merkle leaf is SHA-256(0x00 || bytes).
+ */
+#ifndef SMK_ARCHIVE_RECORD_H
+#define SMK_ARCHIVE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+#include "../sm/alg.h"
+#include "archive.h"
+
+/* A parsed and self-consistent record. Strings point into the record and
+ * live until archive_record_free. */
+typedef struct archive_record {
+	smk_buf canonical;
+	uint8_t hash[32]; /* SHA-256(canonical): what the archive key signs */
+	uint8_t leaf[32]; /* RFC 6962 leaf hash */
+	uint64_t seq;
+	int64_t time;	  /* commit time, seconds since the epoch */
+	const char *kind; /* "key" or "archive-key" */
+	uint8_t prev[32]; /* hash of record seq-1; zeros for record 0 */
+
+	/* the intent, as recorded before the card was asked */
+	uint8_t intent_digest[32];
+	const char *chr;
+	const char *request_id;
+	int64_t intent_time;
+	uint32_t uid, gid;
+	int64_t pid;
+	const char *exe;
+	const char *policy_name;
+	uint8_t policy_digest[32];
+	const char *device_serial;
+	const char *devaut_chr;
+	unsigned key_id;
+
+	/* the policy that was applied */
+	smk_buf policy_doc;
+	uint8_t alg_list[SMK_ALG_LIST_MAX];
+	size_t alg_count;
+	int64_t use_counter; /* from the policy document; 0 = none */
+
+	/* the device and the card's answer */
+	smk_buf devaut, dica;
+	int sm_used;
+	const char *sm_protocol;
+	const char *label;
+	smk_buf cvreq, spki;
+
+	void *json_; /* owns the strings above */
+} archive_record;
+
+/* Parse canonical record bytes and check everything that needs no key or
+ * trust anchor: canonical form, every field present with its type, the
+ * intent digest, the CHR derived from it, the CHR inside the CV-REQ, the
+ * policy digest, the algorithm list against the policy document. */
+int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err *e);
+void archive_record_free(archive_record *r);
+
+/* "SK" + the first 14 characters of base32(digest) (RFC 4648 alphabet). */
+void archive_chr_from_digest(const uint8_t digest[32], char out[ARCHIVE_CHR_LEN + 1]);
+
+/* The algorithm list inside a canonical policy document ("algorithms":
+ * [{"id": n, ...}], and "alg-list-hex" when present, which must agree), and
+ * its use counter (0 when absent). */
+int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+			int64_t *use_counter, smk_err *e);
+
+/* The inner CHR of an authenticated request (67 { 7F21 { 7F4E { 5F20 } } }). */
+int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e);
+
+#endif

@@ -1,0 +1,55 @@
+/* The archive key's signatures: ECDSA with SHA-256, DER encoded. */
+#include "archive.h"
+
+#include <openssl/err.h>
+
+static int soft_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
+{
+	EVP_PKEY *key = ctx;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t sig_len = 0;
+	int ok;
+
+	if (!md)
+		return smk_fail(e, SMK_E_NOMEM, "archive signer: out of memory");
+	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+	     EVP_DigestSign(md, NULL, &sig_len, msg, len) == 1 &&
+	     smk_buf_reserve(der_sig, sig_len) == 0 &&
+	     EVP_DigestSign(md, der_sig->data + der_sig->len, &sig_len, msg, len) == 1;
+	EVP_MD_CTX_free(md);
+	if (!ok) {
+		ERR_clear_error();
+		return smk_fail(e, SMK_E_CRYPTO, "archive signer: ECDSA-SHA256 signing failed");
+	}
+	der_sig->len += sig_len;
+	return 0;
+}
+
+void archive_soft_signer(archive_signer *s, EVP_PKEY *key)
+{
+	s->sign = soft_sign;
+	s->ctx = key;
+	s->pub = key;
+}
+
+int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig,
+		       size_t sig_len, smk_err *e)
+{
+	EVP_MD_CTX *md;
+	int rc;
+
+	if (EVP_PKEY_base_id(pub) != EVP_PKEY_EC)
+		return smk_fail(e, SMK_E_UNSUPPORTED, "archive key is not an EC key");
+	md = EVP_MD_CTX_new();
+	if (!md)
+		return smk_fail(e, SMK_E_NOMEM, "signature check: out of memory");
+	rc = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
+		 ? EVP_DigestVerify(md, sig, sig_len, msg, len)
+		 : -1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	if (rc != 1)
+		return smk_fail(e, SMK_E_SIGNATURE,
+				"ECDSA-SHA256 signature does not verify with the archive key");
+	return 0;
+}

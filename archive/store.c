@@ -1,0 +1,534 @@
+/*
+ * The SQLite store: one file, WAL journal, synchronous=FULL, so that a
+ * transaction that returned is on disk. Rows are only ever inserted; the
+ * triggers make an UPDATE or DELETE of a record, intent, outcome or
+ * checkpoint fail even for a confused caller (an attacker with the file can
+ * drop them, which is what the signatures and the Merkle log are for).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "../sm/cvc.h"
+#include "checkpoint.h"
+#include "internal.h"
+#include "merkle.h"
+#include "record.h"
+
+#define APPLICATION_ID 0x534d4b41 /* "SMKA" */
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS intents("
+    " request_id TEXT PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " canonical BLOB NOT NULL,"
+    " digest BLOB NOT NULL,"
+    " chr TEXT NOT NULL,"
+    " policy_doc BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS records("
+    " seq INTEGER PRIMARY KEY,"
+    " request_id TEXT NOT NULL UNIQUE REFERENCES intents(request_id),"
+    " canonical BLOB NOT NULL,"
+    " signature BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outcomes("
+    " request_id TEXT PRIMARY KEY REFERENCES intents(request_id),"
+    " time INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK(status IN ('committed', 'failed')),"
+    " seq INTEGER REFERENCES records(seq),"
+    " reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    " size INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " note TEXT NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS intents_no_update BEFORE UPDATE ON intents"
+    " BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS intents_no_delete BEFORE DELETE ON intents"
+    " BEGIN SELECT RAISE(ABORT, 'archive intents are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS outcomes_no_update BEFORE UPDATE ON outcomes"
+    " BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS outcomes_no_delete BEFORE DELETE ON outcomes"
+    " BEGIN SELECT RAISE(ABORT, 'archive outcomes are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'archive checkpoints are append-only'); END;";
+
+int archive_db_fail(archive *a, const char *what, smk_err *e)
+{
+	return smk_fail(e, SMK_E_IO, "archive: %s: %s", what,
+			a && a->db ? sqlite3_errmsg(a->db) : "no database");
+}
+
+static int exec(archive *a, const char *sql, const char *what, smk_err *e)
+{
+	if (sqlite3_exec(a->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return archive_db_fail(a, what, e);
+	return 0;
+}
+
+int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e)
+{
+	if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return archive_db_fail(a, "prepare", e);
+	}
+	return 0;
+}
+
+int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare(a, sql, &st, e) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, sql, e);
+	return 0;
+}
+
+int archive_open(const char *path, int flags, archive **out, smk_err *e)
+{
+	archive *a = calloc(1, sizeof(*a));
+	int oflags = SQLITE_OPEN_FULLMUTEX;
+	int64_t app = 0, version = 0;
+
+	*out = NULL;
+	if (!a)
+		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
+	a->readonly = (flags & ARCHIVE_OPEN_READONLY) != 0;
+	if (a->readonly)
+		oflags |= SQLITE_OPEN_READONLY;
+	else
+		oflags |= SQLITE_OPEN_READWRITE |
+			  ((flags & ARCHIVE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &a->db, oflags, NULL) != SQLITE_OK) {
+		smk_fail(e, SMK_E_IO, "archive %s: cannot open: %s", path,
+			 a->db ? sqlite3_errmsg(a->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(a->db, 10000);
+	if (!a->readonly) {
+		/* durability: a returned commit survives power loss */
+		if (exec(a, "PRAGMA journal_mode=WAL", "WAL", e) < 0 ||
+		    exec(a, "PRAGMA synchronous=FULL", "synchronous", e) < 0)
+			goto fail_ctx;
+	}
+	if (exec(a, "PRAGMA foreign_keys=ON", "foreign keys", e) < 0 ||
+	    archive_db_int(a, "PRAGMA application_id", &app, e) < 0 ||
+	    archive_db_int(a, "PRAGMA user_version", &version, e) < 0)
+		goto fail_ctx;
+	if (app == 0 && version == 0 && !a->readonly) {
+		if (exec(a, "BEGIN IMMEDIATE", "begin", e) < 0)
+			goto fail_ctx;
+		if (exec(a, schema, "create tables", e) < 0 ||
+		    exec(a, "PRAGMA application_id=1397574465", "application id", e) < 0 ||
+		    exec(a, "PRAGMA user_version=1", "version", e) < 0 ||
+		    exec(a, "COMMIT", "commit", e) < 0) {
+			sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail_ctx;
+		}
+	} else if (app != APPLICATION_ID || version != ARCHIVE_FORMAT) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "archive %s: not an smkeyd archive (application id %" PRIx64
+			 ", version %" PRId64 ")",
+			 path, (uint64_t)app, version);
+		goto fail;
+	}
+	*out = a;
+	return 0;
+fail_ctx:
+	smk_context(e, "archive %s", path);
+fail:
+	archive_close(a);
+	return -1;
+}
+
+void archive_close(archive *a)
+{
+	if (!a)
+		return;
+	sqlite3_close(a->db);
+	free(a);
+}
+
+void archive_set_step_hook(archive *a, void (*fn)(const char *step, void *ctx), void *ctx)
+{
+	a->hook = fn;
+	a->hook_ctx = ctx;
+}
+
+static void step(archive *a, const char *name)
+{
+	if (a->hook)
+		a->hook(name, a->hook_ctx);
+}
+
+static int64_t now_or(int64_t t)
+{
+	return t ? t : (int64_t)time(NULL);
+}
+
+int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	uint8_t rnd[16];
+	sqlite3_stmt *st = NULL;
+	uint64_t size;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (archive_size(a, &size, e) < 0)
+		return -1;
+	if (req->kind && strcmp(req->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 && size > 0)
+		return smk_fail(e, SMK_E_ARG, "archive: already has its archive key (record 0)");
+	if (req->kind && strcmp(req->kind, ARCHIVE_KIND_KEY) == 0 && size == 0)
+		return smk_fail(e, SMK_E_ARG,
+				"archive: no archive key yet; record 0 must be the archive key");
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return smk_fail(e, SMK_E_CRYPTO, "archive: no random request id");
+	archive_hex(rnd, sizeof(rnd), out->request_id);
+	out->time = now_or(req->time);
+	if (archive_intent_encode(req, out->request_id, out->time, &canon, e) < 0 ||
+	    archive_sha256(canon.data, canon.len, out->digest, e) < 0)
+		goto out;
+	archive_chr_from_digest(out->digest, out->chr);
+	snprintf(out->kind, sizeof(out->kind), "%s", req->kind);
+	snprintf(out->policy_name, sizeof(out->policy_name), "%s", req->policy_name);
+	if (archive_db_prepare(
+		a,
+		"INSERT INTO intents(request_id, time, kind, policy_name, canonical, digest,"
+		" chr, policy_doc) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, e) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, out->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, out->time);
+	sqlite3_bind_text(st, 3, req->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, req->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, canon.data, (int)canon.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, out->digest, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, out->chr, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, req->policy_doc, (int)req->policy_doc_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		archive_db_fail(a, "store intent", e);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	smk_buf_free(&canon);
+	return rc;
+}
+
+int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e)
+{
+	const void *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (n > 0 && smk_buf_add(out, p, (size_t)n) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
+	return 0;
+}
+
+/* The archive key as recorded in record 0 (SPKI DER, appended). */
+static int archive_key_spki(archive *a, smk_buf *spki, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record r;
+	int rc;
+
+	if (archive_get(a, 0, &canon, NULL, e) < 0)
+		return -1;
+	rc = archive_record_parse(canon.data, canon.len, &r, e);
+	smk_buf_free(&canon);
+	if (rc < 0)
+		return smk_context(e, "archive key record 0");
+	rc = smk_buf_add(spki, r.spki.data, r.spki.len) < 0
+		 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
+		 : 0;
+	archive_record_free(&r);
+	return rc;
+}
+
+struct stored_intent {
+	smk_buf canonical, policy_doc;
+	char kind[16];
+};
+
+static int load_intent(archive *a, const char *request_id, struct stored_intent *in, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare(a,
+			       "SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
+			       " LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
+			       &st, e) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rc = smk_fail(e, SMK_E_ARG, "archive: no intent %s", request_id);
+	} else if (rc != SQLITE_ROW) {
+		rc = archive_db_fail(a, "read intent", e);
+	} else if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+		rc = smk_fail(e, SMK_E_ARG, "archive: intent %s already has an outcome (%s)",
+			      request_id, (const char *)sqlite3_column_text(st, 3));
+	} else {
+		snprintf(in->kind, sizeof(in->kind), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
+		rc = archive_db_blob(st, 0, &in->canonical, e) < 0 ||
+			     archive_db_blob(st, 1, &in->policy_doc, e) < 0
+			 ? -1
+			 : 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(prev, 0, 32);
+	*next = 0;
+	if (archive_db_prepare(a, "SELECT seq, canonical FROM records ORDER BY seq DESC LIMIT 1",
+			       &st, e) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+		rc = archive_sha256(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+				    prev, e);
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : archive_db_fail(a, "read last record", e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int insert_row(archive *a, const char *sql, const char *what, smk_err *e,
+		      void (*bind)(sqlite3_stmt *, const void *), const void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare(a, sql, &st, e) < 0)
+		return -1;
+	bind(st, arg);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : archive_db_fail(a, what, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct commit_rows {
+	uint64_t seq;
+	const char *request_id;
+	const smk_buf *record, *sig, *note;
+	int64_t time;
+	uint64_t size;
+};
+
+static void bind_record(sqlite3_stmt *st, const void *arg)
+{
+	const struct commit_rows *c = arg;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)c->seq);
+	sqlite3_bind_text(st, 2, c->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, c->record->data, (int)c->record->len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, c->sig->data, (int)c->sig->len, SQLITE_STATIC);
+}
+
+static void bind_outcome(sqlite3_stmt *st, const void *arg)
+{
+	const struct commit_rows *c = arg;
+
+	sqlite3_bind_text(st, 1, c->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, c->time);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->seq);
+}
+
+static void bind_checkpoint(sqlite3_stmt *st, const void *arg)
+{
+	const struct commit_rows *c = arg;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)c->size);
+	sqlite3_bind_int64(st, 2, c->time);
+	sqlite3_bind_text(st, 3, (const char *)c->note->data, (int)c->note->len, SQLITE_STATIC);
+}
+
+/* Append record seq and a checkpoint over the new tree; runs inside the
+ * caller's transaction. */
+static int append(archive *a, const archive_signer *s, const archive_commit_req *req,
+		  const struct stored_intent *in, uint64_t *seq_out, smk_err *e)
+{
+	smk_buf record = SMK_BUF_INIT, sig = SMK_BUF_INIT, note = SMK_BUF_INIT;
+	smk_buf signer_spki = SMK_BUF_INIT, key_spki = SMK_BUF_INIT;
+	uint8_t prev[32], hash[32];
+	uint8_t(*leaves)[32] = NULL;
+	archive_checkpoint cp;
+	struct commit_rows rows;
+	uint64_t seq;
+	int rc = -1;
+
+	if (last_record(a, &seq, prev, e) < 0)
+		goto out;
+	if ((seq == 0) != (strcmp(in->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)) {
+		smk_fail(e, SMK_E_ARG, "archive: intent of kind %s cannot become record %" PRIu64,
+			 in->kind, seq);
+		goto out;
+	}
+	/* the archive key signs: record 0 itself, afterwards the key of record 0 */
+	if (cvc_spki_der(s->pub, &signer_spki, e) < 0)
+		goto out;
+	if (seq == 0) {
+		if (smk_buf_add(&key_spki, req->spki, req->spki_len) < 0) {
+			smk_fail(e, SMK_E_NOMEM, "out of memory");
+			goto out;
+		}
+	} else if (archive_key_spki(a, &key_spki, e) < 0) {
+		goto out;
+	}
+	if (signer_spki.len != key_spki.len ||
+	    memcmp(signer_spki.data, key_spki.data, key_spki.len) != 0) {
+		smk_fail(e, SMK_E_MISMATCH,
+			 "archive: the signer is not the archive key of record 0");
+		goto out;
+	}
+	if (archive_record_encode(in->canonical.data, in->canonical.len, in->policy_doc.data,
+				  in->policy_doc.len, req, seq, prev, now_or(req->time), &record,
+				  e) < 0)
+		goto out;
+	step(a, "record-built");
+	if (archive_sha256(record.data, record.len, hash, e) < 0 ||
+	    s->sign(s->ctx, hash, sizeof(hash), &sig, e) < 0 ||
+	    archive_sig_verify(s->pub, hash, sizeof(hash), sig.data, sig.len, e) < 0) {
+		smk_context(e, "record %" PRIu64 ": signing", seq);
+		goto out;
+	}
+	step(a, "record-signed");
+	rows.seq = seq;
+	rows.request_id = req->request_id;
+	rows.record = &record;
+	rows.sig = &sig;
+	rows.note = &note;
+	rows.time = now_or(req->time);
+	rows.size = seq + 1;
+	if (insert_row(a,
+		       "INSERT INTO records(seq, request_id, canonical, signature)"
+		       " VALUES(?, ?, ?, ?)",
+		       "store record", e, bind_record, &rows) < 0 ||
+	    insert_row(a,
+		       "INSERT INTO outcomes(request_id, time, status, seq)"
+		       " VALUES(?, ?, 'committed', ?)",
+		       "store outcome", e, bind_outcome, &rows) < 0)
+		goto out;
+	step(a, "record-inserted");
+
+	if (archive_load_leaves(a, seq + 1, &leaves, e) < 0 ||
+	    merkle_root((const uint8_t(*)[32])leaves, seq + 1, cp.root, e) < 0 ||
+	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
+		goto out;
+	cp.size = seq + 1;
+	if (archive_checkpoint_sign(&cp, s, &note, e) < 0)
+		goto out;
+	step(a, "checkpoint-signed");
+	if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
+		       "store checkpoint", e, bind_checkpoint, &rows) < 0)
+		goto out;
+	step(a, "checkpoint-inserted");
+	*seq_out = seq;
+	rc = 0;
+out:
+	free(leaves);
+	smk_buf_free(&record);
+	smk_buf_free(&sig);
+	smk_buf_free(&note);
+	smk_buf_free(&signer_spki);
+	smk_buf_free(&key_spki);
+	return rc;
+}
+
+int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		   uint64_t *seq, smk_err *e)
+{
+	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
+	int rc = -1;
+
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (!signer || !signer->sign || !signer->pub || !req->request_id)
+		return smk_fail(e, SMK_E_ARG, "archive commit: signer and request id needed");
+	/* one writer at a time; the whole commit is one transaction */
+	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
+		return -1;
+	if (load_intent(a, req->request_id, &in, e) < 0)
+		goto out;
+	step(a, "intent-loaded");
+	if (append(a, signer, req, &in, seq, e) < 0)
+		goto out;
+	if (exec(a, "COMMIT", "commit", e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0) {
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		smk_context(e, "intent %s", req->request_id);
+	}
+	smk_buf_free(&in.canonical);
+	smk_buf_free(&in.policy_doc);
+	return rc;
+}
+
+int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e)
+{
+	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (!request_id || !reason || !*reason)
+		return smk_fail(e, SMK_E_ARG, "archive: a failed outcome needs a reason");
+	if (exec(a, "BEGIN IMMEDIATE", "begin", e) < 0)
+		return -1;
+	if (load_intent(a, request_id, &in, e) < 0 ||
+	    archive_db_prepare(a,
+			       "INSERT INTO outcomes(request_id, time, status, reason)"
+			       " VALUES(?, ?, 'failed', ?)",
+			       &st, e) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		archive_db_fail(a, "store failed outcome", e);
+		goto out;
+	}
+	if (exec(a, "COMMIT", "commit", e) < 0)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc < 0)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	smk_buf_free(&in.canonical);
+	smk_buf_free(&in.policy_doc);
+	return rc;
+}

@@ -1,0 +1,259 @@
+/* Canonical JSON, strict base64 and SHA-256 for the archive. */
+#include "internal.h"
+
+#include <string.h>
+
+#include <openssl/evp.h>
+
+int archive_sha256(const uint8_t *p, size_t n, uint8_t out[32], smk_err *e)
+{
+	if (!EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL))
+		return smk_fail(e, SMK_E_CRYPTO, "SHA-256 failed");
+	return 0;
+}
+
+void archive_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+json_t *archive_json_b64(const uint8_t *p, size_t n)
+{
+	size_t cap = 4 * ((n + 2) / 3) + 1;
+	char *s;
+	json_t *v;
+
+	if (n > ARCHIVE_JSON_MAX)
+		return NULL;
+	s = malloc(cap);
+	if (!s)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)s, p, (int)n);
+	v = json_string(s);
+	free(s);
+	return v;
+}
+
+static int b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+int archive_b64_decode(const char *s, size_t len, smk_buf *out, const char *what, smk_err *e)
+{
+	size_t i, pad = 0, n;
+	uint8_t *tmp;
+	char *again;
+	int got;
+
+	if (len % 4 != 0 || len > ARCHIVE_JSON_MAX)
+		return smk_fail(e, SMK_E_FORMAT, "%s: base64 length %zu is not a multiple of 4",
+				what, len);
+	for (i = 0; i < len; i++) {
+		if (s[i] == '=' && i >= len - 2) {
+			pad++;
+			continue;
+		}
+		if (pad || !b64_char(s[i]))
+			return smk_fail(e, SMK_E_FORMAT, "%s: invalid base64 at offset %zu", what,
+					i);
+	}
+	if (len == 0)
+		return 0;
+	n = len / 4 * 3;
+	tmp = malloc(n);
+	again = malloc(len + 1);
+	if (!tmp || !again) {
+		free(tmp);
+		free(again);
+		return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
+	}
+	got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+	if (got < 0 || (size_t)got != n) {
+		free(tmp);
+		free(again);
+		return smk_fail(e, SMK_E_FORMAT, "%s: invalid base64", what);
+	}
+	n -= pad;
+	/* one canonical encoding only: the unused bits before '=' must be zero */
+	EVP_EncodeBlock((unsigned char *)again, tmp, (int)n);
+	if (memcmp(again, s, len) != 0) {
+		free(tmp);
+		free(again);
+		return smk_fail(e, SMK_E_FORMAT, "%s: non-canonical base64", what);
+	}
+	free(again);
+	got = smk_buf_add(out, tmp, n);
+	free(tmp);
+	if (got < 0)
+		return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
+	return 0;
+}
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+	return smk_buf_add(data, buffer, size);
+}
+
+int archive_json_dump(const json_t *v, smk_buf *out, smk_err *e)
+{
+	if (json_dump_callback(v, dump_cb, out, JSON_SORT_KEYS | JSON_COMPACT) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "canonical JSON: encoding failed");
+	return 0;
+}
+
+int archive_json_load(const uint8_t *p, size_t n, json_t **out, const char *what, smk_err *e)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*out = NULL;
+	if (n > ARCHIVE_JSON_MAX)
+		return smk_fail(e, SMK_E_FORMAT, "%s: %zu bytes is larger than %u", what, n,
+				ARCHIVE_JSON_MAX);
+	v = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v)
+		return smk_fail(e, SMK_E_FORMAT, "%s: not JSON: %s at byte %d", what, jerr.text,
+				jerr.position);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return smk_fail(e, SMK_E_FORMAT, "%s: not a JSON object", what);
+	}
+	*out = v;
+	return 0;
+}
+
+int archive_json_load_canonical(const uint8_t *p, size_t n, json_t **out, const char *what,
+				smk_err *e)
+{
+	smk_buf again = SMK_BUF_INIT;
+	int same;
+
+	if (archive_json_load(p, n, out, what, e) < 0)
+		return -1;
+	if (archive_json_dump(*out, &again, e) < 0)
+		goto fail;
+	same = again.len == n && memcmp(again.data, p, n) == 0;
+	smk_buf_free(&again);
+	if (!same) {
+		smk_fail(e, SMK_E_FORMAT, "%s: not in canonical form (sorted keys, compact)", what);
+		goto fail;
+	}
+	return 0;
+fail:
+	smk_buf_free(&again);
+	json_decref(*out);
+	*out = NULL;
+	return -1;
+}
+
+static const json_t *member(const json_t *o, const char *key, const char *what, smk_err *e)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (!v)
+		smk_fail(e, SMK_E_FORMAT, "%s: missing \"%s\"", what, key);
+	return v;
+}
+
+int archive_json_str(const json_t *o, const char *key, const char **s, const char *what, smk_err *e)
+{
+	const json_t *v = member(o, key, what, e);
+
+	if (!v)
+		return -1;
+	if (!json_is_string(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not a string", what, key);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" contains a NUL character", what, key);
+	*s = json_string_value(v);
+	return 0;
+}
+
+int archive_json_int(const json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
+		     const char *what, smk_err *e)
+{
+	const json_t *v = member(o, key, what, e);
+	json_int_t i;
+
+	if (!v)
+		return -1;
+	if (!json_is_integer(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not an integer", what, key);
+	i = json_integer_value(v);
+	if (i < min || i > max)
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" = %lld is out of range", what, key,
+				(long long)i);
+	*out = i;
+	return 0;
+}
+
+int archive_json_bool(const json_t *o, const char *key, int *out, const char *what, smk_err *e)
+{
+	const json_t *v = member(o, key, what, e);
+
+	if (!v)
+		return -1;
+	if (!json_is_boolean(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not true or false", what, key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+int archive_json_obj(const json_t *o, const char *key, json_t **out, const char *what, smk_err *e)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return smk_fail(e, SMK_E_FORMAT, "%s: missing \"%s\"", what, key);
+	if (!json_is_object(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not an object", what, key);
+	*out = v;
+	return 0;
+}
+
+int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t exact_len,
+		       const char *what, smk_err *e)
+{
+	const json_t *v = member(o, key, what, e);
+	size_t before = out->len;
+
+	if (!v)
+		return -1;
+	if (!json_is_string(v))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not a base64 string", what, key);
+	if (archive_b64_decode(json_string_value(v), json_string_length(v), out, key, e) < 0)
+		return smk_context(e, "%s", what);
+	if (exact_len && out->len - before != exact_len)
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is %zu bytes, must be %zu", what, key,
+				out->len - before, exact_len);
+	return 0;
+}
+
+int archive_json_keys(const json_t *o, const char *const *keys, const char *what, smk_err *e)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)o, k, v)
+	{
+		for (i = 0; keys[i]; i++)
+			if (strcmp(keys[i], k) == 0)
+				break;
+		if (!keys[i])
+			return smk_fail(e, SMK_E_FORMAT, "%s: unexpected member \"%s\"", what, k);
+	}
+	for (i = 0; keys[i]; i++)
+		if (!json_object_get(o, keys[i]))
+			return smk_fail(e, SMK_E_FORMAT, "%s: missing \"%s\"", what, keys[i]);
+	return 0;
+}

@@ -1,0 +1,583 @@
+/*
+ * smkey card: talk to SmartCard-HSMs over PC/SC directly, without the
+ * daemon, through the same session code the daemon uses (so always under
+ * secure messaging, after the device chain held). For bring-up, diagnosis
+ * and the integration tests.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hex.h"
+#include "sm/alg.h"
+#include "sm/curves.h"
+#include "sm/pcsc.h"
+#include "sm/pin.h"
+#include "sm/session.h"
+#include "smkey.h"
+
+#define CARD_TIMEOUT_MS 15000u
+
+static const char card_usage_text[] =
+    "usage: smkey card list\n"
+    "       smkey card find                 readers holding a SmartCard-HSM\n"
+    "       smkey card atr READER\n"
+    "       smkey card info    -r READER -t TRUSTDIR [-p PINFILE | --pin-fd N]\n"
+    "       smkey card genkey  -r READER -t TRUSTDIR -p PINFILE --type ec:CURVE|rsa:BITS\n"
+    "                          --chr CHR [--car CAR] [--label LABEL] [--alg NAME,...]\n"
+    "                          [--counter N] [--domain N] [--id N]\n"
+    "                          [--req-out FILE] [--pem-out FILE]\n"
+    "                          [--count N [--between SHELLCMD]]\n"
+    "       smkey card prkd    -r READER -t TRUSTDIR -p PINFILE --id N --label LABEL\n"
+    "                          [--alg NAME,...]   (re)write C4|id for the key in CE|id\n"
+    "       smkey card sign    -r READER -t TRUSTDIR -p PINFILE --id N --alg NAME\n"
+    "                          --in FILE --out FILE\n"
+    "       smkey card delete  -r READER -t TRUSTDIR -p PINFILE --id N\n";
+
+struct card_opts {
+	const char *reader, *trust_dir, *pin_file;
+	int pin_fd;
+	const char *type, *chr, *car, *label, *algs, *req_out, *pem_out, *in, *out;
+	const char *between;
+	long counter, domain, id, count;
+	unsigned timeout_ms, keygen_timeout_ms;
+};
+
+static int fail(const char *what, const smk_err *e)
+{
+	fprintf(stderr, "smkey card %s: %s [%s]\n", what, e->msg, smk_errc_name(e->code));
+	return 1;
+}
+
+static int card_list(void)
+{
+	char **names;
+	size_t n, i;
+	smk_err e;
+
+	if (pcsc_list_readers(&names, &n, CARD_TIMEOUT_MS, &e) < 0)
+		return fail("list", &e);
+	for (i = 0; i < n; i++) {
+		smk_transport *t;
+		hsm_fcp fcp;
+		int r;
+
+		/* an exclusive connection: the SELECT cannot disturb anyone */
+		if (pcsc_open(names[i], CARD_TIMEOUT_MS, &t, &e) < 0) {
+			printf("%s\t-\t%s\n", names[i], e.msg);
+			continue;
+		}
+		r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
+		if (r == 1)
+			printf("%s\tSmartCard-HSM\tversion %u.%u\n", names[i], fcp.version_major,
+			       fcp.version_minor);
+		else if (r == 0)
+			printf("%s\t-\tnot a SmartCard-HSM\n", names[i]);
+		else
+			printf("%s\t-\t%s\n", names[i], e.msg);
+		transport_close(t);
+	}
+	pcsc_free_names(names);
+	return 0;
+}
+
+static int card_find(void)
+{
+	char **readers;
+	size_t n, i;
+	smk_err e;
+
+	if (session_find_hsms(&readers, &n, CARD_TIMEOUT_MS, &e) < 0)
+		return fail("find", &e);
+	for (i = 0; i < n; i++)
+		printf("%s\n", readers[i]);
+	pcsc_free_names(readers);
+	return n > 0 ? 0 : 1;
+}
+
+static int card_atr(const char *reader)
+{
+	smk_transport *t;
+	const uint8_t *atr;
+	size_t len;
+	smk_err e;
+
+	if (pcsc_open(reader, CARD_TIMEOUT_MS, &t, &e) < 0)
+		return fail("atr", &e);
+	atr = transport_atr(t, &len);
+	smk_hex_fprint(stdout, atr, len);
+	printf("\n");
+	transport_close(t);
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct card_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"reader", required_argument, NULL, 'r'},
+	    {"trust", required_argument, NULL, 't'},
+	    {"pin-file", required_argument, NULL, 'p'},
+	    {"pin-fd", required_argument, NULL, 'F'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"chr", required_argument, NULL, 'H'},
+	    {"car", required_argument, NULL, 'C'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"alg", required_argument, NULL, 'a'},
+	    {"counter", required_argument, NULL, 'n'},
+	    {"domain", required_argument, NULL, 'd'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"req-out", required_argument, NULL, 'q'},
+	    {"pem-out", required_argument, NULL, 'k'},
+	    {"in", required_argument, NULL, 'I'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"timeout", required_argument, NULL, 'm'},
+	    {"keygen-timeout", required_argument, NULL, 'M'},
+	    {"count", required_argument, NULL, 'N'},
+	    {"between", required_argument, NULL, 'B'},
+	    {NULL, 0, NULL, 0},
+	};
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->pin_fd = -1;
+	o->counter = -1;
+	o->domain = -1;
+	o->id = -1;
+	o->count = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "r:t:p:", longopts, NULL)) != -1) {
+		long v = 0;
+
+		if (strchr("FndimMN", c)) {
+			errno = 0;
+			v = strtol(optarg, &end, 0);
+			if (errno || *end || v < 0) {
+				fprintf(stderr, "smkey card: bad number \"%s\"\n", optarg);
+				return -1;
+			}
+		}
+		switch (c) {
+		case 'r':
+			o->reader = optarg;
+			break;
+		case 't':
+			o->trust_dir = optarg;
+			break;
+		case 'p':
+			o->pin_file = optarg;
+			break;
+		case 'F':
+			o->pin_fd = (int)v;
+			break;
+		case 'T':
+			o->type = optarg;
+			break;
+		case 'H':
+			o->chr = optarg;
+			break;
+		case 'C':
+			o->car = optarg;
+			break;
+		case 'l':
+			o->label = optarg;
+			break;
+		case 'a':
+			o->algs = optarg;
+			break;
+		case 'n':
+			o->counter = v;
+			break;
+		case 'd':
+			o->domain = v;
+			break;
+		case 'i':
+			o->id = v;
+			break;
+		case 'q':
+			o->req_out = optarg;
+			break;
+		case 'k':
+			o->pem_out = optarg;
+			break;
+		case 'I':
+			o->in = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'm':
+			o->timeout_ms = (unsigned)v;
+			break;
+		case 'M':
+			o->keygen_timeout_ms = (unsigned)v;
+			break;
+		case 'N':
+			o->count = v;
+			break;
+		case 'B':
+			o->between = optarg;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc || o->reader == NULL || o->trust_dir == NULL) {
+		fprintf(stderr, "smkey card: --reader and --trust are required\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything a session needs, opened from the options. */
+struct card_ctx {
+	trust_store trust;
+	smk_pin_source pin;
+	bool have_pin;
+	smk_session *s;
+};
+
+static int ctx_open(struct card_ctx *c, const struct card_opts *o, bool need_pin, smk_err *e)
+{
+	session_config cfg;
+	smk_transport *t;
+
+	memset(c, 0, sizeof(*c));
+	if (trust_load_dir(&c->trust, o->trust_dir, e) < 0)
+		return -1;
+	if (o->pin_file && pin_source_file(&c->pin, o->pin_file, e) < 0)
+		return -1;
+	if (!o->pin_file && o->pin_fd >= 0 && pin_source_fd(&c->pin, o->pin_fd, e) < 0)
+		return -1;
+	c->have_pin = o->pin_file || o->pin_fd >= 0;
+	if (need_pin && !c->have_pin)
+		return smk_fail(e, SMK_E_ARG, "this command needs --pin-file or --pin-fd");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.trust = &c->trust;
+	cfg.pin = c->have_pin ? &c->pin : NULL;
+	cfg.apdu_timeout_ms = o->timeout_ms;
+	cfg.keygen_timeout_ms = o->keygen_timeout_ms;
+	if (pcsc_open(o->reader, o->timeout_ms ? o->timeout_ms : CARD_TIMEOUT_MS, &t, e) < 0)
+		return -1;
+	if (session_new(t, &cfg, &c->s, e) < 0)
+		return -1;
+	return session_open(c->s, e);
+}
+
+static void ctx_close(struct card_ctx *c)
+{
+	session_free(c->s);
+	pin_source_free(&c->pin);
+	trust_free(&c->trust);
+}
+
+static int write_out(const char *path, const void *p, size_t n, smk_err *e)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL)
+		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+	if (fwrite(p, 1, n, f) != n || fclose(f) != 0)
+		return smk_fail(e, SMK_E_IO, "%s: write failed", path);
+	return 0;
+}
+
+static int read_in(const char *path, smk_buf *b, smk_err *e)
+{
+	uint8_t chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (smk_buf_add(b, chunk, n) < 0) {
+			fclose(f);
+			return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
+		}
+	fclose(f);
+	return 0;
+}
+
+static int card_info(const struct card_opts *o)
+{
+	struct card_ctx c;
+	const devaut_chain *ch;
+	const hsm_fcp *fcp;
+	hsm_pin_status st;
+	uint8_t ids[255];
+	size_t n, i;
+	smk_err e;
+	int rc = 1;
+
+	if (ctx_open(&c, o, false, &e) < 0)
+		goto out;
+	ch = session_chain(c.s);
+	fcp = session_fcp(c.s);
+	printf("reader:   %s\n", session_reader(c.s));
+	printf("serial:   %s\n", ch->serial);
+	printf("device:   %s\n", ch->device_chr);
+	printf("dica:     %s\n", ch->dica_chr);
+	printf("root:     %s\n", ch->root_chr);
+	printf("applet:   %u.%u\n", fcp->version_major, fcp->version_minor);
+	printf("sm:       chip authentication with DevAut (%s), AES-128\n", ch->curve->name);
+	if (session_pin_status(c.s, &st, &e) < 0)
+		goto out;
+	if (st.state == HSM_PIN_VERIFIED)
+		printf("pin:      verified\n");
+	else if (st.state == HSM_PIN_NOT_VERIFIED)
+		printf("pin:      not verified, %u tries left\n", st.tries_left);
+	else
+		printf("pin:      %s\n", st.state == HSM_PIN_BLOCKED	 ? "blocked"
+					 : st.state == HSM_PIN_TRANSPORT ? "transport PIN"
+									 : "not initialised");
+	if (st.state == HSM_PIN_VERIFIED) {
+		if (session_list_keys(c.s, ids, &n, &e) < 0)
+			goto out;
+		printf("keys:    ");
+		for (i = 0; i < n; i++)
+			printf(" %u", ids[i]);
+		printf("\n");
+	}
+	rc = 0;
+out:
+	if (rc)
+		fail("info", &e);
+	ctx_close(&c);
+	return rc;
+}
+
+static int parse_keyspec(const struct card_opts *o, hsm_keyspec *k, smk_err *e)
+{
+	memset(k, 0, sizeof(*k));
+	if (o->type == NULL || o->chr == NULL)
+		return smk_fail(e, SMK_E_ARG, "--type and --chr are required");
+	if (strncmp(o->type, "ec:", 3) == 0) {
+		k->type = SMK_KEY_EC;
+		k->curve = curve_by_name(o->type + 3);
+		if (k->curve == NULL)
+			return smk_fail(e, SMK_E_ARG, "unknown curve \"%s\"", o->type + 3);
+	} else if (strncmp(o->type, "rsa:", 4) == 0) {
+		k->type = SMK_KEY_RSA;
+		k->rsa_bits = (unsigned)strtoul(o->type + 4, NULL, 10);
+	} else {
+		return smk_fail(e, SMK_E_ARG, "--type is ec:CURVE or rsa:BITS, not \"%s\"",
+				o->type);
+	}
+	if (strlen(o->chr) > HSM_REF_MAX || (o->car && strlen(o->car) > HSM_REF_MAX))
+		return smk_fail(e, SMK_E_ARG, "CHR and CAR have at most %d characters",
+				HSM_REF_MAX);
+	strcpy(k->chr, o->chr);
+	if (o->car)
+		strcpy(k->car, o->car);
+	if (o->counter > 0xFFFFFFFFL)
+		return smk_fail(e, SMK_E_ARG, "--counter too large");
+	if (o->counter > 0)
+		k->use_counter = (uint32_t)o->counter;
+	if (o->domain > 255)
+		return smk_fail(e, SMK_E_ARG, "--domain is 0..255");
+	if (o->domain >= 0) {
+		k->has_key_domain = true;
+		k->key_domain = (uint8_t)o->domain;
+	}
+	if (o->algs) {
+		char *list = strdup(o->algs), *save = NULL, *name;
+
+		if (list == NULL)
+			return smk_fail(e, SMK_E_NOMEM, "out of memory");
+		for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+			const smk_alg *a = alg_by_name(name);
+
+			if (a == NULL || k->alg_count == SMK_ALG_LIST_MAX) {
+				smk_fail(e, SMK_E_ARG, "--alg: %s \"%s\"",
+					 a ? "too many algorithms at" : "unknown algorithm", name);
+				free(list);
+				return -1;
+			}
+			k->algs[k->alg_count++] = a->id;
+		}
+		free(list);
+	}
+	return 0;
+}
+
+static void print_key(const session_key *k)
+{
+	printf("key:      %u\n", k->key_id);
+	printf("chr:      %s\n", k->att.chr);
+	printf("attested: by %s\n", k->att.outer_car);
+	if (k->has_prkd) {
+		char *id = smk_hex(k->prkd_id, sizeof(k->prkd_id));
+
+		printf("prkd-id:  %s\n", id ? id : "?");
+		free(id);
+	}
+}
+
+/* --count N makes N keys in one session; --between runs a shell command
+ * after each but the last (the integration tests use it to reset the card
+ * between two generations). Outputs are written for the last key. */
+static int card_genkey(const struct card_opts *o)
+{
+	struct card_ctx c;
+	session_keygen g;
+	session_key k;
+	smk_err e;
+	long i;
+	int rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	memset(&k, 0, sizeof(k));
+	memset(&g, 0, sizeof(g));
+	if (parse_keyspec(o, &g.spec, &e) < 0)
+		goto out;
+	if (o->id > 255 || o->count < 1 || (o->count > 1 && o->id > 0)) {
+		smk_fail(&e, SMK_E_ARG, "--id is 1..255, --count at least 1 and not with --id");
+		goto out;
+	}
+	g.key_id = o->id > 0 ? (uint8_t)o->id : 0;
+	g.label = o->label;
+	if (ctx_open(&c, o, true, &e) < 0)
+		goto out;
+	for (i = 0; i < o->count; i++) {
+		session_key_free(&k);
+		if (session_generate(c.s, &g, &k, &e) < 0)
+			goto out;
+		print_key(&k);
+		fflush(stdout);
+		if (o->between && i + 1 < o->count && system(o->between) != 0) {
+			smk_fail(&e, SMK_E_ARG, "--between command failed");
+			goto out;
+		}
+	}
+	printf("opens:    %u\n", session_opens(c.s));
+	if (o->req_out && write_out(o->req_out, k.cvreq.data, k.cvreq.len, &e) < 0)
+		goto out;
+	if (o->pem_out && write_out(o->pem_out, k.att.pem, strlen(k.att.pem), &e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fail("genkey", &e);
+	session_key_free(&k);
+	ctx_close(&c);
+	return rc;
+}
+
+/* Rewrite the PrKD of a key from what CE|id attests (daemon recovery does the
+ * same); --alg sets the usage the description announces. */
+static int card_prkd(const struct card_opts *o)
+{
+	struct card_opts only_algs = *o;
+	struct card_ctx c;
+	hsm_keyspec algs;
+	chain_attested att;
+	smk_buf req = SMK_BUF_INIT;
+	uint8_t id[20];
+	smk_err e;
+	int rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	memset(&att, 0, sizeof(att));
+	memset(&algs, 0, sizeof(algs));
+	if (o->id < 1 || o->id > 255 || o->label == NULL) {
+		smk_fail(&e, SMK_E_ARG, "prkd needs --id 1..255 and --label");
+		goto out;
+	}
+	/* parse_keyspec wants a type and CHR; only the algorithm list matters */
+	only_algs.type = "rsa:2048";
+	only_algs.chr = "-";
+	only_algs.counter = -1;
+	only_algs.domain = -1;
+	if (parse_keyspec(&only_algs, &algs, &e) < 0 || ctx_open(&c, o, true, &e) < 0 ||
+	    session_read_cvreq(c.s, (uint8_t)o->id, &req, &e) < 0 ||
+	    session_check_cvreq(c.s, NULL, req.data, req.len, &att, &e) < 0 ||
+	    session_write_prkd(c.s, (uint8_t)o->id, o->label, att.key, algs.algs, algs.alg_count,
+			       id, &e) < 0)
+		goto out;
+	printf("key:      %u\nlabel:    %s\n", (unsigned)o->id, o->label);
+	rc = 0;
+out:
+	if (rc)
+		fail("prkd", &e);
+	chain_attested_free(&att);
+	smk_buf_free(&req);
+	ctx_close(&c);
+	return rc;
+}
+
+static int card_sign(const struct card_opts *o)
+{
+	struct card_ctx c;
+	smk_buf in = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	const smk_alg *alg = o->algs ? alg_by_name(o->algs) : NULL;
+	smk_err e;
+	int rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	if (alg == NULL || o->id < 1 || o->id > 255 || o->in == NULL || o->out == NULL) {
+		smk_fail(&e, SMK_E_ARG, "sign needs --id 1..255, a known --alg, --in and --out");
+		goto out;
+	}
+	if (read_in(o->in, &in, &e) < 0 || ctx_open(&c, o, true, &e) < 0 ||
+	    session_sign(c.s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, &e) < 0 ||
+	    write_out(o->out, sig.data, sig.len, &e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fail("sign", &e);
+	smk_buf_free(&in);
+	smk_buf_free(&sig);
+	ctx_close(&c);
+	return rc;
+}
+
+static int card_delete(const struct card_opts *o)
+{
+	struct card_ctx c;
+	smk_err e;
+	int rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	if (o->id < 1 || o->id > 255) {
+		smk_fail(&e, SMK_E_ARG, "delete needs --id 1..255");
+		goto out;
+	}
+	if (ctx_open(&c, o, true, &e) < 0 || session_delete_key(c.s, (uint8_t)o->id, &e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fail("delete", &e);
+	ctx_close(&c);
+	return rc;
+}
+
+int cmd_card(int argc, char **argv)
+{
+	struct card_opts o;
+
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		return card_list();
+	if (argc == 2 && strcmp(argv[1], "find") == 0)
+		return card_find();
+	if (argc == 3 && strcmp(argv[1], "atr") == 0)
+		return card_atr(argv[2]);
+	if (argc >= 2 && parse_opts(argc - 1, argv + 1, &o) == 0) {
+		if (strcmp(argv[1], "info") == 0)
+			return card_info(&o);
+		if (strcmp(argv[1], "genkey") == 0)
+			return card_genkey(&o);
+		if (strcmp(argv[1], "sign") == 0)
+			return card_sign(&o);
+		if (strcmp(argv[1], "delete") == 0)
+			return card_delete(&o);
+		if (strcmp(argv[1], "prkd") == 0)
+			return card_prkd(&o);
+	}
+	fputs(card_usage_text, stderr);
+	return 2;
+}

@@ -1,0 +1,148 @@
+/*
+ * smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]
+ * smkey export ARCHIVE --checkpoint [-o FILE]
+ *
+ * Reads an archive file (read-only) and writes one thing about one key: its
+ * public key as PEM, the raw authenticated CV-REQ the device signed, or the
+ * self-contained bundle `smkey verify` checks. --checkpoint writes the
+ * latest signed checkpoint, which an auditor keeps to run
+ * `smkey audit --since` later. ID is a sequence number, request id or label.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <stdlib.h>
+
+#include <openssl/x509.h>
+
+#include "archive/archive.h"
+#include "archive/record.h"
+#include "sm/cvc.h"
+#include "smkey.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]\n"
+		   "       smkey export ARCHIVE --checkpoint [-o FILE]\n"
+		   "  ID is a record sequence number, a request id or a key label\n");
+}
+
+enum what { NONE, PEM, CVREQ, BUNDLE, CHECKPOINT };
+
+static int to_pem(const smk_buf *spki, smk_buf *out, smk_err *e)
+{
+	const unsigned char *q = spki->data;
+	EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)spki->len);
+	char *pem = NULL;
+	int rc;
+
+	if (!k)
+		return smk_fail(e, SMK_E_FORMAT, "the recorded public key is not SPKI DER");
+	rc = cvc_spki_pem(k, &pem, e);
+	if (rc == 0 && smk_buf_add(out, pem, strlen(pem)) < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
+	free(pem);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+static int produce(archive *a, const char *id, enum what what, smk_buf *out, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record r;
+	uint64_t seq, size;
+	int rc;
+
+	if (what == CHECKPOINT)
+		return archive_latest_checkpoint(a, out, &size, e);
+	if (archive_find(a, id, &seq, e) < 0)
+		return -1;
+	if (what == BUNDLE)
+		return archive_export_bundle(a, seq, out, e);
+	if (archive_get(a, seq, &canon, NULL, e) < 0)
+		return -1;
+	rc = archive_record_parse(canon.data, canon.len, &r, e);
+	smk_buf_free(&canon);
+	if (rc < 0)
+		return smk_context(e, "record %s", id);
+	if (what == PEM)
+		rc = to_pem(&r.spki, out, e);
+	else
+		rc = smk_buf_add(out, r.cvreq.data, r.cvreq.len) < 0
+			 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
+			 : 0;
+	archive_record_free(&r);
+	return rc;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	const char *path = NULL, *id = NULL, *outfile = NULL;
+	enum what what = NONE;
+	smk_buf out = SMK_BUF_INIT;
+	archive *a;
+	smk_err e;
+	FILE *f;
+	int i, rc;
+
+	for (i = 1; i < argc; i++) {
+		enum what w = NONE;
+
+		if (strcmp(argv[i], "--pem") == 0)
+			w = PEM;
+		else if (strcmp(argv[i], "--cvreq") == 0)
+			w = CVREQ;
+		else if (strcmp(argv[i], "--bundle") == 0)
+			w = BUNDLE;
+		else if (strcmp(argv[i], "--checkpoint") == 0)
+			w = CHECKPOINT;
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			outfile = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			usage(stderr);
+			return 2;
+		} else if (!path)
+			path = argv[i];
+		else if (!id)
+			id = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+		if (w != NONE) {
+			if (what != NONE) {
+				usage(stderr);
+				return 2;
+			}
+			what = w;
+		}
+	}
+	if (!path || what == NONE || (what != CHECKPOINT && !id) || (what == CHECKPOINT && id)) {
+		usage(stderr);
+		return 2;
+	}
+	if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
+		fprintf(stderr, "smkey export: %s\n", e.msg);
+		return 2;
+	}
+	rc = produce(a, id, what, &out, &e);
+	archive_close(a);
+	if (rc < 0) {
+		fprintf(stderr, "smkey export: %s\n", e.msg);
+		smk_buf_free(&out);
+		return 2;
+	}
+	f = outfile ? fopen(outfile, "wb") : stdout;
+	rc = f && fwrite(out.data, 1, out.len, f) == out.len ? 0 : -1;
+	if (f && f != stdout && fclose(f) != 0)
+		rc = -1;
+	smk_buf_free(&out);
+	if (rc < 0) {
+		fprintf(stderr, "smkey export: cannot write %s\n", outfile ? outfile : "stdout");
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,151 @@
+/*
+ * smkey verify BUNDLE [--trust DIR]
+ *
+ * For anyone who got a key's bundle: with pinned trust anchors only and no
+ * network, check everything the bundle claims and print plainly what was
+ * verified. Fails closed: the first thing that does not hold is named and
+ * the exit status is 1. Usage or unreadable input: 2.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "archive/verify.h"
+#include "smkey.h"
+
+#define BUNDLE_MAX (4u << 20)
+#define DEFAULT_TRUST "/etc/smkeyd/trust"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR]\n"
+		   "  verify a key's bundle offline against pinned root certificates\n"
+		   "  (default trust directory " DEFAULT_TRUST ")\n");
+}
+
+static int read_input(const char *path, smk_buf *out)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	uint8_t chunk[8192];
+	size_t n;
+
+	if (!f)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + n > BUNDLE_MAX || smk_buf_add(out, chunk, n) < 0) {
+			n = 0;
+			break;
+		}
+	}
+	if (ferror(f) || out->len > BUNDLE_MAX) {
+		if (f != stdin)
+			fclose(f);
+		return -1;
+	}
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}
+
+static void held(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("  ok  %s\n", line);
+}
+
+static void utc(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, cap, "%" PRId64, t);
+}
+
+static void summary(const archive_verified *v)
+{
+	const archive_record *r = &v->record;
+	const devaut_chain *c = &v->att.chain;
+	char t[40];
+
+	utc(r->time, t, sizeof(t));
+	printf("\nVerified:\n");
+	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type, v->att.key_fp);
+	printf("  label        %s (key id %u on the device)\n", r->label, r->key_id);
+	printf("  device       %s (DevAut %s), DICA %s, root %s\n", c->serial, c->device_chr,
+	       c->dica_chr, c->root_chr);
+	printf("  policy       %s, SHA-256 %s\n", r->policy_name, v->policy_digest);
+	printf("  algorithms   %s  (the only operations the card allows)\n", v->algorithms);
+	if (r->use_counter)
+		printf("  use counter  %" PRId64 " operations\n", r->use_counter);
+	else
+		printf("  use counter  none (unlimited)\n");
+	printf("  made         %s, GAKP under secure messaging %s\n", t, r->sm_protocol);
+	printf("  requester    uid %u, gid %u, pid %" PRId64 ", %s\n", r->uid, r->gid, r->pid,
+	       r->exe[0] ? r->exe : "(executable unknown)");
+	printf("  record       %" PRIu64 " (request %s, CHR %s)\n", r->seq, r->request_id, r->chr);
+	printf("  archive key  SHA-256 %s, made in %s under %s\n", v->archive_key_fp,
+	       v->key_att.chain.device_chr, v->key_record.policy_name);
+	printf("  log          %s, checkpoint size %" PRIu64 "\n", v->origin, v->checkpoint_size);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	const char *bundle = NULL, *trust_dir = NULL;
+	trust_store trust = TRUST_STORE_INIT;
+	smk_buf in = SMK_BUF_INIT;
+	archive_verified v;
+	struct stat st;
+	smk_err e;
+	int i, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc) {
+			trust_dir = argv[++i];
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && !bundle) {
+			bundle = argv[i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!bundle) {
+		usage(stderr);
+		return 2;
+	}
+	if (!trust_dir) {
+		if (stat(DEFAULT_TRUST, &st) != 0) {
+			fprintf(stderr, "smkey verify: no --trust DIR and no %s\n", DEFAULT_TRUST);
+			return 2;
+		}
+		trust_dir = DEFAULT_TRUST;
+	}
+	if (trust_load_dir(&trust, trust_dir, &e) < 0) {
+		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", trust_dir, e.msg);
+		return 2;
+	}
+	if (read_input(bundle, &in) < 0) {
+		fprintf(stderr, "smkey verify: cannot read %s\n", bundle);
+		trust_free(&trust);
+		smk_buf_free(&in);
+		return 2;
+	}
+	printf("smkey verify: %s (trust anchors %s)\n", bundle, trust_dir);
+	rc = archive_verify_bundle(in.data, in.len, &trust, held, NULL, &v, &e);
+	if (rc == 0) {
+		summary(&v);
+		archive_verified_free(&v);
+	} else {
+		printf("  FAILED  %s\n", e.msg);
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", e.msg);
+	}
+	trust_free(&trust);
+	smk_buf_free(&in);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,147 @@
+/*
+ * A session with one SmartCard-HSM: the host side of the card protocol.
+ *
+ * Opening (or re-opening) a session runs the whole handshake on one
+ * exclusive connection (sm/pcsc.h): SELECT, read EF 2F02, validate the
+ * device chain against the pinned roots at the current time (fail closed),
+ * chip authentication with the verified DevAut key, then the PIN status and
+ * VERIFY under secure messaging. The PIN is read only after the chain held
+ * and SM is up, so no PIN byte leaves the host for a card we do not trust.
+ *
+ * Once SM is up every command is protected. The API offers no raw or plain
+ * transmit: GENERATE ASYMMETRIC KEY PAIR, VERIFY, SIGN, UPDATE BINARY,
+ * DELETE FILE, ENUMERATE OBJECTS and READ BINARY all go through the one
+ * protected path.
+ *
+ * Recovery: any transport error, SM failure (bad MAC, plain answer) or card
+ * reset marks the session down and is returned to the caller; the next
+ * operation resets the card and runs the full handshake again. An operation
+ * whose very first command finds the card reset, or answered in plain (the
+ * card never executed it), re-opens the session and starts over once. Nothing
+ * is ever retried in plain. A card that comes back with a different device
+ * certificate is refused.
+ *
+ * A PIN that the card refuses is remembered (as a hash, in memory) and not
+ * sent again, so re-opening cannot use up the retry counter; changing the
+ * PIN file clears the refusal.
+ *
+ * Threading: a session is owned by one thread (the daemon worker for its
+ * reader). Nothing here locks; hand a session to another thread only while
+ * the owner does not use it.
+ */
+#ifndef SMK_SESSION_H
+#define SMK_SESSION_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/err.h"
+#include "chain.h"
+#include "hsm.h"
+#include "pin.h"
+#include "transport.h"
+
+/* Ordinary commands; key generation (RSA-4096 takes minutes on JCOP). */
+#define SESSION_APDU_TIMEOUT_MS 15000u
+#define SESSION_KEYGEN_TIMEOUT_MS 600000u
+
+typedef struct session_config {
+	const trust_store *trust;   /* pinned roots; must outlive the session */
+	const smk_pin_source *pin;  /* NULL: no VERIFY (read-only use: info, reading CE|id) */
+	unsigned apdu_timeout_ms;   /* 0: SESSION_APDU_TIMEOUT_MS */
+	unsigned keygen_timeout_ms; /* 0: SESSION_KEYGEN_TIMEOUT_MS */
+	time_t (*now)(void);	    /* the time the chain must be valid at; NULL: time() */
+} session_config;
+
+typedef struct smk_session smk_session;
+
+/* A session on transport t, which it owns from now on (closed by
+ * session_free, or here on failure). No card I/O yet. */
+int session_new(smk_transport *t, const session_config *cfg, smk_session **out, smk_err *e);
+/* Close the transport (resetting the card), wipe keys and PIN state. */
+void session_free(smk_session *s);
+
+/* Bring the session up if it is down. Every operation below does this
+ * itself; call it to fail early (daemon start) or to read the chain. */
+int session_open(smk_session *s, smk_err *e);
+bool session_is_up(const smk_session *s);
+/* The validated device chain of the last successful open, or NULL. */
+const devaut_chain *session_chain(const smk_session *s);
+/* Applet version and options from the last SELECT. */
+const hsm_fcp *session_fcp(const smk_session *s);
+const char *session_reader(const smk_session *s);
+/* How many times the handshake has run (1 after the first open). */
+unsigned session_opens(const smk_session *s);
+
+/* Readers that hold a SmartCard-HSM right now (each probed on an exclusive
+ * connection; readers that are empty or in use by someone else are left
+ * out). NULL-terminated; free with pcsc_free_names. */
+int session_find_hsms(char ***readers, size_t *n, unsigned timeout_ms, smk_err *e);
+
+/* Is the card in t a SmartCard-HSM? Sends one plain SELECT and nothing else;
+ * for listing readers before any session exists. 1 yes, 0 no, -1 error. */
+int session_probe(smk_transport *t, unsigned timeout_ms, hsm_fcp *fcp, smk_err *e);
+
+/* ---- operations, all under secure messaging ---- */
+
+/* PIN state as the card reports it (tries left when not verified). */
+int session_pin_status(smk_session *s, hsm_pin_status *st, smk_err *e);
+
+/* Key ids 1..255 with a key object, ascending. */
+int session_list_keys(smk_session *s, uint8_t ids[255], size_t *n, smk_err *e);
+/* The lowest key id without a key object. */
+int session_free_key_id(smk_session *s, uint8_t *id, smk_err *e);
+
+typedef struct session_keygen {
+	/* type, curve or RSA bits, algorithm list, use counter, key domain,
+	 * CHR and optional inner CAR: sent as given in the GAKP */
+	hsm_keyspec spec;
+	uint8_t key_id;	   /* 0: the lowest free id */
+	const char *label; /* PrKD label (C4|id); NULL: write no PrKD */
+} session_keygen;
+
+typedef struct session_key {
+	uint8_t key_id;
+	smk_buf cvreq;	     /* the authenticated request (67 ...) exactly as returned */
+	chain_attested att;  /* what it proves, verified: CHR, type, curve, bits, key, SPKI, PEM */
+	uint8_t prkd_id[20]; /* PKCS#15 ID in C4|id: SHA-1 of the public key, as OpenSC */
+	bool has_prkd;
+} session_key;
+
+void session_key_free(session_key *k);
+
+/* Generate a key pair under SM and check the returned authenticated
+ * request (outer CAR == DevAut CHR, outer signature by the verified DevAut
+ * key, inner signature, CHR/CAR echoed, key type and curve/size as asked).
+ * A key whose request does not hold is deleted again. Then write the PrKD
+ * when a label is given. On failure after the key was made and checked (PrKD
+ * write), out still describes the key and out->key_id is not 0. */
+int session_generate(smk_session *s, const session_keygen *g, session_key *out, smk_err *e);
+
+/* The check session_generate applies, for a request read back later (daemon
+ * recovery). spec may be NULL to skip the comparison with what was asked. */
+int session_check_cvreq(const smk_session *s, const hsm_keyspec *spec, const uint8_t *req, size_t n,
+			chain_attested *out, smk_err *e);
+
+/* Write (replace) the PrKD of key_id: label, the iD derived from pub
+ * (prkd_sha1_id, returned in prkd_id) and the usage its algorithm list
+ * allows (none: unrestricted). */
+int session_write_prkd(smk_session *s, uint8_t key_id, const char *label, EVP_PKEY *pub,
+		       const uint8_t *algs, size_t alg_count, uint8_t prkd_id[20], smk_err *e);
+
+/* Read EF CE|key_id (the authenticated request right after generation). */
+int session_read_cvreq(smk_session *s, uint8_t key_id, smk_buf *out, smk_err *e);
+
+/* SIGN with key_id and algorithm alg (ref §6.6). The output is what the card
+ * returns: DER for ECDSA, the raw signature for RSA. */
+int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in, size_t n,
+		 smk_buf *sig, smk_err *e);
+
+/* Delete the key and its PrKD and certificate EFs. */
+int session_delete_key(smk_session *s, uint8_t key_id, smk_err *e);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * Inside the card session, shared by sm/session.c (lifecycle, handshake,
+ * the send paths, recovery) and sm/session_keys.c (the key operations).
+ * Not for any other module: they use sm/session.h.
+ */
+#ifndef SMK_SESSION_INT_H
+#define SMK_SESSION_INT_H
+
+#include "session.h"
+#include "smsg.h"
+
+struct smk_session {
+	smk_transport *t;
+	session_config cfg;
+	bool up;	 /* SM established (and PIN verified when configured) */
+	bool need_reset; /* reset the card before the next handshake */
+	smsg_ctx *sm;
+	bool have_chain;
+	devaut_chain chain;
+	hsm_fcp fcp;
+	unsigned opens;
+	/* per operation: commands the card answered, and whether the failure
+	 * happened before the card executed anything of it */
+	unsigned op_cmds;
+	bool op_unseen;
+	/* the last PIN the card refused, so it is not offered again */
+	bool pin_refused;
+	uint8_t refused_hash[32];
+	unsigned refused_tries;
+};
+
+const char *session_card_name(const smk_session *s);
+unsigned session_apdu_timeout(const smk_session *s);
+unsigned session_keygen_timeout(const smk_session *s);
+
+/* The one way an operation's command reaches the card: protected, the
+ * answer unprotected; *sw is the card's status word from DO99. Transport
+ * and SM failures take the session down. */
+int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, const char *what,
+		    smk_buf *data, uint16_t *sw, smk_err *e);
+
+/* Chunked READ BINARY of fid under SM, at most max bytes, appended to out. */
+int session_read_protected(smk_session *s, uint16_t fid, size_t max, smk_buf *out, smk_err *e);
+
+typedef int (*session_op_fn)(smk_session *s, void *arg, smk_err *e);
+
+/* Bring the session up, run fn once, and once more after a fresh handshake
+ * if the card had lost the session before it executed any of fn's
+ * commands. Every other failure goes back to the caller, with "card X:
+ * what" in front. */
+int session_run_op(smk_session *s, const char *what, session_op_fn fn, void *arg, smk_err *e);
+
+#endif

@@ -1,0 +1,751 @@
+/*
+ * Bundles verify offline with pinned roots only, and every change to what
+ * they carry makes verification fail and name the thing. The device PKI is
+ * a test one built with sm/cvc.h (root -> DICA -> DevAut), the way the
+ * simulator answers GAKP: a CV request self-signed by the new key, wrapped
+ * with an outer signature by the DevAut key, carrying the intent's CHR.
+ * Also: smkey audit's checks over a tampered archive file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sqlite3.h>
+
+#include "archive/archive.h"
+#include "archive/bundle.h"
+#include "archive/checkpoint.h"
+#include "archive/record.h"
+#include "archive/verify.h"
+#include "helpers/testutil.h"
+#include "sm/chain.h"
+#include "sm/cvc.h"
+
+#define ROOT_CHR "UTSRCAARC00001"
+#define DICA_CHR "UTDIARC0100001"
+#define DEV_CHR "UTARC10004200000" /* ref §4.2: serial = CHR minus the last 5 */
+#define DEV_SERIAL "UTARC100042"
+#define T0 1795000000 /* 2026-11-18 */
+
+static struct {
+	char dir[64], path[96];
+	EVP_PKEY *root, *dica, *dev, *akey;
+	smk_buf root_cert, chain, keydoc;
+	trust_store trust;
+	archive *a;
+	archive_signer signer;
+} P;
+
+static const char apk_doc[] =
+    "{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
+    "\"name\":\"release-apk\",\"use-counter\":null}";
+static const char fw_doc[] = "{\"alg-list-hex\":\"43\",\"algorithms\":[{\"id\":67,\"name\":"
+			     "\"rsa-pss-sha256\"}],\"name\":\"firmware-rsa\",\"use-counter\":1000}";
+
+static EVP_PKEY *keygen(const char *curve)
+{
+	EVP_PKEY *k = strcmp(curve, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+						: EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+
+	ck_assert_ptr_nonnull(k);
+	return k;
+}
+
+static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, int params)
+{
+	cvc_cert_fields f;
+
+	memset(&f, 0, sizeof(f));
+	f.car = car;
+	f.chr = chr;
+	f.role = role;
+	f.domain_params = params;
+	f.ced = (cvc_date){2025, 1, 1};
+	f.cxd = (cvc_date){2035, 12, 31};
+	return f;
+}
+
+static void build_pki(trust_store *trust, smk_buf *root_cert, smk_buf *chain, EVP_PKEY *root,
+		      EVP_PKEY *dica, EVP_PKEY *dev, const char *root_chr)
+{
+	cvc_cert_fields f;
+	smk_err e;
+
+	f = fields(root_chr, root_chr, CVC_ROLE_ROOT, 1);
+	ck_assert_msg(cvc_encode_cert(root_cert, &f, root, root, NULL, &e) == 0, "%s", e.msg);
+	ck_assert_msg(trust_add(trust, root_cert->data, root_cert->len, "test", &e) == 0, "%s",
+		      e.msg);
+	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
+	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0);
+	ck_assert_msg(cvc_encode_cert(chain, &f, dev, dica, NULL, &e) == 0, "%s", e.msg);
+	f = fields(root_chr, DICA_CHR, CVC_ROLE_DICA, 0);
+	f.with_ext = 1;
+	ck_assert_msg(cvc_encode_cert(chain, &f, dica, root, NULL, &e) == 0, "%s", e.msg);
+}
+
+/* what the card returns from GAKP (ref §6.3) */
+static void gakp(EVP_PKEY *newkey, const char *chr, smk_buf *out)
+{
+	smk_buf req = SMK_BUF_INIT;
+	smk_err e;
+
+	ck_assert_msg(cvc_encode_request(&req, "UTCA00001", chr, newkey, NULL, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_msg(cvc_encode_authreq(out, req.data, req.len, DEV_CHR, P.dev, NULL, &e) == 0,
+		      "%s", e.msg);
+	smk_buf_free(&req);
+}
+
+static uint64_t make_key(const char *kind, const char *policy, const char *doc, EVP_PKEY *newkey,
+			 const char *label, int sm_used)
+{
+	archive_intent_req ir;
+	archive_intent_info info;
+	archive_commit_req cr;
+	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	uint64_t seq = 0;
+	smk_err e;
+
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = kind;
+	ir.peer.uid = 1000;
+	ir.peer.gid = 1000;
+	ir.peer.pid = 777;
+	ir.peer.exe = "/usr/bin/smkey";
+	ir.policy_name = policy;
+	ir.policy_doc = (const uint8_t *)doc;
+	ir.policy_doc_len = strlen(doc);
+	ir.device_serial = DEV_SERIAL;
+	ir.devaut_chr = DEV_CHR;
+	ir.key_id = 1;
+	ir.time = T0;
+	ck_assert_msg(archive_intent(P.a, &ir, &info, &e) == 0, "%s", e.msg);
+	gakp(newkey, info.chr, &cvreq);
+	ck_assert_int_eq(cvc_spki_der(newkey, &spki, &e), 0);
+	memset(&cr, 0, sizeof(cr));
+	cr.request_id = info.request_id;
+	cr.label = label;
+	cr.device_chain = P.chain.data;
+	cr.device_chain_len = P.chain.len;
+	cr.sm_used = sm_used;
+	cr.cvreq = cvreq.data;
+	cr.cvreq_len = cvreq.len;
+	cr.spki = spki.data;
+	cr.spki_len = spki.len;
+	cr.time = T0 + 5;
+	ck_assert_msg(archive_commit(P.a, &P.signer, &cr, &seq, &e) == 0, "%s", e.msg);
+	smk_buf_free(&cvreq);
+	smk_buf_free(&spki);
+	return seq;
+}
+
+static void setup(void)
+{
+	smk_err e;
+
+	memset(&P, 0, sizeof(P));
+	tu_temp_dir(P.dir, sizeof(P.dir), "smk-bundle");
+	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
+	P.root = keygen("brainpoolP256r1");
+	P.dica = keygen("brainpoolP256r1");
+	P.dev = keygen("brainpoolP256r1");
+	P.akey = keygen("P-256");
+	build_pki(&P.trust, &P.root_cert, &P.chain, P.root, P.dica, P.dev, ROOT_CHR);
+	ck_assert_int_eq(archive_key_policy(&P.keydoc, &e), 0);
+	/* used as a C string below */
+	ck_assert(smk_buf_add_byte(&P.keydoc, 0) == 0);
+	P.keydoc.len--;
+	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e) == 0, "%s", e.msg);
+	archive_soft_signer(&P.signer, P.akey);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
+				   (const char *)P.keydoc.data, P.akey, "smkeyd-archive", 1),
+			  0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	archive_close(P.a);
+	EVP_PKEY_free(P.root);
+	EVP_PKEY_free(P.dica);
+	EVP_PKEY_free(P.dev);
+	EVP_PKEY_free(P.akey);
+	smk_buf_free(&P.root_cert);
+	smk_buf_free(&P.chain);
+	smk_buf_free(&P.keydoc);
+	trust_free(&P.trust);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void export(uint64_t seq, smk_buf *out)
+{
+	smk_err e;
+
+	ck_assert_msg(archive_export_bundle(P.a, seq, out, &e) == 0, "%s", e.msg);
+}
+
+static void sha256_hex(const smk_buf *b, char out[65])
+{
+	static const char d[] = "0123456789abcdef";
+	uint8_t h[32];
+	int i;
+
+	ck_assert(EVP_Digest(b->data, b->len, h, NULL, EVP_sha256(), NULL) == 1);
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = d[h[i] >> 4];
+		out[2 * i + 1] = d[h[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+START_TEST(bundle_verifies_offline)
+{
+	EVP_PKEY *apk = keygen("P-256"), *fw = keygen("RSA");
+	smk_buf b1 = SMK_BUF_INIT, b2 = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	archive_verified v;
+	char fp[65];
+	smk_err e;
+
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "firmware-rsa", fw_doc, fw, "fw-2027", 1), 2);
+	export(1, &b1);
+	export(2, &b2);
+	/* no archive any more: the bundle is all there is */
+	archive_close(P.a);
+	P.a = NULL;
+	ck_assert_int_eq(unlink(P.path), 0);
+
+	ck_assert_msg(archive_verify_bundle(b1.data, b1.len, &P.trust, NULL, NULL, &v, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(cvc_spki_der(apk, &spki, &e), 0);
+	sha256_hex(&spki, fp);
+	ck_assert_str_eq(v.att.key_fp, fp);
+	ck_assert_str_eq(v.att.key_type, "EC secp256r1");
+	ck_assert_str_eq(v.att.chain.device_chr, DEV_CHR);
+	ck_assert_str_eq(v.att.chain.root_chr, ROOT_CHR);
+	ck_assert_str_eq(v.record.policy_name, "release-apk");
+	ck_assert_str_eq(v.algorithms, "ecdsa-sha256 (0x73)");
+	ck_assert_str_eq(v.record.label, "apk-2027");
+	ck_assert_uint_eq(v.checkpoint_size, 3);
+	smk_buf_reset(&spki);
+	ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
+	sha256_hex(&spki, fp);
+	ck_assert_str_eq(v.archive_key_fp, fp);
+	archive_verified_free(&v);
+
+	ck_assert_msg(archive_verify_bundle(b2.data, b2.len, &P.trust, NULL, NULL, &v, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_str_eq(v.att.key_type, "RSA 2048");
+	ck_assert_str_eq(v.algorithms, "rsa-pss-sha256 (0x43)");
+	ck_assert_int_eq(v.record.use_counter, 1000);
+	archive_verified_free(&v);
+
+	/* with a different pinned root nothing verifies */
+	{
+		trust_store other = TRUST_STORE_INIT;
+		smk_buf rc = SMK_BUF_INIT, ch = SMK_BUF_INIT;
+		EVP_PKEY *r2 = keygen("brainpoolP256r1");
+
+		build_pki(&other, &rc, &ch, r2, P.dica, P.dev, "UTSRCAOTHER001");
+		ck_assert_int_eq(archive_verify_bundle(b1.data, b1.len, &other, NULL, NULL, &v, &e),
+				 -1);
+		ck_assert_int_eq(e.code, SMK_E_TRUST);
+		ck_assert_msg(strstr(e.msg, "archive key") != NULL, "%s", e.msg);
+		trust_free(&other);
+		smk_buf_free(&rc);
+		smk_buf_free(&ch);
+		EVP_PKEY_free(r2);
+	}
+	EVP_PKEY_free(apk);
+	EVP_PKEY_free(fw);
+	smk_buf_free(&b1);
+	smk_buf_free(&b2);
+	smk_buf_free(&spki);
+}
+END_TEST
+
+/* The bundle as JSON, one member changed, verified: must fail naming what. */
+static void expect_failure(const smk_buf *bundle, void (*edit)(json_t *o, void *ctx), void *ctx,
+			   const char *name, const char *expect)
+{
+	json_t *o = json_loadb((const char *)bundle->data, bundle->len, 0, NULL);
+	archive_verified v;
+	char *s;
+	smk_err e;
+
+	ck_assert_ptr_nonnull(o);
+	edit(o, ctx);
+	s = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+	ck_assert_msg(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL, &v,
+					    &e) == -1,
+		      "%s: verified", name);
+	ck_assert_msg(strstr(e.msg, expect) != NULL, "%s: message \"%s\" lacks \"%s\"", name, e.msg,
+		      expect);
+	free(s);
+	json_decref(o);
+}
+
+static void decode_member(json_t *o, const char *key, smk_buf *out)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	size_t len;
+	uint8_t *tmp;
+	int n;
+
+	ck_assert_ptr_nonnull(s);
+	len = strlen(s);
+	tmp = malloc(len + 1);
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+	ck_assert_int_ge(n, 0);
+	while (len && s[len - 1] == '=') {
+		len--;
+		n--;
+	}
+	ck_assert(smk_buf_add(out, tmp, (size_t)n) == 0);
+	free(tmp);
+}
+
+static void encode_member(json_t *o, const char *key, const smk_buf *b)
+{
+	char *s = malloc(4 * ((b->len + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)s, b->data, (int)b->len);
+	json_object_set_new(o, key, json_string(s));
+	free(s);
+}
+
+/* flip one bit at offset *ctx of a base64 member */
+struct flip {
+	const char *key;
+	size_t at;
+};
+
+static void flip_member(json_t *o, void *ctx)
+{
+	struct flip *f = ctx;
+	smk_buf b = SMK_BUF_INIT;
+
+	decode_member(o, f->key, &b);
+	ck_assert_uint_lt(f->at, b.len);
+	b.data[f->at] ^= 0x01;
+	encode_member(o, f->key, &b);
+	smk_buf_free(&b);
+}
+
+/* change a field of the record, keep the canonical form */
+struct field {
+	const char *path, *key;
+	json_t *value;
+};
+
+static void set_record_field(json_t *o, void *ctx)
+{
+	struct field *f = ctx;
+	smk_buf b = SMK_BUF_INIT;
+	json_t *r, *parent;
+	char *s;
+
+	decode_member(o, "record", &b);
+	r = json_loadb((const char *)b.data, b.len, 0, NULL);
+	parent = f->path ? json_object_get(r, f->path) : r;
+	ck_assert_ptr_nonnull(parent);
+	json_object_set(parent, f->key, f->value);
+	s = json_dumps(r, JSON_SORT_KEYS | JSON_COMPACT);
+	smk_buf_reset(&b);
+	ck_assert(smk_buf_add(&b, s, strlen(s)) == 0);
+	encode_member(o, "record", &b);
+	free(s);
+	json_decref(r);
+	smk_buf_free(&b);
+}
+
+static void replace_archive_key(json_t *o, void *ctx)
+{
+	smk_buf spki = SMK_BUF_INIT;
+	smk_err e;
+
+	ck_assert_int_eq(cvc_spki_der(ctx, &spki, &e), 0);
+	encode_member(o, "archive-key", &spki);
+	smk_buf_free(&spki);
+}
+
+static void change_checkpoint_size(json_t *o, void *ctx)
+{
+	const char *note = json_string_value(json_object_get(o, "checkpoint"));
+	char *copy = strdup(note), *nl = strchr(copy, '\n');
+
+	(void)ctx;
+	nl[1] = nl[1] == '9' ? '8' : nl[1] + 1;
+	json_object_set_new(o, "checkpoint", json_string(copy));
+	free(copy);
+}
+
+static void flip_proof_hash(json_t *o, void *ctx)
+{
+	json_t *hashes = json_object_get(json_object_get(o, ctx), "hashes");
+	smk_buf b = SMK_BUF_INIT;
+	json_t *wrap = json_object();
+
+	json_object_set(wrap, "h", json_array_get(hashes, 0));
+	decode_member(wrap, "h", &b);
+	b.data[5] ^= 0x10;
+	encode_member(wrap, "h", &b);
+	json_array_set(hashes, 0, json_object_get(wrap, "h"));
+	json_decref(wrap);
+	smk_buf_free(&b);
+}
+
+static void set_index(json_t *o, void *ctx)
+{
+	(void)ctx;
+	json_object_set_new(json_object_get(o, "inclusion"), "index", json_integer(0));
+}
+
+START_TEST(every_change_fails_and_is_named)
+{
+	EVP_PKEY *apk = keygen("P-256"), *other = keygen("P-256");
+	smk_buf b = SMK_BUF_INIT, cvreq = SMK_BUF_INIT;
+	json_t *o;
+	size_t i;
+
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, other, "other", 1), 2);
+	export(1, &b);
+
+	/* any field of the record: the archive key's signature no longer holds */
+	{
+		struct field cases[] = {
+		    {NULL, "time", json_integer(T0 + 6)},
+		    {NULL, "seq", json_integer(2)},
+		    {"key", "label", json_string("apk-2028")},
+		    {"sm", "protocol", json_string("id-CA-ECDH-3DES-CBC-CBC")},
+		};
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			expect_failure(&b, set_record_field, &cases[i], cases[i].key,
+				       "): signature by the archive key does not verify");
+			json_decref(cases[i].value);
+		}
+	}
+	/* fields bound inside the record are named before the signature */
+	{
+		struct field peer = {"intent", "key-id", json_integer(9)};
+
+		expect_failure(&b, set_record_field, &peer, "intent", "intent digest");
+		json_decref(peer.value);
+	}
+	{
+		struct flip f = {"record-signature", 10};
+
+		expect_failure(&b, flip_member, &f, "record signature",
+			       "record 1 (apk-2027): signature by the archive key does not verify");
+	}
+	{
+		struct flip f = {"archive-key-signature", 10};
+
+		expect_failure(&b, flip_member, &f, "archive key signature",
+			       "archive key record 0: signature by itself");
+	}
+	expect_failure(&b, replace_archive_key, other, "archive key",
+		       "not the key of archive record 0");
+	expect_failure(&b, change_checkpoint_size, NULL, "checkpoint", "checkpoint");
+	expect_failure(&b, flip_proof_hash, "inclusion", "inclusion proof", "inclusion proof");
+	expect_failure(&b, flip_proof_hash, "archive-key-inclusion", "key inclusion proof",
+		       "inclusion proof");
+	expect_failure(&b, set_index, NULL, "proof index", "inclusion proof");
+	/* every byte of the CV-REQ the bundle carries */
+	o = json_loadb((const char *)b.data, b.len, 0, NULL);
+	decode_member(o, "cvreq", &cvreq);
+	json_decref(o);
+	for (i = 0; i < cvreq.len; i++) {
+		struct flip f = {"cvreq", i};
+
+		expect_failure(&b, flip_member, &f, "cvreq", "CV-REQ differs from the record's");
+	}
+	{
+		struct flip f = {"device-chain", 40};
+
+		expect_failure(&b, flip_member, &f, "device chain",
+			       "device chain differs from the record's");
+	}
+	/* truncated bundles */
+	for (i = 0; i < b.len; i += 13) {
+		archive_verified v;
+		smk_err e;
+
+		ck_assert_int_eq(archive_verify_bundle(b.data, i, &P.trust, NULL, NULL, &v, &e),
+				 -1);
+	}
+	EVP_PKEY_free(apk);
+	EVP_PKEY_free(other);
+	smk_buf_free(&b);
+	smk_buf_free(&cvreq);
+}
+END_TEST
+
+/* A record re-signed by a stolen archive key still has to carry what the
+ * device signed: the attestation catches a changed CV-REQ or device chain. */
+START_TEST(attestation_holds_even_against_the_archive_key)
+{
+	EVP_PKEY *apk = keygen("P-256");
+	smk_buf b = SMK_BUF_INIT, rec = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	archive_record r;
+	archive_verified v;
+	json_t *o, *ro;
+	smk_err e;
+	size_t i;
+	static const struct {
+		const char *path, *key;
+		size_t offset;
+		const char *expect;
+	} cases[] = {
+	    {"key", "cvreq", 470, "CV-REQ"}, /* outer signature bytes */
+	    {"key", "cvreq", 300, "CV-REQ"}, /* public key / domain parameters */
+	    {"device", "devaut", 30, "device chain"},
+	    {"device", "dica", 60, "device chain"},
+	};
+
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk-2027", 1),
+			  1);
+	export(1, &b);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		smk_buf field = SMK_BUF_INIT;
+		char *s;
+
+		o = json_loadb((const char *)b.data, b.len, 0, NULL);
+		smk_buf_reset(&rec);
+		decode_member(o, "record", &rec);
+		ro = json_loadb((const char *)rec.data, rec.len, 0, NULL);
+		decode_member(json_object_get(ro, cases[i].path), cases[i].key, &field);
+		ck_assert_uint_lt(cases[i].offset, field.len);
+		field.data[cases[i].offset] ^= 0x01;
+		encode_member(json_object_get(ro, cases[i].path), cases[i].key, &field);
+		/* keep the bundle's copies equal to the record's */
+		if (strcmp(cases[i].key, "cvreq") == 0)
+			encode_member(o, "cvreq", &field);
+		s = json_dumps(ro, JSON_SORT_KEYS | JSON_COMPACT);
+		smk_buf_reset(&rec);
+		ck_assert(smk_buf_add(&rec, s, strlen(s)) == 0);
+		free(s);
+		encode_member(o, "record", &rec);
+		ck_assert_int_eq(archive_record_parse(rec.data, rec.len, &r, &e), 0);
+		smk_buf_reset(&sig);
+		ck_assert_int_eq(P.signer.sign(P.signer.ctx, r.hash, 32, &sig, &e), 0);
+		encode_member(o, "record-signature", &sig);
+		if (strcmp(cases[i].path, "device") == 0) {
+			smk_buf chain = SMK_BUF_INIT;
+
+			ck_assert(smk_buf_add(&chain, r.devaut.data, r.devaut.len) == 0);
+			ck_assert(smk_buf_add(&chain, r.dica.data, r.dica.len) == 0);
+			encode_member(o, "device-chain", &chain);
+			smk_buf_free(&chain);
+		}
+		archive_record_free(&r);
+		s = json_dumps(o, JSON_SORT_KEYS);
+		ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust,
+						       NULL, NULL, &v, &e),
+				 -1);
+		ck_assert_msg(strstr(e.msg, "record 1 (apk-2027)") != NULL &&
+				  strstr(e.msg, cases[i].expect) != NULL,
+			      "case %zu: %s", i, e.msg);
+		free(s);
+		json_decref(ro);
+		json_decref(o);
+		smk_buf_free(&field);
+	}
+	EVP_PKEY_free(apk);
+	smk_buf_free(&b);
+	smk_buf_free(&rec);
+	smk_buf_free(&sig);
+}
+END_TEST
+
+START_TEST(archive_key_must_be_sign_only_and_under_sm)
+{
+	static const char wide[] =
+	    "{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":"
+	    "\"ecdsa\"},{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
+	    "\"name\":\"wide\"}";
+	EVP_PKEY *apk = keygen("P-256");
+	smk_buf b = SMK_BUF_INIT;
+	archive_verified v;
+	smk_err e;
+
+	/* a fresh archive whose key was made under a wider policy */
+	archive_close(P.a);
+	ck_assert_int_eq(unlink(P.path), 0);
+	ck_assert_int_eq(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e), 0);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, "wide", wide, P.akey, "a", 1), 0);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk", 1), 1);
+	export(1, &b);
+	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_msg(strstr(e.msg, "not sign-only") != NULL, "%s", e.msg);
+	smk_buf_reset(&b);
+
+	/* a key made without secure messaging */
+	archive_close(P.a);
+	ck_assert_int_eq(unlink(P.path), 0);
+	ck_assert_int_eq(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e), 0);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
+				   (const char *)P.keydoc.data, P.akey, "a", 1),
+			  0);
+	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "plain", 0), 1);
+	export(1, &b);
+	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_msg(strstr(e.msg, "secure messaging") != NULL, "%s", e.msg);
+	EVP_PKEY_free(apk);
+	smk_buf_free(&b);
+}
+END_TEST
+
+/* --- audit over a tampered archive file --- */
+
+static unsigned audit(const uint8_t *since, size_t since_len, smk_buf *report)
+{
+	archive_audit_opts o;
+	unsigned problems = 99;
+	archive *ro;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	smk_err e;
+
+	memset(&o, 0, sizeof(o));
+	o.trust = &P.trust;
+	o.since = since;
+	o.since_len = since_len;
+	o.path = P.path;
+	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_READONLY, &ro, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_audit(ro, &o, f, &problems, &e) == 0, "%s", e.msg);
+	archive_close(ro);
+	fclose(f);
+	smk_buf_reset(report);
+	ck_assert(smk_buf_add(report, text, len) == 0 && smk_buf_add_byte(report, 0) == 0);
+	free(text);
+	return problems;
+}
+
+static void sql(const char *stmt)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(P.path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, stmt, NULL, NULL, NULL) == SQLITE_OK, "%s",
+		      sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* flip the lowest bit of needle[at] where needle first occurs in the file */
+static void flip_in_file(const char *needle, size_t at)
+{
+	FILE *f = fopen(P.path, "r+b");
+	smk_buf all = SMK_BUF_INIT;
+	uint8_t chunk[4096];
+	size_t n;
+	uint8_t *hit;
+
+	ck_assert_ptr_nonnull(f);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ck_assert(smk_buf_add(&all, chunk, n) == 0);
+	hit = memmem(all.data, all.len, needle, strlen(needle));
+	ck_assert_msg(hit != NULL, "%s not in the file", needle);
+	ck_assert_int_eq(fseek(f, (long)(hit + at - all.data), SEEK_SET), 0);
+	fputc(hit[at] ^ 0x01, f);
+	fclose(f);
+	smk_buf_free(&all);
+}
+
+START_TEST(audit_names_what_was_tampered_with)
+{
+	smk_buf report = SMK_BUF_INIT, old = SMK_BUF_INIT;
+	uint64_t size;
+	EVP_PKEY *k;
+	int i;
+	char label[16];
+	smk_err e;
+
+	for (i = 1; i <= 5; i++) {
+		k = keygen("P-256");
+		snprintf(label, sizeof(label), "key-%d", i);
+		make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, k, label, 1);
+		EVP_PKEY_free(k);
+	}
+	ck_assert_int_eq(archive_latest_checkpoint(P.a, &old, &size, &e), 0);
+	ck_assert_uint_eq(size, 6);
+	/* an interrupted request shows in the report without being a problem */
+	{
+		archive_intent_req ir;
+		archive_intent_info info;
+
+		memset(&ir, 0, sizeof(ir));
+		ir.kind = ARCHIVE_KIND_KEY;
+		ir.policy_name = "release-apk";
+		ir.policy_doc = (const uint8_t *)apk_doc;
+		ir.policy_doc_len = strlen(apk_doc);
+		ir.device_serial = DEV_SERIAL;
+		ir.devaut_chr = DEV_CHR;
+		ir.key_id = 7;
+		ck_assert_int_eq(archive_intent(P.a, &ir, &info, &e), 0);
+		archive_close(P.a);
+		P.a = NULL;
+		ck_assert_uint_eq(audit(old.data, old.len, &report), 0);
+		ck_assert(strstr((char *)report.data, info.request_id) != NULL);
+		ck_assert(strstr((char *)report.data, "all checks hold") != NULL);
+	}
+
+	/* one byte of record 3 in the SQLite file */
+	flip_in_file("\"label\":\"key-3\"", 9);
+	ck_assert_uint_gt(audit(old.data, old.len, &report), 0);
+	ck_assert_msg(strstr((char *)report.data,
+			     "record 3 (jey-3): signature by the archive key does not verify") !=
+			  NULL,
+		      "%s", report.data);
+	ck_assert(strstr((char *)report.data, "record 4 (key-4): previous-record hash") != NULL);
+	ck_assert(strstr((char *)report.data, "not an append-only extension") != NULL);
+	flip_in_file("\"label\":\"jey-3\"", 9); /* and back */
+	ck_assert_uint_eq(audit(old.data, old.len, &report), 0);
+
+	/* a deleted row */
+	sql("DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq = 2");
+	ck_assert_uint_gt(audit(NULL, 0, &report), 0);
+	ck_assert_msg(strstr((char *)report.data, "record 2 is missing (a deleted row)") != NULL,
+		      "%s", report.data);
+	ck_assert(strstr((char *)report.data, "outcome says record 2, which is missing") != NULL);
+
+	/* truncated: the earlier checkpoint (size 6) is no longer consistent */
+	sql("DELETE FROM records WHERE seq >= 3; DROP TRIGGER checkpoints_no_delete;"
+	    " DELETE FROM checkpoints WHERE size > 2");
+	ck_assert_uint_gt(audit(old.data, old.len, &report), 0);
+	ck_assert_msg(strstr((char *)report.data, "it was truncated") != NULL, "%s", report.data);
+	smk_buf_free(&report);
+	smk_buf_free(&old);
+}
+END_TEST
+
+static Suite *bundle_suite(void)
+{
+	Suite *s = suite_create("bundle");
+	TCase *tc = tcase_create("verify");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, bundle_verifies_offline);
+	tcase_add_test(tc, every_change_fails_and_is_named);
+	tcase_add_test(tc, attestation_holds_even_against_the_archive_key);
+	tcase_add_test(tc, archive_key_must_be_sign_only_and_under_sm);
+	tcase_add_test(tc, audit_names_what_was_tampered_with);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(bundle_suite());
+}
