@@ -209,11 +209,11 @@ END_TEST
 
 START_TEST(file_limits)
 {
-	char path[] = "/tmp/smk-config-XXXXXX";
+	char dir[64], path[128];
 	config *c = NULL;
 	smk_err e;
 	FILE *f;
-	int fd, i;
+	int i;
 
 	ck_assert_int_eq(config_load("/nonexistent/smkeyd.yaml", &c, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_IO);
@@ -221,9 +221,10 @@ START_TEST(file_limits)
 	ck_assert_int_eq(config_load("/tmp", &c, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
 
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
+	tu_temp_dir(dir, sizeof(dir), "smk-config");
+	snprintf(path, sizeof(path), "%s/smkeyd.yaml", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
 	fputs(MINIMAL DEV, f);
 	for (i = 0; i < CONFIG_FILE_MAX / 10; i++)
 		fputs("# padding\n", f);
@@ -231,6 +232,7 @@ START_TEST(file_limits)
 	ck_assert_int_eq(config_load(path, &c, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "longer than"));
 	unlink(path);
+	rmdir(dir);
 }
 END_TEST
 
