@@ -5,47 +5,58 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/yaml.h"
 #include "policy.h"
 
-/* A node of a policy file as the strict YAML reader saw it. */
-enum pnode_kind { PNODE_SCALAR, PNODE_SEQ, PNODE_MAP };
+/* Policy files are read with the shared strict YAML reader (common/yaml.h);
+ * these names keep policy/ reading as it did, with SMK_E_POLICY errors. */
+typedef smk_ynode pnode;
+#define PNODE_SCALAR SMK_YNODE_SCALAR
+#define PNODE_SEQ SMK_YNODE_SEQ
+#define PNODE_MAP SMK_YNODE_MAP
+#define pnode_free smk_ynode_free
+#define pval_is_null smk_yval_is_null
+#define pval_get smk_yval_get
 
-typedef struct pnode {
-	enum pnode_kind kind;
-	unsigned line, col;   /* 1-based, where the node starts */
-	int plain;	      /* scalar written without quotes or block style */
-	char *text;	      /* scalar value, NUL-terminated (never contains NUL) */
-	struct pnode **items; /* sequence items; mapping: key, value, key, value ... */
-	size_t n;	      /* entries in items */
-} pnode;
+#define POLICY_YDOC(file) (&(const smk_ydoc){(file), SMK_E_POLICY, "policy", 0, 0})
 
-#define PYAML_DEPTH_MAX 8 /* nesting of mappings and sequences */
-#define PYAML_NODES_MAX 4096
-
-/* Parse one YAML document into a node tree. Refuses aliases, anchors, tags,
- * directives, more than one document, non-scalar mapping keys and duplicate
- * keys, each with a file:line:col message. *root is NULL for an empty file. */
-int pyaml_parse(const char *file, const unsigned char *text, size_t len, pnode **root, smk_err *e);
-void pnode_free(pnode *n);
+static inline int pyaml_parse(const char *file, const unsigned char *text, size_t len,
+			      pnode **root, smk_err *e)
+{
+	return smk_yaml_parse(POLICY_YDOC(file), text, len, root, e);
+}
 
 /* "FILE:LINE:COL: " + message, SMK_E_POLICY; returns -1. */
-int policy_fail_at(smk_err *e, const char *file, const pnode *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define policy_fail_at(e, file, n, ...) smk_yaml_fail_at(POLICY_YDOC(file), (e), (n), __VA_ARGS__)
 
-/* Typed access to values; each fails naming the node and what was expected.
- * what is the field's name as the file spells it ("use-counter"). */
-int pval_is_null(const pnode *n);
-int pval_string(const char *file, const pnode *n, const char *what, const char **out, smk_err *e);
-int pval_uint(const char *file, const pnode *n, const char *what, uint64_t min, uint64_t max,
-	      uint64_t *out, smk_err *e);
-int pval_bool(const char *file, const pnode *n, const char *what, int *out, smk_err *e);
-/* A non-empty list. */
-int pval_list(const char *file, const pnode *n, const char *what, smk_err *e);
-/* Refuse keys not in known (NULL-terminated); where is "" or "in key". */
-int pval_known_keys(const char *file, const pnode *map, const char *const *known, const char *where,
-		    smk_err *e);
-/* The value of key in map, or NULL. */
-const pnode *pval_get(const pnode *map, const char *key);
+static inline int pval_string(const char *file, const pnode *n, const char *what,
+			      const char **out, smk_err *e)
+{
+	return smk_yval_string(POLICY_YDOC(file), n, what, out, e);
+}
+
+static inline int pval_uint(const char *file, const pnode *n, const char *what, uint64_t min,
+			    uint64_t max, uint64_t *out, smk_err *e)
+{
+	return smk_yval_uint(POLICY_YDOC(file), n, what, min, max, out, e);
+}
+
+static inline int pval_bool(const char *file, const pnode *n, const char *what, int *out,
+			    smk_err *e)
+{
+	return smk_yval_bool(POLICY_YDOC(file), n, what, out, e);
+}
+
+static inline int pval_list(const char *file, const pnode *n, const char *what, smk_err *e)
+{
+	return smk_yval_list(POLICY_YDOC(file), n, what, e);
+}
+
+static inline int pval_known_keys(const char *file, const pnode *map, const char *const *known,
+				  const char *where, smk_err *e)
+{
+	return smk_yval_known_keys(POLICY_YDOC(file), map, known, where, e);
+}
 
 /* Read allow: {users, groups}, resolve the names, fill p->users / p->groups. */
 int policy_load_allow(const char *file, const pnode *root, policy *p, smk_err *e);

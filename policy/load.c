@@ -23,170 +23,6 @@ static const char *const top_keys[] = {
 };
 static const char *const key_keys[] = {"type", "curve", "bits", NULL};
 
-static const char *kind_name(const pnode *n)
-{
-	switch (n->kind) {
-	case PNODE_SCALAR:
-		return "a single value";
-	case PNODE_SEQ:
-		return "a list";
-	case PNODE_MAP:
-		return "a mapping";
-	}
-	return "something else";
-}
-
-const pnode *pval_get(const pnode *map, const char *key)
-{
-	size_t i;
-
-	if (map == NULL || map->kind != PNODE_MAP)
-		return NULL;
-	for (i = 0; i + 1 < map->n; i += 2)
-		if (strcmp(map->items[i]->text, key) == 0)
-			return map->items[i + 1];
-	return NULL;
-}
-
-int pval_is_null(const pnode *n)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-	size_t i;
-
-	if (n->kind != PNODE_SCALAR || !n->plain)
-		return 0;
-	for (i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		if (strcmp(n->text, nulls[i]) == 0)
-			return 1;
-	return 0;
-}
-
-int pval_string(const char *file, const pnode *n, const char *what, const char **out, smk_err *e)
-{
-	if (n->kind != PNODE_SCALAR)
-		return policy_fail_at(e, file, n, "%s is %s; it must be a single text value", what,
-				      kind_name(n));
-	if (pval_is_null(n))
-		return policy_fail_at(e, file, n, "%s has no value; give one or remove the line",
-				      what);
-	*out = n->text;
-	return 0;
-}
-
-int pval_uint(const char *file, const pnode *n, const char *what, uint64_t min, uint64_t max,
-	      uint64_t *out, smk_err *e)
-{
-	const char *s = n->text;
-	uint64_t v = 0;
-	int neg = 0;
-
-	if (n->kind != PNODE_SCALAR || !n->plain || pval_is_null(n) ||
-	    strspn(s + (s[0] == '-'), "0123456789") != strlen(s + (s[0] == '-')) ||
-	    s[s[0] == '-'] == '\0')
-		return policy_fail_at(e, file, n,
-				      "%s must be a whole number from %" PRIu64 " to %" PRIu64
-				      ", written without quotes; got %s%s%s",
-				      what, min, max, n->kind == PNODE_SCALAR ? "\"" : "",
-				      n->kind == PNODE_SCALAR ? n->text : kind_name(n),
-				      n->kind == PNODE_SCALAR ? "\"" : "");
-	if (*s == '-') {
-		neg = 1;
-		s++;
-	}
-	for (; *s; s++) {
-		if (v > (UINT64_MAX - 9) / 10) {
-			v = UINT64_MAX;
-			break;
-		}
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if ((neg && (v != 0 || min > 0)) || v < min || v > max)
-		return policy_fail_at(
-		    e, file, n, "%s %s is out of range; it must be from %" PRIu64 " to %" PRIu64,
-		    what, n->text, min, max);
-	*out = v;
-	return 0;
-}
-
-int pval_bool(const char *file, const pnode *n, const char *what, int *out, smk_err *e)
-{
-	if (n->kind == PNODE_SCALAR && n->plain && strcmp(n->text, "true") == 0)
-		*out = 1;
-	else if (n->kind == PNODE_SCALAR && n->plain && strcmp(n->text, "false") == 0)
-		*out = 0;
-	else
-		return policy_fail_at(e, file, n,
-				      "%s must be true or false, written without quotes", what);
-	return 0;
-}
-
-int pval_list(const char *file, const pnode *n, const char *what, smk_err *e)
-{
-	if (n->kind != PNODE_SEQ)
-		return policy_fail_at(e, file, n,
-				      "%s is %s; it must be a list such as [a, b] or lines "
-				      "starting with \"- \"",
-				      what, kind_name(n));
-	if (n->n == 0)
-		return policy_fail_at(e, file, n, "%s is an empty list; name at least one entry",
-				      what);
-	return 0;
-}
-
-/* Edit distance, for "did you mean"; short strings only. */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t row[65], prev, tmp;
-
-	if (la > 64 || lb > 64)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			tmp = row[j];
-			row[j] = prev + (a[i - 1] != b[j - 1]);
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (tmp + 1 < row[j])
-				row[j] = tmp + 1;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
-int pval_known_keys(const char *file, const pnode *map, const char *const *known, const char *where,
-		    smk_err *e)
-{
-	char list[256] = "", hint[96] = "";
-	const char *const *k;
-	size_t i;
-
-	for (i = 0; i + 1 < map->n; i += 2) {
-		const pnode *key = map->items[i];
-
-		for (k = known; *k; k++)
-			if (strcmp(key->text, *k) == 0)
-				break;
-		if (*k)
-			continue;
-		for (k = known; *k; k++) {
-			if (list[0])
-				strncat(list, ", ", sizeof(list) - strlen(list) - 1);
-			strncat(list, *k, sizeof(list) - strlen(list) - 1);
-			if (!hint[0] && distance(key->text, *k) <= 2)
-				snprintf(hint, sizeof(hint), "did you mean \"%s\"? ", *k);
-		}
-		return policy_fail_at(e, file, key, "unknown key \"%s\"%s%s; %sknown keys: %s",
-				      key->text, where[0] ? " " : "", where, hint, list);
-	}
-	return 0;
-}
-
 /* Names are file names and command-line words: keep them boring. */
 static int name_char(char c)
 {
@@ -284,7 +120,7 @@ static int load_key(const char *file, const pnode *root, policy *p, smk_err *e)
 		return policy_fail_at(e, file, key,
 				      "key is %s; it must be a mapping such as {type: ec, curve: "
 				      "secp256r1} or {type: rsa, bits: 3072}",
-				      kind_name(key));
+				      smk_ynode_kind_name(key));
 	if (pval_known_keys(file, key, key_keys, "in key", e) < 0)
 		return -1;
 	type = require(file, key, "type", "give type: ec or type: rsa", e);
@@ -572,7 +408,7 @@ int policy_parse(const char *file, const uint8_t *text, size_t len, policy **out
 		policy_fail_at(e, file, root,
 			       "the file holds %s; a policy is a mapping with name, description, "
 			       "key, algorithms, label and allow",
-			       kind_name(root));
+			       smk_ynode_kind_name(root));
 		goto out;
 	}
 	if ((p->file = dup_or_fail(file, e)) == NULL ||

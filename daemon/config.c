@@ -1,0 +1,439 @@
+/*
+ * smkeyd.yaml: from the node tree to a config. Every message names the file,
+ * line and column and says what would be right, as policy files do.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/yaml.h"
+
+#define SERIAL_MAX 16 /* a DevAut CHR (ref §4.2) */
+#define CREDENTIAL_NAME_MAX 128
+
+static const char *const top_keys[] = {
+    "socket", "archive", "policies", "trust", "archive-key", "devices", "limits", "retry", NULL,
+};
+static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
+static const char *const limit_keys[] = {"queue", "message-size", "clients", NULL};
+static const char *const retry_keys[] = {"min", "max", NULL};
+static const char *const archive_key_keys[] = {"device", NULL};
+
+struct ctx {
+	smk_ydoc d;
+	char dir[PATH_MAX]; /* directory of the config file, for relative paths */
+	config *c;
+	smk_err *e;
+};
+
+static char *dup_or_fail(const char *s, smk_err *e)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		smk_fail(e, SMK_E_NOMEM, "out of memory");
+	return d;
+}
+
+/* A path value; relative ones are made absolute against the config's directory. */
+static int get_path(struct ctx *x, const smk_ynode *n, const char *what, char **out)
+{
+	const char *s;
+	char buf[PATH_MAX];
+
+	if (smk_yval_string(&x->d, n, what, &s, x->e) < 0)
+		return -1;
+	if (s[0] == '/') {
+		if (strlen(s) >= sizeof(buf))
+			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes", what,
+						PATH_MAX - 1);
+		*out = dup_or_fail(s, x->e);
+	} else {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s/%s", x->dir, s) >= sizeof(buf))
+			return smk_yaml_fail_at(&x->d, x->e, n, "%s is longer than %d bytes", what,
+						PATH_MAX - 1);
+		*out = dup_or_fail(buf, x->e);
+	}
+	return *out ? 0 : -1;
+}
+
+static const smk_ynode *require(struct ctx *x, const smk_ynode *map, const char *key,
+				const char *hint)
+{
+	const smk_ynode *n = smk_yval_get(map, key);
+
+	if (n == NULL)
+		smk_yaml_fail_at(&x->d, x->e, map, "\"%s\" is missing; %s", key, hint);
+	return n;
+}
+
+/* A DevAut serial or CHR: upper-case letters and digits, 2..16 characters. */
+static int get_serial(struct ctx *x, const smk_ynode *n, const char *what, char **out)
+{
+	const char *s;
+	size_t len, i;
+
+	if (smk_yval_string(&x->d, n, what, &s, x->e) < 0)
+		return -1;
+	len = strlen(s);
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			break;
+	if (len < 2 || len > SERIAL_MAX || i != len)
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"%s \"%s\" is not a device serial; write it as on the "
+					"device certificate, e.g. DENK0404144 (upper-case letters "
+					"and digits, at most %d)",
+					what, s, SERIAL_MAX);
+	*out = dup_or_fail(s, x->e);
+	return *out ? 0 : -1;
+}
+
+static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
+{
+	const smk_ynode *v;
+	const char *s;
+
+	dev->line = n->line;
+	dev->col = n->col;
+	if (smk_yval_map(&x->d, n, "a devices entry", x->e) < 0 ||
+	    smk_yval_known_keys(&x->d, n, device_keys, "in a devices entry", x->e) < 0)
+		return -1;
+	if ((v = smk_yval_get(n, "reader")) != NULL) {
+		if (smk_yval_string(&x->d, v, "reader", &s, x->e) < 0)
+			return -1;
+		if ((dev->reader = dup_or_fail(s, x->e)) == NULL)
+			return -1;
+	}
+	if ((v = smk_yval_get(n, "serial")) != NULL && get_serial(x, v, "serial", &dev->serial) < 0)
+		return -1;
+	if (dev->reader == NULL && dev->serial == NULL)
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"a device needs \"reader\" (a reader name pattern such as "
+					"\"Nitrokey*\"), \"serial\", or both");
+	if ((v = smk_yval_get(n, "pin-file")) != NULL &&
+	    get_path(x, v, "pin-file", &dev->pin_file) < 0)
+		return -1;
+	if ((v = smk_yval_get(n, "pin-credential")) != NULL) {
+		if (smk_yval_string(&x->d, v, "pin-credential", &s, x->e) < 0)
+			return -1;
+		if (strchr(s, '/') || s[0] == '.' || strlen(s) > CREDENTIAL_NAME_MAX)
+			return smk_yaml_fail_at(&x->d, x->e, v,
+						"pin-credential \"%s\" must be a credential name "
+						"as in LoadCredential=NAME:..., not a path",
+						s);
+		if ((dev->pin_credential = dup_or_fail(s, x->e)) == NULL)
+			return -1;
+	}
+	if ((dev->pin_file != NULL) == (dev->pin_credential != NULL))
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"a device needs exactly one of \"pin-file\" (a file "
+					"holding the user PIN) and \"pin-credential\" (a systemd "
+					"credential name)");
+	return 0;
+}
+
+static int load_devices(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *list = require(x, root, "devices",
+					"list the HSMs, e.g. devices: [{reader: \"*\", "
+					"pin-credential: hsm-pin}]");
+	size_t i, j;
+
+	if (list == NULL || smk_yval_list(&x->d, list, "devices", x->e) < 0)
+		return -1;
+	if (list->n > CONFIG_DEVICES_MAX)
+		return smk_yaml_fail_at(&x->d, x->e, list->items[CONFIG_DEVICES_MAX],
+					"more than %d devices", CONFIG_DEVICES_MAX);
+	x->c->devices = calloc(list->n, sizeof(*x->c->devices));
+	if (x->c->devices == NULL)
+		return smk_fail(x->e, SMK_E_NOMEM, "out of memory");
+	x->c->device_count = list->n;
+	for (i = 0; i < list->n; i++) {
+		config_device *dev = &x->c->devices[i];
+
+		if (load_device(x, list->items[i], dev) < 0)
+			return -1;
+		for (j = 0; j < i; j++) {
+			const config_device *o = &x->c->devices[j];
+
+			if (dev->serial && o->serial && strcmp(dev->serial, o->serial) == 0)
+				return smk_yaml_fail_at(&x->d, x->e, list->items[i],
+							"device %s is listed twice (first at "
+							"%u:%u)",
+							dev->serial, o->line, o->col);
+			if (!dev->serial && !o->serial && strcmp(dev->reader, o->reader) == 0)
+				return smk_yaml_fail_at(&x->d, x->e, list->items[i],
+							"reader \"%s\" is listed twice (first at "
+							"%u:%u); add a serial to tell them apart",
+							dev->reader, o->line, o->col);
+		}
+	}
+	return 0;
+}
+
+static int get_uint(struct ctx *x, const smk_ynode *map, const char *key, uint64_t min,
+		    uint64_t max, unsigned *out)
+{
+	const smk_ynode *n = smk_yval_get(map, key);
+	uint64_t v;
+
+	if (n == NULL)
+		return 0;
+	if (smk_yval_uint(&x->d, n, key, min, max, &v, x->e) < 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int load_limits(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *n = smk_yval_get(root, "limits");
+	config_limits *l = &x->c->limits;
+
+	if (n == NULL)
+		return 0;
+	if (smk_yval_map(&x->d, n, "limits", x->e) < 0 ||
+	    smk_yval_known_keys(&x->d, n, limit_keys, "in limits", x->e) < 0 ||
+	    get_uint(x, n, "queue", 1, 1024, &l->queue) < 0 ||
+	    get_uint(x, n, "message-size", 1024, 16 * 1024 * 1024, &l->message_size) < 0 ||
+	    get_uint(x, n, "clients", 1, 4096, &l->clients) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_retry(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *n = smk_yval_get(root, "retry");
+
+	if (n == NULL)
+		return 0;
+	if (smk_yval_map(&x->d, n, "retry", x->e) < 0 ||
+	    smk_yval_known_keys(&x->d, n, retry_keys, "in retry", x->e) < 0 ||
+	    get_uint(x, n, "min", 1, 3600, &x->c->retry_min_s) < 0 ||
+	    get_uint(x, n, "max", 1, 86400, &x->c->retry_max_s) < 0)
+		return -1;
+	if (x->c->retry_max_s < x->c->retry_min_s)
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"retry max (%u s) is below retry min (%u s)",
+					x->c->retry_max_s, x->c->retry_min_s);
+	return 0;
+}
+
+static int load_archive_key(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *n = smk_yval_get(root, "archive-key"), *v;
+	size_t i;
+
+	if (n == NULL)
+		return 0;
+	if (smk_yval_map(&x->d, n, "archive-key", x->e) < 0 ||
+	    smk_yval_known_keys(&x->d, n, archive_key_keys, "in archive-key", x->e) < 0)
+		return -1;
+	if ((v = smk_yval_get(n, "device")) == NULL)
+		return 0;
+	if (get_serial(x, v, "archive-key device", &x->c->archive_key_device) < 0)
+		return -1;
+	/* a named device must be one the daemon may open at all */
+	for (i = 0; i < x->c->device_count; i++)
+		if (x->c->devices[i].serial == NULL ||
+		    strncmp(x->c->devices[i].serial, x->c->archive_key_device,
+			    strlen(x->c->devices[i].serial)) == 0 ||
+		    strncmp(x->c->archive_key_device, x->c->devices[i].serial,
+			    strlen(x->c->archive_key_device)) == 0)
+			return 0;
+	return smk_yaml_fail_at(&x->d, x->e, v,
+				"archive-key device %s is not among the devices; list it there or "
+				"remove this line",
+				x->c->archive_key_device);
+}
+
+static int load_root(struct ctx *x, const smk_ynode *root)
+{
+	config *c = x->c;
+	const smk_ynode *n;
+
+	if (smk_yval_known_keys(&x->d, root, top_keys, "", x->e) < 0)
+		return -1;
+	if ((n = require(x, root, "archive",
+			 "name the archive file, e.g. "
+			 "archive: /var/lib/smkeyd/archive.db")) == NULL ||
+	    get_path(x, n, "archive", &c->archive_path) < 0)
+		return -1;
+	if ((n = require(x, root, "policies",
+			 "name the policy directory, e.g. "
+			 "policies: /etc/smkeyd/policies.d")) == NULL ||
+	    get_path(x, n, "policies", &c->policies_dir) < 0)
+		return -1;
+	if ((n = require(x, root, "trust",
+			 "name the trust-anchor directory, e.g. "
+			 "trust: /etc/smkeyd/trust")) == NULL ||
+	    get_path(x, n, "trust", &c->trust_dir) < 0)
+		return -1;
+	if ((n = smk_yval_get(root, "socket")) != NULL) {
+		if (get_path(x, n, "socket", &c->socket_path) < 0)
+			return -1;
+		if (strlen(c->socket_path) >= 108) /* sizeof(sun_path) */
+			return smk_yaml_fail_at(&x->d, x->e, n,
+						"socket path is longer than 107 bytes, the limit "
+						"of a Unix socket address");
+	} else if ((c->socket_path = dup_or_fail("/run/smkeyd/smkeyd.sock", x->e)) == NULL) {
+		return -1;
+	}
+	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
+	    load_limits(x, root) < 0 || load_retry(x, root) < 0)
+		return -1;
+	return 0;
+}
+
+int config_parse(const char *file, const uint8_t *text, size_t len, config **out, smk_err *e)
+{
+	struct ctx x;
+	smk_ynode *root = NULL;
+	const char *slash;
+	int rc = -1;
+
+	*out = NULL;
+	memset(&x, 0, sizeof(x));
+	x.d.file = file;
+	x.d.code = SMK_E_FORMAT;
+	x.d.what = "configuration";
+	x.e = e;
+	slash = strrchr(file, '/');
+	if (slash == NULL)
+		strcpy(x.dir, ".");
+	else if ((size_t)(slash - file) >= sizeof(x.dir))
+		return smk_fail(e, SMK_E_ARG, "%s: path too long", file);
+	else
+		snprintf(x.dir, sizeof(x.dir), "%.*s", (int)(slash == file ? 1 : slash - file),
+			 file);
+	if (smk_yaml_parse(&x.d, text, len, &root, e) < 0)
+		return -1;
+	if (root == NULL)
+		return smk_yaml_fail_at(&x.d, e, NULL,
+					"empty file; a configuration names at least archive, "
+					"policies, trust and devices");
+	if (root->kind != SMK_YNODE_MAP) {
+		smk_yaml_fail_at(&x.d, e, root,
+				 "the file holds %s; a configuration is a mapping of "
+				 "\"key: value\" lines",
+				 smk_ynode_kind_name(root));
+		goto out;
+	}
+	x.c = calloc(1, sizeof(*x.c));
+	if (x.c == NULL) {
+		smk_fail(e, SMK_E_NOMEM, "out of memory");
+		goto out;
+	}
+	x.c->limits.queue = 16;
+	x.c->limits.message_size = 64 * 1024;
+	x.c->limits.clients = 64;
+	x.c->retry_min_s = 2;
+	x.c->retry_max_s = 300;
+	if ((x.c->file = dup_or_fail(file, e)) == NULL || load_root(&x, root) < 0)
+		goto out;
+	*out = x.c;
+	x.c = NULL;
+	rc = 0;
+out:
+	config_free(x.c);
+	smk_ynode_free(root);
+	return rc;
+}
+
+int config_load(const char *path, config **out, smk_err *e)
+{
+	uint8_t *text;
+	struct stat st;
+	size_t len = 0;
+	ssize_t r;
+	int fd, rc = -1;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smk_fail(e, SMK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return smk_fail(e, SMK_E_IO, "%s: not a regular file", path);
+	}
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (text == NULL) {
+		close(fd);
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	}
+	/* one byte past the limit, so a file that is too long is refused, not cut */
+	while (len < CONFIG_FILE_MAX + 1) {
+		r = read(fd, text + len, CONFIG_FILE_MAX + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			smk_fail(e, SMK_E_IO, "%s: read: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		smk_fail(e, SMK_E_FORMAT, "%s: longer than %d bytes; a configuration is small",
+			 path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	rc = config_parse(path, text, len, out, e);
+out:
+	free(text);
+	close(fd);
+	return rc;
+}
+
+void config_free(config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->device_count; i++) {
+		free(c->devices[i].reader);
+		free(c->devices[i].serial);
+		free(c->devices[i].pin_file);
+		free(c->devices[i].pin_credential);
+	}
+	free(c->devices);
+	free(c->file);
+	free(c->socket_path);
+	free(c->archive_path);
+	free(c->policies_dir);
+	free(c->trust_dir);
+	free(c->archive_key_device);
+	free(c);
+}
+
+int config_pin_path(const config_device *d, char *out, size_t n, smk_err *e)
+{
+	const char *dir;
+
+	if (d->pin_file) {
+		if ((size_t)snprintf(out, n, "%s", d->pin_file) >= n)
+			return smk_fail(e, SMK_E_ARG, "pin-file path too long");
+		return 0;
+	}
+	dir = getenv("CREDENTIALS_DIRECTORY");
+	if (dir == NULL || dir[0] != '/')
+		return smk_fail(
+		    e, SMK_E_ARG,
+		    "pin-credential %s: $CREDENTIALS_DIRECTORY is not set; start smkeyd "
+		    "from its unit with LoadCredential=%s:FILE, or use pin-file",
+		    d->pin_credential, d->pin_credential);
+	if ((size_t)snprintf(out, n, "%s/%s", dir, d->pin_credential) >= n)
+		return smk_fail(e, SMK_E_ARG, "pin-credential %s: path too long",
+				d->pin_credential);
+	return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * smkeyd's internal header: how the program builds, starts and stops the
+ * engine (daemon/engine.h is the contract with the socket layer), and the
+ * pieces shared between engine.c (queries, lifecycle), jobs.c (a Generate
+ * request on the event loop), worker.c (one thread per HSM) and recover.c
+ * (the archive key and reconciliation at start).
+ *
+ * Threads: the event-loop thread owns jobs, policies and the engine's
+ * bookkeeping; each worker thread owns its device's card session. They meet
+ * under eng->lock (device queues and state) and eng->archive_lock (the
+ * SQLite archive, used by the loop for intents and queries and by the
+ * archive-key device's worker for commits, which the card must sign).
+ * Results travel back to the loop through an eventfd-signalled list.
+ */
+#ifndef SMK_DAEMON_H
+#define SMK_DAEMON_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../archive/archive.h"
+#include "../policy/policy.h"
+#include "../sm/chain.h"
+#include "../sm/pin.h"
+#include "../sm/session.h"
+#include "config.h"
+#include "engine.h"
+
+/* ---- building and running the engine (main.c, tests) ---- */
+
+/* How a worker reaches its card. The default is PC/SC (sm/pcsc.h); unit
+ * tests put the simulator here, in-process. */
+typedef struct engine_cards {
+	int (*list)(void *ctx, char ***names, size_t *n,
+		    smk_err *e); /* free with pcsc_free_names */
+	int (*open)(void *ctx, const char *reader, smk_transport **t, smk_err *e);
+	void *ctx;
+} engine_cards;
+
+typedef struct engine_options {
+	const config *cfg;	   /* must outlive the engine */
+	struct event_base *base;   /* the event loop completions are delivered on */
+	const engine_cards *cards; /* NULL: PC/SC */
+	time_t (*now)(void);	   /* chain validity time; NULL: time() */
+} engine_options;
+
+/* PC/SC readers through pcscd (the default). */
+extern const engine_cards engine_pcsc_cards;
+
+/* Open the archive, load trust anchors and policies. No card I/O. */
+int engine_new(const engine_options *o, engine **out, smk_err *e);
+/* Find the devices, bring their sessions up, create the archive key if the
+ * archive has none, reconcile interrupted requests, start one worker thread
+ * per device. Runs before the daemon reports READY. Devices that do not
+ * come up are kept down and retried; only a broken archive fails here. */
+int engine_start(engine *eng, smk_err *e);
+/* SIGHUP: load the policy directory again; on failure the old set keeps
+ * serving and e says why. */
+int engine_reload(engine *eng, smk_err *e);
+/* SIGTERM: refuse new requests, fail queued jobs that no card has seen
+ * (their intents end as failed), let jobs already on a card finish and
+ * commit. done(ctx) runs on the loop once nothing is in flight. */
+void engine_shutdown(engine *eng, void (*done)(void *ctx), void *ctx);
+/* Jobs accepted and not yet answered. */
+size_t engine_in_flight(const engine *eng);
+/* Stop the workers and free everything (after engine_shutdown completed). */
+void engine_free(engine *eng);
+
+/* ---- shared inside daemon/ ---- */
+
+enum device_state { DEVICE_UP, DEVICE_DOWN, DEVICE_BUSY };
+
+typedef struct task task;
+typedef struct job job;
+
+typedef struct device {
+	struct engine *eng;
+	size_t index;
+	char reader[128];
+	const config_device *cfg;
+	char serial[CVC_REF_MAX + 1]; /* of the validated DevAut certificate */
+	char devaut_chr[CVC_REF_MAX + 1];
+	smk_buf chain_bytes; /* EF 2F02 as validated: DevAut || DICA certificate */
+	smk_pin_source pin;
+	smk_session *session; /* owned by the worker thread once it runs */
+	pthread_t thread;
+	int thread_started;
+
+	/* under eng->lock */
+	pthread_cond_t wake;
+	enum device_state state;
+	char last_error[600];
+	task *head, *tail;	  /* commits and signatures go to the front */
+	unsigned queued;	  /* generation jobs waiting or running here */
+	unsigned long picks;	  /* jobs given to it so far: ties go to the least used */
+	uint8_t used_ids[32];	  /* key ids with a key on the card, as last listed */
+	uint8_t reserved_ids[32]; /* key ids promised to jobs in flight */
+	unsigned backoff_s;
+	time_t retry_at;
+	int stop;
+} device;
+
+enum task_kind {
+	TASK_GENERATE, /* job: GAKP under SM, check, PrKD */
+	TASK_COMMIT,   /* job: archive_commit signed by the archive key (archive device only) */
+};
+
+struct task {
+	enum task_kind kind;
+	job *job;
+	task *next;
+};
+
+struct job {
+	engine *eng;
+	job *next_all; /* eng->jobs, the jobs in flight */
+	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char chr[ARCHIVE_CHR_LEN + 1];
+	policy_set *set; /* reference held for the job's life */
+	const policy *pol;
+	policy_gakp gakp;
+	device *dev;
+	uint8_t key_id;
+	engine_progress_fn progress;
+	engine_done_fn done;
+	void *ctx; /* NULL once the client went away */
+	struct timespec started;
+
+	/* written by the worker, read by the loop after the completion */
+	int rc;
+	smk_err err;
+	session_key key;
+	smk_buf device_chain;
+	uint64_t seq;
+};
+
+/* What a worker reports to the loop. */
+enum completion_kind { DONE_PROGRESS, DONE_GENERATED, DONE_COMMITTED };
+
+typedef struct completion {
+	enum completion_kind kind;
+	job *job;
+	enum engine_stage stage;
+	struct completion *next;
+} completion;
+
+struct engine {
+	const config *cfg;
+	struct event_base *base;
+	engine_cards cards;
+	time_t (*now)(void);
+
+	trust_store trust;
+	policy_set *policies;
+	archive *arc;
+	pthread_mutex_t archive_lock;
+
+	pthread_mutex_t lock;
+	device **devices;
+	size_t device_count;
+	device *archive_dev; /* holds the archive key; NULL: none up */
+	uint8_t archive_key_id;
+	EVP_PKEY *archive_pub;	 /* from record 0 */
+	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL */
+
+	/* completions, under lock; the loop is woken through done_fd */
+	completion *done_head, *done_tail;
+	int done_fd;
+	struct event *done_ev;
+
+	job *jobs;
+	size_t in_flight;
+	int shutting_down;
+	void (*shutdown_cb)(void *ctx);
+	void *shutdown_ctx;
+	char pending_dir[4096]; /* <archive>.pending: label and device of each open intent */
+};
+
+/* engine.c: fill an engine_error (name, params built from a jansson pack
+ * format, message for logs). Returns -1. */
+int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2);
+
+/* worker.c */
+int workers_discover(engine *eng, smk_err *e);
+int workers_start(engine *eng, smk_err *e);
+void workers_stop(engine *eng);
+/* Queue t on d (front for commits); under no lock. */
+void worker_push(device *d, task *t, int front);
+const char *device_state_name(enum device_state s);
+/* The archive signer over d's session and key_id (worker thread or start-up). */
+void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
+/* Mark ids used on d from a fresh listing. */
+int device_refresh_ids(device *d, smk_err *e);
+int device_id_used(const uint8_t map[32], unsigned id);
+void device_id_set(uint8_t map[32], unsigned id, int on);
+
+/* jobs.c: runs on the loop */
+void jobs_deliver(engine *eng, completion *c);
+/* worker side: post a completion and wake the loop */
+void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage);
+
+/* recover.c: at start, before the workers run */
+int recover_archive_key(engine *eng, smk_err *e);
+int recover_pending(engine *eng, smk_err *e);
+/* The sidecar of an intent: label, device, key id (written before the card
+ * is asked, removed when the intent has an outcome). */
+int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,
+		  unsigned key_id, smk_err *e);
+void pending_remove(engine *eng, const char *request_id);
+
+#endif

@@ -1,0 +1,598 @@
+/*
+ * The engine's lifecycle and its synchronous queries (engine.h). Replies are
+ * shaped as proto/io.smkeyd.varlink says; records come from the archive as
+ * stored, parsed by archive/record.h and never re-encoded.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../archive/record.h"
+#include "../common/hex.h"
+#include "daemon.h"
+#include "log.h"
+
+#define ERR_PREFIX "io.smkeyd."
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+
+/* ---- errors ---- */
+
+void engine_error_clear(engine_error *err)
+{
+	if (err == NULL)
+		return;
+	json_decref(err->params);
+	err->params = NULL;
+}
+
+int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->name = name;
+	err->params = params ? params : json_object();
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	json_t *o = json_object();
+
+	if (o && k1)
+		json_object_set_new(o, k1, v1 ? json_string(v1) : json_null());
+	if (o && k2)
+		json_object_set_new(o, k2, v2 ? json_string(v2) : json_null());
+	return o;
+}
+
+const char *engine_stage_name(enum engine_stage stage)
+{
+	switch (stage) {
+	case ENGINE_QUEUED:
+		return "queued";
+	case ENGINE_SESSION:
+		return "session";
+	case ENGINE_GENERATING:
+		return "generating";
+	case ENGINE_ARCHIVED:
+		return "archived";
+	}
+	return "queued";
+}
+
+/* ---- completions from the workers ---- */
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	engine *eng = arg;
+	completion *c;
+	uint64_t count;
+
+	(void)what;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("completion eventfd: %s", strerror(errno));
+	/* one at a time: delivering one may release a job and purge the others
+	 * that name it */
+	for (;;) {
+		pthread_mutex_lock(&eng->lock);
+		c = eng->done_head;
+		if (c) {
+			eng->done_head = c->next;
+			if (eng->done_head == NULL)
+				eng->done_tail = NULL;
+		}
+		pthread_mutex_unlock(&eng->lock);
+		if (c == NULL)
+			break;
+		jobs_deliver(eng, c);
+		free(c);
+	}
+}
+
+/* ---- lifecycle ---- */
+
+static time_t default_now(void)
+{
+	return time(NULL);
+}
+
+int engine_new(const engine_options *o, engine **out, smk_err *e)
+{
+	engine *eng;
+
+	*out = NULL;
+	eng = calloc(1, sizeof(*eng));
+	if (eng == NULL)
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	eng->cfg = o->cfg;
+	eng->base = o->base;
+	eng->cards = o->cards ? *o->cards : engine_pcsc_cards;
+	eng->now = o->now ? o->now : default_now;
+	eng->done_fd = -1;
+	pthread_mutex_init(&eng->lock, NULL);
+	pthread_mutex_init(&eng->archive_lock, NULL);
+	snprintf(eng->archive_error, sizeof(eng->archive_error), "no archive key yet");
+	if (trust_load_dir(&eng->trust, eng->cfg->trust_dir, e) < 0) {
+		smk_context(e, "trust anchors");
+		goto fail;
+	}
+	if (policy_set_load(eng->cfg->policies_dir, &eng->policies, NULL, NULL, e) < 0)
+		goto fail;
+	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
+		goto fail;
+	if ((size_t)snprintf(eng->pending_dir, sizeof(eng->pending_dir), "%s.pending",
+			     eng->cfg->archive_path) >= sizeof(eng->pending_dir)) {
+		smk_fail(e, SMK_E_ARG, "archive path too long");
+		goto fail;
+	}
+	if (mkdir(eng->pending_dir, 0700) < 0 && errno != EEXIST) {
+		smk_fail(e, SMK_E_IO, "%s: %s", eng->pending_dir, strerror(errno));
+		goto fail;
+	}
+	eng->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (eng->done_fd < 0) {
+		smk_fail(e, SMK_E_IO, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	eng->done_ev = event_new(eng->base, eng->done_fd, EV_READ | EV_PERSIST, on_done, eng);
+	if (eng->done_ev == NULL || event_add(eng->done_ev, NULL) < 0) {
+		smk_fail(e, SMK_E_NOMEM, "cannot register the completion event");
+		goto fail;
+	}
+	*out = eng;
+	return 0;
+fail:
+	engine_free(eng);
+	return -1;
+}
+
+int engine_start(engine *eng, smk_err *e)
+{
+	if (workers_discover(eng, e) < 0)
+		return -1;
+	if (recover_archive_key(eng, e) < 0)
+		return smk_context(e, "archive key");
+	if (recover_pending(eng, e) < 0)
+		return smk_context(e, "recovery");
+	return workers_start(eng, e);
+}
+
+int engine_reload(engine *eng, smk_err *e)
+{
+	if (policy_set_reload(&eng->policies, eng->cfg->policies_dir, e) < 0)
+		return -1;
+	log_info("policies reloaded from %s: %zu policies", eng->cfg->policies_dir,
+		 policy_set_count(eng->policies));
+	return 0;
+}
+
+size_t engine_in_flight(const engine *eng)
+{
+	return eng->in_flight;
+}
+
+void engine_free(engine *eng)
+{
+	completion *c;
+
+	if (eng == NULL)
+		return;
+	workers_stop(eng);
+	while ((c = eng->done_head) != NULL) {
+		eng->done_head = c->next;
+		free(c);
+	}
+	if (eng->done_ev)
+		event_free(eng->done_ev);
+	if (eng->done_fd >= 0)
+		close(eng->done_fd);
+	archive_close(eng->arc);
+	policy_set_unref(eng->policies);
+	trust_free(&eng->trust);
+	EVP_PKEY_free(eng->archive_pub);
+	pthread_mutex_destroy(&eng->lock);
+	pthread_mutex_destroy(&eng->archive_lock);
+	free(eng);
+}
+
+/* ---- helpers for replies ---- */
+
+static json_t *b64(const uint8_t *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	json_t *s;
+
+	if (out == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	s = json_string(out);
+	free(out);
+	return s;
+}
+
+static json_t *hex_string(const uint8_t *p, size_t n)
+{
+	char *h = smk_hex(p, n);
+	json_t *s;
+	size_t i;
+
+	if (h == NULL)
+		return NULL;
+	for (i = 0; h[i]; i++)
+		h[i] = (char)((h[i] >= 'A' && h[i] <= 'F') ? h[i] - 'A' + 'a' : h[i]);
+	s = json_string(h);
+	free(h);
+	return s;
+}
+
+static json_t *iso_time(int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+static json_t *spki_pem(const smk_buf *spki)
+{
+	const unsigned char *p = spki->data;
+	EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)spki->len);
+	BIO *bio;
+	char *data;
+	long n;
+	json_t *s = NULL;
+
+	if (k == NULL)
+		return json_null();
+	bio = BIO_new(BIO_s_mem());
+	if (bio && PEM_write_bio_PUBKEY(bio, k) == 1 && (n = BIO_get_mem_data(bio, &data)) > 0)
+		s = json_stringn(data, (size_t)n);
+	BIO_free(bio);
+	EVP_PKEY_free(k);
+	return s ? s : json_null();
+}
+
+static json_t *fingerprint(const smk_buf *spki)
+{
+	uint8_t md[32];
+	unsigned n = 0;
+
+	if (EVP_Digest(spki->data, spki->len, md, &n, EVP_sha256(), NULL) != 1)
+		return json_null();
+	return hex_string(md, n);
+}
+
+static const char *kind_wire(const char *kind)
+{
+	return strcmp(kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "archive_key" : "key";
+}
+
+static int archive_failed(engine_error *err, const smk_err *e)
+{
+	return engine_fail(err, ERR_PREFIX "ArchiveError",
+			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
+}
+
+/* Load and parse record seq; under archive_lock. */
+static int load_record(engine *eng, uint64_t seq, archive_record *r, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_get(eng->arc, seq, &canon, &sig, e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc == 0)
+		rc = archive_record_parse(canon.data, canon.len, r, e);
+	smk_buf_free(&canon);
+	smk_buf_free(&sig);
+	return rc;
+}
+
+/* seq or request_id, exactly one (checked by the socket layer, checked again). */
+static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error *err)
+{
+	json_t *js = json_object_get(params, "seq"), *jr = json_object_get(params, "request_id");
+	char id[64];
+	smk_err e;
+	int rc;
+
+	if (js && !json_is_null(js)) {
+		if (!json_is_integer(js) || json_integer_value(js) < 0)
+			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+					   engine_param_str("parameter", "seq", "reason",
+							    "must be a record number >= 0"),
+					   "seq must be a record number");
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(js));
+	} else if (jr && json_is_string(jr) && json_string_length(jr) < sizeof(id)) {
+		const char *s = json_string_value(jr);
+		size_t i;
+
+		/* a request id is 32 hex digits: anything else would let archive_find
+		 * resolve a number or a label instead */
+		for (i = 0; s[i]; i++)
+			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+				break;
+		if (i != ARCHIVE_REQUEST_ID_LEN || s[i])
+			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+					   engine_param_str("parameter", "request_id", "reason",
+							    "must be 32 lower-case hex digits"),
+					   "request_id is not a request id");
+		snprintf(id, sizeof(id), "%s", s);
+	} else {
+		return engine_fail(
+		    err, ERR_PREFIX "InvalidParameter",
+		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
+		    "give seq or request_id");
+	}
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_find(eng->arc, id, seq, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0)
+		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL, "no record %s: %s", id,
+				   e.msg);
+	return 0;
+}
+
+/* ---- queries ---- */
+
+int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		      engine_error *err)
+{
+	archive_record r;
+	uint64_t seq;
+	json_t *rec;
+	smk_err e;
+
+	(void)peer;
+	memset(err, 0, sizeof(*err));
+	if (find_record(eng, params, &seq, err) < 0)
+		return -1;
+	if (load_record(eng, seq, &r, &e) < 0)
+		return archive_failed(err, &e);
+	rec =
+	    json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:n, s:s%}",
+		      "seq", (json_int_t)r.seq, "request_id", r.request_id, "kind",
+		      kind_wire(r.kind), "time", iso_time(r.time), "policy", r.policy_name,
+		      "policy_digest", hex_string(r.policy_digest, 32), "label", r.label, "device",
+		      r.device_serial, "key_id", (int)r.key_id, "public_key_pem", spki_pem(&r.spki),
+		      "cvreq", b64(r.cvreq.data, r.cvreq.len), "fingerprint", fingerprint(&r.spki),
+		      "reason", "canonical", (const char *)r.canonical.data, r.canonical.len);
+	archive_record_free(&r);
+	if (rec == NULL || (*reply = json_pack("{s:o}", "record", rec)) == NULL)
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", "out of memory", NULL, NULL),
+				   "out of memory");
+	return 0;
+}
+
+static int opt_uint(json_t *params, const char *key, uint64_t def, uint64_t max, uint64_t *out,
+		    engine_error *err)
+{
+	json_t *v = json_object_get(params, key);
+
+	*out = def;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
+		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+				   engine_param_str("parameter", key, "reason", "out of range"),
+				   "%s is out of range", key);
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err)
+{
+	json_t *pol = json_object_get(params, "policy"), *list;
+	uint64_t since, limit, size, seq;
+	archive_record r;
+	smk_err e;
+	int rc;
+
+	(void)peer;
+	memset(err, 0, sizeof(*err));
+	if (opt_uint(params, "since", 0, UINT64_MAX >> 1, &since, err) < 0 ||
+	    opt_uint(params, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &limit, err) < 0)
+		return -1;
+	if (pol && !json_is_null(pol) && !json_is_string(pol))
+		return engine_fail(
+		    err, ERR_PREFIX "InvalidParameter",
+		    engine_param_str("parameter", "policy", "reason", "must be a string"),
+		    "policy must be a string");
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_size(eng->arc, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0)
+		return archive_failed(err, &e);
+	list = json_array();
+	for (seq = since; seq < size && json_array_size(list) < limit; seq++) {
+		if (load_record(eng, seq, &r, &e) < 0) {
+			json_decref(list);
+			return archive_failed(err, &e);
+		}
+		if (!json_is_string(pol) || strcmp(json_string_value(pol), r.policy_name) == 0)
+			json_array_append_new(
+			    list, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:s, s:i, s:o}", "seq",
+					    (json_int_t)r.seq, "request_id", r.request_id, "kind",
+					    kind_wire(r.kind), "time", iso_time(r.time), "policy",
+					    r.policy_name, "label", r.label, "device",
+					    r.device_serial, "key_id", (int)r.key_id, "fingerprint",
+					    fingerprint(&r.spki)));
+		archive_record_free(&r);
+	}
+	*reply = json_pack("{s:o}", "records", list);
+	return 0;
+}
+
+int engine_get_bundle(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		      engine_error *err)
+{
+	smk_buf b = SMK_BUF_INIT;
+	uint64_t seq;
+	smk_err e;
+	int rc;
+
+	(void)peer;
+	memset(err, 0, sizeof(*err));
+	if (find_record(eng, params, &seq, err) < 0)
+		return -1;
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_export_bundle(eng->arc, seq, &b, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		smk_buf_free(&b);
+		return archive_failed(err, &e);
+	}
+	*reply = json_pack("{s:s%}", "bundle", (const char *)b.data, b.len);
+	smk_buf_free(&b);
+	return 0;
+}
+
+int engine_list_policies(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			 engine_error *err)
+{
+	json_t *list = json_array();
+	policy_peer pp;
+	size_t i, k;
+
+	(void)params;
+	memset(err, 0, sizeof(*err));
+	memset(&pp, 0, sizeof(pp));
+	pp.uid = peer->uid;
+	pp.gid = peer->gid;
+	pp.groups = peer->groups;
+	pp.group_count = peer->ngroups;
+	for (i = 0; i < policy_set_count(eng->policies); i++) {
+		const policy *p = policy_set_at(eng->policies, i);
+		json_t *algs = json_array();
+
+		for (k = 0; k < p->alg_count; k++)
+			json_array_append_new(algs, json_string(p->algs[k]->name));
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}",
+			      "name", p->name, "description", p->description, "digest",
+			      p->digest_hex, "key_type", keytype_name(p->key_type), "curve",
+			      p->curve ? json_string(p->curve->name) : json_null(), "bits",
+			      p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs,
+			      "alg_list_hex", hex_string(p->alg_list, p->alg_count), "use_counter",
+			      p->use_counter ? json_integer(p->use_counter) : json_null(),
+			      "key_domain",
+			      p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
+			      "exportable", p->exportable, "label_template", p->label_template,
+			      "allowed", policy_authorize(p, &pp, NULL) == 0));
+	}
+	*reply = json_pack("{s:o}", "policies", list);
+	return 0;
+}
+
+int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	(void)peer;
+	(void)params;
+	memset(err, 0, sizeof(*err));
+	pthread_mutex_lock(&eng->lock);
+	for (i = 0; i < eng->device_count; i++) {
+		const device *d = eng->devices[i];
+
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "serial", d->serial, "devaut_chr",
+			      d->devaut_chr, "reader", d->reader, "state",
+			      device_state_name(d->state), "queued", (int)d->queued, "last_error",
+			      d->last_error[0] ? json_string(d->last_error) : json_null()));
+	}
+	pthread_mutex_unlock(&eng->lock);
+	*reply = json_pack("{s:o}", "devices", list);
+	return 0;
+}
+
+int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			  engine_error *err)
+{
+	smk_buf note = SMK_BUF_INIT;
+	uint64_t size;
+	const char *root, *nl;
+	char b64root[64] = "";
+	smk_err e;
+	int rc;
+
+	(void)peer;
+	(void)params;
+	memset(err, 0, sizeof(*err));
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_latest_checkpoint(eng->arc, &note, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0 || smk_buf_add_byte(&note, 0) < 0) {
+		smk_buf_free(&note);
+		return archive_failed(err, &e);
+	}
+	/* C2SP tlog-checkpoint: origin, size, base64 root hash, one per line */
+	root = strchr((const char *)note.data, '\n');
+	root = root ? strchr(root + 1, '\n') : NULL;
+	if (root && (nl = strchr(root + 1, '\n')) != NULL &&
+	    (size_t)(nl - root - 1) < sizeof(b64root))
+		snprintf(b64root, sizeof(b64root), "%.*s", (int)(nl - root - 1), root + 1);
+	*reply = json_pack("{s:{s:I, s:s, s:s}}", "checkpoint", "size", (json_int_t)size,
+			   "root_hash", b64root, "text", (const char *)note.data);
+	smk_buf_free(&note);
+	return 0;
+}
+
+int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
+				 json_t **reply, engine_error *err)
+{
+	smk_buf proof = SMK_BUF_INIT;
+	uint64_t old_size, new_size;
+	json_t *hashes;
+	smk_err e;
+	size_t i;
+	int rc;
+
+	(void)peer;
+	memset(err, 0, sizeof(*err));
+	if (opt_uint(params, "old_size", 0, UINT64_MAX >> 1, &old_size, err) < 0 ||
+	    opt_uint(params, "new_size", 0, UINT64_MAX >> 1, &new_size, err) < 0)
+		return -1;
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_consistency_proof(eng->arc, old_size, &new_size, &proof, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		smk_buf_free(&proof);
+		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+				   engine_param_str("parameter", "old_size", "reason", e.msg), "%s",
+				   e.msg);
+	}
+	hashes = json_array();
+	for (i = 0; i + 32 <= proof.len; i += 32)
+		json_array_append_new(hashes, b64(proof.data + i, 32));
+	smk_buf_free(&proof);
+	*reply = json_pack("{s:I, s:I, s:o}", "old_size", (json_int_t)old_size, "new_size",
+			   (json_int_t)new_size, "proof", hashes);
+	return 0;
+}

@@ -1,0 +1,527 @@
+/*
+ * A Generate request on the event loop (DESIGN.md "A Generate request, end
+ * to end"): authorize, choose the device and key id, write the intent
+ * before any card sees anything, hand the job to the device's worker, then
+ * have the archive key's worker commit the record, and only then answer.
+ * A client that went away is forgotten, not its key: the record is
+ * committed all the same and can be fetched by request id.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define ERR_PREFIX "io.smkeyd."
+
+void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage)
+{
+	completion *c = calloc(1, sizeof(*c));
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (c == NULL) {
+		/* without memory the loop cannot learn the result; the intent stays
+		 * open and the next start reconciles it */
+		log_err("out of memory posting a completion for %s", j->request_id);
+		return;
+	}
+	c->kind = kind;
+	c->job = j;
+	c->stage = stage;
+	pthread_mutex_lock(&eng->lock);
+	if (eng->done_tail)
+		eng->done_tail->next = c;
+	else
+		eng->done_head = c;
+	eng->done_tail = c;
+	pthread_mutex_unlock(&eng->lock);
+	do
+		r = write(eng->done_fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+}
+
+static double elapsed_s(const job *j)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - j->started.tv_sec) +
+	       (double)(now.tv_nsec - j->started.tv_nsec) / 1e9;
+}
+
+static log_fields job_fields(const job *j, const char *outcome)
+{
+	log_fields f = {j->request_id, j->pol->name, j->dev ? j->dev->serial : NULL, outcome};
+
+	return f;
+}
+
+/* Under eng->lock: drop completions still queued for j (a job taken back at
+ * shutdown has its "queued" progress pending), so none outlives the job. */
+static void purge_completions(engine *eng, job *j)
+{
+	completion **pp = &eng->done_head, *c;
+
+	eng->done_tail = NULL;
+	while ((c = *pp) != NULL) {
+		if (c->job == j) {
+			*pp = c->next;
+			free(c);
+		} else {
+			eng->done_tail = c;
+			pp = &c->next;
+		}
+	}
+}
+
+static void job_release(job *j)
+{
+	engine *eng = j->eng;
+	job **pp;
+
+	pthread_mutex_lock(&eng->lock);
+	purge_completions(eng, j);
+	if (j->dev) {
+		j->dev->queued--;
+		device_id_set(j->dev->reserved_ids, j->key_id, 0);
+	}
+	pthread_mutex_unlock(&eng->lock);
+	for (pp = &eng->jobs; *pp; pp = &(*pp)->next_all)
+		if (*pp == j) {
+			*pp = j->next_all;
+			break;
+		}
+	eng->in_flight--;
+	policy_set_unref(j->set);
+	session_key_free(&j->key);
+	smk_buf_free(&j->device_chain);
+	free(j);
+	if (eng->shutting_down && eng->in_flight == 0 && eng->shutdown_cb) {
+		void (*cb)(void *) = eng->shutdown_cb;
+
+		eng->shutdown_cb = NULL;
+		cb(eng->shutdown_ctx);
+	}
+}
+
+static void job_answer_error(job *j, const char *name, json_t *params, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void job_answer_error(job *j, const char *name, json_t *params, const char *fmt, ...)
+{
+	engine_error err;
+	va_list ap;
+
+	memset(&err, 0, sizeof(err));
+	err.name = name;
+	err.params = params;
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	if (j->ctx && j->done)
+		j->done(j->ctx, NULL, &err);
+	engine_error_clear(&err);
+}
+
+/* The card never made a key (or one that did not verify, and was deleted):
+ * the intent ends as failed with the reason. */
+static void job_failed(job *j, const char *reason)
+{
+	engine *eng = j->eng;
+	log_fields f = job_fields(j, "failed");
+	smk_err e;
+	int rc;
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_fail(eng->arc, j->request_id, reason, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0)
+		log_msg(LOG_ERR, &f, "cannot record the failure: %s", e.msg);
+	else
+		pending_remove(eng, j->request_id);
+	log_msg(LOG_WARNING, &f, "generation failed after %.1f s: %s", elapsed_s(j), reason);
+	job_answer_error(j, ERR_PREFIX "GenerationFailed",
+			 engine_param_str("request_id", j->request_id, "reason", reason),
+			 "request %s: %s", j->request_id, reason);
+	job_release(j);
+}
+
+/* The key exists but is not archived: the intent stays open (and its
+ * sidecar with it) so the next start commits it from CE|id. */
+static void job_archive_error(job *j, const char *reason)
+{
+	log_fields f = job_fields(j, "pending");
+
+	log_msg(LOG_ERR, &f, "key %u made but not archived (recovered at the next start): %s",
+		j->key_id, reason);
+	job_answer_error(j, ERR_PREFIX "ArchiveError",
+			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
+			 j->request_id, reason);
+	job_release(j);
+}
+
+static json_t *b64_string(const uint8_t *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	json_t *s;
+
+	if (out == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	s = json_string(out);
+	free(out);
+	return s;
+}
+
+static void job_committed(job *j)
+{
+	engine *eng = j->eng;
+	log_fields f = job_fields(j, "committed");
+	smk_buf bundle = SMK_BUF_INIT;
+	json_t *reply;
+	smk_err e;
+	int rc;
+
+	pending_remove(eng, j->request_id);
+	log_msg(LOG_INFO, &f, "key %u \"%s\" archived as record %llu after %.1f s", j->key_id,
+		j->gakp.label, (unsigned long long)j->seq, elapsed_s(j));
+	if (j->ctx == NULL) {
+		job_release(j);
+		return;
+	}
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_export_bundle(eng->arc, j->seq, &bundle, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0 || smk_buf_add_byte(&bundle, 0) < 0) {
+		job_answer_error(j, ERR_PREFIX "ArchiveError",
+				 engine_param_str("reason", e.msg, NULL, NULL),
+				 "record %llu: bundle: %s", (unsigned long long)j->seq, e.msg);
+		smk_buf_free(&bundle);
+		job_release(j);
+		return;
+	}
+	reply = json_pack(
+	    "{s:I, s:s, s:s, s:i, s:s, s:s, s:o, s:s}", "seq", (json_int_t)j->seq, "request_id",
+	    j->request_id, "label", j->gakp.label, "key_id", (int)j->key_id, "device",
+	    j->dev->serial, "public_key_pem", j->key.att.pem ? j->key.att.pem : "", "cvreq",
+	    b64_string(j->key.cvreq.data, j->key.cvreq.len), "bundle", (const char *)bundle.data);
+	smk_buf_free(&bundle);
+	if (j->progress)
+		j->progress(j->ctx, ENGINE_ARCHIVED);
+	if (reply == NULL) {
+		job_answer_error(j, ERR_PREFIX "ArchiveError",
+				 engine_param_str("reason", "out of memory", NULL, NULL),
+				 "out of memory");
+	} else if (j->ctx) {
+		j->done(j->ctx, reply, NULL);
+	} else {
+		json_decref(reply);
+	}
+	job_release(j);
+}
+
+void jobs_deliver(engine *eng, completion *c)
+{
+	job *j = c->job;
+	task *t;
+
+	switch (c->kind) {
+	case DONE_PROGRESS:
+		if (j->ctx && j->progress)
+			j->progress(j->ctx, c->stage);
+		return;
+	case DONE_GENERATED:
+		if (j->rc < 0) {
+			job_failed(j, j->err.msg);
+			return;
+		}
+		log_msg(LOG_INFO, &(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
+			"key %u generated under secure messaging", j->key_id);
+		if (eng->archive_dev == NULL) {
+			job_archive_error(j, eng->archive_error);
+			return;
+		}
+		t = calloc(1, sizeof(*t));
+		if (t == NULL) {
+			job_archive_error(j, "out of memory");
+			return;
+		}
+		t->kind = TASK_COMMIT;
+		t->job = j;
+		worker_push(eng->archive_dev, t, 1);
+		return;
+	case DONE_COMMITTED:
+		if (j->rc < 0)
+			job_archive_error(j, j->err.msg);
+		else
+			job_committed(j);
+		return;
+	}
+}
+
+/* ---- accepting a request ---- */
+
+static int device_matches(const device *d, const char *want)
+{
+	return want == NULL || strcmp(d->serial, want) == 0 || strcmp(d->devaut_chr, want) == 0;
+}
+
+/* The least busy device that is up, allowed by the policy and asked for.
+ * Under eng->lock. */
+static device *choose_device(engine *eng, const policy *pol, const char *want, int *full)
+{
+	device *best = NULL;
+	size_t i;
+
+	*full = 0;
+	for (i = 0; i < eng->device_count; i++) {
+		device *d = eng->devices[i];
+
+		if (d->state == DEVICE_DOWN || !d->serial[0] || !device_matches(d, want) ||
+		    policy_device_allowed(pol, d->devaut_chr, NULL) < 0)
+			continue;
+		if (d->queued >= eng->cfg->limits.queue) {
+			*full = 1;
+			continue;
+		}
+		if (best == NULL || d->queued < best->queued ||
+		    (d->queued == best->queued && d->picks < best->picks))
+			best = d;
+	}
+	if (best)
+		best->picks++;
+	return best;
+}
+
+static unsigned pick_key_id(const device *d)
+{
+	unsigned id;
+
+	for (id = 1; id <= 255; id++)
+		if (!device_id_used(d->used_ids, id) && !device_id_used(d->reserved_ids, id))
+			return id;
+	return 0;
+}
+
+int engine_generate(engine *eng, const engine_peer *peer, const char *policy_name,
+		    const char *label, const char *want, engine_progress_fn progress,
+		    engine_done_fn done, void *ctx, engine_error *err)
+{
+	const policy *pol;
+	policy_peer pp;
+	policy_request req;
+	archive_intent_req ir;
+	archive_intent_info info;
+	uint64_t keys_made = 0;
+	device *dev;
+	job *j;
+	task *t;
+	smk_err e;
+	int full, rc;
+	unsigned key_id;
+
+	memset(err, 0, sizeof(*err));
+	if (eng->shutting_down)
+		return engine_fail(
+		    err, ERR_PREFIX "DeviceUnavailable",
+		    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
+		    "refused: smkeyd is stopping");
+	pol = policy_set_find(eng->policies, policy_name);
+	if (pol == NULL)
+		return engine_fail(err, ERR_PREFIX "PolicyNotFound",
+				   engine_param_str("policy", policy_name, NULL, NULL),
+				   "no policy \"%s\"", policy_name);
+	memset(&pp, 0, sizeof(pp));
+	pp.uid = peer->uid;
+	pp.gid = peer->gid;
+	pp.groups = peer->groups;
+	pp.group_count = peer->ngroups;
+	if (policy_authorize(pol, &pp, &e) < 0) {
+		log_msg(LOG_NOTICE, &(log_fields){.policy = pol->name, .outcome = "denied"},
+			"uid %u pid %d: %s", (unsigned)peer->uid, (int)peer->pid, e.msg);
+		return engine_fail(err, ERR_PREFIX "PolicyDenied",
+				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
+				   e.msg);
+	}
+	if (eng->archive_dev == NULL)
+		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+				   json_pack("{s:n, s:s}", "device", "reason", eng->archive_error),
+				   "no archive key: %s", eng->archive_error);
+
+	pthread_mutex_lock(&eng->lock);
+	dev = choose_device(eng, pol, want, &full);
+	key_id = dev ? pick_key_id(dev) : 0;
+	pthread_mutex_unlock(&eng->lock);
+	if (dev == NULL && full)
+		return engine_fail(err, ERR_PREFIX "TooManyRequests",
+				   json_pack("{s:i}", "limit", (int)eng->cfg->limits.queue),
+				   "every device allowed by %s has %u jobs queued", pol->name,
+				   eng->cfg->limits.queue);
+	if (dev == NULL)
+		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+				   json_pack("{s:s?, s:s}", "device", want, "reason",
+					     want ? "no such device up and allowed by the policy"
+						  : "no device up and allowed by the policy"),
+				   "policy %s: no device%s%s up and allowed", pol->name,
+				   want ? " " : "", want ? want : "");
+	if (key_id == 0)
+		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+				   engine_param_str("device", dev->serial, "reason",
+						    "no free key id on the device"),
+				   "device %s: all 255 key ids are used", dev->serial);
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_policy_key_count(eng->arc, pol->name, &keys_made, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0)
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", "out of memory", NULL, NULL),
+				   "out of memory");
+	memset(&req, 0, sizeof(req));
+	req.label = label;
+	req.devaut_chr = dev->devaut_chr;
+	/* the archive counts committed keys and open intents, and every job in
+	 * flight has an open intent: nothing to add */
+	req.keys_made = keys_made;
+	if (policy_gakp_params(pol, &req, &j->gakp, &e) < 0) {
+		free(j);
+		/* policy/ refuses a label (missing, fixed, bad character, too
+		 * long) with a message about the label; everything else here is
+		 * the policy's own limit (max-keys, devices) */
+		if (strstr(e.msg, "label") != NULL)
+			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+					   engine_param_str("parameter", "label", "reason", e.msg),
+					   "%s", e.msg);
+		return engine_fail(err, ERR_PREFIX "RequestRefused",
+				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
+				   e.msg);
+	}
+
+	/* ref DESIGN step 2: the intent is durable before the card sees anything */
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = ARCHIVE_KIND_KEY;
+	ir.peer.uid = peer->uid;
+	ir.peer.gid = peer->gid;
+	ir.peer.pid = peer->pid;
+	ir.peer.exe = peer->exe[0] ? peer->exe : NULL;
+	ir.policy_name = pol->name;
+	ir.policy_doc = (const uint8_t *)pol->canonical;
+	ir.policy_doc_len = pol->canonical_len;
+	ir.device_serial = dev->serial;
+	ir.devaut_chr = dev->devaut_chr;
+	ir.key_id = key_id;
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_intent(eng->arc, &ir, &info, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		free(j);
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", e.msg, NULL, NULL), "intent: %s",
+				   e.msg);
+	}
+	j->eng = eng;
+	memcpy(j->request_id, info.request_id, sizeof(j->request_id));
+	memcpy(j->chr, info.chr, sizeof(j->chr));
+	j->set = policy_set_ref(eng->policies);
+	j->pol = pol;
+	j->dev = dev;
+	j->key_id = (uint8_t)key_id;
+	j->progress = progress;
+	j->done = done;
+	j->ctx = ctx;
+	clock_gettime(CLOCK_MONOTONIC, &j->started);
+	smk_buf_init(&j->device_chain);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL ||
+	    pending_write(eng, j->request_id, j->gakp.label, dev->serial, key_id, &e) < 0) {
+		const char *why = t ? e.msg : "out of memory";
+
+		pthread_mutex_lock(&eng->archive_lock);
+		archive_fail(eng->arc, j->request_id, why, NULL);
+		pthread_mutex_unlock(&eng->archive_lock);
+		engine_fail(err, ERR_PREFIX "ArchiveError",
+			    engine_param_str("reason", why, NULL, NULL), "request %s: %s",
+			    j->request_id, why);
+		policy_set_unref(j->set);
+		free(t);
+		free(j);
+		return -1;
+	}
+	pthread_mutex_lock(&eng->lock);
+	dev->queued++;
+	device_id_set(dev->reserved_ids, key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	j->next_all = eng->jobs;
+	eng->jobs = j;
+	eng->in_flight++;
+	log_msg(LOG_INFO, &(log_fields){j->request_id, pol->name, dev->serial, "accepted"},
+		"uid %u pid %d: key %u \"%s\" queued", (unsigned)peer->uid, (int)peer->pid, key_id,
+		j->gakp.label);
+	/* delivered from the loop, never from inside this call */
+	engine_post(eng, DONE_PROGRESS, j, ENGINE_QUEUED);
+	t->kind = TASK_GENERATE;
+	t->job = j;
+	worker_push(dev, t, 0);
+	return 0;
+}
+
+void engine_forget(engine *eng, void *ctx)
+{
+	job *j;
+
+	for (j = eng->jobs; j; j = j->next_all)
+		if (j->ctx == ctx) {
+			j->ctx = NULL;
+			log_msg(LOG_INFO, &(log_fields){.request_id = j->request_id},
+				"client went away; the key is still archived");
+		}
+}
+
+void engine_shutdown(engine *eng, void (*cb)(void *ctx), void *ctx)
+{
+	task *taken = NULL, *t;
+	size_t i;
+
+	eng->shutting_down = 1;
+	eng->shutdown_cb = cb;
+	eng->shutdown_ctx = ctx;
+	/* take back every generation no worker has started: no card has seen it */
+	pthread_mutex_lock(&eng->lock);
+	for (i = 0; i < eng->device_count; i++) {
+		device *d = eng->devices[i];
+		task **pp = &d->head;
+
+		d->tail = NULL;
+		while ((t = *pp) != NULL) {
+			if (t->kind == TASK_GENERATE) {
+				*pp = t->next;
+				t->next = taken;
+				taken = t;
+			} else {
+				d->tail = t;
+				pp = &t->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&eng->lock);
+	while ((t = taken) != NULL) {
+		taken = t->next;
+		job_failed(t->job, "smkeyd stopped before the card was asked");
+		free(t);
+	}
+	if (eng->in_flight == 0 && eng->shutdown_cb) {
+		eng->shutdown_cb = NULL;
+		cb(ctx);
+	}
+}

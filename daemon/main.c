@@ -1,0 +1,263 @@
+/*
+ * smkeyd: attested key generation in SmartCard-HSMs (smkeyd(8)).
+ *
+ * The main thread runs the libevent loop: the socket server, signals, the
+ * watchdog timer, and the completions of the worker threads. Start-up does
+ * all card work that must precede the first request (archive key, recovery)
+ * before READY=1 is sent.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "methods.h"
+#include "server.h"
+
+struct daemon_ctx {
+	const config *cfg;
+	struct event_base *base;
+	engine *eng;
+	server *srv;
+	int stopping;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smkeyd [-c CONFIG] [--check-config] [--debug] [--stderr]\n"
+		   "  -c, --config FILE   configuration (default " CONFIG_DEFAULT_PATH ")\n"
+		   "      --check-config  validate the configuration, policies and trust "
+		   "anchors, then exit\n"
+		   "      --debug         log debug messages\n"
+		   "      --stderr        log to stderr even under systemd\n"
+		   "      --version       print the version and exit\n");
+}
+
+static void report_policy(void *ctx, const smk_err *e)
+{
+	int *reported = ctx;
+
+	(*reported)++;
+	fprintf(stderr, "smkeyd: %s\n", e->msg);
+}
+
+/* --check-config: everything a file can get wrong, no device, no archive. */
+static int check_config(const char *path)
+{
+	config *cfg = NULL;
+	policy_set *set = NULL;
+	trust_store trust = TRUST_STORE_INIT;
+	smk_err e;
+	int bad = 0, reported = 0;
+
+	if (config_load(path, &cfg, &e) < 0) {
+		fprintf(stderr, "smkeyd: %s\n", e.msg);
+		return 1;
+	}
+	if (policy_set_load(cfg->policies_dir, &set, report_policy, &reported, &e) < 0) {
+		/* each bad file was reported; a directory problem was not */
+		if (reported == 0)
+			fprintf(stderr, "smkeyd: %s\n", e.msg);
+		bad = 1;
+	}
+	if (trust_load_dir(&trust, cfg->trust_dir, &e) < 0) {
+		fprintf(stderr, "smkeyd: trust anchors: %s\n", e.msg);
+		bad = 1;
+	}
+	if (!bad)
+		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s\n",
+		       path, cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
+		       policy_set_count(set), trust.n, trust.n == 1 ? "" : "s", cfg->archive_path);
+	trust_free(&trust);
+	policy_set_unref(set);
+	config_free(cfg);
+	return bad;
+}
+
+static void server_log(void *ctx, enum server_log_level level, const char *msg)
+{
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+	(void)ctx;
+	log_msg(prio[level <= SERVER_LOG_DEBUG ? level : SERVER_LOG_DEBUG], NULL, "%s", msg);
+}
+
+static void drained(void *arg)
+{
+	struct daemon_ctx *d = arg;
+
+	log_info("all requests answered; exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_ctx *d = arg;
+	smk_err e;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		sd_notify(0, "RELOADING=1");
+		if (engine_reload(d->eng, &e) < 0)
+			log_err("reload refused, the old policies stay in force: %s", e.msg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	sd_notify(0, "STOPPING=1");
+	log_info("signal %d: refusing new requests, finishing %zu in flight", (int)sig,
+		 engine_in_flight(d->eng));
+	engine_shutdown(d->eng, drained, d);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* sent from the loop itself: a loop that hangs stops the pings */
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int run(const char *path)
+{
+	struct daemon_ctx d;
+	struct event *sigs[3] = {NULL, NULL, NULL}, *wd = NULL;
+	static const int signums[3] = {SIGHUP, SIGTERM, SIGINT};
+	engine_options opts;
+	server_limits lim;
+	config *cfg = NULL;
+	uint64_t wd_usec = 0;
+	smk_err e;
+	int rc = 1, n;
+	size_t i;
+
+	memset(&d, 0, sizeof(d));
+	signal(SIGPIPE, SIG_IGN);
+	if (config_load(path, &cfg, &e) < 0) {
+		log_err("%s", e.msg);
+		return 1;
+	}
+	d.cfg = cfg;
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		log_err("cannot create the event loop");
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.cfg = cfg;
+	opts.base = d.base;
+	if (engine_new(&opts, &d.eng, &e) < 0 || engine_start(d.eng, &e) < 0) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	server_limits_default(&lim);
+	lim.max_clients = cfg->limits.clients;
+	lim.max_message = cfg->limits.message_size;
+	d.srv = server_new(d.base, d.eng, &lim, &e);
+	if (d.srv == NULL) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	server_set_log(d.srv, server_log, NULL);
+	n = server_listen_systemd(d.srv, &e);
+	if (n < 0 || (n == 0 && server_listen_path(d.srv, cfg->socket_path, &e) < 0)) {
+		log_err("%s", e.msg);
+		goto out;
+	}
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
+		if (sigs[i] == NULL || event_add(sigs[i], NULL) < 0) {
+			log_err("cannot handle signal %d", signums[i]);
+			goto out;
+		}
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		struct timeval tv = {(time_t)(wd_usec / 2 / 1000000),
+				     (suseconds_t)(wd_usec / 2 % 1000000)};
+
+		wd = event_new(d.base, -1, EV_PERSIST, on_watchdog, NULL);
+		if (wd == NULL || event_add(wd, &tv) < 0) {
+			log_err("cannot start the watchdog timer");
+			goto out;
+		}
+	}
+	log_info("smkeyd %s ready: %s on %s", SMKEYD_VERSION,
+		 n > 0 ? "socket from systemd" : "listening",
+		 n > 0 ? "smkeyd.socket" : cfg->socket_path);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+	if (event_base_dispatch(d.base) < 0)
+		log_err("event loop failed");
+	else
+		rc = 0;
+out:
+	if (wd)
+		event_free(wd);
+	for (i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	server_free(d.srv);
+	engine_free(d.eng);
+	if (d.base)
+		event_base_free(d.base);
+	config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"stderr", no_argument, NULL, 's'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
+	int check = 0, debug = 0, to_stderr = 0, c;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 's':
+			to_stderr = 1;
+			break;
+		case 'V':
+			printf("smkeyd %s\n", SMKEYD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(path);
+	log_init(to_stderr ? LOG_TARGET_STDERR : LOG_TARGET_AUTO, debug);
+	return run(path);
+}

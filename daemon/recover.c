@@ -1,0 +1,533 @@
+/*
+ * Start-up work that must happen before the first request: the archive
+ * signing key, and reconciliation of every intent without an outcome
+ * (DESIGN.md step 6). It runs on the main thread before the workers start,
+ * so it uses the device sessions directly.
+ *
+ * The intent in the archive says who asked and under which policy; the
+ * sidecar written next to it (<archive>.pending/<request id>.json) says
+ * where the key was going: device, key id and label. The sidecar is written
+ * before the job reaches a worker, so an intent without one never reached a
+ * card and simply failed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../archive/record.h"
+#include "../sm/alg.h"
+#include "../sm/curves.h"
+#include "daemon.h"
+#include "log.h"
+
+#define SIDECAR_MAX 4096
+#define ARCHIVE_KEY_LABEL "smkeyd-archive"
+
+/* ---- sidecars ---- */
+
+static int sidecar_path(engine *eng, const char *request_id, char *out, size_t n)
+{
+	return (size_t)snprintf(out, n, "%s/%s.json", eng->pending_dir, request_id) < n ? 0 : -1;
+}
+
+int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,
+		  unsigned key_id, smk_err *e)
+{
+	char path[4200], tmp[4300];
+	json_t *o;
+	char *text = NULL;
+	int fd = -1, rc = -1, dfd;
+	size_t len;
+
+	if (sidecar_path(eng, request_id, path, sizeof(path)) < 0)
+		return smk_fail(e, SMK_E_ARG, "pending directory path too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	o = json_pack("{s:s, s:s, s:s, s:i}", "request_id", request_id, "label", label, "device",
+		      serial, "key_id", (int)key_id);
+	if (o == NULL || (text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) == NULL) {
+		smk_fail(e, SMK_E_NOMEM, "out of memory");
+		goto out;
+	}
+	len = strlen(text);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+		smk_fail(e, SMK_E_IO, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		smk_fail(e, SMK_E_IO, "%s: rename: %s", path, strerror(errno));
+		goto out;
+	}
+	/* the rename is durable only once the directory is synced */
+	dfd = open(eng->pending_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(text);
+	json_decref(o);
+	return rc;
+}
+
+void pending_remove(engine *eng, const char *request_id)
+{
+	char path[4200];
+
+	if (sidecar_path(eng, request_id, path, sizeof(path)) == 0 && unlink(path) < 0 &&
+	    errno != ENOENT)
+		log_msg(LOG_WARNING, &(log_fields){.request_id = request_id},
+			"cannot remove %s: %s", path, strerror(errno));
+}
+
+typedef struct sidecar {
+	char label[POLICY_LABEL_MAX + 1];
+	char device[CVC_REF_MAX + 1];
+	unsigned key_id;
+} sidecar;
+
+/* 1 read, 0 no sidecar, -1 unreadable or malformed (e says why). */
+static int sidecar_read(engine *eng, const char *request_id, sidecar *out, smk_err *e)
+{
+	char path[4200];
+	json_error_t jerr;
+	json_t *o;
+	const char *rid, *label, *dev;
+	json_int_t key_id;
+	struct stat st;
+
+	if (sidecar_path(eng, request_id, path, sizeof(path)) < 0)
+		return smk_fail(e, SMK_E_ARG, "pending directory path too long");
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) || st.st_size > SIDECAR_MAX)
+		return smk_fail(e, SMK_E_FORMAT, "%s: not a small regular file", path);
+	o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL)
+		return smk_fail(e, SMK_E_FORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
+	if (json_unpack(o, "{s:s, s:s, s:s, s:I !}", "request_id", &rid, "label", &label, "device",
+			&dev, "key_id", &key_id) < 0 ||
+	    strcmp(rid, request_id) != 0 || key_id < 1 || key_id > 255 ||
+	    strlen(label) > POLICY_LABEL_MAX || strlen(dev) > CVC_REF_MAX) {
+		json_decref(o);
+		return smk_fail(e, SMK_E_FORMAT, "%s: not a pending-request file of %s", path,
+				request_id);
+	}
+	snprintf(out->label, sizeof(out->label), "%s", label);
+	snprintf(out->device, sizeof(out->device), "%s", dev);
+	out->key_id = (unsigned)key_id;
+	json_decref(o);
+	return 1;
+}
+
+/* ---- helpers ---- */
+
+static device *device_by_serial(engine *eng, const char *serial)
+{
+	size_t i;
+
+	for (i = 0; i < eng->device_count; i++)
+		if (eng->devices[i]->state != DEVICE_DOWN &&
+		    strcmp(eng->devices[i]->serial, serial) == 0)
+			return eng->devices[i];
+	return NULL;
+}
+
+static void fail_intent(engine *eng, const char *request_id, const char *reason)
+{
+	smk_err e;
+
+	if (archive_fail(eng->arc, request_id, reason, &e) < 0) {
+		log_msg(LOG_ERR, &(log_fields){.request_id = request_id},
+			"cannot record the failure: %s", e.msg);
+		return;
+	}
+	pending_remove(eng, request_id);
+	log_msg(LOG_WARNING, &(log_fields){.request_id = request_id, .outcome = "failed"},
+		"interrupted request closed: %s", reason);
+}
+
+static int commit_key(engine *eng, const archive_signer *signer, const char *request_id,
+		      const char *label, const device *d, const smk_buf *cvreq,
+		      const chain_attested *att, uint64_t *seq, smk_err *e)
+{
+	archive_commit_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.request_id = request_id;
+	req.label = label;
+	req.device_chain = d->chain_bytes.data;
+	req.device_chain_len = d->chain_bytes.len;
+	req.sm_used = 1;
+	req.cvreq = cvreq->data;
+	req.cvreq_len = cvreq->len;
+	req.spki = att->spki.data;
+	req.spki_len = att->spki.len;
+	return archive_commit(eng->arc, signer, &req, seq, e);
+}
+
+/* What CE|id of the intent's device holds. 1: a verified request of ours in
+ * cvreq/att; 0: the intent is closed as failed here; -1: cannot tell now
+ * (device down): leave it open. */
+static int read_back(engine *eng, const archive_intent_info *in, const sidecar *sc, device **dev,
+		     smk_buf *cvreq, chain_attested *att)
+{
+	char chr[17], reason[600];
+	device *d = device_by_serial(eng, sc->device);
+	smk_err e;
+
+	*dev = d;
+	if (d == NULL) {
+		log_msg(LOG_WARNING,
+			&(log_fields){in->request_id, in->policy_name, sc->device, NULL},
+			"interrupted request left open: device not up");
+		return -1;
+	}
+	if (session_read_cvreq(d->session, (uint8_t)sc->key_id, cvreq, &e) < 0) {
+		if (e.code != SMK_E_CARD) {
+			log_msg(LOG_WARNING,
+				&(log_fields){in->request_id, in->policy_name, sc->device, NULL},
+				"interrupted request left open: %s", e.msg);
+			return -1;
+		}
+		snprintf(reason, sizeof(reason),
+			 "interrupted before the card made key %u (CE|%02X: %s)", sc->key_id,
+			 sc->key_id, e.msg);
+		fail_intent(eng, in->request_id, reason);
+		return 0;
+	}
+	if (archive_cvreq_chr(cvreq->data, cvreq->len, chr, &e) < 0 || strcmp(chr, in->chr) != 0) {
+		/* someone else's key: never ours to archive, never ours to delete */
+		snprintf(reason, sizeof(reason), "key id %u on %s holds another key (CHR %s)",
+			 sc->key_id, sc->device, e.msg[0] && strcmp(chr, in->chr) ? chr : "?");
+		fail_intent(eng, in->request_id, reason);
+		return 0;
+	}
+	if (session_check_cvreq(d->session, NULL, cvreq->data, cvreq->len, att, &e) < 0) {
+		/* ours by CHR but not provably made by this device: no record may
+		 * vouch for it, so it must not stay on the card */
+		snprintf(reason, sizeof(reason), "key %u: request does not verify: %s", sc->key_id,
+			 e.msg);
+		if (session_delete_key(d->session, (uint8_t)sc->key_id, &e) < 0)
+			log_msg(LOG_ERR, &(log_fields){in->request_id, NULL, d->serial, NULL},
+				"cannot delete unverifiable key %u: %s", sc->key_id, e.msg);
+		fail_intent(eng, in->request_id, reason);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- the archive key ---- */
+
+static int load_archive_key(engine *eng, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT, cvreq = SMK_BUF_INIT;
+	archive_record r;
+	chain_attested att;
+	const unsigned char *p;
+	device *d;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	memset(&att, 0, sizeof(att));
+	if (archive_get(eng->arc, 0, &canon, &sig, e) < 0 ||
+	    archive_record_parse(canon.data, canon.len, &r, e) < 0)
+		goto out;
+	p = r.spki.data;
+	eng->archive_pub = d2i_PUBKEY(NULL, &p, (long)r.spki.len);
+	if (eng->archive_pub == NULL) {
+		smk_fail(e, SMK_E_FORMAT, "record 0: archive key is not a public key");
+		goto out;
+	}
+	d = device_by_serial(eng, r.device_serial);
+	if (d == NULL) {
+		snprintf(eng->archive_error, sizeof(eng->archive_error),
+			 "the archive key's device %s is not up", r.device_serial);
+		rc = 0;
+		goto out;
+	}
+	if (eng->cfg->archive_key_device && strncmp(eng->cfg->archive_key_device, r.device_serial,
+						    strlen(eng->cfg->archive_key_device)) != 0)
+		log_warn("config names archive-key device %s, but the archive's key is on %s",
+			 eng->cfg->archive_key_device, r.device_serial);
+	/* the key in record 0 must be the key on the card, or every record we
+	 * sign would fail verification */
+	if (session_read_cvreq(d->session, (uint8_t)r.key_id, &cvreq, e) < 0 ||
+	    session_check_cvreq(d->session, NULL, cvreq.data, cvreq.len, &att, e) < 0) {
+		snprintf(eng->archive_error, sizeof(eng->archive_error), "archive key %u on %s: %s",
+			 r.key_id, d->serial, e->msg);
+		rc = 0;
+		goto out;
+	}
+	if (att.spki.len != r.spki.len || memcmp(att.spki.data, r.spki.data, r.spki.len) != 0) {
+		snprintf(eng->archive_error, sizeof(eng->archive_error),
+			 "key %u on %s is not the archive key of record 0", r.key_id, d->serial);
+		rc = 0;
+		goto out;
+	}
+	eng->archive_dev = d;
+	eng->archive_key_id = (uint8_t)r.key_id;
+	log_msg(LOG_INFO, &(log_fields){.device = d->serial}, "archive key: key %u", r.key_id);
+	rc = 0;
+out:
+	if (rc < 0)
+		snprintf(eng->archive_error, sizeof(eng->archive_error), "%s", e->msg);
+	chain_attested_free(&att);
+	archive_record_free(&r);
+	smk_buf_free(&canon);
+	smk_buf_free(&sig);
+	smk_buf_free(&cvreq);
+	return rc;
+}
+
+static unsigned lowest_free_id(device *d)
+{
+	unsigned id;
+
+	for (id = 1; id <= 255; id++)
+		if (!device_id_used(d->used_ids, id))
+			return id;
+	return 0;
+}
+
+static device *archive_key_home(engine *eng)
+{
+	size_t i;
+
+	for (i = 0; i < eng->device_count; i++) {
+		device *d = eng->devices[i];
+
+		if (d->state == DEVICE_DOWN)
+			continue;
+		if (eng->cfg->archive_key_device == NULL ||
+		    strcmp(eng->cfg->archive_key_device, d->serial) == 0 ||
+		    strcmp(eng->cfg->archive_key_device, d->devaut_chr) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* First start: the archive key is made in the HSM under the built-in
+ * sign-only policy and becomes record 0, signed by itself. */
+static int create_archive_key(engine *eng, smk_err *e)
+{
+	smk_buf doc = SMK_BUF_INIT;
+	archive_intent_req ir;
+	archive_intent_info info;
+	session_keygen g;
+	session_key key;
+	archive_signer s;
+	char exe[256];
+	device *d = archive_key_home(eng);
+	const smk_alg *alg = alg_by_name("ecdsa-sha256");
+	unsigned key_id;
+	uint64_t seq;
+	ssize_t n;
+	int rc = -1;
+
+	memset(&key, 0, sizeof(key));
+	if (d == NULL) {
+		if (eng->cfg->archive_key_device)
+			snprintf(eng->archive_error, sizeof(eng->archive_error),
+				 "no archive key yet and its device %s is not up",
+				 eng->cfg->archive_key_device);
+		else
+			snprintf(eng->archive_error, sizeof(eng->archive_error),
+				 "no archive key yet and no device is up to make it");
+		log_warn("%s; Generate answers DeviceUnavailable", eng->archive_error);
+		return 0;
+	}
+	if ((key_id = lowest_free_id(d)) == 0)
+		return smk_fail(e, SMK_E_ARG, "device %s: no free key id for the archive key",
+				d->serial);
+	if (archive_key_policy(&doc, e) < 0)
+		return -1;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = ARCHIVE_KIND_ARCHIVE_KEY;
+	ir.peer.uid = getuid();
+	ir.peer.gid = getgid();
+	ir.peer.pid = getpid();
+	ir.peer.exe = exe[0] ? exe : NULL;
+	ir.policy_name = ARCHIVE_KEY_POLICY_NAME;
+	ir.policy_doc = doc.data;
+	ir.policy_doc_len = doc.len;
+	ir.device_serial = d->serial;
+	ir.devaut_chr = d->devaut_chr;
+	ir.key_id = key_id;
+	if (archive_intent(eng->arc, &ir, &info, e) < 0 ||
+	    pending_write(eng, info.request_id, ARCHIVE_KEY_LABEL, d->serial, key_id, e) < 0)
+		goto out;
+	memset(&g, 0, sizeof(g));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	g.spec.algs[0] = alg->id;
+	g.spec.alg_count = 1;
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info.chr);
+	g.key_id = (uint8_t)key_id;
+	g.label = ARCHIVE_KEY_LABEL;
+	if (session_generate(d->session, &g, &key, e) < 0 && key.key_id == 0) {
+		fail_intent(eng, info.request_id, e->msg);
+		goto out;
+	}
+	device_id_set(d->used_ids, key_id, 1);
+	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
+	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, &seq,
+		       e) < 0)
+		goto out;
+	pending_remove(eng, info.request_id);
+	if (EVP_PKEY_up_ref(key.att.key) != 1) {
+		smk_fail(e, SMK_E_CRYPTO, "archive key: reference");
+		goto out;
+	}
+	eng->archive_pub = key.att.key;
+	eng->archive_dev = d;
+	log_msg(LOG_INFO,
+		&(log_fields){info.request_id, ARCHIVE_KEY_POLICY_NAME, d->serial, "committed"},
+		"archive key created: key %u, record %llu", key_id, (unsigned long long)seq);
+	rc = 0;
+out:
+	if (rc < 0)
+		smk_context(e, "creating the archive key on %s", d->serial);
+	session_key_free(&key);
+	smk_buf_free(&doc);
+	return rc;
+}
+
+/* An archive-key intent left open by a crash during the first start. */
+static int recover_archive_key_intent(engine *eng, const archive_intent_info *in, smk_err *e)
+{
+	smk_buf cvreq = SMK_BUF_INIT;
+	chain_attested att;
+	archive_signer s;
+	sidecar sc;
+	device *d;
+	uint64_t seq;
+	int rc;
+
+	memset(&att, 0, sizeof(att));
+	rc = sidecar_read(eng, in->request_id, &sc, e);
+	if (rc <= 0) {
+		fail_intent(eng, in->request_id,
+			    rc == 0 ? "interrupted before the card was asked" : e->msg);
+		return 0;
+	}
+	rc = 0;
+	if (read_back(eng, in, &sc, &d, &cvreq, &att) == 1) {
+		worker_signer(d, (uint8_t)sc.key_id, att.key, &s);
+		if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att, &seq, e) < 0) {
+			rc = -1;
+		} else {
+			pending_remove(eng, in->request_id);
+			log_msg(
+			    LOG_INFO,
+			    &(log_fields){in->request_id, in->policy_name, d->serial, "recovered"},
+			    "archive key %u recovered from CE|%02X as record %llu", sc.key_id,
+			    sc.key_id, (unsigned long long)seq);
+		}
+	}
+	chain_attested_free(&att);
+	smk_buf_free(&cvreq);
+	return rc;
+}
+
+int recover_archive_key(engine *eng, smk_err *e)
+{
+	archive_intent_info *list = NULL;
+	uint64_t size;
+	size_t n = 0, i;
+	int rc = 0;
+
+	smk_err_clear(e);
+	if (archive_size(eng->arc, &size, e) < 0)
+		return -1;
+	if (size == 0) {
+		if (archive_pending(eng->arc, &list, &n, e) < 0)
+			return -1;
+		for (i = 0; i < n && rc == 0; i++)
+			if (strcmp(list[i].kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
+				rc = recover_archive_key_intent(eng, &list[i], e);
+		free(list);
+		if (rc < 0 || archive_size(eng->arc, &size, e) < 0)
+			return -1;
+	}
+	if (size == 0)
+		return create_archive_key(eng, e);
+	return load_archive_key(eng, e);
+}
+
+int recover_pending(engine *eng, smk_err *e)
+{
+	archive_intent_info *list = NULL;
+	smk_buf cvreq = SMK_BUF_INIT;
+	chain_attested att;
+	archive_signer s;
+	sidecar sc;
+	device *d;
+	uint64_t seq;
+	size_t n = 0, i;
+	int rc;
+
+	if (archive_pending(eng->arc, &list, &n, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const archive_intent_info *in = &list[i];
+		smk_err ie;
+
+		if (strcmp(in->kind, ARCHIVE_KIND_KEY) != 0)
+			continue; /* an archive-key intent only matters before record 0 */
+		rc = sidecar_read(eng, in->request_id, &sc, &ie);
+		if (rc <= 0) {
+			fail_intent(eng, in->request_id,
+				    rc == 0 ? "interrupted before the card was asked" : ie.msg);
+			continue;
+		}
+		memset(&att, 0, sizeof(att));
+		smk_buf_reset(&cvreq);
+		if (read_back(eng, in, &sc, &d, &cvreq, &att) == 1) {
+			if (eng->archive_dev == NULL) {
+				log_msg(
+				    LOG_WARNING,
+				    &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
+				    "key %u found, left open: %s", sc.key_id, eng->archive_error);
+			} else {
+				worker_signer(eng->archive_dev, eng->archive_key_id,
+					      eng->archive_pub, &s);
+				if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att,
+					       &seq, &ie) < 0) {
+					log_msg(LOG_ERR,
+						&(log_fields){in->request_id, in->policy_name,
+							      d->serial, NULL},
+						"key %u found, cannot commit: %s", sc.key_id,
+						ie.msg);
+				} else {
+					pending_remove(eng, in->request_id);
+					device_id_set(d->used_ids, sc.key_id, 1);
+					log_msg(LOG_INFO,
+						&(log_fields){in->request_id, in->policy_name,
+							      d->serial, "recovered"},
+						"key %u \"%s\" recovered from CE|%02X as record "
+						"%llu",
+						sc.key_id, sc.label, sc.key_id,
+						(unsigned long long)seq);
+				}
+			}
+		}
+		chain_attested_free(&att);
+	}
+	smk_buf_free(&cvreq);
+	free(list);
+	return 0;
+}

@@ -1,0 +1,547 @@
+/*
+ * One thread per HSM. The thread owns the device's card session: nothing
+ * else touches the card while it runs (before it starts, engine_start uses
+ * the session from the main thread). It takes tasks from its queue, runs the
+ * card work, and posts the result to the event loop. A device whose
+ * transport or secure messaging fails is marked down and, while idle, tries
+ * to come back with exponential backoff (config retry min..max).
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../sm/alg.h"
+#include "../sm/pcsc.h"
+#include "daemon.h"
+#include "log.h"
+
+#define CARD_OPEN_TIMEOUT_MS 10000u
+
+int device_id_used(const uint8_t map[32], unsigned id)
+{
+	return (map[id / 8] >> (id % 8)) & 1;
+}
+
+void device_id_set(uint8_t map[32], unsigned id, int on)
+{
+	if (on)
+		map[id / 8] |= (uint8_t)(1u << (id % 8));
+	else
+		map[id / 8] &= (uint8_t) ~(1u << (id % 8));
+}
+
+const char *device_state_name(enum device_state s)
+{
+	switch (s) {
+	case DEVICE_UP:
+		return "up";
+	case DEVICE_DOWN:
+		return "down";
+	case DEVICE_BUSY:
+		return "busy";
+	}
+	return "down";
+}
+
+/* Errors that say the link or the SM channel is gone, not that the card
+ * refused one command: the device is down until it answers again. */
+static int is_device_error(const smk_err *e)
+{
+	return e->code == SMK_E_IO || e->code == SMK_E_TIMEOUT || e->code == SMK_E_RESET ||
+	       e->code == SMK_E_SM || e->code == SMK_E_TRUST;
+}
+
+static void mark_down(device *d, const smk_err *e)
+{
+	engine *eng = d->eng;
+	unsigned min = eng->cfg->retry_min_s ? eng->cfg->retry_min_s : 2;
+
+	pthread_mutex_lock(&eng->lock);
+	d->state = DEVICE_DOWN;
+	snprintf(d->last_error, sizeof(d->last_error), "%s", e->msg);
+	d->backoff_s = d->backoff_s ? d->backoff_s : min;
+	d->retry_at = time(NULL) + d->backoff_s;
+	pthread_mutex_unlock(&eng->lock);
+	log_msg(LOG_WARNING, &(log_fields){.device = d->serial[0] ? d->serial : d->reader},
+		"device down: %s; retrying in %u s", e->msg, d->backoff_s);
+}
+
+static void mark_up(device *d)
+{
+	engine *eng = d->eng;
+	int was_down;
+
+	pthread_mutex_lock(&eng->lock);
+	was_down = d->state == DEVICE_DOWN;
+	d->state = DEVICE_UP;
+	d->last_error[0] = '\0';
+	d->backoff_s = 0;
+	pthread_mutex_unlock(&eng->lock);
+	if (was_down)
+		log_msg(LOG_INFO, &(log_fields){.device = d->serial}, "device up again");
+}
+
+/* Remember what the device is, from the chain the session validated. */
+static int take_identity(device *d, smk_err *e)
+{
+	const devaut_chain *c = session_chain(d->session);
+
+	if (c == NULL)
+		return smk_fail(e, SMK_E_ARG, "reader %s: session has no device chain", d->reader);
+	if (d->serial[0] && strcmp(d->serial, c->serial) != 0)
+		return smk_fail(e, SMK_E_MISMATCH, "reader %s: now holds device %s, not %s",
+				d->reader, c->serial, d->serial);
+	snprintf(d->serial, sizeof(d->serial), "%s", c->serial);
+	snprintf(d->devaut_chr, sizeof(d->devaut_chr), "%s", c->device_chr);
+	smk_buf_reset(&d->chain_bytes);
+	if (smk_buf_add(&d->chain_bytes, c->device_cert.data, c->device_cert.len) < 0 ||
+	    smk_buf_add(&d->chain_bytes, c->dica_cert.data, c->dica_cert.len) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	return 0;
+}
+
+int device_refresh_ids(device *d, smk_err *e)
+{
+	uint8_t ids[255];
+	uint8_t map[32] = {0};
+	size_t n, i;
+
+	if (session_list_keys(d->session, ids, &n, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		device_id_set(map, ids[i], 1);
+	pthread_mutex_lock(&d->eng->lock);
+	memcpy(d->used_ids, map, sizeof(map));
+	pthread_mutex_unlock(&d->eng->lock);
+	return 0;
+}
+
+/* ---- the archive signer: ECDSA-SHA256 by the card, over the message ---- */
+
+static int card_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
+{
+	device *d = ctx;
+	const smk_alg *alg = alg_by_name("ecdsa-sha256");
+
+	/* the archive key's algorithm list holds ecdsa-sha256 alone (0x73): the
+	 * card hashes the message itself, so the key signs nothing but whole
+	 * messages */
+	if (alg == NULL)
+		return smk_fail(e, SMK_E_UNSUPPORTED, "no ecdsa-sha256 algorithm");
+	if (session_sign(d->session, d->eng->archive_key_id, alg->id, msg, len, der_sig, e) < 0)
+		return smk_context(e, "archive key on %s", d->serial);
+	return 0;
+}
+
+void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
+{
+	d->eng->archive_key_id = key_id;
+	s->sign = card_sign;
+	s->ctx = d;
+	s->pub = pub;
+}
+
+/* ---- tasks ---- */
+
+/* SMKEYD_TEST_CRASH_AT=after-gakp: die like kill -9 right after the card made
+ * the key and before anything is archived, so the integration test can
+ * check recovery. A test hook; documented in docs/daemon.md. */
+static void crash_point(const char *where)
+{
+	const char *at = getenv("SMKEYD_TEST_CRASH_AT");
+
+	if (at && strcmp(at, where) == 0) {
+		log_warn("SMKEYD_TEST_CRASH_AT=%s: exiting without cleanup (test hook)", where);
+		_exit(99);
+	}
+}
+
+static void run_generate(device *d, job *j)
+{
+	engine *eng = d->eng;
+	session_keygen g;
+	int used;
+
+	engine_post(eng, DONE_PROGRESS, j, ENGINE_SESSION);
+	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0)
+		goto fail;
+	/* GAKP on a used key id replaces that key: look at the card itself, not
+	 * only at what we listed earlier (OpenSC may have made keys since) */
+	if (device_refresh_ids(d, &j->err) < 0)
+		goto fail;
+	pthread_mutex_lock(&eng->lock);
+	used = device_id_used(d->used_ids, j->key_id);
+	pthread_mutex_unlock(&eng->lock);
+	if (used) {
+		smk_fail(&j->err, SMK_E_MISMATCH,
+			 "key id %u on %s is taken by a key made outside smkeyd; nothing was "
+			 "generated",
+			 j->key_id, d->serial);
+		goto fail;
+	}
+	engine_post(eng, DONE_PROGRESS, j, ENGINE_GENERATING);
+	memset(&g, 0, sizeof(g));
+	g.spec = j->gakp.spec;
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", j->chr);
+	g.key_id = j->key_id;
+	g.label = j->gakp.label;
+	if (session_generate(d->session, &g, &j->key, &j->err) < 0) {
+		if (j->key.key_id == 0)
+			goto fail;
+		/* the key exists and its request verified; only the PrKD write
+		 * failed: archive it anyway, so no key is left without a record */
+		log_msg(LOG_WARNING,
+			&(log_fields){.request_id = j->request_id, .device = d->serial},
+			"key %u made but its PKCS#15 description was not written: %s", j->key_id,
+			j->err.msg);
+	}
+	crash_point("after-gakp");
+	pthread_mutex_lock(&eng->lock);
+	device_id_set(d->used_ids, j->key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	smk_buf_reset(&j->device_chain);
+	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0) {
+		smk_fail(&j->err, SMK_E_NOMEM, "out of memory");
+		j->rc = -1;
+	} else {
+		j->rc = 0;
+	}
+	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
+	return;
+fail:
+	j->rc = -1;
+	if (is_device_error(&j->err))
+		mark_down(d, &j->err);
+	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
+}
+
+static void run_commit(device *d, job *j)
+{
+	engine *eng = d->eng;
+	archive_signer s;
+	archive_commit_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.request_id = j->request_id;
+	req.label = j->gakp.label;
+	req.device_chain = j->device_chain.data;
+	req.device_chain_len = j->device_chain.len;
+	req.sm_used = 1;
+	req.cvreq = j->key.cvreq.data;
+	req.cvreq_len = j->key.cvreq.len;
+	req.spki = j->key.att.spki.data;
+	req.spki_len = j->key.att.spki.len;
+	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	pthread_mutex_lock(&eng->archive_lock);
+	j->rc = archive_commit(eng->arc, &s, &req, &j->seq, &j->err);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (j->rc < 0 && is_device_error(&j->err))
+		mark_down(d, &j->err);
+	engine_post(eng, DONE_COMMITTED, j, ENGINE_ARCHIVED);
+}
+
+/* Down and idle: try to bring the session back. */
+static void try_reopen(device *d)
+{
+	engine *eng = d->eng;
+	smk_err e;
+	unsigned max = eng->cfg->retry_max_s ? eng->cfg->retry_max_s : 300;
+
+	if (session_open(d->session, &e) == 0 && take_identity(d, &e) == 0 &&
+	    device_refresh_ids(d, &e) == 0) {
+		mark_up(d);
+		return;
+	}
+	pthread_mutex_lock(&eng->lock);
+	snprintf(d->last_error, sizeof(d->last_error), "%s", e.msg);
+	d->backoff_s = d->backoff_s * 2 > max ? max : d->backoff_s * 2;
+	if (d->backoff_s == 0)
+		d->backoff_s = eng->cfg->retry_min_s ? eng->cfg->retry_min_s : 2;
+	d->retry_at = time(NULL) + d->backoff_s;
+	pthread_mutex_unlock(&eng->lock);
+	log_msg(LOG_DEBUG, &(log_fields){.device = d->reader}, "still down: %s", e.msg);
+}
+
+static void *worker_main(void *arg)
+{
+	device *d = arg;
+	engine *eng = d->eng;
+	task *t;
+
+	pthread_mutex_lock(&eng->lock);
+	for (;;) {
+		while (!d->stop && d->head == NULL) {
+			if (d->state == DEVICE_DOWN) {
+				struct timespec until = {.tv_sec = d->retry_at};
+
+				/* wake is waited on with CLOCK_REALTIME (the default) */
+				if (pthread_cond_timedwait(&d->wake, &eng->lock, &until) ==
+				    ETIMEDOUT) {
+					pthread_mutex_unlock(&eng->lock);
+					try_reopen(d);
+					pthread_mutex_lock(&eng->lock);
+				}
+			} else {
+				pthread_cond_wait(&d->wake, &eng->lock);
+			}
+		}
+		if (d->head == NULL) /* stopping and nothing left */
+			break;
+		t = d->head;
+		d->head = t->next;
+		if (d->head == NULL)
+			d->tail = NULL;
+		if (d->state == DEVICE_UP)
+			d->state = DEVICE_BUSY;
+		pthread_mutex_unlock(&eng->lock);
+
+		if (t->kind == TASK_GENERATE)
+			run_generate(d, t->job);
+		else
+			run_commit(d, t->job);
+		free(t);
+
+		pthread_mutex_lock(&eng->lock);
+		if (d->state == DEVICE_BUSY)
+			d->state = DEVICE_UP;
+	}
+	pthread_mutex_unlock(&eng->lock);
+	return NULL;
+}
+
+void worker_push(device *d, task *t, int front)
+{
+	pthread_mutex_lock(&d->eng->lock);
+	t->next = NULL;
+	if (d->head == NULL) {
+		d->head = d->tail = t;
+	} else if (front) {
+		/* a commit waits for nothing but the card: it holds the reply of a
+		 * key that already exists */
+		t->next = d->head;
+		d->head = t;
+	} else {
+		d->tail->next = t;
+		d->tail = t;
+	}
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->eng->lock);
+}
+
+/* ---- finding the devices ---- */
+
+static int pcsc_list(void *ctx, char ***names, size_t *n, smk_err *e)
+{
+	(void)ctx;
+	return pcsc_list_readers(names, n, CARD_OPEN_TIMEOUT_MS, e);
+}
+
+static int pcsc_connect(void *ctx, const char *reader, smk_transport **t, smk_err *e)
+{
+	(void)ctx;
+	return pcsc_open(reader, CARD_OPEN_TIMEOUT_MS, t, e);
+}
+
+const engine_cards engine_pcsc_cards = {pcsc_list, pcsc_connect, NULL};
+
+static int reader_matches(const config_device *c, const char *reader)
+{
+	return c->reader == NULL || fnmatch(c->reader, reader, 0) == 0;
+}
+
+static int serial_matches(const config_device *c, const devaut_chain *chain)
+{
+	return c->serial == NULL || strcmp(c->serial, chain->serial) == 0 ||
+	       strcmp(c->serial, chain->device_chr) == 0;
+}
+
+static int open_session(engine *eng, const char *reader, const smk_pin_source *pin,
+			smk_session **out, smk_err *e)
+{
+	session_config sc;
+	smk_transport *t;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.trust = &eng->trust;
+	sc.pin = pin;
+	sc.now = eng->now;
+	if (eng->cards.open(eng->cards.ctx, reader, &t, e) < 0)
+		return -1;
+	return session_new(t, &sc, out, e);
+}
+
+/* Which config entry (if any) describes the card in reader. A serial in the
+ * config needs the validated chain to compare with, so such a reader is
+ * probed first with a session that never sends a PIN: a PIN goes only to the
+ * device it was configured for. */
+static const config_device *match_reader(engine *eng, const char *reader, smk_err *e)
+{
+	const config *cfg = eng->cfg;
+	const config_device *first = NULL;
+	smk_session *probe = NULL;
+	const devaut_chain *chain;
+	int need_serial = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->device_count; i++) {
+		if (!reader_matches(&cfg->devices[i], reader))
+			continue;
+		if (first == NULL)
+			first = &cfg->devices[i];
+		if (cfg->devices[i].serial)
+			need_serial = 1;
+	}
+	if (first == NULL || !need_serial)
+		return first;
+	if (open_session(eng, reader, NULL, &probe, e) < 0 || session_open(probe, e) < 0) {
+		session_free(probe);
+		return NULL;
+	}
+	chain = session_chain(probe);
+	for (i = 0; i < cfg->device_count; i++)
+		if (reader_matches(&cfg->devices[i], reader) &&
+		    serial_matches(&cfg->devices[i], chain))
+			break;
+	if (i == cfg->device_count)
+		smk_fail(e, SMK_E_MISMATCH, "device %s is not listed in %s", chain->serial,
+			 cfg->file);
+	session_free(probe);
+	return i < cfg->device_count ? &cfg->devices[i] : NULL;
+}
+
+static void device_free(device *d)
+{
+	if (d == NULL)
+		return;
+	session_free(d->session);
+	pin_source_free(&d->pin);
+	smk_buf_free(&d->chain_bytes);
+	pthread_cond_destroy(&d->wake);
+	free(d);
+}
+
+static int add_device(engine *eng, const char *reader, const config_device *cfgd, smk_err *e)
+{
+	char pin_path[4096];
+	device *d, **grown;
+	smk_err oe;
+	size_t i;
+
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	d->eng = eng;
+	d->cfg = cfgd;
+	snprintf(d->reader, sizeof(d->reader), "%s", reader);
+	pthread_cond_init(&d->wake, NULL);
+	smk_buf_init(&d->chain_bytes);
+	if (config_pin_path(cfgd, pin_path, sizeof(pin_path), e) < 0 ||
+	    pin_source_file(&d->pin, pin_path, e) < 0) {
+		smk_context(e, "reader %s (%s:%u)", reader, eng->cfg->file, cfgd->line);
+		device_free(d);
+		return -1;
+	}
+	if (open_session(eng, reader, &d->pin, &d->session, e) < 0) {
+		device_free(d);
+		return -1;
+	}
+	if (session_open(d->session, &oe) < 0 || take_identity(d, &oe) < 0 ||
+	    device_refresh_ids(d, &oe) < 0) {
+		d->state = DEVICE_DOWN;
+		snprintf(d->last_error, sizeof(d->last_error), "%s", oe.msg);
+		d->backoff_s = eng->cfg->retry_min_s;
+		d->retry_at = time(NULL) + d->backoff_s;
+		log_msg(LOG_WARNING, &(log_fields){.device = reader}, "device down at start: %s",
+			oe.msg);
+	} else {
+		for (i = 0; i < eng->device_count; i++) {
+			if (strcmp(eng->devices[i]->serial, d->serial) == 0) {
+				smk_fail(e, SMK_E_MISMATCH, "device %s is in readers %s and %s",
+					 d->serial, eng->devices[i]->reader, reader);
+				device_free(d);
+				return -1;
+			}
+		}
+		d->state = DEVICE_UP;
+		log_msg(LOG_INFO, &(log_fields){.device = d->serial}, "device %s up in reader %s",
+			d->devaut_chr, reader);
+	}
+	grown = realloc(eng->devices, (eng->device_count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		device_free(d);
+		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	}
+	eng->devices = grown;
+	d->index = eng->device_count;
+	eng->devices[eng->device_count++] = d;
+	return 0;
+}
+
+int workers_discover(engine *eng, smk_err *e)
+{
+	const config_device *cfgd;
+	char **names = NULL;
+	size_t n = 0, i;
+	smk_err re;
+
+	if (eng->cards.list(eng->cards.ctx, &names, &n, e) < 0)
+		return smk_context(e, "listing card readers");
+	for (i = 0; i < n; i++) {
+		smk_err_clear(&re);
+		cfgd = match_reader(eng, names[i], &re);
+		if (cfgd == NULL) {
+			if (re.msg[0])
+				log_msg(LOG_INFO, &(log_fields){.device = names[i]},
+					"reader not used: %s", re.msg);
+			continue;
+		}
+		/* an empty reader is normal; anything else is worth a look */
+		if (add_device(eng, names[i], cfgd, &re) < 0)
+			log_msg(re.code == SMK_E_IO ? LOG_INFO : LOG_ERR,
+				&(log_fields){.device = names[i]}, "reader not used: %s", re.msg);
+	}
+	pcsc_free_names(names);
+	if (eng->device_count == 0)
+		log_warn("no HSM found in %zu reader(s); Generate answers DeviceUnavailable", n);
+	return 0;
+}
+
+int workers_start(engine *eng, smk_err *e)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < eng->device_count; i++) {
+		device *d = eng->devices[i];
+
+		rc = pthread_create(&d->thread, NULL, worker_main, d);
+		if (rc != 0)
+			return smk_fail(e, SMK_E_NOMEM, "worker thread for %s: %s", d->reader,
+					strerror(rc));
+		d->thread_started = 1;
+	}
+	return 0;
+}
+
+void workers_stop(engine *eng)
+{
+	size_t i;
+
+	pthread_mutex_lock(&eng->lock);
+	for (i = 0; i < eng->device_count; i++) {
+		eng->devices[i]->stop = 1;
+		pthread_cond_signal(&eng->devices[i]->wake);
+	}
+	pthread_mutex_unlock(&eng->lock);
+	for (i = 0; i < eng->device_count; i++) {
+		if (eng->devices[i]->thread_started)
+			pthread_join(eng->devices[i]->thread, NULL);
+		device_free(eng->devices[i]);
+	}
+	free(eng->devices);
+	eng->devices = NULL;
+	eng->device_count = 0;
+}

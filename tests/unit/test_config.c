@@ -1,0 +1,274 @@
+/*
+ * smkeyd.yaml: the example config loads with the values it says; every broken
+ * config fails naming the line and column of the problem; relative paths
+ * follow the config file; PIN credentials follow $CREDENTIALS_DIRECTORY.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "helpers/testutil.h"
+
+static config *parse_ok(const char *file, const char *text)
+{
+	config *c = NULL;
+	smk_err e;
+
+	ck_assert_msg(config_parse(file, (const uint8_t *)text, strlen(text), &c, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+/* The config must fail, and the message must start with FILE:LINE:COL and
+ * contain want. */
+static void parse_bad(const char *text, const char *where, const char *want)
+{
+	config *c = (config *)1;
+	smk_err e;
+	char prefix[64];
+
+	smk_err_clear(&e);
+	ck_assert_int_eq(
+	    config_parse("/etc/smkeyd/smkeyd.yaml", (const uint8_t *)text, strlen(text), &c, &e),
+	    -1);
+	ck_assert_ptr_null(c);
+	snprintf(prefix, sizeof(prefix), "/etc/smkeyd/smkeyd.yaml:%s: ", where);
+	ck_assert_msg(strncmp(e.msg, prefix, strlen(prefix)) == 0, "want prefix %s, got: %s",
+		      prefix, e.msg);
+	ck_assert_msg(strstr(e.msg, want) != NULL, "want \"%s\" in: %s", want, e.msg);
+	ck_assert_int_eq(e.code, SMK_E_FORMAT);
+}
+
+#define MINIMAL                                                                                    \
+	"archive: /var/lib/smkeyd/archive.db\n"                                                    \
+	"policies: /etc/smkeyd/policies.d\n"                                                       \
+	"trust: /etc/smkeyd/trust\n"
+
+START_TEST(example_config_loads)
+{
+	char path[512];
+	config *c = NULL;
+	smk_err e;
+
+	snprintf(path, sizeof(path), "%s/etc/smkeyd.yaml", SMK_SOURCE_DIR);
+	ck_assert_msg(config_load(path, &c, &e) == 0, "%s", e.msg);
+	ck_assert_str_eq(c->socket_path, "/run/smkeyd/smkeyd.sock");
+	ck_assert_str_eq(c->archive_path, "/var/lib/smkeyd/archive.db");
+	ck_assert_str_eq(c->policies_dir, "/etc/smkeyd/policies.d");
+	ck_assert_str_eq(c->trust_dir, "/etc/smkeyd/trust");
+	ck_assert_uint_ge(c->device_count, 1);
+	/* the example takes its PIN from the unit's LoadCredential, never a file */
+	ck_assert_ptr_null(c->devices[0].pin_file);
+	ck_assert_str_eq(c->devices[0].pin_credential, "hsm-pin");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(defaults_and_relative_paths)
+{
+	config *c = parse_ok("/srv/demo/smkeyd.yaml", "archive: state/archive.db\n"
+						      "policies: ../policies.d\n"
+						      "trust: /etc/smkeyd/trust\n"
+						      "devices:\n"
+						      "  - reader: \"Virtual PCD*\"\n"
+						      "    pin-file: pin\n");
+
+	ck_assert_str_eq(c->archive_path, "/srv/demo/state/archive.db");
+	ck_assert_str_eq(c->policies_dir, "/srv/demo/../policies.d");
+	ck_assert_str_eq(c->devices[0].pin_file, "/srv/demo/pin");
+	ck_assert_str_eq(c->devices[0].reader, "Virtual PCD*");
+	ck_assert_ptr_null(c->devices[0].serial);
+	ck_assert_str_eq(c->socket_path, "/run/smkeyd/smkeyd.sock");
+	ck_assert_uint_eq(c->limits.queue, 16);
+	ck_assert_uint_eq(c->limits.message_size, 64 * 1024);
+	ck_assert_uint_eq(c->retry_min_s, 2);
+	ck_assert_ptr_null(c->archive_key_device);
+	config_free(c);
+
+	/* a file name without a directory is relative to the working directory */
+	c = parse_ok("smkeyd.yaml", MINIMAL "devices: [{serial: DENK0404144, pin-file: p}]\n");
+	ck_assert_str_eq(c->devices[0].pin_file, "./p");
+	ck_assert_str_eq(c->devices[0].serial, "DENK0404144");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(all_fields)
+{
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml",
+			     MINIMAL "socket: /run/x/s.sock\n"
+				     "archive-key: {device: DENK0404144}\n"
+				     "devices:\n"
+				     "  - serial: DENK0404144\n"
+				     "    reader: \"Nitrokey*\"\n"
+				     "    pin-credential: pin-a\n"
+				     "  - serial: ZZSIM00002\n"
+				     "    pin-credential: pin-b\n"
+				     "limits: {queue: 3, message-size: 2048, clients: 5}\n"
+				     "retry: {min: 1, max: 60}\n");
+
+	ck_assert_str_eq(c->socket_path, "/run/x/s.sock");
+	ck_assert_str_eq(c->archive_key_device, "DENK0404144");
+	ck_assert_uint_eq(c->device_count, 2);
+	ck_assert_str_eq(c->devices[1].serial, "ZZSIM00002");
+	ck_assert_uint_eq(c->devices[1].line, 10);
+	ck_assert_uint_eq(c->limits.queue, 3);
+	ck_assert_uint_eq(c->limits.message_size, 2048);
+	ck_assert_uint_eq(c->limits.clients, 5);
+	ck_assert_uint_eq(c->retry_min_s, 1);
+	ck_assert_uint_eq(c->retry_max_s, 60);
+	config_free(c);
+}
+END_TEST
+
+#define DEV "devices: [{reader: r, pin-file: /p}]\n"
+
+START_TEST(broken_configs_name_the_place)
+{
+	parse_bad("", "1:1", "empty file");
+	parse_bad("- a\n- b\n", "1:1", "holds a list");
+	parse_bad("archive: [\n", "2:1", "YAML syntax");
+	parse_bad(MINIMAL DEV "archvie: x\n", "5:1", "did you mean \"archive\"");
+	parse_bad("policies: /p\ntrust: /t\n" DEV, "1:1", "\"archive\" is missing");
+	parse_bad(MINIMAL, "1:1", "\"devices\" is missing");
+	parse_bad(MINIMAL "devices: []\n", "4:10", "empty list");
+	parse_bad(MINIMAL "devices: {reader: x}\n", "4:10", "must be a list");
+	parse_bad(MINIMAL "devices:\n  - pin-file: /p\n", "5:5", "needs \"reader\"");
+	parse_bad(MINIMAL "devices:\n  - reader: r\n", "5:5", "exactly one of");
+	parse_bad(MINIMAL "devices:\n  - reader: r\n    pin-file: /p\n    pin-credential: c\n",
+		  "5:5", "exactly one of");
+	parse_bad(MINIMAL "devices:\n  - reader: r\n    pin-credential: ../etc/shadow\n", "6:21",
+		  "not a path");
+	parse_bad(MINIMAL "devices:\n  - serial: denk0404144\n    pin-file: /p\n", "5:13",
+		  "not a device serial");
+	parse_bad(MINIMAL "devices:\n  - serial: DENK0404144\n    pin-file: /p\n"
+			  "  - serial: DENK0404144\n    pin-file: /q\n",
+		  "7:5", "listed twice (first at 5:5)");
+	parse_bad(MINIMAL "devices:\n  - reader: r\n    pin-file: /p\n"
+			  "  - reader: r\n    pin-file: /q\n",
+		  "7:5", "reader \"r\" is listed twice");
+	parse_bad(MINIMAL "devices:\n  - reader: r\n    pin-file: /p\n    pin: 123456\n", "7:5",
+		  "unknown key \"pin\" in a devices entry");
+	parse_bad(MINIMAL "devices:\n  - serial: DENK0404144\n    pin-file: /p\n"
+			  "archive-key: {device: DENK0000001}\n",
+		  "7:23", "not among the devices");
+	parse_bad(MINIMAL DEV "limits: {queue: 0}\n", "5:17", "out of range");
+	parse_bad(MINIMAL DEV "limits: {queue: \"5\"}\n", "5:17", "without quotes");
+	parse_bad(MINIMAL DEV "limits: {message-size: 99999999999999999999999}\n", "5:24",
+		  "out of range");
+	parse_bad(MINIMAL DEV "retry: {min: 10, max: 5}\n", "5:8", "below retry min");
+	parse_bad(MINIMAL DEV "limits: 5\n", "5:9", "must be a mapping");
+	parse_bad(MINIMAL DEV
+		  "socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
+		  "5:9", "longer than 107 bytes");
+	/* the reader's strict rules hold for the config as for policies */
+	parse_bad(MINIMAL DEV "archive: /x\n", "5:1", "duplicate key \"archive\" (first at 1:1)");
+	parse_bad("a: &x /p\n", "1:4", "anchor");
+	parse_bad(MINIMAL DEV "---\nx: 1\n", "5:1", "one configuration per file");
+	parse_bad(MINIMAL "trust2: !!str x\n" DEV, "4:9", "tag");
+	parse_bad(MINIMAL "devices: [[[[[[[[[x]]]]]]]]]\n", "4:17", "nested more than");
+}
+END_TEST
+
+START_TEST(garbage_never_crashes)
+{
+	static const char *const inputs[] = {
+	    "\x00\x01\x02", "\xff\xfe", "archive: \"\\x00\"\n", "{{{{", "'unterminated",
+	    ": :",	    "\t- a\n",
+	};
+	char buf[256];
+	config *c;
+	smk_err e;
+	size_t i, j;
+	unsigned seed = 42;
+
+	for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		c = (config *)1;
+		ck_assert_int_eq(config_parse("x.yaml", (const uint8_t *)inputs[i],
+					      strlen(inputs[i]) + (i == 0 ? 3 : 0), &c, &e),
+				 -1);
+		ck_assert_ptr_null(c);
+		ck_assert_msg(strncmp(e.msg, "x.yaml:", 7) == 0, "%s", e.msg);
+	}
+	/* random bytes: fail cleanly with a position, or (rarely) parse */
+	for (i = 0; i < 500; i++) {
+		for (j = 0; j < sizeof(buf); j++)
+			buf[j] = (char)(rand_r(&seed) & 0xff);
+		c = NULL;
+		if (config_parse("r.yaml", (const uint8_t *)buf, sizeof(buf), &c, &e) == 0)
+			config_free(c);
+		else
+			ck_assert_msg(strncmp(e.msg, "r.yaml:", 7) == 0, "%s", e.msg);
+	}
+}
+END_TEST
+
+START_TEST(file_limits)
+{
+	char dir[64], path[128];
+	config *c = NULL;
+	smk_err e;
+	FILE *f;
+	int i;
+
+	ck_assert_int_eq(config_load("/nonexistent/smkeyd.yaml", &c, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_IO);
+	ck_assert_ptr_nonnull(strstr(e.msg, "/nonexistent/smkeyd.yaml"));
+	ck_assert_int_eq(config_load("/tmp", &c, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
+
+	tu_temp_dir(dir, sizeof(dir), "smk-config");
+	snprintf(path, sizeof(path), "%s/smkeyd.yaml", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(MINIMAL DEV, f);
+	for (i = 0; i < CONFIG_FILE_MAX / 10; i++)
+		fputs("# padding\n", f);
+	fclose(f);
+	ck_assert_int_eq(config_load(path, &c, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "longer than"));
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(pin_path_from_credentials)
+{
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml",
+			     MINIMAL "devices:\n  - reader: a\n    pin-credential: hsm-pin\n"
+				     "  - reader: b\n    pin-file: /etc/smkeyd/pin\n");
+	char path[256];
+	smk_err e;
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	ck_assert_int_eq(config_pin_path(&c->devices[0], path, sizeof(path), &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "CREDENTIALS_DIRECTORY"));
+	setenv("CREDENTIALS_DIRECTORY", "/run/credentials/smkeyd.service", 1);
+	ck_assert_int_eq(config_pin_path(&c->devices[0], path, sizeof(path), &e), 0);
+	ck_assert_str_eq(path, "/run/credentials/smkeyd.service/hsm-pin");
+	ck_assert_int_eq(config_pin_path(&c->devices[1], path, sizeof(path), &e), 0);
+	ck_assert_str_eq(path, "/etc/smkeyd/pin");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	config_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_test(tc, example_config_loads);
+	tcase_add_test(tc, defaults_and_relative_paths);
+	tcase_add_test(tc, all_fields);
+	tcase_add_test(tc, broken_configs_name_the_place);
+	tcase_add_test(tc, garbage_never_crashes);
+	tcase_add_test(tc, file_limits);
+	tcase_add_test(tc, pin_path_from_credentials);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,656 @@
+/*
+ * The engine with two in-process simulated HSMs (no pcscd): start-up makes
+ * the archive key; Generate archives a verifiable record before it answers;
+ * refusals write nothing; a forgotten client's key is still archived; a card
+ * refusal closes the intent as failed; shutdown fails what no card has seen
+ * and finishes the rest; a key left on a card by a crash is recovered at the
+ * next start, and an intent whose key never reached a card is closed.
+ */
+#include <event2/event.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "archive/bundle.h"
+#include "archive/record.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "helpers/testutil.h"
+#include "sim/card.h"
+
+#define NCARDS 2
+
+static char dir[64];
+static sim_card *cards[NCARDS];
+static config *cfg;
+static struct event_base *base;
+static engine *eng;
+
+/* ---- the simulator as a card transport ---- */
+
+typedef struct simlink {
+	sim_card *card;
+	char name[16];
+} simlink;
+
+static int sl_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp, unsigned ms,
+		       smk_err *e)
+{
+	simlink *l = impl;
+	smk_buf r = SMK_BUF_INIT;
+	int rc;
+
+	(void)ms;
+	rc = sim_card_transmit(l->card, cmd, n, &r);
+	if (rc == SIM_ANSWERED)
+		rc = smk_buf_add(resp, r.data, r.len);
+	else
+		rc =
+		    smk_fail(e, rc == SIM_RESET ? SMK_E_RESET : SMK_E_IO, "%s: card gone", l->name);
+	smk_buf_free(&r);
+	return rc;
+}
+
+static int sl_reconnect(void *impl, int reset, unsigned ms, smk_err *e)
+{
+	simlink *l = impl;
+
+	(void)ms;
+	(void)e;
+	if (reset)
+		sim_card_reset(l->card);
+	return 0;
+}
+
+static const char *sl_name(void *impl)
+{
+	return ((simlink *)impl)->name;
+}
+
+static const uint8_t *sl_atr(void *impl, size_t *len)
+{
+	(void)impl;
+	return sim_card_atr(len);
+}
+
+static void sl_close(void *impl)
+{
+	simlink *l = impl;
+
+	sim_card_reset(l->card);
+	free(l);
+}
+
+static const struct smk_transport_ops sl_ops = {sl_transmit, sl_reconnect, sl_name, sl_atr,
+						sl_close};
+
+static int sim_list(void *ctx, char ***names, size_t *n, smk_err *e)
+{
+	char **v = calloc(NCARDS + 1, sizeof(*v));
+	size_t i;
+
+	(void)ctx;
+	(void)e;
+	for (i = 0; i < NCARDS; i++) {
+		v[i] = malloc(16);
+		snprintf(v[i], 16, "sim-%zu", i);
+	}
+	*names = v;
+	*n = NCARDS;
+	return 0;
+}
+
+static int sim_open(void *ctx, const char *reader, smk_transport **t, smk_err *e)
+{
+	simlink *l = calloc(1, sizeof(*l));
+	unsigned i = (unsigned)(reader[4] - '0');
+
+	(void)ctx;
+	(void)e;
+	ck_assert_uint_lt(i, NCARDS);
+	l->card = cards[i];
+	snprintf(l->name, sizeof(l->name), "%s", reader);
+	*t = calloc(1, sizeof(**t));
+	(*t)->ops = &sl_ops;
+	(*t)->impl = l;
+	return 0;
+}
+
+static const engine_cards sim_cards = {sim_list, sim_open, NULL};
+
+/* ---- fixture ---- */
+
+static void write_file(const char *name, const void *p, size_t n, mode_t mode)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static const char *me(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	ck_assert_ptr_nonnull(pw);
+	return pw->pw_name;
+}
+
+static void engine_up(void)
+{
+	engine_options o;
+	smk_err e;
+
+	memset(&o, 0, sizeof(o));
+	o.cfg = cfg;
+	o.base = base;
+	o.cards = &sim_cards;
+	ck_assert_msg(engine_new(&o, &eng, &e) == 0, "%s", e.msg);
+	ck_assert_msg(engine_start(eng, &e) == 0, "%s", e.msg);
+}
+
+static void setup(void)
+{
+	smk_buf root = SMK_BUF_INIT;
+	char text[1024], path[256];
+	sim_ca *ca;
+	smk_err e;
+	size_t i;
+
+	log_init(LOG_TARGET_STDERR, 0);
+	tu_temp_dir(dir, sizeof(dir), "smk-engine");
+	snprintf(path, sizeof(path), "%s/trust", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/policies.d", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ca = sim_ca_new(&e);
+	ck_assert_msg(ca != NULL, "%s", e.msg);
+	for (i = 0; i < NCARDS; i++) {
+		cards[i] = sim_card_new();
+		smk_buf_reset(&root);
+		ck_assert_msg(sim_card_init_pki(cards[i], ca, (unsigned)i + 1, &root, &e) == 0,
+			      "%s", e.msg);
+		ck_assert_msg(sim_card_set_pins(cards[i], (const uint8_t *)SIM_DEFAULT_PIN,
+						strlen(SIM_DEFAULT_PIN),
+						(const uint8_t *)"57621880", &e) == 0,
+			      "%s", e.msg);
+	}
+	sim_ca_free(ca);
+	write_file("trust/root.cvcert", root.data, root.len, 0644);
+	smk_buf_free(&root);
+	write_file("pin", SIM_DEFAULT_PIN "\n", strlen(SIM_DEFAULT_PIN) + 1, 0600);
+	snprintf(text, sizeof(text),
+		 "name: sign\ndescription: test\nkey: {type: ec, curve: secp256r1}\n"
+		 "algorithms: [ecdsa-sha256]\nlabel: \"t-{request.label}\"\n"
+		 "allow: {users: [%s]}\n",
+		 me());
+	write_file("policies.d/sign.yaml", text, strlen(text), 0644);
+	snprintf(text, sizeof(text),
+		 "name: one\ndescription: test\nkey: {type: ec, curve: secp256r1}\n"
+		 "algorithms: [ecdsa]\nlabel: only\nmax-keys: 1\nallow: {users: [%s]}\n",
+		 me());
+	write_file("policies.d/one.yaml", text, strlen(text), 0644);
+	snprintf(text, sizeof(text),
+		 "archive: archive.db\npolicies: policies.d\ntrust: trust\n"
+		 "devices: [{reader: \"sim-*\", pin-file: pin}]\nlimits: {queue: 4}\n");
+	snprintf(path, sizeof(path), "%s/smkeyd.yaml", dir);
+	ck_assert_msg(config_parse(path, (const uint8_t *)text, strlen(text), &cfg, &e) == 0, "%s",
+		      e.msg);
+	base = event_base_new();
+	engine_up();
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	size_t i;
+
+	engine_free(eng);
+	event_base_free(base);
+	config_free(cfg);
+	for (i = 0; i < NCARDS; i++)
+		sim_card_free(cards[i]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- a client ---- */
+
+typedef struct client {
+	int done;
+	json_t *reply;
+	char err[64];
+	char msg[512];
+	int stages[4];
+} client;
+
+static void on_progress(void *ctx, enum engine_stage stage)
+{
+	((client *)ctx)->stages[stage]++;
+}
+
+static void on_done(void *ctx, json_t *reply, const engine_error *err)
+{
+	client *c = ctx;
+
+	c->done++;
+	c->reply = reply;
+	if (err) {
+		snprintf(c->err, sizeof(c->err), "%s", err->name);
+		snprintf(c->msg, sizeof(c->msg), "%s", err->msg);
+	}
+}
+
+static engine_peer peer_me(void)
+{
+	engine_peer p;
+
+	memset(&p, 0, sizeof(p));
+	p.uid = getuid();
+	p.gid = getgid();
+	p.pid = getpid();
+	return p;
+}
+
+/* Run the loop until every client has its answer (or 30 s passed). */
+static void run_until(client *c, size_t n)
+{
+	struct timeval tick = {0, 20000};
+	size_t i, left;
+	int rounds;
+
+	for (rounds = 0; rounds < 1500; rounds++) {
+		for (left = 0, i = 0; i < n; i++)
+			left += c[i].done == 0;
+		if (left == 0 && engine_in_flight(eng) == 0)
+			return;
+		event_base_loopexit(base, &tick);
+		event_base_dispatch(base);
+	}
+	ck_abort_msg("engine did not answer in time");
+}
+
+static size_t open_intents(void)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0;
+	smk_err e;
+
+	ck_assert_msg(archive_pending(eng->arc, &list, &n, &e) == 0, "%s", e.msg);
+	free(list);
+	return n;
+}
+
+static uint64_t records(void)
+{
+	uint64_t n;
+	smk_err e;
+
+	ck_assert_msg(archive_size(eng->arc, &n, &e) == 0, "%s", e.msg);
+	return n;
+}
+
+/* ---- tests ---- */
+
+START_TEST(start_makes_archive_key)
+{
+	json_t *reply = NULL, *params = json_pack("{s:i}", "seq", 0);
+	engine_peer p = peer_me();
+	engine_error err;
+
+	ck_assert_uint_eq(records(), 1); /* record 0: the archive key */
+	ck_assert_ptr_nonnull(eng->archive_dev);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &reply, &err), 0);
+	json_decref(params);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(reply, "record"), "kind")),
+	    "archive_key");
+	json_decref(reply);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(reply, "devices")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(json_object_get(reply, "devices"), 1), "state")),
+			 "up");
+	json_decref(reply);
+}
+END_TEST
+
+START_TEST(generate_answers_after_commit)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+	archive_bundle b;
+	json_t *rec = NULL, *params;
+	const char *bundle, *rid;
+	smk_err e;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(
+	    engine_generate(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) == 0,
+	    "%s", err.msg);
+	ck_assert_int_eq(c.done, 0); /* never answered from inside the call */
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
+	ck_assert_int_eq(c.stages[ENGINE_QUEUED], 1);
+	ck_assert_int_eq(c.stages[ENGINE_GENERATING], 1);
+	ck_assert_int_eq(c.stages[ENGINE_ARCHIVED], 1);
+	ck_assert_str_eq(json_string_value(json_object_get(c.reply, "label")), "t-app");
+	ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(c.reply, "public_key_pem")),
+				     "BEGIN PUBLIC KEY"));
+	/* the bundle in the reply is a complete, parseable bundle of that record */
+	bundle = json_string_value(json_object_get(c.reply, "bundle"));
+	archive_bundle_init(&b);
+	ck_assert_msg(archive_bundle_parse((const uint8_t *)bundle, strlen(bundle), &b, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_uint_eq(b.inclusion.index, 1);
+	archive_bundle_free(&b);
+	/* and the record is there by request id, with the key's label */
+	rid = json_string_value(json_object_get(c.reply, "request_id"));
+	params = json_pack("{s:s}", "request_id", rid);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &rec, &err), 0);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(rec, "record"), "label")), "t-app");
+	json_decref(params);
+	json_decref(rec);
+	ck_assert_uint_eq(open_intents(), 0);
+	json_decref(c.reply);
+}
+END_TEST
+
+START_TEST(two_devices_share_the_work)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c[4];
+	char *devs[4];
+	size_t i;
+
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(
+		    engine_generate(eng, &p, "sign", "w", NULL, NULL, on_done, &c[i], &err) == 0,
+		    "%s", err.msg);
+	run_until(c, 4);
+	for (i = 0; i < 4; i++) {
+		ck_assert_msg(c[i].reply != NULL, "%s", c[i].msg);
+		devs[i] = strdup(json_string_value(json_object_get(c[i].reply, "device")));
+		json_decref(c[i].reply);
+	}
+	ck_assert_str_ne(devs[0], devs[1]);
+	ck_assert_uint_eq(records(), 5);
+	for (i = 0; i < 4; i++)
+		free(devs[i]);
+}
+END_TEST
+
+START_TEST(refusals_write_nothing)
+{
+	engine_peer p = peer_me(), stranger = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	stranger.uid = 4242;
+	stranger.gid = 4242;
+	ck_assert_int_eq(engine_generate(eng, &p, "nope", "x", NULL, NULL, on_done, &c, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.PolicyNotFound");
+	engine_error_clear(&err);
+	ck_assert_int_eq(
+	    engine_generate(eng, &stranger, "sign", "x", NULL, NULL, on_done, &c, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.PolicyDenied");
+	ck_assert_ptr_nonnull(json_object_get(err.params, "reason"));
+	engine_error_clear(&err);
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "bad label/..", NULL, NULL, on_done, &c, &err), -1);
+	ck_assert_msg(strcmp(err.name, "io.smkeyd.InvalidParameter") == 0 ||
+			  strcmp(err.name, "io.smkeyd.RequestRefused") == 0,
+		      "%s", err.name);
+	engine_error_clear(&err);
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "x", "ZZSIM99999", NULL, on_done, &c, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.DeviceUnavailable");
+	engine_error_clear(&err);
+	run_until(&c, 0);
+	ck_assert_int_eq(c.done, 0);
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), 1);
+}
+END_TEST
+
+START_TEST(max_keys_counts_jobs_in_flight)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c[2];
+
+	memset(c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[0], &err) == 0,
+		      "%s", err.msg);
+	/* the first is not archived yet; its open intent counts all the same */
+	ck_assert_int_eq(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err),
+			 -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.RequestRefused");
+	ck_assert_ptr_nonnull(strstr(err.msg, "max-keys 1 reached"));
+	engine_error_clear(&err);
+	run_until(c, 1);
+	ck_assert_msg(c[0].reply != NULL, "%s", c[0].msg);
+	ck_assert_str_eq(json_string_value(json_object_get(c[0].reply, "label")), "only");
+	json_decref(c[0].reply);
+	ck_assert_int_eq(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err),
+			 -1);
+	engine_error_clear(&err);
+	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
+START_TEST(forgotten_client_key_is_archived)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "gone", NULL, on_progress, on_done, &c, &err), 0);
+	engine_forget(eng, &c);
+	run_until(&c, 0);
+	ck_assert_int_eq(c.done, 0);
+	ck_assert_int_eq(c.stages[ENGINE_QUEUED], 0);
+	ck_assert_uint_eq(records(), 2);
+	ck_assert_uint_eq(open_intents(), 0);
+}
+END_TEST
+
+START_TEST(card_refusal_closes_the_intent)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	client c;
+	smk_err e;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	ck_assert_int_eq(engine_generate(eng, &p, "sign", "full", NULL, NULL, on_done, &c, &err),
+			 0);
+	run_until(&c, 1);
+	ck_assert_ptr_null(c.reply);
+	ck_assert_str_eq(c.err, "io.smkeyd.GenerationFailed");
+	ck_assert_msg(strstr(c.msg, "6A84") != NULL, "%s", c.msg);
+	ck_assert_uint_eq(open_intents(), 0); /* closed as failed, not left open */
+	ck_assert_uint_eq(records(), 1);
+}
+END_TEST
+
+static void stopped(void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+START_TEST(shutdown_fails_only_what_no_card_saw)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_latency lat;
+	client c[2];
+	int down = 0;
+	smk_err e;
+	const char *serial = eng->devices[0]->serial;
+
+	memset(c, 0, sizeof(c));
+	memset(&lat, 0, sizeof(lat));
+	ck_assert_int_eq(sim_latency_parse("ec256=400", &lat, &e), 0);
+	sim_card_set_latency(cards[0], &lat);
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "a", serial, on_progress, on_done, &c[0], &err), 0);
+	ck_assert_int_eq(engine_generate(eng, &p, "sign", "b", serial, NULL, on_done, &c[1], &err),
+			 0);
+	/* until the first is on the card (GAKP takes 400 ms); the second waits */
+	while (c[0].stages[ENGINE_GENERATING] == 0) {
+		struct timeval tick = {0, 10000};
+
+		event_base_loopexit(base, &tick);
+		event_base_dispatch(base);
+	}
+	engine_shutdown(eng, stopped, &down);
+	ck_assert_int_eq(c[1].done, 1);
+	ck_assert_str_eq(c[1].err, "io.smkeyd.GenerationFailed");
+	ck_assert_ptr_nonnull(strstr(c[1].msg, "before the card was asked"));
+	run_until(c, 2);
+	ck_assert_msg(c[0].reply != NULL, "%s", c[0].msg);
+	ck_assert_int_eq(down, 1);
+	ck_assert_uint_eq(open_intents(), 0);
+	json_decref(c[0].reply);
+	/* once stopping, nothing new is taken */
+	ck_assert_int_eq(engine_generate(eng, &p, "sign", "c", NULL, NULL, on_done, &c[1], &err),
+			 -1);
+	engine_error_clear(&err);
+}
+END_TEST
+
+/* A crash between GAKP and commit, replayed by hand: intent, sidecar, key
+ * made on the card under the intent's CHR, no record. */
+START_TEST(restart_recovers_key_from_card)
+{
+	device *d = eng->devices[1];
+	const policy *pol = policy_set_find(eng->policies, "sign");
+	archive_intent_req ir;
+	archive_intent_info info, lost;
+	session_keygen g;
+	session_key key;
+	engine_peer p = peer_me();
+	engine_error err;
+	json_t *rec = NULL, *params;
+	smk_err e;
+
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = ARCHIVE_KIND_KEY;
+	ir.peer.uid = getuid();
+	ir.policy_name = pol->name;
+	ir.policy_doc = (const uint8_t *)pol->canonical;
+	ir.policy_doc_len = pol->canonical_len;
+	ir.device_serial = d->serial;
+	ir.devaut_chr = d->devaut_chr;
+	ir.key_id = 7;
+	ck_assert_msg(archive_intent(eng->arc, &ir, &info, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(pending_write(eng, info.request_id, "t-crash", d->serial, 7, &e), 0);
+	/* a second intent that died before its sidecar: no card saw it */
+	ir.key_id = 8;
+	ck_assert_msg(archive_intent(eng->arc, &ir, &lost, &e) == 0, "%s", e.msg);
+	memset(&g, 0, sizeof(g));
+	memset(&key, 0, sizeof(key));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	g.spec.algs[0] = 0x73;
+	g.spec.alg_count = 1;
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info.chr);
+	g.key_id = 7;
+	g.label = "t-crash";
+	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
+	session_key_free(&key);
+	ck_assert_uint_eq(open_intents(), 2);
+
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), 2);
+	params = json_pack("{s:s}", "request_id", info.request_id);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &rec, &err), 0);
+	ck_assert_int_eq(
+	    json_integer_value(json_object_get(json_object_get(rec, "record"), "key_id")), 7);
+	json_decref(rec);
+	json_decref(params);
+	params = json_pack("{s:s}", "request_id", lost.request_id);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &rec, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.RecordNotFound");
+	engine_error_clear(&err);
+	json_decref(params);
+}
+END_TEST
+
+START_TEST(queries_check_their_parameters)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	json_t *reply = NULL, *params, *pol;
+
+	params = json_pack("{s:s}", "request_id", "1");
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &reply, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.InvalidParameter");
+	engine_error_clear(&err);
+	json_decref(params);
+	params = json_pack("{s:i}", "seq", 99);
+	ck_assert_int_eq(engine_get_bundle(eng, &p, params, &reply, &err), -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.RecordNotFound");
+	engine_error_clear(&err);
+	json_decref(params);
+	params = json_pack("{s:i}", "limit", 100000);
+	ck_assert_int_eq(engine_list_records(eng, &p, params, &reply, &err), -1);
+	engine_error_clear(&err);
+	json_decref(params);
+	ck_assert_int_eq(engine_get_checkpoint(eng, &p, NULL, &reply, &err), 0);
+	ck_assert_int_eq(
+	    json_integer_value(json_object_get(json_object_get(reply, "checkpoint"), "size")), 1);
+	json_decref(reply);
+	ck_assert_int_eq(engine_list_policies(eng, &p, NULL, &reply, &err), 0);
+	pol = json_array_get(json_object_get(reply, "policies"), 1); /* name order: one, sign */
+	ck_assert_str_eq(json_string_value(json_object_get(pol, "name")), "sign");
+	ck_assert_str_eq(json_string_value(json_object_get(pol, "alg_list_hex")), "73");
+	ck_assert(json_is_true(json_object_get(pol, "allowed")));
+	json_decref(reply);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("engine");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, start_makes_archive_key);
+	tcase_add_test(tc, generate_answers_after_commit);
+	tcase_add_test(tc, two_devices_share_the_work);
+	tcase_add_test(tc, refusals_write_nothing);
+	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
+	tcase_add_test(tc, forgotten_client_key_is_archived);
+	tcase_add_test(tc, card_refusal_closes_the_intent);
+	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
+	tcase_add_test(tc, restart_recovers_key_from_card);
+	tcase_add_test(tc, queries_check_their_parameters);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
