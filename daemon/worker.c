@@ -10,6 +10,7 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -154,8 +155,9 @@ static void crash_point(const char *where)
 	const char *at = getenv("SMKEYD_TEST_CRASH_AT");
 
 	if (at && strcmp(at, where) == 0) {
-		log_warn("SMKEYD_TEST_CRASH_AT=%s: exiting without cleanup (test hook)", where);
-		_exit(99);
+		log_warn("SMKEYD_TEST_CRASH_AT=%s: sending itself SIGKILL (test hook)", where);
+		kill(getpid(), SIGKILL);
+		_exit(99); /* not reached */
 	}
 }
 
