@@ -1,6 +1,10 @@
 /*
  * smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]
  * smkey export ARCHIVE --checkpoint [-o FILE]
+ * smkey export ID --pem|--cvreq|--bundle [-o FILE] [--socket PATH]
+ *
+ * With an archive file and an ID, works offline on the file; with an ID
+ * alone, asks smkeyd (GetRecord / GetBundle) for the same things.
  *
  * Reads an archive file (read-only) and writes one thing about one key: its
  * public key as PEM, the raw authenticated CV-REQ the device signed, or the
@@ -15,16 +19,21 @@
 
 #include <openssl/x509.h>
 
+#include <openssl/evp.h>
+
 #include "archive/archive.h"
 #include "archive/record.h"
 #include "sm/cvc.h"
 #include "smkey.h"
+#include "varlink_client.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]\n"
 		   "       smkey export ARCHIVE --checkpoint [-o FILE]\n"
-		   "  ID is a record sequence number, a request id or a key label\n");
+		   "       smkey export ID --pem|--cvreq|--bundle [-o FILE] [--socket PATH]\n"
+		   "  with ARCHIVE: offline, ID is a sequence number, request id or key label;\n"
+		   "  without: asks smkeyd, ID is a sequence number or request id\n");
 }
 
 enum what { NONE, PEM, CVREQ, BUNDLE, CHECKPOINT };
@@ -75,9 +84,66 @@ static int produce(archive *a, const char *id, enum what what, smk_buf *out, smk
 	return rc;
 }
 
+/* {"seq": N} for a number, {"request_id": ID} otherwise. */
+static json_t *record_ref(const char *id)
+{
+	char *end;
+	unsigned long long seq;
+
+	if (id[0] >= '0' && id[0] <= '9' && strlen(id) <= 18) {
+		seq = strtoull(id, &end, 10);
+		if (*end == '\0')
+			return json_pack("{sI}", "seq", (json_int_t)seq);
+	}
+	return json_pack("{ss}", "request_id", id);
+}
+
+/* The same three things, from smkeyd. Returns an exit status. */
+static int produce_online(const char *socket, const char *id, enum what what, smk_buf *out)
+{
+	json_t *msg = NULL, *params = record_ref(id), *rec;
+	varlink_reply r;
+	const char *v;
+	int rc, n;
+
+	rc = vlc_simple("export", socket, what == BUNDLE ? "io.smkeyd.GetBundle" : "io.smkeyd.GetRecord",
+			params, &msg, &r);
+	json_decref(params);
+	if (rc != SMKEY_EXIT_OK)
+		return rc;
+	rec = what == BUNDLE ? r.params : json_object_get(r.params, "record");
+	v = vlc_str(rec, what == BUNDLE ? "bundle" : what == PEM ? "public_key_pem" : "cvreq", NULL);
+	if (v == NULL) {
+		fprintf(stderr, "smkey export: record %s has no %s\n", id,
+			what == BUNDLE ? "bundle" : what == PEM ? "public key" : "CV request");
+		json_decref(msg);
+		return SMKEY_EXIT_FAILED;
+	}
+	if (what != CVREQ) {
+		rc = smk_buf_add(out, v, strlen(v)) < 0 ? SMKEY_EXIT_FAILED : SMKEY_EXIT_OK;
+	} else {
+		/* the CV request travels as base64; write the raw bytes the device signed */
+		size_t len = strlen(v), pad = 0;
+
+		while (pad < len && pad < 2 && v[len - 1 - pad] == '=')
+			pad++;
+		if (len % 4 != 0 || smk_buf_reserve(out, len / 4 * 3) < 0 ||
+		    (n = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)v, (int)len)) < 0 ||
+		    (size_t)n < pad) {
+			fprintf(stderr, "smkey export: record %s: the CV request is not base64\n", id);
+			rc = SMKEY_EXIT_FAILED;
+		} else {
+			out->len += (size_t)n - pad;
+			rc = SMKEY_EXIT_OK;
+		}
+	}
+	json_decref(msg);
+	return rc;
+}
+
 int cmd_export(int argc, char **argv)
 {
-	const char *path = NULL, *id = NULL, *outfile = NULL;
+	const char *path = NULL, *id = NULL, *outfile = NULL, *socket = NULL;
 	enum what what = NONE;
 	smk_buf out = SMK_BUF_INIT;
 	archive *a;
@@ -98,6 +164,8 @@ int cmd_export(int argc, char **argv)
 			w = CHECKPOINT;
 		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			outfile = argv[++i];
+		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			socket = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -120,20 +188,29 @@ int cmd_export(int argc, char **argv)
 			what = w;
 		}
 	}
-	if (!path || what == NONE || (what != CHECKPOINT && !id) || (what == CHECKPOINT && id)) {
+	if (!path || what == NONE || (what == CHECKPOINT && id) || (socket && id)) {
 		usage(stderr);
 		return 2;
 	}
-	if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
-		fprintf(stderr, "smkey export: %s\n", e.msg);
-		return 2;
-	}
-	rc = produce(a, id, what, &out, &e);
-	archive_close(a);
-	if (rc < 0) {
-		fprintf(stderr, "smkey export: %s\n", e.msg);
-		smk_buf_free(&out);
-		return 2;
+	if (what != CHECKPOINT && !id) {
+		/* one positional argument: an ID, and smkeyd holds the archive */
+		rc = produce_online(socket, path, what, &out);
+		if (rc != SMKEY_EXIT_OK) {
+			smk_buf_free(&out);
+			return rc;
+		}
+	} else {
+		if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
+			fprintf(stderr, "smkey export: %s\n", e.msg);
+			return 2;
+		}
+		rc = produce(a, id, what, &out, &e);
+		archive_close(a);
+		if (rc < 0) {
+			fprintf(stderr, "smkey export: %s\n", e.msg);
+			smk_buf_free(&out);
+			return 2;
+		}
 	}
 	f = outfile ? fopen(outfile, "wb") : stdout;
 	rc = f && fwrite(out.data, 1, out.len, f) == out.len ? 0 : -1;

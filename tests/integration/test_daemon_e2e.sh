@@ -60,7 +60,7 @@ chmod 0711 "$SMK_TMP"
 chmod 0777 "$SMK_TMP/out-nobody"
 out=$("$SMKEY" generate --socket "$SMKD_SOCK" --policy firmware-rsa --label fw -o "$SMK_TMP/out" --json 2>&1) ||
 	smk_fail "smkey generate firmware-rsa: $out"
-read -r fw_id fw_dev < <(smkd_json '"%s %s" % (r["key_id"], r["device"])' <<<"$out")
+read -r fw_id fw_dev fw_req < <(smkd_json '"%s %s %s" % (r["key_id"], r["device"], r["request_id"])' <<<"$out")
 # ecdh-agreement allows the group adm only: ask as nobody in group adm
 out=$(setpriv --reuid=nobody --regid=adm --clear-groups "$SMKEY" generate --socket "$SMKD_SOCK" \
 	--policy ecdh-agreement --label kex -o "$SMK_TMP/out-nobody" --json 2>&1) ||
@@ -73,6 +73,16 @@ for b in "$SMK_TMP/release-apk.bundle" "$SMK_TMP"/out*/*.bundle.json; do
 	smk_log "smkey verify $(basename "$b"): ok"
 done
 [ "$(ls "$SMK_TMP"/out*/*.bundle.json | wc -l)" = 2 ] || smk_fail "expected 2 bundles from smkey generate"
+
+# ---- smkey export asks the daemon for what generate wrote ----
+"$SMKEY" export "$fw_req" --cvreq --socket "$SMKD_SOCK" -o "$SMK_TMP/fw2.cvreq" ||
+	smk_fail "smkey export --cvreq $fw_req"
+cmp "$SMK_TMP/fw2.cvreq" "$SMK_TMP/out/fw-fw.cvreq" || smk_fail "exported CV request differs from generate's"
+"$SMKEY" export "$fw_req" --pem --socket "$SMKD_SOCK" -o "$SMK_TMP/fw2.pem" ||
+	smk_fail "smkey export --pem $fw_req"
+cmp "$SMK_TMP/fw2.pem" "$SMK_TMP/out/fw-fw.pub.pem" || smk_fail "exported public key differs from generate's"
+out=$("$SMKEY" export 99999 --pem --socket "$SMKD_SOCK" 2>&1) && smk_fail "export of a missing record succeeded: $out"
+smk_log "smkey export (online): CV request and public key equal what generate wrote"
 
 # ---- what the cards saw ----
 ngakp=0
