@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/file.h"
 #include "../common/yaml.h"
 
 #define SERIAL_MAX 16 /* a DevAut CHR (ref §4.2) */
@@ -350,47 +351,18 @@ out:
 
 int config_load(const char *path, config **out, smk_err *e)
 {
-	uint8_t *text;
-	struct stat st;
-	size_t len = 0;
-	ssize_t r;
-	int fd, rc = -1;
+	smk_buf text = SMK_BUF_INIT;
+	int rc = -1;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return smk_fail(e, SMK_E_IO, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return smk_fail(e, SMK_E_IO, "%s: not a regular file", path);
-	}
-	text = malloc(CONFIG_FILE_MAX + 1);
-	if (text == NULL) {
-		close(fd);
-		return smk_fail(e, SMK_E_NOMEM, "out of memory");
-	}
-	/* one byte past the limit, so a file that is too long is refused, not cut */
-	while (len < CONFIG_FILE_MAX + 1) {
-		r = read(fd, text + len, CONFIG_FILE_MAX + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			smk_fail(e, SMK_E_IO, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > CONFIG_FILE_MAX) {
-		smk_fail(e, SMK_E_FORMAT, "%s: longer than %d bytes; a configuration is small",
-			 path, CONFIG_FILE_MAX);
-		goto out;
-	}
-	rc = config_parse(path, text, len, out, e);
-out:
-	free(text);
-	close(fd);
+	if (smk_read_file(path, CONFIG_FILE_MAX, &text, e) < 0)
+		return -1;
+	if (text.len > CONFIG_FILE_MAX)
+		smk_fail(e, SMK_E_FORMAT, "%s: longer than %d bytes; a configuration is small", path,
+			 CONFIG_FILE_MAX);
+	else
+		rc = config_parse(path, text.data, text.len, out, e);
+	smk_buf_free(&text);
 	return rc;
 }
 

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/file.h"
+
 #define DESCRIPTION_MAX 1024
 #define DEVICE_ID_MAX 16 /* a DevAut CHR (ref §4.2) */
 
@@ -429,42 +431,15 @@ out:
 
 int policy_load_file(const char *path, policy **out, smk_err *e)
 {
-	uint8_t *text;
-	struct stat st;
-	size_t len = 0;
-	ssize_t r;
-	int fd, rc;
+	smk_buf text = SMK_BUF_INIT;
+	int rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return smk_fail(e, SMK_E_IO, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return smk_fail(e, SMK_E_IO, "%s: not a regular file", path);
-	}
-	text = malloc(POLICY_FILE_MAX + 1);
-	if (text == NULL) {
-		close(fd);
-		return smk_fail(e, SMK_E_NOMEM, "out of memory");
-	}
-	/* read one byte past the limit so a file that grew is still refused */
-	while (len < POLICY_FILE_MAX + 1) {
-		r = read(fd, text + len, POLICY_FILE_MAX + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = smk_fail(e, SMK_E_IO, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	rc = policy_parse(path, text, len, out, e);
-out:
-	free(text);
-	close(fd);
+	/* policy_parse refuses a file over the limit, with the limit in words */
+	if (smk_read_file(path, POLICY_FILE_MAX, &text, e) < 0)
+		return -1;
+	rc = policy_parse(path, text.data, text.len, out, e);
+	smk_buf_free(&text);
 	return rc;
 }
 
