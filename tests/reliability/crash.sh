@@ -32,10 +32,10 @@ start_all=$(date +%s)
 rows=()
 failures=0
 
-# wait_sign_lines N: until the APDU log has N SIGN lines after line $mark
+# wait_log_cmd CMD N: until the APDU log has N lines of CMD after line $mark
 wait_log_cmd() {
-	local cmd=$1 count=$2 i
-	for i in $(seq 200); do
+	local cmd=$1 count=$2
+	for _ in $(seq 200); do
 		[ "$(tail -n +"$((mark + 1))" "$SMK_TMP/card1.apdu.jsonl" | grep -c "\"cmd\":\"$cmd\"")" -ge "$count" ] &&
 			return 0
 		sleep 0.05
