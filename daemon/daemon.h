@@ -69,6 +69,12 @@ void engine_free(engine *eng);
 
 /* ---- shared inside daemon/ ---- */
 
+/* Test hook: SIGKILL itself when SMKEYD_TEST_CRASH_AT names this point;
+ * engine_crash_step is the archive's step hook doing the same per commit
+ * step (docs/daemon.md). */
+void engine_crash_point(const char *where);
+void engine_crash_step(const char *step, void *ctx);
+
 enum device_state { DEVICE_UP, DEVICE_DOWN, DEVICE_BUSY };
 
 typedef struct task task;

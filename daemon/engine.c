@@ -134,6 +134,8 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 		goto fail;
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
 		goto fail;
+	if (getenv("SMKEYD_TEST_CRASH_AT"))
+		archive_set_step_hook(eng->arc, engine_crash_step, NULL);
 	if ((size_t)snprintf(eng->pending_dir, sizeof(eng->pending_dir), "%s.pending",
 			     eng->cfg->archive_path) >= sizeof(eng->pending_dir)) {
 		smk_fail(e, SMK_E_ARG, "archive path too long");

@@ -458,6 +458,7 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 		free(j);
 		return -1;
 	}
+	engine_crash_point("after-intent");
 	pthread_mutex_lock(&eng->lock);
 	dev->queued++;
 	device_id_set(dev->reserved_ids, key_id, 1);

@@ -147,10 +147,11 @@ void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
 
 /* ---- tasks ---- */
 
-/* SMKEYD_TEST_CRASH_AT=after-gakp: die like kill -9 right after the card made
- * the key and before anything is archived, so the integration test can
- * check recovery. A test hook; documented in docs/daemon.md. */
-static void crash_point(const char *where)
+/* SMKEYD_TEST_CRASH_AT=POINT: die like kill -9 at a named point of a
+ * generation, so the reliability tests can check recovery (after-intent,
+ * after-gakp here and in jobs.c; the archive's commit steps through
+ * engine_crash_step). A test hook; documented in docs/daemon.md. */
+void engine_crash_point(const char *where)
 {
 	const char *at = getenv("SMKEYD_TEST_CRASH_AT");
 
@@ -159,6 +160,12 @@ static void crash_point(const char *where)
 		kill(getpid(), SIGKILL);
 		_exit(99); /* not reached */
 	}
+}
+
+void engine_crash_step(const char *step, void *ctx)
+{
+	(void)ctx;
+	engine_crash_point(step);
 }
 
 static void run_generate(device *d, job *j)
@@ -200,7 +207,7 @@ static void run_generate(device *d, job *j)
 			"key %u made but its PKCS#15 description was not written: %s", j->key_id,
 			j->err.msg);
 	}
-	crash_point("after-gakp");
+	engine_crash_point("after-gakp");
 	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, j->key_id, 1);
 	pthread_mutex_unlock(&eng->lock);

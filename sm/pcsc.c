@@ -67,6 +67,8 @@ struct pcsc_transport {
 	char *reader;
 	struct pcsc_link *link; /* NULL when not connected (e.g. after a timeout) */
 	int need_reconnect;	/* reset or removal seen: pcsc-lite wants SCardReconnect */
+	int settle;		/* a card just put back: give pcscd a moment first */
+	unsigned sent;		/* APDUs answered since the link was made */
 	uint8_t atr[MAX_ATR_SIZE];
 	size_t atr_len;
 };
@@ -123,6 +125,14 @@ static int rv_fail(smk_err *e, LONG rv, const char *reader, const char *step, in
 		code = SMK_E_RESET;
 		break;
 	case SCARD_E_NO_SMARTCARD:
+	/* pcsc-lite answers a handle whose card was pulled and put back (not
+	 * powered yet, no protocol) with PROTO_MISMATCH: the card changed
+	 * under us, reconnect as after a reset */
+	case SCARD_E_PROTO_MISMATCH:
+	/* pcscd was restarted: this context and handle are gone, a new
+	 * connection finds the card again */
+	case SCARD_E_NO_SERVICE:
+	case SCARD_E_INVALID_HANDLE:
 		code = connected ? SMK_E_RESET : SMK_E_IO;
 		break;
 	case SCARD_E_TIMEOUT:
@@ -476,16 +486,16 @@ static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned w
 	}
 	p->link = l;
 	p->need_reconnect = 0;
+	p->sent = 0;
 	memcpy(p->atr, c->atr, c->atr_len);
 	p->atr_len = c->atr_len;
 	call_free(c);
 	return 0;
 }
 
-static int pcsc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp,
+static int transmit_once(struct pcsc_transport *p, const uint8_t *cmd, size_t n, smk_buf *resp,
 			 unsigned timeout_ms, smk_err *e)
 {
-	struct pcsc_transport *p = impl;
 	struct pcsc_call *c;
 	int r;
 
@@ -511,9 +521,21 @@ static int pcsc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp
 		return -1;
 	}
 	if (c->rv != SCARD_S_SUCCESS) {
-		r = rv_fail(e, c->rv, p->reader, c->step, 1);
+		LONG rv = c->rv;
+
+		r = rv_fail(e, rv, p->reader, c->step, 1);
 		if (e && e->code == SMK_E_RESET)
 			p->need_reconnect = 1;
+		if (rv == SCARD_E_PROTO_MISMATCH || rv == SCARD_E_NO_SERVICE ||
+		    rv == SCARD_E_INVALID_HANDLE) {
+			/* SCardReconnect on this handle may succeed and still
+			 * leave no protocol, or the handle died with pcscd: the
+			 * next reconnect connects afresh */
+			p->settle = rv == SCARD_E_PROTO_MISMATCH;
+			call_free(c);
+			drop_link(p, timeout_ms);
+			return r;
+		}
 	} else if (c->rsp_len < 2 || c->rsp_len > MAX_BUFFER_SIZE_EXTENDED) {
 		r = smk_fail(e, SMK_E_IO, "reader \"%s\": answer of %lu bytes has no status word",
 			     p->reader, (unsigned long)c->rsp_len);
@@ -526,11 +548,46 @@ static int pcsc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp
 	return r;
 }
 
+static int pcsc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp,
+			 unsigned timeout_ms, smk_err *e)
+{
+	struct pcsc_transport *p = impl;
+	struct timespec pause = {0, 500 * 1000000L};
+	int tries;
+
+	for (tries = 0;; tries++) {
+		int fresh = p->sent == 0;
+
+		if (transmit_once(p, cmd, n, resp, timeout_ms, e) == 0) {
+			p->sent++;
+			return 0;
+		}
+		/* PROTO_MISMATCH on a link that has carried nothing yet: a card
+		 * inserted moments ago that pcscd has not powered. pcsc-lite
+		 * refused before sending, and the card holds no state of ours,
+		 * so connect again and send the same command */
+		if (!fresh || !p->settle || tries >= 3)
+			return -1;
+		p->settle = 0;
+		nanosleep(&pause, NULL);
+		if (connect_new(p, timeout_ms, timeout_ms, e) < 0)
+			return -1;
+	}
+}
+
 static int pcsc_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e)
 {
 	struct pcsc_transport *p = impl;
 	struct pcsc_call *c;
 
+	if (p->settle) {
+		/* pcscd answers PROTO_MISMATCH until it has powered a card
+		 * inserted moments ago; a connect before that fails the same */
+		struct timespec pause = {0, 500 * 1000000L};
+
+		p->settle = 0;
+		nanosleep(&pause, NULL);
+	}
 	if (p->link != NULL) {
 		c = call_new(OP_RECONNECT, p->link);
 		if (c == NULL)
@@ -542,6 +599,7 @@ static int pcsc_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e
 		}
 		if (c->rv == SCARD_S_SUCCESS) {
 			p->need_reconnect = 0;
+			p->sent = 0;
 			memcpy(p->atr, c->atr, c->atr_len);
 			p->atr_len = c->atr_len;
 			call_free(c);

@@ -450,8 +450,13 @@ int session_run_op(smk_session *s, const char *what, session_op_fn fn, void *arg
 	if (e == NULL)
 		e = &local;
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (!s->up && handshake(s, e) < 0)
+		if (!s->up && handshake(s, e) < 0) {
+			/* the card or pcscd went away under the handshake; it
+			 * starts from a reconnect, so once more is safe */
+			if (attempt == 0 && e->code == SMK_E_RESET)
+				continue;
 			break;
+		}
 		s->op_cmds = 0;
 		s->op_unseen = false;
 		r = fn(s, arg, e);

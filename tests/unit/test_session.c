@@ -768,6 +768,34 @@ START_TEST(faults_during_operations)
 }
 END_TEST
 
+/* The card resets under the handshake itself (SELECT unanswered: a card
+ * put back in the reader, pcscd restarted). The handshake starts from a
+ * reconnect and has sent nothing of the operation, so it is tried once
+ * more and the operation runs. */
+START_TEST(reset_during_handshake_is_tried_again)
+{
+	session_keygen g = {0};
+	session_key k;
+	sim_fault f;
+	unsigned plain, sm;
+	smk_err e;
+
+	ck_assert_int_eq(sim_fault_parse("cmd=select:reset", 0, &f, &e), 0);
+	f.times = 1;
+	ck_assert_int_eq(sim_card_add_fault(card, &f, &e), 0);
+	ec_spec(&g.spec, "secp256r1", "ZZSIMTEST00009");
+	g.label = "k";
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(session_opens(sess), 1);
+	log_count("select", &plain, &sm);
+	ck_assert_uint_eq(plain, 2);
+	log_count("gakp", &plain, &sm);
+	ck_assert_uint_eq(plain, 0);
+	ck_assert_uint_eq(sm, 1);
+	session_key_free(&k);
+}
+END_TEST
+
 START_TEST(timeout_takes_the_session_down)
 {
 	session_config cfg = {0};
@@ -913,6 +941,7 @@ int main(void)
 	tcase_add_test(tc, reset_between_generations_is_survived);
 	tcase_add_test(tc, silent_reset_is_survived);
 	tcase_add_loop_test(tc, faults_during_operations, 0, sizeof(faults) / sizeof(faults[0]));
+	tcase_add_test(tc, reset_during_handshake_is_tried_again);
 	tcase_add_test(tc, timeout_takes_the_session_down);
 	tcase_add_test(tc, other_device_after_reset_is_refused);
 	tcase_add_test(tc, request_check_refuses_edits_and_mismatches);

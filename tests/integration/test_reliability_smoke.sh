@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# A few representative cells of the reliability harnesses (tests/reliability/),
+# so ctest catches a regression in under a minute; the full runs take minutes
+# and are run by hand (docs/reliability-faults.md):
+#   faults.sh  GAKP and the checkpoint SIGN answered with a bad MAC, and in
+#              plain (the card's SM ends)
+#   crash.sh   kill -9 after the checkpoint is signed, before it is stored
+#   disk.sh    the archive on a full tmpfs (before the card, and mid-request)
+# Each harness enters its own namespaces (needs root, as every integration
+# scenario) and checks its own invariants; reports go to
+# $SMK_BUILD_DIR/reliability/smoke-*.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+SMK_BUILD_DIR=${SMK_BUILD_DIR:-$here/../../build}
+export SMK_BUILD_DIR
+out=$SMK_BUILD_DIR/reliability
+mkdir -p "$out"
+unset SMK_IN_NAMESPACE
+
+# positions of a generation on a fresh card: 9 = GAKP, 13 = the checkpoint
+# SIGN (faults.sh prints the trace in its report)
+bash "$here/../reliability/faults.sh" "$out/smoke-faults.md" "9 13" "badmac plain" &&
+	grep -q ' 0 failed' "$out/smoke-faults.md"
+bash "$here/../reliability/crash.sh" "$out/smoke-crash.md" "checkpoint-signed"
+bash "$here/../reliability/disk.sh" "$out/smoke-disk.md"
+echo "[test_reliability_smoke] PASS"

@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# Helpers for the fault, crash and disk harnesses (tests/reliability/*.sh and
+# the ctest smoke tests/integration/test_reliability_smoke.sh). Sourced after
+# tests/integration/lib.sh and daemon_lib.sh, inside the private namespaces.
+#
+# One card (card1 in reader 0) and one smkeyd. The simulator's APDU log
+# ($SMK_TMP/card1.apdu.jsonl) is appended by every simulator run, so it holds
+# every APDU of the whole harness: rf_gakp_plain counts GAKP that arrived in
+# plain over all of it.
+
+# rf_setup: pcscd, a card, smkeyd with its archive key (record 0).
+rf_setup() {
+	smk_start_pcscd 1
+	smk_sim_init card1 1
+	smk_sim_start card1 0
+	smk_wait_card 0
+	smkd_config
+	smkd_start
+	smkd_wait_log 'ready'
+}
+
+# rf_sim_restart [smkey-sim run options...]: a freshly inserted card (SM, PIN
+# and selection gone, APDU counter at 0) holding the same state.
+rf_sim_restart() {
+	smk_sim_stop card1
+	smk_wait_no_card 0
+	smk_sim_start card1 0 "$@"
+	smk_wait_card 0
+	sleep "${RF_SETTLE:-0}"
+}
+
+# rf_generate LABEL [SECONDS]: one Generate under release-apk; prints
+# "ok key=N seq=N" or "error NAME: message" (one line).
+rf_generate() {
+	local label=$1 secs=${2:-30} out
+	out=$(timeout "$secs" python3 "$SMKD_CLIENT" "$SMKD_SOCK" io.smkeyd.Generate \
+		"{\"policy\": \"release-apk\", \"label\": \"$label\"}" 2>&1) || true
+	python3 -c '
+import json, sys
+text = sys.argv[1].strip()
+if not text:
+    print("error no answer (timeout or connection closed)")
+    sys.exit()
+try:
+    r = json.loads(text.splitlines()[-1])
+except ValueError:
+    print("error unparsable answer: " + " ".join(text.split())[:160])
+    sys.exit()
+if r.get("error"):
+    p = r.get("parameters") or {}
+    why = p.get("reason") or p.get("message") or json.dumps(p)
+    print("error %s: %s" % (r["error"].split(".")[-1], " ".join(str(why).split())[:200]))
+else:
+    p = r["parameters"]
+    print("ok key=%s seq=%s" % (p.get("key_id"), p.get("seq")))
+' "$out"
+}
+
+# rf_wait_up [SECONDS]: until ListDevices shows every device up.
+rf_wait_up() {
+	local secs=${1:-15} i out
+	for ((i = 0; i < secs * 5; i++)); do
+		out=$(smkd_call io.smkeyd.ListDevices '{}' 2>/dev/null) || true
+		if grep -q '"state": *"up"' <<<"$out" && ! grep -q '"state": *"down"' <<<"$out"; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# rf_gakp_plain: GAKP commands the card saw in plain, over the whole log.
+rf_gakp_plain() {
+	grep -c '"cmd":"gakp","sm":false' "$SMK_TMP/card1.apdu.jsonl" || true
+}
+
+# rf_open_intents: intents with no outcome.
+rf_open_intents() {
+	sqlite3 "$SMK_TMP/archive.db" \
+		"SELECT count(*) FROM intents WHERE request_id NOT IN (SELECT request_id FROM outcomes)"
+}
+
+# rf_reconcile: every key on the card (state file; key 0 is the device key)
+# against the archive. Prints "clean" or what is wrong. A key is accounted
+# for by exactly one committed record naming its id, or by a failed outcome
+# whose reason names it; a committed record must name a key on the card.
+rf_reconcile() {
+	smk_ctl card1 save >/dev/null 2>&1 || true
+	python3 - "$SMK_TMP/card1.json" "$SMK_TMP/archive.db" <<'PY'
+import json, re, sqlite3, sys
+card = json.load(open(sys.argv[1]))
+keys = sorted(int(k) for k in card["keys"] if int(k) != 0)
+db = sqlite3.connect(sys.argv[2])
+recs = {}
+for (canon,) in db.execute("SELECT canonical FROM records"):
+    r = json.loads(canon)
+    kid = r["intent"]["key-id"]
+    recs.setdefault(kid, 0)
+    recs[kid] += 1
+failed = [row[0] or "" for row in db.execute("SELECT reason FROM outcomes WHERE status='failed'")]
+problems = []
+for k in keys:
+    n = recs.get(k, 0)
+    if n == 1:
+        continue
+    if n > 1:
+        problems.append("key %d has %d records" % (k, n))
+    elif not any(re.search(r"\bkey %d\b" % k, f) for f in failed):
+        problems.append("key %d on the card has no record and no failed intent" % k)
+for k in recs:
+    if k not in keys:
+        problems.append("record for key %s but no such key on the card" % k)
+opened = db.execute("SELECT count(*) FROM intents WHERE request_id NOT IN "
+                    "(SELECT request_id FROM outcomes)").fetchone()[0]
+if opened:
+    problems.append("%d open intents" % opened)
+print("; ".join(problems) if problems else "clean (%d keys, %d records)" % (len(keys), sum(recs.values())))
+PY
+}
+
+# rf_audit: smkey audit on the archive (the daemon may be running: SQLite
+# readers do not block it). Prints "clean" or the problem lines.
+rf_audit() {
+	local out
+	if out=$("$SMKEY" audit "$SMK_TMP/archive.db" --trust "$SMK_TMP/trust" 2>&1); then
+		echo clean
+	else
+		grep -Ei 'problem|fail|error' <<<"$out" | head -n 3 | tr '\n' ' '
+		echo
+	fi
+}
+
+# rf_restart_daemon [ENV=VALUE...]: stop smkeyd (TERM, or it is already
+# dead) and start it again; recovery runs before 'ready'.
+rf_restart_daemon() {
+	smkd_stop
+	[ -f "$SMK_TMP/smkeyd.log" ] && cat "$SMK_TMP/smkeyd.log" >>"$SMK_TMP/smkeyd-all.txt"
+	rm -f "$SMKD_SOCK"
+	smkd_start "$@"
+	smkd_wait_log 'ready' 30
+}
