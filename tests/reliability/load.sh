@@ -20,12 +20,13 @@ CONNS=${CONNS:-1000}
 ACTIVE=${ACTIVE:-200}
 ROUNDS=${ROUNDS:-2}
 LIMIT_EXTRA=${LIMIT_EXTRA:-50}
-LATENCY=${LATENCY:-genuine}
+LATENCY=${LATENCY-genuine}
 # each client is one descriptor in the daemon and one in the load client
 [ $((ACTIVE * ROUNDS)) -lt 1000 ] || smk_fail "ACTIVE * ROUNDS must stay under 1000 (one ListRecords page)"
 ulimit -n $((CONNS * 2 + 1024))
 
 rel_start "$LATENCY" "limits: {clients: $CONNS, queue: $ACTIVE}"
+smk_log "smkeyd holds $(rel_unix_only) sockets, all AF_UNIX"
 smk_log "smkeyd up, limits clients $CONNS queue $ACTIVE per device, latency $LATENCY; $(rel_mem)"
 
 total_ok=0

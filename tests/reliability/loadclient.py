@@ -130,13 +130,27 @@ async def run(a):
         refusals = await asyncio.gather(*(refused(a.socket) for _ in range(a.expect_refused)))
 
     done = asyncio.Event()
-    idle = [asyncio.ensure_future(idle_client(c, done, st)) for c in conns[a.active:]]
+    generated = asyncio.Event()
+    finished = []
+
+    async def active_then_idle(c, label):
+        # after its answer an active client idles like the others (and so
+        # is not closed by the daemon's 60 s idle limit)
+        await active_client(c, a.policy, label, st)
+        finished.append(label)
+        if len(finished) == a.active:
+            generated.set()
+        await idle_client(c, done, st)
+
     t0 = time.monotonic()
-    await asyncio.gather(*(active_client(c, a.policy, f"{a.label}{i}", st)
-                           for i, c in enumerate(conns[:a.active])))
+    tasks = [asyncio.ensure_future(active_then_idle(c, f"{a.label}{i}"))
+             for i, c in enumerate(conns[:a.active])]
+    tasks += [asyncio.ensure_future(idle_client(c, done, st)) for c in conns[a.active:]]
+    if a.active:
+        await generated.wait()
     gen_s = time.monotonic() - t0
     done.set()
-    await asyncio.gather(*idle)
+    await asyncio.gather(*tasks)
     served_after = sum(await asyncio.gather(*(still_served(c) for c in conns)))
     for _, w in conns:
         w.close()
