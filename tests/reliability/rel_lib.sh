@@ -5,21 +5,36 @@
 # daemon_lib.sh, after smk_enter_namespace.
 
 REL_DIR=$SMK_SOURCE_DIR/tests/reliability
+# another user may not run root's own Python (e.g. a pyenv shim under /root)
+REL_PY=/usr/bin/python3
+[ -x "$REL_PY" ] || REL_PY=$(command -v python3)
 
-# rel_start [LATENCY] [EXTRA_YAML]: pcscd, card1 and card2 (smkey-sim run
-# --latency LATENCY unless empty), smkeyd started and ready (archive key made).
-rel_start() {
-	local latency=${1:-} extra=${2:-}
+# rel_start_sims [LATENCY]: pcscd, card1 and card2 (smkey-sim run --latency
+# LATENCY unless empty). With REL_PIN set, the cards get that user PIN and
+# the daemon's PIN file holds it (secrets.sh greps every log for it).
+rel_start_sims() {
+	local latency=${1:-} c dev=0
 	local -a simopt=()
 	[ -n "$latency" ] && simopt=(--latency "$latency")
+	[ -n "${REL_PIN:-}" ] && SMKD_PIN=$REL_PIN
 	smk_start_pcscd 1
-	smk_sim_init card1 1
-	smk_sim_init card2 2
+	for c in card1 card2; do
+		dev=$((dev + 1))
+		"$SMK_SIM" init --state "$SMK_TMP/$c.json" --trust-out "$SMK_TMP/trust" \
+			--ca "$SMK_TMP/sim-ca.json" --device "$dev" --pin "$SMKD_PIN" \
+			>"$SMK_TMP/$c-init.log" 2>&1 || smk_fail "smkey-sim init $c: $(cat "$SMK_TMP/$c-init.log")"
+	done
 	smk_sim_start card1 0 "${simopt[@]}"
 	smk_sim_start card2 1 "${simopt[@]}"
 	smk_wait_card 0
 	smk_wait_card 1
-	smkd_config "$extra"
+}
+
+# rel_start [LATENCY] [EXTRA_YAML]: rel_start_sims, then smkeyd started and
+# ready (archive key made) on a config with EXTRA_YAML (e.g. limits).
+rel_start() {
+	rel_start_sims "${1:-}"
+	smkd_config "${2:-}"
 	smkd_start
 	smkd_wait_log 'ready' 60
 }
@@ -89,7 +104,7 @@ rel_call_as() {
 	local opts=$1
 	shift
 	# shellcheck disable=SC2086 # opts is a word list on purpose
-	setpriv $opts python3 "$SMKD_CLIENT" "$SMKD_SOCK" "$@" 2>&1
+	setpriv $opts "$REL_PY" "$SMKD_CLIENT" "$SMKD_SOCK" "$@" 2>&1
 }
 
 # rel_authz: who may connect (the socket's mode and group) and who may use
@@ -153,8 +168,9 @@ rel_authz() {
 	out=$(rel_call_as "--reuid=nobody --regid=nogroup --groups=adm" io.smkeyd.Generate '{"policy": "release-apk", "label": "authz"}') ||
 		smk_fail "nobody with supplementary group adm, release-apk: $out"
 	seq=$(smkd_json 'r["parameters"]["seq"]' <<<"$out")
-	out=$(smkd_call io.smkeyd.GetBundle "{\"seq\": $seq}" | smkd_json 'r["parameters"]["bundle"]')
-	grep -q '"uid": *65534' <<<"$out" || smk_fail "record $seq does not name uid 65534 as requester"
+	out=$(smkd_call io.smkeyd.GetRecord "{\"seq\": $seq}" |
+		smkd_json 'r["parameters"]["record"]["canonical"]')
+	grep -Eq '"uid": ?65534' <<<"$out" || smk_fail "record $seq does not name uid 65534 as requester: $out"
 	smk_log "nobody with supplementary group adm: release-apk allowed, record $seq names uid 65534"
 }
 
