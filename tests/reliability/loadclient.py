@@ -65,7 +65,8 @@ async def active_client(conn, policy, label, st):
         print(f"loadclient: {label}: {e!r}", file=sys.stderr)
         return
     if "error" in r:
-        st.errors[r["error"]] = st.errors.get(r["error"], 0) + 1
+        why = f'{r["error"]}: {(r.get("parameters") or {}).get("reason", "")}'
+        st.errors[why] = st.errors.get(why, 0) + 1
         return
     p = r["parameters"]
     st.ok.append((time.monotonic() - t0, p["seq"], p["request_id"], p["device"]))
