@@ -28,7 +28,7 @@ smk_spawn "$SMK_TMP/smkeyd-unpriv.log" setpriv --reuid=nobody --regid=nogroup --
 	--bounding-set=-all --inh-caps=-all --no-new-privs "$SMKEYD" --stderr -c "$d/smkeyd.yaml"
 SMKD_PID=$SMK_LAST_PID
 SMKD_SOCK=$d/smkeyd.sock
-for i in $(seq 300); do
+for _ in $(seq 300); do
 	grep -q 'ready' "$SMK_TMP/smkeyd-unpriv.log" && break
 	kill -0 "$SMKD_PID" 2>/dev/null || smk_fail "unprivileged smkeyd exited: $(cat "$SMK_TMP/smkeyd-unpriv.log")"
 	sleep 0.1

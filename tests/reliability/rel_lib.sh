@@ -46,7 +46,7 @@ rel_alive() {
 		smk_fail "smkeyd does not answer a new client: $(tail -n 20 "$SMK_TMP/smkeyd.log")"
 }
 
-# rel_hwm: the daemon's peak resident set (VmHWM) and current (VmRSS), kB.
+# rel_mem: the daemon's peak resident set (VmHWM) and current (VmRSS), kB.
 rel_mem() {
 	awk '/^VmHWM|^VmRSS/ {printf "%s %s kB  ", $1, $2}' "/proc/$SMKD_PID/status"
 }
@@ -86,18 +86,6 @@ rel_hostile() {
 	smk_log "smkeyd exited 0 after SIGTERM; no sanitizer report in its log"
 }
 
-# rel_as USER_SPEC... -- CMD...: CMD as another real user, e.g.
-# rel_as --reuid=nobody --regid=nogroup --clear-groups -- python3 ...
-rel_as() {
-	local -a opt=()
-	while [ "$1" != -- ]; do
-		opt+=("$1")
-		shift
-	done
-	shift
-	setpriv "${opt[@]}" "$@"
-}
-
 # rel_call_as SETPRIV_OPTS METHOD PARAMS: one call as another user; prints
 # the replies (or the client's error) and returns the client's status.
 rel_call_as() {
@@ -112,7 +100,7 @@ rel_call_as() {
 # second users made by setpriv. smkeyd is started here without the test
 # library's chmod 0666, so the mode checked is the one the daemon made.
 rel_authz() {
-	local out rc mode size0 size1 nobody="--reuid=nobody --regid=nogroup --clear-groups"
+	local out rc mode size0 size1 seq pol nobody="--reuid=nobody --regid=nogroup --clear-groups"
 	rel_start_sims ""
 	smkd_config
 	smk_spawn "$SMK_TMP/smkeyd.log" "$SMKEYD" --stderr --debug -c "$SMKD_CONF"
