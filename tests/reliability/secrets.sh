@@ -13,7 +13,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 PIN=${REL_PIN:-271828}
-work=$(mktemp -d /tmp/smk-secrets.XXXXXX)
+# mktemp's template ends in six X
+work=$(mktemp -d "/tmp/smk-secrets.$(printf 'X%.0s' 1 2 3 4 5 6)")
 chmod 0711 "$work" # authz.sh connects as nobody to sockets below it
 export REL_PIN=$PIN TMPDIR=$work SMK_KEEP_TMP=1
 since=$(date '+%Y-%m-%d %H:%M:%S')
