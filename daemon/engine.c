@@ -24,7 +24,7 @@
 
 #define ERR_PREFIX "io.smkeyd."
 #define LIST_LIMIT_DEFAULT 100
-#define LIST_LIMIT_MAX 1000
+#define LIST_LIMIT_MAX 10000 /* as the socket layer and docs/varlink.md say */
 
 /* ---- errors ---- */
 
