@@ -168,6 +168,44 @@ void engine_crash_step(const char *step, void *ctx)
 	engine_crash_point(step);
 }
 
+/* The GAKP reached the card but its answer did not come back intact (bad
+ * MAC, plain answer, transport gone): the card may hold the key and, in
+ * CE|id, its CV request with our CHR. Look under a fresh session before
+ * calling the request failed, so no key stays on a card without a record.
+ * 0: the key is ours, checked, and described in j->key. */
+static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
+{
+	smk_buf req = SMK_BUF_INIT;
+	smk_err e;
+
+	if (j->err.code == SMK_E_CARD || j->err.code == SMK_E_ARG ||
+	    j->err.code == SMK_E_MISMATCH || j->err.code == SMK_E_SIGNATURE)
+		return -1; /* the card refused, or answered and the answer did not hold */
+	session_key_free(&j->key);
+	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0 ||
+	    session_check_cvreq(d->session, spec, req.data, req.len, &j->key.att, &e) < 0) {
+		log_msg(LOG_WARNING, &(log_fields){.request_id = j->request_id, .device = d->serial},
+			"GAKP answer lost (%s); key %u not found as ours on the card: %s",
+			j->err.msg, j->key_id, e.msg);
+		smk_buf_free(&req);
+		return -1;
+	}
+	j->key.key_id = j->key_id;
+	j->key.cvreq = req;
+	if (session_write_prkd(d->session, j->key_id, j->gakp.label, j->key.att.key, spec->algs,
+			       spec->alg_count, j->key.prkd_id, &e) < 0)
+		log_msg(LOG_WARNING, &(log_fields){.request_id = j->request_id, .device = d->serial},
+			"key %u recovered but its PKCS#15 description was not written: %s",
+			j->key_id, e.msg);
+	else
+		j->key.has_prkd = true;
+	log_msg(LOG_NOTICE, &(log_fields){.request_id = j->request_id, .device = d->serial},
+		"GAKP answer lost (%s); key %u read back from CE|%02X and checked", j->err.msg,
+		j->key_id, j->key_id);
+	smk_err_clear(&j->err);
+	return 0;
+}
+
 static void run_generate(device *d, job *j)
 {
 	engine *eng = d->eng;
@@ -198,14 +236,17 @@ static void run_generate(device *d, job *j)
 	g.key_id = j->key_id;
 	g.label = j->gakp.label;
 	if (session_generate(d->session, &g, &j->key, &j->err) < 0) {
-		if (j->key.key_id == 0)
+		if (j->key.key_id != 0) {
+			/* the key exists and its request verified; only the PrKD
+			 * write failed: archive it anyway, so no key is left without
+			 * a record */
+			log_msg(LOG_WARNING,
+				&(log_fields){.request_id = j->request_id, .device = d->serial},
+				"key %u made but its PKCS#15 description was not written: %s",
+				j->key_id, j->err.msg);
+		} else if (salvage_key(d, j, &g.spec) < 0) {
 			goto fail;
-		/* the key exists and its request verified; only the PrKD write
-		 * failed: archive it anyway, so no key is left without a record */
-		log_msg(LOG_WARNING,
-			&(log_fields){.request_id = j->request_id, .device = d->serial},
-			"key %u made but its PKCS#15 description was not written: %s", j->key_id,
-			j->err.msg);
+		}
 	}
 	engine_crash_point("after-gakp");
 	pthread_mutex_lock(&eng->lock);

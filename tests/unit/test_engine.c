@@ -495,6 +495,38 @@ START_TEST(card_refusal_closes_the_intent)
 }
 END_TEST
 
+START_TEST(lost_gakp_answer_key_is_read_back)
+{
+	/* the card makes the key, but its answer is spoiled on the way (bad
+	 * MAC, or a plain answer that ends SM): the key is read back from CE|id
+	 * under a new session, checked, and archived like any other */
+	static const char *const spoil[] = {"cmd=gakp:badmac", "cmd=gakp:plain"};
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	client c;
+	smk_err e;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof(c));
+		ck_assert_int_eq(sim_fault_parse(spoil[i], 0, &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+		ck_assert_int_eq(
+		    engine_generate(eng, &p, "sign", "spoilt", NULL, NULL, on_done, &c, &err), 0);
+		run_until(&c, 1);
+		ck_assert_msg(c.reply != NULL, "%s: %s: %s", spoil[i], c.err, c.msg);
+		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")), (json_int_t)i + 1);
+		json_decref(c.reply);
+		sim_card_clear_faults(cards[0]);
+		sim_card_clear_faults(cards[1]);
+	}
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), 3);
+}
+END_TEST
+
 static void stopped(void *ctx)
 {
 	(*(int *)ctx)++;
@@ -655,6 +687,7 @@ int main(void)
 	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
 	tcase_add_test(tc, forgotten_client_key_is_archived);
 	tcase_add_test(tc, card_refusal_closes_the_intent);
+	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
 	tcase_add_test(tc, queries_check_their_parameters);
