@@ -145,6 +145,13 @@ void sim_card_clear_faults(sim_card *c);
 /* Milliseconds a SIM_REMOVED card stays out (vpcd mode); set when it fires. */
 unsigned sim_card_removed_ms(const sim_card *c);
 
+/* For fuzzing (tests/fuzz/fuzz_session.c): fn sees the plain answer (data ||
+ * SW1 SW2) of every command run under secure messaging, before the card
+ * protects it, and may rewrite it; the card protects what fn leaves (an
+ * answer shorter than SW1 SW2 becomes 6F00). NULL removes the filter. */
+typedef void (*sim_sm_filter_fn)(void *ctx, uint8_t ins, smk_buf *answer);
+void sim_card_set_sm_filter(sim_card *c, sim_sm_filter_fn fn, void *ctx);
+
 /* ---- latency model (faults.c) ---- */
 
 typedef struct sim_latency {

@@ -91,6 +91,17 @@ int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *
 	c->sm_busy = false;
 	if (rc < 0)
 		goto done;
+	if (c->sm_filter != NULL) {
+		c->sm_filter(c->sm_filter_ctx, plain.ins, &inner);
+		if (inner.len < 2) {
+			smk_buf_reset(&inner);
+			if (add_sw(&inner, 0x6F00) < 0) {
+				rc = -1;
+				goto done;
+			}
+		}
+		*sw = (uint16_t)(inner.data[inner.len - 2] << 8 | inner.data[inner.len - 1]);
+	}
 	if (f != NULL && f->action == SIM_FAULT_PLAIN) {
 		/* the card answers as if SM were not there: the session is over */
 		c->sm_end_due = true;
@@ -112,4 +123,10 @@ done:
 	smk_buf_free(&data);
 	smk_buf_free(&inner);
 	return rc;
+}
+
+void sim_card_set_sm_filter(sim_card *c, sim_sm_filter_fn fn, void *ctx)
+{
+	c->sm_filter = fn;
+	c->sm_filter_ctx = ctx;
 }

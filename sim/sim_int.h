@@ -112,6 +112,8 @@ struct sim_card {
 	unsigned removed_ms;
 	sim_latency latency;
 	unsigned extra_ms; /* latency the current command's handler asked for */
+	sim_sm_filter_fn sm_filter;
+	void *sm_filter_ctx;
 };
 
 /* files.c */
