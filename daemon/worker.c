@@ -210,19 +210,22 @@ static void run_generate(device *d, job *j)
 {
 	engine *eng = d->eng;
 	session_keygen g;
-	int used;
+	bool used;
 
 	engine_post(eng, DONE_PROGRESS, j, ENGINE_SESSION);
 	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0)
 		goto fail;
-	/* GAKP on a used key id replaces that key: look at the card itself, not
-	 * only at what we listed earlier (OpenSC may have made keys since) */
-	if (device_refresh_ids(d, &j->err) < 0)
+	/* GAKP on a used key id replaces that key: ask the session, which
+	 * lists the card once per SM session (OpenSC may have made keys while we
+	 * did not hold the card) and tracks our own keys after that */
+	if (session_key_id_used(d->session, j->key_id, &used, &j->err) < 0)
 		goto fail;
-	pthread_mutex_lock(&eng->lock);
-	used = device_id_used(d->used_ids, j->key_id);
-	pthread_mutex_unlock(&eng->lock);
 	if (used) {
+		smk_err re;
+
+		/* our list is out of date: take the card's, so the next pick is
+		 * right (if that fails too, the next session lists it again) */
+		(void)device_refresh_ids(d, &re);
 		smk_fail(&j->err, SMK_E_MISMATCH,
 			 "key id %u on %s is taken by a key made outside smkeyd; nothing was "
 			 "generated",
@@ -235,6 +238,7 @@ static void run_generate(device *d, job *j)
 	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", j->chr);
 	g.key_id = j->key_id;
 	g.label = j->gakp.label;
+	g.must_be_free = true;
 	if (session_generate(d->session, &g, &j->key, &j->err) < 0) {
 		if (j->key.key_id != 0) {
 			/* the key exists and its request verified; only the PrKD

@@ -93,6 +93,11 @@ int session_pin_status(smk_session *s, hsm_pin_status *st, smk_err *e);
 
 /* Key ids 1..255 with a key object, ascending. */
 int session_list_keys(smk_session *s, uint8_t ids[255], size_t *n, smk_err *e);
+
+/* Whether key id holds a key. Answered from what this SM session already
+ * knows (its last ENUMERATE and its own writes since); one ENUMERATE only
+ * when the session is new. */
+int session_key_id_used(smk_session *s, uint8_t key_id, bool *used, smk_err *e);
 /* The lowest key id without a key object. */
 int session_free_key_id(smk_session *s, uint8_t *id, smk_err *e);
 
@@ -102,6 +107,10 @@ typedef struct session_keygen {
 	hsm_keyspec spec;
 	uint8_t key_id;	   /* 0: the lowest free id */
 	const char *label; /* PrKD label (C4|id); NULL: write no PrKD */
+	/* key_id must hold no key: checked right before the GAKP, in the same
+	 * SM session (a listing of an earlier session is not trusted); a used
+	 * id is refused with SMK_E_MISMATCH and nothing is generated */
+	bool must_be_free;
 } session_keygen;
 
 typedef struct session_key {

@@ -19,6 +19,17 @@ struct smk_session {
 	devaut_chain chain;
 	hsm_fcp fcp;
 	unsigned opens;
+	/* What the card holds, from the last ENUMERATE in this SM session and
+	 * kept current by our own GAKP / UPDATE / DELETE: valid only while
+	 * objs_opens == opens. The reader is held exclusively (sm/pcsc.c), and
+	 * on genuine firmware a plain APDU from anyone would end our SM session
+	 * (ref §5.8), so within one session the card changes only through us; a
+	 * new handshake means "look again". Bit i of key_ids: CC|i exists; of
+	 * prkd_ids: C4|i exists. */
+	bool objs_valid;
+	unsigned objs_opens;
+	uint8_t key_ids[32];
+	uint8_t prkd_ids[32];
 	/* per operation: commands the card answered, and whether the failure
 	 * happened before the card executed anything of it */
 	unsigned op_cmds;

@@ -28,6 +28,49 @@ struct list_arg {
 	uint8_t free_id;
 };
 
+static bool objs_known(const smk_session *s)
+{
+	return s->objs_valid && s->objs_opens == s->opens;
+}
+
+static bool id_bit(const uint8_t map[32], uint8_t id)
+{
+	return (map[id / 8] >> (id % 8)) & 1;
+}
+
+static void id_bit_set(uint8_t map[32], uint8_t id, bool on)
+{
+	if (on)
+		map[id / 8] |= (uint8_t)(1u << (id % 8));
+	else
+		map[id / 8] &= (uint8_t)~(1u << (id % 8));
+}
+
+/* Keep the session's picture of the card current after our own change. */
+static void objs_note(smk_session *s, uint16_t fid, bool exists)
+{
+	uint8_t prefix = (uint8_t)(fid >> 8), id = (uint8_t)fid;
+
+	if (!objs_known(s))
+		return;
+	if (prefix == HSM_PREFIX_KEY)
+		id_bit_set(s->key_ids, id, exists);
+	else if (prefix == HSM_PREFIX_PRKD)
+		id_bit_set(s->prkd_ids, id, exists);
+}
+
+static void objs_take(smk_session *s, const hsm_objects *objs)
+{
+	size_t i;
+
+	memset(s->key_ids, 0, sizeof(s->key_ids));
+	memset(s->prkd_ids, 0, sizeof(s->prkd_ids));
+	s->objs_valid = true;
+	s->objs_opens = s->opens;
+	for (i = 0; i < objs->count; i++)
+		objs_note(s, hsm_objects_fid(objs, i), true);
+}
+
 static int do_enumerate(smk_session *s, void *arg, smk_err *e)
 {
 	struct list_arg *l = arg;
@@ -41,6 +84,8 @@ static int do_enumerate(smk_session *s, void *arg, smk_err *e)
 	r = session_send_sm(s, &a, session_apdu_timeout(s), "ENUMERATE OBJECTS", &data, &sw, e);
 	if (r == 0)
 		r = hsm_parse_enumerate(data.data, data.len, sw, &objs, e);
+	if (r == 0)
+		objs_take(s, &objs);
 	if (r == 0 && l->ids != NULL)
 		l->n = hsm_key_ids(&objs, l->ids);
 	if (r == 0 && l->want_free)
@@ -70,6 +115,32 @@ int session_free_key_id(smk_session *s, uint8_t *id, smk_err *e)
 	return 0;
 }
 
+struct used_arg {
+	uint8_t id;
+	bool *used;
+};
+
+static int do_key_id_used(smk_session *s, void *arg, smk_err *e)
+{
+	struct used_arg *u = arg;
+	struct list_arg l = {NULL, 0, false, 0};
+
+	if (!objs_known(s) && do_enumerate(s, &l, e) < 0)
+		return -1;
+	*u->used = id_bit(s->key_ids, u->id);
+	return 0;
+}
+
+int session_key_id_used(smk_session *s, uint8_t key_id, bool *used, smk_err *e)
+{
+	struct used_arg u = {key_id, used};
+
+	*used = true;
+	if (key_id == 0)
+		return 0;
+	return session_run_op(s, "look up a key id", do_key_id_used, &u, e);
+}
+
 /* DELETE FILE fid; a missing file is fine when missing_ok. */
 static int delete_fid(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
 {
@@ -83,6 +154,8 @@ static int delete_fid(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
 		r = session_send_sm(s, &a, session_apdu_timeout(s), "DELETE FILE", &data, &sw, e);
 	if (r == 0 && !(missing_ok && sw == 0x6A82))
 		r = hsm_check_sw(sw, "DELETE FILE", e);
+	if (r == 0)
+		objs_note(s, fid, false);
 	if (r < 0)
 		smk_context(e, "EF %04X", fid);
 	smk_buf_free(&data);
@@ -113,6 +186,7 @@ static int write_file(smk_session *s, uint16_t fid, const uint8_t *content, size
 	smk_buf_free(&data);
 	if (rc < 0)
 		return smk_context(e, "EF %04X", fid);
+	objs_note(s, fid, true);
 	return 0;
 }
 
@@ -182,8 +256,9 @@ static int do_write_prkd(smk_session *s, void *arg, smk_err *e)
 		k.alg_count = p->alg_count;
 		r = prkd_encode(&prkd, &k, e);
 	}
-	/* ref §2.4: replace by delete and re-create, not by a shorter overwrite */
-	if (r == 0)
+	/* ref §2.4: replace by delete and re-create, not by a shorter overwrite;
+	 * a file this session knows is absent needs no DELETE */
+	if (r == 0 && (!objs_known(s) || id_bit(s->prkd_ids, p->key_id)))
 		r = delete_fid(s, fid, true, e);
 	if (r == 0)
 		r = write_file(s, fid, prkd.data, prkd.len, e);
@@ -284,6 +359,17 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 
 	session_key_free(k);
 	if (ga->g->key_id != 0) {
+		struct list_arg look = {NULL, 0, false, 0};
+
+		/* after a re-handshake (the retry of session_run_op) this lists the
+		 * card again before the GAKP could replace a key made meanwhile */
+		if (ga->g->must_be_free && !objs_known(s) && do_enumerate(s, &look, e) < 0)
+			goto out;
+		if (ga->g->must_be_free && id_bit(s->key_ids, ga->g->key_id)) {
+			smk_fail(e, SMK_E_MISMATCH, "key id %u already holds a key; nothing was generated",
+				 ga->g->key_id);
+			goto out;
+		}
 		k->key_id = ga->g->key_id;
 	} else {
 		if (do_enumerate(s, &l, e) < 0)
@@ -294,6 +380,7 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 	    session_send_sm(s, &a, session_keygen_timeout(s), "GAKP", &data, &sw, e) < 0 ||
 	    hsm_parse_gakp_response(data.data, data.len, sw, &req, &req_len, e) < 0)
 		goto fail;
+	objs_note(s, HSM_FID(HSM_PREFIX_KEY, k->key_id), true);
 	if (req_len == 0) {
 		/* ref §6.3: the card keeps the request in CE|id as well */
 		if (session_read_protected(s, HSM_FID(HSM_PREFIX_CERT, k->key_id), CE_MAX,
@@ -329,6 +416,8 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 	r = 0;
 	goto out;
 fail:
+	/* the card may or may not hold a key now: look again next time */
+	s->objs_valid = false;
 	smk_context(e, "key %u", k->key_id);
 	session_key_free(k);
 out:

@@ -677,6 +677,78 @@ END_TEST
 /* A card that lost its state without the reader noticing (a brown-out, a
  * reset PC/SC did not report) answers the next protected command in plain
  * with an error: nothing was executed, so the operation re-opens and runs. */
+/* One ENUMERATE per SM session: the session tracks its own keys and PrKDs
+ * after it (no ENUMERATE, no DELETE of a PrKD it knows is absent), and a new
+ * session lists the card again, so a key made meanwhile is never replaced. */
+START_TEST(key_ids_known_within_a_session)
+{
+	const sim_stats *st = sim_card_stats(card);
+	smk_buf theirs = SMK_BUF_INIT, req = SMK_BUF_INIT;
+	session_keygen g = {0};
+	session_key k;
+	bool used;
+	smk_err e;
+
+	ec_spec(&g.spec, "secp256r1", "ZZSIMTEST00011");
+	g.label = "known";
+	g.must_be_free = true;
+	ck_assert_msg(session_key_id_used(sess, 1, &used, &e) == 0, "%s", e.msg);
+	ck_assert(!used);
+	ck_assert_uint_eq(st->sm_by_ins[0x58], 1);
+	g.key_id = 1;
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+	session_key_free(&k);
+	g.key_id = 2;
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+	session_key_free(&k);
+	ck_assert_msg(session_key_id_used(sess, 2, &used, &e) == 0, "%s", e.msg);
+	ck_assert(used);
+	ck_assert_uint_eq(st->sm_by_ins[0x58], 1);
+	ck_assert_uint_eq(st->sm_by_ins[0xE4], 0);
+	/* the session's own key is refused without a GAKP */
+	g.key_id = 1;
+	ck_assert_int_eq(session_generate(sess, &g, &k, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
+	ck_assert_uint_eq(k.key_id, 0);
+	ck_assert_uint_eq(st->sm_by_ins[0x46], 2);
+
+	/* the card resets and another host makes key 3 (any GAKP replaces) */
+	sim_card_reset(card);
+	{
+		smk_session *other = sess;
+
+		new_session(NULL);
+		g.key_id = 3;
+		ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(smk_buf_add(&theirs, k.cvreq.data, k.cvreq.len), 0);
+		session_key_free(&k);
+		session_free(sess);
+		sess = other;
+	}
+	sim_card_reset(card);
+	/* the first session, asked for id 3 with its old picture, finds its SM
+	 * session gone, and after the new handshake must look again */
+	ck_assert_int_eq(session_generate(sess, &g, &k, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
+	ck_assert_uint_eq(k.key_id, 0);
+	ck_assert_uint_eq(session_opens(sess), 2);
+	ck_assert_int_eq(session_read_cvreq(sess, 3, &req, &e), 0);
+	ck_assert_uint_eq(req.len, theirs.len);
+	ck_assert_mem_eq(req.data, theirs.data, req.len);
+	smk_buf_free(&req);
+	smk_buf_free(&theirs);
+	/* and a PrKD that exists is replaced by DELETE + UPDATE */
+	g.key_id = 4;
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+	session_key_free(&k);
+	ck_assert_uint_eq(st->sm_by_ins[0xE4], 0);
+	g.must_be_free = false;
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+	session_key_free(&k);
+	ck_assert_uint_eq(st->sm_by_ins[0xE4], 1);
+}
+END_TEST
+
 START_TEST(silent_reset_is_survived)
 {
 	session_keygen g = {0};
@@ -940,6 +1012,7 @@ int main(void)
 	tcase_add_test(tc, expired_chain_refused);
 	tcase_add_test(tc, reset_between_generations_is_survived);
 	tcase_add_test(tc, silent_reset_is_survived);
+	tcase_add_test(tc, key_ids_known_within_a_session);
 	tcase_add_loop_test(tc, faults_during_operations, 0, sizeof(faults) / sizeof(faults[0]));
 	tcase_add_test(tc, reset_during_handshake_is_tried_again);
 	tcase_add_test(tc, timeout_takes_the_session_down);

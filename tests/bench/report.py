@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""report.py RESULTS.jsonl OUTDIR: results.json and results.md from the
+result lines tests/bench/run wrote."""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release()}
+
+
+def main(argv):
+    rows = [json.loads(l) for l in open(argv[1]) if l.strip()]
+    out = argv[2]
+    doc = {"machine": machine(), "results": rows}
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    md = []
+    apdus = [r for r in rows if r["bench"] == "apdus"]
+    if apdus:
+        md.append("### 1. APDUs and bytes per attested key (smkey-sim counters)\n")
+        md.append("| key | who | keys | APDUs/key | bytes in/key | bytes out/key | vs OpenSC |")
+        md.append("|---|---|---|---|---|---|---|")
+        for kind in ("ec", "rsa"):
+            ref = [r for r in apdus if r["kind"] == kind and r["who"] == "opensc"]
+            ref_apdu = ref[0]["stats"]["apdus"] / ref[0]["keys"] if ref else None
+            for r in [r for r in apdus if r["kind"] == kind]:
+                k = r["keys"]
+                s = r["stats"]
+                per = s["apdus"] / k
+                ratio = f"{per / ref_apdu:.2f}" if ref_apdu else "-"
+                md.append(f"| {kind} | {r['who']} | {k} | {per:.1f} | {s['bytes_in'] / k:.0f} "
+                          f"| {s['bytes_out'] / k:.0f} | {ratio} |")
+        md.append("")
+    lat = [r for r in rows if r["bench"] == "latency"]
+    if lat:
+        md.append("### 2. Wall time per key, genuine latency model (steady state, 1 client)\n")
+        md.append("| key | who | keys | wall s/key | card busy s/key | wall / card busy | smkeyd / OpenSC |")
+        md.append("|---|---|---|---|---|---|---|")
+        for kind in ("ec", "rsa"):
+            per = {}
+            for r in [r for r in lat if r["kind"] == kind]:
+                wall = sum(r["run"]["per_key_s"]) if "run" in r else r["wall_s"]
+                per[r["who"]] = (wall / r["keys"], r["card_busy_s"] / r["keys"], r["keys"])
+            for who, (w, b, k) in per.items():
+                vs = f"{w / per['opensc'][0]:.2f}" if "opensc" in per else "-"
+                md.append(f"| {kind} | {who} | {k} | {w:.3f} | {b:.3f} | {w / b:.3f} | {vs} |")
+        md.append("")
+    sc = [r for r in rows if r["bench"] == "scaling"]
+    if sc:
+        md.append("### 3. Scaling over simulators (EC P-256, genuine latency model)\n")
+        md.append("| HSMs | clients | keys | wall s | keys/s | vs 1 HSM |")
+        md.append("|---|---|---|---|---|---|")
+        base = None
+        for r in sorted(sc, key=lambda r: r["hsms"]):
+            kps = r["run"]["keys"] / r["run"]["wall_s"]
+            base = base or kps
+            md.append(f"| {r['hsms']} | {r['clients']} | {r['run']['keys']} | {r['run']['wall_s']:.2f} "
+                      f"| {kps:.2f} | {kps / base:.2f}x |")
+        md.append("")
+    au = [r for r in rows if r["bench"] == "audit"]
+    if au:
+        r = au[0]
+        v = r["openssl_verify_per_s"]
+        # a record needs: the record signature and its checkpoint (P-256, the
+        # archive key), the CV request's inner signature (P-256, the new key)
+        # and its outer one (brainpoolP256r1, the device key)
+        bound = 1 / (3 / v["nistp256"] + 1 / v["brainpoolP256r1"])
+        rate = r["records"] / r["wall_s"]
+        md.append("### 4. smkey audit on one core vs the raw ECDSA verifications a record needs\n")
+        md.append("| records | audit s | records/s | openssl P-256 verify/s | openssl bP256 verify/s "
+                  "| ECDSA-bound records/s | audit / bound |")
+        md.append("|---|---|---|---|---|---|---|")
+        md.append(f"| {r['records']} | {r['wall_s']:.2f} | {rate:.0f} | {v['nistp256']:.0f} "
+                  f"| {v['brainpoolP256r1']:.0f} | {bound:.0f} | {rate / bound:.2f} |")
+        md.append("")
+    ve = [r for r in rows if r["bench"] == "verify"]
+    if ve:
+        md.append(f"smkey verify on one bundle: {ve[0]['wall_s'] * 1000:.1f} ms (best of 5, process start included)\n")
+    so = [r for r in rows if r["bench"] == "socket"]
+    if so:
+        md.append("### 5. Socket protocol (Python load clients on the same 2 cores)\n")
+        md.append("| method | clients | calls | wall s | calls/s |")
+        md.append("|---|---|---|---|---|")
+        for r in so:
+            md.append(f"| {r['method']} | {r['clients']} | {r['run']['calls']} | {r['run']['wall_s']:.2f} "
+                      f"| {r['run']['calls'] / r['run']['wall_s']:.0f} |")
+        md.append("")
+    rss = [r for r in rows if r["bench"] == "rss"]
+    if rss:
+        md.append("| smkeyd RSS | MiB |")
+        md.append("|---|---|")
+        for r in rss:
+            md.append(f"| {r['state']} | {r['rss_kib'] / 1024:.1f} |")
+        md.append("")
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
