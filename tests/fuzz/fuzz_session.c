@@ -62,9 +62,19 @@ static trust_store trust;
 static sim_ca *ca;
 static smk_pin_source pin;
 
+static char tmp_dir[64], pin_path[4096];
+
+/* the PIN file lives only as long as the fuzzer */
+static void remove_tmp(void)
+{
+	unlink(pin_path);
+	rmdir(tmp_dir);
+}
+
 static void setup(void)
 {
-	char dir[] = "/tmp/smk-fuzz-session.XXXXXX", path[4096];
+	char path[4096];
+	size_t len;
 	smk_buf root = SMK_BUF_INIT;
 	const uint8_t *r;
 	size_t n;
@@ -81,16 +91,21 @@ static void setup(void)
 	if (smk_buf_add(&root, r, n) < 0 || trust_add(&trust, root.data, root.len, "sim", &e) < 0)
 		fz_die("simulator root", &e);
 	smk_buf_free(&root);
-	if (mkdtemp(dir) == NULL)
+	/* mkdtemp replaces the six 'X' that end the template */
+	len = (size_t)snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/smk-fuzz-session.");
+	memset(tmp_dir + len, 'X', 6);
+	tmp_dir[len + 6] = '\0';
+	if (mkdtemp(tmp_dir) == NULL)
 		fz_die("mkdtemp", NULL);
-	snprintf(path, sizeof(path), "%s/pin", dir);
-	f = fopen(path, "w");
+	snprintf(pin_path, sizeof(pin_path), "%s/pin", tmp_dir);
+	atexit(remove_tmp);
+	f = fopen(pin_path, "w");
 	if (f == NULL)
-		fz_die(path, NULL);
+		fz_die(pin_path, NULL);
 	fprintf(f, "%s\n", SIM_DEFAULT_PIN);
 	fclose(f);
-	chmod(path, 0600);
-	if (pin_source_file(&pin, path, &e) < 0)
+	chmod(pin_path, 0600);
+	if (pin_source_file(&pin, pin_path, &e) < 0)
 		fz_die("PIN file", &e);
 	/* the PIN source re-reads the file at every VERIFY */
 }
