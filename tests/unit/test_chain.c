@@ -16,16 +16,6 @@
 #define REQ_K1 "tests/data/cvc/DENK0404144-CE01-secp256k1.hex"
 #define SPKI_P256 "tests/data/cvc/DENK0404144-CE03-secp256r1.spki.hex"
 
-static void load(smk_buf *b, const char *rel)
-{
-	smk_buf raw = SMK_BUF_INIT;
-	smk_err e;
-
-	tu_read_source_file(&raw, rel);
-	ck_assert_msg(cvc_input_bytes(raw.data, raw.len, b, &e) == 0, "%s: %s", rel, e.msg);
-	smk_buf_free(&raw);
-}
-
 static time_t day(const char *s)
 {
 	cvc_date d;
@@ -71,7 +61,7 @@ static void genuine_chain(devaut_chain *c)
 	smk_err e;
 
 	add_root(&t, ROOT_DE);
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	ck_assert_msg(chain_validate(b.data, b.len, &t, day("2026-11-27"), c, &e) == 0, "%s",
 		      e.msg);
 	trust_free(&t);
@@ -96,7 +86,7 @@ START_TEST(genuine_chain_validates)
 		      "37363551A876B8EC2B0DB88545ADFE418ABECD555C128BE81A5C6A0361FCA1DF");
 	ck_assert_ptr_nonnull(c.key);
 	ck_assert(EVP_PKEY_is_a(c.key, "EC"));
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	ck_assert_uint_eq(c.device_cert.len + c.dica_cert.len, b.len);
 	ck_assert_mem_eq(c.device_cert.data, b.data, c.device_cert.len);
 	ck_assert_mem_eq(c.dica_cert.data, b.data + c.device_cert.len, c.dica_cert.len);
@@ -115,7 +105,7 @@ START_TEST(genuine_requests_verify)
 	cvc_authreq a;
 
 	genuine_chain(&c);
-	load(&b, REQ_P256);
+	tu_read_vector(&b, REQ_P256);
 	ck_assert_msg(chain_verify_authreq(&c, b.data, b.len, &k, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(k.type, SMK_KEY_EC);
 	ck_assert_str_eq(k.curve->name, "secp256r1");
@@ -124,7 +114,7 @@ START_TEST(genuine_requests_verify)
 	ck_assert(k.has_car);
 	ck_assert_str_eq(k.car, "UTCA00001");
 	ck_assert_str_eq(k.outer_car, "DENK040414400000");
-	load(&want, SPKI_P256);
+	tu_read_vector(&want, SPKI_P256);
 	ck_assert_uint_eq(k.spki.len, want.len);
 	ck_assert_mem_eq(k.spki.data, want.data, want.len);
 	ck_assert_ptr_nonnull(
@@ -133,7 +123,7 @@ START_TEST(genuine_requests_verify)
 
 	smk_buf_reset(&b);
 	smk_buf_reset(&want);
-	load(&b, REQ_K1);
+	tu_read_vector(&b, REQ_K1);
 	ck_assert_msg(chain_verify_authreq(&c, b.data, b.len, &k, &e) == 0, "%s", e.msg);
 	ck_assert_str_eq(k.curve->name, "secp256k1");
 	/* SPKI: id-ecPublicKey, secp256k1 (1.3.132.0.10), then the point inside the request */
@@ -197,7 +187,7 @@ START_TEST(chain_flips_fail_with_reason)
 	struct chain_offsets o;
 	size_t i;
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	offsets(&b, &o);
 	{
 		const struct flip_case cases[] = {
@@ -250,7 +240,7 @@ START_TEST(chain_every_bit_flip_fails)
 	int bit;
 
 	add_root(&t, ROOT_DE);
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	for (i = 0; i < b.len; i++) {
 		for (bit = 0; bit < 8; bit++) {
 			devaut_chain c;
@@ -280,7 +270,7 @@ START_TEST(request_flips_fail_with_reason)
 	size_t inner_sig, outer_sig, outer_car, inner_chr, point, i;
 
 	genuine_chain(&c);
-	load(&b, REQ_P256);
+	tu_read_vector(&b, REQ_P256);
 	ck_assert_int_eq(cvc_parse_authreq(b.data, b.len, &a, &e), 0);
 	inner_sig = (size_t)(a.req.sig - b.data);
 	outer_sig = (size_t)(a.outer_sig - b.data);
@@ -346,8 +336,8 @@ START_TEST(random_edits_never_validate)
 	int round;
 
 	add_root(&t, ROOT_DE);
-	load(&chain, CHAIN);
-	load(&req, REQ_P256);
+	tu_read_vector(&chain, CHAIN);
+	tu_read_vector(&req, REQ_P256);
 	genuine_chain(&good);
 	for (round = 0; round < 3000; round++) {
 		const smk_buf *src = round % 2 ? &req : &chain;
@@ -407,7 +397,7 @@ START_TEST(unknown_root_and_validity)
 	smk_buf b = SMK_BUF_INIT;
 	smk_err e;
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	e = try_chain(&b, ROOT_UT, day("2026-11-27"));
 	ck_assert_int_eq(e.code, SMK_E_TRUST);
 	ck_assert_ptr_nonnull(strstr(e.msg, "issuer DESRCACC100001 is not a pinned root"));
@@ -438,7 +428,7 @@ START_TEST(chain_structure_refused)
 	smk_err e;
 	size_t i;
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	offsets(&b, &o);
 	for (i = 0; i < b.len; i++) {
 		smk_buf_reset(&x);
@@ -522,7 +512,7 @@ START_TEST(trust_refuses_non_roots)
 	smk_err e;
 	char *h;
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	ck_assert_int_eq(tlv_parse(b.data, b.len, &first, &e), 0);
 	/* the DICA is not self-signed and has role 80 */
 	ck_assert_int_eq(trust_add(&t, b.data + first.raw_len, b.len - first.raw_len, "dica", &e),

@@ -16,17 +16,6 @@
 #define REQ_K1 "tests/data/cvc/DENK0404144-CE01-secp256k1.hex"
 #define SPKI_P256 "tests/data/cvc/DENK0404144-CE03-secp256r1.spki.hex"
 
-/* Read a vector; hex files decode through the same input path smkey uses. */
-static void load(smk_buf *b, const char *rel)
-{
-	smk_buf raw = SMK_BUF_INIT;
-	smk_err e;
-
-	tu_read_source_file(&raw, rel);
-	ck_assert_msg(cvc_input_bytes(raw.data, raw.len, b, &e) == 0, "%s: %s", rel, e.msg);
-	smk_buf_free(&raw);
-}
-
 /* The device certificate and the DICA certificate of EF 2F02. */
 static void split_chain(const smk_buf *chain, cvc *dev, cvc *dica)
 {
@@ -60,7 +49,7 @@ START_TEST(root_fields_and_self_signature)
 	cvc c;
 	smk_err e;
 
-	load(&b, ROOT_DE);
+	tu_read_vector(&b, ROOT_DE);
 	ck_assert_uint_eq(b.len, 441);
 	ck_assert_msg(cvc_parse_cert(b.data, b.len, &c, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(c.kind, CVC_CERT);
@@ -99,7 +88,7 @@ START_TEST(device_and_dica_fields)
 	cvc dev, dica;
 	char d[16];
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	ck_assert_uint_eq(b.len, 464);
 	split_chain(&b, &dev, &dica);
 	ck_assert_str_eq(dev.car, "DEDINK0400001");
@@ -135,7 +124,7 @@ START_TEST(authreq_fields_and_signed_ranges)
 	char *pem = NULL;
 	smk_err e;
 
-	load(&b, REQ_P256);
+	tu_read_vector(&b, REQ_P256);
 	ck_assert_uint_eq(b.len, 490);
 	ck_assert_msg(cvc_parse_authreq(b.data, b.len, &a, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(a.req.kind, CVC_REQUEST);
@@ -155,7 +144,7 @@ START_TEST(authreq_fields_and_signed_ranges)
 	/* the key inside is the one PKCS#11 reported */
 	ck_assert_int_eq(cvc_pubkey_to_evp(&a.req.key, NULL, &k, &e), 0);
 	ck_assert_int_eq(cvc_spki_der(k, &spki, &e), 0);
-	load(&want, SPKI_P256);
+	tu_read_vector(&want, SPKI_P256);
 	ck_assert_uint_eq(spki.len, want.len);
 	ck_assert_mem_eq(spki.data, want.data, want.len);
 	ck_assert_int_eq(cvc_spki_pem(k, &pem, &e), 0);
@@ -187,7 +176,7 @@ START_TEST(pubkey_encoding_matches_genuine_bytes)
 		cvc c;
 		smk_err e;
 
-		load(&b, files[i]);
+		tu_read_vector(&b, files[i]);
 		if (b.data[0] == 0x67) {
 			ck_assert_int_eq(cvc_parse_authreq(b.data, b.len, &a, &e), 0);
 			key = &a.req.key;
@@ -213,7 +202,7 @@ START_TEST(inherited_curve_needed_for_dica_key)
 	cvc dev, dica;
 	smk_err e;
 
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	split_chain(&b, &dev, &dica);
 	ck_assert_int_eq(cvc_pubkey_to_evp(&dica.key, NULL, &k, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_FORMAT);
@@ -409,16 +398,16 @@ START_TEST(truncated_and_overlong_inputs)
 	smk_buf b = SMK_BUF_INIT;
 	cvc dev, dica;
 
-	load(&b, ROOT_DE);
+	tu_read_vector(&b, ROOT_DE);
 	refuse_truncated_and_overlong(&b, 0);
 	smk_buf_reset(&b);
-	load(&b, REQ_P256);
+	tu_read_vector(&b, REQ_P256);
 	refuse_truncated_and_overlong(&b, 1);
 	smk_buf_reset(&b);
-	load(&b, REQ_K1);
+	tu_read_vector(&b, REQ_K1);
 	refuse_truncated_and_overlong(&b, 1);
 	smk_buf_reset(&b);
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	split_chain(&b, &dev, &dica);
 	{
 		smk_buf one = SMK_BUF_INIT;
@@ -492,7 +481,7 @@ START_TEST(malformed_fields)
 	cvc root, back;
 	smk_err e;
 
-	load(&b, ROOT_DE);
+	tu_read_vector(&b, ROOT_DE);
 	ck_assert_int_eq(cvc_parse_cert(b.data, b.len, &root, &e), 0);
 	/* an unchanged rebuild parses: the helper itself is sound */
 	rebuild(&root, 0, 0, NULL, 0, NULL, &same);
@@ -555,7 +544,7 @@ START_TEST(unknown_curve_and_partial_parameters)
 	smk_err e;
 	char *hex;
 
-	load(&b, ROOT_DE);
+	tu_read_vector(&b, ROOT_DE);
 	ck_assert_int_eq(cvc_parse_cert(b.data, b.len, &root, &e), 0);
 	ck_assert_int_eq(tlv_parse(root.key.raw, root.key.raw_len, &k, &e), 0);
 	for (int variant = 0; variant < 2; variant++) {
@@ -598,7 +587,7 @@ START_TEST(authreq_structure_refused)
 	smk_err e;
 	size_t m;
 
-	load(&b, REQ_P256);
+	tu_read_vector(&b, REQ_P256);
 	ck_assert_int_eq(cvc_parse_authreq(b.data, b.len, &a, &e), 0);
 	/* outer CAR before the request */
 	tlv_begin(&x, 0x67, &m);
@@ -618,7 +607,7 @@ START_TEST(authreq_structure_refused)
 	ck_assert_ptr_nonnull(strstr(e.msg, "outer signature"));
 	/* a certificate wrapped as if it were a request */
 	smk_buf_reset(&b);
-	load(&b, CHAIN);
+	tu_read_vector(&b, CHAIN);
 	split_chain(&b, &dev, &dica);
 	smk_buf_reset(&x);
 	tlv_begin(&x, 0x67, &m);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/hex.h"
+#include "sm/cvc.h"
 
 void tu_hex(smk_buf *b, const char *hex)
 {
@@ -27,6 +28,16 @@ void tu_read_source_file(smk_buf *b, const char *relpath)
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		ck_assert(smk_buf_add(b, chunk, n) == 0);
 	fclose(f);
+}
+
+void tu_read_vector(smk_buf *b, const char *relpath)
+{
+	smk_buf raw = SMK_BUF_INIT;
+	smk_err e;
+
+	tu_read_source_file(&raw, relpath);
+	ck_assert_msg(cvc_input_bytes(raw.data, raw.len, b, &e) == 0, "%s: %s", relpath, e.msg);
+	smk_buf_free(&raw);
 }
 
 void tu_assert_hex_at(const char *file, int line, const uint8_t *p, size_t n, const char *hex)

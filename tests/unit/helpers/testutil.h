@@ -12,6 +12,9 @@
 void tu_hex(smk_buf *b, const char *hex);
 /* Read a file below the source tree (path relative to SMK_SOURCE_DIR). */
 void tu_read_source_file(smk_buf *b, const char *relpath);
+/* Read a test vector below the source tree: binary, or hex text decoded
+ * through the same input path smkey uses (cvc_input_bytes). */
+void tu_read_vector(smk_buf *b, const char *relpath);
 /* ck_assert that p[0..n) equals the bytes written in hex. */
 #define tu_assert_hex(p, n, hex) tu_assert_hex_at(__FILE__, __LINE__, (p), (n), (hex))
 void tu_assert_hex_at(const char *file, int line, const uint8_t *p, size_t n, const char *hex);
