@@ -46,15 +46,6 @@ static const char apk_doc[] =
 static const char fw_doc[] = "{\"alg-list-hex\":\"43\",\"algorithms\":[{\"id\":67,\"name\":"
 			     "\"rsa-pss-sha256\"}],\"name\":\"firmware-rsa\",\"use-counter\":1000}";
 
-static EVP_PKEY *keygen(const char *curve)
-{
-	EVP_PKEY *k = strcmp(curve, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
-						: EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
-
-	ck_assert_ptr_nonnull(k);
-	return k;
-}
-
 static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, int params)
 {
 	cvc_cert_fields f;
@@ -150,10 +141,10 @@ static void setup(void)
 	memset(&P, 0, sizeof(P));
 	tu_temp_dir(P.dir, sizeof(P.dir), "smk-bundle");
 	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
-	P.root = keygen("brainpoolP256r1");
-	P.dica = keygen("brainpoolP256r1");
-	P.dev = keygen("brainpoolP256r1");
-	P.akey = keygen("P-256");
+	P.root = tu_keygen("brainpoolP256r1");
+	P.dica = tu_keygen("brainpoolP256r1");
+	P.dev = tu_keygen("brainpoolP256r1");
+	P.akey = tu_keygen("P-256");
 	build_pki(&P.trust, &P.root_cert, &P.chain, P.root, P.dica, P.dev, ROOT_CHR);
 	ck_assert_int_eq(archive_key_policy(&P.keydoc, &e), 0);
 	/* used as a C string below */
@@ -206,7 +197,7 @@ static void sha256_hex(const smk_buf *b, char out[65])
 
 START_TEST(bundle_verifies_offline)
 {
-	EVP_PKEY *apk = keygen("P-256"), *fw = keygen("RSA");
+	EVP_PKEY *apk = tu_keygen("P-256"), *fw = tu_keygen("RSA");
 	smk_buf b1 = SMK_BUF_INIT, b2 = SMK_BUF_INIT, spki = SMK_BUF_INIT;
 	archive_verified v;
 	char fp[65];
@@ -251,7 +242,7 @@ START_TEST(bundle_verifies_offline)
 	{
 		trust_store other = TRUST_STORE_INIT;
 		smk_buf rc = SMK_BUF_INIT, ch = SMK_BUF_INIT;
-		EVP_PKEY *r2 = keygen("brainpoolP256r1");
+		EVP_PKEY *r2 = tu_keygen("brainpoolP256r1");
 
 		build_pki(&other, &rc, &ch, r2, P.dica, P.dev, "UTSRCAOTHER001");
 		ck_assert_int_eq(archive_verify_bundle(b1.data, b1.len, &other, NULL, NULL, &v, &e),
@@ -410,7 +401,7 @@ static void set_index(json_t *o, void *ctx)
 
 START_TEST(every_change_fails_and_is_named)
 {
-	EVP_PKEY *apk = keygen("P-256"), *other = keygen("P-256");
+	EVP_PKEY *apk = tu_keygen("P-256"), *other = tu_keygen("P-256");
 	smk_buf b = SMK_BUF_INIT, cvreq = SMK_BUF_INIT;
 	json_t *o;
 	size_t i;
@@ -494,7 +485,7 @@ END_TEST
  * device signed: the attestation catches a changed CV-REQ or device chain. */
 START_TEST(attestation_holds_even_against_the_archive_key)
 {
-	EVP_PKEY *apk = keygen("P-256");
+	EVP_PKEY *apk = tu_keygen("P-256");
 	smk_buf b = SMK_BUF_INIT, rec = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	archive_verified v;
@@ -573,7 +564,7 @@ START_TEST(archive_key_must_be_sign_only_and_under_sm)
 	    "{\"alg-list-hex\":\"7073\",\"algorithms\":[{\"id\":112,\"name\":"
 	    "\"ecdsa\"},{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
 	    "\"name\":\"wide\"}";
-	EVP_PKEY *apk = keygen("P-256");
+	EVP_PKEY *apk = tu_keygen("P-256");
 	smk_buf b = SMK_BUF_INIT;
 	archive_verified v;
 	smk_err e;
@@ -672,7 +663,7 @@ START_TEST(audit_names_what_was_tampered_with)
 	smk_err e;
 
 	for (i = 1; i <= 5; i++) {
-		k = keygen("P-256");
+		k = tu_keygen("P-256");
 		snprintf(label, sizeof(label), "key-%d", i);
 		make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, k, label, 1);
 		EVP_PKEY_free(k);

@@ -560,18 +560,6 @@ static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, in
 	return f;
 }
 
-static EVP_PKEY *keygen(const char *curve_or_rsa)
-{
-	EVP_PKEY *k;
-
-	if (strcmp(curve_or_rsa, "RSA") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve_or_rsa);
-	ck_assert_ptr_nonnull(k);
-	return k;
-}
-
 /* root (own curve params) -> DICA -> device; DICA and device carry domain
  * parameters only when the issuer's curve cannot be inherited (RSA issuer). */
 static void pki_build(struct pki *p, EVP_PKEY *root, EVP_PKEY *dica, EVP_PKEY *dev,
@@ -630,7 +618,7 @@ START_TEST(encoded_pki_every_curve_and_rsa)
 {
 	size_t n, i;
 	const smk_curve *list = curve_list(&n);
-	EVP_PKEY *rsa = keygen("RSA");
+	EVP_PKEY *rsa = tu_keygen("RSA");
 
 	for (i = 0; i < n; i++) {
 		const char *sn = OBJ_nid2sn(list[i].nid);
@@ -640,7 +628,7 @@ START_TEST(encoded_pki_every_curve_and_rsa)
 		smk_buf ar = SMK_BUF_INIT;
 		smk_err e;
 
-		pki_build(&p, keygen(sn), keygen(sn), keygen(sn), CVC_ROLE_DEVICE);
+		pki_build(&p, tu_keygen(sn), tu_keygen(sn), tu_keygen(sn), CVC_ROLE_DEVICE);
 		ck_assert_msg(chain_validate(p.chain.data, p.chain.len, &p.trust, day("2026-11-27"),
 					     &c, &e) == 0,
 			      "%s: %s", sn, e.msg);
@@ -650,7 +638,7 @@ START_TEST(encoded_pki_every_curve_and_rsa)
 
 		/* a new key on the same curve, and an RSA-2048 key */
 		for (int j = 0; j < 2; j++) {
-			EVP_PKEY *newkey = j == 0 ? keygen(sn) : rsa;
+			EVP_PKEY *newkey = j == 0 ? tu_keygen(sn) : rsa;
 			smk_buf spki = SMK_BUF_INIT;
 
 			smk_buf_reset(&ar);
@@ -685,7 +673,7 @@ START_TEST(encoded_pki_rsa_issuers)
 	devaut_chain c;
 	smk_err e;
 
-	pki_build(&p, keygen("RSA"), keygen("RSA"), keygen("brainpoolP256r1"), CVC_ROLE_DEVICE);
+	pki_build(&p, tu_keygen("RSA"), tu_keygen("RSA"), tu_keygen("brainpoolP256r1"), CVC_ROLE_DEVICE);
 	ck_assert_msg(
 	    chain_validate(p.chain.data, p.chain.len, &p.trust, day("2030-01-01"), &c, &e) == 0,
 	    "%s", e.msg);
@@ -701,10 +689,10 @@ START_TEST(encoded_pki_failures)
 	devaut_chain c;
 	chain_attested k;
 	smk_buf ar = SMK_BUF_INIT;
-	EVP_PKEY *newkey = keygen("secp384r1");
+	EVP_PKEY *newkey = tu_keygen("secp384r1");
 	smk_err e;
 
-	pki_build(&p, keygen("prime256v1"), keygen("prime256v1"), keygen("prime256v1"),
+	pki_build(&p, tu_keygen("prime256v1"), tu_keygen("prime256v1"), tu_keygen("prime256v1"),
 		  CVC_ROLE_DEVICE);
 	ck_assert_int_eq(
 	    chain_validate(p.chain.data, p.chain.len, &p.trust, day("2026-11-27"), &c, &e), 0);
@@ -721,7 +709,7 @@ START_TEST(encoded_pki_failures)
 	chain_free(&c);
 
 	/* a device certificate issued with the DICA role */
-	pki_build(&other, keygen("prime256v1"), keygen("prime256v1"), keygen("prime256v1"),
+	pki_build(&other, tu_keygen("prime256v1"), tu_keygen("prime256v1"), tu_keygen("prime256v1"),
 		  CVC_ROLE_DICA);
 	ck_assert_int_eq(chain_validate(other.chain.data, other.chain.len, &other.trust,
 					day("2026-11-27"), &c, &e),

@@ -29,18 +29,6 @@ static void split_chain(const smk_buf *chain, cvc *dev, cvc *dica)
 		      "%s", e.msg);
 }
 
-static EVP_PKEY *keygen(const char *curve_or_rsa)
-{
-	EVP_PKEY *k;
-
-	if (strcmp(curve_or_rsa, "RSA") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve_or_rsa);
-	ck_assert_ptr_nonnull(k);
-	return k;
-}
-
 START_TEST(root_fields_and_self_signature)
 {
 	smk_buf b = SMK_BUF_INIT;
@@ -276,7 +264,7 @@ START_TEST(signatures_every_oid)
 	    "id-TA-RSA-PSS-SHA-256",  "id-TA-RSA-PSS-SHA-512",
 	};
 	static const uint8_t msg[] = "7F4E body bytes";
-	EVP_PKEY *ec = keygen("secp384r1"), *rsa = keygen("RSA");
+	EVP_PKEY *ec = tu_keygen("secp384r1"), *rsa = tu_keygen("RSA");
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -326,7 +314,7 @@ START_TEST(request_round_trip_every_curve_and_rsa)
 
 	for (i = 0; i <= n; i++) {
 		const char *what = i < n ? OBJ_nid2sn(list[i].nid) : "RSA";
-		EVP_PKEY *k = keygen(what), *back = NULL;
+		EVP_PKEY *k = tu_keygen(what), *back = NULL;
 		smk_buf req = SMK_BUF_INIT;
 		cvc c;
 		smk_err e;

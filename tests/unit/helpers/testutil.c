@@ -67,6 +67,18 @@ void tu_temp_dir(char *dir, size_t cap, const char *prefix)
 	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s failed", dir);
 }
 
+EVP_PKEY *tu_keygen(const char *curve_or_rsa)
+{
+	EVP_PKEY *k;
+
+	if (strcmp(curve_or_rsa, "RSA") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve_or_rsa);
+	ck_assert_msg(k != NULL, "key generation for %s failed", curve_or_rsa);
+	return k;
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "common/buf.h"
 
 /* Decode hex (white space allowed) into b; aborts the test on bad hex. */
@@ -21,6 +23,9 @@ void tu_assert_hex_at(const char *file, int line, const uint8_t *p, size_t n, co
 /* Create a fresh directory /tmp/PREFIX-?????? (mkdtemp) and write its path
  * into dir; aborts the test on failure. */
 void tu_temp_dir(char *dir, size_t cap, const char *prefix);
+/* A fresh key: "RSA" gives RSA-2048, anything else names an EC curve;
+ * aborts the test on failure. */
+EVP_PKEY *tu_keygen(const char *curve_or_rsa);
 /* Run one suite with Check, return an exit status for main(). */
 int tu_run(Suite *s);
 
