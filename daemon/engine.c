@@ -168,7 +168,7 @@ int engine_start(engine *eng, smk_err *e)
 		return -1;
 	if (recover_archive_key(eng, e) < 0)
 		return smk_context(e, "archive key");
-	if (recover_pending(eng, e) < 0)
+	if (recover_pending(eng, e) < 0 || recover_certificates(eng, e) < 0)
 		return smk_context(e, "recovery");
 	return workers_start(eng, e);
 }
@@ -283,6 +283,10 @@ static json_t *fingerprint(const smk_buf *spki)
 
 static const char *kind_wire(const char *kind)
 {
+	if (strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0)
+		return "adopted";
+	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		return "certificate";
 	return strcmp(kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "archive_key" : "key";
 }
 
