@@ -28,6 +28,12 @@
 #define ARCHIVE_FORMAT 1
 #define ARCHIVE_KIND_KEY "key"
 #define ARCHIVE_KIND_ARCHIVE_KEY "archive-key"
+/* A key generated elsewhere whose CV-REQ was still in CE|id (no policy, no SM). */
+#define ARCHIVE_KIND_ADOPTED "adopted"
+/* A certificate written into CE|id of a key that has a record. */
+#define ARCHIVE_KIND_CERTIFICATE "certificate"
+/* The largest certificate an import accepts: what EF CE|id holds (session_write_cert). */
+#define ARCHIVE_CERT_MAX 4096
 #define ARCHIVE_SM_PROTOCOL "id-CA-ECDH-AES-CBC-CMAC-128"
 /* The CHR of an intent: "SK" + 14 base32 characters of its digest. */
 #define ARCHIVE_CHR_LEN 16
@@ -74,7 +80,7 @@ typedef struct archive_intent_info {
 	char chr[ARCHIVE_CHR_LEN + 1];		     /* the CHR to send in the GAKP */
 	int64_t time;
 	char kind[16];
-	char policy_name[128];
+	char policy_name[128]; /* "" for kinds adopted and certificate */
 } archive_intent_info;
 
 typedef struct archive_commit_req {
@@ -111,6 +117,8 @@ int archive_fail(archive *a, const char *request_id, const char *reason, smk_err
 /* Intents without an outcome (interrupted requests), oldest first. The
  * caller frees *list. */
 int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e);
+/* (kind is "certificate" for an interrupted certificate import; policy_name
+ * is empty for it.) */
 /* Number of committed records of kind "key" made under this policy (max-keys). */
 int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, smk_err *e);
 /* Number of records (the tree size). */
@@ -129,6 +137,64 @@ int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size,
 			      smk_err *e);
 /* The self-contained bundle for record seq (JSON, appended). */
 int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e);
+
+/* Adopt a key made elsewhere: its CV-REQ read from CE|id, verified by the
+ * caller against the device's validated DevAut key. One transaction: intent
+ * (kind adopted: peer, device, key id, time; no policy), record (chr = the
+ * CHR inside the CV-REQ, device chain, key {label, cvreq, spki}, no policy,
+ * sm.used false), Merkle leaf, signed checkpoint. Refuses (SMK_E_MISMATCH,
+ * naming the existing seq) a CV-REQ or SPKI already in a committed record. */
+typedef struct archive_adopt_req {
+	archive_peer peer;
+	const char *device_serial, *devaut_chr;
+	unsigned key_id;
+	const char *label; /* PrKD label or "" */
+	const uint8_t *device_chain;
+	size_t device_chain_len;
+	const uint8_t *cvreq;
+	size_t cvreq_len;
+	const uint8_t *spki;
+	size_t spki_len;
+	int64_t time; /* 0 = now */
+} archive_adopt_req;
+int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_req *req,
+		  uint64_t *seq, smk_err *e);
+
+/* Certificate import, two steps around the card write (crash-safe):
+ * archive_cert_intent refuses unless key_seq is a committed record of kind
+ * key or adopted (SMK_E_ARG "record 7 is not a committed key record"), and
+ * unless the certificate's public key equals that record's SPKI
+ * (SMK_E_MISMATCH naming both fingerprints). It durably stores the intent
+ * (kind certificate: peer, key seq, the key record's hash, device serial,
+ * DevAut CHR and key id of that record, the certificate DER, its SHA-256,
+ * time). archive_cert_commit makes it a record (signature, leaf,
+ * checkpoint); archive_fail() ends it when the card write failed. */
+typedef struct archive_cert_req {
+	archive_peer peer;
+	uint64_t key_seq;
+	const uint8_t *cert; /* DER, at most ARCHIVE_CERT_MAX bytes */
+	size_t cert_len;
+	int64_t time; /* 0 = now */
+} archive_cert_req;
+int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
+			smk_err *e);
+int archive_cert_commit(archive *a, const archive_signer *signer, const char *request_id,
+			int64_t time, uint64_t *seq, smk_err *e);
+/* The key record and certificate of a pending (open) certificate intent, for
+ * recovery: CE|id equal to the certificate -> archive_cert_commit, else
+ * archive_fail. The certificate DER is appended to cert. */
+int archive_pending_cert(archive *a, const char *request_id, uint64_t *key_seq, smk_buf *cert,
+			 smk_err *e);
+
+/* The latest committed record of kind key / adopted / archive-key for
+ * (device serial, key id), or -1 with SMK_E_ARG ("no committed record for ..."). */
+int archive_find_device_key(archive *a, const char *serial, unsigned key_id, uint64_t *seq,
+			    smk_err *e);
+/* A committed record holding this SPKI (kinds key, adopted, archive-key), or
+ * -1 with SMK_E_ARG. */
+int archive_find_spki(archive *a, const uint8_t *spki, size_t n, uint64_t *seq, smk_err *e);
+/* The latest certificate record for key record key_seq, or -1 with SMK_E_ARG. */
+int archive_find_cert(archive *a, uint64_t key_seq, uint64_t *seq, smk_err *e);
 
 /* Fault injection for durability tests: fn is called with the name of each
  * step of archive_commit as it is reached ("intent-loaded", "record-built",

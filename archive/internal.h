@@ -14,6 +14,7 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 #include "archive.h"
+#include "record.h"
 
 /* Upper bound for any JSON document the archive reads (record, bundle). */
 #define ARCHIVE_JSON_MAX (1u << 20)
@@ -53,7 +54,14 @@ void archive_hex(const uint8_t *p, size_t n, char *out);
 /* Canonical intent bytes for req (docs/archive.md "Intent"). */
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
 			  smk_buf *out, smk_err *e);
-/* Canonical record bytes: the stored intent plus the card's answer. The
+/* Canonical intent of an adoption (kind adopted: no policy). */
+int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id,
+				int64_t time, smk_buf *out, smk_err *e);
+/* Canonical intent of a certificate import for key record key. */
+int archive_cert_intent_encode(const archive_cert_req *req, const archive_record *key,
+			       const char *request_id, int64_t time, smk_buf *out, smk_err *e);
+/* Canonical record bytes: the stored intent plus the card's answer (req;
+ * NULL for kind certificate, whose record is its intent). The
  * result is parsed back before it is returned, so nothing is ever written
  * that archive_record_parse would refuse. */
 int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_t *policy_doc,
@@ -77,5 +85,10 @@ int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e);
 /* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
  * first missing sequence number. */
 int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);
+
+/* Calls fn for every record that parses, newest first, until fn returns
+ * non-zero: 1 when it did, 0 when none did, -1 on a database error. */
+int archive_scan_records(archive *a, int (*fn)(const archive_record *r, void *ctx), void *ctx,
+			 smk_err *e);
 
 #endif

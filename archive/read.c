@@ -267,3 +267,131 @@ int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size,
 	free(leaves);
 	return rc;
 }
+
+int archive_scan_records(archive *a, int (*fn)(const archive_record *r, void *ctx), void *ctx,
+			 smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc, hit = 0;
+
+	if (archive_db_prepare(a, "SELECT canonical FROM records ORDER BY seq DESC", &st, e) < 0)
+		return -1;
+	while (!hit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		archive_record r;
+		smk_err ignore;
+
+		/* an unreadable record is audit's business, not a lookup's */
+		if (archive_record_parse(sqlite3_column_blob(st, 0),
+					 (size_t)sqlite3_column_bytes(st, 0), &r, &ignore) < 0)
+			continue;
+		hit = fn(&r, ctx);
+		archive_record_free(&r);
+	}
+	sqlite3_finalize(st);
+	if (!hit && rc != SQLITE_DONE)
+		return archive_db_fail(a, "read records", e);
+	return hit ? 1 : 0;
+}
+
+struct device_key {
+	const char *serial;
+	unsigned key_id;
+	uint64_t seq;
+};
+
+static int is_device_key(const archive_record *r, void *ctx)
+{
+	struct device_key *d = ctx;
+
+	if (!archive_kind_has_key(r->kind) || r->key_id != d->key_id ||
+	    strcmp(r->device_serial, d->serial) != 0)
+		return 0;
+	d->seq = r->seq;
+	return 1;
+}
+
+int archive_find_device_key(archive *a, const char *serial, unsigned key_id, uint64_t *seq,
+			    smk_err *e)
+{
+	struct device_key d = {serial, key_id, 0};
+	int rc;
+
+	if (!serial)
+		return smk_fail(e, SMK_E_ARG, "archive: no device serial");
+	rc = archive_scan_records(a, is_device_key, &d, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return smk_fail(e, SMK_E_ARG, "no committed record for key id %u on device %s",
+				key_id, serial);
+	*seq = d.seq;
+	return 0;
+}
+
+struct spki_search {
+	const uint8_t *spki;
+	size_t n;
+	uint64_t seq;
+};
+
+static int has_spki(const archive_record *r, void *ctx)
+{
+	struct spki_search *s = ctx;
+
+	if (!archive_kind_has_key(r->kind) || r->spki.len != s->n ||
+	    memcmp(r->spki.data, s->spki, s->n) != 0)
+		return 0;
+	s->seq = r->seq;
+	return 1;
+}
+
+int archive_find_spki(archive *a, const uint8_t *spki, size_t n, uint64_t *seq, smk_err *e)
+{
+	struct spki_search s = {spki, n, 0};
+	uint8_t fp[32];
+	char hex[65];
+	int rc;
+
+	if (!spki || n == 0)
+		return smk_fail(e, SMK_E_ARG, "archive: no public key to look for");
+	rc = archive_scan_records(a, has_spki, &s, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		if (archive_sha256(spki, n, fp, e) < 0)
+			return -1;
+		archive_hex(fp, 32, hex);
+		return smk_fail(e, SMK_E_ARG, "no committed record holds the public key sha256 %s",
+				hex);
+	}
+	*seq = s.seq;
+	return 0;
+}
+
+struct cert_search {
+	uint64_t key_seq, seq;
+};
+
+static int is_cert_for(const archive_record *r, void *ctx)
+{
+	struct cert_search *c = ctx;
+
+	if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) != 0 || r->key_seq != c->key_seq)
+		return 0;
+	c->seq = r->seq;
+	return 1;
+}
+
+int archive_find_cert(archive *a, uint64_t key_seq, uint64_t *seq, smk_err *e)
+{
+	struct cert_search c = {key_seq, 0};
+	int rc = archive_scan_records(a, is_cert_for, &c, e);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return smk_fail(e, SMK_E_ARG, "no certificate record for key record %" PRIu64,
+				key_seq);
+	*seq = c.seq;
+	return 0;
+}

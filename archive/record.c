@@ -68,59 +68,134 @@ static int check_text(const char *s, size_t max, const char *what, smk_err *e)
 	return 0;
 }
 
+/* The members every intent has: format, kind, request id, time, key id,
+ * peer, device. */
+static json_t *intent_common(const char *kind, const archive_peer *p, const char *serial,
+			     const char *devaut_chr, unsigned key_id, const char *request_id,
+			     int64_t time)
+{
+	json_t *o = json_object(), *peer = json_object(), *device = json_object();
+	int ok = 1;
+
+	if (!o || !peer || !device) {
+		json_decref(o);
+		json_decref(peer);
+		json_decref(device);
+		return NULL;
+	}
+	set(peer, "uid", json_integer(p->uid), &ok);
+	set(peer, "gid", json_integer(p->gid), &ok);
+	set(peer, "pid", json_integer(p->pid), &ok);
+	set(peer, "exe", printable_string(p->exe), &ok);
+	set(device, "serial", json_string(serial), &ok);
+	set(device, "devaut-chr", json_string(devaut_chr), &ok);
+	set(o, "peer", peer, &ok);
+	set(o, "device", device, &ok);
+	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
+	set(o, "kind", json_string(kind), &ok);
+	set(o, "request-id", json_string(request_id), &ok);
+	set(o, "time", json_integer(time), &ok);
+	set(o, "key-id", json_integer(key_id), &ok);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int check_device(const char *serial, const char *devaut_chr, unsigned key_id,
+			smk_err *e)
+{
+	if (check_text(serial, 16, "intent: device serial", e) < 0 ||
+	    check_text(devaut_chr, 16, "intent: DevAut CHR", e) < 0)
+		return -1;
+	if (key_id < 1 || key_id > 255)
+		return smk_fail(e, SMK_E_ARG, "intent: key id %u is not 1..255", key_id);
+	return 0;
+}
+
+static int dump_intent(json_t *o, int ok, smk_buf *out, smk_err *e)
+{
+	int rc = o && ok ? archive_json_dump(o, out, e)
+			 : smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
+
+	json_decref(o);
+	return rc;
+}
+
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
 			  smk_buf *out, smk_err *e)
 {
-	json_t *o, *peer, *policy, *device;
+	json_t *o, *policy;
 	uint8_t digest[32];
-	int ok = 1, rc;
+	int ok = 1;
 
 	if (!req->kind || (strcmp(req->kind, ARCHIVE_KIND_KEY) != 0 &&
 			   strcmp(req->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0))
 		return smk_fail(e, SMK_E_ARG, "intent: unknown kind \"%s\"",
 				req->kind ? req->kind : "(null)");
 	if (check_text(req->policy_name, 127, "intent: policy name", e) < 0 ||
-	    check_text(req->device_serial, 16, "intent: device serial", e) < 0 ||
-	    check_text(req->devaut_chr, 16, "intent: DevAut CHR", e) < 0)
+	    check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
 		return -1;
-	if (req->key_id < 1 || req->key_id > 255)
-		return smk_fail(e, SMK_E_ARG, "intent: key id %u is not 1..255", req->key_id);
 	if (!req->policy_doc || req->policy_doc_len == 0)
 		return smk_fail(e, SMK_E_ARG, "intent: policy %s: no canonical document",
 				req->policy_name);
 	if (archive_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
 		return -1;
 
-	o = json_object();
-	peer = json_object();
+	o = intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr,
+			  req->key_id, request_id, time);
 	policy = json_object();
-	device = json_object();
-	if (!o || !peer || !policy || !device) {
-		json_decref(o);
-		json_decref(peer);
+	if (!o || !policy) {
 		json_decref(policy);
-		json_decref(device);
-		return smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
+		return dump_intent(o, 0, out, e);
 	}
-	set(peer, "uid", json_integer(req->peer.uid), &ok);
-	set(peer, "gid", json_integer(req->peer.gid), &ok);
-	set(peer, "pid", json_integer(req->peer.pid), &ok);
-	set(peer, "exe", printable_string(req->peer.exe), &ok);
 	set(policy, "name", json_string(req->policy_name), &ok);
 	set(policy, "digest", archive_json_b64(digest, sizeof(digest)), &ok);
-	set(device, "serial", json_string(req->device_serial), &ok);
-	set(device, "devaut-chr", json_string(req->devaut_chr), &ok);
-	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
-	set(o, "kind", json_string(req->kind), &ok);
-	set(o, "request-id", json_string(request_id), &ok);
-	set(o, "time", json_integer(time), &ok);
-	set(o, "key-id", json_integer(req->key_id), &ok);
-	set(o, "peer", peer, &ok);
 	set(o, "policy", policy, &ok);
-	set(o, "device", device, &ok);
-	rc = ok ? archive_json_dump(o, out, e) : smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
-	json_decref(o);
-	return rc;
+	return dump_intent(o, ok, out, e);
+}
+
+int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id,
+				int64_t time, smk_buf *out, smk_err *e)
+{
+	if (check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
+		return -1;
+	/* no policy: the key was not made under one of ours */
+	return dump_intent(intent_common(ARCHIVE_KIND_ADOPTED, &req->peer, req->device_serial,
+					 req->devaut_chr, req->key_id, request_id, time),
+			   1, out, e);
+}
+
+int archive_cert_intent_encode(const archive_cert_req *req, const archive_record *key,
+			       const char *request_id, int64_t time, smk_buf *out, smk_err *e)
+{
+	json_t *o, *cert, *keyrec;
+	uint8_t digest[32];
+	int ok = 1;
+
+	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
+		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
+				ARCHIVE_CERT_MAX);
+	if (check_device(key->device_serial, key->devaut_chr, key->key_id, e) < 0 ||
+	    archive_sha256(req->cert, req->cert_len, digest, e) < 0)
+		return -1;
+	o = intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial,
+			  key->devaut_chr, key->key_id, request_id, time);
+	cert = json_object();
+	keyrec = json_object();
+	if (!o || !cert || !keyrec) {
+		json_decref(cert);
+		json_decref(keyrec);
+		return dump_intent(o, 0, out, e);
+	}
+	set(o, "certificate", cert, &ok);
+	set(o, "key-record", keyrec, &ok);
+	set(cert, "der", archive_json_b64(req->cert, req->cert_len), &ok);
+	set(cert, "sha256", archive_json_b64(digest, 32), &ok);
+	set(keyrec, "seq", json_integer((json_int_t)key->seq), &ok);
+	set(keyrec, "hash", archive_json_b64(key->hash, 32), &ok);
+	return dump_intent(o, ok, out, e);
 }
 
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
@@ -239,68 +314,105 @@ static json_t *alg_names(const uint8_t *algs, size_t n)
 	return a;
 }
 
+/* The device, sm, key, chr (and, but for adopted keys, policy) members of a
+ * record of a key made on a device. */
+static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
+		       const uint8_t *policy_doc, size_t policy_doc_len,
+		       const archive_commit_req *req, smk_err *e)
+{
+	int adopted = strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0, ok = 1;
+	const char *label = req && req->label ? req->label : "";
+	json_t *policy, *device, *sm, *key;
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	char chr[ARCHIVE_CHR_LEN + 1];
+	int64_t use_counter;
+	size_t nalg = 0;
+	tlv devaut, dica;
+
+	if (!req)
+		return smk_fail(e, SMK_E_ARG, "commit: a %s record needs the card's answer", kind);
+	/* a key made elsewhere may have no PrKD label */
+	if ((!adopted || *label) && check_text(label, 64, "commit: label", e) < 0)
+		return -1;
+	if (!req->cvreq || !req->spki || !req->device_chain)
+		return smk_fail(e, SMK_E_ARG, "commit: CV-REQ, public key and device chain needed");
+	if (split_chain(req->device_chain, req->device_chain_len, &devaut, &dica, e) < 0)
+		return -1;
+	if (adopted) {
+		/* the CHR was chosen by whoever made the key: nothing to derive */
+		if (archive_cvreq_chr(req->cvreq, req->cvreq_len, chr, e) < 0)
+			return smk_context(e, "adopt");
+	} else {
+		if (archive_policy_algs(policy_doc, policy_doc_len, algs, &nalg, &use_counter, e) <
+		    0)
+			return -1;
+		archive_chr_from_digest(digest, chr);
+	}
+	device = json_object();
+	sm = json_object();
+	key = json_object();
+	set(o, "device", device, &ok);
+	set(o, "sm", sm, &ok);
+	set(o, "key", key, &ok);
+	if (!adopted) {
+		policy = json_object();
+		set(o, "policy", policy, &ok);
+		set(policy, "document", archive_json_b64(policy_doc, policy_doc_len), &ok);
+		set(policy, "alg-list", archive_json_b64(algs, nalg), &ok);
+		set(policy, "algorithms", alg_names(algs, nalg), &ok);
+	}
+	set(o, "chr", json_string(chr), &ok);
+	set(device, "devaut", archive_json_b64(devaut.raw, devaut.raw_len), &ok);
+	set(device, "dica", archive_json_b64(dica.raw, dica.raw_len), &ok);
+	set(sm, "used", json_boolean(!adopted && req->sm_used), &ok);
+	set(sm, "protocol",
+	    json_string(adopted		   ? "none"
+			: req->sm_protocol ? req->sm_protocol
+			: req->sm_used	   ? ARCHIVE_SM_PROTOCOL
+					   : "none"),
+	    &ok);
+	set(key, "label", json_string(label), &ok);
+	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
+	set(key, "spki", archive_json_b64(req->spki, req->spki_len), &ok);
+	return ok ? 0 : smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+}
+
 int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_t *policy_doc,
 			  size_t policy_doc_len, const archive_commit_req *req, uint64_t seq,
 			  const uint8_t prev[32], int64_t time, smk_buf *out, smk_err *e)
 {
-	json_t *in = NULL, *o = NULL, *policy, *device, *sm, *key;
-	uint8_t digest[32], algs[SMK_ALG_LIST_MAX];
-	char chr[ARCHIVE_CHR_LEN + 1];
+	json_t *in = NULL, *o = NULL;
+	uint8_t digest[32];
 	archive_record check;
-	int64_t use_counter;
-	size_t nalg, start = out->len;
-	tlv devaut, dica;
+	size_t start = out->len;
+	const char *kind;
 	int ok = 1, rc = -1;
 
-	if (check_text(req->label, 64, "commit: label", e) < 0)
+	if (archive_json_load_canonical(intent, intent_len, &in, "stored intent", e) < 0)
 		return -1;
-	if (!req->cvreq || !req->spki || !req->device_chain)
-		return smk_fail(e, SMK_E_ARG, "commit: CV-REQ, public key and device chain needed");
-	if (split_chain(req->device_chain, req->device_chain_len, &devaut, &dica, e) < 0 ||
-	    archive_policy_algs(policy_doc, policy_doc_len, algs, &nalg, &use_counter, e) < 0 ||
-	    archive_json_load_canonical(intent, intent_len, &in, "stored intent", e) < 0 ||
-	    archive_sha256(intent, intent_len, digest, e) < 0)
-		return -1;
-	archive_chr_from_digest(digest, chr);
-
-	o = json_object();
-	policy = json_object();
-	device = json_object();
-	sm = json_object();
-	key = json_object();
-	set(o, "policy", policy, &ok);
-	set(o, "device", device, &ok);
-	set(o, "sm", sm, &ok);
-	set(o, "key", key, &ok);
-	if (!ok) {
-		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+	kind = json_string_value(json_object_get(in, "kind"));
+	if (!kind) {
+		smk_fail(e, SMK_E_FORMAT, "stored intent: no kind");
 		goto out;
 	}
+	if (archive_sha256(intent, intent_len, digest, e) < 0)
+		goto out;
+	o = json_object();
 	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
 	set(o, "seq", json_integer((json_int_t)seq), &ok);
 	set(o, "time", json_integer(time), &ok);
 	set(o, "intent", json_incref(in), &ok);
 	set(o, "intent-digest", archive_json_b64(digest, 32), &ok);
-	set(o, "chr", json_string(chr), &ok);
 	set(o, "prev", archive_json_b64(prev, 32), &ok);
-	set(policy, "document", archive_json_b64(policy_doc, policy_doc_len), &ok);
-	set(policy, "alg-list", archive_json_b64(algs, nalg), &ok);
-	set(policy, "algorithms", alg_names(algs, nalg), &ok);
-	set(device, "devaut", archive_json_b64(devaut.raw, devaut.raw_len), &ok);
-	set(device, "dica", archive_json_b64(dica.raw, dica.raw_len), &ok);
-	set(sm, "used", json_boolean(req->sm_used), &ok);
-	set(sm, "protocol",
-	    json_string(req->sm_protocol ? req->sm_protocol
-			: req->sm_used	 ? ARCHIVE_SM_PROTOCOL
-					 : "none"),
-	    &ok);
-	set(key, "label", json_string(req->label), &ok);
-	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
-	set(key, "spki", archive_json_b64(req->spki, req->spki_len), &ok);
 	if (!ok) {
 		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
 		goto out;
 	}
+	/* a certificate record is its intent: the certificate and the key record
+	 * it is for were fixed before the card write */
+	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) != 0 &&
+	    key_members(o, kind, digest, policy_doc, policy_doc_len, req, e) < 0)
+		goto out;
 	if (archive_json_dump(o, out, e) < 0)
 		goto out;
 	if (archive_record_parse(out->data + start, out->len - start, &check, e) < 0) {
@@ -319,63 +431,40 @@ out:
 static const char *const record_keys[] = {"chr",	   "device", "format", "intent",
 					  "intent-digest", "key",    "policy", "prev",
 					  "seq",	   "sm",     "time",   NULL};
+static const char *const adopted_record_keys[] = {"chr", "device", "format", "intent",
+						  "intent-digest", "key", "prev", "seq",
+						  "sm", "time", NULL};
+static const char *const cert_record_keys[] = {"format", "intent", "intent-digest",
+					       "prev",	 "seq",	   "time",
+					       NULL};
 static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
 					  "policy", "request-id", "time",   NULL};
+static const char *const adopted_intent_keys[] = {"device", "format",	  "key-id", "kind",
+						  "peer",   "request-id", "time",   NULL};
+static const char *const cert_intent_keys[] = {"certificate", "device", "format",
+					       "key-id",      "key-record", "kind",
+					       "peer",	      "request-id", "time",
+					       NULL};
 static const char *const peer_keys[] = {"exe", "gid", "pid", "uid", NULL};
 static const char *const intent_policy_keys[] = {"digest", "name", NULL};
 static const char *const intent_device_keys[] = {"devaut-chr", "serial", NULL};
+static const char *const cert_keys[] = {"der", "sha256", NULL};
+static const char *const key_record_keys[] = {"hash", "seq", NULL};
 static const char *const policy_keys[] = {"alg-list", "algorithms", "document", NULL};
 static const char *const device_keys[] = {"devaut", "dica", NULL};
 static const char *const sm_keys[] = {"protocol", "used", NULL};
 static const char *const key_keys[] = {"cvreq", "label", "spki", NULL};
 
-static int parse_intent(json_t *in, archive_record *r, smk_err *e)
+int archive_kind_has_key(const char *kind)
 {
-	json_t *peer, *policy, *device;
-	const char *w = "record: intent";
-	smk_buf digest = SMK_BUF_INIT;
-	int64_t v;
-	int rc;
+	return kind && (strcmp(kind, ARCHIVE_KIND_KEY) == 0 ||
+			strcmp(kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ||
+			strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0);
+}
 
-	if (archive_json_keys(in, intent_keys, w, e) < 0 ||
-	    archive_json_int(in, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
-	    archive_json_str(in, "kind", &r->kind, w, e) < 0 ||
-	    archive_json_str(in, "request-id", &r->request_id, w, e) < 0 ||
-	    archive_json_int(in, "time", 0, INT64_MAX, &r->intent_time, w, e) < 0 ||
-	    archive_json_int(in, "key-id", 1, 255, &v, w, e) < 0)
-		return -1;
-	r->key_id = (unsigned)v;
-	if (strcmp(r->kind, ARCHIVE_KIND_KEY) != 0 &&
-	    strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) != 0)
-		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
-	w = "record: intent peer";
-	if (archive_json_obj(in, "peer", &peer, "record: intent", e) < 0 ||
-	    archive_json_keys(peer, peer_keys, w, e) < 0 ||
-	    archive_json_int(peer, "uid", 0, UINT32_MAX, &v, w, e) < 0)
-		return -1;
-	r->uid = (uint32_t)v;
-	if (archive_json_int(peer, "gid", 0, UINT32_MAX, &v, w, e) < 0)
-		return -1;
-	r->gid = (uint32_t)v;
-	if (archive_json_int(peer, "pid", 0, INT64_MAX, &r->pid, w, e) < 0 ||
-	    archive_json_str(peer, "exe", &r->exe, w, e) < 0)
-		return -1;
-	w = "record: intent policy";
-	if (archive_json_obj(in, "policy", &policy, "record: intent", e) < 0 ||
-	    archive_json_keys(policy, intent_policy_keys, w, e) < 0 ||
-	    archive_json_str(policy, "name", &r->policy_name, w, e) < 0 ||
-	    archive_json_bytes(policy, "digest", &digest, 32, w, e) < 0) {
-		smk_buf_free(&digest);
-		return -1;
-	}
-	memcpy(r->policy_digest, digest.data, 32);
-	smk_buf_free(&digest);
-	w = "record: intent device";
-	rc = archive_json_obj(in, "device", &device, "record: intent", e) < 0 ||
-	     archive_json_keys(device, intent_device_keys, w, e) < 0 ||
-	     archive_json_str(device, "serial", &r->device_serial, w, e) < 0 ||
-	     archive_json_str(device, "devaut-chr", &r->devaut_chr, w, e) < 0;
-	return rc ? -1 : 0;
+static int is_kind(const archive_record *r, const char *kind)
+{
+	return strcmp(r->kind, kind) == 0;
 }
 
 static int get_hash(json_t *o, const char *key, uint8_t out[32], const char *w, smk_err *e)
@@ -389,37 +478,99 @@ static int get_hash(json_t *o, const char *key, uint8_t out[32], const char *w, 
 	return rc;
 }
 
-/* Everything that follows from the record's own bytes. */
-static int check_consistency(json_t *o, archive_record *r, smk_err *e)
+/* certificate {der, sha256} and key-record {hash, seq} of a certificate intent */
+static int parse_cert_members(json_t *in, archive_record *r, smk_err *e)
 {
-	smk_buf intent = SMK_BUF_INIT;
+	json_t *cert, *keyrec;
+	uint8_t digest[32];
+	int64_t v;
+
+	if (archive_json_obj(in, "certificate", &cert, "record: intent", e) < 0 ||
+	    archive_json_keys(cert, cert_keys, "record: intent certificate", e) < 0 ||
+	    archive_json_bytes(cert, "der", &r->cert, 0, "record: intent certificate", e) < 0 ||
+	    get_hash(cert, "sha256", digest, "record: intent certificate", e) < 0)
+		return -1;
+	archive_hex(digest, 32, r->cert_fp);
+	if (archive_json_obj(in, "key-record", &keyrec, "record: intent", e) < 0 ||
+	    archive_json_keys(keyrec, key_record_keys, "record: intent key-record", e) < 0 ||
+	    archive_json_int(keyrec, "seq", 0, INT64_MAX, &v, "record: intent key-record", e) < 0 ||
+	    get_hash(keyrec, "hash", r->key_record_hash, "record: intent key-record", e) < 0)
+		return -1;
+	r->key_seq = (uint64_t)v;
+	return 0;
+}
+
+static int parse_intent(json_t *in, archive_record *r, smk_err *e)
+{
+	json_t *peer, *policy, *device;
+	const char *w = "record: intent";
+	const char *const *keys;
+	smk_buf digest = SMK_BUF_INIT;
+	int64_t v;
+	int rc;
+
+	/* the kind decides which members there are */
+	if (archive_json_str(in, "kind", &r->kind, w, e) < 0)
+		return -1;
+	if (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 || strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
+		keys = intent_keys;
+	else if (strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0)
+		keys = adopted_intent_keys;
+	else if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		keys = cert_intent_keys;
+	else
+		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
+	if (archive_json_keys(in, keys, w, e) < 0 ||
+	    archive_json_int(in, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
+	    archive_json_str(in, "request-id", &r->request_id, w, e) < 0 ||
+	    archive_json_int(in, "time", 0, INT64_MAX, &r->intent_time, w, e) < 0 ||
+	    archive_json_int(in, "key-id", 1, 255, &v, w, e) < 0)
+		return -1;
+	r->key_id = (unsigned)v;
+	w = "record: intent peer";
+	if (archive_json_obj(in, "peer", &peer, "record: intent", e) < 0 ||
+	    archive_json_keys(peer, peer_keys, w, e) < 0 ||
+	    archive_json_int(peer, "uid", 0, UINT32_MAX, &v, w, e) < 0)
+		return -1;
+	r->uid = (uint32_t)v;
+	if (archive_json_int(peer, "gid", 0, UINT32_MAX, &v, w, e) < 0)
+		return -1;
+	r->gid = (uint32_t)v;
+	if (archive_json_int(peer, "pid", 0, INT64_MAX, &r->pid, w, e) < 0 ||
+	    archive_json_str(peer, "exe", &r->exe, w, e) < 0)
+		return -1;
+	if (keys == intent_keys) {
+		w = "record: intent policy";
+		if (archive_json_obj(in, "policy", &policy, "record: intent", e) < 0 ||
+		    archive_json_keys(policy, intent_policy_keys, w, e) < 0 ||
+		    archive_json_str(policy, "name", &r->policy_name, w, e) < 0 ||
+		    archive_json_bytes(policy, "digest", &digest, 32, w, e) < 0) {
+			smk_buf_free(&digest);
+			return -1;
+		}
+		memcpy(r->policy_digest, digest.data, 32);
+		smk_buf_free(&digest);
+	}
+	if (keys == cert_intent_keys && parse_cert_members(in, r, e) < 0)
+		return -1;
+	w = "record: intent device";
+	rc = archive_json_obj(in, "device", &device, "record: intent", e) < 0 ||
+	     archive_json_keys(device, intent_device_keys, w, e) < 0 ||
+	     archive_json_str(device, "serial", &r->device_serial, w, e) < 0 ||
+	     archive_json_str(device, "devaut-chr", &r->devaut_chr, w, e) < 0;
+	return rc ? -1 : 0;
+}
+
+/* The policy that was applied: its document against the intent's digest,
+ * the algorithm list against the document (kinds key and archive-key). */
+static int check_policy(json_t *o, archive_record *r, smk_err *e)
+{
 	uint8_t digest[32], algs[SMK_ALG_LIST_MAX];
-	char chr[ARCHIVE_CHR_LEN + 1], req_chr[17];
 	json_t *names = json_object_get(json_object_get(o, "policy"), "algorithms");
 	const char *doc_name;
 	json_t *doc = NULL;
 	size_t n, i;
 	int rc;
-
-	rc = archive_json_dump(json_object_get(o, "intent"), &intent, e) < 0 ||
-	     archive_sha256(intent.data, intent.len, digest, e) < 0;
-	smk_buf_free(&intent);
-	if (rc)
-		return -1;
-	if (memcmp(digest, r->intent_digest, 32) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"record: intent digest does not match the intent");
-	archive_chr_from_digest(digest, chr);
-	if (strcmp(chr, r->chr) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"record: CHR %s is not the one derived from the intent (%s)",
-				r->chr, chr);
-	if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
-		return smk_context(e, "record");
-	if (strcmp(req_chr, chr) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"record: CV-REQ CHR \"%s\" does not commit to the intent (want %s)",
-				req_chr, chr);
 
 	if (archive_sha256(r->policy_doc.data, r->policy_doc.len, digest, e) < 0)
 		return -1;
@@ -458,10 +609,83 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 			      "record: policy name %s differs from the document's %s",
 			      r->policy_name, doc_name);
 	json_decref(doc);
+	return rc;
+}
+
+/* A certificate record: one X.509 certificate, its SHA-256 as recorded, for
+ * a key record that came before it. */
+static int check_certificate(archive_record *r, smk_err *e)
+{
+	uint8_t digest[32];
+	char hex[65];
+
+	if (archive_cert_spki(r->cert.data, r->cert.len, &r->cert_spki, e) < 0)
+		return smk_context(e, "record %llu: certificate", (unsigned long long)r->seq);
+	if (archive_sha256(r->cert.data, r->cert.len, digest, e) < 0)
+		return -1;
+	archive_hex(digest, 32, hex);
+	if (strcmp(hex, r->cert_fp) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record %llu: certificate SHA-256 %s is not the recorded %s",
+				(unsigned long long)r->seq, hex, r->cert_fp);
+	if (r->key_seq >= r->seq)
+		return smk_fail(e, SMK_E_FORMAT,
+				"record %llu: certificate for key record %llu, which is not earlier",
+				(unsigned long long)r->seq, (unsigned long long)r->key_seq);
+	return 0;
+}
+
+/* Everything that follows from the record's own bytes. */
+static int check_consistency(json_t *o, archive_record *r, smk_err *e)
+{
+	smk_buf intent = SMK_BUF_INIT;
+	uint8_t digest[32];
+	char chr[ARCHIVE_CHR_LEN + 1], req_chr[17];
+	size_t i;
+	int rc;
+
+	rc = archive_json_dump(json_object_get(o, "intent"), &intent, e) < 0 ||
+	     archive_sha256(intent.data, intent.len, digest, e) < 0;
+	smk_buf_free(&intent);
 	if (rc)
 		return -1;
+	if (memcmp(digest, r->intent_digest, 32) != 0)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"record: intent digest does not match the intent");
+	if (is_kind(r, ARCHIVE_KIND_CERTIFICATE)) {
+		if (check_certificate(r, e) < 0)
+			return -1;
+	} else if (is_kind(r, ARCHIVE_KIND_ADOPTED)) {
+		/* no intent existed when the key was made: the CHR is whatever the
+		 * maker chose, only the CV-REQ's own */
+		if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
+			return smk_context(e, "record");
+		if (strcmp(req_chr, r->chr) != 0)
+			return smk_fail(e, SMK_E_MISMATCH,
+					"record: CHR %s is not the CV-REQ's (%s)", r->chr,
+					req_chr);
+		if (r->sm_used)
+			return smk_fail(e, SMK_E_FORMAT,
+					"record: an adopted key cannot have been made under our "
+					"secure messaging");
+	} else {
+		archive_chr_from_digest(digest, chr);
+		if (strcmp(chr, r->chr) != 0)
+			return smk_fail(e, SMK_E_MISMATCH,
+					"record: CHR %s is not the one derived from the intent (%s)",
+					r->chr, chr);
+		if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
+			return smk_context(e, "record");
+		if (strcmp(req_chr, chr) != 0)
+			return smk_fail(
+			    e, SMK_E_MISMATCH,
+			    "record: CV-REQ CHR \"%s\" does not commit to the intent (want %s)",
+			    req_chr, chr);
+		if (check_policy(o, r, e) < 0)
+			return -1;
+	}
 
-	if ((r->seq == 0) != (strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0))
+	if ((r->seq == 0) != is_kind(r, ARCHIVE_KIND_ARCHIVE_KEY))
 		return smk_fail(e, SMK_E_FORMAT,
 				"record %llu: kind %s (the archive key is record 0 and only it)",
 				(unsigned long long)r->seq, r->kind);
@@ -471,12 +695,68 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 	return 0;
 }
 
+static int parse_policy(json_t *o, archive_record *r, smk_err *e)
+{
+	const char *w = "record: policy";
+	smk_buf algs = SMK_BUF_INIT;
+	json_t *policy;
+
+	if (archive_json_obj(o, "policy", &policy, "record", e) < 0 ||
+	    archive_json_keys(policy, policy_keys, w, e) < 0 ||
+	    archive_json_bytes(policy, "document", &r->policy_doc, 0, w, e) < 0 ||
+	    archive_json_bytes(policy, "alg-list", &algs, 0, w, e) < 0) {
+		smk_buf_free(&algs);
+		return -1;
+	}
+	if (algs.len == 0 || algs.len > SMK_ALG_LIST_MAX) {
+		smk_fail(e, SMK_E_FORMAT, "%s: algorithm list of %zu bytes", w, algs.len);
+		smk_buf_free(&algs);
+		return -1;
+	}
+	memcpy(r->alg_list, algs.data, algs.len);
+	r->alg_count = algs.len;
+	smk_buf_free(&algs);
+	return 0;
+}
+
+/* chr, device, sm and key: what the card answered for a key */
+static int parse_key_members(json_t *o, archive_record *r, smk_err *e)
+{
+	json_t *device, *sm, *key;
+	const char *w = "record: device";
+	tlv t;
+
+	if (archive_json_str(o, "chr", &r->chr, "record", e) < 0 ||
+	    archive_json_obj(o, "device", &device, "record", e) < 0 ||
+	    archive_json_keys(device, device_keys, w, e) < 0 ||
+	    archive_json_bytes(device, "devaut", &r->devaut, 0, w, e) < 0 ||
+	    archive_json_bytes(device, "dica", &r->dica, 0, w, e) < 0)
+		return -1;
+	if (tlv_parse_exact(r->devaut.data, r->devaut.len, 0x7F21, &t, e) < 0 ||
+	    tlv_parse_exact(r->dica.data, r->dica.len, 0x7F21, &t, e) < 0)
+		return smk_context(e, "record: device certificate");
+	w = "record: sm";
+	if (archive_json_obj(o, "sm", &sm, "record", e) < 0 ||
+	    archive_json_keys(sm, sm_keys, w, e) < 0 ||
+	    archive_json_bool(sm, "used", &r->sm_used, w, e) < 0 ||
+	    archive_json_str(sm, "protocol", &r->sm_protocol, w, e) < 0)
+		return -1;
+	w = "record: key";
+	if (archive_json_obj(o, "key", &key, "record", e) < 0 ||
+	    archive_json_keys(key, key_keys, w, e) < 0 ||
+	    archive_json_str(key, "label", &r->label, w, e) < 0 ||
+	    archive_json_bytes(key, "cvreq", &r->cvreq, 0, w, e) < 0 ||
+	    archive_json_bytes(key, "spki", &r->spki, 0, w, e) < 0)
+		return -1;
+	return 0;
+}
+
 int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err *e)
 {
-	json_t *o, *in, *policy, *device, *sm, *key;
+	const char *const *keys;
 	const char *w = "record";
+	json_t *o, *in;
 	int64_t v;
-	tlv t;
 
 	memset(r, 0, sizeof(*r));
 	if (archive_json_load_canonical(p, n, &o, "record", e) < 0)
@@ -488,64 +768,31 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	}
 	if (archive_sha256(p, n, r->hash, e) < 0 || merkle_leaf_hash(p, n, r->leaf, e) < 0)
 		goto fail;
-	if (archive_json_keys(o, record_keys, w, e) < 0 ||
+	/* the intent's kind decides the record's members */
+	if (archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)
+		goto fail;
+	keys = is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? cert_record_keys
+	       : is_kind(r, ARCHIVE_KIND_ADOPTED)   ? adopted_record_keys
+						    : record_keys;
+	if (archive_json_keys(o, keys, w, e) < 0 ||
 	    archive_json_int(o, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
 	    archive_json_int(o, "seq", 0, INT64_MAX, &v, w, e) < 0)
 		goto fail;
 	r->seq = (uint64_t)v;
 	if (archive_json_int(o, "time", 0, INT64_MAX, &r->time, w, e) < 0 ||
-	    archive_json_str(o, "chr", &r->chr, w, e) < 0 ||
 	    get_hash(o, "intent-digest", r->intent_digest, w, e) < 0 ||
-	    get_hash(o, "prev", r->prev, w, e) < 0 ||
-	    archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)
+	    get_hash(o, "prev", r->prev, w, e) < 0)
 		goto fail;
-
-	w = "record: policy";
-	if (archive_json_obj(o, "policy", &policy, "record", e) < 0 ||
-	    archive_json_keys(policy, policy_keys, w, e) < 0 ||
-	    archive_json_bytes(policy, "document", &r->policy_doc, 0, w, e) < 0)
+	if (keys == record_keys && parse_policy(o, r, e) < 0)
 		goto fail;
-	{
-		smk_buf algs = SMK_BUF_INIT;
-
-		if (archive_json_bytes(policy, "alg-list", &algs, 0, w, e) < 0) {
-			smk_buf_free(&algs);
-			goto fail;
-		}
-		if (algs.len == 0 || algs.len > SMK_ALG_LIST_MAX) {
-			smk_fail(e, SMK_E_FORMAT, "%s: algorithm list of %zu bytes", w, algs.len);
-			smk_buf_free(&algs);
-			goto fail;
-		}
-		memcpy(r->alg_list, algs.data, algs.len);
-		r->alg_count = algs.len;
-		smk_buf_free(&algs);
-	}
-
-	w = "record: device";
-	if (archive_json_obj(o, "device", &device, "record", e) < 0 ||
-	    archive_json_keys(device, device_keys, w, e) < 0 ||
-	    archive_json_bytes(device, "devaut", &r->devaut, 0, w, e) < 0 ||
-	    archive_json_bytes(device, "dica", &r->dica, 0, w, e) < 0)
-		goto fail;
-	if (tlv_parse_exact(r->devaut.data, r->devaut.len, 0x7F21, &t, e) < 0 ||
-	    tlv_parse_exact(r->dica.data, r->dica.len, 0x7F21, &t, e) < 0) {
-		smk_context(e, "record: device certificate");
+	if (keys == cert_record_keys) {
+		/* nothing of a key here: the key is the key record's */
+		r->chr = "";
+		r->label = "";
+		r->sm_protocol = "";
+	} else if (parse_key_members(o, r, e) < 0) {
 		goto fail;
 	}
-	w = "record: sm";
-	if (archive_json_obj(o, "sm", &sm, "record", e) < 0 ||
-	    archive_json_keys(sm, sm_keys, w, e) < 0 ||
-	    archive_json_bool(sm, "used", &r->sm_used, w, e) < 0 ||
-	    archive_json_str(sm, "protocol", &r->sm_protocol, w, e) < 0)
-		goto fail;
-	w = "record: key";
-	if (archive_json_obj(o, "key", &key, "record", e) < 0 ||
-	    archive_json_keys(key, key_keys, w, e) < 0 ||
-	    archive_json_str(key, "label", &r->label, w, e) < 0 ||
-	    archive_json_bytes(key, "cvreq", &r->cvreq, 0, w, e) < 0 ||
-	    archive_json_bytes(key, "spki", &r->spki, 0, w, e) < 0)
-		goto fail;
 	if (check_consistency(o, r, e) < 0)
 		goto fail;
 	return 0;
@@ -562,6 +809,8 @@ void archive_record_free(archive_record *r)
 	smk_buf_free(&r->dica);
 	smk_buf_free(&r->cvreq);
 	smk_buf_free(&r->spki);
+	smk_buf_free(&r->cert);
+	smk_buf_free(&r->cert_spki);
 	json_decref(r->json_);
 	memset(r, 0, sizeof(*r));
 }

@@ -16,14 +16,22 @@
 #include "archive.h"
 
 /* A parsed and self-consistent record. Strings point into the record and
- * live until archive_record_free. */
+ * live until archive_record_free. Per kind (docs/archive.md "Record kinds"):
+ *   key, archive-key  everything but the certificate members;
+ *   adopted           no policy: policy_name NULL, policy_digest zero,
+ *                     policy_doc empty, alg_count 0, sm_used 0; chr is the
+ *                     CHR inside the CV-REQ (not derived from the intent);
+ *   certificate       intent members, device_serial, devaut_chr, key_id and
+ *                     the certificate members; chr, label and sm_protocol
+ *                     are "", policy_name NULL, no device certificates, no
+ *                     cvreq, spki empty (the key is the key record's). */
 typedef struct archive_record {
 	smk_buf canonical;
 	uint8_t hash[32]; /* SHA-256(canonical): what the archive key signs */
 	uint8_t leaf[32]; /* RFC 6962 leaf hash */
 	uint64_t seq;
 	int64_t time;	  /* commit time, seconds since the epoch */
-	const char *kind; /* "key" or "archive-key" */
+	const char *kind; /* ARCHIVE_KIND_* */
 	uint8_t prev[32]; /* hash of record seq-1; zeros for record 0 */
 
 	/* the intent, as recorded before the card was asked */
@@ -53,13 +61,22 @@ typedef struct archive_record {
 	const char *label;
 	smk_buf cvreq, spki;
 
+	/* kind certificate */
+	smk_buf cert;		     /* X.509 DER */
+	char cert_fp[65];	     /* SHA-256 of cert, hex */
+	smk_buf cert_spki;	     /* the certificate's SubjectPublicKeyInfo DER */
+	uint64_t key_seq;	     /* the key record the certificate is for */
+	uint8_t key_record_hash[32]; /* SHA-256 of that record's canonical bytes */
+
 	void *json_; /* owns the strings above */
 } archive_record;
 
 /* Parse canonical record bytes and check everything that needs no key or
- * trust anchor: canonical form, every field present with its type, the
- * intent digest, the CHR derived from it, the CHR inside the CV-REQ, the
- * policy digest, the algorithm list against the policy document. */
+ * trust anchor: canonical form, exactly the members of its kind, each with
+ * its type, the intent digest, the CHR derived from it (adopted: equal to
+ * the CV-REQ's), the CHR inside the CV-REQ, the policy digest, the algorithm
+ * list against the policy document; for a certificate, that it is one X.509
+ * certificate, its SHA-256, and that its key record comes before it. */
 int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err *e);
 void archive_record_free(archive_record *r);
 
@@ -74,5 +91,19 @@ int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIS
 
 /* The inner CHR of an authenticated request (67 { 7F21 { 7F4E { 5F20 } } }). */
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e);
+
+/* One X.509 certificate, DER, exactly n bytes: its SubjectPublicKeyInfo
+ * DER appended to spki. */
+int archive_cert_spki(const uint8_t *der, size_t n, smk_buf *spki, smk_err *e);
+
+/* Does the certificate's public key equal spki? 0 yes; -1 with
+ * SMK_E_MISMATCH "certificate's public key (sha256 ...) is not the key's
+ * (sha256 ...)". */
+int archive_cert_matches(const uint8_t *der, size_t n, const uint8_t *spki, size_t spki_len,
+			 smk_err *e);
+
+/* Whether a record of this kind holds a key made on a device (key,
+ * archive-key, adopted), as opposed to a certificate record. */
+int archive_kind_has_key(const char *kind);
 
 #endif

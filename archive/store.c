@@ -182,11 +182,50 @@ static int64_t now_or(int64_t t)
 	return t ? t : (int64_t)time(NULL);
 }
 
+/* One row of intents; runs inside the caller's transaction or alone. */
+static int store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
+			const uint8_t *policy_doc, size_t policy_doc_len, smk_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (archive_db_prepare(
+		a,
+		"INSERT INTO intents(request_id, time, kind, policy_name, canonical, digest,"
+		" chr, policy_doc) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+		&st, e) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, info->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, info->time);
+	sqlite3_bind_text(st, 3, info->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, info->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, canon->data, (int)canon->len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, info->digest, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, info->chr, -1, SQLITE_STATIC);
+	/* kinds without a policy store an empty document (the column is NOT NULL) */
+	if (policy_doc_len)
+		sqlite3_bind_blob(st, 8, policy_doc, (int)policy_doc_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(st, 8, 0);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : archive_db_fail(a, "store intent", e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
+{
+	uint8_t rnd[16];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return smk_fail(e, SMK_E_CRYPTO, "archive: no random request id");
+	archive_hex(rnd, sizeof(rnd), out->request_id);
+	out->time = now_or(t);
+	return 0;
+}
+
 int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
-	uint8_t rnd[16];
-	sqlite3_stmt *st = NULL;
 	uint64_t size;
 	int rc = -1;
 
@@ -200,37 +239,18 @@ int archive_intent(archive *a, const archive_intent_req *req, archive_intent_inf
 	if (req->kind && strcmp(req->kind, ARCHIVE_KIND_KEY) == 0 && size == 0)
 		return smk_fail(e, SMK_E_ARG,
 				"archive: no archive key yet; record 0 must be the archive key");
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return smk_fail(e, SMK_E_CRYPTO, "archive: no random request id");
-	archive_hex(rnd, sizeof(rnd), out->request_id);
-	out->time = now_or(req->time);
+	if (new_request_id(out, req->time, e) < 0)
+		return -1;
 	if (archive_intent_encode(req, out->request_id, out->time, &canon, e) < 0 ||
 	    archive_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
 	archive_chr_from_digest(out->digest, out->chr);
 	snprintf(out->kind, sizeof(out->kind), "%s", req->kind);
 	snprintf(out->policy_name, sizeof(out->policy_name), "%s", req->policy_name);
-	if (archive_db_prepare(
-		a,
-		"INSERT INTO intents(request_id, time, kind, policy_name, canonical, digest,"
-		" chr, policy_doc) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-		&st, e) < 0)
+	if (store_intent(a, out, &canon, req->policy_doc, req->policy_doc_len, e) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, out->request_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, out->time);
-	sqlite3_bind_text(st, 3, req->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, req->policy_name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, canon.data, (int)canon.len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, out->digest, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, out->chr, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 8, req->policy_doc, (int)req->policy_doc_len, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		archive_db_fail(a, "store intent", e);
-		goto out;
-	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
 	smk_buf_free(&canon);
 	return rc;
 }
@@ -465,35 +485,295 @@ out:
 	return rc;
 }
 
-int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
-		   uint64_t *seq, smk_err *e)
+/* The intent req->request_id becomes a record: the one path every kind
+ * takes (hash chain, signature checked before storing, leaf, checkpoint,
+ * step hook). Runs inside the caller's transaction. A certificate intent
+ * only through archive_cert_commit (want_cert), every other kind never. */
+static int commit_intent(archive *a, const archive_signer *signer, const archive_commit_req *req,
+			 int want_cert, uint64_t *seq, smk_err *e)
 {
 	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
 	int rc = -1;
 
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (!signer || !signer->sign || !signer->pub || !req->request_id)
-		return smk_fail(e, SMK_E_ARG, "archive commit: signer and request id needed");
-	/* one writer at a time; the whole commit is one transaction */
-	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
-		return -1;
 	if (load_intent(a, req->request_id, &in, e) < 0)
 		goto out;
+	if ((strcmp(in.kind, ARCHIVE_KIND_CERTIFICATE) == 0) != want_cert) {
+		smk_fail(e, SMK_E_ARG, "archive: intent %s is of kind %s", req->request_id,
+			 in.kind);
+		goto out;
+	}
 	step(a, "intent-loaded");
 	if (append(a, signer, req, &in, seq, e) < 0)
 		goto out;
-	if (exec(a, "COMMIT", "commit", e) < 0)
-		goto out;
 	rc = 0;
 out:
-	if (rc < 0) {
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-		smk_context(e, "intent %s", req->request_id);
-	}
 	smk_buf_free(&in.canonical);
 	smk_buf_free(&in.policy_doc);
 	return rc;
+}
+
+static int check_signer(archive *a, const archive_signer *signer, const char *what, smk_err *e)
+{
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (!signer || !signer->sign || !signer->pub)
+		return smk_fail(e, SMK_E_ARG, "archive %s: signer needed", what);
+	return 0;
+}
+
+static int rollback(archive *a, const char *request_id, smk_err *e)
+{
+	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	if (request_id)
+		smk_context(e, "intent %s", request_id);
+	return -1;
+}
+
+int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		   uint64_t *seq, smk_err *e)
+{
+	if (check_signer(a, signer, "commit", e) < 0)
+		return -1;
+	if (!req->request_id)
+		return smk_fail(e, SMK_E_ARG, "archive commit: request id needed");
+	/* one writer at a time; the whole commit is one transaction */
+	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
+		return -1;
+	if (commit_intent(a, signer, req, 0, seq, e) < 0 ||
+	    exec(a, "COMMIT", "commit", e) < 0)
+		return rollback(a, req->request_id, e);
+	return 0;
+}
+
+/* A CV-REQ or public key that is already in a committed record. */
+struct dup_search {
+	const archive_adopt_req *req;
+	uint64_t seq;
+	const char *what;
+};
+
+static int is_duplicate(const archive_record *r, void *ctx)
+{
+	struct dup_search *d = ctx;
+
+	if (!archive_kind_has_key(r->kind))
+		return 0;
+	if (r->cvreq.len == d->req->cvreq_len &&
+	    memcmp(r->cvreq.data, d->req->cvreq, r->cvreq.len) == 0)
+		d->what = "CV-REQ";
+	else if (r->spki.len == d->req->spki_len &&
+		 memcmp(r->spki.data, d->req->spki, r->spki.len) == 0)
+		d->what = "public key";
+	else
+		return 0;
+	d->seq = r->seq;
+	return 1;
+}
+
+int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_req *req,
+		  uint64_t *seq, smk_err *e)
+{
+	archive_intent_info info;
+	archive_commit_req cr;
+	struct dup_search dup = {req, 0, NULL};
+	smk_buf canon = SMK_BUF_INIT;
+	uint64_t size;
+	int found;
+
+	memset(&info, 0, sizeof(info));
+	if (check_signer(a, signer, "adopt", e) < 0)
+		return -1;
+	if (!req->cvreq || !req->cvreq_len || !req->spki || !req->spki_len)
+		return smk_fail(e, SMK_E_ARG, "adopt: CV-REQ and public key needed");
+	if (archive_cvreq_chr(req->cvreq, req->cvreq_len, info.chr, e) < 0)
+		return smk_context(e, "adopt");
+	if (exec(a, "BEGIN IMMEDIATE", "begin adopt", e) < 0)
+		return -1;
+	if (archive_size(a, &size, e) < 0)
+		goto fail;
+	if (size == 0) {
+		smk_fail(e, SMK_E_ARG, "archive: no archive key yet; record 0 must be the archive key");
+		goto fail;
+	}
+	found = archive_scan_records(a, is_duplicate, &dup, e);
+	if (found < 0)
+		goto fail;
+	if (found) {
+		smk_fail(e, SMK_E_MISMATCH,
+			 "adopt: this %s is already in record %" PRIu64 "; the key has a record",
+			 dup.what, dup.seq);
+		goto fail;
+	}
+	if (new_request_id(&info, req->time, e) < 0 ||
+	    archive_adopt_intent_encode(req, info.request_id, info.time, &canon, e) < 0 ||
+	    archive_sha256(canon.data, canon.len, info.digest, e) < 0)
+		goto fail;
+	snprintf(info.kind, sizeof(info.kind), "%s", ARCHIVE_KIND_ADOPTED);
+	if (store_intent(a, &info, &canon, NULL, 0, e) < 0)
+		goto fail;
+	memset(&cr, 0, sizeof(cr));
+	cr.request_id = info.request_id;
+	cr.label = req->label;
+	cr.device_chain = req->device_chain;
+	cr.device_chain_len = req->device_chain_len;
+	cr.cvreq = req->cvreq;
+	cr.cvreq_len = req->cvreq_len;
+	cr.spki = req->spki;
+	cr.spki_len = req->spki_len;
+	cr.time = info.time;
+	if (commit_intent(a, signer, &cr, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+		goto fail;
+	smk_buf_free(&canon);
+	return 0;
+fail:
+	smk_buf_free(&canon);
+	return rollback(a, info.request_id[0] ? info.request_id : NULL, e);
+}
+
+/* Record seq, parsed, if it is a key record a certificate can be for. */
+static int load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	smk_err ignore;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = archive_get(a, seq, &canon, NULL, &ignore) < 0 ||
+	     archive_record_parse(canon.data, canon.len, r, &ignore) < 0;
+	smk_buf_free(&canon);
+	if (rc == 0 && (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 ||
+			strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0))
+		return 0;
+	if (rc == 0)
+		archive_record_free(r);
+	return smk_fail(e, SMK_E_ARG, "record %" PRIu64 " is not a committed key record", seq);
+}
+
+int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
+			smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record key;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
+		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
+				ARCHIVE_CERT_MAX);
+	if (load_key_record(a, req->key_seq, &key, e) < 0)
+		return -1;
+	if (archive_cert_matches(req->cert, req->cert_len, key.spki.data, key.spki.len, e) < 0) {
+		smk_context(e, "record %" PRIu64 " (%s)", key.seq, key.label);
+		goto out;
+	}
+	if (new_request_id(out, req->time, e) < 0 ||
+	    archive_cert_intent_encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
+	    archive_sha256(canon.data, canon.len, out->digest, e) < 0)
+		goto out;
+	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_CERTIFICATE);
+	if (store_intent(a, out, &canon, NULL, 0, e) < 0)
+		goto out;
+	rc = 0;
+out:
+	archive_record_free(&key);
+	smk_buf_free(&canon);
+	return rc;
+}
+
+/* The certificate and key record of a stored certificate intent. */
+static int cert_intent_members(const smk_buf *canon, uint64_t *key_seq, uint8_t key_hash[32],
+			       smk_buf *cert, smk_err *e)
+{
+	const char *w = "certificate intent";
+	json_t *o, *c, *k;
+	smk_buf h = SMK_BUF_INIT;
+	int64_t v;
+	int rc = -1;
+
+	if (archive_json_load(canon->data, canon->len, &o, w, e) < 0)
+		return -1;
+	if (archive_json_obj(o, "certificate", &c, w, e) < 0 ||
+	    archive_json_obj(o, "key-record", &k, w, e) < 0 ||
+	    archive_json_int(k, "seq", 0, INT64_MAX, &v, w, e) < 0 ||
+	    archive_json_bytes(k, "hash", &h, 32, w, e) < 0 ||
+	    (cert && archive_json_bytes(c, "der", cert, 0, w, e) < 0))
+		goto out;
+	*key_seq = (uint64_t)v;
+	memcpy(key_hash, h.data, 32);
+	rc = 0;
+out:
+	smk_buf_free(&h);
+	json_decref(o);
+	return rc;
+}
+
+int archive_pending_cert(archive *a, const char *request_id, uint64_t *key_seq, smk_buf *cert,
+			 smk_err *e)
+{
+	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
+	uint8_t hash[32];
+	int rc = -1;
+
+	if (load_intent(a, request_id, &in, e) < 0)
+		goto out;
+	if (strcmp(in.kind, ARCHIVE_KIND_CERTIFICATE) != 0) {
+		smk_fail(e, SMK_E_ARG, "archive: intent %s is of kind %s, not %s", request_id,
+			 in.kind, ARCHIVE_KIND_CERTIFICATE);
+		goto out;
+	}
+	rc = cert_intent_members(&in.canonical, key_seq, hash, cert, e);
+out:
+	smk_buf_free(&in.canonical);
+	smk_buf_free(&in.policy_doc);
+	return rc;
+}
+
+int archive_cert_commit(archive *a, const archive_signer *signer, const char *request_id,
+			int64_t time, uint64_t *seq, smk_err *e)
+{
+	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
+	archive_commit_req cr;
+	archive_record key;
+	uint64_t key_seq;
+	uint8_t hash[32];
+	int rc;
+
+	if (check_signer(a, signer, "certificate commit", e) < 0)
+		return -1;
+	if (!request_id)
+		return smk_fail(e, SMK_E_ARG, "archive certificate commit: request id needed");
+	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
+		return -1;
+	/* the key record is still the one the intent named (records are never
+	 * changed; this catches a tampered file before it is signed over) */
+	rc = load_intent(a, request_id, &in, e) < 0 ||
+	     (strcmp(in.kind, ARCHIVE_KIND_CERTIFICATE) == 0 &&
+	      cert_intent_members(&in.canonical, &key_seq, hash, NULL, e) < 0);
+	smk_buf_free(&in.canonical);
+	smk_buf_free(&in.policy_doc);
+	if (rc)
+		return rollback(a, request_id, e);
+	if (strcmp(in.kind, ARCHIVE_KIND_CERTIFICATE) == 0) {
+		if (load_key_record(a, key_seq, &key, e) < 0)
+			return rollback(a, request_id, e);
+		rc = memcmp(key.hash, hash, 32) != 0;
+		archive_record_free(&key);
+		if (rc) {
+			smk_fail(e, SMK_E_MISMATCH,
+				 "archive: key record %" PRIu64 " differs from the one the "
+				 "certificate intent named",
+				 key_seq);
+			return rollback(a, request_id, e);
+		}
+	}
+	memset(&cr, 0, sizeof(cr));
+	cr.request_id = request_id;
+	cr.time = time;
+	if (commit_intent(a, signer, &cr, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+		return rollback(a, request_id, e);
+	return 0;
 }
 
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e)

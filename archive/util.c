@@ -1,9 +1,13 @@
-/* Canonical JSON, strict base64 and SHA-256 for the archive. */
+/* Canonical JSON, strict base64, SHA-256 and X.509 public keys for the archive. */
 #include "internal.h"
 
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "verify.h"
 
 int archive_sha256(const uint8_t *p, size_t n, uint8_t out[32], smk_err *e)
 {
@@ -256,4 +260,117 @@ int archive_json_keys(const json_t *o, const char *const *keys, const char *what
 		if (!json_object_get(o, keys[i]))
 			return smk_fail(e, SMK_E_FORMAT, "%s: missing \"%s\"", what, keys[i]);
 	return 0;
+}
+
+int archive_cert_spki(const uint8_t *der, size_t n, smk_buf *spki, smk_err *e)
+{
+	const unsigned char *q = der;
+	unsigned char *out = NULL;
+	X509 *x;
+	int len, rc = 0;
+
+	if (!der || n == 0 || n > ARCHIVE_JSON_MAX)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: %zu bytes", n);
+	x = d2i_X509(NULL, &q, (long)n);
+	if (!x)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: not an X.509 certificate (DER)");
+	if (q != der + n) {
+		X509_free(x);
+		return smk_fail(e, SMK_E_FORMAT,
+				"certificate: %zu bytes after the X.509 certificate",
+				(size_t)(der + n - q));
+	}
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &out);
+	if (len <= 0)
+		rc = smk_fail(e, SMK_E_FORMAT, "certificate: no public key");
+	else if (smk_buf_add(spki, out, (size_t)len) < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "certificate: out of memory");
+	OPENSSL_free(out);
+	X509_free(x);
+	return rc;
+}
+
+int archive_cert_load(const uint8_t *p, size_t n, smk_buf *der, smk_err *e)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE-----";
+	smk_buf spki = SMK_BUF_INIT;
+	unsigned char *out = NULL;
+	BIO *bio;
+	X509 *x;
+	int len, rc;
+
+	if (n > ARCHIVE_JSON_MAX)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: %zu bytes is too large", n);
+	if (!memmem(p, n, pem, sizeof(pem) - 1)) {
+		/* DER: the whole input is one certificate */
+		rc = archive_cert_spki(p, n, &spki, e);
+		smk_buf_free(&spki);
+		if (rc == 0 && smk_buf_add(der, p, n) < 0)
+			rc = smk_fail(e, SMK_E_NOMEM, "certificate: out of memory");
+		return rc;
+	}
+	bio = BIO_new_mem_buf(p, (int)n);
+	x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!x)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: PEM that is not an X.509 certificate");
+	len = i2d_X509(x, &out);
+	X509_free(x);
+	rc = len <= 0				       ? smk_fail(e, SMK_E_FORMAT, "certificate: cannot encode")
+	     : smk_buf_add(der, out, (size_t)len) < 0 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
+						      : 0;
+	OPENSSL_free(out);
+	return rc;
+}
+
+int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65],
+			  smk_err *e)
+{
+	const unsigned char *q = der;
+	uint8_t digest[32];
+	BIO *bio;
+	X509 *x;
+	int len;
+
+	subject[0] = '\0';
+	if (archive_sha256(der, n, digest, e) < 0)
+		return -1;
+	archive_hex(digest, 32, fp);
+	x = d2i_X509(NULL, &q, (long)n);
+	if (!x)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: not an X.509 certificate (DER)");
+	bio = BIO_new(BIO_s_mem());
+	if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
+				      XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		len = BIO_read(bio, subject, 255);
+		subject[len > 0 ? len : 0] = '\0';
+	}
+	BIO_free(bio);
+	X509_free(x);
+	return 0;
+}
+
+int archive_cert_matches(const uint8_t *der, size_t n, const uint8_t *spki, size_t spki_len,
+			 smk_err *e)
+{
+	smk_buf cert_spki = SMK_BUF_INIT;
+	uint8_t a[32], b[32];
+	char ha[65], hb[65];
+	int rc;
+
+	if (archive_cert_spki(der, n, &cert_spki, e) < 0)
+		return -1;
+	if (cert_spki.len == spki_len && memcmp(cert_spki.data, spki, spki_len) == 0) {
+		smk_buf_free(&cert_spki);
+		return 0;
+	}
+	rc = archive_sha256(cert_spki.data, cert_spki.len, a, e) < 0 ||
+	     archive_sha256(spki, spki_len, b, e) < 0;
+	smk_buf_free(&cert_spki);
+	if (rc)
+		return -1;
+	archive_hex(a, 32, ha);
+	archive_hex(b, 32, hb);
+	return smk_fail(e, SMK_E_MISMATCH,
+			"certificate's public key (sha256 %s) is not the key's (sha256 %s)", ha, hb);
 }

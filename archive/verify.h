@@ -52,6 +52,12 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 			  archive_verified *out, smk_err *e);
 void archive_verified_free(archive_verified *v);
 
+/* A certificate file, PEM or DER, as DER (appended); exactly one certificate. */
+int archive_cert_load(const uint8_t *p, size_t n, smk_buf *der, smk_err *e);
+/* Subject one-line ("CN=Release key, O=Example Ltd") and SHA-256 hex of a DER certificate. */
+int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65],
+			  smk_err *e);
+
 typedef struct archive_audit_opts {
 	const trust_store *trust; /* NULL: no attestation checks */
 	const uint8_t *since;	  /* an earlier checkpoint note, or NULL */
