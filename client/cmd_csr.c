@@ -18,10 +18,11 @@
 static void usage(FILE *f, int selfsign)
 {
 	if (selfsign)
-		fprintf(f, "usage: smkey selfsign ID --subject SUBJECT [--days N] [-o FILE]"
-			   " [--socket PATH]\n"
-			   "  a self-signed certificate for the key, signed in the HSM; valid\n"
-			   "  for N days from now (default 9125, 25 years, as APK signing wants)\n");
+		fprintf(f,
+			"usage: smkey selfsign ID --subject SUBJECT [--days N] [-o FILE]"
+			" [--socket PATH]\n"
+			"  a self-signed certificate for the key, signed in the HSM; valid\n"
+			"  for N days from now (default 9125, 25 years, as APK signing wants)\n");
 	else
 		fprintf(f, "usage: smkey csr ID --subject SUBJECT [-o FILE] [--socket PATH]\n"
 			   "  a PKCS#10 request for the key, signed in the HSM, for a CA\n");
@@ -36,8 +37,7 @@ static int run(int argc, char **argv, int selfsign)
 	    {"output", required_argument, NULL, 'o'},  {"socket", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
-	const char *cmd = selfsign ? "selfsign" : "csr", *subject = NULL, *out = NULL,
-		   *sock = NULL;
+	const char *cmd = selfsign ? "selfsign" : "csr", *subject = NULL, *out = NULL, *sock = NULL;
 	long days = 0;
 	char *end;
 	varlink_reply r;

@@ -67,8 +67,10 @@ static char *cert_pem(const char *path)
 int cmd_import_cert(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL, *sock = NULL, *bundle;

@@ -51,7 +51,8 @@ static void print_table(const char *device, json_t *objs)
 		seq = json_object_get(o, "record_seq");
 		if (json_is_true(json_object_get(o, "archived")) && json_is_integer(seq))
 			snprintf(rec, sizeof(rec), "record %lld (%s)",
-				 (long long)json_integer_value(seq), vlc_str(o, "record_kind", "?"));
+				 (long long)json_integer_value(seq),
+				 vlc_str(o, "record_kind", "?"));
 		else
 			snprintf(rec, sizeof(rec), "NOT ARCHIVED");
 		printf("%4lld  %-24s  %-18s  %-10s  %-20s  ",
@@ -76,8 +77,10 @@ static void print_table(const char *device, json_t *objs)
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+	    {"device", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *device = NULL, *sock = NULL;

@@ -28,8 +28,9 @@ static int admin_only(cardop *op, const char *what, engine_error *err)
 
 	if (cardop_is_admin(op->eng, &op->peer))
 		return 0;
-	snprintf(why, sizeof(why), "%s is for root and the config's admin-groups; uid %u is neither",
-		 what, (unsigned)op->peer.uid);
+	snprintf(why, sizeof(why),
+		 "%s is for root and the config's admin-groups; uid %u is neither", what,
+		 (unsigned)op->peer.uid);
 	log_msg(LOG_NOTICE, &(log_fields){.outcome = "denied"}, "uid %u pid %d: %s",
 		(unsigned)op->peer.uid, (int)op->peer.pid, why);
 	return engine_fail(err, ERR_PREFIX "PolicyDenied",
@@ -304,11 +305,11 @@ static void adopt_committed(cardop *op)
 			    (unsigned long long)op->seq, e.msg);
 		return;
 	}
-	cardop_reply(op, json_pack("{s:I, s:s, s:o, s:s, s:o}", "seq", (json_int_t)op->seq,
-				   "request_id", r.request_id, "fingerprint",
-				   cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
-				   "public_key_pem", op->att.pem ? op->att.pem : "", "bundle",
-				   bundle));
+	cardop_reply(op,
+		     json_pack("{s:I, s:s, s:o, s:s, s:o}", "seq", (json_int_t)op->seq,
+			       "request_id", r.request_id, "fingerprint",
+			       cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
+			       "public_key_pem", op->att.pem ? op->att.pem : "", "bundle", bundle));
 	archive_record_free(&r);
 }
 
@@ -368,9 +369,9 @@ static void mark(cardop *op, const session_object *o, bool verified, json_t *obj
 
 	memset(&r, 0, sizeof(r));
 	pthread_mutex_lock(&eng->archive_lock);
-	found = by_spki ? archive_find_spki(eng->arc, o->spki.data, o->spki.len, &seq, &e) == 0
-			: archive_find_device_key(eng->arc, op->dev->serial, o->key_id, &seq, &e) ==
-			      0;
+	found = by_spki
+		    ? archive_find_spki(eng->arc, o->spki.data, o->spki.len, &seq, &e) == 0
+		    : archive_find_device_key(eng->arc, op->dev->serial, o->key_id, &seq, &e) == 0;
 	if (found && archive_get(eng->arc, seq, &canon, &sig, &e) < 0)
 		found = 0;
 	pthread_mutex_unlock(&eng->archive_lock);
@@ -382,10 +383,11 @@ static void mark(cardop *op, const session_object *o, bool verified, json_t *obj
 		json_object_set_new(obj, "record_seq", json_integer((json_int_t)seq));
 		json_object_set_new(obj, "record_kind", json_string(kind_wire(r.kind)));
 		if (!by_spki)
-			snprintf(hint, sizeof(hint),
-				 "CE|%02X holds no public key: matched to record %llu by device and "
-				 "key id only",
-				 o->key_id, (unsigned long long)seq);
+			snprintf(
+			    hint, sizeof(hint),
+			    "CE|%02X holds no public key: matched to record %llu by device and "
+			    "key id only",
+			    o->key_id, (unsigned long long)seq);
 		else if (strcmp(r.device_serial ? r.device_serial : "", op->dev->serial) != 0 ||
 			 r.key_id != o->key_id)
 			snprintf(hint, sizeof(hint),

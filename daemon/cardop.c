@@ -39,8 +39,8 @@ bool cardop_is_admin(const engine *eng, const engine_peer *peer)
 
 /* ---- life of an operation ---- */
 
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer,
-		   engine_done_fn done, void *ctx, engine_error *err)
+cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
+		   void *ctx, engine_error *err)
 {
 	cardop *op;
 
@@ -312,12 +312,12 @@ bad_id:
 			   "request_id is not a request id");
 }
 
-static int denied(cardop *op, const char *policy, const char *reason, engine_error *err)
+static int denied(cardop *op, const char *pol_name, const char *reason, engine_error *err)
 {
-	log_msg(LOG_NOTICE, &(log_fields){.policy = policy, .outcome = "denied"},
+	log_msg(LOG_NOTICE, &(log_fields){.policy = pol_name, .outcome = "denied"},
 		"uid %u pid %d: %s", (unsigned)op->peer.uid, (int)op->peer.pid, reason);
 	return engine_fail(err, ERR_PREFIX "PolicyDenied",
-			   engine_param_str("policy", policy ? policy : "", "reason", reason),
+			   engine_param_str("policy", pol_name ? pol_name : "", "reason", reason),
 			   "%s", reason);
 }
 
@@ -338,7 +338,7 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 			 "record %llu is %s record, not a key record (kind key or adopted)",
 			 (unsigned long long)r->seq,
 			 strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "the archive key's"
-									 : "a certificate");
+									: "a certificate");
 		return engine_fail(err, ERR_PREFIX "InvalidParameter",
 				   engine_param_str("parameter", "seq", "reason", why), "%s", why);
 	}
@@ -379,11 +379,11 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 	p = r->spki.data;
 	if (smk_buf_add(&op->spki, r->spki.data, r->spki.len) < 0 ||
 	    (op->pub = d2i_PUBKEY(NULL, &p, (long)r->spki.len)) == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
-				   engine_param_str("reason", "the record's public key does not parse",
-						    NULL, NULL),
-				   "record %llu: public key does not parse",
-				   (unsigned long long)r->seq);
+		return engine_fail(
+		    err, ERR_PREFIX "ArchiveError",
+		    engine_param_str("reason", "the record's public key does not parse", NULL,
+				     NULL),
+		    "record %llu: public key does not parse", (unsigned long long)r->seq);
 	op->dev = cardop_device(eng, r->device_serial);
 	if (op->dev == NULL)
 		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",

@@ -26,9 +26,9 @@ enum cardop_step { CARDOP_STEP_CARD, CARDOP_STEP_COMMIT };
 
 /* How the card step ended when it failed. */
 enum cardop_failure {
-	CARDOP_FAILED,	    /* the card or the device failed */
-	CARDOP_REFUSED,	    /* what the card holds does not allow it (NotAdoptable, mismatch) */
-	CARDOP_LEFT_OPEN,   /* import: CE|id could not be read back; recovery decides at start */
+	CARDOP_FAILED,	  /* the card or the device failed */
+	CARDOP_REFUSED,	  /* what the card holds does not allow it (NotAdoptable, mismatch) */
+	CARDOP_LEFT_OPEN, /* import: CE|id could not be read back; recovery decides at start */
 };
 
 typedef struct cardop cardop;
@@ -78,8 +78,8 @@ struct cardop {
 /* uid 0, or a gid / supplementary gid in the config's admin-groups. */
 bool cardop_is_admin(const engine *eng, const engine_peer *peer);
 /* A new operation for peer, or NULL after filling err. */
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer,
-		   engine_done_fn done, void *ctx, engine_error *err);
+cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
+		   void *ctx, engine_error *err);
 /* Free an operation that was never queued (refused at once). */
 void cardop_discard(cardop *op);
 /* Hand op to d's worker for op->step (commits go to the front). */

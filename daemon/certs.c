@@ -33,8 +33,7 @@
 /* ---- on the loop: accepting a call ---- */
 
 /* x509_signer's card callback: the key signs in its device's session. */
-static int card_sign(void *ctx, uint8_t alg, const uint8_t *in, size_t n, smk_buf *sig,
-		     smk_err *e)
+static int card_sign(void *ctx, uint8_t alg, const uint8_t *in, size_t n, smk_buf *sig, smk_err *e)
 {
 	cardop *op = ctx;
 
@@ -53,8 +52,8 @@ static void make_signer(cardop *op, x509_signer *s)
 
 /* CreateCSR and SelfSign: the record, who asks, and whether the key's
  * algorithm list allows any X.509 signature at all - all before the card. */
-static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *peer,
-		       json_t *params, engine_done_fn done, void *ctx, engine_error *err)
+static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *peer, json_t *params,
+		       engine_done_fn done, void *ctx, engine_error *err)
 {
 	json_t *days = json_object_get(params, "days");
 	archive_record r;
@@ -312,7 +311,8 @@ static void run_write(device *d, cardop *op)
 	 * the link went */
 	held = ce_holds(op, true, &re);
 	if (held == 1) {
-		log_msg(LOG_NOTICE, &(log_fields){.request_id = op->request_id, .device = d->serial},
+		log_msg(LOG_NOTICE,
+			&(log_fields){.request_id = op->request_id, .device = d->serial},
 			"certificate write reported \"%s\" but CE|%02X holds the certificate",
 			op->err.msg, op->key_id);
 		smk_err_clear(&op->err);
@@ -364,10 +364,10 @@ static void x509_done(cardop *op)
 				    engine_param_str("policy", op->policy, "reason", op->err.msg),
 				    "%s", op->err.msg);
 		else
-			cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
-				    engine_param_str("device", op->dev->serial, "reason",
-						     op->err.msg),
-				    "%s", op->err.msg);
+			cardop_fail(
+			    op, ERR_PREFIX "DeviceUnavailable",
+			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
+			    "%s", op->err.msg);
 		return;
 	}
 	f.outcome = "signed";

@@ -23,7 +23,7 @@
 #define ADMIN_GROUPS_MAX 32
 
 static const char *const top_keys[] = {
-    "socket", "archive", "policies", "trust",	      "archive-key",
+    "socket",  "archive", "policies", "trust",	      "archive-key",
     "devices", "limits",  "retry",    "admin-groups", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
@@ -332,9 +332,8 @@ static int load_admin_groups(struct ctx *x, const smk_ynode *root)
 							s);
 		found = group_gid(s, &c->admin_gids[i], &err);
 		if (found < 0)
-			return smk_yaml_fail_at(&x->d, x->e, item,
-						"cannot look up group \"%s\": %s", s,
-						strerror(err));
+			return smk_yaml_fail_at(
+			    &x->d, x->e, item, "cannot look up group \"%s\": %s", s, strerror(err));
 		if (found == 0)
 			return smk_yaml_fail_at(&x->d, x->e, item,
 						"unknown group \"%s\" in admin-groups; name one "
@@ -380,8 +379,7 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 		return -1;
 	}
 	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
-	    load_limits(x, root) < 0 || load_retry(x, root) < 0 ||
-	    load_admin_groups(x, root) < 0)
+	    load_limits(x, root) < 0 || load_retry(x, root) < 0 || load_admin_groups(x, root) < 0)
 		return -1;
 	return 0;
 }

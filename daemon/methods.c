@@ -16,17 +16,17 @@
 #define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §8) */
 #define REQUEST_ID_MAX 128
 #define LIST_LIMIT_MAX 10000
-#define SUBJECT_MAX 1024     /* an -subj string; x509_parse_subject checks the rest */
-#define CERT_PEM_MAX 16384   /* a PEM certificate; CE|id holds at most 4096 DER bytes */
-#define DAYS_MAX 36500	     /* 100 years */
+#define SUBJECT_MAX 1024   /* an -subj string; x509_parse_subject checks the rest */
+#define CERT_PEM_MAX 16384 /* a PEM certificate; CE|id holds at most 4096 DER bytes */
+#define DAYS_MAX 36500	   /* 100 years */
 
 enum ptype {
-	P_POLICY, /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
-	P_LABEL,  /* 1..POLICY_LABEL_MAX bytes, no control characters */
-	P_SERIAL, /* [A-Za-z0-9]{1,16} */
-	P_REQID,  /* [A-Za-z0-9._:-]{1,128} */
-	P_UINT,	  /* integer >= 0 */
-	P_LIMIT,  /* integer 1..LIST_LIMIT_MAX */
+	P_POLICY,  /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
+	P_LABEL,   /* 1..POLICY_LABEL_MAX bytes, no control characters */
+	P_SERIAL,  /* [A-Za-z0-9]{1,16} */
+	P_REQID,   /* [A-Za-z0-9._:-]{1,128} */
+	P_UINT,	   /* integer >= 0 */
+	P_LIMIT,   /* integer 1..LIST_LIMIT_MAX */
 	P_SUBJECT, /* 1..SUBJECT_MAX bytes, starting with '/', no control characters */
 	P_DAYS,	   /* integer 1..DAYS_MAX */
 	P_CERT,	   /* 1..CERT_PEM_MAX bytes of PEM text */
@@ -57,20 +57,23 @@ static const struct method methods[] = {
     {"Generate",
      {{"policy", P_POLICY, 1}, {"label", P_LABEL, 0}, {"device", P_SERIAL, 0}},
      0,
+     NULL,
      NULL},
-    {"GetRecord", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_record},
+    {"GetRecord", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_record, NULL},
     {"ListRecords",
      {{"policy", P_POLICY, 0}, {"since", P_UINT, 0}, {"limit", P_LIMIT, 0}},
      0,
-     engine_list_records},
-    {"GetBundle", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_bundle},
-    {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies},
-    {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices},
-    {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint},
+     engine_list_records,
+     NULL},
+    {"GetBundle", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_bundle, NULL},
+    {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies, NULL},
+    {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices, NULL},
+    {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint, NULL},
     {"GetConsistencyProof",
      {{"old_size", P_UINT, 1}, {"new_size", P_UINT, 0}},
      0,
-     engine_get_consistency_proof},
+     engine_get_consistency_proof,
+     NULL},
     {"CreateCSR",
      {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"subject", P_SUBJECT, 1}},
      1,
