@@ -153,4 +153,58 @@ int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in,
 /* Delete the key and its PrKD and certificate EFs. */
 int session_delete_key(smk_session *s, uint8_t key_id, smk_err *e);
 
+/* ---- what the card holds for each key (CE|id, C4|id), under SM ---- */
+
+/* What EF CE|id holds (ref §2.1, §3.6: first tag 67 / 30 / 7F21). */
+enum session_ce_kind {
+	SESSION_CE_NONE = 0, /* no EF CE|id */
+	SESSION_CE_CVREQ,    /* authenticated request 67 ... (attestation still there) */
+	SESSION_CE_X509,     /* X.509 certificate 30 ... */
+	SESSION_CE_CVC,	     /* CV certificate 7F21 ... */
+	SESSION_CE_EMPTY,    /* EF exists, no content */
+	SESSION_CE_OTHER,    /* anything else */
+};
+/* "cv-request", "x509", "cvc", "empty", "none", "other" */
+const char *session_ce_kind_name(enum session_ce_kind k);
+
+/* Largest certificate session_write_cert puts into CE|id. */
+#define SESSION_CERT_MAX 4096
+
+/* Read EF CE|key_id and classify it by its first TLV; the content is
+ * appended to out (nothing for NONE / EMPTY). */
+int session_read_ce(smk_session *s, uint8_t key_id, enum session_ce_kind *kind, smk_buf *out,
+		    smk_err *e);
+
+/* Replace EF CE|key_id with an X.509 certificate (DER, exactly one X.509
+ * certificate, at most SESSION_CERT_MAX bytes) of an existing key: DELETE
+ * FILE, UPDATE BINARY in chunks, then read back and compare. Whether the
+ * certificate belongs to the key is the caller's business (the daemon
+ * checks it against the archived SPKI before writing). */
+int session_write_cert(smk_session *s, uint8_t key_id, const uint8_t *der, size_t n, smk_err *e);
+
+/* One key on the card, for `inspect`. */
+typedef struct session_object {
+	uint8_t key_id;
+	bool has_prkd;
+	char label[128];       /* from C4|id, "" when none */
+	bool type_known;       /* type below is valid */
+	enum smk_keytype type; /* from the PrKD or the CE content */
+	unsigned bits;	       /* RSA modulus bits or EC field bits, 0 unknown */
+	char curve[32];	       /* EC curve name when known, else "" */
+	enum session_ce_kind ce;
+	smk_buf ce_bytes;	/* CE content (CV request or certificate) */
+	smk_buf spki;		/* public key SPKI DER when CE holds a CV request or X.509 cert */
+	bool ce_attested;	/* CE holds a CV request that verifies against this device's
+				   validated DevAut key (chain_verify_authreq) */
+	bool use_counter_known; /* the applet does not report it: false unless a source exists */
+	uint32_t use_counter;
+	char problem[200]; /* what could not be read or did not parse, "" when nothing */
+} session_object;
+
+/* Every key id with a key object (1..255, ascending): its PrKD, CE|id
+ * classified, the public key when derivable. A PrKD or CE that does not
+ * parse is reported in problem, not as a failure of the listing. */
+int session_list_objects(smk_session *s, session_object **list, size_t *n, smk_err *e);
+void session_objects_free(session_object *list, size_t n);
+
 #endif

@@ -61,4 +61,18 @@ typedef int (*session_op_fn)(smk_session *s, void *arg, smk_err *e);
  * what" in front. */
 int session_run_op(smk_session *s, const char *what, session_op_fn fn, void *arg, smk_err *e);
 
+/* A CE|id holds one authenticated request or certificate. */
+#define SESSION_CE_MAX 8192
+
+/* Within an operation (sm/session_keys.c): ENUMERATE OBJECTS now and take
+ * it as the session's picture of the card; then what that picture says. */
+int session_enumerate(smk_session *s, smk_err *e);
+bool session_objs_known(const smk_session *s);
+bool session_has_key(const smk_session *s, uint8_t key_id);
+bool session_has_prkd(const smk_session *s, uint8_t key_id);
+/* DELETE FILE fid (a missing file is fine when missing_ok), and a chunked
+ * UPDATE BINARY of a whole EF; both keep the picture current. */
+int session_delete_ef(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e);
+int session_write_ef(smk_session *s, uint16_t fid, const uint8_t *content, size_t len, smk_err *e);
+
 #endif

@@ -14,8 +14,6 @@
 
 #include "prkd.h"
 
-/* A CE|id holds one authenticated request or certificate. */
-#define CE_MAX 8192
 /* Command data per UPDATE BINARY under SM: well inside the smallest
  * extended APDU limit recorded for SmartCard-HSMs (1014, ref §1.4) once the
  * SM overhead (padding, DO87/DO8E, Le) is added. */
@@ -94,6 +92,28 @@ static int do_enumerate(smk_session *s, void *arg, smk_err *e)
 	return r;
 }
 
+int session_enumerate(smk_session *s, smk_err *e)
+{
+	struct list_arg l = {NULL, 0, false, 0};
+
+	return do_enumerate(s, &l, e);
+}
+
+bool session_objs_known(const smk_session *s)
+{
+	return objs_known(s);
+}
+
+bool session_has_key(const smk_session *s, uint8_t key_id)
+{
+	return objs_known(s) && id_bit(s->key_ids, key_id);
+}
+
+bool session_has_prkd(const smk_session *s, uint8_t key_id)
+{
+	return objs_known(s) && id_bit(s->prkd_ids, key_id);
+}
+
 int session_list_keys(smk_session *s, uint8_t ids[255], size_t *n, smk_err *e)
 {
 	struct list_arg l = {ids, 0, false, 0};
@@ -141,8 +161,7 @@ int session_key_id_used(smk_session *s, uint8_t key_id, bool *used, smk_err *e)
 	return session_run_op(s, "look up a key id", do_key_id_used, &u, e);
 }
 
-/* DELETE FILE fid; a missing file is fine when missing_ok. */
-static int delete_fid(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
+int session_delete_ef(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
 {
 	smk_buf data = SMK_BUF_INIT, cmd = SMK_BUF_INIT;
 	uint16_t sw;
@@ -163,7 +182,7 @@ static int delete_fid(smk_session *s, uint16_t fid, bool missing_ok, smk_err *e)
 	return r;
 }
 
-static int write_file(smk_session *s, uint16_t fid, const uint8_t *content, size_t len, smk_err *e)
+int session_write_ef(smk_session *s, uint16_t fid, const uint8_t *content, size_t len, smk_err *e)
 {
 	smk_buf data = SMK_BUF_INIT;
 	hsm_writer w;
@@ -259,9 +278,9 @@ static int do_write_prkd(smk_session *s, void *arg, smk_err *e)
 	/* ref §2.4: replace by delete and re-create, not by a shorter overwrite;
 	 * a file this session knows is absent needs no DELETE */
 	if (r == 0 && (!objs_known(s) || id_bit(s->prkd_ids, p->key_id)))
-		r = delete_fid(s, fid, true, e);
+		r = session_delete_ef(s, fid, true, e);
 	if (r == 0)
-		r = write_file(s, fid, prkd.data, prkd.len, e);
+		r = session_write_ef(s, fid, prkd.data, prkd.len, e);
 	smk_buf_free(&prkd);
 	smk_buf_free(&pub);
 	return r;
@@ -383,7 +402,7 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 	objs_note(s, HSM_FID(HSM_PREFIX_KEY, k->key_id), true);
 	if (req_len == 0) {
 		/* ref §6.3: the card keeps the request in CE|id as well */
-		if (session_read_protected(s, HSM_FID(HSM_PREFIX_CERT, k->key_id), CE_MAX,
+		if (session_read_protected(s, HSM_FID(HSM_PREFIX_CERT, k->key_id), SESSION_CE_MAX,
 					   &k->cvreq, e) < 0)
 			goto fail;
 	} else if (smk_buf_add(&k->cvreq, req, req_len) < 0) {
@@ -394,7 +413,7 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 		smk_err del;
 
 		/* a key without a valid attestation must not stay on the card */
-		if (delete_fid(s, HSM_FID(HSM_PREFIX_KEY, k->key_id), false, &del) == 0)
+		if (session_delete_ef(s, HSM_FID(HSM_PREFIX_KEY, k->key_id), false, &del) == 0)
 			smk_context(e, "key %u deleted again", k->key_id);
 		else
 			smk_context(e, "key %u NOT deleted (%s)", k->key_id, del.msg);
@@ -455,7 +474,8 @@ static int do_read_cvreq(smk_session *s, void *arg, smk_err *e)
 	struct read_arg *ra = arg;
 
 	smk_buf_reset(ra->out);
-	return session_read_protected(s, HSM_FID(HSM_PREFIX_CERT, ra->key_id), CE_MAX, ra->out, e);
+	return session_read_protected(s, HSM_FID(HSM_PREFIX_CERT, ra->key_id), SESSION_CE_MAX,
+				      ra->out, e);
 }
 
 int session_read_cvreq(smk_session *s, uint8_t key_id, smk_buf *out, smk_err *e)
@@ -505,9 +525,9 @@ static int do_delete(smk_session *s, void *arg, smk_err *e)
 {
 	uint8_t id = *(uint8_t *)arg;
 
-	if (delete_fid(s, HSM_FID(HSM_PREFIX_KEY, id), false, e) < 0 ||
-	    delete_fid(s, HSM_FID(HSM_PREFIX_PRKD, id), true, e) < 0 ||
-	    delete_fid(s, HSM_FID(HSM_PREFIX_CERT, id), true, e) < 0)
+	if (session_delete_ef(s, HSM_FID(HSM_PREFIX_KEY, id), false, e) < 0 ||
+	    session_delete_ef(s, HSM_FID(HSM_PREFIX_PRKD, id), true, e) < 0 ||
+	    session_delete_ef(s, HSM_FID(HSM_PREFIX_CERT, id), true, e) < 0)
 		return -1;
 	return 0;
 }
