@@ -22,6 +22,8 @@ struct audit {
 	EVP_PKEY *akey;
 	uint8_t (*leaves)[32];
 	uint64_t nleaves;
+	/* records per kind, for the summary */
+	uint64_t n_key, n_adopted, n_cert, n_archive_key;
 };
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,22 +84,75 @@ static int grow_leaves(struct audit *au, uint64_t n)
 	return 0;
 }
 
-static void audit_record(struct audit *au, const archive_audit_opts *o, uint64_t seq,
+/* A certificate record against the stored key record it names: earlier in
+ * the log, kind key or adopted, the hash the certificate record carries,
+ * the public key the certificate holds. */
+static void audit_certificate(archive *a, struct audit *au, const archive_record *r)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record k;
+	uint8_t hash[32];
+	char subject[256], fp[65];
+	smk_err e;
+
+	if (archive_cert_describe(r->cert.data, r->cert.len, subject, fp, &e) == 0)
+		fprintf(au->out, "        certificate %s, SHA-256 %.16s, for record %" PRIu64 "\n",
+			subject, fp, r->key_seq);
+	if (archive_get(a, r->key_seq, &canon, NULL, &e) < 0) {
+		problem(au, "record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
+			r->seq, r->key_seq);
+		goto out;
+	}
+	if (archive_sha256(canon.data, canon.len, hash, &e) == 0 &&
+	    memcmp(hash, r->key_record_hash, 32) != 0)
+		problem(au,
+			"record %" PRIu64 " (certificate): key-record hash does not match record %" PRIu64,
+			r->seq, r->key_seq);
+	if (archive_record_parse(canon.data, canon.len, &k, &e) < 0)
+		goto out; /* named where that record is audited */
+	if (!archive_kind_has_key(k.kind) || strcmp(k.kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
+		problem(au, "record %" PRIu64 " (certificate): record %" PRIu64
+			    " is of kind %s, not a key record",
+			r->seq, r->key_seq, k.kind);
+	else if (archive_cert_matches(r->cert.data, r->cert.len, k.spki.data, k.spki.len, &e) < 0)
+		problem(au, "record %" PRIu64 " (certificate): %s", r->seq, e.msg);
+	archive_record_free(&k);
+out:
+	smk_buf_free(&canon);
+}
+
+static void audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,
 			 const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
 			 size_t sig_len, const uint8_t prev_hash[32], int have_prev)
 {
 	archive_record r;
-	char t[32];
+	const char *label;
+	char t[32], what[32];
+	int cert;
 	smk_err e;
 
 	if (archive_record_parse(p, n, &r, &e) < 0) {
 		problem(au, "record %" PRIu64 " (request %s): %s", seq, request_id, e.msg);
 		return;
 	}
+	cert = strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0;
+	if (cert) {
+		au->n_cert++;
+		snprintf(what, sizeof(what), "for record %" PRIu64, r.key_seq);
+		label = what;
+	} else {
+		label = r.label;
+		if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0)
+			au->n_adopted++;
+		else if (strcmp(r.kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
+			au->n_archive_key++;
+		else
+			au->n_key++;
+	}
 	when(r.time, t, sizeof(t));
 	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, r.kind,
-		r.policy_name, r.label, r.uid);
-	if (o->trust) {
+		r.policy_name ? r.policy_name : cert ? "-" : "(unknown)", label, r.uid);
+	if (o->trust && !cert) {
 		archive_attestation att;
 
 		if (archive_attest(&r, o->trust, &att, &e) == 0) {
@@ -111,22 +166,30 @@ static void audit_record(struct audit *au, const archive_audit_opts *o, uint64_t
 	} else {
 		fputc('\n', au->out);
 	}
+	if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0) {
+		char note[256];
+
+		archive_adopted_note(&r, note, sizeof(note));
+		fprintf(au->out, "        %s\n", note);
+	}
+	if (cert)
+		audit_certificate(a, au, &r);
 	if (r.seq != seq)
-		problem(au, "record %" PRIu64 " (%s): stored as row %" PRIu64, r.seq, r.label, seq);
+		problem(au, "record %" PRIu64 " (%s): stored as row %" PRIu64, r.seq, label, seq);
 	if (strcmp(r.request_id, request_id) != 0)
 		problem(au, "record %" PRIu64 " (%s): belongs to intent %s, stored for %s", seq,
-			r.label, r.request_id, request_id);
+			label, r.request_id, request_id);
 	if (au->akey && archive_sig_verify(au->akey, r.hash, 32, sig, sig_len, &e) < 0)
 		problem(au, "record %" PRIu64 " (%s): signature by the archive key does not verify",
-			seq, r.label);
+			seq, label);
 	if (have_prev && memcmp(r.prev, prev_hash, 32) != 0)
 		problem(au,
 			"record %" PRIu64
 			" (%s): previous-record hash does not match record %" PRIu64,
-			seq, r.label, seq - 1);
+			seq, label, seq - 1);
 	if (seq == 0 && (r.alg_count != 1 || r.alg_list[0] != alg_by_name("ecdsa-sha256")->id))
 		problem(au, "record 0: the archive key's policy %s is not sign-only",
-			r.policy_name);
+			r.policy_name ? r.policy_name : "(none)");
 	archive_record_free(&r);
 }
 
@@ -160,7 +223,7 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 					expect, seq - 1);
 			have_prev = 0;
 		}
-		audit_record(au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
+		audit_record(a, au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
 			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
 			     have_prev);
 		if (grow_leaves(au, au->nleaves + 1) < 0) {
@@ -179,7 +242,10 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "read records", e);
-	fprintf(au->out, "  %" PRIu64 " records\n", au->nleaves);
+	fprintf(au->out,
+		"  %" PRIu64 " records (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
+		" adopted, %" PRIu64 " certificate)\n",
+		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert);
 	return 0;
 }
 

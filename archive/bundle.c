@@ -28,6 +28,9 @@ void archive_bundle_free(archive_bundle *b)
 	smk_buf_free(&b->checkpoint);
 	smk_buf_free(&b->inclusion.hashes);
 	smk_buf_free(&b->key_inclusion.hashes);
+	smk_buf_free(&b->cert_key_record);
+	smk_buf_free(&b->cert_key_record_sig);
+	smk_buf_free(&b->cert_key_inclusion.hashes);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -67,6 +70,14 @@ int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
 		      b64(&b->device_chain), "cvreq", b64(&b->cvreq), "checkpoint", note,
 		      "inclusion", proof_json(&b->inclusion), "archive-key-inclusion",
 		      proof_json(&b->key_inclusion));
+	if (o && b->has_cert_key &&
+	    (json_object_set_new(o, "key-record", b64(&b->cert_key_record)) < 0 ||
+	     json_object_set_new(o, "key-record-signature", b64(&b->cert_key_record_sig)) < 0 ||
+	     json_object_set_new(o, "key-record-inclusion", proof_json(&b->cert_key_inclusion)) <
+		 0)) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (!o)
 		return smk_fail(e, SMK_E_NOMEM, "bundle: cannot build the document");
 	text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
@@ -90,6 +101,22 @@ static const char *const bundle_keys[] = {"archive-key",
 					  "record-signature",
 					  "version",
 					  NULL};
+static const char *const cert_bundle_keys[] = {"archive-key",
+					       "archive-key-inclusion",
+					       "archive-key-record",
+					       "archive-key-signature",
+					       "checkpoint",
+					       "cvreq",
+					       "device-chain",
+					       "format",
+					       "inclusion",
+					       "key-record",
+					       "key-record-inclusion",
+					       "key-record-signature",
+					       "record",
+					       "record-signature",
+					       "version",
+					       NULL};
 static const char *const proof_keys[] = {"hashes", "index", "size", NULL};
 
 static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
@@ -131,7 +158,9 @@ int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err 
 	archive_bundle_init(b);
 	if (archive_json_load(p, n, &o, w, e) < 0)
 		return -1;
-	if (archive_json_keys(o, bundle_keys, w, e) < 0 ||
+	/* a certificate bundle carries the key record too */
+	b->has_cert_key = json_object_get(o, "key-record") != NULL;
+	if (archive_json_keys(o, b->has_cert_key ? cert_bundle_keys : bundle_keys, w, e) < 0 ||
 	    archive_json_str(o, "format", &format, w, e) < 0)
 		goto fail;
 	if (strcmp(format, ARCHIVE_BUNDLE_FORMAT) != 0) {
@@ -151,6 +180,11 @@ int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err 
 	    archive_json_str(o, "checkpoint", &note, w, e) < 0 ||
 	    parse_proof(o, "inclusion", &b->inclusion, e) < 0 ||
 	    parse_proof(o, "archive-key-inclusion", &b->key_inclusion, e) < 0)
+		goto fail;
+	if (b->has_cert_key &&
+	    (archive_json_bytes(o, "key-record", &b->cert_key_record, 0, w, e) < 0 ||
+	     archive_json_bytes(o, "key-record-signature", &b->cert_key_record_sig, 0, w, e) < 0 ||
+	     parse_proof(o, "key-record-inclusion", &b->cert_key_inclusion, e) < 0))
 		goto fail;
 	if (smk_buf_add(&b->checkpoint, note, strlen(note)) < 0) {
 		smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
@@ -177,7 +211,8 @@ static int record_and_sig(archive *a, uint64_t seq, smk_buf *canon, smk_buf *sig
 int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 {
 	archive_bundle b;
-	archive_record r, k;
+	archive_record r, k, ck;
+	const archive_record *dev;
 	uint8_t(*leaves)[32] = NULL;
 	uint64_t size;
 	int rc = -1;
@@ -185,6 +220,7 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	archive_bundle_init(&b);
 	memset(&r, 0, sizeof(r));
 	memset(&k, 0, sizeof(k));
+	memset(&ck, 0, sizeof(ck));
 	if (record_and_sig(a, seq, &b.record, &b.record_sig, &r, e) < 0 ||
 	    record_and_sig(a, 0, &b.key_record, &b.key_record_sig, &k, e) < 0 ||
 	    archive_latest_checkpoint(a, &b.checkpoint, &size, e) < 0)
@@ -196,10 +232,20 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 			 size, seq);
 		goto out;
 	}
+	/* a certificate is about the key of an earlier record: that record and
+	 * its proof come along, and the device chain and CV-REQ are its own */
+	dev = &r;
+	if (strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0) {
+		if (record_and_sig(a, r.key_seq, &b.cert_key_record, &b.cert_key_record_sig, &ck,
+				   e) < 0)
+			goto out;
+		b.has_cert_key = 1;
+		dev = &ck;
+	}
 	if (smk_buf_add(&b.key_spki, k.spki.data, k.spki.len) < 0 ||
-	    smk_buf_add(&b.device_chain, r.devaut.data, r.devaut.len) < 0 ||
-	    smk_buf_add(&b.device_chain, r.dica.data, r.dica.len) < 0 ||
-	    smk_buf_add(&b.cvreq, r.cvreq.data, r.cvreq.len) < 0) {
+	    smk_buf_add(&b.device_chain, dev->devaut.data, dev->devaut.len) < 0 ||
+	    smk_buf_add(&b.device_chain, dev->dica.data, dev->dica.len) < 0 ||
+	    smk_buf_add(&b.cvreq, dev->cvreq.data, dev->cvreq.len) < 0) {
 		smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
 		goto out;
 	}
@@ -212,8 +258,16 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	if (merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, seq, &b.inclusion.hashes,
 				   e) < 0 ||
 	    merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, 0, &b.key_inclusion.hashes,
-				   e) < 0 ||
-	    archive_bundle_encode(&b, out, e) < 0)
+				   e) < 0)
+		goto out;
+	if (b.has_cert_key) {
+		b.cert_key_inclusion.index = r.key_seq;
+		b.cert_key_inclusion.size = size;
+		if (merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, r.key_seq,
+					   &b.cert_key_inclusion.hashes, e) < 0)
+			goto out;
+	}
+	if (archive_bundle_encode(&b, out, e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -222,6 +276,7 @@ out:
 	free(leaves);
 	archive_record_free(&r);
 	archive_record_free(&k);
+	archive_record_free(&ck);
 	archive_bundle_free(&b);
 	return rc;
 }

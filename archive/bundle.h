@@ -3,7 +3,10 @@
  * trust anchors only (docs/archive.md "Bundle"). It carries the record and
  * its signature, the archive key's record 0 and its signature, the archive
  * key itself, the device chain and CV-REQ (also inside the record), a signed
- * checkpoint and inclusion proofs of both records in it.
+ * checkpoint and inclusion proofs of both records in it. The bundle of a
+ * certificate record also carries the key record the certificate is for,
+ * its signature and its inclusion proof ("key-record*"), and its device
+ * chain and CV-REQ are that key record's.
  */
 #ifndef SMK_ARCHIVE_BUNDLE_H
 #define SMK_ARCHIVE_BUNDLE_H
@@ -30,11 +33,16 @@ typedef struct archive_bundle {
 	smk_buf cvreq;
 	smk_buf checkpoint; /* signed note text */
 	archive_proof inclusion, key_inclusion;
+	/* certificate bundles only: the certificate's key record */
+	int has_cert_key;
+	smk_buf cert_key_record, cert_key_record_sig;
+	archive_proof cert_key_inclusion;
 } archive_bundle;
 
 void archive_bundle_init(archive_bundle *b);
 void archive_bundle_free(archive_bundle *b);
-/* Strict: every member present with its type, nothing else. */
+/* Strict: every member present with its type, nothing else; the three
+ * key-record members all or none. */
 int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err *e);
 /* JSON, keys sorted, indented for people; appended to out. */
 int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e);

@@ -341,7 +341,7 @@ int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char 
 		return smk_fail(e, SMK_E_FORMAT, "certificate: not an X.509 certificate (DER)");
 	bio = BIO_new(BIO_s_mem());
 	if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
-				      XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+				      XN_FLAG_ONELINE & ~XN_FLAG_SPC_EQ & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
 		len = BIO_read(bio, subject, 255);
 		subject[len > 0 ? len : 0] = '\0';
 	}

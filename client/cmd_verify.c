@@ -1,10 +1,13 @@
 /*
- * smkey verify BUNDLE [--trust DIR]
+ * smkey verify BUNDLE [--trust DIR] [--certificate FILE]
  *
  * For anyone who got a key's bundle: with pinned trust anchors only and no
  * network, check everything the bundle claims and print plainly what was
  * verified. Fails closed: the first thing that does not hold is named and
- * the exit status is 1. Usage or unreadable input: 2.
+ * the exit status is 1. Usage or unreadable input: 2. An adopted key is
+ * shown as such, never with a policy; a certificate record's bundle shows
+ * the certificate and the key record it is for. --certificate: the
+ * certificate (PEM or DER) must hold the attested key.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,9 +23,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR]\n"
+	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR] [--certificate FILE]\n"
 		   "  verify a key's bundle offline against pinned root certificates\n"
-		   "  (default trust directory " DEFAULT_TRUST ")\n");
+		   "  (default trust directory " DEFAULT_TRUST ");\n"
+		   "  --certificate: also check that the certificate (PEM or DER) holds the\n"
+		   "  attested key\n");
 }
 
 static int read_input(const char *path, smk_buf *out)
@@ -68,32 +73,90 @@ static void summary(const archive_verified *v)
 {
 	const archive_record *r = &v->record;
 	const devaut_chain *c = &v->att.chain;
-	char t[40];
+	int adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
+	char t[40], note[256];
 
 	utc(r->time, t, sizeof(t));
 	printf("\nVerified:\n");
+	if (adopted) {
+		/* never a policy line: there was no policy */
+		archive_adopted_note(r, note, sizeof(note));
+		printf("  %s\n", note);
+	}
 	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type, v->att.key_fp);
-	printf("  label        %s (key id %u on the device)\n", r->label, r->key_id);
+	printf("  label        %s (key id %u on the device)\n", r->label[0] ? r->label : "(none)",
+	       r->key_id);
 	printf("  device       %s (DevAut %s), DICA %s, root %s\n", c->serial, c->device_chr,
 	       c->dica_chr, c->root_chr);
-	printf("  policy       %s, SHA-256 %s\n", r->policy_name, v->policy_digest);
-	printf("  algorithms   %s  (the only operations the card allows)\n", v->algorithms);
-	if (r->use_counter)
-		printf("  use counter  %" PRId64 " operations\n", r->use_counter);
-	else
-		printf("  use counter  none (unlimited)\n");
-	printf("  made         %s, GAKP under secure messaging %s\n", t, r->sm_protocol);
-	printf("  requester    uid %u, gid %u, pid %" PRId64 ", %s\n", r->uid, r->gid, r->pid,
-	       r->exe[0] ? r->exe : "(executable unknown)");
-	printf("  record       %" PRIu64 " (request %s, CHR %s)\n", r->seq, r->request_id, r->chr);
+	if (adopted) {
+		printf("  adopted      %s, by uid %u, gid %u, pid %" PRId64 ", %s\n", t, r->uid,
+		       r->gid, r->pid, r->exe[0] ? r->exe : "(executable unknown)");
+		printf("  record       %" PRIu64 " (request %s, CHR %s from the CV-REQ)\n", r->seq,
+		       r->request_id, r->chr);
+	} else {
+		printf("  policy       %s, SHA-256 %s\n", r->policy_name, v->policy_digest);
+		printf("  algorithms   %s  (the only operations the card allows)\n",
+		       v->algorithms);
+		if (r->use_counter)
+			printf("  use counter  %" PRId64 " operations\n", r->use_counter);
+		else
+			printf("  use counter  none (unlimited)\n");
+		printf("  made         %s, GAKP under secure messaging %s\n", t, r->sm_protocol);
+		printf("  requester    uid %u, gid %u, pid %" PRId64 ", %s\n", r->uid, r->gid,
+		       r->pid, r->exe[0] ? r->exe : "(executable unknown)");
+		printf("  record       %" PRIu64 " (request %s, CHR %s)\n", r->seq, r->request_id,
+		       r->chr);
+	}
+	if (v->has_cert) {
+		const archive_record *cr = &v->cert_record;
+
+		utc(cr->time, t, sizeof(t));
+		printf("  certificate  %s, SHA-256 %s\n", v->cert_subject, cr->cert_fp);
+		printf("               written to CE|%u %s by uid %u, pid %" PRId64
+		       " (record %" PRIu64 ")\n",
+		       cr->key_id, t, cr->uid, cr->pid, cr->seq);
+	}
 	printf("  archive key  SHA-256 %s, made in %s under %s\n", v->archive_key_fp,
 	       v->key_att.chain.device_chr, v->key_record.policy_name);
 	printf("  log          %s, checkpoint size %" PRIu64 "\n", v->origin, v->checkpoint_size);
 }
 
+/* --certificate FILE: does it hold the attested key? 0 yes, 1 no, 2 unreadable. */
+static int check_certificate(const char *path, const archive_verified *v)
+{
+	smk_buf in = SMK_BUF_INIT, der = SMK_BUF_INIT;
+	char subject[256], fp[65];
+	smk_err e;
+	int rc = 2;
+
+	if (read_input(path, &in) < 0) {
+		fprintf(stderr, "smkey verify: cannot read certificate %s\n", path);
+		goto out;
+	}
+	if (archive_cert_load(in.data, in.len, &der, &e) < 0 ||
+	    archive_cert_describe(der.data, der.len, subject, fp, &e) < 0) {
+		fprintf(stderr, "smkey verify: %s: %s\n", path, e.msg);
+		goto out;
+	}
+	if (archive_cert_matches(der.data, der.len, v->att.key.spki.data, v->att.key.spki.len,
+				 &e) < 0) {
+		printf("  FAILED  certificate %s (%s): %s\n", subject, path, e.msg);
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: certificate %s: %s\n", path, e.msg);
+		rc = 1;
+		goto out;
+	}
+	printf("  ok  certificate %s (SHA-256 %s) holds the attested key\n", subject, fp);
+	rc = 0;
+out:
+	smk_buf_free(&in);
+	smk_buf_free(&der);
+	return rc;
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	const char *bundle = NULL, *trust_dir = NULL;
+	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL;
 	trust_store trust = TRUST_STORE_INIT;
 	smk_buf in = SMK_BUF_INIT;
 	archive_verified v;
@@ -104,6 +167,8 @@ int cmd_verify(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc) {
 			trust_dir = argv[++i];
+		} else if (strcmp(argv[i], "--certificate") == 0 && i + 1 < argc) {
+			cert = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -139,13 +204,21 @@ int cmd_verify(int argc, char **argv)
 	rc = archive_verify_bundle(in.data, in.len, &trust, held, NULL, &v, &e);
 	if (rc == 0) {
 		summary(&v);
+		if (cert) {
+			printf("\n");
+			rc = check_certificate(cert, &v);
+		}
 		archive_verified_free(&v);
+		if (rc)
+			goto done;
 	} else {
 		printf("  FAILED  %s\n", e.msg);
 		fflush(stdout);
 		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", e.msg);
 	}
+	rc = rc == 0 ? 0 : 1;
+done:
 	trust_free(&trust);
 	smk_buf_free(&in);
-	return rc == 0 ? 0 : 1;
+	return rc;
 }
