@@ -43,7 +43,7 @@ static void print_table(const char *device, json_t *objs)
 
 	printf("device %s: %zu key%s\n", device, json_array_size(objs),
 	       json_array_size(objs) == 1 ? "" : "s");
-	printf("%4s  %-24s  %-18s  %-10s  %-20s  %s\n", "ID", "LABEL", "TYPE", "CE", "ARCHIVE",
+	printf("%4s  %-24s  %-18s  %-10s  %-24s  %s\n", "ID", "LABEL", "TYPE", "CE", "ARCHIVE",
 	       "USES");
 	json_array_foreach(objs, i, o)
 	{
@@ -55,7 +55,7 @@ static void print_table(const char *device, json_t *objs)
 				 vlc_str(o, "record_kind", "?"));
 		else
 			snprintf(rec, sizeof(rec), "NOT ARCHIVED");
-		printf("%4lld  %-24s  %-18s  %-10s  %-20s  ",
+		printf("%4lld  %-24s  %-18s  %-10s  %-24s  ",
 		       (long long)json_integer_value(json_object_get(o, "key_id")),
 		       vlc_str(o, "label", "-"), type, vlc_str(o, "ce", "?"), rec);
 		if (json_is_integer(json_object_get(o, "use_counter")))

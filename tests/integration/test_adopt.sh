@@ -78,6 +78,7 @@ smk_expect "inspect hint for opensc-certified" 'CV request is gone: origin canno
 smk_expect "inspect certificate subject" 'opensc-certified' \
 	"$(key_field opensc-certified 'o["certificate_subject"]')"
 smk_log "inspect: key $kept_id opensc-kept adoptable, key $cert_kid opensc-certified not (x509 in CE)"
+printf '%s\n' "$out" >&2
 
 # ---- who may ----
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$SMKEY" adopt "${S[@]}" \
@@ -100,6 +101,7 @@ smk_expect "smkey adopt" 'not proven: +policy, algorithm list and requester' "$o
 [ "$(key_field opensc-kept 'o["archived"]')" = True ] || smk_fail "inspect does not show opensc-kept archived"
 [ "$(key_field opensc-kept 'o["record_kind"]')" = adopted ] || smk_fail "opensc-kept's record is not adopted"
 smk_log "adopted key $kept_id as record 1; inspect shows it archived (adopted)"
+printf '%s\n' "$out" >&2
 
 v=$("$SMKEY" verify adopted.bundle.json --trust trust 2>&1) || smk_fail "smkey verify adopted bundle: $v"
 smk_expect "verify adopted" 'ADOPTED' "$v"
@@ -118,6 +120,7 @@ out=$(setpriv --reuid=nobody --regid=adm --clear-groups "$SMKEY" adopt "${S[@]}"
 smk_expect "adopt twice" 'cannot be adopted: .*record 1' "$out"
 [ "$(sqlite3 archive.db 'SELECT count(*) FROM records')" = 2 ] || smk_fail "a refused adoption archived something"
 smk_log "not adoptable: key $cert_kid (certificate in CE), key $kept_id again (already record 1)"
+printf '%s\n' "$out" >&2
 
 smkd_stop
 out=$("$SMKEY" audit archive.db --trust trust 2>&1) || smk_fail "smkey audit: $out"

@@ -159,5 +159,38 @@ cmp -s card-cert.der <(openssl x509 -in cert.pem -outform DER) ||
 	smk_fail "the certificate on the card differs from the imported one"
 smk_log "OpenSC signed with ECDSA-SHA256; openssl verifies with the certificate's key"
 
+# ---- an import interrupted by kill -9 is settled at the next start ----
+# after the write: CE|id holds the certificate, so recovery commits it
+smkd_start SMKEYD_TEST_CRASH_AT=after-cert-write
+smkd_wait_log 'ready'
+out=$("$SMKEY" import-cert "${S[@]}" apk-other other.pem 2>&1) &&
+	smk_fail "import survived SMKEYD_TEST_CRASH_AT=after-cert-write: $out"
+wait "$SMKD_PID" 2>/dev/null || true
+mv smkeyd.log smkeyd-crash1.log
+smkd_start
+smkd_wait_log 'ready'
+smk_expect "recovery log" "certificate import for record $other_seq found in CE\|[0-9A-F]{2}, archived as record" \
+	"$(cat smkeyd.log)"
+out=$(smkd_call io.smkeyd.ListRecords '{}')
+n=$(smkd_json "len([x for x in r['parameters']['records'] if x['kind'] == 'certificate'])" <<<"$out")
+[ "$n" = 2 ] || smk_fail "expected 2 certificate records after recovery, saw $n"
+smkd_stop
+# before the write: CE|id still holds the CV request, so the intent fails
+mv smkeyd.log smkeyd-recovered1.log
+smkd_start SMKEYD_TEST_CRASH_AT=before-cert-write
+smkd_wait_log 'ready'
+"$SMKEY" selfsign "${S[@]}" apk-app --subject "/CN=Second" -o second.pem >/dev/null 2>&1 ||
+	smk_fail "selfsign before the second crash"
+out=$("$SMKEY" import-cert "${S[@]}" apk-app second.pem 2>&1) &&
+	smk_fail "import survived SMKEYD_TEST_CRASH_AT=before-cert-write: $out"
+wait "$SMKD_PID" 2>/dev/null || true
+mv smkeyd.log smkeyd-crash2.log
+smkd_start
+smkd_wait_log 'ready'
+smk_expect "recovery log" 'interrupted before the certificate reached the card' "$(cat smkeyd.log)"
+smkd_stop
+smk_log "kill -9 after the card write: recovery archives the import; before it: the intent fails"
+
 out=$("$SMKEY" audit archive.db --trust trust 2>&1) || smk_fail "smkey audit: $out"
+smk_log "smkey audit: clean"
 smk_pass
