@@ -355,6 +355,30 @@ static const char *kind_wire(const char *kind)
 	return kind;
 }
 
+/* Is the certificate in CE|id the one the archive's latest import record of
+ * key record key_seq holds? Its seq, or 0 (none, or another certificate). */
+static uint64_t imported_as(engine *eng, uint64_t key_seq, const smk_buf *ce)
+{
+	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	archive_record r;
+	uint64_t seq = 0;
+	smk_err e;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_find_cert(eng->arc, key_seq, &seq, &e) == 0 &&
+	     archive_get(eng->arc, seq, &canon, &sig, &e) == 0;
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (!rc || archive_record_parse(canon.data, canon.len, &r, &e) < 0 ||
+	    r.cert.len != ce->len || memcmp(r.cert.data, ce->data, ce->len) != 0)
+		seq = 0;
+	archive_record_free(&r);
+	smk_buf_free(&canon);
+	smk_buf_free(&sig);
+	return seq;
+}
+
 /* What the archive knows of one key on the card: a record holding its
  * public key, else (no public key readable) one for its device and key id. */
 static void mark(cardop *op, const session_object *o, bool verified, json_t *obj)
@@ -363,7 +387,7 @@ static void mark(cardop *op, const session_object *o, bool verified, json_t *obj
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	char hint[300] = "";
-	uint64_t seq;
+	uint64_t seq, cert_seq;
 	smk_err e;
 	int found, by_spki = o->spki.len > 0;
 
@@ -394,6 +418,15 @@ static void mark(cardop *op, const session_object *o, bool verified, json_t *obj
 				 "record %llu has this public key as key %u on %s",
 				 (unsigned long long)seq, r.key_id,
 				 r.device_serial ? r.device_serial : "?");
+		else if (o->ce == SESSION_CE_X509 &&
+			 (cert_seq = imported_as(eng, seq, &o->ce_bytes)))
+			snprintf(hint, sizeof(hint), "certificate imported as record %llu",
+				 (unsigned long long)cert_seq);
+		else if (o->ce == SESSION_CE_X509)
+			snprintf(hint, sizeof(hint),
+				 "CE|%02X holds a certificate of this key that no import record "
+				 "holds: written outside smkeyd",
+				 o->key_id);
 	} else if (o->ce == SESSION_CE_CVREQ && verified) {
 		snprintf(hint, sizeof(hint),
 			 "not in the archive: adopt it while its CV request is still in CE|id: "

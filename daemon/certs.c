@@ -92,10 +92,12 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 		cardop_discard(op);
 		return -1;
 	}
-	log_msg(LOG_INFO, &(log_fields){.policy = op->policy, .device = op->dev->serial},
-		"uid %u pid %d: %s for record %llu (key %u, %s) queued", (unsigned)peer->uid,
-		(int)peer->pid, kind == CARDOP_CSR ? "CSR" : "self-signed certificate",
-		(unsigned long long)op->key_seq, op->key_id, name);
+	log_msg(
+	    LOG_INFO,
+	    &(log_fields){.policy = op->policy[0] ? op->policy : NULL, .device = op->dev->serial},
+	    "uid %u pid %d: %s for record %llu (key %u, %s) queued", (unsigned)peer->uid,
+	    (int)peer->pid, kind == CARDOP_CSR ? "CSR" : "self-signed certificate",
+	    (unsigned long long)op->key_seq, op->key_id, name);
 	return 0;
 }
 

@@ -100,6 +100,10 @@ want=$(openssl x509 -in cert.pem -outform DER | sha256sum | cut -d' ' -f1)
 [ "$fp" = "$want" ] || smk_fail "import fingerprint $fp is not the certificate's $want"
 rec=$(smkd_call io.smkeyd.GetRecord "{\"seq\": $imp_seq}")
 smk_expect "import record" '"kind": "certificate"' "$rec"
+out=$("$SMKEY" inspect "${S[@]}" --device "$dev" 2>&1) || smk_fail "smkey inspect: $out"
+smk_expect "inspect after the import" "apk-app .* x509 .* record $apk_seq \(key\)" "$out"
+smk_expect "inspect after the import" "certificate imported as record $imp_seq" "$out"
+smk_expect "inspect after the import" "certificate: CN *= *Release key|certificate: CN=Release key" "$out"
 smk_log "import-cert: record $imp_seq (kind certificate) for key record $key_seq, fingerprint $fp"
 
 # ---- what the records prove ----
