@@ -23,7 +23,7 @@ struct audit {
 	uint8_t (*leaves)[32];
 	uint64_t nleaves;
 	/* records per kind, for the summary */
-	uint64_t n_key, n_adopted, n_cert, n_archive_key;
+	uint64_t n_key, n_adopted, n_cert, n_archive_key, n_unreadable;
 };
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -133,6 +133,7 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 
 	if (archive_record_parse(p, n, &r, &e) < 0) {
 		problem(au, "record %" PRIu64 " (request %s): %s", seq, request_id, e.msg);
+		au->n_unreadable++;
 		return;
 	}
 	cert = strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0;
@@ -244,8 +245,9 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		return archive_db_fail(a, "read records", e);
 	fprintf(au->out,
 		"  %" PRIu64 " records (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
-		" adopted, %" PRIu64 " certificate)\n",
-		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert);
+		" adopted, %" PRIu64 " certificate%s)\n",
+		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert,
+		au->n_unreadable ? ", the rest unreadable" : "");
 	return 0;
 }
 
@@ -390,9 +392,15 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 		if (!status) {
 			/* interrupted: the daemon's recovery gives it its outcome */
 			open++;
-			fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n", id, t,
-				sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
-				sqlite3_column_text(st, 4));
+			if (strcmp((const char *)sqlite3_column_text(st, 2),
+				   ARCHIVE_KIND_CERTIFICATE) == 0)
+				/* an import whose card write was interrupted */
+				fprintf(au->out, "  open intent %s  %s  certificate import\n", id,
+					t);
+			else
+				fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n", id,
+					t, sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+					sqlite3_column_text(st, 4));
 			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
 				problem(au, "intent %s has record %lld but no outcome", id,
 					sqlite3_column_int64(st, 8));

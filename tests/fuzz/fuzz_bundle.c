@@ -13,8 +13,10 @@
  *      signature to the size, root hash and extension lines
  *   4  archive_checkpoint_open on the raw input with the seed bundles'
  *      archive key (signature lines, key ids, dashes, base64)
- * Seeds: bundles kept by tests/unit/test_archive_sim.c (SMK_KEEP_DIR), their
- * records and checkpoint.
+ * Seeds: bundles kept by tests/unit/test_archive_sim.c (SMK_KEEP_DIR, with
+ * SMK_SIM_CA=tests/fuzz/fixtures/sim-ca), their records and checkpoint: keys
+ * of three policies, an adopted key, certificates for a generated and an
+ * adopted key (bundles that carry the key record too).
  */
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -100,6 +102,10 @@ static void bundle_roundtrip(const uint8_t *p, size_t n)
 			 same_buf(&b.cvreq, &b2.cvreq) && same_buf(&b.checkpoint, &b2.checkpoint));
 		FZ_CHECK(same_proof(&b.inclusion, &b2.inclusion));
 		FZ_CHECK(same_proof(&b.key_inclusion, &b2.key_inclusion));
+		FZ_CHECK(b.has_cert_key == b2.has_cert_key);
+		FZ_CHECK(same_buf(&b.cert_key_record, &b2.cert_key_record) &&
+			 same_buf(&b.cert_key_record_sig, &b2.cert_key_record_sig) &&
+			 same_proof(&b.cert_key_inclusion, &b2.cert_key_inclusion));
 		FZ_CHECK(b.inclusion.hashes.len % 32 == 0 && b.key_inclusion.hashes.len % 32 == 0);
 		FZ_CHECK(archive_bundle_encode(&b2, &enc2, &e) == 0);
 		FZ_CHECK(same_buf(&enc, &enc2));
@@ -133,6 +139,20 @@ static void verify(const uint8_t *p, size_t n)
 		FZ_CHECK(strcmp(v.key_record.kind, "archive-key") == 0);
 		FZ_CHECK(v.key_record.seq == 0 && v.record.seq < v.checkpoint_size);
 		FZ_CHECK(strlen(v.archive_key_fp) == 64);
+		/* the attested key is a key record; a certificate comes after it */
+		FZ_CHECK(archive_kind_has_key(v.record.kind) &&
+			 strcmp(v.record.kind, "archive-key") != 0);
+		if (strcmp(v.record.kind, ARCHIVE_KIND_ADOPTED) == 0)
+			FZ_CHECK(v.record.policy_name == NULL && v.record.alg_count == 0 &&
+				 !v.record.sm_used);
+		else
+			FZ_CHECK(v.record.sm_used && v.record.alg_count > 0);
+		if (v.has_cert)
+			FZ_CHECK(strcmp(v.cert_record.kind, ARCHIVE_KIND_CERTIFICATE) == 0 &&
+				 v.cert_record.key_seq == v.record.seq &&
+				 v.record.seq < v.cert_record.seq &&
+				 v.cert_record.seq < v.checkpoint_size &&
+				 memcmp(v.cert_record.key_record_hash, v.record.hash, 32) == 0);
 		archive_verified_free(&v);
 	} else {
 		FZ_CHECK(e.msg[0] != '\0');
@@ -157,8 +177,19 @@ static void record(const uint8_t *p, size_t n)
 	FZ_CHECK(r.canonical.len == n && memcmp(r.canonical.data, p, n) == 0);
 	SHA256(p, n, h);
 	FZ_CHECK(memcmp(h, r.hash, 32) == 0);
-	FZ_CHECK(r.kind != NULL && r.chr != NULL && strlen(r.chr) == ARCHIVE_CHR_LEN);
+	FZ_CHECK(r.kind != NULL && r.chr != NULL);
 	FZ_CHECK(r.alg_count <= SMK_ALG_LIST_MAX);
+	if (strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0) {
+		/* no key of its own: a certificate for an earlier key record */
+		FZ_CHECK(r.chr[0] == '\0' && r.spki.len == 0 && r.cert_spki.len > 0);
+		FZ_CHECK(r.key_seq < r.seq && strlen(r.cert_fp) == 64);
+	} else if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0) {
+		/* the CHR is the CV-REQ's own, of any length a CHR has */
+		FZ_CHECK(strlen(r.chr) >= 1 && strlen(r.chr) <= 16);
+		FZ_CHECK(r.policy_name == NULL && r.alg_count == 0 && !r.sm_used);
+	} else {
+		FZ_CHECK(strlen(r.chr) == ARCHIVE_CHR_LEN && r.alg_count > 0);
+	}
 	memset(&att, 0, sizeof(att));
 	rc = archive_attest(&r, &trust, &att, &e);
 	why("attest", rc, &e);

@@ -7,7 +7,10 @@
  * audit names what happened.
  *
  * SMK_KEEP_DIR=DIR keeps the archive, the bundles and the trust directory
- * there (docs/archive.md shows output made that way).
+ * there (docs/archive.md shows output made that way). SMK_SIM_CA=FILE
+ * issues the simulator's device certificates from that simulator CA
+ * instead of a fresh one (tests/fuzz/fixtures/sim-ca: the seed bundles of
+ * fuzz_bundle chain to its root).
  *
  * With SMK_ARCHIVE_READER=NAME and SMK_ARCHIVE_TRUST=DIR the same scenario
  * runs over PC/SC against the card in that reader (smkey-sim behind a real
@@ -20,6 +23,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "archive/archive.h"
@@ -203,12 +210,19 @@ static uint64_t generate_under(const char *policy_name, const char *label)
 static void init_card(void)
 {
 	smk_buf sopin = SMK_BUF_INIT;
+	const char *ca_file = getenv("SMK_SIM_CA");
+	sim_ca *ca = NULL;
 	char root_path[320];
 	smk_err e;
 
 	S.card = sim_card_new();
 	ck_assert_ptr_nonnull(S.card);
-	ck_assert_msg(sim_card_init_pki(S.card, NULL, 7, &S.root, &e) == 0, "%s", e.msg);
+	if (ca_file && *ca_file) {
+		ca = sim_ca_load(ca_file, &e);
+		ck_assert_msg(ca != NULL, "%s: %s", ca_file, e.msg);
+	}
+	ck_assert_msg(sim_card_init_pki(S.card, ca, 7, &S.root, &e) == 0, "%s", e.msg);
+	sim_ca_free(ca);
 	tu_hex(&sopin, SIM_DEFAULT_SOPIN_HEX);
 	ck_assert_msg(sim_card_set_pins(S.card, (const uint8_t *)SIM_DEFAULT_PIN,
 					strlen(SIM_DEFAULT_PIN), sopin.data, &e) == 0,
@@ -463,6 +477,179 @@ START_TEST(keys_through_the_session_are_archived_and_verify)
 }
 END_TEST
 
+/* An X.509 certificate for pub from a software CA (DER appended to der). */
+static void make_cert(EVP_PKEY *pub, const char *cn, smk_buf *der)
+{
+	EVP_PKEY *ca = tu_keygen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *out = NULL;
+	int n;
+
+	ck_assert(x && name && X509_set_version(x, 2) == 1);
+	ck_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 7) == 1);
+	ck_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+					     -1, -1, 0) == 1);
+	ck_assert(X509_set_subject_name(x, name) == 1 && X509_set_issuer_name(x, name) == 1);
+	ck_assert(X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL);
+	ck_assert(X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) != NULL);
+	ck_assert(X509_set_pubkey(x, pub) == 1 && X509_sign(x, ca, EVP_sha256()) > 0);
+	n = i2d_X509(x, &out);
+	ck_assert_int_gt(n, 0);
+	ck_assert(smk_buf_add(der, out, (size_t)n) == 0);
+	OPENSSL_free(out);
+	X509_NAME_free(name);
+	X509_free(x);
+	EVP_PKEY_free(ca);
+}
+
+static uint64_t import_cert(uint64_t key_seq, const smk_buf *cert)
+{
+	archive_cert_req cr;
+	archive_intent_info info;
+	uint64_t seq;
+	smk_err e;
+
+	memset(&cr, 0, sizeof(cr));
+	cr.peer.uid = (uint32_t)getuid();
+	cr.peer.gid = (uint32_t)getgid();
+	cr.peer.pid = getpid();
+	cr.peer.exe = "/usr/bin/smkey";
+	cr.key_seq = key_seq;
+	cr.cert = cert->data;
+	cr.cert_len = cert->len;
+	ck_assert_msg(archive_cert_intent(S.a, &cr, &info, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_cert_commit(S.a, &S.signer, info.request_id, 0, &seq, &e) == 0, "%s",
+		      e.msg);
+	return seq;
+}
+
+/* A key made on the card without smkeyd (as pkcs11-tool does: its own CHR,
+ * no algorithm list, no intent) is adopted from its CV-REQ; certificates
+ * are imported for it and for a generated key; smkey verify and audit show
+ * each for what it is. (In-process only: the PC/SC script counts the APDUs
+ * of the scenario above.) */
+START_TEST(adopted_key_and_certificates)
+{
+	const devaut_chain *c = session_chain(S.s);
+	archive_adopt_req ar;
+	session_keygen g;
+	session_key key;
+	smk_buf chain = SMK_BUF_INIT, cert = SMK_BUF_INIT, out = SMK_BUF_INIT;
+	static const char *const names[] = {"adopted", "adopted-cert", "release-apk-cert"};
+	uint64_t apk, adopted, i;
+	char args[768];
+	smk_err e;
+
+	apk = generate_under("release-apk", "2027");
+	memset(&g, 0, sizeof(g));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "DEPKCS1100001");
+	g.label = "pkcs11-made";
+	ck_assert_msg(session_generate(S.s, &g, &key, &e) == 0, "%s", e.msg);
+	device_chain(&chain);
+	memset(&ar, 0, sizeof(ar));
+	ar.peer.uid = (uint32_t)getuid();
+	ar.peer.gid = (uint32_t)getgid();
+	ar.peer.pid = getpid();
+	ar.peer.exe = "/usr/bin/smkey";
+	ar.device_serial = c->serial;
+	ar.devaut_chr = c->device_chr;
+	ar.key_id = key.key_id;
+	ar.label = "pkcs11-made";
+	ar.device_chain = chain.data;
+	ar.device_chain_len = chain.len;
+	ar.cvreq = key.cvreq.data;
+	ar.cvreq_len = key.cvreq.len;
+	ar.spki = key.att.spki.data;
+	ar.spki_len = key.att.spki.len;
+	ck_assert_msg(archive_adopt(S.a, &S.signer, &ar, &adopted, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(adopted, apk + 1);
+	make_cert(key.att.key, "Adopted key", &cert);
+	ck_assert_uint_eq(import_cert(adopted, &cert), adopted + 1);
+	snprintf(args, sizeof(args), "%s/adopted-cert.pem", S.dir);
+	{
+		FILE *f = fopen(args, "w");
+		const unsigned char *q = cert.data;
+		X509 *x = d2i_X509(NULL, &q, (long)cert.len);
+
+		ck_assert(f && x && PEM_write_X509(f, x) == 1);
+		fclose(f);
+		X509_free(x);
+	}
+	session_key_free(&key);
+	/* the generated key's certificate */
+	{
+		smk_buf canon = SMK_BUF_INIT;
+		archive_record r;
+		const unsigned char *q;
+		EVP_PKEY *pub;
+
+		ck_assert_int_eq(archive_get(S.a, apk, &canon, NULL, &e), 0);
+		ck_assert_int_eq(archive_record_parse(canon.data, canon.len, &r, &e), 0);
+		q = r.spki.data;
+		pub = d2i_PUBKEY(NULL, &q, (long)r.spki.len);
+		ck_assert_ptr_nonnull(pub);
+		smk_buf_reset(&cert);
+		make_cert(pub, "Release key", &cert);
+		ck_assert_uint_eq(import_cert(apk, &cert), adopted + 2);
+		EVP_PKEY_free(pub);
+		archive_record_free(&r);
+		smk_buf_free(&canon);
+	}
+	archive_close(S.a);
+	S.a = NULL;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(args, sizeof(args), "export '%s' %" PRIu64 " --bundle -o '%s/%s.bundle.json'",
+			 S.path, adopted + i, S.dir, names[i]);
+		ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	}
+	snprintf(args, sizeof(args), "verify '%s/adopted.bundle.json' --trust '%s'", S.dir,
+		 S.trust_dir);
+	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	ck_assert_msg(has(&out, "ADOPTED: origin proven by device ") &&
+			  has(&out, "CHR DEPKCS1100001 from the CV-REQ") &&
+			  !has(&out, "  policy  "),
+		      "%s", out.data);
+	snprintf(args, sizeof(args),
+		 "verify '%s/adopted-cert.bundle.json' --trust '%s' --certificate "
+		 "'%s/adopted-cert.pem'",
+		 S.dir, S.trust_dir, S.dir);
+	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	ck_assert_msg(has(&out, "ADOPTED: ") && has(&out, "certificate  CN=Adopted key") &&
+			  has(&out, "certificate CN=Adopted key (SHA-256 ") &&
+			  has(&out, "holds the attested key"),
+		      "%s", out.data);
+	snprintf(args, sizeof(args), "verify '%s/release-apk-cert.bundle.json' --trust '%s'",
+		 S.dir, S.trust_dir);
+	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	ck_assert_msg(has(&out, "certificate  CN=Release key") &&
+			  has(&out, "policy       release-apk") && !has(&out, "ADOPTED"),
+		      "%s", out.data);
+	/* the other key's certificate does not hold this key */
+	snprintf(args, sizeof(args),
+		 "verify '%s/release-apk-cert.bundle.json' --trust '%s' --certificate "
+		 "'%s/adopted-cert.pem'",
+		 S.dir, S.trust_dir, S.dir);
+	ck_assert_int_eq(smkey(&out, args), 1);
+	ck_assert_msg(has(&out, "is not the key's"), "%s", out.data);
+
+	snprintf(args, sizeof(args), "audit '%s' --trust '%s'", S.path, S.trust_dir);
+	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	ck_assert_msg(has(&out, "5 records (1 archive key, 1 generated, 1 adopted, 2 "
+				"certificate)") &&
+			  has(&out, "ADOPTED: origin proven"),
+		      "%s", out.data);
+	snprintf(args, sizeof(args), "cp '%s' '%s/archive-kinds.db'", S.path, S.dir);
+	ck_assert_int_eq(system(args), 0);
+	smk_buf_free(&chain);
+	smk_buf_free(&cert);
+	smk_buf_free(&out);
+}
+END_TEST
+
 static Suite *archive_sim_suite(void)
 {
 	Suite *s = suite_create("archive_sim");
@@ -471,6 +658,9 @@ static Suite *archive_sim_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, keys_through_the_session_are_archived_and_verify);
+	/* over PC/SC the scenario script counts the APDUs of the test above alone */
+	if (!getenv("SMK_ARCHIVE_READER"))
+		tcase_add_test(tc, adopted_key_and_certificates);
 	suite_add_tcase(s, tc);
 	return s;
 }
