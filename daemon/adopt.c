@@ -221,31 +221,14 @@ static void run_adopt_commit(device *d, cardop *op)
 	op->failure = op->err.code == SMK_E_MISMATCH ? CARDOP_REFUSED : CARDOP_FAILED;
 }
 
+/* The listing verifies each CV request in CE|id against this device
+ * (session_object.ce_attested): only such a key is adoptable. */
 static void run_objects(device *d, cardop *op)
 {
-	size_t i;
-	chain_attested att;
-	smk_err e;
-
 	op->rc = -1;
 	if (session_open(d->session, &op->err) < 0 ||
 	    session_list_objects(d->session, &op->objs, &op->nobj, &op->err) < 0)
 		return;
-	op->verified = calloc(op->nobj ? op->nobj : 1, sizeof(*op->verified));
-	if (op->verified == NULL) {
-		smk_fail(&op->err, SMK_E_NOMEM, "out of memory");
-		return;
-	}
-	/* only a request that verifies against this device makes a key
-	 * adoptable: say so before anyone tries */
-	for (i = 0; i < op->nobj; i++) {
-		if (op->objs[i].ce != SESSION_CE_CVREQ)
-			continue;
-		memset(&att, 0, sizeof(att));
-		op->verified[i] = session_check_cvreq(d->session, NULL, op->objs[i].ce_bytes.data,
-						      op->objs[i].ce_bytes.len, &att, &e) == 0;
-		chain_attested_free(&att);
-	}
 	op->rc = 0;
 }
 
@@ -381,7 +364,7 @@ static uint64_t imported_as(engine *eng, uint64_t key_seq, const smk_buf *ce)
 
 /* What the archive knows of one key on the card: a record holding its
  * public key, else (no public key readable) one for its device and key id. */
-static void mark(cardop *op, const session_object *o, bool verified, json_t *obj)
+static void mark(cardop *op, const session_object *o, json_t *obj)
 {
 	engine *eng = op->eng;
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
@@ -427,7 +410,7 @@ static void mark(cardop *op, const session_object *o, bool verified, json_t *obj
 				 "CE|%02X holds a certificate of this key that no import record "
 				 "holds: written outside smkeyd",
 				 o->key_id);
-	} else if (o->ce == SESSION_CE_CVREQ && verified) {
+	} else if (o->ce == SESSION_CE_CVREQ && o->ce_attested) {
 		snprintf(hint, sizeof(hint),
 			 "not in the archive: adopt it while its CV request is still in CE|id: "
 			 "smkey adopt --device %s --key-id %u",
@@ -482,7 +465,7 @@ static void objects_done(cardop *op)
 		if (o->ce == SESSION_CE_X509 &&
 		    x509_describe(o->ce_bytes.data, o->ce_bytes.len, &info, &e) == 0)
 			json_object_set_new(obj, "certificate_subject", json_string(info.subject));
-		mark(op, o, op->verified && op->verified[i], obj);
+		mark(op, o, obj);
 		json_array_append_new(list, obj);
 	}
 	cardop_reply(op, list ? json_pack("{s:o}", "objects", list) : NULL);

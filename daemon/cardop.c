@@ -82,7 +82,6 @@ void cardop_discard(cardop *op)
 	smk_buf_free(&op->chain);
 	chain_attested_free(&op->att);
 	session_objects_free(op->objs, op->nobj);
-	free(op->verified);
 	free(op);
 }
 

@@ -65,12 +65,11 @@ struct cardop {
 	smk_err err;
 	smk_buf out; /* CSR or certificate, PEM */
 	uint64_t seq;
-	smk_buf cvreq;	    /* Adopt: CE|id as read */
-	chain_attested att; /* Adopt: what the CV request proves */
-	smk_buf chain;	    /* Adopt: the device chain the session validated */
-	session_object *objs;
+	smk_buf cvreq;	      /* Adopt: CE|id as read */
+	chain_attested att;   /* Adopt: what the CV request proves */
+	smk_buf chain;	      /* Adopt: the device chain the session validated */
+	session_object *objs; /* ListDeviceObjects */
 	size_t nobj;
-	bool *verified; /* ListDeviceObjects: the CV request in CE|id verifies */
 };
 
 /* ---- cardop.c ---- */
