@@ -27,7 +27,7 @@ enum ptype {
 	P_REQID,   /* [A-Za-z0-9._:-]{1,128} */
 	P_UINT,	   /* integer >= 0 */
 	P_LIMIT,   /* integer 1..LIST_LIMIT_MAX */
-	P_SUBJECT, /* 1..SUBJECT_MAX bytes, starting with '/', no control characters */
+	P_SUBJECT, /* 2..SUBJECT_MAX bytes, starting with '/', no control characters */
 	P_DAYS,	   /* integer 1..DAYS_MAX */
 	P_CERT,	   /* 1..CERT_PEM_MAX bytes of PEM text */
 	P_KEYID,   /* integer 1..255, a key id on the card */
