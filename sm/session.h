@@ -179,7 +179,9 @@ int session_read_ce(smk_session *s, uint8_t key_id, enum session_ce_kind *kind, 
  * certificate, at most SESSION_CERT_MAX bytes) of an existing key: DELETE
  * FILE, UPDATE BINARY in chunks, then read back and compare. Whether the
  * certificate belongs to the key is the caller's business (the daemon
- * checks it against the archived SPKI before writing). */
+ * checks it against the archived SPKI before writing). From the DELETE on,
+ * the CV request is gone from the card: a failure after it may leave CE|id
+ * missing or partly written, so write only once the request is archived. */
 int session_write_cert(smk_session *s, uint8_t key_id, const uint8_t *der, size_t n, smk_err *e);
 
 /* One key on the card, for `inspect`. */

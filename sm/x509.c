@@ -136,8 +136,8 @@ static const struct sigalg *pick(const x509_signer *s, smk_err *e)
 	alg_list_text(s->algs, s->alg_count, list, sizeof(list));
 	smk_fail(e, SMK_E_POLICY,
 		 "the key's algorithm list %s allows no signature algorithm usable for X.509 "
-		 "(a %s key needs one of %s)",
-		 list, keytype_name(type), need);
+		 "(%s key needs one of %s)",
+		 list, type == SMK_KEY_EC ? "an EC" : "an RSA", need);
 	return NULL;
 }
 

@@ -116,14 +116,11 @@ static int soft_sign(void *ctx, uint8_t alg, const uint8_t *in, size_t n, smk_bu
 }
 
 static struct soft_card card;
-static EVP_PKEY *ec_key, *rsa_key;
+/* made once in main(): every test runs in a forked child that inherits them */
+static EVP_PKEY *ec_key, *rsa_key, *ec_other, *rsa_other;
 
-static void keys_setup(void)
+static void card_setup(void)
 {
-	if (ec_key == NULL)
-		ec_key = tu_keygen("P-256");
-	if (rsa_key == NULL)
-		rsa_key = tu_keygen("RSA");
 	memset(&card, 0, sizeof(card));
 }
 
@@ -148,14 +145,13 @@ static x509_signer signer_for(EVP_PKEY *k, const uint8_t *algs, size_t n)
 	x509_signer s = {soft_sign, &card, public_of(k), algs, n};
 
 	card.key = k;
-	card.other = k == ec_key ? tu_keygen("P-256") : tu_keygen("RSA");
+	card.other = k == ec_key ? ec_other : rsa_other;
 	return s;
 }
 
 static void signer_free(x509_signer *s)
 {
 	EVP_PKEY_free(s->pub);
-	EVP_PKEY_free(card.other);
 	card.other = NULL;
 }
 
@@ -712,8 +708,17 @@ int main(void)
 {
 	Suite *s = suite_create("x509");
 	TCase *tc = tcase_create("core");
+	int r;
 
-	tcase_add_checked_fixture(tc, keys_setup, cleanup_tmp);
+	ec_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	ec_other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	rsa_other = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	if (!ec_key || !ec_other || !rsa_key || !rsa_other) {
+		fprintf(stderr, "test_x509: key generation failed\n");
+		return EXIT_FAILURE;
+	}
+	tcase_add_checked_fixture(tc, card_setup, cleanup_tmp);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, csr_ec_p256_card_hashes);
 	tcase_add_test(tc, csr_rsa_pss_sha256);
@@ -729,5 +734,10 @@ int main(void)
 	tcase_add_test(tc, load_cert_forms);
 	tcase_add_test(tc, cert_spki_match_and_mismatch);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	r = tu_run(s);
+	EVP_PKEY_free(ec_key);
+	EVP_PKEY_free(ec_other);
+	EVP_PKEY_free(rsa_key);
+	EVP_PKEY_free(rsa_other);
+	return r;
 }
