@@ -99,20 +99,23 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 		fprintf(au->out, "        certificate %s, SHA-256 %.16s, for record %" PRIu64 "\n",
 			subject, fp, r->key_seq);
 	if (archive_get(a, r->key_seq, &canon, NULL, &e) < 0) {
-		problem(au, "record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
+		problem(au,
+			"record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
 			r->seq, r->key_seq);
 		goto out;
 	}
 	if (archive_sha256(canon.data, canon.len, hash, &e) == 0 &&
 	    memcmp(hash, r->key_record_hash, 32) != 0)
 		problem(au,
-			"record %" PRIu64 " (certificate): key-record hash does not match record %" PRIu64,
+			"record %" PRIu64
+			" (certificate): key-record hash does not match record %" PRIu64,
 			r->seq, r->key_seq);
 	if (archive_record_parse(canon.data, canon.len, &k, &e) < 0)
 		goto out; /* named where that record is audited */
 	if (!archive_kind_has_key(k.kind) || strcmp(k.kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
-		problem(au, "record %" PRIu64 " (certificate): record %" PRIu64
-			    " is of kind %s, not a key record",
+		problem(au,
+			"record %" PRIu64 " (certificate): record %" PRIu64
+			" is of kind %s, not a key record",
 			r->seq, r->key_seq, k.kind);
 	else if (archive_cert_matches(r->cert.data, r->cert.len, k.spki.data, k.spki.len, &e) < 0)
 		problem(au, "record %" PRIu64 " (certificate): %s", r->seq, e.msg);
@@ -152,7 +155,10 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 	}
 	when(r.time, t, sizeof(t));
 	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, r.kind,
-		r.policy_name ? r.policy_name : cert ? "-" : "(unknown)", label, r.uid);
+		r.policy_name ? r.policy_name
+		: cert	      ? "-"
+			      : "(unknown)",
+		label, r.uid);
 	if (o->trust && !cert) {
 		archive_attestation att;
 
@@ -398,9 +404,9 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 				fprintf(au->out, "  open intent %s  %s  certificate import\n", id,
 					t);
 			else
-				fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n", id,
-					t, sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
-					sqlite3_column_text(st, 4));
+				fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n",
+					id, t, sqlite3_column_text(st, 2),
+					sqlite3_column_text(st, 3), sqlite3_column_text(st, 4));
 			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
 				problem(au, "intent %s has record %lld but no outcome", id,
 					sqlite3_column_int64(st, 8));

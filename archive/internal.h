@@ -55,8 +55,8 @@ void archive_hex(const uint8_t *p, size_t n, char *out);
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
 			  smk_buf *out, smk_err *e);
 /* Canonical intent of an adoption (kind adopted: no policy). */
-int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id,
-				int64_t time, smk_buf *out, smk_err *e);
+int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id, int64_t time,
+				smk_buf *out, smk_err *e);
 /* Canonical intent of a certificate import for key record key. */
 int archive_cert_intent_encode(const archive_cert_req *req, const archive_record *key,
 			       const char *request_id, int64_t time, smk_buf *out, smk_err *e);

@@ -225,7 +225,8 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 		if (archive_record_parse(sqlite3_column_blob(st, 1),
 					 (size_t)sqlite3_column_bytes(st, 1), &r, &ignore) < 0)
 			continue;
-		if (strcmp(r.label, id) == 0) {
+		/* certificate records and unlabelled adopted keys have no label */
+		if (r.label[0] && strcmp(r.label, id) == 0) {
 			*seq = r.seq;
 			found++;
 		}

@@ -103,8 +103,7 @@ static json_t *intent_common(const char *kind, const archive_peer *p, const char
 	return o;
 }
 
-static int check_device(const char *serial, const char *devaut_chr, unsigned key_id,
-			smk_err *e)
+static int check_device(const char *serial, const char *devaut_chr, unsigned key_id, smk_err *e)
 {
 	if (check_text(serial, 16, "intent: device serial", e) < 0 ||
 	    check_text(devaut_chr, 16, "intent: DevAut CHR", e) < 0)
@@ -143,8 +142,8 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 	if (archive_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
 		return -1;
 
-	o = intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr,
-			  req->key_id, request_id, time);
+	o = intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr, req->key_id,
+			  request_id, time);
 	policy = json_object();
 	if (!o || !policy) {
 		json_decref(policy);
@@ -156,8 +155,8 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 	return dump_intent(o, ok, out, e);
 }
 
-int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id,
-				int64_t time, smk_buf *out, smk_err *e)
+int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id, int64_t time,
+				smk_buf *out, smk_err *e)
 {
 	if (check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
 		return -1;
@@ -180,8 +179,8 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 	if (check_device(key->device_serial, key->devaut_chr, key->key_id, e) < 0 ||
 	    archive_sha256(req->cert, req->cert_len, digest, e) < 0)
 		return -1;
-	o = intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial,
-			  key->devaut_chr, key->key_id, request_id, time);
+	o = intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial, key->devaut_chr,
+			  key->key_id, request_id, time);
 	cert = json_object();
 	keyrec = json_object();
 	if (!o || !cert || !keyrec) {
@@ -431,20 +430,17 @@ out:
 static const char *const record_keys[] = {"chr",	   "device", "format", "intent",
 					  "intent-digest", "key",    "policy", "prev",
 					  "seq",	   "sm",     "time",   NULL};
-static const char *const adopted_record_keys[] = {"chr", "device", "format", "intent",
-						  "intent-digest", "key", "prev", "seq",
-						  "sm", "time", NULL};
-static const char *const cert_record_keys[] = {"format", "intent", "intent-digest",
-					       "prev",	 "seq",	   "time",
-					       NULL};
+static const char *const adopted_record_keys[] = {
+    "chr", "device", "format", "intent", "intent-digest", "key", "prev", "seq", "sm", "time", NULL};
+static const char *const cert_record_keys[] = {"format", "intent", "intent-digest", "prev", "seq",
+					       "time",	 NULL};
 static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
 					  "policy", "request-id", "time",   NULL};
 static const char *const adopted_intent_keys[] = {"device", "format",	  "key-id", "kind",
 						  "peer",   "request-id", "time",   NULL};
-static const char *const cert_intent_keys[] = {"certificate", "device", "format",
-					       "key-id",      "key-record", "kind",
-					       "peer",	      "request-id", "time",
-					       NULL};
+static const char *const cert_intent_keys[] = {"certificate", "device", "format", "key-id",
+					       "key-record",  "kind",	"peer",	  "request-id",
+					       "time",	      NULL};
 static const char *const peer_keys[] = {"exe", "gid", "pid", "uid", NULL};
 static const char *const intent_policy_keys[] = {"digest", "name", NULL};
 static const char *const intent_device_keys[] = {"devaut-chr", "serial", NULL};
@@ -512,7 +508,8 @@ static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 	/* the kind decides which members there are */
 	if (archive_json_str(in, "kind", &r->kind, w, e) < 0)
 		return -1;
-	if (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 || strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
+	if (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 ||
+	    strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
 		keys = intent_keys;
 	else if (strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0)
 		keys = adopted_intent_keys;
@@ -629,9 +626,10 @@ static int check_certificate(archive_record *r, smk_err *e)
 				"record %llu: certificate SHA-256 %s is not the recorded %s",
 				(unsigned long long)r->seq, hex, r->cert_fp);
 	if (r->key_seq >= r->seq)
-		return smk_fail(e, SMK_E_FORMAT,
-				"record %llu: certificate for key record %llu, which is not earlier",
-				(unsigned long long)r->seq, (unsigned long long)r->key_seq);
+		return smk_fail(
+		    e, SMK_E_FORMAT,
+		    "record %llu: certificate for key record %llu, which is not earlier",
+		    (unsigned long long)r->seq, (unsigned long long)r->key_seq);
 	return 0;
 }
 
@@ -662,8 +660,7 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 			return smk_context(e, "record");
 		if (strcmp(req_chr, r->chr) != 0)
 			return smk_fail(e, SMK_E_MISMATCH,
-					"record: CHR %s is not the CV-REQ's (%s)", r->chr,
-					req_chr);
+					"record: CHR %s is not the CV-REQ's (%s)", r->chr, req_chr);
 		if (r->sm_used)
 			return smk_fail(e, SMK_E_FORMAT,
 					"record: an adopted key cannot have been made under our "
@@ -671,9 +668,10 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 	} else {
 		archive_chr_from_digest(digest, chr);
 		if (strcmp(chr, r->chr) != 0)
-			return smk_fail(e, SMK_E_MISMATCH,
-					"record: CHR %s is not the one derived from the intent (%s)",
-					r->chr, chr);
+			return smk_fail(
+			    e, SMK_E_MISMATCH,
+			    "record: CHR %s is not the one derived from the intent (%s)", r->chr,
+			    chr);
 		if (archive_cvreq_chr(r->cvreq.data, r->cvreq.len, req_chr, e) < 0)
 			return smk_context(e, "record");
 		if (strcmp(req_chr, chr) != 0)

@@ -539,8 +539,7 @@ int archive_commit(archive *a, const archive_signer *signer, const archive_commi
 	/* one writer at a time; the whole commit is one transaction */
 	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
 		return -1;
-	if (commit_intent(a, signer, req, 0, seq, e) < 0 ||
-	    exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, req, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		return rollback(a, req->request_id, e);
 	return 0;
 }
@@ -592,7 +591,8 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	if (archive_size(a, &size, e) < 0)
 		goto fail;
 	if (size == 0) {
-		smk_fail(e, SMK_E_ARG, "archive: no archive key yet; record 0 must be the archive key");
+		smk_fail(e, SMK_E_ARG,
+			 "archive: no archive key yet; record 0 must be the archive key");
 		goto fail;
 	}
 	found = archive_scan_records(a, is_duplicate, &dup, e);
@@ -641,8 +641,8 @@ static int load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err 
 	rc = archive_get(a, seq, &canon, NULL, &ignore) < 0 ||
 	     archive_record_parse(canon.data, canon.len, r, &ignore) < 0;
 	smk_buf_free(&canon);
-	if (rc == 0 && (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 ||
-			strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0))
+	if (rc == 0 &&
+	    (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 || strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0))
 		return 0;
 	if (rc == 0)
 		archive_record_free(r);

@@ -313,18 +313,18 @@ int archive_cert_load(const uint8_t *p, size_t n, smk_buf *der, smk_err *e)
 	x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
 	if (!x)
-		return smk_fail(e, SMK_E_FORMAT, "certificate: PEM that is not an X.509 certificate");
+		return smk_fail(e, SMK_E_FORMAT,
+				"certificate: PEM that is not an X.509 certificate");
 	len = i2d_X509(x, &out);
 	X509_free(x);
-	rc = len <= 0				       ? smk_fail(e, SMK_E_FORMAT, "certificate: cannot encode")
+	rc = len <= 0 ? smk_fail(e, SMK_E_FORMAT, "certificate: cannot encode")
 	     : smk_buf_add(der, out, (size_t)len) < 0 ? smk_fail(e, SMK_E_NOMEM, "out of memory")
 						      : 0;
 	OPENSSL_free(out);
 	return rc;
 }
 
-int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65],
-			  smk_err *e)
+int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65], smk_err *e)
 {
 	const unsigned char *q = der;
 	uint8_t digest[32];
@@ -340,8 +340,9 @@ int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char 
 	if (!x)
 		return smk_fail(e, SMK_E_FORMAT, "certificate: not an X.509 certificate (DER)");
 	bio = BIO_new(BIO_s_mem());
-	if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
-				      XN_FLAG_ONELINE & ~XN_FLAG_SPC_EQ & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+	if (bio &&
+	    X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
+			       XN_FLAG_ONELINE & ~XN_FLAG_SPC_EQ & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
 		len = BIO_read(bio, subject, 255);
 		subject[len > 0 ? len : 0] = '\0';
 	}
@@ -372,5 +373,6 @@ int archive_cert_matches(const uint8_t *der, size_t n, const uint8_t *spki, size
 	archive_hex(a, 32, ha);
 	archive_hex(b, 32, hb);
 	return smk_fail(e, SMK_E_MISMATCH,
-			"certificate's public key (sha256 %s) is not the key's (sha256 %s)", ha, hb);
+			"certificate's public key (sha256 %s) is not the key's (sha256 %s)", ha,
+			hb);
 }

@@ -254,8 +254,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		c = &v->cert_record;
 		if (signed_by(akey, c, &b.record_sig, e) < 0)
 			goto out;
-		say(fn, ctx, "record %" PRIu64 " (certificate for record %" PRIu64
-			     "): signed by the archive key",
+		say(fn, ctx,
+		    "record %" PRIu64 " (certificate for record %" PRIu64
+		    "): signed by the archive key",
 		    c->seq, c->key_seq);
 		if (!b.has_cert_key) {
 			smk_fail(e, SMK_E_FORMAT,
@@ -279,8 +280,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		}
 		if (signed_by(akey, r, &b.cert_key_record_sig, e) < 0)
 			goto out;
-		say(fn, ctx, "record %" PRIu64 " (the certificate's key, %s): signed by the archive "
-			     "key, hash as the certificate record names it",
+		say(fn, ctx,
+		    "record %" PRIu64 " (the certificate's key, %s): signed by the archive "
+		    "key, hash as the certificate record names it",
 		    r->seq, r->kind);
 	} else {
 		*r = first; /* v owns it now */
@@ -333,7 +335,8 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 			smk_context(e, "certificate record %" PRIu64, c->seq);
 			goto out;
 		}
-		if (archive_cert_describe(c->cert.data, c->cert.len, v->cert_subject, cert_hex, e) < 0)
+		if (archive_cert_describe(c->cert.data, c->cert.len, v->cert_subject, cert_hex, e) <
+		    0)
 			goto out;
 		say(fn, ctx, "certificate %s (SHA-256 %.16s): its public key is the attested key",
 		    v->cert_subject, c->cert_fp);
@@ -354,7 +357,8 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	}
 	if (c)
 		say(fn, ctx,
-		    "inclusion: records %" PRIu64 ", %" PRIu64 " and 0 are in the checkpoint's tree",
+		    "inclusion: records %" PRIu64 ", %" PRIu64
+		    " and 0 are in the checkpoint's tree",
 		    c->seq, r->seq);
 	else
 		say(fn, ctx, "inclusion: records %" PRIu64 " and 0 are in the checkpoint's tree",

@@ -44,9 +44,9 @@ void archive_adopted_note(const archive_record *r, char *out, size_t cap);
  * record), key_record is record 0 (the archive key). */
 typedef struct archive_verified {
 	archive_record record, key_record;
-	int has_cert;		     /* a certificate bundle: */
-	archive_record cert_record;  /* the certificate record */
-	char cert_subject[256];	     /* its subject, one line */
+	int has_cert;		    /* a certificate bundle: */
+	archive_record cert_record; /* the certificate record */
+	char cert_subject[256];	    /* its subject, one line */
 	archive_attestation att, key_att;
 	char archive_key_fp[65];
 	char origin[64];
@@ -61,7 +61,8 @@ typedef struct archive_verified {
  * CHR bound to its intent), the checkpoint signature and both inclusion
  * proofs. A certificate bundle: the certificate record's signature, its key
  * record (signature, the hash the certificate record names, attestation,
- * inclusion), and that the certificate holds that record's public key. say, if not NULL, hears one line per check that held. */
+ * inclusion), and that the certificate holds that record's public key.
+ * say, if not NULL, hears one line per check that held. */
 int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 			  void (*say)(void *ctx, const char *line), void *ctx,
 			  archive_verified *out, smk_err *e);
@@ -70,8 +71,7 @@ void archive_verified_free(archive_verified *v);
 /* A certificate file, PEM or DER, as DER (appended); exactly one certificate. */
 int archive_cert_load(const uint8_t *p, size_t n, smk_buf *der, smk_err *e);
 /* Subject one-line ("CN=Release key, O=Example Ltd") and SHA-256 hex of a DER certificate. */
-int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65],
-			  smk_err *e);
+int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char fp[65], smk_err *e);
 
 typedef struct archive_audit_opts {
 	const trust_store *trust; /* NULL: no attestation checks */

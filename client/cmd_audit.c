@@ -5,8 +5,11 @@
  * signature, the hash chain (gaps = deleted rows), the Merkle tree against
  * every stored checkpoint, consistency with an earlier checkpoint file, and
  * lists intents that never got an outcome. With --trust every device chain
- * and CV-REQ is verified too. Exit 0 when everything holds, 1 when
- * something does not, 2 on usage or unreadable input.
+ * and CV-REQ is verified too. Adopted keys are listed as such (no policy),
+ * certificate records with their certificate, checked against the key
+ * record they name; the record count is split by kind. Exit 0 when
+ * everything holds, 1 when something does not, 2 on usage or unreadable
+ * input.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +22,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: smkey audit ARCHIVE [--trust DIR] [--since CHECKPOINT] [--report FILE]\n"
-		   "  check every record, the hash chain, the log and its checkpoints;\n"
+		   "  check every record (generated, adopted, certificate), the hash chain,\n"
+		   "  the log and its checkpoints;\n"
 		   "  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint)\n");
 }
 

@@ -95,8 +95,7 @@ static void summary(const archive_verified *v)
 		       r->request_id, r->chr);
 	} else {
 		printf("  policy       %s, SHA-256 %s\n", r->policy_name, v->policy_digest);
-		printf("  algorithms   %s  (the only operations the card allows)\n",
-		       v->algorithms);
+		printf("  algorithms   %s  (the only operations the card allows)\n", v->algorithms);
 		if (r->use_counter)
 			printf("  use counter  %" PRId64 " operations\n", r->use_counter);
 		else
@@ -138,8 +137,8 @@ static int check_certificate(const char *path, const archive_verified *v)
 		fprintf(stderr, "smkey verify: %s: %s\n", path, e.msg);
 		goto out;
 	}
-	if (archive_cert_matches(der.data, der.len, v->att.key.spki.data, v->att.key.spki.len,
-				 &e) < 0) {
+	if (archive_cert_matches(der.data, der.len, v->att.key.spki.data, v->att.key.spki.len, &e) <
+	    0) {
 		printf("  FAILED  certificate %s (%s): %s\n", subject, path, e.msg);
 		fflush(stdout);
 		fprintf(stderr, "smkey verify: certificate %s: %s\n", path, e.msg);

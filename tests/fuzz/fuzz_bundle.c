@@ -94,7 +94,8 @@ static void bundle_roundtrip(const uint8_t *p, size_t n)
 	if (rc == 0) {
 		FZ_CHECK(archive_bundle_encode(&b, &enc, &e) == 0);
 		FZ_CHECK(archive_bundle_parse(enc.data, enc.len, &b2, &e) == 0);
-		FZ_CHECK(same_buf(&b.record, &b2.record) && same_buf(&b.record_sig, &b2.record_sig));
+		FZ_CHECK(same_buf(&b.record, &b2.record) &&
+			 same_buf(&b.record_sig, &b2.record_sig));
 		FZ_CHECK(same_buf(&b.key_spki, &b2.key_spki));
 		FZ_CHECK(same_buf(&b.key_record, &b2.key_record));
 		FZ_CHECK(same_buf(&b.key_record_sig, &b2.key_record_sig));

@@ -68,8 +68,8 @@ static void build_pki(void)
 	f = fields(ROOT_CHR, ROOT_CHR, CVC_ROLE_ROOT, 1);
 	ck_assert_msg(cvc_encode_cert(&P.root_cert, &f, P.root, P.root, NULL, &e) == 0, "%s",
 		      e.msg);
-	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0,
-		      "%s", e.msg);
+	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0, "%s",
+		      e.msg);
 	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
 	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0);
 	ck_assert_msg(cvc_encode_cert(&P.chain, &f, P.dev, P.dica, NULL, &e) == 0, "%s", e.msg);
@@ -167,8 +167,8 @@ static int adopt_cvreq(const smk_buf *cvreq, EVP_PKEY *k, const char *label, uns
 }
 
 /* a key made with pkcs11-tool: the CV-REQ carries whatever CHR it chose */
-static int adopt(EVP_PKEY *k, const char *chr, const char *label, unsigned key_id,
-		 uint64_t *seq, smk_err *e)
+static int adopt(EVP_PKEY *k, const char *chr, const char *label, unsigned key_id, uint64_t *seq,
+		 smk_err *e)
 {
 	smk_buf cvreq = SMK_BUF_INIT;
 	int rc;
@@ -319,8 +319,7 @@ START_TEST(certificate_intent_and_commit)
 		      e.msg);
 	ck_assert_uint_eq(found, key_seq);
 	ck_assert(got.len == cert.len && memcmp(got.data, cert.data, cert.len) == 0);
-	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 101, &seq, &e) ==
-			  0,
+	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 101, &seq, &e) == 0,
 		      "%s", e.msg);
 	ck_assert_uint_eq(seq, key_seq + 1);
 	get_record(seq, &r);
@@ -483,8 +482,7 @@ static uint64_t import_cert(uint64_t key_seq, const smk_buf *cert)
 	cr.cert_len = cert->len;
 	cr.time = T0 + 100;
 	ck_assert_msg(archive_cert_intent(P.a, &cr, &info, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 101, &seq, &e) ==
-			  0,
+	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 101, &seq, &e) == 0,
 		      "%s", e.msg);
 	return seq;
 }
@@ -511,8 +509,7 @@ static int parse_json(json_t *o, archive_record *r, smk_err *e)
 START_TEST(adopted_key_verifies_and_audits_as_adopted)
 {
 	EVP_PKEY *gen = tu_keygen("P-256"), *k = tu_keygen("brainpoolP256r1");
-	smk_buf out = SMK_BUF_INIT, cvreq = SMK_BUF_INIT, b = SMK_BUF_INIT,
-		lines = SMK_BUF_INIT;
+	smk_buf out = SMK_BUF_INIT, cvreq = SMK_BUF_INIT, b = SMK_BUF_INIT, lines = SMK_BUF_INIT;
 	archive_verified v;
 	uint64_t seq, size;
 	char fp[65];
@@ -524,8 +521,8 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	ck_assert_uint_eq(seq, 2);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v,
-					    &e) == 0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
+			  0,
 		      "%s", e.msg);
 	ck_assert_str_eq(v.record.kind, ARCHIVE_KIND_ADOPTED);
 	ck_assert_int_eq(v.has_cert, 0);
@@ -615,7 +612,7 @@ START_TEST(member_sets_per_kind)
 	o = json_loadb((const char *)canon.data, canon.len, 0, NULL);
 	{
 		json_t *c = json_deep_copy(o), *g = json_loadb((const char *)gen_r.canonical.data,
-							      gen_r.canonical.len, 0, NULL);
+							       gen_r.canonical.len, 0, NULL);
 
 		json_object_set(c, "policy", json_object_get(g, "policy"));
 		json_decref(g);
@@ -815,8 +812,7 @@ static void record_step(const char *step, void *ctx)
 START_TEST(pending_certificate_intent)
 {
 	EVP_PKEY *k = tu_keygen("P-256");
-	smk_buf cert = SMK_BUF_INIT, got = SMK_BUF_INIT, steps = SMK_BUF_INIT,
-		out = SMK_BUF_INIT;
+	smk_buf cert = SMK_BUF_INIT, got = SMK_BUF_INIT, steps = SMK_BUF_INIT, out = SMK_BUF_INIT;
 	archive_cert_req cr;
 	archive_intent_info info, second;
 	archive_intent_info *list;
@@ -914,8 +910,8 @@ START_TEST(certificate_bundle_verifies)
 	sha256_hex(cert.data, cert.len, cfp);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v,
-					    &e) == 0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
+			  0,
 		      "%s", e.msg);
 	ck_assert_int_eq(v.has_cert, 1);
 	ck_assert_uint_eq(v.cert_record.seq, 2);
@@ -1044,8 +1040,7 @@ START_TEST(certificate_bundle_changes_fail)
 	json_decref(o);
 	/* its proof */
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
-	json_object_set_new(json_object_get(o, "key-record-inclusion"), "index",
-			    json_integer(2));
+	json_object_set_new(json_object_get(o, "key-record-inclusion"), "index", json_integer(2));
 	expect_bundle_failure(&b, o, "inclusion proof");
 	json_decref(o);
 	/* its signature */
@@ -1096,13 +1091,14 @@ static void rewrite_record(uint64_t seq, const smk_buf *canon, int resign)
 	smk_err e;
 
 	ck_assert_int_eq(sqlite3_open(P.path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "DROP TRIGGER IF EXISTS records_no_update", NULL, NULL,
-				      NULL),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_exec(db, "DROP TRIGGER IF EXISTS records_no_update", NULL, NULL, NULL),
+	    SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    resign ? "UPDATE records SET canonical = ?, signature = ?"
-						     " WHERE seq = ?"
-						   : "UPDATE records SET canonical = ? WHERE seq = ?",
+					    resign
+						? "UPDATE records SET canonical = ?, signature = ?"
+						  " WHERE seq = ?"
+						: "UPDATE records SET canonical = ? WHERE seq = ?",
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_blob(st, 1, canon->data, (int)canon->len, SQLITE_STATIC);
@@ -1163,8 +1159,7 @@ START_TEST(audit_finds_tampered_certificate_records)
 	P.a = NULL;
 
 	ck_assert_msg(audit(&report) == 0, "%s", report.data);
-	ck_assert_msg(has(&report, "certificate  -") &&
-			  has(&report, "for record 1") &&
+	ck_assert_msg(has(&report, "certificate  -") && has(&report, "for record 1") &&
 			  has(&report, "certificate CN=Release key, SHA-256 ") &&
 			  has(&report, "4 records (1 archive key, 2 generated, 0 adopted, 1 "
 				       "certificate)"),

@@ -602,8 +602,9 @@ START_TEST(adopted_key_and_certificates)
 	S.a = NULL;
 
 	for (i = 0; i < 3; i++) {
-		snprintf(args, sizeof(args), "export '%s' %" PRIu64 " --bundle -o '%s/%s.bundle.json'",
-			 S.path, adopted + i, S.dir, names[i]);
+		snprintf(args, sizeof(args),
+			 "export '%s' %" PRIu64 " --bundle -o '%s/%s.bundle.json'", S.path,
+			 adopted + i, S.dir, names[i]);
 		ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
 	}
 	snprintf(args, sizeof(args), "verify '%s/adopted.bundle.json' --trust '%s'", S.dir,
@@ -622,8 +623,8 @@ START_TEST(adopted_key_and_certificates)
 			  has(&out, "certificate CN=Adopted key (SHA-256 ") &&
 			  has(&out, "holds the attested key"),
 		      "%s", out.data);
-	snprintf(args, sizeof(args), "verify '%s/release-apk-cert.bundle.json' --trust '%s'",
-		 S.dir, S.trust_dir);
+	snprintf(args, sizeof(args), "verify '%s/release-apk-cert.bundle.json' --trust '%s'", S.dir,
+		 S.trust_dir);
 	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
 	ck_assert_msg(has(&out, "certificate  CN=Release key") &&
 			  has(&out, "policy       release-apk") && !has(&out, "ADOPTED"),
