@@ -330,8 +330,9 @@ static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
 
 	if (!req)
 		return smk_fail(e, SMK_E_ARG, "commit: a %s record needs the card's answer", kind);
-	/* a key made elsewhere may have no PrKD label */
-	if ((!adopted || *label) && check_text(label, 64, "commit: label", e) < 0)
+	/* a key made elsewhere may have no PrKD label, or one as long as the
+	 * card listing keeps (127) */
+	if ((!adopted || *label) && check_text(label, adopted ? 127 : 64, "commit: label", e) < 0)
 		return -1;
 	if (!req->cvreq || !req->spki || !req->device_chain)
 		return smk_fail(e, SMK_E_ARG, "commit: CV-REQ, public key and device chain needed");

@@ -280,7 +280,7 @@ START_TEST(adopted_record_round_trip)
 	ck_assert_str_eq(r.device_serial, DEV_SERIAL);
 	ck_assert_int_eq(cvc_spki_der(k, &spki, &e), 0);
 	ck_assert(r.spki.len == spki.len && memcmp(r.spki.data, spki.data, spki.len) == 0);
-	ck_assert(strstr((const char *)r.canonical.data, "\"policy\"") == NULL);
+	ck_assert(memmem(r.canonical.data, r.canonical.len, "\"policy\"", 8) == NULL);
 	archive_record_free(&r);
 
 	ck_assert_msg(archive_find_device_key(P.a, DEV_SERIAL, 5, &found, &e) == 0, "%s", e.msg);
@@ -1168,7 +1168,8 @@ START_TEST(audit_finds_tampered_certificate_records)
 	/* one flipped byte in the certificate record (inside the DER) */
 	smk_buf_reset(&edited);
 	ck_assert(smk_buf_add(&edited, orig.data, orig.len) == 0);
-	at = (size_t)((uint8_t *)strstr((char *)edited.data, "\"der\":\"") - edited.data) + 60;
+	at = (size_t)((uint8_t *)memmem(edited.data, edited.len, "\"der\":\"", 7) - edited.data) +
+	     60;
 	edited.data[at] = edited.data[at] == 'A' ? 'B' : 'A';
 	rewrite_record(3, &edited, 0);
 	ck_assert_uint_gt(audit(&report), 0);
