@@ -45,7 +45,8 @@ typedef struct x509_signer {
 int x509_pick_alg(const x509_signer *s, uint8_t *card_alg, char name[48], smk_err *e);
 
 /* subject in OpenSSL -subj form: "/CN=Release key/O=Example Ltd/C=DE" (backslash escapes
- * '/' and '\'); every value is UTF-8; errors name the position (1-based character). */
+ * '/' and '\'; '+' is literal: no multi-valued RDNs); every value is UTF-8; errors name
+ * the position (1-based character). */
 int x509_parse_subject(const char *subject, X509_NAME **out, smk_err *e);
 
 /* PKCS#10 request for the key, signed in the HSM. PEM appended to pem. */
