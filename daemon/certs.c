@@ -140,6 +140,14 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 			    e.msg);
 		goto refused;
 	}
+	if (op->cert.len > ARCHIVE_CERT_MAX) {
+		/* what EF CE|id holds */
+		engine_fail(err, ERR_PREFIX "InvalidParameter",
+			    engine_param_str("parameter", "certificate", "reason",
+					     "is longer than the 4096 DER bytes CE|id holds"),
+			    "certificate of %zu DER bytes", op->cert.len);
+		goto refused;
+	}
 	if (cardop_find_record(eng, params, &r, err) < 0)
 		goto refused;
 	rc = cardop_take_key(op, &r, err);
