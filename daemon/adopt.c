@@ -156,7 +156,7 @@ static void prkd_label(device *d, cardop *op)
 	}
 	for (i = 0; i < n; i++)
 		if (objs[i].key_id == op->key_id && objs[i].has_prkd)
-			snprintf(op->label, sizeof(op->label), "%.64s", objs[i].label);
+			snprintf(op->label, sizeof(op->label), "%s", objs[i].label);
 	session_objects_free(objs, n);
 }
 

@@ -54,7 +54,7 @@ struct cardop {
 
 	char subject[1025];
 	unsigned days;
-	char label[POLICY_LABEL_MAX + 1]; /* Adopt: the label given, else the PrKD's */
+	char label[128]; /* Adopt: the label given, else the PrKD's (up to 127 bytes) */
 	bool label_given;
 	smk_buf cert; /* ImportCertificate: the certificate, DER */
 	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
