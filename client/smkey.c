@@ -24,6 +24,11 @@ static const struct smkey_cmd commands[] = {
 	{"policies", cmd_policies, "list smkeyd's policies and whether you may use them"},
 	{"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
 	{"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
+	{"csr", cmd_csr, "a PKCS#10 request for an archived key, signed in the HSM"},
+	{"selfsign", cmd_selfsign, "a self-signed certificate for an archived key, signed in the HSM"},
+	{"import-cert", cmd_import_cert, "write a certificate into the key's CE|id, archived"},
+	{"adopt", cmd_adopt, "archive a key made outside smkeyd while its CV request exists"},
+	{"inspect", cmd_inspect, "list a device's keys beside the archive (asks smkeyd)"},
 	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
 	{NULL, NULL, NULL},
 };

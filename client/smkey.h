@@ -19,5 +19,10 @@ int cmd_policies(int argc, char **argv);   /* cmd_daemon_info.c */
 int cmd_devices(int argc, char **argv);    /* cmd_daemon_info.c */
 int cmd_checkpoint(int argc, char **argv); /* cmd_daemon_info.c */
 int cmd_card(int argc, char **argv);       /* cmd_card.c */
+int cmd_csr(int argc, char **argv);        /* cmd_csr.c */
+int cmd_selfsign(int argc, char **argv);   /* cmd_csr.c */
+int cmd_import_cert(int argc, char **argv); /* cmd_import_cert.c */
+int cmd_adopt(int argc, char **argv);      /* cmd_adopt.c */
+int cmd_inspect(int argc, char **argv);    /* cmd_inspect.c */
 
 #endif

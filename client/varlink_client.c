@@ -6,6 +6,7 @@
 #include "varlink_client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,12 @@ int vlc_report_error(const char *cmd, const varlink_reply *r)
 		fprintf(stderr, "smkey %s: no such record\n", cmd);
 	else if (strcmp(name, "io.smkeyd.ArchiveError") == 0)
 		fprintf(stderr, "smkey %s: archive error: %s\n", cmd, pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.NotAdoptable") == 0)
+		fprintf(stderr, "smkey %s: key %lld on %s cannot be adopted: %s\n", cmd,
+			(long long)json_integer_value(json_object_get(r->params, "key_id")),
+			pstr(r, "device"), pstr(r, "reason"));
+	else if (strcmp(name, "io.smkeyd.CertificateMismatch") == 0)
+		fprintf(stderr, "smkey %s: certificate refused: %s\n", cmd, pstr(r, "reason"));
 	else if (strcmp(name, "io.smkeyd.TooManyRequests") == 0)
 		fprintf(stderr, "smkey %s: smkeyd is busy (limit %lld); try again later\n", cmd,
 			(long long)json_integer_value(json_object_get(r->params, "limit")));
@@ -207,4 +214,125 @@ const char *vlc_str(json_t *obj, const char *key, const char *dflt)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? s : dflt;
+}
+
+/* A number of up to 18 digits, or -1. */
+static long long id_number(const char *s)
+{
+	long long v = 0;
+	size_t i;
+
+	if (s[0] == '\0' || strlen(s) > 18)
+		return -1;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int is_request_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 32;
+}
+
+int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t *params)
+{
+	long long seq = id_number(id), found = -1, since = 0;
+	char seen[256] = "";
+	varlink_reply r;
+	json_t *msg, *q, *recs, *rec;
+	size_t i, n;
+	int rc;
+
+	if (seq >= 0)
+		return json_object_set_new(params, "seq", json_integer(seq)) == 0
+			   ? SMKEY_EXIT_OK
+			   : SMKEY_EXIT_FAILED;
+	if (is_request_id(id))
+		return json_object_set_new(params, "request_id", json_string(id)) == 0
+			   ? SMKEY_EXIT_OK
+			   : SMKEY_EXIT_FAILED;
+	/* a label: the key records (key or adopted) that carry it */
+	for (;;) {
+		q = json_pack("{sIsi}", "since", (json_int_t)since, "limit", 10000);
+		rc = vlc_simple(cmd, socket_path, "io.smkeyd.ListRecords", q, &msg, &r);
+		json_decref(q);
+		if (rc != SMKEY_EXIT_OK)
+			return rc;
+		recs = json_object_get(r.params, "records");
+		n = json_array_size(recs);
+		json_array_foreach(recs, i, rec)
+		{
+			const char *kind = vlc_str(rec, "kind", "");
+
+			since = json_integer_value(json_object_get(rec, "seq")) + 1;
+			if (strcmp(vlc_str(rec, "label", ""), id) != 0 ||
+			    (strcmp(kind, "key") != 0 && strcmp(kind, "adopted") != 0))
+				continue;
+			if (found >= 0)
+				snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), ", %lld",
+					 since - 1);
+			else
+				snprintf(seen, sizeof(seen), "%lld", since - 1);
+			found = since - 1;
+		}
+		json_decref(msg);
+		if (n < 10000)
+			break;
+	}
+	if (found < 0) {
+		fprintf(stderr, "smkey %s: no key record with seq, request id or label \"%s\"\n",
+			cmd, id);
+		return SMKEY_EXIT_FAILED;
+	}
+	if (strchr(seen, ',')) {
+		fprintf(stderr, "smkey %s: label \"%s\" names records %s; give the number\n", cmd,
+			id, seen);
+		return SMKEY_EXIT_USAGE;
+	}
+	json_object_set_new(params, "seq", json_integer(found));
+	return SMKEY_EXIT_OK;
+}
+
+int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n)
+{
+	int fd;
+	size_t off = 0;
+	ssize_t w;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+			fprintf(stderr, "smkey %s: writing standard output: %s\n", cmd,
+				strerror(errno));
+			return SMKEY_EXIT_FAILED;
+		}
+		return SMKEY_EXIT_OK;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "smkey %s: %s: %s\n", cmd, path, strerror(errno));
+		return SMKEY_EXIT_FAILED;
+	}
+	while (off < n) {
+		w = write(fd, (const char *)p + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off < n || fsync(fd) < 0) {
+		fprintf(stderr, "smkey %s: writing %s: %s\n", cmd, path, strerror(errno));
+		close(fd);
+		return SMKEY_EXIT_FAILED;
+	}
+	close(fd);
+	return SMKEY_EXIT_OK;
 }

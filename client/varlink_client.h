@@ -47,6 +47,16 @@ int vlc_report_error(const char *cmd, const varlink_reply *reply);
 /* obj[key] as a string, or dflt when absent or not a string. */
 const char *vlc_str(json_t *obj, const char *key, const char *dflt);
 
+/* A key record as commands take it (ID: a sequence number, a request id,
+ * or the label of exactly one key or adopted record, looked up with
+ * ListRecords): sets seq or request_id in params. Returns an exit status,
+ * the error already printed. */
+int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t *params);
+
+/* Write p to path, a new file (never replaced), or to stdout when path is
+ * NULL or "-". Returns an exit status, the error already printed. */
+int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n);
+
 /* Print v as indented JSON on stdout. */
 void vlc_print_json(json_t *v);
 

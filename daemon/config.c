@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,12 @@
 
 #define SERIAL_MAX 16 /* a DevAut CHR (ref §4.2) */
 #define CREDENTIAL_NAME_MAX 128
+#define GROUP_NAME_MAX 256
+#define ADMIN_GROUPS_MAX 32
 
 static const char *const top_keys[] = {
-    "socket", "archive", "policies", "trust", "archive-key", "devices", "limits", "retry", NULL,
+    "socket",  "archive", "policies", "trust",	      "archive-key",
+    "devices", "limits",  "retry",    "admin-groups", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
 static const char *const limit_keys[] = {"queue", "message-size", "clients", NULL};
@@ -256,6 +260,92 @@ static int load_archive_key(struct ctx *x, const smk_ynode *root)
 				x->c->archive_key_device);
 }
 
+/* A group name to its gid. 1 found, 0 no such group, -1 the lookup failed
+ * (errno value in *err). */
+static int group_gid(const char *name, uint32_t *gid, int *err)
+{
+	long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
+	size_t size = hint > 0 ? (size_t)hint : 4096;
+	struct group gr, *res;
+	char *buf = NULL, *grown;
+	int rc;
+
+	for (;;) {
+		grown = realloc(buf, size);
+		if (grown == NULL) {
+			free(buf);
+			*err = ENOMEM;
+			return -1;
+		}
+		buf = grown;
+		res = NULL;
+		rc = getgrnam_r(name, &gr, buf, size, &res);
+		if (rc != ERANGE || size >= (1u << 20))
+			break;
+		size *= 2;
+	}
+	if (rc == 0 && res)
+		*gid = (uint32_t)res->gr_gid;
+	free(buf);
+	if (rc == 0)
+		return res ? 1 : 0;
+	if (rc == ENOENT || rc == ESRCH) /* "no such group" on some libcs */
+		return 0;
+	*err = rc;
+	return -1;
+}
+
+/* admin-groups: [name, ...], each an existing group, none twice. */
+static int load_admin_groups(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *list = smk_yval_get(root, "admin-groups");
+	config *c = x->c;
+	const char *s;
+	size_t i, j;
+	int found, err = 0;
+
+	if (list == NULL)
+		return 0;
+	if (smk_yval_list(&x->d, list, "admin-groups", x->e) < 0)
+		return -1;
+	if (list->n > ADMIN_GROUPS_MAX)
+		return smk_yaml_fail_at(&x->d, x->e, list->items[ADMIN_GROUPS_MAX],
+					"more than %d admin groups", ADMIN_GROUPS_MAX);
+	c->admin_groups = calloc(list->n + 1, sizeof(*c->admin_groups));
+	c->admin_gids = calloc(list->n + 1, sizeof(*c->admin_gids));
+	if (c->admin_groups == NULL || c->admin_gids == NULL)
+		return smk_fail(x->e, SMK_E_NOMEM, "out of memory");
+	for (i = 0; i < list->n; i++) {
+		const smk_ynode *item = list->items[i];
+
+		if (smk_yval_string(&x->d, item, "an admin group", &s, x->e) < 0)
+			return -1;
+		if (s[0] == '\0' || strlen(s) > GROUP_NAME_MAX)
+			return smk_yaml_fail_at(&x->d, x->e, item,
+						"admin group name must be 1 to %d bytes",
+						GROUP_NAME_MAX);
+		for (j = 0; j < i; j++)
+			if (strcmp(c->admin_groups[j], s) == 0)
+				return smk_yaml_fail_at(&x->d, x->e, item,
+							"admin group \"%s\" is listed twice; list "
+							"it once",
+							s);
+		found = group_gid(s, &c->admin_gids[i], &err);
+		if (found < 0)
+			return smk_yaml_fail_at(
+			    &x->d, x->e, item, "cannot look up group \"%s\": %s", s, strerror(err));
+		if (found == 0)
+			return smk_yaml_fail_at(&x->d, x->e, item,
+						"unknown group \"%s\" in admin-groups; name one "
+						"that exists on this host (getent group %s)",
+						s, s);
+		if ((c->admin_groups[i] = dup_or_fail(s, x->e)) == NULL)
+			return -1;
+		c->admin_group_count++;
+	}
+	return 0;
+}
+
 static int load_root(struct ctx *x, const smk_ynode *root)
 {
 	config *c = x->c;
@@ -289,7 +379,7 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 		return -1;
 	}
 	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
-	    load_limits(x, root) < 0 || load_retry(x, root) < 0)
+	    load_limits(x, root) < 0 || load_retry(x, root) < 0 || load_admin_groups(x, root) < 0)
 		return -1;
 	return 0;
 }
@@ -379,6 +469,10 @@ void config_free(config *c)
 		free(c->devices[i].pin_credential);
 	}
 	free(c->devices);
+	for (i = 0; i < c->admin_group_count; i++)
+		free(c->admin_groups[i]);
+	free(c->admin_groups);
+	free(c->admin_gids);
 	free(c->file);
 	free(c->socket_path);
 	free(c->archive_path);

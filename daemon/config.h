@@ -47,6 +47,11 @@ typedef struct config {
 	size_t device_count;
 	config_limits limits;
 	unsigned retry_min_s, retry_max_s; /* backoff of a device that is down */
+	/* admin-groups: members (and uid 0) may adopt keys, inspect cards and
+	 * make certificates for any key; names resolved to gids at load */
+	char **admin_groups;
+	uint32_t *admin_gids;
+	size_t admin_group_count;
 } config;
 
 /* Parse text (the content of file; file is used for messages and relative

@@ -110,11 +110,15 @@ typedef struct device {
 enum task_kind {
 	TASK_GENERATE, /* job: GAKP under SM, check, PrKD */
 	TASK_COMMIT,   /* job: archive_commit signed by the archive key (archive device only) */
+	TASK_CARDOP,   /* op: one step of a certificate or adoption call (cardop.h) */
 };
+
+struct cardop;
 
 struct task {
 	enum task_kind kind;
 	job *job;
+	struct cardop *op; /* TASK_CARDOP */
 	task *next;
 };
 
@@ -142,11 +146,12 @@ struct job {
 };
 
 /* What a worker reports to the loop. */
-enum completion_kind { DONE_PROGRESS, DONE_GENERATED, DONE_COMMITTED };
+enum completion_kind { DONE_PROGRESS, DONE_GENERATED, DONE_COMMITTED, DONE_CARDOP };
 
 typedef struct completion {
 	enum completion_kind kind;
 	job *job;
+	struct cardop *op; /* DONE_CARDOP */
 	enum engine_stage stage;
 	struct completion *next;
 } completion;
@@ -176,6 +181,7 @@ struct engine {
 	struct event *done_ev;
 
 	job *jobs;
+	struct cardop *ops; /* certificate and adoption calls in flight (cardop.h) */
 	size_t in_flight;
 	int shutting_down;
 	void (*shutdown_cb)(void *ctx);
@@ -208,9 +214,19 @@ void jobs_deliver(engine *eng, completion *c);
 /* worker side: post a completion and wake the loop */
 void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage);
 
+/* cardop.c: certificate and adoption calls (cardop.h). run: on the worker
+ * for a TASK_CARDOP; deliver: on the loop for a DONE_CARDOP; forget: the
+ * client went away (the work still completes and is archived). */
+void cardop_run(device *d, struct cardop *op);
+void cardop_deliver(engine *eng, struct cardop *op);
+void cardop_forget(engine *eng, void *ctx);
+
 /* recover.c: at start, before the workers run */
 int recover_archive_key(engine *eng, smk_err *e);
 int recover_pending(engine *eng, smk_err *e);
+/* Certificate imports left open: CE|id holds the intent's certificate ->
+ * committed; holds something else -> failed; device not up -> left open. */
+int recover_certificates(engine *eng, smk_err *e);
 /* The sidecar of an intent: label, device, key id (written before the card
  * is asked, removed when the intent has an outcome). */
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,

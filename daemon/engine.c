@@ -168,7 +168,7 @@ int engine_start(engine *eng, smk_err *e)
 		return -1;
 	if (recover_archive_key(eng, e) < 0)
 		return smk_context(e, "archive key");
-	if (recover_pending(eng, e) < 0)
+	if (recover_pending(eng, e) < 0 || recover_certificates(eng, e) < 0)
 		return smk_context(e, "recovery");
 	return workers_start(eng, e);
 }
@@ -283,7 +283,20 @@ static json_t *fingerprint(const smk_buf *spki)
 
 static const char *kind_wire(const char *kind)
 {
+	if (strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0)
+		return "adopted";
+	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		return "certificate";
 	return strcmp(kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "archive_key" : "key";
+}
+
+/* A certificate record's fingerprint is its certificate's; the other kinds
+ * are fingerprinted by their key. */
+static json_t *record_fingerprint(const archive_record *r)
+{
+	if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		return json_string(r->cert_fp);
+	return fingerprint(&r->spki);
 }
 
 static int archive_failed(engine_error *err, const smk_err *e)
@@ -370,14 +383,15 @@ int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json
 		return -1;
 	if (load_record(eng, seq, &r, &e) < 0)
 		return archive_failed(err, &e);
-	rec =
-	    json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:n, s:s%}",
-		      "seq", (json_int_t)r.seq, "request_id", r.request_id, "kind",
-		      kind_wire(r.kind), "time", iso_time(r.time), "policy", r.policy_name,
-		      "policy_digest", hex_string(r.policy_digest, 32), "label", r.label, "device",
-		      r.device_serial, "key_id", (int)r.key_id, "public_key_pem", spki_pem(&r.spki),
-		      "cvreq", b64(r.cvreq.data, r.cvreq.len), "fingerprint", fingerprint(&r.spki),
-		      "reason", "canonical", (const char *)r.canonical.data, r.canonical.len);
+	rec = json_pack(
+	    "{s:I, s:s, s:s, s:o, s:s?, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:n, s:s%}", "seq",
+	    (json_int_t)r.seq, "request_id", r.request_id, "kind", kind_wire(r.kind), "time",
+	    iso_time(r.time), "policy", r.policy_name, "policy_digest",
+	    r.policy_name ? hex_string(r.policy_digest, 32) : json_null(), "label", r.label,
+	    "device", r.device_serial, "key_id", (int)r.key_id, "public_key_pem", spki_pem(&r.spki),
+	    "cvreq", r.cvreq.len ? b64(r.cvreq.data, r.cvreq.len) : json_null(), "fingerprint",
+	    record_fingerprint(&r), "reason", "canonical", (const char *)r.canonical.data,
+	    r.canonical.len);
 	archive_record_free(&r);
 	if (rec == NULL || (*reply = json_pack("{s:o}", "record", rec)) == NULL)
 		return engine_fail(err, ERR_PREFIX "ArchiveError",
@@ -433,14 +447,15 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 			json_decref(list);
 			return archive_failed(err, &e);
 		}
-		if (!json_is_string(pol) || strcmp(json_string_value(pol), r.policy_name) == 0)
+		if (!json_is_string(pol) ||
+		    (r.policy_name && strcmp(json_string_value(pol), r.policy_name) == 0))
 			json_array_append_new(
-			    list, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:s, s:i, s:o}", "seq",
+			    list, json_pack("{s:I, s:s, s:s, s:o, s:s?, s:s, s:s, s:i, s:o}", "seq",
 					    (json_int_t)r.seq, "request_id", r.request_id, "kind",
 					    kind_wire(r.kind), "time", iso_time(r.time), "policy",
 					    r.policy_name, "label", r.label, "device",
 					    r.device_serial, "key_id", (int)r.key_id, "fingerprint",
-					    fingerprint(&r.spki)));
+					    record_fingerprint(&r)));
 		archive_record_free(&r);
 	}
 	*reply = json_pack("{s:o}", "records", list);

@@ -63,6 +63,24 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy, co
  * (the key can be fetched later by request id). */
 void engine_forget(engine *eng, void *ctx);
 
+/* Card work for one call, answered later like Generate (without progress):
+ * 0 accepted, done(ctx, ...) runs on the loop unless engine_forget(ctx) came
+ * first; -1 refused at once (not found, denied, no device, bad input) with
+ * nothing written. params are the method's, checked by methods.c.
+ * CreateCSR, SelfSign, ImportCertificate: for a committed key record, allowed
+ * to a peer its policy authorizes or to an admin; Adopt and ListDeviceObjects
+ * (and anything on an adopted key): admins only (daemon/certs.c). */
+int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		      void *ctx, engine_error *err);
+int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		     void *ctx, engine_error *err);
+int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
+			      engine_done_fn done, void *ctx, engine_error *err);
+int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		 void *ctx, engine_error *err);
+int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
+			       engine_done_fn done, void *ctx, engine_error *err);
+
 /* Synchronous queries; each returns 0 and *reply, or -1 and err. */
 int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
 		      engine_error *err);

@@ -263,6 +263,9 @@ void jobs_deliver(engine *eng, completion *c)
 		else
 			job_committed(j);
 		return;
+	case DONE_CARDOP:
+		cardop_deliver(eng, c->op);
+		return;
 	}
 }
 
@@ -481,6 +484,7 @@ void engine_forget(engine *eng, void *ctx)
 {
 	job *j;
 
+	cardop_forget(eng, ctx);
 	for (j = eng->jobs; j; j = j->next_all)
 		if (j->ctx == ctx) {
 			j->ctx = NULL;

@@ -16,14 +16,21 @@
 #define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §8) */
 #define REQUEST_ID_MAX 128
 #define LIST_LIMIT_MAX 10000
+#define SUBJECT_MAX 1024   /* an -subj string; x509_parse_subject checks the rest */
+#define CERT_PEM_MAX 16384 /* a PEM certificate; CE|id holds at most 4096 DER bytes */
+#define DAYS_MAX 36500	   /* 100 years */
 
 enum ptype {
-	P_POLICY, /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
-	P_LABEL,  /* 1..POLICY_LABEL_MAX bytes, no control characters */
-	P_SERIAL, /* [A-Za-z0-9]{1,16} */
-	P_REQID,  /* [A-Za-z0-9._:-]{1,128} */
-	P_UINT,	  /* integer >= 0 */
-	P_LIMIT,  /* integer 1..LIST_LIMIT_MAX */
+	P_POLICY,  /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
+	P_LABEL,   /* 1..POLICY_LABEL_MAX bytes, no control characters */
+	P_SERIAL,  /* [A-Za-z0-9]{1,16} */
+	P_REQID,   /* [A-Za-z0-9._:-]{1,128} */
+	P_UINT,	   /* integer >= 0 */
+	P_LIMIT,   /* integer 1..LIST_LIMIT_MAX */
+	P_SUBJECT, /* 2..SUBJECT_MAX bytes, starting with '/', no control characters */
+	P_DAYS,	   /* integer 1..DAYS_MAX */
+	P_CERT,	   /* 1..CERT_PEM_MAX bytes of PEM text */
+	P_KEYID,   /* integer 1..255, a key id on the card */
 };
 
 struct param {
@@ -34,31 +41,63 @@ struct param {
 
 typedef int (*query_fn)(engine *, const engine_peer *, json_t *, json_t **, engine_error *);
 
+/* Card work answered later (engine.h), like Generate but without progress. */
+typedef int (*card_fn)(engine *, const engine_peer *, json_t *, engine_done_fn, void *,
+		       engine_error *);
+
 struct method {
 	const char *name;
-	struct param params[4];
-	int seq_or_id;	/* exactly one of seq / request_id */
-	query_fn query; /* NULL: Generate */
+	struct param params[5]; /* ends with a NULL name */
+	int seq_or_id;		/* exactly one of seq / request_id */
+	query_fn query;		/* NULL and no card: Generate */
+	card_fn card;
 };
 
 static const struct method methods[] = {
     {"Generate",
      {{"policy", P_POLICY, 1}, {"label", P_LABEL, 0}, {"device", P_SERIAL, 0}},
      0,
+     NULL,
      NULL},
-    {"GetRecord", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_record},
+    {"GetRecord", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_record, NULL},
     {"ListRecords",
      {{"policy", P_POLICY, 0}, {"since", P_UINT, 0}, {"limit", P_LIMIT, 0}},
      0,
-     engine_list_records},
-    {"GetBundle", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_bundle},
-    {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies},
-    {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices},
-    {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint},
+     engine_list_records,
+     NULL},
+    {"GetBundle", {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}}, 1, engine_get_bundle, NULL},
+    {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies, NULL},
+    {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices, NULL},
+    {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint, NULL},
     {"GetConsistencyProof",
      {{"old_size", P_UINT, 1}, {"new_size", P_UINT, 0}},
      0,
-     engine_get_consistency_proof},
+     engine_get_consistency_proof,
+     NULL},
+    {"CreateCSR",
+     {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"subject", P_SUBJECT, 1}},
+     1,
+     NULL,
+     engine_create_csr},
+    {"SelfSign",
+     {{"seq", P_UINT, 0},
+      {"request_id", P_REQID, 0},
+      {"subject", P_SUBJECT, 1},
+      {"days", P_DAYS, 0}},
+     1,
+     NULL,
+     engine_self_sign},
+    {"ImportCertificate",
+     {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"certificate", P_CERT, 1}},
+     1,
+     NULL,
+     engine_import_certificate},
+    {"Adopt",
+     {{"device", P_SERIAL, 1}, {"key_id", P_KEYID, 1}, {"label", P_LABEL, 0}},
+     0,
+     NULL,
+     engine_adopt},
+    {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, engine_list_device_objects},
 };
 
 static int in_set(char c, const char *extra)
@@ -81,7 +120,7 @@ static const char *check_value(enum ptype t, json_t *v)
 	const char *s;
 	size_t n;
 
-	if (t == P_UINT || t == P_LIMIT) {
+	if (t == P_UINT || t == P_LIMIT || t == P_DAYS || t == P_KEYID) {
 		json_int_t i;
 
 		if (!json_is_integer(v))
@@ -91,6 +130,10 @@ static const char *check_value(enum ptype t, json_t *v)
 			return "must be 0 or more";
 		if (t == P_LIMIT && (i < 1 || i > LIST_LIMIT_MAX))
 			return "must be from 1 to 10000";
+		if (t == P_DAYS && (i < 1 || i > DAYS_MAX))
+			return "must be from 1 to 36500 days";
+		if (t == P_KEYID && (i < 1 || i > 255))
+			return "must be a key id from 1 to 255";
 		return NULL;
 	}
 	if (!json_is_string(v))
@@ -118,6 +161,19 @@ static const char *check_value(enum ptype t, json_t *v)
 	case P_REQID:
 		if (n < 1 || n > REQUEST_ID_MAX || !chars_ok(s, "._:-"))
 			return "must be a request id: 1 to 128 of A-Z a-z 0-9 . _ : -";
+		return NULL;
+	case P_SUBJECT:
+		if (n < 2 || n > SUBJECT_MAX || s[0] != '/')
+			return "must be a subject such as /CN=Release key/O=Example Ltd, at most "
+			       "1024 bytes";
+		for (; *s; s++)
+			if ((unsigned char)*s < 0x20 || *s == 0x7f)
+				return "must not contain control characters";
+		return NULL;
+	case P_CERT:
+		if (n < 1 || n > CERT_PEM_MAX || strstr(s, "-----BEGIN CERTIFICATE-----") == NULL)
+			return "must be one PEM certificate (-----BEGIN CERTIFICATE-----), at most "
+			       "16384 bytes";
 		return NULL;
 	default:
 		return "has no known type";
@@ -244,6 +300,22 @@ static int generate(engine *eng, struct server_conn *c, const engine_peer *peer,
 	return 1;
 }
 
+/* The certificate and adoption methods: the engine answers through
+ * generate_done once the card work is over. */
+static int card_call(engine *eng, struct server_conn *c, const engine_peer *peer,
+		     const struct method *m, json_t *params)
+{
+	engine_error err;
+
+	memset(&err, 0, sizeof(err));
+	if (m->card(eng, peer, params, generate_done, c, &err) < 0) {
+		answer_engine_error(c, &err);
+		engine_error_clear(&err);
+		return 0;
+	}
+	return 1;
+}
+
 /* org.varlink.service: what any varlink client asks first. */
 static int service(struct server_conn *c, const varlink_call *call)
 {
@@ -331,6 +403,11 @@ int methods_dispatch(engine *eng, struct server_conn *c, const engine_peer *peer
 	params = check_params(c, m, call->params);
 	if (params == NULL)
 		return 0;
+	if (m->card != NULL) {
+		rc = card_call(eng, c, peer, m, params);
+		json_decref(params);
+		return rc;
+	}
 	if (m->query == NULL) {
 		rc = generate(eng, c, peer, params);
 		json_decref(params);

@@ -26,8 +26,9 @@ void server_conn_error(struct server_conn *c, const char *name, json_t *params);
 long long server_conn_elapsed_ms(const struct server_conn *c);
 
 /* methods.c: answer call, made by peer on c. 0: answered before returning.
- * 1: the engine holds c and answers later (Generate); if c goes away first,
- * the server calls engine_forget(eng, c). */
+ * 1: the engine holds c and answers later (Generate, and the certificate and
+ * adoption methods); if c goes away first, the server calls
+ * engine_forget(eng, c). */
 int methods_dispatch(engine *eng, struct server_conn *c, const engine_peer *peer,
 		     const varlink_call *call);
 

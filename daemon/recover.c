@@ -531,3 +531,76 @@ int recover_pending(engine *eng, smk_err *e)
 	free(list);
 	return 0;
 }
+
+/* ---- certificate imports ---- */
+
+/* One pending import: what CE|id of the key holds decides. */
+static void recover_certificate(engine *eng, const archive_intent_info *in)
+{
+	smk_buf cert = SMK_BUF_INIT, ce = SMK_BUF_INIT, canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	enum session_ce_kind kind;
+	archive_record r;
+	archive_signer s;
+	char reason[700];
+	uint64_t key_seq, seq;
+	device *d;
+	smk_err e;
+
+	memset(&r, 0, sizeof(r));
+	if (archive_pending_cert(eng->arc, in->request_id, &key_seq, &cert, &e) < 0 ||
+	    archive_get(eng->arc, key_seq, &canon, &sig, &e) < 0 ||
+	    archive_record_parse(canon.data, canon.len, &r, &e) < 0) {
+		snprintf(reason, sizeof(reason), "interrupted import: %s", e.msg);
+		fail_intent(eng, in->request_id, reason);
+		goto out;
+	}
+	d = device_by_serial(eng, r.device_serial);
+	if (d == NULL || eng->archive_dev == NULL) {
+		log_msg(LOG_WARNING, &(log_fields){in->request_id, NULL, r.device_serial, NULL},
+			"interrupted certificate import left open: %s",
+			d == NULL ? "device not up" : eng->archive_error);
+		goto out;
+	}
+	if (session_read_ce(d->session, (uint8_t)r.key_id, &kind, &ce, &e) < 0) {
+		log_msg(LOG_WARNING, &(log_fields){in->request_id, NULL, d->serial, NULL},
+			"interrupted certificate import left open: CE|%02X: %s", r.key_id, e.msg);
+		goto out;
+	}
+	if (kind != SESSION_CE_X509 || ce.len != cert.len ||
+	    memcmp(ce.data, cert.data, cert.len) != 0) {
+		snprintf(reason, sizeof(reason),
+			 "interrupted before the certificate reached the card (CE|%02X holds %s)",
+			 r.key_id, session_ce_kind_name(kind));
+		fail_intent(eng, in->request_id, reason);
+		goto out;
+	}
+	worker_signer(eng->archive_dev, eng->archive_key_id, eng->archive_pub, &s);
+	if (archive_cert_commit(eng->arc, &s, in->request_id, 0, &seq, &e) < 0) {
+		log_msg(LOG_ERR, &(log_fields){in->request_id, NULL, d->serial, NULL},
+			"certificate found in CE|%02X, cannot commit: %s", r.key_id, e.msg);
+		goto out;
+	}
+	log_msg(LOG_INFO, &(log_fields){in->request_id, NULL, d->serial, "recovered"},
+		"certificate import for record %llu found in CE|%02X, archived as record %llu",
+		(unsigned long long)key_seq, r.key_id, (unsigned long long)seq);
+out:
+	archive_record_free(&r);
+	smk_buf_free(&cert);
+	smk_buf_free(&ce);
+	smk_buf_free(&canon);
+	smk_buf_free(&sig);
+}
+
+int recover_certificates(engine *eng, smk_err *e)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0, i;
+
+	if (archive_pending(eng->arc, &list, &n, e) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i].kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+			recover_certificate(eng, &list[i]);
+	free(list);
+	return 0;
+}

@@ -354,6 +354,8 @@ static void *worker_main(void *arg)
 
 		if (t->kind == TASK_GENERATE)
 			run_generate(d, t->job);
+		else if (t->kind == TASK_CARDOP)
+			cardop_run(d, t->op);
 		else
 			run_commit(d, t->job);
 		free(t);

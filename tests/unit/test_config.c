@@ -174,6 +174,32 @@ START_TEST(broken_configs_name_the_place)
 }
 END_TEST
 
+/* admin-groups: names resolved to gids at load (the groups every Linux
+ * has), each checked where it stands. */
+START_TEST(admin_groups)
+{
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV "admin-groups: [root, adm]\n");
+
+	ck_assert_uint_eq(c->admin_group_count, 2);
+	ck_assert_str_eq(c->admin_groups[0], "root");
+	ck_assert_uint_eq(c->admin_gids[0], 0);
+	ck_assert_str_eq(c->admin_groups[1], "adm");
+	ck_assert_uint_eq(c->admin_gids[1], 4);
+	config_free(c);
+	c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV);
+	ck_assert_uint_eq(c->admin_group_count, 0);
+	config_free(c);
+
+	parse_bad(MINIMAL DEV "admin-groups: [no-such-group-smk]\n", "5:16",
+		  "unknown group \"no-such-group-smk\" in admin-groups");
+	parse_bad(MINIMAL DEV "admin-groups: [adm, adm]\n", "5:21", "listed twice");
+	parse_bad(MINIMAL DEV "admin-groups: adm\n", "5:15", "must be a list");
+	parse_bad(MINIMAL DEV "admin-groups: [[adm]]\n", "5:16", "admin group");
+	parse_bad(MINIMAL DEV "admin-groups: [\"\"]\n", "5:16", "1 to 256 bytes");
+	parse_bad(MINIMAL DEV "admin-group: [adm]\n", "5:1", "did you mean \"admin-groups\"");
+}
+END_TEST
+
 START_TEST(garbage_never_crashes)
 {
 	static const char *const inputs[] = {
@@ -266,6 +292,7 @@ int main(void)
 	tcase_add_test(tc, defaults_and_relative_paths);
 	tcase_add_test(tc, all_fields);
 	tcase_add_test(tc, broken_configs_name_the_place);
+	tcase_add_test(tc, admin_groups);
 	tcase_add_test(tc, garbage_never_crashes);
 	tcase_add_test(tc, file_limits);
 	tcase_add_test(tc, pin_path_from_credentials);

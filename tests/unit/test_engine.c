@@ -21,6 +21,8 @@
 #include "daemon/log.h"
 #include "helpers/testutil.h"
 #include "sim/card.h"
+#include "sm/curves.h"
+#include "sm/x509.h"
 
 #define NCARDS 2
 
@@ -517,7 +519,8 @@ START_TEST(lost_gakp_answer_key_is_read_back)
 		    engine_generate(eng, &p, "sign", "spoilt", NULL, NULL, on_done, &c, &err), 0);
 		run_until(&c, 1);
 		ck_assert_msg(c.reply != NULL, "%s: %s: %s", spoil[i], c.err, c.msg);
-		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")), (json_int_t)i + 1);
+		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")),
+				 (json_int_t)i + 1);
 		json_decref(c.reply);
 		sim_card_clear_faults(cards[0]);
 		sim_card_clear_faults(cards[1]);
@@ -633,6 +636,246 @@ START_TEST(restart_recovers_key_from_card)
 }
 END_TEST
 
+/* ---- issue 9: certificates, adoption, inspection ---- */
+
+typedef int (*card_call)(engine *, const engine_peer *, json_t *, engine_done_fn, void *,
+			 engine_error *);
+
+/* One card call through the engine, params stolen. The reply, or NULL with
+ * the error's name in err_name (refused at once or answered with an error). */
+static json_t *call(card_call fn, const engine_peer *p, json_t *params, char err_name[64])
+{
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&err, 0, sizeof(err));
+	err_name[0] = '\0';
+	if (fn(eng, p, params, on_done, &c, &err) < 0) {
+		ck_assert_int_eq(c.done, 0);
+		snprintf(err_name, 64, "%s", err.name);
+		engine_error_clear(&err);
+		json_decref(params);
+		return NULL;
+	}
+	json_decref(params);
+	ck_assert_int_eq(c.done, 0); /* never answered from inside the call */
+	run_until(&c, 1);
+	snprintf(err_name, 64, "%s", c.err);
+	return c.reply;
+}
+
+static json_t *generate(const char *label)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "sign", label, NULL, NULL, on_done, &c, &err) == 0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s", c.msg);
+	return c.reply;
+}
+
+/* The device object with key_id id in a ListDeviceObjects reply. */
+static json_t *object(json_t *reply, int id)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "objects"), i,
+			   o) if (json_integer_value(json_object_get(o, "key_id")) == id) return o;
+	ck_abort_msg("key %d not listed", id);
+	return NULL;
+}
+
+START_TEST(certificates_for_a_key)
+{
+	engine_peer p = peer_me(), stranger = peer_me();
+	json_t *app = generate("app"), *other = generate("other"), *r;
+	json_int_t app_seq = json_integer_value(json_object_get(app, "seq"));
+	json_int_t other_seq = json_integer_value(json_object_get(other, "seq"));
+	char cert[4096], other_cert[4096], name[64];
+	uint64_t before;
+
+	stranger.uid = 4242;
+	stranger.gid = 4242;
+	r = call(
+	    engine_self_sign, &p,
+	    json_pack("{s:I, s:s, s:i}", "seq", app_seq, "subject", "/CN=app/O=Test", "days", 30),
+	    name);
+	ck_assert_msg(r != NULL, "%s", name);
+	snprintf(cert, sizeof(cert), "%s", json_string_value(json_object_get(r, "certificate")));
+	ck_assert_ptr_nonnull(strstr(cert, "-----BEGIN CERTIFICATE-----"));
+	json_decref(r);
+	r = call(engine_self_sign, &p,
+		 json_pack("{s:I, s:s}", "seq", other_seq, "subject", "/CN=o"), name);
+	ck_assert_msg(r != NULL, "%s", name);
+	snprintf(other_cert, sizeof(other_cert), "%s",
+		 json_string_value(json_object_get(r, "certificate")));
+	json_decref(r);
+	r = call(engine_create_csr, &p, json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=a"),
+		 name);
+	ck_assert_msg(
+	    r && strstr(json_string_value(json_object_get(r, "csr")), "BEGIN CERTIFICATE REQUEST"),
+	    "%s", name);
+	json_decref(r);
+
+	/* refusals: nothing written, nothing open */
+	before = records();
+	ck_assert_ptr_null(call(engine_import_certificate, &p,
+				json_pack("{s:I, s:s}", "seq", app_seq, "certificate", other_cert),
+				name));
+	ck_assert_str_eq(name, "io.smkeyd.CertificateMismatch");
+	ck_assert_ptr_null(call(engine_import_certificate, &stranger,
+				json_pack("{s:I, s:s}", "seq", app_seq, "certificate", cert),
+				name));
+	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
+	ck_assert_ptr_null(call(engine_import_certificate, &p,
+				json_pack("{s:i, s:s}", "seq", 0, "certificate", cert), name));
+	ck_assert_str_eq(name, "io.smkeyd.InvalidParameter");
+	ck_assert_ptr_null(call(engine_import_certificate, &p,
+				json_pack("{s:s, s:s}", "request_id",
+					  "0123456789abcdef0123456789abcdef", "certificate", cert),
+				name));
+	ck_assert_str_eq(name, "io.smkeyd.RecordNotFound");
+	ck_assert_ptr_null(call(engine_create_csr, &stranger,
+				json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=a"), name));
+	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
+	ck_assert_ptr_null(call(engine_list_device_objects, &stranger,
+				json_pack("{s:s}", "device", eng->devices[0]->serial), name));
+	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
+	ck_assert_uint_eq(records(), before);
+	ck_assert_uint_eq(open_intents(), 0);
+
+	/* the import: record of kind certificate, then CE|id holds it */
+	r = call(engine_import_certificate, &p,
+		 json_pack("{s:I, s:s}", "seq", app_seq, "certificate", cert), name);
+	ck_assert_msg(r != NULL, "%s", name);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "key_seq")), app_seq);
+	ck_assert_uint_eq((uint64_t)json_integer_value(json_object_get(r, "seq")), before);
+	ck_assert_uint_eq(strlen(json_string_value(json_object_get(r, "fingerprint"))), 64);
+	json_decref(r);
+	ck_assert_uint_eq(open_intents(), 0);
+	r = call(engine_list_device_objects, &p,
+		 json_pack("{s:s}", "device", json_string_value(json_object_get(app, "device"))),
+		 name);
+	ck_assert_msg(r != NULL, "%s", name);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(
+		object(r, (int)json_integer_value(json_object_get(app, "key_id"))), "ce")),
+	    "x509");
+	ck_assert(json_is_true(json_object_get(
+	    object(r, (int)json_integer_value(json_object_get(app, "key_id"))), "archived")));
+	ck_assert_ptr_nonnull(
+	    strstr(json_string_value(json_object_get(
+		       object(r, (int)json_integer_value(json_object_get(app, "key_id"))), "hint")),
+		   "certificate imported as record"));
+	json_decref(r);
+	json_decref(app);
+	json_decref(other);
+}
+END_TEST
+
+/* A key made without smkeyd (a GAKP with a CHR of nobody's intent) is
+ * listed as not archived with the adopt hint, adopted, then listed as
+ * archived; one whose CE|id holds a certificate is not adoptable. A
+ * certificate import interrupted after the card write is committed at the
+ * next start. */
+START_TEST(adopt_and_inspect)
+{
+	device *d = eng->devices[0];
+	engine_peer p = peer_me();
+	session_keygen g;
+	session_key key;
+	json_t *r, *o, *app;
+	char name[64], cert[4096];
+	archive_cert_req cr;
+	archive_intent_info info;
+	smk_buf der = SMK_BUF_INIT;
+	smk_err e;
+	uint64_t before;
+
+	memset(&g, 0, sizeof(g));
+	memset(&key, 0, sizeof(key));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "ZZOUTSIDE00001");
+	g.key_id = 9;
+	g.label = "outside";
+	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
+	session_key_free(&key);
+
+	r = call(engine_list_device_objects, &p, json_pack("{s:s}", "device", d->serial), name);
+	ck_assert_msg(r != NULL, "%s", name);
+	o = object(r, 9);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "label")), "outside");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "ce")), "cv_request");
+	ck_assert(json_is_false(json_object_get(o, "archived")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(o, "hint")),
+				     "smkey adopt --device ZZSIM00001 --key-id 9"));
+	json_decref(r);
+
+	before = records();
+	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
+	ck_assert_msg(r != NULL, "%s", name);
+	ck_assert_uint_eq((uint64_t)json_integer_value(json_object_get(r, "seq")), before);
+	json_decref(r);
+	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
+	ck_assert_ptr_null(r);
+	ck_assert_str_eq(name, "io.smkeyd.NotAdoptable");
+	r = call(engine_list_device_objects, &p, json_pack("{s:s}", "device", d->serial), name);
+	o = object(r, 9);
+	ck_assert(json_is_true(json_object_get(o, "archived")));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "record_kind")), "adopted");
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "record_seq")), (json_int_t)before);
+	json_decref(r);
+
+	/* a certificate written over CE|id behind smkeyd's back: not adoptable.
+	 * Use the adopted key's own self-signed certificate, made by the engine */
+	r = call(engine_self_sign, &p,
+		 json_pack("{s:I, s:s}", "seq", (json_int_t)before, "subject", "/CN=x"), name);
+	ck_assert_msg(r != NULL, "%s", name);
+	snprintf(cert, sizeof(cert), "%s", json_string_value(json_object_get(r, "certificate")));
+	json_decref(r);
+	app = generate("app");
+	memset(&g, 0, sizeof(g));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "ZZOUTSIDE00002");
+	g.key_id = 10;
+	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
+	session_key_free(&key);
+	ck_assert_msg(x509_load_cert((const uint8_t *)cert, strlen(cert), &der, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_msg(session_write_cert(d->session, 10, der.data, der.len, &e) == 0, "%s", e.msg);
+	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 10),
+		 name);
+	ck_assert_ptr_null(r);
+	ck_assert_str_eq(name, "io.smkeyd.NotAdoptable");
+
+	/* an import interrupted after the card write: intent durable, CE|id
+	 * written, then the daemon dies; the next start commits it */
+	memset(&cr, 0, sizeof(cr));
+	cr.peer.uid = getuid();
+	cr.key_seq = before;
+	cr.cert = der.data;
+	cr.cert_len = der.len;
+	ck_assert_msg(archive_cert_intent(eng->arc, &cr, &info, &e) == 0, "%s", e.msg);
+	ck_assert_msg(session_write_cert(d->session, 9, der.data, der.len, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(open_intents(), 1);
+	before = records();
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), before + 1);
+	smk_buf_free(&der);
+	json_decref(app);
+}
+END_TEST
+
 START_TEST(queries_check_their_parameters)
 {
 	engine_peer p = peer_me();
@@ -691,6 +934,8 @@ int main(void)
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
 	tcase_add_test(tc, queries_check_their_parameters);
+	tcase_add_test(tc, certificates_for_a_key);
+	tcase_add_test(tc, adopt_and_inspect);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

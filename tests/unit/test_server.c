@@ -45,6 +45,7 @@ struct job {
 	engine_done_fn done;
 	void *ctx;
 	char label[80];
+	json_t *reply; /* the card methods: answered with this at the first tick */
 	struct job *link;
 };
 
@@ -80,6 +81,7 @@ static void job_free(struct job *j)
 		}
 	if (j->ev)
 		event_free(j->ev);
+	json_decref(j->reply);
 	free(j);
 }
 
@@ -90,6 +92,12 @@ static void job_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (j->reply) {
+		j->done(j->ctx, j->reply, NULL);
+		j->reply = NULL;
+		job_free(j);
+		return;
+	}
 	if (j->next <= ENGINE_ARCHIVED) {
 		j->progress(j->ctx, j->next++);
 		return;
@@ -165,6 +173,88 @@ void engine_forget(engine *eng, void *ctx)
 		}
 	forgotten_ctx = ctx;
 	forgotten++;
+}
+
+/* The certificate and adoption methods answer later, from the loop, as the
+ * real engine does after the card work. The reply carries the parameters
+ * as the engine received them (after the socket layer's checks), beside
+ * the fields smkey reads. Key id 99 is not adoptable. */
+static int card_later(json_t *reply, json_t *params, engine_done_fn done, void *ctx,
+		      engine_error *err)
+{
+	struct timeval tick = {0, 1000};
+	struct job *j;
+
+	if (json_integer_value(json_object_get(params, "key_id")) == 99) {
+		json_decref(reply);
+		err->name = "io.smkeyd.NotAdoptable";
+		err->params = json_pack("{sssiss}", "device", "ZZSIM00001", "key_id", 99, "reason",
+					"CE|63 holds an X.509 certificate");
+		return -1;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL || reply == NULL) {
+		free(j);
+		json_decref(reply);
+		err->name = "io.smkeyd.TooManyRequests";
+		err->params = json_pack("{si}", "limit", 0);
+		return -1;
+	}
+	json_object_set(reply, "seen", params);
+	j->reply = reply;
+	j->done = done;
+	j->ctx = ctx;
+	j->ev = event_new(base, -1, EV_PERSIST, job_tick, j);
+	event_add(j->ev, &tick);
+	j->link = jobs;
+	jobs = j;
+	return 0;
+}
+
+int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		      void *ctx, engine_error *err)
+{
+	char pem[1200];
+
+	(void)eng, (void)peer;
+	snprintf(pem, sizeof(pem),
+		 "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n",
+		 json_string_value(json_object_get(params, "subject")));
+	return card_later(json_pack("{ss}", "csr", pem), params, done, ctx, err);
+}
+
+int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		     void *ctx, engine_error *err)
+{
+	(void)eng, (void)peer;
+	return card_later(json_pack("{ss}", "certificate", "-----BEGIN CERTIFICATE-----\n"),
+			  params, done, ctx, err);
+}
+
+int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
+			      engine_done_fn done, void *ctx, engine_error *err)
+{
+	(void)eng, (void)peer;
+	return card_later(json_pack("{sisiss}", "seq", 9, "key_seq", 5, "fingerprint", "ab"), params,
+			  done, ctx, err);
+}
+
+int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		 void *ctx, engine_error *err)
+{
+	(void)eng, (void)peer;
+	return card_later(json_pack("{sisssssss{}}", "seq", 7, "request_id", "r-0007",
+				    "fingerprint", "cd", "public_key_pem", "", "bundle"),
+			  params, done, ctx, err);
+}
+
+int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
+			       engine_done_fn done, void *ctx, engine_error *err)
+{
+	(void)eng, (void)peer;
+	return card_later(json_pack("{s[{sisssbss}]}", "objects", "key_id", 2, "ce", "cv_request",
+				    "archived", 0, "hint", "not in the archive: adopt it"),
+			  params, done, ctx, err);
 }
 
 static int reply_with(json_t *v, json_t **reply)
@@ -478,6 +568,99 @@ START_TEST(test_validation_errors_per_method)
 			"{\"old_size\":2}}");
 	ck_assert_ptr_null(error_of(m));
 	ck_assert_int_eq(json_integer_value(json_object_get(params_of(m), "old_size")), 2);
+	json_decref(m);
+	cl_close(&c);
+}
+END_TEST
+
+/* The issue 9 methods: each parameter checked as the interface says, on
+ * one connection that stays usable; what passes reaches the engine without
+ * nulls, and its later answer comes back. */
+START_TEST(test_card_methods_check_parameters)
+{
+	static const char *const pem = "-----BEGIN CERTIFICATE-----\\nMII\\n";
+	static const struct {
+		const char *method, *params, *parameter;
+	} bad[] = {
+	    {"CreateCSR", "{\"seq\":1}", "subject"},
+	    {"CreateCSR", "{\"subject\":\"/CN=x\"}", "seq"},
+	    {"CreateCSR", "{\"seq\":1,\"request_id\":\"ab\",\"subject\":\"/CN=x\"}", "seq"},
+	    {"CreateCSR", "{\"seq\":1,\"subject\":\"CN=x\"}", "subject"},
+	    {"CreateCSR", "{\"seq\":1,\"subject\":\"/CN=a\\nb\"}", "subject"},
+	    {"CreateCSR", "{\"seq\":1,\"subject\":7}", "subject"},
+	    {"CreateCSR", "{\"seq\":1,\"subject\":\"/CN=x\",\"days\":5}", "days"},
+	    {"SelfSign", "{\"seq\":1,\"subject\":\"/CN=x\",\"days\":0}", "days"},
+	    {"SelfSign", "{\"seq\":1,\"subject\":\"/CN=x\",\"days\":36501}", "days"},
+	    {"SelfSign", "{\"seq\":1,\"subject\":\"/CN=x\",\"days\":\"9\"}", "days"},
+	    {"SelfSign", "{\"seq\":-1,\"subject\":\"/CN=x\"}", "seq"},
+	    {"ImportCertificate", "{\"seq\":1}", "certificate"},
+	    {"ImportCertificate", "{\"seq\":1,\"certificate\":\"MIIB\"}", "certificate"},
+	    {"ImportCertificate",
+	     "{\"request_id\":\"a/b\",\"certificate\":\"-----BEGIN CERTIFICATE-----\"}",
+	     "request_id"},
+	    {"Adopt", "{\"key_id\":1}", "device"},
+	    {"Adopt", "{\"device\":\"ZZSIM00001\"}", "key_id"},
+	    {"Adopt", "{\"device\":\"ZZSIM00001\",\"key_id\":0}", "key_id"},
+	    {"Adopt", "{\"device\":\"ZZSIM00001\",\"key_id\":256}", "key_id"},
+	    {"Adopt", "{\"device\":\"../x\",\"key_id\":1}", "device"},
+	    {"Adopt", "{\"device\":\"ZZSIM00001\",\"key_id\":1,\"label\":\"\"}", "label"},
+	    {"Adopt", "{\"device\":\"ZZSIM00001\",\"key_id\":1,\"policy\":\"x\"}", "policy"},
+	    {"ListDeviceObjects", "{}", "device"},
+	    {"ListDeviceObjects", "{\"device\":\"ZZSIM00001\",\"key_id\":1}", "key_id"},
+	};
+	char msg[512];
+	client c;
+	json_t *m, *seen;
+	size_t i;
+
+	cl_open(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(msg, sizeof(msg), "{\"method\":\"io.smkeyd.%s\",\"parameters\":%s}",
+			 bad[i].method, bad[i].params);
+		m = cl_call(&c, msg);
+		ck_assert_msg(error_of(m) && strcmp(error_of(m), "io.smkeyd.InvalidParameter") == 0,
+			      "%s: %s", msg, error_of(m));
+		ck_assert_msg(strcmp(param_str(m, "parameter"), bad[i].parameter) == 0, "%s: %s",
+			      msg, param_str(m, "parameter"));
+		ck_assert_ptr_nonnull(param_str(m, "reason"));
+		json_decref(m);
+	}
+
+	/* accepted: answered later with the parameters the engine saw */
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.SelfSign\",\"parameters\":{\"request_id\":"
+			"\"0123456789abcdef0123456789abcdef\",\"seq\":null,\"subject\":"
+			"\"/CN=Release key/O=Example Ltd\",\"days\":36500}}");
+	ck_assert_ptr_null(error_of(m));
+	seen = json_object_get(params_of(m), "seen");
+	ck_assert_ptr_null(json_object_get(seen, "seq"));
+	ck_assert_int_eq(json_integer_value(json_object_get(seen, "days")), 36500);
+	ck_assert_str_eq(json_string_value(json_object_get(seen, "subject")),
+			 "/CN=Release key/O=Example Ltd");
+	json_decref(m);
+	snprintf(msg, sizeof(msg),
+		 "{\"method\":\"io.smkeyd.ImportCertificate\",\"parameters\":{\"seq\":5,"
+		 "\"certificate\":\"%s\"}}",
+		 pem);
+	m = cl_call(&c, msg);
+	ck_assert_ptr_null(error_of(m));
+	ck_assert_int_eq(json_integer_value(json_object_get(params_of(m), "key_seq")), 5);
+	json_decref(m);
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.Adopt\",\"parameters\":{\"device\":"
+			"\"ZZSIM00001\",\"key_id\":255,\"label\":\"made by OpenSC\"}}");
+	ck_assert_ptr_null(error_of(m));
+	seen = json_object_get(params_of(m), "seen");
+	ck_assert_int_eq(json_integer_value(json_object_get(seen, "key_id")), 255);
+	json_decref(m);
+	/* the engine's refusal passes through by name, with its parameters */
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.Adopt\",\"parameters\":{\"device\":"
+			"\"ZZSIM00001\",\"key_id\":99}}");
+	ck_assert_str_eq(error_of(m), "io.smkeyd.NotAdoptable");
+	ck_assert_int_eq(json_integer_value(json_object_get(params_of(m), "key_id")), 99);
+	json_decref(m);
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.ListDeviceObjects\",\"parameters\":{"
+			"\"device\":\"ZZSIM00001\"}}");
+	ck_assert_ptr_null(error_of(m));
+	ck_assert_uint_eq(json_array_size(json_object_get(params_of(m), "objects")), 1);
 	json_decref(m);
 	cl_close(&c);
 }
@@ -932,6 +1115,20 @@ START_TEST(test_smkey_exit_codes)
 	    {"devices --json", 0, "[]"},
 	    {"checkpoint", 0, "smkeyd\n1\nAA\n"},
 	    {"checkpoint extra", 2, "usage: smkey checkpoint"},
+	    {"csr 5 --subject /CN=Release", 0, "-----BEGIN CERTIFICATE REQUEST-----\n/CN=Release\n"},
+	    {"csr 5", 2, "usage: smkey csr"},
+	    {"csr no-such-label --subject /CN=x", 1, "no key record with seq, request id or label"},
+	    {"csr 5 --subject CN=x", 2, "subject must be a subject such as /CN="},
+	    {"selfsign 5 --subject /CN=x --days 0", 2, "--days must be from 1 to 36500"},
+	    {"selfsign 0123456789abcdef0123456789abcdef --subject /CN=x", 0,
+	     "-----BEGIN CERTIFICATE-----"},
+	    {"import-cert 5 /nonexistent.pem", 2, "/nonexistent.pem"},
+	    {"adopt --device ZZSIM00001 --key-id 99", 1,
+	     "key 99 on ZZSIM00001 cannot be adopted: CE|63 holds an X.509 certificate"},
+	    {"adopt --device ZZSIM00001 --key-id 3", 0, "not proven:  policy, algorithm list"},
+	    {"adopt --device ZZSIM00001", 2, "usage: smkey adopt"},
+	    {"inspect --device ZZSIM00001", 0, "NOT ARCHIVED"},
+	    {"inspect --device ZZSIM00001 --json", 0, "\"ce\": \"cv_request\""},
 	};
 	char out[8192], cmd[512];
 	size_t i;
@@ -1076,6 +1273,7 @@ int main(int argc, char **argv)
 	tcase_add_checked_fixture(t, start_default, stop);
 	tcase_add_test(t, test_getinfo_and_description);
 	tcase_add_test(t, test_validation_errors_per_method);
+	tcase_add_test(t, test_card_methods_check_parameters);
 	tcase_add_test(t, test_generate_without_more);
 	tcase_add_test(t, test_generate_with_more);
 	tcase_add_test(t, test_policy_denied_passthrough);

@@ -1,0 +1,433 @@
+/*
+ * What the certificate and adoption calls share (cardop.h): the operation's
+ * life, its trips between the loop and the workers, who may do what, and
+ * the key record a call names.
+ */
+#include "cardop.h"
+
+#include <errno.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/hex.h"
+#include "log.h"
+
+#define ERR_PREFIX "io.smkeyd."
+
+/* ---- who may ---- */
+
+bool cardop_is_admin(const engine *eng, const engine_peer *peer)
+{
+	const config *cfg = eng->cfg;
+	size_t i, k;
+
+	if (peer->uid == 0)
+		return true;
+	for (i = 0; i < cfg->admin_group_count; i++) {
+		if (peer->gid == (gid_t)cfg->admin_gids[i])
+			return true;
+		for (k = 0; k < peer->ngroups; k++)
+			if (peer->groups[k] == (gid_t)cfg->admin_gids[i])
+				return true;
+	}
+	return false;
+}
+
+/* ---- life of an operation ---- */
+
+cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
+		   void *ctx, engine_error *err)
+{
+	cardop *op;
+
+	if (eng->shutting_down) {
+		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+			    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
+			    "refused: smkeyd is stopping");
+		return NULL;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		engine_fail(err, ERR_PREFIX "ArchiveError",
+			    engine_param_str("reason", "out of memory", NULL, NULL),
+			    "out of memory");
+		return NULL;
+	}
+	op->eng = eng;
+	op->kind = kind;
+	op->peer = *peer;
+	op->done = done;
+	op->ctx = ctx;
+	smk_buf_init(&op->spki);
+	smk_buf_init(&op->cert);
+	smk_buf_init(&op->out);
+	smk_buf_init(&op->cvreq);
+	smk_buf_init(&op->chain);
+	return op;
+}
+
+void cardop_discard(cardop *op)
+{
+	if (op == NULL)
+		return;
+	EVP_PKEY_free(op->pub);
+	smk_buf_free(&op->spki);
+	smk_buf_free(&op->cert);
+	smk_buf_free(&op->out);
+	smk_buf_free(&op->cvreq);
+	smk_buf_free(&op->chain);
+	chain_attested_free(&op->att);
+	session_objects_free(op->objs, op->nobj);
+	free(op);
+}
+
+/* Under eng->lock: no completion may outlive op. */
+static void purge(engine *eng, cardop *op)
+{
+	completion **pp = &eng->done_head, *c;
+
+	eng->done_tail = NULL;
+	while ((c = *pp) != NULL) {
+		if (c->op == op) {
+			*pp = c->next;
+			free(c);
+		} else {
+			eng->done_tail = c;
+			pp = &c->next;
+		}
+	}
+}
+
+static void release(cardop *op)
+{
+	engine *eng = op->eng;
+	cardop **pp;
+
+	pthread_mutex_lock(&eng->lock);
+	purge(eng, op);
+	pthread_mutex_unlock(&eng->lock);
+	for (pp = &eng->ops; *pp; pp = &(*pp)->next_all)
+		if (*pp == op) {
+			*pp = op->next_all;
+			eng->in_flight--;
+			break;
+		}
+	cardop_discard(op);
+	/* as jobs.c does for a job: the last call out lets a stopping daemon go */
+	if (eng->shutting_down && eng->in_flight == 0 && eng->shutdown_cb) {
+		void (*cb)(void *) = eng->shutdown_cb;
+
+		eng->shutdown_cb = NULL;
+		cb(eng->shutdown_ctx);
+	}
+}
+
+int cardop_queue(cardop *op, device *d, engine_error *err)
+{
+	engine *eng = op->eng;
+	task *t = calloc(1, sizeof(*t));
+	cardop *o;
+
+	if (t == NULL)
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", "out of memory", NULL, NULL),
+				   "out of memory");
+	t->kind = TASK_CARDOP;
+	t->op = op;
+	for (o = eng->ops; o && o != op; o = o->next_all)
+		;
+	if (o == NULL) {
+		op->next_all = eng->ops;
+		eng->ops = op;
+		eng->in_flight++;
+	}
+	/* a commit holds the answer of card work already done, as for Generate */
+	worker_push(d, t, op->step == CARDOP_STEP_COMMIT);
+	return 0;
+}
+
+void cardop_post(cardop *op)
+{
+	engine *eng = op->eng;
+	completion *c = calloc(1, sizeof(*c));
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (c == NULL) {
+		/* the loop never learns the result; an import's intent stays open
+		 * and the next start settles it */
+		log_err("out of memory posting a card operation's result");
+		return;
+	}
+	c->kind = DONE_CARDOP;
+	c->op = op;
+	pthread_mutex_lock(&eng->lock);
+	if (eng->done_tail)
+		eng->done_tail->next = c;
+	else
+		eng->done_head = c;
+	eng->done_tail = c;
+	pthread_mutex_unlock(&eng->lock);
+	do
+		r = write(eng->done_fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+}
+
+void cardop_reply(cardop *op, json_t *reply)
+{
+	if (reply == NULL) {
+		cardop_fail(op, ERR_PREFIX "ArchiveError",
+			    engine_param_str("reason", "out of memory", NULL, NULL),
+			    "out of memory");
+		return;
+	}
+	if (op->ctx && op->done)
+		op->done(op->ctx, reply, NULL);
+	else
+		json_decref(reply);
+	release(op);
+}
+
+void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
+{
+	engine_error err;
+	va_list ap;
+
+	memset(&err, 0, sizeof(err));
+	err.name = name;
+	err.params = params ? params : json_object();
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	if (op->ctx && op->done)
+		op->done(op->ctx, NULL, &err);
+	engine_error_clear(&err);
+	release(op);
+}
+
+void cardop_forget(engine *eng, void *ctx)
+{
+	cardop *op;
+
+	for (op = eng->ops; op; op = op->next_all)
+		if (op->ctx == ctx)
+			op->ctx = NULL;
+}
+
+void cardop_run(device *d, cardop *op)
+{
+	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
+		adopt_run(d, op);
+	else
+		certs_run(d, op);
+	cardop_post(op);
+}
+
+void cardop_deliver(engine *eng, cardop *op)
+{
+	(void)eng;
+	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
+		adopt_deliver(op);
+	else
+		certs_deliver(op);
+}
+
+/* ---- finding things ---- */
+
+device *cardop_device(engine *eng, const char *serial)
+{
+	device *found = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&eng->lock);
+	for (i = 0; i < eng->device_count && found == NULL; i++) {
+		device *d = eng->devices[i];
+
+		if (d->state != DEVICE_DOWN && d->serial[0] &&
+		    (strcmp(d->serial, serial) == 0 || strcmp(d->devaut_chr, serial) == 0))
+			found = d;
+	}
+	pthread_mutex_unlock(&eng->lock);
+	return found;
+}
+
+int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_error *err)
+{
+	json_t *js = json_object_get(params, "seq"), *jr = json_object_get(params, "request_id");
+	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	uint64_t seq;
+	smk_err e;
+	size_t i;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (json_is_integer(js) && json_integer_value(js) >= 0) {
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(js));
+	} else if (json_is_string(jr) && json_string_length(jr) == ARCHIVE_REQUEST_ID_LEN) {
+		/* only a request id: archive_find would also resolve a number or a
+		 * label given in its place */
+		snprintf(id, sizeof(id), "%s", json_string_value(jr));
+		for (i = 0; id[i]; i++)
+			if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+				break;
+		if (id[i])
+			goto bad_id;
+	} else if (jr) {
+		goto bad_id;
+	} else {
+		return engine_fail(
+		    err, ERR_PREFIX "InvalidParameter",
+		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
+		    "give seq or request_id");
+	}
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_find(eng->arc, id, &seq, &e);
+	if (rc == 0)
+		rc = archive_get(eng->arc, seq, &canon, &sig, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		smk_buf_free(&canon);
+		smk_buf_free(&sig);
+		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL,
+				   "no committed record %s: %s", id, e.msg);
+	}
+	rc = archive_record_parse(canon.data, canon.len, r, &e);
+	smk_buf_free(&canon);
+	smk_buf_free(&sig);
+	if (rc < 0)
+		return engine_fail(err, ERR_PREFIX "ArchiveError",
+				   engine_param_str("reason", e.msg, NULL, NULL), "record %s: %s",
+				   id, e.msg);
+	return 0;
+bad_id:
+	return engine_fail(err, ERR_PREFIX "InvalidParameter",
+			   engine_param_str("parameter", "request_id", "reason",
+					    "must be 32 lower-case hex digits"),
+			   "request_id is not a request id");
+}
+
+static int denied(cardop *op, const char *pol_name, const char *reason, engine_error *err)
+{
+	log_msg(LOG_NOTICE, &(log_fields){.policy = pol_name, .outcome = "denied"},
+		"uid %u pid %d: %s", (unsigned)op->peer.uid, (int)op->peer.pid, reason);
+	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+			   engine_param_str("policy", pol_name ? pol_name : "", "reason", reason),
+			   "%s", reason);
+}
+
+int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
+{
+	engine *eng = op->eng;
+	const unsigned char *p;
+	const policy *pol;
+	policy_peer pp;
+	char why[600];
+	smk_err e;
+	bool adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
+
+	if (!adopted && strcmp(r->kind, ARCHIVE_KIND_KEY) != 0) {
+		/* the archive key signs the archive and nothing else; a certificate
+		 * record names its key record, which is the one to use */
+		snprintf(why, sizeof(why),
+			 "record %llu is %s record, not a key record (kind key or adopted)",
+			 (unsigned long long)r->seq,
+			 strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "the archive key's"
+									: "a certificate");
+		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+				   engine_param_str("parameter", "seq", "reason", why), "%s", why);
+	}
+	if (adopted) {
+		/* no policy says who may use an adopted key: admins only */
+		if (!cardop_is_admin(eng, &op->peer)) {
+			snprintf(why, sizeof(why),
+				 "record %llu is an adopted key: only root and the config's "
+				 "admin-groups may use it; uid %u is neither",
+				 (unsigned long long)r->seq, (unsigned)op->peer.uid);
+			return denied(op, NULL, why, err);
+		}
+	} else if (!cardop_is_admin(eng, &op->peer)) {
+		/* the policy as loaded now, not as it was at generation: who may
+		 * use a key is decided today */
+		pol = policy_set_find(eng->policies, r->policy_name);
+		if (pol == NULL) {
+			snprintf(why, sizeof(why),
+				 "the key's policy \"%s\" is not loaded any more; only root and "
+				 "the config's admin-groups may use the key",
+				 r->policy_name);
+			return denied(op, r->policy_name, why, err);
+		}
+		memset(&pp, 0, sizeof(pp));
+		pp.uid = op->peer.uid;
+		pp.gid = op->peer.gid;
+		pp.groups = op->peer.groups;
+		pp.group_count = op->peer.ngroups;
+		if (policy_authorize(pol, &pp, &e) < 0)
+			return denied(op, r->policy_name, e.msg, err);
+	}
+	op->key_seq = r->seq;
+	op->key_id = (uint8_t)r->key_id;
+	snprintf(op->policy, sizeof(op->policy), "%s", r->policy_name ? r->policy_name : "");
+	memcpy(op->algs, r->alg_list, r->alg_count);
+	op->alg_count = r->alg_count;
+	smk_buf_reset(&op->spki);
+	p = r->spki.data;
+	if (smk_buf_add(&op->spki, r->spki.data, r->spki.len) < 0 ||
+	    (op->pub = d2i_PUBKEY(NULL, &p, (long)r->spki.len)) == NULL)
+		return engine_fail(
+		    err, ERR_PREFIX "ArchiveError",
+		    engine_param_str("reason", "the record's public key does not parse", NULL,
+				     NULL),
+		    "record %llu: public key does not parse", (unsigned long long)r->seq);
+	op->dev = cardop_device(eng, r->device_serial);
+	if (op->dev == NULL)
+		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+				   engine_param_str("device", r->device_serial, "reason",
+						    "the key's device is not up"),
+				   "record %llu: device %s is not up", (unsigned long long)r->seq,
+				   r->device_serial);
+	return 0;
+}
+
+json_t *cardop_sha256_hex(const uint8_t *p, size_t n)
+{
+	uint8_t md[32];
+	unsigned len = 0;
+	char *h;
+	json_t *s;
+	size_t i;
+
+	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || (h = smk_hex(md, len)) == NULL)
+		return json_null();
+	for (i = 0; h[i]; i++)
+		if (h[i] >= 'A' && h[i] <= 'F')
+			h[i] = (char)(h[i] - 'A' + 'a');
+	s = json_string(h);
+	free(h);
+	return s ? s : json_null();
+}
+
+json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e)
+{
+	smk_buf b = SMK_BUF_INIT;
+	json_t *s = NULL;
+	int rc;
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_export_bundle(eng->arc, seq, &b, e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc == 0 && (s = json_stringn((const char *)b.data, b.len)) == NULL)
+		smk_fail(e, SMK_E_NOMEM, "out of memory");
+	smk_buf_free(&b);
+	return s;
+}
+
+bool cardop_device_error(const smk_err *e)
+{
+	return e->code == SMK_E_IO || e->code == SMK_E_TIMEOUT || e->code == SMK_E_RESET ||
+	       e->code == SMK_E_SM || e->code == SMK_E_TRUST;
+}

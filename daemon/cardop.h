@@ -1,0 +1,113 @@
+/*
+ * Card work after generation (issue 9): certificates for archived keys
+ * (certs.c: CreateCSR, SelfSign, ImportCertificate), keys made elsewhere and
+ * the card beside the archive (adopt.c: Adopt, ListDeviceObjects). cardop.c
+ * holds what they share: the operation, its trip from the loop to the key's
+ * device worker (the card work runs in that device's session) and back,
+ * then, for what must be archived, to the archive-key device's worker and
+ * back; who may do what; and the key record a call names.
+ *
+ * Threads as for a Generate job (daemon.h): the loop owns the operation;
+ * a worker writes the "written by the worker" part, then posts it back.
+ */
+#ifndef SMK_DAEMON_CARDOP_H
+#define SMK_DAEMON_CARDOP_H
+
+#include <stdbool.h>
+
+#include "../archive/record.h"
+#include "daemon.h"
+
+enum cardop_kind { CARDOP_CSR, CARDOP_SELFSIGN, CARDOP_IMPORT, CARDOP_ADOPT, CARDOP_OBJECTS };
+
+/* What the next worker run does: the card work on the key's device, or the
+ * commit through the archive key. */
+enum cardop_step { CARDOP_STEP_CARD, CARDOP_STEP_COMMIT };
+
+/* How the card step ended when it failed. */
+enum cardop_failure {
+	CARDOP_FAILED,	  /* the card or the device failed */
+	CARDOP_REFUSED,	  /* what the card holds does not allow it (NotAdoptable, mismatch) */
+	CARDOP_LEFT_OPEN, /* import: CE|id could not be read back; recovery decides at start */
+};
+
+typedef struct cardop cardop;
+
+struct cardop {
+	engine *eng;
+	cardop *next_all; /* eng->ops */
+	enum cardop_kind kind;
+	enum cardop_step step;
+	engine_done_fn done;
+	void *ctx; /* NULL once the client went away */
+	engine_peer peer;
+	device *dev; /* the key's device: where the card step runs */
+
+	/* the key record the call names (CSR, SelfSign, ImportCertificate) */
+	uint64_t key_seq;
+	uint8_t key_id;
+	char policy[128]; /* "" for an adopted key */
+	smk_buf spki;
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	size_t alg_count;
+	EVP_PKEY *pub;
+
+	char subject[1025];
+	unsigned days;
+	char label[128]; /* Adopt: the label given, else the PrKD's (up to 127 bytes) */
+	bool label_given;
+	smk_buf cert; /* ImportCertificate: the certificate, DER */
+	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
+
+	/* written by the worker, read by the loop after the completion */
+	int rc;
+	enum cardop_failure failure;
+	smk_err err;
+	smk_buf out; /* CSR or certificate, PEM */
+	uint64_t seq;
+	smk_buf cvreq;	      /* Adopt: CE|id as read */
+	chain_attested att;   /* Adopt: what the CV request proves */
+	smk_buf chain;	      /* Adopt: the device chain the session validated */
+	session_object *objs; /* ListDeviceObjects */
+	size_t nobj;
+};
+
+/* ---- cardop.c ---- */
+
+/* uid 0, or a gid / supplementary gid in the config's admin-groups. */
+bool cardop_is_admin(const engine *eng, const engine_peer *peer);
+/* A new operation for peer, or NULL after filling err. */
+cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
+		   void *ctx, engine_error *err);
+/* Free an operation that was never queued (refused at once). */
+void cardop_discard(cardop *op);
+/* Hand op to d's worker for op->step (commits go to the front). */
+int cardop_queue(cardop *op, device *d, engine_error *err);
+/* Worker side: give op back to the loop. */
+void cardop_post(cardop *op);
+/* Answer (reply stolen) and forget op. */
+void cardop_reply(cardop *op, json_t *reply);
+void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A device that is up, by serial or DevAut CHR; NULL otherwise. */
+device *cardop_device(engine *eng, const char *serial);
+/* The record named by seq or request_id (32 hex digits), loaded. */
+int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_error *err);
+/* May peer use the key of record r (kind key or adopted)? Fills op's key
+ * fields on success. Refusals are logged; nothing is written. */
+int cardop_take_key(cardop *op, const archive_record *r, engine_error *err);
+/* Lower-case hex SHA-256 of p, as JSON (null on failure). */
+json_t *cardop_sha256_hex(const uint8_t *p, size_t n);
+/* The record's bundle as a JSON string (NULL and e on failure). */
+json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e);
+/* Is this a device error (link or SM gone) rather than a refusal? */
+bool cardop_device_error(const smk_err *e);
+
+/* ---- certs.c / adopt.c: their halves of the trip ---- */
+
+void certs_run(device *d, cardop *op);
+void certs_deliver(cardop *op);
+void adopt_run(device *d, cardop *op);
+void adopt_deliver(cardop *op);
+
+#endif
