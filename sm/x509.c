@@ -109,7 +109,7 @@ static void alg_list_text(const uint8_t *algs, size_t n, char *buf, size_t cap)
 static const struct sigalg *pick(const x509_signer *s, smk_err *e)
 {
 	char list[160], need[160];
-	enum smk_keytype type;
+	enum smk_keytype type = SMK_KEY_EC; /* set by key_type(); -O2 cannot see that */
 	size_t i, j, used = 0;
 
 	if (key_type(s->pub, &type, e) < 0)
