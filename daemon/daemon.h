@@ -181,7 +181,13 @@ struct engine {
 	void (*shutdown_cb)(void *ctx);
 	void *shutdown_ctx;
 	char pending_dir[4096]; /* <archive>.pending: label and device of each open intent */
+
+	/* query replies kept as text (engine.c; the loop thread only) */
+	struct engine_replies *replies;
 };
+
+/* engine.c: the query reply caches (made on first use), freed with the engine */
+void engine_replies_free(struct engine_replies *r);
 
 /* engine.c: fill an engine_error (name, params built from a jansson pack
  * format, message for logs). Returns -1. */

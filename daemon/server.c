@@ -70,6 +70,7 @@ struct server {
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;
 	unsigned long long next_id;
+	smk_buf scratch; /* a reply being framed (the loop thread only) */
 };
 
 void server_limits_default(server_limits *lim)
@@ -223,6 +224,25 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 	smk_buf_free(&out);
 	if (!continues)
 		call_end(c);
+}
+
+void server_conn_reply_text(struct server_conn *c, const char *params, size_t len)
+{
+	smk_buf *out = &c->srv->scratch;
+	smk_err e;
+
+	if (!c->in_call)
+		return;
+	if (!c->dead && !c->call_oneway) {
+		smk_buf_reset(out);
+		if (varlink_reply_encode_text(out, params, len, &e) == 0)
+			conn_send(c, out);
+		else {
+			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
+			conn_drop(c);
+		}
+	}
+	call_end(c);
 }
 
 void server_conn_error(struct server_conn *c, const char *name, json_t *params)
@@ -676,5 +696,6 @@ void server_free(server *srv)
 			unlink(L->path);
 		free(L->path);
 	}
+	smk_buf_free(&srv->scratch);
 	free(srv);
 }
