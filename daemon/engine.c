@@ -21,7 +21,6 @@
 #include "../common/hex.h"
 #include "daemon.h"
 #include "log.h"
-#include "reply_cache.h"
 
 #define ERR_PREFIX "io.smkeyd."
 #define LIST_LIMIT_DEFAULT 100
@@ -656,6 +655,13 @@ void engine_replies_free(struct engine_replies *r)
 	free(r->off[0]);
 	free(r->off[1]);
 	free(r);
+}
+
+void engine_record_cache_stats(engine *eng, reply_cache_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (eng->replies)
+		reply_cache_get_stats(eng->replies->records, st);
 }
 
 static struct engine_replies *replies_of(engine *eng)

@@ -327,6 +327,33 @@ START_TEST(test_depth_boundary)
 }
 END_TEST
 
+/* A reply given as text (the engine's reply caches) is framed byte for byte
+ * as the same object given to varlink_reply_encode. */
+START_TEST(test_reply_text_frames_as_object)
+{
+	json_t *params = json_pack("{s{sIss}s[bn]}", "record", "seq", (json_int_t)7, "label",
+				   "k\u00e9y \"q\"", "list", 1);
+	smk_buf a = SMK_BUF_INIT, b = SMK_BUF_INIT;
+	char *text = json_dumps(params, JSON_COMPACT);
+	smk_err e;
+
+	ck_assert_int_eq(varlink_reply_encode(&a, params, 0, &e), 0);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, text, strlen(text), &e), 0);
+	ck_assert_uint_eq(a.len, b.len);
+	ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
+	ck_assert_int_eq(b.data[b.len - 1], 0); /* the frame's NUL */
+	/* what is not an object's text is refused, nothing appended */
+	smk_buf_reset(&b);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, "[1]", 3, &e), -1);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, "", 0, &e), -1);
+	ck_assert_uint_eq(b.len, 0);
+	free(text);
+	json_decref(params);
+	smk_buf_free(&a);
+	smk_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_interface_text_is_the_file)
 {
 	smk_buf file = SMK_BUF_INIT;
@@ -715,6 +742,7 @@ int main(void)
 	tcase_add_loop_test(t, test_hostile_calls, 0, sizeof(hostile) / sizeof(hostile[0]));
 	tcase_add_test(t, test_huge_string_within_limit);
 	tcase_add_test(t, test_dispatch_passes_checked_values);
+	tcase_add_test(t, test_reply_text_frames_as_object);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }
