@@ -255,16 +255,18 @@ int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params,
 			   engine_error *err)
 {
 	json_t *reply = NULL;
+	int rc = engine_get_record(eng, peer, params, &reply, err);
 
-	return as_text(engine_get_record(eng, peer, params, &reply, err), reply, out);
+	return as_text(rc, reply, out);
 }
 
 int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params,
 			      smk_buf *out, engine_error *err)
 {
 	json_t *reply = NULL;
+	int rc = engine_list_policies(eng, peer, params, &reply, err);
 
-	return as_text(engine_list_policies(eng, peer, params, &reply, err), reply, out);
+	return as_text(rc, reply, out);
 }
 
 /* ---- the server under test, on its own loop thread ---- */
