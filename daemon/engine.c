@@ -497,13 +497,13 @@ static json_t *policy_entry(const policy *p, int allowed)
 	for (k = 0; k < p->alg_count; k++)
 		json_array_append_new(algs, json_string(p->algs[k]->name));
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}",
-			 "name", p->name, "description", p->description, "digest",
-			 p->digest_hex, "key_type", keytype_name(p->key_type), "curve",
+			 "name", p->name, "description", p->description, "digest", p->digest_hex,
+			 "key_type", keytype_name(p->key_type), "curve",
 			 p->curve ? json_string(p->curve->name) : json_null(), "bits",
 			 p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs,
 			 "alg_list_hex", hex_string(p->alg_list, p->alg_count), "use_counter",
-			 p->use_counter ? json_integer(p->use_counter) : json_null(),
-			 "key_domain", p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
+			 p->use_counter ? json_integer(p->use_counter) : json_null(), "key_domain",
+			 p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
 			 "exportable", p->exportable, "label_template", p->label_template,
 			 "allowed", allowed);
 }
@@ -638,9 +638,9 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 
 struct engine_replies {
 	reply_cache *records;
-	policy_set *set;  /* the set the entries below were made from */
-	smk_buf text[2];  /* entries with "allowed": false / true, back to back */
-	size_t *off[2];	  /* entry i is text[a][off[a][i] .. off[a][i + 1]) */
+	policy_set *set; /* the set the entries below were made from */
+	smk_buf text[2]; /* entries with "allowed": false / true, back to back */
+	size_t *off[2];	 /* entry i is text[a][off[a][i] .. off[a][i + 1]) */
 	size_t count;
 };
 
@@ -668,8 +668,8 @@ static struct engine_replies *replies_of(engine *eng)
 {
 	if (eng->replies == NULL) {
 		eng->replies = calloc(1, sizeof(*eng->replies));
-		if (eng->replies && (eng->replies->records = reply_cache_new(RECORD_CACHE_BYTES)) ==
-					NULL) {
+		if (eng->replies &&
+		    (eng->replies->records = reply_cache_new(RECORD_CACHE_BYTES)) == NULL) {
 			free(eng->replies);
 			eng->replies = NULL;
 		}
@@ -760,8 +760,8 @@ static int policy_entries(struct engine_replies *rs, policy_set *set)
 	return 0;
 }
 
-int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params,
-			      smk_buf *out, engine_error *err)
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err)
 {
 	struct engine_replies *rs = replies_of(eng);
 	policy_peer pp;

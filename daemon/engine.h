@@ -88,7 +88,7 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
  * every call. The socket layer answers these two methods through them. */
 int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
 			   engine_error *err);
-int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params,
-			      smk_buf *out, engine_error *err);
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err);
 
 #endif

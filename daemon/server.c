@@ -47,10 +47,10 @@ struct server_conn {
 	struct timespec call_start;
 	int in_call, call_more, call_oneway;
 	int call_timeouts; /* the idle read timeout is off while this call runs */
-	int engine_holds; /* engine_generate accepted this conn as ctx */
-	int closing;	  /* close once the output is flushed */
-	int eof;	  /* the client sends no more: answer what it sent, then close */
-	int dead;	  /* free at the next turn of the loop */
+	int engine_holds;  /* engine_generate accepted this conn as ctx */
+	int closing;	   /* close once the output is flushed */
+	int eof;	   /* the client sends no more: answer what it sent, then close */
+	int dead;	   /* free at the next turn of the loop */
 };
 
 struct listener {

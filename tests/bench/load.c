@@ -37,14 +37,14 @@
 
 struct conn {
 	int fd;
-	char *in;	     /* received bytes not yet taken as replies */
+	char *in; /* received bytes not yet taken as replies */
 	size_t len, cap;
-	size_t scanned;	     /* in[0..scanned) holds no NUL */
-	size_t out_off;	     /* bytes of the pending send already written */
-	size_t to_send;	     /* calls queued but not written */
+	size_t scanned;		    /* in[0..scanned) holds no NUL */
+	size_t out_off;		    /* bytes of the pending send already written */
+	size_t to_send;		    /* calls queued but not written */
 	int64_t sent_at[MAX_DEPTH]; /* ring of send times of calls in flight */
 	unsigned head, inflight;
-	char *ref;	     /* the first reply, checked in full */
+	char *ref; /* the first reply, checked in full */
 	size_t ref_len;
 };
 

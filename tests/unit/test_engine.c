@@ -733,8 +733,8 @@ START_TEST(cached_record_equals_uncached)
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
 	params = json_pack("{s:i}", "seq", 1);
-	first = record_text(&p, params);	 /* made, then kept */
-	again = record_text(&p, params);	 /* from the cache */
+	first = record_text(&p, params); /* made, then kept */
+	again = record_text(&p, params); /* from the cache */
 	engine_record_cache_stats(eng, &st);
 	ck_assert_uint_eq(st.hits, 1);
 	ck_assert_uint_eq(st.entries, 1);

@@ -260,8 +260,8 @@ int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params,
 	return as_text(rc, reply, out);
 }
 
-int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params,
-			      smk_buf *out, engine_error *err)
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err)
 {
 	json_t *reply = NULL;
 	int rc = engine_list_policies(eng, peer, params, &reply, err);
