@@ -705,6 +705,7 @@ int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params,
 	uint64_t seq;
 	size_t len;
 
+	(void)peer; /* the same reply for every peer, as engine_get_record */
 	memset(err, 0, sizeof(*err));
 	if (rs && json_is_integer(js) && json_integer_value(js) >= 0 &&
 	    json_integer_value(js) < SEQ_DIRECT_MAX &&
@@ -715,7 +716,6 @@ int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params,
 	/* by request id: the record number is known now */
 	if (rs && !json_is_integer(js) && reply_cache_get(rs->records, seq, &text, &len))
 		return smk_buf_add(out, text, len) < 0 ? out_of_memory(err) : 0;
-	(void)peer;
 	if (record_reply(eng, seq, &reply, err) < 0)
 		return -1;
 	if (add_json(&fresh, reply) < 0) {
