@@ -26,6 +26,7 @@
 #include "../sm/session.h"
 #include "config.h"
 #include "engine.h"
+#include "reply_cache.h"
 
 /* ---- building and running the engine (main.c, tests) ---- */
 
@@ -187,7 +188,15 @@ struct engine {
 	void (*shutdown_cb)(void *ctx);
 	void *shutdown_ctx;
 	char pending_dir[4096]; /* <archive>.pending: label and device of each open intent */
+
+	/* query replies kept as text (engine.c; the loop thread only) */
+	struct engine_replies *replies;
 };
+
+/* engine.c: the query reply caches (made on first use), freed with the engine;
+ * the GetRecord cache's counters (all 0 before first use), for tests */
+void engine_replies_free(struct engine_replies *r);
+void engine_record_cache_stats(engine *eng, reply_cache_stats *st);
 
 /* engine.c: fill an engine_error (name, params built from a jansson pack
  * format, message for logs). Returns -1. */

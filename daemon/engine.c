@@ -202,6 +202,7 @@ void engine_free(engine *eng)
 		event_free(eng->done_ev);
 	if (eng->done_fd >= 0)
 		close(eng->done_fd);
+	engine_replies_free(eng->replies);
 	archive_close(eng->arc);
 	policy_set_unref(eng->policies);
 	trust_free(&eng->trust);
@@ -369,18 +370,13 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 
 /* ---- queries ---- */
 
-int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-		      engine_error *err)
+/* GetRecord's reply for record seq, as the archive holds it. */
+static int record_reply(engine *eng, uint64_t seq, json_t **reply, engine_error *err)
 {
 	archive_record r;
-	uint64_t seq;
 	json_t *rec;
 	smk_err e;
 
-	(void)peer;
-	memset(err, 0, sizeof(*err));
-	if (find_record(eng, params, &seq, err) < 0)
-		return -1;
 	if (load_record(eng, seq, &r, &e) < 0)
 		return archive_failed(err, &e);
 	rec = json_pack(
@@ -398,6 +394,18 @@ int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	return 0;
+}
+
+int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		      engine_error *err)
+{
+	uint64_t seq;
+
+	(void)peer;
+	memset(err, 0, sizeof(*err));
+	if (find_record(eng, params, &seq, err) < 0)
+		return -1;
+	return record_reply(eng, seq, reply, err);
 }
 
 static int opt_uint(json_t *params, const char *key, uint64_t def, uint64_t max, uint64_t *out,
@@ -486,39 +494,49 @@ int engine_get_bundle(engine *eng, const engine_peer *peer, json_t *params, json
 	return 0;
 }
 
+static void peer_of(const engine_peer *peer, policy_peer *pp)
+{
+	memset(pp, 0, sizeof(*pp));
+	pp->uid = peer->uid;
+	pp->gid = peer->gid;
+	pp->groups = peer->groups;
+	pp->group_count = peer->ngroups;
+}
+
+/* One entry of ListPolicies' reply; "allowed" is its last member. */
+static json_t *policy_entry(const policy *p, int allowed)
+{
+	json_t *algs = json_array();
+	size_t k;
+
+	for (k = 0; k < p->alg_count; k++)
+		json_array_append_new(algs, json_string(p->algs[k]->name));
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}",
+			 "name", p->name, "description", p->description, "digest", p->digest_hex,
+			 "key_type", keytype_name(p->key_type), "curve",
+			 p->curve ? json_string(p->curve->name) : json_null(), "bits",
+			 p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs,
+			 "alg_list_hex", hex_string(p->alg_list, p->alg_count), "use_counter",
+			 p->use_counter ? json_integer(p->use_counter) : json_null(), "key_domain",
+			 p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
+			 "exportable", p->exportable, "label_template", p->label_template,
+			 "allowed", allowed);
+}
+
 int engine_list_policies(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
 			 engine_error *err)
 {
 	json_t *list = json_array();
 	policy_peer pp;
-	size_t i, k;
+	size_t i;
 
 	(void)params;
 	memset(err, 0, sizeof(*err));
-	memset(&pp, 0, sizeof(pp));
-	pp.uid = peer->uid;
-	pp.gid = peer->gid;
-	pp.groups = peer->groups;
-	pp.group_count = peer->ngroups;
+	peer_of(peer, &pp);
 	for (i = 0; i < policy_set_count(eng->policies); i++) {
 		const policy *p = policy_set_at(eng->policies, i);
-		json_t *algs = json_array();
 
-		for (k = 0; k < p->alg_count; k++)
-			json_array_append_new(algs, json_string(p->algs[k]->name));
-		json_array_append_new(
-		    list,
-		    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}",
-			      "name", p->name, "description", p->description, "digest",
-			      p->digest_hex, "key_type", keytype_name(p->key_type), "curve",
-			      p->curve ? json_string(p->curve->name) : json_null(), "bits",
-			      p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs,
-			      "alg_list_hex", hex_string(p->alg_list, p->alg_count), "use_counter",
-			      p->use_counter ? json_integer(p->use_counter) : json_null(),
-			      "key_domain",
-			      p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
-			      "exportable", p->exportable, "label_template", p->label_template,
-			      "allowed", policy_authorize(p, &pp, NULL) == 0));
+		json_array_append_new(list, policy_entry(p, policy_authorize(p, &pp, NULL) == 0));
 	}
 	*reply = json_pack("{s:o}", "policies", list);
 	return 0;
@@ -612,4 +630,176 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 	*reply = json_pack("{s:I, s:I, s:o}", "old_size", (json_int_t)old_size, "new_size",
 			   (json_int_t)new_size, "proof", hashes);
 	return 0;
+}
+
+/* ---- queries answered as JSON text, from caches (engine.h) ----
+ *
+ * GetRecord: a committed record never changes (the archive only appends),
+ * so its reply is kept by seq in a bounded LRU and never invalidated. The
+ * reply does not depend on the peer (engine_get_record answers every peer
+ * alike), so one entry serves every client.
+ *
+ * ListPolicies: each policy's entry is kept as text twice, with "allowed"
+ * false and true, for the policy set it was made from (a reference is held,
+ * so a reloaded set can never be mistaken for the cached one). Every call
+ * still asks policy_authorize for this peer and picks the matching text:
+ * a peer only ever gets the entries its own authorization selects.
+ */
+
+#define RECORD_CACHE_BYTES (512u * 1024) /* about 200 EC records' replies */
+/* seq values that find_record resolves as a record number ("%lld" shorter
+ * than 19 digits, as archive_find reads it) */
+#define SEQ_DIRECT_MAX 1000000000000000000LL
+
+struct engine_replies {
+	reply_cache *records;
+	policy_set *set; /* the set the entries below were made from */
+	smk_buf text[2]; /* entries with "allowed": false / true, back to back */
+	size_t *off[2];	 /* entry i is text[a][off[a][i] .. off[a][i + 1]) */
+	size_t count;
+};
+
+void engine_replies_free(struct engine_replies *r)
+{
+	if (r == NULL)
+		return;
+	reply_cache_free(r->records);
+	policy_set_unref(r->set);
+	smk_buf_free(&r->text[0]);
+	smk_buf_free(&r->text[1]);
+	free(r->off[0]);
+	free(r->off[1]);
+	free(r);
+}
+
+void engine_record_cache_stats(engine *eng, reply_cache_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (eng->replies)
+		reply_cache_get_stats(eng->replies->records, st);
+}
+
+static struct engine_replies *replies_of(engine *eng)
+{
+	if (eng->replies == NULL) {
+		eng->replies = calloc(1, sizeof(*eng->replies));
+		if (eng->replies &&
+		    (eng->replies->records = reply_cache_new(RECORD_CACHE_BYTES)) == NULL) {
+			free(eng->replies);
+			eng->replies = NULL;
+		}
+	}
+	return eng->replies;
+}
+
+static int out_of_memory(engine_error *err)
+{
+	return engine_fail(err, ERR_PREFIX "ArchiveError",
+			   engine_param_str("reason", "out of memory", NULL, NULL),
+			   "out of memory");
+}
+
+/* Append the compact JSON text of v (taken). */
+static int add_json(smk_buf *out, json_t *v)
+{
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	int rc = text ? smk_buf_add(out, text, strlen(text)) : -1;
+
+	free(text);
+	json_decref(v);
+	return rc;
+}
+
+int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			   engine_error *err)
+{
+	struct engine_replies *rs = replies_of(eng);
+	json_t *js = json_object_get(params, "seq"), *reply = NULL;
+	const char *text;
+	smk_buf fresh = SMK_BUF_INIT;
+	uint64_t seq;
+	size_t len;
+
+	(void)peer; /* the same reply for every peer, as engine_get_record */
+	memset(err, 0, sizeof(*err));
+	if (rs && json_is_integer(js) && json_integer_value(js) >= 0 &&
+	    json_integer_value(js) < SEQ_DIRECT_MAX &&
+	    reply_cache_get(rs->records, (uint64_t)json_integer_value(js), &text, &len))
+		return smk_buf_add(out, text, len) < 0 ? out_of_memory(err) : 0;
+	if (find_record(eng, params, &seq, err) < 0)
+		return -1;
+	/* by request id: the record number is known now */
+	if (rs && !json_is_integer(js) && reply_cache_get(rs->records, seq, &text, &len))
+		return smk_buf_add(out, text, len) < 0 ? out_of_memory(err) : 0;
+	if (record_reply(eng, seq, &reply, err) < 0)
+		return -1;
+	if (add_json(&fresh, reply) < 0) {
+		smk_buf_free(&fresh);
+		return out_of_memory(err);
+	}
+	/* a cache that cannot take it only costs speed */
+	if (rs)
+		(void)reply_cache_put(rs->records, seq, (const char *)fresh.data, fresh.len);
+	if (smk_buf_add(out, fresh.data, fresh.len) < 0) {
+		smk_buf_free(&fresh);
+		return out_of_memory(err);
+	}
+	smk_buf_free(&fresh);
+	return 0;
+}
+
+/* Make the entries of every policy in set, both ways. */
+static int policy_entries(struct engine_replies *rs, policy_set *set)
+{
+	size_t n = policy_set_count(set), i;
+	int a;
+
+	smk_buf_reset(&rs->text[0]);
+	smk_buf_reset(&rs->text[1]);
+	policy_set_unref(rs->set);
+	rs->set = NULL;
+	for (a = 0; a < 2; a++) {
+		free(rs->off[a]);
+		rs->off[a] = calloc(n + 1, sizeof(size_t));
+		if (rs->off[a] == NULL)
+			return -1;
+	}
+	for (i = 0; i < n; i++)
+		for (a = 0; a < 2; a++) {
+			if (add_json(&rs->text[a], policy_entry(policy_set_at(set, i), a)) < 0)
+				return -1;
+			rs->off[a][i + 1] = rs->text[a].len;
+		}
+	rs->count = n;
+	rs->set = policy_set_ref(set);
+	return 0;
+}
+
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err)
+{
+	struct engine_replies *rs = replies_of(eng);
+	policy_peer pp;
+	json_t *reply = NULL;
+	size_t i;
+	int a, rc = 0;
+
+	memset(err, 0, sizeof(*err));
+	if (rs == NULL || (rs->set != eng->policies && policy_entries(rs, eng->policies) < 0)) {
+		/* no memory for the cache: answer without it */
+		if (engine_list_policies(eng, peer, params, &reply, err) < 0)
+			return -1;
+		return add_json(out, reply) < 0 ? out_of_memory(err) : 0;
+	}
+	peer_of(peer, &pp);
+	rc |= smk_buf_add(out, "{\"policies\":[", 13);
+	for (i = 0; i < rs->count; i++) {
+		a = policy_authorize(policy_set_at(rs->set, i), &pp, NULL) == 0;
+		if (i > 0)
+			rc |= smk_buf_add_byte(out, ',');
+		rc |= smk_buf_add(out, rs->text[a].data + rs->off[a][i],
+				  rs->off[a][i + 1] - rs->off[a][i]);
+	}
+	rc |= smk_buf_add(out, "]}", 2);
+	return rc < 0 ? out_of_memory(err) : 0;
 }

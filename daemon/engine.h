@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/buf.h"
+
 struct event_base;
 
 typedef struct engine engine;
@@ -96,5 +98,15 @@ int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, 
 			  engine_error *err);
 int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
 				 json_t **reply, engine_error *err);
+
+/* GetRecord and ListPolicies answered as the compact JSON text of the reply
+ * (appended to out, no NUL): byte for byte what json_dumps(reply,
+ * JSON_COMPACT) of the functions above gives, served from caches where the
+ * reply cannot have changed. ListPolicies still authorizes this peer on
+ * every call. The socket layer answers these two methods through them. */
+int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			   engine_error *err);
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err);
 
 #endif

@@ -6,14 +6,20 @@
  * all card work that must precede the first request (archive key, recovery)
  * before READY=1 is sent.
  */
+#include <elf.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <link.h>
+#include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -81,6 +87,117 @@ static int check_config(const char *path)
 	return bad;
 }
 
+/* ---- memory: what an idle daemon keeps resident ----
+ *
+ * Measured with /proc/PID/smaps (docs/PERFORMANCE.md section 5): most of an
+ * idle daemon's RSS is not its own data but the code and read-only data of
+ * the shared libraries that start-up ran once (libcrypto validating device
+ * chains, SQLite opening the archive, libyaml reading policies). Those pages
+ * are file-backed and clean: the kernel can reload them from the page cache
+ * at any time. Once ready, the daemon unmaps them from itself; what a
+ * request touches comes back by a minor fault, from the page cache that
+ * other processes share. Writable segments (relocated data, .data, .bss)
+ * and every anonymous page are never touched here.
+ */
+
+/* Before any thread exists: the workers share one malloc arena instead of
+ * one each (they mostly wait on the card, contention is no concern). */
+static void memory_at_start(void)
+{
+	mallopt(M_ARENA_MAX, 2);
+}
+
+/* Does this object carry text relocations (its code pages written at load)?
+ * Then its read-only pages may differ from the file: leave it alone. */
+static int has_textrel(const struct dl_phdr_info *info)
+{
+	const ElfW(Dyn) *d = NULL;
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	for (; d && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_TEXTREL ||
+		    (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
+			return 1;
+	return 0;
+}
+
+/* dl_iterate_phdr holds the loader's lock while this runs: no object can
+ * be loaded or unloaded (and its range reused) meanwhile. */
+static int drop_clean_segments(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
+	size_t *dropped = arg;
+	int i;
+
+	(void)size;
+	if (strncmp(info->dlpi_name, "linux-vdso", 10) == 0 ||
+	    strncmp(info->dlpi_name, "linux-gate", 10) == 0 || has_textrel(info))
+		return 0;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
+			continue;
+		/* whole pages inside the segment only: a page shared with a
+		 * neighbouring segment is left alone */
+		start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(page - 1);
+		end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(page - 1);
+		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) == 0)
+			*dropped += end - start;
+	}
+	return 0;
+}
+
+/* Resident KiB, from /proc/self/statm; 0 when unreadable. */
+static size_t resident_kib(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int n;
+
+	if (f == NULL)
+		return 0;
+	n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	return n == 2 ? resident * ((size_t)sysconf(_SC_PAGESIZE) / 1024) : 0;
+}
+
+static size_t settled_kib; /* resident right after the last settle */
+
+/* Give back the heap that is free, and the library pages that are
+ * resident only because some earlier work ran them (see above). */
+static void memory_settle(void)
+{
+	size_t dropped = 0;
+
+	malloc_trim(0);
+	dl_iterate_phdr(drop_clean_segments, &dropped);
+	settled_kib = resident_kib();
+	log_debug("memory: %zu KiB resident after releasing free heap and %zu KiB of read-only "
+		  "library segments",
+		  settled_kib, dropped / 1024);
+}
+
+#define SETTLE_TICK_S 2
+#define SETTLE_GROWTH_KIB 512
+
+/* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
+ * SETTLE_GROWTH_KIB since it last settled (a burst of keys ran libcrypto
+ * and SQLite again), settle again. Queries never wait on this: it runs on
+ * the loop between calls and costs a few system calls. */
+static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_ctx *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (engine_in_flight(d->eng) == 0 && resident_kib() > settled_kib + SETTLE_GROWTH_KIB)
+		memory_settle();
+}
+
 static void server_log(void *ctx, enum server_log_level level, const char *msg)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -131,7 +248,8 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 static int run(const char *path)
 {
 	struct daemon_ctx d;
-	struct event *sigs[3] = {NULL, NULL, NULL}, *wd = NULL;
+	struct event *sigs[3] = {NULL, NULL, NULL}, *wd = NULL, *settle = NULL;
+	struct timeval settle_tv = {SETTLE_TICK_S, 0};
 	static const int signums[3] = {SIGHUP, SIGTERM, SIGINT};
 	engine_options opts;
 	server_limits lim;
@@ -142,6 +260,7 @@ static int run(const char *path)
 	size_t i;
 
 	memset(&d, 0, sizeof(d));
+	memory_at_start();
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(path, &cfg, &e) < 0) {
 		log_err("%s", e.msg);
@@ -194,6 +313,12 @@ static int run(const char *path)
 	log_info("smkeyd %s ready: %s on %s", SMKEYD_VERSION,
 		 n > 0 ? "socket from systemd" : "listening",
 		 n > 0 ? "smkeyd.socket" : cfg->socket_path);
+	memory_settle();
+	settle = event_new(d.base, -1, EV_PERSIST, on_settle_tick, &d);
+	if (settle == NULL || event_add(settle, &settle_tv) < 0) {
+		log_err("cannot start the memory timer");
+		goto out;
+	}
 	sd_notify(0, "READY=1\nSTATUS=serving");
 	if (event_base_dispatch(d.base) < 0)
 		log_err("event loop failed");
@@ -202,6 +327,8 @@ static int run(const char *path)
 out:
 	if (wd)
 		event_free(wd);
+	if (settle)
+		event_free(settle);
 	for (i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

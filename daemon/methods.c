@@ -100,6 +100,28 @@ static const struct method methods[] = {
     {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, engine_list_device_objects},
 };
 
+/* Queries the engine answers as JSON text from its reply caches; the
+ * parameters are checked against methods[] first, as for every query. */
+typedef int (*text_query_fn)(engine *, const engine_peer *, json_t *, smk_buf *, engine_error *);
+
+static const struct {
+	const char *name;
+	text_query_fn query;
+} text_queries[] = {
+    {"GetRecord", engine_get_record_text},
+    {"ListPolicies", engine_list_policies_text},
+};
+
+static text_query_fn text_query_of(const char *member)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(text_queries) / sizeof(text_queries[0]); i++)
+		if (strcmp(text_queries[i].name, member) == 0)
+			return text_queries[i].query;
+	return NULL;
+}
+
 static int in_set(char c, const char *extra)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -376,6 +398,24 @@ static int service(struct server_conn *c, const varlink_call *call)
 	return 0;
 }
 
+static void answer_text_query(engine *eng, struct server_conn *c, const engine_peer *peer,
+			      text_query_fn query, json_t *params)
+{
+	smk_buf text = SMK_BUF_INIT;
+	engine_error err;
+
+	memset(&err, 0, sizeof(err));
+	/* a record's reply is a few KiB: one allocation, not a series */
+	(void)smk_buf_reserve(&text, 4096);
+	if (query(eng, peer, params, &text, &err) == 0) {
+		server_conn_reply_text(c, (const char *)text.data, text.len);
+	} else {
+		answer_engine_error(c, &err);
+		engine_error_clear(&err);
+	}
+	smk_buf_free(&text);
+}
+
 int methods_dispatch(engine *eng, struct server_conn *c, const engine_peer *peer,
 		     const varlink_call *call)
 {
@@ -414,7 +454,9 @@ int methods_dispatch(engine *eng, struct server_conn *c, const engine_peer *peer
 		return rc;
 	}
 	memset(&err, 0, sizeof(err));
-	if (m->query(eng, peer, params, &reply, &err) == 0) {
+	if (text_query_of(m->name) != NULL) {
+		answer_text_query(eng, c, peer, text_query_of(m->name), params);
+	} else if (m->query(eng, peer, params, &reply, &err) == 0) {
 		server_conn_reply(c, reply, 0);
 	} else {
 		answer_engine_error(c, &err);

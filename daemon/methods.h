@@ -22,6 +22,10 @@ struct server_conn;
  * stolen (NULL: {}). A oneway call gets nothing. */
 void server_conn_reply(struct server_conn *c, json_t *params, int continues);
 void server_conn_error(struct server_conn *c, const char *name, json_t *params);
+/* The same as server_conn_reply(c, params, 0) with params given as the
+ * compact JSON text of the object (len bytes, no NUL), as the engine's
+ * reply caches hold it: the final reply, without a re-encode. */
+void server_conn_reply_text(struct server_conn *c, const char *params, size_t len);
 /* Milliseconds since the call in flight on c was read. */
 long long server_conn_elapsed_ms(const struct server_conn *c);
 

@@ -46,10 +46,11 @@ struct server_conn {
 	unsigned long long id;
 	struct timespec call_start;
 	int in_call, call_more, call_oneway;
-	int engine_holds; /* engine_generate accepted this conn as ctx */
-	int closing;	  /* close once the output is flushed */
-	int eof;	  /* the client sends no more: answer what it sent, then close */
-	int dead;	  /* free at the next turn of the loop */
+	int call_timeouts; /* the idle read timeout is off while this call runs */
+	int engine_holds;  /* engine_generate accepted this conn as ctx */
+	int closing;	   /* close once the output is flushed */
+	int eof;	   /* the client sends no more: answer what it sent, then close */
+	int dead;	   /* free at the next turn of the loop */
 };
 
 struct listener {
@@ -70,6 +71,7 @@ struct server {
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;
 	unsigned long long next_id;
+	smk_buf scratch; /* a reply being framed (the loop thread only) */
 };
 
 void server_limits_default(server_limits *lim)
@@ -146,17 +148,39 @@ static void conn_drop(struct server_conn *c)
 	event_active(c->resume, 0, 0);
 }
 
+/* With nothing queued for c, hand the reply to the kernel at once: a reply
+ * the socket takes whole needs no write event, no second turn of the loop
+ * and no copy into the bufferevent (most replies, since a client reads its
+ * reply before it sends the next call). Returns the bytes the kernel took;
+ * any error is left for the bufferevent's own write to meet and report. */
+static size_t send_now(struct server_conn *c, const smk_buf *msg)
+{
+	ssize_t n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	n = send(bufferevent_getfd(c->bev), msg->data, msg->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* One reply may be any size; bytes the client has not taken yet plus a new
  * reply may not exceed max_output. */
 static void conn_send(struct server_conn *c, const smk_buf *msg)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t before, queued;
+	size_t before, queued, sent;
 
 	if (c->dead)
 		return;
+	sent = send_now(c, msg);
+	if (sent == msg->len) {
+		/* the last reply before a close is out: no write event will come */
+		if (c->closing)
+			conn_drop(c);
+		return;
+	}
 	before = evbuffer_get_length(out);
-	if (bufferevent_write(c->bev, msg->data, msg->len) < 0) {
+	if (bufferevent_write(c->bev, msg->data + sent, msg->len - sent) < 0) {
 		slog(c->srv, SERVER_LOG_WARNING, CONN_FMT ": cannot queue %zu bytes; dropped",
 		     CONN_ARGS(c), msg->len);
 		conn_drop(c);
@@ -196,7 +220,10 @@ static void call_end(struct server_conn *c)
 	c->engine_holds = 0;
 	if (c->dead)
 		return;
-	set_timeouts(c);
+	if (c->call_timeouts) {
+		c->call_timeouts = 0;
+		set_timeouts(c);
+	}
 	/* the next pipelined call is read from the loop, not from inside the
 	 * engine's callback */
 	event_active(c->resume, 0, 0);
@@ -223,6 +250,25 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 	smk_buf_free(&out);
 	if (!continues)
 		call_end(c);
+}
+
+void server_conn_reply_text(struct server_conn *c, const char *params, size_t len)
+{
+	smk_buf *out = &c->srv->scratch;
+	smk_err e;
+
+	if (!c->in_call)
+		return;
+	if (!c->dead && !c->call_oneway) {
+		smk_buf_reset(out);
+		if (varlink_reply_encode_text(out, params, len, &e) == 0)
+			conn_send(c, out);
+		else {
+			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
+			conn_drop(c);
+		}
+	}
+	call_end(c);
 }
 
 void server_conn_error(struct server_conn *c, const char *name, json_t *params)
@@ -271,11 +317,17 @@ static void conn_call(struct server_conn *c, json_t *msg)
 	c->call_more = call.more;
 	c->call_oneway = call.oneway;
 	clock_gettime(CLOCK_MONOTONIC, &c->call_start);
-	set_timeouts(c);
 	held = methods_dispatch(c->srv->eng, c, &c->peer, &call);
 	/* the engine may have answered already, from inside engine_generate */
 	if (held == 1 && c->in_call)
 		c->engine_holds = 1;
+	/* a call answered at once never changed the timeouts; one still in
+	 * flight (a slow RSA key) is not idleness: no read timeout until its
+	 * end */
+	if (c->in_call && !c->dead) {
+		c->call_timeouts = 1;
+		set_timeouts(c);
+	}
 	varlink_call_clear(&call);
 }
 
@@ -388,10 +440,11 @@ static int read_peer(int fd, engine_peer *peer, smk_err *e)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	gid_t *groups;
+	gid_t few_groups[256], *groups;
 	char path[64];
 	ssize_t n;
 	size_t i;
+	int rc;
 
 	memset(peer, 0, sizeof(*peer));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
@@ -400,22 +453,34 @@ static int read_peer(int fd, engine_peer *peer, smk_err *e)
 	peer->gid = cred.gid;
 	peer->pid = cred.pid;
 
-	groups = calloc(MAX_PEER_GROUPS, sizeof(*groups));
-	if (groups == NULL)
-		return smk_fail(e, SMK_E_NOMEM, "out of memory for peer groups");
-	len = MAX_PEER_GROUPS * sizeof(*groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+	/* most peers have a handful of groups: ask with room for 256 on the
+	 * stack, and only a peer with more costs an allocation (ERANGE says
+	 * how much the kernel needs) */
+	groups = few_groups;
+	len = sizeof(few_groups);
+	rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	if (rc < 0 && errno == ERANGE && len > sizeof(few_groups) &&
+	    len <= MAX_PEER_GROUPS * sizeof(*groups)) {
+		groups = malloc(len);
+		if (groups == NULL)
+			return smk_fail(e, SMK_E_NOMEM, "out of memory for peer groups");
+		rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	}
+	if (rc < 0) {
 		/* kernels before 4.13 lack it: the peer then has no groups, which
 		 * can only deny */
 		if (errno != ENOPROTOOPT) {
-			free(groups);
-			return smk_fail(e, SMK_E_IO, "SO_PEERGROUPS: %s", strerror(errno));
+			rc = errno;
+			if (groups != few_groups)
+				free(groups);
+			return smk_fail(e, SMK_E_IO, "SO_PEERGROUPS: %s", strerror(rc));
 		}
 		len = 0;
 	}
 	for (i = 0; i < len / sizeof(*groups) && peer->ngroups < 64; i++)
 		peer->groups[peer->ngroups++] = groups[i];
-	free(groups);
+	if (groups != few_groups)
+		free(groups);
 
 	/* best effort: unreadable when the peer runs as another user and we are
 	 * not privileged; policies decide on uid and groups, never on this */
@@ -676,5 +741,6 @@ void server_free(server *srv)
 			unlink(L->path);
 		free(L->path);
 	}
+	smk_buf_free(&srv->scratch);
 	free(srv);
 }

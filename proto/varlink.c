@@ -328,6 +328,22 @@ int varlink_reply_encode(smk_buf *out, json_t *params, int continues, smk_err *e
 	return encode(out, msg, params, e);
 }
 
+int varlink_reply_encode_text(smk_buf *out, const char *params, size_t len, smk_err *e)
+{
+	static const char head[] = "{\"parameters\":";
+
+	/* the same bytes varlink_reply_encode writes for a final reply whose
+	 * parameters dump to this text */
+	if (len < 2 || params[0] != '{' || params[len - 1] != '}')
+		return smk_fail(e, SMK_E_ARG, "varlink: parameters must be an object");
+	if (smk_buf_reserve(out, sizeof(head) - 1 + len + 2) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "varlink: out of memory");
+	smk_buf_add(out, head, sizeof(head) - 1);
+	smk_buf_add(out, params, len);
+	smk_buf_add(out, "}", 2); /* and the NUL that ends the frame */
+	return 0;
+}
+
 int varlink_error_encode(smk_buf *out, const char *name, json_t *params, smk_err *e)
 {
 	if (!varlink_method_valid(name))

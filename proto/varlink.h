@@ -84,6 +84,10 @@ int varlink_reply_decode(json_t *msg, varlink_reply *reply, smk_err *e);
 int varlink_call_encode(smk_buf *out, const char *method, json_t *params, int flags, smk_err *e);
 int varlink_reply_encode(smk_buf *out, json_t *params, int continues, smk_err *e);
 int varlink_error_encode(smk_buf *out, const char *name, json_t *params, smk_err *e);
+/* A final reply whose parameters object is given as compact JSON text (len
+ * bytes, no NUL; the caller made it with json_dumps): the bytes
+ * varlink_reply_encode(out, params, 0) would append for that object. */
+int varlink_reply_encode_text(smk_buf *out, const char *params, size_t len, smk_err *e);
 
 /* "io.smkeyd.Generate": the interface and member are dotted names. */
 int varlink_method_valid(const char *method);

@@ -92,19 +92,25 @@ def main(argv):
         md.append(f"smkey verify on one bundle: {ve[0]['wall_s'] * 1000:.1f} ms (best of 5, process start included)\n")
     so = [r for r in rows if r["bench"] == "socket"]
     if so:
-        md.append("### 5. Socket protocol (Python load clients on the same 2 cores)\n")
-        md.append("| method | clients | calls | wall s | calls/s |")
-        md.append("|---|---|---|---|---|")
+        md.append("### 5. Socket protocol (tests/bench/load.c, one call in flight per connection)\n")
+        md.append("| method | connections | in flight each | calls | s | calls/s | p50 µs | p99 µs |")
+        md.append("|---|---|---|---|---|---|---|---|")
         for r in so:
-            md.append(f"| {r['method']} | {r['clients']} | {r['run']['calls']} | {r['run']['wall_s']:.2f} "
-                      f"| {r['run']['calls'] / r['run']['wall_s']:.0f} |")
+            run = r["run"]
+            lat = run.get("latency_us", {})
+            md.append(f"| {r['method']} | {r['clients']} | {r.get('pipelined', 1)} | {run['calls']} "
+                      f"| {run['wall_s']:.2f} | {run['calls'] / run['wall_s']:.0f} "
+                      f"| {lat.get('p50', 0):.0f} | {lat.get('p99', 0):.0f} |")
         md.append("")
     rss = [r for r in rows if r["bench"] == "rss"]
     if rss:
-        md.append("| smkeyd RSS | MiB |")
-        md.append("|---|---|")
+        kinds = sorted({k for r in rss for k in r.get("smaps_kib", {})})
+        md.append("| smkeyd RSS | MiB | " + " | ".join(f"{k} MiB" for k in kinds) + " |")
+        md.append("|---|---|" + "---|" * len(kinds))
         for r in rss:
-            md.append(f"| {r['state']} | {r['rss_kib'] / 1024:.1f} |")
+            sm = r.get("smaps_kib", {})
+            md.append(f"| {r['state']} | {r['rss_kib'] / 1024:.1f} | "
+                      + " | ".join(f"{sm.get(k, 0) / 1024:.1f}" for k in kinds) + " |")
         md.append("")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")

@@ -64,6 +64,15 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 	c->terminal = !continues;
 }
 
+void server_conn_reply_text(struct server_conn *c, const char *params, size_t len)
+{
+	json_t *v = json_loadb(params, len, 0, NULL);
+
+	/* the text form must be one JSON object, as the JSON form is */
+	FZ_CHECK(json_is_object(v));
+	server_conn_reply(c, v, 0);
+}
+
 void server_conn_error(struct server_conn *c, const char *name, json_t *params)
 {
 	FZ_CHECK(!c->terminal);
@@ -178,6 +187,26 @@ QUERY(engine_list_policies)
 QUERY(engine_list_devices)
 QUERY(engine_get_checkpoint)
 QUERY(engine_get_consistency_proof)
+
+/* GetRecord and ListPolicies reach the engine in their text form. */
+#define QUERY_TEXT(fn, json_fn)                                                                    \
+	int fn(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,                 \
+	       engine_error *err)                                                                  \
+	{                                                                                          \
+		json_t *reply = NULL;                                                              \
+		char *text;                                                                        \
+		int rc = json_fn(eng, peer, params, &reply, err);                                  \
+                                                                                                   \
+		if (rc < 0)                                                                        \
+			return rc;                                                                 \
+		text = json_dumps(reply, JSON_COMPACT);                                            \
+		json_decref(reply);                                                                \
+		rc = text ? smk_buf_add(out, text, strlen(text)) : -1;                             \
+		free(text);                                                                        \
+		return rc;                                                                         \
+	}
+QUERY_TEXT(engine_get_record_text, engine_get_record)
+QUERY_TEXT(engine_list_policies_text, engine_list_policies)
 
 /* ---- the harness ---- */
 

@@ -916,6 +916,164 @@ START_TEST(queries_check_their_parameters)
 }
 END_TEST
 
+/* ---- the reply caches behind GetRecord and ListPolicies ---- */
+
+/* The compact JSON text of reply (taken), as the socket layer would send it
+ * without the caches. */
+static char *dumped(json_t *reply)
+{
+	char *text = json_dumps(reply, JSON_COMPACT);
+
+	ck_assert_ptr_nonnull(text);
+	json_decref(reply);
+	return text;
+}
+
+static char *record_text(const engine_peer *p, json_t *params)
+{
+	smk_buf out = SMK_BUF_INIT;
+	engine_error err;
+	char *text;
+
+	ck_assert_msg(engine_get_record_text(eng, p, params, &out, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(smk_buf_add_byte(&out, 0), 0);
+	text = (char *)smk_buf_steal(&out, NULL);
+	return text;
+}
+
+static char *policies_text(const engine_peer *p)
+{
+	smk_buf out = SMK_BUF_INIT;
+	engine_error err;
+
+	ck_assert_msg(engine_list_policies_text(eng, p, NULL, &out, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(smk_buf_add_byte(&out, 0), 0);
+	return (char *)smk_buf_steal(&out, NULL);
+}
+
+static char *policies_uncached(const engine_peer *p)
+{
+	engine_error err;
+	json_t *reply = NULL;
+
+	ck_assert_int_eq(engine_list_policies(eng, p, NULL, &reply, &err), 0);
+	return dumped(reply);
+}
+
+START_TEST(cached_record_equals_uncached)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	reply_cache_stats st;
+	json_t *params, *reply = NULL;
+	char *first, *again, *plain, *by_id;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(
+	    engine_generate(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) == 0,
+	    "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
+	params = json_pack("{s:i}", "seq", 1);
+	first = record_text(&p, params); /* made, then kept */
+	again = record_text(&p, params); /* from the cache */
+	engine_record_cache_stats(eng, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.entries, 1);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &reply, &err), 0);
+	plain = dumped(reply);
+	ck_assert_str_eq(first, plain);
+	ck_assert_str_eq(again, plain);
+	ck_assert_ptr_nonnull(strstr(again, "\"label\":\"t-app\""));
+	json_decref(params);
+	/* by request id: the same record, the same bytes, from the cache */
+	params = json_pack("{s:O}", "request_id", json_object_get(c.reply, "request_id"));
+	by_id = record_text(&p, params);
+	ck_assert_str_eq(by_id, plain);
+	engine_record_cache_stats(eng, &st);
+	ck_assert_uint_eq(st.hits, 2);
+	json_decref(params);
+	/* a record that does not exist is an error, and nothing is kept for it */
+	params = json_pack("{s:i}", "seq", 2);
+	{
+		smk_buf out = SMK_BUF_INIT;
+
+		ck_assert_int_eq(engine_get_record_text(eng, &p, params, &out, &err), -1);
+		ck_assert_str_eq(err.name, "io.smkeyd.RecordNotFound");
+		ck_assert_uint_eq(out.len, 0);
+		engine_error_clear(&err);
+	}
+	engine_record_cache_stats(eng, &st);
+	ck_assert_uint_eq(st.entries, 1);
+	json_decref(params);
+	/* record 0, the archive key, differs from record 1 */
+	params = json_pack("{s:i}", "seq", 0);
+	free(first);
+	first = record_text(&p, params);
+	ck_assert_str_ne(first, plain);
+	ck_assert_ptr_nonnull(strstr(first, "\"kind\":\"archive_key\""));
+	json_decref(params);
+	free(first);
+	free(again);
+	free(plain);
+	free(by_id);
+	json_decref(c.reply);
+}
+END_TEST
+
+START_TEST(cached_policies_follow_peer_and_reload)
+{
+	engine_peer me_peer = peer_me(), other;
+	char *allowed, *denied, *after, *plain, text[512];
+	smk_err e;
+
+	memset(&other, 0, sizeof(other));
+	other.uid = 4242; /* in no policy's users */
+	other.gid = 4242;
+	allowed = policies_text(&me_peer);
+	plain = policies_uncached(&me_peer);
+	ck_assert_str_eq(allowed, plain);
+	ck_assert_ptr_nonnull(strstr(allowed, "\"allowed\":true"));
+	free(plain);
+	/* the entries are cached now: a denied peer still gets its own answer */
+	denied = policies_text(&other);
+	plain = policies_uncached(&other);
+	ck_assert_str_eq(denied, plain);
+	ck_assert_str_ne(denied, allowed);
+	ck_assert_ptr_null(strstr(denied, "\"allowed\":true"));
+	ck_assert_ptr_nonnull(strstr(denied, "\"allowed\":false"));
+	free(plain);
+	/* and the allowed peer again, after the denied one */
+	after = policies_text(&me_peer);
+	ck_assert_str_eq(after, allowed);
+	free(after);
+	/* a reload changes the reply: one more policy */
+	snprintf(text, sizeof(text),
+		 "name: extra\ndescription: added by reload\nkey: {type: ec, curve: secp384r1}\n"
+		 "algorithms: [ecdsa]\nlabel: x\nallow: {users: [%s]}\n",
+		 me());
+	write_file("policies.d/extra.yaml", text, strlen(text), 0644);
+	ck_assert_msg(engine_reload(eng, &e) == 0, "%s", e.msg);
+	after = policies_text(&me_peer);
+	plain = policies_uncached(&me_peer);
+	ck_assert_str_eq(after, plain);
+	ck_assert_str_ne(after, allowed);
+	ck_assert_ptr_nonnull(strstr(after, "added by reload"));
+	free(after);
+	free(plain);
+	after = policies_text(&other);
+	plain = policies_uncached(&other);
+	ck_assert_str_eq(after, plain);
+	ck_assert_str_ne(after, denied);
+	ck_assert_ptr_null(strstr(after, "\"allowed\":true"));
+	free(after);
+	free(plain);
+	free(allowed);
+	free(denied);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -936,6 +1094,8 @@ int main(void)
 	tcase_add_test(tc, queries_check_their_parameters);
 	tcase_add_test(tc, certificates_for_a_key);
 	tcase_add_test(tc, adopt_and_inspect);
+	tcase_add_test(tc, cached_record_equals_uncached);
+	tcase_add_test(tc, cached_policies_follow_peer_and_reload);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

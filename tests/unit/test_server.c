@@ -324,6 +324,41 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 			  reply);
 }
 
+/* The text forms methods.c uses for GetRecord and ListPolicies: the JSON
+ * forms above, dumped as the real engine does. */
+static int as_text(int rc, json_t *reply, smk_buf *out)
+{
+	char *text;
+
+	if (rc < 0)
+		return rc;
+	text = json_dumps(reply, JSON_COMPACT);
+	json_decref(reply);
+	if (text == NULL)
+		return -1;
+	rc = smk_buf_add(out, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			   engine_error *err)
+{
+	json_t *reply = NULL;
+	int rc = engine_get_record(eng, peer, params, &reply, err);
+
+	return as_text(rc, reply, out);
+}
+
+int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+			      engine_error *err)
+{
+	json_t *reply = NULL;
+	int rc = engine_list_policies(eng, peer, params, &reply, err);
+
+	return as_text(rc, reply, out);
+}
+
 /* ---- the server under test, on its own loop thread ---- */
 
 static server *srv;

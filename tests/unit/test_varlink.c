@@ -35,6 +35,16 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 	c->answers++;
 }
 
+/* the text form of a final reply (GetRecord, ListPolicies): kept as the
+ * object it encodes */
+void server_conn_reply_text(struct server_conn *c, const char *params, size_t len)
+{
+	json_t *v = json_loadb(params, len, 0, NULL);
+
+	ck_assert_ptr_nonnull(v);
+	server_conn_reply(c, v, 0);
+}
+
 void server_conn_error(struct server_conn *c, const char *name, json_t *params)
 {
 	server_conn_reply(c, params, 0);
@@ -137,6 +147,26 @@ CARD(engine_self_sign)
 CARD(engine_import_certificate)
 CARD(engine_adopt)
 CARD(engine_list_device_objects)
+
+/* GetRecord and ListPolicies reach the engine in their text form. */
+#define QUERY_TEXT(fn, json_fn)                                                                    \
+	int fn(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,                 \
+	       engine_error *err)                                                                  \
+	{                                                                                          \
+		json_t *reply = NULL;                                                              \
+		char *text;                                                                        \
+		int rc = json_fn(eng, peer, params, &reply, err);                                  \
+                                                                                                   \
+		if (rc < 0)                                                                        \
+			return rc;                                                                 \
+		text = json_dumps(reply, JSON_COMPACT);                                            \
+		json_decref(reply);                                                                \
+		rc = text ? smk_buf_add(out, text, strlen(text)) : -1;                             \
+		free(text);                                                                        \
+		return rc;                                                                         \
+	}
+QUERY_TEXT(engine_get_record_text, engine_get_record)
+QUERY_TEXT(engine_list_policies_text, engine_list_policies)
 
 /* ---- framing ---- */
 
@@ -313,6 +343,33 @@ START_TEST(test_depth_boundary)
 	free(ok);
 	free(deep);
 	free(bomb);
+}
+END_TEST
+
+/* A reply given as text (the engine's reply caches) is framed byte for byte
+ * as the same object given to varlink_reply_encode. */
+START_TEST(test_reply_text_frames_as_object)
+{
+	json_t *params = json_pack("{s{sIss}s[bn]}", "record", "seq", (json_int_t)7, "label",
+				   "k\u00e9y \"q\"", "list", 1);
+	smk_buf a = SMK_BUF_INIT, b = SMK_BUF_INIT;
+	char *text = json_dumps(params, JSON_COMPACT);
+	smk_err e;
+
+	ck_assert_int_eq(varlink_reply_encode(&a, params, 0, &e), 0);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, text, strlen(text), &e), 0);
+	ck_assert_uint_eq(a.len, b.len);
+	ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
+	ck_assert_int_eq(b.data[b.len - 1], 0); /* the frame's NUL */
+	/* what is not an object's text is refused, nothing appended */
+	smk_buf_reset(&b);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, "[1]", 3, &e), -1);
+	ck_assert_int_eq(varlink_reply_encode_text(&b, "", 0, &e), -1);
+	ck_assert_uint_eq(b.len, 0);
+	free(text);
+	json_decref(params);
+	smk_buf_free(&a);
+	smk_buf_free(&b);
 }
 END_TEST
 
@@ -704,6 +761,7 @@ int main(void)
 	tcase_add_loop_test(t, test_hostile_calls, 0, sizeof(hostile) / sizeof(hostile[0]));
 	tcase_add_test(t, test_huge_string_within_limit);
 	tcase_add_test(t, test_dispatch_passes_checked_values);
+	tcase_add_test(t, test_reply_text_frames_as_object);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }
