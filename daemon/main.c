@@ -6,18 +6,15 @@
  * all card work that must precede the first request (archive key, recovery)
  * before READY=1 is sent.
  */
-#include <elf.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
-#include <link.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -90,14 +87,12 @@ static int check_config(const char *path)
 /* ---- memory: what an idle daemon keeps resident ----
  *
  * Measured with /proc/PID/smaps (docs/PERFORMANCE.md section 5): most of an
- * idle daemon's RSS is not its own data but the code and read-only data of
- * the shared libraries that start-up ran once (libcrypto validating device
- * chains, SQLite opening the archive, libyaml reading policies). Those pages
- * are file-backed and clean: the kernel can reload them from the page cache
- * at any time. Once ready, the daemon unmaps them from itself; what a
- * request touches comes back by a minor fault, from the page cache that
- * other processes share. Writable segments (relocated data, .data, .bss)
- * and every anonymous page are never touched here.
+ * idle daemon's RSS is not its own data but the clean, shared code pages of
+ * the libraries start-up ran (libcrypto validating device chains, SQLite,
+ * libyaml). Those are left alone: dropping them would only move the figure,
+ * not free memory (they stay in the page cache). What is the daemon's own is
+ * kept small: few malloc arenas, and free heap handed back after start-up and
+ * after bursts of keys.
  */
 
 /* Before any thread exists: the workers share one malloc arena instead of
@@ -105,50 +100,6 @@ static int check_config(const char *path)
 static void memory_at_start(void)
 {
 	mallopt(M_ARENA_MAX, 2);
-}
-
-/* Does this object carry text relocations (its code pages written at load)?
- * Then its read-only pages may differ from the file: leave it alone. */
-static int has_textrel(const struct dl_phdr_info *info)
-{
-	const ElfW(Dyn) *d = NULL;
-	int i;
-
-	for (i = 0; i < info->dlpi_phnum; i++)
-		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-			d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-	for (; d && d->d_tag != DT_NULL; d++)
-		if (d->d_tag == DT_TEXTREL ||
-		    (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
-			return 1;
-	return 0;
-}
-
-/* dl_iterate_phdr holds the loader's lock while this runs: no object can
- * be loaded or unloaded (and its range reused) meanwhile. */
-static int drop_clean_segments(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start, end;
-	size_t *dropped = arg;
-	int i;
-
-	(void)size;
-	if (strncmp(info->dlpi_name, "linux-vdso", 10) == 0 ||
-	    strncmp(info->dlpi_name, "linux-gate", 10) == 0 || has_textrel(info))
-		return 0;
-	for (i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-
-		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
-			continue;
-		/* whole pages inside the segment only: a page shared with a
-		 * neighbouring segment is left alone */
-		start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(page - 1);
-		end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(page - 1);
-		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) == 0)
-			*dropped += end - start;
-	}
-	return 0;
 }
 
 /* Resident KiB, from /proc/self/statm; 0 when unreadable. */
@@ -167,25 +118,19 @@ static size_t resident_kib(void)
 
 static size_t settled_kib; /* resident right after the last settle */
 
-/* Give back the heap that is free, and the library pages that are
- * resident only because some earlier work ran them (see above). */
+/* Give back the heap that is free (see above). */
 static void memory_settle(void)
 {
-	size_t dropped = 0;
-
 	malloc_trim(0);
-	dl_iterate_phdr(drop_clean_segments, &dropped);
 	settled_kib = resident_kib();
-	log_debug("memory: %zu KiB resident after releasing free heap and %zu KiB of read-only "
-		  "library segments",
-		  settled_kib, dropped / 1024);
+	log_debug("memory: %zu KiB resident after releasing free heap", settled_kib);
 }
 
 #define SETTLE_TICK_S 2
 #define SETTLE_GROWTH_KIB 512
 
 /* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
- * SETTLE_GROWTH_KIB since it last settled (a burst of keys ran libcrypto
+ * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap
  * and SQLite again), settle again. Queries never wait on this: it runs on
  * the loop between calls and costs a few system calls. */
 static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
