@@ -131,7 +131,7 @@ static void memory_settle(void)
 
 /* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
  * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap
- * and SQLite again), settle again. Queries never wait on this: it runs on
+ *), settle again. Queries never wait on this: it runs on
  * the loop between calls and costs a few system calls. */
 static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 {
