@@ -130,9 +130,9 @@ static void memory_settle(void)
 #define SETTLE_GROWTH_KIB 512
 
 /* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
- * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap
- *), settle again. Queries never wait on this: it runs on
- * the loop between calls and costs a few system calls. */
+ * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap),
+ * settle again. Queries never wait on this: it runs on the loop between
+ * calls and costs a few system calls. */
 static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon_ctx *d = arg;
