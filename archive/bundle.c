@@ -193,7 +193,8 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	 * after the latest one (group commit, docs/archive.md) has none yet */
 	if (size <= seq) {
 		smk_fail(e, SMK_E_ARG,
-			 "archive: record %" PRIu64 " is not covered by a checkpoint yet (the latest"
+			 "archive: record %" PRIu64
+			 " is not covered by a checkpoint yet (the latest"
 			 " covers records 0..%" PRIu64 ")",
 			 seq, size - 1);
 		goto out;

@@ -580,8 +580,8 @@ int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *
 		goto out;
 	}
 	/* every record is covered already: no signature spent */
-	if (covered < n &&
-	    (check_signer(a, signer, n, NULL, 0, e) < 0 || append_checkpoint(a, signer, n, 0, e) < 0))
+	if (covered < n && (check_signer(a, signer, n, NULL, 0, e) < 0 ||
+			    append_checkpoint(a, signer, n, 0, e) < 0))
 		goto out;
 	if (exec(a, "COMMIT", "commit", e) < 0)
 		goto out;

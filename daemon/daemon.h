@@ -150,9 +150,9 @@ struct job {
 	session_key key;
 	smk_buf device_chain;
 	uint64_t seq;
-	int committed;	   /* the record is in the archive (maybe not covered yet) */
-	int generating;	   /* counted in dev->generating */
-	job *next_batch;   /* in the archive device's uncovered list */
+	int committed;	 /* the record is in the archive (maybe not covered yet) */
+	int generating;	 /* counted in dev->generating */
+	job *next_batch; /* in the archive device's uncovered list */
 };
 
 /* What a worker reports to the loop. */

@@ -387,8 +387,8 @@ static int create_archive_key(engine *eng, smk_err *e)
 	}
 	device_id_set(d->used_ids, key_id, 1);
 	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
-	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, 0, &seq,
-		       e) < 0)
+	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, 0,
+		       &seq, e) < 0)
 		goto out;
 	pending_remove(eng, info.request_id);
 	if (EVP_PKEY_up_ref(key.att.key) != 1) {

@@ -969,12 +969,13 @@ START_TEST(group_commit_refuses_a_foreign_signer)
 		sqlite3 *db;
 
 		ck_assert_int_eq(sqlite3_open(F.path, &db), SQLITE_OK);
-		ck_assert_int_eq(sqlite3_exec(db,
-					      "DROP TRIGGER checkpoints_no_update;"
-					      "UPDATE checkpoints SET note = replace(note, 'smkeyd',"
-					      " 'smkeyX') WHERE size = 2",
-					      NULL, NULL, NULL),
-				 SQLITE_OK);
+		ck_assert_int_eq(
+		    sqlite3_exec(db,
+				 "DROP TRIGGER checkpoints_no_update;"
+				 "UPDATE checkpoints SET note = replace(note, 'smkeyd',"
+				 " 'smkeyX') WHERE size = 2",
+				 NULL, NULL, NULL),
+		    SQLITE_OK);
 		sqlite3_close(db);
 	}
 	ck_assert_uint_ne(audit_text(&text, &e), 0);
