@@ -207,7 +207,8 @@ json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const c
 int workers_discover(engine *eng, smk_err *e);
 int workers_start(engine *eng, smk_err *e);
 void workers_stop(engine *eng);
-/* Queue t on d (front for commits); under no lock. */
+/* Queue t on d (front: a commit, after the commits queued and before any
+ * generation); under no lock. */
 void worker_push(device *d, task *t, int front);
 const char *device_state_name(enum device_state s);
 /* The archive signer over d's session and key_id (worker thread or start-up). */

@@ -20,6 +20,8 @@
 #include "log.h"
 
 #define CARD_OPEN_TIMEOUT_MS 10000u
+/* records one checkpoint covers at most (group commit) */
+#define BATCH_MAX 64u
 
 int device_id_used(const uint8_t map[32], unsigned id)
 {
@@ -436,7 +438,10 @@ static void *worker_main(void *arg)
 		free(t);
 
 		pthread_mutex_lock(&eng->lock);
-		if (d->uncovered && !(d->head && d->head->kind == TASK_COMMIT)) {
+		/* the batch ends when no commit is queued, or at BATCH_MAX records
+		 * so that a steady stream of commits still gets its checkpoints */
+		if (d->uncovered &&
+		    (d->uncovered_n >= BATCH_MAX || !(d->head && d->head->kind == TASK_COMMIT))) {
 			pthread_mutex_unlock(&eng->lock);
 			checkpoint_batch(d);
 			pthread_mutex_lock(&eng->lock);
@@ -456,9 +461,16 @@ void worker_push(device *d, task *t, int front)
 		d->head = d->tail = t;
 	} else if (front) {
 		/* a commit waits for nothing but the card: it holds the reply of a
-		 * key that already exists */
-		t->next = d->head;
-		d->head = t;
+		 * key that already exists. It goes after the commits already
+		 * queued (first come, first committed), before any generation. */
+		task **pp = &d->head;
+
+		while (*pp && (*pp)->kind == TASK_COMMIT)
+			pp = &(*pp)->next;
+		t->next = *pp;
+		*pp = t;
+		if (t->next == NULL)
+			d->tail = t;
 	} else {
 		d->tail->next = t;
 		d->tail = t;
