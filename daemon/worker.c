@@ -347,16 +347,19 @@ static void checkpoint_batch(device *d)
 	pthread_mutex_lock(&eng->archive_lock);
 	rc = archive_sign_checkpoint(eng->arc, &s, &size, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0 && is_device_error(&e))
-		mark_down(d, &e);
-	if (rc == 0) {
+	if (rc < 0) {
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
+			"no checkpoint for a batch of %u records: %s", d->uncovered_n, e.msg);
+		if (is_device_error(&e))
+			mark_down(d, &e);
+	} else {
 		pthread_mutex_lock(&eng->lock);
 		average(&d->commit_s, (d->batch_s + mono_s() - t0) / d->uncovered_n);
 		pthread_mutex_unlock(&eng->lock);
+		log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
+			"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
+			d->uncovered_n);
 	}
-	log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
-		"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
-		d->uncovered_n);
 	/* answer in commit order */
 	while ((j = d->uncovered) != NULL) {
 		d->uncovered = j->next_batch;

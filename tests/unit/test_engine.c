@@ -447,6 +447,58 @@ START_TEST(concurrent_generates_get_verified_bundles)
 }
 END_TEST
 
+/* The batch's checkpoint SIGN fails: the record stays committed (no open
+ * intent), the client hears ArchiveError naming the record, and no bundle
+ * is exported for it until the next checkpoint, which covers it. */
+START_TEST(failed_checkpoint_leaves_record_uncovered)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c, c2;
+	device *other = NULL;
+	json_t *params, *reply = NULL;
+	sim_fault f;
+	size_t i;
+	smk_err e;
+
+	for (i = 0; i < eng->device_count; i++)
+		if (eng->devices[i] != eng->archive_dev)
+			other = eng->devices[i];
+	ck_assert_ptr_nonnull(other);
+	/* the archive card's second APDU from now: the record's SIGN is the
+	 * first (the key is made on the other card), the checkpoint's the second */
+	ck_assert_int_eq(sim_fault_parse("apdu=+2:sw=6A80",
+					 sim_card_stats(cards[eng->archive_dev->index])->apdus,
+					 &f, &e),
+			 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[eng->archive_dev->index], &f, &e), 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c,
+				      &err) == 0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_ptr_null(c.reply);
+	ck_assert_str_eq(c.err, "io.smkeyd.ArchiveError");
+	ck_assert_msg(strstr(c.msg, "record 1 is archived but no checkpoint covers it") != NULL,
+		      "%s", c.msg);
+	ck_assert_uint_eq(records(), 2);
+	ck_assert_uint_eq(open_intents(), 0);
+	params = json_pack("{s:i}", "seq", 1);
+	ck_assert_int_eq(engine_get_bundle(eng, &p, params, &reply, &err), -1);
+	engine_error_clear(&err);
+	/* the next key's checkpoint covers record 1 as well */
+	memset(&c2, 0, sizeof(c2));
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "next", other->serial, NULL, on_done, &c2, &err), 0);
+	run_until(&c2, 1);
+	ck_assert_msg(c2.reply != NULL, "%s: %s", c2.err, c2.msg);
+	json_decref(c2.reply);
+	ck_assert_msg(engine_get_bundle(eng, &p, params, &reply, &err) == 0, "%s", err.msg);
+	json_decref(reply);
+	json_decref(params);
+}
+END_TEST
+
 START_TEST(refusals_write_nothing)
 {
 	engine_peer p = peer_me(), stranger = peer_me();
@@ -737,6 +789,7 @@ int main(void)
 	tcase_add_test(tc, generate_answers_after_commit);
 	tcase_add_test(tc, two_devices_share_the_work);
 	tcase_add_test(tc, concurrent_generates_get_verified_bundles);
+	tcase_add_test(tc, failed_checkpoint_leaves_record_uncovered);
 	tcase_add_test(tc, refusals_write_nothing);
 	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
 	tcase_add_test(tc, forgotten_client_key_is_archived);
