@@ -468,14 +468,14 @@ START_TEST(failed_checkpoint_leaves_record_uncovered)
 	/* the archive card's second APDU from now: the record's SIGN is the
 	 * first (the key is made on the other card), the checkpoint's the second */
 	ck_assert_int_eq(sim_fault_parse("apdu=+2:sw=6A80",
-					 sim_card_stats(cards[eng->archive_dev->index])->apdus,
-					 &f, &e),
+					 sim_card_stats(cards[eng->archive_dev->index])->apdus, &f,
+					 &e),
 			 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[eng->archive_dev->index], &f, &e), 0);
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(engine_generate(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c,
-				      &err) == 0,
-		      "%s", err.msg);
+	ck_assert_msg(
+	    engine_generate(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c, &err) == 0,
+	    "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_ptr_null(c.reply);
 	ck_assert_str_eq(c.err, "io.smkeyd.ArchiveError");
