@@ -8,7 +8,12 @@
  *   archive_commit()  after the card answered: the intent becomes record n,
  *                     signed by the archive key, appended to the Merkle log,
  *                     and a new signed checkpoint is stored, in one transaction;
+ *                     or, batched (group commit):
+ *   archive_commit_record()   the record alone, and later
+ *   archive_sign_checkpoint() one checkpoint over every record so far;
  *   archive_fail()    or the intent ends as a failed outcome with a reason.
+ * A record is "covered" once a checkpoint's tree includes it; only covered
+ * records have a bundle.
  *
  * Record 0 is the archive signing key's own record (kind "archive-key"),
  * signed by itself; every later record is signed by that key. The encoding
@@ -112,6 +117,14 @@ int archive_intent(archive *a, const archive_intent_req *req, archive_intent_inf
  * itself, afterwards the key of record 0. *seq receives the record number. */
 int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
 		   uint64_t *seq, smk_err *e);
+/* Group commit: as archive_commit, but no checkpoint is signed; the record
+ * is durable and signed, and not covered until archive_sign_checkpoint. */
+int archive_commit_record(archive *a, const archive_signer *signer, const archive_commit_req *req,
+			  uint64_t *seq, smk_err *e);
+/* Sign and store a checkpoint over the current tree, which covers every
+ * record committed since the last one; *size receives the tree size. When
+ * the latest checkpoint already covers every record nothing is signed. */
+int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *size, smk_err *e);
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e);
 
 /* Intents without an outcome (interrupted requests), oldest first. The
@@ -199,7 +212,11 @@ int archive_find_cert(archive *a, uint64_t key_seq, uint64_t *seq, smk_err *e);
 /* Fault injection for durability tests: fn is called with the name of each
  * step of archive_commit as it is reached ("intent-loaded", "record-built",
  * "record-signed", "record-inserted", "checkpoint-signed",
- * "checkpoint-inserted"); the transaction commits after the last one. */
+ * "checkpoint-inserted"); the transaction commits after the last one.
+ * archive_commit_record stops after "record-inserted", commits, then calls
+ * "record-committed" (the record is durable, no checkpoint covers it);
+ * archive_sign_checkpoint has "checkpoint-signed" and
+ * "checkpoint-inserted", and commits after the last. */
 void archive_set_step_hook(archive *a, void (*fn)(const char *step, void *ctx), void *ctx);
 
 /* The built-in sign-only policy of the archive key, as a canonical policy

@@ -225,11 +225,14 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	    record_and_sig(a, 0, &b.key_record, &b.key_record_sig, &k, e) < 0 ||
 	    archive_latest_checkpoint(a, &b.checkpoint, &size, e) < 0)
 		goto out;
+	/* a bundle proves inclusion in a signed checkpoint: a record committed
+	 * after the latest one (group commit, docs/archive.md) has none yet */
 	if (size <= seq) {
-		smk_fail(e, SMK_E_FORMAT,
-			 "archive: latest checkpoint (size %" PRIu64
-			 ") does not cover record %" PRIu64,
-			 size, seq);
+		smk_fail(e, SMK_E_ARG,
+			 "archive: record %" PRIu64
+			 " is not covered by a checkpoint yet (the latest"
+			 " covers records 0..%" PRIu64 ")",
+			 seq, size - 1);
 		goto out;
 	}
 	/* a certificate is about the key of an earlier record: that record and

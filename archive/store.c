@@ -393,32 +393,18 @@ static void bind_checkpoint(sqlite3_stmt *st, const void *arg)
 	sqlite3_bind_text(st, 3, (const char *)c->note->data, (int)c->note->len, SQLITE_STATIC);
 }
 
-/* Append record seq and a checkpoint over the new tree; runs inside the
- * caller's transaction. */
-static int append(archive *a, const archive_signer *s, const archive_commit_req *req,
-		  const struct stored_intent *in, uint64_t *seq_out, smk_err *e)
+/* The signer must be the archive key: for record 0 the key the record
+ * itself carries (new_spki), afterwards the key of record 0. */
+static int check_signer(archive *a, const archive_signer *s, uint64_t seq, const uint8_t *new_spki,
+			size_t new_spki_len, smk_err *e)
 {
-	smk_buf record = SMK_BUF_INIT, sig = SMK_BUF_INIT, note = SMK_BUF_INIT;
 	smk_buf signer_spki = SMK_BUF_INIT, key_spki = SMK_BUF_INIT;
-	uint8_t prev[32], hash[32];
-	uint8_t(*leaves)[32] = NULL;
-	archive_checkpoint cp;
-	struct commit_rows rows;
-	uint64_t seq;
 	int rc = -1;
 
-	if (last_record(a, &seq, prev, e) < 0)
-		goto out;
-	if ((seq == 0) != (strcmp(in->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)) {
-		smk_fail(e, SMK_E_ARG, "archive: intent of kind %s cannot become record %" PRIu64,
-			 in->kind, seq);
-		goto out;
-	}
-	/* the archive key signs: record 0 itself, afterwards the key of record 0 */
 	if (cvc_spki_der(s->pub, &signer_spki, e) < 0)
 		goto out;
 	if (seq == 0) {
-		if (smk_buf_add(&key_spki, req->spki, req->spki_len) < 0) {
+		if (smk_buf_add(&key_spki, new_spki, new_spki_len) < 0) {
 			smk_fail(e, SMK_E_NOMEM, "out of memory");
 			goto out;
 		}
@@ -431,6 +417,34 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 			 "archive: the signer is not the archive key of record 0");
 		goto out;
 	}
+	rc = 0;
+out:
+	smk_buf_free(&signer_spki);
+	smk_buf_free(&key_spki);
+	return rc;
+}
+
+/* Append record seq (record and outcome rows); runs inside the caller's
+ * transaction. Every kind of record is appended here, so the signer check,
+ * the hash chain and the steps are the same for all. */
+static int append(archive *a, const archive_signer *s, const archive_commit_req *req,
+		  const struct stored_intent *in, uint64_t *seq_out, smk_err *e)
+{
+	smk_buf record = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	uint8_t prev[32], hash[32];
+	struct commit_rows rows;
+	uint64_t seq;
+	int rc = -1;
+
+	if (last_record(a, &seq, prev, e) < 0)
+		goto out;
+	if ((seq == 0) != (strcmp(in->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)) {
+		smk_fail(e, SMK_E_ARG, "archive: intent of kind %s cannot become record %" PRIu64,
+			 in->kind, seq);
+		goto out;
+	}
+	if (check_signer(a, s, seq, req->spki, req->spki_len, e) < 0)
+		goto out;
 	if (archive_record_encode(in->canonical.data, in->canonical.len, in->policy_doc.data,
 				  in->policy_doc.len, req, seq, prev, now_or(req->time), &record,
 				  e) < 0)
@@ -443,13 +457,12 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		goto out;
 	}
 	step(a, "record-signed");
+	memset(&rows, 0, sizeof(rows));
 	rows.seq = seq;
 	rows.request_id = req->request_id;
 	rows.record = &record;
 	rows.sig = &sig;
-	rows.note = &note;
 	rows.time = now_or(req->time);
-	rows.size = seq + 1;
 	if (insert_row(a,
 		       "INSERT INTO records(seq, request_id, canonical, signature)"
 		       " VALUES(?, ?, ?, ?)",
@@ -460,37 +473,67 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		       "store outcome", e, bind_outcome, &rows) < 0)
 		goto out;
 	step(a, "record-inserted");
+	*seq_out = seq;
+	rc = 0;
+out:
+	smk_buf_free(&record);
+	smk_buf_free(&sig);
+	return rc;
+}
 
-	if (archive_load_leaves(a, seq + 1, &leaves, e) < 0 ||
-	    merkle_root((const uint8_t(*)[32])leaves, seq + 1, cp.root, e) < 0 ||
+static int latest_checkpoint_size(archive *a, uint64_t *size, smk_err *e)
+{
+	int64_t v;
+
+	if (archive_db_int(a, "SELECT COALESCE(MAX(size), 0) FROM checkpoints", &v, e) < 0)
+		return -1;
+	*size = (uint64_t)v;
+	return 0;
+}
+
+/* Sign and store a checkpoint over the tree of the first size records;
+ * runs inside the caller's transaction. */
+static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size, int64_t time,
+			     smk_err *e)
+{
+	smk_buf note = SMK_BUF_INIT;
+	uint8_t(*leaves)[32] = NULL;
+	archive_checkpoint cp;
+	struct commit_rows rows;
+	int rc = -1;
+
+	if (archive_load_leaves(a, size, &leaves, e) < 0 ||
+	    merkle_root((const uint8_t(*)[32])leaves, size, cp.root, e) < 0 ||
 	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
 		goto out;
-	cp.size = seq + 1;
+	cp.size = size;
 	if (archive_checkpoint_sign(&cp, s, &note, e) < 0)
 		goto out;
 	step(a, "checkpoint-signed");
+	memset(&rows, 0, sizeof(rows));
+	rows.note = &note;
+	rows.time = now_or(time);
+	rows.size = size;
 	if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
 		       "store checkpoint", e, bind_checkpoint, &rows) < 0)
 		goto out;
 	step(a, "checkpoint-inserted");
-	*seq_out = seq;
 	rc = 0;
 out:
 	free(leaves);
-	smk_buf_free(&record);
-	smk_buf_free(&sig);
 	smk_buf_free(&note);
-	smk_buf_free(&signer_spki);
-	smk_buf_free(&key_spki);
 	return rc;
 }
 
 /* The intent req->request_id becomes a record: the one path every kind
  * takes (hash chain, signature checked before storing, leaf, checkpoint,
  * step hook). Runs inside the caller's transaction. A certificate intent
- * only through archive_cert_commit (want_cert), every other kind never. */
+ * only through archive_cert_commit (want_cert), every other kind never.
+ * with_checkpoint: a checkpoint over the new tree is stored in the same
+ * transaction; without, archive_sign_checkpoint covers it later (group
+ * commit, docs/archive.md). */
 static int commit_intent(archive *a, const archive_signer *signer, const archive_commit_req *req,
-			 int want_cert, uint64_t *seq, smk_err *e)
+			 int want_cert, int with_checkpoint, uint64_t *seq, smk_err *e)
 {
 	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
 	int rc = -1;
@@ -505,6 +548,8 @@ static int commit_intent(archive *a, const archive_signer *signer, const archive
 	step(a, "intent-loaded");
 	if (append(a, signer, req, &in, seq, e) < 0)
 		goto out;
+	if (with_checkpoint && append_checkpoint(a, signer, *seq + 1, req->time, e) < 0)
+		goto out;
 	rc = 0;
 out:
 	smk_buf_free(&in.canonical);
@@ -512,7 +557,7 @@ out:
 	return rc;
 }
 
-static int check_signer(archive *a, const archive_signer *signer, const char *what, smk_err *e)
+static int check_writer(archive *a, const archive_signer *signer, const char *what, smk_err *e)
 {
 	if (a->readonly)
 		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
@@ -532,15 +577,30 @@ static int rollback(archive *a, const char *request_id, smk_err *e)
 int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
 		   uint64_t *seq, smk_err *e)
 {
-	if (check_signer(a, signer, "commit", e) < 0)
+	if (check_writer(a, signer, "commit", e) < 0)
 		return -1;
 	if (!req->request_id)
 		return smk_fail(e, SMK_E_ARG, "archive commit: request id needed");
 	/* one writer at a time; the whole commit is one transaction */
 	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
 		return -1;
-	if (commit_intent(a, signer, req, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, req, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		return rollback(a, req->request_id, e);
+	return 0;
+}
+
+int archive_commit_record(archive *a, const archive_signer *signer, const archive_commit_req *req,
+			  uint64_t *seq, smk_err *e)
+{
+	if (check_writer(a, signer, "commit", e) < 0)
+		return -1;
+	if (!req->request_id)
+		return smk_fail(e, SMK_E_ARG, "archive commit: request id needed");
+	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
+		return -1;
+	if (commit_intent(a, signer, req, 0, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+		return rollback(a, req->request_id, e);
+	step(a, "record-committed");
 	return 0;
 }
 
@@ -580,7 +640,7 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	int found;
 
 	memset(&info, 0, sizeof(info));
-	if (check_signer(a, signer, "adopt", e) < 0)
+	if (check_writer(a, signer, "adopt", e) < 0)
 		return -1;
 	if (!req->cvreq || !req->cvreq_len || !req->spki || !req->spki_len)
 		return smk_fail(e, SMK_E_ARG, "adopt: CV-REQ and public key needed");
@@ -621,7 +681,7 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	cr.spki = req->spki;
 	cr.spki_len = req->spki_len;
 	cr.time = info.time;
-	if (commit_intent(a, signer, &cr, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, &cr, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		goto fail;
 	smk_buf_free(&canon);
 	return 0;
@@ -740,7 +800,7 @@ int archive_cert_commit(archive *a, const archive_signer *signer, const char *re
 	uint8_t hash[32];
 	int rc;
 
-	if (check_signer(a, signer, "certificate commit", e) < 0)
+	if (check_writer(a, signer, "certificate commit", e) < 0)
 		return -1;
 	if (!request_id)
 		return smk_fail(e, SMK_E_ARG, "archive certificate commit: request id needed");
@@ -771,9 +831,43 @@ int archive_cert_commit(archive *a, const archive_signer *signer, const char *re
 	memset(&cr, 0, sizeof(cr));
 	cr.request_id = request_id;
 	cr.time = time;
-	if (commit_intent(a, signer, &cr, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, &cr, 1, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		return rollback(a, request_id, e);
 	return 0;
+}
+
+
+int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *size, smk_err *e)
+{
+	uint64_t n = 0, covered = 0;
+	int rc = -1;
+
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	if (!signer || !signer->sign || !signer->pub)
+		return smk_fail(e, SMK_E_ARG, "archive checkpoint: signer needed");
+	if (exec(a, "BEGIN IMMEDIATE", "begin checkpoint", e) < 0)
+		return -1;
+	if (archive_size(a, &n, e) < 0 || latest_checkpoint_size(a, &covered, e) < 0)
+		goto out;
+	if (n == 0) {
+		smk_fail(e, SMK_E_ARG, "archive: no records, nothing to checkpoint");
+		goto out;
+	}
+	/* every record is covered already: no signature spent */
+	if (covered < n && (check_signer(a, signer, n, NULL, 0, e) < 0 ||
+			    append_checkpoint(a, signer, n, 0, e) < 0))
+		goto out;
+	if (exec(a, "COMMIT", "commit", e) < 0)
+		goto out;
+	*size = n;
+	rc = 0;
+out:
+	if (rc < 0) {
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		smk_context(e, "checkpoint over %" PRIu64 " records", n);
+	}
+	return rc;
 }
 
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e)

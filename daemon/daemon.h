@@ -100,17 +100,28 @@ typedef struct device {
 	char last_error[600];
 	task *head, *tail;	  /* commits and signatures go to the front */
 	unsigned queued;	  /* generation jobs waiting or running here */
+	unsigned generating;	  /* of those, jobs whose card work is not done yet */
+	double gen_s;		  /* card time per generation here (moving average) */
+	double commit_s;	  /* archive device: card time per record committed,
+				     its share of a checkpoint included (moving average) */
 	unsigned long picks;	  /* jobs given to it so far: ties go to the least used */
 	uint8_t used_ids[32];	  /* key ids with a key on the card, as last listed */
 	uint8_t reserved_ids[32]; /* key ids promised to jobs in flight */
 	unsigned backoff_s;
 	time_t retry_at;
 	int stop;
+
+	/* the archive device's worker only: jobs whose record is committed and
+	 * waits for the batch's checkpoint (group commit) */
+	job *uncovered;
+	unsigned uncovered_n;
+	double batch_s; /* card time spent on this batch so far */
 } device;
 
 enum task_kind {
 	TASK_GENERATE, /* job: GAKP under SM, check, PrKD */
-	TASK_COMMIT,   /* job: archive_commit signed by the archive key (archive device only) */
+	TASK_COMMIT,   /* job: its record signed by the archive key (archive device only);
+			  one checkpoint follows when no more commits are queued */
 	TASK_CARDOP,   /* op: one step of a certificate or adoption call (cardop.h) */
 };
 
@@ -144,6 +155,9 @@ struct job {
 	session_key key;
 	smk_buf device_chain;
 	uint64_t seq;
+	int committed;	 /* the record is in the archive (maybe not covered yet) */
+	int generating;	 /* counted in dev->generating */
+	job *next_batch; /* in the archive device's uncovered list */
 };
 
 /* What a worker reports to the loop. */
@@ -208,7 +222,8 @@ json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const c
 int workers_discover(engine *eng, smk_err *e);
 int workers_start(engine *eng, smk_err *e);
 void workers_stop(engine *eng);
-/* Queue t on d (front for commits); under no lock. */
+/* Queue t on d (front: a commit, after the commits queued and before any
+ * generation); under no lock. */
 void worker_push(device *d, task *t, int front);
 const char *device_state_name(enum device_state s);
 /* The archive signer over d's session and key_id (worker thread or start-up). */

@@ -81,6 +81,15 @@ static void purge_completions(engine *eng, job *j)
 	}
 }
 
+/* Under eng->lock: the job's card work on its device is over (or never
+ * happens); the placement stops counting it there. */
+static void job_generated(job *j)
+{
+	if (j->generating && j->dev)
+		j->dev->generating--;
+	j->generating = 0;
+}
+
 static void job_release(job *j)
 {
 	engine *eng = j->eng;
@@ -88,6 +97,7 @@ static void job_release(job *j)
 
 	pthread_mutex_lock(&eng->lock);
 	purge_completions(eng, j);
+	job_generated(j);
 	if (j->dev) {
 		j->dev->queued--;
 		device_id_set(j->dev->reserved_ids, j->key_id, 0);
@@ -167,6 +177,25 @@ static void job_archive_error(job *j, const char *reason)
 	job_release(j);
 }
 
+/* The record is in the archive, but its batch's checkpoint was not signed
+ * (the archive device failed): no bundle yet. The next checkpoint (the next
+ * commit, or the next start) covers it; GetRecord finds it by request id. */
+static void job_uncovered(job *j)
+{
+	log_fields f = job_fields(j, "committed");
+	char reason[700];
+
+	pending_remove(j->eng, j->request_id);
+	snprintf(reason, sizeof(reason),
+		 "record %llu is archived but no checkpoint covers it yet: %s",
+		 (unsigned long long)j->seq, j->err.msg);
+	log_msg(LOG_ERR, &f, "%s", reason);
+	job_answer_error(j, ERR_PREFIX "ArchiveError",
+			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
+			 j->request_id, reason);
+	job_release(j);
+}
+
 static json_t *b64_string(const uint8_t *p, size_t n)
 {
 	char *out = malloc(4 * ((n + 2) / 3) + 1);
@@ -238,6 +267,9 @@ void jobs_deliver(engine *eng, completion *c)
 			j->progress(j->ctx, c->stage);
 		return;
 	case DONE_GENERATED:
+		pthread_mutex_lock(&eng->lock);
+		job_generated(j);
+		pthread_mutex_unlock(&eng->lock);
 		if (j->rc < 0) {
 			job_failed(j, j->err.msg);
 			return;
@@ -258,7 +290,9 @@ void jobs_deliver(engine *eng, completion *c)
 		worker_push(eng->archive_dev, t, 1);
 		return;
 	case DONE_COMMITTED:
-		if (j->rc < 0)
+		if (j->rc < 0 && j->committed)
+			job_uncovered(j);
+		else if (j->rc < 0)
 			job_archive_error(j, j->err.msg);
 		else
 			job_committed(j);
@@ -276,16 +310,57 @@ static int device_matches(const device *d, const char *want)
 	return want == NULL || strcmp(d->serial, want) == 0 || strcmp(d->devaut_chr, want) == 0;
 }
 
-/* The least busy device that is up, allowed by the policy and asked for.
+/* Before anything is measured: an EC P-256 generation and a record
+ * signature under the simulator's genuine latency model
+ * (docs/PERFORMANCE.md). Only their ratio matters once one device has a
+ * measurement: a device without one is assumed to be like the others. */
+#define PRIOR_GEN_S 0.4
+#define PRIOR_COMMIT_S 0.1
+
+/* Mean measured card time per generation over the devices (the prior
+ * before any). Under eng->lock. */
+static double typical_gen_s(const engine *eng)
+{
+	double sum = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < eng->device_count; i++)
+		if (eng->devices[i]->gen_s > 0) {
+			sum += eng->devices[i]->gen_s;
+			n++;
+		}
+	return n ? sum / (double)n : PRIOR_GEN_S;
+}
+
+/* The card time d is expected to need before a job given to it now is
+ * done: the generations it holds and this one, at its time per generation;
+ * and, on the archive device, one record signature (with its share of a
+ * checkpoint) for every job in flight on any device and for this one,
+ * since every key's record is signed there. docs/PERFORMANCE.md §3.
  * Under eng->lock. */
+static double device_load(const engine *eng, const device *d, double typical)
+{
+	double gen = d->gen_s > 0 ? d->gen_s : typical;
+	double load = (d->generating + 1) * gen;
+
+	if (d == eng->archive_dev)
+		load += (double)(eng->in_flight + 1) *
+			(d->commit_s > 0 ? d->commit_s : typical * PRIOR_COMMIT_S / PRIOR_GEN_S);
+	return load;
+}
+
+/* The device that is up, allowed by the policy and asked for, and would
+ * finish a new job first by device_load. Under eng->lock. */
 static device *choose_device(engine *eng, const policy *pol, const char *want, int *full)
 {
 	device *best = NULL;
+	double best_load = 0, typical = typical_gen_s(eng);
 	size_t i;
 
 	*full = 0;
 	for (i = 0; i < eng->device_count; i++) {
 		device *d = eng->devices[i];
+		double load;
 
 		if (d->state == DEVICE_DOWN || !d->serial[0] || !device_matches(d, want) ||
 		    policy_device_allowed(pol, d->devaut_chr, NULL) < 0)
@@ -294,9 +369,13 @@ static device *choose_device(engine *eng, const policy *pol, const char *want, i
 			*full = 1;
 			continue;
 		}
-		if (best == NULL || d->queued < best->queued ||
-		    (d->queued == best->queued && d->picks < best->picks))
+		load = device_load(eng, d, typical);
+		/* ties (within 1 %) go to the least used */
+		if (best == NULL || load < best_load * 0.99 ||
+		    (load <= best_load * 1.01 && d->picks < best->picks)) {
 			best = d;
+			best_load = load;
+		}
 	}
 	if (best)
 		best->picks++;
@@ -464,6 +543,8 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	engine_crash_point("after-intent");
 	pthread_mutex_lock(&eng->lock);
 	dev->queued++;
+	dev->generating++;
+	j->generating = 1;
 	device_id_set(dev->reserved_ids, key_id, 1);
 	pthread_mutex_unlock(&eng->lock);
 	j->next_all = eng->jobs;

@@ -158,9 +158,11 @@ static void fail_intent(engine *eng, const char *request_id, const char *reason)
 		"interrupted request closed: %s", reason);
 }
 
+/* deferred: the record alone (group commit); recover_pending signs one
+ * checkpoint over all of them at the end */
 static int commit_key(engine *eng, const archive_signer *signer, const char *request_id,
 		      const char *label, const device *d, const smk_buf *cvreq,
-		      const chain_attested *att, uint64_t *seq, smk_err *e)
+		      const chain_attested *att, int deferred, uint64_t *seq, smk_err *e)
 {
 	archive_commit_req req;
 
@@ -174,7 +176,8 @@ static int commit_key(engine *eng, const archive_signer *signer, const char *req
 	req.cvreq_len = cvreq->len;
 	req.spki = att->spki.data;
 	req.spki_len = att->spki.len;
-	return archive_commit(eng->arc, signer, &req, seq, e);
+	return deferred ? archive_commit_record(eng->arc, signer, &req, seq, e)
+			: archive_commit(eng->arc, signer, &req, seq, e);
 }
 
 /* What CE|id of the intent's device holds. 1: a verified request of ours in
@@ -384,8 +387,8 @@ static int create_archive_key(engine *eng, smk_err *e)
 	}
 	device_id_set(d->used_ids, key_id, 1);
 	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
-	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, &seq,
-		       e) < 0)
+	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, 0,
+		       &seq, e) < 0)
 		goto out;
 	pending_remove(eng, info.request_id);
 	if (EVP_PKEY_up_ref(key.att.key) != 1) {
@@ -427,7 +430,8 @@ static int recover_archive_key_intent(engine *eng, const archive_intent_info *in
 	rc = 0;
 	if (read_back(eng, in, &sc, &d, &cvreq, &att) == 1) {
 		worker_signer(d, (uint8_t)sc.key_id, att.key, &s);
-		if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att, &seq, e) < 0) {
+		if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att, 0, &seq, e) <
+		    0) {
 			rc = -1;
 		} else {
 			pending_remove(eng, in->request_id);
@@ -468,6 +472,78 @@ int recover_archive_key(engine *eng, smk_err *e)
 	return load_archive_key(eng, e);
 }
 
+/* A sidecar is written after its intent, so at start one whose intent is
+ * no longer open is left over: the daemon stopped between the record's
+ * commit and the sidecar's removal. */
+static void sweep_sidecars(engine *eng)
+{
+	archive_intent_info *list = NULL;
+	struct dirent *de;
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	size_t n = 0, i, len;
+	smk_err e;
+	DIR *dir;
+
+	if (archive_pending(eng->arc, &list, &n, &e) < 0) {
+		log_warn("pending files not checked: %s", e.msg);
+		return;
+	}
+	dir = opendir(eng->pending_dir);
+	while (dir && (de = readdir(dir)) != NULL) {
+		len = strlen(de->d_name);
+		if (len != ARCHIVE_REQUEST_ID_LEN + 5 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		memcpy(id, de->d_name, ARCHIVE_REQUEST_ID_LEN);
+		id[ARCHIVE_REQUEST_ID_LEN] = '\0';
+		for (i = 0; i < n && strcmp(list[i].request_id, id) != 0; i++)
+			;
+		if (i == n) {
+			log_msg(LOG_INFO, &(log_fields){.request_id = id},
+				"pending file of a closed request removed");
+			pending_remove(eng, id);
+		}
+	}
+	if (dir)
+		closedir(dir);
+	free(list);
+}
+
+/* Records committed after the latest checkpoint (the daemon stopped between
+ * a record and its checkpoint, or recovery committed some just now): one
+ * checkpoint covers them before the first request. Without the archive key
+ * they stay uncovered, which smkey audit reports as a note. */
+static void recover_checkpoint(engine *eng)
+{
+	archive_signer s;
+	smk_buf note = SMK_BUF_INIT;
+	uint64_t size = 0, covered = 0;
+	smk_err e;
+
+	if (archive_size(eng->arc, &size, &e) < 0 ||
+	    archive_latest_checkpoint(eng->arc, &note, &covered, &e) < 0) {
+		log_err("archive checkpoint not checked: %s", e.msg);
+		smk_buf_free(&note);
+		return;
+	}
+	smk_buf_free(&note);
+	if (covered >= size)
+		return;
+	if (eng->archive_dev == NULL) {
+		log_warn("records %llu..%llu are not covered by a checkpoint: %s",
+			 (unsigned long long)covered, (unsigned long long)size - 1,
+			 eng->archive_error);
+		return;
+	}
+	worker_signer(eng->archive_dev, eng->archive_key_id, eng->archive_pub, &s);
+	if (archive_sign_checkpoint(eng->arc, &s, &size, &e) < 0)
+		log_err("records %llu..%llu left without a checkpoint: %s",
+			(unsigned long long)covered, (unsigned long long)size - 1, e.msg);
+	else
+		log_msg(LOG_INFO, NULL,
+			"checkpoint signed at start: covers records %llu..%llu as well",
+			(unsigned long long)covered, (unsigned long long)size - 1);
+}
+
 int recover_pending(engine *eng, smk_err *e)
 {
 	archive_intent_info *list = NULL;
@@ -506,7 +582,7 @@ int recover_pending(engine *eng, smk_err *e)
 				worker_signer(eng->archive_dev, eng->archive_key_id,
 					      eng->archive_pub, &s);
 				if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att,
-					       &seq, &ie) < 0) {
+					       1, &seq, &ie) < 0) {
 					log_msg(LOG_ERR,
 						&(log_fields){in->request_id, in->policy_name,
 							      d->serial, NULL},
@@ -529,6 +605,8 @@ int recover_pending(engine *eng, smk_err *e)
 	}
 	smk_buf_free(&cvreq);
 	free(list);
+	sweep_sidecars(eng);
+	recover_checkpoint(eng);
 	return 0;
 }
 

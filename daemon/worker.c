@@ -20,6 +20,8 @@
 #include "log.h"
 
 #define CARD_OPEN_TIMEOUT_MS 10000u
+/* records one checkpoint covers at most (group commit) */
+#define BATCH_MAX 64u
 
 int device_id_used(const uint8_t map[32], unsigned id)
 {
@@ -147,6 +149,21 @@ void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
 
 /* ---- tasks ---- */
 
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Under eng->lock: a moving average of the card time per task, so the
+ * placement (jobs.c) follows what the device really takes. */
+static void average(double *avg, double sample)
+{
+	*avg = *avg > 0 ? 0.75 * *avg + 0.25 * sample : sample;
+}
+
 /* SMKEYD_TEST_CRASH_AT=POINT: die like kill -9 at a named point of a
  * generation, so the reliability tests can check recovery (after-intent,
  * after-gakp here and in jobs.c; the archive's commit steps through
@@ -211,6 +228,7 @@ static void run_generate(device *d, job *j)
 	engine *eng = d->eng;
 	session_keygen g;
 	bool used;
+	double t0 = mono_s();
 
 	engine_post(eng, DONE_PROGRESS, j, ENGINE_SESSION);
 	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0)
@@ -255,6 +273,7 @@ static void run_generate(device *d, job *j)
 	engine_crash_point("after-gakp");
 	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, j->key_id, 1);
+	average(&d->gen_s, mono_s() - t0);
 	pthread_mutex_unlock(&eng->lock);
 	smk_buf_reset(&j->device_chain);
 	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0) {
@@ -272,11 +291,14 @@ fail:
 	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
 }
 
+/* The record alone (group commit): it is signed and durable here, and the
+ * job waits in d->uncovered for the checkpoint of its batch. */
 static void run_commit(device *d, job *j)
 {
 	engine *eng = d->eng;
 	archive_signer s;
 	archive_commit_req req;
+	double t0 = mono_s();
 
 	memset(&req, 0, sizeof(req));
 	req.request_id = j->request_id;
@@ -290,11 +312,71 @@ static void run_commit(device *d, job *j)
 	req.spki_len = j->key.att.spki.len;
 	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
-	j->rc = archive_commit(eng->arc, &s, &req, &j->seq, &j->err);
+	j->rc = archive_commit_record(eng->arc, &s, &req, &j->seq, &j->err);
 	pthread_mutex_unlock(&eng->archive_lock);
-	if (j->rc < 0 && is_device_error(&j->err))
-		mark_down(d, &j->err);
-	engine_post(eng, DONE_COMMITTED, j, ENGINE_ARCHIVED);
+	if (j->rc < 0) {
+		if (is_device_error(&j->err))
+			mark_down(d, &j->err);
+		engine_post(eng, DONE_COMMITTED, j, ENGINE_ARCHIVED);
+		return;
+	}
+	j->committed = 1;
+	/* the record closed the intent: nothing is left to recover from CE|id */
+	pending_remove(eng, j->request_id);
+	j->next_batch = d->uncovered;
+	d->uncovered = j;
+	d->uncovered_n++;
+	d->batch_s += mono_s() - t0;
+}
+
+/* No more commits queued: one checkpoint covers every record of the batch,
+ * and each of its jobs can have its bundle. */
+static void checkpoint_batch(device *d)
+{
+	engine *eng = d->eng;
+	archive_signer s;
+	job *j, *order = NULL;
+	uint64_t size = 0;
+	double t0 = mono_s();
+	smk_err e;
+	int rc;
+
+	if (d->uncovered == NULL)
+		return;
+	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_sign_checkpoint(eng->arc, &s, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
+			"no checkpoint for a batch of %u records: %s", d->uncovered_n, e.msg);
+		if (is_device_error(&e))
+			mark_down(d, &e);
+	} else {
+		pthread_mutex_lock(&eng->lock);
+		average(&d->commit_s, (d->batch_s + mono_s() - t0) / d->uncovered_n);
+		pthread_mutex_unlock(&eng->lock);
+		log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
+			"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
+			d->uncovered_n);
+	}
+	/* answer in commit order */
+	while ((j = d->uncovered) != NULL) {
+		d->uncovered = j->next_batch;
+		j->next_batch = order;
+		order = j;
+	}
+	d->uncovered_n = 0;
+	d->batch_s = 0;
+	while ((j = order) != NULL) {
+		order = j->next_batch;
+		j->next_batch = NULL;
+		if (rc < 0) {
+			j->rc = -1;
+			j->err = e;
+		}
+		engine_post(eng, DONE_COMMITTED, j, ENGINE_ARCHIVED);
+	}
 }
 
 /* Down and idle: try to bring the session back. */
@@ -361,6 +443,14 @@ static void *worker_main(void *arg)
 		free(t);
 
 		pthread_mutex_lock(&eng->lock);
+		/* the batch ends when no commit is queued, or at BATCH_MAX records
+		 * so that a steady stream of commits still gets its checkpoints */
+		if (d->uncovered &&
+		    (d->uncovered_n >= BATCH_MAX || !(d->head && d->head->kind == TASK_COMMIT))) {
+			pthread_mutex_unlock(&eng->lock);
+			checkpoint_batch(d);
+			pthread_mutex_lock(&eng->lock);
+		}
 		if (d->state == DEVICE_BUSY)
 			d->state = DEVICE_UP;
 	}
@@ -376,9 +466,16 @@ void worker_push(device *d, task *t, int front)
 		d->head = d->tail = t;
 	} else if (front) {
 		/* a commit waits for nothing but the card: it holds the reply of a
-		 * key that already exists */
-		t->next = d->head;
-		d->head = t;
+		 * key that already exists. It goes after the commits already
+		 * queued (first come, first committed), before any generation. */
+		task **pp = &d->head;
+
+		while (*pp && (*pp)->kind == TASK_COMMIT)
+			pp = &(*pp)->next;
+		t->next = *pp;
+		*pp = t;
+		if (t->next == NULL)
+			d->tail = t;
 	} else {
 		d->tail->next = t;
 		d->tail = t;

@@ -110,16 +110,31 @@ smk_spawn() {
 # are vpcd ports SMK_PORT_BASE+2k and +2k+1. The base is random: inside our
 # own network namespace any port is free, and a random one also keeps a
 # scenario correct if it is ever run without the namespace.
+#
+# Each entry loads its own copy of the vpcd driver. vpcd keeps its readers in
+# one static table indexed by the slot number (the low 16 bits of the Lun),
+# and pcscd loads a library named twice only once: with one LIBPATH, slot 0
+# of the second entry overwrites slot 0 of the first, so readers 0 and 2 (and
+# 1 and 3) share one connection and the other simulator's commands are never
+# answered. A copy under another name is a separate dlopen() with its own
+# table (the dynamic loader tells libraries apart by file, so a symlink
+# would not do).
 smk_start_pcscd() {
-	local entries=${1:-1} i port
+	local entries=${1:-1} i port lib
 	SMK_PORT_BASE=$((20000 + (RANDOM % 2000) * 16))
 	: >"$SMK_TMP/reader.conf"
 	for ((i = 0; i < entries; i++)); do
 		port=$((SMK_PORT_BASE + 2 * i))
+		lib=$SMK_VPCD_LIB
+		if [ "$i" -gt 0 ]; then
+			lib=$SMK_TMP/vpcd-driver-$i/$(basename "$SMK_VPCD_LIB")
+			mkdir -p "$(dirname "$lib")"
+			cp "$(readlink -f "$SMK_VPCD_LIB")" "$lib"
+		fi
 		cat >>"$SMK_TMP/reader.conf" <<EOF
 FRIENDLYNAME "smk-vpcd-$i"
 DEVICENAME   /dev/null:$port
-LIBPATH      $SMK_VPCD_LIB
+LIBPATH      $lib
 CHANNELID    $port
 
 EOF
@@ -203,7 +218,8 @@ smk_ctl() {
 smk_wait_card() {
 	local reader=$1 secs=${2:-15} i
 	for ((i = 0; i < secs * 5; i++)); do
-		if opensc-tool --reader "$reader" --atr >/dev/null 2>&1; then
+		# bounded: with a broken reader opensc-tool can wait for ever
+		if timeout 10 opensc-tool --reader "$reader" --atr >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.2
@@ -215,7 +231,10 @@ smk_wait_card() {
 smk_wait_no_card() {
 	local reader=$1 secs=${2:-15} i
 	for ((i = 0; i < secs * 5; i++)); do
-		if ! opensc-tool --reader "$reader" --atr >/dev/null 2>&1; then
+		local rc=0
+		timeout 10 opensc-tool --reader "$reader" --atr >/dev/null 2>&1 || rc=$?
+		# 124: opensc-tool hung, which says nothing about the card
+		if [ "$rc" != 0 ] && [ "$rc" != 124 ]; then
 			return 0
 		fi
 		sleep 0.2

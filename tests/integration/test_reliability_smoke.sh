@@ -4,7 +4,8 @@
 # and are run by hand (docs/reliability-faults.md):
 #   faults.sh  GAKP and the checkpoint SIGN answered with a bad MAC, and in
 #              plain (the card's SM ends)
-#   crash.sh   kill -9 after the checkpoint is signed, before it is stored
+#   crash.sh   kill -9 after a record is committed, before its checkpoint;
+#              and after the checkpoint is signed, before it is stored
 #   disk.sh    the archive on a full tmpfs (before the card, and mid-request)
 # Each harness enters its own namespaces (needs root, as every integration
 # scenario) and checks its own invariants; reports go to
@@ -21,6 +22,6 @@ unset SMK_IN_NAMESPACE
 # SIGN (faults.sh prints the trace in its report)
 bash "$here/../reliability/faults.sh" "$out/smoke-faults.md" "9 13" "badmac plain" &&
 	grep -q ' 0 failed' "$out/smoke-faults.md"
-bash "$here/../reliability/crash.sh" "$out/smoke-crash.md" "checkpoint-signed"
+bash "$here/../reliability/crash.sh" "$out/smoke-crash.md" "record-committed checkpoint-signed"
 bash "$here/../reliability/disk.sh" "$out/smoke-disk.md"
 echo "[test_reliability_smoke] PASS"

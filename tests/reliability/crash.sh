@@ -9,22 +9,28 @@
 #   gakp-sent             kill -9 from outside while the card holds back its
 #                         answer to GAKP (the key exists, smkeyd never saw it)
 #   after-gakp            hook: the answer is verified, PrKD written
-#   intent-loaded, record-built, record-signed, record-inserted,
+#   intent-loaded, record-built, record-signed, record-inserted
+#                         hooks: the archive's record steps (archive.h); the
+#                         record's transaction has not committed
+#   record-committed      hook: the record is durable, no checkpoint covers
+#                         it yet (group commit); the restart signs one
 #   checkpoint-signed, checkpoint-inserted
-#                         hooks: the archive's commit steps (archive.h)
+#                         hooks: the batch's checkpoint, before it is stored
 #   record-signing        kill -9 from outside during the card's first SIGN
-#   checkpoint-signing    kill -9 from outside during the second SIGN
+#   checkpoint-signing    kill -9 from outside during the second SIGN (the
+#                         batch's checkpoint; the record is committed)
 # After each kill: the process died of SIGKILL; smkeyd starts again (recovery
 # before READY); no intent stays open, no pending file is left, every key on
-# the card has exactly one record or a failed intent naming it, smkey audit
-# is clean, and the next Generate completes.
+# the card has exactly one record or a failed intent naming it, every record
+# is covered by a checkpoint, smkey audit is clean, and the next Generate
+# completes.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/../integration/daemon_lib.sh"
 . "$(dirname "$0")/lib_faults.sh"
 smk_enter_namespace "$@"
 
 report=${1:-$SMK_BUILD_DIR/reliability/crash.md}
-points=${2:-after-intent gakp-sent after-gakp intent-loaded record-built record-signed record-inserted record-signing checkpoint-signing checkpoint-signed checkpoint-inserted}
+points=${2:-after-intent gakp-sent after-gakp intent-loaded record-built record-signed record-inserted record-committed record-signing checkpoint-signing checkpoint-signed checkpoint-inserted}
 mkdir -p "$(dirname "$report")"
 
 rf_setup
@@ -90,10 +96,17 @@ for point in $points; do
 	rf_restart_daemon
 	outcome=$(grep -Eo 'outcome=(recovered|failed)' "$SMK_TMP/smkeyd.log" | sort | uniq -c | awk '{printf "%s%s %s", (NR>1?", ":""), $1, $2}' || true)
 	reason=$(grep -Eo '(recovered from CE\|[0-9A-F]+ as record [0-9]+|interrupted before[^=]*|closed[^=]*)' "$SMK_TMP/smkeyd.log" | head -n 1 | sed 's/ request_id$//; s/|/\\|/g' || true)
+	if grep -q 'checkpoint signed at start' "$SMK_TMP/smkeyd.log"; then
+		reason="${reason:+$reason; }$(grep -Eo 'checkpoint signed at start: covers records [0-9.]+' "$SMK_TMP/smkeyd.log" | head -n 1)"
+	fi
 	after_open=$(rf_open_intents)
 	pending=$(find "$SMK_TMP/archive.db.pending" -type f | wc -l)
 	rec=$(rf_reconcile)
 	aud=$(rf_audit)
+	# group commit: the restart signed a checkpoint over every record
+	uncovered=$(sqlite3 "$SMK_TMP/archive.db" \
+		"SELECT (SELECT count(*) FROM records) - (SELECT max(size) FROM checkpoints)")
+	[ "$uncovered" = 0 ] || aud="$uncovered records not covered by a checkpoint after the restart"
 	next=$(rf_generate "after-$point" 30)
 	verdict=pass
 	if [ "$after_open" != 0 ] || [ "$pending" != 0 ] || [[ $rec != clean* ]] || [ "$aud" != clean ] || [[ $next != ok* ]]; then

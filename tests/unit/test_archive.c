@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "archive/archive.h"
 #include "archive/bundle.h"
@@ -813,6 +814,240 @@ START_TEST(bundle_export_is_self_contained)
 }
 END_TEST
 
+/* intent + record without a checkpoint (group commit) */
+static uint64_t add_key_deferred(const char *label)
+{
+	archive_intent_req ir;
+	archive_intent_info info;
+	archive_commit_req cr;
+	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	EVP_PKEY *k = new_key();
+	uint64_t seq = 999;
+	smk_err e;
+
+	intent_req(&ir, ARCHIVE_KIND_KEY);
+	ck_assert_msg(archive_intent(F.a, &ir, &info, &e) == 0, "%s", e.msg);
+	fake_cvreq(&cvreq, info.chr);
+	spki_of(k, &spki);
+	commit_req(&cr, info.request_id, label, &cvreq, &spki);
+	ck_assert_msg(archive_commit_record(F.a, &F.signer, &cr, &seq, &e) == 0, "%s", e.msg);
+	EVP_PKEY_free(k);
+	smk_buf_free(&cvreq);
+	smk_buf_free(&spki);
+	return seq;
+}
+
+/* counts the signatures the archive key makes */
+struct counting_signer {
+	archive_signer inner;
+	unsigned n;
+};
+
+static int count_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
+{
+	struct counting_signer *c = ctx;
+
+	c->n++;
+	return c->inner.sign(c->inner.ctx, msg, len, der_sig, e);
+}
+
+static unsigned audit_text(char **text, smk_err *e)
+{
+	archive_audit_opts o;
+	unsigned problems = 99;
+	size_t len = 0;
+	FILE *f = open_memstream(text, &len);
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(archive_audit(F.a, &o, f, &problems, e), 0);
+	fclose(f);
+	return problems;
+}
+
+START_TEST(group_commit_one_checkpoint_covers_all)
+{
+	struct counting_signer cs;
+	archive_signer s;
+	smk_buf out = SMK_BUF_INIT, note = SMK_BUF_INIT;
+	archive_checkpoint cp;
+	archive_bundle b;
+	archive_record r;
+	uint64_t i, size = 0, latest = 0;
+	char *text = NULL;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	cs.inner = F.signer;
+	cs.n = 0;
+	s.sign = count_sign;
+	s.ctx = &cs;
+	s.pub = F.akey;
+	/* nothing uncovered: no signature is spent */
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &s, &size, &e), 0);
+	ck_assert_uint_eq(size, 1);
+	ck_assert_uint_eq(cs.n, 0);
+	for (i = 1; i <= 5; i++)
+		ck_assert_uint_eq(add_key_deferred("batched"), i);
+	/* the records exist, signed, but no checkpoint covers them */
+	ck_assert_int_eq(archive_size(F.a, &size, &e), 0);
+	ck_assert_uint_eq(size, 6);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 1);
+	for (i = 1; i <= 5; i++) {
+		smk_buf_reset(&out);
+		ck_assert_int_eq(archive_export_bundle(F.a, i, &out, &e), -1);
+		ck_assert_msg(strstr(e.msg, "not covered") != NULL, "%s", e.msg);
+	}
+	/* audit: the uncovered tail is a note, not a problem */
+	ck_assert_uint_eq(audit_text(&text, &e), 0);
+	ck_assert_msg(strstr(text, "records 1..5 are not covered") != NULL, "%s", text);
+	free(text);
+	text = NULL;
+	/* one signature covers all five */
+	ck_assert_msg(archive_sign_checkpoint(F.a, &s, &size, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(size, 6);
+	ck_assert_uint_eq(cs.n, 1);
+	smk_buf_reset(&note);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 6);
+	ck_assert_int_eq(archive_checkpoint_open(note.data, note.len, F.akey, &cp, &e), 0);
+	ck_assert_uint_eq(cp.size, 6);
+	for (i = 0; i <= 5; i++) {
+		smk_buf_reset(&out);
+		ck_assert_msg(archive_export_bundle(F.a, i, &out, &e) == 0, "%s", e.msg);
+		ck_assert_msg(archive_bundle_parse(out.data, out.len, &b, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(archive_record_parse(b.record.data, b.record.len, &r, &e), 0);
+		ck_assert_int_eq(
+		    archive_sig_verify(F.akey, r.hash, 32, b.record_sig.data, b.record_sig.len, &e),
+		    0);
+		ck_assert_int_eq(merkle_verify_inclusion(i, cp.size, r.leaf,
+							 b.inclusion.hashes.data,
+							 b.inclusion.hashes.len, cp.root, &e),
+				 0);
+		archive_record_free(&r);
+		archive_bundle_free(&b);
+	}
+	ck_assert_uint_eq(audit_text(&text, &e), 0);
+	ck_assert_msg(strstr(text, "not covered") == NULL, "%s", text);
+	free(text);
+	/* a second call has nothing to cover: still one signature */
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &s, &size, &e), 0);
+	ck_assert_uint_eq(cs.n, 1);
+	smk_buf_free(&out);
+	smk_buf_free(&note);
+}
+END_TEST
+
+START_TEST(group_commit_refuses_a_foreign_signer)
+{
+	archive_signer other;
+	EVP_PKEY *k = new_key();
+	uint64_t size = 0, latest = 0;
+	smk_buf note = SMK_BUF_INIT;
+	char *text = NULL;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	ck_assert_uint_eq(add_key_deferred("a"), 1);
+	archive_soft_signer(&other, k);
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &other, &size, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 1);
+	/* a read-only handle never signs */
+	{
+		archive *ro;
+
+		ck_assert_int_eq(archive_open(F.path, ARCHIVE_OPEN_READONLY, &ro, &e), 0);
+		ck_assert_int_eq(archive_sign_checkpoint(ro, &F.signer, &size, &e), -1);
+		archive_close(ro);
+	}
+	/* a checkpoint that does not verify is not the cause a note excuses */
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &F.signer, &size, &e), 0);
+	ck_assert_uint_eq(add_key_deferred("b"), 2);
+	{
+		sqlite3 *db;
+
+		ck_assert_int_eq(sqlite3_open(F.path, &db), SQLITE_OK);
+		ck_assert_int_eq(
+		    sqlite3_exec(db,
+				 "DROP TRIGGER checkpoints_no_update;"
+				 "UPDATE checkpoints SET note = replace(note, 'smkeyd',"
+				 " 'smkeyX') WHERE size = 2",
+				 NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(db);
+	}
+	ck_assert_uint_ne(audit_text(&text, &e), 0);
+	ck_assert_msg(strstr(text, "covers 1 of 3 records") != NULL, "%s", text);
+	free(text);
+	smk_buf_free(&note);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* kill -9 between a record's commit and its checkpoint */
+START_TEST(killed_between_record_and_checkpoint)
+{
+	archive_intent_req ir;
+	archive_intent_info info, *pending;
+	uint64_t size = 0, latest = 0;
+	smk_buf note = SMK_BUF_INIT, out = SMK_BUF_INIT;
+	char *text = NULL;
+	size_t np;
+	pid_t pid;
+	int status;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	intent_req(&ir, ARCHIVE_KIND_KEY);
+	ck_assert_int_eq(archive_intent(F.a, &ir, &info, &e), 0);
+	archive_close(F.a);
+	F.a = NULL;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		archive *c;
+		archive_commit_req cr;
+		smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+		uint64_t seq;
+
+		if (archive_open(F.path, 0, &c, &e) < 0)
+			_exit(3);
+		archive_set_step_hook(c, die, (void *)"record-committed");
+		fake_cvreq(&cvreq, info.chr);
+		spki_of(F.akey, &spki);
+		commit_req(&cr, info.request_id, "interrupted", &cvreq, &spki);
+		archive_commit_record(c, &F.signer, &cr, &seq, &e);
+		_exit(4);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ck_assert_msg(archive_open(F.path, 0, &F.a, &e) == 0, "%s", e.msg);
+	/* the record is durable and closed the intent; it is not covered */
+	ck_assert_int_eq(archive_size(F.a, &size, &e), 0);
+	ck_assert_uint_eq(size, 2);
+	ck_assert_int_eq(archive_pending(F.a, &pending, &np, &e), 0);
+	ck_assert_uint_eq(np, 0);
+	free(pending);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 1);
+	ck_assert_int_eq(archive_export_bundle(F.a, 1, &out, &e), -1);
+	ck_assert_uint_eq(audit_text(&text, &e), 0);
+	ck_assert_msg(strstr(text, "records 1..1 are not covered") != NULL, "%s", text);
+	free(text);
+	text = NULL;
+	/* recovery at start: one checkpoint, and the bundle exists */
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &F.signer, &size, &e), 0);
+	ck_assert_uint_eq(size, 2);
+	ck_assert_msg(archive_export_bundle(F.a, 1, &out, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(audit_text(&text, &e), 0);
+	free(text);
+	smk_buf_free(&note);
+	smk_buf_free(&out);
+}
+END_TEST
+
 /* Nothing read from a file is trusted: random bytes, huge inputs, wrong
  * JSON shapes all fail with an error, never a crash (ASan build). */
 START_TEST(garbage_and_oversized_inputs)
@@ -892,6 +1127,9 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, open_refuses_what_is_not_an_archive);
 	tcase_add_test(tc, killed_during_commit_leaves_a_sound_archive);
 	tcase_add_test(tc, bundle_export_is_self_contained);
+	tcase_add_test(tc, group_commit_one_checkpoint_covers_all);
+	tcase_add_test(tc, group_commit_refuses_a_foreign_signer);
+	tcase_add_test(tc, killed_between_record_and_checkpoint);
 	tcase_add_test(tc, garbage_and_oversized_inputs);
 	suite_add_tcase(s, tc);
 	return s;

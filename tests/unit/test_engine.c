@@ -17,6 +17,7 @@
 #include "archive/archive.h"
 #include "archive/bundle.h"
 #include "archive/record.h"
+#include "archive/verify.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "helpers/testutil.h"
@@ -393,6 +394,110 @@ START_TEST(two_devices_share_the_work)
 	ck_assert_uint_eq(records(), 5);
 	for (i = 0; i < 4; i++)
 		free(devs[i]);
+}
+END_TEST
+
+/* Group commit: every concurrent Generate is answered with a bundle whose
+ * checkpoint covers its record, and the whole bundle verifies against the
+ * pinned root; no record is left uncovered; the placement spreads the jobs
+ * over both devices although one of them signs every record. */
+START_TEST(concurrent_generates_get_verified_bundles)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c[8];
+	size_t i, on_archive_dev = 0;
+	uint64_t covered = 0;
+	smk_buf note = SMK_BUF_INIT;
+	smk_err e;
+
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 8; i++)
+		ck_assert_msg(
+		    engine_generate(eng, &p, "sign", "b", NULL, NULL, on_done, &c[i], &err) == 0,
+		    "%s", err.msg);
+	run_until(c, 8);
+	for (i = 0; i < 8; i++) {
+		const char *bundle;
+		archive_verified v;
+		json_int_t seq;
+
+		ck_assert_msg(c[i].reply != NULL, "%s: %s", c[i].err, c[i].msg);
+		seq = json_integer_value(json_object_get(c[i].reply, "seq"));
+		bundle = json_string_value(json_object_get(c[i].reply, "bundle"));
+		ck_assert_ptr_nonnull(bundle);
+		memset(&v, 0, sizeof(v));
+		ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle),
+						    &eng->trust, NULL, NULL, &v, &e) == 0,
+			      "reply %zu: %s", i, e.msg);
+		ck_assert_uint_eq(v.record.seq, (uint64_t)seq);
+		ck_assert_uint_gt(v.checkpoint_size, (uint64_t)seq);
+		archive_verified_free(&v);
+		if (strcmp(json_string_value(json_object_get(c[i].reply, "device")),
+			   eng->archive_dev->serial) == 0)
+			on_archive_dev++;
+		json_decref(c[i].reply);
+	}
+	ck_assert_uint_eq(records(), 9);
+	ck_assert_int_eq(archive_latest_checkpoint(eng->arc, &note, &covered, &e), 0);
+	ck_assert_uint_eq(covered, 9);
+	smk_buf_free(&note);
+	ck_assert_uint_eq(open_intents(), 0);
+	/* both devices took keys; the archive device not more than the other */
+	ck_assert_uint_ge(on_archive_dev, 1);
+	ck_assert_uint_le(on_archive_dev, 4);
+}
+END_TEST
+
+/* The batch's checkpoint SIGN fails: the record stays committed (no open
+ * intent), the client hears ArchiveError naming the record, and no bundle
+ * is exported for it until the next checkpoint, which covers it. */
+START_TEST(failed_checkpoint_leaves_record_uncovered)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c, c2;
+	device *other = NULL;
+	json_t *params, *reply = NULL;
+	sim_fault f;
+	size_t i;
+	smk_err e;
+
+	for (i = 0; i < eng->device_count; i++)
+		if (eng->devices[i] != eng->archive_dev)
+			other = eng->devices[i];
+	ck_assert_ptr_nonnull(other);
+	/* the archive card's second APDU from now: the record's SIGN is the
+	 * first (the key is made on the other card), the checkpoint's the second */
+	ck_assert_int_eq(sim_fault_parse("apdu=+2:sw=6A80",
+					 sim_card_stats(cards[eng->archive_dev->index])->apdus, &f,
+					 &e),
+			 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[eng->archive_dev->index], &f, &e), 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(
+	    engine_generate(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c, &err) == 0,
+	    "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_ptr_null(c.reply);
+	ck_assert_str_eq(c.err, "io.smkeyd.ArchiveError");
+	ck_assert_msg(strstr(c.msg, "record 1 is archived but no checkpoint covers it") != NULL,
+		      "%s", c.msg);
+	ck_assert_uint_eq(records(), 2);
+	ck_assert_uint_eq(open_intents(), 0);
+	params = json_pack("{s:i}", "seq", 1);
+	ck_assert_int_eq(engine_get_bundle(eng, &p, params, &reply, &err), -1);
+	engine_error_clear(&err);
+	/* the next key's checkpoint covers record 1 as well */
+	memset(&c2, 0, sizeof(c2));
+	ck_assert_int_eq(
+	    engine_generate(eng, &p, "sign", "next", other->serial, NULL, on_done, &c2, &err), 0);
+	run_until(&c2, 1);
+	ck_assert_msg(c2.reply != NULL, "%s: %s", c2.err, c2.msg);
+	json_decref(c2.reply);
+	ck_assert_msg(engine_get_bundle(eng, &p, params, &reply, &err) == 0, "%s", err.msg);
+	json_decref(reply);
+	json_decref(params);
 }
 END_TEST
 
@@ -1084,6 +1189,8 @@ int main(void)
 	tcase_add_test(tc, start_makes_archive_key);
 	tcase_add_test(tc, generate_answers_after_commit);
 	tcase_add_test(tc, two_devices_share_the_work);
+	tcase_add_test(tc, concurrent_generates_get_verified_bundles);
+	tcase_add_test(tc, failed_checkpoint_leaves_record_uncovered);
 	tcase_add_test(tc, refusals_write_nothing);
 	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
 	tcase_add_test(tc, forgotten_client_key_is_archived);
