@@ -341,7 +341,7 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 	smk_buf b = SMK_BUF_INIT;
 	json_t *pin, *so, *doms, *keys, *kj, *j;
 	const char *fmt, *chr, *name;
-	unsigned long v;
+	unsigned long v = 0;
 	size_t i;
 	int rc = -1;
 
