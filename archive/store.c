@@ -162,6 +162,7 @@ void archive_close(archive *a)
 	if (!a)
 		return;
 	sqlite3_close(a->db);
+	archive_tree_forget(a);
 	free(a);
 }
 
@@ -381,7 +382,6 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 	smk_buf record = SMK_BUF_INIT, sig = SMK_BUF_INIT, note = SMK_BUF_INIT;
 	smk_buf signer_spki = SMK_BUF_INIT, key_spki = SMK_BUF_INIT;
 	uint8_t prev[32], hash[32];
-	uint8_t(*leaves)[32] = NULL;
 	archive_checkpoint cp;
 	struct commit_rows rows;
 	uint64_t seq;
@@ -441,8 +441,7 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		goto out;
 	step(a, "record-inserted");
 
-	if (archive_load_leaves(a, seq + 1, &leaves, e) < 0 ||
-	    merkle_root((const uint8_t(*)[32])leaves, seq + 1, cp.root, e) < 0 ||
+	if (archive_tree_root(a, seq + 1, cp.root, e) < 0 ||
 	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
 		goto out;
 	cp.size = seq + 1;
@@ -456,7 +455,6 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 	*seq_out = seq;
 	rc = 0;
 out:
-	free(leaves);
 	smk_buf_free(&record);
 	smk_buf_free(&sig);
 	smk_buf_free(&note);
