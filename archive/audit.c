@@ -24,6 +24,7 @@ struct audit {
 	merkle_tree tree; /* the records' leaves, and every complete subtree */
 	uint64_t nleaves;
 	archive_chain_cache *chains; /* device chains that validated */
+	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
 };
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -189,11 +190,11 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 		smk_err ce;
 
 		count++;
-		if (!au->akey)
+		if (!au->ckey.pub)
 			continue;
-		if (archive_checkpoint_open(sqlite3_column_blob(st, 1),
-					    (size_t)sqlite3_column_bytes(st, 1), au->akey, &cp,
-					    &ce) < 0) {
+		if (archive_checkpoint_open_key(sqlite3_column_blob(st, 1),
+						(size_t)sqlite3_column_bytes(st, 1), &au->ckey, &cp,
+						&ce) < 0) {
 			problem(au, "checkpoint %" PRIu64 ": %s", size, ce.msg);
 			continue;
 		}
@@ -353,8 +354,12 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	if (au.akey) {
 		smk_err oe;
 
-		if (archive_checkpoint_origin(au.akey, origin, &oe) < 0)
+		if (archive_checkpoint_key_init(&au.ckey, au.akey, &oe) < 0) {
+			au.ckey.pub = NULL; /* no checkpoint can be opened */
 			problem(&au, "archive key: %s", oe.msg);
+		} else {
+			snprintf(origin, sizeof(origin), "%s", au.ckey.origin);
+		}
 	}
 	fprintf(report, "archive key: %s\n", origin);
 	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
