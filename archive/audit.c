@@ -157,7 +157,8 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		audit_record(au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
 			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
 			     have_prev);
-		if (merkle_leaf_hash(p, n, leaf, e) < 0 || merkle_tree_append(&au->tree, leaf, e) < 0 ||
+		if (merkle_leaf_hash(p, n, leaf, e) < 0 ||
+		    merkle_tree_append(&au->tree, leaf, e) < 0 ||
 		    archive_sha256(p, n, prev, e) < 0) {
 			sqlite3_finalize(st);
 			return -1;
@@ -225,8 +226,8 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 		if (prev_size) {
 			smk_buf proof = SMK_BUF_INIT;
 
-			if (merkle_tree_consistency_proof(&au->tree, size, prev_size, &proof,
-							  e) < 0 ||
+			if (merkle_tree_consistency_proof(&au->tree, size, prev_size, &proof, e) <
+				0 ||
 			    merkle_verify_consistency(prev_size, size, prev_root, cp.root,
 						      proof.data, proof.len, &ce) < 0)
 				problem(au,

@@ -107,9 +107,8 @@ static int copy_chain(const devaut_chain *from, devaut_chain *to, smk_err *e)
 
 /* Remember a chain that just validated; when that fails the audit only
  * gets slower, never wrong. */
-static void remember(archive_chain_cache *c, uint64_t tag, const uint8_t *devaut,
-		     size_t devaut_len, const uint8_t *dica, size_t dica_len,
-		     const devaut_chain *ok)
+static void remember(archive_chain_cache *c, uint64_t tag, const uint8_t *devaut, size_t devaut_len,
+		     const uint8_t *dica, size_t dica_len, const devaut_chain *ok)
 {
 	struct entry *x;
 	smk_err e;
@@ -138,11 +137,11 @@ static void remember(archive_chain_cache *c, uint64_t tag, const uint8_t *devaut
 }
 
 int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, size_t devaut_len,
-				 const uint8_t *dica, size_t dica_len, time_t at,
-				 devaut_chain *out, smk_err *e)
+				 const uint8_t *dica, size_t dica_len, time_t at, devaut_chain *out,
+				 smk_err *e)
 {
-	uint64_t tag = fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), devaut, devaut_len), dica,
-			     dica_len);
+	uint64_t tag =
+	    fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), devaut, devaut_len), dica, dica_len);
 	struct entry *x = find(c, tag, devaut, devaut_len, dica, dica_len);
 	smk_buf chain = SMK_BUF_INIT;
 	int rc;
@@ -160,7 +159,8 @@ int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, 
 			return copy_chain(&x->ok, out, e);
 		}
 	}
-	if (smk_buf_add(&chain, devaut, devaut_len) < 0 || smk_buf_add(&chain, dica, dica_len) < 0) {
+	if (smk_buf_add(&chain, devaut, devaut_len) < 0 ||
+	    smk_buf_add(&chain, dica, dica_len) < 0) {
 		smk_buf_free(&chain);
 		return smk_fail(e, SMK_E_NOMEM, "out of memory");
 	}

@@ -34,8 +34,8 @@ void archive_chain_cache_free(archive_chain_cache *c);
  * when the same bytes validated before and at lies within the validity of
  * every certificate of the chain. *out is the caller's (chain_free). */
 int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, size_t devaut_len,
-				 const uint8_t *dica, size_t dica_len, time_t at,
-				 devaut_chain *out, smk_err *e);
+				 const uint8_t *dica, size_t dica_len, time_t at, devaut_chain *out,
+				 smk_err *e);
 
 /* How often a chain came from the cache, and how often it was validated. */
 void archive_chain_cache_counts(const archive_chain_cache *c, unsigned long *hits,

@@ -145,7 +145,7 @@ static int subproof(const struct source *s, uint64_t lo, uint64_t n, uint64_t m,
 			   ? -1
 			   : add_root(proof, s, lo + k, n - k, e);
 	return subproof(s, lo + k, n - k, m - k, 0, proof, e) < 0 ? -1
-								   : add_root(proof, s, lo, k, e);
+								  : add_root(proof, s, lo, k, e);
 }
 
 static int consistency_proof(const struct source *s, uint64_t new_size, uint64_t old_size,
@@ -198,7 +198,8 @@ static int tree_mth(const merkle_tree *t, uint64_t lo, uint64_t n, uint8_t out[M
 	l = log2_floor(n);
 	k = UINT64_C(1) << l;
 	if (lo % k != 0)
-		return smk_fail(e, SMK_E_ARG, "merkle: subtree at %llu of %llu leaves is not aligned",
+		return smk_fail(e, SMK_E_ARG,
+				"merkle: subtree at %llu of %llu leaves is not aligned",
 				(unsigned long long)lo, (unsigned long long)n);
 	if (k == n) {
 		memcpy(out, t->level[l][lo >> l], MERKLE_HASH_LEN);
@@ -255,8 +256,8 @@ int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HAS
 	return tree_mth(t, 0, size, out, e);
 }
 
-int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index,
-				smk_buf *proof, smk_err *e)
+int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index, smk_buf *proof,
+				smk_err *e)
 {
 	struct source s = {NULL, t};
 

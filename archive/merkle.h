@@ -65,14 +65,17 @@ typedef struct merkle_tree {
 	uint64_t size;
 } merkle_tree;
 
-#define MERKLE_TREE_INIT {{NULL}, {0}, 0}
+#define MERKLE_TREE_INIT                                                                           \
+	{                                                                                          \
+		{NULL}, {0}, 0                                                                     \
+	}
 
 int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_err *e);
 /* MTH of the first size leaves (size <= t->size), as merkle_root would. */
 int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HASH_LEN], smk_err *e);
 /* PATH and PROOF as above, over the first size / new_size leaves. */
-int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index,
-				smk_buf *proof, smk_err *e);
+int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index, smk_buf *proof,
+				smk_err *e);
 int merkle_tree_consistency_proof(const merkle_tree *t, uint64_t new_size, uint64_t old_size,
 				  smk_buf *proof, smk_err *e);
 /* Leaf hash index, or NULL past the end. */

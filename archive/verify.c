@@ -31,8 +31,8 @@ int archive_attest(const archive_record *r, const trust_store *t, archive_attest
 	return archive_attest_cached(r, t, NULL, out, e);
 }
 
-int archive_attest_cached(const archive_record *r, const trust_store *t,
-			  archive_chain_cache *cache, archive_attestation *out, smk_err *e)
+int archive_attest_cached(const archive_record *r, const trust_store *t, archive_chain_cache *cache,
+			  archive_attestation *out, smk_err *e)
 {
 	smk_buf chain = SMK_BUF_INIT;
 	uint8_t fp[32];
@@ -41,9 +41,9 @@ int archive_attest_cached(const archive_record *r, const trust_store *t,
 	memset(out, 0, sizeof(*out));
 	/* the device had to be trustworthy when the key was made */
 	if (cache) {
-		rc = archive_chain_cache_validate(cache, r->devaut.data, r->devaut.len,
-						  r->dica.data, r->dica.len, (time_t)r->time,
-						  &out->chain, e);
+		rc =
+		    archive_chain_cache_validate(cache, r->devaut.data, r->devaut.len, r->dica.data,
+						 r->dica.len, (time_t)r->time, &out->chain, e);
 	} else {
 		if (smk_buf_add(&chain, r->devaut.data, r->devaut.len) < 0 ||
 		    smk_buf_add(&chain, r->dica.data, r->dica.len) < 0) {

@@ -32,8 +32,8 @@ int archive_attest(const archive_record *r, const trust_store *t, archive_attest
 		   smk_err *e);
 /* The same with the device chain from cache (chaincache.h; made for t),
  * for many records in a row; cache NULL is archive_attest. */
-int archive_attest_cached(const archive_record *r, const trust_store *t,
-			  archive_chain_cache *cache, archive_attestation *out, smk_err *e);
+int archive_attest_cached(const archive_record *r, const trust_store *t, archive_chain_cache *cache,
+			  archive_attestation *out, smk_err *e);
 void archive_attestation_free(archive_attestation *a);
 
 /* What `smkey verify` prints after every check held. */

@@ -30,10 +30,10 @@
 #define DEV_SERIAL "UTAUD100042"
 /* the device certificate is valid 2025-01-01 .. 2027-12-31, root and DICA
  * until 2035: a record after 2027 is outside the device's validity only */
-#define T_IN 1795000000	     /* 2026-11-18 */
-#define T_LAST 1830294000    /* 2027-12-31 23:00 UTC */
-#define T_AFTER 1830297600   /* 2028-01-01 00:00 UTC */
-#define T_BEFORE 1717200000  /* 2024-06-01 */
+#define T_IN 1795000000	    /* 2026-11-18 */
+#define T_LAST 1830294000   /* 2027-12-31 23:00 UTC */
+#define T_AFTER 1830297600  /* 2028-01-01 00:00 UTC */
+#define T_BEFORE 1717200000 /* 2024-06-01 */
 
 static struct {
 	char dir[64], path[96];
@@ -71,15 +71,14 @@ static void build_pki(void)
 	f = fields(ROOT_CHR, ROOT_CHR, CVC_ROLE_ROOT, 1, 2035);
 	ck_assert_msg(cvc_encode_cert(&P.root_cert, &f, P.root, P.root, NULL, &e) == 0, "%s",
 		      e.msg);
-	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0,
-		      "%s", e.msg);
+	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0, "%s",
+		      e.msg);
 	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
 	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0, 2027);
 	ck_assert_msg(cvc_encode_cert(&P.devaut, &f, P.dev, P.dica, NULL, &e) == 0, "%s", e.msg);
 	f = fields(ROOT_CHR, DICA_CHR, CVC_ROLE_DICA, 0, 2035);
 	f.with_ext = 1;
-	ck_assert_msg(cvc_encode_cert(&P.dicacert, &f, P.dica, P.root, NULL, &e) == 0, "%s",
-		      e.msg);
+	ck_assert_msg(cvc_encode_cert(&P.dicacert, &f, P.dica, P.root, NULL, &e) == 0, "%s", e.msg);
 	ck_assert(smk_buf_add(&P.chain, P.devaut.data, P.devaut.len) == 0 &&
 		  smk_buf_add(&P.chain, P.dicacert.data, P.dicacert.len) == 0);
 }
@@ -207,8 +206,8 @@ static int cache_validate(archive_chain_cache *c, const smk_buf *chain, time_t a
 			  devaut_chain *out, smk_err *e)
 {
 	return archive_chain_cache_validate(c, chain->data, P.devaut.len,
-					    chain->data + P.devaut.len,
-					    chain->len - P.devaut.len, at, out, e);
+					    chain->data + P.devaut.len, chain->len - P.devaut.len,
+					    at, out, e);
 }
 
 static void counts(const archive_chain_cache *c, unsigned long hits, unsigned long validated)
@@ -253,8 +252,7 @@ START_TEST(chain_cache_answers_only_for_the_same_bytes_and_dates)
 	ck_assert(ch.device_cert.len == P.devaut.len &&
 		  memcmp(ch.device_cert.data, P.devaut.data, P.devaut.len) == 0);
 	gakp(k, "SKTESTTESTTEST00", &cvreq);
-	ck_assert_msg(chain_verify_authreq(&ch, cvreq.data, cvreq.len, &att, &e) == 0, "%s",
-		      e.msg);
+	ck_assert_msg(chain_verify_authreq(&ch, cvreq.data, cvreq.len, &att, &e) == 0, "%s", e.msg);
 	chain_attested_free(&att);
 	chain_free(&direct);
 	chain_free(&ch);
@@ -272,10 +270,9 @@ START_TEST(chain_cache_answers_only_for_the_same_bytes_and_dates)
 	ck_assert_int_eq(cache_validate(c, &bad, T_IN, &ch, &e), -1);
 	counts(c, 1, 4);
 	/* a shorter DevAut part with the same total bytes is another key */
-	ck_assert_int_eq(archive_chain_cache_validate(c, P.chain.data, P.devaut.len - 1,
-						      P.chain.data + P.devaut.len - 1,
-						      P.chain.len - P.devaut.len + 1, T_IN, &ch,
-						      &e),
+	ck_assert_int_eq(archive_chain_cache_validate(
+			     c, P.chain.data, P.devaut.len - 1, P.chain.data + P.devaut.len - 1,
+			     P.chain.len - P.devaut.len + 1, T_IN, &ch, &e),
 			 0);
 	chain_free(&ch);
 	counts(c, 1, 5);
@@ -358,8 +355,7 @@ START_TEST(audit_refuses_records_behind_a_cached_chain)
 	add_key("expired", &P.chain, T_AFTER);
 	add_key("good-3", &P.chain, T_IN + 180);
 	problems = audit(&P.trust, P.path, &report);
-	ck_assert_msg(problems == 2, "%u problems:\n%s", problems,
-		      (const char *)report.data);
+	ck_assert_msg(problems == 2, "%u problems:\n%s", problems, (const char *)report.data);
 	ck_assert_int_eq(count_lines((const char *)report.data, "PROBLEM"), 2);
 	ck_assert_msg(strstr((const char *)report.data, "record 3 (tampered)") &&
 			  strstr((const char *)report.data, "record 4 (expired)"),
@@ -422,9 +418,9 @@ START_TEST(tree_heads_and_proofs_equal_the_flat_ones)
 			smk_buf_reset(&p1);
 			smk_buf_reset(&p2);
 			ck_assert_int_eq(merkle_tree_inclusion_proof(&t, n, m - 1, &p1, &e), 0);
-			ck_assert_int_eq(merkle_inclusion_proof((const uint8_t(*)[32])leaves, n,
-								m - 1, &p2, &e),
-					 0);
+			ck_assert_int_eq(
+			    merkle_inclusion_proof((const uint8_t(*)[32])leaves, n, m - 1, &p2, &e),
+			    0);
 			ck_assert_uint_eq(p1.len, p2.len);
 			ck_assert(p1.len == 0 || memcmp(p1.data, p2.data, p1.len) == 0);
 		}
@@ -522,8 +518,9 @@ START_TEST(generated_archive_audits_clean)
 	smk_err e;
 
 	snprintf(dir, sizeof(dir), "%s/gen", P.dir);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && '%s/gen_archive' '%s' 200 --devices 3 >'%s/gen.json'",
-		 dir, SMK_BUILD_DIR, dir, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p '%s' && '%s/gen_archive' '%s' 200 --devices 3 >'%s/gen.json'", dir,
+		 SMK_BUILD_DIR, dir, dir);
 	run(cmd);
 	snprintf(path, sizeof(path), "%s/trust", dir);
 	ck_assert_msg(trust_load_dir(&trust, path, &e) == 0, "%s", e.msg);
@@ -543,7 +540,8 @@ START_TEST(generated_archive_audits_clean)
 		  " WHERE seq = 100");
 	problems = audit(&trust, path, &report);
 	ck_assert_msg(problems == 1, "%u problems:\n%s", problems, (const char *)report.data);
-	ck_assert_ptr_nonnull(strstr((const char *)report.data, "record 100 (bench-100): signature"));
+	ck_assert_ptr_nonnull(
+	    strstr((const char *)report.data, "record 100 (bench-100): signature"));
 	/* without the trust anchor nothing about devices is claimed */
 	problems = audit(NULL, path, &report);
 	ck_assert_ptr_nonnull(strstr((const char *)report.data, "NOT verified"));
