@@ -11,6 +11,7 @@
 
 #include <openssl/x509.h>
 
+#include "chaincache.h"
 #include "checkpoint.h"
 #include "internal.h"
 #include "merkle.h"
@@ -20,10 +21,12 @@ struct audit {
 	FILE *out;
 	unsigned problems;
 	EVP_PKEY *akey;
-	uint8_t (*leaves)[32];
+	merkle_tree tree; /* the records' leaves, and every complete subtree */
 	uint64_t nleaves;
 	/* records per kind, for the summary */
 	uint64_t n_key, n_adopted, n_cert, n_archive_key, n_unreadable;
+	archive_chain_cache *chains; /* device chains that validated */
+	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
 };
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -72,16 +75,6 @@ static void load_archive_key(archive *a, struct audit *au)
 	archive_record_free(&r);
 out:
 	smk_buf_free(&canon);
-}
-
-static int grow_leaves(struct audit *au, uint64_t n)
-{
-	uint8_t(*l)[32] = realloc(au->leaves, (size_t)(n ? n : 1) * 32);
-
-	if (!l)
-		return -1;
-	au->leaves = l;
-	return 0;
 }
 
 /* A certificate record against the stored key record it names: earlier in
@@ -162,7 +155,7 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 	if (o->trust && !cert) {
 		archive_attestation att;
 
-		if (archive_attest(&r, o->trust, &att, &e) == 0) {
+		if (archive_attest_cached(&r, o->trust, au->chains, &att, &e) == 0) {
 			fprintf(au->out, "\n        device %s, %s, SHA-256 %.16s\n",
 				att.chain.device_chr, att.key_type, att.key_fp);
 			archive_attestation_free(&att);
@@ -218,6 +211,7 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
 		const uint8_t *p = sqlite3_column_blob(st, 2);
 		size_t n = (size_t)sqlite3_column_bytes(st, 2);
+		uint8_t leaf[32];
 
 		if (seq != expect) {
 			if (seq == expect + 1)
@@ -233,11 +227,8 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		audit_record(a, au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
 			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
 			     have_prev);
-		if (grow_leaves(au, au->nleaves + 1) < 0) {
-			sqlite3_finalize(st);
-			return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
-		}
-		if (merkle_leaf_hash(p, n, au->leaves[au->nleaves], e) < 0 ||
+		if (merkle_leaf_hash(p, n, leaf, e) < 0 ||
+		    merkle_tree_append(&au->tree, leaf, e) < 0 ||
 		    archive_sha256(p, n, prev, e) < 0) {
 			sqlite3_finalize(st);
 			return -1;
@@ -275,11 +266,11 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 
 		count++;
 		last_size = size;
-		if (!au->akey)
+		if (!au->ckey.pub)
 			continue;
-		if (archive_checkpoint_open(sqlite3_column_blob(st, 1),
-					    (size_t)sqlite3_column_bytes(st, 1), au->akey, &cp,
-					    &ce) < 0) {
+		if (archive_checkpoint_open_key(sqlite3_column_blob(st, 1),
+						(size_t)sqlite3_column_bytes(st, 1), &au->ckey, &cp,
+						&ce) < 0) {
 			problem(au, "checkpoint %" PRIu64 ": %s", size, ce.msg);
 			continue;
 		}
@@ -295,7 +286,7 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 				size, au->nleaves);
 			continue;
 		}
-		if (merkle_root((const uint8_t(*)[32])au->leaves, size, root, e) < 0) {
+		if (merkle_tree_root(&au->tree, size, root, e) < 0) {
 			sqlite3_finalize(st);
 			return -1;
 		}
@@ -310,8 +301,8 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 		if (prev_size) {
 			smk_buf proof = SMK_BUF_INIT;
 
-			if (merkle_consistency_proof((const uint8_t(*)[32])au->leaves, size,
-						     prev_size, &proof, e) < 0 ||
+			if (merkle_tree_consistency_proof(&au->tree, size, prev_size, &proof, e) <
+				0 ||
 			    merkle_verify_consistency(prev_size, size, prev_root, cp.root,
 						      proof.data, proof.len, &ce) < 0)
 				problem(au,
@@ -369,9 +360,8 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 			au->nleaves, old.size);
 		return;
 	}
-	if (merkle_root((const uint8_t(*)[32])au->leaves, au->nleaves, root, &e) < 0 ||
-	    merkle_consistency_proof((const uint8_t(*)[32])au->leaves, au->nleaves, old.size,
-				     &proof, &e) < 0 ||
+	if (merkle_tree_root(&au->tree, au->nleaves, root, &e) < 0 ||
+	    merkle_tree_consistency_proof(&au->tree, au->nleaves, old.size, &proof, &e) < 0 ||
 	    merkle_verify_consistency(old.size, au->nleaves, old.root, root, proof.data, proof.len,
 				      &e) < 0)
 		problem(au,
@@ -448,12 +438,18 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	fprintf(report, "trust anchors: %s\n",
 		o->trust ? "given: device chains and CV-REQs are verified"
 			 : "none (--trust): device chains and CV-REQs NOT verified");
+	if (o->trust && !(au.chains = archive_chain_cache_new(o->trust)))
+		return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
 	load_archive_key(a, &au);
 	if (au.akey) {
 		smk_err oe;
 
-		if (archive_checkpoint_origin(au.akey, origin, &oe) < 0)
+		if (archive_checkpoint_key_init(&au.ckey, au.akey, &oe) < 0) {
+			au.ckey.pub = NULL; /* no checkpoint can be opened */
 			problem(&au, "archive key: %s", oe.msg);
+		} else {
+			snprintf(origin, sizeof(origin), "%s", au.ckey.origin);
+		}
 	}
 	fprintf(report, "archive key: %s\n", origin);
 	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
@@ -468,6 +464,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	rc = 0;
 out:
 	EVP_PKEY_free(au.akey);
-	free(au.leaves);
+	merkle_tree_reset(&au.tree);
+	archive_chain_cache_free(au.chains);
 	return rc;
 }

@@ -150,12 +150,33 @@ static int parse_body(const uint8_t *text, size_t len, archive_checkpoint *c, sm
 	return 0;
 }
 
+int archive_checkpoint_key_init(archive_checkpoint_key *k, EVP_PKEY *pub, smk_err *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->pub = pub;
+	if (archive_checkpoint_origin(pub, k->origin, e) < 0 || key_fingerprint(pub, k->fp, e) < 0)
+		return -1;
+	return 0;
+}
+
 int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, archive_checkpoint *out,
 			    smk_err *e)
 {
+	archive_checkpoint_key k;
+
+	memset(out, 0, sizeof(*out));
+	if (archive_checkpoint_key_init(&k, pub, e) < 0)
+		return -1;
+	return archive_checkpoint_open_key(note, len, &k, out, e);
+}
+
+int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_checkpoint_key *k,
+				archive_checkpoint *out, smk_err *e)
+{
 	static const uint8_t dash[] = "\xe2\x80\x94 ";
-	char origin[ARCHIVE_ORIGIN_MAX];
-	uint8_t fp[32];
+	const char *origin = k->origin;
+	const uint8_t *fp = k->fp;
+	EVP_PKEY *pub = k->pub;
 	size_t i, split = 0, pos;
 	const uint8_t *line;
 	size_t n;
@@ -177,8 +198,6 @@ int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, arch
 		return smk_fail(e, SMK_E_FORMAT,
 				"checkpoint: not a signed note (no signature lines)");
 	if (parse_body(note, split, out, e) < 0)
-		return -1;
-	if (archive_checkpoint_origin(pub, origin, e) < 0 || key_fingerprint(pub, fp, e) < 0)
 		return -1;
 	if (strcmp(origin, out->origin) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,

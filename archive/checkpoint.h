@@ -36,4 +36,16 @@ int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s
 int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, archive_checkpoint *out,
 			    smk_err *e);
 
+/* The archive key's origin and key ID, derived once for many notes (an
+ * audit opens one per record). pub is not owned. */
+typedef struct archive_checkpoint_key {
+	EVP_PKEY *pub;
+	char origin[ARCHIVE_ORIGIN_MAX];
+	uint8_t fp[32];
+} archive_checkpoint_key;
+int archive_checkpoint_key_init(archive_checkpoint_key *k, EVP_PKEY *pub, smk_err *e);
+/* archive_checkpoint_open with the key's identity from k. */
+int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_checkpoint_key *k,
+				archive_checkpoint *out, smk_err *e);
+
 #endif

@@ -14,6 +14,7 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 #include "archive.h"
+#include "merkle.h"
 #include "record.h"
 
 /* Upper bound for any JSON document the archive reads (record, bundle). */
@@ -73,6 +74,7 @@ struct archive {
 	int readonly;
 	void (*hook)(const char *step, void *ctx);
 	void *hook_ctx;
+	merkle_tree *tree; /* the log as of the last archive_tree_root, or NULL */
 };
 
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
@@ -85,6 +87,11 @@ int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e);
 /* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
  * first missing sequence number. */
 int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);
+/* MTH of records 0..size-1 (size >= the last size asked for), hashing only
+ * the records added since the last call: the tree stays in a->tree. */
+int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e);
+/* Drop a->tree (archive_close). */
+void archive_tree_forget(archive *a);
 
 /* Calls fn for every record that parses, newest first, until fn returns
  * non-zero: 1 when it did, 0 when none did, -1 on a database error. */

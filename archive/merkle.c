@@ -1,6 +1,8 @@
 /* RFC 6962 Merkle tree heads and proofs; RFC 9162 proof verification. */
 #include "merkle.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -66,21 +68,39 @@ int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t ou
 	return merkle_node_hash(l, r, out, e);
 }
 
-static int add_root(smk_buf *proof, const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n,
+/* Where subtree hashes come from: a flat array of leaf hashes (every
+ * subtree recomputed) or a merkle_tree (complete subtrees looked up). */
+struct source {
+	const uint8_t (*leaves)[MERKLE_HASH_LEN];
+	const merkle_tree *tree;
+};
+
+static int tree_mth(const merkle_tree *t, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		    smk_err *e);
+
+/* MTH(D[lo:lo+n]) */
+static int sub_root(const struct source *s, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
 		    smk_err *e)
+{
+	if (s->tree)
+		return tree_mth(s->tree, lo, n, out, e);
+	return merkle_root(s->leaves + lo, n, out, e);
+}
+
+static int add_root(smk_buf *proof, const struct source *s, uint64_t lo, uint64_t n, smk_err *e)
 {
 	uint8_t h[MERKLE_HASH_LEN];
 
-	if (merkle_root(leaves, n, h, e) < 0)
+	if (sub_root(s, lo, n, h, e) < 0)
 		return -1;
 	if (smk_buf_add(proof, h, sizeof(h)) < 0)
 		return smk_fail(e, SMK_E_NOMEM, "merkle: out of memory");
 	return 0;
 }
 
-/* RFC 6962 §2.1.1 PATH(m, D[n]): the recursion's result comes first, then
- * the sibling subtree at this level. */
-static int path(const uint8_t (*d)[MERKLE_HASH_LEN], uint64_t n, uint64_t m, smk_buf *proof,
+/* RFC 6962 §2.1.1 PATH(m, D[lo:lo+n]): the recursion's result comes first,
+ * then the sibling subtree at this level. */
+static int path(const struct source *s, uint64_t lo, uint64_t n, uint64_t m, smk_buf *proof,
 		smk_err *e)
 {
 	uint64_t k;
@@ -89,37 +109,47 @@ static int path(const uint8_t (*d)[MERKLE_HASH_LEN], uint64_t n, uint64_t m, smk
 		return 0;
 	k = split_point(n);
 	if (m < k)
-		return path(d, k, m, proof, e) < 0 ? -1 : add_root(proof, d + k, n - k, e);
-	return path(d + k, n - k, m - k, proof, e) < 0 ? -1 : add_root(proof, d, k, e);
+		return path(s, lo, k, m, proof, e) < 0 ? -1 : add_root(proof, s, lo + k, n - k, e);
+	return path(s, lo + k, n - k, m - k, proof, e) < 0 ? -1 : add_root(proof, s, lo, k, e);
 }
 
-int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
-			   smk_buf *proof, smk_err *e)
+static int inclusion_proof(const struct source *s, uint64_t size, uint64_t index, smk_buf *proof,
+			   smk_err *e)
 {
 	if (index >= size)
 		return smk_fail(e, SMK_E_ARG,
 				"merkle: inclusion proof for leaf %llu of a tree of size %llu",
 				(unsigned long long)index, (unsigned long long)size);
-	return path(leaves, size, index, proof, e);
+	return path(s, 0, size, index, proof, e);
 }
 
-/* RFC 6962 §2.1.2 SUBPROOF(m, D[n], b). */
-static int subproof(const uint8_t (*d)[MERKLE_HASH_LEN], uint64_t n, uint64_t m, int whole,
+int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
+			   smk_buf *proof, smk_err *e)
+{
+	struct source s = {leaves, NULL};
+
+	return inclusion_proof(&s, size, index, proof, e);
+}
+
+/* RFC 6962 §2.1.2 SUBPROOF(m, D[lo:lo+n], b). */
+static int subproof(const struct source *s, uint64_t lo, uint64_t n, uint64_t m, int whole,
 		    smk_buf *proof, smk_err *e)
 {
 	uint64_t k;
 
 	if (m == n)
-		return whole ? 0 : add_root(proof, d, n, e);
+		return whole ? 0 : add_root(proof, s, lo, n, e);
 	k = split_point(n);
 	if (m <= k)
-		return subproof(d, k, m, whole, proof, e) < 0 ? -1
-							      : add_root(proof, d + k, n - k, e);
-	return subproof(d + k, n - k, m - k, 0, proof, e) < 0 ? -1 : add_root(proof, d, k, e);
+		return subproof(s, lo, k, m, whole, proof, e) < 0
+			   ? -1
+			   : add_root(proof, s, lo + k, n - k, e);
+	return subproof(s, lo + k, n - k, m - k, 0, proof, e) < 0 ? -1
+								  : add_root(proof, s, lo, k, e);
 }
 
-int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t new_size,
-			     uint64_t old_size, smk_buf *proof, smk_err *e)
+static int consistency_proof(const struct source *s, uint64_t new_size, uint64_t old_size,
+			     smk_buf *proof, smk_err *e)
 {
 	if (old_size > new_size)
 		return smk_fail(e, SMK_E_ARG,
@@ -127,7 +157,139 @@ int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t 
 				(unsigned long long)old_size, (unsigned long long)new_size);
 	if (old_size == 0 || old_size == new_size)
 		return 0;
-	return subproof(leaves, new_size, old_size, 1, proof, e);
+	return subproof(s, 0, new_size, old_size, 1, proof, e);
+}
+
+int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t new_size,
+			     uint64_t old_size, smk_buf *proof, smk_err *e)
+{
+	struct source s = {leaves, NULL};
+
+	return consistency_proof(&s, new_size, old_size, proof, e);
+}
+
+/* ---- the append-only tree ---- */
+
+static unsigned log2_floor(uint64_t n)
+{
+	unsigned l = 0;
+
+	while (n >>= 1)
+		l++;
+	return l;
+}
+
+/* RFC 6962's recursion only ever asks for D[lo:lo+n] with lo a multiple of
+ * the largest power of two <= n, so its left part is always a complete
+ * subtree the tree keeps. */
+static int tree_mth(const merkle_tree *t, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		    smk_err *e)
+{
+	uint8_t r[MERKLE_HASH_LEN];
+	uint64_t k;
+	unsigned l;
+
+	if (n == 0)
+		return merkle_root(NULL, 0, out, e);
+	if (lo > t->size || n > t->size - lo)
+		return smk_fail(e, SMK_E_ARG, "merkle: leaves %llu..%llu of a tree of size %llu",
+				(unsigned long long)lo, (unsigned long long)(lo + n - 1),
+				(unsigned long long)t->size);
+	l = log2_floor(n);
+	k = UINT64_C(1) << l;
+	if (lo % k != 0)
+		return smk_fail(e, SMK_E_ARG,
+				"merkle: subtree at %llu of %llu leaves is not aligned",
+				(unsigned long long)lo, (unsigned long long)n);
+	if (k == n) {
+		memcpy(out, t->level[l][lo >> l], MERKLE_HASH_LEN);
+		return 0;
+	}
+	if (tree_mth(t, lo + k, n - k, r, e) < 0)
+		return -1;
+	return merkle_node_hash(t->level[l][lo >> l], r, out, e);
+}
+
+static int level_put(merkle_tree *t, unsigned l, uint64_t i, const uint8_t h[MERKLE_HASH_LEN],
+		     smk_err *e)
+{
+	if (i >= t->cap[l]) {
+		uint64_t cap = t->cap[l] ? 2 * t->cap[l] : 64;
+		uint8_t(*p)[MERKLE_HASH_LEN];
+
+		if (cap > SIZE_MAX / MERKLE_HASH_LEN)
+			return smk_fail(e, SMK_E_NOMEM, "merkle: tree too large");
+		p = realloc(t->level[l], (size_t)cap * MERKLE_HASH_LEN);
+		if (!p)
+			return smk_fail(e, SMK_E_NOMEM, "merkle: out of memory");
+		t->level[l] = p;
+		t->cap[l] = cap;
+	}
+	memcpy(t->level[l][i], h, MERKLE_HASH_LEN);
+	return 0;
+}
+
+int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_err *e)
+{
+	uint8_t h[MERKLE_HASH_LEN];
+	uint64_t i = t->size;
+	unsigned l = 0;
+
+	if (t->size >= MERKLE_MAX_SIZE)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree is full");
+	if (level_put(t, 0, i, leaf, e) < 0)
+		return -1;
+	/* every right child completes its parent */
+	while (i & 1) {
+		if (merkle_node_hash(t->level[l][i - 1], t->level[l][i], h, e) < 0 ||
+		    level_put(t, l + 1, i >> 1, h, e) < 0)
+			return -1;
+		i >>= 1;
+		l++;
+	}
+	t->size++;
+	return 0;
+}
+
+int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HASH_LEN], smk_err *e)
+{
+	return tree_mth(t, 0, size, out, e);
+}
+
+int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index, smk_buf *proof,
+				smk_err *e)
+{
+	struct source s = {NULL, t};
+
+	if (size > t->size)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
+				(unsigned long long)size, (unsigned long long)t->size);
+	return inclusion_proof(&s, size, index, proof, e);
+}
+
+int merkle_tree_consistency_proof(const merkle_tree *t, uint64_t new_size, uint64_t old_size,
+				  smk_buf *proof, smk_err *e)
+{
+	struct source s = {NULL, t};
+
+	if (new_size > t->size)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
+				(unsigned long long)new_size, (unsigned long long)t->size);
+	return consistency_proof(&s, new_size, old_size, proof, e);
+}
+
+const uint8_t *merkle_tree_leaf(const merkle_tree *t, uint64_t index)
+{
+	return index < t->size ? t->level[0][index] : NULL;
+}
+
+void merkle_tree_reset(merkle_tree *t)
+{
+	unsigned l;
+
+	for (l = 0; l < 64; l++)
+		free(t->level[l]);
+	memset(t, 0, sizeof(*t));
 }
 
 static int check_proof_len(size_t proof_len, smk_err *e)

@@ -54,4 +54,33 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 			      const uint8_t new_root[MERKLE_HASH_LEN], const uint8_t *proof,
 			      size_t proof_len, smk_err *e);
 
+/* An append-only tree that keeps the hash of every complete subtree (level
+ * l: the subtrees of 2^l leaves, in order; 2n hashes in all). Appending is
+ * amortised O(1) hashes; the root of any prefix and proofs cost O(log^2 n)
+ * instead of O(n), so checking n checkpoints is O(n log^2 n), not O(n^2).
+ * Start from MERKLE_TREE_INIT (or zeroed memory). */
+typedef struct merkle_tree {
+	uint8_t (*level[64])[MERKLE_HASH_LEN];
+	uint64_t cap[64];
+	uint64_t size;
+} merkle_tree;
+
+#define MERKLE_TREE_INIT                                                                           \
+	{                                                                                          \
+		{NULL}, {0}, 0                                                                     \
+	}
+
+int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_err *e);
+/* MTH of the first size leaves (size <= t->size), as merkle_root would. */
+int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HASH_LEN], smk_err *e);
+/* PATH and PROOF as above, over the first size / new_size leaves. */
+int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index, smk_buf *proof,
+				smk_err *e);
+int merkle_tree_consistency_proof(const merkle_tree *t, uint64_t new_size, uint64_t old_size,
+				  smk_buf *proof, smk_err *e);
+/* Leaf hash index, or NULL past the end. */
+const uint8_t *merkle_tree_leaf(const merkle_tree *t, uint64_t index);
+/* Free everything; the tree is empty and usable again. */
+void merkle_tree_reset(merkle_tree *t);
+
 #endif

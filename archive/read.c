@@ -90,6 +90,99 @@ fail:
 	return -1;
 }
 
+void archive_tree_forget(archive *a)
+{
+	if (a->tree)
+		merkle_tree_reset(a->tree);
+	free(a->tree);
+	a->tree = NULL;
+}
+
+/* Is the tree's last leaf still the stored record? A commit that rolled back
+ * leaves its record's leaf in the tree; the record that later takes its
+ * number differs (its request id is random), so the tree is rebuilt. Only a
+ * suffix of the log can roll back, and it always includes the last leaf. */
+static int tree_still_valid(archive *a, const merkle_tree *t, int *valid, smk_err *e)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	uint8_t leaf[32];
+	smk_err ge;
+
+	*valid = 0;
+	if (t->size == 0) {
+		*valid = 1;
+		return 0;
+	}
+	if (archive_get(a, t->size - 1, &canon, NULL, &ge) < 0) {
+		smk_buf_free(&canon);
+		return 0; /* gone: rebuild, which names the missing record */
+	}
+	if (merkle_leaf_hash(canon.data, canon.len, leaf, e) < 0) {
+		smk_buf_free(&canon);
+		return -1;
+	}
+	smk_buf_free(&canon);
+	*valid = memcmp(leaf, merkle_tree_leaf(t, t->size - 1), 32) == 0;
+	return 0;
+}
+
+int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e)
+{
+	sqlite3_stmt *st;
+	uint64_t i;
+	int rc, valid;
+
+	if (!a->tree) {
+		a->tree = calloc(1, sizeof(*a->tree));
+		if (!a->tree)
+			return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
+	}
+	if (a->tree->size > size || tree_still_valid(a, a->tree, &valid, e) < 0)
+		valid = 0;
+	if (!valid)
+		merkle_tree_reset(a->tree);
+	i = a->tree->size;
+	if (archive_db_prepare(a,
+			       "SELECT seq, canonical FROM records WHERE seq >= ? AND seq < ?"
+			       " ORDER BY seq",
+			       &st, e) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint8_t leaf[32];
+
+		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
+			sqlite3_finalize(st);
+			smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
+			goto fail;
+		}
+		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
+				     (size_t)sqlite3_column_bytes(st, 1), leaf, e) < 0 ||
+		    merkle_tree_append(a->tree, leaf, e) < 0) {
+			sqlite3_finalize(st);
+			goto fail;
+		}
+		i++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		archive_db_fail(a, "read records", e);
+		goto fail;
+	}
+	if (i != size) {
+		smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
+		goto fail;
+	}
+	if (merkle_tree_root(a->tree, size, root, e) < 0)
+		goto fail;
+	return 0;
+fail:
+	/* never keep a tree that may not match the records */
+	merkle_tree_reset(a->tree);
+	return -1;
+}
+
 int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e)
 {
 	sqlite3_stmt *st;

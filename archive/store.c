@@ -162,6 +162,7 @@ void archive_close(archive *a)
 	if (!a)
 		return;
 	sqlite3_close(a->db);
+	archive_tree_forget(a);
 	free(a);
 }
 
@@ -497,13 +498,11 @@ static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size,
 			     smk_err *e)
 {
 	smk_buf note = SMK_BUF_INIT;
-	uint8_t(*leaves)[32] = NULL;
 	archive_checkpoint cp;
 	struct commit_rows rows;
 	int rc = -1;
 
-	if (archive_load_leaves(a, size, &leaves, e) < 0 ||
-	    merkle_root((const uint8_t(*)[32])leaves, size, cp.root, e) < 0 ||
+	if (archive_tree_root(a, size, cp.root, e) < 0 ||
 	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
 		goto out;
 	cp.size = size;
@@ -520,7 +519,6 @@ static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size,
 	step(a, "checkpoint-inserted");
 	rc = 0;
 out:
-	free(leaves);
 	smk_buf_free(&note);
 	return rc;
 }

@@ -28,6 +28,12 @@ static int same(const smk_buf *a, const uint8_t *p, size_t n)
 int archive_attest(const archive_record *r, const trust_store *t, archive_attestation *out,
 		   smk_err *e)
 {
+	return archive_attest_cached(r, t, NULL, out, e);
+}
+
+int archive_attest_cached(const archive_record *r, const trust_store *t, archive_chain_cache *cache,
+			  archive_attestation *out, smk_err *e)
+{
 	smk_buf chain = SMK_BUF_INIT;
 	uint8_t fp[32];
 	int rc, adopted;
@@ -39,14 +45,20 @@ int archive_attest(const archive_record *r, const trust_store *t, archive_attest
 				"'s, which is what is attested",
 				r->seq, r->kind, r->key_seq);
 	adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
-	if (smk_buf_add(&chain, r->devaut.data, r->devaut.len) < 0 ||
-	    smk_buf_add(&chain, r->dica.data, r->dica.len) < 0) {
-		smk_buf_free(&chain);
-		return smk_fail(e, SMK_E_NOMEM, "out of memory");
-	}
 	/* the device had to be trustworthy when the key was made */
-	rc = chain_validate(chain.data, chain.len, t, (time_t)r->time, &out->chain, e);
-	smk_buf_free(&chain);
+	if (cache) {
+		rc =
+		    archive_chain_cache_validate(cache, r->devaut.data, r->devaut.len, r->dica.data,
+						 r->dica.len, (time_t)r->time, &out->chain, e);
+	} else {
+		if (smk_buf_add(&chain, r->devaut.data, r->devaut.len) < 0 ||
+		    smk_buf_add(&chain, r->dica.data, r->dica.len) < 0) {
+			smk_buf_free(&chain);
+			return smk_fail(e, SMK_E_NOMEM, "out of memory");
+		}
+		rc = chain_validate(chain.data, chain.len, t, (time_t)r->time, &out->chain, e);
+		smk_buf_free(&chain);
+	}
 	if (rc < 0)
 		goto fail_ctx;
 	if (strcmp(out->chain.device_chr, r->devaut_chr) != 0 ||

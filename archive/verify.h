@@ -11,6 +11,7 @@
 
 #include "../sm/chain.h"
 #include "archive.h"
+#include "chaincache.h"
 #include "record.h"
 
 /* What a record's attestation proved: the device chain to a pinned root at
@@ -32,6 +33,10 @@ typedef struct archive_attestation {
  * own (SMK_E_ARG): its key record's is the one. */
 int archive_attest(const archive_record *r, const trust_store *t, archive_attestation *out,
 		   smk_err *e);
+/* The same with the device chain from cache (chaincache.h; made for t),
+ * for many records in a row; cache NULL is archive_attest. */
+int archive_attest_cached(const archive_record *r, const trust_store *t, archive_chain_cache *cache,
+			  archive_attestation *out, smk_err *e);
 void archive_attestation_free(archive_attestation *a);
 
 /* "ADOPTED: origin proven by device <serial>; policy, algorithm list and
