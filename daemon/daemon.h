@@ -193,7 +193,8 @@ struct engine {
 	device *archive_dev; /* holds the archive key; NULL: none up (set under lock) */
 	uint8_t archive_key_id;
 	EVP_PKEY *archive_pub;	 /* from record 0 */
-	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL */
+	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL
+				    (written under lock once the workers run) */
 
 	/* completions, under lock; the loop is woken through done_fd */
 	completion *done_head, *done_tail;
