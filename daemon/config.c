@@ -152,7 +152,16 @@ static int load_devices(struct ctx *x, const smk_ynode *root)
 					"pin-credential: hsm-pin}]");
 	size_t i, j;
 
-	if (list == NULL || smk_yval_list(&x->d, list, "devices", x->e) < 0)
+	if (list == NULL)
+		return -1;
+	/* no device means no archive key and no Generate, ever: refuse it here
+	 * rather than start a daemon that can only answer DeviceUnavailable */
+	if (list->kind == SMK_YNODE_SEQ && list->n == 0)
+		return smk_yaml_fail_at(&x->d, x->e, list,
+					"devices is an empty list; at least one device is needed, "
+					"e.g. devices: [{reader: \"*\", pin-file: pin}] for any "
+					"reader");
+	if (smk_yval_list(&x->d, list, "devices", x->e) < 0)
 		return -1;
 	if (list->n > CONFIG_DEVICES_MAX)
 		return smk_yaml_fail_at(&x->d, x->e, list->items[CONFIG_DEVICES_MAX],
@@ -448,8 +457,8 @@ int config_load(const char *path, config **out, smk_err *e)
 	if (smk_read_file(path, CONFIG_FILE_MAX, &text, e) < 0)
 		return -1;
 	if (text.len > CONFIG_FILE_MAX)
-		smk_fail(e, SMK_E_FORMAT, "%s: longer than %d bytes; a configuration is small", path,
-			 CONFIG_FILE_MAX);
+		smk_fail(e, SMK_E_FORMAT, "%s: longer than %d bytes; a configuration is small",
+			 path, CONFIG_FILE_MAX);
 	else
 		rc = config_parse(path, text.data, text.len, out, e);
 	smk_buf_free(&text);

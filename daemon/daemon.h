@@ -11,6 +11,11 @@
  * SQLite archive, used by the loop for intents and queries and by the
  * archive-key device's worker for commits, which the card must sign).
  * Results travel back to the loop through an eventfd-signalled list.
+ * Where both are taken, eng->archive_lock comes first, eng->lock inside it.
+ *
+ * The archive key's device: eng->archive_dev is set at start, or later, once,
+ * by the worker of the device that holds the archive key when that device
+ * comes up (recover_archive_late, under both locks); it never changes back.
  */
 #ifndef SMK_DAEMON_H
 #define SMK_DAEMON_H
@@ -185,10 +190,11 @@ struct engine {
 	pthread_mutex_t lock;
 	device **devices;
 	size_t device_count;
-	device *archive_dev; /* holds the archive key; NULL: none up */
+	device *archive_dev; /* holds the archive key; NULL: none up (set under lock) */
 	uint8_t archive_key_id;
 	EVP_PKEY *archive_pub;	 /* from record 0 */
-	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL */
+	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL
+				    (written under lock once the workers run) */
 
 	/* completions, under lock; the loop is woken through done_fd */
 	completion *done_head, *done_tail;
@@ -202,6 +208,9 @@ struct engine {
 	void (*shutdown_cb)(void *ctx);
 	void *shutdown_ctx;
 	char pending_dir[4096]; /* <archive>.pending: label and device of each open intent */
+	/* keys of open intents read back at start while no archive key was up
+	 * (recover.c); under archive_lock once the workers run */
+	struct found_key *found;
 
 	/* query replies kept as text (engine.c; the loop thread only) */
 	struct engine_replies *replies;
@@ -251,6 +260,13 @@ int recover_pending(engine *eng, smk_err *e);
 /* Certificate imports left open: CE|id holds the intent's certificate ->
  * committed; holds something else -> failed; device not up -> left open. */
 int recover_certificates(engine *eng, smk_err *e);
+/* On d's worker, once d is up again while no archive key is: if d holds the
+ * archive key (record 0's device serial and key, checked against the card's
+ * attested public key) or, with an empty archive, may make it, do what start
+ * could not (keys found at start and on d committed, one checkpoint over
+ * uncovered records) and make d the archive device. */
+void recover_archive_late(device *d);
+void recover_found_free(engine *eng);
 /* The sidecar of an intent: label, device, key id (written before the card
  * is asked, removed when the intent has an outcome). */
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,

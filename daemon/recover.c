@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,10 +134,15 @@ static int sidecar_read(engine *eng, const char *request_id, sidecar *out, smk_e
 
 /* ---- helpers ---- */
 
-static device *device_by_serial(engine *eng, const char *serial)
+/* At start (only NULL): any device that is up. Later, from one worker
+ * thread (only: its device): that device alone, whose session this thread
+ * owns; every other device's session belongs to its own worker. */
+static device *device_by_serial(engine *eng, device *only, const char *serial)
 {
 	size_t i;
 
+	if (only)
+		return strcmp(only->serial, serial) == 0 ? only : NULL;
 	for (i = 0; i < eng->device_count; i++)
 		if (eng->devices[i]->state != DEVICE_DOWN &&
 		    strcmp(eng->devices[i]->serial, serial) == 0)
@@ -161,21 +167,21 @@ static void fail_intent(engine *eng, const char *request_id, const char *reason)
 /* deferred: the record alone (group commit); recover_pending signs one
  * checkpoint over all of them at the end */
 static int commit_key(engine *eng, const archive_signer *signer, const char *request_id,
-		      const char *label, const device *d, const smk_buf *cvreq,
-		      const chain_attested *att, int deferred, uint64_t *seq, smk_err *e)
+		      const char *label, const smk_buf *chain, const smk_buf *cvreq,
+		      const smk_buf *spki, int deferred, uint64_t *seq, smk_err *e)
 {
 	archive_commit_req req;
 
 	memset(&req, 0, sizeof(req));
 	req.request_id = request_id;
 	req.label = label;
-	req.device_chain = d->chain_bytes.data;
-	req.device_chain_len = d->chain_bytes.len;
+	req.device_chain = chain->data;
+	req.device_chain_len = chain->len;
 	req.sm_used = 1;
 	req.cvreq = cvreq->data;
 	req.cvreq_len = cvreq->len;
-	req.spki = att->spki.data;
-	req.spki_len = att->spki.len;
+	req.spki = spki->data;
+	req.spki_len = spki->len;
 	return deferred ? archive_commit_record(eng->arc, signer, &req, seq, e)
 			: archive_commit(eng->arc, signer, &req, seq, e);
 }
@@ -183,11 +189,11 @@ static int commit_key(engine *eng, const archive_signer *signer, const char *req
 /* What CE|id of the intent's device holds. 1: a verified request of ours in
  * cvreq/att; 0: the intent is closed as failed here; -1: cannot tell now
  * (device down): leave it open. */
-static int read_back(engine *eng, const archive_intent_info *in, const sidecar *sc, device **dev,
-		     smk_buf *cvreq, chain_attested *att)
+static int read_back(engine *eng, device *only, const archive_intent_info *in, const sidecar *sc,
+		     device **dev, smk_buf *cvreq, chain_attested *att)
 {
 	char chr[17], reason[600];
-	device *d = device_by_serial(eng, sc->device);
+	device *d = device_by_serial(eng, only, sc->device);
 	smk_err e;
 
 	*dev = d;
@@ -233,31 +239,58 @@ static int read_back(engine *eng, const archive_intent_info *in, const sidecar *
 
 /* ---- the archive key ---- */
 
-static int load_archive_key(engine *eng, smk_err *e)
+/* Under eng->lock: why no archive key is usable (loop threads read it in
+ * DeviceUnavailable answers). */
+static void set_archive_error(engine *eng, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_archive_error(engine *eng, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&eng->lock);
+	va_start(ap, fmt);
+	vsnprintf(eng->archive_error, sizeof(eng->archive_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&eng->lock);
+}
+
+/* Record 0 names the archive key: its device serial, key id and public key.
+ * *home is the device (only, or any device up at start) whose card holds
+ * that very key, checked through the card's own attested CV request; NULL
+ * when none does, and eng->archive_error says why. */
+static int load_archive_key(engine *eng, device *only, device **home, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT, cvreq = SMK_BUF_INIT;
 	archive_record r;
 	chain_attested att;
 	const unsigned char *p;
+	EVP_PKEY *pub;
 	device *d;
 	int rc = -1;
 
+	*home = NULL;
 	memset(&r, 0, sizeof(r));
 	memset(&att, 0, sizeof(att));
 	if (archive_get(eng->arc, 0, &canon, &sig, e) < 0 ||
 	    archive_record_parse(canon.data, canon.len, &r, e) < 0)
 		goto out;
-	p = r.spki.data;
-	eng->archive_pub = d2i_PUBKEY(NULL, &p, (long)r.spki.len);
 	if (eng->archive_pub == NULL) {
-		smk_fail(e, SMK_E_FORMAT, "record 0: archive key is not a public key");
-		goto out;
+		p = r.spki.data;
+		pub = d2i_PUBKEY(NULL, &p, (long)r.spki.len);
+		if (pub == NULL) {
+			smk_fail(e, SMK_E_FORMAT, "record 0: archive key is not a public key");
+			goto out;
+		}
+		pthread_mutex_lock(&eng->lock);
+		eng->archive_pub = pub;
+		pthread_mutex_unlock(&eng->lock);
 	}
-	d = device_by_serial(eng, r.device_serial);
+	d = device_by_serial(eng, only, r.device_serial);
 	if (d == NULL) {
-		snprintf(eng->archive_error, sizeof(eng->archive_error),
-			 "the archive key's device %s is not up", r.device_serial);
 		rc = 0;
+		if (only == NULL)
+			set_archive_error(eng, "the archive key's device %s is not up",
+					  r.device_serial);
 		goto out;
 	}
 	if (eng->cfg->archive_key_device && strncmp(eng->cfg->archive_key_device, r.device_serial,
@@ -265,27 +298,30 @@ static int load_archive_key(engine *eng, smk_err *e)
 		log_warn("config names archive-key device %s, but the archive's key is on %s",
 			 eng->cfg->archive_key_device, r.device_serial);
 	/* the key in record 0 must be the key on the card, or every record we
-	 * sign would fail verification */
+	 * sign would fail verification: the key id alone proves nothing */
 	if (session_read_cvreq(d->session, (uint8_t)r.key_id, &cvreq, e) < 0 ||
 	    session_check_cvreq(d->session, NULL, cvreq.data, cvreq.len, &att, e) < 0) {
-		snprintf(eng->archive_error, sizeof(eng->archive_error), "archive key %u on %s: %s",
-			 r.key_id, d->serial, e->msg);
+		set_archive_error(eng, "archive key %u on %s: %s", r.key_id, d->serial, e->msg);
+		log_warn("%s", eng->archive_error);
 		rc = 0;
 		goto out;
 	}
 	if (att.spki.len != r.spki.len || memcmp(att.spki.data, r.spki.data, r.spki.len) != 0) {
-		snprintf(eng->archive_error, sizeof(eng->archive_error),
-			 "key %u on %s is not the archive key of record 0", r.key_id, d->serial);
+		set_archive_error(eng, "key %u on %s is not the archive key of record 0", r.key_id,
+				  d->serial);
+		log_warn("%s", eng->archive_error);
 		rc = 0;
 		goto out;
 	}
-	eng->archive_dev = d;
+	pthread_mutex_lock(&eng->lock);
 	eng->archive_key_id = (uint8_t)r.key_id;
+	pthread_mutex_unlock(&eng->lock);
+	*home = d;
 	log_msg(LOG_INFO, &(log_fields){.device = d->serial}, "archive key: key %u", r.key_id);
 	rc = 0;
 out:
 	if (rc < 0)
-		snprintf(eng->archive_error, sizeof(eng->archive_error), "%s", e->msg);
+		set_archive_error(eng, "%s", e->msg);
 	chain_attested_free(&att);
 	archive_record_free(&r);
 	smk_buf_free(&canon);
@@ -304,18 +340,24 @@ static unsigned lowest_free_id(device *d)
 	return 0;
 }
 
-static device *archive_key_home(engine *eng)
+static int may_hold_archive_key(const engine *eng, const device *d)
+{
+	return eng->cfg->archive_key_device == NULL ||
+	       strcmp(eng->cfg->archive_key_device, d->serial) == 0 ||
+	       strcmp(eng->cfg->archive_key_device, d->devaut_chr) == 0;
+}
+
+/* Where a new archive key goes: the configured device, else the first up. */
+static device *archive_key_home(engine *eng, device *only)
 {
 	size_t i;
 
+	if (only)
+		return may_hold_archive_key(eng, only) ? only : NULL;
 	for (i = 0; i < eng->device_count; i++) {
 		device *d = eng->devices[i];
 
-		if (d->state == DEVICE_DOWN)
-			continue;
-		if (eng->cfg->archive_key_device == NULL ||
-		    strcmp(eng->cfg->archive_key_device, d->serial) == 0 ||
-		    strcmp(eng->cfg->archive_key_device, d->devaut_chr) == 0)
+		if (d->state != DEVICE_DOWN && may_hold_archive_key(eng, d))
 			return d;
 	}
 	return NULL;
@@ -323,7 +365,7 @@ static device *archive_key_home(engine *eng)
 
 /* First start: the archive key is made in the HSM under the built-in
  * sign-only policy and becomes record 0, signed by itself. */
-static int create_archive_key(engine *eng, smk_err *e)
+static int create_archive_key(engine *eng, device *only, device **home, smk_err *e)
 {
 	smk_buf doc = SMK_BUF_INIT;
 	archive_intent_req ir;
@@ -332,23 +374,25 @@ static int create_archive_key(engine *eng, smk_err *e)
 	session_key key;
 	archive_signer s;
 	char exe[256];
-	device *d = archive_key_home(eng);
+	device *d = archive_key_home(eng, only);
 	const smk_alg *alg = alg_by_name("ecdsa-sha256");
 	unsigned key_id;
 	uint64_t seq;
 	ssize_t n;
 	int rc = -1;
 
+	*home = NULL;
 	memset(&key, 0, sizeof(key));
 	if (d == NULL) {
+		if (only)
+			return 0; /* not this device: the message from start stands */
 		if (eng->cfg->archive_key_device)
-			snprintf(eng->archive_error, sizeof(eng->archive_error),
-				 "no archive key yet and its device %s is not up",
-				 eng->cfg->archive_key_device);
+			set_archive_error(eng, "no archive key yet and its device %s is not up",
+					  eng->cfg->archive_key_device);
 		else
-			snprintf(eng->archive_error, sizeof(eng->archive_error),
-				 "no archive key yet and no device is up to make it");
-		log_warn("%s; Generate answers DeviceUnavailable", eng->archive_error);
+			set_archive_error(eng, "no archive key yet and no device is up to make it");
+		log_warn("%s; Generate answers DeviceUnavailable until it comes up",
+			 eng->archive_error);
 		return 0;
 	}
 	if ((key_id = lowest_free_id(d)) == 0)
@@ -385,18 +429,23 @@ static int create_archive_key(engine *eng, smk_err *e)
 		fail_intent(eng, info.request_id, e->msg);
 		goto out;
 	}
+	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
 	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
-	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, d, &key.cvreq, &key.att, 0,
-		       &seq, e) < 0)
+	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, &d->chain_bytes, &key.cvreq,
+		       &key.att.spki, 0, &seq, e) < 0)
 		goto out;
 	pending_remove(eng, info.request_id);
 	if (EVP_PKEY_up_ref(key.att.key) != 1) {
 		smk_fail(e, SMK_E_CRYPTO, "archive key: reference");
 		goto out;
 	}
+	pthread_mutex_lock(&eng->lock);
+	EVP_PKEY_free(eng->archive_pub);
 	eng->archive_pub = key.att.key;
-	eng->archive_dev = d;
+	pthread_mutex_unlock(&eng->lock);
+	*home = d;
 	log_msg(LOG_INFO,
 		&(log_fields){info.request_id, ARCHIVE_KEY_POLICY_NAME, d->serial, "committed"},
 		"archive key created: key %u, record %llu", key_id, (unsigned long long)seq);
@@ -410,7 +459,8 @@ out:
 }
 
 /* An archive-key intent left open by a crash during the first start. */
-static int recover_archive_key_intent(engine *eng, const archive_intent_info *in, smk_err *e)
+static int recover_archive_key_intent(engine *eng, device *only, const archive_intent_info *in,
+				      smk_err *e)
 {
 	smk_buf cvreq = SMK_BUF_INIT;
 	chain_attested att;
@@ -427,11 +477,13 @@ static int recover_archive_key_intent(engine *eng, const archive_intent_info *in
 			    rc == 0 ? "interrupted before the card was asked" : e->msg);
 		return 0;
 	}
+	if (only && strcmp(only->serial, sc.device) != 0)
+		return 0; /* another device's: its start decides */
 	rc = 0;
-	if (read_back(eng, in, &sc, &d, &cvreq, &att) == 1) {
+	if (read_back(eng, only, in, &sc, &d, &cvreq, &att) == 1) {
 		worker_signer(d, (uint8_t)sc.key_id, att.key, &s);
-		if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att, 0, &seq, e) <
-		    0) {
+		if (commit_key(eng, &s, in->request_id, sc.label, &d->chain_bytes, &cvreq,
+			       &att.spki, 0, &seq, e) < 0) {
 			rc = -1;
 		} else {
 			pending_remove(eng, in->request_id);
@@ -447,13 +499,17 @@ static int recover_archive_key_intent(engine *eng, const archive_intent_info *in
 	return rc;
 }
 
-int recover_archive_key(engine *eng, smk_err *e)
+/* The archive key on only (NULL: on any device up at start): recovered
+ * from an interrupted first start, made if the archive is empty, or found
+ * and checked against record 0. *home: its device, or NULL. */
+static int find_archive_key(engine *eng, device *only, device **home, smk_err *e)
 {
 	archive_intent_info *list = NULL;
 	uint64_t size;
 	size_t n = 0, i;
 	int rc = 0;
 
+	*home = NULL;
 	smk_err_clear(e);
 	if (archive_size(eng->arc, &size, e) < 0)
 		return -1;
@@ -462,14 +518,24 @@ int recover_archive_key(engine *eng, smk_err *e)
 			return -1;
 		for (i = 0; i < n && rc == 0; i++)
 			if (strcmp(list[i].kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
-				rc = recover_archive_key_intent(eng, &list[i], e);
+				rc = recover_archive_key_intent(eng, only, &list[i], e);
 		free(list);
 		if (rc < 0 || archive_size(eng->arc, &size, e) < 0)
 			return -1;
 	}
 	if (size == 0)
-		return create_archive_key(eng, e);
-	return load_archive_key(eng, e);
+		return create_archive_key(eng, only, home, e);
+	return load_archive_key(eng, only, home, e);
+}
+
+int recover_archive_key(engine *eng, smk_err *e)
+{
+	device *home;
+
+	if (find_archive_key(eng, NULL, &home, e) < 0)
+		return -1;
+	eng->archive_dev = home; /* before the workers run: no other thread yet */
+	return 0;
 }
 
 /* A sidecar is written after its intent, so at start one whose intent is
@@ -510,17 +576,23 @@ static void sweep_sidecars(engine *eng)
 
 /* Records committed after the latest checkpoint (the daemon stopped between
  * a record and its checkpoint, or recovery committed some just now): one
- * checkpoint covers them before the first request. Without the archive key
- * they stay uncovered, which smkey audit reports as a note. */
-static void recover_checkpoint(engine *eng)
+ * checkpoint by the archive key on adev covers them before the first
+ * request. Without the archive key they stay uncovered, which smkey audit
+ * reports as a note, until its device comes up (recover_archive_late). */
+static void recover_checkpoint(engine *eng, device *adev)
 {
 	archive_signer s;
 	smk_buf note = SMK_BUF_INIT;
 	uint64_t size = 0, covered = 0;
 	smk_err e;
 
-	if (archive_size(eng->arc, &size, &e) < 0 ||
-	    archive_latest_checkpoint(eng->arc, &note, &covered, &e) < 0) {
+	if (archive_size(eng->arc, &size, &e) < 0) {
+		log_err("archive checkpoint not checked: %s", e.msg);
+		return;
+	}
+	if (size == 0)
+		return; /* nothing to cover, and no checkpoint yet */
+	if (archive_latest_checkpoint(eng->arc, &note, &covered, &e) < 0) {
 		log_err("archive checkpoint not checked: %s", e.msg);
 		smk_buf_free(&note);
 		return;
@@ -528,31 +600,107 @@ static void recover_checkpoint(engine *eng)
 	smk_buf_free(&note);
 	if (covered >= size)
 		return;
-	if (eng->archive_dev == NULL) {
+	if (adev == NULL) {
 		log_warn("records %llu..%llu are not covered by a checkpoint: %s",
 			 (unsigned long long)covered, (unsigned long long)size - 1,
 			 eng->archive_error);
 		return;
 	}
-	worker_signer(eng->archive_dev, eng->archive_key_id, eng->archive_pub, &s);
+	worker_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
 	if (archive_sign_checkpoint(eng->arc, &s, &size, &e) < 0)
 		log_err("records %llu..%llu left without a checkpoint: %s",
 			(unsigned long long)covered, (unsigned long long)size - 1, e.msg);
 	else
-		log_msg(LOG_INFO, NULL,
-			"checkpoint signed at start: covers records %llu..%llu as well",
+		log_msg(LOG_INFO, &(log_fields){.device = adev->serial},
+			"checkpoint signed: covers records %llu..%llu as well",
 			(unsigned long long)covered, (unsigned long long)size - 1);
 }
 
-int recover_pending(engine *eng, smk_err *e)
+/* A key found on its card at start, for an intent that could not be
+ * committed because no archive key was up: what the record needs, kept
+ * until the archive key's device comes up (recover_archive_late commits it
+ * then, without the key's own device, whose session is its worker's). */
+struct found_key {
+	struct found_key *next;
+	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char policy[128];
+	char serial[CVC_REF_MAX + 1];
+	char label[POLICY_LABEL_MAX + 1];
+	unsigned key_id;
+	smk_buf chain, cvreq, spki;
+};
+
+static void found_free(struct found_key *f)
+{
+	smk_buf_free(&f->chain);
+	smk_buf_free(&f->cvreq);
+	smk_buf_free(&f->spki);
+	free(f);
+}
+
+void recover_found_free(engine *eng)
+{
+	struct found_key *f;
+
+	while ((f = eng->found) != NULL) {
+		eng->found = f->next;
+		found_free(f);
+	}
+}
+
+static void found_keep(engine *eng, const archive_intent_info *in, const sidecar *sc,
+		       const device *d, const smk_buf *cvreq, const chain_attested *att)
+{
+	struct found_key *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || smk_buf_add(&f->chain, d->chain_bytes.data, d->chain_bytes.len) < 0 ||
+	    smk_buf_add(&f->cvreq, cvreq->data, cvreq->len) < 0 ||
+	    smk_buf_add(&f->spki, att->spki.data, att->spki.len) < 0) {
+		if (f)
+			found_free(f);
+		return; /* the intent stays open: the next start reads it back */
+	}
+	snprintf(f->request_id, sizeof(f->request_id), "%s", in->request_id);
+	snprintf(f->policy, sizeof(f->policy), "%s", in->policy_name);
+	snprintf(f->serial, sizeof(f->serial), "%s", d->serial);
+	snprintf(f->label, sizeof(f->label), "%s", sc->label);
+	f->key_id = sc->key_id;
+	f->next = eng->found;
+	eng->found = f;
+}
+
+/* Commit the key of an open intent through the archive key on adev
+ * (deferred: recover_checkpoint covers the records afterwards). */
+static void commit_found(engine *eng, device *adev, const char *request_id, const char *pol,
+			 const char *serial, const char *label, unsigned key_id,
+			 const smk_buf *chain, const smk_buf *cvreq, const smk_buf *spki)
+{
+	archive_signer s;
+	uint64_t seq;
+	smk_err e;
+
+	worker_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
+	if (commit_key(eng, &s, request_id, label, chain, cvreq, spki, 1, &seq, &e) < 0) {
+		log_msg(LOG_ERR, &(log_fields){request_id, pol, serial, NULL},
+			"key %u found, cannot commit: %s", key_id, e.msg);
+		return;
+	}
+	pending_remove(eng, request_id);
+	log_msg(LOG_INFO, &(log_fields){request_id, pol, serial, "recovered"},
+		"key %u \"%s\" recovered from CE|%02X as record %llu", key_id, label, key_id,
+		(unsigned long long)seq);
+}
+
+/* Open key intents: read back from the card (only: on that device alone)
+ * and committed through the archive key on adev; without adev a key found
+ * is kept in eng->found for later. */
+static int recover_intents(engine *eng, device *only, device *adev, smk_err *e)
 {
 	archive_intent_info *list = NULL;
 	smk_buf cvreq = SMK_BUF_INIT;
 	chain_attested att;
-	archive_signer s;
 	sidecar sc;
 	device *d;
-	uint64_t seq;
 	size_t n = 0, i;
 	int rc;
 
@@ -570,44 +718,107 @@ int recover_pending(engine *eng, smk_err *e)
 				    rc == 0 ? "interrupted before the card was asked" : ie.msg);
 			continue;
 		}
+		if (only && strcmp(only->serial, sc.device) != 0)
+			continue; /* kept in eng->found, or its device was down too */
 		memset(&att, 0, sizeof(att));
 		smk_buf_reset(&cvreq);
-		if (read_back(eng, in, &sc, &d, &cvreq, &att) == 1) {
-			if (eng->archive_dev == NULL) {
+		if (read_back(eng, only, in, &sc, &d, &cvreq, &att) == 1) {
+			if (adev == NULL) {
 				log_msg(
 				    LOG_WARNING,
 				    &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
-				    "key %u found, left open: %s", sc.key_id, eng->archive_error);
+				    "key %u found, left open until the archive key is up: %s",
+				    sc.key_id, eng->archive_error);
+				found_keep(eng, in, &sc, d, &cvreq, &att);
 			} else {
-				worker_signer(eng->archive_dev, eng->archive_key_id,
-					      eng->archive_pub, &s);
-				if (commit_key(eng, &s, in->request_id, sc.label, d, &cvreq, &att,
-					       1, &seq, &ie) < 0) {
-					log_msg(LOG_ERR,
-						&(log_fields){in->request_id, in->policy_name,
-							      d->serial, NULL},
-						"key %u found, cannot commit: %s", sc.key_id,
-						ie.msg);
-				} else {
-					pending_remove(eng, in->request_id);
-					device_id_set(d->used_ids, sc.key_id, 1);
-					log_msg(LOG_INFO,
-						&(log_fields){in->request_id, in->policy_name,
-							      d->serial, "recovered"},
-						"key %u \"%s\" recovered from CE|%02X as record "
-						"%llu",
-						sc.key_id, sc.label, sc.key_id,
-						(unsigned long long)seq);
-				}
+				commit_found(eng, adev, in->request_id, in->policy_name, d->serial,
+					     sc.label, sc.key_id, &d->chain_bytes, &cvreq,
+					     &att.spki);
+				pthread_mutex_lock(&eng->lock);
+				device_id_set(d->used_ids, sc.key_id, 1);
+				pthread_mutex_unlock(&eng->lock);
 			}
 		}
 		chain_attested_free(&att);
 	}
 	smk_buf_free(&cvreq);
 	free(list);
-	sweep_sidecars(eng);
-	recover_checkpoint(eng);
 	return 0;
+}
+
+int recover_pending(engine *eng, smk_err *e)
+{
+	if (recover_intents(eng, NULL, eng->archive_dev, e) < 0)
+		return -1;
+	sweep_sidecars(eng);
+	recover_checkpoint(eng, eng->archive_dev);
+	return 0;
+}
+
+/* Is the intent still open? A key kept since start may have been closed
+ * meanwhile only by this function, but check: a record must never be
+ * committed twice. */
+static int intent_open(engine *eng, const char *request_id)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0, i;
+	smk_err e;
+	int open = 0;
+
+	if (archive_pending(eng->arc, &list, &n, &e) < 0)
+		return 0;
+	for (i = 0; i < n && !open; i++)
+		open = strcmp(list[i].request_id, request_id) == 0;
+	free(list);
+	return open;
+}
+
+void recover_archive_late(device *d)
+{
+	engine *eng = d->eng;
+	struct found_key *f;
+	device *home = NULL;
+	smk_err e;
+	int skip;
+
+	/* the archive lock first, then eng->lock inside it (daemon.h): the
+	 * archive lock is held for the whole catch-up, so two devices coming
+	 * up together cannot both make or claim the archive key */
+	pthread_mutex_lock(&eng->archive_lock);
+	pthread_mutex_lock(&eng->lock);
+	skip = eng->archive_dev != NULL || eng->shutting_down;
+	pthread_mutex_unlock(&eng->lock);
+	if (skip)
+		goto out;
+	if (find_archive_key(eng, d, &home, &e) < 0) {
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial}, "archive key not taken up: %s",
+			e.msg);
+		goto out;
+	}
+	if (home == NULL)
+		goto out;
+	/* what start-up skipped for want of the archive key: keys found on
+	 * other devices then, keys on this one now, then one checkpoint */
+	while ((f = eng->found) != NULL) {
+		eng->found = f->next;
+		if (intent_open(eng, f->request_id))
+			commit_found(eng, d, f->request_id, f->policy, f->serial, f->label,
+				     f->key_id, &f->chain, &f->cvreq, &f->spki);
+		found_free(f);
+	}
+	if (recover_intents(eng, d, d, &e) < 0)
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
+			"interrupted requests not checked: %s", e.msg);
+	recover_checkpoint(eng, d);
+	pthread_mutex_lock(&eng->lock);
+	eng->archive_dev = d;
+	eng->archive_error[0] = '\0';
+	pthread_mutex_unlock(&eng->lock);
+	log_msg(LOG_NOTICE, &(log_fields){.device = d->serial},
+		"archive key %u is up on %s: Generate is served from now on", eng->archive_key_id,
+		d->devaut_chr);
+out:
+	pthread_mutex_unlock(&eng->archive_lock);
 }
 
 /* ---- certificate imports ---- */
@@ -632,7 +843,7 @@ static void recover_certificate(engine *eng, const archive_intent_info *in)
 		fail_intent(eng, in->request_id, reason);
 		goto out;
 	}
-	d = device_by_serial(eng, r.device_serial);
+	d = device_by_serial(eng, NULL, r.device_serial);
 	if (d == NULL || eng->archive_dev == NULL) {
 		log_msg(LOG_WARNING, &(log_fields){in->request_id, NULL, r.device_serial, NULL},
 			"interrupted certificate import left open: %s",

@@ -201,7 +201,8 @@ static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 	session_key_free(&j->key);
 	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0 ||
 	    session_check_cvreq(d->session, spec, req.data, req.len, &j->key.att, &e) < 0) {
-		log_msg(LOG_WARNING, &(log_fields){.request_id = j->request_id, .device = d->serial},
+		log_msg(LOG_WARNING,
+			&(log_fields){.request_id = j->request_id, .device = d->serial},
 			"GAKP answer lost (%s); key %u not found as ours on the card: %s",
 			j->err.msg, j->key_id, e.msg);
 		smk_buf_free(&req);
@@ -211,7 +212,8 @@ static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 	j->key.cvreq = req;
 	if (session_write_prkd(d->session, j->key_id, j->gakp.label, j->key.att.key, spec->algs,
 			       spec->alg_count, j->key.prkd_id, &e) < 0)
-		log_msg(LOG_WARNING, &(log_fields){.request_id = j->request_id, .device = d->serial},
+		log_msg(LOG_WARNING,
+			&(log_fields){.request_id = j->request_id, .device = d->serial},
 			"key %u recovered but its PKCS#15 description was not written: %s",
 			j->key_id, e.msg);
 	else
@@ -379,16 +381,29 @@ static void checkpoint_batch(device *d)
 	}
 }
 
-/* Down and idle: try to bring the session back. */
+static int open_session(engine *eng, const char *reader, const smk_pin_source *pin,
+			smk_session **out, smk_err *e);
+
+/* Down and idle: try to bring the session back (a reader that was empty at
+ * start gets its transport first). A device that comes up while no archive
+ * key is usable may be the one that holds it. */
 static void try_reopen(device *d)
 {
 	engine *eng = d->eng;
 	smk_err e;
 	unsigned max = eng->cfg->retry_max_s ? eng->cfg->retry_max_s : 300;
+	int no_archive;
 
-	if (session_open(d->session, &e) == 0 && take_identity(d, &e) == 0 &&
+	smk_err_clear(&e);
+	if ((d->session || open_session(eng, d->reader, &d->pin, &d->session, &e) == 0) &&
+	    session_open(d->session, &e) == 0 && take_identity(d, &e) == 0 &&
 	    device_refresh_ids(d, &e) == 0) {
 		mark_up(d);
+		pthread_mutex_lock(&eng->lock);
+		no_archive = eng->archive_dev == NULL;
+		pthread_mutex_unlock(&eng->lock);
+		if (no_archive)
+			recover_archive_late(d);
 		return;
 	}
 	pthread_mutex_lock(&eng->lock);
@@ -597,12 +612,28 @@ static int add_device(engine *eng, const char *reader, const config_device *cfgd
 		device_free(d);
 		return -1;
 	}
-	if (open_session(eng, reader, &d->pin, &d->session, e) < 0) {
-		device_free(d);
-		return -1;
+	smk_err_clear(&oe);
+	if (open_session(eng, reader, &d->pin, &d->session, &oe) < 0) {
+		/* no card in the reader (SMK_E_IO): watch it like a device that
+		 * is down, so a card put in later (the archive key's, say) is
+		 * taken up by the retry; anything else leaves the reader unused */
+		if (oe.code != SMK_E_IO) {
+			*e = oe;
+			device_free(d);
+			return -1;
+		}
+		session_free(d->session);
+		d->session = NULL;
 	}
-	if (session_open(d->session, &oe) < 0 || take_identity(d, &oe) < 0 ||
-	    device_refresh_ids(d, &oe) < 0) {
+	if (d->session == NULL) {
+		d->state = DEVICE_DOWN;
+		snprintf(d->last_error, sizeof(d->last_error), "%s", oe.msg);
+		d->backoff_s = eng->cfg->retry_min_s;
+		d->retry_at = time(NULL) + d->backoff_s;
+		log_msg(LOG_INFO, &(log_fields){.device = reader},
+			"reader empty at start, watched: %s", oe.msg);
+	} else if (session_open(d->session, &oe) < 0 || take_identity(d, &oe) < 0 ||
+		   device_refresh_ids(d, &oe) < 0) {
 		d->state = DEVICE_DOWN;
 		snprintf(d->last_error, sizeof(d->last_error), "%s", oe.msg);
 		d->backoff_s = eng->cfg->retry_min_s;
@@ -637,7 +668,7 @@ int workers_discover(engine *eng, smk_err *e)
 {
 	const config_device *cfgd;
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, up;
 	smk_err re;
 
 	if (eng->cards.list(eng->cards.ctx, &names, &n, e) < 0)
@@ -657,8 +688,12 @@ int workers_discover(engine *eng, smk_err *e)
 				&(log_fields){.device = names[i]}, "reader not used: %s", re.msg);
 	}
 	pcsc_free_names(names);
-	if (eng->device_count == 0)
-		log_warn("no HSM found in %zu reader(s); Generate answers DeviceUnavailable", n);
+	for (i = 0, up = 0; i < eng->device_count; i++)
+		up += eng->devices[i]->state != DEVICE_DOWN;
+	if (up == 0)
+		log_warn("no HSM up in %zu reader(s); Generate answers DeviceUnavailable until "
+			 "one comes up",
+			 n);
 	return 0;
 }
 

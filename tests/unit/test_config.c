@@ -134,7 +134,10 @@ START_TEST(broken_configs_name_the_place)
 	parse_bad(MINIMAL DEV "archvie: x\n", "5:1", "did you mean \"archive\"");
 	parse_bad("policies: /p\ntrust: /t\n" DEV, "1:1", "\"archive\" is missing");
 	parse_bad(MINIMAL, "1:1", "\"devices\" is missing");
-	parse_bad(MINIMAL "devices: []\n", "4:10", "empty list");
+	parse_bad(MINIMAL "devices: []\n", "4:10", "at least one device is needed");
+	parse_bad(MINIMAL "devices: [ ]\nretry: {min: 1, max: 2}\n", "4:10",
+		  "devices is an empty list");
+	parse_bad(MINIMAL "devices:\n", "4:9", "must be a list");
 	parse_bad(MINIMAL "devices: {reader: x}\n", "4:10", "must be a list");
 	parse_bad(MINIMAL "devices:\n  - pin-file: /p\n", "5:5", "needs \"reader\"");
 	parse_bad(MINIMAL "devices:\n  - reader: r\n", "5:5", "exactly one of");

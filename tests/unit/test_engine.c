@@ -29,6 +29,8 @@
 
 static char dir[64];
 static sim_card *cards[NCARDS];
+/* a reader without its card: opening it fails as PC/SC does (SMK_E_IO) */
+static int absent[NCARDS];
 static config *cfg;
 static struct event_base *base;
 static engine *eng;
@@ -48,6 +50,8 @@ static int sl_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp, 
 	int rc;
 
 	(void)ms;
+	if (absent[l->card == cards[0] ? 0 : 1])
+		return smk_fail(e, SMK_E_IO, "%s: no card", l->name);
 	rc = sim_card_transmit(l->card, cmd, n, &r);
 	if (rc == SIM_ANSWERED)
 		rc = smk_buf_add(resp, r.data, r.len);
@@ -113,8 +117,11 @@ static int sim_open(void *ctx, const char *reader, smk_transport **t, smk_err *e
 	unsigned i = (unsigned)(reader[4] - '0');
 
 	(void)ctx;
-	(void)e;
 	ck_assert_uint_lt(i, NCARDS);
+	if (absent[i]) {
+		free(l);
+		return smk_fail(e, SMK_E_IO, "reader \"%s\": no card", reader);
+	}
 	l->card = cards[i];
 	snprintf(l->name, sizeof(l->name), "%s", reader);
 	*t = calloc(1, sizeof(**t));
@@ -170,6 +177,7 @@ static void setup(void)
 	size_t i;
 
 	log_init(LOG_TARGET_STDERR, 0);
+	memset(absent, 0, sizeof(absent));
 	tu_temp_dir(dir, sizeof(dir), "smk-engine");
 	snprintf(path, sizeof(path), "%s/trust", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
@@ -1179,6 +1187,228 @@ START_TEST(cached_policies_follow_peer_and_reload)
 }
 END_TEST
 
+/* ---- the archive key's device down at start ---- */
+
+/* An open intent whose key is on d's card (as a crash after GAKP leaves it). */
+static void key_left_on_card(device *d, uint8_t key_id, const char *label,
+			     archive_intent_info *info)
+{
+	const policy *pol = policy_set_find(eng->policies, "sign");
+	archive_intent_req ir;
+	session_keygen g;
+	session_key key;
+	smk_err e;
+
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = ARCHIVE_KIND_KEY;
+	ir.peer.uid = getuid();
+	ir.policy_name = pol->name;
+	ir.policy_doc = (const uint8_t *)pol->canonical;
+	ir.policy_doc_len = pol->canonical_len;
+	ir.device_serial = d->serial;
+	ir.devaut_chr = d->devaut_chr;
+	ir.key_id = key_id;
+	ck_assert_msg(archive_intent(eng->arc, &ir, info, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(pending_write(eng, info->request_id, label, d->serial, key_id, &e), 0);
+	memset(&g, 0, sizeof(g));
+	memset(&key, 0, sizeof(key));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	g.spec.algs[0] = 0x73;
+	g.spec.alg_count = 1;
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info->chr);
+	g.key_id = key_id;
+	g.label = label;
+	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
+	session_key_free(&key);
+}
+
+/* Run the loop until a worker made some device the archive device (10 s). */
+static device *wait_archive_dev(void)
+{
+	struct timeval tick = {0, 50000};
+	device *d = NULL;
+	int rounds;
+
+	for (rounds = 0; rounds < 200 && d == NULL; rounds++) {
+		event_base_loopexit(base, &tick);
+		event_base_dispatch(base);
+		pthread_mutex_lock(&eng->lock);
+		d = eng->archive_dev;
+		pthread_mutex_unlock(&eng->lock);
+	}
+	ck_assert_msg(d != NULL, "the archive key's device was not taken up");
+	return d;
+}
+
+/* Generate: refused at once with DeviceUnavailable, the reason in msg. */
+static void generate_refused(char msg[512])
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(engine_generate(eng, &p, "sign", "early", NULL, NULL, on_done, &c, &err),
+			 -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.DeviceUnavailable");
+	snprintf(msg, 512, "%s", err.msg);
+	engine_error_clear(&err);
+	ck_assert_int_eq(c.done, 0);
+}
+
+/* A verified bundle of a fresh key, and every record under the checkpoint. */
+static void generate_verified(void)
+{
+	json_t *reply = generate("late");
+	const char *bundle = json_string_value(json_object_get(reply, "bundle"));
+	archive_verified v;
+	smk_buf note = SMK_BUF_INIT;
+	uint64_t covered = 0;
+	smk_err e;
+
+	ck_assert_ptr_nonnull(bundle);
+	memset(&v, 0, sizeof(v));
+	ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle), &eng->trust,
+					    NULL, NULL, &v, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_uint_eq(v.record.seq,
+			  (uint64_t)json_integer_value(json_object_get(reply, "seq")));
+	archive_verified_free(&v);
+	json_decref(reply);
+	ck_assert_int_eq(archive_latest_checkpoint(eng->arc, &note, &covered, &e), 0);
+	ck_assert_uint_eq(covered, records());
+	smk_buf_free(&note);
+	ck_assert_uint_eq(open_intents(), 0);
+}
+
+/* The archive key's card is out of its reader at start: Generate is refused
+ * naming the archive key, keys left open on the other card wait; once the
+ * card is back the worker checks it holds record 0's key, commits the keys
+ * left on both cards, covers them with a checkpoint and serves Generate. */
+START_TEST(archive_device_taken_up_when_it_comes)
+{
+	device *adev = eng->archive_dev, *other = eng->devices[adev->index == 0 ? 1 : 0];
+	size_t ai = adev->index;
+	char serial[CVC_REF_MAX + 1], msg[512];
+	archive_intent_info on_other, on_archive;
+	json_t *params, *rec = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+
+	snprintf(serial, sizeof(serial), "%s", adev->serial);
+	key_left_on_card(other, 9, "t-other", &on_other);
+	key_left_on_card(adev, 10, "t-arch", &on_archive);
+	engine_free(eng);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	absent[ai] = 1;
+	engine_up();
+	pthread_mutex_lock(&eng->lock);
+	ck_assert_ptr_null(eng->archive_dev);
+	ck_assert_int_eq(eng->devices[ai]->state, DEVICE_DOWN);
+	pthread_mutex_unlock(&eng->lock);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "archive key") && strstr(msg, serial), "%s", msg);
+	ck_assert_uint_eq(open_intents(), 2);
+	ck_assert_uint_eq(records(), 1);
+
+	absent[ai] = 0;
+	ck_assert_ptr_eq(wait_archive_dev(), eng->devices[ai]);
+	ck_assert_str_eq(eng->devices[ai]->serial, serial);
+	/* both keys left by the crash are archived now, as they were made */
+	ck_assert_uint_eq(records(), 3);
+	ck_assert_uint_eq(open_intents(), 0);
+	params = json_pack("{s:s}", "request_id", on_other.request_id);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &rec, &err), 0);
+	ck_assert_int_eq(
+	    json_integer_value(json_object_get(json_object_get(rec, "record"), "key_id")), 9);
+	json_decref(rec);
+	json_decref(params);
+	params = json_pack("{s:s}", "request_id", on_archive.request_id);
+	ck_assert_int_eq(engine_get_record(eng, &p, params, &rec, &err), 0);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(rec, "record"), "device")), serial);
+	json_decref(rec);
+	json_decref(params);
+	generate_verified();
+	ck_assert_uint_eq(records(), 4);
+}
+END_TEST
+
+/* The card that comes back holds a key under record 0's key id, but not
+ * that key: it never becomes the archive device. */
+START_TEST(archive_device_with_another_key_is_not_taken)
+{
+	device *adev = eng->archive_dev;
+	size_t ai = adev->index, rounds;
+	uint8_t key_id = eng->archive_key_id;
+	session_keygen g;
+	session_key key;
+	char msg[512];
+	smk_err e;
+
+	/* replace the archive key on its card by another key under its id */
+	memset(&g, 0, sizeof(g));
+	memset(&key, 0, sizeof(key));
+	g.spec.type = SMK_KEY_EC;
+	g.spec.curve = curve_by_name("secp256r1");
+	g.spec.algs[0] = 0x73;
+	g.spec.alg_count = 1;
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "ZZIMPOSTOR00001");
+	g.key_id = key_id;
+	g.label = "impostor";
+	ck_assert_msg(session_generate(adev->session, &g, &key, &e) == 0, "%s", e.msg);
+	session_key_free(&key);
+	engine_free(eng);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	absent[ai] = 1;
+	engine_up();
+	absent[ai] = 0;
+	for (rounds = 0; rounds < 60; rounds++) {
+		struct timeval tick = {0, 50000};
+
+		event_base_loopexit(base, &tick);
+		event_base_dispatch(base);
+	}
+	pthread_mutex_lock(&eng->lock);
+	ck_assert_int_ne(eng->devices[ai]->state, DEVICE_DOWN); /* up: it was retried */
+	ck_assert_ptr_null(eng->archive_dev);
+	pthread_mutex_unlock(&eng->lock);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "is not the archive key of record 0"), "%s", msg);
+	ck_assert_uint_eq(records(), 1);
+}
+END_TEST
+
+/* An empty archive and no card at start: nothing is made; the first card
+ * that comes makes the archive key, as start-up would have. */
+START_TEST(empty_archive_key_made_by_first_device_up)
+{
+	char cmd[256], msg[512];
+	device *d;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	absent[0] = absent[1] = 1;
+	engine_up();
+	ck_assert_uint_eq(records(), 0);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "no archive key yet"), "%s", msg);
+	absent[1] = 0;
+	d = wait_archive_dev();
+	ck_assert_ptr_eq(d, eng->devices[1]);
+	ck_assert_uint_eq(records(), 1);
+	generate_verified();
+	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -1198,6 +1428,9 @@ int main(void)
 	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
+	tcase_add_test(tc, archive_device_taken_up_when_it_comes);
+	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
+	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
 	tcase_add_test(tc, queries_check_their_parameters);
 	tcase_add_test(tc, certificates_for_a_key);
 	tcase_add_test(tc, adopt_and_inspect);
