@@ -405,27 +405,28 @@ START_TEST(two_devices_share_the_work)
 }
 END_TEST
 
-/* Group commit: every concurrent Generate is answered with a bundle whose
- * checkpoint covers its record, and the whole bundle verifies against the
- * pinned root; no record is left uncovered; the placement spreads the jobs
+/* Group commit: every concurrent Generate (6, below the 2 x 4 queue limit,
+ * so a momentary placement imbalance cannot refuse one) is answered with a
+ * bundle whose checkpoint covers its record, and the whole bundle verifies
+ * against the pinned root; no record is left uncovered; the placement spreads the jobs
  * over both devices although one of them signs every record. */
 START_TEST(concurrent_generates_get_verified_bundles)
 {
 	engine_peer p = peer_me();
 	engine_error err;
-	client c[8];
+	client c[6];
 	size_t i, on_archive_dev = 0;
 	uint64_t covered = 0;
 	smk_buf note = SMK_BUF_INIT;
 	smk_err e;
 
 	memset(c, 0, sizeof(c));
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 6; i++)
 		ck_assert_msg(
 		    engine_generate(eng, &p, "sign", "b", NULL, NULL, on_done, &c[i], &err) == 0,
 		    "%s", err.msg);
-	run_until(c, 8);
-	for (i = 0; i < 8; i++) {
+	run_until(c, 6);
+	for (i = 0; i < 6; i++) {
 		const char *bundle;
 		archive_verified v;
 		json_int_t seq;
@@ -446,14 +447,14 @@ START_TEST(concurrent_generates_get_verified_bundles)
 			on_archive_dev++;
 		json_decref(c[i].reply);
 	}
-	ck_assert_uint_eq(records(), 9);
+	ck_assert_uint_eq(records(), 7);
 	ck_assert_int_eq(archive_latest_checkpoint(eng->arc, &note, &covered, &e), 0);
-	ck_assert_uint_eq(covered, 9);
+	ck_assert_uint_eq(covered, 7);
 	smk_buf_free(&note);
 	ck_assert_uint_eq(open_intents(), 0);
 	/* both devices took keys; the archive device not more than the other */
 	ck_assert_uint_ge(on_archive_dev, 1);
-	ck_assert_uint_le(on_archive_dev, 4);
+	ck_assert_uint_le(on_archive_dev, 3);
 }
 END_TEST
 
