@@ -3,7 +3,7 @@
  * was still in CE|id) and "certificate" (a certificate written into CE|id of
  * a key with a record). Both go through the archive's one commit path, parse
  * with their own member set, verify offline and are counted by the audit.
- * The device PKI is a test one built with sm/cvc.h, as in test_bundle.
+ * The device PKI and the archive are the shared fixture of helpers/archfix.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@
 #include "archive/bundle.h"
 #include "archive/record.h"
 #include "archive/verify.h"
+#include "helpers/archfix.h"
 #include "helpers/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
@@ -33,63 +34,25 @@
 #define DEV_SERIAL "UTKND100077"
 #define T0 1795000000 /* 2026-11-18 */
 
-static struct {
-	char dir[64], path[96];
-	EVP_PKEY *root, *dica, *dev, *akey, *ca;
-	smk_buf root_cert, chain, keydoc;
-	trust_store trust;
-	archive *a;
-	archive_signer signer;
-} P;
+static archfix P;
+static EVP_PKEY *ca; /* issues the X.509 certificates of make_cert */
+
+static const archfix_cfg cfg = {
+    .prefix = "smk-kinds",
+    .root_chr = ROOT_CHR,
+    .dica_chr = DICA_CHR,
+    .dev_chr = DEV_CHR,
+    .dev_serial = DEV_SERIAL,
+    .dev_until = 2035,
+    .req_car = "UTCA00001",
+    .peer = {1000, 1000, 4242, "/usr/bin/smkey"}, /* peer(1000) */
+    .t0 = T0,
+    .commit_after = 5,
+};
 
 static const char apk_doc[] =
     "{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
     "\"name\":\"release-apk\",\"use-counter\":null}";
-
-static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, int params)
-{
-	cvc_cert_fields f;
-
-	memset(&f, 0, sizeof(f));
-	f.car = car;
-	f.chr = chr;
-	f.role = role;
-	f.domain_params = params;
-	f.ced = (cvc_date){2025, 1, 1};
-	f.cxd = (cvc_date){2035, 12, 31};
-	return f;
-}
-
-static void build_pki(void)
-{
-	cvc_cert_fields f;
-	smk_err e;
-
-	f = fields(ROOT_CHR, ROOT_CHR, CVC_ROLE_ROOT, 1);
-	ck_assert_msg(cvc_encode_cert(&P.root_cert, &f, P.root, P.root, NULL, &e) == 0, "%s",
-		      e.msg);
-	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0, "%s",
-		      e.msg);
-	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
-	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0);
-	ck_assert_msg(cvc_encode_cert(&P.chain, &f, P.dev, P.dica, NULL, &e) == 0, "%s", e.msg);
-	f = fields(ROOT_CHR, DICA_CHR, CVC_ROLE_DICA, 0);
-	f.with_ext = 1;
-	ck_assert_msg(cvc_encode_cert(&P.chain, &f, P.dica, P.root, NULL, &e) == 0, "%s", e.msg);
-}
-
-/* what the card returns from GAKP (ref §6.3), whoever chose the CHR */
-static void gakp(EVP_PKEY *newkey, const char *chr, smk_buf *out)
-{
-	smk_buf req = SMK_BUF_INIT;
-	smk_err e;
-
-	ck_assert_msg(cvc_encode_request(&req, "UTCA00001", chr, newkey, NULL, &e) == 0, "%s",
-		      e.msg);
-	ck_assert_msg(cvc_encode_authreq(out, req.data, req.len, DEV_CHR, P.dev, NULL, &e) == 0,
-		      "%s", e.msg);
-	smk_buf_free(&req);
-}
 
 static archive_peer peer(uint32_t uid)
 {
@@ -102,40 +65,14 @@ static archive_peer peer(uint32_t uid)
 static uint64_t make_key(const char *kind, const char *policy, const char *doc, EVP_PKEY *k,
 			 const char *label, unsigned key_id)
 {
-	archive_intent_req ir;
-	archive_intent_info info;
-	archive_commit_req cr;
-	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	archfix_key fk;
 	uint64_t seq = 0;
 	smk_err e;
 
-	memset(&ir, 0, sizeof(ir));
-	ir.kind = kind;
-	ir.peer = peer(1000);
-	ir.policy_name = policy;
-	ir.policy_doc = (const uint8_t *)doc;
-	ir.policy_doc_len = strlen(doc);
-	ir.device_serial = DEV_SERIAL;
-	ir.devaut_chr = DEV_CHR;
-	ir.key_id = key_id;
-	ir.time = T0;
-	ck_assert_msg(archive_intent(P.a, &ir, &info, &e) == 0, "%s", e.msg);
-	gakp(k, info.chr, &cvreq);
-	ck_assert_int_eq(cvc_spki_der(k, &spki, &e), 0);
-	memset(&cr, 0, sizeof(cr));
-	cr.request_id = info.request_id;
-	cr.label = label;
-	cr.device_chain = P.chain.data;
-	cr.device_chain_len = P.chain.len;
-	cr.sm_used = 1;
-	cr.cvreq = cvreq.data;
-	cr.cvreq_len = cvreq.len;
-	cr.spki = spki.data;
-	cr.spki_len = spki.len;
-	cr.time = T0 + 5;
-	ck_assert_msg(archive_commit(P.a, &P.signer, &cr, &seq, &e) == 0, "%s", e.msg);
-	smk_buf_free(&cvreq);
-	smk_buf_free(&spki);
+	archfix_key_init(&P, &fk, kind, policy, doc, k, label);
+	fk.peer = peer(1000);
+	fk.key_id = key_id;
+	ck_assert_msg(archfix_commit_key(&P, &fk, &seq, &e) == 0, "%s", e.msg);
 	return seq;
 }
 
@@ -173,7 +110,7 @@ static int adopt(EVP_PKEY *k, const char *chr, const char *label, unsigned key_i
 	smk_buf cvreq = SMK_BUF_INIT;
 	int rc;
 
-	gakp(k, chr, &cvreq);
+	archfix_gakp(&P, k, chr, &cvreq);
 	rc = adopt_cvreq(&cvreq, k, label, key_id, seq, e);
 	smk_buf_free(&cvreq);
 	return rc;
@@ -197,7 +134,7 @@ static void make_cert(EVP_PKEY *pub, const char *cn, smk_buf *der)
 	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notBefore(x), 0));
 	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365));
 	ck_assert(X509_set_pubkey(x, pub) == 1);
-	ck_assert(X509_sign(x, P.ca, EVP_sha256()) > 0);
+	ck_assert(X509_sign(x, ca, EVP_sha256()) > 0);
 	n = i2d_X509(x, &out);
 	ck_assert_int_gt(n, 0);
 	ck_assert(smk_buf_add(der, out, (size_t)n) == 0);
@@ -208,43 +145,15 @@ static void make_cert(EVP_PKEY *pub, const char *cn, smk_buf *der)
 
 static void setup(void)
 {
-	smk_err e;
-
-	memset(&P, 0, sizeof(P));
-	tu_temp_dir(P.dir, sizeof(P.dir), "smk-kinds");
-	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
-	P.root = tu_keygen("brainpoolP256r1");
-	P.dica = tu_keygen("brainpoolP256r1");
-	P.dev = tu_keygen("brainpoolP256r1");
-	P.akey = tu_keygen("P-256");
-	P.ca = tu_keygen("P-256");
-	build_pki();
-	ck_assert_int_eq(archive_key_policy(&P.keydoc, &e), 0);
-	ck_assert(smk_buf_add_byte(&P.keydoc, 0) == 0); /* used as a C string */
-	P.keydoc.len--;
-	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e) == 0, "%s", e.msg);
-	archive_soft_signer(&P.signer, P.akey);
-	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
-				   (const char *)P.keydoc.data, P.akey, "smkeyd-archive", 1),
-			  0);
+	archfix_setup(&P, &cfg);
+	ca = tu_keygen("P-256");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	archive_close(P.a);
-	EVP_PKEY_free(P.root);
-	EVP_PKEY_free(P.dica);
-	EVP_PKEY_free(P.dev);
-	EVP_PKEY_free(P.akey);
-	EVP_PKEY_free(P.ca);
-	smk_buf_free(&P.root_cert);
-	smk_buf_free(&P.chain);
-	smk_buf_free(&P.keydoc);
-	trust_free(&P.trust);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
-	ck_assert_int_eq(system(cmd), 0);
+	EVP_PKEY_free(ca);
+	ca = NULL;
+	archfix_teardown(&P);
 }
 
 static void get_record(uint64_t seq, archive_record *r)
@@ -516,7 +425,7 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	smk_err e;
 
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, gen, "apk", 2), 1);
-	gakp(k, "UTPKCS11KEY0001", &cvreq);
+	archfix_gakp(&P, k, "UTPKCS11KEY0001", &cvreq);
 	ck_assert_msg(adopt_cvreq(&cvreq, k, "legacy", 5, &seq, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(seq, 2);
 

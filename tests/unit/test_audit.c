@@ -20,6 +20,7 @@
 #include "archive/internal.h"
 #include "archive/merkle.h"
 #include "archive/verify.h"
+#include "helpers/archfix.h"
 #include "helpers/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
@@ -35,65 +36,24 @@
 #define T_AFTER 1830297600  /* 2028-01-01 00:00 UTC */
 #define T_BEFORE 1717200000 /* 2024-06-01 */
 
-static struct {
-	char dir[64], path[96];
-	EVP_PKEY *root, *dica, *dev, *akey;
-	smk_buf root_cert, chain, devaut, dicacert, keydoc;
-	trust_store trust;
-	archive *a;
-	archive_signer signer;
-} P;
+static archfix P;
+
+static const archfix_cfg cfg = {
+    .prefix = "smk-audit",
+    .root_chr = ROOT_CHR,
+    .dica_chr = DICA_CHR,
+    .dev_chr = DEV_CHR,
+    .dev_serial = DEV_SERIAL,
+    .dev_until = 2027,
+    .req_car = NULL,
+    .peer = {1000, 1000, 777, "/usr/bin/smkey"},
+    .t0 = T_IN,
+    .commit_after = 0, /* record 0 at T_IN */
+};
 
 static const char apk_doc[] =
     "{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
     "\"name\":\"release-apk\",\"use-counter\":null}";
-
-static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, int params,
-			      unsigned to_year)
-{
-	cvc_cert_fields f;
-
-	memset(&f, 0, sizeof(f));
-	f.car = car;
-	f.chr = chr;
-	f.role = role;
-	f.domain_params = params;
-	f.ced = (cvc_date){2025, 1, 1};
-	f.cxd = (cvc_date){to_year, 12, 31};
-	return f;
-}
-
-static void build_pki(void)
-{
-	cvc_cert_fields f;
-	smk_err e;
-
-	f = fields(ROOT_CHR, ROOT_CHR, CVC_ROLE_ROOT, 1, 2035);
-	ck_assert_msg(cvc_encode_cert(&P.root_cert, &f, P.root, P.root, NULL, &e) == 0, "%s",
-		      e.msg);
-	ck_assert_msg(trust_add(&P.trust, P.root_cert.data, P.root_cert.len, "test", &e) == 0, "%s",
-		      e.msg);
-	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
-	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0, 2027);
-	ck_assert_msg(cvc_encode_cert(&P.devaut, &f, P.dev, P.dica, NULL, &e) == 0, "%s", e.msg);
-	f = fields(ROOT_CHR, DICA_CHR, CVC_ROLE_DICA, 0, 2035);
-	f.with_ext = 1;
-	ck_assert_msg(cvc_encode_cert(&P.dicacert, &f, P.dica, P.root, NULL, &e) == 0, "%s", e.msg);
-	ck_assert(smk_buf_add(&P.chain, P.devaut.data, P.devaut.len) == 0 &&
-		  smk_buf_add(&P.chain, P.dicacert.data, P.dicacert.len) == 0);
-}
-
-/* what the card returns from GAKP (ref §6.3) */
-static void gakp(EVP_PKEY *newkey, const char *chr, smk_buf *out)
-{
-	smk_buf req = SMK_BUF_INIT;
-	smk_err e;
-
-	ck_assert_msg(cvc_encode_request(&req, NULL, chr, newkey, NULL, &e) == 0, "%s", e.msg);
-	ck_assert_msg(cvc_encode_authreq(out, req.data, req.len, DEV_CHR, P.dev, NULL, &e) == 0,
-		      "%s", e.msg);
-	smk_buf_free(&req);
-}
 
 /* An intent and, unless signer is NULL, its commit with this device chain
  * and record time; returns archive_commit's result. */
@@ -101,44 +61,15 @@ static int make_key(const char *kind, const char *policy, const char *doc, EVP_P
 		    const char *label, const smk_buf *chain, int64_t t,
 		    const archive_signer *signer, smk_err *e)
 {
-	archive_intent_req ir;
-	archive_intent_info info;
-	archive_commit_req cr;
-	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	archfix_key k;
 	uint64_t seq = 0;
-	int rc;
 
-	memset(&ir, 0, sizeof(ir));
-	ir.kind = kind;
-	ir.peer.uid = 1000;
-	ir.peer.gid = 1000;
-	ir.peer.pid = 777;
-	ir.peer.exe = "/usr/bin/smkey";
-	ir.policy_name = policy;
-	ir.policy_doc = (const uint8_t *)doc;
-	ir.policy_doc_len = strlen(doc);
-	ir.device_serial = DEV_SERIAL;
-	ir.devaut_chr = DEV_CHR;
-	ir.key_id = 1;
-	ir.time = t;
-	ck_assert_msg(archive_intent(P.a, &ir, &info, e) == 0, "%s", e->msg);
-	gakp(newkey, info.chr, &cvreq);
-	ck_assert_int_eq(cvc_spki_der(newkey, &spki, e), 0);
-	memset(&cr, 0, sizeof(cr));
-	cr.request_id = info.request_id;
-	cr.label = label;
-	cr.device_chain = chain->data;
-	cr.device_chain_len = chain->len;
-	cr.sm_used = 1;
-	cr.cvreq = cvreq.data;
-	cr.cvreq_len = cvreq.len;
-	cr.spki = spki.data;
-	cr.spki_len = spki.len;
-	cr.time = t;
-	rc = archive_commit(P.a, signer, &cr, &seq, e);
-	smk_buf_free(&cvreq);
-	smk_buf_free(&spki);
-	return rc;
+	archfix_key_init(&P, &k, kind, policy, doc, newkey, label);
+	k.chain = chain;
+	k.time = t;
+	k.commit_time = t;
+	k.signer = signer;
+	return archfix_commit_key(&P, &k, &seq, e);
 }
 
 static void add_key(const char *label, const smk_buf *chain, int64_t t)
@@ -154,44 +85,12 @@ static void add_key(const char *label, const smk_buf *chain, int64_t t)
 
 static void setup(void)
 {
-	smk_err e;
-
-	memset(&P, 0, sizeof(P));
-	tu_temp_dir(P.dir, sizeof(P.dir), "smk-audit");
-	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
-	P.root = tu_keygen("brainpoolP256r1");
-	P.dica = tu_keygen("brainpoolP256r1");
-	P.dev = tu_keygen("brainpoolP256r1");
-	P.akey = tu_keygen("P-256");
-	build_pki();
-	ck_assert_int_eq(archive_key_policy(&P.keydoc, &e), 0);
-	ck_assert(smk_buf_add_byte(&P.keydoc, 0) == 0); /* used as a C string */
-	P.keydoc.len--;
-	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e) == 0, "%s", e.msg);
-	archive_soft_signer(&P.signer, P.akey);
-	ck_assert_msg(make_key(ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
-			       (const char *)P.keydoc.data, P.akey, "smkeyd-archive", &P.chain,
-			       T_IN, &P.signer, &e) == 0,
-		      "%s", e.msg);
+	archfix_setup(&P, &cfg);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	archive_close(P.a);
-	EVP_PKEY_free(P.root);
-	EVP_PKEY_free(P.dica);
-	EVP_PKEY_free(P.dev);
-	EVP_PKEY_free(P.akey);
-	smk_buf_free(&P.root_cert);
-	smk_buf_free(&P.chain);
-	smk_buf_free(&P.devaut);
-	smk_buf_free(&P.dicacert);
-	smk_buf_free(&P.keydoc);
-	trust_free(&P.trust);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
-	ck_assert_int_eq(system(cmd), 0);
+	archfix_teardown(&P);
 }
 
 /* P.chain with one byte of the DevAut certificate's signature changed */
@@ -251,7 +150,7 @@ START_TEST(chain_cache_answers_only_for_the_same_bytes_and_dates)
 	ck_assert_mem_eq(ch.point, direct.point, ch.point_len);
 	ck_assert(ch.device_cert.len == P.devaut.len &&
 		  memcmp(ch.device_cert.data, P.devaut.data, P.devaut.len) == 0);
-	gakp(k, "SKTESTTESTTEST00", &cvreq);
+	archfix_gakp(&P, k, "SKTESTTESTTEST00", &cvreq);
 	ck_assert_msg(chain_verify_authreq(&ch, cvreq.data, cvreq.len, &att, &e) == 0, "%s", e.msg);
 	chain_attested_free(&att);
 	chain_free(&direct);

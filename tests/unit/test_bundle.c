@@ -21,6 +21,7 @@
 #include "archive/checkpoint.h"
 #include "archive/record.h"
 #include "archive/verify.h"
+#include "helpers/archfix.h"
 #include "helpers/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
@@ -31,14 +32,20 @@
 #define DEV_SERIAL "UTARC100042"
 #define T0 1795000000 /* 2026-11-18 */
 
-static struct {
-	char dir[64], path[96];
-	EVP_PKEY *root, *dica, *dev, *akey;
-	smk_buf root_cert, chain, keydoc;
-	trust_store trust;
-	archive *a;
-	archive_signer signer;
-} P;
+static archfix P;
+
+static const archfix_cfg cfg = {
+    .prefix = "smk-bundle",
+    .root_chr = ROOT_CHR,
+    .dica_chr = DICA_CHR,
+    .dev_chr = DEV_CHR,
+    .dev_serial = DEV_SERIAL,
+    .dev_until = 2035,
+    .req_car = "UTCA00001",
+    .peer = {1000, 1000, 777, "/usr/bin/smkey"},
+    .t0 = T0,
+    .commit_after = 5,
+};
 
 static const char apk_doc[] =
     "{\"alg-list-hex\":\"73\",\"algorithms\":[{\"id\":115,\"name\":\"ecdsa-sha256\"}],"
@@ -46,132 +53,27 @@ static const char apk_doc[] =
 static const char fw_doc[] = "{\"alg-list-hex\":\"43\",\"algorithms\":[{\"id\":67,\"name\":"
 			     "\"rsa-pss-sha256\"}],\"name\":\"firmware-rsa\",\"use-counter\":1000}";
 
-static cvc_cert_fields fields(const char *car, const char *chr, uint8_t role, int params)
-{
-	cvc_cert_fields f;
-
-	memset(&f, 0, sizeof(f));
-	f.car = car;
-	f.chr = chr;
-	f.role = role;
-	f.domain_params = params;
-	f.ced = (cvc_date){2025, 1, 1};
-	f.cxd = (cvc_date){2035, 12, 31};
-	return f;
-}
-
-static void build_pki(trust_store *trust, smk_buf *root_cert, smk_buf *chain, EVP_PKEY *root,
-		      EVP_PKEY *dica, EVP_PKEY *dev, const char *root_chr)
-{
-	cvc_cert_fields f;
-	smk_err e;
-
-	f = fields(root_chr, root_chr, CVC_ROLE_ROOT, 1);
-	ck_assert_msg(cvc_encode_cert(root_cert, &f, root, root, NULL, &e) == 0, "%s", e.msg);
-	ck_assert_msg(trust_add(trust, root_cert->data, root_cert->len, "test", &e) == 0, "%s",
-		      e.msg);
-	/* ref §4.4: EF 2F02 = DevAut certificate, then DICA certificate */
-	f = fields(DICA_CHR, DEV_CHR, CVC_ROLE_DEVICE, 0);
-	ck_assert_msg(cvc_encode_cert(chain, &f, dev, dica, NULL, &e) == 0, "%s", e.msg);
-	f = fields(root_chr, DICA_CHR, CVC_ROLE_DICA, 0);
-	f.with_ext = 1;
-	ck_assert_msg(cvc_encode_cert(chain, &f, dica, root, NULL, &e) == 0, "%s", e.msg);
-}
-
-/* what the card returns from GAKP (ref §6.3) */
-static void gakp(EVP_PKEY *newkey, const char *chr, smk_buf *out)
-{
-	smk_buf req = SMK_BUF_INIT;
-	smk_err e;
-
-	ck_assert_msg(cvc_encode_request(&req, "UTCA00001", chr, newkey, NULL, &e) == 0, "%s",
-		      e.msg);
-	ck_assert_msg(cvc_encode_authreq(out, req.data, req.len, DEV_CHR, P.dev, NULL, &e) == 0,
-		      "%s", e.msg);
-	smk_buf_free(&req);
-}
-
 static uint64_t make_key(const char *kind, const char *policy, const char *doc, EVP_PKEY *newkey,
 			 const char *label, int sm_used)
 {
-	archive_intent_req ir;
-	archive_intent_info info;
-	archive_commit_req cr;
-	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	archfix_key k;
 	uint64_t seq = 0;
 	smk_err e;
 
-	memset(&ir, 0, sizeof(ir));
-	ir.kind = kind;
-	ir.peer.uid = 1000;
-	ir.peer.gid = 1000;
-	ir.peer.pid = 777;
-	ir.peer.exe = "/usr/bin/smkey";
-	ir.policy_name = policy;
-	ir.policy_doc = (const uint8_t *)doc;
-	ir.policy_doc_len = strlen(doc);
-	ir.device_serial = DEV_SERIAL;
-	ir.devaut_chr = DEV_CHR;
-	ir.key_id = 1;
-	ir.time = T0;
-	ck_assert_msg(archive_intent(P.a, &ir, &info, &e) == 0, "%s", e.msg);
-	gakp(newkey, info.chr, &cvreq);
-	ck_assert_int_eq(cvc_spki_der(newkey, &spki, &e), 0);
-	memset(&cr, 0, sizeof(cr));
-	cr.request_id = info.request_id;
-	cr.label = label;
-	cr.device_chain = P.chain.data;
-	cr.device_chain_len = P.chain.len;
-	cr.sm_used = sm_used;
-	cr.cvreq = cvreq.data;
-	cr.cvreq_len = cvreq.len;
-	cr.spki = spki.data;
-	cr.spki_len = spki.len;
-	cr.time = T0 + 5;
-	ck_assert_msg(archive_commit(P.a, &P.signer, &cr, &seq, &e) == 0, "%s", e.msg);
-	smk_buf_free(&cvreq);
-	smk_buf_free(&spki);
+	archfix_key_init(&P, &k, kind, policy, doc, newkey, label);
+	k.sm_used = sm_used;
+	ck_assert_msg(archfix_commit_key(&P, &k, &seq, &e) == 0, "%s", e.msg);
 	return seq;
 }
 
 static void setup(void)
 {
-	smk_err e;
-
-	memset(&P, 0, sizeof(P));
-	tu_temp_dir(P.dir, sizeof(P.dir), "smk-bundle");
-	snprintf(P.path, sizeof(P.path), "%s/archive.db", P.dir);
-	P.root = tu_keygen("brainpoolP256r1");
-	P.dica = tu_keygen("brainpoolP256r1");
-	P.dev = tu_keygen("brainpoolP256r1");
-	P.akey = tu_keygen("P-256");
-	build_pki(&P.trust, &P.root_cert, &P.chain, P.root, P.dica, P.dev, ROOT_CHR);
-	ck_assert_int_eq(archive_key_policy(&P.keydoc, &e), 0);
-	/* used as a C string below */
-	ck_assert(smk_buf_add_byte(&P.keydoc, 0) == 0);
-	P.keydoc.len--;
-	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_CREATE, &P.a, &e) == 0, "%s", e.msg);
-	archive_soft_signer(&P.signer, P.akey);
-	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
-				   (const char *)P.keydoc.data, P.akey, "smkeyd-archive", 1),
-			  0);
+	archfix_setup(&P, &cfg);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	archive_close(P.a);
-	EVP_PKEY_free(P.root);
-	EVP_PKEY_free(P.dica);
-	EVP_PKEY_free(P.dev);
-	EVP_PKEY_free(P.akey);
-	smk_buf_free(&P.root_cert);
-	smk_buf_free(&P.chain);
-	smk_buf_free(&P.keydoc);
-	trust_free(&P.trust);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P.dir);
-	ck_assert_int_eq(system(cmd), 0);
+	archfix_teardown(&P);
 }
 
 static void export(uint64_t seq, smk_buf *out)
@@ -241,17 +143,18 @@ START_TEST(bundle_verifies_offline)
 	/* with a different pinned root nothing verifies */
 	{
 		trust_store other = TRUST_STORE_INIT;
-		smk_buf rc = SMK_BUF_INIT, ch = SMK_BUF_INIT;
+		smk_buf rc = SMK_BUF_INIT, dv = SMK_BUF_INIT, dc = SMK_BUF_INIT;
 		EVP_PKEY *r2 = tu_keygen("brainpoolP256r1");
 
-		build_pki(&other, &rc, &ch, r2, P.dica, P.dev, "UTSRCAOTHER001");
+		archfix_build_pki(&P, r2, "UTSRCAOTHER001", &other, &rc, &dv, &dc);
 		ck_assert_int_eq(archive_verify_bundle(b1.data, b1.len, &other, NULL, NULL, &v, &e),
 				 -1);
 		ck_assert_int_eq(e.code, SMK_E_TRUST);
 		ck_assert_msg(strstr(e.msg, "archive key") != NULL, "%s", e.msg);
 		trust_free(&other);
 		smk_buf_free(&rc);
-		smk_buf_free(&ch);
+		smk_buf_free(&dv);
+		smk_buf_free(&dc);
 		EVP_PKEY_free(r2);
 	}
 	EVP_PKEY_free(apk);
