@@ -21,6 +21,7 @@
 #define SMK_DAEMON_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -190,7 +191,10 @@ struct engine {
 	pthread_mutex_t lock;
 	device **devices;
 	size_t device_count;
-	device *archive_dev; /* holds the archive key; NULL: none up (set under lock) */
+	/* holds the archive key; NULL: none up. It only ever goes from NULL to a
+	 * device (under lock, after archive_key_id and archive_pub are set), and
+	 * the loop and the workers read it without the lock: hence atomic. */
+	device *_Atomic archive_dev;
 	uint8_t archive_key_id;
 	EVP_PKEY *archive_pub;	 /* from record 0 */
 	char archive_error[700]; /* why no archive key is usable, when archive_dev is NULL
