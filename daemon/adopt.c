@@ -63,9 +63,12 @@ int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_do
 	if (admin_only(op, "Adopt", err) < 0 || take_device(op, params, err) < 0)
 		goto refused;
 	if (eng->archive_dev == NULL) {
+		char why[sizeof(eng->archive_error)];
+
+		engine_archive_error(eng, why, sizeof(why));
 		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", eng->archive_error),
-			    "no archive key: %s", eng->archive_error);
+			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
+			    why);
 		goto refused;
 	}
 	op->key_id = (uint8_t)json_integer_value(json_object_get(params, "key_id"));
@@ -312,9 +315,12 @@ static void adopt_done(cardop *op)
 	memset(&err, 0, sizeof(err));
 	op->step = CARDOP_STEP_COMMIT;
 	if (eng->archive_dev == NULL) {
+		char why[sizeof(eng->archive_error)];
+
+		engine_archive_error(eng, why, sizeof(why));
 		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", eng->archive_error),
-			    "no archive key: %s", eng->archive_error);
+			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
+			    why);
 		return;
 	}
 	if (cardop_queue(op, eng->archive_dev, &err) < 0) {

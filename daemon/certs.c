@@ -162,9 +162,12 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 		goto refused;
 	}
 	if (eng->archive_dev == NULL) {
+		char why[sizeof(eng->archive_error)];
+
+		engine_archive_error(eng, why, sizeof(why));
 		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", eng->archive_error),
-			    "no archive key: %s", eng->archive_error);
+			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
+			    why);
 		goto refused;
 	}
 
@@ -421,7 +424,10 @@ static void import_written(cardop *op)
 	engine_error err;
 
 	if (eng->archive_dev == NULL) {
-		left_open(op, eng->archive_error);
+		char why[sizeof(eng->archive_error)];
+
+		engine_archive_error(eng, why, sizeof(why));
+		left_open(op, why);
 		return;
 	}
 	op->step = CARDOP_STEP_COMMIT;

@@ -230,6 +230,9 @@ void engine_record_cache_stats(engine *eng, reply_cache_stats *st);
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2);
+/* engine.c: eng->archive_error copied into buf under eng->lock (a worker
+ * taking up the archive key late may rewrite it); returns buf. */
+const char *engine_archive_error(engine *eng, char *buf, size_t n);
 
 /* worker.c */
 int workers_discover(engine *eng, smk_err *e);

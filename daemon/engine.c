@@ -36,6 +36,14 @@ void engine_error_clear(engine_error *err)
 	err->params = NULL;
 }
 
+const char *engine_archive_error(engine *eng, char *buf, size_t n)
+{
+	pthread_mutex_lock(&eng->lock);
+	snprintf(buf, n, "%s", eng->archive_error);
+	pthread_mutex_unlock(&eng->lock);
+	return buf;
+}
+
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
 {
 	va_list ap;

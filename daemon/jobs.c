@@ -277,7 +277,10 @@ void jobs_deliver(engine *eng, completion *c)
 		log_msg(LOG_INFO, &(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
 			"key %u generated under secure messaging", j->key_id);
 		if (eng->archive_dev == NULL) {
-			job_archive_error(j, eng->archive_error);
+			char why[sizeof(eng->archive_error)];
+
+			engine_archive_error(eng, why, sizeof(why));
+			job_archive_error(j, why);
 			return;
 		}
 		t = calloc(1, sizeof(*t));
@@ -432,10 +435,14 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
 				   e.msg);
 	}
-	if (eng->archive_dev == NULL)
+	if (eng->archive_dev == NULL) {
+		char why[sizeof(eng->archive_error)];
+
+		engine_archive_error(eng, why, sizeof(why));
 		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-				   json_pack("{s:n, s:s}", "device", "reason", eng->archive_error),
-				   "no archive key: %s", eng->archive_error);
+				   json_pack("{s:n, s:s}", "device", "reason", why),
+				   "no archive key: %s", why);
+	}
 
 	pthread_mutex_lock(&eng->lock);
 	dev = choose_device(eng, pol, want, &full);
