@@ -34,6 +34,8 @@ typedef struct config_limits {
 	unsigned queue;	       /* jobs waiting per device */
 	unsigned message_size; /* bytes in one client message */
 	unsigned clients;      /* connections at once */
+	unsigned checkpoint_hold_ms; /* how long a batch of records may wait for
+					more before its checkpoint (worker.c) */
 } config_limits;
 
 typedef struct config {

@@ -121,7 +121,8 @@ typedef struct device {
 	 * waits for the batch's checkpoint (group commit) */
 	job *uncovered;
 	unsigned uncovered_n;
-	double batch_s; /* card time spent on this batch so far */
+	double batch_s;	    /* card time spent on this batch so far */
+	double batch_first; /* when its first record was committed (monotonic s) */
 } device;
 
 enum task_kind {
@@ -248,6 +249,8 @@ void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
 int device_refresh_ids(device *d, smk_err *e);
 int device_id_used(const uint8_t map[32], unsigned id);
 void device_id_set(uint8_t map[32], unsigned id, int on);
+/* Whether any device still has a key to generate for a job (under eng->lock). */
+int engine_keys_generating(const engine *eng);
 
 /* jobs.c: runs on the loop */
 void jobs_deliver(engine *eng, completion *c);

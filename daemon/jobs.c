@@ -82,11 +82,19 @@ static void purge_completions(engine *eng, job *j)
 }
 
 /* Under eng->lock: the job's card work on its device is over (or never
- * happens); the placement stops counting it there. */
+ * happens); the placement stops counting it there. A batch of records the
+ * archive device holds back for more (worker.c, batch_due) need not wait
+ * once no key is being generated anywhere. */
 static void job_generated(job *j)
 {
-	if (j->generating && j->dev)
+	device *adev;
+
+	if (j->generating && j->dev) {
 		j->dev->generating--;
+		adev = j->eng->archive_dev;
+		if (adev && adev->uncovered && !engine_keys_generating(j->eng))
+			pthread_cond_signal(&adev->wake);
+	}
 	j->generating = 0;
 }
 
@@ -259,6 +267,7 @@ static void job_committed(job *j)
 void jobs_deliver(engine *eng, completion *c)
 {
 	job *j = c->job;
+	device *adev;
 	task *t;
 
 	switch (c->kind) {
@@ -267,30 +276,36 @@ void jobs_deliver(engine *eng, completion *c)
 			j->progress(j->ctx, c->stage);
 		return;
 	case DONE_GENERATED:
-		pthread_mutex_lock(&eng->lock);
-		job_generated(j);
-		pthread_mutex_unlock(&eng->lock);
 		if (j->rc < 0) {
+			pthread_mutex_lock(&eng->lock);
+			job_generated(j);
+			pthread_mutex_unlock(&eng->lock);
 			job_failed(j, j->err.msg);
 			return;
 		}
 		log_msg(LOG_INFO, &(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
 			"key %u generated under secure messaging", j->key_id);
-		if (eng->archive_dev == NULL) {
+		/* the commit is queued before the job stops counting as
+		 * generating, so the archive device does not cover its batch
+		 * in between */
+		adev = eng->archive_dev;
+		t = adev ? calloc(1, sizeof(*t)) : NULL;
+		if (t) {
+			t->kind = TASK_COMMIT;
+			t->job = j;
+			worker_push(adev, t, 1);
+		}
+		pthread_mutex_lock(&eng->lock);
+		job_generated(j);
+		pthread_mutex_unlock(&eng->lock);
+		if (adev == NULL) {
 			char why[sizeof(eng->archive_error)];
 
 			engine_archive_error(eng, why, sizeof(why));
 			job_archive_error(j, why);
-			return;
-		}
-		t = calloc(1, sizeof(*t));
-		if (t == NULL) {
+		} else if (t == NULL) {
 			job_archive_error(j, "out of memory");
-			return;
 		}
-		t->kind = TASK_COMMIT;
-		t->job = j;
-		worker_push(eng->archive_dev, t, 1);
 		return;
 	case DONE_COMMITTED:
 		if (j->rc < 0 && j->committed)

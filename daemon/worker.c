@@ -325,25 +325,89 @@ static void run_commit(device *d, job *j)
 	j->committed = 1;
 	/* the record closed the intent: nothing is left to recover from CE|id */
 	pending_remove(eng, j->request_id);
+	pthread_mutex_lock(&eng->lock);
+	if (d->uncovered == NULL)
+		d->batch_first = mono_s();
 	j->next_batch = d->uncovered;
 	d->uncovered = j;
 	d->uncovered_n++;
+	pthread_mutex_unlock(&eng->lock);
 	d->batch_s += mono_s() - t0;
 }
 
-/* No more commits queued: one checkpoint covers every record of the batch,
+int engine_keys_generating(const engine *eng)
+{
+	for (size_t i = 0; i < eng->device_count; i++)
+		if (eng->devices[i]->generating)
+			return 1;
+	return 0;
+}
+
+/* How long a batch may wait for more records while keys are still being
+ * generated (config limits.checkpoint-hold-ms): the checkpoint is one
+ * signature on the archive device per batch, so larger batches leave it
+ * more time for keys of its own; the replies of the batch wait at most this
+ * much longer. */
+static double batch_hold_s(const engine *eng)
+{
+	return eng->cfg->limits.checkpoint_hold_ms / 1000.0;
+}
+
+/* Under eng->lock, on the archive device's worker: whether the batch of
+ * records committed so far is to be covered by a checkpoint now. Not while
+ * more commits are queued (up to BATCH_MAX); at once when other card work
+ * is queued here, when nothing is being generated (no record is coming),
+ * or when the device is stopping or down; otherwise after the hold. */
+static int batch_due(const engine *eng, const device *d, double now)
+{
+	if (d->uncovered == NULL)
+		return 0;
+	if (d->uncovered_n >= BATCH_MAX || d->stop || d->state == DEVICE_DOWN)
+		return 1;
+	if (d->head)
+		return d->head->kind != TASK_COMMIT;
+	return !engine_keys_generating(eng) || now >= d->batch_first + batch_hold_s(eng);
+}
+
+/* Under eng->lock, queue empty, a batch held: wait for a commit, the end of
+ * the generations (job_generated) or the hold to run out. */
+static void batch_wait(device *d)
+{
+	struct timespec until;
+	double left = d->batch_first + batch_hold_s(d->eng) - mono_s();
+	long ns;
+
+	if (left <= 0)
+		return;
+	/* wake is waited on with CLOCK_REALTIME (the default) */
+	clock_gettime(CLOCK_REALTIME, &until);
+	ns = until.tv_nsec + (long)(left * 1e9);
+	until.tv_sec += ns / 1000000000L;
+	until.tv_nsec = ns % 1000000000L;
+	pthread_cond_timedwait(&d->wake, &d->eng->lock, &until);
+}
+
+/* The batch is due (batch_due): one checkpoint covers every record of it,
  * and each of its jobs can have its bundle. */
 static void checkpoint_batch(device *d)
 {
 	engine *eng = d->eng;
 	archive_signer s;
-	job *j, *order = NULL;
+	job *j, *batch, *order = NULL;
+	unsigned n;
 	uint64_t size = 0;
 	double t0 = mono_s();
 	smk_err e;
 	int rc;
 
-	if (d->uncovered == NULL)
+	/* the loop looks at the batch (job_generated): taken under the lock */
+	pthread_mutex_lock(&eng->lock);
+	batch = d->uncovered;
+	n = d->uncovered_n;
+	d->uncovered = NULL;
+	d->uncovered_n = 0;
+	pthread_mutex_unlock(&eng->lock);
+	if (batch == NULL)
 		return;
 	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
@@ -351,25 +415,24 @@ static void checkpoint_batch(device *d)
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
-			"no checkpoint for a batch of %u records: %s", d->uncovered_n, e.msg);
+			"no checkpoint for a batch of %u records: %s", n, e.msg);
 		if (is_device_error(&e))
 			mark_down(d, &e);
 	} else {
 		pthread_mutex_lock(&eng->lock);
-		average(&d->commit_s, (d->batch_s + mono_s() - t0) / d->uncovered_n);
+		average(&d->commit_s, (d->batch_s + mono_s() - t0) / n);
 		pthread_mutex_unlock(&eng->lock);
 		log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
 			"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
-			d->uncovered_n);
+			n);
 	}
+	d->batch_s = 0;
 	/* answer in commit order */
-	while ((j = d->uncovered) != NULL) {
-		d->uncovered = j->next_batch;
+	while ((j = batch) != NULL) {
+		batch = j->next_batch;
 		j->next_batch = order;
 		order = j;
 	}
-	d->uncovered_n = 0;
-	d->batch_s = 0;
 	while ((j = order) != NULL) {
 		order = j->next_batch;
 		j->next_batch = NULL;
@@ -425,6 +488,17 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&eng->lock);
 	for (;;) {
 		while (!d->stop && d->head == NULL) {
+			if (d->uncovered) {
+				/* a batch held for more records (batch_due) */
+				if (batch_due(eng, d, mono_s())) {
+					pthread_mutex_unlock(&eng->lock);
+					checkpoint_batch(d);
+					pthread_mutex_lock(&eng->lock);
+				} else {
+					batch_wait(d);
+				}
+				continue;
+			}
 			if (d->state == DEVICE_DOWN) {
 				struct timespec until = {.tv_sec = d->retry_at};
 
@@ -438,6 +512,12 @@ static void *worker_main(void *arg)
 			} else {
 				pthread_cond_wait(&d->wake, &eng->lock);
 			}
+		}
+		if (d->head == NULL && d->uncovered) { /* stopping: cover the batch */
+			pthread_mutex_unlock(&eng->lock);
+			checkpoint_batch(d);
+			pthread_mutex_lock(&eng->lock);
+			continue;
 		}
 		if (d->head == NULL) /* stopping and nothing left */
 			break;
@@ -458,10 +538,9 @@ static void *worker_main(void *arg)
 		free(t);
 
 		pthread_mutex_lock(&eng->lock);
-		/* the batch ends when no commit is queued, or at BATCH_MAX records
-		 * so that a steady stream of commits still gets its checkpoints */
-		if (d->uncovered &&
-		    (d->uncovered_n >= BATCH_MAX || !(d->head && d->head->kind == TASK_COMMIT))) {
+		/* at BATCH_MAX records a steady stream of commits still gets
+		 * its checkpoints; a batch not due yet is held above */
+		if (batch_due(eng, d, mono_s())) {
 			pthread_mutex_unlock(&eng->lock);
 			checkpoint_batch(d);
 			pthread_mutex_lock(&eng->lock);

@@ -4,9 +4,11 @@
  * refusals write nothing; a forgotten client's key is still archived; a card
  * refusal closes the intent as failed; shutdown fails what no card has seen
  * and finishes the rest; a key left on a card by a crash is recovered at the
- * next start, and an intent whose key never reached a card is closed.
+ * next start, and an intent whose key never reached a card is closed; a
+ * batch of records waits for keys still being made before its checkpoint.
  */
 #include <event2/event.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,44 @@ static engine *eng;
 
 /* ---- the simulator as a card transport ---- */
 
+/* A closed gate holds its card's GAKP (INS 46, plain or under SM) before
+ * the card sees it: a key that is "being generated" for as long as a test
+ * needs. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_closed[NCARDS], gate_held[NCARDS];
+
+static void gate_pass(size_t i, const uint8_t *cmd, size_t n)
+{
+	if (n < 2 || cmd[1] != 0x46)
+		return;
+	pthread_mutex_lock(&gate_mu);
+	gate_held[i]++;
+	pthread_cond_broadcast(&gate_cv);
+	while (gate_closed[i])
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_held[i]--;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_set(size_t i, int closed)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_closed[i] = closed;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static int gate_holds(size_t i)
+{
+	int n;
+
+	pthread_mutex_lock(&gate_mu);
+	n = gate_held[i];
+	pthread_mutex_unlock(&gate_mu);
+	return n;
+}
+
 typedef struct simlink {
 	sim_card *card;
 	char name[16];
@@ -50,6 +90,7 @@ static int sl_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp, 
 	int rc;
 
 	(void)ms;
+	gate_pass(l->card == cards[0] ? 0 : 1, cmd, n);
 	if (absent[l->card == cards[0] ? 0 : 1])
 		return smk_fail(e, SMK_E_IO, "%s: no card", l->name);
 	rc = sim_card_transmit(l->card, cmd, n, &r);
@@ -225,6 +266,8 @@ static void teardown(void)
 	char cmd[128];
 	size_t i;
 
+	for (i = 0; i < NCARDS; i++)
+		gate_set(i, 0);
 	engine_free(eng);
 	event_base_free(base);
 	config_free(cfg);
@@ -288,6 +331,88 @@ static void run_until(client *c, size_t n)
 		event_base_dispatch(base);
 	}
 	ck_abort_msg("engine did not answer in time");
+}
+
+/* Run the loop for about ms milliseconds. */
+static void run_for(unsigned ms)
+{
+	struct timeval tick = {ms / 1000, (long)(ms % 1000) * 1000};
+
+	event_base_loopexit(base, &tick);
+	event_base_dispatch(base);
+}
+
+static double mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* records the archive device committed and holds for their checkpoint */
+static unsigned held_records(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&eng->lock);
+	n = eng->archive_dev->uncovered_n;
+	pthread_mutex_unlock(&eng->lock);
+	return n;
+}
+
+static device *other_device(void)
+{
+	for (size_t i = 0; i < eng->device_count; i++)
+		if (eng->devices[i] != eng->archive_dev)
+			return eng->devices[i];
+	ck_abort_msg("no device besides the archive device");
+	return NULL;
+}
+
+/* One Generate pinned to the other device held at its GAKP, then one on
+ * the archive device, committed and held for the first (hold: 5 s). */
+static void hold_a_batch(client c[2], device *other)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	size_t rounds;
+
+	cfg->limits.checkpoint_hold_ms = 5000;
+	memset(c, 0, 2 * sizeof(*c));
+	gate_set(other->index, 1);
+	ck_assert_msg(engine_generate(eng, &p, "sign", "slow", other->serial, NULL, on_done,
+				      &c[1], &err) == 0,
+		      "%s", err.msg);
+	for (rounds = 0; !gate_holds(other->index); rounds++) {
+		ck_assert_uint_lt(rounds, 1500);
+		run_for(20);
+	}
+	ck_assert_msg(engine_generate(eng, &p, "sign", "fast", eng->archive_dev->serial, NULL,
+				      on_done, &c[0], &err) == 0,
+		      "%s", err.msg);
+	for (rounds = 0; held_records() == 0; rounds++) {
+		ck_assert_uint_lt(rounds, 1500);
+		run_for(20);
+	}
+}
+
+/* The checkpoint size of a reply's bundle, which must verify. */
+static uint64_t bundle_checkpoint(const client *c)
+{
+	const char *bundle = json_string_value(json_object_get(c->reply, "bundle"));
+	archive_verified v;
+	uint64_t size;
+	smk_err e;
+
+	ck_assert_ptr_nonnull(bundle);
+	memset(&v, 0, sizeof(v));
+	ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle), &eng->trust,
+					    NULL, NULL, &v, &e) == 0,
+		      "%s", e.msg);
+	size = v.checkpoint_size;
+	archive_verified_free(&v);
+	return size;
 }
 
 static size_t open_intents(void)
@@ -455,6 +580,73 @@ START_TEST(concurrent_generates_get_verified_bundles)
 	/* both devices took keys; the archive device not more than the other */
 	ck_assert_uint_ge(on_archive_dev, 1);
 	ck_assert_uint_le(on_archive_dev, 3);
+}
+END_TEST
+
+/* Group commit with a hold: while a key is still being made on the other
+ * device, the archive device holds the batch of the record it committed;
+ * the first reply waits, and one checkpoint covers both keys' records. */
+START_TEST(batch_waits_for_keys_being_made)
+{
+	device *other = other_device();
+	client c[2];
+
+	hold_a_batch(c, other);
+	run_for(300);
+	ck_assert_int_eq(c[0].done, 0); /* committed, held */
+	gate_set(other->index, 0);
+	run_until(c, 2);
+	ck_assert_msg(c[0].reply != NULL, "%s: %s", c[0].err, c[0].msg);
+	ck_assert_msg(c[1].reply != NULL, "%s: %s", c[1].err, c[1].msg);
+	ck_assert_uint_eq(bundle_checkpoint(&c[0]), 3);
+	ck_assert_uint_eq(bundle_checkpoint(&c[1]), 3);
+	json_decref(c[0].reply);
+	json_decref(c[1].reply);
+	ck_assert_uint_eq(records(), 3);
+}
+END_TEST
+
+/* The key the batch waits for fails on its card: the held record gets its
+ * checkpoint then, not when the 5 s hold runs out. */
+START_TEST(batch_not_held_for_a_failed_key)
+{
+	device *other = other_device();
+	client c[2];
+	sim_fault f;
+	smk_err e;
+	double t0;
+
+	hold_a_batch(c, other);
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[other->index], &f, &e), 0);
+	t0 = mono_now();
+	gate_set(other->index, 0);
+	run_until(c, 2);
+	ck_assert_str_eq(c[1].err, "io.smkeyd.GenerationFailed");
+	ck_assert_msg(c[0].reply != NULL, "%s: %s", c[0].err, c[0].msg);
+	ck_assert_uint_eq(bundle_checkpoint(&c[0]), 2);
+	json_decref(c[0].reply);
+	ck_assert_msg(mono_now() - t0 < 4.0, "the held record waited %.1f s", mono_now() - t0);
+}
+END_TEST
+
+/* Nothing else being made: no hold at all (5 s configured). */
+START_TEST(lone_key_not_held)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+	double t0 = mono_now();
+
+	cfg->limits.checkpoint_hold_ms = 5000;
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "sign", "lone", NULL, NULL, on_done, &c, &err) == 0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
+	ck_assert_uint_eq(bundle_checkpoint(&c), 2);
+	json_decref(c.reply);
+	ck_assert_msg(mono_now() - t0 < 4.0, "a lone key waited %.1f s", mono_now() - t0);
 }
 END_TEST
 
@@ -1422,6 +1614,9 @@ int main(void)
 	tcase_add_test(tc, two_devices_share_the_work);
 	tcase_add_test(tc, concurrent_generates_get_verified_bundles);
 	tcase_add_test(tc, failed_checkpoint_leaves_record_uncovered);
+	tcase_add_test(tc, batch_waits_for_keys_being_made);
+	tcase_add_test(tc, batch_not_held_for_a_failed_key);
+	tcase_add_test(tc, lone_key_not_held);
 	tcase_add_test(tc, refusals_write_nothing);
 	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
 	tcase_add_test(tc, forgotten_client_key_is_archived);
