@@ -281,6 +281,8 @@ static void run_generate(device *d, job *j)
 				&(log_fields){.request_id = j->request_id, .device = d->serial},
 				"key %u made but its PKCS#15 description was not written: %s",
 				j->key_id, j->err.msg);
+		} else if (!j->key.gakp_sent) {
+			goto fail; /* no GAKP reached the card: no key to look for */
 		} else if ((rc = salvage_key(d, j, &g.spec)) < 0) {
 			j->unsettled = rc == -2;
 			goto fail;
