@@ -163,6 +163,8 @@ struct job {
 	smk_buf device_chain;
 	uint64_t seq;
 	int committed;	 /* the record is in the archive (maybe not covered yet) */
+	int unsettled;	 /* GAKP's answer was lost and the device went away: the
+			    key may exist; the intent stays open (jobs.c) */
 	int generating;	 /* counted in dev->generating */
 	job *next_batch; /* in the archive device's uncovered list */
 };

@@ -180,7 +180,29 @@ static void job_archive_error(job *j, const char *reason)
 	log_msg(LOG_ERR, &f, "key %u made but not archived (recovered at the next start): %s",
 		j->key_id, reason);
 	job_answer_error(j, ERR_PREFIX "ArchiveError",
-			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
+			 engine_param_str("reason", reason, "request_id", j->request_id),
+			 "request %s: %s", j->request_id, reason);
+	job_release(j);
+}
+
+/* GAKP was sent, its answer lost, and the device went away before CE|id
+ * could be read back: the card may hold the key. Nothing is closed: the
+ * intent and its sidecar stay open, and the next start settles them from
+ * CE|id (a record if the request there is ours, else a failure). Until the
+ * device is listed again its key id counts as used. */
+static void job_unsettled(job *j, const char *reason)
+{
+	log_fields f = job_fields(j, "pending");
+
+	pthread_mutex_lock(&j->eng->lock);
+	device_id_set(j->dev->used_ids, j->key_id, 1);
+	pthread_mutex_unlock(&j->eng->lock);
+	log_msg(LOG_ERR, &f, "outcome unknown, settled from the card at the next start: %s",
+		reason);
+	job_answer_error(j, ERR_PREFIX "ArchiveError",
+			 engine_param_str("reason", reason, "request_id", j->request_id),
+			 "request %s: %s; the request stays open and is settled at the next "
+			 "start (a record if the card made the key)",
 			 j->request_id, reason);
 	job_release(j);
 }
@@ -280,7 +302,10 @@ void jobs_deliver(engine *eng, completion *c)
 			pthread_mutex_lock(&eng->lock);
 			job_generated(j);
 			pthread_mutex_unlock(&eng->lock);
-			job_failed(j, j->err.msg);
+			if (j->unsettled)
+				job_unsettled(j, j->err.msg);
+			else
+				job_failed(j, j->err.msg);
 			return;
 		}
 		log_msg(LOG_INFO, &(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},

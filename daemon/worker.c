@@ -190,6 +190,8 @@ void engine_crash_step(const char *step, void *ctx)
  * CE|id, its CV request with our CHR. Look under a fresh session before
  * calling the request failed, so no key stays on a card without a record.
  * 0: the key is ours, checked, and described in j->key. */
+/* -1: no key of ours (the card refused, or CE|id holds none); -2: the
+ * device could not be asked, so whether the card made the key is unknown. */
 static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 {
 	smk_buf req = SMK_BUF_INIT;
@@ -201,11 +203,21 @@ static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 	session_key_free(&j->key);
 	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0 ||
 	    session_check_cvreq(d->session, spec, req.data, req.len, &j->key.att, &e) < 0) {
+		smk_buf_free(&req);
+		if (is_device_error(&e)) {
+			char lost[sizeof(j->err.msg)];
+
+			snprintf(lost, sizeof(lost), "%s", j->err.msg);
+			smk_fail(&j->err, e.code,
+				 "the answer to GAKP for key %u was lost (%s) and CE|%02X could "
+				 "not be read back: %s",
+				 j->key_id, lost, j->key_id, e.msg);
+			return -2;
+		}
 		log_msg(LOG_WARNING,
 			&(log_fields){.request_id = j->request_id, .device = d->serial},
 			"GAKP answer lost (%s); key %u not found as ours on the card: %s",
 			j->err.msg, j->key_id, e.msg);
-		smk_buf_free(&req);
 		return -1;
 	}
 	j->key.key_id = j->key_id;
@@ -231,6 +243,7 @@ static void run_generate(device *d, job *j)
 	session_keygen g;
 	bool used;
 	double t0 = mono_s();
+	int rc;
 
 	engine_post(eng, DONE_PROGRESS, j, ENGINE_SESSION);
 	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0)
@@ -268,7 +281,10 @@ static void run_generate(device *d, job *j)
 				&(log_fields){.request_id = j->request_id, .device = d->serial},
 				"key %u made but its PKCS#15 description was not written: %s",
 				j->key_id, j->err.msg);
-		} else if (salvage_key(d, j, &g.spec) < 0) {
+		} else if (!j->key.gakp_sent) {
+			goto fail; /* no GAKP reached the card: no key to look for */
+		} else if ((rc = salvage_key(d, j, &g.spec)) < 0) {
+			j->unsettled = rc == -2;
 			goto fail;
 		}
 	}

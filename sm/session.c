@@ -84,6 +84,7 @@ int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, cons
 	int ret = -1;
 
 	cmd.secret = 1; /* the plain PIN passes through the wrapper's input only, but be safe */
+	s->cmd_unseen = true; /* until it is transmitted */
 	if (!s->up || s->sm == NULL || !smsg_usable(s->sm)) {
 		smk_fail(e, SMK_E_SM, "no secure messaging session");
 		goto out;
@@ -94,10 +95,12 @@ int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, cons
 	}
 	if (transport_transmit(s->t, cmd.data, cmd.len, &resp, timeout_ms, e) < 0) {
 		/* a reset reported before any answer: the card never saw it */
-		s->op_unseen = s->op_cmds == 0 && e->code == SMK_E_RESET;
+		s->cmd_unseen = e->code == SMK_E_RESET;
+		s->op_unseen = s->op_cmds == 0 && s->cmd_unseen;
 		session_down(s);
 		goto out;
 	}
+	s->cmd_unseen = false;
 	s->op_cmds++;
 	if (smsg_unwrap_response(s->sm, resp.data, resp.len, data, sw, e) < 0) {
 		/* a plain error status to the first command: the card had lost

@@ -119,6 +119,9 @@ typedef struct session_key {
 	chain_attested att;  /* what it proves, verified: CHR, type, curve, bits, key, SPKI, PEM */
 	uint8_t prkd_id[20]; /* PKCS#15 ID in C4|id: SHA-1 of the public key, as OpenSC */
 	bool has_prkd;
+	/* the GAKP went out in this call: after a failure the card may hold a
+	 * key at the id asked for (its answer may be what was lost) */
+	bool gakp_sent;
 } session_key;
 
 void session_key_free(session_key *k);

@@ -34,6 +34,8 @@ struct smk_session {
 	 * happened before the card executed anything of it */
 	unsigned op_cmds;
 	bool op_unseen;
+	bool cmd_unseen; /* the last session_send_sm failed with a reset before any
+			    answer: the card never saw that command */
 	/* the last PIN the card refused, so it is not offered again */
 	bool pin_refused;
 	uint8_t refused_hash[32];

@@ -375,6 +375,7 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 	uint16_t sw;
 	apdu a;
 	int r = -1;
+	bool sent;
 
 	session_key_free(k);
 	if (ga->g->key_id != 0) {
@@ -395,9 +396,14 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 			goto out;
 		k->key_id = l.free_id;
 	}
-	if (hsm_build_gakp(&a, &cmd, k->key_id, 0, &ga->g->spec, true, e) < 0 ||
-	    session_send_sm(s, &a, session_keygen_timeout(s), "GAKP", &data, &sw, e) < 0 ||
-	    hsm_parse_gakp_response(data.data, data.len, sw, &req, &req_len, e) < 0)
+	if (hsm_build_gakp(&a, &cmd, k->key_id, 0, &ga->g->spec, true, e) < 0)
+		goto fail;
+	k->gakp_sent = true;
+	if (session_send_sm(s, &a, session_keygen_timeout(s), "GAKP", &data, &sw, e) < 0) {
+		k->gakp_sent = !s->cmd_unseen;
+		goto fail;
+	}
+	if (hsm_parse_gakp_response(data.data, data.len, sw, &req, &req_len, e) < 0)
 		goto fail;
 	objs_note(s, HSM_FID(HSM_PREFIX_KEY, k->key_id), true);
 	if (req_len == 0) {
@@ -438,7 +444,9 @@ fail:
 	/* the card may or may not hold a key now: look again next time */
 	s->objs_valid = false;
 	smk_context(e, "key %u", k->key_id);
+	sent = k->gakp_sent;
 	session_key_free(k);
+	k->gakp_sent = sent;
 out:
 	smk_buf_free(&cmd);
 	smk_buf_free(&data);

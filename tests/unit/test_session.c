@@ -26,13 +26,14 @@
 
 static char pin_dir[64];
 
-/* A fresh private directory under /tmp, named by test process. */
+/* A fresh private directory under /tmp (mkdtemp: a directory left by an
+ * earlier run that died, under a pid now reused, cannot collide). */
 static void make_dir(char *dir, size_t cap, const char *what)
 {
-	static unsigned seq;
+	char prefix[32];
 
-	snprintf(dir, cap, "/tmp/smk-%s-%d-%u", what, (int)getpid(), seq++);
-	ck_assert_msg(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+	snprintf(prefix, sizeof(prefix), "smk-%s", what);
+	tu_temp_dir(dir, cap, prefix);
 }
 
 static void pin_setup(void)
