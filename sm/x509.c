@@ -169,13 +169,17 @@ int x509_parse_subject(const char *subject, X509_NAME **out, smk_err *e)
 	name = X509_NAME_new();
 	if (name == NULL)
 		return smk_fail(e, SMK_E_NOMEM, "subject: out of memory");
-	while (subject[i] == '/') {
+	/* '/' starts a new RDN; '+' adds to the one before (a multi-valued
+	 * RDN, as OpenSSL 3's -subj reads it); "\/" and "\+" are literal */
+	while (subject[i] == '/' || subject[i] == '+') {
+		int same_rdn = subject[i] == '+';
 		size_t at, t = 0, v = 0;
 		int nid;
 
 		at = ++i + 1; /* 1-based position of the attribute name */
 
-		while (subject[i] != '\0' && subject[i] != '=' && subject[i] != '/') {
+		while (subject[i] != '\0' && subject[i] != '=' && subject[i] != '/' &&
+		       subject[i] != '+') {
 			if (t + 1 >= sizeof(type)) {
 				smk_fail(e, SMK_E_ARG,
 					 "subject: position %zu: attribute name too long", at);
@@ -201,7 +205,7 @@ int x509_parse_subject(const char *subject, X509_NAME **out, smk_err *e)
 			goto bad;
 		}
 		i++;
-		while (subject[i] != '\0' && subject[i] != '/') {
+		while (subject[i] != '\0' && subject[i] != '/' && subject[i] != '+') {
 			if (subject[i] == '\\') {
 				if (subject[i + 1] == '\0') {
 					smk_fail(e, SMK_E_ARG,
@@ -226,7 +230,8 @@ int x509_parse_subject(const char *subject, X509_NAME **out, smk_err *e)
 			goto bad;
 		}
 		if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
-						(const unsigned char *)value, (int)v, -1, 0)) {
+						(const unsigned char *)value, (int)v, -1,
+						same_rdn ? -1 : 0)) {
 			unsigned long err = ERR_get_error();
 
 			ERR_clear_error();

@@ -44,9 +44,10 @@ typedef struct x509_signer {
  * "RSASSA-PSS SHA-256". */
 int x509_pick_alg(const x509_signer *s, uint8_t *card_alg, char name[48], smk_err *e);
 
-/* subject in OpenSSL -subj form: "/CN=Release key/O=Example Ltd/C=DE" (backslash escapes
- * '/' and '\'; '+' is literal: no multi-valued RDNs); every value is UTF-8; errors name
- * the position (1-based character). */
+/* subject in OpenSSL -subj form: "/CN=Release key/O=Example Ltd/C=DE"; '+' instead of
+ * '/' joins an attribute to the RDN before it ("/CN=x+UID=7/O=org", a multi-valued
+ * RDN); backslash escapes '/', '+' and '\'; every value is UTF-8; errors name the
+ * position (1-based character). */
 int x509_parse_subject(const char *subject, X509_NAME **out, smk_err *e);
 
 /* PKCS#10 request for the key, signed in the HSM. PEM appended to pem. */

@@ -558,6 +558,26 @@ START_TEST(subject_forms)
 		ck_assert_str_eq(cn, "x=y");
 	}
 	X509_NAME_free(n);
+	/* '+': a multi-valued RDN, as OpenSSL 3's -subj; "\\+" is a literal '+' */
+	ck_assert_int_eq(x509_parse_subject("/CN=Release key+UID=42/O=Example\\+Co", &n, &e), 0);
+	ck_assert_int_eq(X509_NAME_entry_count(n), 3);
+	ck_assert_int_eq(X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 0)),
+			 X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 1)));
+	ck_assert_int_ne(X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 1)),
+			 X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 2)));
+	{
+		char rfc[128] = "";
+		BIO *b = BIO_new(BIO_s_mem());
+		int len;
+
+		ck_assert_int_ge(X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253), 0);
+		len = BIO_read(b, rfc, sizeof(rfc) - 1);
+		rfc[len > 0 ? len : 0] = '\0';
+		BIO_free(b);
+		/* RFC 2253 prints the entries last first */
+		ck_assert_str_eq(rfc, "O=Example\\+Co,UID=42+CN=Release key");
+	}
+	X509_NAME_free(n);
 	/* long names and UTF-8 */
 	ck_assert_int_eq(x509_parse_subject("/commonName=Jürgen/emailAddress=a@b.example", &n, &e),
 			 0);
@@ -585,6 +605,10 @@ START_TEST(subject_errors_name_the_position)
 	    {"/CN=x\\", "position 6: '\\' at the end"},
 	    {"/CN=x/C=Germany", "position 7: value for C not accepted"},
 	    {"/CN=x/", "position 7: \"\" has no '='"},
+	    {"/CN=x+", "position 7: \"\" has no '='"},
+	    {"/CN=x+=y", "position 7: attribute name missing"},
+	    {"/+CN=x", "position 2: \"\" has no '='"},
+	    {"/CN=x+UID=", "position 7: empty value for UID"},
 	};
 	X509_NAME *n = NULL;
 	smk_err e;
