@@ -52,10 +52,19 @@ static void make_signer(cardop *op, x509_signer *s)
 
 /* CreateCSR and SelfSign: the record, who asks, and whether the key's
  * algorithm list allows any X.509 signature at all - all before the card. */
+/* RequestRefused names the key's policy; an adopted key has none (null). */
+static json_t *refused_params(const cardop *op, const char *reason)
+{
+	return json_pack("{s:s?, s:s}", "policy", op->policy[0] ? op->policy : NULL, "reason",
+			 reason);
+}
+
 static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *peer, json_t *params,
 		       engine_done_fn done, void *ctx, engine_error *err)
 {
 	json_t *days = json_object_get(params, "days");
+	const char *subject = json_string_value(json_object_get(params, "subject"));
+	X509_NAME *parsed;
 	archive_record r;
 	x509_signer s;
 	uint8_t alg;
@@ -64,6 +73,13 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
+	/* a subject that does not parse is the caller's typo: said at once,
+	 * before any card work is queued */
+	if (x509_parse_subject(subject, &parsed, &e) < 0)
+		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+				   engine_param_str("parameter", "subject", "reason", e.msg),
+				   "parameter subject: %s", e.msg);
+	X509_NAME_free(parsed);
 	op = cardop_new(eng, kind, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
@@ -77,13 +93,11 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 		return -1;
 	}
 	archive_record_free(&r);
-	snprintf(op->subject, sizeof(op->subject), "%s",
-		 json_string_value(json_object_get(params, "subject")));
+	snprintf(op->subject, sizeof(op->subject), "%s", subject);
 	op->days = days ? (unsigned)json_integer_value(days) : SELFSIGN_DAYS_DEFAULT;
 	make_signer(op, &s);
 	if (x509_pick_alg(&s, &alg, name, &e) < 0) {
-		engine_fail(err, ERR_PREFIX "RequestRefused",
-			    engine_param_str("policy", op->policy, "reason", e.msg),
+		engine_fail(err, ERR_PREFIX "RequestRefused", refused_params(op, e.msg),
 			    "record %llu: %s", (unsigned long long)op->key_seq, e.msg);
 		cardop_discard(op);
 		return -1;
@@ -373,8 +387,7 @@ static void x509_done(cardop *op)
 				    engine_param_str("reason", op->err.msg, NULL, NULL), "%s",
 				    op->err.msg);
 		else if (op->failure == CARDOP_REFUSED)
-			cardop_fail(op, ERR_PREFIX "RequestRefused",
-				    engine_param_str("policy", op->policy, "reason", op->err.msg),
+			cardop_fail(op, ERR_PREFIX "RequestRefused", refused_params(op, op->err.msg),
 				    "%s", op->err.msg);
 		else
 			cardop_fail(

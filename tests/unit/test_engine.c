@@ -1110,6 +1110,27 @@ START_TEST(certificates_for_a_key)
 	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
 	ck_assert_uint_eq(records(), before);
 	ck_assert_uint_eq(open_intents(), 0);
+	/* a subject that does not parse is the caller's: InvalidParameter at
+	 * once, naming the parameter and the position, no card work queued */
+	{
+		engine_error xe;
+		client xc;
+		json_t *xp = json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=Release key/OU");
+
+		memset(&xc, 0, sizeof(xc));
+		memset(&xe, 0, sizeof(xe));
+		ck_assert_int_eq(engine_self_sign(eng, &p, xp, on_done, &xc, &xe), -1);
+		ck_assert_str_eq(xe.name, "io.smkeyd.InvalidParameter");
+		ck_assert_str_eq(json_string_value(json_object_get(xe.params, "parameter")),
+				 "subject");
+		ck_assert_msg(strstr(json_string_value(json_object_get(xe.params, "reason")),
+				     "position 17: \"OU\" has no '='") != NULL,
+			      "%s", xe.msg);
+		ck_assert_int_eq(xc.done, 0);
+		ck_assert_uint_eq(engine_in_flight(eng), 0);
+		engine_error_clear(&xe);
+		json_decref(xp);
+	}
 
 	/* the import: record of kind certificate, then CE|id holds it */
 	r = call(engine_import_certificate, &p,
