@@ -1,7 +1,7 @@
 /*
  * smkeyd's log. Under systemd (stderr connected to the journal, see
- * $JOURNAL_STREAM) every line goes through sd_journal_send with structured
- * fields, so `journalctl -u smkeyd REQUEST_ID=...` finds one request:
+ * $JOURNAL_STREAM) every line goes to the journal socket with structured
+ * fields (sdnotify.h), so `journalctl -u smkeyd REQUEST_ID=...` finds one request:
  *
  *   REQUEST_ID  the archive request id (32 hex digits)
  *   POLICY      the policy name

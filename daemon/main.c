@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "methods.h"
+#include "sdnotify.h"
 #include "server.h"
 
 struct daemon_ctx {
@@ -143,6 +143,16 @@ static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 		memory_settle();
 }
 
+/* Tell systemd (Type=notify) where the daemon is; a failure is reported,
+ * since systemd then waits for a message that does not come. */
+static void notify(const char *state)
+{
+	smk_err e;
+
+	if (sdn_notify(state, &e) < 0)
+		log_warn("%s", e.msg);
+}
+
 static void server_log(void *ctx, enum server_log_level level, const char *msg)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -166,16 +176,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		sd_notify(0, "RELOADING=1");
+		notify("RELOADING=1");
 		if (engine_reload(d->eng, &e) < 0)
 			log_err("reload refused, the old policies stay in force: %s", e.msg);
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 		return;
 	}
 	if (d->stopping)
 		return;
 	d->stopping = 1;
-	sd_notify(0, "STOPPING=1");
+	notify("STOPPING=1");
 	log_info("signal %d: refusing new requests, finishing %zu in flight", (int)sig,
 		 engine_in_flight(d->eng));
 	engine_shutdown(d->eng, drained, d);
@@ -187,7 +197,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	/* sent from the loop itself: a loop that hangs stops the pings */
-	sd_notify(0, "WATCHDOG=1");
+	notify("WATCHDOG=1");
 }
 
 static int run(const char *path)
@@ -245,7 +255,9 @@ static int run(const char *path)
 			goto out;
 		}
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+	if (sdn_watchdog_usec(&wd_usec, &e) < 0)
+		log_warn("no watchdog pings: %s", e.msg);
+	else if (wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2 / 1000000),
 				     (suseconds_t)(wd_usec / 2 % 1000000)};
 
@@ -264,7 +276,7 @@ static int run(const char *path)
 		log_err("cannot start the memory timer");
 		goto out;
 	}
-	sd_notify(0, "READY=1\nSTATUS=serving");
+	notify("READY=1\nSTATUS=serving");
 	if (event_base_dispatch(d.base) < 0)
 		log_err("event loop failed");
 	else
