@@ -100,7 +100,7 @@ int sdn_notify(const char *state, smk_err *e)
 	const char *addr = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa;
 	struct iovec iov;
-	socklen_t salen;
+	socklen_t salen = 0;
 
 	if (state == NULL || *state == '\0')
 		return smk_fail(e, SMK_E_ARG, "sd_notify: empty state");
