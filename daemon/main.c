@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -311,6 +312,14 @@ int main(int argc, char **argv)
 	const char *path = CONFIG_DEFAULT_PATH;
 	int check = 0, debug = 0, to_stderr = 0, c;
 
+	/* Before anything touches OpenSSL: no openssl.cnf. The key service
+	 * uses the built-in default provider only, and a system-wide (or
+	 * $OPENSSL_CONF) configuration cannot load engines or providers into
+	 * the process that holds the SM session keys (docs/daemon.md). */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1) {
+		fprintf(stderr, "smkeyd: cannot initialise OpenSSL\n");
+		return 1;
+	}
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
