@@ -96,11 +96,14 @@ static int check_config(const char *path)
  * after bursts of keys.
  */
 
-/* Before any thread exists: the workers share one malloc arena instead of
- * one each (they mostly wait on the card, contention is no concern). */
+/* Before any thread exists: one malloc arena for every thread. The workers
+ * mostly wait on the card and allocate little (their small blocks come from
+ * the per-thread cache without the arena lock); a second arena for them held
+ * ~150 KiB of mostly free pages after a few keys (docs/PERFORMANCE.md
+ * section 5), which one arena shares with the loop instead. */
 static void memory_at_start(void)
 {
-	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_ARENA_MAX, 1);
 }
 
 /* Resident KiB, from /proc/self/statm; 0 when unreadable. */
