@@ -136,8 +136,9 @@ static void memory_settle(void)
 /* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
  * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap:
  * three keys leave ~150 KiB, about 60 KiB of it free pages), settle again.
- * A settle that frees nothing resets the mark, so it does not repeat. Queries never wait on this: it runs on the loop between
- * calls and costs a few system calls. */
+ * A settle that frees nothing resets the mark, so it does not repeat.
+ * Queries never wait on this: it runs on the loop between calls and costs a
+ * few system calls. */
 static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon_ctx *d = arg;

@@ -58,8 +58,9 @@ static int notify_address(const char *addr, struct sockaddr_un *sa, socklen_t *l
 				"$NOTIFY_SOCKET=\"%.64s\": neither a path nor an abstract socket",
 				addr);
 	if (n < 2 || n >= sizeof(sa->sun_path))
-		return smk_fail(e, SMK_E_ARG, "$NOTIFY_SOCKET: %zu bytes, a socket address holds 2 to %zu",
-				n, sizeof(sa->sun_path) - 1);
+		return smk_fail(e, SMK_E_ARG,
+				"$NOTIFY_SOCKET: %zu bytes, a socket address holds 2 to %zu", n,
+				sizeof(sa->sun_path) - 1);
 	memcpy(sa->sun_path, addr, n);
 	if (addr[0] == '@') {
 		sa->sun_path[0] = '\0';
@@ -150,12 +151,14 @@ int sdn_listen_fds(int unset_env, smk_err *e)
 	if (fds == NULL)
 		goto out;
 	if (parse_u64(fds, &n) < 0 || n > (uint64_t)(INT_MAX - SDN_LISTEN_FDS_START)) {
-		rc = smk_fail(e, SMK_E_FORMAT, "$LISTEN_FDS=\"%.32s\": not a descriptor count", fds);
+		rc =
+		    smk_fail(e, SMK_E_FORMAT, "$LISTEN_FDS=\"%.32s\": not a descriptor count", fds);
 		goto out;
 	}
 	for (fd = SDN_LISTEN_FDS_START; fd < SDN_LISTEN_FDS_START + (int)n; fd++) {
 		flags = fcntl(fd, F_GETFD);
-		if (flags < 0 || (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)) {
+		if (flags < 0 ||
+		    (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)) {
 			rc = smk_fail(e, SMK_E_IO, "$LISTEN_FDS=%d: descriptor %d: %s", (int)n, fd,
 				      strerror(errno));
 			goto out;
@@ -209,7 +212,8 @@ int sdn_journal_send(const char *path, const sdn_field *f, size_t n, smk_err *e)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	for (i = 0; i < n; i++) {
 		if (!field_name_ok(f[i].name))
-			return smk_fail(e, SMK_E_ARG, "journal: field name \"%.70s\" is not A-Z, 0-9 and _",
+			return smk_fail(e, SMK_E_ARG,
+					"journal: field name \"%.70s\" is not A-Z, 0-9 and _",
 					f[i].name ? f[i].name : "");
 		if (f[i].value == NULL)
 			return smk_fail(e, SMK_E_ARG, "journal: field %s has no value", f[i].name);

@@ -152,8 +152,15 @@ END_TEST
 
 START_TEST(watchdog_values)
 {
-	static const char *bad[] = {"", "12ab", "-5", "+5", " 5", "5 ", "0",
-				    "18446744073709551615", "18446744073709551616",
+	static const char *bad[] = {"",
+				    "12ab",
+				    "-5",
+				    "+5",
+				    " 5",
+				    "5 ",
+				    "0",
+				    "18446744073709551615",
+				    "18446744073709551616",
 				    "99999999999999999999999"};
 	char pid[32];
 	uint64_t usec = 7;
@@ -295,8 +302,8 @@ END_TEST
 
 START_TEST(listen_fds_malformed)
 {
-	static const char *bad_fds[] = {"", "x", "-1", "1 ", "0x1", "2147483645",
-					"99999999999999999999"};
+	static const char *bad_fds[] = {
+	    "", "x", "-1", "1 ", "0x1", "2147483645", "99999999999999999999"};
 	static const char *bad_pid[] = {"", "me", "-1", "0", "99999999999"};
 	char pid[32];
 	smk_err e;
@@ -306,7 +313,8 @@ START_TEST(listen_fds_malformed)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	for (i = 0; i < sizeof(bad_fds) / sizeof(bad_fds[0]); i++) {
 		set_listen_env(pid, bad_fds[i]);
-		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_FDS=\"%s\" accepted", bad_fds[i]);
+		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_FDS=\"%s\" accepted",
+			      bad_fds[i]);
 		ck_assert_int_eq(e.code, SMK_E_FORMAT);
 		ck_assert_ptr_nonnull(strstr(e.msg, "$LISTEN_FDS="));
 		/* unset also after an error */
@@ -314,7 +322,8 @@ START_TEST(listen_fds_malformed)
 	}
 	for (i = 0; i < sizeof(bad_pid) / sizeof(bad_pid[0]); i++) {
 		set_listen_env(bad_pid[i], "1");
-		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_PID=\"%s\" accepted", bad_pid[i]);
+		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_PID=\"%s\" accepted",
+			      bad_pid[i]);
 		ck_assert_ptr_nonnull(strstr(e.msg, "$LISTEN_PID="));
 		ck_assert(listen_env_gone());
 	}
@@ -359,7 +368,8 @@ START_TEST(journal_exact_bytes)
 
 	/* a plain one-line message */
 	{
-		const sdn_field g[] = {{"MESSAGE", "smkeyd ready"}, {"SYSLOG_IDENTIFIER", "smkeyd"}};
+		const sdn_field g[] = {{"MESSAGE", "smkeyd ready"},
+				       {"SYSLOG_IDENTIFIER", "smkeyd"}};
 
 		ck_assert_int_eq(sdn_journal_send(path, g, 2, &e), 0);
 		assert_datagram(fd, "MESSAGE=smkeyd ready\nSYSLOG_IDENTIFIER=smkeyd\n", 46);
@@ -372,8 +382,7 @@ END_TEST
 
 START_TEST(journal_refuses_bad_fields)
 {
-	const char *bad[] = {"", "message", "_PID", "1ST", "MESSAGE ID", "MESSAGE=",
-				    NULL};
+	const char *bad[] = {"", "message", "_PID", "1ST", "MESSAGE ID", "MESSAGE=", NULL};
 	sdn_field f[SDN_JOURNAL_MAX_FIELDS + 1];
 	char dir[64], path[128], name64[65], name65[66];
 	smk_err e;
@@ -409,9 +418,10 @@ START_TEST(journal_refuses_bad_fields)
 	ck_assert_int_eq(sdn_journal_send(path, f, 0, &e), -1);
 	ck_assert_int_eq(sdn_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS + 1, &e), -1);
 	ck_assert_int_eq(sdn_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS, &e), 0);
-	assert_datagram(fd, "MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
-			    "MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
-			    "MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n",
+	assert_datagram(fd,
+			"MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
+			"MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
+			"MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n",
 			16 * 10);
 	close(fd);
 	unlink(path);
