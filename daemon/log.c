@@ -15,6 +15,7 @@
 
 static enum log_target target = LOG_TARGET_STDERR;
 static int log_debug_on;
+static const char *journal_socket = SDN_JOURNAL_SOCKET;
 
 /* systemd sets JOURNAL_STREAM=DEV:INODE when stderr is the journal
  * (systemd.exec(5)); a redirected stderr no longer matches and keeps plain lines. */
@@ -37,6 +38,11 @@ void log_init(enum log_target t, int debug)
 	if (t == LOG_TARGET_AUTO)
 		t = stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
 	target = t;
+}
+
+void log_set_journal_socket(const char *path)
+{
+	journal_socket = path ? path : SDN_JOURNAL_SOCKET;
 }
 
 enum log_target log_target_used(void)
@@ -65,7 +71,7 @@ static int journal_send(int prio, const log_fields *f, const char *msg)
 		fields[n++] = (sdn_field){"DEVICE", f->device};
 	if (f->outcome)
 		fields[n++] = (sdn_field){"OUTCOME", f->outcome};
-	return sdn_journal_send(SDN_JOURNAL_SOCKET, fields, n, &e);
+	return sdn_journal_send(journal_socket, fields, n, &e);
 }
 
 static const char *prio_name(int prio)
