@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
+
+#include "sdnotify.h"
 
 static enum log_target target = LOG_TARGET_STDERR;
 static int log_debug_on;
+static const char *journal_socket = SDN_JOURNAL_SOCKET;
 
 /* systemd sets JOURNAL_STREAM=DEV:INODE when stderr is the journal
  * (systemd.exec(5)); a redirected stderr no longer matches and keeps plain lines. */
@@ -39,34 +40,38 @@ void log_init(enum log_target t, int debug)
 	target = t;
 }
 
+void log_set_journal_socket(const char *path)
+{
+	journal_socket = path ? path : SDN_JOURNAL_SOCKET;
+}
+
 enum log_target log_target_used(void)
 {
 	return target;
 }
 
-/* Only the fields a line has are sent, so journalctl FIELD=... matches exactly. */
-static void journal_send(int prio, const log_fields *f, const char *msg)
+/* Only the fields a line has are sent, so journalctl FIELD=... matches
+ * exactly. 0, or -1 when the journal did not take it. */
+static int journal_send(int prio, const log_fields *f, const char *msg)
 {
-	char fields[7][1100]; /* MESSAGE holds a whole formatted line */
-	struct iovec iov[7];
-	int n = 0;
+	sdn_field fields[7];
+	char prio_s[4];
+	size_t n = 0;
+	smk_err e;
 
-	snprintf(fields[n++], sizeof(fields[0]), "MESSAGE=%s", msg);
-	snprintf(fields[n++], sizeof(fields[0]), "PRIORITY=%d", prio);
-	snprintf(fields[n++], sizeof(fields[0]), "SYSLOG_IDENTIFIER=smkeyd");
+	snprintf(prio_s, sizeof(prio_s), "%d", prio & 7);
+	fields[n++] = (sdn_field){"MESSAGE", msg};
+	fields[n++] = (sdn_field){"PRIORITY", prio_s};
+	fields[n++] = (sdn_field){"SYSLOG_IDENTIFIER", "smkeyd"};
 	if (f->request_id)
-		snprintf(fields[n++], sizeof(fields[0]), "REQUEST_ID=%s", f->request_id);
+		fields[n++] = (sdn_field){"REQUEST_ID", f->request_id};
 	if (f->policy)
-		snprintf(fields[n++], sizeof(fields[0]), "POLICY=%s", f->policy);
+		fields[n++] = (sdn_field){"POLICY", f->policy};
 	if (f->device)
-		snprintf(fields[n++], sizeof(fields[0]), "DEVICE=%s", f->device);
+		fields[n++] = (sdn_field){"DEVICE", f->device};
 	if (f->outcome)
-		snprintf(fields[n++], sizeof(fields[0]), "OUTCOME=%s", f->outcome);
-	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = fields[i];
-		iov[i].iov_len = strlen(fields[i]);
-	}
-	sd_journal_sendv(iov, n);
+		fields[n++] = (sdn_field){"OUTCOME", f->outcome};
+	return sdn_journal_send(journal_socket, fields, n, &e);
 }
 
 static const char *prio_name(int prio)
@@ -99,10 +104,10 @@ void log_msg(int prio, const log_fields *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (target == LOG_TARGET_JOURNAL) {
-		journal_send(prio, f, msg);
+	/* a journal that does not take the entry (journald restarting) still
+	 * gets the line through stderr, its stream */
+	if (target == LOG_TARGET_JOURNAL && journal_send(prio, f, msg) == 0)
 		return;
-	}
 	snprintf(line, sizeof(line), "smkeyd: %s: %s%s%s%s%s%s%s%s%s\n", prio_name(prio), msg,
 		 f->request_id ? " request_id=" : "", f->request_id ? f->request_id : "",
 		 f->policy ? " policy=" : "", f->policy ? f->policy : "",

@@ -1,7 +1,7 @@
 /*
  * smkeyd's log. Under systemd (stderr connected to the journal, see
- * $JOURNAL_STREAM) every line goes through sd_journal_send with structured
- * fields, so `journalctl -u smkeyd REQUEST_ID=...` finds one request:
+ * $JOURNAL_STREAM) every line goes to the journal socket with structured
+ * fields (sdnotify.h), so `journalctl -u smkeyd REQUEST_ID=...` finds one request:
  *
  *   REQUEST_ID  the archive request id (32 hex digits)
  *   POLICY      the policy name
@@ -20,6 +20,9 @@ enum log_target { LOG_TARGET_AUTO, LOG_TARGET_STDERR, LOG_TARGET_JOURNAL };
 
 /* Choose the target; AUTO picks the journal when stderr is the journal stream. */
 void log_init(enum log_target target, int debug);
+/* Where journal entries go: SDN_JOURNAL_SOCKET, or (tests) another
+ * datagram socket; NULL restores the default. Call before log_init. */
+void log_set_journal_socket(const char *path);
 /* Which target is in use (after log_init). */
 enum log_target log_target_used(void);
 

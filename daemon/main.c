@@ -10,18 +10,19 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "methods.h"
+#include "sdnotify.h"
 #include "server.h"
 
 struct daemon_ctx {
@@ -95,11 +96,14 @@ static int check_config(const char *path)
  * after bursts of keys.
  */
 
-/* Before any thread exists: the workers share one malloc arena instead of
- * one each (they mostly wait on the card, contention is no concern). */
+/* Before any thread exists: one malloc arena for every thread. The workers
+ * mostly wait on the card and allocate little (their small blocks come from
+ * the per-thread cache without the arena lock); a second arena for them held
+ * ~150 KiB of mostly free pages after a few keys (docs/PERFORMANCE.md
+ * section 5), which one arena shares with the loop instead. */
 static void memory_at_start(void)
 {
-	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_ARENA_MAX, 1);
 }
 
 /* Resident KiB, from /proc/self/statm; 0 when unreadable. */
@@ -127,12 +131,14 @@ static void memory_settle(void)
 }
 
 #define SETTLE_TICK_S 2
-#define SETTLE_GROWTH_KIB 512
+#define SETTLE_GROWTH_KIB 128
 
 /* Every SETTLE_TICK_S: when no key is being made and the daemon grew by
- * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap),
- * settle again. Queries never wait on this: it runs on the loop between
- * calls and costs a few system calls. */
+ * SETTLE_GROWTH_KIB since it last settled (a burst of keys grew the heap:
+ * three keys leave ~150 KiB, about 60 KiB of it free pages), settle again.
+ * A settle that frees nothing resets the mark, so it does not repeat.
+ * Queries never wait on this: it runs on the loop between calls and costs a
+ * few system calls. */
 static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon_ctx *d = arg;
@@ -141,6 +147,16 @@ static void on_settle_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (engine_in_flight(d->eng) == 0 && resident_kib() > settled_kib + SETTLE_GROWTH_KIB)
 		memory_settle();
+}
+
+/* Tell systemd (Type=notify) where the daemon is; a failure is reported,
+ * since systemd then waits for a message that does not come. */
+static void notify(const char *state)
+{
+	smk_err e;
+
+	if (sdn_notify(state, &e) < 0)
+		log_warn("%s", e.msg);
 }
 
 static void server_log(void *ctx, enum server_log_level level, const char *msg)
@@ -166,16 +182,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		sd_notify(0, "RELOADING=1");
+		notify("RELOADING=1");
 		if (engine_reload(d->eng, &e) < 0)
 			log_err("reload refused, the old policies stay in force: %s", e.msg);
-		sd_notify(0, "READY=1");
+		notify("READY=1");
 		return;
 	}
 	if (d->stopping)
 		return;
 	d->stopping = 1;
-	sd_notify(0, "STOPPING=1");
+	notify("STOPPING=1");
 	log_info("signal %d: refusing new requests, finishing %zu in flight", (int)sig,
 		 engine_in_flight(d->eng));
 	engine_shutdown(d->eng, drained, d);
@@ -187,7 +203,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	/* sent from the loop itself: a loop that hangs stops the pings */
-	sd_notify(0, "WATCHDOG=1");
+	notify("WATCHDOG=1");
 }
 
 static int run(const char *path)
@@ -245,7 +261,9 @@ static int run(const char *path)
 			goto out;
 		}
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+	if (sdn_watchdog_usec(&wd_usec, &e) < 0)
+		log_warn("no watchdog pings: %s", e.msg);
+	else if (wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2 / 1000000),
 				     (suseconds_t)(wd_usec / 2 % 1000000)};
 
@@ -264,7 +282,7 @@ static int run(const char *path)
 		log_err("cannot start the memory timer");
 		goto out;
 	}
-	sd_notify(0, "READY=1\nSTATUS=serving");
+	notify("READY=1\nSTATUS=serving");
 	if (event_base_dispatch(d.base) < 0)
 		log_err("event loop failed");
 	else
@@ -299,6 +317,14 @@ int main(int argc, char **argv)
 	const char *path = CONFIG_DEFAULT_PATH;
 	int check = 0, debug = 0, to_stderr = 0, c;
 
+	/* Before anything touches OpenSSL: no openssl.cnf. The key service
+	 * uses the built-in default provider only, and a system-wide (or
+	 * $OPENSSL_CONF) configuration cannot load engines or providers into
+	 * the process that holds the SM session keys (docs/daemon.md). */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1) {
+		fprintf(stderr, "smkeyd: cannot initialise OpenSSL\n");
+		return 1;
+	}
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

@@ -25,11 +25,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daemon/methods.h"
+#include "daemon/sdnotify.h"
 #include "proto/varlink.h"
 
 #define READ_CHUNK 16384 /* bytes taken from a client per step */
@@ -633,9 +633,32 @@ static int add_listener(server *srv, int fd, const char *path, const struct stat
 	return 0;
 }
 
+/* What the server can adopt: a socket, of the Unix family, stream type,
+ * listening. */
+static int is_unix_stream_listener(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0, listening = 0;
+	socklen_t ilen = sizeof(int);
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || len < sizeof(sa_family_t) ||
+	    ss.ss_family != AF_UNIX)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM)
+		return 0;
+	ilen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 || !listening)
+		return 0;
+	return 1;
+}
+
 int server_listen_fd(server *srv, int fd, smk_err *e)
 {
-	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+	if (!is_unix_stream_listener(fd))
 		return smk_fail(e, SMK_E_ARG, "server: fd %d is not a listening Unix stream socket",
 				fd);
 	if (evutil_make_socket_nonblocking(fd) < 0 || evutil_make_socket_closeonexec(fd) < 0)
@@ -645,12 +668,12 @@ int server_listen_fd(server *srv, int fd, smk_err *e)
 
 int server_listen_systemd(server *srv, smk_err *e)
 {
-	int n = sd_listen_fds(1), i;
+	int n = sdn_listen_fds(1, e), i;
 
 	if (n < 0)
-		return smk_fail(e, SMK_E_IO, "server: sd_listen_fds: %s", strerror(-n));
+		return smk_context(e, "socket activation");
 	for (i = 0; i < n; i++)
-		if (server_listen_fd(srv, SD_LISTEN_FDS_START + i, e) < 0)
+		if (server_listen_fd(srv, SDN_LISTEN_FDS_START + i, e) < 0)
 			return smk_context(e, "socket activation");
 	return n;
 }

@@ -1239,7 +1239,8 @@ START_TEST(test_socket_path_rules)
 	ck_assert_int_eq(stat(file, &st), 0);
 	ck_assert_int_eq(st.st_size, 4);
 
-	/* inherited sockets: a listening Unix socket yes, a pipe no */
+	/* inherited sockets: a listening Unix stream socket yes; a pipe, a
+	 * stream socket that does not listen and a datagram socket no */
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/act.sock", dir);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -1252,6 +1253,13 @@ START_TEST(test_socket_path_rules)
 		ck_assert_int_eq(server_listen_fd(s2, p[0], &e), -1);
 		close(p[0]);
 		close(p[1]);
+		p[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+		ck_assert_int_eq(server_listen_fd(s2, p[0], &e), -1);
+		ck_assert_ptr_nonnull(strstr(e.msg, "is not a listening Unix stream socket"));
+		close(p[0]);
+		p[0] = socket(AF_UNIX, SOCK_DGRAM, 0);
+		ck_assert_int_eq(server_listen_fd(s2, p[0], &e), -1);
+		close(p[0]);
 	}
 	server_free(s2);
 	server_free(s1);
