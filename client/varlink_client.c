@@ -151,7 +151,8 @@ int vlc_report_error(const char *cmd, const varlink_reply *r)
 		 json_is_string(json_object_get(r->params, "request_id")))
 		fprintf(stderr,
 			"smkey %s: archive error (request %s): %s; the request stays open and is "
-			"settled at smkeyd's next start (then: smkey show %s)\n",
+			"settled when the device is back or at smkeyd's next start (then: smkey "
+			"show %s)\n",
 			cmd, pstr(r, "request_id"), pstr(r, "reason"), pstr(r, "request_id"));
 	else if (strcmp(name, "io.smkeyd.ArchiveError") == 0)
 		fprintf(stderr, "smkey %s: archive error: %s\n", cmd, pstr(r, "reason"));

@@ -130,6 +130,8 @@ enum task_kind {
 	TASK_COMMIT,   /* job: its record signed by the archive key (archive device only);
 			  one checkpoint follows when no more commits are queued */
 	TASK_CARDOP,   /* op: one step of a certificate or adoption call (cardop.h) */
+	TASK_READBACK, /* job: an open intent's key read back from CE|id after its
+			  device came back (jobs_device_up); then as TASK_GENERATE */
 };
 
 struct cardop;
@@ -165,17 +167,25 @@ struct job {
 	int committed;	 /* the record is in the archive (maybe not covered yet) */
 	int unsettled;	 /* GAKP's answer was lost and the device went away: the
 			    key may exist; the intent stays open (jobs.c) */
+	int recovered;	 /* an open intent taken up when its device came back */
 	int generating;	 /* counted in dev->generating */
 	job *next_batch; /* in the archive device's uncovered list */
 };
 
 /* What a worker reports to the loop. */
-enum completion_kind { DONE_PROGRESS, DONE_GENERATED, DONE_COMMITTED, DONE_CARDOP };
+enum completion_kind {
+	DONE_PROGRESS,
+	DONE_GENERATED,
+	DONE_COMMITTED,
+	DONE_CARDOP,
+	DONE_DEVICE_UP, /* dev came back after being down */
+};
 
 typedef struct completion {
 	enum completion_kind kind;
 	job *job;
 	struct cardop *op; /* DONE_CARDOP */
+	device *dev;	   /* DONE_DEVICE_UP */
 	enum engine_stage stage;
 	struct completion *next;
 } completion;
@@ -256,8 +266,13 @@ int engine_keys_generating(const engine *eng);
 
 /* jobs.c: runs on the loop */
 void jobs_deliver(engine *eng, completion *c);
+/* d came back: open key intents on it that no job holds are read back and
+ * archived (TASK_READBACK), as the next start would. */
+void jobs_device_up(engine *eng, device *d);
 /* worker side: post a completion and wake the loop */
 void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage);
+/* worker side: d is up again after being down */
+void engine_post_device_up(engine *eng, device *d);
 
 /* cardop.c: certificate and adoption calls (cardop.h). run: on the worker
  * for a TASK_CARDOP; deliver: on the loop for a DONE_CARDOP; forget: the
@@ -284,5 +299,8 @@ void recover_found_free(engine *eng);
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,
 		  unsigned key_id, smk_err *e);
 void pending_remove(engine *eng, const char *request_id);
+/* 1 read (label, serial, key id), 0 no sidecar, -1 unreadable (e says why). */
+int pending_read(engine *eng, const char *request_id, char label[POLICY_LABEL_MAX + 1],
+		 char serial[CVC_REF_MAX + 1], unsigned *key_id, smk_err *e);
 
 #endif

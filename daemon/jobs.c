@@ -20,11 +20,11 @@
 
 #define ERR_PREFIX "io.smkeyd."
 
+static void post(engine *eng, completion *c);
+
 void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage)
 {
 	completion *c = calloc(1, sizeof(*c));
-	uint64_t one = 1;
-	ssize_t r;
 
 	if (c == NULL) {
 		/* without memory the loop cannot learn the result; the intent stays
@@ -35,6 +35,27 @@ void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_sta
 	c->kind = kind;
 	c->job = j;
 	c->stage = stage;
+	post(eng, c);
+}
+
+void engine_post_device_up(engine *eng, device *d)
+{
+	completion *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_err("out of memory: open requests on %s wait for the next start", d->serial);
+		return;
+	}
+	c->kind = DONE_DEVICE_UP;
+	c->dev = d;
+	post(eng, c);
+}
+
+static void post(engine *eng, completion *c)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
 	pthread_mutex_lock(&eng->lock);
 	if (eng->done_tail)
 		eng->done_tail->next = c;
@@ -187,9 +208,10 @@ static void job_archive_error(job *j, const char *reason)
 
 /* GAKP was sent, its answer lost, and the device went away before CE|id
  * could be read back: the card may hold the key. Nothing is closed: the
- * intent and its sidecar stay open, and the next start settles them from
- * CE|id (a record if the request there is ours, else a failure). Until the
- * device is listed again its key id counts as used. */
+ * intent and its sidecar stay open, and when the device is back
+ * (jobs_device_up) or at the next start they are settled from CE|id (a
+ * record if the request there is ours, else a failure). Until the device is
+ * listed again its key id counts as used. */
 static void job_unsettled(job *j, const char *reason)
 {
 	log_fields f = job_fields(j, "pending");
@@ -197,12 +219,14 @@ static void job_unsettled(job *j, const char *reason)
 	pthread_mutex_lock(&j->eng->lock);
 	device_id_set(j->dev->used_ids, j->key_id, 1);
 	pthread_mutex_unlock(&j->eng->lock);
-	log_msg(LOG_ERR, &f, "outcome unknown, settled from the card at the next start: %s",
+	log_msg(LOG_ERR, &f,
+		"outcome unknown, settled from the card when the device is back or at the next "
+		"start: %s",
 		reason);
 	job_answer_error(j, ERR_PREFIX "ArchiveError",
 			 engine_param_str("reason", reason, "request_id", j->request_id),
-			 "request %s: %s; the request stays open and is settled at the next "
-			 "start (a record if the card made the key)",
+			 "request %s: %s; the request stays open and is settled when the device "
+			 "is back or at the next start (a record if the card made the key)",
 			 j->request_id, reason);
 	job_release(j);
 }
@@ -286,6 +310,101 @@ static void job_committed(job *j)
 	job_release(j);
 }
 
+static int job_in_flight(const engine *eng, const char *request_id)
+{
+	for (const job *j = eng->jobs; j; j = j->next_all)
+		if (strcmp(j->request_id, request_id) == 0)
+			return 1;
+	return 0;
+}
+
+/* One open intent on d, no job holding it: a job without a client that
+ * reads the key back from CE|id on d's worker (TASK_READBACK) and then goes
+ * the way of every key (commit, checkpoint); if CE|id holds no request of
+ * ours the intent is closed as failed. */
+static void take_up_intent(engine *eng, device *d, const archive_intent_info *in,
+			   const char *label, unsigned key_id)
+{
+	policy_set *set = policy_set_ref(eng->policies);
+	const policy *pol = policy_set_find(set, in->policy_name);
+	job *j;
+	task *t;
+
+	if (pol == NULL) {
+		log_msg(LOG_WARNING, &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
+			"open request left for the next start: its policy is no longer loaded");
+		policy_set_unref(set);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	t = calloc(1, sizeof(*t));
+	if (j == NULL || t == NULL) {
+		log_err("out of memory: open request %s waits for the next start", in->request_id);
+		policy_set_unref(set);
+		free(j);
+		free(t);
+		return;
+	}
+	j->eng = eng;
+	snprintf(j->request_id, sizeof(j->request_id), "%s", in->request_id);
+	snprintf(j->chr, sizeof(j->chr), "%s", in->chr);
+	snprintf(j->gakp.label, sizeof(j->gakp.label), "%s", label);
+	j->set = set;
+	j->pol = pol;
+	j->dev = d;
+	j->key_id = (uint8_t)key_id;
+	j->recovered = 1;
+	clock_gettime(CLOCK_MONOTONIC, &j->started);
+	smk_buf_init(&j->device_chain);
+	pthread_mutex_lock(&eng->lock);
+	d->queued++;
+	d->generating++;
+	j->generating = 1;
+	device_id_set(d->reserved_ids, key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	j->next_all = eng->jobs;
+	eng->jobs = j;
+	eng->in_flight++;
+	log_msg(LOG_NOTICE, &(log_fields){j->request_id, pol->name, d->serial, NULL},
+		"device is back: key %u of an open request is read back", key_id);
+	t->kind = TASK_READBACK;
+	t->job = j;
+	worker_push(d, t, 0);
+}
+
+void jobs_device_up(engine *eng, device *d)
+{
+	archive_intent_info *list = NULL;
+	char label[POLICY_LABEL_MAX + 1], serial[CVC_REF_MAX + 1];
+	unsigned key_id;
+	size_t n = 0, i;
+	smk_err e;
+	int rc;
+
+	/* without the archive key nothing could be committed: the archive
+	 * device's own catch-up (recover_archive_late) or the next start does it */
+	if (eng->shutting_down || eng->archive_dev == NULL)
+		return;
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_pending(eng->arc, &list, &n, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
+			"open requests not checked: %s", e.msg);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i].kind, ARCHIVE_KIND_KEY) != 0 ||
+		    job_in_flight(eng, list[i].request_id))
+			continue;
+		if (pending_read(eng, list[i].request_id, label, serial, &key_id, &e) <= 0 ||
+		    strcmp(serial, d->serial) != 0)
+			continue; /* another device's, or one the next start settles */
+		take_up_intent(eng, d, &list[i], label, key_id);
+	}
+	free(list);
+}
+
 void jobs_deliver(engine *eng, completion *c)
 {
 	job *j = c->job;
@@ -308,8 +427,15 @@ void jobs_deliver(engine *eng, completion *c)
 				job_failed(j, j->err.msg);
 			return;
 		}
-		log_msg(LOG_INFO, &(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
-			"key %u generated under secure messaging", j->key_id);
+		if (j->recovered)
+			log_msg(LOG_NOTICE,
+				&(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
+				"key %u of an open request read back from CE|%02X and checked",
+				j->key_id, j->key_id);
+		else
+			log_msg(LOG_INFO,
+				&(log_fields){j->request_id, j->pol->name, j->dev->serial, NULL},
+				"key %u generated under secure messaging", j->key_id);
 		/* the commit is queued before the job stops counting as
 		 * generating, so the archive device does not cover its batch
 		 * in between */
@@ -342,6 +468,9 @@ void jobs_deliver(engine *eng, completion *c)
 		return;
 	case DONE_CARDOP:
 		cardop_deliver(eng, c->op);
+		return;
+	case DONE_DEVICE_UP:
+		jobs_device_up(eng, c->dev);
 		return;
 	}
 }

@@ -132,6 +132,20 @@ static int sidecar_read(engine *eng, const char *request_id, sidecar *out, smk_e
 	return 1;
 }
 
+int pending_read(engine *eng, const char *request_id, char label[POLICY_LABEL_MAX + 1],
+		 char serial[CVC_REF_MAX + 1], unsigned *key_id, smk_err *e)
+{
+	sidecar sc;
+	int rc = sidecar_read(eng, request_id, &sc, e);
+
+	if (rc == 1) {
+		memcpy(label, sc.label, sizeof(sc.label));
+		memcpy(serial, sc.device, sizeof(sc.device));
+		*key_id = sc.key_id;
+	}
+	return rc;
+}
+
 /* ---- helpers ---- */
 
 /* At start (only NULL): any device that is up. Later, from one worker
@@ -817,6 +831,11 @@ void recover_archive_late(device *d)
 	log_msg(LOG_NOTICE, &(log_fields){.device = d->serial},
 		"archive key %u is up on %s: Generate is served from now on", eng->archive_key_id,
 		d->devaut_chr);
+	/* devices that came up before it could not have their open requests
+	 * committed then (jobs_device_up): now they can */
+	for (size_t i = 0; i < eng->device_count; i++)
+		if (eng->devices[i] != d && eng->devices[i]->state != DEVICE_DOWN)
+			engine_post_device_up(eng, eng->devices[i]);
 out:
 	pthread_mutex_unlock(&eng->archive_lock);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../archive/record.h"
 #include "../sm/alg.h"
 #include "../sm/pcsc.h"
 #include "daemon.h"
@@ -309,6 +310,70 @@ fail:
 	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
 }
 
+/* An open intent's key, read back from CE|id now that its device is back
+ * (jobs_device_up); the same checks as a read-back at start (recover.c). */
+static void run_readback(device *d, job *j)
+{
+	engine *eng = d->eng;
+	char chr[ARCHIVE_CHR_LEN + 1];
+	smk_buf req = SMK_BUF_INIT;
+	smk_err e;
+
+	smk_err_clear(&e);
+	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0) {
+		j->unsettled = 1; /* down again: still open */
+		goto fail;
+	}
+	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0) {
+		j->unsettled = is_device_error(&e);
+		smk_fail(&j->err, e.code, "key %u was not made (CE|%02X: %s)", j->key_id,
+			 j->key_id, e.msg);
+		goto fail;
+	}
+	/* someone else's key: never ours to archive, never ours to delete */
+	if (archive_cvreq_chr(req.data, req.len, chr, &e) < 0) {
+		smk_fail(&j->err, SMK_E_MISMATCH, "key id %u on %s: CE|%02X: %s", j->key_id,
+			 d->serial, j->key_id, e.msg);
+		goto fail;
+	}
+	if (strcmp(chr, j->chr) != 0) {
+		smk_fail(&j->err, SMK_E_MISMATCH, "key id %u on %s holds another key (CHR %s)",
+			 j->key_id, d->serial, chr);
+		goto fail;
+	}
+	if (session_check_cvreq(d->session, NULL, req.data, req.len, &j->key.att, &e) < 0) {
+		smk_err del;
+
+		/* ours by CHR but not provably made by this device: it must not
+		 * stay on the card, as at start */
+		smk_fail(&j->err, e.code, "key %u: request does not verify: %s", j->key_id, e.msg);
+		if (session_delete_key(d->session, j->key_id, &del) < 0)
+			smk_context(&j->err, "key NOT deleted (%s)", del.msg);
+		goto fail;
+	}
+	j->key.key_id = j->key_id;
+	j->key.cvreq = req;
+	smk_buf_init(&req);
+	pthread_mutex_lock(&eng->lock);
+	device_id_set(d->used_ids, j->key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	smk_buf_reset(&j->device_chain);
+	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0) {
+		j->unsettled = 1; /* the key is there: the next start archives it */
+		smk_fail(&j->err, SMK_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	j->rc = 0;
+	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
+	return;
+fail:
+	smk_buf_free(&req);
+	j->rc = -1;
+	if (is_device_error(&j->err))
+		mark_down(d, &j->err);
+	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
+}
+
 /* The record alone (group commit): it is signed and durable here, and the
  * job waits in d->uncovered for the checkpoint of its batch. */
 static void run_commit(device *d, job *j)
@@ -483,6 +548,8 @@ static void try_reopen(device *d)
 		pthread_mutex_unlock(&eng->lock);
 		if (no_archive)
 			recover_archive_late(d);
+		else
+			engine_post_device_up(eng, d); /* its open requests (jobs.c) */
 		return;
 	}
 	pthread_mutex_lock(&eng->lock);
@@ -547,6 +614,8 @@ static void *worker_main(void *arg)
 
 		if (t->kind == TASK_GENERATE)
 			run_generate(d, t->job);
+		else if (t->kind == TASK_READBACK)
+			run_readback(d, t->job);
 		else if (t->kind == TASK_CARDOP)
 			cardop_run(d, t->op);
 		else
