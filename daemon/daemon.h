@@ -294,6 +294,12 @@ int recover_certificates(engine *eng, smk_err *e);
  * uncovered records) and make d the archive device. */
 void recover_archive_late(device *d);
 void recover_found_free(engine *eng);
+/* What CE|key_id on d holds, d's session owned by the caller: 1 a request
+ * with the CHR chr_want that verifies against d's device key (cvreq, att);
+ * 0 none of ours (why; a request of ours that does not verify is deleted
+ * from the card); -1 the device cannot be asked now (why). */
+int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *cvreq,
+		     chain_attested *att, smk_err *why);
 /* The sidecar of an intent: label, device, key id (written before the card
  * is asked, removed when the intent has an outcome). */
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,

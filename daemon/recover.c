@@ -200,15 +200,56 @@ static int commit_key(engine *eng, const archive_signer *signer, const char *req
 			: archive_commit(eng->arc, signer, &req, seq, e);
 }
 
+int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *cvreq,
+		     chain_attested *att, smk_err *why)
+{
+	char chr[ARCHIVE_CHR_LEN + 1];
+	smk_err e;
+
+	smk_buf_reset(cvreq);
+	if (session_read_cvreq(d->session, (uint8_t)key_id, cvreq, &e) < 0) {
+		if (e.code != SMK_E_CARD) {
+			*why = e; /* cannot tell now */
+			return -1;
+		}
+		smk_fail(why, SMK_E_CARD, "interrupted before the card made key %u (CE|%02X: %s)",
+			 key_id, key_id, e.msg);
+		return 0;
+	}
+	/* someone else's key: never ours to archive, never ours to delete */
+	if (archive_cvreq_chr(cvreq->data, cvreq->len, chr, &e) < 0) {
+		smk_fail(why, SMK_E_MISMATCH, "key id %u on %s holds no request of ours (%s)",
+			 key_id, d->serial, e.msg);
+		return 0;
+	}
+	if (strcmp(chr, chr_want) != 0) {
+		smk_fail(why, SMK_E_MISMATCH, "key id %u on %s holds another key (CHR %s)", key_id,
+			 d->serial, chr);
+		return 0;
+	}
+	if (session_check_cvreq(d->session, NULL, cvreq->data, cvreq->len, att, &e) < 0) {
+		smk_err del;
+
+		/* ours by CHR but not provably made by this device: no record may
+		 * vouch for it, so it must not stay on the card */
+		smk_fail(why, SMK_E_SIGNATURE, "key %u: request does not verify: %s", key_id,
+			 e.msg);
+		if (session_delete_key(d->session, (uint8_t)key_id, &del) < 0)
+			smk_context(why, "key NOT deleted (%s)", del.msg);
+		return 0;
+	}
+	return 1;
+}
+
 /* What CE|id of the intent's device holds. 1: a verified request of ours in
  * cvreq/att; 0: the intent is closed as failed here; -1: cannot tell now
  * (device down): leave it open. */
 static int read_back(engine *eng, device *only, const archive_intent_info *in, const sidecar *sc,
 		     device **dev, smk_buf *cvreq, chain_attested *att)
 {
-	char chr[17], reason[600];
 	device *d = device_by_serial(eng, only, sc->device);
-	smk_err e;
+	smk_err why;
+	int rc;
 
 	*dev = d;
 	if (d == NULL) {
@@ -217,38 +258,14 @@ static int read_back(engine *eng, device *only, const archive_intent_info *in, c
 			"interrupted request left open: device not up");
 		return -1;
 	}
-	if (session_read_cvreq(d->session, (uint8_t)sc->key_id, cvreq, &e) < 0) {
-		if (e.code != SMK_E_CARD) {
-			log_msg(LOG_WARNING,
-				&(log_fields){in->request_id, in->policy_name, sc->device, NULL},
-				"interrupted request left open: %s", e.msg);
-			return -1;
-		}
-		snprintf(reason, sizeof(reason),
-			 "interrupted before the card made key %u (CE|%02X: %s)", sc->key_id,
-			 sc->key_id, e.msg);
-		fail_intent(eng, in->request_id, reason);
-		return 0;
-	}
-	if (archive_cvreq_chr(cvreq->data, cvreq->len, chr, &e) < 0 || strcmp(chr, in->chr) != 0) {
-		/* someone else's key: never ours to archive, never ours to delete */
-		snprintf(reason, sizeof(reason), "key id %u on %s holds another key (CHR %s)",
-			 sc->key_id, sc->device, e.msg[0] && strcmp(chr, in->chr) ? chr : "?");
-		fail_intent(eng, in->request_id, reason);
-		return 0;
-	}
-	if (session_check_cvreq(d->session, NULL, cvreq->data, cvreq->len, att, &e) < 0) {
-		/* ours by CHR but not provably made by this device: no record may
-		 * vouch for it, so it must not stay on the card */
-		snprintf(reason, sizeof(reason), "key %u: request does not verify: %s", sc->key_id,
-			 e.msg);
-		if (session_delete_key(d->session, (uint8_t)sc->key_id, &e) < 0)
-			log_msg(LOG_ERR, &(log_fields){in->request_id, NULL, d->serial, NULL},
-				"cannot delete unverifiable key %u: %s", sc->key_id, e.msg);
-		fail_intent(eng, in->request_id, reason);
-		return 0;
-	}
-	return 1;
+	rc = recover_read_key(d, sc->key_id, in->chr, cvreq, att, &why);
+	if (rc < 0)
+		log_msg(LOG_WARNING,
+			&(log_fields){in->request_id, in->policy_name, sc->device, NULL},
+			"interrupted request left open: %s", why.msg);
+	else if (rc == 0)
+		fail_intent(eng, in->request_id, why.msg);
+	return rc;
 }
 
 /* ---- the archive key ---- */

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../archive/record.h"
 #include "../sm/alg.h"
 #include "../sm/pcsc.h"
 #include "daemon.h"
@@ -315,40 +314,16 @@ fail:
 static void run_readback(device *d, job *j)
 {
 	engine *eng = d->eng;
-	char chr[ARCHIVE_CHR_LEN + 1];
 	smk_buf req = SMK_BUF_INIT;
-	smk_err e;
+	int rc;
 
-	smk_err_clear(&e);
 	if (session_open(d->session, &j->err) < 0 || take_identity(d, &j->err) < 0) {
 		j->unsettled = 1; /* down again: still open */
 		goto fail;
 	}
-	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0) {
-		j->unsettled = is_device_error(&e);
-		smk_fail(&j->err, e.code, "key %u was not made (CE|%02X: %s)", j->key_id,
-			 j->key_id, e.msg);
-		goto fail;
-	}
-	/* someone else's key: never ours to archive, never ours to delete */
-	if (archive_cvreq_chr(req.data, req.len, chr, &e) < 0) {
-		smk_fail(&j->err, SMK_E_MISMATCH, "key id %u on %s: CE|%02X: %s", j->key_id,
-			 d->serial, j->key_id, e.msg);
-		goto fail;
-	}
-	if (strcmp(chr, j->chr) != 0) {
-		smk_fail(&j->err, SMK_E_MISMATCH, "key id %u on %s holds another key (CHR %s)",
-			 j->key_id, d->serial, chr);
-		goto fail;
-	}
-	if (session_check_cvreq(d->session, NULL, req.data, req.len, &j->key.att, &e) < 0) {
-		smk_err del;
-
-		/* ours by CHR but not provably made by this device: it must not
-		 * stay on the card, as at start */
-		smk_fail(&j->err, e.code, "key %u: request does not verify: %s", j->key_id, e.msg);
-		if (session_delete_key(d->session, j->key_id, &del) < 0)
-			smk_context(&j->err, "key NOT deleted (%s)", del.msg);
+	rc = recover_read_key(d, j->key_id, j->chr, &req, &j->key.att, &j->err);
+	if (rc <= 0) {
+		j->unsettled = rc < 0; /* cannot tell now: still open */
 		goto fail;
 	}
 	j->key.key_id = j->key_id;
