@@ -970,19 +970,14 @@ START_TEST(shutdown_fails_only_what_no_card_saw)
 }
 END_TEST
 
-/* A crash between GAKP and commit, replayed by hand: intent, sidecar, key
- * made on the card under the intent's CHR, no record. */
-START_TEST(restart_recovers_key_from_card)
+/* An open intent whose key is on d's card (as a crash after GAKP leaves it). */
+static void key_left_on_card(device *d, uint8_t key_id, const char *label,
+			     archive_intent_info *info)
 {
-	device *d = eng->devices[1];
 	const policy *pol = policy_set_find(eng->policies, "sign");
 	archive_intent_req ir;
-	archive_intent_info info, lost;
 	session_keygen g;
 	session_key key;
-	engine_peer p = peer_me();
-	engine_error err;
-	json_t *rec = NULL, *params;
 	smk_err e;
 
 	memset(&ir, 0, sizeof(ir));
@@ -993,23 +988,47 @@ START_TEST(restart_recovers_key_from_card)
 	ir.policy_doc_len = pol->canonical_len;
 	ir.device_serial = d->serial;
 	ir.devaut_chr = d->devaut_chr;
-	ir.key_id = 7;
-	ck_assert_msg(archive_intent(eng->arc, &ir, &info, &e) == 0, "%s", e.msg);
-	ck_assert_int_eq(pending_write(eng, info.request_id, "t-crash", d->serial, 7, &e), 0);
-	/* a second intent that died before its sidecar: no card saw it */
-	ir.key_id = 8;
-	ck_assert_msg(archive_intent(eng->arc, &ir, &lost, &e) == 0, "%s", e.msg);
+	ir.key_id = key_id;
+	ck_assert_msg(archive_intent(eng->arc, &ir, info, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(pending_write(eng, info->request_id, label, d->serial, key_id, &e), 0);
 	memset(&g, 0, sizeof(g));
 	memset(&key, 0, sizeof(key));
 	g.spec.type = SMK_KEY_EC;
 	g.spec.curve = curve_by_name("secp256r1");
 	g.spec.algs[0] = 0x73;
 	g.spec.alg_count = 1;
-	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info.chr);
-	g.key_id = 7;
-	g.label = "t-crash";
+	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info->chr);
+	g.key_id = key_id;
+	g.label = label;
 	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
 	session_key_free(&key);
+}
+
+/* A crash between GAKP and commit, replayed by hand: intent, sidecar, key
+ * made on the card under the intent's CHR, no record. */
+START_TEST(restart_recovers_key_from_card)
+{
+	device *d = eng->devices[1];
+	const policy *pol = policy_set_find(eng->policies, "sign");
+	archive_intent_req ir;
+	archive_intent_info info, lost;
+	engine_peer p = peer_me();
+	engine_error err;
+	json_t *rec = NULL, *params;
+	smk_err e;
+
+	key_left_on_card(d, 7, "t-crash", &info);
+	/* a second intent that died before its sidecar: no card saw it */
+	memset(&ir, 0, sizeof(ir));
+	ir.kind = ARCHIVE_KIND_KEY;
+	ir.peer.uid = getuid();
+	ir.policy_name = pol->name;
+	ir.policy_doc = (const uint8_t *)pol->canonical;
+	ir.policy_doc_len = pol->canonical_len;
+	ir.device_serial = d->serial;
+	ir.devaut_chr = d->devaut_chr;
+	ir.key_id = 8;
+	ck_assert_msg(archive_intent(eng->arc, &ir, &lost, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(open_intents(), 2);
 
 	engine_free(eng);
@@ -1490,40 +1509,6 @@ START_TEST(cached_policies_follow_peer_and_reload)
 END_TEST
 
 /* ---- the archive key's device down at start ---- */
-
-/* An open intent whose key is on d's card (as a crash after GAKP leaves it). */
-static void key_left_on_card(device *d, uint8_t key_id, const char *label,
-			     archive_intent_info *info)
-{
-	const policy *pol = policy_set_find(eng->policies, "sign");
-	archive_intent_req ir;
-	session_keygen g;
-	session_key key;
-	smk_err e;
-
-	memset(&ir, 0, sizeof(ir));
-	ir.kind = ARCHIVE_KIND_KEY;
-	ir.peer.uid = getuid();
-	ir.policy_name = pol->name;
-	ir.policy_doc = (const uint8_t *)pol->canonical;
-	ir.policy_doc_len = pol->canonical_len;
-	ir.device_serial = d->serial;
-	ir.devaut_chr = d->devaut_chr;
-	ir.key_id = key_id;
-	ck_assert_msg(archive_intent(eng->arc, &ir, info, &e) == 0, "%s", e.msg);
-	ck_assert_int_eq(pending_write(eng, info->request_id, label, d->serial, key_id, &e), 0);
-	memset(&g, 0, sizeof(g));
-	memset(&key, 0, sizeof(key));
-	g.spec.type = SMK_KEY_EC;
-	g.spec.curve = curve_by_name("secp256r1");
-	g.spec.algs[0] = 0x73;
-	g.spec.alg_count = 1;
-	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info->chr);
-	g.key_id = key_id;
-	g.label = label;
-	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
-	session_key_free(&key);
-}
 
 /* Run the loop until a worker made some device the archive device (10 s). */
 static device *wait_archive_dev(void)
