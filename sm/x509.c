@@ -636,6 +636,16 @@ static bool looks_pem(const uint8_t *p, size_t n)
 	return n - i >= sizeof(begin) - 1 && memcmp(p + i, begin, sizeof(begin) - 1) == 0;
 }
 
+static int asn1_time(const ASN1_TIME *t, int64_t *out, smk_err *e)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return smk_fail(e, SMK_E_FORMAT, "certificate: unreadable validity time");
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
 int x509_load_cert(const uint8_t *p, size_t n, smk_buf *der, smk_err *e)
 {
 	X509 *x = NULL, *more = NULL;
@@ -670,6 +680,15 @@ int x509_load_cert(const uint8_t *p, size_t n, smk_buf *der, smk_err *e)
 				 "certificate: neither PEM nor exactly one DER X.509 certificate");
 			goto out;
 		}
+	}
+	/* a certificate goes to the card and into the archive: its validity
+	 * must read as times (what x509_describe reports) */
+	{
+		int64_t t;
+
+		if (asn1_time(X509_get0_notBefore(x), &t, e) < 0 ||
+		    asn1_time(X509_get0_notAfter(x), &t, e) < 0)
+			goto out;
 	}
 	len = i2d_X509(x, &out);
 	if (len <= 0 || smk_buf_add(der, out, (size_t)len) < 0) {
@@ -748,16 +767,6 @@ static void name_line(const X509_NAME *name, char *buf, size_t cap)
 			snprintf(buf, cap, "%.*s", (int)(n < (long)cap ? n : (long)cap - 1), p);
 	}
 	BIO_free(bio);
-}
-
-static int asn1_time(const ASN1_TIME *t, int64_t *out, smk_err *e)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return smk_fail(e, SMK_E_FORMAT, "certificate: unreadable validity time");
-	*out = (int64_t)timegm(&tm);
-	return 0;
 }
 
 int x509_describe(const uint8_t *der, size_t n, x509_info *out, smk_err *e)

@@ -62,7 +62,8 @@ int x509_make_csr(const x509_signer *s, const char *subject, smk_buf *pem, smk_e
 int x509_make_selfsigned(const x509_signer *s, const char *subject, unsigned days, time_t now,
 			 smk_buf *der, smk_buf *pem, smk_err *e);
 
-/* Parse one certificate (DER or PEM) into DER; fails with a clear message otherwise. */
+/* Parse one certificate (DER or PEM) into DER; fails with a clear message otherwise
+ * (also when its validity times do not read as times). */
 int x509_load_cert(const uint8_t *p, size_t n, smk_buf *der, smk_err *e);
 
 /* Does the certificate's public key equal spki (DER compare of SubjectPublicKeyInfo)?

@@ -659,6 +659,23 @@ START_TEST(load_cert_forms)
 	ck_assert_int_eq(x509_load_cert(two.data, two.len, &got, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "more than one certificate"));
 	ck_assert_uint_eq(got.len, 0);
+	/* a validity time that is no time (notBefore, the first UTCTime, in
+	 * month 13): refused, as x509_describe could not report it */
+	smk_buf_reset(&two);
+	smk_buf_add(&two, der.data, der.len);
+	{
+		size_t i;
+
+		for (i = 0; i + 15 <= two.len; i++)
+			if (two.data[i] == 0x17 && two.data[i + 1] == 0x0d)
+				break;
+		ck_assert_uint_le(i + 15, two.len);
+		two.data[i + 4] = '1';
+		two.data[i + 5] = '3';
+	}
+	ck_assert_int_eq(x509_load_cert(two.data, two.len, &got, &e), -1);
+	ck_assert_msg(strstr(e.msg, "unreadable validity time") != NULL, "%s", e.msg);
+	ck_assert_uint_eq(got.len, 0);
 	/* describe refuses what is not one DER certificate */
 	{
 		x509_info info;
