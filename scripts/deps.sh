@@ -3,7 +3,7 @@
 # exact apt-get line and stops.
 SMK_PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libssl-dev libpcsclite-dev libevent-dev libyaml-dev check libjansson-dev \
-libsqlite3-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
+libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
 procps psmisc"
 
 smk_install_deps() {
