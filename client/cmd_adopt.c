@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -90,8 +91,8 @@ int cmd_adopt(int argc, char **argv)
 	} else {
 		printf("adopted key %ld of %s as record %lld (request %s)\n", key_id, device,
 		       (long long)json_integer_value(json_object_get(r.params, "seq")),
-		       vlc_str(r.params, "request_id", "?"));
-		printf("  fingerprint  %s\n", vlc_str(r.params, "fingerprint", "?"));
+		       vlc_show(r.params, "request_id", "?"));
+		printf("  fingerprint  %s\n", vlc_show(r.params, "fingerprint", "?"));
 		printf("  proven:      the key was generated in device %s: its CV request in\n"
 		       "               CE|%02lX verifies against the device's DevAut key\n",
 		       device, key_id);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -52,21 +53,21 @@ static void print_table(const char *device, json_t *objs)
 		if (json_is_true(json_object_get(o, "archived")) && json_is_integer(seq))
 			snprintf(rec, sizeof(rec), "record %lld (%s)",
 				 (long long)json_integer_value(seq),
-				 vlc_str(o, "record_kind", "?"));
+				 vlc_show(o, "record_kind", "?"));
 		else
 			snprintf(rec, sizeof(rec), "NOT ARCHIVED");
 		printf("%4lld  %-24s  %-18s  %-10s  %-24s  ",
 		       (long long)json_integer_value(json_object_get(o, "key_id")),
-		       vlc_str(o, "label", "-"), type, vlc_str(o, "ce", "?"), rec);
+		       vlc_show(o, "label", "-"), smk_show(type), vlc_show(o, "ce", "?"), rec);
 		if (json_is_integer(json_object_get(o, "use_counter")))
 			printf("%lld\n",
 			       (long long)json_integer_value(json_object_get(o, "use_counter")));
 		else
 			printf("-\n");
 		if (json_is_string(json_object_get(o, "certificate_subject")))
-			printf("      certificate: %s\n", vlc_str(o, "certificate_subject", ""));
+			printf("      certificate: %s\n", vlc_show(o, "certificate_subject", ""));
 		if (json_is_string(json_object_get(o, "hint")))
-			printf("      %s\n", vlc_str(o, "hint", ""));
+			printf("      %s\n", vlc_show(o, "hint", ""));
 		if (!json_is_true(json_object_get(o, "archived")))
 			unknown++;
 	}
