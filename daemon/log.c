@@ -4,6 +4,7 @@
  */
 #include "log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,9 +105,11 @@ static void format_shown(char *out, size_t cap, const char *fmt, va_list ap)
 {
 	char spec[48], piece[SMK_SHOW_MAX], raw[SMK_SHOW_MAX];
 	size_t used = 0, lit, sl;
+	int saved_errno;
 	va_list args;
 
 	out[0] = '\0';
+	saved_errno = errno;
 	va_copy(args, ap);
 	while (*fmt) {
 		const char *p = fmt + 1, *flags, *length;
@@ -235,6 +238,9 @@ static void format_shown(char *out, size_t cap, const char *fmt, va_list ap)
 			break;
 		case 'p':
 			snprintf(piece, sizeof(piece), spec, va_arg(args, void *));
+			break;
+		case 'm': /* glibc: strerror(errno) of the caller, no argument */
+			snprintf(piece, sizeof(piece), "%s", strerror(saved_errno));
 			break;
 		default:
 			/* %n and anything else: never in a log line; stop rather than

@@ -202,6 +202,9 @@ START_TEST(hostile_arguments_stay_on_their_line)
 					"first\nsecond a\\nb\n"
 					"PRIORITY=6\n"
 					"SYSLOG_IDENTIFIER=smkeyd\n";
+	static const char want_errno[] = "MESSAGE=No such file or directory x\\ty 3\n"
+					 "PRIORITY=6\n"
+					 "SYSLOG_IDENTIFIER=smkeyd\n";
 	const log_fields f = {"id\n1", "p\x1b", "reader\r", "failed"};
 	const log_fields pf = {NULL, "release\napk", NULL, NULL};
 	char path[160], buf[1024];
@@ -231,6 +234,10 @@ START_TEST(hostile_arguments_stay_on_their_line)
 	assert_entry(fd, want_entry, sizeof(want_entry) - 1);
 	log_info("first\nsecond %s", "a\nb");
 	assert_entry(fd, want_ours, sizeof(want_ours) - 1);
+	/* glibc's %m reads no argument: the ones after it stay in place */
+	errno = ENOENT;
+	log_info("%m %s %d", "x\ty", 3);
+	assert_entry(fd, want_errno, sizeof(want_errno) - 1);
 	close(fd);
 	unlink(sock_path);
 	rmdir(dir);
