@@ -324,6 +324,20 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 			  reply);
 }
 
+int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			    engine_error *err)
+{
+	(void)eng, (void)peer, (void)params, (void)err;
+	return reply_with(json_pack("{sis[]}", "stored", 0, "rejected"), reply);
+}
+
+int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params,
+			       json_t **reply, engine_error *err)
+{
+	(void)eng, (void)peer, (void)params, (void)err;
+	return reply_with(json_object(), reply);
+}
+
 /* The text forms methods.c uses for GetRecord and ListPolicies: the JSON
  * forms above, dumped as the real engine does. */
 static int as_text(int rc, json_t *reply, smk_buf *out)
