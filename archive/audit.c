@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "merkle.h"
 #include "verify.h"
+#include "witness.h"
 
 struct audit {
 	FILE *out;
@@ -456,7 +457,8 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 		goto out;
 	if (o->since)
 		audit_since(&au, o);
-	if (audit_outcomes(a, &au, e) < 0)
+	if (audit_outcomes(a, &au, e) < 0 ||
+	    archive_witness_audit(a, report, &au.problems, e) < 0)
 		goto out;
 	fprintf(report, "\nResult: %s (%u problem%s)\n", au.problems ? "FAILED" : "all checks hold",
 		au.problems, au.problems == 1 ? "" : "s");

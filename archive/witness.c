@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../common/show.h"
 #include "checkpoint.h"
 #include "internal.h"
 
@@ -361,4 +363,161 @@ int archive_bundle_checkpoint(archive *a, uint64_t seq, smk_buf *note, uint64_t 
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "read cosignatures", e);
 	return 0;
+}
+
+/* ---- smkey audit ---- */
+
+#define AUDIT_WITNESSES 64
+#define AUDIT_RECENT 20
+
+struct witness_tally {
+	char name[COSIG_NAME_MAX + 1];
+	uint64_t cosigs, last_size;
+	int64_t last_time;
+	uint64_t by_outcome[8]; /* indexed like outcomes[] */
+};
+
+struct audit_ctx {
+	FILE *out;
+	unsigned *problems;
+	struct witness_tally w[AUDIT_WITNESSES];
+	size_t nw;
+	uint64_t events, failures, skip; /* skip: failures before the last AUDIT_RECENT */
+	uint64_t seen_failures;
+};
+
+static struct witness_tally *tally(struct audit_ctx *x, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < x->nw; i++)
+		if (strcmp(x->w[i].name, name) == 0)
+			return &x->w[i];
+	if (x->nw == AUDIT_WITNESSES)
+		return NULL;
+	snprintf(x->w[x->nw].name, sizeof(x->w[x->nw].name), "%s", name);
+	return &x->w[x->nw++];
+}
+
+static void when(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%" PRId64, t);
+}
+
+static int count_cosig(const archive_cosig_row *r, void *ctx)
+{
+	struct audit_ctx *x = ctx;
+	struct witness_tally *t = tally(x, r->witness);
+
+	if (t) {
+		t->cosigs++;
+		if (r->size >= t->last_size) {
+			t->last_size = r->size;
+			t->last_time = r->time;
+		}
+	}
+	return 0;
+}
+
+static size_t outcome_index(const char *o)
+{
+	size_t i;
+
+	for (i = 0; outcomes[i]; i++)
+		if (strcmp(outcomes[i], o) == 0)
+			return i;
+	return 4; /* rejected */
+}
+
+static int count_event(const archive_witness_event *ev, void *ctx)
+{
+	struct audit_ctx *x = ctx;
+	struct witness_tally *t = tally(x, ev->witness);
+
+	x->events++;
+	if (t)
+		t->by_outcome[outcome_index(ev->outcome)]++;
+	if (strcmp(ev->outcome, "cosigned") != 0)
+		x->failures++;
+	return 0;
+}
+
+static int show_event(const archive_witness_event *ev, void *ctx)
+{
+	struct audit_ctx *x = ctx;
+	int inconsistent = strcmp(ev->outcome, "inconsistent") == 0;
+	char t[32], ws[48] = "";
+
+	if (strcmp(ev->outcome, "cosigned") == 0)
+		return 0;
+	x->seen_failures++;
+	/* every refusal of a split view is shown; other failures, the latest */
+	if (!inconsistent && x->seen_failures <= x->skip)
+		return 0;
+	when(ev->time, t, sizeof(t));
+	if (ev->witness_size >= 0)
+		snprintf(ws, sizeof(ws), " (witness at size %" PRId64 ")", ev->witness_size);
+	if (inconsistent) {
+		(*x->problems)++;
+		fprintf(x->out,
+			"  PROBLEM: %s witness %s refused checkpoint %" PRIu64
+			"%s: split view or rollback: %s\n",
+			t, smk_show(ev->witness), ev->size, ws, smk_show(ev->detail));
+	} else {
+		fprintf(x->out, "  %s  witness %s, checkpoint %" PRIu64 ": %s%s: %s\n", t,
+			smk_show(ev->witness), ev->size, ev->outcome, ws, smk_show(ev->detail));
+	}
+	return 0;
+}
+
+int archive_witness_audit(archive *a, FILE *out, unsigned *problems, smk_err *e)
+{
+	struct audit_ctx *x = calloc(1, sizeof(*x));
+	size_t i, k;
+	int rc = -1;
+
+	if (!x)
+		return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
+	x->out = out;
+	x->problems = problems;
+	fprintf(out, "\nWitnesses\n");
+	if (archive_witness_cosigs(a, count_cosig, x, e) < 0 ||
+	    archive_witness_events(a, count_event, x, e) < 0)
+		goto out;
+	if (x->nw == 0) {
+		fprintf(out, "  no cosignatures and no witness pushes recorded\n");
+		rc = 0;
+		goto out;
+	}
+	for (i = 0; i < x->nw; i++) {
+		struct witness_tally *t = &x->w[i];
+		char when_s[32] = "-";
+
+		if (t->cosigs)
+			when(t->last_time, when_s, sizeof(when_s));
+		fprintf(out, "  witness %s: %" PRIu64 " cosignature%s stored", smk_show(t->name),
+			t->cosigs, t->cosigs == 1 ? "" : "s");
+		if (t->cosigs)
+			fprintf(out, ", latest on checkpoint %" PRIu64 " at %s", t->last_size,
+				when_s);
+		for (k = 1; outcomes[k]; k++)
+			if (t->by_outcome[k])
+				fprintf(out, "; %" PRIu64 " %s", t->by_outcome[k], outcomes[k]);
+		fputc('\n', out);
+	}
+	if (x->failures) {
+		x->skip = x->failures > AUDIT_RECENT ? x->failures - AUDIT_RECENT : 0;
+		fprintf(out, "  pushes without a cosignature (%s):\n",
+			x->skip ? "the latest 20, and every refusal" : "all");
+		if (archive_witness_events(a, show_event, x, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(x);
+	return rc;
 }

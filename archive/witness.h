@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "archive.h"
 #include "cosig.h"
@@ -76,6 +77,12 @@ typedef struct archive_cosig_row {
 } archive_cosig_row;
 int archive_witness_cosigs(archive *a, int (*fn)(const archive_cosig_row *r, void *ctx), void *ctx,
 			   smk_err *e);
+
+/* The "Witnesses" section of smkey audit on out: stored cosignatures per
+ * witness, push outcomes counted per witness and outcome, the latest
+ * failures in full and every inconsistent one (a witness refused a split
+ * view or a rollback), which also counts in *problems. */
+int archive_witness_audit(archive *a, FILE *out, unsigned *problems, smk_err *e);
 
 /* The checkpoint a bundle for record seq carries: of the checkpoints that
  * cover seq (size > seq), the one with the most stored cosignatures, the

@@ -1,5 +1,6 @@
 /*
  * smkey verify BUNDLE [--trust DIR] [--certificate FILE]
+ *                     [--witness VKEY ...] [--witness-quorum N]
  *
  * For anyone who got a key's bundle: with pinned trust anchors only and no
  * network, check everything the bundle claims and print plainly what was
@@ -8,14 +9,24 @@
  * shown as such, never with a policy; a certificate record's bundle shows
  * the certificate and the key record it is for. --certificate: the
  * certificate (PEM or DER) must hold the attested key.
+ *
+ * Witnesses: keys from --witness and from the trust directory's
+ * "witnesses" file (one verifier key per line, "quorum N", '#' comments).
+ * The checkpoint that proves inclusion must carry valid cosignatures
+ * (c2sp.org/tlog-cosignature) by at least the quorum of distinct witnesses
+ * (default: all of them); each missing or bad one is named.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "archive/bundle.h"
+#include "archive/cosig.h"
 #include "archive/verify.h"
+#include "common/show.h"
 #include "smkey.h"
 
 #define BUNDLE_MAX (4u << 20)
@@ -24,10 +35,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR] [--certificate FILE]\n"
+		   "                    [--witness VKEY ...] [--witness-quorum N]\n"
 		   "  verify a key's bundle offline against pinned root certificates\n"
 		   "  (default trust directory " DEFAULT_TRUST ");\n"
 		   "  --certificate: also check that the certificate (PEM or DER) holds the\n"
-		   "  attested key\n");
+		   "  attested key;\n"
+		   "  --witness: a witness verifier key (NAME+KEYID+BASE64, repeatable; also\n"
+		   "  the trust directory's \"witnesses\" file); the checkpoint must carry\n"
+		   "  cosignatures by --witness-quorum N of them (default: all)\n");
 }
 
 static int read_input(const char *path, smk_buf *out)
@@ -120,6 +135,86 @@ static void summary(const archive_verified *v)
 	printf("  log          %s, checkpoint size %" PRIu64 "\n", v->origin, v->checkpoint_size);
 }
 
+/* The trust directory's witnesses file, when there is one. 0 loaded or
+ * absent, -1 unreadable or malformed (printed). */
+static int load_witness_file(const char *trust_dir, cosig_policy *wp)
+{
+	char path[4096];
+	smk_buf text = SMK_BUF_INIT;
+	struct stat st;
+	smk_err e;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/witnesses", trust_dir);
+	if (stat(path, &st) != 0)
+		return 0;
+	if (read_input(path, &text) < 0) {
+		fprintf(stderr, "smkey verify: cannot read %s\n", path);
+		smk_buf_free(&text);
+		return -1;
+	}
+	rc = cosig_policy_load(wp, text.data, text.len, path, &e);
+	smk_buf_free(&text);
+	if (rc < 0)
+		fprintf(stderr, "smkey verify: %s\n", e.msg);
+	return rc;
+}
+
+/* The witness lines under the log: every pinned witness, cosigned (with its
+ * time) or why not, on the checkpoint that proves inclusion. 0 the quorum
+ * holds, 1 it does not. */
+static int check_witnesses(const smk_buf *in, const cosig_policy *wp)
+{
+	cosig_result res[COSIG_KEYS_MAX];
+	archive_bundle b;
+	size_t i, valid = 0;
+	smk_err e;
+	char t[40];
+	int rc;
+
+	if (wp->n == 0) {
+		printf("  witnesses    none pinned: cosignatures not checked (--witness, or a "
+		       "witnesses file in the trust directory)\n");
+		return 0;
+	}
+	rc = archive_bundle_parse(in->data, in->len, &b, &e);
+	if (rc == 0) {
+		rc = cosig_check_note(b.checkpoint.data, b.checkpoint.len, wp->keys, wp->n,
+				      (int64_t)time(NULL) + 3600, res, &valid, &e);
+		archive_bundle_free(&b);
+	}
+	if (rc < 0) {
+		printf("  FAILED  witnesses: %s\n", e.msg);
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: NOT VERIFIED: witnesses: %s\n", e.msg);
+		return 1;
+	}
+	printf("\nWitnesses (quorum %ld of %zu pinned):\n", wp->quorum, wp->n);
+	for (i = 0; i < wp->n; i++) {
+		if (res[i].status == COSIG_OK) {
+			utc((int64_t)res[i].time, t, sizeof(t));
+			printf("  ok  cosigned by witness %s at %s\n", wp->keys[i].name, t);
+		} else {
+			printf("  %s  witness %s: %s\n",
+			       res[i].status == COSIG_BAD ? "BAD" : "missing", wp->keys[i].name,
+			       smk_show(res[i].why));
+		}
+	}
+	if ((long)valid < wp->quorum) {
+		printf("  FAILED  %zu valid cosignature(s) by distinct witnesses, %ld required\n",
+		       valid, wp->quorum);
+		fflush(stdout);
+		fprintf(stderr,
+			"smkey verify: NOT VERIFIED: witness quorum not met: %zu of %ld "
+			"cosignatures\n",
+			valid, wp->quorum);
+		return 1;
+	}
+	printf("  ok  witness quorum: %zu valid cosignature(s), %ld required\n", valid,
+	       wp->quorum);
+	return 0;
+}
+
 /* --certificate FILE: does it hold the attested key? 0 yes, 1 no, 2 unreadable. */
 static int check_certificate(const char *path, const archive_verified *v)
 {
@@ -156,6 +251,8 @@ out:
 int cmd_verify(int argc, char **argv)
 {
 	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL;
+	cosig_policy wp;
+	long quorum = -1;
 	trust_store trust = TRUST_STORE_INIT;
 	smk_buf in = SMK_BUF_INIT;
 	archive_verified v;
@@ -163,11 +260,28 @@ int cmd_verify(int argc, char **argv)
 	smk_err e;
 	int i, rc;
 
+	cosig_policy_init(&wp);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc) {
 			trust_dir = argv[++i];
 		} else if (strcmp(argv[i], "--certificate") == 0 && i + 1 < argc) {
 			cert = argv[++i];
+		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
+			if (cosig_policy_add(&wp, argv[++i], &e) < 0) {
+				fprintf(stderr, "smkey verify: --witness: %s\n", e.msg);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--witness-quorum") == 0 && i + 1 < argc) {
+			char *end;
+
+			quorum = strtol(argv[++i], &end, 10);
+			if (*end || end == argv[i] || quorum < 1 || quorum > COSIG_KEYS_MAX) {
+				fprintf(stderr,
+					"smkey verify: --witness-quorum takes a number from 1 to "
+					"%d\n",
+					COSIG_KEYS_MAX);
+				return 2;
+			}
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -189,6 +303,19 @@ int cmd_verify(int argc, char **argv)
 		}
 		trust_dir = DEFAULT_TRUST;
 	}
+	if (load_witness_file(trust_dir, &wp) < 0)
+		return 2;
+	if (quorum > 0)
+		wp.quorum = quorum; /* the command line wins over the file */
+	if (wp.quorum > 0 && (size_t)wp.quorum > wp.n) {
+		fprintf(stderr,
+			"smkey verify: witness quorum %ld, but %zu witness key(s) pinned "
+			"(--witness or %s/witnesses)\n",
+			wp.quorum, wp.n, trust_dir);
+		return 2;
+	}
+	if (wp.quorum < 0)
+		wp.quorum = (long)wp.n; /* no quorum given: every pinned witness */
 	if (trust_load_dir(&trust, trust_dir, &e) < 0) {
 		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", trust_dir, e.msg);
 		return 2;
@@ -203,6 +330,11 @@ int cmd_verify(int argc, char **argv)
 	rc = archive_verify_bundle(in.data, in.len, &trust, held, NULL, &v, &e);
 	if (rc == 0) {
 		summary(&v);
+		if (check_witnesses(&in, &wp) != 0) {
+			archive_verified_free(&v);
+			rc = 1;
+			goto done;
+		}
 		if (cert) {
 			printf("\n");
 			rc = check_certificate(cert, &v);

@@ -82,6 +82,9 @@ static int skip_name(const char *name)
 
 	if (name[0] == '.')
 		return 1;
+	/* smkey verify's witness keys and quorum live beside the roots */
+	if (strcmp(name, "witnesses") == 0)
+		return 1;
 	return (n >= 3 && strcmp(name + n - 3, ".md") == 0) ||
 	       (n >= 4 && strcmp(name + n - 4, ".txt") == 0);
 }
