@@ -10,7 +10,8 @@
  * smkeyd checks every cosignature itself; nothing here is trusted.
  *
  * Per witness (docs/daemon.md "Witnesses"):
- *   old = the size this witness last cosigned for us (state file), else 0
+ *   old = the size this witness last cosigned for us (state file: size and
+ *         root; the same size and root again is not pushed), else 0
  *   POST <url>/add-checkpoint   "old <old>\n" <proof lines> "\n" <checkpoint>
  *   200  cosignature lines -> AddCosignatures
  *   409  the witness's size: recorded as conflict; if it is below ours,
@@ -69,10 +70,12 @@ static int call(pusher *p, const char *method, json_t *params, json_t **msg, jso
 		smk_err *e)
 {
 	varlink_reply r;
+	char full[64];
 	int rc;
 
 	*msg = NULL;
-	if (vlc_send(&p->conn, method, params, 0, e) < 0)
+	snprintf(full, sizeof(full), "io.smkeyd.%s", method);
+	if (vlc_send(&p->conn, full, params, 0, e) < 0)
 		return -1;
 	rc = vlc_recv(&p->conn, 60000, msg, &r, e);
 	if (rc == 0)
@@ -100,25 +103,29 @@ static void state_path(const pusher *p, const config_witness *w, char *out, size
 		 w->key.key_id[1], w->key.key_id[2], w->key.key_id[3]);
 }
 
-static uint64_t state_get(const pusher *p, const config_witness *w)
+/* "<size> <base64 root>\n": what the witness last cosigned (root "-" when
+ * only its size is known, from a 409). */
+static uint64_t state_get(const pusher *p, const config_witness *w, char root[64])
 {
-	char path[4096], line[32];
+	char path[4096], line[128], r[64] = "-";
 	unsigned long long v = 0;
 	FILE *f;
 
+	root[0] = '\0';
 	if (!p->state_dir)
 		return 0;
 	state_path(p, w, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
-	if (!fgets(line, sizeof(line), f) || sscanf(line, "%llu", &v) != 1)
+	if (!fgets(line, sizeof(line), f) || sscanf(line, "%llu %63s", &v, r) < 1)
 		v = 0;
 	fclose(f);
+	snprintf(root, 64, "%s", r);
 	return (uint64_t)v;
 }
 
-static void state_put(const pusher *p, const config_witness *w, uint64_t size)
+static void state_put(const pusher *p, const config_witness *w, uint64_t size, const char *root)
 {
 	char path[4096], tmp[4200];
 	FILE *f;
@@ -128,8 +135,8 @@ static void state_put(const pusher *p, const config_witness *w, uint64_t size)
 	state_path(p, w, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%" PRIu64 "\n", size) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0) {
+	if (!f || fprintf(f, "%" PRIu64 " %s\n", size, root && root[0] ? root : "-") < 0 ||
+	    fclose(f) != 0 || rename(tmp, path) != 0) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
 		unlink(tmp);
 	}
@@ -370,10 +377,12 @@ static int conflict_size(const response *r, uint64_t *ws)
 }
 
 /* One witness: 0 it cosigned size, -1 it did not (reported). */
-static int push_one(pusher *p, const config_witness *w, uint64_t size, const char *note)
+static int push_one(pusher *p, const config_witness *w, uint64_t size, const char *root,
+		    const char *note)
 {
 	smk_buf body = SMK_BUF_INIT;
-	uint64_t old = state_get(p, w), ws;
+	char old_root[64];
+	uint64_t old = state_get(p, w, old_root), ws;
 	response r;
 	smk_err e;
 	int attempt, rc = -1;
@@ -398,7 +407,7 @@ static int push_one(pusher *p, const config_witness *w, uint64_t size, const cha
 		}
 		if (r.status == 200) {
 			/* the witness holds size now, whatever smkeyd makes of its answer */
-			state_put(p, w, size);
+			state_put(p, w, size, root);
 			rc = hand_in(p, w, size, &r);
 			smk_buf_free(&r.body);
 			break;
@@ -411,7 +420,7 @@ static int push_one(pusher *p, const config_witness *w, uint64_t size, const cha
 				       " of this log; the log has %" PRIu64
 				       ": it was rolled back or forked",
 				       ws, size);
-				state_put(p, w, ws);
+				state_put(p, w, ws, NULL);
 				break;
 			}
 			if (attempt == 1 || ws == old) {
@@ -460,7 +469,8 @@ int main(int argc, char **argv)
 	pusher p;
 	config *cfg = NULL;
 	json_t *msg = NULL, *out, *cp;
-	const char *note;
+	const char *note, *root;
+	char old_root[64];
 	uint64_t size;
 	smk_err e;
 	size_t i, pushed = 0, failed = 0;
@@ -522,19 +532,22 @@ int main(int argc, char **argv)
 	cp = json_object_get(out, "checkpoint");
 	size = (uint64_t)json_integer_value(json_object_get(cp, "size"));
 	note = json_string_value(json_object_get(cp, "text"));
+	root = json_string_value(json_object_get(cp, "root_hash"));
 	for (i = 0; note && i < cfg->witness_count; i++) {
 		const config_witness *w = &cfg->witnesses[i];
 
 		if (!w->url)
 			continue;
 		pushed++;
-		if (state_get(&p, w) == size) {
+		/* the same size with another root is pushed: the witness must
+		 * see a log that was rolled back and re-extended to its size */
+		if (state_get(&p, w, old_root) == size && root && strcmp(old_root, root) == 0) {
 			if (p.verbose)
 				fprintf(stderr, "%s: witness %s already cosigned size %" PRIu64 "\n",
 					prog, smk_show(w->key.name), size);
 			continue;
 		}
-		if (push_one(&p, w, size, note) < 0)
+		if (push_one(&p, w, size, root, note) < 0)
 			failed++;
 	}
 	if (!note)
