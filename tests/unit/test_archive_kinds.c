@@ -283,7 +283,7 @@ static void trust_dir(char *path, size_t cap)
 /* Run smkey with arguments; returns its exit status, output in out. */
 static int smkey(smk_buf *out, const char *args)
 {
-	char cmd[1024], outfile[160], chunk[4096];
+	char cmd[1600], outfile[160], chunk[4096];
 	FILE *f;
 	size_t n;
 	int status;
@@ -308,18 +308,30 @@ static int has(const smk_buf *out, const char *s)
 }
 
 /* verify a bundle through `smkey verify`, extra arguments appended */
-static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
+/* smkey verify of record seq's bundle with the archive's log pinned
+ * (pinned 0: without, which exits 3 when everything else holds). */
+static int smkey_verify_pin(uint64_t seq, const char *extra, int pinned, smk_buf *out)
 {
-	smk_buf b = SMK_BUF_INIT;
-	char bundle[160], trust[160], args[600];
+	smk_buf b = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	char bundle[160], trust[160], args[1200];
+	archive_logkey log;
 	smk_err e;
 
 	ck_assert_msg(archive_export_bundle(P.a, seq, &b, &e) == 0, "%s", e.msg);
 	write_file("bundle.json", b.data, b.len, bundle, sizeof(bundle));
 	trust_dir(trust, sizeof(trust));
-	snprintf(args, sizeof(args), "verify '%s' --trust '%s' %s", bundle, trust, extra);
+	ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
+	ck_assert_msg(archive_logkey_of(spki.data, spki.len, &log, &e) == 0, "%s", e.msg);
+	snprintf(args, sizeof(args), "verify '%s' --trust '%s' %s%s%s %s", bundle, trust,
+		 pinned ? "--log '" : "", pinned ? log.text : "", pinned ? "'" : "", extra);
 	smk_buf_free(&b);
+	smk_buf_free(&spki);
 	return smkey(out, args);
+}
+
+static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
+{
+	return smkey_verify_pin(seq, extra, 1, out);
 }
 
 static unsigned audit(smk_buf *report)
@@ -430,8 +442,8 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	ck_assert_uint_eq(seq, 2);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
-			  0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, NULL, say_collect, &lines, &v,
+					    &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_str_eq(v.record.kind, ARCHIVE_KIND_ADOPTED);
 	ck_assert_int_eq(v.has_cert, 0);
@@ -461,6 +473,16 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	/* the generated key next to it still shows its policy */
 	ck_assert_int_eq(smkey_verify(1, "", &out), 0);
 	ck_assert(has(&out, "  policy       release-apk") && !has(&out, "ADOPTED"));
+	ck_assert_msg(has(&out, "Proven by the device (CV request, chain to the pinned root):") &&
+			  has(&out, "Stated by log smkeyd/") && has(&out, "(pinned as smkeyd/") &&
+			  !has(&out, "NOT VERIFIED"),
+		      "%s", out.data);
+	/* no log pinned: the same checks, exit 3, the statements marked unverified */
+	ck_assert_int_eq(smkey_verify_pin(1, "", 0, &out), 3);
+	ck_assert_msg(has(&out, "Proven by the device") && has(&out, "NOT VERIFIED: log smkeyd/") &&
+			  has(&out, "is not pinned; these are its unverified statements:") &&
+			  !has(&out, "Stated by log") && has(&out, "  policy       release-apk"),
+		      "%s", out.data);
 
 	/* audit: clean, the adopted record listed as such and counted */
 	ck_assert_msg(audit(&out) == 0, "%s", out.data);
@@ -819,8 +841,8 @@ START_TEST(certificate_bundle_verifies)
 	sha256_hex(cert.data, cert.len, cfp);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
-			  0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, NULL, say_collect, &lines, &v,
+					    &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_int_eq(v.has_cert, 1);
 	ck_assert_uint_eq(v.cert_record.seq, 2);
@@ -910,8 +932,9 @@ static void expect_bundle_failure(const smk_buf *b, json_t *o, const char *expec
 	smk_err e;
 
 	(void)b;
-	ck_assert_int_eq(
-	    archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL,
+					       NULL, &v, &e),
+			 -1);
 	ck_assert_msg(strstr(e.msg, expect) != NULL, "\"%s\" lacks \"%s\"", e.msg, expect);
 	free(s);
 }
