@@ -23,11 +23,12 @@ static EVP_PKEY *ec_key(const uint8_t *spki, size_t n, const char *what, smk_err
 	static const char *const curves[] = {"prime256v1", "secp384r1", "secp521r1"};
 	const unsigned char *q = spki;
 	unsigned char *again = NULL;
-	uint8_t point[160];
+	const unsigned char *point = NULL;
+	X509_PUBKEY *xpub;
 	char group[64];
-	size_t glen = 0, plen = 0, i;
+	size_t glen = 0, i;
 	EVP_PKEY *pk;
-	int dlen;
+	int dlen, plen = 0;
 
 	if (n == 0 || n > ARCHIVE_LOGKEY_SPKI_MAX) {
 		smk_fail(e, SMK_E_FORMAT, "%s: public key of %zu bytes is not an EC key's SPKI",
@@ -59,19 +60,17 @@ static EVP_PKEY *ec_key(const uint8_t *spki, size_t n, const char *what, smk_err
 			 group);
 		return NULL;
 	}
-	/* the encoded point (at most 133 bytes on P-521): 0x04 is uncompressed */
-	if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-					     sizeof(point), &plen) ||
-	    plen == 0) {
-		EVP_PKEY_free(pk);
-		smk_fail(e, SMK_E_FORMAT, "%s: cannot read the EC point", what);
-		return NULL;
-	}
-	if (point[0] != 0x04) {
+	/* the point as the SPKI carries it: 0x04 is uncompressed */
+	q = spki;
+	xpub = d2i_X509_PUBKEY(NULL, &q, (long)n);
+	if (!xpub || !X509_PUBKEY_get0_param(NULL, &point, &plen, NULL, xpub) || plen < 1 ||
+	    point[0] != 0x04) {
+		X509_PUBKEY_free(xpub);
 		EVP_PKEY_free(pk);
 		smk_fail(e, SMK_E_FORMAT, "%s: EC point is not in uncompressed form", what);
 		return NULL;
 	}
+	X509_PUBKEY_free(xpub);
 	dlen = i2d_PUBKEY(pk, &again);
 	if (dlen <= 0 || (size_t)dlen != n || memcmp(again, spki, n) != 0) {
 		OPENSSL_free(again);
