@@ -98,6 +98,10 @@ typedef struct archive_audit_opts {
 	size_t since_len;
 	const char *since_name; /* for the report */
 	const char *path;	/* for the report */
+	/* pinned logs, or NULL: the archive's log must be one of them (a
+	 * problem otherwise); the report names the log's verifier key either
+	 * way */
+	const archive_logpins *pins;
 } archive_audit_opts;
 
 /* Audit every record, the hash chain, the tree against every stored

@@ -334,7 +334,18 @@ static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
 	return smkey_verify_pin(seq, extra, 1, out);
 }
 
+static unsigned audit_pins(const archive_logpins *pins, smk_buf *report);
+/* some other log's verifier key (sigstore's Rekor) */
+#define OTHER_LOG                                                                                  \
+	"rekor.sigstore.dev+c0d23d6a+AjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNhtmPtrWm3U1eQXBogSMdGvXwB" \
+	"cK5AW5i0hrZLOC96l+smGNM7nwZ4QvFK/4sueRoVj//QP22Ni4Qt9DPfkWLc="
+
 static unsigned audit(smk_buf *report)
+{
+	return audit_pins(NULL, report);
+}
+
+static unsigned audit_pins(const archive_logpins *pins, smk_buf *report)
 {
 	archive_audit_opts o;
 	unsigned problems = 99;
@@ -347,6 +358,7 @@ static unsigned audit(smk_buf *report)
 	memset(&o, 0, sizeof(o));
 	o.trust = &P.trust;
 	o.path = P.path;
+	o.pins = pins;
 	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_READONLY, &ro, &e) == 0, "%s", e.msg);
 	ck_assert_msg(archive_audit(ro, &o, f, &problems, &e) == 0, "%s", e.msg);
 	archive_close(ro);
@@ -490,6 +502,29 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 			  has(&out, "3 records (1 archive key, 1 generated, 1 adopted, 0 "
 				    "certificate)"),
 		      "%s", out.data);
+	/* audit names the log's verifier key; with --log it must be a pinned one */
+	{
+		archive_logpins pins = ARCHIVE_LOGPINS_INIT;
+		smk_buf spki = SMK_BUF_INIT;
+		archive_logkey mine;
+		char line[ARCHIVE_VKEY_MAX + 32];
+
+		ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
+		ck_assert_int_eq(archive_logkey_of(spki.data, spki.len, &mine, &e), 0);
+		snprintf(line, sizeof(line), "log verifier key: %s\n", mine.text);
+		ck_assert_msg(has(&out, line) && has(&out, "log pinned: no"), "%s", out.data);
+		ck_assert_int_eq(archive_logpins_add(&pins, OTHER_LOG, "--log", &e), 0);
+		ck_assert_int_eq(audit_pins(&pins, &out), 1);
+		ck_assert_msg(has(&out, "PROBLEM: the archive's log smkeyd/") &&
+				  has(&out, "is not one of the 1 pinned log"),
+			      "%s", out.data);
+		ck_assert_int_eq(archive_logpins_add(&pins, mine.text, "--log", &e), 0);
+		ck_assert_msg(audit_pins(&pins, &out) == 0, "%s", out.data);
+		ck_assert_msg(has(&out, "log pinned: yes, one of the 2 pinned logs"), "%s",
+			      out.data);
+		archive_logpins_free(&pins);
+		smk_buf_free(&spki);
+	}
 
 	/* the same CV-REQ twice, or a key that already has a record: refused,
 	 * naming the record, and nothing stored */
