@@ -49,6 +49,8 @@ smkd_call io.smkeyd.GetRecord '{"seq": 0}' |
 	smkd_json 'r["parameters"]["record"]["public_key_pem"]' >"$SMK_TMP/log.pem"
 origin=$(smkd_call io.smkeyd.GetCheckpoint '{}' |
 	smkd_json 'r["parameters"]["checkpoint"]["text"].split("\n")[0]')
+# the relying party pins the log (trust/logs), so that exit 0 means verified
+smkd_log_key >"$SMK_TMP/trust/logs"
 smk_log "log $origin; witnesses ${w1%%+*} and ${w2%%+*}"
 
 # start_witness N [--delay S]: witness N on port 1800N
@@ -112,9 +114,9 @@ push
 bundle "$seq1" "$SMK_TMP/one.bundle"
 verify "$SMK_TMP/one.bundle" --trust "$SMK_TMP/trust" --witness "$w1" --witness "$w2" --witness-quorum 2
 [ "$V_RC" = 0 ] || smk_fail "verify with quorum 2: exit $V_RC: $V"
-smk_expect "verify quorum 2" 'ok  cosigned by witness witness.test/w1 at 20[0-9-]+ [0-9:]+ UTC' "$V"
-smk_expect "verify quorum 2" 'ok  cosigned by witness witness.test/w2 at' "$V"
-smk_expect "verify quorum 2" 'ok  witness quorum: 2 valid cosignature\(s\), 2 required' "$V"
+smk_expect "verify quorum 2" 'ok +cosigned by witness witness.test/w1 at 20[0-9-]+ [0-9:]+ UTC' "$V"
+smk_expect "verify quorum 2" 'ok +cosigned by witness witness.test/w2 at' "$V"
+smk_expect "verify quorum 2" 'ok +witness quorum: 2 valid cosignature\(s\), 2 required' "$V"
 smk_log "record $seq1: both witnesses cosigned; smkey verify --witness-quorum 2 passes"
 
 # the same cosignatures, checked by another Ed25519 implementation
@@ -147,7 +149,7 @@ cp -r "$SMK_TMP/trust" "$SMK_TMP/trust-w"
 printf '# witnesses for this log\n%s\n%s\nquorum 2\n' "$w1" "$w2" >"$SMK_TMP/trust-w/witnesses"
 verify "$SMK_TMP/one.bundle" --trust "$SMK_TMP/trust-w"
 [ "$V_RC" = 0 ] || smk_fail "verify with the witnesses file: exit $V_RC: $V"
-smk_expect "verify from the witnesses file" 'Witnesses \(quorum 2 of 2 pinned\)' "$V"
+smk_expect "verify from the witnesses file" 'witnesses +quorum 2 of 2 pinned' "$V"
 verify "$SMK_TMP/one.bundle" --trust "$SMK_TMP/trust"
 [ "$V_RC" = 0 ] || smk_fail "verify without witness keys: exit $V_RC: $V"
 smk_expect "verify without witness keys" 'witnesses +none pinned' "$V"
@@ -184,8 +186,8 @@ verify "$SMK_TMP/two.bundle" --trust "$SMK_TMP/trust" --witness "$w1" --witness 
 [ "$V_RC" = 0 ] || smk_fail "quorum 1 with witness 2 down: exit $V_RC: $V"
 verify "$SMK_TMP/two.bundle" --trust "$SMK_TMP/trust" --witness "$w1" --witness "$w2" --witness-quorum 2
 [ "$V_RC" = 1 ] || smk_fail "quorum 2 with witness 2 down: exit $V_RC, not 1: $V"
-smk_expect "quorum 2 with witness 2 down" 'missing  witness witness.test/w2: no cosignature' "$V"
-smk_expect "quorum 2 with witness 2 down" 'FAILED  1 valid cosignature\(s\) by distinct witnesses, 2 required' "$V"
+smk_expect "quorum 2 with witness 2 down" 'missing +witness witness.test/w2: no cosignature' "$V"
+smk_expect "quorum 2 with witness 2 down" 'FAILED +1 valid cosignature\(s\) by distinct witnesses, 2 required' "$V"
 smk_log "witness 2 down: key $seq2 generated, push recorded unreachable, quorum 1 passes, quorum 2 fails"
 
 # a slow witness: the pusher gives up after its timeout; smkeyd never waits
