@@ -194,7 +194,9 @@ int archive_add_cosignatures(archive *a, uint64_t size, const cosig_key *keys, s
 					 c.name, c.key_id[0], c.key_id[1], c.key_id[2],
 					 c.key_id[3]);
 		} else {
-			snprintf(ev.witness, sizeof(ev.witness), "(unparsed)");
+			/* the name, when the line got that far */
+			snprintf(ev.witness, sizeof(ev.witness), "%s",
+				 c.name[0] ? c.name : "(unparsed)");
 		}
 		if (key && cosig_verify(&c, key, note.data, text_len, now + 3600, &le) == 0) {
 			if (insert_cosig(a, size, &c, lines[i], now, &added, e) < 0)

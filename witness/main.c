@@ -425,8 +425,8 @@ static int push_one(pusher *p, const config_witness *w, uint64_t size, const cha
 			}
 			if (attempt == 1 || ws == old) {
 				report(p, w, size, "inconsistent", (int64_t)ws,
-				       "the witness holds another tree of size %" PRIu64
-				       " (409 again with old %" PRIu64 "): split view",
+				       "409: the witness holds another tree of size %" PRIu64
+				       " than the one sent (old %" PRIu64 ")",
 				       ws, old);
 				break;
 			}
