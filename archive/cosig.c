@@ -104,11 +104,11 @@ int cosig_key_parse(const char *s, size_t len, cosig_key *k, smk_err *e)
 	if (cosig_key_id(k->name, k->pub, want, e) < 0)
 		return -1;
 	if (memcmp(id, want, 4) != 0)
-		return smk_fail(e, SMK_E_MISMATCH,
-				"witness key %s: key ID %02x%02x%02x%02x is not the one of its name "
-				"and key (%02x%02x%02x%02x)",
-				k->name, id[0], id[1], id[2], id[3], want[0], want[1], want[2],
-				want[3]);
+		return smk_fail(
+		    e, SMK_E_MISMATCH,
+		    "witness key %s: key ID %02x%02x%02x%02x is not the one of its name "
+		    "and key (%02x%02x%02x%02x)",
+		    k->name, id[0], id[1], id[2], id[3], want[0], want[1], want[2], want[3]);
 	memcpy(k->key_id, id, 4);
 	return 0;
 }
@@ -196,8 +196,8 @@ int cosig_verify(const cosig *c, const cosig_key *k, const uint8_t *text, size_t
 				k->name);
 	if (not_after && c->time > (uint64_t)not_after)
 		return smk_fail(e, SMK_E_VALIDITY,
-				"cosignature by %s: timestamp %" PRIu64 " is in the future", c->name,
-				c->time);
+				"cosignature by %s: timestamp %" PRIu64 " is in the future",
+				c->name, c->time);
 	/* "cosignature/v1\ntime <decimal>\n" then the note text, final newline included */
 	n = snprintf(head, sizeof(head), "cosignature/v1\ntime %" PRIu64 "\n", c->time);
 	if (smk_buf_add(&msg, head, (size_t)n) < 0 || smk_buf_add(&msg, text, text_len) < 0) {
@@ -224,8 +224,7 @@ out:
 	return rc;
 }
 
-int cosig_note_split(const uint8_t *note, size_t len, size_t *text_len, size_t *sigs_at,
-		     smk_err *e)
+int cosig_note_split(const uint8_t *note, size_t len, size_t *text_len, size_t *sigs_at, smk_err *e)
 {
 	size_t i, split = 0;
 
@@ -355,8 +354,8 @@ int cosig_policy_load(cosig_policy *p, const uint8_t *text, size_t len, const ch
 						path, line_no);
 			if (*s < '0' || *s > '9' || *endp != '\0' || q < 1 || q > COSIG_KEYS_MAX)
 				return smk_fail(e, SMK_E_FORMAT,
-						"%s:%zu: quorum must be a number from 1 to %d", path,
-						line_no, COSIG_KEYS_MAX);
+						"%s:%zu: quorum must be a number from 1 to %d",
+						path, line_no, COSIG_KEYS_MAX);
 			seen_quorum = 1;
 			p->quorum = q;
 			continue;

@@ -68,8 +68,8 @@ int cosig_note_split(const uint8_t *note, size_t len, size_t *text_len, size_t *
 enum cosig_status { COSIG_MISSING = 0, COSIG_OK, COSIG_BAD };
 typedef struct cosig_result {
 	enum cosig_status status;
-	uint64_t time;	/* COSIG_OK: the cosignature's timestamp */
-	char why[520];	/* COSIG_BAD / COSIG_MISSING: in words */
+	uint64_t time; /* COSIG_OK: the cosignature's timestamp */
+	char why[520]; /* COSIG_BAD / COSIG_MISSING: in words */
 } cosig_result;
 
 /* Check every signature line of a signed checkpoint note against keys[n]:

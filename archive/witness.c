@@ -38,9 +38,8 @@ static const char witness_schema[] =
     "CREATE TRIGGER IF NOT EXISTS witness_events_no_delete BEFORE DELETE ON witness_events"
     " BEGIN SELECT RAISE(ABORT, 'archive witness events are append-only'); END;";
 
-static const char *const outcomes[] = {"cosigned",     "unreachable", "conflict",
-				       "inconsistent", "rejected",    "bad-cosignature",
-				       NULL};
+static const char *const outcomes[] = {"cosigned", "unreachable",     "conflict", "inconsistent",
+				       "rejected", "bad-cosignature", NULL};
 
 int archive_witness_outcome_valid(const char *s)
 {
@@ -272,9 +271,8 @@ int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev
 		for (i = 0; outcomes[i]; i++)
 			if (strcmp(outcomes[i], outcome) == 0)
 				ev.outcome = outcomes[i];
-		ev.witness_size = sqlite3_column_type(st, 4) == SQLITE_NULL
-				      ? -1
-				      : sqlite3_column_int64(st, 4);
+		ev.witness_size =
+		    sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
 		column_text(st, 5, ev.detail, sizeof(ev.detail));
 		if (fn(&ev, ctx))
 			break;

@@ -55,9 +55,9 @@ int archive_add_cosignatures(archive *a, uint64_t size, const cosig_key *keys, s
 typedef struct archive_witness_event {
 	int64_t time;
 	char witness[COSIG_NAME_MAX + 1];
-	uint64_t size;	       /* the checkpoint pushed */
-	const char *outcome;   /* one of the names above */
-	int64_t witness_size;  /* conflict / inconsistent: what the witness holds; -1 none */
+	uint64_t size;	      /* the checkpoint pushed */
+	const char *outcome;  /* one of the names above */
+	int64_t witness_size; /* conflict / inconsistent: what the witness holds; -1 none */
 	char detail[ARCHIVE_WITNESS_DETAIL_MAX];
 } archive_witness_event;
 

@@ -94,8 +94,8 @@ int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params
 	return 0;
 }
 
-int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params,
-			       json_t **reply, engine_error *err)
+int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			       engine_error *err)
 {
 	const config *cfg = eng->cfg;
 	const char *witness = json_string_value(json_object_get(params, "witness"));
@@ -135,9 +135,8 @@ int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *par
 		return engine_fail(err, ERR_PREFIX "ArchiveError",
 				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
 	log_msg(strcmp(outcome, "inconsistent") == 0 ? LOG_ERR : LOG_WARNING,
-		&(log_fields){.outcome = outcome},
-		"witness %s, checkpoint %" PRIu64 ": %s: %s", smk_show(witness), ev.size, outcome,
-		smk_show(ev.detail));
+		&(log_fields){.outcome = outcome}, "witness %s, checkpoint %" PRIu64 ": %s: %s",
+		smk_show(witness), ev.size, outcome, smk_show(ev.detail));
 	*reply = json_object();
 	return 0;
 }

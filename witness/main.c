@@ -202,10 +202,11 @@ static int post(pusher *p, const config_witness *w, const smk_buf *body, respons
 		if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 			snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
 	} else {
-		smk_fail(e, cc == CURLE_OPERATION_TIMEDOUT ? SMK_E_TIMEOUT : SMK_E_IO,
-			 "%s: %s", url,
+		smk_fail(e, cc == CURLE_OPERATION_TIMEDOUT ? SMK_E_TIMEOUT : SMK_E_IO, "%s: %s",
+			 url,
 			 r->too_long ? "answer longer than 64 KiB"
-				     : errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			 : errbuf[0] ? errbuf
+				     : curl_easy_strerror(cc));
 	}
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
@@ -230,7 +231,8 @@ static void excerpt(const smk_buf *b, char *out, size_t cap)
 }
 
 static void report(pusher *p, const config_witness *w, uint64_t size, const char *outcome,
-		   int64_t witness_size, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+		   int64_t witness_size, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static void report(pusher *p, const config_witness *w, uint64_t size, const char *outcome,
 		   int64_t witness_size, const char *fmt, ...)
@@ -249,8 +251,8 @@ static void report(pusher *p, const config_witness *w, uint64_t size, const char
 			detail[i] = '?';
 	fprintf(stderr, "%s: witness %s, checkpoint %" PRIu64 ": %s: %s\n", prog,
 		smk_show(w->key.name), size, outcome, detail);
-	params = json_pack("{s:s, s:I, s:s, s:s}", "witness", w->key.name, "size",
-			   (json_int_t)size, "outcome", outcome, "detail", detail);
+	params = json_pack("{s:s, s:I, s:s, s:s}", "witness", w->key.name, "size", (json_int_t)size,
+			   "outcome", outcome, "detail", detail);
 	if (params && witness_size >= 0)
 		json_object_set_new(params, "witness_size", json_integer(witness_size));
 	if (!params || call(p, "ReportWitnessPush", params, &msg, &out, &e) < 0)
@@ -297,10 +299,12 @@ static int hand_in(pusher *p, const config_witness *w, uint64_t size, const resp
 		json_int_t stored = json_integer_value(json_object_get(out, "stored"));
 
 		json_array_foreach(json_object_get(out, "rejected"), i, v)
-			fprintf(stderr, "%s: witness %s: smkeyd refused a cosignature: %s\n", prog,
-				smk_show(w->key.name), smk_show(json_string_value(v)));
+		    fprintf(stderr, "%s: witness %s: smkeyd refused a cosignature: %s\n", prog,
+			    smk_show(w->key.name), smk_show(json_string_value(v)));
 		if (p->verbose || stored == 0)
-			fprintf(stderr, "%s: witness %s, checkpoint %" PRIu64 ": %lld cosignature(s) stored\n",
+			fprintf(stderr,
+				"%s: witness %s, checkpoint %" PRIu64
+				": %lld cosignature(s) stored\n",
 				prog, smk_show(w->key.name), size, (long long)stored);
 		rc = stored > 0 ? 0 : -1;
 		json_decref(msg);
@@ -342,7 +346,8 @@ static int build_body(pusher *p, uint64_t old, uint64_t size, const char *note, 
 
 			if (!s || smk_buf_add(body, s, strlen(s)) < 0 ||
 			    smk_buf_add_byte(body, '\n') < 0) {
-				smk_fail(e, SMK_E_FORMAT, "consistency proof from smkeyd is not text");
+				smk_fail(e, SMK_E_FORMAT,
+					 "consistency proof from smkeyd is not text");
 				goto out;
 			}
 		}
@@ -543,8 +548,9 @@ int main(int argc, char **argv)
 		 * see a log that was rolled back and re-extended to its size */
 		if (state_get(&p, w, old_root) == size && root && strcmp(old_root, root) == 0) {
 			if (p.verbose)
-				fprintf(stderr, "%s: witness %s already cosigned size %" PRIu64 "\n",
-					prog, smk_show(w->key.name), size);
+				fprintf(stderr,
+					"%s: witness %s already cosigned size %" PRIu64 "\n", prog,
+					smk_show(w->key.name), size);
 			continue;
 		}
 		if (push_one(&p, w, size, root, note) < 0)
@@ -553,7 +559,8 @@ int main(int argc, char **argv)
 	if (!note)
 		fprintf(stderr, "%s: smkeyd's checkpoint has no text\n", prog);
 	if (p.verbose)
-		fprintf(stderr, "%s: checkpoint %" PRIu64 ": %zu witness(es), %zu without a cosignature\n",
+		fprintf(stderr,
+			"%s: checkpoint %" PRIu64 ": %zu witness(es), %zu without a cosignature\n",
 			prog, size, pushed, failed);
 	json_decref(msg);
 	vlc_close(&p.conn);

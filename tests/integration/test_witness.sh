@@ -41,6 +41,7 @@ smkd_config "witnesses:
   - key: $w2
     url: http://127.0.0.1:18002/"
 out=$("$SMKEYD" --check-config -c "$SMKD_CONF" 2>&1) || smk_fail "--check-config: $out"
+smk_expect "--check-config" 'archive .*, 2 witnesses$' "$out"
 smkd_start
 smkd_wait_log 'ready'
 

@@ -118,9 +118,9 @@ START_TEST(independent_vector_verifies)
 	    cosig_verify(&c, &k, (const uint8_t *)kat_text, strlen(kat_text) - 1, 0, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
 	/* a timestamp later than allowed is refused before the signature */
-	ck_assert_int_eq(cosig_verify(&c, &k, (const uint8_t *)kat_text, strlen(kat_text),
-				      KAT_TIME - 1, &e),
-			 -1);
+	ck_assert_int_eq(
+	    cosig_verify(&c, &k, (const uint8_t *)kat_text, strlen(kat_text), KAT_TIME - 1, &e),
+	    -1);
 	ck_assert_int_eq(e.code, SMK_E_VALIDITY);
 	/* the key prints back as it was read */
 	ck_assert_int_eq(cosig_key_format(&k, again, sizeof(again), &e), 0);
@@ -131,11 +131,11 @@ END_TEST
 START_TEST(malformed_lines_refused)
 {
 	static const char *const bad[] = {
-	    "- witness.example.org/w1 z80aZwAAAABl",		  /* ASCII dash */
-	    "\xe2\x80\x94 witness.example.org/w1",		  /* no signature */
-	    "\xe2\x80\x94  z80aZwAAAABlU/EA",			  /* empty name */
-	    "\xe2\x80\x94 witness+x z80aZwAAAABlU/EADVfE",	  /* '+' in the name */
-	    "\xe2\x80\x94 witness.example.org/w1 z80aZw==AAAA", /* padding inside */
+	    "- witness.example.org/w1 z80aZwAAAABl",			/* ASCII dash */
+	    "\xe2\x80\x94 witness.example.org/w1",			/* no signature */
+	    "\xe2\x80\x94  z80aZwAAAABlU/EA",				/* empty name */
+	    "\xe2\x80\x94 witness+x z80aZwAAAABlU/EADVfE",		/* '+' in the name */
+	    "\xe2\x80\x94 witness.example.org/w1 z80aZw==AAAA",		/* padding inside */
 	    "\xe2\x80\x94 witness.example.org/w1 z80aZwAAAABlU/EADVfE", /* 15 bytes */
 	    "\xe2\x80\x94 witness.example.org/w1 z80aZwAAAABlU/EADVfE IKif",
 	};
@@ -179,8 +179,8 @@ START_TEST(wrong_key_id_and_timestamp_bytes)
 
 	ck_assert_int_eq(cosig_key_parse(kat_vkey, strlen(kat_vkey), &k, &e), 0);
 	EVP_DecodeInit(ctx);
-	ck_assert_int_ge(EVP_DecodeUpdate(ctx, blob, &n, (const unsigned char *)b64, (int)strlen(b64)),
-			 0);
+	ck_assert_int_ge(
+	    EVP_DecodeUpdate(ctx, blob, &n, (const unsigned char *)b64, (int)strlen(b64)), 0);
 	ck_assert_int_eq(EVP_DecodeFinal(ctx, blob + n, &m), 1);
 	EVP_ENCODE_CTX_free(ctx);
 	ck_assert_int_eq(n + m, COSIG_SIG_LEN);
@@ -590,9 +590,8 @@ START_TEST(archive_without_witness_tables_still_reads)
 	P.a = NULL;
 	/* an archive from before the witness tables */
 	ck_assert_int_eq(sqlite3_open(P.path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db,
-				      "DROP TABLE cosignatures; DROP TABLE witness_events;", NULL,
-				      NULL, NULL),
+	ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE cosignatures; DROP TABLE witness_events;",
+				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(archive_open(P.path, ARCHIVE_OPEN_READONLY, &ro, &e), 0);
@@ -600,9 +599,8 @@ START_TEST(archive_without_witness_tables_still_reads)
 	ck_assert_int_eq(archive_witness_events(ro, count_events, n, &e), 0);
 	ck_assert_uint_eq(n[0], 0);
 	report = tmpfile();
-	ck_assert_int_eq(archive_audit(ro, &(archive_audit_opts){.trust = &P.trust}, report,
-				       &problems, &e),
-			 0);
+	ck_assert_int_eq(
+	    archive_audit(ro, &(archive_audit_opts){.trust = &P.trust}, report, &problems, &e), 0);
 	ck_assert_uint_eq(problems, 0);
 	fclose(report);
 	archive_close(ro);
@@ -610,8 +608,8 @@ START_TEST(archive_without_witness_tables_still_reads)
 	ck_assert_int_eq(archive_open(P.path, 0, &P.a, &e), 0);
 	ck_assert_int_eq(archive_witness_events(P.a, count_events, n, &e), 0);
 	{
-		archive_witness_event ev = {.time = 1, .witness = "w", .size = 2,
-					    .outcome = "conflict", .witness_size = 1};
+		archive_witness_event ev = {
+		    .time = 1, .witness = "w", .size = 2, .outcome = "conflict", .witness_size = 1};
 
 		ck_assert_int_eq(archive_witness_record(P.a, &ev, &e), 0);
 	}
