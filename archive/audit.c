@@ -449,13 +449,15 @@ static void audit_log_key(struct audit *au, const archive_audit_opts *o)
 	OPENSSL_free(der);
 	fprintf(au->out, "log verifier key: %s\n", k.text);
 	if (!o->pins || o->pins->n == 0)
-		fprintf(au->out, "log pinned: no (no --log given): the log is named, not checked\n");
+		fprintf(au->out,
+			"log pinned: no (no --log given): the log is named, not checked\n");
 	else if (archive_logpins_find(o->pins, &k))
-		fprintf(au->out, "log pinned: yes, one of the %zu pinned log%s\n", o->pins->n,
-			o->pins->n == 1 ? "" : "s");
+		fprintf(au->out, "log pinned: yes (%zu pinned)\n", o->pins->n);
 	else
-		problem(au, "the archive's log %s (verifier key %s) is not one of the %zu pinned log%s",
-			k.name, k.text, o->pins->n, o->pins->n == 1 ? "" : "s");
+		problem(au,
+			"the archive's log %s (verifier key %s) is not among the pinned logs (%zu "
+			"pinned)",
+			k.name, k.text, o->pins->n);
 }
 
 int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigned *problems,

@@ -265,9 +265,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	if (pins && pins->n > 0) {
 		if (!archive_logpins_find(pins, &v->log)) {
 			smk_fail(e, SMK_E_TRUST,
-				 "the bundle's log %s (verifier key %s) is not one of the %zu "
-				 "pinned log%s",
-				 v->log.name, v->log.text, pins->n, pins->n == 1 ? "" : "s");
+				 "the bundle's log %s (verifier key %s) is not among the pinned "
+				 "logs (%zu pinned)",
+				 v->log.name, v->log.text, pins->n);
 			goto out;
 		}
 		v->log_pinned = 1;

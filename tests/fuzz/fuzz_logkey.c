@@ -46,7 +46,8 @@ static void well_formed(const archive_logkey *k)
 	FZ_CHECK(strncmp(k->text + nl + 1, id, 8) == 0 && k->text[nl + 9] == '+');
 	FZ_CHECK(k->spki_len > 0 && k->spki_len <= sizeof(k->spki));
 	FZ_CHECK(EVP_Digest(k->spki, k->spki_len, h, NULL, EVP_sha256(), NULL) == 1);
-	FZ_CHECK(k->id == ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]));
+	FZ_CHECK(k->id ==
+		 ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3]));
 	same_again(k);
 }
 

@@ -117,7 +117,7 @@ if grep -q 'NOT VERIFIED' <<<"$out"; then
 	smk_fail "pinned output says NOT VERIFIED: $out"
 fi
 expect_rc 1 "verify --log other" "$SMKEY" verify "$real_bundle" --trust "$SMK_TMP/trust" --log "$liar_key"
-smk_expect "verify --log other" "the bundle's log smkeyd/.* \\(verifier key $re_real\\) is not one of the 1 pinned log" "$out"
+smk_expect "verify --log other" "the bundle's log smkeyd/.* \\(verifier key $re_real\\) is not among the pinned logs \\(1 pinned\\)" "$out"
 smk_expect "verify --log other" "pinned log: $re_liar" "$out"
 expect_rc 0 "verify, both pinned" "$SMKEY" verify "$real_bundle" --trust "$SMK_TMP/trust" \
 	--log "$liar_key" --log "$real_key"
@@ -129,7 +129,7 @@ expect_rc 0 "verify, logs file: real" "$SMKEY" verify "$real_bundle" --trust "$S
 smk_expect "verify, logs file: real" "1 pinned log: 0 from --log, 1 from $SMK_TMP/trust/logs" "$out"
 printf '# not ours\n\n%s\n' "$liar_key" >"$SMK_TMP/trust/logs"
 expect_rc 1 "verify, logs file: other" "$SMKEY" verify "$real_bundle" --trust "$SMK_TMP/trust"
-smk_expect "verify, logs file: other" "is not one of the 1 pinned log" "$out"
+smk_expect "verify, logs file: other" "is not among the pinned logs \\(1 pinned\\)" "$out"
 printf '# nothing pinned yet\n\n' >"$SMK_TMP/trust/logs"
 expect_rc 3 "verify, logs file: empty" "$SMKEY" verify "$real_bundle" --trust "$SMK_TMP/trust"
 printf '%s\n%s\n' "$real_key" "${real_key%?}A" >"$SMK_TMP/trust/logs"
@@ -148,7 +148,7 @@ awk '/^NOT VERIFIED: log/ {s = 1} /algorithms +ecdsa-sha256/ {exit !s}' <<<"$out
 	smk_fail "the forged algorithm list is not under the NOT VERIFIED heading: $out"
 expect_rc 1 "forged bundle, real log pinned" "$SMKEY" verify "$forged_bundle" --trust "$SMK_TMP/trust" \
 	--log "$real_key"
-smk_expect "forged bundle, real log pinned" "FAILED  the bundle's log smkeyd/.* is not one of the 1 pinned log" "$out"
+smk_expect "forged bundle, real log pinned" "FAILED  the bundle's log smkeyd/.* is not among the pinned logs \\(1 pinned\\)" "$out"
 printf '%s\n' "$real_key" >"$SMK_TMP/trust/logs"
 expect_rc 1 "forged bundle, real log in logs" "$SMKEY" verify "$forged_bundle" --trust "$SMK_TMP/trust"
 rm "$SMK_TMP/trust/logs"
