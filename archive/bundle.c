@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "merkle.h"
 #include "record.h"
+#include "witness.h"
 
 void archive_bundle_init(archive_bundle *b)
 {
@@ -223,10 +224,11 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	memset(&ck, 0, sizeof(ck));
 	if (record_and_sig(a, seq, &b.record, &b.record_sig, &r, e) < 0 ||
 	    record_and_sig(a, 0, &b.key_record, &b.key_record_sig, &k, e) < 0 ||
-	    archive_latest_checkpoint(a, &b.checkpoint, &size, e) < 0)
+	    archive_bundle_checkpoint(a, seq, &b.checkpoint, &size, e) < 0)
 		goto out;
-	/* a bundle proves inclusion in a signed checkpoint: a record committed
-	 * after the latest one (group commit, docs/archive.md) has none yet */
+	/* a bundle proves inclusion in a signed checkpoint, the most cosigned
+	 * one that covers the record (witness.h): a record committed after the
+	 * latest one (group commit, docs/archive.md) has none yet */
 	if (size <= seq) {
 		smk_fail(e, SMK_E_ARG,
 			 "archive: record %" PRIu64

@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "merkle.h"
 #include "record.h"
+#include "witness.h"
 
 #define APPLICATION_ID 0x534d4b41 /* "SMKA" */
 
@@ -148,6 +149,9 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 			 path, (uint64_t)app, version);
 		goto fail;
 	}
+	/* the witness tables came later than format 1: added, never required */
+	if (!a->readonly && archive_witness_schema(a, e) < 0)
+		goto fail_ctx;
 	*out = a;
 	return 0;
 fail_ctx:

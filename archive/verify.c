@@ -195,8 +195,8 @@ static int signed_by(EVP_PKEY *akey, const archive_record *r, const smk_buf *sig
 }
 
 int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
-			  void (*fn)(void *ctx, const char *line), void *ctx, archive_verified *v,
-			  smk_err *e)
+			  const archive_logpins *pins, void (*fn)(void *ctx, const char *line),
+			  void *ctx, archive_verified *v, smk_err *e)
 {
 	archive_bundle b;
 	archive_checkpoint cp;
@@ -253,9 +253,26 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	archive_hex(fp, 32, v->archive_key_fp);
 	say(fn, ctx, "archive key: record 0 signed by itself, %s, SHA-256 %s", v->key_att.key_type,
 	    v->archive_key_fp);
-	say(fn, ctx, "archive key: made in device %s (%s -> %s), policy %s sign-only (%s)",
+	say(fn, ctx, "archive key: held by device %s (%s -> %s), policy %s sign-only (%s)",
 	    v->key_att.chain.device_chr, v->key_att.chain.dica_chr, v->key_att.chain.root_chr,
 	    k->policy_name, v->algorithms);
+
+	/* the log: pinned, or the caller hears that it is not */
+	if (archive_logkey_of(b.key_spki.data, b.key_spki.len, &v->log, e) < 0) {
+		smk_context(e, "bundle's log");
+		goto out;
+	}
+	if (pins && pins->n > 0) {
+		if (!archive_logpins_find(pins, &v->log)) {
+			smk_fail(e, SMK_E_TRUST,
+				 "the bundle's log %s (verifier key %s) is not among the pinned "
+				 "logs (%zu pinned)",
+				 v->log.name, v->log.text, pins->n);
+			goto out;
+		}
+		v->log_pinned = 1;
+		say(fn, ctx, "log %s: pinned (verifier key %s)", v->log.name, v->log.text);
+	}
 
 	/* 2. the record; a certificate record, then the key record it is for */
 	if (archive_record_parse(b.record.data, b.record.len, &first, e) < 0)
@@ -377,7 +394,7 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		    r->seq);
 	archive_hex(r->policy_digest, 32, v->policy_digest);
 	alg_text(r, v->algorithms, sizeof(v->algorithms));
-	rc = 0;
+	rc = v->log_pinned ? 0 : ARCHIVE_VERIFY_UNPINNED;
 out:
 	EVP_PKEY_free(akey);
 	archive_bundle_free(&b);

@@ -12,6 +12,7 @@
 #include "../sm/chain.h"
 #include "archive.h"
 #include "chaincache.h"
+#include "logkey.h"
 #include "record.h"
 
 /* What a record's attestation proved: the device chain to a pinned root at
@@ -55,6 +56,8 @@ typedef struct archive_verified {
 	archive_attestation att, key_att;
 	char archive_key_fp[65];
 	char origin[64];
+	archive_logkey log; /* the bundle's log: its verifier key */
+	int log_pinned;	    /* log is one of the pinned logs */
 	uint64_t checkpoint_size;
 	char policy_digest[65];
 	char algorithms[16 * 24]; /* "ecdsa-sha256 (0x73), ..." */
@@ -67,10 +70,21 @@ typedef struct archive_verified {
  * proofs. A certificate bundle: the certificate record's signature, its key
  * record (signature, the hash the certificate record names, attestation,
  * inclusion), and that the certificate holds that record's public key.
+ *
+ * The log: the bundle's archive key and origin are a log (out->log). What
+ * the device proves (the keys are held by devices chaining to a pinned
+ * root, the CHR binding) holds for any log; everything else a record says
+ * (policy, algorithm list, use counter, SM, requester, time) is the log's
+ * statement and is worth only as much as the log. So:
+ *   pins NULL or empty: every check above holds, but no log is pinned:
+ *     returns ARCHIVE_VERIFY_UNPINNED, out filled, out->log_pinned 0;
+ *   pins given and the bundle's log is one of them: returns 0;
+ *   pins given and it is none of them: -1, SMK_E_TRUST, naming the log.
  * say, if not NULL, hears one line per check that held. */
+#define ARCHIVE_VERIFY_UNPINNED 1
 int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
-			  void (*say)(void *ctx, const char *line), void *ctx,
-			  archive_verified *out, smk_err *e);
+			  const archive_logpins *pins, void (*say)(void *ctx, const char *line),
+			  void *ctx, archive_verified *out, smk_err *e);
 void archive_verified_free(archive_verified *v);
 
 /* A certificate file, PEM or DER, as DER (appended); exactly one certificate. */
@@ -84,6 +98,10 @@ typedef struct archive_audit_opts {
 	size_t since_len;
 	const char *since_name; /* for the report */
 	const char *path;	/* for the report */
+	/* pinned logs, or NULL: the archive's log must be one of them (a
+	 * problem otherwise); the report names the log's verifier key either
+	 * way */
+	const archive_logpins *pins;
 } archive_audit_opts;
 
 /* Audit every record, the hash chain, the tree against every stored

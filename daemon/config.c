@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,15 @@
 
 static const char *const top_keys[] = {
     "socket",  "archive", "policies", "trust",	      "archive-key",
-    "devices", "limits",  "retry",    "admin-groups", NULL,
+    "devices", "limits",  "retry",    "admin-groups", "witnesses",
+    "witness-user", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
 static const char *const limit_keys[] = {"queue", "message-size", "clients",
 					 "checkpoint-hold-ms", NULL};
 static const char *const retry_keys[] = {"min", "max", NULL};
 static const char *const archive_key_keys[] = {"device", NULL};
+static const char *const witness_keys[] = {"key", "url", NULL};
 
 struct ctx {
 	smk_ydoc d;
@@ -357,6 +360,95 @@ static int load_admin_groups(struct ctx *x, const smk_ynode *root)
 	return 0;
 }
 
+/* witnesses: [{key: VKEY, url: URL}, ...]: each key a type 0x04 verifier
+ * key, no name twice; url http:// or https://, optional. */
+static int load_witnesses(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *list = smk_yval_get(root, "witnesses");
+	config *c = x->c;
+	size_t i, j;
+
+	if (list == NULL)
+		return 0;
+	if (smk_yval_list(&x->d, list, "witnesses", x->e) < 0)
+		return -1;
+	if (list->n > COSIG_KEYS_MAX)
+		return smk_yaml_fail_at(&x->d, x->e, list->items[COSIG_KEYS_MAX],
+					"more than %d witnesses", COSIG_KEYS_MAX);
+	c->witnesses = calloc(list->n + 1, sizeof(*c->witnesses));
+	if (c->witnesses == NULL)
+		return smk_fail(x->e, SMK_E_NOMEM, "out of memory");
+	for (i = 0; i < list->n; i++) {
+		const smk_ynode *item = list->items[i], *v;
+		config_witness *w = &c->witnesses[i];
+		const char *s;
+		smk_err ke;
+
+		c->witness_count++;
+		w->line = item->line;
+		w->col = item->col;
+		if (smk_yval_map(&x->d, item, "a witnesses entry", x->e) < 0 ||
+		    smk_yval_known_keys(&x->d, item, witness_keys, "in a witnesses entry", x->e) <
+			0)
+			return -1;
+		if ((v = require(x, item, "key",
+				 "give the witness's verifier key, e.g. key: "
+				 "witness.example.org+1a2b3c4d+BASE64")) == NULL ||
+		    smk_yval_string(&x->d, v, "key", &s, x->e) < 0)
+			return -1;
+		if (cosig_key_parse(s, strlen(s), &w->key, &ke) < 0)
+			return smk_yaml_fail_at(&x->d, x->e, v, "%s", ke.msg);
+		for (j = 0; j < i; j++)
+			if (strcmp(c->witnesses[j].key.name, w->key.name) == 0)
+				return smk_yaml_fail_at(&x->d, x->e, v,
+							"witness %s is listed twice; list it once",
+							w->key.name);
+		if ((w->vkey = dup_or_fail(s, x->e)) == NULL)
+			return -1;
+		if ((v = smk_yval_get(item, "url")) != NULL) {
+			if (smk_yval_string(&x->d, v, "url", &s, x->e) < 0)
+				return -1;
+			if ((strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) ||
+			    strlen(s) > 1024 || strpbrk(s, " \t\r\n") != NULL)
+				return smk_yaml_fail_at(
+				    &x->d, x->e, v,
+				    "url \"%s\" is not an http:// or https:// submission prefix "
+				    "(at most 1024 bytes, no white space)",
+				    s);
+			if ((w->url = dup_or_fail(s, x->e)) == NULL)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* witness-user: NAME, an existing user. */
+static int load_witness_user(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *n = smk_yval_get(root, "witness-user");
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	const char *s;
+	int rc;
+
+	if (n == NULL)
+		return 0;
+	if (smk_yval_string(&x->d, n, "witness-user", &s, x->e) < 0)
+		return -1;
+	rc = getpwnam_r(s, &pw, buf, sizeof(buf), &res);
+	if (rc != 0 && rc != ENOENT && rc != ESRCH)
+		return smk_yaml_fail_at(&x->d, x->e, n, "cannot look up user \"%s\": %s", s,
+					strerror(rc));
+	if (res == NULL)
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"unknown user \"%s\" in witness-user; name one that "
+					"exists on this host (getent passwd %s)",
+					s, s);
+	x->c->witness_uid = (uint32_t)pw.pw_uid;
+	x->c->witness_user = dup_or_fail(s, x->e);
+	return x->c->witness_user ? 0 : -1;
+}
+
 static int load_root(struct ctx *x, const smk_ynode *root)
 {
 	config *c = x->c;
@@ -390,7 +482,8 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 		return -1;
 	}
 	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
-	    load_limits(x, root) < 0 || load_retry(x, root) < 0 || load_admin_groups(x, root) < 0)
+	    load_limits(x, root) < 0 || load_retry(x, root) < 0 || load_admin_groups(x, root) < 0 ||
+	    load_witnesses(x, root) < 0 || load_witness_user(x, root) < 0)
 		return -1;
 	return 0;
 }
@@ -485,6 +578,12 @@ void config_free(config *c)
 		free(c->admin_groups[i]);
 	free(c->admin_groups);
 	free(c->admin_gids);
+	for (i = 0; i < c->witness_count; i++) {
+		free(c->witnesses[i].vkey);
+		free(c->witnesses[i].url);
+	}
+	free(c->witnesses);
+	free(c->witness_user);
 	free(c->file);
 	free(c->socket_path);
 	free(c->archive_path);

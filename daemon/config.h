@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../archive/cosig.h"
 #include "../common/err.h"
 
 #define CONFIG_FILE_MAX (64 * 1024)
@@ -38,6 +39,16 @@ typedef struct config_limits {
 					more before its checkpoint (worker.c) */
 } config_limits;
 
+/* A witness (c2sp.org/tlog-witness): smkeyd stores only cosignatures that
+ * verify against one of these keys; smkeyd-witness pushes checkpoints to
+ * those with a url. */
+typedef struct config_witness {
+	char *vkey; /* the verifier key line, as written */
+	cosig_key key;
+	char *url;	    /* submission prefix (…/add-checkpoint is appended); NULL: not pushed */
+	unsigned line, col; /* where the entry starts */
+} config_witness;
+
 typedef struct config {
 	char *file;	    /* the path it was read from */
 	char *socket_path;  /* used when not socket-activated */
@@ -54,6 +65,13 @@ typedef struct config {
 	char **admin_groups;
 	uint32_t *admin_gids;
 	size_t admin_group_count;
+	/* witnesses: keys whose cosignatures are kept, and where to push */
+	config_witness *witnesses;
+	size_t witness_count;
+	/* witness-user: this uid (besides root and admin-groups) may hand in
+	 * cosignatures and push outcomes (AddCosignatures, ReportWitnessPush) */
+	char *witness_user;
+	uint32_t witness_uid;
 } config;
 
 /* Parse text (the content of file; file is used for messages and relative

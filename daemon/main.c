@@ -76,10 +76,15 @@ static int check_config(const char *path)
 		fprintf(stderr, "smkeyd: trust anchors: %s\n", smk_show(e.msg));
 		bad = 1;
 	}
-	if (!bad)
-		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s\n",
-		       path, cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
+	if (!bad) {
+		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s", path,
+		       cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
 		       policy_set_count(set), trust.n, trust.n == 1 ? "" : "s", cfg->archive_path);
+		if (cfg->witness_count)
+			printf(", %zu witness%s", cfg->witness_count,
+			       cfg->witness_count == 1 ? "" : "es");
+		printf("\n");
+	}
 	trust_free(&trust);
 	policy_set_unref(set);
 	config_free(cfg);

@@ -19,6 +19,8 @@
 #define SUBJECT_MAX 1024   /* an -subj string; x509_parse_subject checks the rest */
 #define CERT_PEM_MAX 16384 /* a PEM certificate; CE|id holds at most 4096 DER bytes */
 #define DAYS_MAX 36500	   /* 100 years */
+#define SIGLINE_MAX 512	   /* a note signature line: a cosignature's is ~110 + its name */
+#define DETAIL_MAX 500	   /* a witness push outcome in words */
 
 enum ptype {
 	P_POLICY,  /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
@@ -31,6 +33,10 @@ enum ptype {
 	P_DAYS,	   /* integer 1..DAYS_MAX */
 	P_CERT,	   /* 1..CERT_PEM_MAX bytes of PEM text */
 	P_KEYID,   /* integer 1..255, a key id on the card */
+	P_SIGLINES, /* 1..64 strings of 1..SIGLINE_MAX bytes, no control characters */
+	P_WNAME,   /* a witness key name: 1..128 printable ASCII, no space or '+' */
+	P_OUTCOME, /* [a-z-]{1,32} */
+	P_DETAIL,  /* 0..DETAIL_MAX bytes, no control characters */
 };
 
 struct param {
@@ -47,7 +53,7 @@ typedef int (*card_fn)(engine *, const engine_peer *, json_t *, engine_done_fn, 
 
 struct method {
 	const char *name;
-	struct param params[5]; /* ends with a NULL name */
+	struct param params[6]; /* ends with a NULL name */
 	int seq_or_id;		/* exactly one of seq / request_id */
 	query_fn query;		/* NULL and no card: Generate */
 	card_fn card;
@@ -69,6 +75,7 @@ static const struct method methods[] = {
     {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies, NULL},
     {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices, NULL},
     {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint, NULL},
+    {"GetLogKey", {{NULL, 0, 0}}, 0, engine_get_log_key, NULL},
     {"GetConsistencyProof",
      {{"old_size", P_UINT, 1}, {"new_size", P_UINT, 0}},
      0,
@@ -98,6 +105,20 @@ static const struct method methods[] = {
      NULL,
      engine_adopt},
     {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, engine_list_device_objects},
+    {"AddCosignatures",
+     {{"size", P_UINT, 1}, {"signatures", P_SIGLINES, 1}},
+     0,
+     engine_add_cosignatures,
+     NULL},
+    {"ReportWitnessPush",
+     {{"witness", P_WNAME, 1},
+      {"size", P_UINT, 1},
+      {"outcome", P_OUTCOME, 1},
+      {"witness_size", P_UINT, 0},
+      {"detail", P_DETAIL, 1}},
+     0,
+     engine_report_witness_push,
+     NULL},
 };
 
 /* Queries the engine answers as JSON text from its reply caches; the
@@ -136,6 +157,17 @@ static int chars_ok(const char *s, const char *extra)
 	return 1;
 }
 
+/* No control characters and no NUL inside. */
+static int text_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* NULL when v fits t, else the reason. */
 static const char *check_value(enum ptype t, json_t *v)
 {
@@ -156,6 +188,22 @@ static const char *check_value(enum ptype t, json_t *v)
 			return "must be from 1 to 36500 days";
 		if (t == P_KEYID && (i < 1 || i > 255))
 			return "must be a key id from 1 to 255";
+		return NULL;
+	}
+	if (t == P_SIGLINES) {
+		json_t *line;
+		size_t i;
+
+		if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 64)
+			return "must be a list of 1 to 64 note signature lines";
+		json_array_foreach(v, i, line)
+		{
+			if (!json_is_string(line) || json_string_length(line) < 1 ||
+			    json_string_length(line) > SIGLINE_MAX ||
+			    !text_ok(json_string_value(line), json_string_length(line)))
+				return "must be note signature lines of at most 512 bytes, without "
+				       "control characters";
+		}
 		return NULL;
 	}
 	if (!json_is_string(v))
@@ -196,6 +244,21 @@ static const char *check_value(enum ptype t, json_t *v)
 		if (n < 1 || n > CERT_PEM_MAX || strstr(s, "-----BEGIN CERTIFICATE-----") == NULL)
 			return "must be one PEM certificate (-----BEGIN CERTIFICATE-----), at most "
 			       "16384 bytes";
+		return NULL;
+	case P_WNAME:
+		if (n < 1 || n > 128)
+			return "must be a witness name of 1 to 128 characters";
+		for (; *s; s++)
+			if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '+')
+				return "must be a witness name: printable ASCII, no space or '+'";
+		return NULL;
+	case P_OUTCOME:
+		if (n < 1 || n > 32 || !chars_ok(s, "-"))
+			return "must be an outcome name";
+		return NULL;
+	case P_DETAIL:
+		if (n > DETAIL_MAX || !text_ok(s, n))
+			return "must be at most 500 bytes without control characters";
 		return NULL;
 	default:
 		return "has no known type";

@@ -290,6 +290,42 @@ START_TEST(pin_path_from_credentials)
 }
 END_TEST
 
+#define WKEY "witness.example.org/w1+cfcd1a67+BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+
+START_TEST(witnesses)
+{
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV "witnesses:\n"
+							 "  - key: " WKEY "\n"
+							 "    url: https://witness.example.org/\n"
+							 "witness-user: root\n");
+
+	ck_assert_uint_eq(c->witness_count, 1);
+	ck_assert_str_eq(c->witnesses[0].key.name, "witness.example.org/w1");
+	ck_assert_str_eq(c->witnesses[0].vkey, WKEY);
+	ck_assert_str_eq(c->witnesses[0].url, "https://witness.example.org/");
+	ck_assert_str_eq(c->witness_user, "root");
+	ck_assert_uint_eq(c->witness_uid, 0);
+	config_free(c);
+	c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV "witnesses:\n  - key: " WKEY "\n");
+	ck_assert_ptr_null(c->witnesses[0].url); /* accepted, not pushed */
+	ck_assert_ptr_null(c->witness_user);
+	config_free(c);
+
+	parse_bad(MINIMAL DEV "witnesses:\n  - key: witness.example.org/w1+cfcd1a68+"
+			  "BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4\n",
+		  "6:10", "is not the one of its name and key");
+	parse_bad(MINIMAL DEV "witnesses:\n  - key: " WKEY "\n  - key: " WKEY "\n", "7:10",
+		  "witness witness.example.org/w1 is listed twice");
+	parse_bad(MINIMAL DEV "witnesses:\n  - key: " WKEY "\n    url: ftp://w.example/\n", "7:10",
+		  "is not an http:// or https:// submission prefix");
+	parse_bad(MINIMAL DEV "witnesses:\n  - url: https://w.example/\n", "6:5",
+		  "\"key\" is missing");
+	parse_bad(MINIMAL DEV "witnesses:\n  - key: " WKEY "\n    name: w1\n", "7:5", "name");
+	parse_bad(MINIMAL DEV "witness-user: no-such-user-smk\n", "5:15",
+		  "unknown user \"no-such-user-smk\"");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -300,6 +336,7 @@ int main(void)
 	tcase_add_test(tc, all_fields);
 	tcase_add_test(tc, broken_configs_name_the_place);
 	tcase_add_test(tc, admin_groups);
+	tcase_add_test(tc, witnesses);
 	tcase_add_test(tc, garbage_never_crashes);
 	tcase_add_test(tc, file_limits);
 	tcase_add_test(tc, pin_path_from_credentials);

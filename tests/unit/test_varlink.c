@@ -127,7 +127,10 @@ QUERY(engine_get_bundle)
 QUERY(engine_list_policies)
 QUERY(engine_list_devices)
 QUERY(engine_get_checkpoint)
+QUERY(engine_get_log_key)
 QUERY(engine_get_consistency_proof)
+QUERY(engine_add_cosignatures)
+QUERY(engine_report_witness_push)
 
 /* The issue 9 card methods: answered at once, like Generate above. */
 #define CARD(fn)                                                                                   \
