@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -317,6 +318,17 @@ int main(int argc, char **argv)
 	const char *path = CONFIG_DEFAULT_PATH;
 	int check = 0, debug = 0, to_stderr = 0, c;
 
+	/* Before any secret exists: the process holds SM session keys and,
+	 * briefly, the PIN. Not dumpable means no core file (whatever
+	 * RLIMIT_CORE or core_pattern say), no ptrace attach and no
+	 * /proc/PID/mem or environ for other processes of the same uid (the
+	 * kernel makes /proc/PID/ root's). systemd's LimitCORE=0 is the same
+	 * promise for the unit. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "smkeyd: cannot make the process non-dumpable: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	/* Before anything touches OpenSSL: no openssl.cnf. The key service
 	 * uses the built-in default provider only, and a system-wide (or
 	 * $OPENSSL_CONF) configuration cannot load engines or providers into
