@@ -1114,7 +1114,7 @@ START_TEST(test_smkey_generate_writes_files)
 
 	/* never over an earlier key's evidence; the way to the bundle is named */
 	ck_assert_int_eq(run(out, sizeof(out), cmd), 1);
-	ck_assert_msg(strstr(out, "File exists") && strstr(out, "smkey bundle r-0001"), "%s", out);
+	ck_assert_msg(strstr(out, "exists; not overwriting it") && strstr(out, "smkey bundle r-0001"), "%s", out);
 
 	snprintf(cmd, sizeof(cmd), SMKEY " generate --json --policy release-apk -o %s", dir);
 	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
