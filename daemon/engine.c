@@ -19,6 +19,7 @@
 
 #include "../archive/record.h"
 #include "../common/hex.h"
+#include "cardop.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -510,6 +511,20 @@ static void peer_of(const engine_peer *peer, policy_peer *pp)
 	pp->gid = peer->gid;
 	pp->groups = peer->groups;
 	pp->group_count = peer->ngroups;
+}
+
+int engine_peer_named(engine *eng, const engine_peer *peer)
+{
+	policy_peer pp;
+	size_t i;
+
+	if (cardop_is_admin(eng, peer))
+		return 1;
+	peer_of(peer, &pp);
+	for (i = 0; i < policy_set_count(eng->policies); i++)
+		if (policy_authorize(policy_set_at(eng->policies, i), &pp, NULL) == 0)
+			return 1;
+	return 0;
 }
 
 /* One entry of ListPolicies' reply; "allowed" is its last member. */

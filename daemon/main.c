@@ -243,6 +243,9 @@ static int run(const char *path)
 	}
 	server_limits_default(&lim);
 	lim.max_clients = cfg->limits.clients;
+	lim.max_clients_per_uid = cfg->limits.clients_per_uid;
+	lim.request_timeout_ms = cfg->limits.request_timeout_ms;
+	lim.idle_timeout_ms = cfg->limits.idle_timeout_ms;
 	lim.max_message = cfg->limits.message_size;
 	d.srv = server_new(d.base, d.eng, &lim, &e);
 	if (d.srv == NULL) {

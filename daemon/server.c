@@ -42,6 +42,9 @@ struct server_conn {
 	struct bufferevent *bev;
 	struct event *resume; /* deferred: read the next call, or free */
 	engine_peer peer;
+	int named;	       /* engine_peer_named at accept */
+	struct event *deadline; /* a request begun must be whole by then */
+	int deadline_armed;
 	varlink_reader rd;
 	unsigned long long id;
 	struct timespec call_start;
@@ -77,9 +80,11 @@ struct server {
 void server_limits_default(server_limits *lim)
 {
 	lim->max_clients = 64;
+	lim->max_clients_per_uid = 16;
 	lim->max_message = VARLINK_DEFAULT_MAX_MESSAGE;
 	lim->max_output = 16u << 20;
 	lim->idle_timeout_ms = 60000;
+	lim->request_timeout_ms = 10000;
 }
 
 static void log_stderr(void *ctx, enum server_log_level level, const char *msg)
@@ -133,6 +138,8 @@ static void conn_free(struct server_conn *c)
 	srv->nconns--;
 	bufferevent_free(c->bev);
 	event_free(c->resume);
+	if (c->deadline)
+		event_free(c->deadline);
 	varlink_reader_free(&c->rd);
 	free(c);
 }
@@ -144,8 +151,52 @@ static void conn_drop(struct server_conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	if (c->deadline_armed) {
+		evtimer_del(c->deadline);
+		c->deadline_armed = 0;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	event_active(c->resume, 0, 0);
+}
+
+/* The request deadline runs from the first byte of a message to its NUL:
+ * armed when bytes of an unfinished message are held, disarmed when the
+ * message is whole. Between calls a connection is only subject to the idle
+ * time (and may lose its slot when the table is full, see accept_cb). */
+static void deadline_arm(struct server_conn *c)
+{
+	const server_limits *lim = &c->srv->lim;
+	struct timeval tv;
+
+	if (c->deadline_armed || lim->request_timeout_ms == 0 || c->dead)
+		return;
+	tv.tv_sec = lim->request_timeout_ms / 1000;
+	tv.tv_usec = (lim->request_timeout_ms % 1000) * 1000;
+	if (evtimer_add(c->deadline, &tv) == 0)
+		c->deadline_armed = 1;
+}
+
+static void deadline_disarm(struct server_conn *c)
+{
+	if (!c->deadline_armed)
+		return;
+	evtimer_del(c->deadline);
+	c->deadline_armed = 0;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->deadline_armed = 0;
+	if (c->dead || c->in_call)
+		return;
+	slog(c->srv, SERVER_LOG_WARNING,
+	     CONN_FMT ": no complete request within %u ms (%zu bytes of it held); closed",
+	     CONN_ARGS(c), c->srv->lim.request_timeout_ms, varlink_reader_pending(&c->rd));
+	conn_drop(c);
 }
 
 /* With nothing queued for c, hand the reply to the kernel at once: a reply
@@ -313,6 +364,7 @@ static void conn_call(struct server_conn *c, json_t *msg)
 		varlink_call_clear(&call);
 		return;
 	}
+	deadline_disarm(c);
 	c->in_call = 1;
 	c->call_more = call.more;
 	c->call_oneway = call.oneway;
@@ -364,8 +416,12 @@ static void conn_process(struct server_conn *c)
 				conn_drop(c);
 			return;
 		}
-		if (n <= 0)
+		if (n <= 0) {
+			/* part of a message is held: it must be whole in time */
+			if (varlink_reader_pending(&c->rd) > 0)
+				deadline_arm(c);
 			return;
+		}
 		if (varlink_reader_feed(&c->rd, chunk, (size_t)n, &e) < 0) {
 			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s; dropped", CONN_ARGS(c), e.msg);
 			conn_drop(c);
@@ -491,10 +547,10 @@ static int read_peer(int fd, engine_peer *peer, smk_err *e)
 }
 
 /* Tell a client over the limit why, in one non-blocking send, and close. */
-static void refuse_client(server *srv, int fd)
+static void refuse_client(server *srv, int fd, size_t limit)
 {
 	smk_buf out = SMK_BUF_INIT;
-	json_t *params = json_pack("{sI}", "limit", (json_int_t)srv->lim.max_clients);
+	json_t *params = json_pack("{sI}", "limit", (json_int_t)limit);
 	smk_err e;
 
 	if (params && varlink_error_encode(&out, "io.smkeyd.TooManyRequests", params, &e) == 0) {
@@ -506,22 +562,156 @@ static void refuse_client(server *srv, int fd)
 	close(fd);
 }
 
+/* Connections of uid that still hold a slot (not already being freed). */
+static size_t uid_conns(const server *srv, uid_t uid)
+{
+	const struct server_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (!c->dead && c->peer.uid == uid)
+			n++;
+	return n;
+}
+
+static size_t live_conns(const server *srv)
+{
+	const struct server_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (!c->dead)
+			n++;
+	return n;
+}
+
+/* A slot that may be given to someone else: no call in flight, no Generate
+ * held for it, not closing (its last reply may still be on the way). */
+static int evictable(const struct server_conn *c)
+{
+	return !c->dead && !c->in_call && !c->engine_holds && !c->closing && !c->eof;
+}
+
+/* The connection whose slot the newcomer nc may take when every slot is
+ * taken (server.h "Sharing the slots"), or NULL. First choice: a connection
+ * of a peer that nothing names, when nc is named; then one of the uid with
+ * the most connections, if it holds at least two more than nc's uid (so the
+ * two never take turns). Within a uid, a request in progress goes before an
+ * idle connection, an older one before a newer. */
+static int uid_cmp(const void *a, const void *b)
+{
+	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* How often uid occurs in the sorted uids[0..n). */
+static size_t sorted_count(const uid_t *uids, size_t n, uid_t uid)
+{
+	size_t lo = 0, hi = n, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uids[mid] <= uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - first;
+}
+
+static struct server_conn *victim_for(server *srv, const struct server_conn *nc, size_t nc_count)
+{
+	struct server_conn *c, *best = NULL;
+	size_t best_count = 0, count, n = 0;
+	int best_unnamed = 0, unnamed;
+	uid_t *uids;
+
+	/* counts per uid from one sorted list: a full table of thousands of
+	 * connections costs n log n here, not n * n */
+	uids = malloc((srv->nconns + 1) * sizeof(*uids));
+	if (uids == NULL)
+		return NULL;
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (!c->dead)
+			uids[n++] = c->peer.uid;
+	qsort(uids, n, sizeof(*uids), uid_cmp);
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (!evictable(c) || c->peer.uid == nc->peer.uid)
+			continue;
+		unnamed = nc->named && !c->named;
+		count = sorted_count(uids, n, c->peer.uid);
+		if (!unnamed && count < nc_count + 2)
+			continue;
+		if (best == NULL || unnamed > best_unnamed ||
+		    (unnamed == best_unnamed && count > best_count) ||
+		    (unnamed == best_unnamed && count == best_count &&
+		     varlink_reader_pending(&c->rd) > 0 && varlink_reader_pending(&best->rd) == 0)) {
+			best = c;
+			best_count = count;
+			best_unnamed = unnamed;
+		}
+	}
+	free(uids);
+	return best;
+}
+
+/* May nc have a slot? No (logged; *limit is the limit to tell it) past the
+ * per-uid limit, and when the table is full and no slot can be taken from
+ * another uid. */
+static int admit(server *srv, struct server_conn *nc, size_t *limit)
+{
+	size_t mine = uid_conns(srv, nc->peer.uid), live = live_conns(srv);
+	struct server_conn *v;
+
+	*limit = srv->lim.max_clients_per_uid;
+	if (mine >= srv->lim.max_clients_per_uid) {
+		slog(srv, SERVER_LOG_WARNING,
+		     "uid %u has %zu connections (the per-uid limit); refusing pid %d",
+		     (unsigned)nc->peer.uid, mine, (int)nc->peer.pid);
+		return 0;
+	}
+	*limit = srv->lim.max_clients;
+	if (live < srv->lim.max_clients)
+		return 1;
+	v = victim_for(srv, nc, mine);
+	if (v == NULL) {
+		slog(srv, SERVER_LOG_WARNING,
+		     "%zu clients connected (the limit); refusing uid %u pid %d", live,
+		     (unsigned)nc->peer.uid, (int)nc->peer.pid);
+		return 0;
+	}
+	slog(srv, SERVER_LOG_WARNING,
+	     CONN_FMT ": %s closed to make room for uid %u (%zu clients, the limit; uid %u "
+		      "holds %zu)",
+	     CONN_ARGS(v), varlink_reader_pending(&v->rd) > 0 ? "unfinished request" : "idle",
+	     (unsigned)nc->peer.uid, live, (unsigned)v->peer.uid, uid_conns(srv, v->peer.uid));
+	conn_drop(v);
+	return 1;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
 	server *srv = arg;
 	struct server_conn *c;
+	size_t limit;
 	smk_err e;
 
 	(void)l;
 	(void)sa;
 	(void)socklen;
-	if (srv->nconns >= srv->lim.max_clients) {
-		slog(srv, SERVER_LOG_WARNING, "%zu clients connected (the limit); refusing one",
-		     srv->nconns);
-		refuse_client(srv, fd);
-		return;
-	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -534,11 +724,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->srv = srv;
+	c->named = engine_peer_named(srv->eng, &c->peer);
+	if (!admit(srv, c, &limit)) {
+		free(c);
+		refuse_client(srv, fd, limit);
+		return;
+	}
 	c->id = ++srv->next_id;
 	varlink_reader_init(&c->rd, srv->lim.max_message);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(srv->base, -1, 0, resume_cb, c);
-	if (c->bev == NULL || c->resume == NULL) {
+	c->deadline = evtimer_new(srv->base, deadline_cb, c);
+	if (c->bev == NULL || c->resume == NULL || c->deadline == NULL) {
 		slog(srv, SERVER_LOG_ERR, "new client: out of memory; closed");
 		if (c->bev)
 			bufferevent_free(c->bev);
@@ -546,6 +743,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			close(fd);
 		if (c->resume)
 			event_free(c->resume);
+		if (c->deadline)
+			event_free(c->deadline);
 		free(c);
 		return;
 	}
@@ -583,7 +782,8 @@ server *server_new(struct event_base *base, engine *eng, const server_limits *li
 		srv->lim = *lim;
 	else
 		server_limits_default(&srv->lim);
-	if (srv->lim.max_clients == 0 || srv->lim.max_message == 0 || srv->lim.max_output == 0) {
+	if (srv->lim.max_clients == 0 || srv->lim.max_clients_per_uid == 0 ||
+	    srv->lim.max_message == 0 || srv->lim.max_output == 0) {
 		free(srv);
 		smk_fail(e, SMK_E_ARG, "server: limits must be at least 1");
 		return NULL;
