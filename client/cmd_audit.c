@@ -111,6 +111,9 @@ int cmd_audit(int argc, char **argv)
 		}
 		out = rep.f;
 	}
+	smkey_warn_test_roots(out, o.trust);
+	if (report)
+		smkey_warn_test_roots(stdout, o.trust);
 	if (archive_audit(a, &o, out, &problems, &e) < 0) {
 		fprintf(stderr, "smkey audit: %s\n", e.msg);
 		goto out;

@@ -199,6 +199,7 @@ int cmd_verify(int argc, char **argv)
 		smk_buf_free(&in);
 		return 2;
 	}
+	smkey_warn_test_roots(stdout, &trust);
 	printf("smkey verify: %s (trust anchors %s)\n", bundle, trust_dir);
 	rc = archive_verify_bundle(in.data, in.len, &trust, held, NULL, &v, &e);
 	if (rc == 0) {

@@ -139,6 +139,10 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 		smk_context(e, "trust anchors");
 		goto fail;
 	}
+	/* said at start and in every ListDevices reply: devices chained to
+	 * such a root are accepted, and prove nothing about real hardware */
+	if (trust_test_warning(&eng->trust, eng->trust_warning, sizeof(eng->trust_warning)) > 0)
+		log_warn("%s (trust directory %s)", eng->trust_warning, eng->cfg->trust_dir);
 	if (policy_set_load(eng->cfg->policies_dir, &eng->policies, NULL, NULL, e) < 0)
 		goto fail;
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
@@ -588,6 +592,8 @@ int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, js
 	}
 	pthread_mutex_unlock(&eng->lock);
 	*reply = json_pack("{s:o}", "devices", list);
+	if (*reply && eng->trust_warning[0])
+		json_object_set_new(*reply, "trust_warning", json_string(eng->trust_warning));
 	return 0;
 }
 

@@ -76,10 +76,15 @@ static int check_config(const char *path)
 		fprintf(stderr, "smkeyd: trust anchors: %s\n", e.msg);
 		bad = 1;
 	}
-	if (!bad)
+	if (!bad) {
+		char warning[512];
+
 		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s\n",
 		       path, cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
 		       policy_set_count(set), trust.n, trust.n == 1 ? "" : "s", cfg->archive_path);
+		if (trust_test_warning(&trust, warning, sizeof(warning)) > 0)
+			printf("%s: %s\n", path, warning);
+	}
 	trust_free(&trust);
 	policy_set_unref(set);
 	config_free(cfg);

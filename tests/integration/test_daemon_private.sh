@@ -5,7 +5,10 @@
 #  - the process is not dumpable (it holds SM session keys and, briefly, the
 #    PIN): its /proc/PID/ files belong to root, and another process of the
 #    same uid cannot read /proc/PID/environ (it could, were it dumpable);
-#  - the archive it creates, and its -wal and -shm files, are 0600.
+#  - the archive it creates, and its -wal and -shm files, are 0600;
+#  - it trusts the simulator's root (ZZSIMRCA00001), so its start-up log,
+#    every ListDevices reply and `smkey devices` carry the warning that
+#    such a root proves nothing about genuine hardware.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
@@ -51,6 +54,17 @@ for f in archive.db archive.db-wal archive.db-shm; do
 	[ "$mode" = "600 nobody" ] || smk_fail "$f created under umask 022 is $mode, not 600 nobody"
 done
 smk_log "archive.db, -wal and -shm are 0600 under umask 022"
+
+# 3. the simulator root is trusted: said at start and in ListDevices
+warn='WARNING: trusting test or simulator root ZZSIMRCA00001: a key attested under it proves nothing about genuine hardware'
+grep -qF "warning: $warn" "$SMK_TMP/smkeyd.log" || smk_fail "no trust warning in smkeyd's start-up log"
+chmod 0666 "$SMKD_SOCK"
+out=$(smkd_call io.smkeyd.ListDevices '{}') || smk_fail "ListDevices: $out"
+[ "$(smkd_json 'r["parameters"]["trust_warning"]' <<<"$out")" = "$warn" ] ||
+	smk_fail "ListDevices carries no trust warning: $out"
+out=$(SMKEYD_SOCKET=$SMKD_SOCK "$SMKEY" devices) || smk_fail "smkey devices: $out"
+[ "$(head -n 1 <<<"$out")" = "$warn" ] || smk_fail "smkey devices does not start with the warning: $out"
+smk_log "simulator root trusted: warned in the log, in ListDevices and by smkey devices"
 
 smkd_stop
 smk_pass
