@@ -30,6 +30,7 @@
 
 #include "daemon/methods.h"
 #include "daemon/sdnotify.h"
+#include "daemon/slots.h"
 #include "proto/varlink.h"
 
 #define READ_CHUNK 16384 /* bytes taken from a client per step */
@@ -162,7 +163,7 @@ static void conn_drop(struct server_conn *c)
 /* The request deadline runs from the first byte of a message to its NUL:
  * armed when bytes of an unfinished message are held, disarmed when the
  * message is whole. Between calls a connection is only subject to the idle
- * time (and may lose its slot when the table is full, see accept_cb). */
+ * time (and may lose its slot when the table is full, see admit). */
 static void deadline_arm(struct server_conn *c)
 {
 	const server_limits *lim = &c->srv->lim;
@@ -586,85 +587,40 @@ static size_t live_conns(const server *srv)
 }
 
 /* A slot that may be given to someone else: no call in flight, no Generate
- * held for it, not closing (its last reply may still be on the way). */
+ * held for it, not closing, no reply still on its way to the client. */
 static int evictable(const struct server_conn *c)
 {
-	return !c->dead && !c->in_call && !c->engine_holds && !c->closing && !c->eof;
+	return !c->dead && !c->in_call && !c->engine_holds && !c->closing && !c->eof &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
 }
 
-/* The connection whose slot the newcomer nc may take when every slot is
- * taken (server.h "Sharing the slots"), or NULL. First choice: a connection
- * of a peer that nothing names, when nc is named; then one of the uid with
- * the most connections, if it holds at least two more than nc's uid (so the
- * two never take turns). Within a uid, a request in progress goes before an
- * idle connection, an older one before a newer. */
-static int uid_cmp(const void *a, const void *b)
+/* The connection whose slot nc takes (slots.h), or NULL. */
+static struct server_conn *victim_for(server *srv, const struct server_conn *nc)
 {
-	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+	struct server_conn *c, **conns, *v = NULL;
+	slot_info *info;
+	size_t n = 0;
+	long i;
 
-	return x < y ? -1 : x > y;
-}
-
-/* How often uid occurs in the sorted uids[0..n). */
-static size_t sorted_count(const uid_t *uids, size_t n, uid_t uid)
-{
-	size_t lo = 0, hi = n, first;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	first = lo;
-	hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (uids[mid] <= uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo - first;
-}
-
-static struct server_conn *victim_for(server *srv, const struct server_conn *nc, size_t nc_count)
-{
-	struct server_conn *c, *best = NULL;
-	size_t best_count = 0, count, n = 0;
-	int best_unnamed = 0, unnamed;
-	uid_t *uids;
-
-	/* counts per uid from one sorted list: a full table of thousands of
-	 * connections costs n log n here, not n * n */
-	uids = malloc((srv->nconns + 1) * sizeof(*uids));
-	if (uids == NULL)
-		return NULL;
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (!c->dead)
-			uids[n++] = c->peer.uid;
-	qsort(uids, n, sizeof(*uids), uid_cmp);
+	info = calloc(srv->nconns + 1, sizeof(*info));
+	conns = calloc(srv->nconns + 1, sizeof(*conns));
+	if (info == NULL || conns == NULL)
+		goto out;
 	TAILQ_FOREACH(c, &srv->conns, entry) {
-		if (!evictable(c) || c->peer.uid == nc->peer.uid)
+		if (c->dead)
 			continue;
-		unnamed = nc->named && !c->named;
-		count = sorted_count(uids, n, c->peer.uid);
-		if (!unnamed && count < nc_count + 2)
-			continue;
-		if (best == NULL || unnamed > best_unnamed ||
-		    (unnamed == best_unnamed && count > best_count) ||
-		    (unnamed == best_unnamed && count == best_count &&
-		     varlink_reader_pending(&c->rd) > 0 && varlink_reader_pending(&best->rd) == 0)) {
-			best = c;
-			best_count = count;
-			best_unnamed = unnamed;
-		}
+		info[n].uid = c->peer.uid;
+		info[n].named = c->named;
+		info[n].evictable = evictable(c);
+		info[n].pending = varlink_reader_pending(&c->rd) > 0;
+		conns[n++] = c;
 	}
-	free(uids);
-	return best;
+	i = slots_pick(info, n, nc->peer.uid, nc->named);
+	v = i >= 0 ? conns[i] : NULL;
+out:
+	free(info);
+	free(conns);
+	return v;
 }
 
 /* May nc have a slot? No (logged; *limit is the limit to tell it) past the
@@ -685,7 +641,7 @@ static int admit(server *srv, struct server_conn *nc, size_t *limit)
 	*limit = srv->lim.max_clients;
 	if (live < srv->lim.max_clients)
 		return 1;
-	v = victim_for(srv, nc, mine);
+	v = victim_for(srv, nc);
 	if (v == NULL) {
 		slog(srv, SERVER_LOG_WARNING,
 		     "%zu clients connected (the limit); refusing uid %u pid %d", live,

@@ -14,7 +14,8 @@
  * answered with an error and the connection closed; the loop never blocks
  * and never trusts a byte.
  *
- * Sharing the slots: one uid holds at most max_clients_per_uid connections.
+ * Sharing the slots (the choice is daemon/slots.h): one uid holds at most
+ * max_clients_per_uid connections.
  * When every slot is taken, a newcomer takes the slot of a connection that
  * has no call in flight (idle, or in the middle of a request), from another
  * uid: first one that no policy and no admin group names when the newcomer
