@@ -107,8 +107,7 @@ int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
 /* The tables every reader reads by name. A file handed over by someone else
  * may hold a view (or a virtual table) under one of these names, whose SQL
  * would run in our process: each must be a plain table we made. */
-static const char *const archive_tables[] = {"intents", "records", "outcomes", "checkpoints",
-					     NULL};
+static const char *const archive_tables[] = {"intents", "records", "outcomes", "checkpoints", NULL};
 
 static int check_tables(archive *a, const char *path, smk_err *e)
 {
@@ -117,8 +116,7 @@ static int check_tables(archive *a, const char *path, smk_err *e)
 	size_t i;
 	int rc;
 
-	if (archive_db_prepare(a, "SELECT type, sql FROM sqlite_schema WHERE name = ?", &st, e) <
-	    0)
+	if (archive_db_prepare(a, "SELECT type, sql FROM sqlite_schema WHERE name = ?", &st, e) < 0)
 		return smk_context(e, "archive %s", path);
 	for (i = 0; archive_tables[i] != NULL; i++) {
 		sqlite3_reset(st);
@@ -167,11 +165,10 @@ static int harden(archive *a, smk_err *e)
 
 	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) == SQLITE_OK;
 	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) == SQLITE_OK;
-	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL) ==
-	      SQLITE_OK;
+	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL) == SQLITE_OK;
 	if (a->readonly) {
-		ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL) ==
-		      SQLITE_OK;
+		ok &=
+		    sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL) == SQLITE_OK;
 		ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL) == SQLITE_OK;
 	}
 	if (!ok)

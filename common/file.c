@@ -66,8 +66,8 @@ int smk_outfile_check(const char *path, unsigned flags, smk_err *e)
 				"choose another path)",
 				path);
 	if (!S_ISREG(st.st_mode))
-		return smk_fail(e, SMK_E_IO, "%s: exists and is not a regular file; not replacing it",
-				path);
+		return smk_fail(e, SMK_E_IO,
+				"%s: exists and is not a regular file; not replacing it", path);
 	if (!(flags & SMK_OUT_FORCE))
 		return smk_fail(e, SMK_E_IO, "%s: exists; not overwriting it (--force replaces it)",
 				path);

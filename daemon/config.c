@@ -27,14 +27,10 @@ static const char *const top_keys[] = {
     "devices", "limits",  "retry",    "admin-groups", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
-static const char *const limit_keys[] = {"queue",
-					 "message-size",
-					 "clients",
-					 "clients-per-uid",
-					 "request-timeout-ms",
-					 "idle-timeout-ms",
-					 "checkpoint-hold-ms",
-					 NULL};
+static const char *const limit_keys[] = {
+    "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
+    "idle-timeout-ms", "checkpoint-hold-ms", NULL,
+};
 static const char *const retry_keys[] = {"min", "max", NULL};
 static const char *const archive_key_keys[] = {"device", NULL};
 

@@ -43,7 +43,7 @@ struct server_conn {
 	struct bufferevent *bev;
 	struct event *resume; /* deferred: read the next call, or free */
 	engine_peer peer;
-	int named;	       /* engine_peer_named at accept */
+	int named;		/* engine_peer_named at accept */
 	struct event *deadline; /* a request begun must be whole by then */
 	int deadline_armed;
 	varlink_reader rd;
@@ -570,8 +570,10 @@ static size_t uid_conns(const server *srv, uid_t uid)
 	size_t n = 0;
 
 	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
 		if (!c->dead && c->peer.uid == uid)
 			n++;
+	}
 	return n;
 }
 
@@ -581,8 +583,10 @@ static size_t live_conns(const server *srv)
 	size_t n = 0;
 
 	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
 		if (!c->dead)
 			n++;
+	}
 	return n;
 }
 
@@ -606,7 +610,8 @@ static struct server_conn *victim_for(server *srv, const struct server_conn *nc)
 	conns = calloc(srv->nconns + 1, sizeof(*conns));
 	if (info == NULL || conns == NULL)
 		goto out;
-	TAILQ_FOREACH(c, &srv->conns, entry) {
+	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
 		if (c->dead)
 			continue;
 		info[n].uid = c->peer.uid;

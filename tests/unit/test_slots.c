@@ -8,9 +8,18 @@
 #include "daemon/slots.h"
 #include "helpers/testutil.h"
 
-#define IDLE(u, n) {(u), (n), 1, 0}
-#define PART(u, n) {(u), (n), 1, 1}
-#define BUSY(u, n) {(u), (n), 0, 0}
+#define IDLE(u, n)                                                                                 \
+	{                                                                                          \
+		(u), (n), 1, 0                                                                     \
+	}
+#define PART(u, n)                                                                                 \
+	{                                                                                          \
+		(u), (n), 1, 1                                                                     \
+	}
+#define BUSY(u, n)                                                                                 \
+	{                                                                                          \
+		(u), (n), 0, 0                                                                     \
+	}
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 START_TEST(named_newcomer_takes_an_unnamed_slot)
@@ -28,8 +37,8 @@ END_TEST
 
 START_TEST(heaviest_uid_gives_up_an_unfinished_request_first)
 {
-	const slot_info s[] = {IDLE(7, 0), IDLE(7, 0), PART(7, 0), PART(7, 0), IDLE(8, 0),
-			       IDLE(8, 0)};
+	const slot_info s[] = {IDLE(7, 0), IDLE(7, 0), PART(7, 0),
+			       PART(7, 0), IDLE(8, 0), IDLE(8, 0)};
 
 	/* uid 7 holds 4, uid 8 holds 2: the newcomer takes uid 7's oldest
 	 * unfinished request */
