@@ -5,11 +5,15 @@
  * checkpoint fail even for a confused caller (an attacker with the file can
  * drop them, which is what the signatures and the Merkle log are for).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -101,6 +105,108 @@ int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
 	return 0;
 }
 
+/* The tables every reader reads by name. A file handed over by someone else
+ * may hold a view (or a virtual table) under one of these names, whose SQL
+ * would run in our process: each must be a plain table we made. */
+static const char *const archive_tables[] = {"intents", "records", "outcomes", "checkpoints", NULL};
+/* added later (witnesses): absent from older archives, plain tables when present */
+static const char *const archive_optional_tables[] = {"cosignatures", "witness_events", NULL};
+
+/* One table of the schema: 0 a plain table, 1 absent (allowed only when
+ * optional), -1 anything else. */
+static int check_table(archive *a, sqlite3_stmt *st, const char *path, const char *name,
+		       int optional, smk_err *e)
+{
+	const char *type, *sql;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE && optional)
+		return 1;
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			return smk_fail(e, SMK_E_FORMAT, "archive %s: table %s is missing", path,
+					name);
+		return archive_db_fail(a, "reading the schema", e);
+	}
+	type = (const char *)sqlite3_column_text(st, 0);
+	sql = (const char *)sqlite3_column_text(st, 1);
+	if (type == NULL || strcmp(type, "table") != 0)
+		return smk_fail(e, SMK_E_FORMAT,
+				"archive %s: %s is a %s, not a table; the schema is not smkeyd's, "
+				"nothing read from it",
+				path, name, type ? type : "(no type)");
+	if (sql == NULL || strncmp(sql, "CREATE TABLE ", 13) != 0)
+		return smk_fail(e, SMK_E_FORMAT,
+				"archive %s: table %s is not a plain table (virtual or "
+				"unknown); the schema is not smkeyd's, nothing read from it",
+				path, name);
+	return 0;
+}
+
+static int check_tables(archive *a, const char *path, smk_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (archive_db_prepare(a, "SELECT type, sql FROM sqlite_schema WHERE name = ?", &st, e) < 0)
+		return smk_context(e, "archive %s", path);
+	for (i = 0; rc == 0 && archive_tables[i] != NULL; i++)
+		rc = check_table(a, st, path, archive_tables[i], 0, e) < 0 ? -1 : 0;
+	for (i = 0; rc == 0 && archive_optional_tables[i] != NULL; i++)
+		rc = check_table(a, st, path, archive_optional_tables[i], 1, e) < 0 ? -1 : 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Settings that hold for every connection: nothing in the file may run
+ * functions with side effects (TRUSTED_SCHEMA off), no extension loads, and
+ * the defensive mode refuses writes that corrupt the file. A read-only
+ * connection also runs no trigger and no view from the file: it only reads
+ * our tables by name. */
+static int harden(archive *a, smk_err *e)
+{
+	int ok = 1;
+
+	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) == SQLITE_OK;
+	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) == SQLITE_OK;
+	ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL) == SQLITE_OK;
+	if (a->readonly) {
+		ok &=
+		    sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL) == SQLITE_OK;
+		ok &= sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL) == SQLITE_OK;
+	}
+	if (!ok)
+		return archive_db_fail(a, "defensive settings", e);
+	return 0;
+}
+
+/* A new archive is born 0600 whatever the umask: it names every key and
+ * requester. SQLite gives the -wal and -shm files the mode of the database
+ * file, so they are 0600 too. An existing file keeps the mode its owner
+ * gave it. */
+static int create_private(const char *path, smk_err *e)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return errno == EEXIST ? 0
+				       : smk_fail(e, SMK_E_IO, "archive %s: cannot create: %s",
+						  path, strerror(errno));
+	if (fchmod(fd, 0600) < 0) {
+		int err = errno;
+
+		close(fd);
+		unlink(path);
+		return smk_fail(e, SMK_E_IO, "archive %s: chmod 0600: %s", path, strerror(err));
+	}
+	close(fd);
+	return 0;
+}
+
 int archive_open(const char *path, int flags, archive **out, smk_err *e)
 {
 	archive *a = calloc(1, sizeof(*a));
@@ -111,16 +217,23 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 	if (!a)
 		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
 	a->readonly = (flags & ARCHIVE_OPEN_READONLY) != 0;
+	/* read-only opens read the file as it is, -wal included: an archive
+	 * copied with its -wal file holds committed records only there, so
+	 * neither immutable=1 (which ignores the WAL) nor nolock is used */
 	if (a->readonly)
 		oflags |= SQLITE_OPEN_READONLY;
 	else
 		oflags |= SQLITE_OPEN_READWRITE |
 			  ((flags & ARCHIVE_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	if (!a->readonly && (flags & ARCHIVE_OPEN_CREATE) && create_private(path, e) < 0)
+		goto fail;
 	if (sqlite3_open_v2(path, &a->db, oflags, NULL) != SQLITE_OK) {
 		smk_fail(e, SMK_E_IO, "archive %s: cannot open: %s", path,
 			 a->db ? sqlite3_errmsg(a->db) : "out of memory");
 		goto fail;
 	}
+	if (harden(a, e) < 0)
+		goto fail_ctx;
 	sqlite3_busy_timeout(a->db, 10000);
 	if (!a->readonly) {
 		/* durability: a returned commit survives power loss */
@@ -149,6 +262,8 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 			 path, (uint64_t)app, version);
 		goto fail;
 	}
+	if (check_tables(a, path, e) < 0)
+		goto fail;
 	/* the witness tables came later than format 1: added, never required */
 	if (!a->readonly && archive_witness_schema(a, e) < 0)
 		goto fail_ctx;

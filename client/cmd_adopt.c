@@ -17,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey adopt --device SERIAL --key-id N [--label L] [-o BUNDLE]"
+	fprintf(f, "usage: smkey adopt --device SERIAL --key-id N [--label L] [-o BUNDLE [--force]]"
 		   " [--json] [--socket PATH]\n"
 		   "  archive key N of device SERIAL, made outside smkeyd, from the CV request\n"
 		   "  still in its CE|N (see smkey inspect); for root and admin-groups only\n");
@@ -29,11 +29,12 @@ int cmd_adopt(int argc, char **argv)
 	    {"device", required_argument, NULL, 'd'}, {"key-id", required_argument, NULL, 'k'},
 	    {"label", required_argument, NULL, 'l'},  {"output", required_argument, NULL, 'o'},
 	    {"json", no_argument, NULL, 'j'},	      {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},	      {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *device = NULL, *label = NULL, *out = NULL, *sock = NULL, *bundle;
 	long key_id = 0;
-	int json_out = 0, opt, rc;
+	int json_out = 0, force = 0, opt, rc;
 	varlink_reply r;
 	json_t *params, *msg;
 	char *end;
@@ -58,6 +59,9 @@ int cmd_adopt(int argc, char **argv)
 			break;
 		case 'j':
 			json_out = 1;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case 's':
 			sock = optarg;
@@ -85,7 +89,7 @@ int cmd_adopt(int argc, char **argv)
 	}
 	bundle = vlc_str(r.params, "bundle", "");
 	if (out)
-		rc = vlc_write_output("adopt", out, bundle, strlen(bundle));
+		rc = vlc_write_output("adopt", out, bundle, strlen(bundle), force);
 	if (json_out) {
 		vlc_print_json(r.params);
 	} else {

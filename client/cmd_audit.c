@@ -1,5 +1,6 @@
 /*
- * smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT] [--report FILE]
+ * smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]
+ *                   [--report FILE [--force]]
  *
  * For the auditor: opens the archive read-only and checks every record's
  * signature, the hash chain (gaps = deleted rows), the Merkle tree against
@@ -18,6 +19,7 @@
 
 #include "archive/verify.h"
 #include "common/show.h"
+#include "common/file.h"
 #include "smkey.h"
 
 #define NOTE_MAX 4096
@@ -25,12 +27,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]\n"
-		   "                   [--report FILE]\n"
+		   "                   [--report FILE [--force]]\n"
 		   "  check every record (generated, adopted, certificate), the hash chain,\n"
 		   "  the log and its checkpoints;\n"
 		   "  --log: a pinned verifier key (smkey log-key); the archive's log must be\n"
 		   "  one of them\n"
-		   "  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint)\n");
+		   "  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint);\n"
+		   "  --report: a new file (never through a symbolic link; an existing file\n"
+		   "  is replaced only with --force)\n");
 }
 
 static int read_note(const char *path, smk_buf *out)
@@ -57,9 +61,10 @@ int cmd_audit(int argc, char **argv)
 	smk_buf note = SMK_BUF_INIT;
 	unsigned problems = 0;
 	archive *a = NULL;
+	smk_outfile rep = {NULL, NULL, NULL, 0};
 	FILE *out = stdout;
 	smk_err e;
-	int i, rc = 2;
+	int i, rc = 2, force = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc)
@@ -74,6 +79,8 @@ int cmd_audit(int argc, char **argv)
 			since = argv[++i];
 		else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc)
 			report = argv[++i];
+		else if (strcmp(argv[i], "--force") == 0)
+			force = 1;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			archive_logpins_free(&pins);
@@ -116,13 +123,22 @@ int cmd_audit(int argc, char **argv)
 		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
 		goto out;
 	}
-	if (report && !(out = fopen(report, "w"))) {
-		fprintf(stderr, "smkey audit: cannot write %s\n", report);
-		out = stdout;
-		goto out;
+	if (report) {
+		if (smk_outfile_open(&rep, report, force ? SMK_OUT_FORCE : 0, &e) < 0) {
+			fprintf(stderr, "smkey audit: report: %s\n", smk_show(e.msg));
+			goto out;
+		}
+		out = rep.f;
 	}
+	smkey_warn_test_roots(out, o.trust);
+	if (report)
+		smkey_warn_test_roots(stdout, o.trust);
 	if (archive_audit(a, &o, out, &problems, &e) < 0) {
 		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
+		goto out;
+	}
+	if (report && smk_outfile_commit(&rep, &e) < 0) {
+		fprintf(stderr, "smkey audit: report: %s\n", smk_show(e.msg));
 		goto out;
 	}
 	rc = problems ? 1 : 0;
@@ -131,10 +147,7 @@ int cmd_audit(int argc, char **argv)
 		       problems ? "FAILED" : "all checks hold", problems, problems == 1 ? "" : "s",
 		       report);
 out:
-	if (out != stdout && fclose(out) != 0 && rc != 2) {
-		fprintf(stderr, "smkey audit: cannot write %s\n", report);
-		rc = 2;
-	}
+	smk_outfile_abort(&rep);
 	archive_close(a);
 	trust_free(&trust);
 	archive_logpins_free(&pins);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/show.h"
 #include "sm/alg.h"
@@ -29,12 +30,12 @@ static const char card_usage_text[] =
     "       smkey card genkey  -r READER -t TRUSTDIR -p PINFILE --type ec:CURVE|rsa:BITS\n"
     "                          --chr CHR [--car CAR] [--label LABEL] [--alg NAME,...]\n"
     "                          [--counter N] [--domain N] [--id N]\n"
-    "                          [--req-out FILE] [--pem-out FILE]\n"
+    "                          [--req-out FILE] [--pem-out FILE] [--force]\n"
     "                          [--count N [--between SHELLCMD]]\n"
     "       smkey card prkd    -r READER -t TRUSTDIR -p PINFILE --id N --label LABEL\n"
     "                          [--alg NAME,...]   (re)write C4|id for the key in CE|id\n"
     "       smkey card sign    -r READER -t TRUSTDIR -p PINFILE --id N --alg NAME\n"
-    "                          --in FILE --out FILE\n"
+    "                          --in FILE --out FILE [--force]\n"
     "       smkey card delete  -r READER -t TRUSTDIR -p PINFILE --id N\n";
 
 struct card_opts {
@@ -44,6 +45,7 @@ struct card_opts {
 	const char *between;
 	long counter, domain, id, count;
 	unsigned timeout_ms, keygen_timeout_ms;
+	int force; /* --force: output files may replace existing ones */
 };
 
 static int fail(const char *what, const smk_err *e)
@@ -137,6 +139,7 @@ static int parse_opts(int argc, char **argv, struct card_opts *o)
 	    {"keygen-timeout", required_argument, NULL, 'M'},
 	    {"count", required_argument, NULL, 'N'},
 	    {"between", required_argument, NULL, 'B'},
+	    {"force", no_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	char *end;
@@ -209,6 +212,9 @@ static int parse_opts(int argc, char **argv, struct card_opts *o)
 		case 'o':
 			o->out = optarg;
 			break;
+		case 'f':
+			o->force = 1;
+			break;
 		case 'm':
 			o->timeout_ms = (unsigned)v;
 			break;
@@ -274,15 +280,22 @@ static void ctx_close(struct card_ctx *c)
 	trust_free(&c->trust);
 }
 
-static int write_out(const char *path, const void *p, size_t n, smk_err *e)
+/* Output files: new files only, never through a link (common/file.h);
+ * checked before the card is touched, so a key is not made for nothing. */
+static unsigned out_flags(const struct card_opts *o)
 {
-	FILE *f = fopen(path, "wb");
+	return o->force ? SMK_OUT_FORCE : 0;
+}
 
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	if (fwrite(p, 1, n, f) != n || fclose(f) != 0)
-		return smk_fail(e, SMK_E_IO, "%s: write failed", path);
-	return 0;
+static int check_out(const struct card_opts *o, const char *path, smk_err *e)
+{
+	return path ? smk_outfile_check(path, out_flags(o), e) : 0;
+}
+
+static int write_out(const struct card_opts *o, const char *path, const void *p, size_t n,
+		     smk_err *e)
+{
+	return smk_write_new_file(path, p, n, out_flags(o), e);
 }
 
 static int read_in(const char *path, smk_buf *b, smk_err *e)
@@ -440,7 +453,8 @@ static int card_genkey(const struct card_opts *o)
 	}
 	g.key_id = o->id > 0 ? (uint8_t)o->id : 0;
 	g.label = o->label;
-	if (ctx_open(&c, o, true, &e) < 0)
+	if (check_out(o, o->req_out, &e) < 0 || check_out(o, o->pem_out, &e) < 0 ||
+	    ctx_open(&c, o, true, &e) < 0)
 		goto out;
 	for (i = 0; i < o->count; i++) {
 		session_key_free(&k);
@@ -454,9 +468,9 @@ static int card_genkey(const struct card_opts *o)
 		}
 	}
 	printf("opens:    %u\n", session_opens(c.s));
-	if (o->req_out && write_out(o->req_out, k.cvreq.data, k.cvreq.len, &e) < 0)
+	if (o->req_out && write_out(o, o->req_out, k.cvreq.data, k.cvreq.len, &e) < 0)
 		goto out;
-	if (o->pem_out && write_out(o->pem_out, k.att.pem, strlen(k.att.pem), &e) < 0)
+	if (o->pem_out && write_out(o, o->pem_out, k.att.pem, strlen(k.att.pem), &e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -522,9 +536,10 @@ static int card_sign(const struct card_opts *o)
 		smk_fail(&e, SMK_E_ARG, "sign needs --id 1..255, a known --alg, --in and --out");
 		goto out;
 	}
-	if (read_in(o->in, &in, &e) < 0 || ctx_open(&c, o, true, &e) < 0 ||
+	if (check_out(o, o->out, &e) < 0 || read_in(o->in, &in, &e) < 0 ||
+	    ctx_open(&c, o, true, &e) < 0 ||
 	    session_sign(c.s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, &e) < 0 ||
-	    write_out(o->out, sig.data, sig.len, &e) < 0)
+	    write_out(o, o->out, sig.data, sig.len, &e) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -19,12 +19,12 @@ static void usage(FILE *f, int selfsign)
 {
 	if (selfsign)
 		fprintf(f,
-			"usage: smkey selfsign ID --subject SUBJECT [--days N] [-o FILE]"
+			"usage: smkey selfsign ID --subject SUBJECT [--days N] [-o FILE [--force]]"
 			" [--socket PATH]\n"
 			"  a self-signed certificate for the key, signed in the HSM; valid\n"
 			"  for N days from now (default 9125, 25 years, as APK signing wants)\n");
 	else
-		fprintf(f, "usage: smkey csr ID --subject SUBJECT [-o FILE] [--socket PATH]\n"
+		fprintf(f, "usage: smkey csr ID --subject SUBJECT [-o FILE [--force]] [--socket PATH]\n"
 			   "  a PKCS#10 request for the key, signed in the HSM, for a CA\n");
 	fprintf(f, "  ID: the key record's seq, request id or label\n"
 		   "  SUBJECT: as openssl -subj, e.g. \"/CN=Release key/O=Example Ltd/C=DE\"\n");
@@ -35,7 +35,8 @@ static int run(int argc, char **argv, int selfsign)
 	static const struct option opts[] = {
 	    {"subject", required_argument, NULL, 'S'}, {"days", required_argument, NULL, 'd'},
 	    {"output", required_argument, NULL, 'o'},  {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},	       {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cmd = selfsign ? "selfsign" : "csr", *subject = NULL, *out = NULL, *sock = NULL;
 	long days = 0;
@@ -43,7 +44,7 @@ static int run(int argc, char **argv, int selfsign)
 	varlink_reply r;
 	json_t *params, *msg;
 	const char *pem;
-	int opt, rc;
+	int force = 0, opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -62,6 +63,9 @@ static int run(int argc, char **argv, int selfsign)
 			break;
 		case 's':
 			sock = optarg;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case 'h':
 			usage(stdout, selfsign);
@@ -86,7 +90,7 @@ static int run(int argc, char **argv, int selfsign)
 	if (rc != SMKEY_EXIT_OK)
 		return rc;
 	pem = vlc_str(r.params, selfsign ? "certificate" : "csr", "");
-	rc = vlc_write_output(cmd, out, pem, strlen(pem));
+	rc = vlc_write_output(cmd, out, pem, strlen(pem), force);
 	if (rc == SMKEY_EXIT_OK && out)
 		fprintf(stderr, "smkey %s: %s written to %s\n", cmd,
 			selfsign ? "certificate" : "request", out);

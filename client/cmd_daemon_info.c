@@ -117,6 +117,9 @@ int cmd_devices(int argc, char **argv)
 	if (rc != SMKEY_EXIT_OK || msg == NULL)
 		return rc;
 	list = json_object_get(r.params, "devices");
+	if (json_is_string(json_object_get(r.params, "trust_warning")))
+		fprintf(json ? stderr : stdout, "%s\n",
+			smk_show(vlc_str(r.params, "trust_warning", "")));
 	if (json) {
 		vlc_print_json(list);
 		json_decref(msg);

@@ -1,7 +1,7 @@
 /*
- * smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]
- * smkey export ARCHIVE --checkpoint [-o FILE]
- * smkey export ID --pem|--cvreq|--bundle [-o FILE] [--socket PATH]
+ * smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE [--force]]
+ * smkey export ARCHIVE --checkpoint [-o FILE [--force]]
+ * smkey export ID --pem|--cvreq|--bundle [-o FILE [--force]] [--socket PATH]
  *
  * With an archive file and an ID, works offline on the file; with an ID
  * alone, asks smkeyd (GetRecord / GetBundle) for the same things.
@@ -23,6 +23,7 @@
 
 #include "archive/archive.h"
 #include "archive/record.h"
+#include "common/file.h"
 #include "sm/cvc.h"
 #include "common/show.h"
 #include "smkey.h"
@@ -30,11 +31,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE]\n"
-		   "       smkey export ARCHIVE --checkpoint [-o FILE]\n"
-		   "       smkey export ID --pem|--cvreq|--bundle [-o FILE] [--socket PATH]\n"
+	fprintf(f, "usage: smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE [--force]]\n"
+		   "       smkey export ARCHIVE --checkpoint [-o FILE [--force]]\n"
+		   "       smkey export ID --pem|--cvreq|--bundle [-o FILE [--force]]"
+		   " [--socket PATH]\n"
 		   "  with ARCHIVE: offline, ID is a sequence number, request id or key label;\n"
-		   "  without: asks smkeyd, ID is a sequence number or request id\n");
+		   "  without: asks smkeyd, ID is a sequence number or request id;\n"
+		   "  -o never writes through a symbolic link, and replaces a file only with\n"
+		   "  --force\n");
 }
 
 enum what { NONE, PEM, CVREQ, BUNDLE, CHECKPOINT };
@@ -149,8 +153,7 @@ int cmd_export(int argc, char **argv)
 	smk_buf out = SMK_BUF_INIT;
 	archive *a;
 	smk_err e;
-	FILE *f;
-	int i, rc;
+	int i, rc, force = 0;
 
 	for (i = 1; i < argc; i++) {
 		enum what w = NONE;
@@ -165,6 +168,8 @@ int cmd_export(int argc, char **argv)
 			w = CHECKPOINT;
 		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			outfile = argv[++i];
+		else if (strcmp(argv[i], "--force") == 0)
+			force = 1;
 		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
 			socket = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -213,13 +218,11 @@ int cmd_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	f = outfile ? fopen(outfile, "wb") : stdout;
-	rc = f && fwrite(out.data, 1, out.len, f) == out.len ? 0 : -1;
-	if (f && f != stdout && fclose(f) != 0)
-		rc = -1;
+	rc = smk_write_new_file(outfile ? outfile : "-", out.data, out.len,
+				force ? SMK_OUT_FORCE : 0, &e);
 	smk_buf_free(&out);
 	if (rc < 0) {
-		fprintf(stderr, "smkey export: cannot write %s\n", outfile ? outfile : "stdout");
+		fprintf(stderr, "smkey export: %s\n", e.msg);
 		return 2;
 	}
 	return 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/show.h"
+#include "common/file.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -52,26 +53,15 @@ static int safe_name(const char *s)
 	return 1;
 }
 
+/* A new file, never replacing one: the key exists once the daemon answers,
+ * and its evidence must not silently replace another key's (so there is no
+ * --force here). */
 static int write_new(const char *path, const void *p, size_t n)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	size_t off = 0;
-	ssize_t w;
+	smk_err e;
 
-	if (fd < 0) {
-		fprintf(stderr, "smkey generate: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	while (off < n) {
-		w = write(fd, (const char *)p + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-	if (off < n || fsync(fd) < 0 || close(fd) < 0) {
-		fprintf(stderr, "smkey generate: writing %s: %s\n", path, strerror(errno));
+	if (smk_write_new_file(path, p, n, 0, &e) < 0) {
+		fprintf(stderr, "smkey generate: %s\n", e.msg);
 		return -1;
 	}
 	return 0;

@@ -1,5 +1,5 @@
 /*
- * smkey import-cert ID FILE [-o BUNDLE] [--json]
+ * smkey import-cert ID FILE [-o BUNDLE [--force]] [--json]
  *
  * Writes the certificate in FILE (PEM or DER) into the key's CE|id through
  * smkeyd (ImportCertificate). The daemon does it only for a key whose record
@@ -71,11 +71,12 @@ int cmd_import_cert(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"socket", required_argument, NULL, 's'},
+	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL, *sock = NULL, *bundle;
-	int json_out = 0, opt, rc;
+	int json_out = 0, force = 0, opt, rc;
 	varlink_reply r;
 	json_t *params, *msg;
 	char *pem;
@@ -87,6 +88,9 @@ int cmd_import_cert(int argc, char **argv)
 			break;
 		case 'j':
 			json_out = 1;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case 's':
 			sock = optarg;
@@ -117,7 +121,7 @@ int cmd_import_cert(int argc, char **argv)
 		return rc;
 	bundle = vlc_str(r.params, "bundle", "");
 	if (out)
-		rc = vlc_write_output("import-cert", out, bundle, strlen(bundle));
+		rc = vlc_write_output("import-cert", out, bundle, strlen(bundle), force);
 	if (json_out) {
 		vlc_print_json(r.params);
 	} else {

@@ -3,7 +3,7 @@
  *
  *   smkey list [--policy NAME] [--since SEQ] [--limit N] [--json]
  *   smkey show [--json] ID
- *   smkey bundle [-o FILE] ID
+ *   smkey bundle [-o FILE [--force]] ID
  *
  * ID is a record's sequence number or its request id. Every command also
  * takes --socket PATH.
@@ -24,6 +24,7 @@ struct common {
 	const char *socket;
 	const char *output;
 	int json;
+	int force; /* --force: an existing output file is replaced */
 };
 
 /* A number of up to 18 digits, or -1. */
@@ -59,7 +60,8 @@ static int parse(int argc, char **argv, const char *extra, struct common *o, voi
 	    {"json", no_argument, NULL, 'j'},	      {"socket", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'}, {"policy", required_argument, NULL, 'P'},
 	    {"since", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},	      {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -74,6 +76,8 @@ static int parse(int argc, char **argv, const char *extra, struct common *o, voi
 			exit(SMKEY_EXIT_OK);
 		} else if (opt == 'o' && strchr(extra, 'o'))
 			o->output = optarg;
+		else if (opt == 'f' && strchr(extra, 'o'))
+			o->force = 1;
 		else if (opt == '?' || !strchr(extra, opt) || more == NULL ||
 			 more(opt, optarg) < 0) {
 			usage(stderr);
@@ -209,7 +213,7 @@ int cmd_show(int argc, char **argv)
 
 static void bundle_usage(FILE *f)
 {
-	fprintf(f, "usage: smkey bundle [-o FILE] [--socket PATH] SEQ|REQUEST-ID\n"
+	fprintf(f, "usage: smkey bundle [-o FILE [--force]] [--socket PATH] SEQ|REQUEST-ID\n"
 		   "  the record's self-contained verification bundle (for smkey verify);\n"
 		   "  to standard output unless -o names a new file\n");
 }
@@ -220,9 +224,7 @@ int cmd_bundle(int argc, char **argv)
 	varlink_reply r;
 	json_t *msg, *params;
 	const char *bundle;
-	size_t n;
-	FILE *f = stdout;
-	int rc, at = parse(argc, argv, "o", &o, bundle_usage, NULL), fd;
+	int rc, at = parse(argc, argv, "o", &o, bundle_usage, NULL);
 
 	if (at < 0 || at + 1 != argc) {
 		if (at >= 0)
@@ -235,24 +237,7 @@ int cmd_bundle(int argc, char **argv)
 	if (rc != SMKEY_EXIT_OK)
 		return rc;
 	bundle = vlc_str(r.params, "bundle", "");
-	n = strlen(bundle);
-	if (o.output) {
-		fd = open(o.output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (f == NULL) {
-			fprintf(stderr, "smkey bundle: %s: %s\n", o.output, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			json_decref(msg);
-			return SMKEY_EXIT_FAILED;
-		}
-	}
-	rc = fwrite(bundle, 1, n, f) == n ? SMKEY_EXIT_OK : SMKEY_EXIT_FAILED;
-	if (f != stdout && fclose(f) != 0)
-		rc = SMKEY_EXIT_FAILED;
-	if (rc != SMKEY_EXIT_OK)
-		fprintf(stderr, "smkey bundle: writing %s: %s\n", o.output ? o.output : "stdout",
-			strerror(errno));
+	rc = vlc_write_output("bundle", o.output, bundle, strlen(bundle), o.force);
 	json_decref(msg);
 	return rc;
 }

@@ -436,6 +436,7 @@ int cmd_verify(int argc, char **argv)
 		rc = 2;
 		goto done;
 	}
+	smkey_warn_test_roots(stdout, &trust);
 	printf("smkey verify: %s (trust anchors %s; ", smk_show(bundle), smk_show(trust_dir));
 	if (pins.n)
 		printf("%zu pinned log%s: %d from --log, %zu from %s/logs)\n", pins.n,

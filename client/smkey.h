@@ -2,6 +2,10 @@
 #ifndef SMK_CLIENT_H
 #define SMK_CLIENT_H
 
+#include <stdio.h>
+
+#include "sm/chain.h"
+
 /* Each returns the process exit status: 0 success, 1 the thing checked does
  * not hold (or smkeyd refused or failed), 2 usage or input error, 3 smkeyd
  * unreachable (client/varlink_client.h); for the offline smkey verify, 3 is
@@ -26,5 +30,9 @@ int cmd_selfsign(int argc, char **argv);   /* cmd_csr.c */
 int cmd_import_cert(int argc, char **argv); /* cmd_import_cert.c */
 int cmd_adopt(int argc, char **argv);      /* cmd_adopt.c */
 int cmd_inspect(int argc, char **argv);    /* cmd_inspect.c */
+
+/* One line on f when t holds a test or simulator root (sm/chain.h
+ * trust_test_warning); nothing otherwise. trust_warning.c */
+void smkey_warn_test_roots(FILE *f, const trust_store *t);
 
 #endif

@@ -17,6 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/file.h"
+
 const char *vlc_socket_path(const char *opt)
 {
 	const char *env = getenv("SMKEYD_SOCKET");
@@ -319,38 +321,13 @@ int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t
 	return SMKEY_EXIT_OK;
 }
 
-int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n)
+int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n, int force)
 {
-	int fd;
-	size_t off = 0;
-	ssize_t w;
+	smk_err e;
 
-	if (path == NULL || strcmp(path, "-") == 0) {
-		if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
-			fprintf(stderr, "smkey %s: writing standard output: %s\n", cmd,
-				strerror(errno));
-			return SMKEY_EXIT_FAILED;
-		}
-		return SMKEY_EXIT_OK;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "smkey %s: %s: %s\n", cmd, path, strerror(errno));
+	if (smk_write_new_file(path ? path : "-", p, n, force ? SMK_OUT_FORCE : 0, &e) < 0) {
+		fprintf(stderr, "smkey %s: %s\n", cmd, e.msg);
 		return SMKEY_EXIT_FAILED;
 	}
-	while (off < n) {
-		w = write(fd, (const char *)p + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-	if (off < n || fsync(fd) < 0) {
-		fprintf(stderr, "smkey %s: writing %s: %s\n", cmd, path, strerror(errno));
-		close(fd);
-		return SMKEY_EXIT_FAILED;
-	}
-	close(fd);
 	return SMKEY_EXIT_OK;
 }

@@ -56,9 +56,10 @@ const char *vlc_show(json_t *obj, const char *key, const char *dflt);
  * the error already printed. */
 int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t *params);
 
-/* Write p to path, a new file (never replaced), or to stdout when path is
- * NULL or "-". Returns an exit status, the error already printed. */
-int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n);
+/* Write p to path, a new file (smk_write_new_file: never through a link; an
+ * existing file replaced only when force), or to stdout when path is NULL
+ * or "-". Returns an exit status, the error already printed. */
+int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n, int force);
 
 /* Print v as indented JSON on stdout. */
 void vlc_print_json(json_t *v);

@@ -29,8 +29,10 @@ static const char *const top_keys[] = {
     "witness-user", NULL,
 };
 static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
-static const char *const limit_keys[] = {"queue", "message-size", "clients",
-					 "checkpoint-hold-ms", NULL};
+static const char *const limit_keys[] = {
+    "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
+    "idle-timeout-ms", "checkpoint-hold-ms", NULL,
+};
 static const char *const retry_keys[] = {"min", "max", NULL};
 static const char *const archive_key_keys[] = {"device", NULL};
 static const char *const witness_keys[] = {"key", "url", NULL};
@@ -223,6 +225,9 @@ static int load_limits(struct ctx *x, const smk_ynode *root)
 	    get_uint(x, n, "queue", 1, 1024, &l->queue) < 0 ||
 	    get_uint(x, n, "message-size", 1024, 16 * 1024 * 1024, &l->message_size) < 0 ||
 	    get_uint(x, n, "clients", 1, 4096, &l->clients) < 0 ||
+	    get_uint(x, n, "clients-per-uid", 1, 4096, &l->clients_per_uid) < 0 ||
+	    get_uint(x, n, "request-timeout-ms", 100, 600000, &l->request_timeout_ms) < 0 ||
+	    get_uint(x, n, "idle-timeout-ms", 0, 86400000, &l->idle_timeout_ms) < 0 ||
 	    get_uint(x, n, "checkpoint-hold-ms", 0, 10000, &l->checkpoint_hold_ms) < 0)
 		return -1;
 	return 0;
@@ -530,6 +535,9 @@ int config_parse(const char *file, const uint8_t *text, size_t len, config **out
 	x.c->limits.queue = 16;
 	x.c->limits.message_size = 64 * 1024;
 	x.c->limits.clients = 64;
+	x.c->limits.clients_per_uid = 16;
+	x.c->limits.request_timeout_ms = 10000;
+	x.c->limits.idle_timeout_ms = 60000;
 	x.c->limits.checkpoint_hold_ms = 250;
 	x.c->retry_min_s = 2;
 	x.c->retry_max_s = 300;

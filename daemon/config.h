@@ -35,6 +35,9 @@ typedef struct config_limits {
 	unsigned queue;	       /* jobs waiting per device */
 	unsigned message_size; /* bytes in one client message */
 	unsigned clients;      /* connections at once */
+	unsigned clients_per_uid;    /* connections of one uid at once */
+	unsigned request_timeout_ms; /* first byte of a message to its NUL */
+	unsigned idle_timeout_ms;    /* no call and no byte (0: never closed for it) */
 	unsigned checkpoint_hold_ms; /* how long a batch of records may wait for
 					more before its checkpoint (worker.c) */
 } config_limits;

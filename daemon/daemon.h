@@ -197,6 +197,7 @@ struct engine {
 	time_t (*now)(void);
 
 	trust_store trust;
+	char trust_warning[512]; /* "" unless a test or simulator root is trusted */
 	policy_set *policies;
 	archive *arc;
 	pthread_mutex_t archive_lock;

@@ -20,6 +20,7 @@
 #include "../archive/logkey.h"
 #include "../archive/record.h"
 #include "../common/hex.h"
+#include "cardop.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -139,6 +140,10 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 		smk_context(e, "trust anchors");
 		goto fail;
 	}
+	/* said at start and in every ListDevices reply: devices chained to
+	 * such a root are accepted, and prove nothing about real hardware */
+	if (trust_test_warning(&eng->trust, eng->trust_warning, sizeof(eng->trust_warning)) > 0)
+		log_warn("%s (trust directory %s)", eng->trust_warning, eng->cfg->trust_dir);
 	if (policy_set_load(eng->cfg->policies_dir, &eng->policies, NULL, NULL, e) < 0)
 		goto fail;
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
@@ -513,6 +518,20 @@ static void peer_of(const engine_peer *peer, policy_peer *pp)
 	pp->group_count = peer->ngroups;
 }
 
+int engine_peer_named(engine *eng, const engine_peer *peer)
+{
+	policy_peer pp;
+	size_t i;
+
+	if (cardop_is_admin(eng, peer))
+		return 1;
+	peer_of(peer, &pp);
+	for (i = 0; i < policy_set_count(eng->policies); i++)
+		if (policy_authorize(policy_set_at(eng->policies, i), &pp, NULL) == 0)
+			return 1;
+	return 0;
+}
+
 /* One entry of ListPolicies' reply; "allowed" is its last member. */
 static json_t *policy_entry(const policy *p, int allowed)
 {
@@ -574,6 +593,8 @@ int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, js
 	}
 	pthread_mutex_unlock(&eng->lock);
 	*reply = json_pack("{s:o}", "devices", list);
+	if (*reply && eng->trust_warning[0])
+		json_object_set_new(*reply, "trust_warning", json_string(eng->trust_warning));
 	return 0;
 }
 

@@ -65,6 +65,11 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy, co
  * (the key can be fetched later by request id). */
 void engine_forget(engine *eng, void *ctx);
 
+/* Does the configuration name this peer: uid 0, a member of an admin group,
+ * or allowed by at least one loaded policy? The socket layer keeps slots
+ * for such peers before others (server.h). */
+int engine_peer_named(engine *eng, const engine_peer *peer);
+
 /* Card work for one call, answered later like Generate (without progress):
  * 0 accepted, done(ctx, ...) runs on the loop unless engine_forget(ctx) came
  * first; -1 refused at once (not found, denied, no device, bad input) with

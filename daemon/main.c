@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/show.h"
@@ -77,6 +78,8 @@ static int check_config(const char *path)
 		bad = 1;
 	}
 	if (!bad) {
+		char warning[512];
+
 		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s", path,
 		       cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
 		       policy_set_count(set), trust.n, trust.n == 1 ? "" : "s", cfg->archive_path);
@@ -84,6 +87,8 @@ static int check_config(const char *path)
 			printf(", %zu witness%s", cfg->witness_count,
 			       cfg->witness_count == 1 ? "" : "es");
 		printf("\n");
+		if (trust_test_warning(&trust, warning, sizeof(warning)) > 0)
+			printf("%s: %s\n", path, warning);
 	}
 	trust_free(&trust);
 	policy_set_unref(set);
@@ -248,6 +253,9 @@ static int run(const char *path)
 	}
 	server_limits_default(&lim);
 	lim.max_clients = cfg->limits.clients;
+	lim.max_clients_per_uid = cfg->limits.clients_per_uid;
+	lim.request_timeout_ms = cfg->limits.request_timeout_ms;
+	lim.idle_timeout_ms = cfg->limits.idle_timeout_ms;
 	lim.max_message = cfg->limits.message_size;
 	d.srv = server_new(d.base, d.eng, &lim, &e);
 	if (d.srv == NULL) {
@@ -323,6 +331,17 @@ int main(int argc, char **argv)
 	const char *path = CONFIG_DEFAULT_PATH;
 	int check = 0, debug = 0, to_stderr = 0, c;
 
+	/* Before any secret exists: the process holds SM session keys and,
+	 * briefly, the PIN. Not dumpable means no core file (whatever
+	 * RLIMIT_CORE or core_pattern say), no ptrace attach and no
+	 * /proc/PID/mem or environ for other processes of the same uid (the
+	 * kernel makes /proc/PID/ root's). systemd's LimitCORE=0 is the same
+	 * promise for the unit. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "smkeyd: cannot make the process non-dumpable: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	/* Before anything touches OpenSSL: no openssl.cnf. The key service
 	 * uses the built-in default provider only, and a system-wide (or
 	 * $OPENSSL_CONF) configuration cannot load engines or providers into

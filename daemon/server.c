@@ -31,6 +31,7 @@
 #include "common/show.h"
 #include "daemon/methods.h"
 #include "daemon/sdnotify.h"
+#include "daemon/slots.h"
 #include "proto/varlink.h"
 
 #define READ_CHUNK 16384 /* bytes taken from a client per step */
@@ -43,6 +44,9 @@ struct server_conn {
 	struct bufferevent *bev;
 	struct event *resume; /* deferred: read the next call, or free */
 	engine_peer peer;
+	int named;		/* engine_peer_named at accept */
+	struct event *deadline; /* a request begun must be whole by then */
+	int deadline_armed;
 	varlink_reader rd;
 	unsigned long long id;
 	struct timespec call_start;
@@ -78,9 +82,11 @@ struct server {
 void server_limits_default(server_limits *lim)
 {
 	lim->max_clients = 64;
+	lim->max_clients_per_uid = 16;
 	lim->max_message = VARLINK_DEFAULT_MAX_MESSAGE;
 	lim->max_output = 16u << 20;
 	lim->idle_timeout_ms = 60000;
+	lim->request_timeout_ms = 10000;
 }
 
 static void log_stderr(void *ctx, enum server_log_level level, const char *msg)
@@ -135,6 +141,8 @@ static void conn_free(struct server_conn *c)
 	srv->nconns--;
 	bufferevent_free(c->bev);
 	event_free(c->resume);
+	if (c->deadline)
+		event_free(c->deadline);
 	varlink_reader_free(&c->rd);
 	free(c);
 }
@@ -146,8 +154,52 @@ static void conn_drop(struct server_conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	if (c->deadline_armed) {
+		evtimer_del(c->deadline);
+		c->deadline_armed = 0;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	event_active(c->resume, 0, 0);
+}
+
+/* The request deadline runs from the first byte of a message to its NUL:
+ * armed when bytes of an unfinished message are held, disarmed when the
+ * message is whole. Between calls a connection is only subject to the idle
+ * time (and may lose its slot when the table is full, see admit). */
+static void deadline_arm(struct server_conn *c)
+{
+	const server_limits *lim = &c->srv->lim;
+	struct timeval tv;
+
+	if (c->deadline_armed || lim->request_timeout_ms == 0 || c->dead)
+		return;
+	tv.tv_sec = lim->request_timeout_ms / 1000;
+	tv.tv_usec = (lim->request_timeout_ms % 1000) * 1000;
+	if (evtimer_add(c->deadline, &tv) == 0)
+		c->deadline_armed = 1;
+}
+
+static void deadline_disarm(struct server_conn *c)
+{
+	if (!c->deadline_armed)
+		return;
+	evtimer_del(c->deadline);
+	c->deadline_armed = 0;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->deadline_armed = 0;
+	if (c->dead || c->in_call)
+		return;
+	slog(c->srv, SERVER_LOG_WARNING,
+	     CONN_FMT ": no complete request within %u ms (%zu bytes of it held); closed",
+	     CONN_ARGS(c), c->srv->lim.request_timeout_ms, varlink_reader_pending(&c->rd));
+	conn_drop(c);
 }
 
 /* With nothing queued for c, hand the reply to the kernel at once: a reply
@@ -315,6 +367,7 @@ static void conn_call(struct server_conn *c, json_t *msg)
 		varlink_call_clear(&call);
 		return;
 	}
+	deadline_disarm(c);
 	c->in_call = 1;
 	c->call_more = call.more;
 	c->call_oneway = call.oneway;
@@ -366,8 +419,12 @@ static void conn_process(struct server_conn *c)
 				conn_drop(c);
 			return;
 		}
-		if (n <= 0)
+		if (n <= 0) {
+			/* part of a message is held: it must be whole in time */
+			if (varlink_reader_pending(&c->rd) > 0)
+				deadline_arm(c);
 			return;
+		}
 		if (varlink_reader_feed(&c->rd, chunk, (size_t)n, &e) < 0) {
 			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s; dropped", CONN_ARGS(c), e.msg);
 			conn_drop(c);
@@ -493,10 +550,10 @@ static int read_peer(int fd, engine_peer *peer, smk_err *e)
 }
 
 /* Tell a client over the limit why, in one non-blocking send, and close. */
-static void refuse_client(server *srv, int fd)
+static void refuse_client(server *srv, int fd, size_t limit)
 {
 	smk_buf out = SMK_BUF_INIT;
-	json_t *params = json_pack("{sI}", "limit", (json_int_t)srv->lim.max_clients);
+	json_t *params = json_pack("{sI}", "limit", (json_int_t)limit);
 	smk_err e;
 
 	if (params && varlink_error_encode(&out, "io.smkeyd.TooManyRequests", params, &e) == 0) {
@@ -508,22 +565,116 @@ static void refuse_client(server *srv, int fd)
 	close(fd);
 }
 
+/* Connections of uid that still hold a slot (not already being freed). */
+static size_t uid_conns(const server *srv, uid_t uid)
+{
+	const struct server_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
+		if (!c->dead && c->peer.uid == uid)
+			n++;
+	}
+	return n;
+}
+
+static size_t live_conns(const server *srv)
+{
+	const struct server_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
+		if (!c->dead)
+			n++;
+	}
+	return n;
+}
+
+/* A slot that may be given to someone else: no call in flight, no Generate
+ * held for it, not closing, no reply still on its way to the client. */
+static int evictable(const struct server_conn *c)
+{
+	return !c->dead && !c->in_call && !c->engine_holds && !c->closing && !c->eof &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/* The connection whose slot nc takes (slots.h), or NULL. */
+static struct server_conn *victim_for(server *srv, const struct server_conn *nc)
+{
+	struct server_conn *c, **conns, *v = NULL;
+	slot_info *info;
+	size_t n = 0;
+	long i;
+
+	info = calloc(srv->nconns + 1, sizeof(*info));
+	conns = calloc(srv->nconns + 1, sizeof(*conns));
+	if (info == NULL || conns == NULL)
+		goto out;
+	TAILQ_FOREACH(c, &srv->conns, entry)
+	{
+		if (c->dead)
+			continue;
+		info[n].uid = c->peer.uid;
+		info[n].named = c->named;
+		info[n].evictable = evictable(c);
+		info[n].pending = varlink_reader_pending(&c->rd) > 0;
+		conns[n++] = c;
+	}
+	i = slots_pick(info, n, nc->peer.uid, nc->named);
+	v = i >= 0 ? conns[i] : NULL;
+out:
+	free(info);
+	free(conns);
+	return v;
+}
+
+/* May nc have a slot? No (logged; *limit is the limit to tell it) past the
+ * per-uid limit, and when the table is full and no slot can be taken from
+ * another uid. */
+static int admit(server *srv, struct server_conn *nc, size_t *limit)
+{
+	size_t mine = uid_conns(srv, nc->peer.uid), live = live_conns(srv);
+	struct server_conn *v;
+
+	*limit = srv->lim.max_clients_per_uid;
+	if (mine >= srv->lim.max_clients_per_uid) {
+		slog(srv, SERVER_LOG_WARNING,
+		     "uid %u has %zu connections (the per-uid limit); refusing pid %d",
+		     (unsigned)nc->peer.uid, mine, (int)nc->peer.pid);
+		return 0;
+	}
+	*limit = srv->lim.max_clients;
+	if (live < srv->lim.max_clients)
+		return 1;
+	v = victim_for(srv, nc);
+	if (v == NULL) {
+		slog(srv, SERVER_LOG_WARNING,
+		     "%zu clients connected (the limit); refusing uid %u pid %d", live,
+		     (unsigned)nc->peer.uid, (int)nc->peer.pid);
+		return 0;
+	}
+	slog(srv, SERVER_LOG_WARNING,
+	     CONN_FMT ": %s closed to make room for uid %u (%zu clients, the limit; uid %u "
+		      "holds %zu)",
+	     CONN_ARGS(v), varlink_reader_pending(&v->rd) > 0 ? "unfinished request" : "idle",
+	     (unsigned)nc->peer.uid, live, (unsigned)v->peer.uid, uid_conns(srv, v->peer.uid));
+	conn_drop(v);
+	return 1;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
 	server *srv = arg;
 	struct server_conn *c;
+	size_t limit;
 	smk_err e;
 
 	(void)l;
 	(void)sa;
 	(void)socklen;
-	if (srv->nconns >= srv->lim.max_clients) {
-		slog(srv, SERVER_LOG_WARNING, "%zu clients connected (the limit); refusing one",
-		     srv->nconns);
-		refuse_client(srv, fd);
-		return;
-	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -536,11 +687,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->srv = srv;
+	c->named = engine_peer_named(srv->eng, &c->peer);
+	if (!admit(srv, c, &limit)) {
+		free(c);
+		refuse_client(srv, fd, limit);
+		return;
+	}
 	c->id = ++srv->next_id;
 	varlink_reader_init(&c->rd, srv->lim.max_message);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(srv->base, -1, 0, resume_cb, c);
-	if (c->bev == NULL || c->resume == NULL) {
+	c->deadline = evtimer_new(srv->base, deadline_cb, c);
+	if (c->bev == NULL || c->resume == NULL || c->deadline == NULL) {
 		slog(srv, SERVER_LOG_ERR, "new client: out of memory; closed");
 		if (c->bev)
 			bufferevent_free(c->bev);
@@ -548,6 +706,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			close(fd);
 		if (c->resume)
 			event_free(c->resume);
+		if (c->deadline)
+			event_free(c->deadline);
 		free(c);
 		return;
 	}
@@ -585,7 +745,8 @@ server *server_new(struct event_base *base, engine *eng, const server_limits *li
 		srv->lim = *lim;
 	else
 		server_limits_default(&srv->lim);
-	if (srv->lim.max_clients == 0 || srv->lim.max_message == 0 || srv->lim.max_output == 0) {
+	if (srv->lim.max_clients == 0 || srv->lim.max_clients_per_uid == 0 ||
+	    srv->lim.max_message == 0 || srv->lim.max_output == 0) {
 		free(srv);
 		smk_fail(e, SMK_E_ARG, "server: limits must be at least 1");
 		return NULL;

@@ -8,8 +8,21 @@
  * next call is read when the last reply has gone to the kernel, so a client
  * that sends calls and reads no replies is simply not served further); bytes
  * queued for a client that does not read (past the bound it is dropped);
- * idle time (no call and no byte, or no reply byte taken). A malformed message is answered with an
- * error and the connection closed; the loop never blocks and never trusts a byte.
+ * idle time (no call and no byte, or no reply byte taken); the time from the
+ * first byte of a message to its NUL (a client that trickles a request is
+ * closed at the deadline, whatever its pace). A malformed message is
+ * answered with an error and the connection closed; the loop never blocks
+ * and never trusts a byte.
+ *
+ * Sharing the slots (the choice is daemon/slots.h): one uid holds at most
+ * max_clients_per_uid connections.
+ * When every slot is taken, a newcomer takes the slot of a connection that
+ * has no call in flight (idle, or in the middle of a request), from another
+ * uid: first one that no policy and no admin group names when the newcomer
+ * is named (engine_peer_named), else one of the uid with the most
+ * connections, if that uid holds at least two more than the newcomer's. So
+ * a uid the policies allow is never kept out by one they do not, and no uid
+ * keeps out a uid with fewer connections by holding idle ones.
  */
 #ifndef SMK_SERVER_H
 #define SMK_SERVER_H
@@ -23,12 +36,15 @@ struct event_base;
 
 typedef struct server_limits {
 	size_t max_clients;	  /* connections at once; one more is told TooManyRequests */
+	size_t max_clients_per_uid; /* connections of one uid at once (same answer) */
 	size_t max_message;	  /* bytes of one received message, without its NUL */
 	size_t max_output;	  /* bytes queued for a client that does not read */
 	unsigned idle_timeout_ms; /* no call and no byte for this long: closed (0: never) */
+	unsigned request_timeout_ms; /* first byte of a message to its NUL (0: no deadline) */
 } server_limits;
 
-/* 64 clients, 64 KiB messages, 16 MiB queued, 60 s idle. */
+/* 64 clients, 16 per uid, 64 KiB messages, 16 MiB queued, 60 s idle, 10 s
+ * for a request to arrive whole. */
 void server_limits_default(server_limits *lim);
 
 enum server_log_level { SERVER_LOG_ERR, SERVER_LOG_WARNING, SERVER_LOG_INFO, SERVER_LOG_DEBUG };

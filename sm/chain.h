@@ -46,6 +46,17 @@ int trust_load_dir(trust_store *t, const char *dir, smk_err *e);
 const trust_root *trust_find(const trust_store *t, const char *chr);
 void trust_free(trust_store *t);
 
+/* Is r a root that proves nothing about genuine hardware: CardContact's
+ * test PKI (CHR "UT...") or a simulator's (CHR "ZZ...")? */
+int trust_root_is_test(const trust_root *r);
+/* How many roots of t are test or simulator roots; their CHRs, separated
+ * by ", ", into names (cut to cap). */
+size_t trust_test_roots(const trust_store *t, char *names, size_t cap);
+/* The one warning every output shows while such a root is trusted, e.g.
+ * "WARNING: trusting test or simulator root UTSRCACC100001: a key attested
+ * under it proves nothing about genuine hardware"; 0 and "" when none is. */
+size_t trust_test_warning(const trust_store *t, char *out, size_t cap);
+
 typedef struct chain_validity {
 	cvc_date ced, cxd;
 } chain_validity;

@@ -198,3 +198,47 @@ void trust_free(trust_store *t)
 	t->roots = NULL;
 	t->n = 0;
 }
+
+/* CHR prefixes of roots that are not production roots: CardContact's test
+ * PKI uses country code "UT", smkey-sim "ZZ" (docs/simulator.md). */
+int trust_root_is_test(const trust_root *r)
+{
+	const char *chr = r->cert.chr;
+
+	return strncmp(chr, "UT", 2) == 0 || strncmp(chr, "ZZ", 2) == 0;
+}
+
+size_t trust_test_roots(const trust_store *t, char *names, size_t cap)
+{
+	size_t i, n = 0, len = 0;
+
+	if (cap > 0)
+		names[0] = '\0';
+	for (i = 0; i < t->n; i++) {
+		if (!trust_root_is_test(t->roots[i]))
+			continue;
+		if (cap > len) {
+			int w = snprintf(names + len, cap - len, "%s%s", n ? ", " : "",
+					 t->roots[i]->cert.chr);
+
+			len = w > 0 ? len + (size_t)w : len;
+		}
+		n++;
+	}
+	return n;
+}
+
+size_t trust_test_warning(const trust_store *t, char *out, size_t cap)
+{
+	char names[256];
+	size_t n = trust_test_roots(t, names, sizeof(names));
+
+	if (cap > 0)
+		out[0] = '\0';
+	if (n > 0)
+		snprintf(out, cap,
+			 "WARNING: trusting test or simulator root%s %s: a key attested under %s "
+			 "proves nothing about genuine hardware",
+			 n == 1 ? "" : "s", names, n == 1 ? "it" : "them");
+	return n;
+}

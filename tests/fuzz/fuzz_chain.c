@@ -1,8 +1,8 @@
 /*
  * Device chain validation (chain_validate, ref §4.4): fuzzed EF 2F02
  * content (DevAut certificate then DICA certificate) against the pinned
- * roots of etc/trust, on a fixed day. The same bytes are also offered as a
- * trust anchor (trust_add: parse, role, self-signature), which is what a
+ * roots of etc/trust and etc/trust-test, on a fixed day. The same bytes are
+ * also offered as a trust anchor (trust_add: parse, role, self-signature), which is what a
  * file dropped into the trust directory goes through.
  */
 #include "fuzz.h"

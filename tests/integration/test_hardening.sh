@@ -6,7 +6,8 @@
 #    SKIP and exits 77, which ctest reports as skipped (SKIP_RETURN_CODE),
 #    never as passed;
 #  - the unit drops privileges (own user, no capabilities, no new
-#    privileges) and allows AF_UNIX only, without a network;
+#    privileges), writes no core file (LimitCORE=0) and allows AF_UNIX
+#    only, without a network;
 #  - the socket is 0660 for user smkeyd and group smkey, so a user outside
 #    the group cannot connect at all;
 #  - smkeyd-witness.service: exposure <= 2.0 (SMK_WITNESS_EXPOSURE_MAX), its
@@ -35,6 +36,7 @@ val() {
 
 [ "$(val "$unit" User)" = smkeyd ] || fail "User= is '$(val "$unit" User)', not smkeyd"
 [ "$(val "$unit" NoNewPrivileges)" = yes ] || fail "NoNewPrivileges= is not yes"
+[ "$(val "$unit" LimitCORE)" = 0 ] || fail "LimitCORE= is '$(val "$unit" LimitCORE)', not 0 (the daemon holds SM keys)"
 grep -qx 'CapabilityBoundingSet=' "$unit" || fail "CapabilityBoundingSet= does not empty the bounding set"
 grep -qx 'AmbientCapabilities=' "$unit" || fail "AmbientCapabilities= is not empty"
 [ "$(val "$unit" RestrictAddressFamilies)" = AF_UNIX ] ||
@@ -44,7 +46,7 @@ grep -qx 'AmbientCapabilities=' "$unit" || fail "AmbientCapabilities= is not emp
 [ "$(val "$sock" SocketMode)" = 0660 ] || fail "SocketMode= is '$(val "$sock" SocketMode)', not 0660"
 [ "$(val "$sock" SocketGroup)" = smkey ] || fail "SocketGroup= is not smkey"
 [ "$(val "$sock" SocketUser)" = smkeyd ] || fail "SocketUser= is not smkeyd"
-echo "test_hardening: unit: User=smkeyd, no capabilities, NoNewPrivileges, AF_UNIX only, PrivateNetwork; socket 0660 smkeyd:smkey"
+echo "test_hardening: unit: User=smkeyd, no capabilities, NoNewPrivileges, LimitCORE=0, AF_UNIX only, PrivateNetwork; socket 0660 smkeyd:smkey"
 
 [ "$(val "$wunit" User)" = smkeyd-witness ] || fail "smkeyd-witness: User= is '$(val "$wunit" User)'"
 [ "$(val "$wunit" NoNewPrivileges)" = yes ] || fail "smkeyd-witness: NoNewPrivileges= is not yes"

@@ -9,7 +9,8 @@ never a successful key), and after EVERY case the daemon process must still
 run and a fresh client must get an answer to GetInfo. A few cases stay
 open in the background (half-open message, a reader that never reads its
 replies, a silent connection); without --smoke the run then waits past the
-daemon's 60 s idle limit and checks that the daemon closed each of them.
+daemon's 60 s idle limit and checks that the daemon closed each of them (the
+half-open message goes earlier, at the 10 s request deadline).
 
 Nothing here may create a key: every Generate in the catalogue is refused
 by the socket layer or the engine before a card is asked; the caller
@@ -460,7 +461,8 @@ def main():
         else:
             closed = closed_by_daemon(s)
             ok = closed
-            seen = f"others served meanwhile; closed by the daemon after {IDLE_LIMIT_S} s idle" if closed \
+            seen = "others served meanwhile; closed by the daemon (request deadline or " \
+                f"{IDLE_LIMIT_S} s idle limit)" if closed \
                 else "still open after the idle limit"
         s.close()
         problem = alive()

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -671,6 +672,40 @@ START_TEST(open_refuses_what_is_not_an_archive)
 }
 END_TEST
 
+/* The archive names every key and requester: a new file is 0600 whatever
+ * the umask, and so are its -wal and -shm files. An existing file keeps its
+ * owner's mode. */
+START_TEST(new_archive_is_0600_under_umask_022)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char path[128], file[160];
+	struct stat st;
+	archive *b;
+	mode_t old;
+	smk_err e;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/private.db", F.dir);
+	old = umask(022);
+	ck_assert_msg(archive_open(path, ARCHIVE_OPEN_CREATE, &b, &e) == 0, "%s", e.msg);
+	umask(old);
+	for (i = 0; i < 3; i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffix[i]);
+		ck_assert_msg(stat(file, &st) == 0, "%s: missing", file);
+		ck_assert_msg((st.st_mode & 07777) == 0600, "%s: mode %04o, not 0600", file,
+			      (unsigned)(st.st_mode & 07777));
+	}
+	archive_close(b);
+
+	/* an archive the administrator made 0640 stays 0640 */
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_msg(archive_open(path, ARCHIVE_OPEN_CREATE, &b, &e) == 0, "%s", e.msg);
+	archive_close(b);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+}
+END_TEST
+
 /* kill -9 between the steps of archive_commit */
 static void die(const char *step, void *ctx)
 {
@@ -1125,6 +1160,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, record_parser_is_strict);
 	tcase_add_test(tc, archive_key_policy_is_sign_only);
 	tcase_add_test(tc, open_refuses_what_is_not_an_archive);
+	tcase_add_test(tc, new_archive_is_0600_under_umask_022);
 	tcase_add_test(tc, killed_during_commit_leaves_a_sound_archive);
 	tcase_add_test(tc, bundle_export_is_self_contained);
 	tcase_add_test(tc, group_commit_one_checkpoint_covers_all);

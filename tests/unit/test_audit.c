@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -20,6 +21,7 @@
 #include "archive/internal.h"
 #include "archive/merkle.h"
 #include "archive/verify.h"
+#include "common/file.h"
 #include "helpers/archfix.h"
 #include "helpers/testutil.h"
 #include "sm/chain.h"
@@ -451,6 +453,79 @@ START_TEST(generated_archive_audits_clean)
 }
 END_TEST
 
+static int64_t sql_int(const char *path, const char *stmt)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, stmt, -1, &st, NULL) == SQLITE_OK, "%s",
+		      sqlite3_errmsg(db));
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* `smkey audit FILE`: its exit status, its output (stdout and stderr) in out */
+static int smkey_audit(const char *dir, const char *file, smk_buf *out)
+{
+	char cmd[1024], log[256];
+	int rc;
+
+	snprintf(log, sizeof(log), "%s/audit.out", dir);
+	snprintf(cmd, sizeof(cmd), "'%s/smkey' audit '%s/%s' >'%s' 2>&1", SMK_BUILD_DIR, dir,
+		 file, log);
+	rc = system(cmd);
+	smk_buf_reset(out);
+	ck_assert(smk_read_file(log, 1 << 20, out, NULL) == 0 && smk_buf_add_byte(out, 0) == 0);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* An archive handed over by someone else is hostile: a table replaced by a
+ * view (SQL of the file's author run by the auditor) is refused, naming the
+ * table; triggers in the file never fire (the side table they fill stays
+ * empty), and the archive's own rows are still audited. */
+START_TEST(hostile_archive_runs_nothing_from_the_file)
+{
+	char cmd[2048], dir[160], path[200];
+	smk_buf out = SMK_BUF_INIT;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/hostile", P.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p '%s' && '%s/gen_archive' '%s' 5 --devices 1 >'%s/gen.json' && "
+		 "cp '%s/archive.db' '%s/view.db' && cp '%s/archive.db' '%s/trigger.db'",
+		 dir, SMK_BUILD_DIR, dir, dir, dir, dir, dir, dir);
+	run(cmd);
+
+	/* records is a view over the real rows: the audit would come out
+	 * clean while running the file author's SQL */
+	snprintf(path, sizeof(path), "%s/view.db", dir);
+	sql(path, "ALTER TABLE records RENAME TO real_records;"
+		  "CREATE VIEW records AS SELECT * FROM real_records;");
+	rc = smkey_audit(dir, "view.db", &out);
+	ck_assert_msg(rc == 2, "exit %d: %s", rc, (const char *)out.data);
+	ck_assert_msg(strstr((const char *)out.data, "view.db: records is a view, not a table"),
+		      "%s", (const char *)out.data);
+
+	/* triggers that would fill a side table when a row is written */
+	snprintf(path, sizeof(path), "%s/trigger.db", dir);
+	sql(path, "CREATE TABLE pwned(x);"
+		  "CREATE TRIGGER evil_cp AFTER INSERT ON checkpoints"
+		  " BEGIN INSERT INTO pwned VALUES('checkpoint'); END;"
+		  "CREATE TRIGGER evil_rec AFTER INSERT ON records"
+		  " BEGIN INSERT INTO pwned VALUES('record'); END;");
+	rc = smkey_audit(dir, "trigger.db", &out);
+	ck_assert_msg(rc == 0, "exit %d: %s", rc, (const char *)out.data);
+	ck_assert_msg(strstr((const char *)out.data, "5 records"), "%s", (const char *)out.data);
+	ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM pwned"), 0);
+	smk_buf_free(&out);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -463,6 +538,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, tree_heads_and_proofs_equal_the_flat_ones);
 	tcase_add_test(tc, commit_after_a_rolled_back_commit_signs_the_right_root);
 	tcase_add_test(tc, generated_archive_audits_clean);
+	tcase_add_test(tc, hostile_archive_runs_nothing_from_the_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

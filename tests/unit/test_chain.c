@@ -52,7 +52,7 @@ static smk_err try_chain(const smk_buf *chain, const char *root_file, time_t at)
 }
 
 #define ROOT_DE "etc/trust/DESRCACC100001.cvcert"
-#define ROOT_UT "etc/trust/UTSRCACC100001.cvcert"
+#define ROOT_UT "etc/trust-test/UTSRCACC100001.cvcert"
 
 static void genuine_chain(devaut_chain *c)
 {
@@ -469,13 +469,26 @@ START_TEST(trust_dir_roots)
 	    {"UTSRCACC100001", "03FC6DE4527C8E914EB02CD90B0BEB105832562E8FD0A097D6CE047E87FE4A55"},
 	};
 	trust_store t = TRUST_STORE_INIT;
-	char dir[4096];
+	char dir[4096], warning[512];
 	smk_err e;
 	size_t i;
 
+	/* the default directory holds the production root alone */
 	snprintf(dir, sizeof(dir), "%s/etc/trust", SMK_SOURCE_DIR);
 	ck_assert_msg(trust_load_dir(&t, dir, &e) == 0, "%s", e.msg);
-	ck_assert_uint_eq(t.n, 2); /* README.md is not a root */
+	ck_assert_uint_eq(t.n, 1); /* README.md is not a root */
+	ck_assert_ptr_null(trust_find(&t, "UTSRCACC100001"));
+	ck_assert_int_eq(trust_root_is_test(t.roots[0]), 0);
+	ck_assert_uint_eq(trust_test_warning(&t, warning, sizeof(warning)), 0);
+	ck_assert_str_eq(warning, "");
+	/* the test root is kept apart, and trusting it is flagged */
+	snprintf(dir, sizeof(dir), "%s/etc/trust-test", SMK_SOURCE_DIR);
+	ck_assert_msg(trust_load_dir(&t, dir, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_int_eq(trust_root_is_test(trust_find(&t, "UTSRCACC100001")), 1);
+	ck_assert_uint_eq(trust_test_warning(&t, warning, sizeof(warning)), 1);
+	ck_assert_str_eq(warning, "WARNING: trusting test or simulator root UTSRCACC100001: a key "
+				  "attested under it proves nothing about genuine hardware");
 	for (i = 0; i < 2; i++) {
 		const trust_root *r = trust_find(&t, want[i].chr);
 		uint8_t md[32];

@@ -85,6 +85,9 @@ START_TEST(defaults_and_relative_paths)
 	ck_assert_uint_eq(c->limits.queue, 16);
 	ck_assert_uint_eq(c->limits.message_size, 64 * 1024);
 	ck_assert_uint_eq(c->limits.checkpoint_hold_ms, 250);
+	ck_assert_uint_eq(c->limits.clients_per_uid, 16);
+	ck_assert_uint_eq(c->limits.request_timeout_ms, 10000);
+	ck_assert_uint_eq(c->limits.idle_timeout_ms, 60000);
 	ck_assert_uint_eq(c->retry_min_s, 2);
 	ck_assert_ptr_null(c->archive_key_device);
 	config_free(c);
@@ -109,7 +112,8 @@ START_TEST(all_fields)
 				     "  - serial: ZZSIM00002\n"
 				     "    pin-credential: pin-b\n"
 				     "limits: {queue: 3, message-size: 2048, clients: 5,"
-				     " checkpoint-hold-ms: 0}\n"
+				     " checkpoint-hold-ms: 0, clients-per-uid: 2,"
+				     " request-timeout-ms: 500, idle-timeout-ms: 0}\n"
 				     "retry: {min: 1, max: 60}\n");
 
 	ck_assert_str_eq(c->socket_path, "/run/x/s.sock");
@@ -121,6 +125,9 @@ START_TEST(all_fields)
 	ck_assert_uint_eq(c->limits.message_size, 2048);
 	ck_assert_uint_eq(c->limits.clients, 5);
 	ck_assert_uint_eq(c->limits.checkpoint_hold_ms, 0);
+	ck_assert_uint_eq(c->limits.clients_per_uid, 2);
+	ck_assert_uint_eq(c->limits.request_timeout_ms, 500);
+	ck_assert_uint_eq(c->limits.idle_timeout_ms, 0);
 	ck_assert_uint_eq(c->retry_min_s, 1);
 	ck_assert_uint_eq(c->retry_max_s, 60);
 	config_free(c);
@@ -166,6 +173,8 @@ START_TEST(broken_configs_name_the_place)
 	parse_bad(MINIMAL DEV "limits: {message-size: 99999999999999999999999}\n", "5:24",
 		  "out of range");
 	parse_bad(MINIMAL DEV "limits: {checkpoint-hold-ms: 10001}\n", "5:30", "out of range");
+	parse_bad(MINIMAL DEV "limits: {clients-per-uid: 0}\n", "5:27", "out of range");
+	parse_bad(MINIMAL DEV "limits: {request-timeout-ms: 99}\n", "5:30", "out of range");
 	parse_bad(MINIMAL DEV "retry: {min: 10, max: 5}\n", "5:8", "below retry min");
 	parse_bad(MINIMAL DEV "limits: 5\n", "5:9", "must be a mapping");
 	parse_bad(MINIMAL DEV

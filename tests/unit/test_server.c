@@ -161,6 +161,14 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy, co
 	return 0;
 }
 
+/* every client here is the test's own uid, which the test engine names */
+int engine_peer_named(engine *eng, const engine_peer *peer)
+{
+	(void)eng;
+	(void)peer;
+	return 1;
+}
+
 void engine_forget(engine *eng, void *ctx)
 {
 	struct job *j;
@@ -388,7 +396,7 @@ static server *srv;
 static pthread_t loop_thread;
 static char dir[64], sock_path[128];
 
-static _Atomic int dropped_slow, dropped_idle;
+static _Atomic int dropped_slow, dropped_idle, dropped_deadline;
 
 static void quiet(void *ctx, enum server_log_level level, const char *msg)
 {
@@ -397,6 +405,8 @@ static void quiet(void *ctx, enum server_log_level level, const char *msg)
 		dropped_slow = 1;
 	if (strstr(msg, "took no reply bytes within the idle time"))
 		dropped_idle = 1;
+	if (strstr(msg, "no complete request within"))
+		dropped_deadline = 1;
 	if (getenv("SMK_TEST_VERBOSE") || level == SERVER_LOG_ERR)
 		fprintf(stderr, "server: %s\n", msg);
 }
@@ -1086,6 +1096,110 @@ START_TEST(test_idle_client_closed)
 }
 END_TEST
 
+/* ---- request deadline and per-uid limit ---- */
+
+static void start_request_limits(void)
+{
+	server_limits lim;
+
+	server_limits_default(&lim);
+	lim.max_clients = 4;
+	lim.max_clients_per_uid = 2;
+	lim.idle_timeout_ms = 3000;
+	lim.request_timeout_ms = 400;
+	dropped_deadline = 0;
+	start(&lim);
+}
+
+static long since_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/* A client that sends one byte of a request every 100 ms never gets idle,
+ * but is closed at the request deadline (400 ms), long before the idle
+ * time (3 s). */
+START_TEST(test_trickled_request_closed_at_deadline)
+{
+	static const char req[] = "{\"method\":\"io.smkeyd.ListDevices\"";
+	struct timespec t0;
+	char buf[64];
+	long ms = 0;
+	size_t i = 0;
+	ssize_t n;
+	client c;
+
+	cl_open(&c);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (send(c.fd, req + i % (sizeof(req) - 1), 1, MSG_NOSIGNAL) != 1)
+			break;
+		i++;
+		sleep_ms(100);
+		/* closed? (a read of 0, or a reset) */
+		n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			break;
+		ck_assert_msg(since_ms(&t0) < 2500, "still open after %ld ms of trickling",
+			      since_ms(&t0));
+	}
+	ms = since_ms(&t0);
+	ck_assert_msg(ms >= 350 && ms < 1500, "closed after %ld ms", ms);
+	ck_assert(dropped_deadline);
+	cl_close(&c);
+	assert_served();
+}
+END_TEST
+
+/* The deadline is for a request under way: between calls a client may
+ * wait (up to the idle time) and is served again. */
+START_TEST(test_idle_between_requests_not_a_deadline)
+{
+	client c;
+	json_t *m;
+
+	cl_open(&c);
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.ListDevices\"}");
+	ck_assert_ptr_null(error_of(m));
+	json_decref(m);
+	sleep_ms(900);
+	m = cl_call(&c, "{\"method\":\"io.smkeyd.ListDevices\"}");
+	ck_assert_ptr_null(error_of(m));
+	json_decref(m);
+	ck_assert(!dropped_deadline);
+	cl_close(&c);
+}
+END_TEST
+
+/* One uid holds at most max_clients_per_uid connections; the next one is
+ * told TooManyRequests with that limit. */
+START_TEST(test_per_uid_limit)
+{
+	client c[2], extra;
+	json_t *m;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		cl_open(&c[i]);
+		m = cl_call(&c[i], "{\"method\":\"io.smkeyd.ListDevices\"}");
+		ck_assert_ptr_null(error_of(m));
+		json_decref(m);
+	}
+	cl_open(&extra);
+	m = cl_recv(&extra);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(error_of(m), "io.smkeyd.TooManyRequests");
+	ck_assert_int_eq(json_integer_value(json_object_get(params_of(m), "limit")), 2);
+	json_decref(m);
+	cl_close(&extra);
+	cl_close(&c[0]);
+	cl_close(&c[1]);
+}
+END_TEST
+
 /* ---- smkey and the Python client against this server ---- */
 
 /* Run a shell command with SMKEYD_SOCKET set; its exit status, and its
@@ -1137,7 +1251,7 @@ START_TEST(test_smkey_generate_writes_files)
 
 	/* never over an earlier key's evidence; the way to the bundle is named */
 	ck_assert_int_eq(run(out, sizeof(out), cmd), 1);
-	ck_assert_msg(strstr(out, "File exists") && strstr(out, "smkey bundle r-0001"), "%s", out);
+	ck_assert_msg(strstr(out, "exists; not overwriting it") && strstr(out, "smkey bundle r-0001"), "%s", out);
 
 	snprintf(cmd, sizeof(cmd), SMKEY " generate --json --policy release-apk -o %s", dir);
 	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
@@ -1360,6 +1474,13 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_max_clients);
 	tcase_add_test(t, test_disconnect_during_generate_forgets);
 	tcase_add_test(t, test_idle_client_closed);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("request limits");
+	tcase_add_checked_fixture(t, start_request_limits, stop);
+	tcase_add_test(t, test_trickled_request_closed_at_deadline);
+	tcase_add_test(t, test_idle_between_requests_not_a_deadline);
+	tcase_add_test(t, test_per_uid_limit);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("listening");
