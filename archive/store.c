@@ -679,6 +679,7 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	cr.spki = req->spki;
 	cr.spki_len = req->spki_len;
 	cr.time = info.time;
+	cr.card = req->card;
 	if (commit_intent(a, signer, &cr, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		goto fail;
 	smk_buf_free(&canon);

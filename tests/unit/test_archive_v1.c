@@ -96,10 +96,13 @@ START_TEST(v1_records_parse)
 		ck_assert_msg(archive_get(a, i, &canon, NULL, &e) == 0, "%s", e.msg);
 		ck_assert_msg(archive_record_parse(canon.data, canon.len, &r, &e) == 0,
 			      "record %llu: %s", (unsigned long long)i, e.msg);
+		ck_assert_int_eq(r.format, 1);
 		ck_assert_str_eq(r.kind, i == 0   ? ARCHIVE_KIND_ARCHIVE_KEY
 					 : i == 1 ? ARCHIVE_KIND_KEY
 					 : i == 2 ? ARCHIVE_KIND_ADOPTED
 						  : ARCHIVE_KIND_CERTIFICATE);
+		/* format 1 says nothing of what the card told */
+		ck_assert_int_eq(r.has_card, 0);
 		archive_record_free(&r);
 	}
 	smk_buf_free(&canon);
@@ -123,6 +126,7 @@ START_TEST(v1_bundles_verify)
 				  0,
 			      "%s: %s", path, e.msg);
 		ck_assert_str_eq(v.has_cert ? v.cert_record.kind : v.record.kind, kinds[i]);
+		ck_assert_int_eq(v.record.format, 1);
 		archive_verified_free(&v);
 	}
 	smk_buf_free(&b);
