@@ -182,6 +182,79 @@ int hsm_parse_pin_status(size_t len, uint16_t sw, hsm_pin_status *out, smk_err *
  * with tries left, blocked, transport PIN, not initialised), e->sw set. */
 int hsm_verify_result(size_t len, uint16_t sw, smk_err *e);
 
+/* ---- MANAGE KEY DOMAIN query (ref §2.7) ---- */
+
+/* Domains asked about at most: domain numbers 0 .. HSM_KEY_DOMAINS_MAX-1. */
+#define HSM_KEY_DOMAINS_MAX 16
+
+enum hsm_domain_kind {
+	HSM_DOMAIN_EMPTY = 0, /* 6A88: the domain exists but is not set up */
+	HSM_DOMAIN_DKEK,      /* a DKEK domain (shares imported or outstanding) */
+	HSM_DOMAIN_XKEK,      /* an XKEK domain (the answer carries a domain UID) */
+};
+/* "empty", "dkek", "xkek" */
+const char *hsm_domain_kind_name(enum hsm_domain_kind k);
+
+typedef struct hsm_key_domain {
+	uint8_t index;
+	enum hsm_domain_kind kind;
+	uint8_t shares_total, shares_outstanding; /* DKEK: as the card reports them */
+	uint8_t kcv[8];				  /* first 8 bytes of SHA-256(DKEK) */
+	bool has_kcv; /* kcv is the check value of a complete key (DKEK with no share
+			 outstanding, or an XKEK domain that reports a non-zero one) */
+} hsm_key_domain;
+
+/* What the card says about its key domains, read at one moment. */
+typedef struct hsm_domain_state {
+	/* false: the card did not answer the query for domain 0 (6D00, 6E00:
+	 * not supported; 6A86: no domain configured). count is 0 then, and
+	 * "not reported" is all that is known. */
+	bool reported;
+	uint16_t sw0;	/* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
+	size_t count;	/* domains the card has, d[0 .. count) */
+	hsm_key_domain d[HSM_KEY_DOMAINS_MAX];
+	/* some domain is set up (a DKEK domain in any share state, or an XKEK
+	 * domain): a key may have come in through UNWRAP KEY. Outstanding shares
+	 * can be imported later and a domain's KEK can be deleted and set again
+	 * (P1 04), so only "no domain set up" counts as not import-capable, and
+	 * that only for the moment of the query. */
+	bool can_import;
+} hsm_domain_state;
+
+/* `80 52 00 <domain> Le 00`: the status of one domain, no data. */
+void hsm_build_key_domain_query(apdu *a, uint8_t domain);
+
+enum hsm_domain_answer {
+	HSM_DOMAIN_ANSWER_PRESENT = 0, /* 9000 with a status: *out filled */
+	HSM_DOMAIN_ANSWER_EMPTY,       /* 6A88: not set up (out->kind EMPTY) */
+	HSM_DOMAIN_ANSWER_BEYOND,      /* 6A86: no domain with this number */
+	HSM_DOMAIN_ANSWER_UNSUPPORTED, /* 6D00 / 6E00: the card has no such command */
+};
+/* Parse the answer to the query for domain `domain`: 9000 with `total
+ * outstanding KCV(8)` (10 bytes, DKEK) or those 10 bytes followed by a
+ * domain UID (XKEK; 1..HSM_DOMAIN_UID_MAX bytes). Any other SW, or data
+ * that is not one of these, is -1 naming the domain. */
+#define HSM_DOMAIN_UID_MAX 256
+int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t domain,
+			 hsm_key_domain *out, enum hsm_domain_answer *ans, smk_err *e);
+/* Set can_import from d[0 .. count). */
+void hsm_domain_state_finish(hsm_domain_state *st);
+
+/* ---- SELECT of a key object with FCP: the algorithm list (issue 14) ---- */
+
+/* `00 A4 00 00 02 CC<id> 00`: select the key object and ask for its FCP. */
+void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id);
+
+/* Parse the answer to hsm_build_select_key. The algorithm list is DO 91
+ * (1..SMK_ALG_LIST_MAX bytes, as in the GAKP, ref §6.2) inside the
+ * proprietary template A5 of the FCP `62`. *reported is false when the
+ * card does not report one: SELECT refused with 6A82 / 6A86 / 6D00 / 6E00
+ * / 6981 / 6982, or an FCP without A5 or without 91 in it. Malformed FCPs
+ * (not exactly one 62, broken TLV, A5 or 91 twice, 91 empty or too long)
+ * and any other SW are -1. */
+int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t key_id,
+			   uint8_t algs[SMK_ALG_LIST_MAX], size_t *n, bool *reported, smk_err *e);
+
 /* ---- GET CHALLENGE (ref §7.5) ---- */
 
 int hsm_build_get_challenge(apdu *a, size_t n, smk_err *e); /* n 1..1024 */
