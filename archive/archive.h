@@ -99,7 +99,7 @@ typedef struct archive_intent_info {
 #define ARCHIVE_DOMAINS_MAX 16
 #define ARCHIVE_ALG_LIST_MAX 16
 enum archive_domain_kind {
-	ARCHIVE_DOMAIN_NONE, /* the domain exists, no DKEK or XKEK set up */
+	ARCHIVE_DOMAIN_EMPTY, /* the domain exists, not set up (no DKEK or XKEK) */
 	ARCHIVE_DOMAIN_DKEK,
 	ARCHIVE_DOMAIN_XKEK,
 };
@@ -169,6 +169,15 @@ int archive_commit_record(archive *a, const archive_signer *signer, const archiv
  * the latest checkpoint already covers every record nothing is signed. */
 int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *size, smk_err *e);
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e);
+/* A failed outcome whose reason starts with this is a refusal: the card held
+ * a key for the intent that did not match what the intent asked for (read
+ * back after a lost answer: wrong type, curve, size or algorithm list), and
+ * the key was not archived. smkey audit reports each as a FINDING. */
+#define ARCHIVE_REFUSED_PREFIX "REFUSED: "
+/* The canonical policy document stored with an open intent (appended), for
+ * recovery: what a key read back must be. SMK_E_ARG when the intent is
+ * unknown, has an outcome, or has no policy (adopted, certificate). */
+int archive_intent_policy(archive *a, const char *request_id, smk_buf *doc, smk_err *e);
 
 /* Intents without an outcome (interrupted requests), oldest first. The
  * caller frees *list. */

@@ -299,15 +299,16 @@ int archive_card_can_import(const archive_card_facts *c)
 	for (i = 0; i < c->domain_count; i++) {
 		const archive_key_domain *d = &c->domains[i];
 
-		if (d->kind == ARCHIVE_DOMAIN_XKEK ||
-		    (d->kind == ARCHIVE_DOMAIN_DKEK && d->shares_outstanding == 0))
+		/* a domain set up in any state: outstanding shares can be
+		 * imported later, so only "nothing set up" cannot import */
+		if (d->kind != ARCHIVE_DOMAIN_EMPTY)
 			return 1;
 	}
 	return 0;
 }
 
 static const char *const cvreq_source_names[] = {"gakp", "recovered", "ce"};
-static const char *const domain_kind_names[] = {"none", "dkek", "xkek"};
+static const char *const domain_kind_names[] = {"empty", "dkek", "xkek"};
 static const char *const alg_state_names[] = {"not-reported", "confirmed", "reported"};
 
 const char *archive_cvreq_source_name(enum archive_cvreq_source s)
@@ -999,7 +1000,7 @@ static int parse_domain(json_t *one, archive_key_domain *d, smk_err *e)
 	if (d->shares_outstanding > d->shares_total)
 		return smk_fail(e, SMK_E_FORMAT, "%s %u: %u of %u shares outstanding", w,
 				d->index, d->shares_outstanding, d->shares_total);
-	if (d->kind != ARCHIVE_DOMAIN_DKEK && (d->shares_total || d->has_kcv))
+	if (d->kind == ARCHIVE_DOMAIN_EMPTY && (d->shares_total || d->has_kcv))
 		return smk_fail(e, SMK_E_FORMAT, "%s %u: shares or kcv on a %s domain", w,
 				d->index, domain_kind_names[d->kind]);
 	return 0;

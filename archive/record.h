@@ -115,10 +115,11 @@ typedef struct archive_policy_key {
 } archive_policy_key;
 int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e);
 
-/* Whether the key domains recorded allow importing a key (a DKEK with every
- * share imported, or an XKEK): 1 yes, 0 no, -1 unknown (not reported). */
+/* Whether the key domains recorded allow importing a key (any domain set up,
+ * DKEK in any share state or XKEK: shares can be completed later): 1 yes,
+ * 0 no, -1 unknown (not reported). */
 int archive_card_can_import(const archive_card_facts *c);
-/* The words a record uses: "gakp", "recovered", "ce"; "none", "dkek",
+/* The words a record uses: "gakp", "recovered", "ce"; "empty", "dkek",
  * "xkek". */
 const char *archive_cvreq_source_name(enum archive_cvreq_source s);
 const char *archive_domain_kind_name(enum archive_domain_kind k);
