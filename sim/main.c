@@ -6,8 +6,7 @@
  *                  [--fault SPEC]... [--latency SPEC]
  *   smkey-sim ctl  --control SOCK REQUEST...
  *   smkey-sim show --state FILE [--ef FID]
- *   smkey-sim wrap --dkek-share FILE... --password PW --key PEM [--algorithms HEX]
- *                  --out FILE
+ *   smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX] --out FILE
  * docs/simulator.md describes the state file, faults, the log and latency.
  */
 #include <errno.h>
@@ -45,8 +44,8 @@ static void usage(FILE *f)
 	      "                     [--attest-imports] [--fcp-algorithms]\n"
 	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
 	      "       smkey-sim show --state FILE [--ef FID]\n"
-	      "       smkey-sim wrap --dkek-share FILE... --password PW [--iterations N]\n"
-	      "                      --key PEM [--algorithms HEX] --out FILE\n",
+	      "       smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX]\n"
+	      "                      --out FILE\n",
 	      f);
 }
 
@@ -419,66 +418,45 @@ static int cmd_show(int argc, char **argv)
 	return rc;
 }
 
-/* A DKEK share file as sc-hsm-tool --create-dkek-share writes it:
- * "Salted__", 8 bytes salt, the 32-byte share AES-256-CBC encrypted under
- * EVP_BytesToKey(MD5, salt, password, iterations). XOR-ed into dkek. */
-static int read_share(const char *path, const char *pw, int iter, uint8_t dkek[32])
+/* A DKEK share: a file of exactly 32 bytes, XOR-ed into dkek. */
+static int read_share(const char *path, uint8_t dkek[32])
 {
-	uint8_t file[64], key[32], iv[16], share[48];
-	EVP_CIPHER_CTX *ctx = NULL;
-	int n1 = 0, n2 = 0, ok;
+	uint8_t share[32];
 	FILE *f = fopen(path, "rb");
 	size_t n;
+	int ok;
 
 	if (f == NULL) {
 		fprintf(stderr, "smkey-sim: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	n = fread(file, 1, sizeof(file), f);
-	ok = n == sizeof(file) && fgetc(f) == EOF && memcmp(file, "Salted__", 8) == 0;
+	n = fread(share, 1, sizeof(share), f);
+	ok = n == sizeof(share) && fgetc(f) == EOF;
 	fclose(f);
-	if (!ok) {
-		fprintf(stderr, "smkey-sim: %s: not a DKEK share file (64 bytes, Salted__)\n",
-			path);
-		return -1;
-	}
-	ctx = EVP_CIPHER_CTX_new();
-	ok = ctx != NULL &&
-	     EVP_BytesToKey(EVP_aes_256_cbc(), EVP_md5(), file + 8, (const uint8_t *)pw,
-			    (int)strlen(pw), iter, key, iv) == 32 &&
-	     EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, key, iv) == 1 &&
-	     EVP_DecryptUpdate(ctx, share, &n1, file + 16, 48) == 1 &&
-	     EVP_DecryptFinal_ex(ctx, share + n1, &n2) == 1 && n1 + n2 == 32;
-	EVP_CIPHER_CTX_free(ctx);
 	if (ok)
-		for (size_t i = 0; i < 32; i++)
+		for (size_t i = 0; i < sizeof(share); i++)
 			dkek[i] ^= share[i];
-	OPENSSL_cleanse(key, sizeof(key));
-	OPENSSL_cleanse(iv, sizeof(iv));
 	OPENSSL_cleanse(share, sizeof(share));
 	if (!ok)
-		fprintf(stderr, "smkey-sim: %s: does not decrypt with this password\n", path);
+		fprintf(stderr, "smkey-sim: %s: a DKEK share is a file of exactly 32 bytes\n", path);
 	return ok ? 0 : -1;
 }
 
-/* Make a key blob of a software key under the DKEK the shares make, in the
- * file format of sc-hsm-tool --wrap-key (30 { 04 blob }), so that
- * sc-hsm-tool --unwrap-key imports it: what an operator who holds every
- * share can do. */
+/* Make a key blob of a software key under the DKEK the shares make (each
+ * share 32 raw bytes, the value MANAGE KEY DOMAIN imports), in the file
+ * format of sc-hsm-tool --wrap-key (30 { 04 blob }), so that sc-hsm-tool
+ * --unwrap-key imports it: what an operator who holds every share can do. */
 static int cmd_wrap(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"dkek-share", required_argument, NULL, 'd'},
-	    {"password", required_argument, NULL, 'p'},
-	    {"iterations", required_argument, NULL, 'i'},
 	    {"key", required_argument, NULL, 'k'},
 	    {"algorithms", required_argument, NULL, 'a'},
 	    {"out", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *shares[16], *pw = NULL, *keypath = NULL, *algs_hex = "", *outpath = NULL;
+	const char *shares[16], *keypath = NULL, *algs_hex = "", *outpath = NULL;
 	size_t n_shares = 0, i;
-	unsigned long iter = 10000000;
 	uint8_t dkek[32] = {0};
 	smk_buf algs = SMK_BUF_INIT, blob = SMK_BUF_INIT, file = SMK_BUF_INIT;
 	EVP_PKEY *key = NULL;
@@ -496,13 +474,6 @@ static int cmd_wrap(int argc, char **argv)
 			}
 			shares[n_shares++] = optarg;
 			break;
-		case 'p':
-			pw = optarg;
-			break;
-		case 'i':
-			if (parse_uint("--iterations", optarg, 100000000, &iter) < 0 || iter == 0)
-				return 2;
-			break;
 		case 'k':
 			keypath = optarg;
 			break;
@@ -517,7 +488,7 @@ static int cmd_wrap(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (n_shares == 0 || pw == NULL || keypath == NULL || outpath == NULL || optind != argc) {
+	if (n_shares == 0 || keypath == NULL || outpath == NULL || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -526,7 +497,7 @@ static int cmd_wrap(int argc, char **argv)
 		return 2;
 	}
 	for (i = 0; i < n_shares; i++)
-		if (read_share(shares[i], pw, (int)iter, dkek) < 0)
+		if (read_share(shares[i], dkek) < 0)
 			goto done;
 	f = fopen(keypath, "r");
 	if (f == NULL) {

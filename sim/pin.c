@@ -314,10 +314,10 @@ uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out)
 	if (a->p2 >= c->n_domains)
 		return SW_WRONG_P1P2;
 	d = &c->domains[a->p2];
-	if (a->p1 != 0x00 || a->lc != 0) {
-		if (!c->pin_ok)
-			return SW_SECURITY;
-	}
+	/* the status and a share import need no PIN: sc-hsm-tool imports
+	 * shares without one; creating or deleting needs it */
+	if (a->p1 != 0x00 && !c->pin_ok)
+		return SW_SECURITY;
 	switch (a->p1) {
 	case 0x00: /* status, or import a share */
 		if (!d->present)

@@ -248,10 +248,13 @@ START_TEST(domain_states)
 	ck_assert_int_eq(d.kind, HSM_DOMAIN_XKEK);
 	ck_assert_int_lt(sim_card_set_xkek_domain(k.c, 2, uid, sizeof(uid), &e), 0);
 
-	/* the query needs no PIN; changes do */
+	/* the query and a share import need no PIN (sc-hsm-tool sends none);
+	 * creating and deleting do */
 	ck_sw(k.c, SELECT, 0x9000);
 	ck_assert_int_eq(query(k.c, 0, &d), HSM_DOMAIN_ANSWER_PRESENT);
-	ck_sw(k.c, "80520000 20 " SHARE1, 0x6982);
+	ck_sw(k.c, "80520000 20 " SHARE1, 0x9000);
+	ck_sw(k.c, "80520400", 0x6982);
+	ck_sw(k.c, "80520300", 0x6982);
 	card_free(&k);
 
 	/* INITIALIZE with 92: domain 0 is a DKEK domain of that many shares */
