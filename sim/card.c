@@ -82,6 +82,7 @@ static const struct sim_cmd commands[] = {
     {0x52, 0x80, sim_cmd_domain},     {0x22, 0x00, sim_cmd_mse},
     {0x86, 0x00, sim_cmd_ga},	      {0x46, 0x00, sim_cmd_gakp},
     {0x68, 0x80, sim_cmd_sign},	      {0x62, 0x80, sim_cmd_decipher},
+    {0x72, 0x80, sim_cmd_wrap},	      {0x74, 0x80, sim_cmd_unwrap},
 };
 
 static uint16_t dispatch(sim_card *c, const apdu *a, smk_buf *out)

@@ -10,6 +10,7 @@
 #ifndef SMK_SIM_CARD_H
 #define SMK_SIM_CARD_H
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,38 @@ int sim_card_read_ef(const sim_card *c, uint16_t fid, smk_buf *out);
 /* A human summary: CHR, PIN tries, keys with their restrictions, EFs.
  * Never PINs or key material. */
 void sim_card_describe(const sim_card *c, FILE *f);
+
+/* ---- key domains, key blobs, and behaviour beyond genuine firmware ---- */
+
+/* UNWRAP KEY also writes a fresh authenticated CV request (signed by the
+ * device key, as for a generated key) into CE|id, as an independent
+ * SmartCard-HSM implementation does. Genuine firmware: not known. Off by
+ * default; not saved in the state file. */
+void sim_card_set_attest_imports(sim_card *c, bool on);
+/* SELECT of a key object CC|id with FCP answers `62 { 82 01 18, 83 FID,
+ * A5 { [91 algorithm list] } }`. Off by default (genuine firmware: not
+ * known; the default answers 6A82 as for any FID that is not an EF). */
+void sim_card_set_fcp_algorithms(sim_card *c, bool on);
+
+/* Make domain (0 .. configured domains - 1) an XKEK domain with this UID
+ * (1..128 bytes). The membership protocol of MANAGE KEY DOMAIN P1 02 is not
+ * simulated; this is how tests get the XKEK state. */
+int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n,
+			     smk_err *e);
+
+/* The SmartCard-HSM DKEK key blob (docs/simulator.md "Key blobs"), as
+ * WRAP KEY returns it and UNWRAP KEY takes it: KCV, key type, algorithm
+ * OID, allowed algorithms, then the key AES-256-CBC encrypted under
+ * SHA-256(DKEK || 00000001) and a CMAC under SHA-256(DKEK || 00000002).
+ * EC keys of the curves in sm/curves.h and RSA keys (type 5: d, n, e).
+ * key must have its private part. */
+#define SIM_DKEK_KCV_LEN 8
+void sim_dkek_kcv(const uint8_t dkek[32], uint8_t kcv[SIM_DKEK_KCV_LEN]);
+int sim_dkek_wrap(const uint8_t dkek[32], EVP_PKEY *key, const uint8_t *algs, size_t n_algs,
+		  smk_buf *out, smk_err *e);
+/* *key is new, the caller frees it; algs holds up to 16. */
+int sim_dkek_unwrap(const uint8_t dkek[32], const uint8_t *blob, size_t n, EVP_PKEY **key,
+		    uint8_t algs[16], size_t *n_algs, smk_err *e);
 
 /* ---- statistics and the APDU log (log.c) ---- */
 

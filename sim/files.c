@@ -124,6 +124,27 @@ static uint16_t ef_fcp(const struct sim_file *f, smk_buf *out)
 	return r < 0 ? SW_UNKNOWN : SW_OK;
 }
 
+/* Behind sim_card_set_fcp_algorithms: the FCP of a key object carries the
+ * key's algorithm list as DO 91 in the proprietary template A5 (no 91: the
+ * key has no list and may do everything). Genuine firmware: not known. */
+static uint16_t key_fcp(const struct sim_key *k, uint16_t fid, smk_buf *out)
+{
+	uint8_t id[2] = {(uint8_t)(fid >> 8), (uint8_t)fid};
+	uint8_t desc = 0x18; /* internal EF */
+	size_t mark, prop;
+	int r = 0;
+
+	r |= tlv_begin(out, 0x62, &mark);
+	r |= tlv_put(out, 0x82, &desc, 1);
+	r |= tlv_put(out, 0x83, id, 2);
+	r |= tlv_begin(out, 0xA5, &prop);
+	if (k->n_algs)
+		r |= tlv_put(out, 0x91, k->algs, k->n_algs);
+	r |= tlv_end(out, prop);
+	r |= tlv_end(out, mark);
+	return r < 0 ? SW_UNKNOWN : SW_OK;
+}
+
 uint16_t sim_cmd_select(sim_card *c, const apdu *a, smk_buf *out)
 {
 	struct sim_file *f;
@@ -142,6 +163,10 @@ uint16_t sim_cmd_select(sim_card *c, const apdu *a, smk_buf *out)
 	if (a->lc != 2)
 		return SW_WRONG_LENGTH;
 	fid = (uint16_t)(a->data[0] << 8 | a->data[1]);
+	if (is_key_fid(fid) && c->fcp_algs && c->keys[fid & 0xFF] != NULL) {
+		c->cur_ef = fid;
+		return a->p2 == 0x0C ? SW_OK : key_fcp(c->keys[fid & 0xFF], fid, out);
+	}
 	f = sim_file_find(c, fid);
 	if (f == NULL)
 		return SW_NOT_FOUND;

@@ -122,3 +122,20 @@ done:
 	smk_buf_free(&areq);
 	return sw;
 }
+
+int sim_authreq(sim_card *c, const struct sim_key *k, const char *car, const char *chr,
+		smk_buf *areq)
+{
+	smk_buf req = SMK_BUF_INIT;
+	int r;
+
+	if (c->keys[0] == NULL)
+		return -1;
+	/* reference §6.3, as for GAKP with the default algorithm of the key type */
+	r = cvc_encode_request(&req, car, chr, k->pkey, cvc_alg_default(k->type), NULL);
+	if (r == 0)
+		r = cvc_encode_authreq(areq, req.data, req.len, c->chr, c->keys[0]->pkey,
+				       cvc_alg_default(SMK_KEY_EC), NULL);
+	smk_buf_free(&req);
+	return r < 0 ? -1 : 0;
+}

@@ -247,11 +247,12 @@ void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id);
 
 /* Parse the answer to hsm_build_select_key. The algorithm list is DO 91
  * (1..SMK_ALG_LIST_MAX bytes, as in the GAKP, ref §6.2) inside the
- * proprietary template A5 of the FCP `62`. *reported is false when the
- * card does not report one: SELECT refused with 6A82 / 6A86 / 6D00 / 6E00
- * / 6981 / 6982, or an FCP without A5 or without 91 in it. Malformed FCPs
- * (not exactly one 62, broken TLV, A5 or 91 twice, 91 empty or too long)
- * and any other SW are -1. */
+ * proprietary template A5 of the FCP `62`; A5 without 91 reports a key with
+ * no list (*reported true, *n 0: unrestricted). *reported is false when
+ * the card reports nothing: SELECT refused with 6A82 / 6A86 / 6D00 / 6E00
+ * / 6981 / 6982, no data, or an FCP without A5. Malformed FCPs (not
+ * exactly one 62, broken TLV, A5 or 91 twice, 91 empty or too long) and
+ * any other SW are -1. */
 int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t key_id,
 			   uint8_t algs[SMK_ALG_LIST_MAX], size_t *n, bool *reported, smk_err *e);
 

@@ -168,8 +168,11 @@ int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t
 	if (seen > 1)
 		return smk_fail(e, SMK_E_FORMAT, "%s: algorithm list 91 appears %d times", what,
 				seen);
-	if (seen == 0)
+	if (seen == 0) {
+		/* A5 without 91: the key has no list (unrestricted) */
+		*reported = true;
 		return 0;
+	}
 	if (list.len == 0 || list.len > SMK_ALG_LIST_MAX)
 		return smk_fail(e, SMK_E_FORMAT,
 				"%s: algorithm list 91 of %zu bytes, want 1 to %d", what, list.len,

@@ -167,7 +167,8 @@ int session_key_domains(smk_session *s, hsm_domain_state *out, smk_err *e);
 
 /* The algorithm list the card reports for key_id in the FCP of CC|key_id
  * (SELECT under SM), if it reports one: *reported false when it does not
- * (then *n is 0). A malformed FCP is an error. */
+ * (then *n is 0); *reported true with *n 0 means the card says the key has
+ * no list (every algorithm of its type). A malformed FCP is an error. */
 int session_key_algs(smk_session *s, uint8_t key_id, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
 		     bool *reported, smk_err *e);
 
