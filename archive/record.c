@@ -989,9 +989,11 @@ static int parse_domain(json_t *one, archive_key_domain *d, smk_err *e)
 	if (archive_json_bytes(one, "kcv", &kcv, 0, w, e) < 0)
 		return -1;
 	if (kcv.len != 0 && kcv.len != 8) {
+		size_t n = kcv.len;
+
 		smk_buf_free(&kcv);
 		return smk_fail(e, SMK_E_FORMAT, "%s %u: kcv of %zu bytes (0 or 8)", w, d->index,
-				kcv.len);
+				n);
 	}
 	d->has_kcv = kcv.len == 8;
 	if (d->has_kcv)

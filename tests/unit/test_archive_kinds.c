@@ -234,6 +234,11 @@ START_TEST(certificate_intent_and_commit)
 	get_record(seq, &r);
 	get_record(key_seq, &key);
 	ck_assert_str_eq(r.kind, ARCHIVE_KIND_CERTIFICATE);
+	/* certificate records stay format 1 (nothing of the card to add); the
+	 * key record is format 2 */
+	ck_assert_int_eq(r.format, 1);
+	ck_assert_int_eq(r.has_card, 0);
+	ck_assert_int_eq(key.format, 2);
 	ck_assert_uint_eq(r.key_seq, key_seq);
 	ck_assert(memcmp(r.key_record_hash, key.hash, 32) == 0);
 	ck_assert(r.cert.len == cert.len && memcmp(r.cert.data, cert.data, cert.len) == 0);
@@ -1119,6 +1124,45 @@ START_TEST(audit_finds_tampered_certificate_records)
 }
 END_TEST
 
+/* Format 2 through smkey verify and smkey audit: the CAR in the device
+ * section's words, the rest as the log's statement; a recovered key says
+ * what its list rests on. */
+START_TEST(recovered_record_verify_and_audit_wording)
+{
+	EVP_PKEY *k = tu_keygen("P-256");
+	smk_buf out = SMK_BUF_INIT;
+	archive_card_facts f;
+	archfix_key fk;
+	uint64_t seq;
+	smk_err e;
+
+	memset(&f, 0, sizeof(f));
+	f.cvreq_from = ARCHIVE_CVREQ_RECOVERED;
+	archfix_key_init(&P, &fk, ARCHIVE_KIND_KEY, "release-apk", apk_doc, k, "apk");
+	fk.peer = peer(1000);
+	fk.key_id = 2;
+	fk.card = &f;
+	ck_assert_msg(archfix_commit_key(&P, &fk, &seq, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(smkey_verify(seq, "", &out), 0);
+	ck_assert_msg(has(&out, "ok  CV-REQ inner CAR UTCA00001, as the record states") &&
+			  has(&out, "CAR          UTCA00001 (inside the device-signed CV request)") &&
+			  has(&out, "CV request   RECOVERED: the card's answer under secure "
+				    "messaging was lost; the CV request was read back from CE|02; "
+				    "the algorithm list rests on the intent and the CHR only "
+				    "(stated by the log)") &&
+			  has(&out, "key domains  not reported by the card") &&
+			  has(&out, "alg list     not reported by the card (stated by the log)"),
+		      "%s", out.data);
+	ck_assert_uint_eq(audit(&out), 0);
+	ck_assert_msg(has(&out, "        RECOVERED: the card's answer under secure messaging was "
+				"lost") &&
+			  has(&out, "1 recovered: read back from CE|id"),
+		      "%s", out.data);
+	smk_buf_free(&out);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
 static Suite *kinds_suite(void)
 {
 	Suite *s = suite_create("archive_kinds");
@@ -1135,6 +1179,7 @@ static Suite *kinds_suite(void)
 	tcase_add_test(tc, certificate_bundle_verifies);
 	tcase_add_test(tc, certificate_bundle_changes_fail);
 	tcase_add_test(tc, audit_finds_tampered_certificate_records);
+	tcase_add_test(tc, recovered_record_verify_and_audit_wording);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -176,6 +176,9 @@ START_TEST(v1_through_smkey)
 		snprintf(args, sizeof(args), "verify '%s/" V1 "/%s.bundle.json' --trust '%s'",
 			 SMK_SOURCE_DIR, bundles[i], trust);
 		ck_assert_msg(smkey(&out, args) == 0, "%s: %s", bundles[i], out.data);
+		ck_assert_msg(strstr((char *)out.data,
+				     "card facts   not recorded (format 1 record)") != NULL,
+			      "%s: %s", bundles[i], out.data);
 	}
 	snprintf(args, sizeof(args),
 		 "verify '%s/" V1 "/certificate-adopted.bundle.json' --trust '%s' --certificate "
