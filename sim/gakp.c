@@ -94,7 +94,13 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 	k->domain = ks.key_domain;
 	/* reference §6.3: inner request self-signed by the new key, outer
 	 * signature by PrK.DevAut with the device CHR as outer CAR */
-	if (cvc_encode_request(&req, ks.car[0] ? ks.car : NULL, ks.chr, k->pkey, alg, NULL) < 0 ||
+	/* SIM_QUIRK_CAR_FROM_DEVICE: another implementation names itself as CAR
+	 * when the host sends none */
+	if (cvc_encode_request(&req,
+			       ks.car[0]				      ? ks.car
+			       : (c->quirks & SIM_QUIRK_CAR_FROM_DEVICE) ? c->chr
+									 : NULL,
+			       ks.chr, k->pkey, alg, NULL) < 0 ||
 	    cvc_encode_authreq(&areq, req.data, req.len, c->chr, c->keys[0]->pkey,
 			       cvc_alg_default(SMK_KEY_EC), NULL) < 0) {
 		sw = SW_UNKNOWN;

@@ -3,7 +3,7 @@
  *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
  *                  [--so-pin HEX]
  *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
- *                  [--fault SPEC]... [--latency SPEC]
+ *                  [--fault SPEC]... [--latency SPEC] [--quirk NAME]...
  *   smkey-sim ctl  --control SOCK REQUEST...
  *   smkey-sim show --state FILE [--ef FID]
  * docs/simulator.md describes the state file, faults, the log and latency.
@@ -35,6 +35,7 @@ static void usage(FILE *f)
 	      "                      [--pin PIN] [--so-pin HEX16] [--force]\n"
 	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
 	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
+	      "                     [--quirk car-from-device|read-61xx]...\n"
 	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
 	      "       smkey-sim show --state FILE [--ef FID]\n",
 	      f);
@@ -193,6 +194,7 @@ static int cmd_run(int argc, char **argv)
 	    {"fault", required_argument, NULL, 'f'},
 	    {"latency", required_argument, NULL, 'L'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"quirk", required_argument, NULL, 'Q'},
 	    {NULL, 0, NULL, 0},
 	};
 	sim_vpcd_opts vo = {.host = NULL, .port = SIM_VPCD_PORT, .retry_ms = 200, .control_fd = -1};
@@ -200,6 +202,7 @@ static int cmd_run(int argc, char **argv)
 	const char *faults[64];
 	size_t n_faults = 0, i;
 	sim_latency lat = {0};
+	unsigned quirks = 0, quirk;
 	struct sigaction sa;
 	unsigned long v;
 	FILE *logf = NULL;
@@ -242,6 +245,13 @@ static int cmd_run(int argc, char **argv)
 		case 'q':
 			vo.quiet = true;
 			break;
+		case 'Q':
+			if (sim_quirk_parse(optarg, &quirk, &e) < 0) {
+				fprintf(stderr, "smkey-sim: --quirk: %s\n", e.msg);
+				return 2;
+			}
+			quirks |= quirk;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -267,6 +277,7 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	sim_card_set_latency(c, &lat);
+	sim_card_set_quirks(c, quirks);
 	if (logpath) {
 		logf = fopen(logpath, "a");
 		if (logf == NULL) {

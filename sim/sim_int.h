@@ -114,6 +114,8 @@ struct sim_card {
 	unsigned extra_ms; /* latency the current command's handler asked for */
 	sim_sm_filter_fn sm_filter;
 	void *sm_filter_ctx;
+	unsigned quirks;       /* enum sim_quirk */
+	smk_buf get_response;  /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };
 
 /* files.c */
@@ -126,6 +128,7 @@ uint16_t sim_cmd_enumerate(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_delete(sim_card *c, const apdu *a, smk_buf *out);
+uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out);
 
 /* pin.c */
 uint16_t sim_cmd_verify(sim_card *c, const apdu *a, smk_buf *out);
