@@ -728,11 +728,21 @@ START_TEST(key_ids_known_within_a_session)
 	}
 	sim_card_reset(card);
 	/* the first session, asked for id 3 with its old picture, finds its SM
-	 * session gone, and after the new handshake must look again */
+	 * session gone: the card answers the GAKP in plain. A plain answer is
+	 * no proof that nothing ran, so the GAKP is not sent again; the caller
+	 * is told it may have run (it reads CE|3 back under a new session) */
+	ck_assert_int_eq(session_generate(sess, &g, &k, &e), -1);
+	ck_assert_msg(e.code == SMK_E_SM, "%s", e.msg);
+	ck_assert(k.gakp_sent);
+	ck_assert_uint_eq(k.key_id, 0);
+	ck_assert_msg(strstr(e.msg, "may have made the key; not retried") != NULL, "%s", e.msg);
+	ck_assert_uint_eq(st->sm_by_ins[0x46], 4);
+	/* after the new handshake the session looks again: id 3 is taken */
 	ck_assert_int_eq(session_generate(sess, &g, &k, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_MISMATCH);
 	ck_assert_uint_eq(k.key_id, 0);
 	ck_assert_uint_eq(session_opens(sess), 2);
+	ck_assert_uint_eq(st->sm_by_ins[0x46], 4);
 	ck_assert_int_eq(session_read_cvreq(sess, 3, &req, &e), 0);
 	ck_assert_uint_eq(req.len, theirs.len);
 	ck_assert_mem_eq(req.data, theirs.data, req.len);
