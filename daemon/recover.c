@@ -523,6 +523,21 @@ out:
 	return rc;
 }
 
+/* Is an archive-key intent open (its key may be on a card)? */
+static int archive_key_intent_open(engine *eng)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0, i;
+	smk_err e;
+	int open = 1; /* cannot tell: assume so */
+
+	if (archive_pending(eng->arc, &list, &n, &e) == 0)
+		for (i = 0, open = 0; i < n && !open; i++)
+			open = strcmp(list[i].kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0;
+	free(list);
+	return open;
+}
+
 /* An archive-key intent left open by a crash during the first start. */
 static int recover_archive_key_intent(engine *eng, device *only, const archive_intent_info *in,
 				      smk_err *e)
@@ -588,8 +603,17 @@ static int find_archive_key(engine *eng, device *only, device **home, smk_err *e
 		if (rc < 0 || archive_size(eng->arc, &size, e) < 0)
 			return -1;
 	}
-	if (size == 0)
-		return create_archive_key(eng, only, home, e);
+	if (size == 0) {
+		/* a device that fails to make it is down now; the next device up
+		 * (none configured) tries, unless the key may already be on the
+		 * failed one (an intent left open for its read-back) */
+		do {
+			if (create_archive_key(eng, only, home, e) < 0)
+				return -1;
+		} while (*home == NULL && only == NULL && archive_key_home(eng, NULL) != NULL &&
+			 !archive_key_intent_open(eng));
+		return 0;
+	}
 	return load_archive_key(eng, only, home, e);
 }
 

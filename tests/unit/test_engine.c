@@ -1797,10 +1797,11 @@ START_TEST(empty_archive_key_made_by_first_device_up)
 }
 END_TEST
 
-/* An empty archive, and the card refuses to make the archive key: smkeyd
- * starts anyway. The device is down with the card's reason (ListDevices),
- * Generate answers DeviceUnavailable naming it, and the device is retried;
- * once the card stops refusing, the archive key is made and keys follow. */
+/* An empty archive, and the cards refuse to make the archive key: smkeyd
+ * starts anyway. After the first card, the second is asked; both are down
+ * with the card's reason (ListDevices), Generate answers DeviceUnavailable
+ * naming it, and the devices are retried; once the cards stop refusing,
+ * the archive key is made and keys follow. */
 START_TEST(archive_key_refused_keeps_service_up)
 {
 	char cmd[256], msg[512];
@@ -1810,6 +1811,7 @@ START_TEST(archive_key_refused_keeps_service_up)
 	sim_fault f;
 	smk_err e;
 	size_t i, down = 0;
+	unsigned long gakps;
 
 	engine_free(eng);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
@@ -1819,6 +1821,7 @@ START_TEST(archive_key_refused_keeps_service_up)
 	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	gakps = card_cmds(0x46);
 	engine_up();
 	ck_assert_uint_eq(records(), 0);
 	generate_refused(msg);
@@ -1834,7 +1837,8 @@ START_TEST(archive_key_refused_keeps_service_up)
 		ck_assert_msg(why && strstr(why, "creating the archive key") && strstr(why, "6A84"),
 			      "%s", why ? why : "(null)");
 	}
-	ck_assert_uint_eq(down, 1);
+	ck_assert_uint_eq(down, 2);
+	ck_assert_uint_eq(card_cmds(0x46), gakps + 2);
 	json_decref(reply);
 	/* the request is closed as failed: the card answered under SM */
 	ck_assert_uint_eq(open_intents(), 0);
@@ -1848,6 +1852,38 @@ START_TEST(archive_key_refused_keeps_service_up)
 	ck_assert_uint_eq(records(), 1);
 	generate_verified();
 	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
+/* The first card refuses the archive key, the second makes it: smkeyd
+ * serves at once, the first device is down with its reason until it
+ * answers again. */
+START_TEST(archive_key_made_on_the_next_device)
+{
+	char cmd[256];
+	json_t *reply = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	smk_err e;
+	const char *why;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	engine_up();
+	ck_assert_uint_eq(records(), 1);
+	ck_assert_ptr_eq(eng->archive_dev, eng->devices[1]);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	why = json_string_value(
+	    json_object_get(json_array_get(json_object_get(reply, "devices"), 0), "last_error"));
+	ck_assert_msg(why && strstr(why, "6A84"), "%s", why ? why : "(null)");
+	json_decref(reply);
+	generate_verified();
 }
 END_TEST
 
@@ -1913,6 +1949,7 @@ int main(void)
 	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
 	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
 	tcase_add_test(tc, archive_key_refused_keeps_service_up);
+	tcase_add_test(tc, archive_key_made_on_the_next_device);
 	tcase_add_test(tc, archive_key_plain_answer_read_back);
 	tcase_add_test(tc, queries_check_their_parameters);
 	tcase_add_test(tc, certificates_for_a_key);
