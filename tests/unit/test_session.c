@@ -927,6 +927,47 @@ START_TEST(plain_answer_to_gakp_or_sign_is_not_retried)
 }
 END_TEST
 
+/* Defects of other firmware that are not ours to work around (issue 15):
+ * each stops where it shows, with the card's status word named, and no PIN
+ * is ever sent in plain. SM refused outright (MSE SET AT 6882); chip
+ * authentication only after a plain VERIFY (GENERAL AUTHENTICATE 6982); a
+ * key domain the card does not have (GAKP 6A86: the simulator has none
+ * configured). */
+START_TEST(other_firmware_defects_are_named)
+{
+	static const struct {
+		const char *fault, *want;
+	} cases[] = {
+	    {"cmd=mse:sw=6882", "MSE SET AT refused, SW 6882"},
+	    {"cmd=ga:sw=6982", "GENERAL AUTHENTICATE refused, SW 6982"},
+	};
+	const sim_stats *st = sim_card_stats(card);
+	session_keygen g = {0};
+	session_key k;
+	sim_fault f;
+	smk_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(sim_fault_parse(cases[i].fault, 0, &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(card, &f, &e), 0);
+		ck_assert_int_eq(session_open(sess, &e), -1);
+		ck_assert_msg(e.code == SMK_E_CARD && strstr(e.msg, "chip authentication") &&
+				  strstr(e.msg, cases[i].want),
+			      "%s: %s", cases[i].fault, e.msg);
+		ck_assert(!session_is_up(sess));
+		ck_assert_uint_eq(st->plain_by_ins[0x20] + st->sm_by_ins[0x20], 0);
+	}
+	ec_spec(&g.spec, "secp256r1", "ZZSIMTEST00023");
+	g.spec.has_key_domain = true;
+	g.spec.key_domain = 3;
+	ck_assert_int_eq(session_generate(sess, &g, &k, &e), -1);
+	ck_assert_msg(e.code == SMK_E_CARD && strstr(e.msg, "GAKP refused, SW 6A86"), "%s", e.msg);
+	ck_assert_uint_eq(k.key_id, 0);
+	ck_assert_uint_eq(st->plain_by_ins[0x20], 0);
+}
+END_TEST
+
 /* The card resets under the handshake itself (SELECT unanswered: a card
  * put back in the reader, pcscd restarted). The handshake starts from a
  * reconnect and has sent nothing of the operation, so it is tried once
@@ -1102,6 +1143,7 @@ int main(void)
 	tcase_add_test(tc, key_ids_known_within_a_session);
 	tcase_add_test(tc, other_firmware_61xx_and_car);
 	tcase_add_test(tc, plain_answer_to_gakp_or_sign_is_not_retried);
+	tcase_add_test(tc, other_firmware_defects_are_named);
 	tcase_add_loop_test(tc, faults_during_operations, 0, sizeof(faults) / sizeof(faults[0]));
 	tcase_add_test(tc, reset_during_handshake_is_tried_again);
 	tcase_add_test(tc, timeout_takes_the_session_down);
