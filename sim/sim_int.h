@@ -114,8 +114,8 @@ struct sim_card {
 	unsigned extra_ms; /* latency the current command's handler asked for */
 	sim_sm_filter_fn sm_filter;
 	void *sm_filter_ctx;
-	unsigned quirks;       /* enum sim_quirk */
-	smk_buf get_response;  /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
+	unsigned quirks;      /* enum sim_quirk */
+	smk_buf get_response; /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };
 
 /* files.c */
