@@ -269,6 +269,9 @@ const char *device_state_name(enum device_state s);
 void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
 /* Mark ids used on d from a fresh listing. */
 int device_refresh_ids(device *d, smk_err *e);
+/* d failed at something only it can do (making the archive key): down with
+ * e's message as its last error, retried as any device that is down. */
+void device_mark_down(device *d, const smk_err *e);
 int device_id_used(const uint8_t map[32], unsigned id);
 void device_id_set(uint8_t map[32], unsigned id, int on);
 /* Whether any device still has a key to generate for a job (under eng->lock). */

@@ -560,6 +560,21 @@ static device *archive_key_home(engine *eng, device *only)
 	return NULL;
 }
 
+/* Making the archive key failed on d for a reason of d's own (the card
+ * refused, the link or SM failed, no free key id): the service stays up.
+ * d goes down with the reason (ListDevices, the log), Generate answers
+ * DeviceUnavailable with it, and d is retried as any device that is down;
+ * once it comes back, recover_archive_late tries again (and first settles an
+ * intent left open here by reading CE|id back). */
+static int archive_key_device_failed(engine *eng, device *d, smk_err *e)
+{
+	smk_context(e, "creating the archive key on %s", d->serial);
+	set_archive_error(eng, "%s", e->msg);
+	device_mark_down(d, e);
+	smk_err_clear(e);
+	return 0;
+}
+
 /* First start: the archive key is made in the HSM under the built-in
  * sign-only policy and becomes record 0, signed by itself. */
 static int create_archive_key(engine *eng, device *only, device **home, smk_err *e)
@@ -593,9 +608,10 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 			 eng->archive_error);
 		return 0;
 	}
-	if ((key_id = lowest_free_id(d)) == 0)
-		return smk_fail(e, SMK_E_ARG, "device %s: no free key id for the archive key",
-				d->serial);
+	if ((key_id = lowest_free_id(d)) == 0) {
+		smk_fail(e, SMK_E_CARD, "no free key id on the card");
+		return archive_key_device_failed(eng, d, e);
+	}
 	if (archive_key_policy(&doc, e) < 0)
 		return -1;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -621,10 +637,25 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 	g.spec.algs[0] = alg->id;
 	g.spec.alg_count = 1;
 	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info.chr);
+	/* the built-in policy has no car: the default, as for every policy */
+	snprintf(g.spec.car, sizeof(g.spec.car), "%s", POLICY_CAR_DEFAULT);
 	g.key_id = (uint8_t)key_id;
 	g.label = ARCHIVE_KEY_LABEL;
 	if (session_generate(d->session, &g, &key, e) < 0 && key.key_id == 0) {
-		fail_intent(eng, info.request_id, e->msg);
+		if (key.gakp_sent && e->code != SMK_E_CARD && e->code != SMK_E_ARG &&
+		    e->code != SMK_E_MISMATCH && e->code != SMK_E_SIGNATURE) {
+			/* the answer to GAKP was lost or came in plain: the card may
+			 * hold the key. The intent and its sidecar stay; the next
+			 * attempt reads CE|id back before anything else */
+			log_msg(LOG_WARNING,
+				&(log_fields){.request_id = info.request_id, .device = d->serial},
+				"archive key: GAKP answer not taken (%s); the request stays open "
+				"until key %u is read back",
+				e->msg, key_id);
+		} else {
+			fail_intent(eng, info.request_id, e->msg);
+		}
+		rc = archive_key_device_failed(eng, d, e);
 		goto out;
 	}
 	pthread_mutex_lock(&eng->lock);
@@ -651,8 +682,11 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 	card_facts_domains(d, &card);
 	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
 	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, &d->chain_bytes, &key.cvreq,
-		       &key.att.spki, &card, 0, &seq, e) < 0)
+		       &key.att.spki, &card, 0, &seq, e) < 0) {
+		/* the key is on the card and the intent open: read back next time */
+		rc = archive_key_device_failed(eng, d, e);
 		goto out;
+	}
 	pending_remove(eng, info.request_id);
 	if (EVP_PKEY_up_ref(key.att.key) != 1) {
 		smk_fail(e, SMK_E_CRYPTO, "archive key: reference");
@@ -673,6 +707,21 @@ out:
 	session_key_free(&key);
 	smk_buf_free(&doc);
 	return rc;
+}
+
+/* Is an archive-key intent open (its key may be on a card)? */
+static int archive_key_intent_open(engine *eng)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0, i;
+	smk_err e;
+	int open = 1; /* cannot tell: assume so */
+
+	if (archive_pending(eng->arc, &list, &n, &e) == 0)
+		for (i = 0, open = 0; i < n && !open; i++)
+			open = strcmp(list[i].kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0;
+	free(list);
+	return open;
 }
 
 /* An archive-key intent left open by a crash during the first start. */
@@ -741,8 +790,17 @@ static int find_archive_key(engine *eng, device *only, device **home, smk_err *e
 		if (rc < 0 || archive_size(eng->arc, &size, e) < 0)
 			return -1;
 	}
-	if (size == 0)
-		return create_archive_key(eng, only, home, e);
+	if (size == 0) {
+		/* a device that fails to make it is down now; the next device up
+		 * (none configured) tries, unless the key may already be on the
+		 * failed one (an intent left open for its read-back) */
+		do {
+			if (create_archive_key(eng, only, home, e) < 0)
+				return -1;
+		} while (*home == NULL && only == NULL && archive_key_home(eng, NULL) != NULL &&
+			 !archive_key_intent_open(eng));
+		return 0;
+	}
 	return load_archive_key(eng, only, home, e);
 }
 

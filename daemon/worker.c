@@ -72,6 +72,11 @@ static void mark_down(device *d, const smk_err *e)
 		"device down: %s; retrying in %u s", e->msg, d->backoff_s);
 }
 
+void device_mark_down(device *d, const smk_err *e)
+{
+	mark_down(d, e);
+}
+
 static void mark_up(device *d)
 {
 	engine *eng = d->eng;
@@ -563,20 +568,37 @@ static void try_reopen(device *d)
 	engine *eng = d->eng;
 	smk_err e;
 	unsigned max = eng->cfg->retry_max_s ? eng->cfg->retry_max_s : 300;
-	int no_archive;
+	unsigned min = eng->cfg->retry_min_s ? eng->cfg->retry_min_s : 2;
+	unsigned prev;
+	int no_archive, up;
 
 	smk_err_clear(&e);
 	if ((d->session || open_session(eng, d->reader, &d->pin, &d->session, &e) == 0) &&
 	    session_open(d->session, &e) == 0 && take_identity(d, &e) == 0 &&
 	    device_refresh_ids(d, &e) == 0) {
-		mark_up(d);
 		pthread_mutex_lock(&eng->lock);
 		no_archive = eng->archive_dev == NULL;
 		pthread_mutex_unlock(&eng->lock);
-		if (no_archive)
-			recover_archive_late(d);
-		else
+		if (!no_archive) {
+			mark_up(d);
 			engine_post_device_up(eng, d); /* its open requests (jobs.c) */
+			return;
+		}
+		/* the device may hold or make the archive key. Until that is
+		 * done it is busy and keeps showing why it was down; if it fails
+		 * again (recover.c marks it down), it waits longer each time, as
+		 * a reopen does */
+		pthread_mutex_lock(&eng->lock);
+		prev = d->backoff_s;
+		d->state = DEVICE_BUSY;
+		d->backoff_s = prev * 2 > max ? max : prev * 2 < min ? min : prev * 2;
+		pthread_mutex_unlock(&eng->lock);
+		recover_archive_late(d);
+		pthread_mutex_lock(&eng->lock);
+		up = d->state != DEVICE_DOWN;
+		pthread_mutex_unlock(&eng->lock);
+		if (up)
+			mark_up(d);
 		return;
 	}
 	pthread_mutex_lock(&eng->lock);

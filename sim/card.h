@@ -149,6 +149,24 @@ void sim_card_set_log(sim_card *c, FILE *f);
 /* The counters as one JSON object (docs/simulator.md). */
 int sim_card_write_stats(const sim_card *c, FILE *f);
 
+/* ---- behaviours of other firmware (faults.c), off by default ---- */
+
+/* What other SmartCard-HSM implementations were seen to do where genuine
+ * firmware does otherwise or the spec leaves room (docs/simulator.md);
+ * `smkey-sim run --quirk NAME`. Not saved in the state file. */
+enum sim_quirk {
+	/* GAKP without tag 42: the request's inner CAR is the device CHR (a
+	 * sent CAR is echoed, as always) */
+	SIM_QUIRK_CAR_FROM_DEVICE = 1u << 0,
+	/* plain READ BINARY 2F02: at most 256 bytes and SW 61xx while more is
+	 * left; the rest comes by GET RESPONSE (00 C0 00 00 xx) */
+	SIM_QUIRK_READ_61XX = 1u << 1,
+};
+
+/* "car-from-device" or "read-61xx" into *flag. */
+int sim_quirk_parse(const char *name, unsigned *flag, smk_err *e);
+void sim_card_set_quirks(sim_card *c, unsigned quirks);
+
 /* ---- fault injection (faults.c) ---- */
 
 enum sim_fault_action {
@@ -158,6 +176,9 @@ enum sim_fault_action {
 	SIM_FAULT_BADMAC, /* protected answer with a corrupted MAC */
 	SIM_FAULT_PLAIN,  /* answer in plain: SM session ends */
 	SIM_FAULT_SW,	  /* do not execute; answer with SW arg */
+	/* execute, but the answer is replaced by SW arg in plain, as an attacker
+	 * between host and card would: the card's SM session goes on */
+	SIM_FAULT_PLAIN_SW,
 };
 
 typedef struct sim_fault {
@@ -170,7 +191,7 @@ typedef struct sim_fault {
 
 /* Parse "TRIGGER:ACTION[:times=N]" (docs/simulator.md), e.g.
  * "apdu=7:reset", "apdu=+2:remove=1500", "cmd=gakp:sw=6F00", "cmd=sign:late=300",
- * "cmd=verify:badmac", "cmd=read:plain:times=0". "apdu=+N" is relative to the
+ * "cmd=verify:badmac", "cmd=read:plain:times=0", "cmd=gakp:plainsw=6982". "apdu=+N" is relative to the
  * APDUs the card has seen so far (cur). */
 int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *e);
 int sim_card_add_fault(sim_card *c, const sim_fault *f, smk_err *e);

@@ -263,10 +263,44 @@ uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out)
 		return SW_WRONG_PARAMS;
 	left = f->data.len - off;
 	take = left < a->ne ? left : a->ne;
+	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT &&
+	    take > 256)
+		take = 256;
 	if (take && smk_buf_add(out, f->data.data + off, take) < 0)
 		return SW_UNKNOWN;
+	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT &&
+	    left > take) {
+		/* ISO 7816-4: the rest waits for GET RESPONSE */
+		if (smk_buf_add(&c->get_response, f->data.data + off + take, left - take) < 0)
+			return SW_UNKNOWN;
+		return (uint16_t)(0x6100 | (left - take > 255 ? 0 : left - take));
+	}
 	/* reference §2.3: fewer than Le bytes left -> what is left, 6282 */
 	return left < a->ne ? SW_EOF : SW_OK;
+}
+
+/* GET RESPONSE 00 C0 00 00 Le (ISO 7816-4), for SIM_QUIRK_READ_61XX: the next
+ * Le bytes of what the last READ BINARY left; 61xx while more is left. */
+uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out)
+{
+	smk_buf *g = &c->get_response;
+	size_t take, left;
+
+	if (a->p1 != 0 || a->p2 != 0 || a->lc != 0)
+		return SW_WRONG_P1P2;
+	if (g->len == 0)
+		return SW_CONDITIONS;
+	if (a->ne == 0)
+		return SW_WRONG_LENGTH;
+	take = g->len < a->ne ? g->len : a->ne;
+	if (smk_buf_add(out, g->data, take) < 0)
+		return SW_UNKNOWN;
+	left = g->len - take;
+	memmove(g->data, g->data + take, left);
+	g->len = left;
+	if (left == 0)
+		return SW_OK;
+	return (uint16_t)(0x6100 | (left > 255 ? 0 : left));
 }
 
 uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out)

@@ -3,7 +3,7 @@
  *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
  *                  [--so-pin HEX]
  *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
- *                  [--fault SPEC]... [--latency SPEC]
+ *                  [--fault SPEC]... [--latency SPEC] [--quirk NAME]...
  *   smkey-sim ctl  --control SOCK REQUEST...
  *   smkey-sim show --state FILE [--ef FID]
  *   smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX] --out FILE
@@ -42,6 +42,7 @@ static void usage(FILE *f)
 	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
 	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
 	      "                     [--attest-imports] [--fcp-algorithms]\n"
+	      "                     [--quirk car-from-device|read-61xx]...\n"
 	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
 	      "       smkey-sim show --state FILE [--ef FID]\n"
 	      "       smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX]\n"
@@ -204,6 +205,7 @@ static int cmd_run(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"attest-imports", no_argument, NULL, 'A'},
 	    {"fcp-algorithms", no_argument, NULL, 'F'},
+	    {"quirk", required_argument, NULL, 'Q'},
 	    {NULL, 0, NULL, 0},
 	};
 	bool attest_imports = false, fcp_algs = false;
@@ -212,6 +214,7 @@ static int cmd_run(int argc, char **argv)
 	const char *faults[64];
 	size_t n_faults = 0, i;
 	sim_latency lat = {0};
+	unsigned quirks = 0, quirk;
 	struct sigaction sa;
 	unsigned long v;
 	FILE *logf = NULL;
@@ -260,6 +263,13 @@ static int cmd_run(int argc, char **argv)
 		case 'F':
 			fcp_algs = true;
 			break;
+		case 'Q':
+			if (sim_quirk_parse(optarg, &quirk, &e) < 0) {
+				fprintf(stderr, "smkey-sim: --quirk: %s\n", e.msg);
+				return 2;
+			}
+			quirks |= quirk;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -287,6 +297,7 @@ static int cmd_run(int argc, char **argv)
 	sim_card_set_latency(c, &lat);
 	sim_card_set_attest_imports(c, attest_imports);
 	sim_card_set_fcp_algorithms(c, fcp_algs);
+	sim_card_set_quirks(c, quirks);
 	if (logpath) {
 		logf = fopen(logpath, "a");
 		if (logf == NULL) {

@@ -126,6 +126,8 @@ struct sim_card {
 	/* behaviour beyond genuine firmware's, off by default (not saved) */
 	bool attest_imports; /* UNWRAP KEY writes an authenticated request into CE|id */
 	bool fcp_algs;	     /* SELECT CC|id answers an FCP with the algorithm list */
+	unsigned quirks;      /* enum sim_quirk */
+	smk_buf get_response; /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };
 
 /* files.c */
@@ -138,6 +140,7 @@ uint16_t sim_cmd_enumerate(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_delete(sim_card *c, const apdu *a, smk_buf *out);
+uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out);
 
 /* pin.c */
 uint16_t sim_cmd_verify(sim_card *c, const apdu *a, smk_buf *out);

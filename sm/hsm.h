@@ -96,7 +96,11 @@ int hsm_build_read_binary(apdu *a, smk_buf *data, uint16_t fid, size_t offset, b
  *
  * It stops on SW 6282, on an empty answer, or when fewer bytes came back
  * than were asked for; it fails once the content would exceed max_total (a
- * hostile card sending forever) or on any other SW. */
+ * hostile card sending forever) or on any other SW. SW 61xx (ISO 7816-4
+ * "more data", seen on plain READ BINARY 2F02 of other firmware) keeps the
+ * data and makes the next command GET RESPONSE `00 C0 00 00 xx`; when the
+ * card has no more to give there, reading goes on at the new offset (where
+ * 6B00, "offset outside the file", also means the end). */
 typedef struct hsm_reader {
 	uint16_t fid;
 	bool extended;
@@ -106,6 +110,9 @@ typedef struct hsm_reader {
 	size_t max_total;
 	size_t offset;
 	size_t asked;
+	unsigned more; /* 61xx: bytes announced for GET RESPONSE (256 for 6100), or 0 */
+	bool get_response; /* the command handed out is a GET RESPONSE */
+	bool chained;	   /* the last READ BINARY was completed by GET RESPONSE */
 	uint8_t cmd[4];
 	smk_buf *out;
 } hsm_reader;

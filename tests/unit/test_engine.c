@@ -25,7 +25,10 @@
 #include "helpers/testutil.h"
 #include "sim/card.h"
 #include "sm/curves.h"
+#include "sm/cvc.h"
 #include "sm/x509.h"
+
+#include <openssl/evp.h>
 
 #define NCARDS 2
 
@@ -834,6 +837,104 @@ START_TEST(lost_gakp_answer_key_is_read_back)
 	}
 	ck_assert_uint_eq(open_intents(), 0);
 	ck_assert_uint_eq(records(), 3);
+}
+END_TEST
+
+static json_t *generate(const char *label);
+
+/* Commands counted by both cards, under SM. */
+static unsigned long card_cmds(uint8_t ins)
+{
+	return sim_card_stats(cards[0])->sm_by_ins[ins] + sim_card_stats(cards[1])->sm_by_ins[ins];
+}
+
+/* The inner CAR of the CV request archived in record seq ("" if none). */
+static void record_car(uint64_t seq, char car[CVC_REF_MAX + 1])
+{
+	json_t *params = json_pack("{s:I}", "seq", (json_int_t)seq), *rec = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	const char *b;
+	unsigned char *der;
+	cvc_authreq ar;
+	smk_err e;
+	int n;
+
+	ck_assert_msg(engine_get_record(eng, &p, params, &rec, &err) == 0, "%s", err.msg);
+	b = json_string_value(json_object_get(json_object_get(rec, "record"), "cvreq"));
+	ck_assert_ptr_nonnull(b);
+	der = malloc(strlen(b));
+	ck_assert_ptr_nonnull(der);
+	n = EVP_DecodeBlock(der, (const unsigned char *)b, (int)strlen(b));
+	ck_assert_int_gt(n, 0);
+	/* base64 padding leaves up to 2 zero bytes after the DER: parse by its length */
+	ck_assert_msg(cvc_parse_authreq(der, (size_t)n - (b[strlen(b) - 1] == '=') -
+					       (b[strlen(b) - 2] == '='),
+					&ar, &e) == 0,
+		      "%s", e.msg);
+	snprintf(car, CVC_REF_MAX + 1, "%s", ar.req.has_car ? ar.req.car : "");
+	free(der);
+	json_decref(rec);
+	json_decref(params);
+}
+
+/* A card that names itself as inner CAR when the GAKP has none: smkeyd
+ * always sends one (the policy's, here the default), the card echoes it, the
+ * echo check holds and the record's request carries the CAR we sent. */
+START_TEST(card_filling_in_its_own_car)
+{
+	json_t *reply;
+	char car[CVC_REF_MAX + 1];
+	uint64_t seq;
+
+	sim_card_set_quirks(cards[0], SIM_QUIRK_CAR_FROM_DEVICE);
+	sim_card_set_quirks(cards[1], SIM_QUIRK_CAR_FROM_DEVICE);
+	reply = generate("car");
+	seq = (uint64_t)json_integer_value(json_object_get(reply, "seq"));
+	json_decref(reply);
+	record_car(seq, car);
+	ck_assert_str_eq(car, POLICY_CAR_DEFAULT);
+	record_car(0, car); /* the archive key too */
+	ck_assert_str_eq(car, POLICY_CAR_DEFAULT);
+}
+END_TEST
+
+/* Someone between host and card answers the GAKP with a bare status word;
+ * the card did make the key. A plain answer proves nothing: the GAKP is not
+ * sent again and the key is settled by reading CE|id back under a fresh
+ * session, so it is archived rather than left on the card unrecorded. */
+START_TEST(plain_answer_to_gakp_is_settled_by_read_back)
+{
+	static const char *const forged[] = {"cmd=gakp:plainsw=6982", "cmd=gakp:plainsw=6A80",
+					      "cmd=gakp:plainsw=6988", "cmd=gakp:plainsw=9000"};
+	engine_peer p = peer_me();
+	engine_error err;
+	unsigned long gakps;
+	sim_fault f;
+	client c;
+	smk_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		ck_assert_int_eq(sim_fault_parse(forged[i], 0, &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+		gakps = card_cmds(0x46);
+		ck_assert_int_eq(
+		    engine_generate(eng, &p, "sign", "forged", NULL, NULL, on_done, &c, &err), 0);
+		run_until(&c, 1);
+		ck_assert_msg(c.reply != NULL, "%s: %s: %s", forged[i], c.err, c.msg);
+		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")),
+				 (json_int_t)i + 1);
+		json_decref(c.reply);
+		ck_assert_msg(card_cmds(0x46) == gakps + 1, "%s: %lu GAKPs", forged[i],
+			      card_cmds(0x46) - gakps);
+		sim_card_clear_faults(cards[0]);
+		sim_card_clear_faults(cards[1]);
+	}
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), 5);
 }
 END_TEST
 
@@ -1878,6 +1979,129 @@ START_TEST(empty_archive_key_made_by_first_device_up)
 }
 END_TEST
 
+/* An empty archive, and the cards refuse to make the archive key: smkeyd
+ * starts anyway. After the first card, the second is asked; both are down
+ * with the card's reason (ListDevices), Generate answers DeviceUnavailable
+ * naming it, and the devices are retried; once the cards stop refusing,
+ * the archive key is made and keys follow. */
+START_TEST(archive_key_refused_keeps_service_up)
+{
+	char cmd[256], msg[512];
+	json_t *reply = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	smk_err e;
+	size_t i, down = 0;
+	unsigned long gakps;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	gakps = card_cmds(0x46);
+	engine_up();
+	ck_assert_uint_eq(records(), 0);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "creating the archive key") && strstr(msg, "6A84"), "%s", msg);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	for (i = 0; i < 2; i++) {
+		json_t *d = json_array_get(json_object_get(reply, "devices"), i);
+		const char *why = json_string_value(json_object_get(d, "last_error"));
+
+		if (strcmp(json_string_value(json_object_get(d, "state")), "down") != 0)
+			continue;
+		down++;
+		ck_assert_msg(why && strstr(why, "creating the archive key") && strstr(why, "6A84"),
+			      "%s", why ? why : "(null)");
+	}
+	ck_assert_uint_eq(down, 2);
+	ck_assert_uint_eq(card_cmds(0x46), gakps + 2);
+	json_decref(reply);
+	/* the request is closed as failed: the card answered under SM */
+	ck_assert_uint_eq(open_intents(), 0);
+	/* still refused a second later: the retry met the same refusal */
+	run_for(1500);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "6A84"), "%s", msg);
+	sim_card_clear_faults(cards[0]);
+	sim_card_clear_faults(cards[1]);
+	wait_archive_dev();
+	ck_assert_uint_eq(records(), 1);
+	generate_verified();
+	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
+/* The first card refuses the archive key, the second makes it: smkeyd
+ * serves at once, the first device is down with its reason until it
+ * answers again. */
+START_TEST(archive_key_made_on_the_next_device)
+{
+	char cmd[256];
+	json_t *reply = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	smk_err e;
+	const char *why;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	engine_up();
+	ck_assert_uint_eq(records(), 1);
+	ck_assert_ptr_eq(eng->archive_dev, eng->devices[1]);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	why = json_string_value(
+	    json_object_get(json_array_get(json_object_get(reply, "devices"), 0), "last_error"));
+	ck_assert_msg(why && strstr(why, "6A84"), "%s", why ? why : "(null)");
+	json_decref(reply);
+	generate_verified();
+}
+END_TEST
+
+/* The archive key's GAKP is answered with a forged plain status word while
+ * the card made the key: the intent stays open, the device goes down, and
+ * the retry reads the key back from CE|id; it becomes record 0 without a
+ * second GAKP. */
+START_TEST(archive_key_plain_answer_read_back)
+{
+	char cmd[256];
+	unsigned long gakps;
+	sim_fault f;
+	smk_err e;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:plainsw=6982", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	gakps = card_cmds(0x46);
+	engine_up();
+	ck_assert_uint_eq(records(), 0);
+	ck_assert_uint_eq(open_intents(), 1);
+	wait_archive_dev();
+	ck_assert_uint_eq(records(), 1);
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(card_cmds(0x46), gakps + 1);
+	sim_card_clear_faults(cards[0]);
+	sim_card_clear_faults(cards[1]);
+	generate_verified();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -1899,6 +2123,8 @@ int main(void)
 	tcase_add_test(tc, forgotten_client_key_is_archived);
 	tcase_add_test(tc, card_refusal_closes_the_intent);
 	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);
+	tcase_add_test(tc, plain_answer_to_gakp_is_settled_by_read_back);
+	tcase_add_test(tc, card_filling_in_its_own_car);
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
 	tcase_add_test(tc, recovery_refuses_rsa_key_in_reserved_slot);
@@ -1908,6 +2134,9 @@ int main(void)
 	tcase_add_test(tc, archive_device_taken_up_when_it_comes);
 	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
 	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
+	tcase_add_test(tc, archive_key_refused_keeps_service_up);
+	tcase_add_test(tc, archive_key_made_on_the_next_device);
+	tcase_add_test(tc, archive_key_plain_answer_read_back);
 	tcase_add_test(tc, queries_check_their_parameters);
 	tcase_add_test(tc, certificates_for_a_key);
 	tcase_add_test(tc, adopt_and_inspect);
