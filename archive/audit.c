@@ -14,6 +14,7 @@
 #include "../common/show.h"
 #include "chaincache.h"
 #include "checkpoint.h"
+#include "logkey.h"
 #include "internal.h"
 #include "merkle.h"
 #include "verify.h"
@@ -199,10 +200,10 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 		fputc('\n', au->out);
 	}
 	if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0) {
-		char note[256];
+		char note[512];
 
 		archive_adopted_note(&r, note, sizeof(note));
-		fprintf(au->out, "        %s\n", note);
+		fprintf(au->out, "        %s\n", smk_show(note));
 	}
 	if (r.has_card)
 		audit_card(au, &r);
@@ -480,6 +481,37 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 	return 0;
 }
 
+/* The archive's log: its verifier key, and whether it is a pinned one. */
+static void audit_log_key(struct audit *au, const archive_audit_opts *o)
+{
+	unsigned char *der = NULL;
+	archive_logkey k;
+	smk_err e;
+	int n;
+
+	if (!au->akey) {
+		fprintf(au->out, "log verifier key: none (no archive key)\n");
+		return;
+	}
+	n = i2d_PUBKEY(au->akey, &der);
+	if (n <= 0 || archive_logkey_of(der, (size_t)n, &k, &e) < 0) {
+		OPENSSL_free(der);
+		problem(au, "archive key: no verifier key: %s",
+			n <= 0 ? "cannot encode the public key" : e.msg);
+		return;
+	}
+	OPENSSL_free(der);
+	fprintf(au->out, "log verifier key: %s\n", k.text);
+	if (!o->pins || o->pins->n == 0)
+		fprintf(au->out, "log pinned: no (no --log given): the log is named, not checked\n");
+	else if (archive_logpins_find(o->pins, &k))
+		fprintf(au->out, "log pinned: yes (%zu pinned)\n", o->pins->n);
+	else
+		problem(au, "the archive's log %s (verifier key %s) is not among the pinned logs (%zu "
+			    "pinned)",
+			k.name, k.text, o->pins->n);
+}
+
 int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigned *problems,
 		  smk_err *e)
 {
@@ -507,6 +539,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 		}
 	}
 	fprintf(report, "archive key: %s\n", origin);
+	audit_log_key(&au, o);
 	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
 		goto out;
 	if (o->since)

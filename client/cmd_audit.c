@@ -1,5 +1,5 @@
 /*
- * smkey audit ARCHIVE [--trust DIR] [--since CHECKPOINT] [--report FILE]
+ * smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT] [--report FILE]
  *
  * For the auditor: opens the archive read-only and checks every record's
  * signature, the hash chain (gaps = deleted rows), the Merkle tree against
@@ -7,7 +7,9 @@
  * lists intents that never got an outcome. With --trust every device chain
  * and CV-REQ is verified too. Adopted keys are listed as such (no policy),
  * certificate records with their certificate, checked against the key
- * record they name; the record count is split by kind. Exit 0 when
+ * record they name; the record count is split by kind. The report names
+ * the log's verifier key; with --log (repeatable) the archive's log must be
+ * one of those pinned, else that is a problem. Exit 0 when
  * everything holds, 1 when something does not, 2 on usage or unreadable
  * input.
  */
@@ -15,15 +17,19 @@
 #include <string.h>
 
 #include "archive/verify.h"
+#include "common/show.h"
 #include "smkey.h"
 
 #define NOTE_MAX 4096
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey audit ARCHIVE [--trust DIR] [--since CHECKPOINT] [--report FILE]\n"
+	fprintf(f, "usage: smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]\n"
+		   "                   [--report FILE]\n"
 		   "  check every record (generated, adopted, certificate), the hash chain,\n"
 		   "  the log and its checkpoints;\n"
+		   "  --log: a pinned verifier key (smkey log-key); the archive's log must be\n"
+		   "  one of them\n"
 		   "  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint)\n");
 }
 
@@ -47,6 +53,7 @@ int cmd_audit(int argc, char **argv)
 	const char *path = NULL, *trust_dir = NULL, *since = NULL, *report = NULL;
 	trust_store trust = TRUST_STORE_INIT;
 	archive_audit_opts o;
+	archive_logpins pins = ARCHIVE_LOGPINS_INIT;
 	smk_buf note = SMK_BUF_INIT;
 	unsigned problems = 0;
 	archive *a = NULL;
@@ -57,29 +64,40 @@ int cmd_audit(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc)
 			trust_dir = argv[++i];
-		else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+			if (archive_logpins_add(&pins, argv[++i], "--log", &e) < 0) {
+				fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
+				archive_logpins_free(&pins);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
 			since = argv[++i];
 		else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc)
 			report = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
+			archive_logpins_free(&pins);
 			return 0;
 		} else if (argv[i][0] != '-' && !path)
 			path = argv[i];
 		else {
 			usage(stderr);
+			archive_logpins_free(&pins);
 			return 2;
 		}
 	}
 	if (!path) {
 		usage(stderr);
+		archive_logpins_free(&pins);
 		return 2;
 	}
 	memset(&o, 0, sizeof(o));
 	o.path = path;
+	o.pins = &pins;
 	if (trust_dir) {
 		if (trust_load_dir(&trust, trust_dir, &e) < 0) {
 			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir, e.msg);
+			archive_logpins_free(&pins);
 			return 2;
 		}
 		o.trust = &trust;
@@ -118,6 +136,7 @@ out:
 	}
 	archive_close(a);
 	trust_free(&trust);
+	archive_logpins_free(&pins);
 	smk_buf_free(&note);
 	return rc;
 }

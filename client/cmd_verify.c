@@ -1,33 +1,51 @@
 /*
- * smkey verify BUNDLE [--trust DIR] [--certificate FILE]
+ * smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]
  *
  * For anyone who got a key's bundle: with pinned trust anchors only and no
- * network, check everything the bundle claims and print plainly what was
- * verified. Fails closed: the first thing that does not hold is named and
- * the exit status is 1. Usage or unreadable input: 2. An adopted key is
- * shown as such, never with a policy; a certificate record's bundle shows
- * the certificate and the key record it is for. --certificate: the
- * certificate (PEM or DER) must hold the attested key.
+ * network, check everything the bundle claims and print plainly who vouches
+ * for what. Two sections: what the device proves (the CV request and its
+ * chain to the pinned root: the key is held by device D), and what the log
+ * states (policy, algorithm list, use counter, SM, requester, time, record,
+ * certificate import), which is worth what the log is: a log is pinned by
+ * its verifier key (--log, repeatable, and the trust directory's `logs`
+ * file, docs/archive.md "Trust model").
+ *
+ * Exit status: 0 every check held and the bundle's log is pinned; 3 every
+ * check held but no log is pinned, so the log's statements are NOT verified
+ * (never 0); 1 something does not hold, or the bundle's log is not one of
+ * the pinned logs; 2 usage or unreadable input. An adopted key is shown as
+ * such, never with a policy; a certificate record's bundle shows the
+ * certificate and the key record it is for. --certificate: the certificate
+ * (PEM or DER) must hold the attested key.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "archive/verify.h"
+#include "common/show.h"
 #include "smkey.h"
 
 #define BUNDLE_MAX (4u << 20)
 #define DEFAULT_TRUST "/etc/smkeyd/trust"
+#define EXIT_UNPINNED 3
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR] [--certificate FILE]\n"
+	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
 		   "  verify a key's bundle offline against pinned root certificates\n"
-		   "  (default trust directory " DEFAULT_TRUST ");\n"
+		   "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
+		   "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
+		   "  holds more, one per line;\n"
 		   "  --certificate: also check that the certificate (PEM or DER) holds the\n"
-		   "  attested key\n");
+		   "  attested key\n"
+		   "exit status: 0 verified and the log is pinned; 3 what the device proves\n"
+		   "  holds but no log is pinned: the log's statements are NOT verified;\n"
+		   "  1 not verified (or the bundle's log is not a pinned one); 2 usage\n");
 }
 
 static int read_input(const char *path, smk_buf *out)
@@ -57,7 +75,7 @@ static int read_input(const char *path, smk_buf *out)
 static void held(void *ctx, const char *line)
 {
 	(void)ctx;
-	printf("  ok  %s\n", line);
+	printf("  ok  %s\n", smk_show(line));
 }
 
 static void utc(int64_t t, char *buf, size_t cap)
@@ -69,11 +87,22 @@ static void utc(int64_t t, char *buf, size_t cap)
 		snprintf(buf, cap, "%" PRId64, t);
 }
 
-/* What a format-2 record says of the card. The CAR is inside the
- * device-signed CV request (checked above); the rest is the log's
- * statement: the device signs none of it. Strings from the record come
- * escaped (archive_card_describe). */
-static void card_facts(const archive_record *r)
+/* What a format-2 record says of the card, in two parts. The CAR is
+ * inside the device-signed CV request (the parser checks the record's CAR is
+ * the request's): proven by the device. How the request reached smkeyd, the
+ * key-domain state and whether the card confirmed the algorithm list are the
+ * log's statements: the device signs none of them. Strings from the record
+ * come escaped (archive_card_describe). */
+static void card_proven(const archive_record *r)
+{
+	archive_card_text t;
+
+	archive_card_describe(r, &t);
+	if (t.present)
+		printf("  CAR          %s (inside the CV request)\n", t.car);
+}
+
+static void card_stated(const archive_record *r)
 {
 	archive_card_text t;
 
@@ -82,62 +111,104 @@ static void card_facts(const archive_record *r)
 		printf("  card facts   not recorded (format 1 record)\n");
 		return;
 	}
-	printf("  CAR          %s (inside the device-signed CV request)\n", t.car);
-	printf("  CV request   %s (stated by the log)\n", t.source);
-	printf("  key domains  %s (read under secure messaging, stated by the log)\n", t.domains);
-	printf("  alg list     %s (stated by the log)\n", t.algs);
+	printf("  CV request   %s\n", t.source);
+	printf("  key domains  %s%s\n", t.domains,
+	       r->card.domains_reported ? " (read under secure messaging)" : "");
+	printf("  alg list     %s\n", t.algs);
 }
 
-static void summary(const archive_verified *v)
+/* What the device proves: the CV request it signed and its chain to the
+ * pinned root. The key is held by device D; nothing here says how the key
+ * came to be there. */
+static void proven_by_device(const archive_verified *v)
 {
 	const archive_record *r = &v->record;
 	const devaut_chain *c = &v->att.chain;
+	const devaut_chain *kc = &v->key_att.chain;
 	int adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
-	char t[40], note[256];
 
+	printf("\nProven by the device (CV request, chain to the pinned root):\n");
+	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type, v->att.key_fp);
+	printf("  held by      device %s (DevAut %s), DICA %s, root %s\n", smk_show(c->serial),
+	       smk_show(c->device_chr), smk_show(c->dica_chr), smk_show(c->root_chr));
+	if (adopted)
+		printf("  CV request   CHR %s, chosen by whoever made the key (adopted: no "
+		       "intent)\n",
+		       smk_show(r->chr));
+	else
+		printf("  CV request   CHR %s, which commits to the log's intent %s\n",
+		       smk_show(r->chr), smk_show(r->request_id));
+	card_proven(r);
+	printf("  log key      SHA-256 %s, held by device %s (DevAut %s), record 0\n",
+	       v->archive_key_fp, smk_show(kc->serial), smk_show(kc->device_chr));
+}
+
+/* One line of the log's statements. */
+static void stated(const char *field, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void stated(const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("  %-12s ", field);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* What the log states: everything a record says beyond the device's proof.
+ * Worth what the log is: the heading says whether it is pinned. Every line
+ * of this kind goes here. */
+static void stated_by_log(const archive_verified *v)
+{
+	const archive_record *r = &v->record;
+	int adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
+	char t[40], note[512];
+
+	if (v->log_pinned)
+		printf("\nStated by log %s (pinned as %s):\n", smk_show(v->log.name), v->log.text);
+	else
+		printf("\nNOT VERIFIED: log %s is not pinned; these are its unverified "
+		       "statements:\n",
+		       smk_show(v->log.name));
 	utc(r->time, t, sizeof(t));
-	printf("\nVerified:\n");
 	if (adopted) {
 		/* never a policy line: there was no policy */
 		archive_adopted_note(r, note, sizeof(note));
-		printf("  %s\n", note);
+		stated("kind", "%s", smk_show(note));
 	}
-	printf("  key          %s, SHA-256 of the public key %s\n", v->att.key_type, v->att.key_fp);
-	printf("  label        %s (key id %u on the device)\n", r->label[0] ? r->label : "(none)",
+	stated("label", "%s (key id %u on the device)", r->label[0] ? smk_show(r->label) : "(none)",
 	       r->key_id);
-	printf("  device       %s (DevAut %s), DICA %s, root %s\n", c->serial, c->device_chr,
-	       c->dica_chr, c->root_chr);
 	if (adopted) {
-		printf("  adopted      %s, by uid %u, gid %u, pid %" PRId64 ", %s\n", t, r->uid,
-		       r->gid, r->pid, r->exe[0] ? r->exe : "(executable unknown)");
-		printf("  record       %" PRIu64 " (request %s, CHR %s from the CV-REQ)\n", r->seq,
-		       r->request_id, r->chr);
+		stated("adopted", "%s, by uid %u, gid %u, pid %" PRId64 ", %s", t, r->uid, r->gid,
+		       r->pid, r->exe[0] ? smk_show(r->exe) : "(executable unknown)");
 	} else {
-		printf("  policy       %s, SHA-256 %s\n", r->policy_name, v->policy_digest);
-		printf("  algorithms   %s  (the only operations the card allows)\n", v->algorithms);
+		stated("policy", "%s, SHA-256 %s", smk_show(r->policy_name), v->policy_digest);
+		stated("algorithms", "%s  (the operations the log says the card was told to allow)",
+		       smk_show(v->algorithms));
 		if (r->use_counter)
-			printf("  use counter  %" PRId64 " operations\n", r->use_counter);
+			stated("use counter", "%" PRId64 " operations", r->use_counter);
 		else
-			printf("  use counter  none (unlimited)\n");
-		printf("  made         %s, GAKP under secure messaging %s\n", t, r->sm_protocol);
-		printf("  requester    uid %u, gid %u, pid %" PRId64 ", %s\n", r->uid, r->gid,
-		       r->pid, r->exe[0] ? r->exe : "(executable unknown)");
-		printf("  record       %" PRIu64 " (request %s, CHR %s)\n", r->seq, r->request_id,
-		       r->chr);
+			stated("use counter", "none (unlimited)");
+		stated("made", "%s, GAKP under secure messaging %s", t, smk_show(r->sm_protocol));
+		stated("requester", "uid %u, gid %u, pid %" PRId64 ", %s", r->uid, r->gid, r->pid,
+		       r->exe[0] ? smk_show(r->exe) : "(executable unknown)");
 	}
-	card_facts(r);
+	stated("record", "%" PRIu64 " (request %s)", r->seq, smk_show(r->request_id));
+	card_stated(r);
 	if (v->has_cert) {
 		const archive_record *cr = &v->cert_record;
 
 		utc(cr->time, t, sizeof(t));
-		printf("  certificate  %s, SHA-256 %s\n", v->cert_subject, cr->cert_fp);
-		printf("               written to CE|%u %s by uid %u, pid %" PRId64
-		       " (record %" PRIu64 ")\n",
+		stated("certificate", "%s, SHA-256 %s", smk_show(v->cert_subject), cr->cert_fp);
+		stated("", "written to CE|%u %s by uid %u, pid %" PRId64 " (record %" PRIu64 ")",
 		       cr->key_id, t, cr->uid, cr->pid, cr->seq);
 	}
-	printf("  archive key  SHA-256 %s, made in %s under %s\n", v->archive_key_fp,
-	       v->key_att.chain.device_chr, v->key_record.policy_name);
-	printf("  log          %s, checkpoint size %" PRIu64 "\n", v->origin, v->checkpoint_size);
+	stated("archive key", "sign-only under policy %s (record 0)",
+	       smk_show(v->key_record.policy_name));
+	stated("log", "%s, checkpoint size %" PRIu64, smk_show(v->origin), v->checkpoint_size);
+	stated("verifier key", "%s", v->log.text);
 }
 
 /* --certificate FILE: does it hold the attested key? 0 yes, 1 no, 2 unreadable. */
@@ -154,18 +225,20 @@ static int check_certificate(const char *path, const archive_verified *v)
 	}
 	if (archive_cert_load(in.data, in.len, &der, &e) < 0 ||
 	    archive_cert_describe(der.data, der.len, subject, fp, &e) < 0) {
-		fprintf(stderr, "smkey verify: %s: %s\n", path, e.msg);
+		fprintf(stderr, "smkey verify: %s: %s\n", smk_show(path), smk_show(e.msg));
 		goto out;
 	}
 	if (archive_cert_matches(der.data, der.len, v->att.key.spki.data, v->att.key.spki.len, &e) <
 	    0) {
-		printf("  FAILED  certificate %s (%s): %s\n", subject, path, e.msg);
+		printf("  FAILED  certificate %s (%s): %s\n", smk_show(subject), smk_show(path),
+		       smk_show(e.msg));
 		fflush(stdout);
-		fprintf(stderr, "smkey verify: certificate %s: %s\n", path, e.msg);
+		fprintf(stderr, "smkey verify: certificate %s: %s\n", smk_show(path),
+			smk_show(e.msg));
 		rc = 1;
 		goto out;
 	}
-	printf("  ok  certificate %s (SHA-256 %s) holds the attested key\n", subject, fp);
+	printf("  ok  certificate %s (SHA-256 %s) holds the attested key\n", smk_show(subject), fp);
 	rc = 0;
 out:
 	smk_buf_free(&in);
@@ -173,71 +246,140 @@ out:
 	return rc;
 }
 
+/* The pinned logs: --log values, then DIR/logs. */
+static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *trust_dir,
+		     size_t *from_file)
+{
+	char path[4096];
+	smk_err e;
+	int i, rc;
+
+	for (i = 0; i < nlogs; i++)
+		if (archive_logpins_add(pins, logs[i], "--log", &e) < 0) {
+			fprintf(stderr, "smkey verify: %s\n", smk_show(e.msg));
+			return -1;
+		}
+	snprintf(path, sizeof(path), "%s/logs", trust_dir);
+	rc = archive_logpins_load_file(pins, path, &e);
+	if (rc < 0) {
+		fprintf(stderr, "smkey verify: pinned logs: %s\n", smk_show(e.msg));
+		return -1;
+	}
+	*from_file = pins->n - (size_t)nlogs;
+	return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL;
 	trust_store trust = TRUST_STORE_INIT;
+	archive_logpins pins = ARCHIVE_LOGPINS_INIT;
 	smk_buf in = SMK_BUF_INIT;
+	char **logs = NULL;
+	int nlogs = 0;
+	size_t from_file = 0, k;
 	archive_verified v;
 	struct stat st;
 	smk_err e;
 	int i, rc;
 
+	logs = calloc((size_t)argc, sizeof(*logs));
+	if (!logs) {
+		fprintf(stderr, "smkey verify: out of memory\n");
+		return 2;
+	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc) {
 			trust_dir = argv[++i];
+		} else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+			logs[nlogs++] = argv[++i];
 		} else if (strcmp(argv[i], "--certificate") == 0 && i + 1 < argc) {
 			cert = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
+			free(logs);
 			return 0;
 		} else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && !bundle) {
 			bundle = argv[i];
 		} else {
 			usage(stderr);
+			free(logs);
 			return 2;
 		}
 	}
 	if (!bundle) {
 		usage(stderr);
+		free(logs);
 		return 2;
 	}
 	if (!trust_dir) {
 		if (stat(DEFAULT_TRUST, &st) != 0) {
 			fprintf(stderr, "smkey verify: no --trust DIR and no %s\n", DEFAULT_TRUST);
+			free(logs);
 			return 2;
 		}
 		trust_dir = DEFAULT_TRUST;
 	}
+	rc = load_pins(&pins, logs, nlogs, trust_dir, &from_file);
+	free(logs);
+	if (rc < 0)
+		return 2;
 	if (trust_load_dir(&trust, trust_dir, &e) < 0) {
-		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", trust_dir, e.msg);
+		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", smk_show(trust_dir),
+			smk_show(e.msg));
+		archive_logpins_free(&pins);
 		return 2;
 	}
 	if (read_input(bundle, &in) < 0) {
-		fprintf(stderr, "smkey verify: cannot read %s\n", bundle);
-		trust_free(&trust);
-		smk_buf_free(&in);
-		return 2;
+		fprintf(stderr, "smkey verify: cannot read %s\n", smk_show(bundle));
+		rc = 2;
+		goto done;
 	}
-	printf("smkey verify: %s (trust anchors %s)\n", bundle, trust_dir);
-	rc = archive_verify_bundle(in.data, in.len, &trust, held, NULL, &v, &e);
-	if (rc == 0) {
-		summary(&v);
+	printf("smkey verify: %s (trust anchors %s; ", smk_show(bundle), smk_show(trust_dir));
+	if (pins.n)
+		printf("%zu pinned log%s: %d from --log, %zu from %s/logs)\n", pins.n,
+		       pins.n == 1 ? "" : "s", nlogs, from_file, smk_show(trust_dir));
+	else
+		printf("no pinned log)\n");
+	rc = archive_verify_bundle(in.data, in.len, &trust, &pins, held, NULL, &v, &e);
+	if (rc >= 0) {
+		int pinned = rc == 0;
+
+		proven_by_device(&v);
+		stated_by_log(&v);
+		rc = 0;
 		if (cert) {
 			printf("\n");
 			rc = check_certificate(cert, &v);
 		}
+		if (rc == 0 && !pinned) {
+			printf("\nNOT VERIFIED: log %s is not pinned. The device proves only the "
+			       "key and the device; pin the log with --log '%s' (or in %s/logs) "
+			       "once you know it is the right one.\n",
+			       smk_show(v.log.name), v.log.text, smk_show(trust_dir));
+			fflush(stdout);
+			fprintf(stderr,
+				"smkey verify: log %s is not pinned: its statements are not "
+				"verified\n",
+				smk_show(v.log.name));
+			rc = EXIT_UNPINNED;
+		} else if (rc == 0) {
+			printf(
+			    "\nVerified: the device's proof, and log %s (pinned) for the rest.\n",
+			    smk_show(v.log.name));
+		}
 		archive_verified_free(&v);
-		if (rc)
-			goto done;
-	} else {
-		printf("  FAILED  %s\n", e.msg);
-		fflush(stdout);
-		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", e.msg);
+		goto done;
 	}
-	rc = rc == 0 ? 0 : 1;
+	printf("  FAILED  %s\n", smk_show(e.msg));
+	for (k = 0; k < pins.n; k++)
+		printf("          pinned log: %s\n", pins.keys[k].text);
+	fflush(stdout);
+	fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
+	rc = 1;
 done:
 	trust_free(&trust);
+	archive_logpins_free(&pins);
 	smk_buf_free(&in);
 	return rc;
 }

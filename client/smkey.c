@@ -14,8 +14,9 @@ struct smkey_cmd {
 static const struct smkey_cmd commands[] = {
 	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
 	{"policy", cmd_policy, "check policy files and show what the card will be told"},
-	{"verify", cmd_verify, "verify a key's bundle offline against pinned roots"},
+	{"verify", cmd_verify, "verify a key's bundle offline against pinned roots and logs"},
 	{"audit", cmd_audit, "audit an archive: records, hash chain, log, checkpoints"},
+	{"log-key", cmd_log_key, "print the log's verifier key, the line to pin (archive or smkeyd)"},
 	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
 	{"generate", cmd_generate, "generate a key in an HSM under a policy (asks smkeyd)"},
 	{"list", cmd_list, "list the archive's records (asks smkeyd)"},
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 
 	fprintf(f, "usage: smkey COMMAND [ARGS...]\n\ncommands:\n");
 	for (c = commands; c->name; c++)
-		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+		fprintf(f, "  %-11s %s\n", c->name, c->summary);
 }
 
 int main(int argc, char **argv)

@@ -4,12 +4,14 @@
 
 /* Each returns the process exit status: 0 success, 1 the thing checked does
  * not hold (or smkeyd refused or failed), 2 usage or input error, 3 smkeyd
- * unreachable (client/varlink_client.h). */
+ * unreachable (client/varlink_client.h); for the offline smkey verify, 3 is
+ * "verified what the device proves, but no log is pinned". */
 typedef int (*smkey_cmd_fn)(int argc, char **argv);
 int cmd_cvc(int argc, char **argv);    /* cmd_cvc.c */
 int cmd_policy(int argc, char **argv); /* cmd_policy.c */
 int cmd_verify(int argc, char **argv); /* cmd_verify.c */
 int cmd_audit(int argc, char **argv);  /* cmd_audit.c */
+int cmd_log_key(int argc, char **argv);    /* cmd_logkey.c */
 int cmd_export(int argc, char **argv); /* cmd_export.c */
 int cmd_generate(int argc, char **argv);   /* cmd_generate.c */
 int cmd_list(int argc, char **argv);       /* cmd_records.c */

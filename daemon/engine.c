@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../archive/logkey.h"
 #include "../archive/record.h"
 #include "../common/hex.h"
 #include "daemon.h"
@@ -605,6 +606,31 @@ int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, 
 	*reply = json_pack("{s:{s:I, s:s, s:s}}", "checkpoint", "size", (json_int_t)size,
 			   "root_hash", b64root, "text", (const char *)note.data);
 	smk_buf_free(&note);
+	return 0;
+}
+
+int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		       engine_error *err)
+{
+	archive_record r;
+	archive_logkey k;
+	smk_err e;
+	int rc;
+
+	(void)peer;
+	(void)params;
+	memset(err, 0, sizeof(*err));
+	if (load_record(eng, 0, &r, &e) < 0) {
+		smk_context(&e, "log key: record 0 (the archive key)");
+		return archive_failed(err, &e);
+	}
+	rc = archive_logkey_of(r.spki.data, r.spki.len, &k, &e);
+	archive_record_free(&r);
+	if (rc < 0) {
+		smk_context(&e, "log key");
+		return archive_failed(err, &e);
+	}
+	*reply = json_pack("{s:s, s:s}", "origin", k.name, "verifier_key", k.text);
 	return 0;
 }
 

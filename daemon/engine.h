@@ -98,6 +98,10 @@ int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, 
 			  engine_error *err);
 int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
 				 json_t **reply, engine_error *err);
+/* The log's identity: origin and note verifier key (archive/logkey.h) of
+ * the archive key in record 0. */
+int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		       engine_error *err);
 
 /* GetRecord and ListPolicies answered as the compact JSON text of the reply
  * (appended to out, no NUL): byte for byte what json_dumps(reply,

@@ -69,6 +69,7 @@ static const struct method methods[] = {
     {"ListPolicies", {{NULL, 0, 0}}, 0, engine_list_policies, NULL},
     {"ListDevices", {{NULL, 0, 0}}, 0, engine_list_devices, NULL},
     {"GetCheckpoint", {{NULL, 0, 0}}, 0, engine_get_checkpoint, NULL},
+    {"GetLogKey", {{NULL, 0, 0}}, 0, engine_get_log_key, NULL},
     {"GetConsistencyProof",
      {{"old_size", P_UINT, 1}, {"new_size", P_UINT, 0}},
      0,

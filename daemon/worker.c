@@ -318,6 +318,15 @@ static void run_generate(device *d, job *j)
 	g.key_id = j->key_id;
 	g.label = j->gakp.label;
 	g.must_be_free = true;
+#ifdef SMK_TEST_LIAR
+	/* Only in smkeyd-liar, a test program (CMakeLists.txt): the card is told
+	 * no algorithm list while the record still names the policy's. It makes
+	 * the forged bundle of tests/integration/test_pinned_log.sh; smkeyd
+	 * itself is built without it, which that test checks. */
+	log_msg(LOG_WARNING, &(log_fields){.request_id = j->request_id, .device = d->serial},
+		"SMK_TEST_LIAR: GAKP without the policy's algorithm list");
+	g.spec.alg_count = 0;
+#endif
 	if (session_generate(d->session, &g, &j->key, &j->err) < 0) {
 		if (j->key.key_id != 0) {
 			/* the key exists and its request verified; only the PrKD

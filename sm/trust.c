@@ -76,12 +76,23 @@ int trust_add(trust_store *t, const uint8_t *p, size_t n, const char *origin, sm
 	return 0;
 }
 
+/* Files of a trust directory that are not root certificates: notes, and
+ * the pins smkey verify reads beside the roots (docs/archive.md "Trust
+ * model"). */
+static const char *const not_roots[] = {
+    "logs", /* pinned log verifier keys */
+    NULL,
+};
+
 static int skip_name(const char *name)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), i;
 
 	if (name[0] == '.')
 		return 1;
+	for (i = 0; not_roots[i]; i++)
+		if (strcmp(name, not_roots[i]) == 0)
+			return 1;
 	return (n >= 3 && strcmp(name + n - 3, ".md") == 0) ||
 	       (n >= 4 && strcmp(name + n - 4, ".txt") == 0);
 }

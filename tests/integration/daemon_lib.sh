@@ -60,6 +60,25 @@ smkd_wait_log() {
 	smk_fail "smkeyd log never showed /$pattern/: $(tail -n 20 "$SMK_TMP/smkeyd.log")"
 }
 
+# smkd_log_key [ARCHIVE]: the log's verifier key, the line a relying party
+# pins (smkey log-key, offline and read-only; default the scenario's
+# archive).
+smkd_log_key() {
+	local k
+	k=$("$SMKEY" log-key "${1:-$SMK_TMP/archive.db}" 2>&1) || smk_fail "smkey log-key: $k"
+	printf '%s\n' "$k"
+}
+
+# smkd_verify BUNDLE [ARGS...]: smkey verify against the scenario's trust
+# anchors with its own log pinned (--log), so that exit 0 means verified;
+# without a pinned log smkey verify exits 3.
+smkd_verify() {
+	local bundle=$1 key
+	shift
+	key=$(smkd_log_key) || exit 1
+	"$SMKEY" verify "$bundle" --trust "$SMK_TMP/trust" --log "$key" "$@"
+}
+
 # smkd_call METHOD PARAMS_JSON [--more]: one call with the generic varlink
 # client; every reply printed as one JSON line.
 smkd_call() {

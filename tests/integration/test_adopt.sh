@@ -103,7 +103,7 @@ smk_expect "smkey adopt" 'not proven: +policy, algorithm list and requester' "$o
 smk_log "adopted key $kept_id as record 1; inspect shows it archived (adopted)"
 printf '%s\n' "$out" >&2
 
-v=$("$SMKEY" verify adopted.bundle.json --trust trust 2>&1) || smk_fail "smkey verify adopted bundle: $v"
+v=$(smkd_verify adopted.bundle.json 2>&1) || smk_fail "smkey verify adopted bundle: $v"
 smk_expect "verify adopted" 'ADOPTED' "$v"
 if grep -qi '^ *policy' <<<"$v"; then
 	smk_fail "verify of an adopted record shows a policy line: $v"

@@ -107,14 +107,14 @@ smk_expect "inspect after the import" "certificate: CN *= *Release key|certifica
 smk_log "import-cert: record $imp_seq (kind certificate) for key record $key_seq, fingerprint $fp"
 
 # ---- what the records prove ----
-v=$("$SMKEY" verify out/apk-app.bundle.json --trust trust 2>&1) ||
+v=$(smkd_verify out/apk-app.bundle.json 2>&1) ||
 	smk_fail "smkey verify of the key's bundle after the import: $v"
-v=$("$SMKEY" verify out/apk-app.bundle.json --trust trust --certificate cert.pem 2>&1) ||
+v=$(smkd_verify out/apk-app.bundle.json --certificate cert.pem 2>&1) ||
 	smk_fail "smkey verify --certificate: $v"
 smk_expect "verify --certificate" 'holds the attested key' "$v"
-v=$("$SMKEY" verify out/apk-app.bundle.json --trust trust --certificate soft.pem 2>&1) &&
+v=$(smkd_verify out/apk-app.bundle.json --certificate soft.pem 2>&1) &&
 	smk_fail "smkey verify accepted a software key's certificate: $v"
-v=$("$SMKEY" verify import.bundle.json --trust trust 2>&1) ||
+v=$(smkd_verify import.bundle.json 2>&1) ||
 	smk_fail "smkey verify of the import record's bundle: $v"
 smk_log "smkey verify: the key's bundle still verifies; the certificate holds the attested key; the import bundle verifies"
 

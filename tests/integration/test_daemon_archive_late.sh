@@ -53,7 +53,7 @@ done
 [ -n "$ok" ] || smk_fail "Generate never succeeded after the archive key's card came back: $out"
 smkd_wait_log 'archive key 1 is up on ZZSIM00001'
 smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/late.bundle"
-v=$("$SMKEY" verify "$SMK_TMP/late.bundle" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify: $v"
+v=$(smkd_verify "$SMK_TMP/late.bundle" 2>&1) || smk_fail "smkey verify: $v"
 smk_log "the card came back; the archive key was taken up; Generate answered, bundle verifies"
 
 smkd_stop

@@ -69,7 +69,7 @@ read -r kex_id kex_dev < <(smkd_json '"%s %s" % (r["key_id"], r["device"])' <<<"
 smk_log "smkey generate: firmware-rsa key $fw_id on $fw_dev, ecdh-agreement key $kex_id on $kex_dev (as nobody:adm)"
 
 for b in "$SMK_TMP/release-apk.bundle" "$SMK_TMP"/out*/*.bundle.json; do
-	v=$("$SMKEY" verify "$b" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify $b: $v"
+	v=$(smkd_verify "$b" 2>&1) || smk_fail "smkey verify $b: $v"
 	smk_log "smkey verify $(basename "$b"): ok"
 done
 [ "$(ls "$SMK_TMP"/out*/*.bundle.json | wc -l)" = 2 ] || smk_fail "expected 2 bundles from smkey generate"

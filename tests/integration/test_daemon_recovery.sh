@@ -49,7 +49,7 @@ smk_expect "recovered record" '"label": "apk-crash"' "$out"
 smk_expect "recovered record" '"seq": 1' "$out"
 out=$(smkd_call io.smkeyd.GetBundle "{\"request_id\": \"$rid\"}") || smk_fail "GetBundle: $out"
 smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/crash.bundle"
-v=$("$SMKEY" verify "$SMK_TMP/crash.bundle" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify: $v"
+v=$(smkd_verify "$SMK_TMP/crash.bundle" 2>&1) || smk_fail "smkey verify: $v"
 smk_log "restart recovered key 2 from CE|02 as record 1; its bundle verifies"
 sleep 1
 grep -q '^READY=1' "$SMK_TMP/notify.txt" || smk_fail "no READY=1: $(cat "$SMK_TMP/notify.txt")"

@@ -288,7 +288,7 @@ static void trust_dir(char *path, size_t cap)
 /* Run smkey with arguments; returns its exit status, output in out. */
 static int smkey(smk_buf *out, const char *args)
 {
-	char cmd[1024], outfile[160], chunk[4096];
+	char cmd[1600], outfile[160], chunk[4096];
 	FILE *f;
 	size_t n;
 	int status;
@@ -313,21 +313,44 @@ static int has(const smk_buf *out, const char *s)
 }
 
 /* verify a bundle through `smkey verify`, extra arguments appended */
-static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
+/* smkey verify of record seq's bundle with the archive's log pinned
+ * (pinned 0: without, which exits 3 when everything else holds). */
+static int smkey_verify_pin(uint64_t seq, const char *extra, int pinned, smk_buf *out)
 {
-	smk_buf b = SMK_BUF_INIT;
-	char bundle[160], trust[160], args[600];
+	smk_buf b = SMK_BUF_INIT, spki = SMK_BUF_INIT;
+	char bundle[160], trust[160], args[1200];
+	archive_logkey log;
 	smk_err e;
 
 	ck_assert_msg(archive_export_bundle(P.a, seq, &b, &e) == 0, "%s", e.msg);
 	write_file("bundle.json", b.data, b.len, bundle, sizeof(bundle));
 	trust_dir(trust, sizeof(trust));
-	snprintf(args, sizeof(args), "verify '%s' --trust '%s' %s", bundle, trust, extra);
+	ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
+	ck_assert_msg(archive_logkey_of(spki.data, spki.len, &log, &e) == 0, "%s", e.msg);
+	snprintf(args, sizeof(args), "verify '%s' --trust '%s' %s%s%s %s", bundle, trust,
+		 pinned ? "--log '" : "", pinned ? log.text : "", pinned ? "'" : "", extra);
 	smk_buf_free(&b);
+	smk_buf_free(&spki);
 	return smkey(out, args);
 }
 
+static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
+{
+	return smkey_verify_pin(seq, extra, 1, out);
+}
+
+static unsigned audit_pins(const archive_logpins *pins, smk_buf *report);
+/* some other log's verifier key (sigstore's Rekor) */
+#define OTHER_LOG                                                                                  \
+	"rekor.sigstore.dev+c0d23d6a+AjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNhtmPtrWm3U1eQXBogSMdGvXwB" \
+	"cK5AW5i0hrZLOC96l+smGNM7nwZ4QvFK/4sueRoVj//QP22Ni4Qt9DPfkWLc="
+
 static unsigned audit(smk_buf *report)
+{
+	return audit_pins(NULL, report);
+}
+
+static unsigned audit_pins(const archive_logpins *pins, smk_buf *report)
 {
 	archive_audit_opts o;
 	unsigned problems = 99;
@@ -340,6 +363,7 @@ static unsigned audit(smk_buf *report)
 	memset(&o, 0, sizeof(o));
 	o.trust = &P.trust;
 	o.path = P.path;
+	o.pins = pins;
 	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_READONLY, &ro, &e) == 0, "%s", e.msg);
 	ck_assert_msg(archive_audit(ro, &o, f, &problems, &e) == 0, "%s", e.msg);
 	archive_close(ro);
@@ -435,8 +459,8 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	ck_assert_uint_eq(seq, 2);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
-			  0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, NULL, say_collect, &lines, &v,
+					    &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_str_eq(v.record.kind, ARCHIVE_KIND_ADOPTED);
 	ck_assert_int_eq(v.has_cert, 0);
@@ -467,6 +491,16 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 	/* the generated key next to it still shows its policy */
 	ck_assert_int_eq(smkey_verify(1, "", &out), 0);
 	ck_assert(has(&out, "  policy       release-apk") && !has(&out, "ADOPTED"));
+	ck_assert_msg(has(&out, "Proven by the device (CV request, chain to the pinned root):") &&
+			  has(&out, "Stated by log smkeyd/") && has(&out, "(pinned as smkeyd/") &&
+			  !has(&out, "NOT VERIFIED"),
+		      "%s", out.data);
+	/* no log pinned: the same checks, exit 3, the statements marked unverified */
+	ck_assert_int_eq(smkey_verify_pin(1, "", 0, &out), 3);
+	ck_assert_msg(has(&out, "Proven by the device") && has(&out, "NOT VERIFIED: log smkeyd/") &&
+			  has(&out, "is not pinned; these are its unverified statements:") &&
+			  !has(&out, "Stated by log") && has(&out, "  policy       release-apk"),
+		      "%s", out.data);
 
 	/* audit: clean, the adopted record listed as such and counted */
 	ck_assert_msg(audit(&out) == 0, "%s", out.data);
@@ -474,6 +508,29 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 			  has(&out, "3 records (1 archive key, 1 generated, 1 adopted, 0 "
 				    "certificate)"),
 		      "%s", out.data);
+	/* audit names the log's verifier key; with --log it must be a pinned one */
+	{
+		archive_logpins pins = ARCHIVE_LOGPINS_INIT;
+		smk_buf spki = SMK_BUF_INIT;
+		archive_logkey mine;
+		char line[ARCHIVE_VKEY_MAX + 32];
+
+		ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
+		ck_assert_int_eq(archive_logkey_of(spki.data, spki.len, &mine, &e), 0);
+		snprintf(line, sizeof(line), "log verifier key: %s\n", mine.text);
+		ck_assert_msg(has(&out, line) && has(&out, "log pinned: no"), "%s", out.data);
+		ck_assert_int_eq(archive_logpins_add(&pins, OTHER_LOG, "--log", &e), 0);
+		ck_assert_int_eq(audit_pins(&pins, &out), 1);
+		ck_assert_msg(has(&out, "PROBLEM: the archive's log smkeyd/") &&
+				  has(&out, "is not among the pinned logs (1 pinned)"),
+			      "%s", out.data);
+		ck_assert_int_eq(archive_logpins_add(&pins, mine.text, "--log", &e), 0);
+		ck_assert_msg(audit_pins(&pins, &out) == 0, "%s", out.data);
+		ck_assert_msg(has(&out, "log pinned: yes (2 pinned)"), "%s",
+			      out.data);
+		archive_logpins_free(&pins);
+		smk_buf_free(&spki);
+	}
 
 	/* the same CV-REQ twice, or a key that already has a record: refused,
 	 * naming the record, and nothing stored */
@@ -825,8 +882,8 @@ START_TEST(certificate_bundle_verifies)
 	sha256_hex(cert.data, cert.len, cfp);
 
 	ck_assert_msg(archive_export_bundle(P.a, 2, &b, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, say_collect, &lines, &v, &e) ==
-			  0,
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &P.trust, NULL, say_collect, &lines, &v,
+					    &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_int_eq(v.has_cert, 1);
 	ck_assert_uint_eq(v.cert_record.seq, 2);
@@ -916,8 +973,9 @@ static void expect_bundle_failure(const smk_buf *b, json_t *o, const char *expec
 	smk_err e;
 
 	(void)b;
-	ck_assert_int_eq(
-	    archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL,
+					       NULL, &v, &e),
+			 -1);
 	ck_assert_msg(strstr(e.msg, expect) != NULL, "\"%s\" lacks \"%s\"", e.msg, expect);
 	free(s);
 }
@@ -1145,13 +1203,17 @@ START_TEST(recovered_record_verify_and_audit_wording)
 	ck_assert_msg(archfix_commit_key(&P, &fk, &seq, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(smkey_verify(seq, "", &out), 0);
 	ck_assert_msg(has(&out, "ok  CV-REQ inner CAR UTCA00001, as the record states") &&
-			  has(&out, "CAR          UTCA00001 (inside the device-signed CV request)") &&
+			  has(&out, "CAR          UTCA00001 (inside the CV request)") &&
 			  has(&out, "CV request   RECOVERED: the card's answer under secure "
 				    "messaging was lost; the CV request was read back from CE|02; "
-				    "the algorithm list rests on the intent and the CHR only "
-				    "(stated by the log)") &&
-			  has(&out, "key domains  not reported by the card") &&
-			  has(&out, "alg list     not reported by the card (stated by the log)"),
+				    "the algorithm list rests on the intent and the CHR only\n") &&
+			  has(&out, "key domains  not reported by the card\n") &&
+			  has(&out, "alg list     not reported by the card\n") &&
+			  /* the CAR in the device's section, the rest in the log's */
+			  strstr((char *)out.data, "CAR          ") <
+			      strstr((char *)out.data, "Stated by log ") &&
+			  strstr((char *)out.data, "Stated by log ") <
+			      strstr((char *)out.data, "CV request   RECOVERED"),
 		      "%s", out.data);
 	ck_assert_uint_eq(audit(&out), 0);
 	ck_assert_msg(has(&out, "        RECOVERED: the card's answer under secure messaging was "

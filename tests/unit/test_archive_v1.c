@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "archive/archive.h"
+#include "archive/logkey.h"
 #include "archive/record.h"
 #include "archive/verify.h"
 #include "helpers/testutil.h"
@@ -110,25 +111,52 @@ START_TEST(v1_records_parse)
 }
 END_TEST
 
+/* The fixture's log pinned by its verifier key (from record 0's key). */
+static void pin_v1_log(archive_logpins *pins)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record r;
+	archive_logkey k;
+	archive *a;
+	smk_err e;
+
+	ck_assert_msg(archive_open(F.db, ARCHIVE_OPEN_READONLY, &a, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(archive_get(a, 0, &canon, NULL, &e), 0);
+	ck_assert_int_eq(archive_record_parse(canon.data, canon.len, &r, &e), 0);
+	ck_assert_msg(archive_logkey_of(r.spki.data, r.spki.len, &k, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_logpins_add(pins, k.text, "test", &e) == 0, "%s", e.msg);
+	archive_record_free(&r);
+	smk_buf_free(&canon);
+	archive_close(a);
+}
+
 START_TEST(v1_bundles_verify)
 {
 	smk_buf b = SMK_BUF_INIT;
+	archive_logpins pins = ARCHIVE_LOGPINS_INIT;
 	archive_verified v;
 	char path[128];
 	size_t i;
 	smk_err e;
 
+	pin_v1_log(&pins);
 	for (i = 0; i < sizeof(bundles) / sizeof(bundles[0]); i++) {
 		snprintf(path, sizeof(path), V1 "/%s.bundle.json", bundles[i]);
 		smk_buf_reset(&b);
 		tu_read_source_file(&b, path);
-		ck_assert_msg(archive_verify_bundle(b.data, b.len, &F.trust, NULL, NULL, &v, &e) ==
-				  0,
+		/* no log pinned: what the device proves holds, the rest is unverified */
+		ck_assert_msg(archive_verify_bundle(b.data, b.len, &F.trust, NULL, NULL, NULL, &v,
+						    &e) == ARCHIVE_VERIFY_UNPINNED,
+			      "%s: %s", path, e.msg);
+		archive_verified_free(&v);
+		ck_assert_msg(archive_verify_bundle(b.data, b.len, &F.trust, &pins, NULL, NULL, &v,
+						    &e) == 0,
 			      "%s: %s", path, e.msg);
 		ck_assert_str_eq(v.has_cert ? v.cert_record.kind : v.record.kind, kinds[i]);
 		ck_assert_int_eq(v.record.format, 1);
 		archive_verified_free(&v);
 	}
+	archive_logpins_free(&pins);
 	smk_buf_free(&b);
 }
 END_TEST
@@ -162,7 +190,7 @@ END_TEST
 START_TEST(v1_through_smkey)
 {
 	smk_buf out = SMK_BUF_INIT;
-	char args[768], trust[160];
+	char args[1024], trust[160], vkey[400];
 	size_t i;
 
 	/* the trust directory holds the simulator root alone */
@@ -172,9 +200,19 @@ START_TEST(v1_through_smkey)
 		 "'%s/ZZSIMRCA00001.cvcert'",
 		 trust, SMK_SOURCE_DIR, trust);
 	ck_assert_int_eq(system(args), 0);
+	/* the log's verifier key, as a developer would publish it */
+	snprintf(args, sizeof(args), "log-key '%s'", F.db);
+	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
+	ck_assert(out.len > 1 && out.len < sizeof(vkey));
+	snprintf(vkey, sizeof(vkey), "%s", (char *)out.data);
+	vkey[strcspn(vkey, "\n")] = '\0';
 	for (i = 0; i < sizeof(bundles) / sizeof(bundles[0]); i++) {
 		snprintf(args, sizeof(args), "verify '%s/" V1 "/%s.bundle.json' --trust '%s'",
 			 SMK_SOURCE_DIR, bundles[i], trust);
+		ck_assert_msg(smkey(&out, args) == 3, "%s unpinned: %s", bundles[i], out.data);
+		snprintf(args, sizeof(args),
+			 "verify '%s/" V1 "/%s.bundle.json' --trust '%s' --log '%s'",
+			 SMK_SOURCE_DIR, bundles[i], trust, vkey);
 		ck_assert_msg(smkey(&out, args) == 0, "%s: %s", bundles[i], out.data);
 		ck_assert_msg(strstr((char *)out.data,
 				     "card facts   not recorded (format 1 record)") != NULL,
@@ -182,8 +220,8 @@ START_TEST(v1_through_smkey)
 	}
 	snprintf(args, sizeof(args),
 		 "verify '%s/" V1 "/certificate-adopted.bundle.json' --trust '%s' --certificate "
-		 "'%s/" V1 "/adopted-cert.pem'",
-		 SMK_SOURCE_DIR, trust, SMK_SOURCE_DIR);
+		 "'%s/" V1 "/adopted-cert.pem' --log '%s'",
+		 SMK_SOURCE_DIR, trust, SMK_SOURCE_DIR, vkey);
 	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
 	snprintf(args, sizeof(args), "audit '%s' --trust '%s' --since '%s/" V1 "/checkpoint-5.txt'",
 		 F.db, trust, SMK_SOURCE_DIR);

@@ -115,7 +115,8 @@ START_TEST(bundle_verifies_offline)
 	P.a = NULL;
 	ck_assert_int_eq(unlink(P.path), 0);
 
-	ck_assert_msg(archive_verify_bundle(b1.data, b1.len, &P.trust, NULL, NULL, &v, &e) == 0,
+	ck_assert_msg(archive_verify_bundle(b1.data, b1.len, &P.trust, NULL, NULL, NULL, &v, &e) ==
+			  ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_int_eq(cvc_spki_der(apk, &spki, &e), 0);
 	sha256_hex(&spki, fp);
@@ -131,9 +132,44 @@ START_TEST(bundle_verifies_offline)
 	ck_assert_int_eq(cvc_spki_der(P.akey, &spki, &e), 0);
 	sha256_hex(&spki, fp);
 	ck_assert_str_eq(v.archive_key_fp, fp);
+	ck_assert_int_eq(v.log_pinned, 0);
 	archive_verified_free(&v);
 
-	ck_assert_msg(archive_verify_bundle(b2.data, b2.len, &P.trust, NULL, NULL, &v, &e) == 0,
+	/* the bundle's log pinned: verified; another log pinned: refused */
+	{
+		archive_logpins pins = ARCHIVE_LOGPINS_INIT;
+		archive_logkey mine;
+		EVP_PKEY *other = tu_keygen("P-256");
+		smk_buf ospki = SMK_BUF_INIT;
+		archive_logkey theirs;
+
+		ck_assert_msg(archive_logkey_of(spki.data, spki.len, &mine, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(cvc_spki_der(other, &ospki, &e), 0);
+		ck_assert_msg(archive_logkey_of(ospki.data, ospki.len, &theirs, &e) == 0, "%s",
+			      e.msg);
+		ck_assert_int_eq(archive_logpins_add(&pins, theirs.text, "test", &e), 0);
+		ck_assert_int_eq(
+		    archive_verify_bundle(b1.data, b1.len, &P.trust, &pins, NULL, NULL, &v, &e),
+		    -1);
+		ck_assert_int_eq(e.code, SMK_E_TRUST);
+		ck_assert_msg(strstr(e.msg, mine.text) != NULL &&
+				  strstr(e.msg, "is not among the pinned logs (1 pinned)") != NULL,
+			      "%s", e.msg);
+		ck_assert_int_eq(archive_logpins_add(&pins, mine.text, "test", &e), 0);
+		ck_assert_msg(archive_verify_bundle(b1.data, b1.len, &P.trust, &pins, NULL, NULL,
+						    &v, &e) == 0,
+			      "%s", e.msg);
+		ck_assert_int_eq(v.log_pinned, 1);
+		ck_assert_str_eq(v.log.text, mine.text);
+		ck_assert_str_eq(v.log.name, v.origin);
+		archive_verified_free(&v);
+		archive_logpins_free(&pins);
+		smk_buf_free(&ospki);
+		EVP_PKEY_free(other);
+	}
+
+	ck_assert_msg(archive_verify_bundle(b2.data, b2.len, &P.trust, NULL, NULL, NULL, &v, &e) ==
+			  ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_str_eq(v.att.key_type, "RSA 2048");
 	ck_assert_str_eq(v.algorithms, "rsa-pss-sha256 (0x43)");
@@ -147,8 +183,8 @@ START_TEST(bundle_verifies_offline)
 		EVP_PKEY *r2 = tu_keygen("brainpoolP256r1");
 
 		archfix_build_pki(&P, r2, "UTSRCAOTHER001", &other, &rc, &dv, &dc);
-		ck_assert_int_eq(archive_verify_bundle(b1.data, b1.len, &other, NULL, NULL, &v, &e),
-				 -1);
+		ck_assert_int_eq(
+		    archive_verify_bundle(b1.data, b1.len, &other, NULL, NULL, NULL, &v, &e), -1);
 		ck_assert_int_eq(e.code, SMK_E_TRUST);
 		ck_assert_msg(strstr(e.msg, "archive key") != NULL, "%s", e.msg);
 		trust_free(&other);
@@ -177,8 +213,8 @@ static void expect_failure(const smk_buf *bundle, void (*edit)(json_t *o, void *
 	ck_assert_ptr_nonnull(o);
 	edit(o, ctx);
 	s = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
-	ck_assert_msg(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL, &v,
-					    &e) == -1,
+	ck_assert_msg(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust, NULL, NULL,
+					    NULL, &v, &e) == -1,
 		      "%s: verified", name);
 	ck_assert_msg(strstr(e.msg, expect) != NULL, "%s: message \"%s\" lacks \"%s\"", name, e.msg,
 		      expect);
@@ -375,8 +411,8 @@ START_TEST(every_change_fails_and_is_named)
 		archive_verified v;
 		smk_err e;
 
-		ck_assert_int_eq(archive_verify_bundle(b.data, i, &P.trust, NULL, NULL, &v, &e),
-				 -1);
+		ck_assert_int_eq(
+		    archive_verify_bundle(b.data, i, &P.trust, NULL, NULL, NULL, &v, &e), -1);
 	}
 	EVP_PKEY_free(apk);
 	EVP_PKEY_free(other);
@@ -445,7 +481,7 @@ START_TEST(attestation_holds_even_against_the_archive_key)
 		archive_record_free(&r);
 		s = json_dumps(o, JSON_SORT_KEYS);
 		ck_assert_int_eq(archive_verify_bundle((const uint8_t *)s, strlen(s), &P.trust,
-						       NULL, NULL, &v, &e),
+						       NULL, NULL, NULL, &v, &e),
 				 -1);
 		ck_assert_msg(strstr(e.msg, "record 1 (apk-2027)") != NULL &&
 				  strstr(e.msg, cases[i].expect) != NULL,
@@ -480,7 +516,8 @@ START_TEST(archive_key_must_be_sign_only_and_under_sm)
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_ARCHIVE_KEY, "wide", wide, P.akey, "a", 1), 0);
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "apk", 1), 1);
 	export(1, &b);
-	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, NULL, &v, &e),
+			 -1);
 	ck_assert_msg(strstr(e.msg, "not sign-only") != NULL, "%s", e.msg);
 	smk_buf_reset(&b);
 
@@ -493,7 +530,8 @@ START_TEST(archive_key_must_be_sign_only_and_under_sm)
 			  0);
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, apk, "plain", 0), 1);
 	export(1, &b);
-	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, &v, &e), -1);
+	ck_assert_int_eq(archive_verify_bundle(b.data, b.len, &P.trust, NULL, NULL, NULL, &v, &e),
+			 -1);
 	ck_assert_msg(strstr(e.msg, "secure messaging") != NULL, "%s", e.msg);
 	EVP_PKEY_free(apk);
 	smk_buf_free(&b);

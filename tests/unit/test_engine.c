@@ -411,7 +411,7 @@ static uint64_t bundle_checkpoint(const client *c)
 	ck_assert_ptr_nonnull(bundle);
 	memset(&v, 0, sizeof(v));
 	ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle), &eng->trust,
-					    NULL, NULL, &v, &e) == 0,
+					    NULL, NULL, NULL, &v, &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	size = v.checkpoint_size;
 	archive_verified_free(&v);
@@ -565,7 +565,8 @@ START_TEST(concurrent_generates_get_verified_bundles)
 		ck_assert_ptr_nonnull(bundle);
 		memset(&v, 0, sizeof(v));
 		ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle),
-						    &eng->trust, NULL, NULL, &v, &e) == 0,
+						    &eng->trust, NULL, NULL, NULL, &v,
+						    &e) == ARCHIVE_VERIFY_UNPINNED,
 			      "reply %zu: %s", i, e.msg);
 		ck_assert_uint_eq(v.record.seq, (uint64_t)seq);
 		ck_assert_uint_gt(v.checkpoint_size, (uint64_t)seq);
@@ -1841,7 +1842,7 @@ static void generate_verified(void)
 	ck_assert_ptr_nonnull(bundle);
 	memset(&v, 0, sizeof(v));
 	ck_assert_msg(archive_verify_bundle((const uint8_t *)bundle, strlen(bundle), &eng->trust,
-					    NULL, NULL, &v, &e) == 0,
+					    NULL, NULL, NULL, &v, &e) == ARCHIVE_VERIFY_UNPINNED,
 		      "%s", e.msg);
 	ck_assert_uint_eq(v.record.seq,
 			  (uint64_t)json_integer_value(json_object_get(reply, "seq")));

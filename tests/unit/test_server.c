@@ -315,6 +315,15 @@ int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, 
 			  reply);
 }
 
+int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		       engine_error *err)
+{
+	(void)eng, (void)peer, (void)params, (void)err;
+	return reply_with(json_pack("{ssss}", "origin", "smkeyd/0000000000000000", "verifier_key",
+				    "smkeyd/0000000000000000+00000000+AA=="),
+			  reply);
+}
+
 int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
 				 json_t **reply, engine_error *err)
 {

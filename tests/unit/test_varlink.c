@@ -127,6 +127,7 @@ QUERY(engine_get_bundle)
 QUERY(engine_list_policies)
 QUERY(engine_list_devices)
 QUERY(engine_get_checkpoint)
+QUERY(engine_get_log_key)
 QUERY(engine_get_consistency_proof)
 
 /* The issue 9 card methods: answered at once, like Generate above. */
