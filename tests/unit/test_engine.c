@@ -1333,6 +1333,71 @@ START_TEST(restart_recovers_key_from_card)
 }
 END_TEST
 
+/* One key under "sign" on device d, answered. */
+static void generate_on(device *d, const char *label)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "sign", label, d->serial, NULL, on_done, &c, &err) ==
+			  0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s", c.msg);
+	json_decref(c.reply);
+}
+
+/* What the card told goes into every record at no cost in the steady
+ * state: the key-domain query runs once per SM session, and a card that
+ * reports no algorithm list (genuine firmware, as far as known) is not
+ * asked again in that session. A card that does report lists costs one
+ * SELECT per key and confirms the list in the record. */
+START_TEST(card_facts_in_records_and_their_apdu_cost)
+{
+	device *d = eng->devices[1];
+	const sim_stats *st = sim_card_stats(cards[d->index]);
+	archive_record r;
+	archive_card_text t;
+
+	generate_on(d, "first");
+	sim_card_stats_reset(cards[d->index]);
+	generate_on(d, "second");
+	ck_assert_uint_eq(st->sm_by_ins[0x52], 0); /* no key-domain query */
+	ck_assert_uint_eq(st->sm_by_ins[0xA4], 0); /* no SELECT for a list */
+	ck_assert_uint_eq(st->apdus, 2);	   /* GAKP, PrKD: the archive device signs */
+	record_of("t-second", &r);
+	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_GAKP);
+	ck_assert_int_eq(r.card.algs_reported, 0);
+	/* the simulator has no key domain configured: the query says so */
+	ck_assert_int_eq(r.card.domains_reported, 0);
+	archive_card_describe(&r, &t);
+	ck_assert_str_eq(t.source, "the GAKP's answer under secure messaging");
+	archive_record_free(&r);
+
+	/* a card that reports lists, from a fresh session on */
+	sim_card_set_fcp_algorithms(cards[d->index], 1);
+	engine_free(eng);
+	engine_up();
+	d = eng->devices[1];
+	generate_on(d, "third");
+	sim_card_stats_reset(cards[d->index]);
+	generate_on(d, "fourth");
+	ck_assert_uint_eq(st->sm_by_ins[0x52], 0);
+	ck_assert_uint_eq(st->sm_by_ins[0xA4], 1);
+	ck_assert_uint_eq(st->apdus, 3);
+	record_of("t-fourth", &r);
+	ck_assert_int_eq(r.card.algs_reported, 1);
+	ck_assert_uint_eq(r.card.alg_count, 1);
+	ck_assert_uint_eq(r.card.algs[0], 0x73);
+	ck_assert_ptr_nonnull(strstr(r.canonical.data ? (const char *)r.canonical.data : "",
+				     "\"algorithms\":\"confirmed\""));
+	archive_record_free(&r);
+}
+END_TEST
+
 /* ---- issue 9: certificates, adoption, inspection ---- */
 
 typedef int (*card_call)(engine *, const engine_peer *, json_t *, engine_done_fn, void *,
@@ -2132,6 +2197,7 @@ int main(void)
 	tcase_add_test(tc, recovery_refuses_unrestricted_key_when_card_reports_list);
 	tcase_add_test(tc, recovery_without_reported_list_says_what_it_rests_on);
 	tcase_add_test(tc, recovery_with_reported_list_confirms_it);
+	tcase_add_test(tc, card_facts_in_records_and_their_apdu_cost);
 	tcase_add_test(tc, archive_device_taken_up_when_it_comes);
 	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
 	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
