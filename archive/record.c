@@ -1048,7 +1048,8 @@ static int parse_card(json_t *o, archive_record *r, smk_err *e)
 		smk_buf_free(&algs);
 		return -1;
 	}
-	memcpy(f->algs, algs.data, algs.len);
+	if (algs.len)
+		memcpy(f->algs, algs.data, algs.len);
 	f->alg_count = algs.len;
 	smk_buf_free(&algs);
 	/* key kinds: "confirmed" is the policy's list, as the card reported it;

@@ -56,7 +56,7 @@ typedef struct archive_card_text {
 	char car[80];	 /* the request's inner CAR, or "(none in the request)" */
 	char source[320]; /* how the CV request reached smkeyd */
 	char domains[700];
-	char algs[420];	 /* whether the card confirmed the algorithm list */
+	char algs[448];	 /* whether the card confirmed the algorithm list */
 } archive_card_text;
 void archive_card_describe(const archive_record *r, archive_card_text *out);
 
