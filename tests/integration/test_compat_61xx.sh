@@ -35,7 +35,7 @@ smkd_wait_log 'archive key created'
 out=$(smkd_call io.smkeyd.Generate '{"policy": "release-apk", "label": "more"}' 2>&1) ||
 	smk_fail "Generate on a card answering 61xx: $out"
 smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/more.bundle"
-v=$("$SMKEY" verify "$SMK_TMP/more.bundle" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify: $v"
+v=$(smkd_verify "$SMK_TMP/more.bundle" 2>&1) || smk_fail "smkey verify: $v"
 n=$(grep -c '"cmd":"get-response","sm":false' "$LOG")
 [ "$n" -ge 2 ] || smk_fail "expected GET RESPONSE from smkey card info and smkeyd, saw $n"
 smk_log "smkeyd: session up, archive key and a release-apk key made, bundle verifies"

@@ -53,7 +53,7 @@ done
 smkd_wait_log 'archive key created'
 smkd_wait_log 'is up on ZZSIM00001'
 smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/late.bundle"
-v=$("$SMKEY" verify "$SMK_TMP/late.bundle" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify: $v"
+v=$(smkd_verify "$SMK_TMP/late.bundle" 2>&1) || smk_fail "smkey verify: $v"
 out=$("$SMKEY" devices --socket "$SMKD_SOCK" 2>&1) || smk_fail "smkey devices: $out"
 smk_expect "smkey devices after the fault" '^ZZSIM00001 +(up|busy) ' "$out"
 smk_log "fault cleared: archive key made, Generate answered, bundle verifies, device up"

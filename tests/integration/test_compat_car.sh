@@ -36,7 +36,7 @@ for spec in "release-apk UTCA00001" "firmware-rsa DESRCACC100001"; do
 		smk_fail "Generate $policy on a card that fills in its CAR: $out"
 	rid=$(smkd_json 'r["parameters"]["request_id"]' <<<"$out")
 	smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/$policy.bundle"
-	v=$("$SMKEY" verify "$SMK_TMP/$policy.bundle" --trust "$SMK_TMP/trust" 2>&1) ||
+	v=$(smkd_verify "$SMK_TMP/$policy.bundle" 2>&1) ||
 		smk_fail "smkey verify $policy: $v"
 	car=$(car_of "$rid")
 	smk_expect "inner CAR of the $policy request" "^$want\$" "$car"

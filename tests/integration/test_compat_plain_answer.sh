@@ -29,7 +29,7 @@ grep -q '"cmd":"gakp".*"fault":"plainsw"' "$LOG" || smk_fail "the fault never fi
 smkd_wait_log 'GAKP answer lost .*plain answer \(SW 6982.*read back from CE'
 seq=$(smkd_json 'r["parameters"]["seq"]' <<<"$out")
 smkd_json 'r["parameters"]["bundle"]' <<<"$out" >"$SMK_TMP/forged.bundle"
-v=$("$SMKEY" verify "$SMK_TMP/forged.bundle" --trust "$SMK_TMP/trust" 2>&1) || smk_fail "smkey verify: $v"
+v=$(smkd_verify "$SMK_TMP/forged.bundle" 2>&1) || smk_fail "smkey verify: $v"
 smk_log "plain 6982 to GAKP: one GAKP only, key read back from CE|id and archived as record $seq"
 
 # the next request runs normally
