@@ -99,6 +99,13 @@ void hsm_domain_state_finish(hsm_domain_state *st)
 			st->can_import = true;
 }
 
+bool hsm_domain_may_import(const hsm_domain_state *st)
+{
+	if (st->reported)
+		return st->can_import;
+	return st->sw0 != 0x6A86;
+}
+
 void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id)
 {
 	fid[0] = HSM_PREFIX_KEY;
