@@ -44,6 +44,20 @@ void archive_attestation_free(archive_attestation *a);
  * verify and audit show an adopted record, never with a policy line. */
 void archive_adopted_note(const archive_record *r, char *out, size_t cap);
 
+/* What a format-2 record says the card did and told, as text for verify
+ * and audit (strings from the record already escaped with smk_show). The
+ * CAR is also inside the device-signed CV request; the rest is the log's
+ * statement. present is 0 for a format-1 record (nothing recorded). */
+typedef struct archive_card_text {
+	int present;
+	int recovered;	 /* the CV request was read back after a lost answer */
+	char car[80];	 /* the request's inner CAR, or "(none in the request)" */
+	char source[320]; /* how the CV request reached smkeyd */
+	char domains[700];
+	char algs[420];	 /* whether the card confirmed the algorithm list */
+} archive_card_text;
+void archive_card_describe(const archive_record *r, archive_card_text *out);
+
 /* What `smkey verify` prints after every check held. record is the record
  * of the attested key (for a certificate bundle: the certificate's key
  * record), key_record is record 0 (the archive key). */

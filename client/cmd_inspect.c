@@ -77,11 +77,14 @@ static void print_domains(json_t *st)
 				       smk_show(vlc_str(d, "kcv", "")));
 		}
 	}
-	if (json_is_true(json_object_get(st, "may_import")))
+	if (!json_is_true(json_object_get(st, "may_import")))
+		printf("no key domain is set up: this device cannot import keys now\n");
+	else if (strcmp(state, "reported") == 0)
 		printf("this device can take keys from outside (UNWRAP KEY): a key on it may have "
 		       "been imported\n");
 	else
-		printf("no key domain is set up: this device cannot import keys now\n");
+		printf("whether this device can take keys from outside is not known: a key on it "
+		       "may have been imported\n");
 }
 
 /* What the key's CV request proves, and the list its FCP reports. */

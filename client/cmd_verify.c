@@ -69,6 +69,25 @@ static void utc(int64_t t, char *buf, size_t cap)
 		snprintf(buf, cap, "%" PRId64, t);
 }
 
+/* What a format-2 record says of the card. The CAR is inside the
+ * device-signed CV request (checked above); the rest is the log's
+ * statement: the device signs none of it. Strings from the record come
+ * escaped (archive_card_describe). */
+static void card_facts(const archive_record *r)
+{
+	archive_card_text t;
+
+	archive_card_describe(r, &t);
+	if (!t.present) {
+		printf("  card facts   not recorded (format 1 record)\n");
+		return;
+	}
+	printf("  CAR          %s (inside the device-signed CV request)\n", t.car);
+	printf("  CV request   %s (stated by the log)\n", t.source);
+	printf("  key domains  %s (read under secure messaging, stated by the log)\n", t.domains);
+	printf("  alg list     %s (stated by the log)\n", t.algs);
+}
+
 static void summary(const archive_verified *v)
 {
 	const archive_record *r = &v->record;
@@ -106,6 +125,7 @@ static void summary(const archive_verified *v)
 		printf("  record       %" PRIu64 " (request %s, CHR %s)\n", r->seq, r->request_id,
 		       r->chr);
 	}
+	card_facts(r);
 	if (v->has_cert) {
 		const archive_record *cr = &v->cert_record;
 

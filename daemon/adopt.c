@@ -216,7 +216,19 @@ static void run_read(device *d, cardop *op)
 	}
 	if (!op->label_given)
 		prkd_label(d, op);
-	read_domains(d, op);
+	/* for the record: what the card says of import and of this key's list
+	 * (the log's statement; the CV request proves only "held by d") */
+	memset(&op->card, 0, sizeof(op->card));
+	op->card.cvreq_from = ARCHIVE_CVREQ_CE;
+	card_facts_algs(d, op->key_id, 1, &op->card);
+	card_facts_domains(d, &op->card);
+	/* the reply and the log line say what the record says */
+	op->domains = d->domains;
+	op->domains_read = d->domains_opens != 0;
+	if (!op->domains_read)
+		snprintf(op->domains_error, sizeof(op->domains_error),
+			 "the device's key-domain state could not be read (the daemon log says "
+			 "why)");
 	op->rc = 0;
 }
 
@@ -241,6 +253,7 @@ static void run_adopt_commit(device *d, cardop *op)
 	req.cvreq_len = op->cvreq.len;
 	req.spki = op->att.spki.data;
 	req.spki_len = op->att.spki.len;
+	req.card = &op->card;
 	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_adopt(eng->arc, &s, &req, &op->seq, &op->err);

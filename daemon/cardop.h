@@ -68,6 +68,7 @@ struct cardop {
 	smk_buf cvreq;	      /* Adopt: CE|id as read */
 	chain_attested att;   /* Adopt: what the CV request proves */
 	smk_buf chain;	      /* Adopt: the device chain the session validated */
+	archive_card_facts card; /* Adopt: key domains and the list the card reports */
 	session_object *objs; /* ListDeviceObjects */
 	size_t nobj;
 	/* ListDeviceObjects: per key (objs[i]), the algorithm list from its FCP */

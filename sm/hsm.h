@@ -241,9 +241,9 @@ int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t d
 void hsm_domain_state_finish(hsm_domain_state *st);
 /* Whether a key on this device may have come in through UNWRAP KEY, as far
  * as the state st says: true when a domain is set up (can_import) and when
- * the card did not answer the question (6D00 / 6E00 for domain 0: unknown).
- * False only when the card reports no domain set up, or no domain at all
- * (6A86 for domain 0) -- and that only for the moment of the query. */
+ * the state is not reported (6A86, 6D00, 6E00 for domain 0: the card did
+ * not say). False only when the card reports its domains and none is set
+ * up -- and that only for the moment of the query. */
 bool hsm_domain_may_import(const hsm_domain_state *st);
 
 /* ---- SELECT of a key object with FCP: the algorithm list (issue 14) ---- */

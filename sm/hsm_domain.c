@@ -101,9 +101,7 @@ void hsm_domain_state_finish(hsm_domain_state *st)
 
 bool hsm_domain_may_import(const hsm_domain_state *st)
 {
-	if (st->reported)
-		return st->can_import;
-	return st->sw0 != 0x6A86;
+	return st->reported ? st->can_import : true;
 }
 
 void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id)

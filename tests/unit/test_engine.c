@@ -970,9 +970,23 @@ START_TEST(shutdown_fails_only_what_no_card_saw)
 }
 END_TEST
 
+/* What a key put on the card for an open intent is: the policy's (EC
+ * secp256r1, list [ecdsa-sha256]), or what an attacker put into the
+ * reserved slot with the intent's CHR. */
+enum planted { PLANT_POLICY, PLANT_UNRESTRICTED_EC, PLANT_RSA };
+
+static void key_planted(device *d, uint8_t key_id, const char *label, enum planted what,
+			archive_intent_info *info);
+
 /* An open intent whose key is on d's card (as a crash after GAKP leaves it). */
 static void key_left_on_card(device *d, uint8_t key_id, const char *label,
 			     archive_intent_info *info)
+{
+	key_planted(d, key_id, label, PLANT_POLICY, info);
+}
+
+static void key_planted(device *d, uint8_t key_id, const char *label, enum planted what,
+			archive_intent_info *info)
 {
 	const policy *pol = policy_set_find(eng->policies, "sign");
 	archive_intent_req ir;
@@ -993,16 +1007,184 @@ static void key_left_on_card(device *d, uint8_t key_id, const char *label,
 	ck_assert_int_eq(pending_write(eng, info->request_id, label, d->serial, key_id, &e), 0);
 	memset(&g, 0, sizeof(g));
 	memset(&key, 0, sizeof(key));
-	g.spec.type = SMK_KEY_EC;
-	g.spec.curve = curve_by_name("secp256r1");
-	g.spec.algs[0] = 0x73;
-	g.spec.alg_count = 1;
+	if (what == PLANT_RSA) {
+		g.spec.type = SMK_KEY_RSA;
+		g.spec.rsa_bits = 2048;
+	} else {
+		g.spec.type = SMK_KEY_EC;
+		g.spec.curve = curve_by_name("secp256r1");
+	}
+	if (what == PLANT_POLICY) {
+		g.spec.algs[0] = 0x73;
+		g.spec.alg_count = 1;
+	}
 	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info->chr);
 	g.key_id = key_id;
 	g.label = label;
 	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
 	session_key_free(&key);
 }
+
+/* The audit of the daemon's archive: its report, and problems counted. */
+static unsigned audit_report(smk_buf *out)
+{
+	archive_audit_opts o;
+	unsigned problems = 0;
+	char chunk[4096];
+	size_t n;
+	smk_err e;
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	memset(&o, 0, sizeof(o));
+	o.trust = &eng->trust;
+	o.path = "archive.db";
+	ck_assert_msg(archive_audit(eng->arc, &o, f, &problems, &e) == 0, "%s", e.msg);
+	rewind(f);
+	smk_buf_reset(out);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ck_assert(smk_buf_add(out, chunk, n) == 0);
+	ck_assert(smk_buf_add_byte(out, 0) == 0);
+	fclose(f);
+	return problems;
+}
+
+/* The record of a request, parsed. */
+static void record_of(const char *request_id, archive_record *r)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	uint64_t seq;
+	smk_err e;
+
+	ck_assert_msg(archive_find(eng->arc, request_id, &seq, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_get(eng->arc, seq, &canon, NULL, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_record_parse(canon.data, canon.len, r, &e) == 0, "%s", e.msg);
+	smk_buf_free(&canon);
+}
+
+/* Does the card hold key key_id? (its summary lists keys by id) */
+static int card_has_key(size_t card, unsigned key_id)
+{
+	char *text = NULL, want[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int has;
+
+	ck_assert_ptr_nonnull(f);
+	sim_card_describe(cards[card], f);
+	fclose(f);
+	snprintf(want, sizeof(want), "key %u: ", key_id);
+	has = strstr(text, want) != NULL;
+	free(text);
+	return has;
+}
+
+/* Issue 14 item 4, as an attacker would: after a lost answer, the reserved
+ * slot holds a key with the intent's CHR that is not what the policy asks
+ * for. An RSA key is caught by its type whatever the card reports; an
+ * unrestricted EC key of the right curve only when the card reports the
+ * key's algorithm list (FCP). Caught: no record, the intent closed as
+ * REFUSED, the key deleted, a FINDING in the audit. */
+static void planted_key_refused(enum planted what, int fcp, const char *reason)
+{
+	device *d = eng->devices[1];
+	size_t idx = d->index;
+	archive_intent_info info;
+	smk_buf out = SMK_BUF_INIT;
+	uint64_t before = records();
+
+	sim_card_set_fcp_algorithms(cards[idx], fcp);
+	key_planted(d, 7, "t-planted", what, &info);
+	ck_assert(card_has_key(idx, 7));
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), before);
+	ck_assert_msg(!card_has_key(idx, 7), "the refused key is still on the card");
+	ck_assert_uint_gt(audit_report(&out), 0);
+	ck_assert_msg(strstr((char *)out.data, "FINDING: intent ") &&
+			  strstr((char *)out.data, info.request_id) &&
+			  strstr((char *)out.data, reason) &&
+			  strstr((char *)out.data, "of which 1 refused"),
+		      "%s", out.data);
+	smk_buf_free(&out);
+}
+
+START_TEST(recovery_refuses_rsa_key_in_reserved_slot)
+{
+	planted_key_refused(PLANT_RSA, 0,
+			    "the key is RSA-2048, the intent's policy asks for EC secp256r1");
+}
+END_TEST
+
+START_TEST(recovery_refuses_unrestricted_key_when_card_reports_list)
+{
+	planted_key_refused(PLANT_UNRESTRICTED_EC, 1,
+			    "the card reports the algorithm list none (unrestricted), the "
+			    "intent's policy asks for 73");
+}
+END_TEST
+
+/* The limit of what recovery can see: a card that does not report lists
+ * (the simulator's default) cannot tell an unrestricted key from the
+ * policy's. It is archived, and the record and verify say exactly that the
+ * list rests on the intent and the CHR only. */
+START_TEST(recovery_without_reported_list_says_what_it_rests_on)
+{
+	device *d = eng->devices[1];
+	archive_intent_info info;
+	archive_record r;
+	archive_card_text t;
+
+	key_planted(d, 7, "t-planted", PLANT_UNRESTRICTED_EC, &info);
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	record_of(info.request_id, &r);
+	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_RECOVERED);
+	ck_assert_int_eq(r.card.algs_reported, 0);
+	archive_card_describe(&r, &t);
+	ck_assert_msg(strstr(t.source, "the card's answer under secure messaging was lost") &&
+			  strstr(t.source, "the algorithm list rests on the intent and the CHR "
+					   "only"),
+		      "%s", t.source);
+	archive_record_free(&r);
+}
+END_TEST
+
+/* A genuine key recovered on a card that reports lists: archived, the list
+ * confirmed, the record says it was recovered. */
+START_TEST(recovery_with_reported_list_confirms_it)
+{
+	device *d = eng->devices[1];
+	archive_intent_info info;
+	archive_record r;
+	archive_card_text t;
+	smk_buf out = SMK_BUF_INIT;
+
+	sim_card_set_fcp_algorithms(cards[d->index], 1);
+	key_left_on_card(d, 7, "t-crash", &info);
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	record_of(info.request_id, &r);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_RECOVERED);
+	ck_assert_int_eq(r.card.algs_reported, 1);
+	ck_assert_uint_eq(r.card.alg_count, 1);
+	ck_assert_uint_eq(r.card.algs[0], 0x73);
+	archive_card_describe(&r, &t);
+	ck_assert_msg(strstr(t.source, "RECOVERED: ") &&
+			  strstr(t.source, "the card confirmed the algorithm list"),
+		      "%s", t.source);
+	archive_record_free(&r);
+	ck_assert_uint_eq(audit_report(&out), 0);
+	ck_assert_msg(strstr((char *)out.data, "RECOVERED: ") &&
+			  strstr((char *)out.data, "1 recovered: "),
+		      "%s", out.data);
+	smk_buf_free(&out);
+}
+END_TEST
 
 /* A crash between GAKP and commit, replayed by hand: intent, sidecar, key
  * made on the card under the intent's CHR, no record. */
@@ -1719,6 +1901,10 @@ int main(void)
 	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
+	tcase_add_test(tc, recovery_refuses_rsa_key_in_reserved_slot);
+	tcase_add_test(tc, recovery_refuses_unrestricted_key_when_card_reports_list);
+	tcase_add_test(tc, recovery_without_reported_list_says_what_it_rests_on);
+	tcase_add_test(tc, recovery_with_reported_list_confirms_it);
 	tcase_add_test(tc, archive_device_taken_up_when_it_comes);
 	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
 	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
