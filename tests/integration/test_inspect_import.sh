@@ -13,7 +13,8 @@
 #    the device can import) and marks both keys "held by D; may have been
 #    imported": the requests cannot tell the software key from the generated
 #    one, and nothing says "generated";
-#  - `smkey adopt` of the imported key says the same.
+#  - `smkey adopt` of the imported key says the same, and so does `smkey
+#    verify` of its bundle (the record stores the domain state).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
@@ -94,7 +95,8 @@ soft=$(check "[o for o in r['objects'] if o.get('fingerprint') == '$soft_fp'][0]
 smk_log "inspect --json: the software key (SPKI ${soft_fp:0:16}...) is key 1, held_by $dev, may_have_been_imported"
 
 # ---- adopt the imported key: held by D, may have been imported ----
-out=$("$SMKEY" adopt "${S[@]}" --device "$dev" --key-id 1 2>&1) || smk_fail "smkey adopt: $out"
+out=$("$SMKEY" adopt "${S[@]}" --device "$dev" --key-id 1 -o imported.bundle.json 2>&1) ||
+	smk_fail "smkey adopt: $out"
 printf '%s\n' "$out" >&2
 smk_expect "adopt" "proven: +the key is held by device $dev" "$out"
 smk_expect "adopt" 'the key may have been imported' "$out"
@@ -104,4 +106,15 @@ fi
 smk_expect "daemon log" 'adopted as record [0-9]+: held by .*may have been imported' \
 	"$(cat "$SMK_TMP/smkeyd.log")"
 smk_log "adopt: key 1 held by $dev; may have been imported"
+
+# ---- the adopted record says the same, offline ----
+v=$("$SMKEY" verify imported.bundle.json --trust trust 2>&1) || true
+printf '%s\n' "$v" >&2
+smk_expect "verify adopted" 'ADOPTED' "$v"
+smk_expect "verify adopted" "may have been imported \(the device had a key domain able to import\)" "$v"
+smk_expect "verify adopted" "domain 0 DKEK, 1 of 1 shares imported" "$v"
+if grep -qi 'generated in' <<<"$v"; then
+	smk_fail "verify claims where the adopted key was generated: $v"
+fi
+smk_log "verify: the adopted record says 'may have been imported' and shows the DKEK domain"
 smk_pass
