@@ -160,7 +160,8 @@ static uint16_t gakp_ec(sim_card *c, uint8_t id, const uint8_t *algs, size_t n, 
 	ks.type = SMK_KEY_EC;
 	ks.curve = curve_by_name("secp256r1");
 	strcpy(ks.chr, "ZZSIM0000100001");
-	memcpy(ks.algs, algs, n);
+	if (n)
+		memcpy(ks.algs, algs, n);
 	ks.alg_count = n;
 	ck_assert_msg(hsm_build_gakp(&a, &data, id, 0, &ks, true, &e) == 0, "%s", e.msg);
 	sw = tx_apdu(c, &a, req);
