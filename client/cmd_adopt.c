@@ -97,13 +97,15 @@ int cmd_adopt(int argc, char **argv)
 		       "               CE|%02lX verifies against the device's DevAut key\n",
 		       smk_show(vlc_str(r.params, "held_by", device)), key_id);
 		if (json_is_true(json_object_get(r.params, "may_have_been_imported")))
-			printf("  imported?    the key may have been imported: the device %s\n"
-			       "               takes keys from outside (UNWRAP KEY), and a CV request\n"
-			       "               does not tell an imported key from one made there\n",
-			       strcmp(vlc_str(json_object_get(r.params, "key_domains"), "state", ""),
-				      "reported") == 0
-				   ? "has a key domain that"
-				   : "did not say whether it");
+			printf(
+			    "  imported?    the key may have been imported: the device %s\n"
+			    "               takes keys from outside (UNWRAP KEY), and a CV "
+			    "request\n"
+			    "               does not tell an imported key from one made there\n",
+			    strcmp(vlc_str(json_object_get(r.params, "key_domains"), "state", ""),
+				   "reported") == 0
+				? "has a key domain that"
+				: "did not say whether it");
 		printf("  not proven:  where the key was made, policy, algorithm list and\n"
 		       "               requester (smkeyd did not generate it under secure\n"
 		       "               messaging); the record says ADOPTED and names no policy\n");

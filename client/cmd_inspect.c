@@ -47,7 +47,8 @@ static void print_domains(json_t *st)
 	size_t i;
 
 	if (strcmp(state, "unreadable") == 0) {
-		printf("key domains: could not be read (%s)\n", smk_show(vlc_str(st, "reason", "?")));
+		printf("key domains: could not be read (%s)\n",
+		       smk_show(vlc_str(st, "reason", "?")));
 	} else if (strcmp(state, "reported") != 0) {
 		printf("key domains: not reported by the card (SW %s)\n",
 		       smk_show(vlc_str(st, "status", "?")));
@@ -59,22 +60,25 @@ static void print_domains(json_t *st)
 			json_t *tot = json_object_get(d, "shares_total"),
 			       *out = json_object_get(d, "shares_outstanding");
 
-			printf("  domain %lld: ", (long long)json_integer_value(json_object_get(d, "index")));
+			printf("  domain %lld: ",
+			       (long long)json_integer_value(json_object_get(d, "index")));
 			if (strcmp(kind, "empty") == 0)
 				printf("not set up\n");
 			else if (strcmp(kind, "xkek") == 0)
-				printf("XKEK%s%s\n", json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
+				printf("XKEK%s%s\n",
+				       json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
 				       smk_show(vlc_str(d, "kcv", "")));
 			else if (json_integer_value(tot) == 0)
 				printf("DKEK, no shares (random: nobody holds it)%s%s\n",
 				       json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
 				       smk_show(vlc_str(d, "kcv", "")));
 			else
-				printf("DKEK, %lld of %lld shares imported%s%s\n",
-				       (long long)(json_integer_value(tot) - json_integer_value(out)),
-				       (long long)json_integer_value(tot),
-				       json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
-				       smk_show(vlc_str(d, "kcv", "")));
+				printf(
+				    "DKEK, %lld of %lld shares imported%s%s\n",
+				    (long long)(json_integer_value(tot) - json_integer_value(out)),
+				    (long long)json_integer_value(tot),
+				    json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
+				    smk_show(vlc_str(d, "kcv", "")));
 		}
 	}
 	if (!json_is_true(json_object_get(st, "may_import")))
@@ -94,7 +98,8 @@ static void print_proof(json_t *o)
 	size_t i;
 
 	if (json_is_string(json_object_get(o, "held_by")))
-		printf("      CV request proves: held by %s%s\n", smk_show(vlc_str(o, "held_by", "")),
+		printf("      CV request proves: held by %s%s\n",
+		       smk_show(vlc_str(o, "held_by", "")),
 		       json_is_true(json_object_get(o, "may_have_been_imported"))
 			   ? "; may have been imported"
 			   : "");
@@ -140,7 +145,8 @@ static void print_table(const char *device, json_t *objs)
 		else
 			printf("-\n");
 		if (json_is_string(json_object_get(o, "certificate_subject")))
-			printf("      certificate: %s\n", smk_show(vlc_str(o, "certificate_subject", "")));
+			printf("      certificate: %s\n",
+			       smk_show(vlc_str(o, "certificate_subject", "")));
 		print_proof(o);
 		if (json_is_string(json_object_get(o, "hint")))
 			printf("      %s\n", smk_show(vlc_str(o, "hint", "")));

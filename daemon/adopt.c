@@ -347,13 +347,12 @@ static void adopt_committed(cardop *op)
 			    (unsigned long long)op->seq, e.msg);
 		return;
 	}
-	cardop_reply(op,
-		     json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:b, s:o}", "seq", (json_int_t)op->seq,
-			       "request_id", r.request_id, "fingerprint",
-			       cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
-			       "public_key_pem", op->att.pem ? op->att.pem : "", "bundle", bundle,
-			       "held_by", op->dev->serial, "may_have_been_imported",
-			       cardop_may_import(op), "key_domains", cardop_domains_json(op)));
+	cardop_reply(op, json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:b, s:o}", "seq",
+				   (json_int_t)op->seq, "request_id", r.request_id, "fingerprint",
+				   cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
+				   "public_key_pem", op->att.pem ? op->att.pem : "", "bundle",
+				   bundle, "held_by", op->dev->serial, "may_have_been_imported",
+				   cardop_may_import(op), "key_domains", cardop_domains_json(op)));
 	archive_record_free(&r);
 }
 

@@ -210,8 +210,8 @@ typedef struct hsm_domain_state {
 	 * not supported; 6A86: no domain configured). count is 0 then, and
 	 * "not reported" is all that is known. */
 	bool reported;
-	uint16_t sw0;	/* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
-	size_t count;	/* domains the card has, d[0 .. count) */
+	uint16_t sw0; /* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
+	size_t count; /* domains the card has, d[0 .. count) */
 	hsm_key_domain d[HSM_KEY_DOMAINS_MAX];
 	/* some domain is set up (a DKEK domain in any share state, or an XKEK
 	 * domain): a key may have come in through UNWRAP KEY. Outstanding shares

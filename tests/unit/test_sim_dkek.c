@@ -296,8 +296,13 @@ static void dkek_card(struct card *k, unsigned device_no, const char *share)
 
 static uint16_t unwrap(sim_card *c, uint8_t id, const smk_buf *blob)
 {
-	apdu a = {.cla = 0x80, .ins = 0x74, .p1 = id, .p2 = 0x93, .data = blob->data,
-		  .lc = blob->len, .extended = true};
+	apdu a = {.cla = 0x80,
+		  .ins = 0x74,
+		  .p1 = id,
+		  .p2 = 0x93,
+		  .data = blob->data,
+		  .lc = blob->len,
+		  .extended = true};
 
 	return tx_apdu(c, &a, NULL);
 }
@@ -323,7 +328,8 @@ START_TEST(wrap_unwrap_between_cards)
 	ck_assert_uint_eq(unwrap(b.c, 7, &blob), 0x9000);
 	signs_as(b.c, 7, 0x73, pub);
 	/* with its algorithm list: only what the blob allowed */
-	ck_sw(b.c, "80680770 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
+	ck_sw(b.c,
+	      "80680770 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
 	      0x6A81);
 	/* a plain import writes no request into CE|id */
 	ck_assert_int_lt(sim_card_read_ef(b.c, 0xCE07, &ce), 0);
@@ -352,7 +358,8 @@ START_TEST(wrap_unwrap_between_cards)
 			smk_buf resp = SMK_BUF_INIT;
 
 			smk_buf_reset(&cmd);
-			snprintf(hex, sizeof(hex), "00D72F10 %02zX 5402%04zX 5381%02zX", n + 7, off, n);
+			snprintf(hex, sizeof(hex), "00D72F10 %02zX 5402%04zX 5381%02zX", n + 7, off,
+				 n);
 			tu_hex(&cmd, hex);
 			smk_buf_add(&cmd, blob.data + off, n);
 			ck_assert_int_eq(sim_card_transmit(b.c, cmd.data, cmd.len, &resp),
@@ -423,7 +430,8 @@ START_TEST(software_key_import_and_attestation)
 	EVP_PKEY_free(back);
 	/* under another DKEK it does not */
 	dkek.data[0] ^= 1;
-	ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &back, got, &n_got, &e), 0);
+	ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &back, got, &n_got, &e),
+			 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "KCV"));
 	dkek.data[0] ^= 1;
 
@@ -562,9 +570,8 @@ START_TEST(hostile_blobs_refused)
 	ck_assert_int_eq(EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, kenc, iv), 1);
 	EVP_CIPHER_CTX_set_padding(c, 0);
 	/* header of a list-less blob: 8 + 1 + 12 + 2 + 2 + 2 = 27 bytes */
-	ck_assert_int_eq(EVP_DecryptUpdate(c, plain.data, &len, good.data + 27,
-					   (int)(good.len - 27 - 16)),
-			 1);
+	ck_assert_int_eq(
+	    EVP_DecryptUpdate(c, plain.data, &len, good.data + 27, (int)(good.len - 27 - 16)), 1);
 	plain.len = (size_t)len;
 	EVP_CIPHER_CTX_free(c);
 	/* the made-here blob of that plaintext is accepted (the builder is right) */
@@ -575,14 +582,14 @@ START_TEST(hostile_blobs_refused)
 	EVP_PKEY_free(key);
 
 	/* every cut of the key fields is refused, none reads past the end */
-	for (size_t cut = 8; cut < 8 + 2 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 65 + 2 + 32 + 2 + 65;
-	     cut += 7) {
+	for (size_t cut = 8;
+	     cut < 8 + 2 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 65 + 2 + 32 + 2 + 65; cut += 7) {
 		smk_buf part = SMK_BUF_INIT;
 
 		smk_buf_add(&part, plain.data, cut);
 		make_blob(dkek.data, 12, HDR_EC, &part, true, &blob);
-		ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e),
-				 0);
+		ck_assert_int_lt(
+		    sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e), 0);
 		ck_assert_ptr_null(key);
 		smk_buf_free(&part);
 	}
@@ -624,8 +631,8 @@ START_TEST(hostile_blobs_refused)
 		for (int i = 0; i < 32; i++)
 			smk_buf_add_byte(&more, 0);
 		make_blob(dkek.data, 12, HDR_EC, &more, false, &blob);
-		ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e),
-				 0);
+		ck_assert_int_lt(
+		    sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e), 0);
 		ck_assert_ptr_nonnull(strstr(e.msg, "after the key"));
 		smk_buf_free(&more);
 	}
