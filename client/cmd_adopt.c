@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/show.h"
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -91,11 +91,11 @@ int cmd_adopt(int argc, char **argv)
 	} else {
 		printf("adopted key %ld of %s as record %lld (request %s)\n", key_id, device,
 		       (long long)json_integer_value(json_object_get(r.params, "seq")),
-		       vlc_str(r.params, "request_id", "?"));
-		printf("  fingerprint  %s\n", vlc_str(r.params, "fingerprint", "?"));
+		       vlc_show(r.params, "request_id", "?"));
+		printf("  fingerprint  %s\n", vlc_show(r.params, "fingerprint", "?"));
 		printf("  proven:      the key is held by device %s: its CV request in\n"
 		       "               CE|%02lX verifies against the device's DevAut key\n",
-		       smk_show(vlc_str(r.params, "held_by", device)), key_id);
+		       vlc_show(r.params, "held_by", device), key_id);
 		if (json_is_true(json_object_get(r.params, "may_have_been_imported")))
 			printf(
 			    "  imported?    the key may have been imported: the device %s\n"

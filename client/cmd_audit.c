@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "archive/verify.h"
+#include "common/show.h"
 #include "smkey.h"
 
 #define NOTE_MAX 4096
@@ -79,7 +80,8 @@ int cmd_audit(int argc, char **argv)
 	o.path = path;
 	if (trust_dir) {
 		if (trust_load_dir(&trust, trust_dir, &e) < 0) {
-			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir, e.msg);
+			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir,
+				smk_show(e.msg));
 			return 2;
 		}
 		o.trust = &trust;
@@ -94,7 +96,7 @@ int cmd_audit(int argc, char **argv)
 		o.since_name = since;
 	}
 	if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
-		fprintf(stderr, "smkey audit: %s\n", e.msg);
+		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
 		goto out;
 	}
 	if (report && !(out = fopen(report, "w"))) {
@@ -103,7 +105,7 @@ int cmd_audit(int argc, char **argv)
 		goto out;
 	}
 	if (archive_audit(a, &o, out, &problems, &e) < 0) {
-		fprintf(stderr, "smkey audit: %s\n", e.msg);
+		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
 		goto out;
 	}
 	rc = problems ? 1 : 0;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/show.h"
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -47,11 +47,10 @@ static void print_domains(json_t *st)
 	size_t i;
 
 	if (strcmp(state, "unreadable") == 0) {
-		printf("key domains: could not be read (%s)\n",
-		       smk_show(vlc_str(st, "reason", "?")));
+		printf("key domains: could not be read (%s)\n", vlc_show(st, "reason", "?"));
 	} else if (strcmp(state, "reported") != 0) {
 		printf("key domains: not reported by the card (SW %s)\n",
-		       smk_show(vlc_str(st, "status", "?")));
+		       vlc_show(st, "status", "?"));
 	} else {
 		printf("key domains: %zu\n", json_array_size(list));
 		json_array_foreach(list, i, d)
@@ -67,18 +66,18 @@ static void print_domains(json_t *st)
 			else if (strcmp(kind, "xkek") == 0)
 				printf("XKEK%s%s\n",
 				       json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
-				       smk_show(vlc_str(d, "kcv", "")));
+				       vlc_show(d, "kcv", ""));
 			else if (json_integer_value(tot) == 0)
 				printf("DKEK, no shares (random: nobody holds it)%s%s\n",
 				       json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
-				       smk_show(vlc_str(d, "kcv", "")));
+				       vlc_show(d, "kcv", ""));
 			else
 				printf(
 				    "DKEK, %lld of %lld shares imported%s%s\n",
 				    (long long)(json_integer_value(tot) - json_integer_value(out)),
 				    (long long)json_integer_value(tot),
 				    json_is_string(json_object_get(d, "kcv")) ? ", KCV " : "",
-				    smk_show(vlc_str(d, "kcv", "")));
+				    vlc_show(d, "kcv", ""));
 		}
 	}
 	if (!json_is_true(json_object_get(st, "may_import")))
@@ -98,8 +97,7 @@ static void print_proof(json_t *o)
 	size_t i;
 
 	if (json_is_string(json_object_get(o, "held_by")))
-		printf("      CV request proves: held by %s%s\n",
-		       smk_show(vlc_str(o, "held_by", "")),
+		printf("      CV request proves: held by %s%s\n", vlc_show(o, "held_by", ""),
 		       json_is_true(json_object_get(o, "may_have_been_imported"))
 			   ? "; may have been imported"
 			   : "");
@@ -112,7 +110,7 @@ static void print_proof(json_t *o)
 	}
 	if (json_is_string(json_object_get(o, "card_algorithms_problem")))
 		printf("      algorithm list unreadable: %s\n",
-		       smk_show(vlc_str(o, "card_algorithms_problem", "")));
+		       vlc_show(o, "card_algorithms_problem", ""));
 }
 
 static void print_table(const char *device, json_t *objs)
@@ -132,24 +130,22 @@ static void print_table(const char *device, json_t *objs)
 		if (json_is_true(json_object_get(o, "archived")) && json_is_integer(seq))
 			snprintf(rec, sizeof(rec), "record %lld (%s)",
 				 (long long)json_integer_value(seq),
-				 vlc_str(o, "record_kind", "?"));
+				 vlc_show(o, "record_kind", "?"));
 		else
 			snprintf(rec, sizeof(rec), "NOT ARCHIVED");
 		printf("%4lld  %-24s  %-18s  %-10s  %-24s  ",
 		       (long long)json_integer_value(json_object_get(o, "key_id")),
-		       smk_show(vlc_str(o, "label", "-")), smk_show(type),
-		       smk_show(vlc_str(o, "ce", "?")), smk_show(rec));
+		       vlc_show(o, "label", "-"), smk_show(type), vlc_show(o, "ce", "?"), rec);
 		if (json_is_integer(json_object_get(o, "use_counter")))
 			printf("%lld\n",
 			       (long long)json_integer_value(json_object_get(o, "use_counter")));
 		else
 			printf("-\n");
 		if (json_is_string(json_object_get(o, "certificate_subject")))
-			printf("      certificate: %s\n",
-			       smk_show(vlc_str(o, "certificate_subject", "")));
+			printf("      certificate: %s\n", vlc_show(o, "certificate_subject", ""));
 		print_proof(o);
 		if (json_is_string(json_object_get(o, "hint")))
-			printf("      %s\n", smk_show(vlc_str(o, "hint", "")));
+			printf("      %s\n", vlc_show(o, "hint", ""));
 		if (!json_is_true(json_object_get(o, "archived")))
 			unknown++;
 	}

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "archive/verify.h"
+#include "common/show.h"
 #include "smkey.h"
 
 #define BUNDLE_MAX (4u << 20)
@@ -57,7 +58,9 @@ static int read_input(const char *path, smk_buf *out)
 static void held(void *ctx, const char *line)
 {
 	(void)ctx;
-	printf("  ok  %s\n", line);
+	/* the line names what the bundle carries (CHRs, subjects, policy and
+	 * log names): escaped, so it cannot draw lines of its own */
+	printf("  ok  %s\n", smk_show(line));
 }
 
 static void utc(int64_t t, char *buf, size_t cap)
@@ -154,18 +157,19 @@ static int check_certificate(const char *path, const archive_verified *v)
 	}
 	if (archive_cert_load(in.data, in.len, &der, &e) < 0 ||
 	    archive_cert_describe(der.data, der.len, subject, fp, &e) < 0) {
-		fprintf(stderr, "smkey verify: %s: %s\n", path, e.msg);
+		fprintf(stderr, "smkey verify: %s: %s\n", path, smk_show(e.msg));
 		goto out;
 	}
 	if (archive_cert_matches(der.data, der.len, v->att.key.spki.data, v->att.key.spki.len, &e) <
 	    0) {
-		printf("  FAILED  certificate %s (%s): %s\n", subject, path, e.msg);
+		printf("  FAILED  certificate %s (%s): %s\n", smk_show(subject), path,
+		       smk_show(e.msg));
 		fflush(stdout);
-		fprintf(stderr, "smkey verify: certificate %s: %s\n", path, e.msg);
+		fprintf(stderr, "smkey verify: certificate %s: %s\n", path, smk_show(e.msg));
 		rc = 1;
 		goto out;
 	}
-	printf("  ok  certificate %s (SHA-256 %s) holds the attested key\n", subject, fp);
+	printf("  ok  certificate %s (SHA-256 %s) holds the attested key\n", smk_show(subject), fp);
 	rc = 0;
 out:
 	smk_buf_free(&in);
@@ -210,7 +214,7 @@ int cmd_verify(int argc, char **argv)
 		trust_dir = DEFAULT_TRUST;
 	}
 	if (trust_load_dir(&trust, trust_dir, &e) < 0) {
-		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", trust_dir, e.msg);
+		fprintf(stderr, "smkey verify: trust anchors %s: %s\n", trust_dir, smk_show(e.msg));
 		return 2;
 	}
 	if (read_input(bundle, &in) < 0) {
@@ -231,9 +235,9 @@ int cmd_verify(int argc, char **argv)
 		if (rc)
 			goto done;
 	} else {
-		printf("  FAILED  %s\n", e.msg);
+		printf("  FAILED  %s\n", smk_show(e.msg));
 		fflush(stdout);
-		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", e.msg);
+		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
 	}
 	rc = rc == 0 ? 0 : 1;
 done:
