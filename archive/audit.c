@@ -33,16 +33,19 @@ struct audit {
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One PROBLEM line. It names records by their labels, request ids and
+ * parse errors, which the archive's writer chose: the whole line is shown
+ * escaped (smk_show), so none of it can end the line or hide the one above. */
 static void problem(struct audit *au, const char *fmt, ...)
 {
+	char line[SMK_SHOW_MAX];
 	va_list ap;
 
 	au->problems++;
-	fputs("  PROBLEM: ", au->out);
 	va_start(ap, fmt);
-	vfprintf(au->out, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', au->out);
+	fprintf(au->out, "  PROBLEM: %s\n", smk_show(line));
 }
 
 /* Counted with the problems (the audit fails), but named for what it is:
@@ -109,7 +112,7 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 
 	if (archive_cert_describe(r->cert.data, r->cert.len, subject, fp, &e) == 0)
 		fprintf(au->out, "        certificate %s, SHA-256 %.16s, for record %" PRIu64 "\n",
-			subject, fp, r->key_seq);
+			smk_show(subject), fp, r->key_seq);
 	if (archive_get(a, r->key_seq, &canon, NULL, &e) < 0) {
 		problem(au,
 			"record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
@@ -180,17 +183,17 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 			au->n_key++;
 	}
 	when(r.time, t, sizeof(t));
-	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, r.kind,
-		r.policy_name ? r.policy_name
+	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, smk_show(r.kind),
+		r.policy_name ? smk_show(r.policy_name)
 		: cert	      ? "-"
 			      : "(unknown)",
-		label, r.uid);
+		smk_show(label), r.uid);
 	if (o->trust && !cert) {
 		archive_attestation att;
 
 		if (archive_attest_cached(&r, o->trust, au->chains, &att, &e) == 0) {
 			fprintf(au->out, "\n        device %s, %s, SHA-256 %.16s\n",
-				att.chain.device_chr, att.key_type, att.key_fp);
+				smk_show(att.chain.device_chr), att.key_type, att.key_fp);
 			archive_attestation_free(&att);
 		} else {
 			fputc('\n', au->out);
@@ -384,7 +387,7 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 	smk_err e;
 
 	fprintf(au->out, "\nConsistency with %s\n",
-		o->since_name ? o->since_name : "earlier checkpoint");
+		o->since_name ? smk_show(o->since_name) : "earlier checkpoint");
 	if (!au->akey) {
 		problem(au, "no archive key: cannot check the earlier checkpoint");
 		return;
@@ -441,12 +444,14 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 			if (strcmp((const char *)sqlite3_column_text(st, 2),
 				   ARCHIVE_KIND_CERTIFICATE) == 0)
 				/* an import whose card write was interrupted */
-				fprintf(au->out, "  open intent %s  %s  certificate import\n", id,
-					t);
+				fprintf(au->out, "  open intent %s  %s  certificate import\n",
+					smk_show(id), t);
 			else
 				fprintf(au->out, "  open intent %s  %s  %s, policy %s, CHR %s\n",
-					id, t, sqlite3_column_text(st, 2),
-					sqlite3_column_text(st, 3), sqlite3_column_text(st, 4));
+					smk_show(id), t,
+					smk_show((const char *)sqlite3_column_text(st, 2)),
+					smk_show((const char *)sqlite3_column_text(st, 3)),
+					smk_show((const char *)sqlite3_column_text(st, 4)));
 			if (sqlite3_column_type(st, 8) != SQLITE_NULL)
 				problem(au, "intent %s has record %lld but no outcome", id,
 					sqlite3_column_int64(st, 8));
@@ -521,7 +526,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 
 	memset(&au, 0, sizeof(au));
 	au.out = report;
-	fprintf(report, "smkeyd archive audit: %s\n", o->path ? o->path : "(archive)");
+	fprintf(report, "smkeyd archive audit: %s\n", o->path ? smk_show(o->path) : "(archive)");
 	fprintf(report, "trust anchors: %s\n",
 		o->trust ? "given: device chains and CV-REQs are verified"
 			 : "none (--trust): device chains and CV-REQs NOT verified");
@@ -538,7 +543,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 			snprintf(origin, sizeof(origin), "%s", au.ckey.origin);
 		}
 	}
-	fprintf(report, "archive key: %s\n", origin);
+	fprintf(report, "archive key: %s\n", smk_show(origin));
 	audit_log_key(&au, o);
 	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
 		goto out;

@@ -96,7 +96,8 @@ int cmd_audit(int argc, char **argv)
 	o.pins = &pins;
 	if (trust_dir) {
 		if (trust_load_dir(&trust, trust_dir, &e) < 0) {
-			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir, e.msg);
+			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir,
+				smk_show(e.msg));
 			archive_logpins_free(&pins);
 			return 2;
 		}
@@ -112,7 +113,7 @@ int cmd_audit(int argc, char **argv)
 		o.since_name = since;
 	}
 	if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
-		fprintf(stderr, "smkey audit: %s\n", e.msg);
+		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
 		goto out;
 	}
 	if (report && !(out = fopen(report, "w"))) {
@@ -121,7 +122,7 @@ int cmd_audit(int argc, char **argv)
 		goto out;
 	}
 	if (archive_audit(a, &o, out, &problems, &e) < 0) {
-		fprintf(stderr, "smkey audit: %s\n", e.msg);
+		fprintf(stderr, "smkey audit: %s\n", smk_show(e.msg));
 		goto out;
 	}
 	rc = problems ? 1 : 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/hex.h"
+#include "common/show.h"
 #include "sm/alg.h"
 #include "sm/curves.h"
 #include "sm/pcsc.h"
@@ -47,7 +48,7 @@ struct card_opts {
 
 static int fail(const char *what, const smk_err *e)
 {
-	fprintf(stderr, "smkey card %s: %s [%s]\n", what, e->msg, smk_errc_name(e->code));
+	fprintf(stderr, "smkey card %s: %s [%s]\n", what, smk_show(e->msg), smk_errc_name(e->code));
 	return 1;
 }
 
@@ -66,17 +67,17 @@ static int card_list(void)
 
 		/* an exclusive connection: the SELECT cannot disturb anyone */
 		if (pcsc_open(names[i], CARD_TIMEOUT_MS, &t, &e) < 0) {
-			printf("%s\t-\t%s\n", names[i], e.msg);
+			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
 			continue;
 		}
 		r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
 		if (r == 1)
-			printf("%s\tSmartCard-HSM\tversion %u.%u\n", names[i], fcp.version_major,
-			       fcp.version_minor);
+			printf("%s\tSmartCard-HSM\tversion %u.%u\n", smk_show(names[i]),
+			       fcp.version_major, fcp.version_minor);
 		else if (r == 0)
-			printf("%s\t-\tnot a SmartCard-HSM\n", names[i]);
+			printf("%s\t-\tnot a SmartCard-HSM\n", smk_show(names[i]));
 		else
-			printf("%s\t-\t%s\n", names[i], e.msg);
+			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
 		transport_close(t);
 	}
 	pcsc_free_names(names);
@@ -92,7 +93,7 @@ static int card_find(void)
 	if (session_find_hsms(&readers, &n, CARD_TIMEOUT_MS, &e) < 0)
 		return fail("find", &e);
 	for (i = 0; i < n; i++)
-		printf("%s\n", readers[i]);
+		printf("%s\n", smk_show(readers[i]));
 	pcsc_free_names(readers);
 	return n > 0 ? 0 : 1;
 }
@@ -316,7 +317,7 @@ static int card_info(const struct card_opts *o)
 		goto out;
 	ch = session_chain(c.s);
 	fcp = session_fcp(c.s);
-	printf("reader:   %s\n", session_reader(c.s));
+	printf("reader:   %s\n", smk_show(session_reader(c.s)));
 	printf("serial:   %s\n", ch->serial);
 	printf("device:   %s\n", ch->device_chr);
 	printf("dica:     %s\n", ch->dica_chr);
@@ -497,7 +498,7 @@ static int card_prkd(const struct card_opts *o)
 	    session_write_prkd(c.s, (uint8_t)o->id, o->label, att.key, algs.algs, algs.alg_count,
 			       id, &e) < 0)
 		goto out;
-	printf("key:      %u\nlabel:    %s\n", (unsigned)o->id, o->label);
+	printf("key:      %u\nlabel:    %s\n", (unsigned)o->id, smk_show(o->label));
 	rc = 0;
 out:
 	if (rc)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "common/hex.h"
+#include "common/show.h"
 #include "sm/chain.h"
 #include "sm/tlv.h"
 #include "smkey.h"
@@ -168,7 +169,7 @@ static void print_key(int in, const cvc_pubkey *k)
 
 		if (cvc_pubkey_to_evp(k, NULL, &pk, &e) < 0 || cvc_spki_der(pk, &spki, &e) < 0) {
 			label(in + 2, "key");
-			printf("invalid: %s\n", e.msg);
+			printf("invalid: %s\n", smk_show(e.msg));
 		} else {
 			sha256_hex(spki.data, spki.len, fp);
 			label(in + 2, "SPKI SHA-256");
@@ -223,7 +224,7 @@ static int dump(const char *path)
 	int r = 0;
 
 	if (read_input(path, &b, &e) < 0) {
-		fprintf(stderr, "smkey cvc dump: %s\n", e.msg);
+		fprintf(stderr, "smkey cvc dump: %s\n", smk_show(e.msg));
 		return 2;
 	}
 	if (b.data[0] == 0x67) {
@@ -255,7 +256,7 @@ static int dump(const char *path)
 		}
 	}
 	if (r)
-		fprintf(stderr, "smkey cvc dump: %s\n", e.msg);
+		fprintf(stderr, "smkey cvc dump: %s\n", smk_show(e.msg));
 	smk_buf_free(&b);
 	return r;
 }
@@ -307,7 +308,9 @@ static void print_attested(const chain_attested *k, const devaut_chain *c)
 	char fp[65];
 
 	sha256_hex(k->spki.data, k->spki.len, fp);
-	printf("request verified: key generated in device %s\n", c->serial);
+	printf("request verified: key held by device %s (made there or imported: a CV "
+	       "request does not say which)\n",
+	       c->serial);
 	printf("  %-14s%s (CAR %s)\n", "CHR", k->chr, k->has_car ? k->car : "none");
 	printf("  %-14sby device key %s (%s)\n", "outer sig", k->outer_car, c->alg->name);
 	printf("  %-14sby the new key: proof of possession (%s)\n", "inner sig", k->alg->name);
@@ -376,19 +379,19 @@ static int verify(int argc, char **argv)
 	} else if (cvc_date_parse(at_text, &at_day, &e) == 0) {
 		at = cvc_date_to_time(&at_day);
 	} else {
-		fprintf(stderr, "smkey cvc verify: --at: %s\n", e.msg);
+		fprintf(stderr, "smkey cvc verify: --at: %s\n", smk_show(e.msg));
 		return 2;
 	}
 	cvc_date_from_time(at, &at_day);
 	if (trust_load_dir(&trust, trust_dir, &e) < 0 || read_input(chain_file, &chain, &e) < 0 ||
 	    (req_file && read_input(req_file, &req, &e) < 0)) {
-		fprintf(stderr, "smkey cvc verify: %s\n", e.msg);
+		fprintf(stderr, "smkey cvc verify: %s\n", smk_show(e.msg));
 		goto done;
 	}
 	status = 1;
 	if (chain_validate(chain.data, chain.len, &trust, at, &dev, &e) < 0 ||
 	    (req_file && chain_verify_authreq(&dev, req.data, req.len, &key, &e) < 0)) {
-		printf("smkey cvc verify: %s\n", e.msg);
+		printf("smkey cvc verify: %s\n", smk_show(e.msg));
 		goto done;
 	}
 	print_verified(&dev, trust_dir, &at_day);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -75,20 +76,20 @@ int cmd_policies(int argc, char **argv)
 	}
 	json_array_foreach(list, i, p)
 	{
-		printf("%s%s\n", vlc_str(p, "name", "?"),
+		printf("%s%s\n", vlc_show(p, "name", "?"),
 		       json_is_true(json_object_get(p, "allowed")) ? ""
 								   : "  (not allowed for you)");
-		printf("  %-12s %s\n", "description", vlc_str(p, "description", ""));
-		printf("  %-12s %s", "key", vlc_str(p, "key_type", "?"));
+		printf("  %-12s %s\n", "description", vlc_show(p, "description", ""));
+		printf("  %-12s %s", "key", vlc_show(p, "key_type", "?"));
 		if (json_is_string(json_object_get(p, "curve")))
-			printf(" %s", vlc_str(p, "curve", ""));
+			printf(" %s", vlc_show(p, "curve", ""));
 		if (json_is_integer(json_object_get(p, "bits")))
 			printf(" %lld bits",
 			       (long long)json_integer_value(json_object_get(p, "bits")));
 		printf("\n  %-12s", "algorithms");
 		json_array_foreach(json_object_get(p, "algorithms"), k, v)
-		    printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
-		printf(" (tag 91: %s)\n", vlc_str(p, "alg_list_hex", "?"));
+		    printf(" %s", json_string_value(v) ? smk_show(json_string_value(v)) : "?");
+		printf(" (tag 91: %s)\n", vlc_show(p, "alg_list_hex", "?"));
 		if (json_is_integer(json_object_get(p, "use_counter")))
 			printf("  %-12s %lld\n", "use counter",
 			       (long long)json_integer_value(json_object_get(p, "use_counter")));
@@ -97,8 +98,8 @@ int cmd_policies(int argc, char **argv)
 			       (long long)json_integer_value(json_object_get(p, "key_domain")));
 		printf("  %-12s %s\n", "exportable",
 		       json_is_true(json_object_get(p, "exportable")) ? "yes" : "no");
-		printf("  %-12s %s\n", "label", vlc_str(p, "label_template", "?"));
-		printf("  %-12s %s\n", "digest", vlc_str(p, "digest", "?"));
+		printf("  %-12s %s\n", "label", vlc_show(p, "label_template", "?"));
+		printf("  %-12s %s\n", "digest", vlc_show(p, "digest", "?"));
 	}
 	if (json_array_size(list) == 0)
 		printf("(no policies)\n");
@@ -124,12 +125,12 @@ int cmd_devices(int argc, char **argv)
 	printf("%-16s  %-5s  %6s  %-16s  %s\n", "SERIAL", "STATE", "QUEUED", "DEVAUT", "READER");
 	json_array_foreach(list, i, d)
 	{
-		printf("%-16s  %-5s  %6lld  %-16s  %s\n", vlc_str(d, "serial", "?"),
-		       vlc_str(d, "state", "?"),
+		printf("%-16s  %-5s  %6lld  %-16s  %s\n", vlc_show(d, "serial", "?"),
+		       vlc_show(d, "state", "?"),
 		       (long long)json_integer_value(json_object_get(d, "queued")),
-		       vlc_str(d, "devaut_chr", "?"), vlc_str(d, "reader", "?"));
+		       vlc_show(d, "devaut_chr", "?"), vlc_show(d, "reader", "?"));
 		if (json_is_string(json_object_get(d, "last_error")))
-			printf("  last error: %s\n", vlc_str(d, "last_error", ""));
+			printf("  last error: %s\n", vlc_show(d, "last_error", ""));
 	}
 	if (json_array_size(list) == 0)
 		printf("(no devices)\n");

@@ -24,6 +24,7 @@
 #include "archive/archive.h"
 #include "archive/record.h"
 #include "sm/cvc.h"
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -201,13 +202,13 @@ int cmd_export(int argc, char **argv)
 		}
 	} else {
 		if (archive_open(path, ARCHIVE_OPEN_READONLY, &a, &e) < 0) {
-			fprintf(stderr, "smkey export: %s\n", e.msg);
+			fprintf(stderr, "smkey export: %s\n", smk_show(e.msg));
 			return 2;
 		}
 		rc = produce(a, id, what, &out, &e);
 		archive_close(a);
 		if (rc < 0) {
-			fprintf(stderr, "smkey export: %s\n", e.msg);
+			fprintf(stderr, "smkey export: %s\n", smk_show(e.msg));
 			smk_buf_free(&out);
 			return 2;
 		}

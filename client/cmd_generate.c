@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -143,7 +144,7 @@ static int write_outputs(const char *dir, json_t *p, struct outputs *o)
 static void show_progress(int tty, const char *stage, double t0)
 {
 	if (tty)
-		fprintf(stderr, "\r\033[Kgenerating: %s, %.1f s", stage, now_s() - t0);
+		fprintf(stderr, "\r\033[Kgenerating: %s, %.1f s", smk_show(stage), now_s() - t0);
 }
 
 int cmd_generate(int argc, char **argv)
@@ -201,7 +202,7 @@ int cmd_generate(int argc, char **argv)
 		return SMKEY_EXIT_USAGE;
 	}
 	if (vlc_connect(&c, vlc_socket_path(sock), &e) < 0) {
-		fprintf(stderr, "smkey generate: %s\n", e.msg);
+		fprintf(stderr, "smkey generate: %s\n", smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}
 	params = json_pack("{ss}", "policy", policy);
@@ -232,7 +233,7 @@ int cmd_generate(int argc, char **argv)
 		fprintf(stderr, "\r\033[K");
 	vlc_close(&c);
 	if (rc < 0) {
-		fprintf(stderr, "smkey generate: %s\n", e.msg);
+		fprintf(stderr, "smkey generate: %s\n", smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}
 	if (reply.error) {
@@ -244,7 +245,7 @@ int cmd_generate(int argc, char **argv)
 		fprintf(stderr,
 			"smkey generate: the key exists and is archived; fetch its bundle "
 			"with: smkey bundle %s\n",
-			vlc_str(reply.params, "request_id", "ID"));
+			vlc_show(reply.params, "request_id", "ID"));
 		json_decref(msg);
 		return SMKEY_EXIT_FAILED;
 	}
@@ -255,11 +256,11 @@ int cmd_generate(int argc, char **argv)
 		vlc_print_json(reply.params);
 	} else {
 		printf("generated %s: key %lld on %s, record %lld (request %s), %.1f s\n",
-		       vlc_str(reply.params, "label", "?"),
+		       vlc_show(reply.params, "label", "?"),
 		       (long long)json_integer_value(json_object_get(reply.params, "key_id")),
-		       vlc_str(reply.params, "device", "?"),
+		       vlc_show(reply.params, "device", "?"),
 		       (long long)json_integer_value(json_object_get(reply.params, "seq")),
-		       vlc_str(reply.params, "request_id", "?"), now_s() - t0);
+		       vlc_show(reply.params, "request_id", "?"), now_s() - t0);
 		printf("  public key  %s\n  cv request  %s\n  bundle      %s\n", out.pem, out.cvreq,
 		       out.bundle);
 	}

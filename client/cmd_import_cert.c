@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../common/file.h"
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -39,7 +40,7 @@ static char *cert_pem(const char *path)
 	smk_err e;
 
 	if (smk_read_file(path, CERT_FILE_MAX, &text, &e) < 0) {
-		fprintf(stderr, "smkey import-cert: %s\n", e.msg);
+		fprintf(stderr, "smkey import-cert: %s\n", smk_show(e.msg));
 		return NULL;
 	}
 	p = text.data;
@@ -122,7 +123,7 @@ int cmd_import_cert(int argc, char **argv)
 	} else {
 		printf("certificate %s written to the key of record %lld; import archived as "
 		       "record %lld\n",
-		       vlc_str(r.params, "fingerprint", "?"),
+		       vlc_show(r.params, "fingerprint", "?"),
 		       (long long)json_integer_value(json_object_get(r.params, "key_seq")),
 		       (long long)json_integer_value(json_object_get(r.params, "seq")));
 		if (out && rc == SMKEY_EXIT_OK)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/hex.h"
+#include "common/show.h"
 #include "policy/policy.h"
 #include "sm/tlv.h"
 #include "smkey.h"
@@ -25,7 +26,7 @@ static void usage(FILE *f)
 static void report(void *ctx, const smk_err *e)
 {
 	(void)ctx;
-	fprintf(stderr, "smkey policy: %s\n", e->msg);
+	fprintf(stderr, "smkey policy: %s\n", smk_show(e->msg));
 }
 
 static void hex_spaced(const uint8_t *p, size_t n)
@@ -45,7 +46,8 @@ static void print_principals(const char *kind, const char *id, const policy_prin
 		return;
 	printf("%s %s", *first ? "" : ";", kind);
 	for (i = 0; i < n; i++)
-		printf("%s %s (%s %u)", i ? "," : "", list[i].name, id, (unsigned)list[i].id);
+		printf("%s %s (%s %u)", i ? "," : "", smk_show(list[i].name), id,
+		       (unsigned)list[i].id);
 	*first = 0;
 }
 
@@ -78,7 +80,7 @@ static int print_dos(const policy_gakp *g)
 		lead = "";
 	}
 	if (r < 0)
-		fprintf(stderr, "smkey policy: %s\n", e.msg);
+		fprintf(stderr, "smkey policy: %s\n", smk_show(e.msg));
 	return r;
 }
 
@@ -102,11 +104,11 @@ static int show(const policy *p)
 	int first = 1;
 
 	if (example_gakp(p, &g, &e) < 0) {
-		fprintf(stderr, "smkey policy: %s\n", e.msg);
+		fprintf(stderr, "smkey policy: %s\n", smk_show(e.msg));
 		return -1;
 	}
-	printf("policy %s (%s)\n", p->name, p->file);
-	printf("  description  %s\n", p->description);
+	printf("policy %s (%s)\n", p->name, smk_show(p->file));
+	printf("  description  %s\n", smk_show(p->description));
 	if (p->key_type == SMK_KEY_EC)
 		printf("  key          ec %s (%u-bit)\n", p->curve->name, p->curve->field_bits);
 	else
@@ -125,7 +127,7 @@ static int show(const policy *p)
 		printf("  key-domain   none\n");
 	printf("  exportable   %s\n",
 	       p->exportable ? "yes, wrapped under the key domain's DKEK" : "no (wrap not listed)");
-	printf("  label        %s (e.g. %s)\n", p->label_template, g.label);
+	printf("  label        %s (e.g. %s)\n", smk_show(p->label_template), smk_show(g.label));
 	printf("  allow       ");
 	print_principals("users", "uid", p->users, p->user_count, &first);
 	print_principals("groups", "gid", p->groups, p->group_count, &first);
@@ -136,7 +138,7 @@ static int show(const policy *p)
 		printf("  max-keys     no limit\n");
 	printf("  devices     ");
 	for (i = 0; i < p->device_count; i++)
-		printf(" %s", p->devices[i]);
+		printf(" %s", smk_show(p->devices[i]));
 	printf("%s\n", p->device_count ? "" : " any");
 	printf("  inner CAR    %s%s\n", g.spec.car, p->car ? "" : " (default)");
 	/* ref §6.2: the DOs that follow the CHR in the GAKP command data */

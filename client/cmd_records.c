@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
@@ -105,7 +106,7 @@ static void list_usage(FILE *f)
 
 static const char *or_dash(json_t *obj, const char *key)
 {
-	return vlc_str(obj, key, "-");
+	return vlc_show(obj, key, "-");
 }
 
 int cmd_list(int argc, char **argv)
@@ -194,7 +195,7 @@ int cmd_show(int argc, char **argv)
 		for (i = 0; fields[i]; i++) {
 			v = json_object_get(rec, fields[i]);
 			if (json_is_string(v))
-				printf("  %-14s %s\n", fields[i], json_string_value(v));
+				printf("  %-14s %s\n", fields[i], smk_show(json_string_value(v)));
 			else if (json_is_integer(v))
 				printf("  %-14s %lld\n", fields[i],
 				       (long long)json_integer_value(v));

@@ -5,6 +5,8 @@
  */
 #include "varlink_client.h"
 
+#include "common/show.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -118,9 +120,11 @@ int vlc_recv(vlc *c, int timeout_ms, json_t **msg, varlink_reply *reply, smk_err
 	}
 }
 
+/* A member of an error reply, shown escaped: the daemon repeats names
+ * clients, cards and policy files chose. */
 static const char *pstr(const varlink_reply *r, const char *key)
 {
-	return vlc_str(r->params, key, "?");
+	return vlc_show(r->params, key, "?");
 }
 
 int vlc_report_error(const char *cmd, const varlink_reply *r)
@@ -173,7 +177,7 @@ int vlc_report_error(const char *cmd, const varlink_reply *r)
 			pstr(r, "parameter"));
 		return SMKEY_EXIT_USAGE;
 	} else {
-		dump = json_dumps(r->params, JSON_COMPACT);
+		dump = json_dumps(r->params, JSON_COMPACT | JSON_ENSURE_ASCII);
 		fprintf(stderr, "smkey %s: %s %s\n", cmd, name, dump ? dump : "");
 		free(dump);
 	}
@@ -189,13 +193,13 @@ int vlc_simple(const char *cmd, const char *socket_path, const char *method, jso
 
 	*msg = NULL;
 	if (vlc_connect(&c, vlc_socket_path(socket_path), &e) < 0) {
-		fprintf(stderr, "smkey %s: %s\n", cmd, e.msg);
+		fprintf(stderr, "smkey %s: %s\n", cmd, smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}
 	rc = vlc_send(&c, method, params, 0, &e) < 0 ? -1 : vlc_recv(&c, -1, msg, reply, &e);
 	vlc_close(&c);
 	if (rc < 0) {
-		fprintf(stderr, "smkey %s: %s\n", cmd, e.msg);
+		fprintf(stderr, "smkey %s: %s\n", cmd, smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}
 	if (reply->error) {
@@ -209,7 +213,9 @@ int vlc_simple(const char *cmd, const char *socket_path, const char *method, jso
 
 void vlc_print_json(json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* ASCII only: JSON escapes control characters, and this escapes the
+	 * rest (C1 controls arrive as UTF-8) */
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 
 	if (s)
 		printf("%s\n", s);
@@ -221,6 +227,11 @@ const char *vlc_str(json_t *obj, const char *key, const char *dflt)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? s : dflt;
+}
+
+const char *vlc_show(json_t *obj, const char *key, const char *dflt)
+{
+	return smk_show(vlc_str(obj, key, dflt));
 }
 
 /* A number of up to 18 digits, or -1. */

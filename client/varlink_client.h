@@ -46,6 +46,9 @@ int vlc_report_error(const char *cmd, const varlink_reply *reply);
 
 /* obj[key] as a string, or dflt when absent or not a string. */
 const char *vlc_str(json_t *obj, const char *key, const char *dflt);
+/* The same for a terminal: escaped with smk_show() (common/show.h), since
+ * replies repeat labels, subjects, reader names and policy text. */
+const char *vlc_show(json_t *obj, const char *key, const char *dflt);
 
 /* A key record as commands take it (ID: a sequence number, a request id,
  * or the label of exactly one key or adopted record, looked up with

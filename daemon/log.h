@@ -10,6 +10,13 @@
  *
  * Otherwise one line on stderr: "smkeyd: LEVEL: message [k=v ...]".
  * Callable from any thread. Never pass a PIN or key material.
+ *
+ * Hostile text is escaped here, not at the call sites: every %s and %c
+ * argument and every field goes through smk_show() (common/show.h), so a
+ * name from a client, card or policy file never starts a line of its own or
+ * reaches a terminal as a control sequence. The format string is ours and
+ * may hold newlines (a multi-line message). Pass names raw: an argument
+ * escaped beforehand would show its backslashes doubled.
  */
 #ifndef SMK_DAEMON_LOG_H
 #define SMK_DAEMON_LOG_H

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/show.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -49,7 +50,7 @@ static void report_policy(void *ctx, const smk_err *e)
 	int *reported = ctx;
 
 	(*reported)++;
-	fprintf(stderr, "smkeyd: %s\n", e->msg);
+	fprintf(stderr, "smkeyd: %s\n", smk_show(e->msg));
 }
 
 /* --check-config: everything a file can get wrong, no device, no archive. */
@@ -62,17 +63,17 @@ static int check_config(const char *path)
 	int bad = 0, reported = 0;
 
 	if (config_load(path, &cfg, &e) < 0) {
-		fprintf(stderr, "smkeyd: %s\n", e.msg);
+		fprintf(stderr, "smkeyd: %s\n", smk_show(e.msg));
 		return 1;
 	}
 	if (policy_set_load(cfg->policies_dir, &set, report_policy, &reported, &e) < 0) {
 		/* each bad file was reported; a directory problem was not */
 		if (reported == 0)
-			fprintf(stderr, "smkeyd: %s\n", e.msg);
+			fprintf(stderr, "smkeyd: %s\n", smk_show(e.msg));
 		bad = 1;
 	}
 	if (trust_load_dir(&trust, cfg->trust_dir, &e) < 0) {
-		fprintf(stderr, "smkeyd: trust anchors: %s\n", e.msg);
+		fprintf(stderr, "smkeyd: trust anchors: %s\n", smk_show(e.msg));
 		bad = 1;
 	}
 	if (!bad)

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/show.h"
 #include "daemon/methods.h"
 #include "daemon/sdnotify.h"
 #include "proto/varlink.h"
@@ -87,7 +88,8 @@ static void log_stderr(void *ctx, enum server_log_level level, const char *msg)
 	static const char *const names[] = {"error", "warning", "info", "debug"};
 
 	(void)ctx;
-	fprintf(stderr, "smkeyd: %s: %s\n", names[level], msg);
+	/* msg names what clients sent (field names, executables): escaped */
+	fprintf(stderr, "smkeyd: %s: %s\n", names[level], smk_show(msg));
 }
 
 static void slog(server *srv, enum server_log_level level, const char *fmt, ...)

@@ -111,8 +111,7 @@ void sim_card_set_fcp_algorithms(sim_card *c, bool on);
 /* Make domain (0 .. configured domains - 1) an XKEK domain with this UID
  * (1..128 bytes). The membership protocol of MANAGE KEY DOMAIN P1 02 is not
  * simulated; this is how tests get the XKEK state. */
-int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n,
-			     smk_err *e);
+int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n, smk_err *e);
 
 /* The SmartCard-HSM DKEK key blob (docs/simulator.md "Key blobs"), as
  * WRAP KEY returns it and UNWRAP KEY takes it: KCV, key type, algorithm

@@ -25,10 +25,10 @@
 #include "sm/alg.h"
 #include "sm/curves.h"
 
-#define BLOB_TYPE_RSA 5	     /* d, n, e */
-#define BLOB_TYPE_RSA_CRT 6  /* not simulated */
+#define BLOB_TYPE_RSA 5	    /* d, n, e */
+#define BLOB_TYPE_RSA_CRT 6 /* not simulated */
 #define BLOB_TYPE_EC 12
-#define BLOB_TYPE_AES 15     /* not simulated */
+#define BLOB_TYPE_AES 15 /* not simulated */
 #define BLOB_MAC_LEN 16
 #define BLOB_MAX 4096
 
@@ -88,7 +88,8 @@ static int cmac(const uint8_t key[32], const uint8_t *p, size_t n, uint8_t out[1
 	size_t len = 0;
 	int ok;
 
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, (char *)"AES-256-CBC", 0);
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, (char *)"AES-256-CBC", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	ok = ctx != NULL && EVP_MAC_init(ctx, key, 32, params) == 1 &&
 	     EVP_MAC_update(ctx, p, n) == 1 && EVP_MAC_final(ctx, out, &len, 16) == 1 && len == 16;
@@ -164,7 +165,8 @@ static int ec_fields(EVP_PKEY *key, smk_buf *kb, smk_err *e)
 	    EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, q, sizeof(q), &qlen) !=
 		1 ||
 	    qlen != cp.g_len) {
-		smk_fail(e, SMK_E_CRYPTO, "key blob: EC key without private or uncompressed public part");
+		smk_fail(e, SMK_E_CRYPTO,
+			 "key blob: EC key without private or uncompressed public part");
 		goto done;
 	}
 	if (put16(kb, curve->field_bits) < 0 || put_trimmed(kb, cp.a, cp.field_len) < 0 ||
@@ -315,11 +317,12 @@ static int ec_key_from(const smk_curve *curve, const uint8_t *d, size_t dlen, co
 		goto done;
 	}
 	if (qlen != plen || memcmp(q, pub, plen) != 0) {
-		smk_fail(e, SMK_E_FORMAT, "key blob: EC public key does not belong to the private key");
+		smk_fail(e, SMK_E_FORMAT,
+			 "key blob: EC public key does not belong to the private key");
 		goto done;
 	}
-	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-					    OBJ_nid2sn(curve->nid), 0) != 1 ||
+	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(curve->nid),
+					    0) != 1 ||
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, plen) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bd) != 1 ||
 	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
@@ -348,8 +351,7 @@ static int ec_decode(struct rd *kb, unsigned size, EVP_PKEY **out, smk_err *e)
 
 	if (get_field(kb, &a, &al) < 0 || get_field(kb, &b, &bl) < 0 ||
 	    get_field(kb, &p, &pl) < 0 || get_field(kb, &n, &nl) < 0 ||
-	    get_field(kb, &g, &gl) < 0 || get_field(kb, &d, &dl) < 0 ||
-	    get_field(kb, &q, &ql) < 0)
+	    get_field(kb, &g, &gl) < 0 || get_field(kb, &d, &dl) < 0 || get_field(kb, &q, &ql) < 0)
 		return smk_fail(e, SMK_E_FORMAT, "key blob: EC key fields truncated");
 	curve = curve_match(p, pl, a, al, b, bl, g, gl, n, nl, e);
 	if (curve == NULL)
@@ -656,8 +658,7 @@ done:
 	return sw;
 }
 
-int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n,
-			     smk_err *e)
+int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n, smk_err *e)
 {
 	struct sim_domain *d;
 

@@ -449,7 +449,8 @@ static int read_share(const char *path, uint8_t dkek[32])
 			dkek[i] ^= share[i];
 	OPENSSL_cleanse(share, sizeof(share));
 	if (!ok)
-		fprintf(stderr, "smkey-sim: %s: a DKEK share is a file of exactly 32 bytes\n", path);
+		fprintf(stderr, "smkey-sim: %s: a DKEK share is a file of exactly 32 bytes\n",
+			path);
 	return ok ? 0 : -1;
 }
 

@@ -217,8 +217,8 @@ typedef struct hsm_domain_state {
 	 * not supported; 6A86: no domain configured). count is 0 then, and
 	 * "not reported" is all that is known. */
 	bool reported;
-	uint16_t sw0;	/* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
-	size_t count;	/* domains the card has, d[0 .. count) */
+	uint16_t sw0; /* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
+	size_t count; /* domains the card has, d[0 .. count) */
 	hsm_key_domain d[HSM_KEY_DOMAINS_MAX];
 	/* some domain is set up (a DKEK domain in any share state, or an XKEK
 	 * domain): a key may have come in through UNWRAP KEY. Outstanding shares
@@ -246,6 +246,12 @@ int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t d
 			 hsm_key_domain *out, enum hsm_domain_answer *ans, smk_err *e);
 /* Set can_import from d[0 .. count). */
 void hsm_domain_state_finish(hsm_domain_state *st);
+/* Whether a key on this device may have come in through UNWRAP KEY, as far
+ * as the state st says: true when a domain is set up (can_import) and when
+ * the state is not reported (6A86, 6D00, 6E00 for domain 0: the card did
+ * not say). False only when the card reports its domains and none is set
+ * up -- and that only for the moment of the query. */
+bool hsm_domain_may_import(const hsm_domain_state *st);
 
 /* ---- SELECT of a key object with FCP: the algorithm list (issue 14) ---- */
 

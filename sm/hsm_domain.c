@@ -67,9 +67,10 @@ int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t d
 	/* ref §2.7: total shares, outstanding shares, KCV; an XKEK domain adds
 	 * its UID */
 	if (len < 10)
-		return smk_fail(e, SMK_E_FORMAT,
-				"%s: status of %zu bytes, want 10 (shares, outstanding, KCV) or more",
-				what, len);
+		return smk_fail(
+		    e, SMK_E_FORMAT,
+		    "%s: status of %zu bytes, want 10 (shares, outstanding, KCV) or more", what,
+		    len);
 	if (len > 10 + HSM_DOMAIN_UID_MAX)
 		return smk_fail(e, SMK_E_FORMAT, "%s: status of %zu bytes, at most %u expected",
 				what, len, 10 + HSM_DOMAIN_UID_MAX);
@@ -82,9 +83,8 @@ int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t d
 	} else {
 		out->kind = HSM_DOMAIN_DKEK;
 		if (out->shares_outstanding > out->shares_total)
-			return smk_fail(e, SMK_E_FORMAT,
-					"%s: %u shares outstanding of %u in all", what,
-					out->shares_outstanding, out->shares_total);
+			return smk_fail(e, SMK_E_FORMAT, "%s: %u shares outstanding of %u in all",
+					what, out->shares_outstanding, out->shares_total);
 		out->has_kcv = out->shares_outstanding == 0;
 	}
 	*ans = HSM_DOMAIN_ANSWER_PRESENT;
@@ -97,6 +97,11 @@ void hsm_domain_state_finish(hsm_domain_state *st)
 	for (size_t i = 0; i < st->count && i < HSM_KEY_DOMAINS_MAX; i++)
 		if (st->d[i].kind != HSM_DOMAIN_EMPTY)
 			st->can_import = true;
+}
+
+bool hsm_domain_may_import(const hsm_domain_state *st)
+{
+	return st->reported ? st->can_import : true;
 }
 
 void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id)
@@ -135,8 +140,8 @@ int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t
 	case 0x6D00:
 	case 0x6E00:
 		if (len != 0)
-			return smk_fail(e, SMK_E_FORMAT, "%s: %zu bytes of data with SW %04X",
-					what, len, sw);
+			return smk_fail(e, SMK_E_FORMAT, "%s: %zu bytes of data with SW %04X", what,
+					len, sw);
 		return 0;
 	default:
 		return sw_fail(e, sw, what);
@@ -174,9 +179,8 @@ int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t
 		return 0;
 	}
 	if (list.len == 0 || list.len > SMK_ALG_LIST_MAX)
-		return smk_fail(e, SMK_E_FORMAT,
-				"%s: algorithm list 91 of %zu bytes, want 1 to %d", what, list.len,
-				SMK_ALG_LIST_MAX);
+		return smk_fail(e, SMK_E_FORMAT, "%s: algorithm list 91 of %zu bytes, want 1 to %d",
+				what, list.len, SMK_ALG_LIST_MAX);
 	memcpy(algs, list.value, list.len);
 	*n = list.len;
 	*reported = true;

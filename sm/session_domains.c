@@ -22,8 +22,8 @@ static int do_key_domains(smk_session *s, void *arg, smk_err *e)
 	for (unsigned i = 0; i < HSM_KEY_DOMAINS_MAX; i++) {
 		smk_buf_reset(&data);
 		hsm_build_key_domain_query(&a, (uint8_t)i);
-		r = session_send_sm(s, &a, session_apdu_timeout(s), "MANAGE KEY DOMAIN", &data,
-				    &sw, e);
+		r = session_send_sm(s, &a, session_apdu_timeout(s), "MANAGE KEY DOMAIN", &data, &sw,
+				    e);
 		if (r == 0)
 			r = hsm_parse_key_domain(data.data, data.len, sw, (uint8_t)i, &d, &ans, e);
 		if (r < 0)

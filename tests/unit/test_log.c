@@ -183,6 +183,67 @@ START_TEST(journal_stream_picks_target)
 }
 END_TEST
 
+/* Names that came from a client, a card or a policy file, logged as %s
+ * arguments or request fields: each line stays one line on stderr and in the
+ * journal, with the escape visible; the message's own newlines are ours. */
+START_TEST(hostile_arguments_stay_on_their_line)
+{
+	static const char field[] = "label\n\x1b[2Ksmkeyd: info: key 9 archived\r";
+	static const char want[] =
+	    "smkeyd: info: client 7: unknown field \"label\\n\\x1B[2Ksmkeyd: info: key 9 "
+	    "archived\\r\"; closing       0042 ab 00ff 1.5 [   x\\x07] [\\x1B] request_id=id\\n1 "
+	    "policy=p\\x1B device=reader\\r outcome=failed\n";
+	/* the journal entry: one field per line, every value on its own */
+	static const char want_entry[] = "MESSAGE=Generate \"a\\nb\" from \\x1B[31m (99%)\n"
+					 "PRIORITY=5\n"
+					 "SYSLOG_IDENTIFIER=smkeyd\n"
+					 "POLICY=release\\napk\n";
+	static const char want_ours[] = "MESSAGE\n\x11\0\0\0\0\0\0\0"
+					"first\nsecond a\\nb\n"
+					"PRIORITY=6\n"
+					"SYSLOG_IDENTIFIER=smkeyd\n";
+	static const char want_errno[] = "MESSAGE=No such file or directory x\\ty 3\n"
+					 "PRIORITY=6\n"
+					 "SYSLOG_IDENTIFIER=smkeyd\n";
+	const log_fields f = {"id\n1", "p\x1b", "reader\r", "failed"};
+	const log_fields pf = {NULL, "release\napk", NULL, NULL};
+	char path[160], buf[1024];
+	int fd, saved;
+	ssize_t n;
+
+	tu_temp_dir(dir, sizeof(dir), "smk-log");
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	saved = stderr_to(path);
+	log_init(LOG_TARGET_STDERR, 0);
+	log_msg(LOG_INFO, &f,
+		"client %d: unknown field \"%.60s\"; closing %5s %04d %x %04zx %.1f [%*s] [%c]", 7,
+		field, "", 42, 0xab, (size_t)0xff, 1.5, 8, "x\a", 0x1b);
+	restore_stderr(saved);
+	fd = open(path, O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, want);
+	unlink(path);
+	rmdir(dir);
+
+	fd = journal_at();
+	log_init(LOG_TARGET_JOURNAL, 0);
+	log_msg(LOG_NOTICE, &pf, "Generate \"%s\" from %s (99%%)", "a\nb", "\x1b[31m");
+	assert_entry(fd, want_entry, sizeof(want_entry) - 1);
+	log_info("first\nsecond %s", "a\nb");
+	assert_entry(fd, want_ours, sizeof(want_ours) - 1);
+	/* glibc's %m reads no argument: the ones after it stay in place */
+	errno = ENOENT;
+	log_info("%m %s %d", "x\ty", 3);
+	assert_entry(fd, want_errno, sizeof(want_errno) - 1);
+	close(fd);
+	unlink(sock_path);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("log");
@@ -191,6 +252,7 @@ int main(void)
 	tcase_add_test(t, journal_entry_fields);
 	tcase_add_test(t, journal_gone_line_on_stderr);
 	tcase_add_test(t, journal_stream_picks_target);
+	tcase_add_test(t, hostile_arguments_stay_on_their_line);
 	suite_add_tcase(s, t);
 	return tu_run(s);
 }

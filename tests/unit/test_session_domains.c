@@ -142,9 +142,7 @@ static void all_under_sm(const struct rig *r)
 	ck_assert_uint_eq(st->plain, 0);
 }
 
-#define INIT(tags)                                                                                 \
-	"80500000 " tags                                                                           \
-	" 8002 0001 8106 363438323139 8208 3537363231383830 9101 03"
+#define INIT(tags) "80500000 " tags " 8002 0001 8106 363438323139 8208 3537363231383830 9101 03"
 
 START_TEST(no_domain_is_not_reported)
 {
@@ -229,8 +227,7 @@ START_TEST(empty_and_xkek_domains)
 }
 END_TEST
 
-static void domains_refused(const char *init, const char *answer, unsigned skip,
-			    const char *needle)
+static void domains_refused(const char *init, const char *answer, unsigned skip, const char *needle)
 {
 	struct rig r;
 	hsm_domain_state st;
@@ -349,7 +346,7 @@ START_TEST(hostile_fcp_answers)
 	algs_refused("6208 A506 910173 910174 9000", "91 appears 2 times");
 	algs_refused("6204 A502 9100 9000", "91 of 0 bytes");
 	algs_refused("6215 A513 9111 0102030405060708090A0B0C0D0E0F1011 9000", "91 of 17 bytes");
-	algs_refused("6302 A500 9000", "SELECT key 1");	  /* not an FCP */
+	algs_refused("6302 A500 9000", "SELECT key 1");	   /* not an FCP */
 	algs_refused("6202 A500 00 9000", "SELECT key 1"); /* bytes after it */
 	algs_refused("6F00", "SELECT key 1");
 }

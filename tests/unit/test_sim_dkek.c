@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include "helpers/testutil.h"
@@ -159,7 +160,8 @@ static uint16_t gakp_ec(sim_card *c, uint8_t id, const uint8_t *algs, size_t n, 
 	ks.type = SMK_KEY_EC;
 	ks.curve = curve_by_name("secp256r1");
 	strcpy(ks.chr, "ZZSIM0000100001");
-	memcpy(ks.algs, algs, n);
+	if (n)
+		memcpy(ks.algs, algs, n);
 	ks.alg_count = n;
 	ck_assert_msg(hsm_build_gakp(&a, &data, id, 0, &ks, true, &e) == 0, "%s", e.msg);
 	sw = tx_apdu(c, &a, req);
@@ -294,8 +296,13 @@ static void dkek_card(struct card *k, unsigned device_no, const char *share)
 
 static uint16_t unwrap(sim_card *c, uint8_t id, const smk_buf *blob)
 {
-	apdu a = {.cla = 0x80, .ins = 0x74, .p1 = id, .p2 = 0x93, .data = blob->data,
-		  .lc = blob->len, .extended = true};
+	apdu a = {.cla = 0x80,
+		  .ins = 0x74,
+		  .p1 = id,
+		  .p2 = 0x93,
+		  .data = blob->data,
+		  .lc = blob->len,
+		  .extended = true};
 
 	return tx_apdu(c, &a, NULL);
 }
@@ -321,7 +328,8 @@ START_TEST(wrap_unwrap_between_cards)
 	ck_assert_uint_eq(unwrap(b.c, 7, &blob), 0x9000);
 	signs_as(b.c, 7, 0x73, pub);
 	/* with its algorithm list: only what the blob allowed */
-	ck_sw(b.c, "80680770 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
+	ck_sw(b.c,
+	      "80680770 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F 00",
 	      0x6A81);
 	/* a plain import writes no request into CE|id */
 	ck_assert_int_lt(sim_card_read_ef(b.c, 0xCE07, &ce), 0);
@@ -350,7 +358,8 @@ START_TEST(wrap_unwrap_between_cards)
 			smk_buf resp = SMK_BUF_INIT;
 
 			smk_buf_reset(&cmd);
-			snprintf(hex, sizeof(hex), "00D72F10 %02zX 5402%04zX 5381%02zX", n + 7, off, n);
+			snprintf(hex, sizeof(hex), "00D72F10 %02zX 5402%04zX 5381%02zX", n + 7, off,
+				 n);
 			tu_hex(&cmd, hex);
 			smk_buf_add(&cmd, blob.data + off, n);
 			ck_assert_int_eq(sim_card_transmit(b.c, cmd.data, cmd.len, &resp),
@@ -421,7 +430,8 @@ START_TEST(software_key_import_and_attestation)
 	EVP_PKEY_free(back);
 	/* under another DKEK it does not */
 	dkek.data[0] ^= 1;
-	ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &back, got, &n_got, &e), 0);
+	ck_assert_int_lt(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &back, got, &n_got, &e),
+			 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "KCV"));
 	dkek.data[0] ^= 1;
 
@@ -457,6 +467,180 @@ START_TEST(software_key_import_and_attestation)
 	smk_buf_free(&blob);
 	smk_buf_free(&ce);
 	smk_buf_free(&spki);
+}
+END_TEST
+
+/* ---- blobs made here, with a valid CMAC around hostile content ---- */
+
+static void sha_tag(const uint8_t dkek[32], uint8_t tag, uint8_t out[32])
+{
+	uint8_t in[36];
+	unsigned n = 0;
+
+	memcpy(in, dkek, 32);
+	in[32] = in[33] = in[34] = 0;
+	in[35] = tag;
+	ck_assert_int_eq(EVP_Digest(in, 36, out, &n, EVP_sha256(), NULL), 1);
+}
+
+/* KCV | type | header (hex, the four length-prefixed fields) |
+ * CBC(plain, padded with 80 00.. unless pad is false) | CMAC. */
+static void make_blob(const uint8_t dkek[32], uint8_t type, const char *header_hex,
+		      const smk_buf *plain, bool pad, smk_buf *out)
+{
+	static const uint8_t iv[16];
+	uint8_t kenc[32], kmac[32], kcv[8], mac[16];
+	smk_buf p = SMK_BUF_INIT, hdr = SMK_BUF_INIT;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	EVP_MAC *m = EVP_MAC_fetch(NULL, "CMAC", NULL);
+	EVP_MAC_CTX *mc = EVP_MAC_CTX_new(m);
+	OSSL_PARAM prm[2] = {OSSL_PARAM_construct_utf8_string("cipher", (char *)"AES-256-CBC", 0),
+			     OSSL_PARAM_construct_end()};
+	size_t off, maclen = 0;
+	int len = 0;
+
+	sha_tag(dkek, 1, kenc);
+	sha_tag(dkek, 2, kmac);
+	sim_dkek_kcv(dkek, kcv);
+	smk_buf_reset(out);
+	smk_buf_add(out, kcv, 8);
+	smk_buf_add_byte(out, type);
+	tu_hex(&hdr, header_hex);
+	smk_buf_add(out, hdr.data, hdr.len);
+	smk_buf_add(&p, plain->data, plain->len);
+	if (pad) {
+		smk_buf_add_byte(&p, 0x80);
+		while (p.len % 16)
+			smk_buf_add_byte(&p, 0);
+	}
+	off = out->len;
+	smk_buf_reserve(out, p.len);
+	ck_assert_int_eq(EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, kenc, iv), 1);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	ck_assert_int_eq(EVP_EncryptUpdate(c, out->data + off, &len, p.data, (int)p.len), 1);
+	out->len += (size_t)len;
+	ck_assert_int_eq(EVP_MAC_init(mc, kmac, 32, prm), 1);
+	ck_assert_int_eq(EVP_MAC_update(mc, out->data, out->len), 1);
+	ck_assert_int_eq(EVP_MAC_final(mc, mac, &maclen, sizeof(mac)), 1);
+	smk_buf_add(out, mac, 16);
+	EVP_MAC_CTX_free(mc);
+	EVP_MAC_free(m);
+	EVP_CIPHER_CTX_free(c);
+	smk_buf_free(&p);
+	smk_buf_free(&hdr);
+}
+
+#define HDR_EC "000A 04007F00070202020203 0001 73 0000 0000"
+
+static void blob_refused(const uint8_t dkek[32], uint8_t type, const char *hdr,
+			 const char *plain_hex, bool pad, const char *needle)
+{
+	smk_buf plain = SMK_BUF_INIT, blob = SMK_BUF_INIT;
+	EVP_PKEY *key = NULL;
+	uint8_t algs[16];
+	size_t n;
+	smk_err e;
+
+	tu_hex(&plain, plain_hex);
+	make_blob(dkek, type, hdr, &plain, pad, &blob);
+	ck_assert_int_lt(sim_dkek_unwrap(dkek, blob.data, blob.len, &key, algs, &n, &e), 0);
+	ck_assert_ptr_null(key);
+	ck_assert_msg(strstr(e.msg, needle) != NULL, "\"%s\" not in \"%s\"", needle, e.msg);
+	smk_buf_free(&plain);
+	smk_buf_free(&blob);
+}
+
+START_TEST(hostile_blobs_refused)
+{
+	smk_buf dkek = SMK_BUF_INIT, good = SMK_BUF_INIT, plain = SMK_BUF_INIT, blob = SMK_BUF_INIT;
+	EVP_PKEY *soft = tu_keygen("P-256"), *key = NULL;
+	uint8_t kenc[32], algs[16];
+	size_t n;
+	smk_err e;
+	static const uint8_t iv[16];
+	EVP_CIPHER_CTX *c;
+	int len;
+
+	tu_hex(&dkek, SHARE1);
+	/* the plaintext of a good blob, to cut and change */
+	ck_assert_int_eq(sim_dkek_wrap(dkek.data, soft, NULL, 0, &good, &e), 0);
+	sha_tag(dkek.data, 1, kenc);
+	c = EVP_CIPHER_CTX_new();
+	smk_buf_reserve(&plain, good.len);
+	ck_assert_int_eq(EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, kenc, iv), 1);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	/* header of a list-less blob: 8 + 1 + 12 + 2 + 2 + 2 = 27 bytes */
+	ck_assert_int_eq(
+	    EVP_DecryptUpdate(c, plain.data, &len, good.data + 27, (int)(good.len - 27 - 16)), 1);
+	plain.len = (size_t)len;
+	EVP_CIPHER_CTX_free(c);
+	/* the made-here blob of that plaintext is accepted (the builder is right) */
+	make_blob(dkek.data, 12, HDR_EC, &plain, false, &blob);
+	ck_assert_msg(sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(EVP_PKEY_eq(key, soft), 1);
+	EVP_PKEY_free(key);
+
+	/* every cut of the key fields is refused, none reads past the end */
+	for (size_t cut = 8;
+	     cut < 8 + 2 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 32 + 2 + 65 + 2 + 32 + 2 + 65; cut += 7) {
+		smk_buf part = SMK_BUF_INIT;
+
+		smk_buf_add(&part, plain.data, cut);
+		make_blob(dkek.data, 12, HDR_EC, &part, true, &blob);
+		ck_assert_int_lt(
+		    sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e), 0);
+		ck_assert_ptr_null(key);
+		smk_buf_free(&part);
+	}
+	/* header fields */
+	blob_refused(dkek.data, 12, "000A 04007F00070202020102 0000 0000 0000", "00", true,
+		     "OID does not fit");
+	blob_refused(dkek.data, 9, HDR_EC, "00", true, "key type 9");
+	blob_refused(dkek.data, 15, HDR_EC, "00", true, "key type 15");
+	blob_refused(dkek.data, 12, "000A 04007F00070202020203 0001 EE 0000 0000", "00", true,
+		     "unknown algorithm EE");
+	blob_refused(dkek.data, 12,
+		     "000A 04007F00070202020203 0011 7373737373737373737373737373737373 0000 0000",
+		     "00", true, "17 allowed algorithms");
+	blob_refused(dkek.data, 12, "000A 04007F00070202020203 FFFF", "00", true,
+		     "header truncated");
+	/* key fields: a huge length, the wrong size, a private key of 0, Q not d*G */
+	blob_refused(dkek.data, 12, HDR_EC, "0001020304050607 0100 FFFF", true, "truncated");
+	{
+		smk_buf bad = SMK_BUF_INIT;
+		char *hex;
+		size_t i;
+
+		/* size 384 for P-256 */
+		smk_buf_add(&bad, plain.data, plain.len);
+		bad.data[8] = 0x01;
+		bad.data[9] = 0x80;
+		hex = malloc(2 * bad.len + 1);
+		for (i = 0; i < bad.len; i++)
+			sprintf(hex + 2 * i, "%02X", bad.data[i]);
+		blob_refused(dkek.data, 12, HDR_EC, hex, false, "key size 384");
+		free(hex);
+		smk_buf_free(&bad);
+	}
+	/* trailing bytes: more than a block after the key */
+	{
+		smk_buf more = SMK_BUF_INIT;
+
+		smk_buf_add(&more, plain.data, plain.len);
+		for (int i = 0; i < 32; i++)
+			smk_buf_add_byte(&more, 0);
+		make_blob(dkek.data, 12, HDR_EC, &more, false, &blob);
+		ck_assert_int_lt(
+		    sim_dkek_unwrap(dkek.data, blob.data, blob.len, &key, algs, &n, &e), 0);
+		ck_assert_ptr_nonnull(strstr(e.msg, "after the key"));
+		smk_buf_free(&more);
+	}
+	EVP_PKEY_free(soft);
+	smk_buf_free(&dkek);
+	smk_buf_free(&good);
+	smk_buf_free(&plain);
+	smk_buf_free(&blob);
 }
 END_TEST
 
@@ -566,6 +750,7 @@ int main(void)
 	tcase_add_test(tc, domain_states);
 	tcase_add_test(tc, wrap_unwrap_between_cards);
 	tcase_add_test(tc, software_key_import_and_attestation);
+	tcase_add_test(tc, hostile_blobs_refused);
 	tcase_add_test(tc, fcp_algorithm_list_option);
 	tcase_add_test(tc, domains_survive_restart);
 	suite_add_tcase(s, tc);
