@@ -30,7 +30,12 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 
+/* Format of intents, of certificate records and of the SQLite schema
+ * (user_version); records of kinds key, archive-key and adopted are written
+ * in ARCHIVE_RECORD_FORMAT, which adds what the card did and told ("card",
+ * docs/archive.md "Record format 2"). Format 1 records still read. */
 #define ARCHIVE_FORMAT 1
+#define ARCHIVE_RECORD_FORMAT 2
 #define ARCHIVE_KIND_KEY "key"
 #define ARCHIVE_KIND_ARCHIVE_KEY "archive-key"
 /* A key generated elsewhere whose CV-REQ was still in CE|id (no policy, no SM). */
@@ -88,6 +93,40 @@ typedef struct archive_intent_info {
 	char policy_name[128]; /* "" for kinds adopted and certificate */
 } archive_intent_info;
 
+/* What the card did and told at generation or adoption, stored in a format-2
+ * record's "card" member (docs/archive.md). None of it is signed by the
+ * device: the log states it. */
+#define ARCHIVE_DOMAINS_MAX 16
+#define ARCHIVE_ALG_LIST_MAX 16
+enum archive_domain_kind {
+	ARCHIVE_DOMAIN_EMPTY, /* the domain exists, not set up (no DKEK or XKEK) */
+	ARCHIVE_DOMAIN_DKEK,
+	ARCHIVE_DOMAIN_XKEK,
+};
+typedef struct archive_key_domain {
+	unsigned index; /* 0..255 */
+	enum archive_domain_kind kind;
+	unsigned shares_total, shares_outstanding; /* DKEK shares; 0 otherwise */
+	int has_kcv;
+	uint8_t kcv[8];
+} archive_key_domain;
+
+enum archive_cvreq_source {
+	ARCHIVE_CVREQ_GAKP,	 /* the GAKP's answer under secure messaging */
+	ARCHIVE_CVREQ_RECOVERED, /* read back from CE|id after the answer was lost */
+	ARCHIVE_CVREQ_CE,	 /* adopted: read from CE|id, no GAKP of ours */
+};
+
+typedef struct archive_card_facts {
+	enum archive_cvreq_source cvreq_from;
+	int domains_reported; /* the card answered the key-domain query under SM */
+	size_t domain_count;
+	archive_key_domain domains[ARCHIVE_DOMAINS_MAX];
+	int algs_reported; /* the card reported the key's algorithm list (FCP) */
+	uint8_t algs[ARCHIVE_ALG_LIST_MAX];
+	size_t alg_count;
+} archive_card_facts;
+
 typedef struct archive_commit_req {
 	const char *request_id;
 	const char *label;	     /* the key's label (PKCS#15) */
@@ -100,6 +139,10 @@ typedef struct archive_commit_req {
 	const uint8_t *spki; /* the new public key, SubjectPublicKeyInfo DER */
 	size_t spki_len;
 	int64_t time; /* 0 = now */
+	/* what the card told; NULL = the GAKP's answer, nothing reported. A
+	 * reported algorithm list must equal the policy's (else SMK_E_MISMATCH:
+	 * the key must not be archived under that policy) */
+	const archive_card_facts *card;
 } archive_commit_req;
 
 typedef struct archive archive;
@@ -126,6 +169,15 @@ int archive_commit_record(archive *a, const archive_signer *signer, const archiv
  * the latest checkpoint already covers every record nothing is signed. */
 int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *size, smk_err *e);
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e);
+/* A failed outcome whose reason starts with this is a refusal: the card held
+ * a key for the intent that did not match what the intent asked for (read
+ * back after a lost answer: wrong type, curve, size or algorithm list), and
+ * the key was not archived. smkey audit reports each as a FINDING. */
+#define ARCHIVE_REFUSED_PREFIX "REFUSED: "
+/* The canonical policy document stored with an open intent (appended), for
+ * recovery: what a key read back must be. SMK_E_ARG when the intent is
+ * unknown, has an outcome, or has no policy (adopted, certificate). */
+int archive_intent_policy(archive *a, const char *request_id, smk_buf *doc, smk_err *e);
 
 /* Intents without an outcome (interrupted requests), oldest first. The
  * caller frees *list. */
@@ -169,6 +221,9 @@ typedef struct archive_adopt_req {
 	const uint8_t *spki;
 	size_t spki_len;
 	int64_t time; /* 0 = now */
+	/* key domains and reported list; NULL = nothing reported (cvreq_from
+	 * is ignored: an adopted request is always read from CE|id) */
+	const archive_card_facts *card;
 } archive_adopt_req;
 int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_req *req,
 		  uint64_t *seq, smk_err *e);

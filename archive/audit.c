@@ -22,12 +22,12 @@
 
 struct audit {
 	FILE *out;
-	unsigned problems;
+	unsigned problems, findings;
 	EVP_PKEY *akey;
 	merkle_tree tree; /* the records' leaves, and every complete subtree */
 	uint64_t nleaves;
 	/* records per kind, for the summary */
-	uint64_t n_key, n_adopted, n_cert, n_archive_key, n_unreadable;
+	uint64_t n_key, n_adopted, n_cert, n_archive_key, n_unreadable, n_recovered;
 	archive_chain_cache *chains; /* device chains that validated */
 	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
 };
@@ -47,6 +47,23 @@ static void problem(struct audit *au, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(au->out, "  PROBLEM: %s\n", smk_show(line));
+}
+
+/* Counted with the problems (the audit fails), but named for what it is:
+ * something the daemon refused, which someone must look into. */
+static void finding(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void finding(struct audit *au, const char *fmt, ...)
+{
+	va_list ap;
+
+	au->problems++;
+	au->findings++;
+	fputs("  FINDING: ", au->out);
+	va_start(ap, fmt);
+	vfprintf(au->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', au->out);
 }
 
 static void when(int64_t t, char *buf, size_t cap)
@@ -123,6 +140,20 @@ out:
 	smk_buf_free(&canon);
 }
 
+/* What a format-2 record states about the card (the log's statement). */
+static void audit_card(struct audit *au, const archive_record *r)
+{
+	archive_card_text t;
+
+	archive_card_describe(r, &t);
+	if (t.recovered) {
+		au->n_recovered++;
+		fprintf(au->out, "        %s\n", t.source);
+	}
+	fprintf(au->out, "        CAR %s; key domains: %s; algorithm list: %s\n", t.car,
+		t.domains, t.algs);
+}
+
 static void audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,
 			 const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
 			 size_t sig_len, const uint8_t prev_hash[32], int have_prev)
@@ -173,11 +204,13 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 		fputc('\n', au->out);
 	}
 	if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0) {
-		char note[256];
+		char note[512];
 
 		archive_adopted_note(&r, note, sizeof(note));
 		fprintf(au->out, "        %s\n", smk_show(note));
 	}
+	if (r.has_card)
+		audit_card(au, &r);
 	if (cert)
 		audit_certificate(a, au, &r);
 	if (r.seq != seq)
@@ -251,6 +284,12 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		" adopted, %" PRIu64 " certificate%s)\n",
 		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert,
 		au->n_unreadable ? ", the rest unreadable" : "");
+	if (au->n_recovered)
+		fprintf(au->out,
+			"  %" PRIu64 " recovered: read back from CE|id after the card's answer under "
+			"secure messaging was lost; their algorithm lists rest on the intent and "
+			"the CHR unless the card confirmed them\n",
+			au->n_recovered);
 	return 0;
 }
 
@@ -383,7 +422,7 @@ static void audit_since(struct audit *au, const archive_audit_opts *o)
 static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 {
 	sqlite3_stmt *st;
-	unsigned open = 0, failed = 0;
+	unsigned open = 0, failed = 0, refused = 0;
 	int rc;
 
 	fprintf(au->out, "\nIntents and outcomes\n");
@@ -422,14 +461,29 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 				problem(au, "intent %s: outcome says record %lld, which is missing",
 					id, sqlite3_column_int64(st, 6));
 		} else {
+			const char *reason = (const char *)sqlite3_column_text(st, 7);
+			size_t plen = strlen(ARCHIVE_REFUSED_PREFIX);
+
 			failed++;
+			/* the card held a key for the intent that was not what it
+			 * asked for: an attack or a broken card, never routine */
+			if (reason && strncmp(reason, ARCHIVE_REFUSED_PREFIX, plen) == 0) {
+				refused++;
+				finding(au, "intent %s  %s  %s, policy %s: key refused, not archived: %s",
+					id, t, smk_show((const char *)sqlite3_column_text(st, 2)),
+					smk_show((const char *)sqlite3_column_text(st, 3)),
+					smk_show(reason + plen));
+			}
 		}
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "read intents", e);
-	fprintf(au->out, "  %u open intent%s (interrupted requests), %u failed request%s\n", open,
+	fprintf(au->out, "  %u open intent%s (interrupted requests), %u failed request%s", open,
 		open == 1 ? "" : "s", failed, failed == 1 ? "" : "s");
+	if (refused)
+		fprintf(au->out, ", of which %u refused (FINDING above)", refused);
+	fputc('\n', au->out);
 	return 0;
 }
 
@@ -501,8 +555,14 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	if (audit_outcomes(a, &au, e) < 0 ||
 	    archive_witness_audit(a, report, &au.problems, e) < 0)
 		goto out;
-	fprintf(report, "\nResult: %s (%u problem%s)\n", au.problems ? "FAILED" : "all checks hold",
-		au.problems, au.problems == 1 ? "" : "s");
+	if (au.findings)
+		fprintf(report, "\nResult: FAILED (%u problem%s, of which %u finding%s)\n",
+			au.problems, au.problems == 1 ? "" : "s", au.findings,
+			au.findings == 1 ? "" : "s");
+	else
+		fprintf(report, "\nResult: %s (%u problem%s)\n",
+			au.problems ? "FAILED" : "all checks hold", au.problems,
+			au.problems == 1 ? "" : "s");
 	*problems = au.problems;
 	rc = 0;
 out:

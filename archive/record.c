@@ -223,6 +223,115 @@ int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 	return 0;
 }
 
+int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
+{
+	tlv auth, req, body, car;
+	int found;
+
+	if (tlv_parse_exact(cvreq, len, 0x67, &auth, e) < 0 ||
+	    tlv_parse(auth.value, auth.len, &req, e) < 0)
+		return smk_context(e, "CV-REQ");
+	if (req.tag != 0x7F21)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F21 inside 67, found %X",
+				req.tag);
+	if (tlv_parse(req.value, req.len, &body, e) < 0)
+		return smk_context(e, "CV-REQ");
+	if (body.tag != 0x7F4E)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F4E body, found %X", body.tag);
+	found = tlv_find(body.value, body.len, 0x42, &car, e);
+	if (found < 0)
+		return smk_context(e, "CV-REQ: inner CAR (42)");
+	out[0] = '\0';
+	if (found == 0)
+		return 0;
+	if (car.len == 0 || car.len > 16)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR of %zu bytes", car.len);
+	memcpy(out, car.value, car.len);
+	out[car.len] = '\0';
+	if (strlen(out) != car.len)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR contains a NUL byte");
+	return 0;
+}
+
+int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e)
+{
+	json_t *o, *key;
+	const char *type, *curve;
+	int64_t bits, uc;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (archive_policy_algs(doc, len, out->algs, &out->alg_count, &uc, e) < 0 ||
+	    archive_json_load(doc, len, &o, "policy document", e) < 0)
+		return -1;
+	if (archive_json_obj(o, "key", &key, "policy document", e) < 0 ||
+	    archive_json_str(key, "type", &type, "policy document: key", e) < 0)
+		goto out;
+	if (strcmp(type, "ec") == 0) {
+		if (archive_json_str(key, "curve", &curve, "policy document: key", e) < 0)
+			goto out;
+		if (strlen(curve) >= sizeof(out->curve)) {
+			smk_fail(e, SMK_E_FORMAT, "policy document: key: curve name too long");
+			goto out;
+		}
+		snprintf(out->curve, sizeof(out->curve), "%s", curve);
+	} else if (strcmp(type, "rsa") == 0) {
+		if (archive_json_int(key, "bits", 512, 16384, &bits, "policy document: key", e) < 0)
+			goto out;
+		out->rsa = 1;
+		out->bits = (unsigned)bits;
+	} else {
+		smk_fail(e, SMK_E_FORMAT, "policy document: key type \"%s\" is not ec or rsa", type);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+int archive_card_can_import(const archive_card_facts *c)
+{
+	size_t i;
+
+	if (!c->domains_reported)
+		return -1;
+	for (i = 0; i < c->domain_count; i++) {
+		const archive_key_domain *d = &c->domains[i];
+
+		/* a domain set up in any state: outstanding shares can be
+		 * imported later, so only "nothing set up" cannot import */
+		if (d->kind != ARCHIVE_DOMAIN_EMPTY)
+			return 1;
+	}
+	return 0;
+}
+
+static const char *const cvreq_source_names[] = {"gakp", "recovered", "ce"};
+static const char *const domain_kind_names[] = {"empty", "dkek", "xkek"};
+static const char *const alg_state_names[] = {"not-reported", "confirmed", "reported"};
+
+const char *archive_cvreq_source_name(enum archive_cvreq_source s)
+{
+	return (unsigned)s < 3 ? cvreq_source_names[s] : "?";
+}
+
+const char *archive_domain_kind_name(enum archive_domain_kind k)
+{
+	return (unsigned)k < 3 ? domain_kind_names[k] : "?";
+}
+
+/* index of s in names[0..n), or -1 */
+static int name_index(const char *s, const char *const *names, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
 			int64_t *use_counter, smk_err *e)
 {
@@ -313,6 +422,72 @@ static json_t *alg_names(const uint8_t *algs, size_t n)
 	return a;
 }
 
+/* The card member of a format-2 record: what the card did and told
+ * (docs/archive.md "Record format 2"). algs/nalg: the policy's list (kinds
+ * key and archive-key), which a list the card reported must equal. */
+static json_t *card_member(int adopted, const archive_card_facts *f, const char *car,
+			   const uint8_t *algs, size_t nalg, smk_err *e)
+{
+	static const archive_card_facts nothing; /* GAKP answer, nothing reported */
+	json_t *c = json_object(), *kd = json_object(), *list = json_array();
+	int ok = 1, state;
+	size_t i;
+
+	if (!f)
+		f = &nothing;
+	if (!c || !kd || !list) {
+		json_decref(c);
+		json_decref(kd);
+		json_decref(list);
+		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+		return NULL;
+	}
+	set(c, "key-domains", kd, &ok);
+	set(kd, "domains", list, &ok);
+	if (f->domain_count > ARCHIVE_DOMAINS_MAX || (!f->domains_reported && f->domain_count) ||
+	    f->alg_count > ARCHIVE_ALG_LIST_MAX) {
+		json_decref(c);
+		smk_fail(e, SMK_E_ARG, "commit: card facts out of range");
+		return NULL;
+	}
+	if (f->algs_reported && !adopted &&
+	    (f->alg_count != nalg || memcmp(f->algs, algs, nalg) != 0)) {
+		json_decref(c);
+		smk_fail(e, SMK_E_MISMATCH,
+			 "commit: the card reports an algorithm list other than the policy's: "
+			 "not archived under that policy");
+		return NULL;
+	}
+	state = !f->algs_reported ? 0 : adopted ? 2 : 1;
+	set(c, "car", json_string(car), &ok);
+	set(c, "cvreq",
+	    json_string(archive_cvreq_source_name(adopted ? ARCHIVE_CVREQ_CE : f->cvreq_from)),
+	    &ok);
+	set(c, "algorithms", json_string(alg_state_names[state]), &ok);
+	set(c, "alg-list", archive_json_b64(f->algs, f->algs_reported ? f->alg_count : 0), &ok);
+	set(kd, "reported", json_boolean(f->domains_reported), &ok);
+	for (i = 0; ok && i < f->domain_count; i++) {
+		const archive_key_domain *d = &f->domains[i];
+		json_t *one = json_object();
+
+		if (json_array_append_new(list, one) < 0) {
+			ok = 0;
+			break;
+		}
+		set(one, "index", json_integer(d->index), &ok);
+		set(one, "kind", json_string(archive_domain_kind_name(d->kind)), &ok);
+		set(one, "shares", json_integer(d->shares_total), &ok);
+		set(one, "outstanding", json_integer(d->shares_outstanding), &ok);
+		set(one, "kcv", archive_json_b64(d->kcv, d->has_kcv ? 8 : 0), &ok);
+	}
+	if (!ok) {
+		json_decref(c);
+		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+		return NULL;
+	}
+	return c;
+}
+
 /* The device, sm, key, chr (and, but for adopted keys, policy) members of a
  * record of a key made on a device. */
 static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
@@ -321,9 +496,9 @@ static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
 {
 	int adopted = strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0, ok = 1;
 	const char *label = req && req->label ? req->label : "";
-	json_t *policy, *device, *sm, *key;
+	json_t *policy, *device, *sm, *key, *card;
 	uint8_t algs[SMK_ALG_LIST_MAX];
-	char chr[ARCHIVE_CHR_LEN + 1];
+	char chr[ARCHIVE_CHR_LEN + 1], car[17];
 	int64_t use_counter;
 	size_t nalg = 0;
 	tlv devaut, dica;
@@ -374,6 +549,14 @@ static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
 	set(key, "label", json_string(label), &ok);
 	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
 	set(key, "spki", archive_json_b64(req->spki, req->spki_len), &ok);
+	if (!ok)
+		return smk_fail(e, SMK_E_NOMEM, "record: out of memory");
+	/* format 2: what the card did and told */
+	if (archive_cvreq_car(req->cvreq, req->cvreq_len, car, e) < 0)
+		return smk_context(e, "commit");
+	if ((card = card_member(adopted, req->card, car, algs, nalg, e)) == NULL)
+		return -1;
+	set(o, "card", card, &ok);
 	return ok ? 0 : smk_fail(e, SMK_E_NOMEM, "record: out of memory");
 }
 
@@ -398,7 +581,11 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	if (archive_sha256(intent, intent_len, digest, e) < 0)
 		goto out;
 	o = json_object();
-	set(o, "format", json_integer(ARCHIVE_FORMAT), &ok);
+	/* certificate records stay format 1: nothing of the card to add */
+	set(o, "format",
+	    json_integer(strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0 ? ARCHIVE_FORMAT
+								     : ARCHIVE_RECORD_FORMAT),
+	    &ok);
 	set(o, "seq", json_integer((json_int_t)seq), &ok);
 	set(o, "time", json_integer(time), &ok);
 	set(o, "intent", json_incref(in), &ok);
@@ -435,6 +622,18 @@ static const char *const adopted_record_keys[] = {
     "chr", "device", "format", "intent", "intent-digest", "key", "prev", "seq", "sm", "time", NULL};
 static const char *const cert_record_keys[] = {"format", "intent", "intent-digest", "prev", "seq",
 					       "time",	 NULL};
+/* format 2: the same and "card" */
+static const char *const record_keys_2[] = {"card",	     "chr",  "device", "format",
+					    "intent",	     "intent-digest", "key",	"policy",
+					    "prev",	     "seq",  "sm",     "time",
+					    NULL};
+static const char *const adopted_record_keys_2[] = {
+    "card", "chr", "device", "format", "intent", "intent-digest", "key", "prev", "seq", "sm", "time",
+    NULL};
+static const char *const card_keys[] = {"alg-list", "algorithms", "car", "cvreq", "key-domains",
+					NULL};
+static const char *const key_domains_keys[] = {"domains", "reported", NULL};
+static const char *const domain_keys[] = {"index", "kcv", "kind", "outstanding", "shares", NULL};
 static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
 					  "policy", "request-id", "time",   NULL};
 static const char *const adopted_intent_keys[] = {"device", "format",	  "key-id", "kind",
@@ -750,6 +949,144 @@ static int parse_key_members(json_t *o, archive_record *r, smk_err *e)
 	return 0;
 }
 
+/* A string member that must be one of names[0..n): its index. */
+static int get_word(json_t *o, const char *key, const char *const *names, int n, int *v,
+		    const char *w, smk_err *e)
+{
+	const char *s;
+
+	if (archive_json_str(o, key, &s, w, e) < 0)
+		return -1;
+	*v = name_index(s, names, n);
+	if (*v < 0)
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not a known %s", w, s, key);
+	return 0;
+}
+
+/* One entry of card.key-domains.domains. */
+static int parse_domain(json_t *one, archive_key_domain *d, smk_err *e)
+{
+	const char *w = "record: card key-domains domain";
+	smk_buf kcv = SMK_BUF_INIT;
+	int64_t v;
+	int kind;
+
+	if (!json_is_object(one))
+		return smk_fail(e, SMK_E_FORMAT, "%s: not an object", w);
+	if (archive_json_keys(one, domain_keys, w, e) < 0 ||
+	    archive_json_int(one, "index", 0, 255, &v, w, e) < 0)
+		return -1;
+	d->index = (unsigned)v;
+	if (get_word(one, "kind", domain_kind_names, 3, &kind, w, e) < 0)
+		return -1;
+	d->kind = (enum archive_domain_kind)kind;
+	if (archive_json_int(one, "shares", 0, 255, &v, w, e) < 0)
+		return -1;
+	d->shares_total = (unsigned)v;
+	if (archive_json_int(one, "outstanding", 0, 255, &v, w, e) < 0)
+		return -1;
+	d->shares_outstanding = (unsigned)v;
+	if (archive_json_bytes(one, "kcv", &kcv, 0, w, e) < 0)
+		return -1;
+	if (kcv.len != 0 && kcv.len != 8) {
+		size_t n = kcv.len;
+
+		smk_buf_free(&kcv);
+		return smk_fail(e, SMK_E_FORMAT, "%s %u: kcv of %zu bytes (0 or 8)", w, d->index,
+				n);
+	}
+	d->has_kcv = kcv.len == 8;
+	if (d->has_kcv)
+		memcpy(d->kcv, kcv.data, 8);
+	smk_buf_free(&kcv);
+	if (d->shares_outstanding > d->shares_total)
+		return smk_fail(e, SMK_E_FORMAT, "%s %u: %u of %u shares outstanding", w,
+				d->index, d->shares_outstanding, d->shares_total);
+	if (d->kind == ARCHIVE_DOMAIN_EMPTY && (d->shares_total || d->has_kcv))
+		return smk_fail(e, SMK_E_FORMAT, "%s %u: shares or kcv on a %s domain", w,
+				d->index, domain_kind_names[d->kind]);
+	return 0;
+}
+
+/* card (format 2): what the card did and told, checked against the record's
+ * own bytes: the CAR is the CV-REQ's, the source fits the kind, a reported
+ * list equals the policy's (key kinds). */
+static int parse_card(json_t *o, archive_record *r, smk_err *e)
+{
+	const char *w = "record: card";
+	archive_card_facts *f = &r->card;
+	json_t *card, *kd, *list, *one;
+	smk_buf algs = SMK_BUF_INIT;
+	char car[17];
+	int v, adopted = is_kind(r, ARCHIVE_KIND_ADOPTED);
+	size_t i;
+
+	if (archive_json_obj(o, "card", &card, "record", e) < 0 ||
+	    archive_json_keys(card, card_keys, w, e) < 0 ||
+	    archive_json_str(card, "car", &r->car, w, e) < 0)
+		return -1;
+	if (archive_cvreq_car(r->cvreq.data, r->cvreq.len, car, e) < 0)
+		return smk_context(e, "record");
+	if (strcmp(car, r->car) != 0)
+		return smk_fail(e, SMK_E_MISMATCH, "%s: car \"%s\" is not the CV-REQ's (\"%s\")", w,
+				r->car, car);
+	if (get_word(card, "cvreq", cvreq_source_names, 3, &v, w, e) < 0)
+		return -1;
+	f->cvreq_from = (enum archive_cvreq_source)v;
+	if (adopted != (f->cvreq_from == ARCHIVE_CVREQ_CE))
+		return smk_fail(e, SMK_E_FORMAT, "%s: cvreq \"%s\" on a record of kind %s", w,
+				cvreq_source_names[v], r->kind);
+	if (get_word(card, "algorithms", alg_state_names, 3, &v, w, e) < 0 ||
+	    archive_json_bytes(card, "alg-list", &algs, 0, w, e) < 0) {
+		smk_buf_free(&algs);
+		return -1;
+	}
+	f->algs_reported = v != 0;
+	if (algs.len > ARCHIVE_ALG_LIST_MAX || (!f->algs_reported && algs.len)) {
+		smk_fail(e, SMK_E_FORMAT, "%s: alg-list of %zu bytes with algorithms \"%s\"", w,
+			 algs.len, alg_state_names[v]);
+		smk_buf_free(&algs);
+		return -1;
+	}
+	if (algs.len)
+		memcpy(f->algs, algs.data, algs.len);
+	f->alg_count = algs.len;
+	smk_buf_free(&algs);
+	/* key kinds: "confirmed" is the policy's list, as the card reported it;
+	 * adopted: "reported" is whatever the card reported (no policy) */
+	if (v == 2 && !adopted)
+		return smk_fail(e, SMK_E_FORMAT, "%s: algorithms \"reported\" on a record of kind %s",
+				w, r->kind);
+	if (v == 1 && (adopted || f->alg_count != r->alg_count ||
+		       memcmp(f->algs, r->alg_list, f->alg_count) != 0))
+		return smk_fail(e, SMK_E_MISMATCH,
+				"%s: algorithms \"confirmed\" but the list is not the policy's", w);
+	w = "record: card key-domains";
+	if (archive_json_obj(card, "key-domains", &kd, "record: card", e) < 0 ||
+	    archive_json_keys(kd, key_domains_keys, w, e) < 0 ||
+	    archive_json_bool(kd, "reported", &f->domains_reported, w, e) < 0)
+		return -1;
+	list = json_object_get(kd, "domains");
+	if (!json_is_array(list))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"domains\" is not an array", w);
+	if (json_array_size(list) > ARCHIVE_DOMAINS_MAX ||
+	    (!f->domains_reported && json_array_size(list) != 0))
+		return smk_fail(e, SMK_E_FORMAT, "%s: %zu domains (reported %s, at most %d)", w,
+				json_array_size(list), f->domains_reported ? "true" : "false",
+				ARCHIVE_DOMAINS_MAX);
+	json_array_foreach(list, i, one)
+	{
+		if (parse_domain(one, &f->domains[i], e) < 0)
+			return -1;
+		if (i > 0 && f->domains[i].index <= f->domains[i - 1].index)
+			return smk_fail(e, SMK_E_FORMAT, "%s: domain %u after domain %u", w,
+					f->domains[i].index, f->domains[i - 1].index);
+	}
+	f->domain_count = json_array_size(list);
+	r->has_card = 1;
+	return 0;
+}
+
 int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err *e)
 {
 	const char *const *keys;
@@ -770,11 +1107,20 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	/* the intent's kind decides the record's members */
 	if (archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)
 		goto fail;
+	/* format 1, or 2 for the kinds that hold a key; the format decides
+	 * the member set together with the kind */
+	if (archive_json_int(o, "format", ARCHIVE_FORMAT,
+			     is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? ARCHIVE_FORMAT
+								  : ARCHIVE_RECORD_FORMAT,
+			     &v, w, e) < 0)
+		goto fail;
+	r->format = (int)v;
 	keys = is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? cert_record_keys
-	       : is_kind(r, ARCHIVE_KIND_ADOPTED)   ? adopted_record_keys
-						    : record_keys;
+	       : is_kind(r, ARCHIVE_KIND_ADOPTED)
+		   ? (r->format == 1 ? adopted_record_keys : adopted_record_keys_2)
+	       : r->format == 1 ? record_keys
+				: record_keys_2;
 	if (archive_json_keys(o, keys, w, e) < 0 ||
-	    archive_json_int(o, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
 	    archive_json_int(o, "seq", 0, INT64_MAX, &v, w, e) < 0)
 		goto fail;
 	r->seq = (uint64_t)v;
@@ -782,7 +1128,7 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	    get_hash(o, "intent-digest", r->intent_digest, w, e) < 0 ||
 	    get_hash(o, "prev", r->prev, w, e) < 0)
 		goto fail;
-	if (keys == record_keys && parse_policy(o, r, e) < 0)
+	if ((keys == record_keys || keys == record_keys_2) && parse_policy(o, r, e) < 0)
 		goto fail;
 	if (keys == cert_record_keys) {
 		/* nothing of a key here: the key is the key record's */
@@ -793,6 +1139,10 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 		goto fail;
 	}
 	if (check_consistency(o, r, e) < 0)
+		goto fail;
+	if (r->format == 1)
+		r->car = "";
+	else if (parse_card(o, r, e) < 0)
 		goto fail;
 	return 0;
 fail:

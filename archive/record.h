@@ -68,6 +68,13 @@ typedef struct archive_record {
 	uint64_t key_seq;	     /* the key record the certificate is for */
 	uint8_t key_record_hash[32]; /* SHA-256 of that record's canonical bytes */
 
+	/* format 2, kinds key, archive-key and adopted (has_card): what the card
+	 * did and told, stated by the log (docs/archive.md "Record format 2") */
+	int format; /* 1 or 2 */
+	int has_card;
+	const char *car; /* the CV-REQ's inner CAR (tag 42), "" when it has none */
+	archive_card_facts card;
+
 	void *json_; /* owns the strings above */
 } archive_record;
 
@@ -91,6 +98,31 @@ int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIS
 
 /* The inner CHR of an authenticated request (67 { 7F21 { 7F4E { 5F20 } } }). */
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e);
+
+/* The inner CAR of an authenticated request (67 { 7F21 { 7F4E { 42 } } }),
+ * "" when the request carries none. */
+int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e);
+
+/* The key a canonical policy document asks for ("key": type, curve or
+ * bits) and its algorithm list: what a key read back from CE|id must be
+ * before it is archived under that policy. */
+typedef struct archive_policy_key {
+	int rsa;	 /* 0: EC */
+	char curve[32];	 /* EC: the curve name of sm/curves.h */
+	unsigned bits;	 /* RSA: modulus size */
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	size_t alg_count;
+} archive_policy_key;
+int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e);
+
+/* Whether the key domains recorded allow importing a key (any domain set up,
+ * DKEK in any share state or XKEK: shares can be completed later): 1 yes,
+ * 0 no, -1 unknown (not reported). */
+int archive_card_can_import(const archive_card_facts *c);
+/* The words a record uses: "gakp", "recovered", "ce"; "empty", "dkek",
+ * "xkek". */
+const char *archive_cvreq_source_name(enum archive_cvreq_source s);
+const char *archive_domain_kind_name(enum archive_domain_kind k);
 
 /* One X.509 certificate, DER, exactly n bytes: its SubjectPublicKeyInfo
  * DER appended to spki. */

@@ -441,6 +441,21 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 	return rc;
 }
 
+int archive_intent_policy(archive *a, const char *request_id, smk_buf *doc, smk_err *e)
+{
+	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
+	int rc = load_intent(a, request_id, &in, e);
+
+	if (rc == 0 && in.policy_doc.len == 0)
+		rc = smk_fail(e, SMK_E_ARG, "archive: intent %s (kind %s) has no policy", request_id,
+			      in.kind);
+	if (rc == 0 && smk_buf_add(doc, in.policy_doc.data, in.policy_doc.len) < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
+	smk_buf_free(&in.canonical);
+	smk_buf_free(&in.policy_doc);
+	return rc;
+}
+
 static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 {
 	sqlite3_stmt *st;
@@ -798,6 +813,7 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	cr.spki = req->spki;
 	cr.spki_len = req->spki_len;
 	cr.time = info.time;
+	cr.card = req->card;
 	if (commit_intent(a, signer, &cr, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
 		goto fail;
 	smk_buf_free(&canon);

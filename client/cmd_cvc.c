@@ -308,7 +308,9 @@ static void print_attested(const chain_attested *k, const devaut_chain *c)
 	char fp[65];
 
 	sha256_hex(k->spki.data, k->spki.len, fp);
-	printf("request verified: key generated in device %s\n", c->serial);
+	printf("request verified: key held by device %s (made there or imported: a CV "
+	       "request does not say which)\n",
+	       c->serial);
 	printf("  %-14s%s (CAR %s)\n", "CHR", k->chr, k->has_car ? k->car : "none");
 	printf("  %-14sby device key %s (%s)\n", "outer sig", k->outer_car, c->alg->name);
 	printf("  %-14sby the new key: proof of possession (%s)\n", "inner sig", k->alg->name);

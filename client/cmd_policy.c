@@ -140,6 +140,7 @@ static int show(const policy *p)
 	for (i = 0; i < p->device_count; i++)
 		printf(" %s", smk_show(p->devices[i]));
 	printf("%s\n", p->device_count ? "" : " any");
+	printf("  inner CAR    %s%s\n", g.spec.car, p->car ? "" : " (default)");
 	/* ref §6.2: the DOs that follow the CHR in the GAKP command data */
 	if (print_dos(&g) < 0)
 		return -1;

@@ -90,6 +90,8 @@ static int read_input(const char *path, smk_buf *out)
 static void held(void *ctx, const char *line)
 {
 	(void)ctx;
+	/* the line names what the bundle carries (CHRs, subjects, policy and
+	 * log names): escaped, so it cannot draw lines of its own */
 	printf("  ok  %s\n", smk_show(line));
 }
 
@@ -100,6 +102,36 @@ static void utc(int64_t t, char *buf, size_t cap)
 
 	if (!gmtime_r(&tt, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
 		snprintf(buf, cap, "%" PRId64, t);
+}
+
+/* What a format-2 record says of the card, in two parts. The CAR is
+ * inside the device-signed CV request (the parser checks the record's CAR is
+ * the request's): proven by the device. How the request reached smkeyd, the
+ * key-domain state and whether the card confirmed the algorithm list are the
+ * log's statements: the device signs none of them. Strings from the record
+ * come escaped (archive_card_describe). */
+static void card_proven(const archive_record *r)
+{
+	archive_card_text t;
+
+	archive_card_describe(r, &t);
+	if (t.present)
+		printf("  CAR          %s (inside the CV request)\n", t.car);
+}
+
+static void card_stated(const archive_record *r)
+{
+	archive_card_text t;
+
+	archive_card_describe(r, &t);
+	if (!t.present) {
+		printf("  card facts   not recorded (format 1 record)\n");
+		return;
+	}
+	printf("  CV request   %s\n", t.source);
+	printf("  key domains  %s%s\n", t.domains,
+	       r->card.domains_reported ? " (read under secure messaging)" : "");
+	printf("  alg list     %s\n", t.algs);
 }
 
 /* What the device proves: the CV request it signed and its chain to the
@@ -123,6 +155,7 @@ static void proven_by_device(const archive_verified *v)
 	else
 		printf("  CV request   CHR %s, which commits to the log's intent %s\n",
 		       smk_show(r->chr), smk_show(r->request_id));
+	card_proven(r);
 	printf("  log key      SHA-256 %s, held by device %s (DevAut %s), record 0\n",
 	       v->archive_key_fp, smk_show(kc->serial), smk_show(kc->device_chr));
 }
@@ -148,7 +181,7 @@ static void stated_by_log(const archive_verified *v)
 {
 	const archive_record *r = &v->record;
 	int adopted = strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0;
-	char t[40], note[256];
+	char t[40], note[512];
 
 	if (v->log_pinned)
 		printf("\nStated by log %s (pinned as %s):\n", smk_show(v->log.name), v->log.text);
@@ -180,6 +213,7 @@ static void stated_by_log(const archive_verified *v)
 		       r->exe[0] ? smk_show(r->exe) : "(executable unknown)");
 	}
 	stated("record", "%" PRIu64 " (request %s)", r->seq, smk_show(r->request_id));
+	card_stated(r);
 	if (v->has_cert) {
 		const archive_record *cr = &v->cert_record;
 

@@ -8,12 +8,20 @@
  * DevAut key the session validated (session_check_cvreq, no spec: nothing
  * was asked of this key), then archive_adopt commits it through the archive
  * key in one transaction. Nothing is written when CE|id no longer holds a
- * request: the origin of such a key cannot be proven, and we say so.
+ * request: then not even "held by this device" can be shown, and we say so.
+ *
+ * What a verified request proves is that the key is held by the device. It
+ * does not prove the key was generated there: a device with a key domain
+ * (DKEK or XKEK) can take a key made elsewhere through UNWRAP KEY, and at
+ * least one implementation then writes a device-signed request for it too.
+ * So both calls read the key-domain state under SM in the same session and
+ * mark a key on a device that can import as "may have been imported".
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/show.h"
 #include "../sm/x509.h"
 #include "cardop.h"
 #include "log.h"
@@ -106,6 +114,21 @@ int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *par
 
 /* ---- on the key's device ---- */
 
+/* The device's key domains, in the session the key was read in. A query
+ * that fails (a hostile or broken answer) is kept as "unreadable", which
+ * counts as "may have imported"; it does not stop the operation. */
+static void read_domains(device *d, cardop *op)
+{
+	smk_err e;
+
+	op->domains_read = session_key_domains(d->session, &op->domains, &e) == 0;
+	if (op->domains_read)
+		return;
+	snprintf(op->domains_error, sizeof(op->domains_error), "%s", e.msg);
+	log_msg(LOG_WARNING, &(log_fields){.device = d->serial},
+		"key domains could not be read: %s", smk_show(e.msg));
+}
+
 /* Why a key whose CE|id holds kind cannot be adopted. */
 static void not_adoptable(cardop *op, enum session_ce_kind kind)
 {
@@ -116,30 +139,31 @@ static void not_adoptable(cardop *op, enum session_ce_kind kind)
 	case SESSION_CE_X509:
 		smk_fail(&op->err, SMK_E_MISMATCH,
 			 "CE|%02X holds an X.509 certificate: the CV request that proved the "
-			 "key's origin was overwritten and cannot be recovered",
+			 "device holds the key was overwritten and cannot be recovered",
 			 id);
 		break;
 	case SESSION_CE_CVC:
 		smk_fail(&op->err, SMK_E_MISMATCH,
-			 "CE|%02X holds a CV certificate: the CV request that proved the key's "
-			 "origin was overwritten and cannot be recovered",
+			 "CE|%02X holds a CV certificate: the CV request that proved the device "
+			 "holds the key was overwritten and cannot be recovered",
 			 id);
 		break;
 	case SESSION_CE_NONE:
 		smk_fail(&op->err, SMK_E_MISMATCH,
 			 "there is no EF CE|%02X on the device: no key with id %u, or one whose "
-			 "CV request was deleted; its origin cannot be proven",
+			 "CV request was deleted; nothing proves the device holds it",
 			 id, id);
 		break;
 	case SESSION_CE_EMPTY:
 		smk_fail(&op->err, SMK_E_MISMATCH,
-			 "CE|%02X is empty: the CV request that proved the key's origin is gone",
+			 "CE|%02X is empty: the CV request that proved the device holds the key "
+			 "is gone",
 			 id);
 		break;
 	default:
 		smk_fail(&op->err, SMK_E_MISMATCH,
-			 "CE|%02X holds neither a CV request nor a certificate; the key's origin "
-			 "cannot be proven",
+			 "CE|%02X holds neither a CV request nor a certificate; nothing proves "
+			 "the device holds the key",
 			 id);
 		break;
 	}
@@ -192,6 +216,19 @@ static void run_read(device *d, cardop *op)
 	}
 	if (!op->label_given)
 		prkd_label(d, op);
+	/* for the record: what the card says of import and of this key's list
+	 * (the log's statement; the CV request proves only "held by d") */
+	memset(&op->card, 0, sizeof(op->card));
+	op->card.cvreq_from = ARCHIVE_CVREQ_CE;
+	card_facts_algs(d, op->key_id, 1, &op->card);
+	card_facts_domains(d, &op->card);
+	/* the reply and the log line say what the record says */
+	op->domains = d->domains;
+	op->domains_read = d->domains_opens != 0;
+	if (!op->domains_read)
+		snprintf(op->domains_error, sizeof(op->domains_error),
+			 "the device's key-domain state could not be read (the daemon log says "
+			 "why)");
 	op->rc = 0;
 }
 
@@ -216,6 +253,7 @@ static void run_adopt_commit(device *d, cardop *op)
 	req.cvreq_len = op->cvreq.len;
 	req.spki = op->att.spki.data;
 	req.spki_len = op->att.spki.len;
+	req.card = &op->card;
 	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_adopt(eng->arc, &s, &req, &op->seq, &op->err);
@@ -228,10 +266,26 @@ static void run_adopt_commit(device *d, cardop *op)
  * (session_object.ce_attested): only such a key is adoptable. */
 static void run_objects(device *d, cardop *op)
 {
+	smk_err e;
+
 	op->rc = -1;
 	if (session_open(d->session, &op->err) < 0 ||
 	    session_list_objects(d->session, &op->objs, &op->nobj, &op->err) < 0)
 		return;
+	read_domains(d, op);
+	/* the algorithm list each key's FCP reports, where the card reports one */
+	op->key_algs = calloc(op->nobj ? op->nobj : 1, sizeof(*op->key_algs));
+	if (op->key_algs == NULL) {
+		smk_fail(&op->err, SMK_E_NOMEM, "device %s: out of memory", d->serial);
+		return;
+	}
+	for (size_t i = 0; i < op->nobj; i++) {
+		struct cardop_key_algs *ka = &op->key_algs[i];
+
+		if (session_key_algs(d->session, op->objs[i].key_id, ka->algs, &ka->n,
+				     &ka->reported, &e) < 0)
+			snprintf(ka->problem, sizeof(ka->problem), "%s", e.msg);
+	}
 	op->rc = 0;
 }
 
@@ -282,8 +336,10 @@ static void adopt_committed(cardop *op)
 	smk_buf_free(&sig);
 	log_msg(LOG_INFO,
 		&(log_fields){rc == 0 ? r.request_id : NULL, NULL, op->dev->serial, "committed"},
-		"key %u \"%s\" adopted as record %llu", op->key_id, op->label,
-		(unsigned long long)op->seq);
+		"key %u \"%s\" adopted as record %llu: held by %s%s", op->key_id,
+		smk_show(op->label), (unsigned long long)op->seq, op->dev->serial,
+		cardop_may_import(op) ? "; may have been imported (the device can import keys)"
+				      : "");
 	if (rc < 0 || (bundle = cardop_bundle(eng, op->seq, &e)) == NULL) {
 		archive_record_free(&r);
 		cardop_fail(op, ERR_PREFIX "ArchiveError",
@@ -291,11 +347,12 @@ static void adopt_committed(cardop *op)
 			    (unsigned long long)op->seq, e.msg);
 		return;
 	}
-	cardop_reply(op,
-		     json_pack("{s:I, s:s, s:o, s:s, s:o}", "seq", (json_int_t)op->seq,
-			       "request_id", r.request_id, "fingerprint",
-			       cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
-			       "public_key_pem", op->att.pem ? op->att.pem : "", "bundle", bundle));
+	cardop_reply(op, json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:b, s:o}", "seq",
+				   (json_int_t)op->seq, "request_id", r.request_id, "fingerprint",
+				   cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
+				   "public_key_pem", op->att.pem ? op->att.pem : "", "bundle",
+				   bundle, "held_by", op->dev->serial, "may_have_been_imported",
+				   cardop_may_import(op), "key_domains", cardop_domains_json(op)));
 	archive_record_free(&r);
 }
 
@@ -424,15 +481,38 @@ static void mark(cardop *op, const session_object *o, json_t *obj)
 	} else if (o->ce == SESSION_CE_CVREQ) {
 		snprintf(hint, sizeof(hint),
 			 "not in the archive, and the CV request in CE|id does not verify against "
-			 "this device: origin cannot be proven");
+			 "this device: nothing proves the device holds it");
 	} else {
 		snprintf(hint, sizeof(hint),
-			 "not in the archive and its CV request is gone: origin cannot be proven");
+			 "not in the archive and its CV request is gone: nothing proves the device "
+			 "holds it");
 	}
 	json_object_set_new(obj, "archived", json_boolean(found));
 	if (hint[0])
 		json_object_set_new(obj, "hint", json_string(hint));
 	archive_record_free(&r);
+}
+
+/* The list the key's FCP reports: names (or 0xNN), [] for "no list"; absent
+ * when the card reports none. */
+static void card_algorithms(const struct cardop_key_algs *ka, json_t *obj)
+{
+	json_t *list;
+	char hex[8];
+
+	if (ka->problem[0])
+		json_object_set_new(obj, "card_algorithms_problem", json_string(ka->problem));
+	if (!ka->reported)
+		return;
+	list = json_array();
+	for (size_t i = 0; list && i < ka->n; i++) {
+		const smk_alg *a = alg_by_id(ka->algs[i]);
+
+		snprintf(hex, sizeof(hex), "0x%02X", ka->algs[i]);
+		json_array_append_new(list, json_string(a ? a->name : hex));
+	}
+	if (list)
+		json_object_set_new(obj, "card_algorithms", list);
 }
 
 static void objects_done(cardop *op)
@@ -471,10 +551,19 @@ static void objects_done(cardop *op)
 		if (o->ce == SESSION_CE_X509 &&
 		    x509_describe(o->ce_bytes.data, o->ce_bytes.len, &info, &e) == 0)
 			json_object_set_new(obj, "certificate_subject", json_string(info.subject));
+		/* what the CV request proves: held by this device, no more */
+		if (o->ce == SESSION_CE_CVREQ && o->ce_attested) {
+			json_object_set_new(obj, "held_by", json_string(op->dev->serial));
+			json_object_set_new(obj, "may_have_been_imported",
+					    json_boolean(cardop_may_import(op)));
+		}
+		card_algorithms(&op->key_algs[i], obj);
 		mark(op, o, obj);
 		json_array_append_new(list, obj);
 	}
-	cardop_reply(op, list ? json_pack("{s:o}", "objects", list) : NULL);
+	cardop_reply(op, list ? json_pack("{s:o, s:o}", "objects", list, "key_domains",
+					  cardop_domains_json(op))
+			      : NULL);
 }
 
 void adopt_deliver(cardop *op)

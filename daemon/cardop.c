@@ -82,7 +82,52 @@ void cardop_discard(cardop *op)
 	smk_buf_free(&op->chain);
 	chain_attested_free(&op->att);
 	session_objects_free(op->objs, op->nobj);
+	free(op->key_algs);
 	free(op);
+}
+
+json_t *cardop_domains_json(const cardop *op)
+{
+	const hsm_domain_state *st = &op->domains;
+	json_t *o, *list = json_array();
+	char sw[8];
+
+	if (!op->domains_read)
+		o = json_pack("{s:s, s:s, s:o, s:b}", "state", "unreadable", "reason",
+			      op->domains_error, "domains", list, "may_import", 1);
+	else {
+		snprintf(sw, sizeof(sw), "%04X", st->sw0);
+		o = json_pack("{s:s, s:s, s:o, s:b}", "state",
+			      st->reported ? "reported" : "not_reported", "status", sw, "domains",
+			      list, "may_import", hsm_domain_may_import(st));
+	}
+	for (size_t i = 0; o && list && op->domains_read && i < st->count; i++) {
+		const hsm_key_domain *d = &st->d[i];
+		json_t *dj = json_pack("{s:i, s:s}", "index", (int)d->index, "kind",
+				       hsm_domain_kind_name(d->kind));
+
+		if (dj == NULL)
+			continue;
+		if (d->kind == HSM_DOMAIN_DKEK) {
+			json_object_set_new(dj, "shares_total", json_integer(d->shares_total));
+			json_object_set_new(dj, "shares_outstanding",
+					    json_integer(d->shares_outstanding));
+		}
+		if (d->has_kcv) {
+			char kcv[17];
+
+			for (size_t j = 0; j < 8; j++)
+				snprintf(kcv + 2 * j, 3, "%02X", d->kcv[j]);
+			json_object_set_new(dj, "kcv", json_string(kcv));
+		}
+		json_array_append_new(list, dj);
+	}
+	return o;
+}
+
+bool cardop_may_import(const cardop *op)
+{
+	return !op->domains_read || hsm_domain_may_import(&op->domains);
 }
 
 /* Under eng->lock: no completion may outlive op. */

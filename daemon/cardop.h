@@ -33,6 +33,14 @@ enum cardop_failure {
 
 typedef struct cardop cardop;
 
+/* The algorithm list a key's FCP reports (session_key_algs). */
+struct cardop_key_algs {
+	bool reported; /* the card reported a list (n 0: no list) */
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	size_t n;
+	char problem[512]; /* the FCP did not parse, "" otherwise */
+};
+
 struct cardop {
 	engine *eng;
 	cardop *next_all; /* eng->ops */
@@ -65,14 +73,28 @@ struct cardop {
 	smk_err err;
 	smk_buf out; /* CSR or certificate, PEM */
 	uint64_t seq;
-	smk_buf cvreq;	      /* Adopt: CE|id as read */
-	chain_attested att;   /* Adopt: what the CV request proves */
-	smk_buf chain;	      /* Adopt: the device chain the session validated */
-	session_object *objs; /* ListDeviceObjects */
+	smk_buf cvreq;		 /* Adopt: CE|id as read */
+	chain_attested att;	 /* Adopt: what the CV request proves */
+	smk_buf chain;		 /* Adopt: the device chain the session validated */
+	archive_card_facts card; /* Adopt: key domains and the list the card reports */
+	session_object *objs;	 /* ListDeviceObjects */
 	size_t nobj;
+	struct cardop_key_algs *key_algs; /* ListDeviceObjects: per key, objs[i] */
+	/* Adopt and ListDeviceObjects: the device's key domains, read under SM
+	 * in the same session; domains_read false: the query failed (reason in
+	 * domains_error), which counts as "may have imported" */
+	hsm_domain_state domains;
+	bool domains_read;
+	char domains_error[512];
 };
 
 /* ---- cardop.c ---- */
+
+/* The key-domain state as the interface's DomainState (docs/varlink.md). */
+json_t *cardop_domains_json(const cardop *op);
+/* Whether a key on op's device may have come in through UNWRAP KEY: the
+ * domain state says so, or it could not be read. */
+bool cardop_may_import(const cardop *op);
 
 /* uid 0, or a gid / supplementary gid in the config's admin-groups. */
 bool cardop_is_admin(const engine *eng, const engine_peer *peer);

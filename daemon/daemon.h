@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "../archive/archive.h"
+#include "../archive/record.h"
 #include "../policy/policy.h"
 #include "../sm/chain.h"
 #include "../sm/pin.h"
@@ -117,6 +118,13 @@ typedef struct device {
 	time_t retry_at;
 	int stop;
 
+	/* its worker only (with the session): what the card told this SM
+	 * session, for the records (card_facts_*) */
+	hsm_domain_state domains; /* read once per session */
+	unsigned domains_opens;	  /* session_opens() when read; 0 = not read */
+	unsigned algs_none_opens; /* session_opens() when the card reported no
+				     algorithm list: not asked again in it */
+
 	/* the archive device's worker only: jobs whose record is committed and
 	 * waits for the batch's checkpoint (group commit) */
 	job *uncovered;
@@ -168,6 +176,8 @@ struct job {
 	int unsettled;	 /* GAKP's answer was lost and the device went away: the
 			    key may exist; the intent stays open (jobs.c) */
 	int recovered;	 /* an open intent taken up when its device came back */
+	archive_policy_key want;  /* recovered: what the intent's policy asks for */
+	archive_card_facts card;  /* what the card did and told, for the record */
 	int generating;	 /* counted in dev->generating */
 	job *next_batch; /* in the archive device's uncovered list */
 };
@@ -260,6 +270,9 @@ const char *device_state_name(enum device_state s);
 void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
 /* Mark ids used on d from a fresh listing. */
 int device_refresh_ids(device *d, smk_err *e);
+/* d failed at something only it can do (making the archive key): down with
+ * e's message as its last error, retried as any device that is down. */
+void device_mark_down(device *d, const smk_err *e);
 int device_id_used(const uint8_t map[32], unsigned id);
 void device_id_set(uint8_t map[32], unsigned id, int on);
 /* Whether any device still has a key to generate for a job (under eng->lock). */
@@ -299,8 +312,26 @@ void recover_found_free(engine *eng);
  * with the CHR chr_want that verifies against d's device key (cvreq, att);
  * 0 none of ours (why; a request of ours that does not verify is deleted
  * from the card); -1 the device cannot be asked now (why). */
-int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *cvreq,
-		     chain_attested *att, smk_err *why);
+int recover_read_key(device *d, unsigned key_id, const char *chr_want,
+		     const archive_policy_key *want, smk_buf *cvreq, chain_attested *att,
+		     archive_card_facts *card, smk_err *why);
+/* The same check for any key read back for an intent: 0 when att (and the
+ * list the card reports, in card) are what want asks for; else -1 with why
+ * ARCHIVE_REFUSED_PREFIX "... what differs". */
+int recover_key_wanted(const archive_policy_key *want, const chain_attested *att,
+		       const archive_card_facts *card, smk_err *why);
+/* What the intent's stored policy asks for (its canonical document). */
+int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want,
+			smk_err *e);
+/* On d's worker, for a record: the key-domain state of d (read once per SM
+ * session, cached until the session is re-opened) into card; failures are
+ * logged and recorded as "not reported". */
+void card_facts_domains(device *d, archive_card_facts *card);
+/* The algorithm list the card reports for key_id, into card (algs_reported).
+ * always: ask even if the card reported none earlier in this session (a
+ * read-back); otherwise a card that reported none is not asked again until
+ * the session is re-opened. Failures are logged; nothing reported then. */
+void card_facts_algs(device *d, unsigned key_id, int always, archive_card_facts *card);
 /* The sidecar of an intent: label, device, key id (written before the card
  * is asked, removed when the intent has an outcome). */
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,

@@ -327,9 +327,24 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 {
 	policy_set *set = policy_set_ref(eng->policies);
 	const policy *pol = policy_set_find(set, in->policy_name);
+	archive_policy_key want;
+	smk_err e;
 	job *j;
 	task *t;
+	int rc;
 
+	/* what the intent asked for, as it recorded it: the key read back is
+	 * checked against that, not against today's policy file */
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = recover_intent_want(eng, in->request_id, &want, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		log_msg(LOG_ERR, &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
+			"open request left for the next start: its policy is unreadable: %s",
+			e.msg);
+		policy_set_unref(set);
+		return;
+	}
 	if (pol == NULL) {
 		log_msg(LOG_WARNING, &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
 			"open request left for the next start: its policy is no longer loaded");
@@ -354,6 +369,7 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 	j->dev = d;
 	j->key_id = (uint8_t)key_id;
 	j->recovered = 1;
+	j->want = want;
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	smk_buf_init(&j->device_chain);
 	pthread_mutex_lock(&eng->lock);

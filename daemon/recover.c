@@ -174,7 +174,10 @@ static void fail_intent(engine *eng, const char *request_id, const char *reason)
 		return;
 	}
 	pending_remove(eng, request_id);
-	log_msg(LOG_WARNING, &(log_fields){.request_id = request_id, .outcome = "failed"},
+	log_msg(strncmp(reason, ARCHIVE_REFUSED_PREFIX, strlen(ARCHIVE_REFUSED_PREFIX)) == 0
+		    ? LOG_ERR
+		    : LOG_WARNING,
+		&(log_fields){.request_id = request_id, .outcome = "failed"},
 		"interrupted request closed: %s", reason);
 }
 
@@ -182,7 +185,8 @@ static void fail_intent(engine *eng, const char *request_id, const char *reason)
  * checkpoint over all of them at the end */
 static int commit_key(engine *eng, const archive_signer *signer, const char *request_id,
 		      const char *label, const smk_buf *chain, const smk_buf *cvreq,
-		      const smk_buf *spki, int deferred, uint64_t *seq, smk_err *e)
+		      const smk_buf *spki, const archive_card_facts *card, int deferred,
+		      uint64_t *seq, smk_err *e)
 {
 	archive_commit_req req;
 
@@ -196,17 +200,162 @@ static int commit_key(engine *eng, const archive_signer *signer, const char *req
 	req.cvreq_len = cvreq->len;
 	req.spki = spki->data;
 	req.spki_len = spki->len;
+	req.card = card;
 	return deferred ? archive_commit_record(eng->arc, signer, &req, seq, e)
 			: archive_commit(eng->arc, signer, &req, seq, e);
 }
 
-int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *cvreq,
-		     chain_attested *att, smk_err *why)
+/* ---- what the card told, for the record ---- */
+
+void card_facts_domains(device *d, archive_card_facts *card)
+{
+	smk_err e;
+	size_t i;
+
+	if (d->domains_opens == 0 || d->domains_opens != session_opens(d->session)) {
+		if (session_key_domains(d->session, &d->domains, &e) < 0) {
+			log_msg(LOG_WARNING, &(log_fields){.device = d->serial},
+				"key-domain state not read (recorded as not reported): %s", e.msg);
+			memset(&d->domains, 0, sizeof(d->domains));
+			d->domains_opens = 0; /* asked again for the next key */
+		} else {
+			d->domains_opens = session_opens(d->session);
+		}
+	}
+	card->domains_reported = d->domains.reported;
+	card->domain_count = d->domains.reported ? d->domains.count : 0;
+	if (card->domain_count > ARCHIVE_DOMAINS_MAX)
+		card->domain_count = ARCHIVE_DOMAINS_MAX;
+	for (i = 0; i < card->domain_count; i++) {
+		const hsm_key_domain *h = &d->domains.d[i];
+		archive_key_domain *a = &card->domains[i];
+
+		memset(a, 0, sizeof(*a));
+		a->index = h->index;
+		a->kind = h->kind == HSM_DOMAIN_DKEK   ? ARCHIVE_DOMAIN_DKEK
+			  : h->kind == HSM_DOMAIN_XKEK ? ARCHIVE_DOMAIN_XKEK
+						       : ARCHIVE_DOMAIN_EMPTY;
+		if (a->kind != ARCHIVE_DOMAIN_EMPTY) {
+			a->shares_total = h->shares_total;
+			a->shares_outstanding = h->shares_outstanding;
+			a->has_kcv = h->has_kcv;
+			memcpy(a->kcv, h->kcv, 8);
+		}
+	}
+}
+
+void card_facts_algs(device *d, unsigned key_id, int always, archive_card_facts *card)
+{
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	size_t n = 0;
+	bool reported = false;
+	smk_err e;
+
+	card->algs_reported = 0;
+	card->alg_count = 0;
+	/* a card that reports no list keeps to it within a session: one SELECT
+	 * per session then, not one per key */
+	if (!always && d->algs_none_opens != 0 && d->algs_none_opens == session_opens(d->session))
+		return;
+	if (session_key_algs(d->session, (uint8_t)key_id, algs, &n, &reported, &e) < 0) {
+		log_msg(LOG_WARNING, &(log_fields){.device = d->serial},
+			"key %u: algorithm list not read back (recorded as not reported): %s",
+			key_id, e.msg);
+		return;
+	}
+	if (!reported) {
+		d->algs_none_opens = session_opens(d->session);
+		return;
+	}
+	card->algs_reported = 1;
+	card->alg_count = n;
+	memcpy(card->algs, algs, n);
+}
+
+int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want, smk_err *e)
+{
+	smk_buf doc = SMK_BUF_INIT;
+	int rc = archive_intent_policy(eng->arc, request_id, &doc, e) < 0 ||
+			 archive_policy_key_of(doc.data, doc.len, want, e) < 0
+		     ? -1
+		     : 0;
+
+	smk_buf_free(&doc);
+	return rc;
+}
+
+static void list_text(const uint8_t *algs, size_t n, char *out, size_t cap)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n && used < cap; i++) {
+		int k = snprintf(out + used, cap - used, "%s%02X", i ? " " : "", algs[i]);
+
+		if (k < 0)
+			return;
+		used += (size_t)k;
+	}
+	if (n == 0)
+		snprintf(out, cap, "none (unrestricted)");
+}
+
+int recover_key_wanted(const archive_policy_key *want, const chain_attested *att,
+		       const archive_card_facts *card, smk_err *why)
+{
+	char got[48], asked[48], l1[64], l2[64];
+
+	if (want->rsa)
+		snprintf(asked, sizeof(asked), "RSA-%u", want->bits);
+	else
+		snprintf(asked, sizeof(asked), "EC %s", want->curve);
+	if (att->type == SMK_KEY_RSA)
+		snprintf(got, sizeof(got), "RSA-%u", att->bits);
+	else
+		snprintf(got, sizeof(got), "EC %s", att->curve ? att->curve->name : "(no curve)");
+	if (strcmp(got, asked) != 0)
+		return smk_fail(why, SMK_E_MISMATCH,
+				ARCHIVE_REFUSED_PREFIX "the key is %s, the intent's policy asks for %s",
+				got, asked);
+	if (card && card->algs_reported &&
+	    (card->alg_count != want->alg_count ||
+	     memcmp(card->algs, want->algs, want->alg_count) != 0)) {
+		list_text(card->algs, card->alg_count, l1, sizeof(l1));
+		list_text(want->algs, want->alg_count, l2, sizeof(l2));
+		return smk_fail(why, SMK_E_MISMATCH,
+				ARCHIVE_REFUSED_PREFIX "the card reports the algorithm list %s, "
+						       "the intent's policy asks for %s",
+				l1, l2);
+	}
+	return 0;
+}
+
+/* A key read back that is not what its intent asked for: it vouches for
+ * nothing, so it is deleted from the card, said loudly, and why names it. */
+static void refuse_key(device *d, unsigned key_id, smk_err *why)
+{
+	char reason[sizeof(why->msg)];
+	smk_err del;
+	int deleted = session_delete_key(d->session, (uint8_t)key_id, &del) == 0;
+
+	snprintf(reason, sizeof(reason), "%s", why->msg);
+	smk_fail(why, SMK_E_MISMATCH, "%s (key %u on %s, read back from CE|%02X; %s)", reason,
+		 key_id, d->serial, key_id, deleted ? "deleted" : "NOT deleted");
+	if (!deleted)
+		smk_context(why, "delete: %s", del.msg);
+	log_msg(LOG_ERR, &(log_fields){.device = d->serial}, "key refused, not archived: %s",
+		why->msg);
+}
+
+int recover_read_key(device *d, unsigned key_id, const char *chr_want,
+		     const archive_policy_key *want, smk_buf *cvreq, chain_attested *att,
+		     archive_card_facts *card, smk_err *why)
 {
 	char chr[ARCHIVE_CHR_LEN + 1];
 	smk_err e;
 
 	smk_buf_reset(cvreq);
+	memset(card, 0, sizeof(*card));
 	if (session_read_cvreq(d->session, (uint8_t)key_id, cvreq, &e) < 0) {
 		if (e.code != SMK_E_CARD) {
 			*why = e; /* cannot tell now */
@@ -238,6 +387,17 @@ int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *
 			smk_context(why, "key NOT deleted (%s)", del.msg);
 		return 0;
 	}
+	/* the CHR proves the request was made with our CHR, not with our list:
+	 * the key must be what the intent asked for, and the list the card
+	 * reports (if it does) the policy's */
+	card->cvreq_from = ARCHIVE_CVREQ_RECOVERED;
+	card_facts_algs(d, key_id, 1, card);
+	if (recover_key_wanted(want, att, card, why) < 0) {
+		chain_attested_free(att);
+		refuse_key(d, key_id, why);
+		return 0;
+	}
+	card_facts_domains(d, card);
 	return 1;
 }
 
@@ -245,9 +405,10 @@ int recover_read_key(device *d, unsigned key_id, const char *chr_want, smk_buf *
  * cvreq/att; 0: the intent is closed as failed here; -1: cannot tell now
  * (device down): leave it open. */
 static int read_back(engine *eng, device *only, const archive_intent_info *in, const sidecar *sc,
-		     device **dev, smk_buf *cvreq, chain_attested *att)
+		     device **dev, smk_buf *cvreq, chain_attested *att, archive_card_facts *card)
 {
 	device *d = device_by_serial(eng, only, sc->device);
+	archive_policy_key want;
 	smk_err why;
 	int rc;
 
@@ -258,7 +419,12 @@ static int read_back(engine *eng, device *only, const archive_intent_info *in, c
 			"interrupted request left open: device not up");
 		return -1;
 	}
-	rc = recover_read_key(d, sc->key_id, in->chr, cvreq, att, &why);
+	if (recover_intent_want(eng, in->request_id, &want, &why) < 0) {
+		log_msg(LOG_ERR, &(log_fields){in->request_id, in->policy_name, sc->device, NULL},
+			"interrupted request left open: its policy is unreadable: %s", why.msg);
+		return -1;
+	}
+	rc = recover_read_key(d, sc->key_id, in->chr, &want, cvreq, att, card, &why);
 	if (rc < 0)
 		log_msg(LOG_WARNING,
 			&(log_fields){in->request_id, in->policy_name, sc->device, NULL},
@@ -394,6 +560,21 @@ static device *archive_key_home(engine *eng, device *only)
 	return NULL;
 }
 
+/* Making the archive key failed on d for a reason of d's own (the card
+ * refused, the link or SM failed, no free key id): the service stays up.
+ * d goes down with the reason (ListDevices, the log), Generate answers
+ * DeviceUnavailable with it, and d is retried as any device that is down;
+ * once it comes back, recover_archive_late tries again (and first settles an
+ * intent left open here by reading CE|id back). */
+static int archive_key_device_failed(engine *eng, device *d, smk_err *e)
+{
+	smk_context(e, "creating the archive key on %s", d->serial);
+	set_archive_error(eng, "%s", e->msg);
+	device_mark_down(d, e);
+	smk_err_clear(e);
+	return 0;
+}
+
 /* First start: the archive key is made in the HSM under the built-in
  * sign-only policy and becomes record 0, signed by itself. */
 static int create_archive_key(engine *eng, device *only, device **home, smk_err *e)
@@ -404,6 +585,7 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 	session_keygen g;
 	session_key key;
 	archive_signer s;
+	archive_card_facts card;
 	char exe[256];
 	device *d = archive_key_home(eng, only);
 	const smk_alg *alg = alg_by_name("ecdsa-sha256");
@@ -426,9 +608,10 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 			 eng->archive_error);
 		return 0;
 	}
-	if ((key_id = lowest_free_id(d)) == 0)
-		return smk_fail(e, SMK_E_ARG, "device %s: no free key id for the archive key",
-				d->serial);
+	if ((key_id = lowest_free_id(d)) == 0) {
+		smk_fail(e, SMK_E_CARD, "no free key id on the card");
+		return archive_key_device_failed(eng, d, e);
+	}
 	if (archive_key_policy(&doc, e) < 0)
 		return -1;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -454,19 +637,56 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 	g.spec.algs[0] = alg->id;
 	g.spec.alg_count = 1;
 	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info.chr);
+	/* the built-in policy has no car: the default, as for every policy */
+	snprintf(g.spec.car, sizeof(g.spec.car), "%s", POLICY_CAR_DEFAULT);
 	g.key_id = (uint8_t)key_id;
 	g.label = ARCHIVE_KEY_LABEL;
 	if (session_generate(d->session, &g, &key, e) < 0 && key.key_id == 0) {
-		fail_intent(eng, info.request_id, e->msg);
+		if (key.gakp_sent && e->code != SMK_E_CARD && e->code != SMK_E_ARG &&
+		    e->code != SMK_E_MISMATCH && e->code != SMK_E_SIGNATURE) {
+			/* the answer to GAKP was lost or came in plain: the card may
+			 * hold the key. The intent and its sidecar stay; the next
+			 * attempt reads CE|id back before anything else */
+			log_msg(LOG_WARNING,
+				&(log_fields){.request_id = info.request_id, .device = d->serial},
+				"archive key: GAKP answer not taken (%s); the request stays open "
+				"until key %u is read back",
+				e->msg, key_id);
+		} else {
+			fail_intent(eng, info.request_id, e->msg);
+		}
+		rc = archive_key_device_failed(eng, d, e);
 		goto out;
 	}
 	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, key_id, 1);
 	pthread_mutex_unlock(&eng->lock);
+	memset(&card, 0, sizeof(card));
+	card.cvreq_from = ARCHIVE_CVREQ_GAKP;
+	card_facts_algs(d, key_id, 0, &card);
+	if (card.algs_reported && (card.alg_count != 1 || card.algs[0] != alg->id)) {
+		smk_err why, del;
+
+		/* the archive key must be sign-only, or nothing it signs means
+		 * anything: never archived otherwise */
+		smk_fail(&why, SMK_E_MISMATCH,
+			 ARCHIVE_REFUSED_PREFIX "the card reports an algorithm list other than "
+						"the archive key's sign-only one; key %u %s",
+			 key_id,
+			 session_delete_key(d->session, (uint8_t)key_id, &del) == 0 ? "deleted"
+										   : "NOT deleted");
+		fail_intent(eng, info.request_id, why.msg);
+		*e = why;
+		goto out;
+	}
+	card_facts_domains(d, &card);
 	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
 	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, &d->chain_bytes, &key.cvreq,
-		       &key.att.spki, 0, &seq, e) < 0)
+		       &key.att.spki, &card, 0, &seq, e) < 0) {
+		/* the key is on the card and the intent open: read back next time */
+		rc = archive_key_device_failed(eng, d, e);
 		goto out;
+	}
 	pending_remove(eng, info.request_id);
 	if (EVP_PKEY_up_ref(key.att.key) != 1) {
 		smk_fail(e, SMK_E_CRYPTO, "archive key: reference");
@@ -489,12 +709,28 @@ out:
 	return rc;
 }
 
+/* Is an archive-key intent open (its key may be on a card)? */
+static int archive_key_intent_open(engine *eng)
+{
+	archive_intent_info *list = NULL;
+	size_t n = 0, i;
+	smk_err e;
+	int open = 1; /* cannot tell: assume so */
+
+	if (archive_pending(eng->arc, &list, &n, &e) == 0)
+		for (i = 0, open = 0; i < n && !open; i++)
+			open = strcmp(list[i].kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0;
+	free(list);
+	return open;
+}
+
 /* An archive-key intent left open by a crash during the first start. */
 static int recover_archive_key_intent(engine *eng, device *only, const archive_intent_info *in,
 				      smk_err *e)
 {
 	smk_buf cvreq = SMK_BUF_INIT;
 	chain_attested att;
+	archive_card_facts card;
 	archive_signer s;
 	sidecar sc;
 	device *d;
@@ -511,10 +747,10 @@ static int recover_archive_key_intent(engine *eng, device *only, const archive_i
 	if (only && strcmp(only->serial, sc.device) != 0)
 		return 0; /* another device's: its start decides */
 	rc = 0;
-	if (read_back(eng, only, in, &sc, &d, &cvreq, &att) == 1) {
+	if (read_back(eng, only, in, &sc, &d, &cvreq, &att, &card) == 1) {
 		worker_signer(d, (uint8_t)sc.key_id, att.key, &s);
 		if (commit_key(eng, &s, in->request_id, sc.label, &d->chain_bytes, &cvreq,
-			       &att.spki, 0, &seq, e) < 0) {
+			       &att.spki, &card, 0, &seq, e) < 0) {
 			rc = -1;
 		} else {
 			pending_remove(eng, in->request_id);
@@ -554,8 +790,17 @@ static int find_archive_key(engine *eng, device *only, device **home, smk_err *e
 		if (rc < 0 || archive_size(eng->arc, &size, e) < 0)
 			return -1;
 	}
-	if (size == 0)
-		return create_archive_key(eng, only, home, e);
+	if (size == 0) {
+		/* a device that fails to make it is down now; the next device up
+		 * (none configured) tries, unless the key may already be on the
+		 * failed one (an intent left open for its read-back) */
+		do {
+			if (create_archive_key(eng, only, home, e) < 0)
+				return -1;
+		} while (*home == NULL && only == NULL && archive_key_home(eng, NULL) != NULL &&
+			 !archive_key_intent_open(eng));
+		return 0;
+	}
 	return load_archive_key(eng, only, home, e);
 }
 
@@ -659,6 +904,7 @@ struct found_key {
 	char label[POLICY_LABEL_MAX + 1];
 	unsigned key_id;
 	smk_buf chain, cvreq, spki;
+	archive_card_facts card;
 };
 
 static void found_free(struct found_key *f)
@@ -680,7 +926,8 @@ void recover_found_free(engine *eng)
 }
 
 static void found_keep(engine *eng, const archive_intent_info *in, const sidecar *sc,
-		       const device *d, const smk_buf *cvreq, const chain_attested *att)
+		       const device *d, const smk_buf *cvreq, const chain_attested *att,
+		       const archive_card_facts *card)
 {
 	struct found_key *f = calloc(1, sizeof(*f));
 
@@ -696,6 +943,7 @@ static void found_keep(engine *eng, const archive_intent_info *in, const sidecar
 	snprintf(f->serial, sizeof(f->serial), "%s", d->serial);
 	snprintf(f->label, sizeof(f->label), "%s", sc->label);
 	f->key_id = sc->key_id;
+	f->card = *card;
 	f->next = eng->found;
 	eng->found = f;
 }
@@ -704,22 +952,25 @@ static void found_keep(engine *eng, const archive_intent_info *in, const sidecar
  * (deferred: recover_checkpoint covers the records afterwards). */
 static void commit_found(engine *eng, device *adev, const char *request_id, const char *pol,
 			 const char *serial, const char *label, unsigned key_id,
-			 const smk_buf *chain, const smk_buf *cvreq, const smk_buf *spki)
+			 const smk_buf *chain, const smk_buf *cvreq, const smk_buf *spki,
+			 const archive_card_facts *card)
 {
 	archive_signer s;
 	uint64_t seq;
 	smk_err e;
 
 	worker_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
-	if (commit_key(eng, &s, request_id, label, chain, cvreq, spki, 1, &seq, &e) < 0) {
+	if (commit_key(eng, &s, request_id, label, chain, cvreq, spki, card, 1, &seq, &e) < 0) {
 		log_msg(LOG_ERR, &(log_fields){request_id, pol, serial, NULL},
 			"key %u found, cannot commit: %s", key_id, e.msg);
 		return;
 	}
 	pending_remove(eng, request_id);
 	log_msg(LOG_INFO, &(log_fields){request_id, pol, serial, "recovered"},
-		"key %u \"%s\" recovered from CE|%02X as record %llu", key_id, label, key_id,
-		(unsigned long long)seq);
+		"key %u \"%s\" recovered from CE|%02X as record %llu (%s)", key_id, label, key_id,
+		(unsigned long long)seq,
+		card->algs_reported ? "the card confirmed the algorithm list"
+				    : "the algorithm list rests on the intent and the CHR only");
 }
 
 /* Open key intents: read back from the card (only: on that device alone)
@@ -730,6 +981,7 @@ static int recover_intents(engine *eng, device *only, device *adev, smk_err *e)
 	archive_intent_info *list = NULL;
 	smk_buf cvreq = SMK_BUF_INIT;
 	chain_attested att;
+	archive_card_facts card;
 	sidecar sc;
 	device *d;
 	size_t n = 0, i;
@@ -753,18 +1005,18 @@ static int recover_intents(engine *eng, device *only, device *adev, smk_err *e)
 			continue; /* kept in eng->found, or its device was down too */
 		memset(&att, 0, sizeof(att));
 		smk_buf_reset(&cvreq);
-		if (read_back(eng, only, in, &sc, &d, &cvreq, &att) == 1) {
+		if (read_back(eng, only, in, &sc, &d, &cvreq, &att, &card) == 1) {
 			if (adev == NULL) {
 				log_msg(
 				    LOG_WARNING,
 				    &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
 				    "key %u found, left open until the archive key is up: %s",
 				    sc.key_id, eng->archive_error);
-				found_keep(eng, in, &sc, d, &cvreq, &att);
+				found_keep(eng, in, &sc, d, &cvreq, &att, &card);
 			} else {
 				commit_found(eng, adev, in->request_id, in->policy_name, d->serial,
 					     sc.label, sc.key_id, &d->chain_bytes, &cvreq,
-					     &att.spki);
+					     &att.spki, &card);
 				pthread_mutex_lock(&eng->lock);
 				device_id_set(d->used_ids, sc.key_id, 1);
 				pthread_mutex_unlock(&eng->lock);
@@ -834,7 +1086,7 @@ void recover_archive_late(device *d)
 		eng->found = f->next;
 		if (intent_open(eng, f->request_id))
 			commit_found(eng, d, f->request_id, f->policy, f->serial, f->label,
-				     f->key_id, &f->chain, &f->cvreq, &f->spki);
+				     f->key_id, &f->chain, &f->cvreq, &f->spki, &f->card);
 		found_free(f);
 	}
 	if (recover_intents(eng, d, d, &e) < 0)

@@ -72,6 +72,11 @@ static void mark_down(device *d, const smk_err *e)
 		"device down: %s; retrying in %u s", e->msg, d->backoff_s);
 }
 
+void device_mark_down(device *d, const smk_err *e)
+{
+	mark_down(d, e);
+}
+
 static void mark_up(device *d)
 {
 	engine *eng = d->eng;
@@ -195,16 +200,26 @@ void engine_crash_step(const char *step, void *ctx)
 static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 {
 	smk_buf req = SMK_BUF_INIT;
+	archive_policy_key want;
 	smk_err e;
+	int rc;
 
 	if (j->err.code == SMK_E_CARD || j->err.code == SMK_E_ARG ||
 	    j->err.code == SMK_E_MISMATCH || j->err.code == SMK_E_SIGNATURE)
 		return -1; /* the card refused, or answered and the answer did not hold */
 	session_key_free(&j->key);
-	if (session_read_cvreq(d->session, j->key_id, &req, &e) < 0 ||
-	    session_check_cvreq(d->session, spec, req.data, req.len, &j->key.att, &e) < 0) {
+	/* what the intent asked for, from the policy it recorded: a key read
+	 * back is archived only if it is that (recover_read_key) */
+	if (archive_policy_key_of((const uint8_t *)j->pol->canonical, j->pol->canonical_len, &want,
+				  &e) < 0) {
+		smk_context(&j->err, "key %u not read back: policy %s: %s", j->key_id,
+			    j->pol->name, e.msg);
+		return -1;
+	}
+	rc = recover_read_key(d, j->key_id, j->chr, &want, &req, &j->key.att, &j->card, &e);
+	if (rc <= 0) {
 		smk_buf_free(&req);
-		if (is_device_error(&e)) {
+		if (rc < 0) {
 			char lost[sizeof(j->err.msg)];
 
 			snprintf(lost, sizeof(lost), "%s", j->err.msg);
@@ -213,6 +228,10 @@ static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 				 "not be read back: %s",
 				 j->key_id, lost, j->key_id, e.msg);
 			return -2;
+		}
+		if (strncmp(e.msg, ARCHIVE_REFUSED_PREFIX, strlen(ARCHIVE_REFUSED_PREFIX)) == 0) {
+			j->err = e; /* the intent is closed with this reason: a finding */
+			return -1;
 		}
 		log_msg(LOG_WARNING,
 			&(log_fields){.request_id = j->request_id, .device = d->serial},
@@ -231,10 +250,37 @@ static int salvage_key(device *d, job *j, const hsm_keyspec *spec)
 	else
 		j->key.has_prkd = true;
 	log_msg(LOG_NOTICE, &(log_fields){.request_id = j->request_id, .device = d->serial},
-		"GAKP answer lost (%s); key %u read back from CE|%02X and checked", j->err.msg,
-		j->key_id, j->key_id);
+		"GAKP answer lost (%s); key %u read back from CE|%02X and checked (%s)", j->err.msg,
+		j->key_id, j->key_id,
+		j->card.algs_reported ? "the card confirmed the algorithm list"
+				      : "the algorithm list rests on the intent and the CHR only");
 	smk_err_clear(&j->err);
 	return 0;
+}
+
+/* After a GAKP answered under SM: the list the card reports for the new key
+ * (if it does) must be the one sent, or the key is not archived under the
+ * policy: it is deleted and the request fails loudly. 0 ok, -1 refused. */
+static int check_reported_list(device *d, job *j, const hsm_keyspec *spec)
+{
+	smk_err del;
+	int deleted;
+
+	card_facts_algs(d, j->key_id, 0, &j->card);
+	if (!j->card.algs_reported ||
+	    (j->card.alg_count == spec->alg_count &&
+	     memcmp(j->card.algs, spec->algs, spec->alg_count) == 0))
+		return 0;
+	deleted = session_delete_key(d->session, j->key_id, &del) == 0;
+	smk_fail(&j->err, SMK_E_MISMATCH,
+		 ARCHIVE_REFUSED_PREFIX "the card reports an algorithm list of %zu entries for key "
+					"%u, not the %zu the GAKP sent; not archived under policy "
+					"%s, key %s",
+		 j->card.alg_count, j->key_id, spec->alg_count, j->pol->name,
+		 deleted ? "deleted" : "NOT deleted");
+	log_msg(LOG_ERR, &(log_fields){.request_id = j->request_id, .device = d->serial},
+		"key refused: %s", j->err.msg);
+	return -1;
 }
 
 static void run_generate(device *d, job *j)
@@ -297,6 +343,15 @@ static void run_generate(device *d, job *j)
 			goto fail;
 		}
 	}
+	/* what the card did and told, for the record (salvage_key filled it
+	 * for a key read back) */
+	if (j->card.cvreq_from != ARCHIVE_CVREQ_RECOVERED) {
+		memset(&j->card, 0, sizeof(j->card));
+		j->card.cvreq_from = ARCHIVE_CVREQ_GAKP;
+		if (check_reported_list(d, j, &g.spec) < 0)
+			goto fail;
+	}
+	card_facts_domains(d, &j->card);
 	engine_crash_point("after-gakp");
 	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, j->key_id, 1);
@@ -330,7 +385,8 @@ static void run_readback(device *d, job *j)
 		j->unsettled = 1; /* down again: still open */
 		goto fail;
 	}
-	rc = recover_read_key(d, j->key_id, j->chr, &req, &j->key.att, &j->err);
+	rc = recover_read_key(d, j->key_id, j->chr, &j->want, &req, &j->key.att, &j->card,
+			      &j->err);
 	if (rc <= 0) {
 		j->unsettled = rc < 0; /* cannot tell now: still open */
 		goto fail;
@@ -377,6 +433,7 @@ static void run_commit(device *d, job *j)
 	req.cvreq_len = j->key.cvreq.len;
 	req.spki = j->key.att.spki.data;
 	req.spki_len = j->key.att.spki.len;
+	req.card = &j->card;
 	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	j->rc = archive_commit_record(eng->arc, &s, &req, &j->seq, &j->err);
@@ -520,20 +577,37 @@ static void try_reopen(device *d)
 	engine *eng = d->eng;
 	smk_err e;
 	unsigned max = eng->cfg->retry_max_s ? eng->cfg->retry_max_s : 300;
-	int no_archive;
+	unsigned min = eng->cfg->retry_min_s ? eng->cfg->retry_min_s : 2;
+	unsigned prev;
+	int no_archive, up;
 
 	smk_err_clear(&e);
 	if ((d->session || open_session(eng, d->reader, &d->pin, &d->session, &e) == 0) &&
 	    session_open(d->session, &e) == 0 && take_identity(d, &e) == 0 &&
 	    device_refresh_ids(d, &e) == 0) {
-		mark_up(d);
 		pthread_mutex_lock(&eng->lock);
 		no_archive = eng->archive_dev == NULL;
 		pthread_mutex_unlock(&eng->lock);
-		if (no_archive)
-			recover_archive_late(d);
-		else
+		if (!no_archive) {
+			mark_up(d);
 			engine_post_device_up(eng, d); /* its open requests (jobs.c) */
+			return;
+		}
+		/* the device may hold or make the archive key. Until that is
+		 * done it is busy and keeps showing why it was down; if it fails
+		 * again (recover.c marks it down), it waits longer each time, as
+		 * a reopen does */
+		pthread_mutex_lock(&eng->lock);
+		prev = d->backoff_s;
+		d->state = DEVICE_BUSY;
+		d->backoff_s = prev * 2 > max ? max : prev * 2 < min ? min : prev * 2;
+		pthread_mutex_unlock(&eng->lock);
+		recover_archive_late(d);
+		pthread_mutex_lock(&eng->lock);
+		up = d->state != DEVICE_DOWN;
+		pthread_mutex_unlock(&eng->lock);
+		if (up)
+			mark_up(d);
 		return;
 	}
 	pthread_mutex_lock(&eng->lock);

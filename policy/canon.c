@@ -104,6 +104,13 @@ int policy_canonicalize(policy *p, smk_err *e)
 			principals(p->users, p->user_count, "uid"), "groups",
 			principals(p->groups, p->group_count, "gid"), "max-keys",
 			optional(p->max_keys != 0, p->max_keys), "devices", devices(p));
+	/* only when set: a policy without car: keeps the document, and the
+	 * digest, it had before the member existed */
+	if (doc != NULL && p->car != NULL &&
+	    json_object_set_new(doc, "car", json_string(p->car)) < 0) {
+		json_decref(doc);
+		doc = NULL;
+	}
 	if (doc == NULL)
 		return smk_fail(e, SMK_E_NOMEM, "policy %s: cannot build the canonical document",
 				p->name);

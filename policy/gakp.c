@@ -191,6 +191,9 @@ int policy_gakp_params(const policy *p, const policy_request *req, policy_gakp *
 	out->spec.use_counter = p->use_counter;
 	memcpy(out->spec.algs, p->alg_list, p->alg_count);
 	out->spec.alg_count = p->alg_count;
+	/* always a CAR: other firmware puts one of its own in the request when
+	 * the GAKP has none, and the echo check would refuse that request */
+	snprintf(out->spec.car, sizeof(out->spec.car), "%s", p->car ? p->car : POLICY_CAR_DEFAULT);
 	out->spec.has_key_domain = p->key_domain >= 0;
 	out->spec.key_domain = p->key_domain >= 0 ? (uint8_t)p->key_domain : 0;
 

@@ -21,7 +21,8 @@
 
 static const char *const top_keys[] = {
     "name",	  "description", "key",	  "algorithms", "use-counter", "key-domain",
-    "exportable", "label",	 "allow", "max-keys",	"devices",     NULL,
+    "exportable", "label",	 "allow", "max-keys",	"devices",     "car",
+    NULL,
 };
 static const char *const key_keys[] = {"type", "curve", "bits", NULL};
 
@@ -337,6 +338,33 @@ static int load_label(const char *file, const pnode *root, policy *p, smk_err *e
 	return p->label_template ? 0 : -1;
 }
 
+/* car: the inner CAR of the GAKP, as a CHR/CAR allows (ref §3.6): 1..16
+ * printable ASCII characters. */
+static int load_car(const char *file, const pnode *root, policy *p, smk_err *e)
+{
+	const pnode *n = pval_get(root, "car");
+	const char *s;
+	size_t i, len;
+
+	if (n == NULL)
+		return 0;
+	if (pval_string(file, n, "car", &s, e) < 0)
+		return -1;
+	len = strlen(s);
+	if (len == 0 || len > HSM_REF_MAX)
+		return policy_fail_at(e, file, n,
+				      "car has %zu characters; a CAR has 1 to %d, e.g. car: %s", len,
+				      HSM_REF_MAX, POLICY_CAR_DEFAULT);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
+			return policy_fail_at(e, file, n,
+					      "car: byte 0x%02X at position %zu is not printable "
+					      "ASCII; a CAR is printable ASCII, e.g. car: %s",
+					      (unsigned char)s[i], i + 1, POLICY_CAR_DEFAULT);
+	p->car = dup_or_fail(s, e);
+	return p->car ? 0 : -1;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -418,7 +446,7 @@ int policy_parse(const char *file, const uint8_t *text, size_t len, policy **out
 	    load_key(file, root, p, e) < 0 || load_algorithms(file, root, p, e) < 0 ||
 	    load_restrictions(file, root, p, e) < 0 || load_label(file, root, p, e) < 0 ||
 	    policy_load_allow(file, root, p, e) < 0 || load_devices(file, root, p, e) < 0 ||
-	    policy_canonicalize(p, e) < 0)
+	    load_car(file, root, p, e) < 0 || policy_canonicalize(p, e) < 0)
 		goto out;
 	*out = p;
 	p = NULL;
@@ -453,6 +481,7 @@ void policy_free(policy *p)
 	free(p->name);
 	free(p->description);
 	free(p->label_template);
+	free(p->car);
 	for (i = 0; i < p->user_count; i++)
 		free(p->users[i].name);
 	for (i = 0; i < p->group_count; i++)

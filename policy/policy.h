@@ -30,6 +30,12 @@
 #define POLICY_KEY_TEMPLATE_MAX 512 /* 7F49 template of secp521r1 is 431 bytes */
 #define POLICY_GAKP_META_MAX 32	    /* tags 90, 91, 92: 6 + 18 + 3 bytes */
 
+/* The inner CAR (tag 42) every GAKP carries unless the policy says `car:`:
+ * what OpenSC and the vendor's tools send, so every firmware that works with
+ * them takes it, and a firmware that fills in a CAR of its own when none is
+ * sent cannot make the request differ from what we asked (docs/policy.md). */
+#define POLICY_CAR_DEFAULT "UTCA00001"
+
 /* The only placeholder a label template may contain. */
 #define POLICY_LABEL_PLACEHOLDER "{request.label}"
 
@@ -56,6 +62,7 @@ typedef struct policy {
 	uint32_t use_counter; /* 0: none */
 	int key_domain;	      /* -1: none, else 0..255 */
 	int exportable;	      /* 1 only if wrap is listed */
+	char *car;	      /* inner CAR of the GAKP; NULL: POLICY_CAR_DEFAULT */
 	char *label_template;
 
 	policy_principal *users, *groups; /* sorted by name */
@@ -144,8 +151,8 @@ typedef struct policy_gakp {
 	/* CHR input: the intent (and so the CHR) commits to the policy by name and digest */
 	const char *policy_name;
 	uint8_t policy_digest[32];
-	/* the same as a GAKP key spec for sm/hsm.h; chr/car are left empty for
-	 * the caller (the CHR commits to the archive intent) */
+	/* the same as a GAKP key spec for sm/hsm.h, inner CAR included; the chr
+	 * is left empty for the caller (the CHR commits to the archive intent) */
 	hsm_keyspec spec;
 } policy_gakp;
 

@@ -47,6 +47,7 @@ void sim_card_free(sim_card *c)
 	for (i = 0; i < 256; i++)
 		sim_key_free(c->keys[i]);
 	free(c->state_path);
+	smk_buf_free(&c->get_response);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -64,6 +65,7 @@ void sim_card_reset(sim_card *c)
 	c->cur_ef = 0;
 	c->pin_ok = false;
 	c->ca_selected = false;
+	smk_buf_reset(&c->get_response);
 }
 
 /* Class byte each command must carry, without the SM bits (reference §1.4). */
@@ -82,11 +84,18 @@ static const struct sim_cmd commands[] = {
     {0x52, 0x80, sim_cmd_domain},     {0x22, 0x00, sim_cmd_mse},
     {0x86, 0x00, sim_cmd_ga},	      {0x46, 0x00, sim_cmd_gakp},
     {0x68, 0x80, sim_cmd_sign},	      {0x62, 0x80, sim_cmd_decipher},
+    {0x72, 0x80, sim_cmd_wrap},	      {0x74, 0x80, sim_cmd_unwrap},
 };
 
 static uint16_t dispatch(sim_card *c, const apdu *a, smk_buf *out)
 {
 	size_t i;
+
+	/* GET RESPONSE exists only on a card with the read-61xx quirk, and
+	 * only right after the answer it continues */
+	if (a->ins == 0xC0 && (c->quirks & SIM_QUIRK_READ_61XX) && a->cla == 0x00)
+		return sim_cmd_get_response(c, a, out);
+	smk_buf_reset(&c->get_response);
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (commands[i].ins != a->ins)
@@ -114,8 +123,8 @@ static int run_plain(sim_card *c, const apdu *a, smk_buf *out, uint16_t *sw)
 {
 	smk_buf_reset(out);
 	*sw = dispatch(c, a, out);
-	if (*sw != SW_OK && *sw != SW_EOF)
-		smk_buf_reset(out); /* error answers carry no data */
+	if (*sw != SW_OK && *sw != SW_EOF && (*sw & 0xFF00) != 0x6100)
+		smk_buf_reset(out); /* error answers carry no data; 61xx does */
 	return add_sw(out, *sw);
 }
 
@@ -204,6 +213,9 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 			break;
 		case SIM_FAULT_PLAIN:
 			fault_name = "plain";
+			break;
+		case SIM_FAULT_PLAIN_SW:
+			fault_name = "plainsw";
 			break;
 		}
 	}

@@ -10,6 +10,7 @@
 #ifndef SMK_SIM_CARD_H
 #define SMK_SIM_CARD_H
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,37 @@ int sim_card_read_ef(const sim_card *c, uint16_t fid, smk_buf *out);
  * Never PINs or key material. */
 void sim_card_describe(const sim_card *c, FILE *f);
 
+/* ---- key domains, key blobs, and behaviour beyond genuine firmware ---- */
+
+/* UNWRAP KEY also writes a fresh authenticated CV request (signed by the
+ * device key, as for a generated key) into CE|id, as an independent
+ * SmartCard-HSM implementation does. Genuine firmware: not known. Off by
+ * default; not saved in the state file. */
+void sim_card_set_attest_imports(sim_card *c, bool on);
+/* SELECT of a key object CC|id with FCP answers `62 { 82 01 18, 83 FID,
+ * A5 { [91 algorithm list] } }`. Off by default (genuine firmware: not
+ * known; the default answers 6A82 as for any FID that is not an EF). */
+void sim_card_set_fcp_algorithms(sim_card *c, bool on);
+
+/* Make domain (0 .. configured domains - 1) an XKEK domain with this UID
+ * (1..128 bytes). The membership protocol of MANAGE KEY DOMAIN P1 02 is not
+ * simulated; this is how tests get the XKEK state. */
+int sim_card_set_xkek_domain(sim_card *c, uint8_t domain, const uint8_t *uid, size_t n, smk_err *e);
+
+/* The SmartCard-HSM DKEK key blob (docs/simulator.md "Key blobs"), as
+ * WRAP KEY returns it and UNWRAP KEY takes it: KCV, key type, algorithm
+ * OID, allowed algorithms, then the key AES-256-CBC encrypted under
+ * SHA-256(DKEK || 00000001) and a CMAC under SHA-256(DKEK || 00000002).
+ * EC keys of the curves in sm/curves.h and RSA keys (type 5: d, n, e).
+ * key must have its private part. */
+#define SIM_DKEK_KCV_LEN 8
+void sim_dkek_kcv(const uint8_t dkek[32], uint8_t kcv[SIM_DKEK_KCV_LEN]);
+int sim_dkek_wrap(const uint8_t dkek[32], EVP_PKEY *key, const uint8_t *algs, size_t n_algs,
+		  smk_buf *out, smk_err *e);
+/* *key is new, the caller frees it; algs holds up to 16. */
+int sim_dkek_unwrap(const uint8_t dkek[32], const uint8_t *blob, size_t n, EVP_PKEY **key,
+		    uint8_t algs[16], size_t *n_algs, smk_err *e);
+
 /* ---- statistics and the APDU log (log.c) ---- */
 
 typedef struct sim_stats {
@@ -116,6 +148,24 @@ void sim_card_set_log(sim_card *c, FILE *f);
 /* The counters as one JSON object (docs/simulator.md). */
 int sim_card_write_stats(const sim_card *c, FILE *f);
 
+/* ---- behaviours of other firmware (faults.c), off by default ---- */
+
+/* What other SmartCard-HSM implementations were seen to do where genuine
+ * firmware does otherwise or the spec leaves room (docs/simulator.md);
+ * `smkey-sim run --quirk NAME`. Not saved in the state file. */
+enum sim_quirk {
+	/* GAKP without tag 42: the request's inner CAR is the device CHR (a
+	 * sent CAR is echoed, as always) */
+	SIM_QUIRK_CAR_FROM_DEVICE = 1u << 0,
+	/* plain READ BINARY 2F02: at most 256 bytes and SW 61xx while more is
+	 * left; the rest comes by GET RESPONSE (00 C0 00 00 xx) */
+	SIM_QUIRK_READ_61XX = 1u << 1,
+};
+
+/* "car-from-device" or "read-61xx" into *flag. */
+int sim_quirk_parse(const char *name, unsigned *flag, smk_err *e);
+void sim_card_set_quirks(sim_card *c, unsigned quirks);
+
 /* ---- fault injection (faults.c) ---- */
 
 enum sim_fault_action {
@@ -125,6 +175,9 @@ enum sim_fault_action {
 	SIM_FAULT_BADMAC, /* protected answer with a corrupted MAC */
 	SIM_FAULT_PLAIN,  /* answer in plain: SM session ends */
 	SIM_FAULT_SW,	  /* do not execute; answer with SW arg */
+	/* execute, but the answer is replaced by SW arg in plain, as an attacker
+	 * between host and card would: the card's SM session goes on */
+	SIM_FAULT_PLAIN_SW,
 };
 
 typedef struct sim_fault {
@@ -137,7 +190,7 @@ typedef struct sim_fault {
 
 /* Parse "TRIGGER:ACTION[:times=N]" (docs/simulator.md), e.g.
  * "apdu=7:reset", "apdu=+2:remove=1500", "cmd=gakp:sw=6F00", "cmd=sign:late=300",
- * "cmd=verify:badmac", "cmd=read:plain:times=0". "apdu=+N" is relative to the
+ * "cmd=verify:badmac", "cmd=read:plain:times=0", "cmd=gakp:plainsw=6982". "apdu=+N" is relative to the
  * APDUs the card has seen so far (cur). */
 int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *e);
 int sim_card_add_fault(sim_card *c, const sim_fault *f, smk_err *e);

@@ -53,17 +53,18 @@ static int parse_action(const char *s, sim_fault *f, smk_err *e)
 		f->action = SIM_FAULT_BADMAC;
 	} else if (nlen == 5 && strncmp(s, "plain", 5) == 0 && !eq) {
 		f->action = SIM_FAULT_PLAIN;
-	} else if (nlen == 2 && strncmp(s, "sw", 2) == 0 && eq) {
+	} else if ((nlen == 2 && strncmp(s, "sw", 2) == 0 && eq) ||
+		   (nlen == 7 && strncmp(s, "plainsw", 7) == 0 && eq)) {
 		if (strlen(eq + 1) != 4 || parse_ulong(eq + 1, 16, 0xFFFF, &v) < 0 || v < 0x6000)
 			return smk_fail(e, SMK_E_ARG,
 					"fault action \"%s\": SW must be 4 hex digits", s);
-		f->action = SIM_FAULT_SW;
+		f->action = nlen == 2 ? SIM_FAULT_SW : SIM_FAULT_PLAIN_SW;
 		f->arg = (unsigned)v;
 	} else {
 		return smk_fail(
 		    e, SMK_E_ARG,
 		    "fault action \"%s\": expected reset, remove[=MS], late=MS, badmac, "
-		    "plain or sw=HHHH",
+		    "plain, sw=HHHH or plainsw=HHHH",
 		    s);
 	}
 	return 0;
@@ -119,6 +120,24 @@ int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *
 	if (f->at_apdu && f->times != 1)
 		return smk_fail(e, SMK_E_ARG, "fault \"%s\": apdu=N fires once", spec);
 	return 0;
+}
+
+int sim_quirk_parse(const char *name, unsigned *flag, smk_err *e)
+{
+	if (strcmp(name, "car-from-device") == 0)
+		*flag = SIM_QUIRK_CAR_FROM_DEVICE;
+	else if (strcmp(name, "read-61xx") == 0)
+		*flag = SIM_QUIRK_READ_61XX;
+	else
+		return smk_fail(e, SMK_E_ARG,
+				"quirk \"%s\": expected car-from-device or read-61xx", name);
+	return 0;
+}
+
+void sim_card_set_quirks(sim_card *c, unsigned quirks)
+{
+	c->quirks = quirks;
+	smk_buf_reset(&c->get_response);
 }
 
 int sim_card_add_fault(sim_card *c, const sim_fault *f, smk_err *e)

@@ -124,6 +124,27 @@ static uint16_t ef_fcp(const struct sim_file *f, smk_buf *out)
 	return r < 0 ? SW_UNKNOWN : SW_OK;
 }
 
+/* Behind sim_card_set_fcp_algorithms: the FCP of a key object carries the
+ * key's algorithm list as DO 91 in the proprietary template A5 (no 91: the
+ * key has no list and may do everything). Genuine firmware: not known. */
+static uint16_t key_fcp(const struct sim_key *k, uint16_t fid, smk_buf *out)
+{
+	uint8_t id[2] = {(uint8_t)(fid >> 8), (uint8_t)fid};
+	uint8_t desc = 0x18; /* internal EF */
+	size_t mark, prop;
+	int r = 0;
+
+	r |= tlv_begin(out, 0x62, &mark);
+	r |= tlv_put(out, 0x82, &desc, 1);
+	r |= tlv_put(out, 0x83, id, 2);
+	r |= tlv_begin(out, 0xA5, &prop);
+	if (k->n_algs)
+		r |= tlv_put(out, 0x91, k->algs, k->n_algs);
+	r |= tlv_end(out, prop);
+	r |= tlv_end(out, mark);
+	return r < 0 ? SW_UNKNOWN : SW_OK;
+}
+
 uint16_t sim_cmd_select(sim_card *c, const apdu *a, smk_buf *out)
 {
 	struct sim_file *f;
@@ -142,6 +163,10 @@ uint16_t sim_cmd_select(sim_card *c, const apdu *a, smk_buf *out)
 	if (a->lc != 2)
 		return SW_WRONG_LENGTH;
 	fid = (uint16_t)(a->data[0] << 8 | a->data[1]);
+	if (is_key_fid(fid) && c->fcp_algs && c->keys[fid & 0xFF] != NULL) {
+		c->cur_ef = fid;
+		return a->p2 == 0x0C ? SW_OK : key_fcp(c->keys[fid & 0xFF], fid, out);
+	}
 	f = sim_file_find(c, fid);
 	if (f == NULL)
 		return SW_NOT_FOUND;
@@ -238,10 +263,44 @@ uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out)
 		return SW_WRONG_PARAMS;
 	left = f->data.len - off;
 	take = left < a->ne ? left : a->ne;
+	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT &&
+	    take > 256)
+		take = 256;
 	if (take && smk_buf_add(out, f->data.data + off, take) < 0)
 		return SW_UNKNOWN;
+	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT &&
+	    left > take) {
+		/* ISO 7816-4: the rest waits for GET RESPONSE */
+		if (smk_buf_add(&c->get_response, f->data.data + off + take, left - take) < 0)
+			return SW_UNKNOWN;
+		return (uint16_t)(0x6100 | (left - take > 255 ? 0 : left - take));
+	}
 	/* reference §2.3: fewer than Le bytes left -> what is left, 6282 */
 	return left < a->ne ? SW_EOF : SW_OK;
+}
+
+/* GET RESPONSE 00 C0 00 00 Le (ISO 7816-4), for SIM_QUIRK_READ_61XX: the next
+ * Le bytes of what the last READ BINARY left; 61xx while more is left. */
+uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out)
+{
+	smk_buf *g = &c->get_response;
+	size_t take, left;
+
+	if (a->p1 != 0 || a->p2 != 0 || a->lc != 0)
+		return SW_WRONG_P1P2;
+	if (g->len == 0)
+		return SW_CONDITIONS;
+	if (a->ne == 0)
+		return SW_WRONG_LENGTH;
+	take = g->len < a->ne ? g->len : a->ne;
+	if (smk_buf_add(out, g->data, take) < 0)
+		return SW_UNKNOWN;
+	left = g->len - take;
+	memmove(g->data, g->data + take, left);
+	g->len = left;
+	if (left == 0)
+		return SW_OK;
+	return (uint16_t)(0x6100 | (left > 255 ? 0 : left));
 }
 
 uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out)

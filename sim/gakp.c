@@ -57,6 +57,7 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 	const cvc_alg *alg;
 	struct sim_key *k = NULL;
 	smk_buf req = SMK_BUF_INIT, areq = SMK_BUF_INIT;
+	const char *car;
 	uint16_t sw;
 
 	if (!c->pin_ok)
@@ -92,9 +93,12 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 	k->counter = ks.use_counter;
 	k->has_domain = ks.has_key_domain;
 	k->domain = ks.key_domain;
+	/* SIM_QUIRK_CAR_FROM_DEVICE: another implementation names itself as CAR
+	 * when the host sends none */
+	car = ks.car[0] ? ks.car : (c->quirks & SIM_QUIRK_CAR_FROM_DEVICE) ? c->chr : NULL;
 	/* reference §6.3: inner request self-signed by the new key, outer
 	 * signature by PrK.DevAut with the device CHR as outer CAR */
-	if (cvc_encode_request(&req, ks.car[0] ? ks.car : NULL, ks.chr, k->pkey, alg, NULL) < 0 ||
+	if (cvc_encode_request(&req, car, ks.chr, k->pkey, alg, NULL) < 0 ||
 	    cvc_encode_authreq(&areq, req.data, req.len, c->chr, c->keys[0]->pkey,
 			       cvc_alg_default(SMK_KEY_EC), NULL) < 0) {
 		sw = SW_UNKNOWN;
@@ -121,4 +125,21 @@ done:
 	smk_buf_free(&req);
 	smk_buf_free(&areq);
 	return sw;
+}
+
+int sim_authreq(sim_card *c, const struct sim_key *k, const char *car, const char *chr,
+		smk_buf *areq)
+{
+	smk_buf req = SMK_BUF_INIT;
+	int r;
+
+	if (c->keys[0] == NULL)
+		return -1;
+	/* reference §6.3, as for GAKP with the default algorithm of the key type */
+	r = cvc_encode_request(&req, car, chr, k->pkey, cvc_alg_default(k->type), NULL);
+	if (r == 0)
+		r = cvc_encode_authreq(areq, req.data, req.len, c->chr, c->keys[0]->pkey,
+				       cvc_alg_default(SMK_KEY_EC), NULL);
+	smk_buf_free(&req);
+	return r < 0 ? -1 : 0;
 }

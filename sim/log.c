@@ -18,6 +18,8 @@ static const struct {
     {0xE4, "delete"},	  {0x20, "verify"},    {0x24, "change"}, {0x2C, "reset-retry"},
     {0x50, "initialize"}, {0x84, "challenge"}, {0x52, "domain"}, {0x22, "mse"},
     {0x86, "ga"},	  {0x46, "gakp"},      {0x68, "sign"},	 {0x62, "decipher"},
+    {0x72, "wrap"},	  {0x74, "unwrap"},
+    {0xC0, "get-response"},
 };
 
 const char *sim_cmd_name(uint8_t ins)

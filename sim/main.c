@@ -3,9 +3,10 @@
  *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
  *                  [--so-pin HEX]
  *   smkey-sim run  --state FILE [--port N] [--host H] [--control SOCK] [--log FILE]
- *                  [--fault SPEC]... [--latency SPEC]
+ *                  [--fault SPEC]... [--latency SPEC] [--quirk NAME]...
  *   smkey-sim ctl  --control SOCK REQUEST...
  *   smkey-sim show --state FILE [--ef FID]
+ *   smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX] --out FILE
  * docs/simulator.md describes the state file, faults, the log and latency.
  */
 #include <errno.h>
@@ -17,9 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "common/hex.h"
 #include "sim/card.h"
 #include "sim/vpcd.h"
+#include "sm/tlv.h"
 
 static volatile sig_atomic_t stop;
 
@@ -35,8 +41,12 @@ static void usage(FILE *f)
 	      "                      [--pin PIN] [--so-pin HEX16] [--force]\n"
 	      "       smkey-sim run --state FILE [--port N] [--host ADDR] [--control SOCKET]\n"
 	      "                     [--log FILE] [--fault SPEC]... [--latency SPEC] [--quiet]\n"
+	      "                     [--attest-imports] [--fcp-algorithms]\n"
+	      "                     [--quirk car-from-device|read-61xx]...\n"
 	      "       smkey-sim ctl --control SOCKET REQUEST...\n"
-	      "       smkey-sim show --state FILE [--ef FID]\n",
+	      "       smkey-sim show --state FILE [--ef FID]\n"
+	      "       smkey-sim wrap --dkek-share FILE... --key PEM [--algorithms HEX]\n"
+	      "                      --out FILE\n",
 	      f);
 }
 
@@ -193,13 +203,18 @@ static int cmd_run(int argc, char **argv)
 	    {"fault", required_argument, NULL, 'f'},
 	    {"latency", required_argument, NULL, 'L'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"attest-imports", no_argument, NULL, 'A'},
+	    {"fcp-algorithms", no_argument, NULL, 'F'},
+	    {"quirk", required_argument, NULL, 'Q'},
 	    {NULL, 0, NULL, 0},
 	};
+	bool attest_imports = false, fcp_algs = false;
 	sim_vpcd_opts vo = {.host = NULL, .port = SIM_VPCD_PORT, .retry_ms = 200, .control_fd = -1};
 	const char *state = NULL, *control = NULL, *logpath = NULL;
 	const char *faults[64];
 	size_t n_faults = 0, i;
 	sim_latency lat = {0};
+	unsigned quirks = 0, quirk;
 	struct sigaction sa;
 	unsigned long v;
 	FILE *logf = NULL;
@@ -242,6 +257,19 @@ static int cmd_run(int argc, char **argv)
 		case 'q':
 			vo.quiet = true;
 			break;
+		case 'A':
+			attest_imports = true;
+			break;
+		case 'F':
+			fcp_algs = true;
+			break;
+		case 'Q':
+			if (sim_quirk_parse(optarg, &quirk, &e) < 0) {
+				fprintf(stderr, "smkey-sim: --quirk: %s\n", e.msg);
+				return 2;
+			}
+			quirks |= quirk;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -267,6 +295,9 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	sim_card_set_latency(c, &lat);
+	sim_card_set_attest_imports(c, attest_imports);
+	sim_card_set_fcp_algorithms(c, fcp_algs);
+	sim_card_set_quirks(c, quirks);
 	if (logpath) {
 		logf = fopen(logpath, "a");
 		if (logf == NULL) {
@@ -398,6 +429,116 @@ static int cmd_show(int argc, char **argv)
 	return rc;
 }
 
+/* A DKEK share: a file of exactly 32 bytes, XOR-ed into dkek. */
+static int read_share(const char *path, uint8_t dkek[32])
+{
+	uint8_t share[32];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int ok;
+
+	if (f == NULL) {
+		fprintf(stderr, "smkey-sim: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = fread(share, 1, sizeof(share), f);
+	ok = n == sizeof(share) && fgetc(f) == EOF;
+	fclose(f);
+	if (ok)
+		for (size_t i = 0; i < sizeof(share); i++)
+			dkek[i] ^= share[i];
+	OPENSSL_cleanse(share, sizeof(share));
+	if (!ok)
+		fprintf(stderr, "smkey-sim: %s: a DKEK share is a file of exactly 32 bytes\n",
+			path);
+	return ok ? 0 : -1;
+}
+
+/* Make a key blob of a software key under the DKEK the shares make (each
+ * share 32 raw bytes, the value MANAGE KEY DOMAIN imports), in the file
+ * format of sc-hsm-tool --wrap-key (30 { 04 blob }), so that sc-hsm-tool
+ * --unwrap-key imports it: what an operator who holds every share can do. */
+static int cmd_wrap(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dkek-share", required_argument, NULL, 'd'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"algorithms", required_argument, NULL, 'a'},
+	    {"out", required_argument, NULL, 'o'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *shares[16], *keypath = NULL, *algs_hex = "", *outpath = NULL;
+	size_t n_shares = 0, i;
+	uint8_t dkek[32] = {0};
+	smk_buf algs = SMK_BUF_INIT, blob = SMK_BUF_INIT, file = SMK_BUF_INIT;
+	EVP_PKEY *key = NULL;
+	FILE *f;
+	smk_err e;
+	size_t mark;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			if (n_shares == sizeof(shares) / sizeof(shares[0])) {
+				fprintf(stderr, "smkey-sim: too many --dkek-share\n");
+				return 2;
+			}
+			shares[n_shares++] = optarg;
+			break;
+		case 'k':
+			keypath = optarg;
+			break;
+		case 'a':
+			algs_hex = optarg;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (n_shares == 0 || keypath == NULL || outpath == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (smk_hex_decode(algs_hex, &algs, &e) < 0 || algs.len > 16) {
+		fprintf(stderr, "smkey-sim: --algorithms: up to 16 bytes in hex\n");
+		return 2;
+	}
+	for (i = 0; i < n_shares; i++)
+		if (read_share(shares[i], dkek) < 0)
+			goto done;
+	f = fopen(keypath, "r");
+	if (f == NULL) {
+		fprintf(stderr, "smkey-sim: %s: %s\n", keypath, strerror(errno));
+		goto done;
+	}
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (key == NULL) {
+		fprintf(stderr, "smkey-sim: %s: not a PEM private key\n", keypath);
+		goto done;
+	}
+	if (sim_dkek_wrap(dkek, key, algs.data, algs.len, &blob, &e) < 0) {
+		fprintf(stderr, "smkey-sim: %s\n", e.msg);
+		goto done;
+	}
+	if (tlv_begin(&file, 0x30, &mark) < 0 || tlv_put(&file, 0x04, blob.data, blob.len) < 0 ||
+	    tlv_end(&file, mark) < 0 || write_file(outpath, file.data, file.len) < 0)
+		goto done;
+	rc = 0;
+done:
+	OPENSSL_cleanse(dkek, sizeof(dkek));
+	EVP_PKEY_free(key);
+	smk_buf_free(&algs);
+	smk_buf_free(&blob);
+	smk_buf_free(&file);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -412,6 +553,8 @@ int main(int argc, char **argv)
 		return cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(argv[1], "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(argv[1], "wrap") == 0)
+		return cmd_wrap(argc - 1, argv + 1);
 	fprintf(stderr, "smkey-sim: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -162,6 +162,8 @@ static uint16_t init_info(smk_buf *out)
 	return smk_buf_add(out, info, sizeof(info)) < 0 ? SW_UNKNOWN : SW_OK;
 }
 
+static int domain_make_dkek(struct sim_domain *d, uint8_t shares);
+
 uint16_t sim_cmd_initialize(sim_card *c, const apdu *a, smk_buf *out)
 {
 	const tlv *opt = NULL, *pin = NULL, *so = NULL, *tries = NULL, *shares = NULL,
@@ -234,12 +236,10 @@ uint16_t sim_cmd_initialize(sim_card *c, const apdu *a, smk_buf *out)
 	c->transport_pin = (c->options & 0x0002) != 0;
 	memcpy(c->sopin, so->value, SOPIN_LEN);
 	c->so_left = SO_TRIES;
-	memset(c->domains, 0, sizeof(c->domains));
+	OPENSSL_cleanse(c->domains, sizeof(c->domains));
 	c->n_domains = nd;
-	if (shares) {
-		c->domains[0].present = true;
-		c->domains[0].shares_total = c->domains[0].shares_left = shares->value[0];
-	}
+	if (shares && domain_make_dkek(&c->domains[0], shares->value[0]) < 0)
+		return SW_UNKNOWN;
 	c->initialized = true;
 	c->pin_ok = false;
 	c->dirty = true;
@@ -265,28 +265,45 @@ static uint16_t domain_status(const struct sim_domain *d, smk_buf *out)
 {
 	uint8_t st[10] = {d->shares_total, d->shares_left};
 
-	memcpy(st + 2, d->kcv, 8);
-	return smk_buf_add(out, st, sizeof(st)) < 0 ? SW_UNKNOWN : SW_OK;
+	/* reference §2.7: total shares, outstanding shares, KCV; an XKEK
+	 * domain adds its UID */
+	if (!d->xkek)
+		sim_domain_kcv(d, st + 2);
+	if (smk_buf_add(out, st, sizeof(st)) < 0 ||
+	    (d->xkek && smk_buf_add(out, d->uid, d->uid_len) < 0))
+		return SW_UNKNOWN;
+	return SW_OK;
 }
 
 /* reference §2.7: a DKEK share is XOR-ed into the domain's key; the key
- * check value is the first 8 bytes of SHA-256(DKEK). The simulator keeps
- * only the check value: it does not wrap keys. */
+ * check value is the first 8 bytes of SHA-256(DKEK). */
 static uint16_t domain_import(struct sim_domain *d, const apdu *a)
 {
-	uint8_t md[32];
-	unsigned mdlen = 0;
-
-	if (a->lc != 32)
+	if (a->lc != SIM_DKEK_LEN)
 		return SW_WRONG_DATA;
+	if (d->xkek)
+		return SW_CONDITIONS;
 	if (d->shares_left == 0)
 		return SW_CONDITIONS;
-	if (EVP_Digest(a->data, a->lc, md, &mdlen, EVP_sha256(), NULL) != 1)
-		return SW_UNKNOWN;
-	for (size_t i = 0; i < 8; i++)
-		d->kcv[i] ^= md[i];
+	for (size_t i = 0; i < SIM_DKEK_LEN; i++)
+		d->dkek[i] ^= a->data[i];
+	d->has_dkek = true;
 	d->shares_left--;
 	return SW_OK;
+}
+
+/* A DKEK domain; with no shares the DKEK is random (reference §7.6). */
+static int domain_make_dkek(struct sim_domain *d, uint8_t shares)
+{
+	OPENSSL_cleanse(d, sizeof(*d));
+	d->present = true;
+	d->shares_total = d->shares_left = shares;
+	if (shares == 0) {
+		if (RAND_bytes(d->dkek, SIM_DKEK_LEN) != 1)
+			return -1;
+		d->has_dkek = true;
+	}
+	return 0;
 }
 
 uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out)
@@ -297,10 +314,10 @@ uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out)
 	if (a->p2 >= c->n_domains)
 		return SW_WRONG_P1P2;
 	d = &c->domains[a->p2];
-	if (a->p1 != 0x00 || a->lc != 0) {
-		if (!c->pin_ok)
-			return SW_SECURITY;
-	}
+	/* the status and a share import need no PIN: sc-hsm-tool imports
+	 * shares without one; creating or deleting needs it */
+	if (a->p1 != 0x00 && !c->pin_ok)
+		return SW_SECURITY;
 	switch (a->p1) {
 	case 0x00: /* status, or import a share */
 		if (!d->present)
@@ -317,17 +334,26 @@ uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out)
 			return SW_WRONG_DATA;
 		if (d->present)
 			return SW_CONDITIONS;
-		memset(d, 0, sizeof(*d));
-		d->present = true;
-		d->shares_total = d->shares_left = a->data[0];
+		if (domain_make_dkek(d, a->data[0]) < 0)
+			return SW_UNKNOWN;
 		c->dirty = true;
 		return domain_status(d, out);
+	case 0x02: /* XKEK membership: not simulated */
+		return SW_FUNC_UNSUPPORTED;
 	case 0x03: /* delete the domain; keys bound to it become unusable */
 		if (!d->present)
 			return SW_REF_NOT_FOUND;
-		memset(d, 0, sizeof(*d));
+		OPENSSL_cleanse(d, sizeof(*d));
 		c->dirty = true;
 		return SW_OK;
+	case 0x04: /* delete the domain's DKEK: every share outstanding again */
+		if (!d->present || d->xkek)
+			return SW_REF_NOT_FOUND;
+		OPENSSL_cleanse(d->dkek, sizeof(d->dkek));
+		d->has_dkek = false;
+		d->shares_left = d->shares_total;
+		c->dirty = true;
+		return domain_status(d, out);
 	}
 	return SW_WRONG_P1P2;
 }

@@ -115,6 +115,14 @@ int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *
 	}
 	if (f != NULL && f->action == SIM_FAULT_BADMAC && resp->len >= 3)
 		resp->data[resp->len - 3] ^= 0x01; /* last MAC byte, before the outer SW */
+	if (f != NULL && f->action == SIM_FAULT_PLAIN_SW) {
+		/* the card did the work and answered under SM; what reaches the
+		 * host is a bare status word someone else put there */
+		uint8_t bare[2] = {(uint8_t)(f->arg >> 8), (uint8_t)f->arg};
+
+		smk_buf_reset(resp);
+		rc = smk_buf_add(resp, bare, 2);
+	}
 done:
 	if (c->sm_end_due) {
 		c->sm_end_due = false;

@@ -62,9 +62,18 @@ void sim_card_describe(const sim_card *c, FILE *f)
 			c->options, c->pin_left, c->pin_max,
 			c->transport_pin ? " (transport PIN)" : "", c->so_left);
 	}
-	for (i = 0; i < c->n_domains; i++)
-		fprintf(f, "key domain %zu: %s\n", i,
-			c->domains[i].present ? "DKEK" : "not set up");
+	for (i = 0; i < c->n_domains; i++) {
+		const struct sim_domain *d = &c->domains[i];
+
+		if (!d->present)
+			fprintf(f, "key domain %zu: not set up\n", i);
+		else if (d->xkek)
+			fprintf(f, "key domain %zu: XKEK\n", i);
+		else
+			fprintf(f, "key domain %zu: DKEK, %u of %u shares imported%s\n", i,
+				d->shares_total - d->shares_left, d->shares_total,
+				d->shares_total == 0 ? " (random DKEK)" : "");
+	}
 	for (i = 0; i < 256; i++)
 		if (c->keys[i])
 			describe_key(c->keys[i], f);

@@ -68,10 +68,18 @@ struct sim_key {
 	uint8_t domain;
 };
 
+#define SIM_DKEK_LEN 32
+#define SIM_UID_MAX 128
+#define SIM_FID_UNWRAP 0x2F10 /* where OpenSC puts a blob for UNWRAP KEY (reference §2.1) */
+
 struct sim_domain {
 	bool present;
+	bool xkek; /* an XKEK domain (set up through sim_card_set_xkek_domain only) */
 	uint8_t shares_total, shares_left;
-	uint8_t kcv[8];
+	bool has_dkek;		    /* a share was imported, or the DKEK is random */
+	uint8_t dkek[SIM_DKEK_LEN]; /* XOR of the shares imported so far */
+	uint8_t uid[SIM_UID_MAX];   /* XKEK: the key domain UID */
+	size_t uid_len;
 };
 
 struct sim_card {
@@ -114,6 +122,12 @@ struct sim_card {
 	unsigned extra_ms; /* latency the current command's handler asked for */
 	sim_sm_filter_fn sm_filter;
 	void *sm_filter_ctx;
+
+	/* behaviour beyond genuine firmware's, off by default (not saved) */
+	bool attest_imports; /* UNWRAP KEY writes an authenticated request into CE|id */
+	bool fcp_algs;	     /* SELECT CC|id answers an FCP with the algorithm list */
+	unsigned quirks;      /* enum sim_quirk */
+	smk_buf get_response; /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };
 
 /* files.c */
@@ -126,6 +140,7 @@ uint16_t sim_cmd_enumerate(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out);
 uint16_t sim_cmd_delete(sim_card *c, const apdu *a, smk_buf *out);
+uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out);
 
 /* pin.c */
 uint16_t sim_cmd_verify(sim_card *c, const apdu *a, smk_buf *out);
@@ -138,6 +153,17 @@ int sim_pin_set(sim_card *c, const uint8_t *pin, size_t n, uint8_t tries);
 
 /* gakp.c */
 uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out);
+/* The authenticated CV request for key k (CHR chr, inner CAR car or NULL),
+ * signed by PrK.DevAut, into areq. 0 or -1. */
+int sim_authreq(sim_card *c, const struct sim_key *k, const char *car, const char *chr,
+		smk_buf *areq);
+
+/* dkek.c: key domains with their DKEK, WRAP KEY, UNWRAP KEY */
+void sim_domain_kcv(const struct sim_domain *d, uint8_t kcv[8]);
+/* The domain's DKEK is complete: every share imported (or random). */
+bool sim_domain_complete(const struct sim_domain *d);
+uint16_t sim_cmd_wrap(sim_card *c, const apdu *a, smk_buf *out);
+uint16_t sim_cmd_unwrap(sim_card *c, const apdu *a, smk_buf *out);
 
 /* state.c: binary values in JSON are hex strings */
 json_t *sim_hex_json(const uint8_t *p, size_t n);

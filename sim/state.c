@@ -89,9 +89,13 @@ static json_t *state_json(const sim_card *c)
 		if (dj == NULL)
 			goto fail;
 		json_object_set_new(dj, "present", json_boolean(d->present));
+		json_object_set_new(dj, "kind", json_string(d->xkek ? "xkek" : "dkek"));
 		json_object_set_new(dj, "shares_total", json_integer(d->shares_total));
 		json_object_set_new(dj, "shares_left", json_integer(d->shares_left));
-		json_object_set_new(dj, "kcv", sim_hex_json(d->kcv, sizeof(d->kcv)));
+		if (d->has_dkek)
+			json_object_set_new(dj, "dkek", sim_hex_json(d->dkek, sizeof(d->dkek)));
+		if (d->xkek)
+			json_object_set_new(dj, "uid", sim_hex_json(d->uid, d->uid_len));
 		json_array_append_new(doms, dj);
 	}
 	json_object_set_new(o, "domains", doms);
@@ -340,6 +344,7 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 {
 	smk_buf b = SMK_BUF_INIT;
 	json_t *pin, *so, *doms, *keys, *kj, *j;
+	const char *kind;
 	const char *fmt, *chr, *name;
 	unsigned long v = 0;
 	size_t i;
@@ -396,12 +401,29 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 		if (!json_is_object(j) || get_uint(j, "shares_total", 255, &v, e) < 0)
 			goto done;
 		d->shares_total = (uint8_t)v;
-		if (get_uint(j, "shares_left", d->shares_total, &v, e) < 0 ||
-		    sim_json_hex(j, "kcv", &b, 8, 8, e) < 0)
+		if (get_uint(j, "shares_left", d->shares_total, &v, e) < 0)
 			goto done;
 		d->shares_left = (uint8_t)v;
-		memcpy(d->kcv, b.data, 8);
 		d->present = json_is_true(json_object_get(j, "present"));
+		kind = json_string_value(json_object_get(j, "kind"));
+		if (kind != NULL && strcmp(kind, "dkek") != 0 && strcmp(kind, "xkek") != 0) {
+			smk_fail(e, SMK_E_FORMAT, "domains: %zu: kind is not dkek or xkek", i);
+			goto done;
+		}
+		d->xkek = kind != NULL && strcmp(kind, "xkek") == 0;
+		/* "kcv" of older state files held no key: the DKEK starts again */
+		if (json_object_get(j, "dkek")) {
+			if (sim_json_hex(j, "dkek", &b, SIM_DKEK_LEN, SIM_DKEK_LEN, e) < 0)
+				goto done;
+			memcpy(d->dkek, b.data, SIM_DKEK_LEN);
+			d->has_dkek = true;
+		}
+		if (d->xkek) {
+			if (sim_json_hex(j, "uid", &b, 1, SIM_UID_MAX, e) < 0)
+				goto done;
+			memcpy(d->uid, b.data, b.len);
+			d->uid_len = b.len;
+		}
 	}
 	if (load_files(c, json_object_get(o, "files"), e) < 0)
 		goto done;

@@ -221,8 +221,15 @@ int hsm_read_next(hsm_reader *r, apdu *a, smk_err *e)
 				"READ BINARY %04X: file goes on past the last 2-byte offset",
 				r->fid);
 	}
-	put_offset(r->cmd, r->offset);
-	*a = read_apdu(r->fid, r->cmd, r->extended);
+	if (r->more) {
+		/* ISO 7816-4 GET RESPONSE: case 2, Le = what 61xx announced */
+		*a = (apdu){.cla = 0x00, .ins = 0xC0, .ne = r->more};
+		r->get_response = true;
+	} else {
+		put_offset(r->cmd, r->offset);
+		*a = read_apdu(r->fid, r->cmd, r->extended);
+		r->get_response = false;
+	}
 	r->asked = a->ne;
 	r->awaiting = true;
 	return 1;
@@ -230,15 +237,24 @@ int hsm_read_next(hsm_reader *r, apdu *a, smk_err *e)
 
 int hsm_read_feed(hsm_reader *r, const uint8_t *data, size_t len, uint16_t sw, smk_err *e)
 {
-	char what[32];
+	char what[48];
+	bool more = (sw & 0xFF00) == 0x6100;
 
-	snprintf(what, sizeof(what), "READ BINARY %04X", r->fid);
+	snprintf(what, sizeof(what), "READ BINARY %04X%s", r->fid,
+		 r->get_response ? " (GET RESPONSE)" : "");
 	if (!r->awaiting)
 		return smk_fail(e, SMK_E_ARG, "%s: answer fed without a command", what);
 	r->awaiting = false;
 	r->failed = true; /* until proven otherwise */
-	/* ref §1.5: 6282 = end of file before Le bytes, the data is valid */
-	if (sw != 0x9000 && sw != 0x6282)
+	/* ref §1.5: 6282 = end of file before Le bytes, the data is valid;
+	 * ISO 7816-4: 61xx = the data is valid and xx more bytes wait */
+	if (sw == 0x6B00 && r->chained && !r->get_response) {
+		/* the chain ended exactly at the end of the file */
+		r->failed = false;
+		r->done = true;
+		return 0;
+	}
+	if (sw != 0x9000 && sw != 0x6282 && !more)
 		return sw_fail(e, sw, what);
 	if (len > r->asked)
 		return smk_fail(e, SMK_E_FORMAT, "%s: card returned %zu bytes, %zu were asked for",
@@ -246,12 +262,25 @@ int hsm_read_feed(hsm_reader *r, const uint8_t *data, size_t len, uint16_t sw, s
 	if (len > r->max_total - r->offset)
 		return smk_fail(e, SMK_E_FORMAT, "%s: content exceeds the limit of %zu bytes", what,
 				r->max_total);
+	/* every step must bring data, or a card answering 61xx forever would
+	 * keep the reader going without reaching max_total */
+	if (more && len == 0)
+		return smk_fail(e, SMK_E_FORMAT, "%s: SW %04X announces more data but none came",
+				what, sw);
 	if (smk_buf_add(r->out, data, len) < 0)
 		return nomem(e, what);
 	r->offset += len;
 	r->failed = false;
-	/* ref §2.3: stop on 6282, on nothing received, or on a short answer */
-	if (sw == 0x6282 || len == 0 || len < r->asked)
+	if (more) {
+		r->more = (sw & 0xFF) ? (sw & 0xFF) : 256;
+		return 0;
+	}
+	r->more = 0;
+	r->chained = r->get_response;
+	/* ref §2.3: stop on 6282, on nothing received, or on a short answer;
+	 * after GET RESPONSE the READ BINARY it completed was whole, so the
+	 * file goes on at the new offset until one of those says it ended */
+	if (sw == 0x6282 || len == 0 || (!r->get_response && len < r->asked))
 		r->done = true;
 	return 0;
 }

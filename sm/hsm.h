@@ -96,7 +96,11 @@ int hsm_build_read_binary(apdu *a, smk_buf *data, uint16_t fid, size_t offset, b
  *
  * It stops on SW 6282, on an empty answer, or when fewer bytes came back
  * than were asked for; it fails once the content would exceed max_total (a
- * hostile card sending forever) or on any other SW. */
+ * hostile card sending forever) or on any other SW. SW 61xx (ISO 7816-4
+ * "more data", seen on plain READ BINARY 2F02 of other firmware) keeps the
+ * data and makes the next command GET RESPONSE `00 C0 00 00 xx`; when the
+ * card has no more to give there, reading goes on at the new offset (where
+ * 6B00, "offset outside the file", also means the end). */
 typedef struct hsm_reader {
 	uint16_t fid;
 	bool extended;
@@ -106,6 +110,9 @@ typedef struct hsm_reader {
 	size_t max_total;
 	size_t offset;
 	size_t asked;
+	unsigned more; /* 61xx: bytes announced for GET RESPONSE (256 for 6100), or 0 */
+	bool get_response; /* the command handed out is a GET RESPONSE */
+	bool chained;	   /* the last READ BINARY was completed by GET RESPONSE */
 	uint8_t cmd[4];
 	smk_buf *out;
 } hsm_reader;
@@ -181,6 +188,86 @@ int hsm_parse_pin_status(size_t len, uint16_t sw, hsm_pin_status *out, smk_err *
 /* 0 only when verified; otherwise an SMK_E_CARD error saying why (wrong PIN
  * with tries left, blocked, transport PIN, not initialised), e->sw set. */
 int hsm_verify_result(size_t len, uint16_t sw, smk_err *e);
+
+/* ---- MANAGE KEY DOMAIN query (ref §2.7) ---- */
+
+/* Domains asked about at most: domain numbers 0 .. HSM_KEY_DOMAINS_MAX-1. */
+#define HSM_KEY_DOMAINS_MAX 16
+
+enum hsm_domain_kind {
+	HSM_DOMAIN_EMPTY = 0, /* 6A88: the domain exists but is not set up */
+	HSM_DOMAIN_DKEK,      /* a DKEK domain (shares imported or outstanding) */
+	HSM_DOMAIN_XKEK,      /* an XKEK domain (the answer carries a domain UID) */
+};
+/* "empty", "dkek", "xkek" */
+const char *hsm_domain_kind_name(enum hsm_domain_kind k);
+
+typedef struct hsm_key_domain {
+	uint8_t index;
+	enum hsm_domain_kind kind;
+	uint8_t shares_total, shares_outstanding; /* DKEK: as the card reports them */
+	uint8_t kcv[8];				  /* first 8 bytes of SHA-256(DKEK) */
+	bool has_kcv; /* kcv is the check value of a complete key (DKEK with no share
+			 outstanding, or an XKEK domain that reports a non-zero one) */
+} hsm_key_domain;
+
+/* What the card says about its key domains, read at one moment. */
+typedef struct hsm_domain_state {
+	/* false: the card did not answer the query for domain 0 (6D00, 6E00:
+	 * not supported; 6A86: no domain configured). count is 0 then, and
+	 * "not reported" is all that is known. */
+	bool reported;
+	uint16_t sw0; /* the SW of the query for domain 0 (0x9000, 0x6A88, 0x6A86, ...) */
+	size_t count; /* domains the card has, d[0 .. count) */
+	hsm_key_domain d[HSM_KEY_DOMAINS_MAX];
+	/* some domain is set up (a DKEK domain in any share state, or an XKEK
+	 * domain): a key may have come in through UNWRAP KEY. Outstanding shares
+	 * can be imported later and a domain's KEK can be deleted and set again
+	 * (P1 04), so only "no domain set up" counts as not import-capable, and
+	 * that only for the moment of the query. */
+	bool can_import;
+} hsm_domain_state;
+
+/* `80 52 00 <domain> Le 00`: the status of one domain, no data. */
+void hsm_build_key_domain_query(apdu *a, uint8_t domain);
+
+enum hsm_domain_answer {
+	HSM_DOMAIN_ANSWER_PRESENT = 0, /* 9000 with a status: *out filled */
+	HSM_DOMAIN_ANSWER_EMPTY,       /* 6A88: not set up (out->kind EMPTY) */
+	HSM_DOMAIN_ANSWER_BEYOND,      /* 6A86: no domain with this number */
+	HSM_DOMAIN_ANSWER_UNSUPPORTED, /* 6D00 / 6E00: the card has no such command */
+};
+/* Parse the answer to the query for domain `domain`: 9000 with `total
+ * outstanding KCV(8)` (10 bytes, DKEK) or those 10 bytes followed by a
+ * domain UID (XKEK; 1..HSM_DOMAIN_UID_MAX bytes). Any other SW, or data
+ * that is not one of these, is -1 naming the domain. */
+#define HSM_DOMAIN_UID_MAX 256
+int hsm_parse_key_domain(const uint8_t *data, size_t len, uint16_t sw, uint8_t domain,
+			 hsm_key_domain *out, enum hsm_domain_answer *ans, smk_err *e);
+/* Set can_import from d[0 .. count). */
+void hsm_domain_state_finish(hsm_domain_state *st);
+/* Whether a key on this device may have come in through UNWRAP KEY, as far
+ * as the state st says: true when a domain is set up (can_import) and when
+ * the state is not reported (6A86, 6D00, 6E00 for domain 0: the card did
+ * not say). False only when the card reports its domains and none is set
+ * up -- and that only for the moment of the query. */
+bool hsm_domain_may_import(const hsm_domain_state *st);
+
+/* ---- SELECT of a key object with FCP: the algorithm list (issue 14) ---- */
+
+/* `00 A4 00 00 02 CC<id> 00`: select the key object and ask for its FCP. */
+void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id);
+
+/* Parse the answer to hsm_build_select_key. The algorithm list is DO 91
+ * (1..SMK_ALG_LIST_MAX bytes, as in the GAKP, ref §6.2) inside the
+ * proprietary template A5 of the FCP `62`; A5 without 91 reports a key with
+ * no list (*reported true, *n 0: unrestricted). *reported is false when
+ * the card reports nothing: SELECT refused with 6A82 / 6A86 / 6D00 / 6E00
+ * / 6981 / 6982, no data, or an FCP without A5. Malformed FCPs (not
+ * exactly one 62, broken TLV, A5 or 91 twice, 91 empty or too long) and
+ * any other SW are -1. */
+int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t key_id,
+			   uint8_t algs[SMK_ALG_LIST_MAX], size_t *n, bool *reported, smk_err *e);
 
 /* ---- GET CHALLENGE (ref §7.5) ---- */
 

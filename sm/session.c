@@ -77,6 +77,21 @@ out:
 	return ret;
 }
 
+/* Commands whose effect on the card must never be repeated on a guess: GAKP
+ * makes a key (and replaces the one at its id), SIGN and DECIPHER may count
+ * down a use counter. An unprotected answer proves nothing about them: the
+ * card cannot send one while SM is up, so it came from someone between host
+ * and card, and the card may well have executed the command (issue 15). */
+static bool has_effect(const apdu *a)
+{
+	return a->ins == 0x46 || a->ins == 0x68 || a->ins == 0x62;
+}
+
+bool session_cmd_may_have_run(const smk_session *s)
+{
+	return !s->cmd_unseen;
+}
+
 int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, const char *what,
 		    smk_buf *data, uint16_t *sw, smk_err *e)
 {
@@ -104,9 +119,11 @@ int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, cons
 	s->op_cmds++;
 	if (smsg_unwrap_response(s->sm, resp.data, resp.len, data, sw, e) < 0) {
 		/* a plain error status to the first command: the card had lost
-		 * our SM session before this operation and did not execute it */
-		s->op_unseen =
-		    s->op_cmds == 1 && e->code == SMK_E_SM && e->sw != 0 && e->sw != 0x9000;
+		 * our SM session before this operation and did not execute it.
+		 * Taken on trust only where running the command twice is harmless;
+		 * never for a command with an effect (has_effect) */
+		s->op_unseen = s->op_cmds == 1 && e->code == SMK_E_SM && e->sw != 0 &&
+			       e->sw != 0x9000 && !has_effect(plain);
 		session_down(s);
 		goto out;
 	}

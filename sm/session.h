@@ -156,6 +156,22 @@ int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in,
 /* Delete the key and its PrKD and certificate EFs. */
 int session_delete_key(smk_session *s, uint8_t key_id, smk_err *e);
 
+/* ---- what the card says about import and a key's algorithm list ---- */
+
+/* MANAGE KEY DOMAIN status for domains 0, 1, ... under SM until the card
+ * answers 6A86 (no such domain) or HSM_KEY_DOMAINS_MAX were asked. A card
+ * that does not answer for domain 0 (6D00 / 6E00 / 6A86) gives
+ * out->reported false and count 0: not an error. Malformed answers and
+ * other SWs are. */
+int session_key_domains(smk_session *s, hsm_domain_state *out, smk_err *e);
+
+/* The algorithm list the card reports for key_id in the FCP of CC|key_id
+ * (SELECT under SM), if it reports one: *reported false when it does not
+ * (then *n is 0); *reported true with *n 0 means the card says the key has
+ * no list (every algorithm of its type). A malformed FCP is an error. */
+int session_key_algs(smk_session *s, uint8_t key_id, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+		     bool *reported, smk_err *e);
+
 /* ---- what the card holds for each key (CE|id, C4|id), under SM ---- */
 
 /* What EF CE|id holds (ref §2.1, §3.6: first tag 67 / 30 / 7F21). */

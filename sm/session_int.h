@@ -52,6 +52,10 @@ unsigned session_keygen_timeout(const smk_session *s);
 int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, const char *what,
 		    smk_buf *data, uint16_t *sw, smk_err *e);
 
+/* After session_send_sm failed: may the card have executed that command (it
+ * left the host, and no reset before any answer says it never arrived)? */
+bool session_cmd_may_have_run(const smk_session *s);
+
 /* Chunked READ BINARY of fid under SM, at most max bytes, appended to out. */
 int session_read_protected(smk_session *s, uint16_t fid, size_t max, smk_buf *out, smk_err *e);
 

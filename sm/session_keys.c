@@ -400,7 +400,11 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 		goto fail;
 	k->gakp_sent = true;
 	if (session_send_sm(s, &a, session_keygen_timeout(s), "GAKP", &data, &sw, e) < 0) {
-		k->gakp_sent = !s->cmd_unseen;
+		k->gakp_sent = session_cmd_may_have_run(s);
+		/* a plain status word included: the card may hold the key; only a
+		 * read-back of CE|id under a fresh session can tell (the caller's) */
+		if (k->gakp_sent)
+			smk_context(e, "the card may have made the key; not retried");
 		goto fail;
 	}
 	if (hsm_parse_gakp_response(data.data, data.len, sw, &req, &req_len, e) < 0)
@@ -509,8 +513,15 @@ static int do_sign(smk_session *s, void *arg, smk_err *e)
 	int r;
 
 	r = hsm_build_sign(&a, sa->key_id, sa->alg, sa->in, sa->n, true, e);
-	if (r == 0)
+	if (r == 0) {
 		r = session_send_sm(s, &a, session_apdu_timeout(s), "SIGN", &data, &sw, e);
+		/* a lost, forged or plain answer: the card may have signed, and a
+		 * use counter may have been used up; session_run_op does not
+		 * repeat a command with an effect */
+		if (r < 0 && session_cmd_may_have_run(s))
+			smk_context(e, "the card may have signed (a use counter may be used up); "
+				       "not retried");
+	}
 	if (r == 0)
 		r = hsm_check_sw(sw, "SIGN", e);
 	if (r == 0 && data.len == 0)

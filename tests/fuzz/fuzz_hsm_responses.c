@@ -14,6 +14,10 @@
  *  7  ECDH: hsm_parse_ecdh with a fuzzed field length
  *  8  GET CHALLENGE: hsm_parse_challenge
  *  9  UPDATE BINARY driver: hsm_write_* over fuzzed status words
+ * 10  MANAGE KEY DOMAIN status: hsm_parse_key_domain for a fuzzed domain
+ *     number, then hsm_domain_state_finish over the domains that parsed
+ * 11  SELECT of a key object: hsm_parse_key_fcp_algs (the algorithm list in
+ *     the FCP)
  */
 #include "fuzz.h"
 #include "sm/hsm.h"
@@ -214,11 +218,68 @@ static void write_script(fz_in *in)
 	free(content);
 }
 
+static void domain_answer(fz_in *in)
+{
+	uint8_t domain = fz_u8(in);
+	uint16_t sw = fz_u16(in);
+	size_t len;
+	uint8_t *d = piece(in, in->n, &len);
+	enum hsm_domain_answer ans;
+	hsm_domain_state st;
+	hsm_key_domain k;
+	smk_err e;
+
+	memset(&st, 0, sizeof(st));
+	if (hsm_parse_key_domain(d, len, sw, domain, &k, &ans, &e) == 0) {
+		FZ_CHECK(k.index == domain);
+		FZ_CHECK((ans == HSM_DOMAIN_ANSWER_PRESENT) == (sw == 0x9000));
+		FZ_CHECK(ans == HSM_DOMAIN_ANSWER_PRESENT || len == 0);
+		if (ans == HSM_DOMAIN_ANSWER_PRESENT) {
+			FZ_CHECK(len >= 10 && len <= 10 + HSM_DOMAIN_UID_MAX);
+			FZ_CHECK((k.kind == HSM_DOMAIN_XKEK) == (len > 10));
+			FZ_CHECK(k.kind == HSM_DOMAIN_XKEK ||
+				 k.shares_outstanding <= k.shares_total);
+		} else {
+			FZ_CHECK(k.kind == HSM_DOMAIN_EMPTY);
+		}
+		st.reported = true;
+		st.count = 1;
+		st.d[0] = k;
+		hsm_domain_state_finish(&st);
+		FZ_CHECK(st.can_import == (k.kind != HSM_DOMAIN_EMPTY));
+		FZ_CHECK(hsm_domain_may_import(&st) == st.can_import);
+	} else {
+		FZ_CHECK(e.code != SMK_OK);
+	}
+	free(d);
+}
+
+static void key_fcp_answer(fz_in *in)
+{
+	uint8_t id = fz_u8(in);
+	uint16_t sw = fz_u16(in);
+	size_t len, n = 99;
+	uint8_t *d = piece(in, in->n, &len);
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	bool reported = true;
+	smk_err e;
+
+	if (hsm_parse_key_fcp_algs(d, len, sw, id, algs, &n, &reported, &e) == 0) {
+		FZ_CHECK(n <= SMK_ALG_LIST_MAX);
+		FZ_CHECK(reported || n == 0);
+		FZ_CHECK(!reported || (sw == 0x9000 && len > 0 && d[0] == 0x62));
+		FZ_CHECK(n == 0 || memmem(d, len, algs, n) != NULL);
+	} else {
+		FZ_CHECK(!reported && n == 0);
+	}
+	free(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fz_in in = {data, size};
 
-	switch (fz_u8(&in) % 10) {
+	switch (fz_u8(&in) % 12) {
 	case 0:
 		select_answer(&in);
 		break;
@@ -245,6 +306,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 8:
 		challenge_answer(&in);
+		break;
+	case 10:
+		domain_answer(&in);
+		break;
+	case 11:
+		key_fcp_answer(&in);
 		break;
 	default:
 		write_script(&in);

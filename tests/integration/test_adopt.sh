@@ -4,7 +4,7 @@
 #
 #  - `smkey inspect` flags both as not archived: the first with the hint to
 #    adopt it while its CV request is still in CE|id, the second as one
-#    whose origin cannot be proven;
+#    which nothing proves the device holds;
 #  - `smkey adopt` archives the first (kind adopted), inspect then shows it
 #    archived; `smkey verify` on its bundle says ADOPTED and names no
 #    policy; `smkey audit` is clean and counts it;
@@ -59,7 +59,7 @@ inspect_json() { "$SMKEY" inspect "${S[@]}" --device "$dev" --json; }
 key_field() {
 	inspect_json | python3 -c '
 import json, sys
-objs = [o for o in json.load(sys.stdin) if o.get("label") == sys.argv[1]]
+objs = [o for o in json.load(sys.stdin)["objects"] if o.get("label") == sys.argv[1]]
 o = objs[0] if objs else {}
 print(eval(sys.argv[2]))' "$1" "$2"
 }
@@ -73,7 +73,7 @@ smk_expect "inspect hint for opensc-kept" \
 	"adopt it while its CV request is still in CE\|id: smkey adopt --device $dev --key-id $kept_id" \
 	"$(key_field opensc-kept 'o["hint"]')"
 cert_kid=$(key_field opensc-certified 'o["key_id"]')
-smk_expect "inspect hint for opensc-certified" 'CV request is gone: origin cannot be proven' \
+smk_expect "inspect hint for opensc-certified" 'CV request is gone: nothing proves the device holds it' \
 	"$(key_field opensc-certified 'o["hint"]')"
 smk_expect "inspect certificate subject" 'opensc-certified' \
 	"$(key_field opensc-certified 'o["certificate_subject"]')"
@@ -96,8 +96,11 @@ smk_log "nobody:nogroup may neither adopt nor inspect; nobody:adm (admin group) 
 out=$("$SMKEY" adopt "${S[@]}" --device "$dev" --key-id "$kept_id" -o adopted.bundle.json 2>&1) ||
 	smk_fail "smkey adopt: $out"
 smk_expect "smkey adopt" "adopted key $kept_id of $dev as record 1" "$out"
-smk_expect "smkey adopt" 'proven: +the key was generated in device' "$out"
-smk_expect "smkey adopt" 'not proven: +policy, algorithm list and requester' "$out"
+smk_expect "smkey adopt" 'proven: +the key is held by device' "$out"
+if grep -qi 'generated in' <<<"$out"; then
+	smk_fail "smkey adopt claims where the key was generated: $out"
+fi
+smk_expect "smkey adopt" 'not proven: +where the key was made, policy, algorithm list and' "$out"
 [ "$(key_field opensc-kept 'o["archived"]')" = True ] || smk_fail "inspect does not show opensc-kept archived"
 [ "$(key_field opensc-kept 'o["record_kind"]')" = adopted ] || smk_fail "opensc-kept's record is not adopted"
 smk_log "adopted key $kept_id as record 1; inspect shows it archived (adopted)"
@@ -113,7 +116,7 @@ smk_log "smkey verify: $(grep -m1 ADOPTED <<<"$v")"
 # ---- not adoptable ----
 out=$("$SMKEY" adopt "${S[@]}" --device "$dev" --key-id "$cert_kid" 2>&1) &&
 	smk_fail "a key whose CE holds a certificate was adopted: $out"
-smk_expect "adopt opensc-certified" 'X.509 certificate: the CV request that proved the key.s origin was overwritten and cannot be recovered' "$out"
+smk_expect "adopt opensc-certified" 'X.509 certificate: the CV request that proved the device holds the key was overwritten and cannot be recovered' "$out"
 smk_expect "adopt opensc-certified" 'nothing was archived' "$out"
 out=$(setpriv --reuid=nobody --regid=adm --clear-groups "$SMKEY" adopt "${S[@]}" \
 	--device "$dev" --key-id "$kept_id" 2>&1) && smk_fail "a key was adopted twice: $out"

@@ -83,7 +83,7 @@ for id in 01 02; do
 	state_ef "CE$id" >"ce$id.hex"
 	out=$("$SMKEY" cvc verify --chain chain.hex --request "ce$id.hex" --trust "$SMK_TMP/trust" 2>&1) ||
 		smk_fail "smkey cvc verify CE$id: $out"
-	smk_expect "attestation CE$id" 'request verified: key generated in device ZZSIM00042' "$out"
+	smk_expect "attestation CE$id" 'request verified: key held by device ZZSIM00042' "$out"
 	spki=$(openssl pkey -pubin -in "pub-$id.pem" -outform DER | sha256sum | cut -d' ' -f1)
 	smk_expect "attested key of $id" "SPKI SHA-256 +$spki" "$out"
 done

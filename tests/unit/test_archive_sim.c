@@ -631,7 +631,7 @@ START_TEST(adopted_key_and_certificates)
 	snprintf(args, sizeof(args), "verify '%s/adopted.bundle.json' --trust '%s'", S.dir,
 		 S.trust_dir);
 	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
-	ck_assert_msg(has(&out, "ADOPTED: origin proven by device ") &&
+	ck_assert_msg(has(&out, "ADOPTED: held by device ") &&
 			  has(&out, "CHR DEPKCS1100001, chosen by whoever made the key") &&
 			  !has(&out, "  policy  "),
 		      "%s", out.data);
@@ -662,7 +662,7 @@ START_TEST(adopted_key_and_certificates)
 	ck_assert_msg(smkey(&out, args) == 0, "%s", out.data);
 	ck_assert_msg(has(&out, "5 records (1 archive key, 1 generated, 1 adopted, 2 "
 				"certificate)") &&
-			  has(&out, "ADOPTED: origin proven"),
+			  has(&out, "ADOPTED: held by device"),
 		      "%s", out.data);
 	snprintf(args, sizeof(args), "cp '%s' '%s/archive-kinds.db'", S.path, S.dir);
 	ck_assert_int_eq(system(args), 0);

@@ -25,7 +25,10 @@
 #include "helpers/testutil.h"
 #include "sim/card.h"
 #include "sm/curves.h"
+#include "sm/cvc.h"
 #include "sm/x509.h"
+
+#include <openssl/evp.h>
 
 #define NCARDS 2
 
@@ -838,6 +841,104 @@ START_TEST(lost_gakp_answer_key_is_read_back)
 }
 END_TEST
 
+static json_t *generate(const char *label);
+
+/* Commands counted by both cards, under SM. */
+static unsigned long card_cmds(uint8_t ins)
+{
+	return sim_card_stats(cards[0])->sm_by_ins[ins] + sim_card_stats(cards[1])->sm_by_ins[ins];
+}
+
+/* The inner CAR of the CV request archived in record seq ("" if none). */
+static void record_car(uint64_t seq, char car[CVC_REF_MAX + 1])
+{
+	json_t *params = json_pack("{s:I}", "seq", (json_int_t)seq), *rec = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	const char *b;
+	unsigned char *der;
+	cvc_authreq ar;
+	smk_err e;
+	int n;
+
+	ck_assert_msg(engine_get_record(eng, &p, params, &rec, &err) == 0, "%s", err.msg);
+	b = json_string_value(json_object_get(json_object_get(rec, "record"), "cvreq"));
+	ck_assert_ptr_nonnull(b);
+	der = malloc(strlen(b));
+	ck_assert_ptr_nonnull(der);
+	n = EVP_DecodeBlock(der, (const unsigned char *)b, (int)strlen(b));
+	ck_assert_int_gt(n, 0);
+	/* base64 padding leaves up to 2 zero bytes after the DER: parse by its length */
+	ck_assert_msg(cvc_parse_authreq(der, (size_t)n - (b[strlen(b) - 1] == '=') -
+					       (b[strlen(b) - 2] == '='),
+					&ar, &e) == 0,
+		      "%s", e.msg);
+	snprintf(car, CVC_REF_MAX + 1, "%s", ar.req.has_car ? ar.req.car : "");
+	free(der);
+	json_decref(rec);
+	json_decref(params);
+}
+
+/* A card that names itself as inner CAR when the GAKP has none: smkeyd
+ * always sends one (the policy's, here the default), the card echoes it, the
+ * echo check holds and the record's request carries the CAR we sent. */
+START_TEST(card_filling_in_its_own_car)
+{
+	json_t *reply;
+	char car[CVC_REF_MAX + 1];
+	uint64_t seq;
+
+	sim_card_set_quirks(cards[0], SIM_QUIRK_CAR_FROM_DEVICE);
+	sim_card_set_quirks(cards[1], SIM_QUIRK_CAR_FROM_DEVICE);
+	reply = generate("car");
+	seq = (uint64_t)json_integer_value(json_object_get(reply, "seq"));
+	json_decref(reply);
+	record_car(seq, car);
+	ck_assert_str_eq(car, POLICY_CAR_DEFAULT);
+	record_car(0, car); /* the archive key too */
+	ck_assert_str_eq(car, POLICY_CAR_DEFAULT);
+}
+END_TEST
+
+/* Someone between host and card answers the GAKP with a bare status word;
+ * the card did make the key. A plain answer proves nothing: the GAKP is not
+ * sent again and the key is settled by reading CE|id back under a fresh
+ * session, so it is archived rather than left on the card unrecorded. */
+START_TEST(plain_answer_to_gakp_is_settled_by_read_back)
+{
+	static const char *const forged[] = {"cmd=gakp:plainsw=6982", "cmd=gakp:plainsw=6A80",
+					      "cmd=gakp:plainsw=6988", "cmd=gakp:plainsw=9000"};
+	engine_peer p = peer_me();
+	engine_error err;
+	unsigned long gakps;
+	sim_fault f;
+	client c;
+	smk_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		ck_assert_int_eq(sim_fault_parse(forged[i], 0, &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+		ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+		gakps = card_cmds(0x46);
+		ck_assert_int_eq(
+		    engine_generate(eng, &p, "sign", "forged", NULL, NULL, on_done, &c, &err), 0);
+		run_until(&c, 1);
+		ck_assert_msg(c.reply != NULL, "%s: %s: %s", forged[i], c.err, c.msg);
+		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")),
+				 (json_int_t)i + 1);
+		json_decref(c.reply);
+		ck_assert_msg(card_cmds(0x46) == gakps + 1, "%s: %lu GAKPs", forged[i],
+			      card_cmds(0x46) - gakps);
+		sim_card_clear_faults(cards[0]);
+		sim_card_clear_faults(cards[1]);
+	}
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), 5);
+}
+END_TEST
+
 /* Whether the archive has n records and no open intent (read under the
  * archive lock: the workers write meanwhile). */
 static int settled(uint64_t n)
@@ -971,9 +1072,23 @@ START_TEST(shutdown_fails_only_what_no_card_saw)
 }
 END_TEST
 
+/* What a key put on the card for an open intent is: the policy's (EC
+ * secp256r1, list [ecdsa-sha256]), or what an attacker put into the
+ * reserved slot with the intent's CHR. */
+enum planted { PLANT_POLICY, PLANT_UNRESTRICTED_EC, PLANT_RSA };
+
+static void key_planted(device *d, uint8_t key_id, const char *label, enum planted what,
+			archive_intent_info *info);
+
 /* An open intent whose key is on d's card (as a crash after GAKP leaves it). */
 static void key_left_on_card(device *d, uint8_t key_id, const char *label,
 			     archive_intent_info *info)
+{
+	key_planted(d, key_id, label, PLANT_POLICY, info);
+}
+
+static void key_planted(device *d, uint8_t key_id, const char *label, enum planted what,
+			archive_intent_info *info)
 {
 	const policy *pol = policy_set_find(eng->policies, "sign");
 	archive_intent_req ir;
@@ -994,16 +1109,184 @@ static void key_left_on_card(device *d, uint8_t key_id, const char *label,
 	ck_assert_int_eq(pending_write(eng, info->request_id, label, d->serial, key_id, &e), 0);
 	memset(&g, 0, sizeof(g));
 	memset(&key, 0, sizeof(key));
-	g.spec.type = SMK_KEY_EC;
-	g.spec.curve = curve_by_name("secp256r1");
-	g.spec.algs[0] = 0x73;
-	g.spec.alg_count = 1;
+	if (what == PLANT_RSA) {
+		g.spec.type = SMK_KEY_RSA;
+		g.spec.rsa_bits = 2048;
+	} else {
+		g.spec.type = SMK_KEY_EC;
+		g.spec.curve = curve_by_name("secp256r1");
+	}
+	if (what == PLANT_POLICY) {
+		g.spec.algs[0] = 0x73;
+		g.spec.alg_count = 1;
+	}
 	snprintf(g.spec.chr, sizeof(g.spec.chr), "%s", info->chr);
 	g.key_id = key_id;
 	g.label = label;
 	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
 	session_key_free(&key);
 }
+
+/* The audit of the daemon's archive: its report, and problems counted. */
+static unsigned audit_report(smk_buf *out)
+{
+	archive_audit_opts o;
+	unsigned problems = 0;
+	char chunk[4096];
+	size_t n;
+	smk_err e;
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	memset(&o, 0, sizeof(o));
+	o.trust = &eng->trust;
+	o.path = "archive.db";
+	ck_assert_msg(archive_audit(eng->arc, &o, f, &problems, &e) == 0, "%s", e.msg);
+	rewind(f);
+	smk_buf_reset(out);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ck_assert(smk_buf_add(out, chunk, n) == 0);
+	ck_assert(smk_buf_add_byte(out, 0) == 0);
+	fclose(f);
+	return problems;
+}
+
+/* The record of a request, parsed. */
+static void record_of(const char *request_id, archive_record *r)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	uint64_t seq;
+	smk_err e;
+
+	ck_assert_msg(archive_find(eng->arc, request_id, &seq, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_get(eng->arc, seq, &canon, NULL, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_record_parse(canon.data, canon.len, r, &e) == 0, "%s", e.msg);
+	smk_buf_free(&canon);
+}
+
+/* Does the card hold key key_id? (its summary lists keys by id) */
+static int card_has_key(size_t card, unsigned key_id)
+{
+	char *text = NULL, want[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int has;
+
+	ck_assert_ptr_nonnull(f);
+	sim_card_describe(cards[card], f);
+	fclose(f);
+	snprintf(want, sizeof(want), "key %u: ", key_id);
+	has = strstr(text, want) != NULL;
+	free(text);
+	return has;
+}
+
+/* Issue 14 item 4, as an attacker would: after a lost answer, the reserved
+ * slot holds a key with the intent's CHR that is not what the policy asks
+ * for. An RSA key is caught by its type whatever the card reports; an
+ * unrestricted EC key of the right curve only when the card reports the
+ * key's algorithm list (FCP). Caught: no record, the intent closed as
+ * REFUSED, the key deleted, a FINDING in the audit. */
+static void planted_key_refused(enum planted what, int fcp, const char *reason)
+{
+	device *d = eng->devices[1];
+	size_t idx = d->index;
+	archive_intent_info info;
+	smk_buf out = SMK_BUF_INIT;
+	uint64_t before = records();
+
+	sim_card_set_fcp_algorithms(cards[idx], fcp);
+	key_planted(d, 7, "t-planted", what, &info);
+	ck_assert(card_has_key(idx, 7));
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(records(), before);
+	ck_assert_msg(!card_has_key(idx, 7), "the refused key is still on the card");
+	ck_assert_uint_gt(audit_report(&out), 0);
+	ck_assert_msg(strstr((char *)out.data, "FINDING: intent ") &&
+			  strstr((char *)out.data, info.request_id) &&
+			  strstr((char *)out.data, reason) &&
+			  strstr((char *)out.data, "of which 1 refused"),
+		      "%s", out.data);
+	smk_buf_free(&out);
+}
+
+START_TEST(recovery_refuses_rsa_key_in_reserved_slot)
+{
+	planted_key_refused(PLANT_RSA, 0,
+			    "the key is RSA-2048, the intent's policy asks for EC secp256r1");
+}
+END_TEST
+
+START_TEST(recovery_refuses_unrestricted_key_when_card_reports_list)
+{
+	planted_key_refused(PLANT_UNRESTRICTED_EC, 1,
+			    "the card reports the algorithm list none (unrestricted), the "
+			    "intent's policy asks for 73");
+}
+END_TEST
+
+/* The limit of what recovery can see: a card that does not report lists
+ * (the simulator's default) cannot tell an unrestricted key from the
+ * policy's. It is archived, and the record and verify say exactly that the
+ * list rests on the intent and the CHR only. */
+START_TEST(recovery_without_reported_list_says_what_it_rests_on)
+{
+	device *d = eng->devices[1];
+	archive_intent_info info;
+	archive_record r;
+	archive_card_text t;
+
+	key_planted(d, 7, "t-planted", PLANT_UNRESTRICTED_EC, &info);
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	record_of(info.request_id, &r);
+	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_RECOVERED);
+	ck_assert_int_eq(r.card.algs_reported, 0);
+	archive_card_describe(&r, &t);
+	ck_assert_msg(strstr(t.source, "the card's answer under secure messaging was lost") &&
+			  strstr(t.source, "the algorithm list rests on the intent and the CHR "
+					   "only"),
+		      "%s", t.source);
+	archive_record_free(&r);
+}
+END_TEST
+
+/* A genuine key recovered on a card that reports lists: archived, the list
+ * confirmed, the record says it was recovered. */
+START_TEST(recovery_with_reported_list_confirms_it)
+{
+	device *d = eng->devices[1];
+	archive_intent_info info;
+	archive_record r;
+	archive_card_text t;
+	smk_buf out = SMK_BUF_INIT;
+
+	sim_card_set_fcp_algorithms(cards[d->index], 1);
+	key_left_on_card(d, 7, "t-crash", &info);
+	engine_free(eng);
+	engine_up();
+	ck_assert_uint_eq(open_intents(), 0);
+	record_of(info.request_id, &r);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_RECOVERED);
+	ck_assert_int_eq(r.card.algs_reported, 1);
+	ck_assert_uint_eq(r.card.alg_count, 1);
+	ck_assert_uint_eq(r.card.algs[0], 0x73);
+	archive_card_describe(&r, &t);
+	ck_assert_msg(strstr(t.source, "RECOVERED: ") &&
+			  strstr(t.source, "the card confirmed the algorithm list"),
+		      "%s", t.source);
+	archive_record_free(&r);
+	ck_assert_uint_eq(audit_report(&out), 0);
+	ck_assert_msg(strstr((char *)out.data, "RECOVERED: ") &&
+			  strstr((char *)out.data, "1 recovered: "),
+		      "%s", out.data);
+	smk_buf_free(&out);
+}
+END_TEST
 
 /* A crash between GAKP and commit, replayed by hand: intent, sidecar, key
  * made on the card under the intent's CHR, no record. */
@@ -1047,6 +1330,71 @@ START_TEST(restart_recovers_key_from_card)
 	ck_assert_str_eq(err.name, "io.smkeyd.RecordNotFound");
 	engine_error_clear(&err);
 	json_decref(params);
+}
+END_TEST
+
+/* One key under "sign" on device d, answered. */
+static void generate_on(device *d, const char *label)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	client c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(engine_generate(eng, &p, "sign", label, d->serial, NULL, on_done, &c, &err) ==
+			  0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s", c.msg);
+	json_decref(c.reply);
+}
+
+/* What the card told goes into every record at no cost in the steady
+ * state: the key-domain query runs once per SM session, and a card that
+ * reports no algorithm list (genuine firmware, as far as known) is not
+ * asked again in that session. A card that does report lists costs one
+ * SELECT per key and confirms the list in the record. */
+START_TEST(card_facts_in_records_and_their_apdu_cost)
+{
+	device *d = eng->devices[1];
+	const sim_stats *st = sim_card_stats(cards[d->index]);
+	archive_record r;
+	archive_card_text t;
+
+	generate_on(d, "first");
+	sim_card_stats_reset(cards[d->index]);
+	generate_on(d, "second");
+	ck_assert_uint_eq(st->sm_by_ins[0x52], 0); /* no key-domain query */
+	ck_assert_uint_eq(st->sm_by_ins[0xA4], 0); /* no SELECT for a list */
+	ck_assert_uint_eq(st->apdus, 2);	   /* GAKP, PrKD: the archive device signs */
+	record_of("t-second", &r);
+	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_GAKP);
+	ck_assert_int_eq(r.card.algs_reported, 0);
+	/* the simulator has no key domain configured: the query says so */
+	ck_assert_int_eq(r.card.domains_reported, 0);
+	archive_card_describe(&r, &t);
+	ck_assert_str_eq(t.source, "the GAKP's answer under secure messaging");
+	archive_record_free(&r);
+
+	/* a card that reports lists, from a fresh session on */
+	sim_card_set_fcp_algorithms(cards[d->index], 1);
+	engine_free(eng);
+	engine_up();
+	d = eng->devices[1];
+	generate_on(d, "third");
+	sim_card_stats_reset(cards[d->index]);
+	generate_on(d, "fourth");
+	ck_assert_uint_eq(st->sm_by_ins[0x52], 0);
+	ck_assert_uint_eq(st->sm_by_ins[0xA4], 1);
+	ck_assert_uint_eq(st->apdus, 3);
+	record_of("t-fourth", &r);
+	ck_assert_int_eq(r.card.algs_reported, 1);
+	ck_assert_uint_eq(r.card.alg_count, 1);
+	ck_assert_uint_eq(r.card.algs[0], 0x73);
+	ck_assert_ptr_nonnull(strstr(r.canonical.data ? (const char *)r.canonical.data : "",
+				     "\"algorithms\":\"confirmed\""));
+	archive_record_free(&r);
 }
 END_TEST
 
@@ -1697,6 +2045,129 @@ START_TEST(empty_archive_key_made_by_first_device_up)
 }
 END_TEST
 
+/* An empty archive, and the cards refuse to make the archive key: smkeyd
+ * starts anyway. After the first card, the second is asked; both are down
+ * with the card's reason (ListDevices), Generate answers DeviceUnavailable
+ * naming it, and the devices are retried; once the cards stop refusing,
+ * the archive key is made and keys follow. */
+START_TEST(archive_key_refused_keeps_service_up)
+{
+	char cmd[256], msg[512];
+	json_t *reply = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	smk_err e;
+	size_t i, down = 0;
+	unsigned long gakps;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	gakps = card_cmds(0x46);
+	engine_up();
+	ck_assert_uint_eq(records(), 0);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "creating the archive key") && strstr(msg, "6A84"), "%s", msg);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	for (i = 0; i < 2; i++) {
+		json_t *d = json_array_get(json_object_get(reply, "devices"), i);
+		const char *why = json_string_value(json_object_get(d, "last_error"));
+
+		if (strcmp(json_string_value(json_object_get(d, "state")), "down") != 0)
+			continue;
+		down++;
+		ck_assert_msg(why && strstr(why, "creating the archive key") && strstr(why, "6A84"),
+			      "%s", why ? why : "(null)");
+	}
+	ck_assert_uint_eq(down, 2);
+	ck_assert_uint_eq(card_cmds(0x46), gakps + 2);
+	json_decref(reply);
+	/* the request is closed as failed: the card answered under SM */
+	ck_assert_uint_eq(open_intents(), 0);
+	/* still refused a second later: the retry met the same refusal */
+	run_for(1500);
+	generate_refused(msg);
+	ck_assert_msg(strstr(msg, "6A84"), "%s", msg);
+	sim_card_clear_faults(cards[0]);
+	sim_card_clear_faults(cards[1]);
+	wait_archive_dev();
+	ck_assert_uint_eq(records(), 1);
+	generate_verified();
+	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
+/* The first card refuses the archive key, the second makes it: smkeyd
+ * serves at once, the first device is down with its reason until it
+ * answers again. */
+START_TEST(archive_key_made_on_the_next_device)
+{
+	char cmd[256];
+	json_t *reply = NULL;
+	engine_peer p = peer_me();
+	engine_error err;
+	sim_fault f;
+	smk_err e;
+	const char *why;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84:times=0", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	engine_up();
+	ck_assert_uint_eq(records(), 1);
+	ck_assert_ptr_eq(eng->archive_dev, eng->devices[1]);
+	ck_assert_int_eq(engine_list_devices(eng, &p, NULL, &reply, &err), 0);
+	why = json_string_value(
+	    json_object_get(json_array_get(json_object_get(reply, "devices"), 0), "last_error"));
+	ck_assert_msg(why && strstr(why, "6A84"), "%s", why ? why : "(null)");
+	json_decref(reply);
+	generate_verified();
+}
+END_TEST
+
+/* The archive key's GAKP is answered with a forged plain status word while
+ * the card made the key: the intent stays open, the device goes down, and
+ * the retry reads the key back from CE|id; it becomes record 0 without a
+ * second GAKP. */
+START_TEST(archive_key_plain_answer_read_back)
+{
+	char cmd[256];
+	unsigned long gakps;
+	sim_fault f;
+	smk_err e;
+
+	engine_free(eng);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/archive.db* ", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	cfg->retry_min_s = 1;
+	cfg->retry_max_s = 1;
+	ck_assert_int_eq(sim_fault_parse("cmd=gakp:plainsw=6982", 0, &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
+	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
+	gakps = card_cmds(0x46);
+	engine_up();
+	ck_assert_uint_eq(records(), 0);
+	ck_assert_uint_eq(open_intents(), 1);
+	wait_archive_dev();
+	ck_assert_uint_eq(records(), 1);
+	ck_assert_uint_eq(open_intents(), 0);
+	ck_assert_uint_eq(card_cmds(0x46), gakps + 1);
+	sim_card_clear_faults(cards[0]);
+	sim_card_clear_faults(cards[1]);
+	generate_verified();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -1718,11 +2189,21 @@ int main(void)
 	tcase_add_test(tc, forgotten_client_key_is_archived);
 	tcase_add_test(tc, card_refusal_closes_the_intent);
 	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);
+	tcase_add_test(tc, plain_answer_to_gakp_is_settled_by_read_back);
+	tcase_add_test(tc, card_filling_in_its_own_car);
 	tcase_add_test(tc, shutdown_fails_only_what_no_card_saw);
 	tcase_add_test(tc, restart_recovers_key_from_card);
+	tcase_add_test(tc, recovery_refuses_rsa_key_in_reserved_slot);
+	tcase_add_test(tc, recovery_refuses_unrestricted_key_when_card_reports_list);
+	tcase_add_test(tc, recovery_without_reported_list_says_what_it_rests_on);
+	tcase_add_test(tc, recovery_with_reported_list_confirms_it);
+	tcase_add_test(tc, card_facts_in_records_and_their_apdu_cost);
 	tcase_add_test(tc, archive_device_taken_up_when_it_comes);
 	tcase_add_test(tc, archive_device_with_another_key_is_not_taken);
 	tcase_add_test(tc, empty_archive_key_made_by_first_device_up);
+	tcase_add_test(tc, archive_key_refused_keeps_service_up);
+	tcase_add_test(tc, archive_key_made_on_the_next_device);
+	tcase_add_test(tc, archive_key_plain_answer_read_back);
 	tcase_add_test(tc, queries_check_their_parameters);
 	tcase_add_test(tc, certificates_for_a_key);
 	tcase_add_test(tc, adopt_and_inspect);

@@ -282,6 +282,123 @@ START_TEST(read_driver)
 }
 END_TEST
 
+/* A card of other firmware: a short READ BINARY answers at most 256 bytes
+ * and SW 61xx while more is left (ISO 7816-4 "more data"); GET RESPONSE
+ * gives the rest. At the end of the file a READ BINARY answers with end
+ * (6282, nothing) or with 6B00 when end_6b00. */
+static int run_61xx_card(const smk_buf *file, bool end_6b00, bool hostile, size_t max,
+			 smk_buf *content, size_t *reads, size_t *gets, smk_err *e)
+{
+	hsm_reader r;
+	apdu a;
+	size_t pending = 0, pos = 0; /* bytes GET RESPONSE still has, from pos */
+	int rc;
+
+	*reads = *gets = 0;
+	hsm_read_init(&r, 0x2F02, false, max, content);
+	while ((rc = hsm_read_next(&r, &a, e)) == 1) {
+		size_t off, n;
+		uint16_t sw;
+
+		if (*reads + *gets > 1000)
+			ck_abort_msg("reader never stops");
+		if (a.ins == 0xC0) {
+			(*gets)++;
+			ck_assert_uint_gt(pending, 0);
+			ck_assert_msg(hostile || a.ne == (pending > 255 ? 256 : pending),
+				      "GET RESPONSE Le %zu, %zu pending", a.ne, pending);
+			if (hostile) /* announces more, forever */
+				rc = hsm_read_feed(&r, file->data, 200, 0x61FF, e);
+			else {
+				n = pending < a.ne ? pending : a.ne;
+				pending -= n;
+				sw = pending == 0 ? 0x9000
+						  : (uint16_t)(0x6100 | (pending > 255 ? 0 : pending));
+				rc = hsm_read_feed(&r, file->data + pos, n, sw, e);
+				pos += n;
+			}
+		} else {
+			(*reads)++;
+			ck_assert_uint_eq(a.ins, 0xB1);
+			ck_assert_int_eq(hsm_parse_read_binary_cmd(a.data, a.lc, &off, e), 0);
+			ck_assert_uint_eq(a.ne, 256);
+			if (off >= file->len) {
+				rc = hsm_read_feed(&r, NULL, 0, end_6b00 ? 0x6B00 : 0x6282, e);
+			} else {
+				n = file->len - off > 256 ? 256 : file->len - off;
+				pending = file->len - off - n;
+				pos = off + n;
+				sw = pending ? (uint16_t)(0x6100 | (pending > 255 ? 0 : pending)) : 0x6282;
+				rc = hsm_read_feed(&r, file->data + off, n, sw, e);
+			}
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+START_TEST(read_driver_more_data)
+{
+	smk_buf file = SMK_BUF_INIT, got = SMK_BUF_INIT, big = SMK_BUF_INIT;
+	size_t reads, gets;
+	hsm_reader r;
+	apdu a;
+	smk_err e;
+	int i;
+
+	tu_hex(&file, devaut_hex);
+	/* 256 bytes + 61D0, GET RESPONSE 00 C0 00 00 D0, then the end */
+	ck_assert_msg(run_61xx_card(&file, false, false, 4096, &got, &reads, &gets, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_uint_eq(reads, 2);
+	ck_assert_uint_eq(gets, 1);
+	ck_assert(got.len == file.len && memcmp(got.data, file.data, file.len) == 0);
+	smk_buf_reset(&got);
+	/* a card that says 6B00 at the end reached through GET RESPONSE */
+	ck_assert_msg(run_61xx_card(&file, true, false, 4096, &got, &reads, &gets, &e) == 0, "%s",
+		      e.msg);
+	ck_assert(got.len == file.len && memcmp(got.data, file.data, file.len) == 0);
+	smk_buf_reset(&got);
+	/* more than 255 left: 6100, GET RESPONSE asks for 256, then 61xx again */
+	for (i = 0; i < 900; i++)
+		ck_assert_int_eq(smk_buf_add_byte(&big, (uint8_t)(i * 7)), 0);
+	ck_assert_msg(run_61xx_card(&big, false, false, 4096, &got, &reads, &gets, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_uint_eq(gets, 3);
+	ck_assert(got.len == 900 && memcmp(got.data, big.data, 900) == 0);
+	smk_buf_reset(&got);
+	/* the bound holds across GET RESPONSE, and a card that announces more
+	 * forever is cut off there */
+	ck_assert_int_eq(run_61xx_card(&big, false, false, 899, &got, &reads, &gets, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_FORMAT);
+	smk_buf_reset(&got);
+	ck_assert_int_eq(run_61xx_card(&big, false, true, 2000, &got, &reads, &gets, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_FORMAT);
+	ck_assert_msg(strstr(e.msg, "GET RESPONSE") && strstr(e.msg, "2000"), "%s", e.msg);
+	smk_buf_reset(&got);
+
+	/* the command bytes: case 2, Le as 61xx announced */
+	hsm_read_init(&r, 0x2F02, false, 4096, &got);
+	ck_assert_int_eq(hsm_read_next(&r, &a, &e), 1);
+	ck_assert_int_eq(hsm_read_feed(&r, file.data, 256, 0x61D0, &e), 0);
+	ck_assert_int_eq(hsm_read_next(&r, &a, &e), 1);
+	assert_apdu(&a, "00C00000D0");
+	/* 61xx that brings nothing would never end: refused */
+	ck_assert_int_eq(hsm_read_feed(&r, NULL, 0, 0x61D0, &e), -1);
+	ck_assert_msg(strstr(e.msg, "61D0") && strstr(e.msg, "none came"), "%s", e.msg);
+	smk_buf_reset(&got);
+	/* 6B00 on a read not following GET RESPONSE stays an error */
+	hsm_read_init(&r, 0x2F02, false, 4096, &got);
+	ck_assert_int_eq(hsm_read_next(&r, &a, &e), 1);
+	ck_assert_int_eq(hsm_read_feed(&r, NULL, 0, 0x6B00, &e), -1);
+
+	smk_buf_free(&file);
+	smk_buf_free(&big);
+	smk_buf_free(&got);
+}
+END_TEST
+
 START_TEST(read_driver_misuse)
 {
 	smk_buf out = SMK_BUF_INIT;
@@ -628,6 +745,7 @@ int main(void)
 	tcase_add_test(tc, enumerate);
 	tcase_add_test(tc, read_binary_bytes);
 	tcase_add_test(tc, read_driver);
+	tcase_add_test(tc, read_driver_more_data);
 	tcase_add_test(tc, read_driver_misuse);
 	tcase_add_test(tc, update_binary_bytes);
 	tcase_add_test(tc, update_chunks);

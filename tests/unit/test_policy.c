@@ -385,6 +385,9 @@ static const char *const meaningful[] = {
     "name: release-apk\ndescription: d\nkey: {type: ec, curve: secp256r1}\n"
     "algorithms: [ecdsa-sha256]\nlabel: apk-{request.label}\nallow: {users: [root]}\n"
     "devices: [DENK0404144]\n",
+    "name: release-apk\ndescription: d\nkey: {type: ec, curve: secp256r1}\n"
+    "algorithms: [ecdsa-sha256]\nlabel: apk-{request.label}\nallow: {users: [root]}\n"
+    "car: DESRCACC100001\n",
 };
 
 START_TEST(digest_follows_meaning)
@@ -403,6 +406,64 @@ START_TEST(digest_follows_meaning)
 	}
 	for (i = 0; i < n; i++)
 		policy_free(v[i]);
+	policy_free(base);
+}
+END_TEST
+
+/* The inner CAR: every GAKP carries one (the default unless car: says
+ * otherwise); a policy without car: keeps the canonical document and digest
+ * it had before the member existed, so archived intents still match. */
+START_TEST(car_default_and_policy_value)
+{
+	/* SHA-256 of apk_base's canonical document as smkeyd computed it before
+	 * policies knew car: */
+	static const char digest_before_car[] =
+	    "1a74e45dad2c15990828617279c08f5ddd476df2737e4be117b4e29ee875857c";
+	static const char *const bad[][2] = {
+	    {"car: \"\"\n", "1 to 16"},
+	    {"car: DESRCACC1000012345\n", "18 characters"},
+	    {"car: \"UT\\tCA\"\n", "byte 0x09 at position 3"},
+	    {"car: [UTCA00001]\n", "car"},
+	};
+	policy *base = must_parse("release-apk.yaml", apk_base);
+	policy *withcar;
+	policy_gakp g;
+	smk_buf text = SMK_BUF_INIT;
+	json_t *doc;
+	smk_err e;
+	size_t i;
+
+	ck_assert_str_eq(base->digest_hex, digest_before_car);
+	ck_assert_ptr_null(strstr(base->canonical, "\"car\""));
+	gakp_ok(base, "x", NULL, 0, &g);
+	ck_assert_str_eq(g.spec.car, POLICY_CAR_DEFAULT);
+	ck_assert_str_eq(g.spec.car, "UTCA00001");
+
+	ck_assert_int_eq(smk_buf_add(&text, apk_base, strlen(apk_base)), 0);
+	ck_assert_int_eq(smk_buf_add(&text, "car: DESRCACC100001\n", 20), 0);
+	ck_assert_int_eq(smk_buf_add(&text, "", 1), 0);
+	withcar = must_parse("release-apk.yaml", (const char *)text.data);
+	ck_assert_str_ne(withcar->digest_hex, base->digest_hex);
+	doc = json_loads(withcar->canonical, 0, NULL);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "car")), "DESRCACC100001");
+	json_decref(doc);
+	gakp_ok(withcar, "x", NULL, 0, &g);
+	ck_assert_str_eq(g.spec.car, "DESRCACC100001");
+	policy_free(withcar);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		policy *p;
+
+		smk_buf_reset(&text);
+		ck_assert_int_eq(smk_buf_add(&text, apk_base, strlen(apk_base)), 0);
+		ck_assert_int_eq(smk_buf_add(&text, bad[i][0], strlen(bad[i][0]) + 1), 0);
+		p = parse_text("release-apk.yaml", (const char *)text.data, &e);
+		ck_assert_msg(p == NULL, "%s loaded", bad[i][0]);
+		ck_assert_msg(strstr(e.msg, "release-apk.yaml:7:") && strstr(e.msg, bad[i][1]),
+			      "%s: got %s", bad[i][0], e.msg);
+	}
+	smk_buf_free(&text);
 	policy_free(base);
 }
 END_TEST
@@ -714,6 +775,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, digest_ignores_formatting);
 	tcase_add_test(tc, digest_ignores_algorithm_order);
 	tcase_add_test(tc, digest_follows_meaning);
+	tcase_add_test(tc, car_default_and_policy_value);
 	tcase_add_test(tc, authorization_by_uid_gid_and_groups);
 	tcase_add_test(tc, request_label_and_max_keys);
 	tcase_add_test(tc, devices_by_serial_or_chr);

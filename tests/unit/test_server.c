@@ -1297,7 +1297,7 @@ START_TEST(test_smkey_exit_codes)
 	    {"import-cert 5 /nonexistent.pem", 2, "/nonexistent.pem"},
 	    {"adopt --device ZZSIM00001 --key-id 99", 1,
 	     "key 99 on ZZSIM00001 cannot be adopted: CE|63 holds an X.509 certificate"},
-	    {"adopt --device ZZSIM00001 --key-id 3", 0, "not proven:  policy, algorithm list"},
+	    {"adopt --device ZZSIM00001 --key-id 3", 0, "not proven:  where the key was made, policy"},
 	    {"adopt --device ZZSIM00001", 2, "usage: smkey adopt"},
 	    {"inspect --device ZZSIM00001", 0, "NOT ARCHIVED"},
 	    {"inspect --device ZZSIM00001 --json", 0, "\"ce\": \"cv_request\""},

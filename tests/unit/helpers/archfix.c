@@ -103,6 +103,7 @@ int archfix_commit_key(archfix *fx, const archfix_key *k, uint64_t *seq, smk_err
 	cr.spki = spki.data;
 	cr.spki_len = spki.len;
 	cr.time = k->commit_time;
+	cr.card = k->card;
 	rc = archive_commit(fx->a, k->signer, &cr, seq, e);
 	smk_buf_free(&cvreq);
 	smk_buf_free(&spki);

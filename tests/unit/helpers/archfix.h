@@ -53,6 +53,7 @@ typedef struct archfix_key {
 	int64_t time, commit_time;
 	const smk_buf *chain;	      /* default &fx->chain */
 	const archive_signer *signer; /* default &fx->signer; NULL: no signer */
+	const archive_card_facts *card; /* default NULL: GAKP answer, nothing reported */
 } archfix_key;
 
 /* Build the PKI, open the archive, commit record 0 (the archive key). */
