@@ -5,7 +5,8 @@
  *  0  SELECT: hsm_parse_select (FCP 62 { 85 ... })
  *  1  ENUMERATE OBJECTS: hsm_parse_enumerate, hsm_key_ids, hsm_free_key_id
  *  2  READ BINARY driver: hsm_read_next / hsm_read_feed over a script of
- *     answers (SW, length, data), with a fuzzed size bound and APDU form
+ *     answers (SW, length, data; 61xx leads to GET RESPONSE), with a fuzzed
+ *     size bound and APDU form
  *  3  VERIFY PIN / PIN status: hsm_parse_pin_status, hsm_verify_result
  *  4  GAKP: hsm_parse_gakp_response (one 67 object), then cvc_parse_authreq
  *  5  SIGN (ECDSA): hsm_parse_sign_ecdsa with a fuzzed order length, and
@@ -83,8 +84,13 @@ static void read_script(fz_in *in)
 		size_t want = fz_u16(in);
 		uint8_t *d = piece(in, want, &len);
 
-		FZ_CHECK(a.ins == 0xB1 && a.lc == 4 && a.data[0] == 0x54);
-		FZ_CHECK(++rounds <= 65536);
+		/* READ BINARY at an offset, or GET RESPONSE after 61xx (case 2,
+		 * Le 1..256 as announced) */
+		FZ_CHECK((a.ins == 0xB1 && a.lc == 4 && a.data[0] == 0x54) ||
+			 (a.ins == 0xC0 && a.lc == 0 && a.ne >= 1 && a.ne <= 256));
+		/* every 61xx step brings at least one byte, so max_total bounds
+		 * the rounds */
+		FZ_CHECK(++rounds <= 65536 + 2);
 		rc = hsm_read_feed(&r, d, len, sw, &e);
 		free(d);
 		if (rc < 0)
