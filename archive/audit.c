@@ -508,12 +508,14 @@ static void audit_log_key(struct audit *au, const archive_audit_opts *o)
 	OPENSSL_free(der);
 	fprintf(au->out, "log verifier key: %s\n", k.text);
 	if (!o->pins || o->pins->n == 0)
-		fprintf(au->out, "log pinned: no (no --log given): the log is named, not checked\n");
+		fprintf(au->out,
+			"log pinned: no (no --log given): the log is named, not checked\n");
 	else if (archive_logpins_find(o->pins, &k))
 		fprintf(au->out, "log pinned: yes (%zu pinned)\n", o->pins->n);
 	else
-		problem(au, "the archive's log %s (verifier key %s) is not among the pinned logs (%zu "
-			    "pinned)",
+		problem(au,
+			"the archive's log %s (verifier key %s) is not among the pinned logs (%zu "
+			"pinned)",
 			k.name, k.text, o->pins->n);
 }
 

@@ -342,7 +342,8 @@ static int smkey_verify(uint64_t seq, const char *extra, smk_buf *out)
 static unsigned audit_pins(const archive_logpins *pins, smk_buf *report);
 /* some other log's verifier key (sigstore's Rekor) */
 #define OTHER_LOG                                                                                  \
-	"rekor.sigstore.dev+c0d23d6a+AjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNhtmPtrWm3U1eQXBogSMdGvXwB" \
+	"rekor.sigstore.dev+c0d23d6a+"                                                             \
+	"AjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNhtmPtrWm3U1eQXBogSMdGvXwB"                          \
 	"cK5AW5i0hrZLOC96l+smGNM7nwZ4QvFK/4sueRoVj//QP22Ni4Qt9DPfkWLc="
 
 static unsigned audit(smk_buf *report)
@@ -526,8 +527,7 @@ START_TEST(adopted_key_verifies_and_audits_as_adopted)
 			      "%s", out.data);
 		ck_assert_int_eq(archive_logpins_add(&pins, mine.text, "--log", &e), 0);
 		ck_assert_msg(audit_pins(&pins, &out) == 0, "%s", out.data);
-		ck_assert_msg(has(&out, "log pinned: yes (2 pinned)"), "%s",
-			      out.data);
+		ck_assert_msg(has(&out, "log pinned: yes (2 pinned)"), "%s", out.data);
 		archive_logpins_free(&pins);
 		smk_buf_free(&spki);
 	}
