@@ -8,7 +8,8 @@
 # every APDU of the whole harness: rf_gakp_plain counts GAKP that arrived in
 # plain over all of it.
 
-# rf_setup: pcscd, a card, smkeyd with its archive key (record 0).
+# rf_setup: pcscd, a card, smkeyd with its archive key (record 0); the
+# card's serial as smkeyd lists it in RF_SERIAL.
 rf_setup() {
 	smk_start_pcscd 1
 	smk_sim_init card1 1
@@ -17,6 +18,10 @@ rf_setup() {
 	smkd_config
 	smkd_start
 	smkd_wait_log 'ready'
+	RF_SERIAL=$(smkd_call io.smkeyd.ListDevices '{}' |
+		smkd_json '[d["serial"] for d in r["parameters"]["devices"] if d["state"] == "up"][0]') ||
+		smk_fail "no device up after start: $(smkd_call io.smkeyd.ListDevices '{}')"
+	[ -n "$RF_SERIAL" ] || smk_fail "the card's device has no serial after start"
 }
 
 # rf_sim_restart [smkey-sim run options...]: a freshly inserted card (SM, PIN
@@ -56,17 +61,35 @@ else:
 ' "$out"
 }
 
-# rf_wait_up [SECONDS]: until ListDevices shows every device up.
+# rf_wait_up [SECONDS]: until ListDevices shows the card's device
+# (serial RF_SERIAL, set by rf_setup) up. Other devices are not waited for:
+# vpcd gives pcscd two readers per entry and the second stays empty, which
+# smkeyd lists as a watched device that is down. The bound is wall-clock
+# time (one Python process polls), so a slow interpreter start cannot
+# stretch it. On timeout it prints the devices as smkeyd last listed them.
 rf_wait_up() {
-	local secs=${1:-15} i out
-	for ((i = 0; i < secs * 5; i++)); do
-		out=$(smkd_call io.smkeyd.ListDevices '{}' 2>/dev/null) || true
-		if grep -q '"state": *"up"' <<<"$out" && ! grep -q '"state": *"down"' <<<"$out"; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
+	python3 - "$SMKD_CLIENT" "$SMKD_SOCK" "$RF_SERIAL" "${1:-15}" <<'PY'
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from varlink_client import call
+sock, serial, secs = sys.argv[2], sys.argv[3], float(sys.argv[4])
+deadline = time.monotonic() + secs
+seen = "no answer"
+while True:
+    try:
+        reply = list(call(sock, "io.smkeyd.ListDevices"))[-1]
+        devs = reply["parameters"]["devices"]
+        if any(d.get("serial") == serial and d.get("state") == "up" for d in devs):
+            sys.exit(0)
+        seen = "; ".join("%s in %s: %s (%s)" % (d.get("serial") or "-", d.get("reader"),
+                         d.get("state"), d.get("last_error")) for d in devs)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        seen = "ListDevices: %s" % e
+    if time.monotonic() >= deadline:
+        print("device %s not up after %g s: %s" % (serial, secs, " ".join(seen.split())[:300]))
+        sys.exit(1)
+    time.sleep(0.2)
+PY
 }
 
 # rf_gakp_plain: GAKP commands the card saw in plain, over the whole log.
