@@ -39,7 +39,7 @@ start_all=$(date +%s)
 rf_sim_restart
 ref=$(rf_generate ref)
 [[ $ref == ok* ]] || smk_fail "reference Generate: $ref"
-mapfile -t trace < <(python3 -c '
+mapfile -t trace < <("$RF_PY" -c '
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 # the last run of the simulator starts at the last n == 1
@@ -129,7 +129,7 @@ for n in $positions; do
 		else
 			first=$(rf_generate "c$n$kind" 60)
 		fi
-		secs=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+		secs=$("$RF_PY" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
 		kill -0 "$SMKD_PID" 2>/dev/null || smk_fail "cell $n/$kind: smkeyd died"
 		up=yes
 		why_down=$(rf_wait_up 30) || up="no: $why_down"

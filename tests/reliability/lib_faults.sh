@@ -8,6 +8,12 @@
 # every APDU of the whole harness: rf_gakp_plain counts GAKP that arrived in
 # plain over all of it.
 
+# The helpers below use the system's Python (standard library only): a
+# version manager's python3 shim in PATH can take seconds to start on a
+# loaded machine, and a cell starts several.
+RF_PY=/usr/bin/python3
+[ -x "$RF_PY" ] || RF_PY=$(command -v python3)
+
 # rf_setup: pcscd, a card, smkeyd with its archive key (record 0); the
 # card's serial as smkeyd lists it in RF_SERIAL.
 rf_setup() {
@@ -38,9 +44,9 @@ rf_sim_restart() {
 # "ok key=N seq=N" or "error NAME: message" (one line).
 rf_generate() {
 	local label=$1 secs=${2:-30} out
-	out=$(timeout "$secs" python3 "$SMKD_CLIENT" "$SMKD_SOCK" io.smkeyd.Generate \
+	out=$(timeout "$secs" "$RF_PY" "$SMKD_CLIENT" "$SMKD_SOCK" io.smkeyd.Generate \
 		"{\"policy\": \"release-apk\", \"label\": \"$label\"}" 2>&1) || true
-	python3 -c '
+	"$RF_PY" -c '
 import json, sys
 text = sys.argv[1].strip()
 if not text:
@@ -68,7 +74,7 @@ else:
 # time (one Python process polls), so a slow interpreter start cannot
 # stretch it. On timeout it prints the devices as smkeyd last listed them.
 rf_wait_up() {
-	python3 - "$SMKD_CLIENT" "$SMKD_SOCK" "$RF_SERIAL" "${1:-15}" <<'PY'
+	"$RF_PY" - "$SMKD_CLIENT" "$SMKD_SOCK" "$RF_SERIAL" "${1:-15}" <<'PY'
 import os, sys, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 from varlink_client import call
@@ -109,7 +115,7 @@ rf_open_intents() {
 # whose reason names it; a committed record must name a key on the card.
 rf_reconcile() {
 	smk_ctl card1 save >/dev/null 2>&1 || true
-	python3 - "$SMK_TMP/card1.json" "$SMK_TMP/archive.db" <<'PY'
+	"$RF_PY" - "$SMK_TMP/card1.json" "$SMK_TMP/archive.db" <<'PY'
 import json, re, sqlite3, sys
 card = json.load(open(sys.argv[1]))
 keys = sorted(int(k) for k in card["keys"] if int(k) != 0)
