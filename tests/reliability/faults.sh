@@ -154,7 +154,7 @@ for n in $positions; do
 		cell[$n,$kind]="$short"
 		[ "$verdict" = pass ] || cell[$n,$kind]="**FAIL** $short"
 		details+=("| $n $cmd | $kind \`$spec\` | ${first//|//} (${secs} s) | ${up//|//} | ${next%% *}$recovered | $plain | $rec | $aud |")
-		smk_log "cell $n $cmd $kind: $first; next $next; $rec; $verdict"
+		smk_log "cell $n $cmd $kind: $first; device up: $up; next $next; $rec; $verdict"
 	done
 done
 elapsed=$(($(date +%s) - start_all))
