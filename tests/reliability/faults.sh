@@ -58,8 +58,9 @@ position() {
 	local pos=$1 cmd c i n=${#trace[@]} found=""
 	case $pos in
 	[0-9]*)
-		[[ $pos =~ ^[0-9]+$ ]] && [ "$pos" -ge 1 ] && [ "$pos" -le "$n" ] ||
+		if ! [[ $pos =~ ^[0-9]+$ ]] || [ "$pos" -lt 1 ] || [ "$pos" -gt "$n" ]; then
 			smk_fail "position $pos: the reference generation has APDUs 1 to $n (${trace[*]})"
+		fi
 		echo "$pos"
 		return
 		;;
