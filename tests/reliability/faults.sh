@@ -5,14 +5,16 @@
 #
 #   sudo tests/reliability/faults.sh [REPORT.md] [POSITIONS] [KINDS]
 #
-# REPORT defaults to build/reliability/faults.md; POSITIONS (e.g. "1 9 12")
-# and KINDS (e.g. "reset badmac") restrict the run (the ctest smoke uses a
-# few cells). For each cell the simulator is restarted (a freshly inserted
+# REPORT defaults to build/reliability/faults.md; POSITIONS and KINDS (e.g.
+# "reset badmac") restrict the run (the ctest smoke uses a few cells). A
+# position is an APDU number of the reference generation (e.g. "1 9 12") or
+# a command resolved from its trace: "gakp" (the first GAKP), "last-sign"
+# (the last SIGN: the checkpoint); a position the trace lacks fails the run. For each cell the simulator is restarted (a freshly inserted
 # card, so the next Generate sets up SM and the PIN again and the APDU
 # counter starts at 1) with the fault at APDU N; then:
 #   1. Generate: it completes or fails with a clear error (the reply);
-#   2. the device comes back up and a second Generate completes (SM is
-#      established again after the fault);
+#   2. the card's device comes back up within 30 s and a second Generate
+#      completes (SM is established again after the fault);
 #   3. no GAKP ever reached the card in plain (the simulator's APDU log);
 #   4. every key on the card has exactly one committed record or a failed
 #      intent naming it; if an intent is still open (the commit could not
@@ -37,7 +39,7 @@ start_all=$(date +%s)
 rf_sim_restart
 ref=$(rf_generate ref)
 [[ $ref == ok* ]] || smk_fail "reference Generate: $ref"
-mapfile -t trace < <(python3 -c '
+mapfile -t trace < <("$RF_PY" -c '
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 # the last run of the simulator starts at the last n == 1
@@ -46,8 +48,50 @@ for l in lines[start:]:
     print("%d %s %s %s" % (l["n"], l["cmd"], "SM" if l["sm"] else "plain", l["header"]))
 ' "$SMK_TMP/card1.apdu.jsonl")
 smk_log "reference generation: ${#trace[@]} APDUs"
-positions=$(seq "${#trace[@]}")
-[ -n "$want_pos" ] && positions=$want_pos
+[ "${#trace[@]}" -gt 0 ] || smk_fail "reference generation: no APDU in $SMK_TMP/card1.apdu.jsonl"
+
+# position POS: the APDU number POS names in the reference trace. A number
+# must be one of its positions; CMD (e.g. gakp) is the first APDU with that
+# command, last-CMD (e.g. last-sign: the checkpoint signature, the last
+# thing a generation asks of the card) the last one.
+position() {
+	local pos=$1 cmd c i n=${#trace[@]} found=""
+	case $pos in
+	[0-9]*)
+		if ! [[ $pos =~ ^[0-9]+$ ]] || [ "$pos" -lt 1 ] || [ "$pos" -gt "$n" ]; then
+			smk_fail "position $pos: the reference generation has APDUs 1 to $n (${trace[*]})"
+		fi
+		echo "$pos"
+		return
+		;;
+	last-*)
+		cmd=${pos#last-}
+		for ((i = n - 1; i >= 0; i--)); do
+			read -r _ c _ _ <<<"${trace[$i]}"
+			[ "$c" = "$cmd" ] && { found=$((i + 1)); break; }
+		done
+		;;
+	*)
+		cmd=$pos
+		for ((i = 0; i < n; i++)); do
+			read -r _ c _ _ <<<"${trace[$i]}"
+			[ "$c" = "$cmd" ] && { found=$((i + 1)); break; }
+		done
+		;;
+	esac
+	[ -n "$found" ] || smk_fail "position $pos: no $cmd in the reference generation (${trace[*]})"
+	echo "$found"
+}
+if [ -n "$want_pos" ]; then
+	positions=""
+	for p in $want_pos; do
+		n=$(position "$p") || exit 1
+		positions="$positions $n"
+		[ "$p" = "$n" ] || smk_log "position $p = APDU $n (${trace[$((n - 1))]})"
+	done
+else
+	positions=$(seq "${#trace[@]}")
+fi
 
 fault_spec() { # KIND N GAKP?
 	case $1 in
@@ -86,10 +130,10 @@ for n in $positions; do
 		else
 			first=$(rf_generate "c$n$kind" 60)
 		fi
-		secs=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+		secs=$("$RF_PY" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
 		kill -0 "$SMKD_PID" 2>/dev/null || smk_fail "cell $n/$kind: smkeyd died"
 		up=yes
-		rf_wait_up 30 || up=no
+		why_down=$(rf_wait_up 30) || up="no: $why_down"
 		next=$(rf_generate "n$n$kind" 60)
 		recovered=""
 		if [ "$(rf_open_intents)" != 0 ]; then
@@ -104,14 +148,14 @@ for n in $positions; do
 		[ "$short" = "$first" ] || short="fail ${short#error }"
 		[[ $first == ok* ]] && short=ok
 		verdict=pass
-		if [[ $next != ok* ]] || [ "$plain" != 0 ] || [[ $rec != clean* ]] || [ "$aud" != clean ] || [ "$fired" = 0 ]; then
+		if [ "$up" != yes ] || [[ $next != ok* ]] || [ "$plain" != 0 ] || [[ $rec != clean* ]] || [ "$aud" != clean ] || [ "$fired" = 0 ]; then
 			verdict=FAIL
 			failures=$((failures + 1))
 		fi
 		cell[$n,$kind]="$short"
 		[ "$verdict" = pass ] || cell[$n,$kind]="**FAIL** $short"
-		details+=("| $n $cmd | $kind \`$spec\` | ${first//|//} (${secs} s) | $up | ${next%% *}$recovered | $plain | $rec | $aud |")
-		smk_log "cell $n $cmd $kind: $first; next $next; $rec; $verdict"
+		details+=("| $n $cmd | $kind \`$spec\` | ${first//|//} (${secs} s) | ${up//|//} | ${next%% *}$recovered | $plain | $rec | $aud |")
+		smk_log "cell $n $cmd $kind: $first; device up: $up; next $next; $rec; $verdict"
 	done
 done
 elapsed=$(($(date +%s) - start_all))

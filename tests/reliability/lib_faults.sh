@@ -8,7 +8,14 @@
 # every APDU of the whole harness: rf_gakp_plain counts GAKP that arrived in
 # plain over all of it.
 
-# rf_setup: pcscd, a card, smkeyd with its archive key (record 0).
+# The helpers below use the system's Python (standard library only): a
+# version manager's python3 shim in PATH can take seconds to start on a
+# loaded machine, and a cell starts several.
+RF_PY=/usr/bin/python3
+[ -x "$RF_PY" ] || RF_PY=$(command -v python3)
+
+# rf_setup: pcscd, a card, smkeyd with its archive key (record 0); the
+# card's serial as smkeyd lists it in RF_SERIAL.
 rf_setup() {
 	smk_start_pcscd 1
 	smk_sim_init card1 1
@@ -17,6 +24,10 @@ rf_setup() {
 	smkd_config
 	smkd_start
 	smkd_wait_log 'ready'
+	RF_SERIAL=$(smkd_call io.smkeyd.ListDevices '{}' |
+		smkd_json '[d["serial"] for d in r["parameters"]["devices"] if d["state"] == "up"][0]') ||
+		smk_fail "no device up after start: $(smkd_call io.smkeyd.ListDevices '{}')"
+	[ -n "$RF_SERIAL" ] || smk_fail "the card's device has no serial after start"
 }
 
 # rf_sim_restart [smkey-sim run options...]: a freshly inserted card (SM, PIN
@@ -33,9 +44,9 @@ rf_sim_restart() {
 # "ok key=N seq=N" or "error NAME: message" (one line).
 rf_generate() {
 	local label=$1 secs=${2:-30} out
-	out=$(timeout "$secs" python3 "$SMKD_CLIENT" "$SMKD_SOCK" io.smkeyd.Generate \
+	out=$(timeout "$secs" "$RF_PY" "$SMKD_CLIENT" "$SMKD_SOCK" io.smkeyd.Generate \
 		"{\"policy\": \"release-apk\", \"label\": \"$label\"}" 2>&1) || true
-	python3 -c '
+	"$RF_PY" -c '
 import json, sys
 text = sys.argv[1].strip()
 if not text:
@@ -56,17 +67,35 @@ else:
 ' "$out"
 }
 
-# rf_wait_up [SECONDS]: until ListDevices shows every device up.
+# rf_wait_up [SECONDS]: until ListDevices shows the card's device
+# (serial RF_SERIAL, set by rf_setup) up. Other devices are not waited for:
+# vpcd gives pcscd two readers per entry and the second stays empty, which
+# smkeyd lists as a watched device that is down. The bound is wall-clock
+# time (one Python process polls), so a slow interpreter start cannot
+# stretch it. On timeout it prints the devices as smkeyd last listed them.
 rf_wait_up() {
-	local secs=${1:-15} i out
-	for ((i = 0; i < secs * 5; i++)); do
-		out=$(smkd_call io.smkeyd.ListDevices '{}' 2>/dev/null) || true
-		if grep -q '"state": *"up"' <<<"$out" && ! grep -q '"state": *"down"' <<<"$out"; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
+	"$RF_PY" - "$SMKD_CLIENT" "$SMKD_SOCK" "$RF_SERIAL" "${1:-15}" <<'PY'
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from varlink_client import call
+sock, serial, secs = sys.argv[2], sys.argv[3], float(sys.argv[4])
+deadline = time.monotonic() + secs
+seen = "no answer"
+while True:
+    try:
+        reply = list(call(sock, "io.smkeyd.ListDevices"))[-1]
+        devs = reply["parameters"]["devices"]
+        if any(d.get("serial") == serial and d.get("state") == "up" for d in devs):
+            sys.exit(0)
+        seen = "; ".join("%s in %s: %s (%s)" % (d.get("serial") or "-", d.get("reader"),
+                         d.get("state"), d.get("last_error")) for d in devs)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        seen = "ListDevices: %s" % e
+    if time.monotonic() >= deadline:
+        print("device %s not up after %g s: %s" % (serial, secs, " ".join(seen.split())[:300]))
+        sys.exit(1)
+    time.sleep(0.2)
+PY
 }
 
 # rf_gakp_plain: GAKP commands the card saw in plain, over the whole log.
@@ -86,7 +115,7 @@ rf_open_intents() {
 # whose reason names it; a committed record must name a key on the card.
 rf_reconcile() {
 	smk_ctl card1 save >/dev/null 2>&1 || true
-	python3 - "$SMK_TMP/card1.json" "$SMK_TMP/archive.db" <<'PY'
+	"$RF_PY" - "$SMK_TMP/card1.json" "$SMK_TMP/archive.db" <<'PY'
 import json, re, sqlite3, sys
 card = json.load(open(sys.argv[1]))
 keys = sorted(int(k) for k in card["keys"] if int(k) != 0)
