@@ -27,9 +27,11 @@ roots=$(cd "$src/etc/trust" && ls ./*.cvcert)
 # an archive whose devices chain to a simulator root (ZZSIMRCA00001)
 "$build/gen_archive" "$tmp" 3 --devices 1 >"$tmp/gen.json" || fail "gen_archive"
 "$smkey" export "$tmp/archive.db" 1 --bundle -o "$tmp/bundle.json" || fail "export"
+# the log is pinned, so that verify's exit 0 means verified (3 would mean unpinned)
+log=$("$smkey" log-key "$tmp/archive.db") || fail "log-key"
 
 # warned: the simulator root (and the test root) in use
-out=$("$smkey" verify "$tmp/bundle.json" --trust "$tmp/trust") || fail "verify with the simulator root: $out"
+out=$("$smkey" verify "$tmp/bundle.json" --trust "$tmp/trust" --log "$log") || fail "verify with the simulator root: $out"
 head -n 1 <<<"$out" | grep -Eq "$W ZZSIMRCA00001: a key attested under it proves nothing about genuine hardware" ||
 	fail "verify with the simulator root: no warning first: $out"
 out=$("$smkey" audit "$tmp/archive.db" --trust "$tmp/trust") || fail "audit with the simulator root: $out"
@@ -39,7 +41,7 @@ head -n 1 <<<"$out" | grep -Eq "$W ZZSIMRCA00001" || fail "audit with the simula
 head -n 1 "$tmp/report.txt" | grep -Eq "$W" || fail "audit --report: no warning in the report"
 grep -Eq "$W" "$tmp/audit.out" || fail "audit --report: no warning on standard output"
 cp "$src/etc/trust-test/UTSRCACC100001.cvcert" "$tmp/trust/"
-out=$("$smkey" verify "$tmp/bundle.json" --trust "$tmp/trust") || fail "verify with two test roots: $out"
+out=$("$smkey" verify "$tmp/bundle.json" --trust "$tmp/trust" --log "$log") || fail "verify with two test roots: $out"
 head -n 1 <<<"$out" | grep -Eq "$W""s (UTSRCACC100001, ZZSIMRCA00001|ZZSIMRCA00001, UTSRCACC100001): a key attested under them" ||
 	fail "verify with the test and simulator roots: $out"
 echo "test_trust_warning: $(head -n 1 <<<"$out")"
@@ -52,7 +54,7 @@ grep -Eq "smkeyd.yaml: WARNING: trusting test or simulator roots" <<<"$out" || f
 
 # not warned: the production root alone
 rc=0
-out=$("$smkey" verify "$tmp/bundle.json" --trust "$src/etc/trust" 2>&1) || rc=$?
+out=$("$smkey" verify "$tmp/bundle.json" --trust "$src/etc/trust" --log "$log" 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "verify of a simulator bundle against the production root: status $rc"
 grep -q 'WARNING' <<<"$out" && fail "verify with the production root alone warns: $out"
 rc=0
