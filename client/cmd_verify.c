@@ -441,8 +441,10 @@ int cmd_verify(int argc, char **argv)
 	}
 	rc = load_pins(&pins, logs, nlogs, trust_dir, &from_file);
 	free(logs);
-	if (rc < 0)
+	if (rc < 0) {
+		archive_logpins_free(&pins); /* the keys read before the bad one */
 		return 2;
+	}
 	if (load_witness_file(trust_dir, &wp) < 0) {
 		archive_logpins_free(&pins);
 		return 2;
