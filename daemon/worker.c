@@ -92,22 +92,46 @@ static void mark_up(device *d)
 		log_msg(LOG_INFO, &(log_fields){.device = d->serial}, "device up again");
 }
 
-/* Remember what the device is, from the chain the session validated. */
+/* Remember what the device is, from the chain the session validated. The
+ * identity is written once, under eng->lock, before the device is first up;
+ * from then on the loop reads it (placement, the intent, ListDevices) while
+ * this thread runs card work, so a later session only checks it: rewriting
+ * it in place (snprintf clears the first byte before it copies) would show
+ * the loop an empty serial or CHR for a moment. */
 static int take_identity(device *d, smk_err *e)
 {
 	const devaut_chain *c = session_chain(d->session);
+	engine *eng = d->eng;
+	smk_buf chain = SMK_BUF_INIT;
 
 	if (c == NULL)
 		return smk_fail(e, SMK_E_ARG, "reader %s: session has no device chain", d->reader);
-	if (d->serial[0] && strcmp(d->serial, c->serial) != 0)
-		return smk_fail(e, SMK_E_MISMATCH, "reader %s: now holds device %s, not %s",
-				d->reader, c->serial, d->serial);
-	snprintf(d->serial, sizeof(d->serial), "%s", c->serial);
-	snprintf(d->devaut_chr, sizeof(d->devaut_chr), "%s", c->device_chr);
-	smk_buf_reset(&d->chain_bytes);
-	if (smk_buf_add(&d->chain_bytes, c->device_cert.data, c->device_cert.len) < 0 ||
-	    smk_buf_add(&d->chain_bytes, c->dica_cert.data, c->dica_cert.len) < 0)
+	if (d->serial[0]) {
+		if (strcmp(d->serial, c->serial) != 0)
+			return smk_fail(e, SMK_E_MISMATCH, "reader %s: now holds device %s, not %s",
+					d->reader, c->serial, d->serial);
+		if (strcmp(d->devaut_chr, c->device_chr) != 0 ||
+		    d->chain_bytes.len != c->device_cert.len + c->dica_cert.len ||
+		    memcmp(d->chain_bytes.data, c->device_cert.data, c->device_cert.len) != 0 ||
+		    memcmp(d->chain_bytes.data + c->device_cert.len, c->dica_cert.data,
+			   c->dica_cert.len) != 0)
+			return smk_fail(e, SMK_E_MISMATCH,
+					"reader %s: device %s now shows device certificate %s, "
+					"not the %s it was taken up with",
+					d->reader, d->serial, c->device_chr, d->devaut_chr);
+		return 0;
+	}
+	if (smk_buf_add(&chain, c->device_cert.data, c->device_cert.len) < 0 ||
+	    smk_buf_add(&chain, c->dica_cert.data, c->dica_cert.len) < 0) {
+		smk_buf_free(&chain);
 		return smk_fail(e, SMK_E_NOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&eng->lock);
+	snprintf(d->devaut_chr, sizeof(d->devaut_chr), "%s", c->device_chr);
+	snprintf(d->serial, sizeof(d->serial), "%s", c->serial);
+	smk_buf_free(&d->chain_bytes);
+	d->chain_bytes = chain;
+	pthread_mutex_unlock(&eng->lock);
 	return 0;
 }
 

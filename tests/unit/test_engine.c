@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -599,6 +600,65 @@ START_TEST(concurrent_generates_get_verified_bundles)
 	 * measured while the six are placed, which vary from run to run) */
 	ck_assert_uint_ge(on_archive_dev, 1);
 	ck_assert_uint_le(on_archive_dev, 5);
+}
+END_TEST
+
+/* A device's identity is known from its first session on: the loop reads
+ * it (under the engine lock) to place a job and writes it into the intent,
+ * while the worker re-checks it at the start of every card task. A watcher
+ * reads it as the placement does while keys are made on both devices: it
+ * must never see an up device without its serial or DevAut CHR (an intent
+ * written in such a moment was refused with "device serial: missing"). */
+static atomic_int watching;
+static unsigned long watch_blank, watch_reads;
+
+static void *watch_identity(void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	while (watching) {
+		pthread_mutex_lock(&eng->lock);
+		for (i = 0; i < eng->device_count; i++) {
+			const device *d = eng->devices[i];
+
+			if (d->state != DEVICE_DOWN && (!d->serial[0] || !d->devaut_chr[0]))
+				watch_blank++;
+			watch_reads++;
+		}
+		pthread_mutex_unlock(&eng->lock);
+	}
+	return NULL;
+}
+
+START_TEST(identity_steady_while_keys_are_made)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	pthread_t watcher;
+	client c[6];
+	size_t i, round;
+
+	watch_blank = watch_reads = 0;
+	watching = 1;
+	ck_assert_int_eq(pthread_create(&watcher, NULL, watch_identity, NULL), 0);
+	for (round = 0; round < 3; round++) {
+		memset(c, 0, sizeof(c));
+		for (i = 0; i < 6; i++)
+			ck_assert_msg(engine_generate(eng, &p, "sign", "w", NULL, NULL, on_done,
+						      &c[i], &err) == 0,
+				      "round %zu, request %zu: %s", round, i, err.msg);
+		run_until(c, 6);
+		for (i = 0; i < 6; i++) {
+			ck_assert_msg(c[i].reply != NULL, "%s: %s", c[i].err, c[i].msg);
+			json_decref(c[i].reply);
+		}
+	}
+	watching = 0;
+	pthread_join(watcher, NULL);
+	ck_assert_uint_gt(watch_reads, 0);
+	ck_assert_msg(watch_blank == 0, "an up device showed no identity %lu times in %lu reads",
+		      watch_blank, watch_reads);
 }
 END_TEST
 
@@ -2194,6 +2254,7 @@ int main(void)
 	tcase_add_test(tc, generate_answers_after_commit);
 	tcase_add_test(tc, two_devices_share_the_work);
 	tcase_add_test(tc, concurrent_generates_get_verified_bundles);
+	tcase_add_test(tc, identity_steady_while_keys_are_made);
 	tcase_add_test(tc, failed_checkpoint_leaves_record_uncovered);
 	tcase_add_test(tc, batch_waits_for_keys_being_made);
 	tcase_add_test(tc, batch_not_held_for_a_failed_key);
