@@ -9,20 +9,21 @@
 #include <openssl/evp.h>
 
 #include "internal.h"
+#include "vkey.h"
 
 /* U+2014 EM DASH and a space start every note signature line (signed-note) */
 static const uint8_t dash[] = {0xe2, 0x80, 0x94, ' '};
 
-/* signed-note key names: non-empty, no white space, no '+'. We take the
- * printable ASCII subset (every witness name in use is a schema-less URL). */
+/* signed-note key names (vkey.h), and of those the printable ASCII subset:
+ * every witness name in use is a schema-less URL. */
 static int name_ok(const uint8_t *s, size_t n)
 {
-	size_t i;
+	size_t i, at;
 
-	if (n == 0 || n > COSIG_NAME_MAX)
+	if (n > COSIG_NAME_MAX || vkey_name_check((const char *)s, n, &at) != VKEY_NAME_OK)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '+')
+		if (s[i] >= 0x80)
 			return 0;
 	return 1;
 }
@@ -45,50 +46,26 @@ int cosig_key_id(const char *name, const uint8_t pub[32], uint8_t id[4], smk_err
 	return rc;
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int cosig_key_parse(const char *s, size_t len, cosig_key *k, smk_err *e)
 {
-	const uint8_t *p = (const uint8_t *)s, *plus1, *plus2;
+	vkey_parts v;
 	smk_buf raw = SMK_BUF_INIT;
 	uint8_t id[4], want[4];
-	size_t name_len, i;
 
 	memset(k, 0, sizeof(*k));
-	plus1 = memchr(p, '+', len);
-	plus2 = plus1 ? memchr(plus1 + 1, '+', len - (size_t)(plus1 + 1 - p)) : NULL;
-	if (!plus2)
+	if (vkey_split(s, len, &v) < 2)
 		return smk_fail(e, SMK_E_FORMAT,
 				"witness key: not a verifier key (NAME+KEYID+BASE64)");
-	name_len = (size_t)(plus1 - p);
-	if (!name_ok(p, name_len))
+	if (!name_ok((const uint8_t *)v.name, v.name_len))
 		return smk_fail(e, SMK_E_FORMAT,
 				"witness key: name must be 1 to %d printable ASCII characters, no "
 				"space or '+'",
 				COSIG_NAME_MAX);
-	memcpy(k->name, p, name_len);
-	if (plus2 - plus1 != 9)
+	memcpy(k->name, v.name, v.name_len);
+	if (vkey_id(v.id, v.id_len, id) < 0)
 		return smk_fail(e, SMK_E_FORMAT, "witness key %s: key ID must be 8 hex digits",
 				k->name);
-	for (i = 0; i < 4; i++) {
-		int hi = hexval(plus1[1 + 2 * i]), lo = hexval(plus1[2 + 2 * i]);
-
-		if (hi < 0 || lo < 0)
-			return smk_fail(e, SMK_E_FORMAT,
-					"witness key %s: key ID must be 8 hex digits", k->name);
-		id[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (archive_b64_decode((const char *)plus2 + 1, len - (size_t)(plus2 + 1 - p), &raw,
-			       "witness key", e) < 0)
+	if (archive_b64_decode(v.key, v.key_len, &raw, "witness key", e) < 0)
 		return smk_context(e, "witness key %s", k->name);
 	if (raw.len != 33 || raw.data[0] != COSIG_TYPE_ED25519) {
 		int type = raw.len ? raw.data[0] : -1;
@@ -314,34 +291,22 @@ int cosig_policy_add(cosig_policy *p, const char *vkey, smk_err *e)
 	return 0;
 }
 
-static int is_space(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\r';
-}
-
 int cosig_policy_load(cosig_policy *p, const uint8_t *text, size_t len, const char *path,
 		      smk_err *e)
 {
-	size_t pos = 0, line_no = 0;
+	vkey_lines lines;
+	const char *l;
+	size_t n;
 	int seen_quorum = 0;
 
-	while (pos < len) {
-		const uint8_t *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - text) : len, a = pos, b = end;
+	vkey_lines_init(&lines, text, len, 1);
+	while (vkey_lines_next(&lines, &l, &n)) {
 		char buf[512];
 
-		line_no++;
-		pos = end + 1;
-		while (a < b && is_space(text[a]))
-			a++;
-		while (b > a && is_space(text[b - 1]))
-			b--;
-		if (a == b || text[a] == '#')
-			continue;
-		if (b - a >= sizeof(buf) || memchr(text + a, '\0', b - a))
-			return smk_fail(e, SMK_E_FORMAT, "%s:%zu: line too long", path, line_no);
-		memcpy(buf, text + a, b - a);
-		buf[b - a] = '\0';
+		if (n >= sizeof(buf) || memchr(l, '\0', n))
+			return smk_fail(e, SMK_E_FORMAT, "%s:%zu: line too long", path, lines.no);
+		memcpy(buf, l, n);
+		buf[n] = '\0';
 		if (strncmp(buf, "quorum", 6) == 0 && (buf[6] == ' ' || buf[6] == '\t')) {
 			char *s = buf + 7, *endp;
 			long q;
@@ -351,17 +316,17 @@ int cosig_policy_load(cosig_policy *p, const uint8_t *text, size_t len, const ch
 			q = strtol(s, &endp, 10);
 			if (seen_quorum)
 				return smk_fail(e, SMK_E_FORMAT, "%s:%zu: a second quorum line",
-						path, line_no);
+						path, lines.no);
 			if (*s < '0' || *s > '9' || *endp != '\0' || q < 1 || q > COSIG_KEYS_MAX)
 				return smk_fail(e, SMK_E_FORMAT,
 						"%s:%zu: quorum must be a number from 1 to %d",
-						path, line_no, COSIG_KEYS_MAX);
+						path, lines.no, COSIG_KEYS_MAX);
 			seen_quorum = 1;
 			p->quorum = q;
 			continue;
 		}
 		if (cosig_policy_add(p, buf, e) < 0)
-			return smk_context(e, "%s:%zu", path, line_no);
+			return smk_context(e, "%s:%zu", path, lines.no);
 	}
 	return 0;
 }

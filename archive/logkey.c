@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "internal.h"
+#include "vkey.h"
 
 /* A logs file holds a handful of lines; anything far larger is not one. */
 #define LOGS_FILE_MAX (256u * 1024u)
@@ -129,110 +130,44 @@ int archive_logkey_of(const uint8_t *spki, size_t n, archive_logkey *out, smk_er
 	return 0;
 }
 
-/* One UTF-8 code point at s[0..n): its value and length, or -1 (overlong
- * forms, surrogates and values above U+10FFFF are not UTF-8). */
-static int utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c = s[0], min;
-	int len, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xE0) == 0xC0) {
-		len = 2, c &= 0x1F, min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		len = 3, c &= 0x0F, min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		len = 4, c &= 0x07, min = 0x10000;
-	} else {
-		return -1;
-	}
-	if ((size_t)len > n)
-		return -1;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return -1;
-		c = c << 6 | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return -1;
-	*cp = c;
-	return len;
-}
-
-/* Unicode White_Space (what Go's unicode.IsSpace, and so the note package's
- * name check, refuses), and the controls C0, DEL and C1. */
-static int space_or_control(uint32_t c)
-{
-	if (c < 0x20 || c == ' ' || (c >= 0x7F && c <= 0xA0))
-		return 1;
-	return c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-	       c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int archive_logkey_parse(const char *s, size_t len, archive_logkey *out, smk_err *e)
 {
-	const char *p1, *p2;
-	size_t name_len, i;
+	vkey_parts v;
 	smk_buf raw = SMK_BUF_INIT;
 	EVP_PKEY *pk;
-	uint32_t id = 0, want;
-	int rc = -1;
+	uint8_t idb[4];
+	uint32_t id, want;
+	size_t at;
+	int plus, rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	p1 = memchr(s, '+', len);
-	if (!p1)
+	plus = vkey_split(s, len, &v);
+	if (plus == 0)
 		return smk_fail(e, SMK_E_FORMAT,
 				"verifier key: not <name>+<key ID>+<key> (no '+' in it)");
-	name_len = (size_t)(p1 - s);
-	if (name_len == 0)
+	if (v.name_len == 0)
 		return smk_fail(e, SMK_E_FORMAT, "verifier key: empty key name");
-	if (name_len >= sizeof(out->name))
+	if (v.name_len >= sizeof(out->name))
 		return smk_fail(e, SMK_E_FORMAT,
 				"verifier key: key name of %zu bytes is too long (at most %d)",
-				name_len, ARCHIVE_ORIGIN_MAX - 1);
-	for (i = 0; i < name_len;) {
-		uint32_t cp;
-		int n = utf8_next((const unsigned char *)s + i, name_len - i, &cp);
-
-		if (n < 0)
-			return smk_fail(e, SMK_E_FORMAT,
-					"verifier key: key name is not UTF-8 at byte %zu", i);
-		if (space_or_control(cp))
-			return smk_fail(e, SMK_E_FORMAT,
-					"verifier key: key name has a space or control character "
-					"at byte %zu",
-					i);
-		i += (size_t)n;
+				v.name_len, ARCHIVE_ORIGIN_MAX - 1);
+	switch (vkey_name_check(v.name, v.name_len, &at)) {
+	case VKEY_NAME_OK:
+		break;
+	case VKEY_NAME_UTF8:
+		return smk_fail(e, SMK_E_FORMAT, "verifier key: key name is not UTF-8 at byte %zu",
+				at);
+	default: /* white space or a control character; '+' ends the name */
+		return smk_fail(e, SMK_E_FORMAT,
+				"verifier key: key name has a space or control character "
+				"at byte %zu",
+				at);
 	}
-	p2 = memchr(p1 + 1, '+', len - name_len - 1);
-	if (!p2 || p2 - (p1 + 1) != 8)
+	if (plus < 2 || vkey_id(v.id, v.id_len, idb) < 0)
 		return smk_fail(e, SMK_E_FORMAT,
 				"verifier key: the key ID after the name is not 8 hex digits");
-	for (i = 0; i < 8; i++) {
-		int v = hexval(p1[1 + i]);
-
-		if (v < 0)
-			return smk_fail(e, SMK_E_FORMAT,
-					"verifier key: the key ID after the name is not 8 hex "
-					"digits");
-		id = id << 4 | (uint32_t)v;
-	}
-	if (archive_b64_decode(p2 + 1, len - (size_t)(p2 + 1 - s), &raw, "verifier key: key", e) <
-	    0)
+	id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+	if (archive_b64_decode(v.key, v.key_len, &raw, "verifier key: key", e) < 0)
 		return -1;
 	if (raw.len < 2 || raw.data[0] != ARCHIVE_LOGKEY_TYPE_ECDSA) {
 		smk_fail(e, SMK_E_UNSUPPORTED,
@@ -244,8 +179,8 @@ int archive_logkey_parse(const char *s, size_t len, archive_logkey *out, smk_err
 	if (!pk)
 		goto out;
 	EVP_PKEY_free(pk);
-	memcpy(out->name, s, name_len);
-	out->name[name_len] = '\0';
+	memcpy(out->name, v.name, v.name_len);
+	out->name[v.name_len] = '\0';
 	memcpy(out->spki, raw.data + 1, raw.len - 1);
 	out->spki_len = raw.len - 1;
 	if (key_id(out->spki, out->spki_len, &want, e) < 0)
@@ -292,7 +227,9 @@ int archive_logpins_load_file(archive_logpins *p, const char *path, smk_err *e)
 	FILE *f = fopen(path, "rb");
 	smk_buf text = SMK_BUF_INIT;
 	char chunk[4096], what[512];
-	size_t n, pos = 0, line = 0;
+	vkey_lines lines;
+	const char *l;
+	size_t n, ll;
 	int rc = -1;
 
 	if (!f) {
@@ -314,32 +251,20 @@ int archive_logpins_load_file(archive_logpins *p, const char *path, smk_err *e)
 		smk_fail(e, SMK_E_IO, "%s: read error", path);
 		goto out;
 	}
-	while (pos < text.len) {
-		const char *l = (const char *)text.data + pos;
-		const char *nl = memchr(l, '\n', text.len - pos);
-		size_t ll = nl ? (size_t)(nl - l) : text.len - pos;
-		size_t a = 0, b = ll;
+	vkey_lines_init(&lines, text.data, text.len, 0);
+	while (vkey_lines_next(&lines, &l, &ll)) {
 		char *one;
 
-		pos += ll + (nl ? 1 : 0);
-		line++;
-		/* white space around the key is not part of it */
-		while (a < b && (l[a] == ' ' || l[a] == '\t'))
-			a++;
-		while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t' || l[b - 1] == '\r'))
-			b--;
-		if (a == b || l[a] == '#')
-			continue;
-		if (memchr(l + a, '\0', b - a)) {
-			smk_fail(e, SMK_E_FORMAT, "%s:%zu: NUL byte in the line", path, line);
+		if (memchr(l, '\0', ll)) {
+			smk_fail(e, SMK_E_FORMAT, "%s:%zu: NUL byte in the line", path, lines.no);
 			goto out;
 		}
-		one = strndup(l + a, b - a);
+		one = strndup(l, ll);
 		if (!one) {
 			smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
 			goto out;
 		}
-		snprintf(what, sizeof(what), "%s:%zu", path, line);
+		snprintf(what, sizeof(what), "%s:%zu", path, lines.no);
 		if (archive_logpins_add(p, one, what, e) < 0) {
 			free(one);
 			goto out;

@@ -41,14 +41,20 @@ static const char witness_schema[] =
 static const char *const outcomes[] = {"cosigned", "unreachable",     "conflict", "inconsistent",
 				       "rejected", "bad-cosignature", NULL};
 
-int archive_witness_outcome_valid(const char *s)
+/* The index of s in outcomes[], or -1. */
+static int outcome_find(const char *s)
 {
-	size_t i;
+	int i;
 
 	for (i = 0; outcomes[i]; i++)
 		if (strcmp(outcomes[i], s) == 0)
-			return 1;
-	return 0;
+			return i;
+	return -1;
+}
+
+int archive_witness_outcome_valid(const char *s)
+{
+	return outcome_find(s) >= 0;
 }
 
 int archive_witness_schema(archive *a, smk_err *e)
@@ -91,10 +97,20 @@ int archive_checkpoint_at(archive *a, uint64_t size, smk_buf *note, smk_err *e)
 	return rc;
 }
 
+/* Run a prepared INSERT once and finalize it; what names it in an error. */
+static int step_once(archive *a, sqlite3_stmt *st, const char *what, smk_err *e)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, what, e);
+	return 0;
+}
+
 static int insert_event(archive *a, const archive_witness_event *ev, smk_err *e)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	if (archive_db_prepare(a,
 			       "INSERT INTO witness_events(time, witness, size, outcome,"
@@ -110,11 +126,7 @@ static int insert_event(archive *a, const archive_witness_event *ev, smk_err *e)
 	else
 		sqlite3_bind_null(st, 5);
 	sqlite3_bind_text(st, 6, ev->detail, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, "record a witness event", e);
-	return 0;
+	return step_once(a, st, "record a witness event", e);
 }
 
 int archive_witness_record(archive *a, const archive_witness_event *ev, smk_err *e)
@@ -128,7 +140,6 @@ static int insert_cosig(archive *a, uint64_t size, const cosig *c, const char *l
 			int *added, smk_err *e)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	/* the first cosignature a witness gave for a size is the one kept */
 	if (archive_db_prepare(a,
@@ -142,10 +153,8 @@ static int insert_cosig(archive *a, uint64_t size, const cosig *c, const char *l
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->time);
 	sqlite3_bind_int64(st, 5, now);
 	sqlite3_bind_text(st, 6, line, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, "store a cosignature", e);
+	if (step_once(a, st, "store a cosignature", e) < 0)
+		return -1;
 	*added = sqlite3_changes(a->db) > 0;
 	return 0;
 }
@@ -241,8 +250,11 @@ static void column_text(sqlite3_stmt *st, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", s ? (const char *)s : "");
 }
 
-int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev, void *ctx),
-			   void *ctx, smk_err *e)
+/* Each row of sql over the witness tables to row(), until it returns
+ * non-zero; an archive without the tables has no rows. what names the
+ * query in an error. */
+static int each_row(archive *a, const char *sql, const char *what,
+		    int (*row)(sqlite3_stmt *st, void *ctx), void *ctx, smk_err *e)
 {
 	sqlite3_stmt *st;
 	int yes, rc;
@@ -251,68 +263,81 @@ int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev
 		return -1;
 	if (!yes)
 		return 0;
-	if (archive_db_prepare(a,
-			       "SELECT time, witness, size, outcome, witness_size, detail"
-			       " FROM witness_events ORDER BY id",
-			       &st, e) < 0)
+	if (archive_db_prepare(a, sql, &st, e) < 0)
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		archive_witness_event ev;
-		char outcome[32];
-		size_t i;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.time = sqlite3_column_int64(st, 0);
-		column_text(st, 1, ev.witness, sizeof(ev.witness));
-		ev.size = (uint64_t)sqlite3_column_int64(st, 2);
-		column_text(st, 3, outcome, sizeof(outcome));
-		/* the stored name, as one of ours (the CHECK allows no other) */
-		ev.outcome = "rejected";
-		for (i = 0; outcomes[i]; i++)
-			if (strcmp(outcomes[i], outcome) == 0)
-				ev.outcome = outcomes[i];
-		ev.witness_size =
-		    sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
-		column_text(st, 5, ev.detail, sizeof(ev.detail));
-		if (fn(&ev, ctx))
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (row(st, ctx))
 			break;
-	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return archive_db_fail(a, "read witness events", e);
+		return archive_db_fail(a, what, e);
 	return 0;
+}
+
+struct event_visit {
+	int (*fn)(const archive_witness_event *ev, void *ctx);
+	void *ctx;
+};
+
+static int event_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct event_visit *v = ctx;
+	archive_witness_event ev;
+	char outcome[32];
+	int i;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.time = sqlite3_column_int64(st, 0);
+	column_text(st, 1, ev.witness, sizeof(ev.witness));
+	ev.size = (uint64_t)sqlite3_column_int64(st, 2);
+	column_text(st, 3, outcome, sizeof(outcome));
+	/* the stored name, as one of ours (the CHECK allows no other) */
+	i = outcome_find(outcome);
+	ev.outcome = i >= 0 ? outcomes[i] : "rejected";
+	ev.witness_size =
+	    sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+	column_text(st, 5, ev.detail, sizeof(ev.detail));
+	return v->fn(&ev, v->ctx);
+}
+
+int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev, void *ctx),
+			   void *ctx, smk_err *e)
+{
+	struct event_visit v = {fn, ctx};
+
+	return each_row(a,
+			"SELECT time, witness, size, outcome, witness_size, detail"
+			" FROM witness_events ORDER BY id",
+			"read witness events", event_row, &v, e);
+}
+
+struct cosig_visit {
+	int (*fn)(const archive_cosig_row *r, void *ctx);
+	void *ctx;
+};
+
+static int cosig_row(sqlite3_stmt *st, void *ctx)
+{
+	const struct cosig_visit *v = ctx;
+	archive_cosig_row r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = (uint64_t)sqlite3_column_int64(st, 0);
+	column_text(st, 1, r.witness, sizeof(r.witness));
+	r.time = sqlite3_column_int64(st, 2);
+	r.received = sqlite3_column_int64(st, 3);
+	return v->fn(&r, v->ctx);
 }
 
 int archive_witness_cosigs(archive *a, int (*fn)(const archive_cosig_row *r, void *ctx), void *ctx,
 			   smk_err *e)
 {
-	sqlite3_stmt *st;
-	int yes, rc;
+	struct cosig_visit v = {fn, ctx};
 
-	if (has_tables(a, &yes, e) < 0)
-		return -1;
-	if (!yes)
-		return 0;
-	if (archive_db_prepare(a,
-			       "SELECT size, witness, time, received FROM cosignatures"
-			       " ORDER BY size, witness",
-			       &st, e) < 0)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		archive_cosig_row r;
-
-		memset(&r, 0, sizeof(r));
-		r.size = (uint64_t)sqlite3_column_int64(st, 0);
-		column_text(st, 1, r.witness, sizeof(r.witness));
-		r.time = sqlite3_column_int64(st, 2);
-		r.received = sqlite3_column_int64(st, 3);
-		if (fn(&r, ctx))
-			break;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return archive_db_fail(a, "read cosignatures", e);
-	return 0;
+	return each_row(a,
+			"SELECT size, witness, time, received FROM cosignatures"
+			" ORDER BY size, witness",
+			"read cosignatures", cosig_row, &v, e);
 }
 
 int archive_bundle_checkpoint(archive *a, uint64_t seq, smk_buf *note, uint64_t *size, smk_err *e)
@@ -425,12 +450,9 @@ static int count_cosig(const archive_cosig_row *r, void *ctx)
 
 static size_t outcome_index(const char *o)
 {
-	size_t i;
+	int i = outcome_find(o);
 
-	for (i = 0; outcomes[i]; i++)
-		if (strcmp(outcomes[i], o) == 0)
-			return i;
-	return 4; /* rejected */
+	return i >= 0 ? (size_t)i : 4; /* rejected */
 }
 
 static int count_event(const archive_witness_event *ev, void *ctx)
