@@ -69,12 +69,13 @@ int cosig_key_parse(const char *s, size_t len, cosig_key *k, smk_err *e)
 		return smk_context(e, "witness key %s", k->name);
 	if (raw.len != 33 || raw.data[0] != COSIG_TYPE_ED25519) {
 		int type = raw.len ? raw.data[0] : -1;
+		size_t key_bytes = raw.len ? raw.len - 1 : 0; /* read before the free */
 
 		smk_buf_free(&raw);
 		return smk_fail(e, SMK_E_UNSUPPORTED,
 				"witness key %s: type 0x%02x with %zu key bytes; a witness key is "
 				"type 0x04 (Ed25519 cosignature) with 32",
-				k->name, type & 0xff, raw.len ? raw.len - 1 : 0);
+				k->name, type & 0xff, key_bytes);
 	}
 	memcpy(k->pub, raw.data + 1, 32);
 	smk_buf_free(&raw);

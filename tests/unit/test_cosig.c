@@ -254,6 +254,7 @@ START_TEST(verifier_keys)
 	memcpy(strchr(strchr(s, '+') + 1, '+') + 1, "AQ", 2);
 	ck_assert_int_eq(cosig_key_parse(s, strlen(s), &k, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_UNSUPPORTED);
+	ck_assert_msg(strstr(e.msg, "type 0x01 with 32 key bytes") != NULL, "%s", e.msg);
 }
 END_TEST
 
