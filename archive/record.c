@@ -197,21 +197,31 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 	return dump_intent(o, ok, out, e);
 }
 
-int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
+/* The request body of an authenticated CV request, ref §3.2:
+ * 67 { 7F21 { 7F4E { ... } 5F37 } 42 5F37 }. */
+static int cvreq_body(const uint8_t *cvreq, size_t len, tlv *body, smk_err *e)
 {
-	tlv auth, req, body, chr;
+	tlv auth, req;
 
-	/* ref §3.2: 67 { 7F21 { 7F4E { ... 5F20 CHR ... } 5F37 } 42 5F37 } */
 	if (tlv_parse_exact(cvreq, len, 0x67, &auth, e) < 0 ||
 	    tlv_parse(auth.value, auth.len, &req, e) < 0)
 		return smk_context(e, "CV-REQ");
 	if (req.tag != 0x7F21)
 		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F21 inside 67, found %X",
 				req.tag);
-	if (tlv_parse(req.value, req.len, &body, e) < 0)
+	if (tlv_parse(req.value, req.len, body, e) < 0)
 		return smk_context(e, "CV-REQ");
-	if (body.tag != 0x7F4E)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F4E body, found %X", body.tag);
+	if (body->tag != 0x7F4E)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F4E body, found %X", body->tag);
+	return 0;
+}
+
+int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
+{
+	tlv body, chr;
+
+	if (cvreq_body(cvreq, len, &body, e) < 0)
+		return -1;
 	if (tlv_find(body.value, body.len, 0x5F20, &chr, e) != 1)
 		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: no CHR (5F20)");
 	if (chr.len == 0 || chr.len > 16)
@@ -225,19 +235,11 @@ int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 
 int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
 {
-	tlv auth, req, body, car;
+	tlv body, car;
 	int found;
 
-	if (tlv_parse_exact(cvreq, len, 0x67, &auth, e) < 0 ||
-	    tlv_parse(auth.value, auth.len, &req, e) < 0)
-		return smk_context(e, "CV-REQ");
-	if (req.tag != 0x7F21)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F21 inside 67, found %X",
-				req.tag);
-	if (tlv_parse(req.value, req.len, &body, e) < 0)
-		return smk_context(e, "CV-REQ");
-	if (body.tag != 0x7F4E)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: expected 7F4E body, found %X", body.tag);
+	if (cvreq_body(cvreq, len, &body, e) < 0)
+		return -1;
 	found = tlv_find(body.value, body.len, 0x42, &car, e);
 	if (found < 0)
 		return smk_context(e, "CV-REQ: inner CAR (42)");

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "../common/hex.h"
+
 int vkey_split(const char *s, size_t len, vkey_parts *p)
 {
 	const char *p1, *p2;
@@ -89,17 +91,6 @@ enum vkey_name_fault vkey_name_check(const char *s, size_t n, size_t *at)
 	return VKEY_NAME_OK;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int vkey_id(const char *s, size_t n, uint8_t id[4])
 {
 	size_t i;
@@ -107,7 +98,8 @@ int vkey_id(const char *s, size_t n, uint8_t id[4])
 	if (n != 8)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = smk_hex_digit((unsigned char)s[2 * i]),
+		    lo = smk_hex_digit((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -3,7 +3,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 
-static int nibble(int c)
+int smk_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -25,7 +25,7 @@ int smk_hex_decode(const char *s, smk_buf *out, smk_err *e)
 
 		if (isspace(c) || c == ':')
 			continue;
-		v = nibble(c);
+		v = smk_hex_digit(c);
 		if (v < 0)
 			return smk_fail(e, SMK_E_FORMAT, "hex: character %zu is not a hex digit", pos + 1);
 		if (hi < 0) {

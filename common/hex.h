@@ -9,6 +9,8 @@
 #include "buf.h"
 #include "err.h"
 
+/* The value of one hex digit (either case), -1 for anything else. */
+int smk_hex_digit(int c);
 /* Decode hex digits, ignoring white space and ':' separators. Appends to out. */
 int smk_hex_decode(const char *s, smk_buf *out, smk_err *e);
 /* Upper-case hex of p into a new NUL-terminated string (caller frees); NULL on OOM. */
