@@ -289,6 +289,19 @@ static int get_field(struct rd *r, const uint8_t **p, size_t *n)
 	return 0;
 }
 
+/* The key pair that bld's parameters describe, as an EVP_PKEY of type. */
+static int keypair_from(OSSL_PARAM_BLD *bld, const char *type, EVP_PKEY **out)
+{
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+	EVP_PKEY_CTX *ctx = params ? EVP_PKEY_CTX_new_from_name(NULL, type, NULL) : NULL;
+	int ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
+		 EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) == 1;
+
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return ok ? 0 : -1;
+}
+
 static int ec_key_from(const smk_curve *curve, const uint8_t *d, size_t dlen, const uint8_t *q,
 		       size_t qlen, EVP_PKEY **out, smk_err *e)
 {
@@ -296,8 +309,6 @@ static int ec_key_from(const smk_curve *curve, const uint8_t *d, size_t dlen, co
 	EC_POINT *pt = grp ? EC_POINT_new(grp) : NULL;
 	BIGNUM *bd = BN_bin2bn(d, (int)dlen, NULL);
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	uint8_t pub[1 + 2 * 66];
 	size_t plen = 0;
 	int r = -1;
@@ -325,17 +336,12 @@ static int ec_key_from(const smk_curve *curve, const uint8_t *d, size_t dlen, co
 					    0) != 1 ||
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, plen) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bd) != 1 ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) != 1) {
+	    keypair_from(bld, "EC", out) < 0) {
 		smk_fail(e, SMK_E_CRYPTO, "key blob: EC key not constructible");
 		goto done;
 	}
 	r = 0;
 done:
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
 	BN_clear_free(bd);
 	EC_POINT_free(pt);
@@ -371,8 +377,6 @@ static int rsa_decode(struct rd *kb, unsigned size, EVP_PKEY **out, smk_err *e)
 	BIGNUM *bd = NULL, *bn = NULL, *be = NULL, *m = NULL, *c = NULL;
 	BN_CTX *bctx = BN_CTX_new();
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	int r = -1;
 
 	if (get_field(kb, &d, &dl) < 0 || get_field(kb, &n, &nl) < 0 ||
@@ -405,17 +409,12 @@ static int rsa_decode(struct rd *kb, unsigned size, EVP_PKEY **out, smk_err *e)
 	if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, bd) != 1 ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_KEYPAIR, params) != 1) {
+	    keypair_from(bld, "RSA", out) < 0) {
 		smk_fail(e, SMK_E_CRYPTO, "key blob: RSA key not constructible");
 		goto done;
 	}
 	r = 0;
 done:
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
 	BN_clear_free(bd);
 	BN_free(bn);
