@@ -41,12 +41,14 @@ static void build(const char *name, uint32_t id, uint8_t type, const uint8_t *ke
 {
 	uint8_t raw[512];
 	char b64[800];
+	int w;
 
 	ck_assert_uint_lt(n, sizeof(raw));
 	raw[0] = type;
 	memcpy(raw + 1, key, n);
 	EVP_EncodeBlock((unsigned char *)b64, raw, (int)(n + 1));
-	snprintf(out, cap, "%s+%08x+%s", name, (unsigned)id, b64);
+	w = snprintf(out, cap, "%s+%08x+%s", name, (unsigned)id, b64);
+	ck_assert_msg(w > 0 && (size_t)w < cap, "expected key text needs %d bytes, have %zu", w, cap);
 }
 
 static uint32_t id_of(const uint8_t *p, size_t n)
