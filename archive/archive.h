@@ -1,7 +1,7 @@
 /*
  * The archive: an append-only SQLite store of signed key-generation records.
  *
- * Flow (DESIGN.md "A Generate request, end to end"):
+ * Flow (docs/design.md "A Generate request, end to end"):
  *   archive_intent()  before the card is asked: durably records who asked for
  *                     what, and returns the CHR the GAKP must carry, which
  *                     commits to the intent;

@@ -1,5 +1,5 @@
 /*
- * Card work after generation (issue 9): certificates for archived keys
+ * Card work after generation: certificates for archived keys
  * (certs.c: CreateCSR, SelfSign, ImportCertificate), keys made elsewhere and
  * the card beside the archive (adopt.c: Adopt, ListDeviceObjects). cardop.c
  * holds what they share: the operation, its trip from the loop to the key's

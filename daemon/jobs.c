@@ -1,5 +1,5 @@
 /*
- * A Generate request on the event loop (DESIGN.md "A Generate request, end
+ * A Generate request on the event loop (docs/design.md "A Generate request, end
  * to end"): authorize, choose the device and key id, write the intent
  * before any card sees anything, hand the job to the device's worker, then
  * have the archive key's worker commit the record, and only then answer.
@@ -682,7 +682,7 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 				   e.msg);
 	}
 
-	/* ref DESIGN step 2: the intent is durable before the card sees anything */
+	/* docs/design.md step 2: the intent is durable before the card sees anything */
 	memset(&ir, 0, sizeof(ir));
 	ir.kind = ARCHIVE_KIND_KEY;
 	ir.peer.uid = peer->uid;

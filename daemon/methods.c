@@ -13,7 +13,7 @@
 
 #include "policy/policy.h"
 
-#define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §8) */
+#define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §4.2) */
 #define REQUEST_ID_MAX 128
 #define LIST_LIMIT_MAX 10000
 #define SUBJECT_MAX 1024   /* an -subj string; x509_parse_subject checks the rest */

@@ -1,7 +1,7 @@
 /*
  * Start-up work that must happen before the first request: the archive
  * signing key, and reconciliation of every intent without an outcome
- * (DESIGN.md step 6). It runs on the main thread before the workers start,
+ * (docs/design.md step 6). It runs on the main thread before the workers start,
  * so it uses the device sessions directly.
  *
  * The intent in the archive says who asked and under which policy; the

@@ -2,7 +2,7 @@
  * The vpcd side: the card is the TCP client of vpcd. Every message is a
  * 2-byte big-endian length and that many bytes; from vpcd a 1-byte message
  * is a control code (00 power off, 01 power on, 02 reset, 04 send the ATR),
- * anything longer a command APDU (DESIGN.md "vpcd framing"). A closed
+ * anything longer a command APDU (docs/design.md "vpcd framing"). A closed
  * connection is a removed card, so a fault that resets or pulls the card
  * drops the connection and comes back.
  */

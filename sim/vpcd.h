@@ -1,5 +1,5 @@
 /*
- * smkey-sim behind pcscd: the vpcd framing client (DESIGN.md "vpcd
+ * smkey-sim behind pcscd: the vpcd framing client (docs/design.md "vpcd
  * framing") and the control socket that programs faults at run time.
  */
 #ifndef SMK_SIM_VPCD_H

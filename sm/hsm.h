@@ -253,7 +253,7 @@ void hsm_domain_state_finish(hsm_domain_state *st);
  * up -- and that only for the moment of the query. */
 bool hsm_domain_may_import(const hsm_domain_state *st);
 
-/* ---- SELECT of a key object with FCP: the algorithm list (issue 14) ---- */
+/* ---- SELECT of a key object with FCP: the algorithm list (ref §2.8) ---- */
 
 /* `00 A4 00 00 02 CC<id> 00`: select the key object and ask for its FCP. */
 void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id);

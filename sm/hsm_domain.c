@@ -1,7 +1,7 @@
 /*
  * What the card can tell about import and a key's use: the MANAGE KEY
  * DOMAIN status query (ref §2.7) and the algorithm list in the FCP of a key
- * object. Pure builders and parsers; the session sends them under SM.
+ * object (ref §2.8). Pure builders and parsers; the session sends them under SM.
  */
 #include "hsm.h"
 

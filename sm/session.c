@@ -81,7 +81,7 @@ out:
  * makes a key (and replaces the one at its id), SIGN and DECIPHER may count
  * down a use counter. An unprotected answer proves nothing about them: the
  * card cannot send one while SM is up, so it came from someone between host
- * and card, and the card may well have executed the command (issue 15). */
+ * and card, and the card may well have executed the command. */
 static bool has_effect(const apdu *a)
 {
 	return a->ins == 0x46 || a->ins == 0x68 || a->ins == 0x62;

@@ -1,6 +1,6 @@
 /*
  * gen_archive: an archive of genuinely signed records for `smkey audit`
- * (issue 8, benchmark 4), without pcscd, cards or the daemon.
+ * (benchmark 4 of tests/bench/run), without pcscd, cards or the daemon.
  *
  *   gen_archive DIR RECORDS [--devices N] [--ca FILE]
  *

@@ -1,5 +1,5 @@
 /*
- * smk-load: a varlink load generator for tests/bench/run (issue 8, bench 5).
+ * smk-load: a varlink load generator for tests/bench/run (bench 5).
  *
  *   smk-load SOCKET call METHOD PARAMS_JSON SECONDS CONNECTIONS [DEPTH]
  *	CONNECTIONS connections on one epoll loop; each keeps DEPTH calls

@@ -390,7 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fc.card) {
 		const sim_stats *st = sim_card_stats(fc.card);
 
-		/* ref §6: key generation, PIN and signatures only under SM */
+		/* docs/design.md: key generation, PIN and signatures only under SM */
 		FZ_CHECK(st->plain_by_ins[0x46] == 0);
 		FZ_CHECK(st->plain_by_ins[0x20] == 0);
 		FZ_CHECK(st->plain_by_ins[0x68] == 0);

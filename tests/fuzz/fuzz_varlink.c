@@ -191,7 +191,7 @@ QUERY(engine_get_consistency_proof)
 QUERY(engine_add_cosignatures)
 QUERY(engine_report_witness_push)
 
-/* The issue 9 card methods: checked like the queries; accepted ones are
+/* The after-generation card methods: checked like the queries; accepted ones are
  * answered later through done, as Generate (the harness answers them). */
 #define CARD(fn)                                                                                   \
 	int fn(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,         \

@@ -12,7 +12,7 @@
 #   smk_pass
 #
 # Debian 12's pcscd always listens on /run/pcscd/pcscd.comm, so the script runs
-# in private mount and network namespaces (DESIGN.md "Testing against real
+# in private mount and network namespaces (docs/design.md "Testing against real
 # parts"): a tmpfs over /run, loopback up, its own pcscd, vpcd's TCP ports on
 # its own loopback. Several scenarios therefore run at once without clashing,
 # and the host's pcscd (if any) is never touched. Everything started here is

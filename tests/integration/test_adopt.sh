@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keys made elsewhere (issue 9): OpenSC's pkcs11-tool generates two EC keys
+# Keys made elsewhere: OpenSC's pkcs11-tool generates two EC keys
 # on the simulator; a certificate is written over the second one's CE|id.
 #
 #  - `smkey inspect` flags both as not archived: the first with the hint to

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Certificates for an smkeyd key without losing its attestation (issue 9):
+# Certificates for an smkeyd key without losing its attestation:
 #
 #  - an APK key (release-apk) gets a self-signed certificate made in the HSM
 #    (`smkey selfsign`), which `smkey import-cert` writes into its CE|id;

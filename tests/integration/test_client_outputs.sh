@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files smkey writes on request (issue 15): `smkey export -o`, `smkey audit
+# Files smkey writes on request: `smkey export -o`, `smkey audit
 # --report`, `smkey card genkey --req-out/--pem-out` and `smkey card sign
 # --out`. An output path that is a symbolic link to a victim file is refused
 # with an error naming the path, and the victim keeps its bytes; an existing

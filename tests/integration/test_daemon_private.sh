@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What another process of smkeyd's own uid, or a loose umask, can get from
-# the daemon (issue 15). smkeyd runs as nobody under umask 022 with one
+# the daemon. smkeyd runs as nobody under umask 022 with one
 # simulated HSM, the way it runs outside systemd:
 #  - the process is not dumpable (it holds SM session keys and, briefly, the
 #    PIN): its /proc/PID/ files belong to root, and another process of the

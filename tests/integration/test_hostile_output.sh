@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Output that cannot lie to a terminal (issue 14 item 6). Hostile text with
+# Output that cannot lie to a terminal (common/show.h). Hostile text with
 # ESC [2K (erase the line), CR, a newline and a fake "  ok  " line reaches
 # smkey and smkeyd by every way it can:
 #

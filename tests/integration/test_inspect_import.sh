@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a CV request proves (issue 14 item 5), through the real daemon: a
+# What a CV request proves, through the real daemon: a
 # simulated card with a DKEK key domain, run with --attest-imports (UNWRAP
 # KEY writes a device-signed request, as an independent implementation does)
 # and --fcp-algorithms (the key's FCP reports its algorithm list).

@@ -5,7 +5,7 @@
 # into each (MANAGE KEY DOMAIN through opensc-tool); pkcs11-tool generates a key on
 # card A, sc-hsm-tool wraps it there and unwraps it on card B, and the key
 # signs on B what openssl verifies with A's public key. Then the attack of
-# issue 14 item 5: whoever holds the share makes a key in software
+# key import: whoever holds the share makes a key in software
 # (smkey-sim wrap builds the blob, sc-hsm-tool imports it), and card B, run
 # with --attest-imports, writes a device-signed request for it into CE|id
 # that smkey cvc verify accepts like one of a generated key.

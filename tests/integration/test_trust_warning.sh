@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test roots are never trusted by accident (issue 15): etc/trust holds the
+# Test roots are never trusted by accident: etc/trust holds the
 # production root DESRCACC100001 alone (CardContact's test root is in
 # etc/trust-test), and every output of smkey verify, smkey audit and
 # smkeyd --check-config starts with a warning while a test (UT...) or

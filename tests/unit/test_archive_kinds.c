@@ -1,5 +1,5 @@
 /*
- * The record kinds of issue 9: "adopted" (a key made elsewhere whose CV-REQ
+ * The record kinds of card work after generation: "adopted" (a key made elsewhere whose CV-REQ
  * was still in CE|id) and "certificate" (a certificate written into CE|id of
  * a key with a record). Both go through the archive's one commit path, parse
  * with their own member set, verify offline and are counted by the audit.

@@ -78,7 +78,7 @@ START_TEST(genuine_chain_validates)
 	ck_assert_str_eq(c.serial, "DENK0404144");
 	ck_assert_str_eq(c.dica_chr, "DEDINK0400001");
 	ck_assert_str_eq(c.root_chr, "DESRCACC100001");
-	/* ref §4.3: inherited from the root */
+	/* ref §3.3, §4.3: inherited from the root */
 	ck_assert_str_eq(c.curve->name, "brainpoolP256r1");
 	ck_assert_str_eq(c.alg->name, "id-TA-ECDSA-SHA-256");
 	tu_assert_hex(c.point, c.point_len,

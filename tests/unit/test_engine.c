@@ -1255,7 +1255,7 @@ static int card_has_key(size_t card, unsigned key_id)
 	return has;
 }
 
-/* Issue 14 item 4, as an attacker would: after a lost answer, the reserved
+/* The read-back check, as an attacker would test it: after a lost answer, the reserved
  * slot holds a key with the intent's CHR that is not what the policy asks
  * for. An RSA key is caught by its type whatever the card reports; an
  * unrestricted EC key of the right curve only when the card reports the
@@ -1472,7 +1472,7 @@ START_TEST(card_facts_in_records_and_their_apdu_cost)
 }
 END_TEST
 
-/* ---- issue 9: certificates, adoption, inspection ---- */
+/* ---- after generation: certificates, adoption, inspection ---- */
 
 typedef int (*card_call)(engine *, const engine_peer *, json_t *, engine_done_fn, void *,
 			 engine_error *);

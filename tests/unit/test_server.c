@@ -641,7 +641,7 @@ START_TEST(test_validation_errors_per_method)
 }
 END_TEST
 
-/* The issue 9 methods: each parameter checked as the interface says, on
+/* The after-generation methods: each parameter checked as the interface says, on
  * one connection that stays usable; what passes reaches the engine without
  * nulls, and its later answer comes back. */
 START_TEST(test_card_methods_check_parameters)

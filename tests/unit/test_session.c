@@ -851,7 +851,7 @@ START_TEST(faults_during_operations)
 }
 END_TEST
 
-/* Behaviours of other firmware (issue 15): the device chain read with
+/* Behaviours of other firmware: the device chain read with
  * 61xx + GET RESPONSE; a card that names itself as inner CAR when the GAKP
  * has none, so a GAKP without CAR is refused by the echo check and one with
  * a CAR holds. */
@@ -927,7 +927,7 @@ START_TEST(plain_answer_to_gakp_or_sign_is_not_retried)
 }
 END_TEST
 
-/* Defects of other firmware that are not ours to work around (issue 15):
+/* Defects of other firmware that are not ours to work around:
  * each stops where it shows, with the card's status word named, and no PIN
  * is ever sent in plain. SM refused outright (MSE SET AT 6882); chip
  * authentication only after a plain VERIFY (GENERAL AUTHENTICATE 6982); a

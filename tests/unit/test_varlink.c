@@ -132,7 +132,7 @@ QUERY(engine_get_consistency_proof)
 QUERY(engine_add_cosignatures)
 QUERY(engine_report_witness_push)
 
-/* The issue 9 card methods: answered at once, like Generate above. */
+/* The after-generation card methods: answered at once, like Generate above. */
 #define CARD(fn)                                                                                   \
 	int fn(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,         \
 	       void *ctx, engine_error *err)                                                       \
