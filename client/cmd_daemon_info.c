@@ -7,56 +7,36 @@
  *
  * Every command also takes --socket PATH.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-/* --json and --socket, nothing else. 0 to go on, -1 after --help, or
- * SMKEY_EXIT_USAGE after a usage message. */
-static int parse(const char *cmd, int argc, char **argv, int *json, const char **sock)
+static void usage(FILE *f, const char *name)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	FILE *f = stderr;
-	int opt;
-
-	*json = 0;
-	*sock = NULL;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			*json = 1;
-		else if (opt == 's')
-			*sock = optarg;
-		else {
-			if (opt == 'h')
-				f = stdout;
-			break;
-		}
-	}
-	if (opt == -1 && optind == argc)
-		return 0;
-	fprintf(f, "usage: smkey %s [--json] [--socket PATH]\n", cmd);
-	return f == stdout ? -1 : SMKEY_EXIT_USAGE;
+	fprintf(f, "usage: smkey %s [--json] [--socket PATH]\n", name);
 }
 
-/* Run cmd's one call: 0 with *msg (NULL after --help), or the exit status. */
+/* Run cmd's one call (--json and --socket, nothing else): 0 with *msg (NULL
+ * after --help), or the exit status. */
 static int call(const char *cmd, int argc, char **argv, const char *method, int *json, json_t **msg,
 		varlink_reply *r)
 {
-	const char *sock;
-	int rc = parse(cmd, argc, argv, json, &sock);
+	const cmdline_spec spec = {
+	    .name = cmd,
+	    .shared = CMDLINE_JSON,
+	    .usage = usage,
+	};
+	cmdline_opts o;
 
-	if (rc != 0)
-		return rc < 0 ? SMKEY_EXIT_OK : rc;
-	return vlc_simple(cmd, sock, method, NULL, msg, r);
+	*json = 0;
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	*json = o.json;
+	return vlc_simple(cmd, o.socket, method, NULL, msg, r);
 }
 
 int cmd_policies(int argc, char **argv)

@@ -10,22 +10,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
-
-struct common {
-	const char *socket;
-	const char *output;
-	int json;
-	int force; /* --force: an existing output file is replaced */
-};
 
 /* A number of up to 18 digits, or -1. */
 static long long number(const char *s)
@@ -52,46 +45,12 @@ static json_t *record_id(const char *id)
 			: json_pack("{ss}", "request_id", id);
 }
 
-/* Options shared by list/show/bundle; returns optind, or -1 after usage. */
-static int parse(int argc, char **argv, const char *extra, struct common *o, void (*usage)(FILE *),
-		 int (*more)(int opt, const char *arg))
-{
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},	      {"socket", required_argument, NULL, 's'},
-	    {"output", required_argument, NULL, 'o'}, {"policy", required_argument, NULL, 'P'},
-	    {"since", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'L'},
-	    {"force", no_argument, NULL, 'f'},	      {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
-
-	memset(o, 0, sizeof(*o));
-	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			o->json = 1;
-		else if (opt == 's')
-			o->socket = optarg;
-		else if (opt == 'h') {
-			usage(stdout);
-			exit(SMKEY_EXIT_OK);
-		} else if (opt == 'o' && strchr(extra, 'o'))
-			o->output = optarg;
-		else if (opt == 'f' && strchr(extra, 'o'))
-			o->force = 1;
-		else if (opt == '?' || !strchr(extra, opt) || more == NULL ||
-			 more(opt, optarg) < 0) {
-			usage(stderr);
-			return -1;
-		}
-	}
-	return optind;
-}
-
 static const char *list_policy;
 static long long list_since = -1, list_limit = -1;
 
-static int list_opt(int opt, const char *arg)
+static int list_opt(void *ctx, int opt, const char *arg)
 {
+	(void)ctx;
 	if (opt == 'P')
 		list_policy = arg;
 	else if (opt == 'S' && (list_since = number(arg)) < 0)
@@ -101,8 +60,9 @@ static int list_opt(int opt, const char *arg)
 	return 0;
 }
 
-static void list_usage(FILE *f)
+static void list_usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey list [--policy NAME] [--since SEQ] [--limit N] [--json]"
 		   " [--socket PATH]\n"
 		   "  the archive's records, oldest first\n");
@@ -115,18 +75,28 @@ static const char *or_dash(json_t *obj, const char *key)
 
 int cmd_list(int argc, char **argv)
 {
-	struct common o;
+	static const struct option opts[] = {
+	    {"policy", required_argument, NULL, 'P'},
+	    {"since", required_argument, NULL, 'S'},
+	    {"limit", required_argument, NULL, 'L'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const cmdline_spec spec = {
+	    .name = "list",
+	    .shared = CMDLINE_JSON,
+	    .own = opts,
+	    .own_fn = list_opt,
+	    .usage = list_usage,
+	};
+	cmdline_opts o;
 	varlink_reply r;
-	json_t *msg, *params = json_object(), *recs, *rec;
+	json_t *msg, *params, *recs, *rec;
 	size_t i;
-	int rc, at = parse(argc, argv, "PSL", &o, list_usage, list_opt);
+	int rc;
 
-	if (at != argc) {
-		if (at >= 0)
-			list_usage(stderr);
-		json_decref(params);
-		return SMKEY_EXIT_USAGE;
-	}
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	params = json_object();
 	if (list_policy)
 		json_object_set_new(params, "policy", json_string(list_policy));
 	if (list_since >= 0)
@@ -163,8 +133,9 @@ int cmd_list(int argc, char **argv)
 	return SMKEY_EXIT_OK;
 }
 
-static void show_usage(FILE *f)
+static void show_usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey show [--json] [--socket PATH] SEQ|REQUEST-ID\n"
 		   "  one archive record in full\n");
 }
@@ -175,18 +146,22 @@ int cmd_show(int argc, char **argv)
 	    "request_id", "kind",   "time",	   "policy", "policy_digest", "label",
 	    "device",	  "key_id", "fingerprint", "reason", "cvreq",	      NULL,
 	};
-	struct common o;
+	static const cmdline_spec spec = {
+	    .name = "show",
+	    .shared = CMDLINE_JSON,
+	    .min_operands = 1,
+	    .max_operands = 1,
+	    .usage = show_usage,
+	};
+	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params, *rec, *v;
 	size_t i;
-	int rc, at = parse(argc, argv, "", &o, show_usage, NULL);
+	int rc;
 
-	if (at < 0 || at + 1 != argc) {
-		if (at >= 0)
-			show_usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
-	params = record_id(argv[at]);
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	params = record_id(argv[o.first]);
 	rc = vlc_simple("show", o.socket, "io.smkeyd.GetRecord", params, &msg, &r);
 	json_decref(params);
 	if (rc != SMKEY_EXIT_OK)
@@ -211,8 +186,9 @@ int cmd_show(int argc, char **argv)
 	return SMKEY_EXIT_OK;
 }
 
-static void bundle_usage(FILE *f)
+static void bundle_usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey bundle [-o FILE [--force]] [--socket PATH] SEQ|REQUEST-ID\n"
 		   "  the record's self-contained verification bundle (for smkey verify);\n"
 		   "  to standard output unless -o names a new file\n");
@@ -220,18 +196,23 @@ static void bundle_usage(FILE *f)
 
 int cmd_bundle(int argc, char **argv)
 {
-	struct common o;
+	/* --json is accepted and changes nothing: the bundle is JSON */
+	static const cmdline_spec spec = {
+	    .name = "bundle",
+	    .shared = CMDLINE_JSON | CMDLINE_OUTPUT,
+	    .min_operands = 1,
+	    .max_operands = 1,
+	    .usage = bundle_usage,
+	};
+	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params;
 	const char *bundle;
-	int rc, at = parse(argc, argv, "o", &o, bundle_usage, NULL);
+	int rc;
 
-	if (at < 0 || at + 1 != argc) {
-		if (at >= 0)
-			bundle_usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
-	params = record_id(argv[at]);
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	params = record_id(argv[o.first]);
 	rc = vlc_simple("bundle", o.socket, "io.smkeyd.GetBundle", params, &msg, &r);
 	json_decref(params);
 	if (rc != SMKEY_EXIT_OK)
