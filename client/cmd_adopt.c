@@ -57,13 +57,8 @@ int cmd_adopt(int argc, char **argv)
 	    {"label", required_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const cmdline_spec spec = {
-	    .name = "adopt",
-	    .shared = CMDLINE_JSON | CMDLINE_OUTPUT,
-	    .own = opts,
-	    .own_fn = own,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {"adopt", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, opts, own, 0, 0,
+				   usage};
 	struct adopt_args a = {NULL, NULL, 0};
 	const char *device, *out, *bundle;
 	long key_id;

@@ -61,28 +61,9 @@ static int run(int argc, char **argv, int selfsign)
 	    {"days", required_argument, NULL, 'd'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const cmdline_spec specs[] = {
-	    {
-		.name = "csr",
-		.shared = CMDLINE_OUTPUT,
-		.own = opts,
-		.own_fn = own,
-		.min_operands = 1,
-		.max_operands = 1,
-		.usage = usage,
-	    },
-	    {
-		.name = "selfsign",
-		.shared = CMDLINE_OUTPUT,
-		.own = opts,
-		.own_fn = own,
-		.min_operands = 1,
-		.max_operands = 1,
-		.usage = usage,
-	    },
-	};
-	const cmdline_spec *spec = &specs[selfsign];
-	const char *cmd = spec->name, *subject;
+	const cmdline_spec spec = {
+	    selfsign ? "selfsign" : "csr", CMDLINE_OUTPUT, NULL, opts, own, 1, 1, usage};
+	const char *cmd = spec.name, *subject;
 	struct csr_args a = {selfsign, NULL, 0};
 	long days;
 	cmdline_opts o;
@@ -91,10 +72,10 @@ static int run(int argc, char **argv, int selfsign)
 	const char *pem;
 	int rc;
 
-	if (cmdline_parse(spec, argc, argv, &a, &o) < 0)
+	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
 		return o.status;
 	if (a.subject == NULL)
-		return cmdline_usage_error(spec);
+		return cmdline_usage_error(&spec);
 	subject = a.subject;
 	days = a.days;
 	params = json_pack("{ss}", "subject", subject);

@@ -25,11 +25,7 @@ static void usage(FILE *f, const char *name)
 static int call(const char *cmd, int argc, char **argv, const char *method, int *json, json_t **msg,
 		varlink_reply *r)
 {
-	const cmdline_spec spec = {
-	    .name = cmd,
-	    .shared = CMDLINE_JSON,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {cmd, CMDLINE_JSON, NULL, NULL, NULL, 0, 0, usage};
 	cmdline_opts o;
 
 	*json = 0;

@@ -166,14 +166,7 @@ int cmd_generate(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const cmdline_spec spec = {
-	    .name = "generate",
-	    .shared = CMDLINE_JSON,
-	    .own_short = "p:l:d:o:",
-	    .own = opts,
-	    .own_fn = own,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {"generate", CMDLINE_JSON, "p:l:d:o:", opts, own, 0, 0, usage};
 	struct generate_args a = {NULL, NULL, NULL, "."};
 	const char *policy, *label, *device, *dir;
 	char stage[32] = "connecting";

@@ -68,13 +68,8 @@ static char *cert_pem(const char *path)
 
 int cmd_import_cert(int argc, char **argv)
 {
-	static const cmdline_spec spec = {
-	    .name = "import-cert",
-	    .shared = CMDLINE_JSON | CMDLINE_OUTPUT,
-	    .min_operands = 2,
-	    .max_operands = 2,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {
+	    "import-cert", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, NULL, 2, 2, usage};
 	const char *out, *sock, *bundle;
 	int json_out, force, rc;
 	cmdline_opts o;

@@ -167,13 +167,7 @@ int cmd_inspect(int argc, char **argv)
 	    {"device", required_argument, NULL, 'd'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const cmdline_spec spec = {
-	    .name = "inspect",
-	    .shared = CMDLINE_JSON,
-	    .own = opts,
-	    .own_fn = own,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {"inspect", CMDLINE_JSON, NULL, opts, own, 0, 0, usage};
 	const char *device = NULL;
 	cmdline_opts o;
 	int rc;

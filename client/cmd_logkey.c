@@ -77,12 +77,7 @@ out:
 
 int cmd_log_key(int argc, char **argv)
 {
-	static const cmdline_spec spec = {
-	    .name = "log-key",
-	    .shared = CMDLINE_JSON,
-	    .max_operands = 1,
-	    .usage = usage,
-	};
+	const cmdline_spec spec = {"log-key", CMDLINE_JSON, NULL, NULL, NULL, 0, 1, usage};
 	const char *sock, *path, *vkey;
 	varlink_reply r;
 	json_t *msg = NULL;

@@ -81,13 +81,7 @@ int cmd_list(int argc, char **argv)
 	    {"limit", required_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const cmdline_spec spec = {
-	    .name = "list",
-	    .shared = CMDLINE_JSON,
-	    .own = opts,
-	    .own_fn = list_opt,
-	    .usage = list_usage,
-	};
+	const cmdline_spec spec = {"list", CMDLINE_JSON, NULL, opts, list_opt, 0, 0, list_usage};
 	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params, *recs, *rec;
@@ -146,13 +140,7 @@ int cmd_show(int argc, char **argv)
 	    "request_id", "kind",   "time",	   "policy", "policy_digest", "label",
 	    "device",	  "key_id", "fingerprint", "reason", "cvreq",	      NULL,
 	};
-	static const cmdline_spec spec = {
-	    .name = "show",
-	    .shared = CMDLINE_JSON,
-	    .min_operands = 1,
-	    .max_operands = 1,
-	    .usage = show_usage,
-	};
+	const cmdline_spec spec = {"show", CMDLINE_JSON, NULL, NULL, NULL, 1, 1, show_usage};
 	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params, *rec, *v;
@@ -197,13 +185,8 @@ static void bundle_usage(FILE *f, const char *name)
 int cmd_bundle(int argc, char **argv)
 {
 	/* --json is accepted and changes nothing: the bundle is JSON */
-	static const cmdline_spec spec = {
-	    .name = "bundle",
-	    .shared = CMDLINE_JSON | CMDLINE_OUTPUT,
-	    .min_operands = 1,
-	    .max_operands = 1,
-	    .usage = bundle_usage,
-	};
+	const cmdline_spec spec = {
+	    "bundle", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, NULL, 1, 1, bundle_usage};
 	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params;
