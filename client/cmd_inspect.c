@@ -154,6 +154,12 @@ static void print_table(const char *device, json_t *objs)
 		printf("%zu key%s not in the archive\n", unknown, unknown == 1 ? "" : "s");
 }
 
+static void print_reply(json_t *reply, void *device)
+{
+	print_table(device, json_object_get(reply, "objects"));
+	print_domains(json_object_get(reply, "key_domains"));
+}
+
 static int own(void *ctx, int opt, const char *arg)
 {
 	(void)opt;
@@ -170,25 +176,16 @@ int cmd_inspect(int argc, char **argv)
 	const cmdline_spec spec = {"inspect", CMDLINE_JSON, NULL, opts, own, 0, 0, usage};
 	const char *device = NULL;
 	cmdline_opts o;
+	json_t *params;
 	int rc;
-	varlink_reply r;
-	json_t *params, *msg;
 
 	if (cmdline_parse(&spec, argc, argv, &device, &o) < 0)
 		return o.status;
 	if (device == NULL)
 		return cmdline_usage_error(&spec);
 	params = json_pack("{ss}", "device", device);
-	rc = vlc_simple("inspect", o.socket, "io.smkeyd.ListDeviceObjects", params, &msg, &r);
+	rc = vlc_call_print("inspect", o.socket, "io.smkeyd.ListDeviceObjects", params, NULL, o.json,
+			    print_reply, (void *)device);
 	json_decref(params);
-	if (rc != SMKEY_EXIT_OK)
-		return rc;
-	if (o.json) {
-		vlc_print_json(r.params);
-	} else {
-		print_table(device, json_object_get(r.params, "objects"));
-		print_domains(json_object_get(r.params, "key_domains"));
-	}
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+	return rc;
 }

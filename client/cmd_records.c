@@ -20,26 +20,10 @@
 #include "smkey.h"
 #include "varlink_client.h"
 
-/* A number of up to 18 digits, or -1. */
-static long long number(const char *s)
-{
-	long long v = 0;
-	size_t i;
-
-	if (s[0] == '\0' || strlen(s) > 18)
-		return -1;
-	for (i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 /* {"seq": N} for a number, {"request_id": ID} otherwise. */
 static json_t *record_id(const char *id)
 {
-	long long seq = number(id);
+	long long seq = vlc_number(id);
 
 	return seq >= 0 ? json_pack("{sI}", "seq", (json_int_t)seq)
 			: json_pack("{ss}", "request_id", id);
@@ -53,9 +37,9 @@ static int list_opt(void *ctx, int opt, const char *arg)
 	(void)ctx;
 	if (opt == 'P')
 		list_policy = arg;
-	else if (opt == 'S' && (list_since = number(arg)) < 0)
+	else if (opt == 'S' && (list_since = vlc_number(arg)) < 0)
 		return -1;
-	else if (opt == 'L' && (list_limit = number(arg)) < 0)
+	else if (opt == 'L' && (list_limit = vlc_number(arg)) < 0)
 		return -1;
 	return 0;
 }
@@ -73,6 +57,31 @@ static const char *or_dash(json_t *obj, const char *key)
 	return vlc_show(obj, key, "-");
 }
 
+static void print_records(json_t *recs, void *ctx)
+{
+	json_t *rec;
+	size_t i;
+
+	(void)ctx;
+	printf("%6s  %-20s  %-11s  %-16s  %-24s  %-12s  %s\n", "SEQ", "TIME", "KIND", "POLICY",
+	       "LABEL", "DEVICE", "KEY");
+	json_array_foreach(recs, i, rec)
+	{
+		json_t *key = json_object_get(rec, "key_id");
+
+		printf("%6lld  %-20s  %-11s  %-16s  %-24s  %-12s  ",
+		       (long long)json_integer_value(json_object_get(rec, "seq")),
+		       or_dash(rec, "time"), or_dash(rec, "kind"), or_dash(rec, "policy"),
+		       or_dash(rec, "label"), or_dash(rec, "device"));
+		if (json_is_integer(key))
+			printf("%lld\n", (long long)json_integer_value(key));
+		else
+			printf("-\n");
+	}
+	if (json_array_size(recs) == 0)
+		printf("(no records)\n");
+}
+
 int cmd_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -83,9 +92,7 @@ int cmd_list(int argc, char **argv)
 	};
 	const cmdline_spec spec = {"list", CMDLINE_JSON, NULL, opts, list_opt, 0, 0, list_usage};
 	cmdline_opts o;
-	varlink_reply r;
-	json_t *msg, *params, *recs, *rec;
-	size_t i;
+	json_t *params;
 	int rc;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
@@ -97,34 +104,10 @@ int cmd_list(int argc, char **argv)
 		json_object_set_new(params, "since", json_integer(list_since));
 	if (list_limit >= 0)
 		json_object_set_new(params, "limit", json_integer(list_limit));
-	rc = vlc_simple("list", o.socket, "io.smkeyd.ListRecords", params, &msg, &r);
+	rc = vlc_call_print("list", o.socket, "io.smkeyd.ListRecords", params, "records", o.json,
+			    print_records, NULL);
 	json_decref(params);
-	if (rc != SMKEY_EXIT_OK)
-		return rc;
-	recs = json_object_get(r.params, "records");
-	if (o.json) {
-		vlc_print_json(recs);
-	} else {
-		printf("%6s  %-20s  %-11s  %-16s  %-24s  %-12s  %s\n", "SEQ", "TIME", "KIND",
-		       "POLICY", "LABEL", "DEVICE", "KEY");
-		json_array_foreach(recs, i, rec)
-		{
-			json_t *key = json_object_get(rec, "key_id");
-
-			printf("%6lld  %-20s  %-11s  %-16s  %-24s  %-12s  ",
-			       (long long)json_integer_value(json_object_get(rec, "seq")),
-			       or_dash(rec, "time"), or_dash(rec, "kind"), or_dash(rec, "policy"),
-			       or_dash(rec, "label"), or_dash(rec, "device"));
-			if (json_is_integer(key))
-				printf("%lld\n", (long long)json_integer_value(key));
-			else
-				printf("-\n");
-		}
-		if (json_array_size(recs) == 0)
-			printf("(no records)\n");
-	}
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+	return rc;
 }
 
 static void show_usage(FILE *f, const char *name)
@@ -134,44 +117,42 @@ static void show_usage(FILE *f, const char *name)
 		   "  one archive record in full\n");
 }
 
-int cmd_show(int argc, char **argv)
+static void print_record(json_t *rec, void *ctx)
 {
 	static const char *const fields[] = {
 	    "request_id", "kind",   "time",	   "policy", "policy_digest", "label",
 	    "device",	  "key_id", "fingerprint", "reason", "cvreq",	      NULL,
 	};
+	json_t *v;
+	size_t i;
+
+	(void)ctx;
+	printf("record %lld\n", (long long)json_integer_value(json_object_get(rec, "seq")));
+	for (i = 0; fields[i]; i++) {
+		v = json_object_get(rec, fields[i]);
+		if (json_is_string(v))
+			printf("  %-14s %s\n", fields[i], smk_show(json_string_value(v)));
+		else if (json_is_integer(v))
+			printf("  %-14s %lld\n", fields[i], (long long)json_integer_value(v));
+	}
+	if (json_is_string(json_object_get(rec, "public_key_pem")))
+		printf("%s", json_string_value(json_object_get(rec, "public_key_pem")));
+}
+
+int cmd_show(int argc, char **argv)
+{
 	const cmdline_spec spec = {"show", CMDLINE_JSON, NULL, NULL, NULL, 1, 1, show_usage};
 	cmdline_opts o;
-	varlink_reply r;
-	json_t *msg, *params, *rec, *v;
-	size_t i;
+	json_t *params;
 	int rc;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
 		return o.status;
 	params = record_id(argv[o.first]);
-	rc = vlc_simple("show", o.socket, "io.smkeyd.GetRecord", params, &msg, &r);
+	rc = vlc_call_print("show", o.socket, "io.smkeyd.GetRecord", params, "record", o.json,
+			    print_record, NULL);
 	json_decref(params);
-	if (rc != SMKEY_EXIT_OK)
-		return rc;
-	rec = json_object_get(r.params, "record");
-	if (o.json) {
-		vlc_print_json(rec);
-	} else {
-		printf("record %lld\n", (long long)json_integer_value(json_object_get(rec, "seq")));
-		for (i = 0; fields[i]; i++) {
-			v = json_object_get(rec, fields[i]);
-			if (json_is_string(v))
-				printf("  %-14s %s\n", fields[i], smk_show(json_string_value(v)));
-			else if (json_is_integer(v))
-				printf("  %-14s %lld\n", fields[i],
-				       (long long)json_integer_value(v));
-		}
-		if (json_is_string(json_object_get(rec, "public_key_pem")))
-			printf("%s", json_string_value(json_object_get(rec, "public_key_pem")));
-	}
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+	return rc;
 }
 
 static void bundle_usage(FILE *f, const char *name)

@@ -225,6 +225,27 @@ void vlc_print_json(json_t *v)
 	free(s);
 }
 
+int vlc_call_print(const char *cmd, const char *socket_path, const char *method, json_t *params,
+		   const char *key, int json, void (*text)(json_t *v, void *ctx), void *ctx)
+{
+	varlink_reply r;
+	json_t *msg, *v;
+	int rc = vlc_simple(cmd, socket_path, method, params, &msg, &r);
+
+	if (rc != SMKEY_EXIT_OK)
+		return rc;
+	/* ListDevices warns of test roots: beside the JSON, before the text */
+	if (json_is_string(json_object_get(r.params, "trust_warning")))
+		fprintf(json ? stderr : stdout, "%s\n", vlc_show(r.params, "trust_warning", ""));
+	v = key ? json_object_get(r.params, key) : r.params;
+	if (json)
+		vlc_print_json(v);
+	else
+		text(v, ctx);
+	json_decref(msg);
+	return SMKEY_EXIT_OK;
+}
+
 const char *vlc_str(json_t *obj, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
@@ -237,8 +258,7 @@ const char *vlc_show(json_t *obj, const char *key, const char *dflt)
 	return smk_show(vlc_str(obj, key, dflt));
 }
 
-/* A number of up to 18 digits, or -1. */
-static long long id_number(const char *s)
+long long vlc_number(const char *s)
 {
 	long long v = 0;
 	size_t i;
@@ -265,7 +285,7 @@ static int is_request_id(const char *s)
 
 int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t *params)
 {
-	long long seq = id_number(id), found = -1, since = 0;
+	long long seq = vlc_number(id), found = -1, since = 0;
 	char seen[256] = "";
 	varlink_reply r;
 	json_t *msg, *q, *recs, *rec;
