@@ -176,16 +176,12 @@ int cmd_inspect(int argc, char **argv)
 	const cmdline_spec spec = {"inspect", CMDLINE_JSON, NULL, opts, own, 0, 0, usage};
 	const char *device = NULL;
 	cmdline_opts o;
-	json_t *params;
-	int rc;
 
 	if (cmdline_parse(&spec, argc, argv, &device, &o) < 0)
 		return o.status;
 	if (device == NULL)
 		return cmdline_usage_error(&spec);
-	params = json_pack("{ss}", "device", device);
-	rc = vlc_call_print("inspect", o.socket, "io.smkeyd.ListDeviceObjects", params, NULL, o.json,
-			    print_reply, (void *)device);
-	json_decref(params);
-	return rc;
+	return vlc_call_print("inspect", o.socket, "io.smkeyd.ListDeviceObjects",
+			      json_pack("{ss}", "device", device), NULL, o.json, print_reply,
+			      (void *)device);
 }

@@ -91,9 +91,8 @@ int cmd_list(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const cmdline_spec spec = {"list", CMDLINE_JSON, NULL, opts, list_opt, 0, 0, list_usage};
-	cmdline_opts o;
 	json_t *params;
-	int rc;
+	cmdline_opts o;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
 		return o.status;
@@ -104,10 +103,8 @@ int cmd_list(int argc, char **argv)
 		json_object_set_new(params, "since", json_integer(list_since));
 	if (list_limit >= 0)
 		json_object_set_new(params, "limit", json_integer(list_limit));
-	rc = vlc_call_print("list", o.socket, "io.smkeyd.ListRecords", params, "records", o.json,
-			    print_records, NULL);
-	json_decref(params);
-	return rc;
+	return vlc_call_print("list", o.socket, "io.smkeyd.ListRecords", params, "records", o.json,
+			      print_records, NULL);
 }
 
 static void show_usage(FILE *f, const char *name)
@@ -143,16 +140,11 @@ int cmd_show(int argc, char **argv)
 {
 	const cmdline_spec spec = {"show", CMDLINE_JSON, NULL, NULL, NULL, 1, 1, show_usage};
 	cmdline_opts o;
-	json_t *params;
-	int rc;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
 		return o.status;
-	params = record_id(argv[o.first]);
-	rc = vlc_call_print("show", o.socket, "io.smkeyd.GetRecord", params, "record", o.json,
-			    print_record, NULL);
-	json_decref(params);
-	return rc;
+	return vlc_call_print("show", o.socket, "io.smkeyd.GetRecord", record_id(argv[o.first]),
+			      "record", o.json, print_record, NULL);
 }
 
 static void bundle_usage(FILE *f, const char *name)

@@ -232,6 +232,7 @@ int vlc_call_print(const char *cmd, const char *socket_path, const char *method,
 	json_t *msg, *v;
 	int rc = vlc_simple(cmd, socket_path, method, params, &msg, &r);
 
+	json_decref(params);
 	if (rc != SMKEY_EXIT_OK)
 		return rc;
 	/* ListDevices warns of test roots: beside the JSON, before the text */

@@ -71,7 +71,7 @@ void vlc_print_json(json_t *v);
 /* A query command's whole run: vlc_simple, then the reply's member key (the
  * whole reply when key is NULL) printed as JSON with json, else by
  * text(v, ctx); a trust_warning in the reply (ListDevices) comes first, on
- * stderr with json. params stays the caller's. Returns the exit status. */
+ * stderr with json. Takes params (NULL: none). Returns the exit status. */
 int vlc_call_print(const char *cmd, const char *socket_path, const char *method, json_t *params,
 		   const char *key, int json, void (*text)(json_t *v, void *ctx), void *ctx);
 
