@@ -33,19 +33,13 @@ struct adopt_args {
 static int own(void *ctx, int opt, const char *arg)
 {
 	struct adopt_args *a = ctx;
-	char *end;
 
-	if (opt == 'd') {
+	if (opt == 'd')
 		a->device = arg;
-	} else if (opt == 'l') {
+	else if (opt == 'l')
 		a->label = arg;
-	} else {
-		a->key_id = strtol(arg, &end, 10);
-		if (*end || a->key_id < 1 || a->key_id > 255) {
-			fprintf(stderr, "smkey adopt: --key-id must be from 1 to 255\n");
-			return CMDLINE_SAID;
-		}
-	}
+	else
+		return cmdline_number("adopt", "key-id", arg, 1, 255, &a->key_id);
 	return 0;
 }
 

@@ -39,19 +39,14 @@ struct csr_args {
 static int own(void *ctx, int opt, const char *arg)
 {
 	struct csr_args *a = ctx;
-	char *end;
 
 	if (opt == 'S') {
 		a->subject = arg;
 		return 0;
 	}
-	a->days = strtol(arg, &end, 10);
-	if (!a->selfsign || *end || a->days < 1 || a->days > 36500) {
-		fprintf(stderr, "smkey %s: --days must be from 1 to 36500\n",
-			a->selfsign ? "selfsign" : "csr");
-		return CMDLINE_SAID;
-	}
-	return 0;
+	/* csr takes no --days: "" is refused with the same words */
+	return cmdline_number(a->selfsign ? "selfsign" : "csr", "days", a->selfsign ? arg : "", 1,
+			      36500, &a->days);
 }
 
 static int run(int argc, char **argv, int selfsign)

@@ -4,6 +4,7 @@
  */
 #include "cmdline.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "varlink_client.h"
@@ -97,5 +98,19 @@ int cmdline_parse(const cmdline_spec *s, int argc, char **argv, void *ctx, cmdli
 	if (operands < s->min_operands || operands > s->max_operands)
 		return stop(o, cmdline_usage_error(s));
 	o->first = optind;
+	return 0;
+}
+
+int cmdline_number(const char *cmd, const char *option, const char *arg, long min, long max,
+		   long *out)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v < min || v > max) {
+		fprintf(stderr, "smkey %s: --%s must be from %ld to %ld\n", cmd, option, min, max);
+		return CMDLINE_SAID;
+	}
+	*out = v;
 	return 0;
 }

@@ -46,6 +46,12 @@ typedef struct cmdline_opts {
  * a wrong number of operands. */
 int cmdline_parse(const cmdline_spec *s, int argc, char **argv, void *ctx, cmdline_opts *o);
 
+/* For an own option's handler: arg as a decimal number from min to max into
+ * *out, 0; otherwise "smkey CMD: --OPTION must be from MIN to MAX" on stderr
+ * and CMDLINE_SAID. */
+int cmdline_number(const char *cmd, const char *option, const char *arg, long min, long max,
+		   long *out);
+
 /* The usage on stderr; returns SMKEY_EXIT_USAGE, for checks after parsing
  * (a required option missing). */
 int cmdline_usage_error(const cmdline_spec *s);
