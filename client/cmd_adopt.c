@@ -6,82 +6,72 @@
  * and what it does not: the device made the key; policy, algorithm list and
  * requester are unknown.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *name)
 {
-	fprintf(f, "usage: smkey adopt --device SERIAL --key-id N [--label L] [-o BUNDLE [--force]]"
-		   " [--json] [--socket PATH]\n"
-		   "  archive key N of device SERIAL, made outside smkeyd, from the CV request\n"
-		   "  still in its CE|N (see smkey inspect); for root and admin-groups only\n");
+	fprintf(f,
+		"usage: smkey %s --device SERIAL --key-id N [--label L] [-o BUNDLE [--force]]"
+		" [--json] [--socket PATH]\n"
+		"  archive key N of device SERIAL, made outside smkeyd, from the CV request\n"
+		"  still in its CE|N (see smkey inspect); for root and admin-groups only\n",
+		name);
+}
+
+struct adopt_args {
+	const char *device, *label;
+	long key_id;
+};
+
+static int own(void *ctx, int opt, const char *arg)
+{
+	struct adopt_args *a = ctx;
+
+	if (opt == 'd')
+		a->device = arg;
+	else if (opt == 'l')
+		a->label = arg;
+	else
+		return cmdline_number("adopt", "key-id", arg, 1, 255, &a->key_id);
+	return 0;
 }
 
 int cmd_adopt(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'}, {"key-id", required_argument, NULL, 'k'},
-	    {"label", required_argument, NULL, 'l'},  {"output", required_argument, NULL, 'o'},
-	    {"json", no_argument, NULL, 'j'},	      {"socket", required_argument, NULL, 's'},
-	    {"force", no_argument, NULL, 'f'},	      {"help", no_argument, NULL, 'h'},
+	    {"device", required_argument, NULL, 'd'},
+	    {"key-id", required_argument, NULL, 'k'},
+	    {"label", required_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *device = NULL, *label = NULL, *out = NULL, *sock = NULL, *bundle;
-	long key_id = 0;
-	int json_out = 0, force = 0, opt, rc;
+	const cmdline_spec spec = {"adopt", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, opts, own, 0, 0,
+				   usage};
+	struct adopt_args a = {NULL, NULL, 0};
+	const char *device, *out, *bundle;
+	long key_id;
+	cmdline_opts o;
+	int rc;
 	varlink_reply r;
 	json_t *params, *msg;
-	char *end;
 
-	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			device = optarg;
-			break;
-		case 'k':
-			key_id = strtol(optarg, &end, 10);
-			if (*end || key_id < 1 || key_id > 255) {
-				fprintf(stderr, "smkey adopt: --key-id must be from 1 to 255\n");
-				return SMKEY_EXIT_USAGE;
-			}
-			break;
-		case 'l':
-			label = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'j':
-			json_out = 1;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return SMKEY_EXIT_OK;
-		default:
-			usage(stderr);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (device == NULL || key_id == 0 || optind != argc) {
-		usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
+	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
+		return o.status;
+	if (a.device == NULL || a.key_id == 0)
+		return cmdline_usage_error(&spec);
+	device = a.device;
+	key_id = a.key_id;
+	out = o.output;
 	params = json_pack("{sssI}", "device", device, "key_id", (json_int_t)key_id);
-	if (label)
-		json_object_set_new(params, "label", json_string(label));
-	rc = vlc_simple("adopt", sock, "io.smkeyd.Adopt", params, &msg, &r);
+	if (a.label)
+		json_object_set_new(params, "label", json_string(a.label));
+	rc = vlc_simple("adopt", o.socket, "io.smkeyd.Adopt", params, &msg, &r);
 	json_decref(params);
 	if (rc != SMKEY_EXIT_OK) {
 		fprintf(stderr, "smkey adopt: nothing was archived\n");
@@ -89,8 +79,8 @@ int cmd_adopt(int argc, char **argv)
 	}
 	bundle = vlc_str(r.params, "bundle", "");
 	if (out)
-		rc = vlc_write_output("adopt", out, bundle, strlen(bundle), force);
-	if (json_out) {
+		rc = vlc_write_output("adopt", out, bundle, strlen(bundle), o.force);
+	if (o.json) {
 		vlc_print_json(r.params);
 	} else {
 		printf("adopted key %ld of %s as record %lld (request %s)\n", key_id, device,

@@ -315,30 +315,27 @@ static int read_in(const char *path, smk_buf *b, smk_err *e)
 	return 0;
 }
 
-static int card_info(const struct card_opts *o)
+static int card_info(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 {
-	struct card_ctx c;
 	const devaut_chain *ch;
 	const hsm_fcp *fcp;
 	hsm_pin_status st;
 	uint8_t ids[255];
 	size_t n, i;
-	smk_err e;
-	int rc = 1;
 
-	if (ctx_open(&c, o, false, &e) < 0)
-		goto out;
-	ch = session_chain(c.s);
-	fcp = session_fcp(c.s);
-	printf("reader:   %s\n", smk_show(session_reader(c.s)));
+	if (ctx_open(c, o, false, e) < 0)
+		return -1;
+	ch = session_chain(c->s);
+	fcp = session_fcp(c->s);
+	printf("reader:   %s\n", smk_show(session_reader(c->s)));
 	printf("serial:   %s\n", ch->serial);
 	printf("device:   %s\n", ch->device_chr);
 	printf("dica:     %s\n", ch->dica_chr);
 	printf("root:     %s\n", ch->root_chr);
 	printf("applet:   %u.%u\n", fcp->version_major, fcp->version_minor);
 	printf("sm:       chip authentication with DevAut (%s), AES-128\n", ch->curve->name);
-	if (session_pin_status(c.s, &st, &e) < 0)
-		goto out;
+	if (session_pin_status(c->s, &st, e) < 0)
+		return -1;
 	if (st.state == HSM_PIN_VERIFIED)
 		printf("pin:      verified\n");
 	else if (st.state == HSM_PIN_NOT_VERIFIED)
@@ -348,19 +345,14 @@ static int card_info(const struct card_opts *o)
 					 : st.state == HSM_PIN_TRANSPORT ? "transport PIN"
 									 : "not initialised");
 	if (st.state == HSM_PIN_VERIFIED) {
-		if (session_list_keys(c.s, ids, &n, &e) < 0)
-			goto out;
+		if (session_list_keys(c->s, ids, &n, e) < 0)
+			return -1;
 		printf("keys:    ");
 		for (i = 0; i < n; i++)
 			printf(" %u", ids[i]);
 		printf("\n");
 	}
-	rc = 0;
-out:
-	if (rc)
-		fail("info", &e);
-	ctx_close(&c);
-	return rc;
+	return 0;
 }
 
 static int parse_keyspec(const struct card_opts *o, hsm_keyspec *k, smk_err *e)
@@ -433,148 +425,144 @@ static void print_key(const session_key *k)
 /* --count N makes N keys in one session; --between runs a shell command
  * after each but the last (the integration tests use it to reset the card
  * between two generations). Outputs are written for the last key. */
-static int card_genkey(const struct card_opts *o)
+static int card_genkey(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 {
-	struct card_ctx c;
 	session_keygen g;
 	session_key k;
-	smk_err e;
 	long i;
-	int rc = 1;
+	int rc = -1;
 
-	memset(&c, 0, sizeof(c));
 	memset(&k, 0, sizeof(k));
 	memset(&g, 0, sizeof(g));
-	if (parse_keyspec(o, &g.spec, &e) < 0)
-		goto out;
-	if (o->id > 255 || o->count < 1 || (o->count > 1 && o->id > 0)) {
-		smk_fail(&e, SMK_E_ARG, "--id is 1..255, --count at least 1 and not with --id");
-		goto out;
-	}
+	if (parse_keyspec(o, &g.spec, e) < 0)
+		return -1;
+	if (o->id > 255 || o->count < 1 || (o->count > 1 && o->id > 0))
+		return smk_fail(e, SMK_E_ARG,
+				"--id is 1..255, --count at least 1 and not with --id");
 	g.key_id = o->id > 0 ? (uint8_t)o->id : 0;
 	g.label = o->label;
-	if (check_out(o, o->req_out, &e) < 0 || check_out(o, o->pem_out, &e) < 0 ||
-	    ctx_open(&c, o, true, &e) < 0)
-		goto out;
+	if (check_out(o, o->req_out, e) < 0 || check_out(o, o->pem_out, e) < 0 ||
+	    ctx_open(c, o, true, e) < 0)
+		return -1;
 	for (i = 0; i < o->count; i++) {
 		session_key_free(&k);
-		if (session_generate(c.s, &g, &k, &e) < 0)
+		if (session_generate(c->s, &g, &k, e) < 0)
 			goto out;
 		print_key(&k);
 		fflush(stdout);
 		if (o->between && i + 1 < o->count && system(o->between) != 0) {
-			smk_fail(&e, SMK_E_ARG, "--between command failed");
+			smk_fail(e, SMK_E_ARG, "--between command failed");
 			goto out;
 		}
 	}
-	printf("opens:    %u\n", session_opens(c.s));
-	if (o->req_out && write_out(o, o->req_out, k.cvreq.data, k.cvreq.len, &e) < 0)
+	printf("opens:    %u\n", session_opens(c->s));
+	if (o->req_out && write_out(o, o->req_out, k.cvreq.data, k.cvreq.len, e) < 0)
 		goto out;
-	if (o->pem_out && write_out(o, o->pem_out, k.att.pem, strlen(k.att.pem), &e) < 0)
+	if (o->pem_out && write_out(o, o->pem_out, k.att.pem, strlen(k.att.pem), e) < 0)
 		goto out;
 	rc = 0;
 out:
-	if (rc)
-		fail("genkey", &e);
 	session_key_free(&k);
-	ctx_close(&c);
 	return rc;
 }
 
 /* Rewrite the PrKD of a key from what CE|id attests (daemon recovery does the
  * same); --alg sets the usage the description announces. */
-static int card_prkd(const struct card_opts *o)
+static int card_prkd(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 {
 	struct card_opts only_algs = *o;
-	struct card_ctx c;
 	hsm_keyspec algs;
 	chain_attested att;
 	smk_buf req = SMK_BUF_INIT;
 	uint8_t id[20];
-	smk_err e;
-	int rc = 1;
+	int rc = -1;
 
-	memset(&c, 0, sizeof(c));
 	memset(&att, 0, sizeof(att));
 	memset(&algs, 0, sizeof(algs));
-	if (o->id < 1 || o->id > 255 || o->label == NULL) {
-		smk_fail(&e, SMK_E_ARG, "prkd needs --id 1..255 and --label");
-		goto out;
-	}
+	if (o->id < 1 || o->id > 255 || o->label == NULL)
+		return smk_fail(e, SMK_E_ARG, "prkd needs --id 1..255 and --label");
 	/* parse_keyspec wants a type and CHR; only the algorithm list matters */
 	only_algs.type = "rsa:2048";
 	only_algs.chr = "-";
 	only_algs.counter = -1;
 	only_algs.domain = -1;
-	if (parse_keyspec(&only_algs, &algs, &e) < 0 || ctx_open(&c, o, true, &e) < 0 ||
-	    session_read_cvreq(c.s, (uint8_t)o->id, &req, &e) < 0 ||
-	    session_check_cvreq(c.s, NULL, req.data, req.len, &att, &e) < 0 ||
-	    session_write_prkd(c.s, (uint8_t)o->id, o->label, att.key, algs.algs, algs.alg_count,
-			       id, &e) < 0)
+	if (parse_keyspec(&only_algs, &algs, e) < 0 || ctx_open(c, o, true, e) < 0 ||
+	    session_read_cvreq(c->s, (uint8_t)o->id, &req, e) < 0 ||
+	    session_check_cvreq(c->s, NULL, req.data, req.len, &att, e) < 0 ||
+	    session_write_prkd(c->s, (uint8_t)o->id, o->label, att.key, algs.algs, algs.alg_count,
+			       id, e) < 0)
 		goto out;
 	printf("key:      %u\nlabel:    %s\n", (unsigned)o->id, smk_show(o->label));
 	rc = 0;
 out:
-	if (rc)
-		fail("prkd", &e);
 	chain_attested_free(&att);
 	smk_buf_free(&req);
-	ctx_close(&c);
 	return rc;
 }
 
-static int card_sign(const struct card_opts *o)
+static int card_sign(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 {
-	struct card_ctx c;
 	smk_buf in = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	const smk_alg *alg = o->algs ? alg_by_name(o->algs) : NULL;
-	smk_err e;
-	int rc = 1;
+	int rc;
 
-	memset(&c, 0, sizeof(c));
-	if (alg == NULL || o->id < 1 || o->id > 255 || o->in == NULL || o->out == NULL) {
-		smk_fail(&e, SMK_E_ARG, "sign needs --id 1..255, a known --alg, --in and --out");
-		goto out;
-	}
-	if (check_out(o, o->out, &e) < 0 || read_in(o->in, &in, &e) < 0 ||
-	    ctx_open(&c, o, true, &e) < 0 ||
-	    session_sign(c.s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, &e) < 0 ||
-	    write_out(o, o->out, sig.data, sig.len, &e) < 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		fail("sign", &e);
+	if (alg == NULL || o->id < 1 || o->id > 255 || o->in == NULL || o->out == NULL)
+		return smk_fail(e, SMK_E_ARG,
+				"sign needs --id 1..255, a known --alg, --in and --out");
+	rc = -1;
+	if (check_out(o, o->out, e) == 0 && read_in(o->in, &in, e) == 0 &&
+	    ctx_open(c, o, true, e) == 0 &&
+	    session_sign(c->s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, e) == 0 &&
+	    write_out(o, o->out, sig.data, sig.len, e) == 0)
+		rc = 0;
 	smk_buf_free(&in);
 	smk_buf_free(&sig);
-	ctx_close(&c);
 	return rc;
 }
 
-static int card_delete(const struct card_opts *o)
+static int card_delete(struct card_ctx *c, const struct card_opts *o, smk_err *e)
+{
+	if (o->id < 1 || o->id > 255)
+		return smk_fail(e, SMK_E_ARG, "delete needs --id 1..255");
+	if (ctx_open(c, o, true, e) < 0 || session_delete_key(c->s, (uint8_t)o->id, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* The commands that open a session: each step checks its arguments, opens
+ * the card (ctx_open) and fills e on failure; the card is closed here. */
+static const struct {
+	const char *name;
+	int (*step)(struct card_ctx *c, const struct card_opts *o, smk_err *e);
+} card_steps[] = {
+    {"info", card_info},     {"genkey", card_genkey}, {"sign", card_sign},
+    {"delete", card_delete}, {"prkd", card_prkd},     {NULL, NULL},
+};
+
+static int card_run(const char *name, const struct card_opts *o)
 {
 	struct card_ctx c;
 	smk_err e;
-	int rc = 1;
+	size_t i;
+	int rc;
 
+	for (i = 0; card_steps[i].name; i++)
+		if (strcmp(name, card_steps[i].name) == 0)
+			break;
+	if (card_steps[i].name == NULL)
+		return -1;
 	memset(&c, 0, sizeof(c));
-	if (o->id < 1 || o->id > 255) {
-		smk_fail(&e, SMK_E_ARG, "delete needs --id 1..255");
-		goto out;
-	}
-	if (ctx_open(&c, o, true, &e) < 0 || session_delete_key(c.s, (uint8_t)o->id, &e) < 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		fail("delete", &e);
+	rc = card_steps[i].step(&c, o, &e);
+	if (rc < 0)
+		fail(name, &e);
 	ctx_close(&c);
-	return rc;
+	return rc < 0 ? 1 : 0;
 }
 
 int cmd_card(int argc, char **argv)
 {
 	struct card_opts o;
+	int rc;
 
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		return card_list();
@@ -582,18 +570,9 @@ int cmd_card(int argc, char **argv)
 		return card_find();
 	if (argc == 3 && strcmp(argv[1], "atr") == 0)
 		return card_atr(argv[2]);
-	if (argc >= 2 && parse_opts(argc - 1, argv + 1, &o) == 0) {
-		if (strcmp(argv[1], "info") == 0)
-			return card_info(&o);
-		if (strcmp(argv[1], "genkey") == 0)
-			return card_genkey(&o);
-		if (strcmp(argv[1], "sign") == 0)
-			return card_sign(&o);
-		if (strcmp(argv[1], "delete") == 0)
-			return card_delete(&o);
-		if (strcmp(argv[1], "prkd") == 0)
-			return card_prkd(&o);
-	}
+	if (argc >= 2 && parse_opts(argc - 1, argv + 1, &o) == 0 &&
+	    (rc = card_run(argv[1], &o)) >= 0)
+		return rc;
 	fputs(card_usage_text, stderr);
 	return 2;
 }

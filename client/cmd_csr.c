@@ -7,17 +7,17 @@
  * the key record's sequence number, request id or label. PEM goes to
  * standard output, or to FILE (a new file).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-static void usage(FILE *f, int selfsign)
+static void usage(FILE *f, const char *name)
 {
-	if (selfsign)
+	if (strcmp(name, "selfsign") == 0)
 		fprintf(f,
 			"usage: smkey selfsign ID --subject SUBJECT [--days N] [-o FILE [--force]]"
 			" [--socket PATH]\n"
@@ -30,70 +30,65 @@ static void usage(FILE *f, int selfsign)
 		   "  SUBJECT: as openssl -subj, e.g. \"/CN=Release key/O=Example Ltd/C=DE\"\n");
 }
 
+struct csr_args {
+	int selfsign;
+	const char *subject;
+	long days;
+};
+
+static int own(void *ctx, int opt, const char *arg)
+{
+	struct csr_args *a = ctx;
+
+	if (opt == 'S') {
+		a->subject = arg;
+		return 0;
+	}
+	/* csr takes no --days: "" is refused with the same words */
+	return cmdline_number(a->selfsign ? "selfsign" : "csr", "days", a->selfsign ? arg : "", 1,
+			      36500, &a->days);
+}
+
 static int run(int argc, char **argv, int selfsign)
 {
 	static const struct option opts[] = {
-	    {"subject", required_argument, NULL, 'S'}, {"days", required_argument, NULL, 'd'},
-	    {"output", required_argument, NULL, 'o'},  {"socket", required_argument, NULL, 's'},
-	    {"force", no_argument, NULL, 'f'},	       {"help", no_argument, NULL, 'h'},
+	    {"subject", required_argument, NULL, 'S'},
+	    {"days", required_argument, NULL, 'd'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *cmd = selfsign ? "selfsign" : "csr", *subject = NULL, *out = NULL, *sock = NULL;
-	long days = 0;
-	char *end;
+	const cmdline_spec spec = {
+	    selfsign ? "selfsign" : "csr", CMDLINE_OUTPUT, NULL, opts, own, 1, 1, usage};
+	const char *cmd = spec.name, *subject;
+	struct csr_args a = {selfsign, NULL, 0};
+	long days;
+	cmdline_opts o;
 	varlink_reply r;
 	json_t *params, *msg;
 	const char *pem;
-	int force = 0, opt, rc;
+	int rc;
 
-	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'S':
-			subject = optarg;
-			break;
-		case 'd':
-			days = strtol(optarg, &end, 10);
-			if (!selfsign || *end || days < 1 || days > 36500) {
-				fprintf(stderr, "smkey %s: --days must be from 1 to 36500\n", cmd);
-				return SMKEY_EXIT_USAGE;
-			}
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'h':
-			usage(stdout, selfsign);
-			return SMKEY_EXIT_OK;
-		default:
-			usage(stderr, selfsign);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (subject == NULL || optind + 1 != argc) {
-		usage(stderr, selfsign);
-		return SMKEY_EXIT_USAGE;
-	}
+	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
+		return o.status;
+	if (a.subject == NULL)
+		return cmdline_usage_error(&spec);
+	subject = a.subject;
+	days = a.days;
 	params = json_pack("{ss}", "subject", subject);
 	if (days)
 		json_object_set_new(params, "days", json_integer(days));
-	rc = vlc_key_ref(cmd, sock, argv[optind], params);
+	rc = vlc_key_ref(cmd, o.socket, argv[o.first], params);
 	if (rc == SMKEY_EXIT_OK)
-		rc = vlc_simple(cmd, sock, selfsign ? "io.smkeyd.SelfSign" : "io.smkeyd.CreateCSR",
-				params, &msg, &r);
+		rc = vlc_simple(cmd, o.socket,
+				selfsign ? "io.smkeyd.SelfSign" : "io.smkeyd.CreateCSR", params,
+				&msg, &r);
 	json_decref(params);
 	if (rc != SMKEY_EXIT_OK)
 		return rc;
 	pem = vlc_str(r.params, selfsign ? "certificate" : "csr", "");
-	rc = vlc_write_output(cmd, out, pem, strlen(pem), force);
-	if (rc == SMKEY_EXIT_OK && out)
+	rc = vlc_write_output(cmd, o.output, pem, strlen(pem), o.force);
+	if (rc == SMKEY_EXIT_OK && o.output)
 		fprintf(stderr, "smkey %s: %s written to %s\n", cmd,
-			selfsign ? "certificate" : "request", out);
+			selfsign ? "certificate" : "request", o.output);
 	json_decref(msg);
 	return rc;
 }

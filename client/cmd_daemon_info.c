@@ -7,73 +7,38 @@
  *
  * Every command also takes --socket PATH.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-/* --json and --socket, nothing else. 0 to go on, -1 after --help, or
- * SMKEY_EXIT_USAGE after a usage message. */
-static int parse(const char *cmd, int argc, char **argv, int *json, const char **sock)
+static void usage(FILE *f, const char *name)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	FILE *f = stderr;
-	int opt;
-
-	*json = 0;
-	*sock = NULL;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			*json = 1;
-		else if (opt == 's')
-			*sock = optarg;
-		else {
-			if (opt == 'h')
-				f = stdout;
-			break;
-		}
-	}
-	if (opt == -1 && optind == argc)
-		return 0;
-	fprintf(f, "usage: smkey %s [--json] [--socket PATH]\n", cmd);
-	return f == stdout ? -1 : SMKEY_EXIT_USAGE;
+	fprintf(f, "usage: smkey %s [--json] [--socket PATH]\n", name);
 }
 
-/* Run cmd's one call: 0 with *msg (NULL after --help), or the exit status. */
-static int call(const char *cmd, int argc, char **argv, const char *method, int *json, json_t **msg,
-		varlink_reply *r)
+/* Run cmd's one call (--json and --socket, nothing else) and print the
+ * reply's member key. */
+static int query(const char *cmd, int argc, char **argv, const char *method, const char *key,
+		 void (*text)(json_t *v, void *ctx))
 {
-	const char *sock;
-	int rc = parse(cmd, argc, argv, json, &sock);
+	const cmdline_spec spec = {cmd, CMDLINE_JSON, NULL, NULL, NULL, 0, 0, usage};
+	cmdline_opts o;
 
-	if (rc != 0)
-		return rc < 0 ? SMKEY_EXIT_OK : rc;
-	return vlc_simple(cmd, sock, method, NULL, msg, r);
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	return vlc_call_print(cmd, o.socket, method, NULL, key, o.json, text, NULL);
 }
 
-int cmd_policies(int argc, char **argv)
+static void print_policies(json_t *list, void *ctx)
 {
-	varlink_reply r;
-	json_t *msg = NULL, *list, *p, *v;
+	json_t *p, *v;
 	size_t i, k;
-	int json, rc = call("policies", argc, argv, "io.smkeyd.ListPolicies", &json, &msg, &r);
 
-	if (rc != SMKEY_EXIT_OK || msg == NULL)
-		return rc;
-	list = json_object_get(r.params, "policies");
-	if (json) {
-		vlc_print_json(list);
-		json_decref(msg);
-		return SMKEY_EXIT_OK;
-	}
+	(void)ctx;
 	json_array_foreach(list, i, p)
 	{
 		printf("%s%s\n", vlc_show(p, "name", "?"),
@@ -103,28 +68,19 @@ int cmd_policies(int argc, char **argv)
 	}
 	if (json_array_size(list) == 0)
 		printf("(no policies)\n");
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
 }
 
-int cmd_devices(int argc, char **argv)
+int cmd_policies(int argc, char **argv)
 {
-	varlink_reply r;
-	json_t *msg = NULL, *list, *d;
-	size_t i;
-	int json, rc = call("devices", argc, argv, "io.smkeyd.ListDevices", &json, &msg, &r);
+	return query("policies", argc, argv, "io.smkeyd.ListPolicies", "policies", print_policies);
+}
 
-	if (rc != SMKEY_EXIT_OK || msg == NULL)
-		return rc;
-	list = json_object_get(r.params, "devices");
-	if (json_is_string(json_object_get(r.params, "trust_warning")))
-		fprintf(json ? stderr : stdout, "%s\n",
-			smk_show(vlc_str(r.params, "trust_warning", "")));
-	if (json) {
-		vlc_print_json(list);
-		json_decref(msg);
-		return SMKEY_EXIT_OK;
-	}
+static void print_devices(json_t *list, void *ctx)
+{
+	json_t *d;
+	size_t i;
+
+	(void)ctx;
 	printf("%-16s  %-5s  %6s  %-16s  %s\n", "SERIAL", "STATE", "QUEUED", "DEVAUT", "READER");
 	json_array_foreach(list, i, d)
 	{
@@ -137,23 +93,21 @@ int cmd_devices(int argc, char **argv)
 	}
 	if (json_array_size(list) == 0)
 		printf("(no devices)\n");
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+}
+
+int cmd_devices(int argc, char **argv)
+{
+	return query("devices", argc, argv, "io.smkeyd.ListDevices", "devices", print_devices);
+}
+
+static void print_checkpoint(json_t *cp, void *ctx)
+{
+	(void)ctx;
+	fputs(vlc_str(cp, "text", ""), stdout);
 }
 
 int cmd_checkpoint(int argc, char **argv)
 {
-	varlink_reply r;
-	json_t *msg = NULL, *cp;
-	int json, rc = call("checkpoint", argc, argv, "io.smkeyd.GetCheckpoint", &json, &msg, &r);
-
-	if (rc != SMKEY_EXIT_OK || msg == NULL)
-		return rc;
-	cp = json_object_get(r.params, "checkpoint");
-	if (json)
-		vlc_print_json(cp);
-	else
-		fputs(vlc_str(cp, "text", ""), stdout);
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+	return query("checkpoint", argc, argv, "io.smkeyd.GetCheckpoint", "checkpoint",
+		     print_checkpoint);
 }

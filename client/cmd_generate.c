@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,11 +19,13 @@
 
 #include "common/show.h"
 #include "common/file.h"
+#include "cmdline.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey generate --policy NAME [--label L] [--device SERIAL] [-o DIR]"
 		   " [--json] [--socket PATH]\n"
 		   "  generate a key in an HSM under the policy NAME; writes LABEL.pub.pem,\n"
@@ -137,17 +138,40 @@ static void show_progress(int tty, const char *stage, double t0)
 		fprintf(stderr, "\r\033[Kgenerating: %s, %.1f s", smk_show(stage), now_s() - t0);
 }
 
+struct generate_args {
+	const char *policy, *label, *device, *dir;
+};
+
+static int own(void *ctx, int opt, const char *arg)
+{
+	struct generate_args *a = ctx;
+
+	if (opt == 'p')
+		a->policy = arg;
+	else if (opt == 'l')
+		a->label = arg;
+	else if (opt == 'd')
+		a->device = arg;
+	else
+		a->dir = arg;
+	return 0;
+}
+
 int cmd_generate(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"policy", required_argument, NULL, 'p'}, {"label", required_argument, NULL, 'l'},
-	    {"device", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
-	    {"json", no_argument, NULL, 'j'},	      {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"device", required_argument, NULL, 'd'},
+	    {"output", required_argument, NULL, 'o'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *policy = NULL, *label = NULL, *device = NULL, *dir = ".", *sock = NULL;
+	const cmdline_spec spec = {"generate", CMDLINE_JSON, "p:l:d:o:", opts, own, 0, 0, usage};
+	struct generate_args a = {NULL, NULL, NULL, "."};
+	const char *policy, *label, *device, *dir;
 	char stage[32] = "connecting";
-	int json_out = 0, tty = isatty(2), opt, rc;
+	int json_out, tty = isatty(2), rc;
+	cmdline_opts co;
 	struct outputs out;
 	varlink_reply reply;
 	json_t *params, *msg = NULL, *files;
@@ -155,43 +179,20 @@ int cmd_generate(int argc, char **argv)
 	smk_err e;
 	vlc c;
 
-	while ((opt = getopt_long(argc, argv, "p:l:d:o:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p':
-			policy = optarg;
-			break;
-		case 'l':
-			label = optarg;
-			break;
-		case 'd':
-			device = optarg;
-			break;
-		case 'o':
-			dir = optarg;
-			break;
-		case 'j':
-			json_out = 1;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return SMKEY_EXIT_OK;
-		default:
-			usage(stderr);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (policy == NULL || optind != argc) {
-		usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
+	if (cmdline_parse(&spec, argc, argv, &a, &co) < 0)
+		return co.status;
+	if (a.policy == NULL)
+		return cmdline_usage_error(&spec);
+	policy = a.policy;
+	label = a.label;
+	device = a.device;
+	dir = a.dir;
+	json_out = co.json;
 	if (access(dir, W_OK) < 0) {
 		fprintf(stderr, "smkey generate: output directory %s: %s\n", dir, strerror(errno));
 		return SMKEY_EXIT_USAGE;
 	}
-	if (vlc_connect(&c, vlc_socket_path(sock), &e) < 0) {
+	if (vlc_connect(&c, vlc_socket_path(co.socket), &e) < 0) {
 		fprintf(stderr, "smkey generate: %s\n", smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}

@@ -7,7 +7,6 @@
  * archived, and its bundle (which carries the key record too) is written to
  * BUNDLE when asked.
  */
-#include <getopt.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -15,14 +14,16 @@
 #include <string.h>
 
 #include "../common/file.h"
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
 #define CERT_FILE_MAX 65536
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey import-cert ID FILE [-o BUNDLE] [--json] [--socket PATH]\n"
 		   "  write the certificate in FILE (PEM or DER) into the key's CE|id and\n"
 		   "  archive the import; ID: the key record's seq, request id or label\n");
@@ -67,52 +68,27 @@ static char *cert_pem(const char *path)
 
 int cmd_import_cert(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *out = NULL, *sock = NULL, *bundle;
-	int json_out = 0, force = 0, opt, rc;
+	const cmdline_spec spec = {
+	    "import-cert", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, NULL, 2, 2, usage};
+	const char *out, *sock, *bundle;
+	int json_out, force, rc;
+	cmdline_opts o;
 	varlink_reply r;
 	json_t *params, *msg;
 	char *pem;
 
-	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'j':
-			json_out = 1;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return SMKEY_EXIT_OK;
-		default:
-			usage(stderr);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (optind + 2 != argc) {
-		usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
-	pem = cert_pem(argv[optind + 1]);
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	out = o.output;
+	sock = o.socket;
+	json_out = o.json;
+	force = o.force;
+	pem = cert_pem(argv[o.first + 1]);
 	if (pem == NULL)
 		return SMKEY_EXIT_USAGE;
 	params = json_pack("{ss}", "certificate", pem);
 	free(pem);
-	rc = vlc_key_ref("import-cert", sock, argv[optind], params);
+	rc = vlc_key_ref("import-cert", sock, argv[o.first], params);
 	if (rc == SMKEY_EXIT_OK)
 		rc = vlc_simple("import-cert", sock, "io.smkeyd.ImportCertificate", params, &msg,
 				&r);

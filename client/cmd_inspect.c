@@ -8,17 +8,18 @@
  * the device holds it -- and, on a device that can import keys, that it may
  * have been imported. Generation is never claimed from the request alone.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey inspect --device SERIAL [--json] [--socket PATH]\n"
 		   "  the keys on device SERIAL and what the archive knows of each\n");
 }
@@ -153,54 +154,34 @@ static void print_table(const char *device, json_t *objs)
 		printf("%zu key%s not in the archive\n", unknown, unknown == 1 ? "" : "s");
 }
 
+static void print_reply(json_t *reply, void *device)
+{
+	print_table(device, json_object_get(reply, "objects"));
+	print_domains(json_object_get(reply, "key_domains"));
+}
+
+static int own(void *ctx, int opt, const char *arg)
+{
+	(void)opt;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"device", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *device = NULL, *sock = NULL;
-	int json_out = 0, opt, rc;
-	varlink_reply r;
-	json_t *params, *msg;
+	const cmdline_spec spec = {"inspect", CMDLINE_JSON, NULL, opts, own, 0, 0, usage};
+	const char *device = NULL;
+	cmdline_opts o;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			device = optarg;
-			break;
-		case 'j':
-			json_out = 1;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return SMKEY_EXIT_OK;
-		default:
-			usage(stderr);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (device == NULL || optind != argc) {
-		usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
-	params = json_pack("{ss}", "device", device);
-	rc = vlc_simple("inspect", sock, "io.smkeyd.ListDeviceObjects", params, &msg, &r);
-	json_decref(params);
-	if (rc != SMKEY_EXIT_OK)
-		return rc;
-	if (json_out) {
-		vlc_print_json(r.params);
-	} else {
-		print_table(device, json_object_get(r.params, "objects"));
-		print_domains(json_object_get(r.params, "key_domains"));
-	}
-	json_decref(msg);
-	return SMKEY_EXIT_OK;
+	if (cmdline_parse(&spec, argc, argv, &device, &o) < 0)
+		return o.status;
+	if (device == NULL)
+		return cmdline_usage_error(&spec);
+	return vlc_call_print("inspect", o.socket, "io.smkeyd.ListDeviceObjects",
+			      json_pack("{ss}", "device", device), NULL, o.json, print_reply,
+			      (void *)device);
 }

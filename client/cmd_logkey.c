@@ -9,19 +9,20 @@
  * key, or smkeyd refused; 2 usage or unreadable archive; 3 smkeyd
  * unreachable.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "archive/archive.h"
 #include "archive/logkey.h"
 #include "archive/record.h"
+#include "cmdline.h"
 #include "common/show.h"
 #include "smkey.h"
 #include "varlink_client.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *name)
 {
+	(void)name;
 	fprintf(f, "usage: smkey log-key [ARCHIVE] [--socket PATH] [--json]\n"
 		   "  print the log's verifier key (the line to pin with smkey verify --log);\n"
 		   "  from the archive file offline, or from smkeyd without ARCHIVE\n");
@@ -76,38 +77,22 @@ out:
 
 int cmd_log_key(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *sock = NULL, *path = NULL, *vkey;
+	const cmdline_spec spec = {"log-key", CMDLINE_JSON, NULL, NULL, NULL, 0, 1, usage};
+	const char *sock, *path, *vkey;
 	varlink_reply r;
 	json_t *msg = NULL;
 	archive_logkey k;
+	cmdline_opts o;
 	smk_err e;
-	int opt, json = 0, rc;
+	int json, rc;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j') {
-			json = 1;
-		} else if (opt == 's') {
-			sock = optarg;
-		} else if (opt == 'h') {
-			usage(stdout);
-			return SMKEY_EXIT_OK;
-		} else {
-			usage(stderr);
-			return SMKEY_EXIT_USAGE;
-		}
-	}
-	if (optind < argc)
-		path = argv[optind++];
-	if (optind < argc || (path && sock)) {
-		usage(stderr);
-		return SMKEY_EXIT_USAGE;
-	}
+	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+		return o.status;
+	sock = o.socket;
+	json = o.json;
+	path = o.first < argc ? argv[o.first] : NULL;
+	if (path && sock)
+		return cmdline_usage_error(&spec);
 	if (path)
 		return offline(path, json);
 	rc = vlc_simple("log-key", sock, "io.smkeyd.GetLogKey", NULL, &msg, &r);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
+#include "varlink_errors.h"
 
 const char *vlc_socket_path(const char *opt)
 {
@@ -134,47 +135,47 @@ int vlc_report_error(const char *cmd, const varlink_reply *r)
 	const char *name = r->error;
 	char *dump;
 
-	if (strcmp(name, "io.smkeyd.PolicyDenied") == 0)
+	if (strcmp(name, SMK_VERR_POLICY_DENIED) == 0)
 		fprintf(stderr, "smkey %s: policy %s: not allowed: %s\n", cmd, pstr(r, "policy"),
 			pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.PolicyNotFound") == 0)
+	else if (strcmp(name, SMK_VERR_POLICY_NOT_FOUND) == 0)
 		fprintf(stderr, "smkey %s: no policy named \"%s\" (see smkey policies)\n", cmd,
 			pstr(r, "policy"));
-	else if (strcmp(name, "io.smkeyd.RequestRefused") == 0)
+	else if (strcmp(name, SMK_VERR_REQUEST_REFUSED) == 0)
 		fprintf(stderr, "smkey %s: policy %s refused the request: %s\n", cmd,
 			pstr(r, "policy"), pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.DeviceUnavailable") == 0)
+	else if (strcmp(name, SMK_VERR_DEVICE_UNAVAILABLE) == 0)
 		fprintf(stderr, "smkey %s: device %s unavailable: %s\n", cmd,
 			json_is_string(json_object_get(r->params, "device")) ? pstr(r, "device")
 									     : "(any)",
 			pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.GenerationFailed") == 0)
+	else if (strcmp(name, SMK_VERR_GENERATION_FAILED) == 0)
 		fprintf(stderr, "smkey %s: generation failed (request %s): %s\n", cmd,
 			pstr(r, "request_id"), pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.RecordNotFound") == 0)
+	else if (strcmp(name, SMK_VERR_RECORD_NOT_FOUND) == 0)
 		fprintf(stderr, "smkey %s: no such record\n", cmd);
-	else if (strcmp(name, "io.smkeyd.ArchiveError") == 0 &&
+	else if (strcmp(name, SMK_VERR_ARCHIVE_ERROR) == 0 &&
 		 json_is_string(json_object_get(r->params, "request_id")))
 		fprintf(stderr,
 			"smkey %s: archive error (request %s): %s; the request stays open and is "
 			"settled when the device is back or at smkeyd's next start (then: smkey "
 			"show %s)\n",
 			cmd, pstr(r, "request_id"), pstr(r, "reason"), pstr(r, "request_id"));
-	else if (strcmp(name, "io.smkeyd.ArchiveError") == 0)
+	else if (strcmp(name, SMK_VERR_ARCHIVE_ERROR) == 0)
 		fprintf(stderr, "smkey %s: archive error: %s\n", cmd, pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.NotAdoptable") == 0)
+	else if (strcmp(name, SMK_VERR_NOT_ADOPTABLE) == 0)
 		fprintf(stderr, "smkey %s: key %lld on %s cannot be adopted: %s\n", cmd,
 			(long long)json_integer_value(json_object_get(r->params, "key_id")),
 			pstr(r, "device"), pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.CertificateMismatch") == 0)
+	else if (strcmp(name, SMK_VERR_CERTIFICATE_MISMATCH) == 0)
 		fprintf(stderr, "smkey %s: certificate refused: %s\n", cmd, pstr(r, "reason"));
-	else if (strcmp(name, "io.smkeyd.TooManyRequests") == 0)
+	else if (strcmp(name, SMK_VERR_TOO_MANY_REQUESTS) == 0)
 		fprintf(stderr, "smkey %s: smkeyd is busy (limit %lld); try again later\n", cmd,
 			(long long)json_integer_value(json_object_get(r->params, "limit")));
-	else if (strcmp(name, "io.smkeyd.InvalidParameter") == 0) {
+	else if (strcmp(name, SMK_VERR_INVALID_PARAMETER) == 0) {
 		fprintf(stderr, "smkey %s: %s %s\n", cmd, pstr(r, "parameter"), pstr(r, "reason"));
 		return SMKEY_EXIT_USAGE;
-	} else if (strcmp(name, "org.varlink.service.InvalidParameter") == 0) {
+	} else if (strcmp(name, SMK_VSVC_INVALID_PARAMETER) == 0) {
 		fprintf(stderr, "smkey %s: smkeyd refused parameter \"%s\"\n", cmd,
 			pstr(r, "parameter"));
 		return SMKEY_EXIT_USAGE;
@@ -224,6 +225,28 @@ void vlc_print_json(json_t *v)
 	free(s);
 }
 
+int vlc_call_print(const char *cmd, const char *socket_path, const char *method, json_t *params,
+		   const char *key, int json, void (*text)(json_t *v, void *ctx), void *ctx)
+{
+	varlink_reply r;
+	json_t *msg, *v;
+	int rc = vlc_simple(cmd, socket_path, method, params, &msg, &r);
+
+	json_decref(params);
+	if (rc != SMKEY_EXIT_OK)
+		return rc;
+	/* ListDevices warns of test roots: beside the JSON, before the text */
+	if (json_is_string(json_object_get(r.params, "trust_warning")))
+		fprintf(json ? stderr : stdout, "%s\n", vlc_show(r.params, "trust_warning", ""));
+	v = key ? json_object_get(r.params, key) : r.params;
+	if (json)
+		vlc_print_json(v);
+	else
+		text(v, ctx);
+	json_decref(msg);
+	return SMKEY_EXIT_OK;
+}
+
 const char *vlc_str(json_t *obj, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
@@ -236,8 +259,7 @@ const char *vlc_show(json_t *obj, const char *key, const char *dflt)
 	return smk_show(vlc_str(obj, key, dflt));
 }
 
-/* A number of up to 18 digits, or -1. */
-static long long id_number(const char *s)
+long long vlc_number(const char *s)
 {
 	long long v = 0;
 	size_t i;
@@ -264,7 +286,7 @@ static int is_request_id(const char *s)
 
 int vlc_key_ref(const char *cmd, const char *socket_path, const char *id, json_t *params)
 {
-	long long seq = id_number(id), found = -1, since = 0;
+	long long seq = vlc_number(id), found = -1, since = 0;
 	char seen[256] = "";
 	varlink_reply r;
 	json_t *msg, *q, *recs, *rec;

@@ -50,6 +50,10 @@ const char *vlc_str(json_t *obj, const char *key, const char *dflt);
  * replies repeat labels, subjects, reader names and policy text. */
 const char *vlc_show(json_t *obj, const char *key, const char *dflt);
 
+/* A sequence number, --since or --limit as typed: up to 18 decimal digits,
+ * or -1. */
+long long vlc_number(const char *s);
+
 /* A key record as commands take it (ID: a sequence number, a request id,
  * or the label of exactly one key or adopted record, looked up with
  * ListRecords): sets seq or request_id in params. Returns an exit status,
@@ -63,5 +67,12 @@ int vlc_write_output(const char *cmd, const char *path, const void *p, size_t n,
 
 /* Print v as indented JSON on stdout. */
 void vlc_print_json(json_t *v);
+
+/* A query command's whole run: vlc_simple, then the reply's member key (the
+ * whole reply when key is NULL) printed as JSON with json, else by
+ * text(v, ctx); a trust_warning in the reply (ListDevices) comes first, on
+ * stderr with json. Takes params (NULL: none). Returns the exit status. */
+int vlc_call_print(const char *cmd, const char *socket_path, const char *method, json_t *params,
+		   const char *key, int json, void (*text)(json_t *v, void *ctx), void *ctx);
 
 #endif
