@@ -25,7 +25,7 @@ smk_wait_card 0 30
 smk_log "the relayed card is in the notary's reader 0"
 
 smkd_config
-sed -i 's/reader: "\*"/serial: ZZSIM00001/' "$SMKD_CONF"
+sed -i 's/reader: "\*"/serial: ZZSIM00001\n    relayed: true/' "$SMKD_CONF"
 smkd_start
 smkd_wait_log 'ready'
 notary_wait_device ZZSIM00001
@@ -36,6 +36,7 @@ dev=$(smkd_json 'r["device"]' <<<"$out")
 [ "$dev" = ZZSIM00001 ] || smk_fail "the key is on $dev, not the relayed card"
 bundle=$(ls "$SMK_TMP"/out/*.bundle.json)
 out=$(smkd_verify "$bundle" 2>&1) || smk_fail "smkey verify of the relayed key's bundle: $out"
+smk_expect "smkey verify" 'relay +the card was reached through a relay; the GAKP was sent by the smkeyd of log smkeyd/' "$out"
 smk_log "key made on the relayed card; its bundle verifies against the notary's pinned log"
 
 # every VERIFY and GAKP reached the far card under SM
