@@ -219,7 +219,7 @@ static void stated_by_log(const archive_verified *v)
 	if (r->has_card && r->card.relayed)
 		stated("relay", "the card was reached through a relay; %s log %s itself, "
 				"under secure messaging that ends in the card (the relay's host "
-				"carried only ciphertext)",
+				"could neither read nor change the PIN, the GAKP or its answer)",
 		       adopted ? "the card was read by" : "the GAKP was sent by the smkeyd of",
 		       smk_show(v->origin));
 	if (v->has_cert) {

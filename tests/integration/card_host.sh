@@ -5,8 +5,10 @@
 # namespace of its own (a tmpfs over /run, so this pcscd does not meet the
 # notary's), in the notary's network namespace or in one of its own:
 #
-#   card_host.sh DIR LOCAL_PORT [smkey relay options...]
+#   card_host.sh DIR LOCAL_PORT [--veth IFACE ADDR/PREFIX] [smkey relay options...]
 #
+# With --veth (a network namespace of its own): wait for IFACE (the caller
+# moves one end of a veth pair in) and give it ADDR.
 # DIR holds the card's state (card.json, made by the caller); the host
 # writes reader.conf, pcscd.log, card.log (the simulator's messages),
 # card.apdu.jsonl (its APDU log) and relay.log there. LOCAL_PORT is the
@@ -16,6 +18,12 @@
 SMK_TMP=$1
 port=$2
 shift 2
+veth=""
+if [ "${1:-}" = --veth ]; then
+	veth=$2
+	veth_addr=$3
+	shift 3
+fi
 SMK_PIDS=()
 host_stop() {
 	local pid
@@ -27,6 +35,15 @@ host_stop() {
 }
 trap host_stop TERM INT
 mount -t tmpfs -o mode=0755 smk-host-run /run || smk_fail "cannot mount a tmpfs over /run"
+if [ -n "$veth" ]; then
+	ip link set lo up
+	for _ in $(seq 100); do
+		ip link show "$veth" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ip addr add "$veth_addr" dev "$veth" || smk_fail "no interface $veth in the card host"
+	ip link set "$veth" up
+fi
 mkdir -p /run/pcscd
 cat >"$SMK_TMP/reader.conf" <<EOF
 FRIENDLYNAME "smk-host-vpcd"
