@@ -36,70 +36,62 @@ static void usage(FILE *f)
 		   "  logs counts and status words to stderr, never APDU data\n");
 }
 
-static int get_ms(const char *opt, const char *s, unsigned max, unsigned *out)
+/* Every option takes a value: a text, or a number up to max. */
+struct relay_arg {
+	const char *name;
+	const char **text;
+	unsigned *num;
+	unsigned long max;
+};
+
+static int take(const struct relay_arg *a, const char *v)
 {
 	char *end;
-	unsigned long v;
+	unsigned long n;
 
+	if (a->text) {
+		*a->text = v;
+		return 0;
+	}
 	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno || v > max) {
-		fprintf(stderr, "smkey relay: %s \"%s\": a number 0..%u\n", opt, smk_show(s), max);
+	n = strtoul(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno || n > a->max) {
+		fprintf(stderr, "smkey relay: --%s \"%s\": a number 0..%lu\n", a->name, smk_show(v),
+			a->max);
 		return -1;
 	}
-	*out = (unsigned)v;
+	*a->num = (unsigned)n;
 	return 0;
 }
 
 int cmd_relay(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"reader", required_argument, NULL, 'r'},
-	    {"connect", required_argument, NULL, 'c'},
-	    {"via", required_argument, NULL, 'v'},
-	    {"card-timeout-ms", required_argument, NULL, 't'},
-	    {"retry-max-ms", required_argument, NULL, 'm'},
-	    {"attempts", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	relay_opts o = {.card_timeout_ms = 120000, .retry_min_ms = 200, .retry_max_ms = 10000};
+	const struct relay_arg args[] = {
+	    {"reader", &o.reader, NULL, 0},
+	    {"connect", &o.connect, NULL, 0},
+	    {"via", &o.via, NULL, 0},
+	    {"card-timeout-ms", NULL, &o.card_timeout_ms, 3600000},
+	    {"retry-max-ms", NULL, &o.retry_max_ms, 3600000},
+	    {"attempts", NULL, &o.attempts, 1000000},
+	};
+	struct option opts[sizeof(args) / sizeof(args[0]) + 2];
+	size_t nargs = sizeof(args) / sizeof(args[0]), i;
 	struct sigaction sa;
 	char host[256];
 	unsigned port;
 	smk_err e;
-	int opt;
+	int opt, idx;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			o.reader = optarg;
-			break;
-		case 'c':
-			o.connect = optarg;
-			break;
-		case 'v':
-			o.via = optarg;
-			break;
-		case 't':
-			if (get_ms("--card-timeout-ms", optarg, 3600000, &o.card_timeout_ms) < 0)
-				return 2;
-			break;
-		case 'm':
-			if (get_ms("--retry-max-ms", optarg, 3600000, &o.retry_max_ms) < 0)
-				return 2;
-			break;
-		case 'a':
-			if (get_ms("--attempts", optarg, 1000000, &o.attempts) < 0)
-				return 2;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	memset(opts, 0, sizeof(opts));
+	for (i = 0; i < nargs; i++)
+		opts[i] = (struct option){args[i].name, required_argument, NULL, 0};
+	opts[nargs] = (struct option){"help", no_argument, NULL, 'h'};
+	while ((opt = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		if (opt == 0 && take(&args[idx], optarg) == 0)
+			continue;
+		usage(opt == 'h' ? stdout : stderr);
+		return opt == 'h' ? 0 : 2;
 	}
 	if (optind != argc || o.reader == NULL || o.reader[0] == '\0' ||
 	    (o.connect == NULL) == (o.via == NULL)) {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/net.h"
 #include "common/show.h"
 #include "sm/pcsc.h"
 
@@ -133,36 +134,14 @@ struct remote {
 
 static int connect_tcp(const char *hostport, struct remote *r, smk_err *e)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-	char host[256], port[8];
+	char host[256];
 	unsigned p;
-	int fd = -1, one = 1, rc, err = 0;
 
 	if (relay_parse_hostport(hostport, host, sizeof(host), &p, e) < 0)
 		return -1;
-	snprintf(port, sizeof(port), "%u", p);
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0)
-		return smk_fail(e, SMK_E_IO, "vpcd at %s: %s", smk_show(hostport),
-				gai_strerror(rc));
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return smk_fail(e, SMK_E_IO, "vpcd at %s: %s", smk_show(hostport),
-				strerror(err ? err : ECONNREFUSED));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r->fd = fd;
+	r->fd = smk_tcp_connect(host, p, e);
 	r->child = 0;
-	return 0;
+	return r->fd < 0 ? smk_context(e, "vpcd") : 0;
 }
 
 /* sh -c COMMAND with one end of a socket pair as its stdin and stdout; its
@@ -305,6 +284,19 @@ static void pause_ms(unsigned ms, volatile sig_atomic_t *stop)
 	}
 }
 
+/* Say why once (not again while the reason stays the same), wait, and
+ * double the wait for next time. */
+static void retry_later(const char *what, const smk_err *why, char *last, size_t cap,
+			unsigned *backoff, const relay_opts *o, volatile sig_atomic_t *stop)
+{
+	if (why && strcmp(last, why->msg) != 0) {
+		say("%s: %s", what, why->msg);
+		snprintf(last, cap, "%s", why->msg);
+	}
+	pause_ms(*backoff, stop);
+	*backoff = *backoff * 2 > o->retry_max_ms ? o->retry_max_ms : *backoff * 2;
+}
+
 int relay_run(const relay_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 {
 	struct card_ctx cc = {.timeout_ms = o->card_timeout_ms};
@@ -327,21 +319,15 @@ int relay_run(const relay_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 		/* a card first: vpcd takes a connection for an inserted card */
 		if (find_reader(o->reader, cc.reader, sizeof(cc.reader), &ce) < 0 ||
 		    relay_probe(&rl, &ce) < 0) {
-			if (strcmp(last, ce.msg) != 0)
-				say("waiting for the card: %s", ce.msg);
-			snprintf(last, sizeof(last), "%s", ce.msg);
-			pause_ms(backoff, stop);
-			backoff = backoff * 2 > o->retry_max_ms ? o->retry_max_ms : backoff * 2;
+			retry_later("waiting for the card", &ce, last, sizeof(last), &backoff, o,
+				    stop);
 			continue;
 		}
 		attempts++;
 		if ((o->via ? connect_via(o->via, &rm, &ce) : connect_tcp(o->connect, &rm, &ce)) <
 		    0) {
-			if (strcmp(last, ce.msg) != 0)
-				say("cannot reach vpcd: %s", ce.msg);
-			snprintf(last, sizeof(last), "%s", ce.msg);
-			pause_ms(backoff, stop);
-			backoff = backoff * 2 > o->retry_max_ms ? o->retry_max_ms : backoff * 2;
+			retry_later("cannot reach vpcd", &ce, last, sizeof(last), &backoff, o,
+				    stop);
 			continue;
 		}
 		last[0] = '\0';
@@ -355,8 +341,7 @@ int relay_run(const relay_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 		 * the backoff afresh */
 		if (served > 0)
 			backoff = o->retry_min_ms;
-		pause_ms(backoff, stop);
-		backoff = backoff * 2 > o->retry_max_ms ? o->retry_max_ms : backoff * 2;
+		retry_later(NULL, NULL, last, sizeof(last), &backoff, o, stop);
 	}
 	return 0;
 }
