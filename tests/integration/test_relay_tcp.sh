@@ -6,7 +6,7 @@
 # the notary powered it, that its log has counts and status words and none
 # of the bytes that went through it (a recording tap between relay and
 # vpcd knows them), and that the relay finds vpcd again after pcscd at the
-# notary restarts.
+# notary restarts (a second key is made).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 . "$(dirname "$0")/notary_lib.sh"
@@ -47,14 +47,26 @@ if grep -E '"cmd":"(gakp|verify)"' "$apdus" | grep -q '"sm":false'; then
 fi
 smk_log "the far card saw every VERIFY and GAKP under SM"
 
-# the relay's log: counts and status words, no APDU bytes
+# pcscd at the notary restarts: the relay sees vpcd go away, finds it again
+# with backoff, and smkeyd's device comes back up on the relayed card
+smk_restart_pcscd
+for _ in $(seq 150); do
+	[ "$(grep -c 'offered to the remote reader' "$SMK_TMP/hostA/relay.log")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'offered to the remote reader' "$SMK_TMP/hostA/relay.log")" -ge 2 ] ||
+	smk_fail "the relay did not reconnect after pcscd restarted: $(tail -n 5 "$SMK_TMP/hostA/relay.log")"
+smk_wait_card 0 30
+notary_wait_device ZZSIM00001 60
+out=$("$SMKEY" generate --socket "$SMKD_SOCK" --policy release-apk --label again \
+	-o "$SMK_TMP/out" --json 2>&1) || smk_fail "smkey generate after pcscd restarted: $out"
+smk_log "pcscd at the notary restarted: the relay reconnected, a second key was made"
+
+# the relay's log: counts and status words, no APDU bytes (the counts of a
+# power session are logged when it ends: end the relay)
 relay_log=$SMK_TMP/hostA/relay.log
-grep -Eq 'SW 9000 x[0-9]+' "$relay_log" || {
-	# the counts are logged when the notary powers the card off or the
-	# connection ends: end it
-	notary_host_stop hostA
-	grep -Eq 'SW 9000 x[0-9]+' "$relay_log" || smk_fail "the relay logged no status words: $(cat "$relay_log")"
-}
+notary_host_stop hostA
+grep -Eq 'SW 9000 x[0-9]+' "$relay_log" || smk_fail "the relay logged no status words: $(cat "$relay_log")"
 gakp=$(grep -E '^0c46' "$SMK_TMP/stream.hex" | head -n 1)
 [ -n "$gakp" ] || smk_fail "the tap saw no GAKP under SM"
 n=0
