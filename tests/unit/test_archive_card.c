@@ -352,6 +352,12 @@ static void m_relayed_text(json_t *o)
 }
 static void m_relayed_add(json_t *o) { json_object_set_new(card_of(o), "relayed", json_true()); }
 
+/* The canonical bytes are not NUL-terminated. */
+static const void *in_canon(const smk_buf *canon, const char *text)
+{
+	return memmem(canon->data, canon->len, text, strlen(text));
+}
+
 /* Notary mode: "relayed": true when the device is configured as reached
  * through a relay, and no member at all otherwise, so records of devices
  * that are not relayed are byte for byte what they were. */
@@ -368,13 +374,13 @@ START_TEST(relayed_member_is_optional)
 	/* absent: record 0 (archfix, no facts) and a key without the flag */
 	get_record(0, &r, &canon);
 	ck_assert_int_eq(r.card.relayed, 0);
-	ck_assert_ptr_null(strstr((char *)canon.data, "relayed"));
+	ck_assert_ptr_null(in_canon(&canon, "relayed"));
 	archive_record_free(&r);
 	memset(&f, 0, sizeof(f));
 	ck_assert_msg(commit_with(&f, &seq, &e) == 0, "%s", e.msg);
 	get_record(seq, &r, &canon);
 	ck_assert_int_eq(r.card.relayed, 0);
-	ck_assert_ptr_null(strstr((char *)canon.data, "relayed"));
+	ck_assert_ptr_null(in_canon(&canon, "relayed"));
 	archive_record_free(&r);
 	/* a record without the member still parses when the member is added
 	 * by hand (that is a different record: its hash changes) */
@@ -394,9 +400,8 @@ START_TEST(relayed_member_is_optional)
 	ck_assert_msg(commit_with(&f, &seq, &e) == 0, "%s", e.msg);
 	get_record(seq, &r, &canon);
 	ck_assert_int_eq(r.card.relayed, 1);
-	ck_assert_ptr_nonnull(strstr((char *)canon.data,
-				     "\"key-domains\":{\"domains\":[],\"reported\":false},"
-				     "\"relayed\":true}"));
+	ck_assert_ptr_nonnull(in_canon(&canon, "\"key-domains\":{\"domains\":[],\"reported\":false},"
+					       "\"relayed\":true}"));
 	archive_record_free(&r);
 	/* one spelling: false or a string is refused, naming the member */
 	expect_refused(&canon, m_relayed_false, "\"relayed\" is not true");
