@@ -191,3 +191,12 @@ notary_spawn_in() {
 	shift 2
 	smk_spawn "$log" nsenter -t "${!var}" -n -m -- "$@"
 }
+
+# notary_host_clean HOST: a sanitizer build reports into the card host's
+# logs (the relay's, the simulator's), which lib.sh's exit check does not
+# read: fail on any report there.
+notary_host_clean() {
+	if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SMK_TMP/$1"/*.log 2>/dev/null; then
+		smk_fail "sanitizer report in the logs of card host $1 (above)"
+	fi
+}

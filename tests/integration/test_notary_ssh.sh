@@ -105,4 +105,5 @@ if grep -Eiq '[0-9a-f]{16}' "$relay_log"; then
 	smk_fail "the relay's log holds a long hex string: $(grep -Eio '[0-9a-f]{16,}' "$relay_log" | head -n 1)"
 fi
 smk_log "relay log: counts and status words only; none of the $n commands it carried (GAKP ${gakp:0:8}...)"
+notary_host_clean hostA
 smk_pass

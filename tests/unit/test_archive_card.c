@@ -400,8 +400,8 @@ START_TEST(relayed_member_is_optional)
 	ck_assert_msg(commit_with(&f, &seq, &e) == 0, "%s", e.msg);
 	get_record(seq, &r, &canon);
 	ck_assert_int_eq(r.card.relayed, 1);
-	ck_assert_ptr_nonnull(in_canon(&canon, "\"key-domains\":{\"domains\":[],\"reported\":false},"
-					       "\"relayed\":true}"));
+	ck_assert_ptr_nonnull(in_canon(&canon, "\"key-domains\":{\"domains\":[],"
+					       "\"reported\":false},\"relayed\":true}"));
 	archive_record_free(&r);
 	/* one spelling: false or a string is refused, naming the member */
 	expect_refused(&canon, m_relayed_false, "\"relayed\" is not true");
