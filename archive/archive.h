@@ -125,6 +125,9 @@ typedef struct archive_card_facts {
 	int algs_reported; /* the card reported the key's algorithm list (FCP) */
 	uint8_t algs[ARCHIVE_ALG_LIST_MAX];
 	size_t alg_count;
+	/* the device is configured as reached through a relay (notary mode,
+	 * docs/notary.md): member "relayed": true, absent otherwise */
+	int relayed;
 } archive_card_facts;
 
 typedef struct archive_commit_req {

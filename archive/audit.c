@@ -150,8 +150,8 @@ static void audit_card(struct audit *au, const archive_record *r)
 		au->n_recovered++;
 		fprintf(au->out, "        %s\n", t.source);
 	}
-	fprintf(au->out, "        CAR %s; key domains: %s; algorithm list: %s\n", t.car,
-		t.domains, t.algs);
+	fprintf(au->out, "        CAR %s; key domains: %s; algorithm list: %s%s\n", t.car,
+		t.domains, t.algs, r->card.relayed ? "; reached through a relay" : "");
 }
 
 static void audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,

@@ -468,6 +468,9 @@ static json_t *card_member(int adopted, const archive_card_facts *f, const char 
 	set(c, "algorithms", json_string(alg_state_names[state]), &ok);
 	set(c, "alg-list", archive_json_b64(f->algs, f->algs_reported ? f->alg_count : 0), &ok);
 	set(kd, "reported", json_boolean(f->domains_reported), &ok);
+	/* optional: records of a device not relayed stay as they were */
+	if (f->relayed)
+		set(c, "relayed", json_true(), &ok);
 	for (i = 0; ok && i < f->domain_count; i++) {
 		const archive_key_domain *d = &f->domains[i];
 		json_t *one = json_object();
@@ -634,6 +637,8 @@ static const char *const adopted_record_keys_2[] = {
     NULL};
 static const char *const card_keys[] = {"alg-list", "algorithms", "car", "cvreq", "key-domains",
 					NULL};
+static const char *const relayed_card_keys[] = {"alg-list",    "algorithms", "car", "cvreq",
+						"key-domains", "relayed",    NULL};
 static const char *const key_domains_keys[] = {"domains", "reported", NULL};
 static const char *const domain_keys[] = {"index", "kcv", "kind", "outstanding", "shares", NULL};
 static const char *const intent_keys[] = {"device", "format",	  "key-id", "kind", "peer",
@@ -1023,10 +1028,17 @@ static int parse_card(json_t *o, archive_record *r, smk_err *e)
 	int v, adopted = is_kind(r, ARCHIVE_KIND_ADOPTED);
 	size_t i;
 
-	if (archive_json_obj(o, "card", &card, "record", e) < 0 ||
-	    archive_json_keys(card, card_keys, w, e) < 0 ||
+	if (archive_json_obj(o, "card", &card, "record", e) < 0)
+		return -1;
+	f->relayed = json_object_get(card, "relayed") != NULL;
+	if (archive_json_keys(card, f->relayed ? relayed_card_keys : card_keys, w, e) < 0 ||
 	    archive_json_str(card, "car", &r->car, w, e) < 0)
 		return -1;
+	/* one spelling only: not relayed is the member's absence */
+	if (f->relayed && !json_is_true(json_object_get(card, "relayed")))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"relayed\" is not true (leave it out "
+						 "for a device not reached through a relay)",
+				w);
 	if (archive_cvreq_car(r->cvreq.data, r->cvreq.len, car, e) < 0)
 		return smk_context(e, "record");
 	if (strcmp(car, r->car) != 0)

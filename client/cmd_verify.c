@@ -214,6 +214,14 @@ static void stated_by_log(const archive_verified *v)
 	}
 	stated("record", "%" PRIu64 " (request %s)", r->seq, smk_show(r->request_id));
 	card_stated(r);
+	/* notary mode: the log's own word on how it reached the card; the card
+	 * proves who it is (the chain above), not which host it sat in */
+	if (r->has_card && r->card.relayed)
+		stated("relay", "the card was reached through a relay; %s log %s itself, "
+				"under secure messaging that ends in the card (the relay's host "
+				"could neither read nor change the PIN, the GAKP or its answer)",
+		       adopted ? "the card was read by" : "the GAKP was sent by the smkeyd of",
+		       smk_show(v->origin));
 	if (v->has_cert) {
 		const archive_record *cr = &v->cert_record;
 

@@ -28,7 +28,8 @@ static const char *const top_keys[] = {
     "devices", "limits",  "retry",    "admin-groups", "witnesses",
     "witness-user", NULL,
 };
-static const char *const device_keys[] = {"reader", "serial", "pin-file", "pin-credential", NULL};
+static const char *const device_keys[] = {"reader",	  "serial", "pin-file",
+					  "pin-credential", "relayed", NULL};
 static const char *const limit_keys[] = {
     "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
     "idle-timeout-ms", "checkpoint-hold-ms", NULL,
@@ -148,6 +149,16 @@ static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
 					"a device needs exactly one of \"pin-file\" (a file "
 					"holding the user PIN) and \"pin-credential\" (a systemd "
 					"credential name)");
+	/* a relayed device is named by its verified DevAut serial: the reader
+	 * it shows up in is whatever the relay's host says */
+	if ((v = smk_yval_get(n, "relayed")) != NULL &&
+	    smk_yval_bool(&x->d, v, "relayed", &dev->relayed, x->e) < 0)
+		return -1;
+	if (dev->relayed && dev->serial == NULL)
+		return smk_yaml_fail_at(&x->d, x->e, n,
+					"a relayed device needs \"serial\" (its DevAut serial, e.g. "
+					"DENK0404144): it is known by its verified device "
+					"certificate, never by the reader or the host it comes from");
 	return 0;
 }
 

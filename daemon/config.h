@@ -28,6 +28,7 @@ typedef struct config_device {
 	char *serial;	      /* DevAut serial ("DENK0404144") or CHR; NULL: any */
 	char *pin_file;	      /* absolute path */
 	char *pin_credential; /* name of a systemd credential ($CREDENTIALS_DIRECTORY/NAME) */
+	int relayed;	      /* reached through `smkey relay` (docs/notary.md); needs serial */
 	unsigned line, col;   /* where the entry starts, for later messages */
 } config_device;
 

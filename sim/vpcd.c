@@ -8,6 +8,8 @@
  */
 #include "sim/vpcd.h"
 
+#include "common/net.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -28,26 +30,9 @@
 
 static int connect_vpcd(const sim_vpcd_opts *o)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-	char port[8];
-	int fd = -1, one = 1;
+	smk_err ignore; /* the caller says "waiting for vpcd" once */
 
-	snprintf(port, sizeof(port), "%u", o->port);
-	if (getaddrinfo(o->host ? o->host : "127.0.0.1", port, &hints, &res) != 0)
-		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
+	return smk_tcp_connect(o->host ? o->host : "127.0.0.1", o->port, &ignore);
 }
 
 static int read_full(int fd, uint8_t *p, size_t n)

@@ -345,6 +345,72 @@ START_TEST(card_member_parser_is_strict)
 }
 END_TEST
 
+static void m_relayed_false(json_t *o) { json_object_set_new(card_of(o), "relayed", json_false()); }
+static void m_relayed_text(json_t *o)
+{
+	json_object_set_new(card_of(o), "relayed", json_string("true"));
+}
+static void m_relayed_add(json_t *o) { json_object_set_new(card_of(o), "relayed", json_true()); }
+
+/* The canonical bytes are not NUL-terminated. */
+static const void *in_canon(const smk_buf *canon, const char *text)
+{
+	return memmem(canon->data, canon->len, text, strlen(text));
+}
+
+/* Notary mode: "relayed": true when the device is configured as reached
+ * through a relay, and no member at all otherwise, so records of devices
+ * that are not relayed are byte for byte what they were. */
+START_TEST(relayed_member_is_optional)
+{
+	archive_card_facts f;
+	archive_record r;
+	smk_buf canon = SMK_BUF_INIT;
+	uint64_t seq;
+	smk_err e;
+	json_t *o;
+	char *s;
+
+	/* absent: record 0 (archfix, no facts) and a key without the flag */
+	get_record(0, &r, &canon);
+	ck_assert_int_eq(r.card.relayed, 0);
+	ck_assert_ptr_null(in_canon(&canon, "relayed"));
+	archive_record_free(&r);
+	memset(&f, 0, sizeof(f));
+	ck_assert_msg(commit_with(&f, &seq, &e) == 0, "%s", e.msg);
+	get_record(seq, &r, &canon);
+	ck_assert_int_eq(r.card.relayed, 0);
+	ck_assert_ptr_null(in_canon(&canon, "relayed"));
+	archive_record_free(&r);
+	/* a record without the member still parses when the member is added
+	 * by hand (that is a different record: its hash changes) */
+	o = json_loadb((const char *)canon.data, canon.len, 0, NULL);
+	ck_assert_ptr_nonnull(o);
+	m_relayed_add(o);
+	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	ck_assert_msg(archive_record_parse((const uint8_t *)s, strlen(s), &r, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_int_eq(r.card.relayed, 1);
+	archive_record_free(&r);
+	free(s);
+	json_decref(o);
+
+	/* present: written, read back, last member of card (sorted) */
+	f.relayed = 1;
+	ck_assert_msg(commit_with(&f, &seq, &e) == 0, "%s", e.msg);
+	get_record(seq, &r, &canon);
+	ck_assert_int_eq(r.card.relayed, 1);
+	ck_assert_ptr_nonnull(in_canon(&canon, "\"key-domains\":{\"domains\":[],"
+					       "\"reported\":false},\"relayed\":true}"));
+	archive_record_free(&r);
+	/* one spelling: false or a string is refused, naming the member */
+	expect_refused(&canon, m_relayed_false, "\"relayed\" is not true");
+	expect_refused(&canon, m_relayed_text, "\"relayed\" is not true");
+	expect_refused(&canon, m_extra, "extra");
+	smk_buf_free(&canon);
+}
+END_TEST
+
 static Suite *archive_card_suite(void)
 {
 	Suite *s = suite_create("archive_card");
@@ -356,6 +422,7 @@ static Suite *archive_card_suite(void)
 	tcase_add_test(tc, reported_list_other_than_policy_is_refused);
 	tcase_add_test(tc, adopted_record_card_facts);
 	tcase_add_test(tc, card_member_parser_is_strict);
+	tcase_add_test(tc, relayed_member_is_optional);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -111,6 +111,7 @@ START_TEST(all_fields)
 				     "    pin-credential: pin-a\n"
 				     "  - serial: ZZSIM00002\n"
 				     "    pin-credential: pin-b\n"
+				     "    relayed: true\n"
 				     "limits: {queue: 3, message-size: 2048, clients: 5,"
 				     " checkpoint-hold-ms: 0, clients-per-uid: 2,"
 				     " request-timeout-ms: 500, idle-timeout-ms: 0}\n"
@@ -121,6 +122,8 @@ START_TEST(all_fields)
 	ck_assert_uint_eq(c->device_count, 2);
 	ck_assert_str_eq(c->devices[1].serial, "ZZSIM00002");
 	ck_assert_uint_eq(c->devices[1].line, 10);
+	ck_assert_int_eq(c->devices[0].relayed, 0);
+	ck_assert_int_eq(c->devices[1].relayed, 1);
 	ck_assert_uint_eq(c->limits.queue, 3);
 	ck_assert_uint_eq(c->limits.message_size, 2048);
 	ck_assert_uint_eq(c->limits.clients, 5);
@@ -165,6 +168,11 @@ START_TEST(broken_configs_name_the_place)
 		  "7:5", "reader \"r\" is listed twice");
 	parse_bad(MINIMAL "devices:\n  - reader: r\n    pin-file: /p\n    pin: 123456\n", "7:5",
 		  "unknown key \"pin\" in a devices entry");
+	/* a relayed device is named by its DevAut serial, never by its reader */
+	parse_bad(MINIMAL "devices:\n  - reader: \"vpcd*\"\n    pin-file: /p\n    relayed: true\n",
+		  "5:5", "a relayed device needs \"serial\"");
+	parse_bad(MINIMAL "devices:\n  - serial: DENK0404144\n    pin-file: /p\n    relayed: yes\n",
+		  "7:14", "relayed must be true or false");
 	parse_bad(MINIMAL "devices:\n  - serial: DENK0404144\n    pin-file: /p\n"
 			  "archive-key: {device: DENK0000001}\n",
 		  "7:23", "not among the devices");

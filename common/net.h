@@ -1,0 +1,14 @@
+/*
+ * A TCP connection to HOST:PORT, the way the simulator and the relay reach
+ * vpcd: every address getaddrinfo gives, in order, close-on-exec, with
+ * TCP_NODELAY (vpcd's messages are small and answered one at a time).
+ */
+#ifndef SMK_NET_H
+#define SMK_NET_H
+
+#include "err.h"
+
+/* The connected socket, or -1 with e saying "HOST:PORT: why" (SMK_E_IO). */
+int smk_tcp_connect(const char *host, unsigned port, smk_err *e);
+
+#endif
