@@ -31,6 +31,7 @@ static const struct smkey_cmd commands[] = {
 	{"adopt", cmd_adopt, "archive a key made outside smkeyd while its CV request exists"},
 	{"inspect", cmd_inspect, "list a device's keys beside the archive (asks smkeyd)"},
 	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
+	{"relay", cmd_relay, "join a local card to a notary's remote vpcd reader (untrusted relay)"},
 	{NULL, NULL, NULL},
 };
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The card host of a notary scenario (docs/notary.md): its own pcscd with
+# one vpcd reader, a simulated card in it, and `smkey relay` joining that
+# card to the notary's vpcd reader. Run by notary_lib.sh inside a mount
+# namespace of its own (a tmpfs over /run, so this pcscd does not meet the
+# notary's), in the notary's network namespace or in one of its own:
+#
+#   card_host.sh DIR LOCAL_PORT [smkey relay options...]
+#
+# DIR holds the card's state (card.json, made by the caller); the host
+# writes reader.conf, pcscd.log, card.log (the simulator's messages),
+# card.apdu.jsonl (its APDU log) and relay.log there. LOCAL_PORT is the
+# vpcd port of this host's own reader. TERM stops everything.
+. "$(dirname "$0")/lib.sh"
+
+SMK_TMP=$1
+port=$2
+shift 2
+SMK_PIDS=()
+host_stop() {
+	local pid
+	for pid in "${SMK_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	wait
+	exit 0
+}
+trap host_stop TERM INT
+mount -t tmpfs -o mode=0755 smk-host-run /run || smk_fail "cannot mount a tmpfs over /run"
+mkdir -p /run/pcscd
+cat >"$SMK_TMP/reader.conf" <<EOF
+FRIENDLYNAME "smk-host-vpcd"
+DEVICENAME   /dev/null:$port
+LIBPATH      $SMK_VPCD_LIB
+CHANNELID    $port
+EOF
+smk_run_pcscd
+SMK_PORT_BASE=$port
+smk_sim_start card 0
+smk_spawn "$SMK_TMP/relay.log" "$SMK_BUILD_DIR/smkey" relay --reader 'smk-host-vpcd*' "$@"
+echo "$SMK_LAST_PID" >"$SMK_TMP/relay.pid"
+wait
