@@ -19,13 +19,12 @@ fleet_serial() {
 }
 
 fleet_setup() {
-	local n=$1 lat=${2:-off} delay=${3:-} k port target devs
+	local n=$1 lat=${2:-off} delay=${3:-} k port target
 	smk_start_pcscd $(((n + 2) / 2))
 	smk_sim_init notary 1
 	smk_sim_start notary 0 --latency "$lat" --quiet
 	smk_wait_card 0
 	FLEET_SERIALS=
-	devs="  - serial: $(fleet_serial 1)"$'\n'"    pin-file: pin"
 	for ((k = 1; k <= n; k++)); do
 		notary_card_init "host$k" $((k + 1))
 		target=$(smk_reader_port "$k")
@@ -39,7 +38,6 @@ fleet_setup() {
 		notary_host_start "host$k" $((SMK_PORT_BASE + 40 + 2 * k)) -- \
 			--connect "127.0.0.1:$target" --retry-max-ms 1000
 		FLEET_SERIALS+="${FLEET_SERIALS:+,}$(fleet_serial $((k + 1)))"
-		devs+=$'\n'"  - serial: $(fleet_serial $((k + 1)))"$'\n'"    pin-file: pin"
 	done
 	for ((k = 1; k <= n; k++)); do
 		for _ in $(seq 100); do
@@ -52,6 +50,21 @@ fleet_setup() {
 		fi
 		smk_wait_card "$k" 60
 	done
+	fleet_config "$n"
+	smkd_start
+	smkd_wait_log 'ready' 60
+	for ((k = 1; k <= n + 1; k++)); do
+		notary_wait_device "$(fleet_serial "$k")" 60
+	done
+}
+
+# fleet_config N: smkeyd.yaml naming devices 1..N+1 by serial, the archive
+# key on device 1 (the notary's own card).
+fleet_config() {
+	local n=$1 k devs=
+	for ((k = 1; k <= n + 1; k++)); do
+		devs+="  - serial: $(fleet_serial "$k")"$'\n'"    pin-file: pin"$'\n'
+	done
 	SMKD_CONF=$SMK_TMP/smkeyd.yaml
 	SMKD_SOCK=$SMK_TMP/smkeyd.sock
 	mkdir -p "$SMK_TMP/policies.d"
@@ -63,15 +76,10 @@ archive: archive.db
 policies: policies.d
 trust: trust
 devices:
-$devs
+${devs%$'\n'}
 archive-key:
   device: $(fleet_serial 1)
 limits: {clients-per-uid: 64}
 retry: {min: 1, max: 5}
 CONF
-	smkd_start
-	smkd_wait_log 'ready' 60
-	for ((k = 1; k <= n + 1; k++)); do
-		notary_wait_device "$(fleet_serial "$k")" 60
-	done
 }

@@ -61,6 +61,10 @@ def read_full(sock, n):
         chunk = sock.recv(n - len(buf))
         if not chunk:
             raise ConnectionError("closed")
+        # vpcd writes a frame's length and its APDU separately without
+        # TCP_NODELAY: acknowledge at once, or delayed ACK holds the APDU
+        # back ~40 ms (as sim/vpcd.c does; Linux clears it after each read)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         buf += chunk
     return buf
 
