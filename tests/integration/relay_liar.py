@@ -3,7 +3,7 @@
 (tests/integration/test_relay_*.sh) and the relay benchmark. Never installed.
 
     python3 relay_liar.py --listen PORT --vpcd PORT [--listen2 PORT]
-                          [--control FILE] [--delay MS]
+                          [--control FILE] [--delay MS] [--stats FILE]
 
 The card side (smkey-sim, or a relay of a real card) connects to --listen as
 it would connect to vpcd; the relay then connects to pcscd's vpcd reader on
@@ -12,7 +12,8 @@ it would connect to vpcd; the relay then connects to pcscd's vpcd reader on
 04 ATR, only the last one answered). When the card side closes, the relay
 closes the vpcd side too (the reader sees the card leave) and waits for the
 card to come back. --delay MS holds every message MS ms in each direction
-(a slow link without netem).
+(a slow link without netem). --stats FILE keeps the frames from vpcd
+counted there as JSON: {"apdus": N, "control": {"04": N, ...}}.
 
 It starts honest. SIGUSR1 reads one behaviour from --control and arms it;
 "armed SPEC" in the log says it is in force. Behaviours act on the next
@@ -40,6 +41,7 @@ SIGUSR2 ends a swap: the first card is back and the reader sees it
 reinserted. The log names commands by header and status word, never data.
 """
 import argparse
+import json
 import os
 import select
 import signal
@@ -105,6 +107,19 @@ class Relay:
         self.card = None
         self.card2 = None
         self.vpcd = None
+        self.counts = {"apdus": 0, "control": {}}
+
+    def tally(self, msg):
+        if not self.args.stats:
+            return
+        if len(msg) == 1:
+            k = "%02X" % msg[0]
+            self.counts["control"][k] = self.counts["control"].get(k, 0) + 1
+        else:
+            self.counts["apdus"] += 1
+        with open(self.args.stats + ".tmp", "w", encoding="ascii") as f:
+            f.write(json.dumps(self.counts))
+        os.replace(self.args.stats + ".tmp", self.args.stats)
 
     @staticmethod
     def listen(port):
@@ -208,6 +223,7 @@ class Relay:
             log("vpcd closed")
             self.close_vpcd()
             return
+        self.tally(msg)
         self.wait(self.args.delay)
         if len(msg) == 1:
             send_frame(self.card_now(), msg)
@@ -293,6 +309,7 @@ def main():
     p.add_argument("--vpcd", type=int, required=True)
     p.add_argument("--control")
     p.add_argument("--delay", type=int, default=0)
+    p.add_argument("--stats")
     args = p.parse_args()
     relay = Relay(args)
     signal.signal(signal.SIGUSR1, relay.on_usr1)
