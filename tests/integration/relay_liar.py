@@ -33,9 +33,10 @@ ASYMMETRIC KEY PAIR), once, then the relay is honest again:
                         (random DO87, DO99 9000, random DO8E, SW 9000)
     swap[:ON]           from this command on, the card connected on --listen2
                         (another genuine card) answers instead, until SIGUSR2
-    drop:K[:after]      the K-th APDU from now is not forwarded (after: it is,
-                        and its answer is not returned), and both connections
-                        are closed: the card is pulled and comes back
+    drop:K[:before|:after]  the K-th APDU from now is not forwarded (after: it
+                        is, and its answer is not returned), and both
+                        connections are closed: the card is pulled and comes
+                        back
 
 SIGUSR2 ends a swap: the first card is back and the reader sees it
 reinserted. The log names commands by header and status word, never data.
