@@ -392,7 +392,10 @@ static void run_generate(device *d, job *j)
 	return;
 fail:
 	j->rc = -1;
-	if (is_device_error(&j->err))
+	/* unsettled: the device could not be asked (another card answers in
+	 * its reader, say, a relay that swapped it): down, so that its open
+	 * intent is read back when the device itself is up again */
+	if (is_device_error(&j->err) || j->unsettled)
 		mark_down(d, &j->err);
 	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
 }
@@ -433,7 +436,7 @@ static void run_readback(device *d, job *j)
 fail:
 	smk_buf_free(&req);
 	j->rc = -1;
-	if (is_device_error(&j->err))
+	if (is_device_error(&j->err) || j->unsettled)
 		mark_down(d, &j->err);
 	engine_post(eng, DONE_GENERATED, j, ENGINE_GENERATING);
 }

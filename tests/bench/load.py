@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Load for tests/bench/run: concurrent varlink calls to smkeyd.
 
-    load.py SOCKET generate POLICY COUNT CLIENTS PREFIX
+    load.py SOCKET generate POLICY COUNT CLIENTS PREFIX [DEVICES]
         COUNT Generate calls spread over CLIENTS threads (one connection per
-        call, as `smkey generate` does); prints one JSON line:
+        call, as `smkey generate` does); DEVICES (serials, comma-separated)
+        pins call i to device i mod their number; prints one JSON line:
         {"keys":..., "wall_s":..., "per_key_s":[...]} (per-call latency,
         client call to final reply)
     load.py SOCKET query METHOD PARAMS_JSON SECONDS CLIENTS
@@ -31,9 +32,11 @@ def recv_reply(s, buf):
     return json.loads(raw), buf
 
 
-def generate_one(path, policy, label):
-    msg = json.dumps({"method": "io.smkeyd.Generate",
-                      "parameters": {"policy": policy, "label": label}}).encode() + b"\0"
+def generate_one(path, policy, label, device=None):
+    params = {"policy": policy, "label": label}
+    if device:
+        params["device"] = device
+    msg = json.dumps({"method": "io.smkeyd.Generate", "parameters": params}).encode() + b"\0"
     t0 = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
@@ -44,7 +47,7 @@ def generate_one(path, policy, label):
     return time.monotonic() - t0
 
 
-def run_generate(path, policy, count, clients, prefix):
+def run_generate(path, policy, count, clients, prefix, devices=None):
     lat = []
     errors = []
     lock = threading.Lock()
@@ -58,7 +61,8 @@ def run_generate(path, policy, count, clients, prefix):
                     return
                 next_i[0] += 1
             try:
-                d = generate_one(path, policy, f"{prefix}{i}")
+                dev = devices[i % len(devices)] if devices else None
+                d = generate_one(path, policy, f"{prefix}{i}", dev)
             except Exception as e:  # reported, and the run fails
                 with lock:
                     errors.append(str(e))
@@ -138,8 +142,9 @@ def run_hold(path, count, seconds):
 def main(argv):
     if len(argv) == 5 and argv[2] == "hold":
         return run_hold(argv[1], int(argv[3]), float(argv[4]))
-    if len(argv) == 7 and argv[2] == "generate":
-        return run_generate(argv[1], argv[3], int(argv[4]), int(argv[5]), argv[6])
+    if len(argv) in (7, 8) and argv[2] == "generate":
+        devices = argv[7].split(",") if len(argv) == 8 else None
+        return run_generate(argv[1], argv[3], int(argv[4]), int(argv[5]), argv[6], devices)
     if len(argv) == 7 and argv[2] == "query":
         return run_query(argv[1], argv[3], json.loads(argv[4]), float(argv[5]), int(argv[6]))
     print(__doc__.strip(), file=sys.stderr)
