@@ -28,13 +28,15 @@
 
 #define ERR_PREFIX "io.smkeyd."
 
+static const op_kind adopt_kind;
+
 /* ---- on the loop: accepting a call ---- */
 
 static int admin_only(cardop *op, const char *what, engine_error *err)
 {
 	char why[300];
 
-	if (cardop_is_admin(op->eng, &op->peer))
+	if (cardop_is_admin(op->base.eng, &op->peer))
 		return 0;
 	snprintf(why, sizeof(why),
 		 "%s is for root and the config's admin-groups; uid %u is neither", what,
@@ -49,7 +51,7 @@ static int take_device(cardop *op, json_t *params, engine_error *err)
 {
 	const char *serial = json_string_value(json_object_get(params, "device"));
 
-	op->dev = cardop_device(op->eng, serial);
+	op->dev = cardop_device(op->base.eng, serial);
 	if (op->dev == NULL)
 		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
 				   engine_param_str("device", serial, "reason",
@@ -58,14 +60,14 @@ static int take_device(cardop *op, json_t *params, engine_error *err)
 	return 0;
 }
 
-int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		 void *ctx, engine_error *err)
+int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err)
 {
 	json_t *label = json_object_get(params, "label");
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_ADOPT, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind, CARDOP_ADOPT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "Adopt", err) < 0 || take_device(op, params, err) < 0)
@@ -95,13 +97,13 @@ refused:
 	return -1;
 }
 
-int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
-			       engine_done_fn done, void *ctx, engine_error *err)
+int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		       void *ctx, engine_error *err)
 {
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_OBJECTS, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind, CARDOP_OBJECTS, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "ListDeviceObjects", err) < 0 || take_device(op, params, err) < 0 ||
@@ -234,7 +236,7 @@ static void run_read(device *d, cardop *op)
 
 static void run_adopt_commit(device *d, cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	archive_adopt_req req;
 	archive_signer s;
 
@@ -254,7 +256,7 @@ static void run_adopt_commit(device *d, cardop *op)
 	req.spki = op->att.spki.data;
 	req.spki_len = op->att.spki.len;
 	req.card = &op->card;
-	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_adopt(eng->arc, &s, &req, &op->seq, &op->err);
 	pthread_mutex_unlock(&eng->archive_lock);
@@ -289,8 +291,11 @@ static void run_objects(device *d, cardop *op)
 	op->rc = 0;
 }
 
-void adopt_run(device *d, cardop *op)
+static void adopt_run(device *d, operation *o, int step)
 {
+	cardop *op = (cardop *)o;
+
+	(void)step;
 	smk_err_clear(&op->err);
 	if (op->kind == CARDOP_OBJECTS)
 		run_objects(d, op);
@@ -298,6 +303,7 @@ void adopt_run(device *d, cardop *op)
 		run_adopt_commit(d, op);
 	else
 		run_read(d, op);
+	op_post(o, 0, ENGINE_QUEUED);
 }
 
 /* ---- back on the loop ---- */
@@ -319,7 +325,7 @@ static void adopt_refused(cardop *op)
 
 static void adopt_committed(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	json_t *bundle;
@@ -358,7 +364,7 @@ static void adopt_committed(cardop *op)
 
 static void adopt_done(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	engine_error err;
 
 	if (op->rc < 0) {
@@ -429,7 +435,7 @@ static uint64_t imported_as(engine *eng, uint64_t key_seq, const smk_buf *ce)
  * public key, else (no public key readable) one for its device and key id. */
 static void mark(cardop *op, const session_object *o, json_t *obj)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	char hint[300] = "";
@@ -566,10 +572,21 @@ static void objects_done(cardop *op)
 			      : NULL);
 }
 
-void adopt_deliver(cardop *op)
+static void adopt_deliver(operation *o, int what, enum engine_stage stage)
 {
+	cardop *op = (cardop *)o;
+
+	(void)what;
+	(void)stage;
 	if (op->kind == CARDOP_OBJECTS)
 		objects_done(op);
 	else
 		adopt_done(op);
 }
+
+static const op_kind adopt_kind = {
+    .name = "adoption call",
+    .run = adopt_run,
+    .deliver = adopt_deliver,
+    .free = cardop_free,
+};

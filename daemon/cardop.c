@@ -39,8 +39,8 @@ bool cardop_is_admin(const engine *eng, const engine_peer *peer)
 
 /* ---- life of an operation ---- */
 
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
-		   void *ctx, engine_error *err)
+cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const engine_peer *peer,
+		   engine_done_fn done, void *ctx, engine_error *err)
 {
 	cardop *op;
 
@@ -57,11 +57,9 @@ cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, 
 			    "out of memory");
 		return NULL;
 	}
-	op->eng = eng;
+	op_init(&op->base, eng, ok, done, ctx);
 	op->kind = kind;
 	op->peer = *peer;
-	op->done = done;
-	op->ctx = ctx;
 	smk_buf_init(&op->spki);
 	smk_buf_init(&op->cert);
 	smk_buf_init(&op->out);
@@ -84,6 +82,11 @@ void cardop_discard(cardop *op)
 	session_objects_free(op->objs, op->nobj);
 	free(op->key_algs);
 	free(op);
+}
+
+void cardop_free(operation *o)
+{
+	cardop_discard((cardop *)o);
 }
 
 json_t *cardop_domains_json(const cardop *op)
@@ -130,96 +133,15 @@ bool cardop_may_import(const cardop *op)
 	return !op->domains_read || hsm_domain_may_import(&op->domains);
 }
 
-/* Under eng->lock: no completion may outlive op. */
-static void purge(engine *eng, cardop *op)
-{
-	completion **pp = &eng->done_head, *c;
-
-	eng->done_tail = NULL;
-	while ((c = *pp) != NULL) {
-		if (c->op == op) {
-			*pp = c->next;
-			free(c);
-		} else {
-			eng->done_tail = c;
-			pp = &c->next;
-		}
-	}
-}
-
-static void release(cardop *op)
-{
-	engine *eng = op->eng;
-	cardop **pp;
-
-	pthread_mutex_lock(&eng->lock);
-	purge(eng, op);
-	pthread_mutex_unlock(&eng->lock);
-	for (pp = &eng->ops; *pp; pp = &(*pp)->next_all)
-		if (*pp == op) {
-			*pp = op->next_all;
-			eng->in_flight--;
-			break;
-		}
-	cardop_discard(op);
-	/* as jobs.c does for a job: the last call out lets a stopping daemon go */
-	if (eng->shutting_down && eng->in_flight == 0 && eng->shutdown_cb) {
-		void (*cb)(void *) = eng->shutdown_cb;
-
-		eng->shutdown_cb = NULL;
-		cb(eng->shutdown_ctx);
-	}
-}
-
 int cardop_queue(cardop *op, device *d, engine_error *err)
 {
-	engine *eng = op->eng;
-	task *t = calloc(1, sizeof(*t));
-	cardop *o;
-
-	if (t == NULL)
+	/* a commit holds the answer of card work already done, as for Generate */
+	if (op_queue(&op->base, d, op->step, op->step == CARDOP_STEP_COMMIT ? OP_TASK_FRONT : 0) <
+	    0)
 		return engine_fail(err, ERR_PREFIX "ArchiveError",
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
-	t->kind = TASK_CARDOP;
-	t->op = op;
-	for (o = eng->ops; o && o != op; o = o->next_all)
-		;
-	if (o == NULL) {
-		op->next_all = eng->ops;
-		eng->ops = op;
-		eng->in_flight++;
-	}
-	/* a commit holds the answer of card work already done, as for Generate */
-	worker_push(d, t, op->step == CARDOP_STEP_COMMIT);
 	return 0;
-}
-
-void cardop_post(cardop *op)
-{
-	engine *eng = op->eng;
-	completion *c = calloc(1, sizeof(*c));
-	uint64_t one = 1;
-	ssize_t r;
-
-	if (c == NULL) {
-		/* the loop never learns the result; an import's intent stays open
-		 * and the next start settles it */
-		log_err("out of memory posting a card operation's result");
-		return;
-	}
-	c->kind = DONE_CARDOP;
-	c->op = op;
-	pthread_mutex_lock(&eng->lock);
-	if (eng->done_tail)
-		eng->done_tail->next = c;
-	else
-		eng->done_head = c;
-	eng->done_tail = c;
-	pthread_mutex_unlock(&eng->lock);
-	do
-		r = write(eng->done_fd, &one, sizeof(one));
-	while (r < 0 && errno == EINTR);
 }
 
 void cardop_reply(cardop *op, json_t *reply)
@@ -230,11 +152,8 @@ void cardop_reply(cardop *op, json_t *reply)
 			    "out of memory");
 		return;
 	}
-	if (op->ctx && op->done)
-		op->done(op->ctx, reply, NULL);
-	else
-		json_decref(reply);
-	release(op);
+	op_answer(&op->base, reply, NULL);
+	op_release(&op->base);
 }
 
 void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
@@ -248,37 +167,9 @@ void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
 	va_end(ap);
-	if (op->ctx && op->done)
-		op->done(op->ctx, NULL, &err);
+	op_answer(&op->base, NULL, &err);
 	engine_error_clear(&err);
-	release(op);
-}
-
-void cardop_forget(engine *eng, void *ctx)
-{
-	cardop *op;
-
-	for (op = eng->ops; op; op = op->next_all)
-		if (op->ctx == ctx)
-			op->ctx = NULL;
-}
-
-void cardop_run(device *d, cardop *op)
-{
-	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
-		adopt_run(d, op);
-	else
-		certs_run(d, op);
-	cardop_post(op);
-}
-
-void cardop_deliver(engine *eng, cardop *op)
-{
-	(void)eng;
-	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
-		adopt_deliver(op);
-	else
-		certs_deliver(op);
+	op_release(&op->base);
 }
 
 /* ---- finding things ---- */
@@ -367,7 +258,7 @@ static int denied(cardop *op, const char *pol_name, const char *reason, engine_e
 
 int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	const unsigned char *p;
 	const policy *pol;
 	policy_peer pp;
@@ -469,10 +360,4 @@ json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e)
 		smk_fail(e, SMK_E_NOMEM, "out of memory");
 	smk_buf_free(&b);
 	return s;
-}
-
-bool cardop_device_error(const smk_err *e)
-{
-	return e->code == SMK_E_IO || e->code == SMK_E_TIMEOUT || e->code == SMK_E_RESET ||
-	       e->code == SMK_E_SM || e->code == SMK_E_TRUST;
 }

@@ -2,10 +2,11 @@
  * Card work after generation (issue 9): certificates for archived keys
  * (certs.c: CreateCSR, SelfSign, ImportCertificate), keys made elsewhere and
  * the card beside the archive (adopt.c: Adopt, ListDeviceObjects). cardop.c
- * holds what they share: the operation, its trip from the loop to the key's
- * device worker (the card work runs in that device's session) and back,
- * then, for what must be archived, to the archive-key device's worker and
- * back; who may do what; and the key record a call names.
+ * holds what they share: the operation (an op.h operation whose steps run
+ * first on the key's device worker, in that device's session, then, for
+ * what must be archived, on the archive-key device's worker), who may do
+ * what, and the key record a call names. certs.c and adopt.c each register
+ * their op_kind.
  *
  * Threads as for a Generate job (daemon.h): the loop owns the operation;
  * a worker writes the "written by the worker" part, then posts it back.
@@ -42,12 +43,9 @@ struct cardop_key_algs {
 };
 
 struct cardop {
-	engine *eng;
-	cardop *next_all; /* eng->ops */
+	operation base; /* first: the pipeline's part (eng, done, ctx) */
 	enum cardop_kind kind;
 	enum cardop_step step;
-	engine_done_fn done;
-	void *ctx; /* NULL once the client went away */
 	engine_peer peer;
 	device *dev; /* the key's device: where the card step runs */
 
@@ -98,15 +96,16 @@ bool cardop_may_import(const cardop *op);
 
 /* uid 0, or a gid / supplementary gid in the config's admin-groups. */
 bool cardop_is_admin(const engine *eng, const engine_peer *peer);
-/* A new operation for peer, or NULL after filling err. */
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
-		   void *ctx, engine_error *err);
+/* A new operation of kind (the calling file's op_kind) for peer, or NULL
+ * after filling err. */
+cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const engine_peer *peer,
+		   engine_done_fn done, void *ctx, engine_error *err);
 /* Free an operation that was never queued (refused at once). */
 void cardop_discard(cardop *op);
+/* The op_kind free function of a cardop. */
+void cardop_free(operation *o);
 /* Hand op to d's worker for op->step (commits go to the front). */
 int cardop_queue(cardop *op, device *d, engine_error *err);
-/* Worker side: give op back to the loop. */
-void cardop_post(cardop *op);
 /* Answer (reply stolen) and forget op. */
 void cardop_reply(cardop *op, json_t *reply);
 void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
@@ -122,14 +121,5 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err);
 json_t *cardop_sha256_hex(const uint8_t *p, size_t n);
 /* The record's bundle as a JSON string (NULL and e on failure). */
 json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e);
-/* Is this a device error (link or SM gone) rather than a refusal? */
-bool cardop_device_error(const smk_err *e);
-
-/* ---- certs.c / adopt.c: their halves of the trip ---- */
-
-void certs_run(device *d, cardop *op);
-void certs_deliver(cardop *op);
-void adopt_run(device *d, cardop *op);
-void adopt_deliver(cardop *op);
 
 #endif

@@ -28,6 +28,8 @@
 #include "log.h"
 
 #define ERR_PREFIX "io.smkeyd."
+static const op_kind certs_kind;
+
 #define SELFSIGN_DAYS_DEFAULT 9125 /* 25 years: what Android APK signing expects */
 
 /* ---- on the loop: accepting a call ---- */
@@ -80,7 +82,7 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 				   engine_param_str("parameter", "subject", "reason", e.msg),
 				   "parameter subject: %s", e.msg);
 	X509_NAME_free(parsed);
-	op = cardop_new(eng, kind, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind, kind, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (cardop_find_record(eng, params, &r, err) < 0) {
@@ -115,14 +117,14 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	return 0;
 }
 
-int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		      void *ctx, engine_error *err)
+int certs_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		     void *ctx, engine_error *err)
 {
 	return accept_x509(eng, CARDOP_CSR, peer, params, done, ctx, err);
 }
 
-int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		     void *ctx, engine_error *err)
+int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		    void *ctx, engine_error *err)
 {
 	return accept_x509(eng, CARDOP_SELFSIGN, peer, params, done, ctx, err);
 }
@@ -133,8 +135,8 @@ static int mismatch(engine_error *err, const char *reason)
 			   engine_param_str("reason", reason, NULL, NULL), "%s", reason);
 }
 
-int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
-			      engine_done_fn done, void *ctx, engine_error *err)
+int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		 void *ctx, engine_error *err)
 {
 	const char *pem = json_string_value(json_object_get(params, "certificate"));
 	archive_intent_info info;
@@ -145,7 +147,7 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 	int rc;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_IMPORT, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind, CARDOP_IMPORT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (x509_load_cert((const uint8_t *)pem, strlen(pem), &op->cert, &e) < 0) {
@@ -268,7 +270,7 @@ static void run_x509(device *d, cardop *op)
 					      &op->err);
 	if (op->rc == 0)
 		op->rc = check_signed(op, &op->err);
-	op->failure = op->rc < 0 && !cardop_device_error(&op->err) ? CARDOP_REFUSED : CARDOP_FAILED;
+	op->failure = op->rc < 0 && !device_lost(&op->err) ? CARDOP_REFUSED : CARDOP_FAILED;
 	smk_buf_free(&der);
 }
 
@@ -327,11 +329,11 @@ static void run_write(device *d, cardop *op)
 		op->failure = held == 0 ? CARDOP_REFUSED : CARDOP_FAILED;
 		return;
 	}
-	engine_crash_point("before-cert-write");
+	testhook_crash_point("before-cert-write");
 	if (session_write_cert(d->session, op->key_id, op->cert.data, op->cert.len, &op->err) ==
 	    0) {
 		op->rc = 0;
-		engine_crash_point("after-cert-write");
+		testhook_crash_point("after-cert-write");
 		return;
 	}
 	/* the outcome on the card is unknown: look, under a fresh session if
@@ -351,17 +353,20 @@ static void run_write(device *d, cardop *op)
 
 static void run_commit(device *d, cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	archive_signer s;
 
-	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_cert_commit(eng->arc, &s, op->request_id, 0, &op->seq, &op->err);
 	pthread_mutex_unlock(&eng->archive_lock);
 }
 
-void certs_run(device *d, cardop *op)
+static void certs_run(device *d, operation *o, int step)
 {
+	cardop *op = (cardop *)o;
+
+	(void)step;
 	smk_err_clear(&op->err);
 	if (op->step == CARDOP_STEP_COMMIT)
 		run_commit(d, op);
@@ -369,6 +374,7 @@ void certs_run(device *d, cardop *op)
 		run_write(d, op);
 	else
 		run_x509(d, op);
+	op_post(o, 0, ENGINE_QUEUED);
 }
 
 /* ---- back on the loop ---- */
@@ -404,7 +410,7 @@ static void x509_done(cardop *op)
 
 static void import_failed(cardop *op, const char *name, json_t *params)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	log_fields f = {op->request_id, op->policy[0] ? op->policy : NULL, op->dev->serial,
 			"failed"};
 	smk_err e;
@@ -433,7 +439,7 @@ static void left_open(cardop *op, const char *reason)
 
 static void import_written(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	engine_error err;
 
 	if (eng->archive_dev == NULL) {
@@ -462,12 +468,12 @@ static void import_committed(cardop *op)
 			      "committed"},
 		"certificate for record %llu written to CE|%02X and archived as record %llu",
 		(unsigned long long)op->key_seq, op->key_id, (unsigned long long)op->seq);
-	if (op->ctx == NULL) {
+	if (op->base.ctx == NULL) {
 		cardop_reply(op, json_object());
 		return;
 	}
 	if (x509_describe(op->cert.data, op->cert.len, &info, &e) < 0 ||
-	    (bundle = cardop_bundle(op->eng, op->seq, &e)) == NULL) {
+	    (bundle = cardop_bundle(op->base.eng, op->seq, &e)) == NULL) {
 		cardop_fail(op, ERR_PREFIX "ArchiveError",
 			    engine_param_str("reason", e.msg, NULL, NULL), "record %llu: %s",
 			    (unsigned long long)op->seq, e.msg);
@@ -506,10 +512,21 @@ static void import_done(cardop *op)
 	}
 }
 
-void certs_deliver(cardop *op)
+static void certs_deliver(operation *o, int what, enum engine_stage stage)
 {
+	cardop *op = (cardop *)o;
+
+	(void)what;
+	(void)stage;
 	if (op->kind == CARDOP_IMPORT)
 		import_done(op);
 	else
 		x509_done(op);
 }
+
+static const op_kind certs_kind = {
+    .name = "certificate call",
+    .run = certs_run,
+    .deliver = certs_deliver,
+    .free = cardop_free,
+};

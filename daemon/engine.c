@@ -58,6 +58,50 @@ int engine_fail(engine_error *err, const char *name, json_t *params, const char 
 	return -1;
 }
 
+/* The one map from an error code to the varlink error that answers it
+ * (proto/io.smkeyd.varlink). The code says what went wrong, never the
+ * message's words: a policy named "label-signer" that reached max-keys is
+ * SMK_E_POLICY (RequestRefused) however its name reads. */
+static const struct {
+	enum smk_errc code;
+	const char *name;
+} error_map[] = {
+    {SMK_E_LABEL, ERR_PREFIX "InvalidParameter"}, /* parameter: label */
+    {SMK_E_POLICY, ERR_PREFIX "RequestRefused"},
+    {SMK_E_DENIED, ERR_PREFIX "PolicyDenied"},
+    /* the device's link or SM channel is gone (device_lost) */
+    {SMK_E_IO, ERR_PREFIX "DeviceUnavailable"},
+    {SMK_E_TIMEOUT, ERR_PREFIX "DeviceUnavailable"},
+    {SMK_E_RESET, ERR_PREFIX "DeviceUnavailable"},
+    {SMK_E_SM, ERR_PREFIX "DeviceUnavailable"},
+    {SMK_E_TRUST, ERR_PREFIX "DeviceUnavailable"},
+};
+
+int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *about)
+{
+	const char *name = about->otherwise;
+	json_t *params;
+	size_t i;
+
+	for (i = 0; i < sizeof(error_map) / sizeof(error_map[0]); i++)
+		if (error_map[i].code == e->code)
+			name = error_map[i].name;
+	if (strcmp(name, ERR_PREFIX "InvalidParameter") == 0)
+		params = engine_param_str("parameter",
+					  e->code == SMK_E_LABEL ? "label" : about->parameter,
+					  "reason", e->msg);
+	else if (strcmp(name, ERR_PREFIX "RequestRefused") == 0 ||
+		 strcmp(name, ERR_PREFIX "PolicyDenied") == 0)
+		params = engine_param_str("policy", about->policy, "reason", e->msg);
+	else if (strcmp(name, ERR_PREFIX "DeviceUnavailable") == 0)
+		params = engine_param_str("device", about->device, "reason", e->msg);
+	else if (strcmp(name, ERR_PREFIX "GenerationFailed") == 0)
+		params = engine_param_str("request_id", about->request_id, "reason", e->msg);
+	else
+		params = engine_param_str("reason", e->msg, NULL, NULL);
+	return engine_fail(err, name, params, "%s", e->msg);
+}
+
 json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2)
 {
 	json_t *o = json_object();
@@ -89,28 +133,12 @@ const char *engine_stage_name(enum engine_stage stage)
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	engine *eng = arg;
-	completion *c;
 	uint64_t count;
 
 	(void)what;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("completion eventfd: %s", strerror(errno));
-	/* one at a time: delivering one may release a job and purge the others
-	 * that name it */
-	for (;;) {
-		pthread_mutex_lock(&eng->lock);
-		c = eng->done_head;
-		if (c) {
-			eng->done_head = c->next;
-			if (eng->done_head == NULL)
-				eng->done_tail = NULL;
-		}
-		pthread_mutex_unlock(&eng->lock);
-		if (c == NULL)
-			break;
-		jobs_deliver(eng, c);
-		free(c);
-	}
+	op_deliver_posted(eng);
 }
 
 /* ---- lifecycle ---- */
@@ -133,6 +161,9 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 	eng->cards = o->cards ? *o->cards : engine_pcsc_cards;
 	eng->now = o->now ? o->now : default_now;
 	eng->done_fd = -1;
+	STAILQ_INIT(&eng->posted);
+	LIST_INIT(&eng->ops);
+	SLIST_INIT(&eng->found);
 	pthread_mutex_init(&eng->lock, NULL);
 	pthread_mutex_init(&eng->archive_lock, NULL);
 	snprintf(eng->archive_error, sizeof(eng->archive_error), "no archive key yet");
@@ -149,7 +180,7 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
 		goto fail;
 	if (getenv("SMKEYD_TEST_CRASH_AT"))
-		archive_set_step_hook(eng->arc, engine_crash_step, NULL);
+		archive_set_step_hook(eng->arc, testhook_crash_step, NULL);
 	if ((size_t)snprintf(eng->pending_dir, sizeof(eng->pending_dir), "%s.pending",
 			     eng->cfg->archive_path) >= sizeof(eng->pending_dir)) {
 		smk_fail(e, SMK_E_ARG, "archive path too long");
@@ -178,13 +209,13 @@ fail:
 
 int engine_start(engine *eng, smk_err *e)
 {
-	if (workers_discover(eng, e) < 0)
+	if (device_discover(eng, e) < 0)
 		return -1;
 	if (recover_archive_key(eng, e) < 0)
 		return smk_context(e, "archive key");
 	if (recover_pending(eng, e) < 0 || recover_certificates(eng, e) < 0)
 		return smk_context(e, "recovery");
-	return workers_start(eng, e);
+	return worker_start(eng, e);
 }
 
 int engine_reload(engine *eng, smk_err *e)
@@ -201,17 +232,30 @@ size_t engine_in_flight(const engine *eng)
 	return eng->in_flight;
 }
 
+void engine_forget(engine *eng, void *ctx)
+{
+	op_forget(eng, ctx);
+}
+
+void engine_shutdown(engine *eng, void (*cb)(void *ctx), void *ctx)
+{
+	eng->shutting_down = 1;
+	eng->shutdown_cb = cb;
+	eng->shutdown_ctx = ctx;
+	/* take back every generation no worker has started: no card has seen it */
+	op_cancel_queued(eng, "smkeyd stopped before the card was asked");
+	if (eng->in_flight == 0 && eng->shutdown_cb) {
+		eng->shutdown_cb = NULL;
+		cb(ctx);
+	}
+}
+
 void engine_free(engine *eng)
 {
-	completion *c;
-
 	if (eng == NULL)
 		return;
-	workers_stop(eng);
-	while ((c = eng->done_head) != NULL) {
-		eng->done_head = c->next;
-		free(c);
-	}
+	worker_stop(eng);
+	op_free_posted(eng);
 	if (eng->done_ev)
 		event_free(eng->done_ev);
 	if (eng->done_fd >= 0)

@@ -85,7 +85,7 @@ static const struct method methods[] = {
      {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"subject", P_SUBJECT, 1}},
      1,
      NULL,
-     engine_create_csr},
+     certs_create_csr},
     {"SelfSign",
      {{"seq", P_UINT, 0},
       {"request_id", P_REQID, 0},
@@ -93,22 +93,22 @@ static const struct method methods[] = {
       {"days", P_DAYS, 0}},
      1,
      NULL,
-     engine_self_sign},
+     certs_self_sign},
     {"ImportCertificate",
      {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"certificate", P_CERT, 1}},
      1,
      NULL,
-     engine_import_certificate},
+     certs_import},
     {"Adopt",
      {{"device", P_SERIAL, 1}, {"key_id", P_KEYID, 1}, {"label", P_LABEL, 0}},
      0,
      NULL,
-     engine_adopt},
-    {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, engine_list_device_objects},
+     adopt_key},
+    {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, adopt_list_objects},
     {"AddCosignatures",
      {{"size", P_UINT, 1}, {"signatures", P_SIGLINES, 1}},
      0,
-     engine_add_cosignatures,
+     witness_add_cosignatures,
      NULL},
     {"ReportWitnessPush",
      {{"witness", P_WNAME, 1},
@@ -117,7 +117,7 @@ static const struct method methods[] = {
       {"witness_size", P_UINT, 0},
       {"detail", P_DETAIL, 1}},
      0,
-     engine_report_witness_push,
+     witness_report_push,
      NULL},
 };
 
@@ -374,10 +374,10 @@ static int generate(engine *eng, struct server_conn *c, const engine_peer *peer,
 	       *device = json_object_get(params, "device");
 
 	memset(&err, 0, sizeof(err));
-	if (engine_generate(eng, peer, json_string_value(json_object_get(params, "policy")),
-			    label ? json_string_value(label) : NULL,
-			    device ? json_string_value(device) : NULL, generate_progress,
-			    generate_done, c, &err) < 0) {
+	if (generate_key(eng, peer, json_string_value(json_object_get(params, "policy")),
+			 label ? json_string_value(label) : NULL,
+			 device ? json_string_value(device) : NULL, generate_progress,
+			 generate_done, c, &err) < 0) {
 		answer_engine_error(c, &err);
 		engine_error_clear(&err);
 		return 0;

@@ -52,7 +52,7 @@ struct server_conn {
 	struct timespec call_start;
 	int in_call, call_more, call_oneway;
 	int call_timeouts; /* the idle read timeout is off while this call runs */
-	int engine_holds;  /* engine_generate accepted this conn as ctx */
+	int engine_holds;  /* generate_key accepted this conn as ctx */
 	int closing;	   /* close once the output is flushed */
 	int eof;	   /* the client sends no more: answer what it sent, then close */
 	int dead;	   /* free at the next turn of the loop */
@@ -373,7 +373,7 @@ static void conn_call(struct server_conn *c, json_t *msg)
 	c->call_oneway = call.oneway;
 	clock_gettime(CLOCK_MONOTONIC, &c->call_start);
 	held = methods_dispatch(c->srv->eng, c, &c->peer, &call);
-	/* the engine may have answered already, from inside engine_generate */
+	/* the engine may have answered already, from inside generate_key */
 	if (held == 1 && c->in_call)
 		c->engine_holds = 1;
 	/* a call answered at once never changed the timeouts; one still in
@@ -831,7 +831,7 @@ int server_listen_fd(server *srv, int fd, smk_err *e)
 
 int server_listen_systemd(server *srv, smk_err *e)
 {
-	int n = sdn_listen_fds(1, e), i;
+	int n = sdnotify_listen_fds(1, e), i;
 
 	if (n < 0)
 		return smk_context(e, "socket activation");

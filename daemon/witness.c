@@ -46,8 +46,8 @@ static int invalid(engine_error *err, const char *param, const char *why)
 			   why);
 }
 
-int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			    engine_error *err)
+int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			     engine_error *err)
 {
 	const config *cfg = eng->cfg;
 	json_t *sigs = json_object_get(params, "signatures"), *v, *rejected;
@@ -94,8 +94,8 @@ int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params
 	return 0;
 }
 
-int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			       engine_error *err)
+int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err)
 {
 	const config *cfg = eng->cfg;
 	const char *witness = json_string_value(json_object_get(params, "witness"));
