@@ -23,8 +23,10 @@
 #define VARLINK_MAX_METHOD 255 /* "interface.Method" in bytes */
 #define VARLINK_DEFAULT_MAX_MESSAGE 65536
 
-/* The interface descriptions served by GetInterfaceDescription. The first is
- * proto/io.smkeyd.varlink byte for byte (tests/unit/test_varlink.c checks). */
+/* The interface descriptions served by GetInterfaceDescription:
+ * proto/io.smkeyd.varlink and proto/org.varlink.service.varlink byte for
+ * byte, generated at build time into the build tree's proto/interface.c (the
+ * error names go to varlink_errors.h; see proto/gen/varlink_gen.c). */
 extern const char varlink_interface_io_smkeyd[];
 extern const char varlink_interface_org_varlink_service[];
 

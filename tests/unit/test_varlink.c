@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/engine.h"
 #include "daemon/methods.h"
 #include "helpers/testutil.h"
 #include "proto/varlink.h"
+#include "varlink_errors.h"
 
 /* ---- the connection methods.c answers on: records the last answer ---- */
 
@@ -376,15 +378,150 @@ START_TEST(test_reply_text_frames_as_object)
 }
 END_TEST
 
+/* What GetInterfaceDescription answers for iface: the "description" string
+ * (caller frees). */
+static char *served_description(const char *iface)
+{
+	char msg[256];
+	struct server_conn conn = {NULL, "", 0, 0};
+	engine_peer peer = {0};
+	varlink_call call;
+	json_t *m;
+	smk_err e;
+	char *text;
+
+	snprintf(msg, sizeof(msg),
+		 "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+		 "\"parameters\":{\"interface\":\"%s\"}}",
+		 iface);
+	ck_assert_int_eq(varlink_parse(msg, strlen(msg), &m, &e), 0);
+	ck_assert_int_eq(varlink_call_decode(m, &call, &e), 0);
+	methods_dispatch(NULL, &conn, &peer, &call);
+	ck_assert_msg(conn.error[0] == '\0', "%s: refused with %s", iface, conn.error);
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(conn.params, "description")));
+	text = strdup(json_string_value(json_object_get(conn.params, "description")));
+	varlink_call_clear(&call);
+	json_decref(m);
+	json_decref(conn.params);
+	return text;
+}
+
+/* the descriptions served are the .varlink files byte for byte (they are
+ * generated from them at build time) */
 START_TEST(test_interface_text_is_the_file)
 {
-	smk_buf file = SMK_BUF_INIT;
+	static const char *const ifaces[] = {"io.smkeyd", "org.varlink.service"};
+	size_t i;
 
-	tu_read_source_file(&file, "proto/io.smkeyd.varlink");
-	ck_assert_uint_eq(strlen(varlink_interface_io_smkeyd), file.len);
-	ck_assert_msg(memcmp(varlink_interface_io_smkeyd, file.data, file.len) == 0,
-		      "proto/interface.c differs from proto/io.smkeyd.varlink; regenerate it");
-	smk_buf_free(&file);
+	for (i = 0; i < sizeof(ifaces) / sizeof(ifaces[0]); i++) {
+		smk_buf file = SMK_BUF_INIT;
+		char path[128];
+		char *served = served_description(ifaces[i]);
+
+		snprintf(path, sizeof(path), "proto/%s.varlink", ifaces[i]);
+		tu_read_source_file(&file, path);
+		ck_assert_uint_eq(strlen(served), file.len);
+		ck_assert_msg(memcmp(served, file.data, file.len) == 0,
+			      "%s: served description differs from %s", ifaces[i], path);
+		smk_buf_free(&file);
+		free(served);
+	}
+	ck_assert_str_eq(SMK_VERR_INVALID_PARAMETER, "io.smkeyd.InvalidParameter");
+	ck_assert_str_eq(SMK_VERR_CERTIFICATE_MISMATCH, "io.smkeyd.CertificateMismatch");
+	ck_assert_str_eq(SMK_VSVC_METHOD_NOT_FOUND, "org.varlink.service.MethodNotFound");
+}
+END_TEST
+
+/* The generator refuses a malformed description by file and line and writes
+ * nothing; a well-formed one gives one macro per error line. */
+static const struct {
+	const char *what, *text, *where;
+} bad_descriptions[] = {
+    {"keyword", "interface a.b\n\nerrr Oops ()\n", ":3: "},
+    {"lower-case error name", "interface a.b\n# c\n\nerror oops ()\n", ":4: "},
+    {"unbalanced", "interface a.b\ntype T (\n  a: int\n", ":3: "},
+    {"closes nothing", "interface a.b\nerror E ())\n", ":2: "},
+    {"before interface", "error E ()\ninterface a.b\n", ":1: "},
+    {"bad interface name", "# x\ninterface Ab\n", ":2: "},
+    {"second interface", "interface a.b\ninterface a.c\n", ":2: "},
+    {"error twice", "interface a.b\nerror E ()\nerror E (x: int)\n", ":3: "},
+    {"control character", "interface a.b\n# \033[2J\n", ":2: "},
+    {"character in a definition", "interface a.b\ntype T (a: \"x\")\n", ":2: "},
+};
+
+static int run_gen(const char *dir, const char *text, char *out, size_t cap)
+{
+	char in[512], cmd[2048];
+	FILE *f, *p;
+	size_t n;
+	int status;
+
+	snprintf(in, sizeof(in), "%s/in.varlink", dir);
+	f = fopen(in, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "'%s/varlink-gen' errors '%s/out.h' '%s' SMK_X 2>&1",
+		 SMK_BUILD_DIR, dir, in);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	return status;
+}
+
+START_TEST(test_generator_refuses_malformed)
+{
+	char dir[256], out[1024], path[512], want[600];
+	int status;
+
+	tu_temp_dir(dir, sizeof(dir), "smk-vlgen");
+	status = run_gen(dir, bad_descriptions[_i].text, out, sizeof(out));
+	snprintf(path, sizeof(path), "%s/out.h", dir);
+	snprintf(want, sizeof(want), "%s/in.varlink%s", dir, bad_descriptions[_i].where);
+	ck_assert_msg(status != 0, "%s: accepted", bad_descriptions[_i].what);
+	ck_assert_msg(strstr(out, want) != NULL, "%s: \"%s\" does not name %s",
+		      bad_descriptions[_i].what, out, want);
+	ck_assert_msg(access(path, F_OK) != 0, "%s: wrote an output", bad_descriptions[_i].what);
+	snprintf(path, sizeof(path), "%s/out.h.tmp", dir);
+	ck_assert_msg(access(path, F_OK) != 0, "%s: left a temporary file",
+		      bad_descriptions[_i].what);
+	snprintf(path, sizeof(path), "%s/in.varlink", dir);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_generator_error_macros)
+{
+	char dir[256], out[1024], path[512], h[4096];
+	FILE *f;
+	size_t n;
+
+	tu_temp_dir(dir, sizeof(dir), "smk-vlgen");
+	ck_assert_int_eq(run_gen(dir,
+				 "# c\ninterface org.example.thing\n\n"
+				 "method Get(a: ?[]string) -> (b: int)\n"
+				 "error NoSuchThing (\n  thing: string\n)\n"
+				 "error IOFailed ()\n",
+				 out, sizeof(out)),
+			 0);
+	snprintf(path, sizeof(path), "%s/out.h", dir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(h, 1, sizeof(h) - 1, f);
+	fclose(f);
+	h[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(h, "#define SMK_X_PREFIX \"org.example.thing.\"\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(h, "#define SMK_X_NO_SUCH_THING \"org.example.thing.NoSuchThing\"\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(h, "#define SMK_X_IO_FAILED \"org.example.thing.IOFailed\"\n"));
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/in.varlink", dir);
+	unlink(path);
+	rmdir(dir);
 }
 END_TEST
 
@@ -757,6 +894,9 @@ int main(void)
 	tcase_add_test(t, test_size_limit_boundary);
 	tcase_add_test(t, test_depth_boundary);
 	tcase_add_test(t, test_interface_text_is_the_file);
+	tcase_add_loop_test(t, test_generator_refuses_malformed, 0,
+			    sizeof(bad_descriptions) / sizeof(bad_descriptions[0]));
+	tcase_add_test(t, test_generator_error_macros);
 	tcase_add_test(t, test_encode_round_trip);
 	tcase_add_test(t, test_hostile_replies);
 	suite_add_tcase(s, t);
