@@ -25,8 +25,8 @@
 #include "../sm/x509.h"
 #include "cardop.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
 static const op_kind adopt_kind;
 
@@ -43,7 +43,7 @@ static int admin_only(cardop *op, const char *what, engine_error *err)
 		 (unsigned)op->peer.uid);
 	log_msg(LOG_NOTICE, &(log_fields){.outcome = "denied"}, "uid %u pid %d: %s",
 		(unsigned)op->peer.uid, (int)op->peer.pid, why);
-	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+	return engine_fail(err, SMK_VERR_POLICY_DENIED,
 			   engine_param_str("policy", "", "reason", why), "%s", why);
 }
 
@@ -53,7 +53,7 @@ static int take_device(cardop *op, json_t *params, engine_error *err)
 
 	op->dev = cardop_device(op->base.eng, serial);
 	if (op->dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", serial, "reason",
 						    "no such device up (smkey devices lists them)"),
 				   "device %s is not up", serial);
@@ -76,7 +76,7 @@ int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_
 		char why[sizeof(eng->archive_error)];
 
 		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
 			    why);
 		goto refused;
@@ -313,12 +313,12 @@ static void adopt_refused(cardop *op)
 	log_msg(LOG_WARNING, &(log_fields){.device = op->dev->serial, .outcome = "refused"},
 		"adopt key %u: %s", op->key_id, op->err.msg);
 	if (op->failure == CARDOP_REFUSED)
-		cardop_fail(op, ERR_PREFIX "NotAdoptable",
+		cardop_fail(op, SMK_VERR_NOT_ADOPTABLE,
 			    json_pack("{s:s, s:i, s:s}", "device", op->dev->serial, "key_id",
 				      (int)op->key_id, "reason", op->err.msg),
 			    "%s", op->err.msg);
 	else
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
+		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 }
@@ -348,7 +348,7 @@ static void adopt_committed(cardop *op)
 				      : "");
 	if (rc < 0 || (bundle = cardop_bundle(eng, op->seq, &e)) == NULL) {
 		archive_record_free(&r);
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", e.msg, NULL, NULL), "record %llu: %s",
 			    (unsigned long long)op->seq, e.msg);
 		return;
@@ -381,14 +381,14 @@ static void adopt_done(cardop *op)
 		char why[sizeof(eng->archive_error)];
 
 		engine_archive_error(eng, why, sizeof(why));
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
+		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
 			    why);
 		return;
 	}
 	if (cardop_queue(op, eng->archive_dev, &err) < 0) {
 		engine_error_clear(&err);
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 	}
@@ -529,7 +529,7 @@ static void objects_done(cardop *op)
 	size_t i;
 
 	if (op->rc < 0) {
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
+		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 		return;

@@ -15,8 +15,8 @@
 
 #include "../common/hex.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
 /* ---- who may ---- */
 
@@ -45,14 +45,14 @@ cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const 
 	cardop *op;
 
 	if (eng->shutting_down) {
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 			    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
 			    "refused: smkeyd is stopping");
 		return NULL;
 	}
 	op = calloc(1, sizeof(*op));
 	if (op == NULL) {
-		engine_fail(err, ERR_PREFIX "ArchiveError",
+		engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 		return NULL;
@@ -138,7 +138,7 @@ int cardop_queue(cardop *op, device *d, engine_error *err)
 	/* a commit holds the answer of card work already done, as for Generate */
 	if (op_queue(&op->base, d, op->step, op->step == CARDOP_STEP_COMMIT ? OP_TASK_FRONT : 0) <
 	    0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	return 0;
@@ -147,7 +147,7 @@ int cardop_queue(cardop *op, device *d, engine_error *err)
 void cardop_reply(cardop *op, json_t *reply)
 {
 	if (reply == NULL) {
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 		return;
@@ -217,7 +217,7 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 		goto bad_id;
 	} else {
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
 		    "give seq or request_id");
 	}
@@ -229,19 +229,19 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 	if (rc < 0) {
 		smk_buf_free(&canon);
 		smk_buf_free(&sig);
-		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL,
+		return engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL,
 				   "no committed record %s: %s", id, e.msg);
 	}
 	rc = archive_record_parse(canon.data, canon.len, r, &e);
 	smk_buf_free(&canon);
 	smk_buf_free(&sig);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "record %s: %s",
 				   id, e.msg);
 	return 0;
 bad_id:
-	return engine_fail(err, ERR_PREFIX "InvalidParameter",
+	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			   engine_param_str("parameter", "request_id", "reason",
 					    "must be 32 lower-case hex digits"),
 			   "request_id is not a request id");
@@ -251,7 +251,7 @@ static int denied(cardop *op, const char *pol_name, const char *reason, engine_e
 {
 	log_msg(LOG_NOTICE, &(log_fields){.policy = pol_name, .outcome = "denied"},
 		"uid %u pid %d: %s", (unsigned)op->peer.uid, (int)op->peer.pid, reason);
-	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+	return engine_fail(err, SMK_VERR_POLICY_DENIED,
 			   engine_param_str("policy", pol_name ? pol_name : "", "reason", reason),
 			   "%s", reason);
 }
@@ -274,7 +274,7 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 			 (unsigned long long)r->seq,
 			 strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "the archive key's"
 									: "a certificate");
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "seq", "reason", why), "%s", why);
 	}
 	if (adopted) {
@@ -315,13 +315,13 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 	if (smk_buf_add(&op->spki, r->spki.data, r->spki.len) < 0 ||
 	    (op->pub = d2i_PUBKEY(NULL, &p, (long)r->spki.len)) == NULL)
 		return engine_fail(
-		    err, ERR_PREFIX "ArchiveError",
+		    err, SMK_VERR_ARCHIVE_ERROR,
 		    engine_param_str("reason", "the record's public key does not parse", NULL,
 				     NULL),
 		    "record %llu: public key does not parse", (unsigned long long)r->seq);
 	op->dev = cardop_device(eng, r->device_serial);
 	if (op->dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", r->device_serial, "reason",
 						    "the key's device is not up"),
 				   "record %llu: device %s is not up", (unsigned long long)r->seq,

@@ -26,8 +26,8 @@
 #include "../sm/x509.h"
 #include "cardop.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 static const op_kind certs_kind;
 
 #define SELFSIGN_DAYS_DEFAULT 9125 /* 25 years: what Android APK signing expects */
@@ -78,7 +78,7 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	/* a subject that does not parse is the caller's typo: said at once,
 	 * before any card work is queued */
 	if (x509_parse_subject(subject, &parsed, &e) < 0)
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "subject", "reason", e.msg),
 				   "parameter subject: %s", e.msg);
 	X509_NAME_free(parsed);
@@ -99,7 +99,7 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	op->days = days ? (unsigned)json_integer_value(days) : SELFSIGN_DAYS_DEFAULT;
 	make_signer(op, &s);
 	if (x509_pick_alg(&s, &alg, name, &e) < 0) {
-		engine_fail(err, ERR_PREFIX "RequestRefused", refused_params(op, e.msg),
+		engine_fail(err, SMK_VERR_REQUEST_REFUSED, refused_params(op, e.msg),
 			    "record %llu: %s", (unsigned long long)op->key_seq, e.msg);
 		cardop_discard(op);
 		return -1;
@@ -131,7 +131,7 @@ int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine
 
 static int mismatch(engine_error *err, const char *reason)
 {
-	return engine_fail(err, ERR_PREFIX "CertificateMismatch",
+	return engine_fail(err, SMK_VERR_CERTIFICATE_MISMATCH,
 			   engine_param_str("reason", reason, NULL, NULL), "%s", reason);
 }
 
@@ -151,14 +151,14 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 	if (op == NULL)
 		return -1;
 	if (x509_load_cert((const uint8_t *)pem, strlen(pem), &op->cert, &e) < 0) {
-		engine_fail(err, ERR_PREFIX "InvalidParameter",
+		engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			    engine_param_str("parameter", "certificate", "reason", e.msg), "%s",
 			    e.msg);
 		goto refused;
 	}
 	if (op->cert.len > ARCHIVE_CERT_MAX) {
 		/* what EF CE|id holds */
-		engine_fail(err, ERR_PREFIX "InvalidParameter",
+		engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			    engine_param_str("parameter", "certificate", "reason",
 					     "is longer than the 4096 DER bytes CE|id holds"),
 			    "certificate of %zu DER bytes", op->cert.len);
@@ -181,7 +181,7 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 		char why[sizeof(eng->archive_error)];
 
 		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
 			    why);
 		goto refused;
@@ -203,9 +203,9 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 		if (e.code == SMK_E_MISMATCH)
 			mismatch(err, e.msg);
 		else if (e.code == SMK_E_ARG)
-			engine_fail(err, ERR_PREFIX "RecordNotFound", NULL, "%s", e.msg);
+			engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL, "%s", e.msg);
 		else
-			engine_fail(err, ERR_PREFIX "ArchiveError",
+			engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				    engine_param_str("reason", e.msg, NULL, NULL), "intent: %s",
 				    e.msg);
 		goto refused;
@@ -389,15 +389,15 @@ static void x509_done(cardop *op)
 		log_msg(LOG_WARNING, &f, "%s for record %llu: %s", what,
 			(unsigned long long)op->key_seq, op->err.msg);
 		if (op->failure == CARDOP_REFUSED && op->err.code == SMK_E_MISMATCH)
-			cardop_fail(op, ERR_PREFIX "CertificateMismatch",
+			cardop_fail(op, SMK_VERR_CERTIFICATE_MISMATCH,
 				    engine_param_str("reason", op->err.msg, NULL, NULL), "%s",
 				    op->err.msg);
 		else if (op->failure == CARDOP_REFUSED)
-			cardop_fail(op, ERR_PREFIX "RequestRefused", refused_params(op, op->err.msg),
+			cardop_fail(op, SMK_VERR_REQUEST_REFUSED, refused_params(op, op->err.msg),
 				    "%s", op->err.msg);
 		else
 			cardop_fail(
-			    op, ERR_PREFIX "DeviceUnavailable",
+			    op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 		return;
@@ -433,7 +433,7 @@ static void left_open(cardop *op, const char *reason)
 			      "pending"},
 		"certificate import for record %llu left open (settled at the next start): %s",
 		(unsigned long long)op->key_seq, reason);
-	cardop_fail(op, ERR_PREFIX "ArchiveError", engine_param_str("reason", reason, NULL, NULL),
+	cardop_fail(op, SMK_VERR_ARCHIVE_ERROR, engine_param_str("reason", reason, NULL, NULL),
 		    "request %s: %s", op->request_id, reason);
 }
 
@@ -474,7 +474,7 @@ static void import_committed(cardop *op)
 	}
 	if (x509_describe(op->cert.data, op->cert.len, &info, &e) < 0 ||
 	    (bundle = cardop_bundle(op->base.eng, op->seq, &e)) == NULL) {
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", e.msg, NULL, NULL), "record %llu: %s",
 			    (unsigned long long)op->seq, e.msg);
 		return;
@@ -502,11 +502,11 @@ static void import_done(cardop *op)
 		left_open(op, op->err.msg);
 		return;
 	case CARDOP_REFUSED:
-		import_failed(op, ERR_PREFIX "CertificateMismatch",
+		import_failed(op, SMK_VERR_CERTIFICATE_MISMATCH,
 			      engine_param_str("reason", op->err.msg, NULL, NULL));
 		return;
 	case CARDOP_FAILED:
-		import_failed(op, ERR_PREFIX "DeviceUnavailable",
+		import_failed(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			      engine_param_str("device", op->dev->serial, "reason", op->err.msg));
 		return;
 	}

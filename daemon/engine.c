@@ -23,8 +23,8 @@
 #include "cardop.h"
 #include "daemon.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 10000 /* as the socket layer and docs/varlink.md say */
 
@@ -66,15 +66,15 @@ static const struct {
 	enum smk_errc code;
 	const char *name;
 } error_map[] = {
-    {SMK_E_LABEL, ERR_PREFIX "InvalidParameter"}, /* parameter: label */
-    {SMK_E_POLICY, ERR_PREFIX "RequestRefused"},
-    {SMK_E_DENIED, ERR_PREFIX "PolicyDenied"},
+    {SMK_E_LABEL, SMK_VERR_INVALID_PARAMETER}, /* parameter: label */
+    {SMK_E_POLICY, SMK_VERR_REQUEST_REFUSED},
+    {SMK_E_DENIED, SMK_VERR_POLICY_DENIED},
     /* the device's link or SM channel is gone (device_lost) */
-    {SMK_E_IO, ERR_PREFIX "DeviceUnavailable"},
-    {SMK_E_TIMEOUT, ERR_PREFIX "DeviceUnavailable"},
-    {SMK_E_RESET, ERR_PREFIX "DeviceUnavailable"},
-    {SMK_E_SM, ERR_PREFIX "DeviceUnavailable"},
-    {SMK_E_TRUST, ERR_PREFIX "DeviceUnavailable"},
+    {SMK_E_IO, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_TIMEOUT, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_RESET, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_SM, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_TRUST, SMK_VERR_DEVICE_UNAVAILABLE},
 };
 
 int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *about)
@@ -86,16 +86,16 @@ int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *abou
 	for (i = 0; i < sizeof(error_map) / sizeof(error_map[0]); i++)
 		if (error_map[i].code == e->code)
 			name = error_map[i].name;
-	if (strcmp(name, ERR_PREFIX "InvalidParameter") == 0)
+	if (strcmp(name, SMK_VERR_INVALID_PARAMETER) == 0)
 		params = engine_param_str("parameter",
 					  e->code == SMK_E_LABEL ? "label" : about->parameter,
 					  "reason", e->msg);
-	else if (strcmp(name, ERR_PREFIX "RequestRefused") == 0 ||
-		 strcmp(name, ERR_PREFIX "PolicyDenied") == 0)
+	else if (strcmp(name, SMK_VERR_REQUEST_REFUSED) == 0 ||
+		 strcmp(name, SMK_VERR_POLICY_DENIED) == 0)
 		params = engine_param_str("policy", about->policy, "reason", e->msg);
-	else if (strcmp(name, ERR_PREFIX "DeviceUnavailable") == 0)
+	else if (strcmp(name, SMK_VERR_DEVICE_UNAVAILABLE) == 0)
 		params = engine_param_str("device", about->device, "reason", e->msg);
-	else if (strcmp(name, ERR_PREFIX "GenerationFailed") == 0)
+	else if (strcmp(name, SMK_VERR_GENERATION_FAILED) == 0)
 		params = engine_param_str("request_id", about->request_id, "reason", e->msg);
 	else
 		params = engine_param_str("reason", e->msg, NULL, NULL);
@@ -361,7 +361,7 @@ static json_t *record_fingerprint(const archive_record *r)
 
 static int archive_failed(engine_error *err, const smk_err *e)
 {
-	return engine_fail(err, ERR_PREFIX "ArchiveError",
+	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
 }
 
@@ -392,7 +392,7 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 
 	if (js && !json_is_null(js)) {
 		if (!json_is_integer(js) || json_integer_value(js) < 0)
-			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+			return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 					   engine_param_str("parameter", "seq", "reason",
 							    "must be a record number >= 0"),
 					   "seq must be a record number");
@@ -407,14 +407,14 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 				break;
 		if (i != ARCHIVE_REQUEST_ID_LEN || s[i])
-			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+			return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 					   engine_param_str("parameter", "request_id", "reason",
 							    "must be 32 lower-case hex digits"),
 					   "request_id is not a request id");
 		snprintf(id, sizeof(id), "%s", s);
 	} else {
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
 		    "give seq or request_id");
 	}
@@ -422,7 +422,7 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 	rc = archive_find(eng->arc, id, seq, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL, "no record %s: %s", id,
+		return engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL, "no record %s: %s", id,
 				   e.msg);
 	return 0;
 }
@@ -449,7 +449,7 @@ static int record_reply(engine *eng, uint64_t seq, json_t **reply, engine_error 
 	    r.canonical.len);
 	archive_record_free(&r);
 	if (rec == NULL || (*reply = json_pack("{s:o}", "record", rec)) == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	return 0;
@@ -477,7 +477,7 @@ static int opt_uint(json_t *params, const char *key, uint64_t def, uint64_t max,
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > max)
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", key, "reason", "out of range"),
 				   "%s is out of range", key);
 	*out = (uint64_t)json_integer_value(v);
@@ -500,7 +500,7 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 		return -1;
 	if (pol && !json_is_null(pol) && !json_is_string(pol))
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "policy", "reason", "must be a string"),
 		    "policy must be a string");
 	pthread_mutex_lock(&eng->archive_lock);
@@ -719,7 +719,7 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		smk_buf_free(&proof);
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "old_size", "reason", e.msg), "%s",
 				   e.msg);
 	}
@@ -794,7 +794,7 @@ static struct engine_replies *replies_of(engine *eng)
 
 static int out_of_memory(engine_error *err)
 {
-	return engine_fail(err, ERR_PREFIX "ArchiveError",
+	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			   engine_param_str("reason", "out of memory", NULL, NULL),
 			   "out of memory");
 }

@@ -33,7 +33,7 @@ typedef struct engine_peer {
 } engine_peer;
 
 typedef struct engine_error {
-	const char *name;  /* "io.smkeyd.PolicyDenied" */
+	const char *name;  /* "io.smkeyd.PolicyDenied" (varlink_errors.h) */
 	json_t *params;    /* the error's parameters (owned; engine_error_clear frees) */
 	char msg[512];     /* the same, in one sentence, for logs */
 } engine_error;

@@ -15,8 +15,8 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
 static const op_kind generate_kind;
 
@@ -115,7 +115,7 @@ static void job_failed(job *j, const char *reason)
 	else
 		pending_remove(eng, j->request_id);
 	log_msg(LOG_WARNING, &f, "generation failed after %.1f s: %s", elapsed_s(j), reason);
-	job_answer_error(j, ERR_PREFIX "GenerationFailed",
+	job_answer_error(j, SMK_VERR_GENERATION_FAILED,
 			 engine_param_str("request_id", j->request_id, "reason", reason),
 			 "request %s: %s", j->request_id, reason);
 	job_release(j);
@@ -129,7 +129,7 @@ static void job_archive_error(job *j, const char *reason)
 
 	log_msg(LOG_ERR, &f, "key %u made but not archived (recovered at the next start): %s",
 		j->key_id, reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, "request_id", j->request_id),
 			 "request %s: %s", j->request_id, reason);
 	job_release(j);
@@ -152,7 +152,7 @@ static void job_unsettled(job *j, const char *reason)
 		"outcome unknown, settled from the card when the device is back or at the next "
 		"start: %s",
 		reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, "request_id", j->request_id),
 			 "request %s: %s; the request stays open and is settled when the device "
 			 "is back or at the next start (a record if the card made the key)",
@@ -173,7 +173,7 @@ static void job_uncovered(job *j)
 		 "record %llu is archived but no checkpoint covers it yet: %s",
 		 (unsigned long long)j->seq, j->err.msg);
 	log_msg(LOG_ERR, &f, "%s", reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
 			 j->request_id, reason);
 	job_release(j);
@@ -212,7 +212,7 @@ static void job_committed(job *j)
 	rc = archive_export_bundle(eng->arc, j->seq, &bundle, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0 || smk_buf_add_byte(&bundle, 0) < 0) {
-		job_answer_error(j, ERR_PREFIX "ArchiveError",
+		job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 				 engine_param_str("reason", e.msg, NULL, NULL),
 				 "record %llu: bundle: %s", (unsigned long long)j->seq, e.msg);
 		smk_buf_free(&bundle);
@@ -228,7 +228,7 @@ static void job_committed(job *j)
 	if (j->progress)
 		j->progress(j->base.ctx, ENGINE_ARCHIVED);
 	if (reply == NULL) {
-		job_answer_error(j, ERR_PREFIX "ArchiveError",
+		job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 				 engine_param_str("reason", "out of memory", NULL, NULL),
 				 "out of memory");
 	} else if (j->base.ctx) {
@@ -539,12 +539,12 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	memset(err, 0, sizeof(*err));
 	if (eng->shutting_down)
 		return engine_fail(
-		    err, ERR_PREFIX "DeviceUnavailable",
+		    err, SMK_VERR_DEVICE_UNAVAILABLE,
 		    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
 		    "refused: smkeyd is stopping");
 	pol = policy_set_find(eng->policies, policy_name);
 	if (pol == NULL)
-		return engine_fail(err, ERR_PREFIX "PolicyNotFound",
+		return engine_fail(err, SMK_VERR_POLICY_NOT_FOUND,
 				   engine_param_str("policy", policy_name, NULL, NULL),
 				   "no policy \"%s\"", policy_name);
 	memset(&pp, 0, sizeof(pp));
@@ -555,7 +555,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	if (policy_authorize(pol, &pp, &e) < 0) {
 		log_msg(LOG_NOTICE, &(log_fields){.policy = pol->name, .outcome = "denied"},
 			"uid %u pid %d: %s", (unsigned)peer->uid, (int)peer->pid, e.msg);
-		return engine_fail(err, ERR_PREFIX "PolicyDenied",
+		return engine_fail(err, SMK_VERR_POLICY_DENIED,
 				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
 				   e.msg);
 	}
@@ -563,7 +563,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 		char why[sizeof(eng->archive_error)];
 
 		engine_archive_error(eng, why, sizeof(why));
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   json_pack("{s:n, s:s}", "device", "reason", why),
 				   "no archive key: %s", why);
 	}
@@ -573,19 +573,19 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	key_id = dev ? pick_key_id(dev) : 0;
 	pthread_mutex_unlock(&eng->lock);
 	if (dev == NULL && full)
-		return engine_fail(err, ERR_PREFIX "TooManyRequests",
+		return engine_fail(err, SMK_VERR_TOO_MANY_REQUESTS,
 				   json_pack("{s:i}", "limit", (int)eng->cfg->limits.queue),
 				   "every device allowed by %s has %u jobs queued", pol->name,
 				   eng->cfg->limits.queue);
 	if (dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   json_pack("{s:s?, s:s}", "device", want, "reason",
 					     want ? "no such device up and allowed by the policy"
 						  : "no device up and allowed by the policy"),
 				   "policy %s: no device%s%s up and allowed", pol->name,
 				   want ? " " : "", want ? want : "");
 	if (key_id == 0)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", dev->serial, "reason",
 						    "no free key id on the device"),
 				   "device %s: all 255 key ids are used", dev->serial);
@@ -594,11 +594,11 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	rc = archive_policy_key_count(eng->arc, pol->name, &keys_made, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	memset(&req, 0, sizeof(req));
@@ -614,7 +614,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 		 * devices): RequestRefused */
 		return engine_fail_as(
 		    err, &e,
-		    &(engine_about){.policy = pol->name, .otherwise = ERR_PREFIX "RequestRefused"});
+		    &(engine_about){.policy = pol->name, .otherwise = SMK_VERR_REQUEST_REFUSED});
 	}
 
 	/* ref DESIGN step 2: the intent is durable before the card sees anything */
@@ -635,7 +635,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		free(j);
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "intent: %s",
 				   e.msg);
 	}
@@ -657,7 +657,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 		pthread_mutex_lock(&eng->archive_lock);
 		archive_fail(eng->arc, j->request_id, why, NULL);
 		pthread_mutex_unlock(&eng->archive_lock);
-		engine_fail(err, ERR_PREFIX "ArchiveError",
+		engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", why, NULL, NULL), "request %s: %s",
 			    j->request_id, why);
 		policy_set_unref(j->set);

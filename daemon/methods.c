@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "varlink_errors.h"
 
 #define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §8) */
 #define REQUEST_ID_MAX 128
@@ -279,7 +280,7 @@ static void client_name(char out[65], const char *s)
 
 static void invalid(struct server_conn *c, const char *parameter, const char *reason)
 {
-	server_conn_error(c, "io.smkeyd.InvalidParameter",
+	server_conn_error(c, SMK_VERR_INVALID_PARAMETER,
 			  json_pack("{ssss}", "parameter", parameter, "reason", reason));
 }
 
@@ -341,7 +342,7 @@ static void answer_engine_error(struct server_conn *c, engine_error *err)
 
 	/* an engine that forgot to name its error still gets a valid reply */
 	if (name == NULL || !varlink_method_valid(name))
-		name = "io.smkeyd.ArchiveError";
+		name = SMK_VERR_ARCHIVE_ERROR;
 	server_conn_error(c, name,
 			  err->params ? json_incref(err->params)
 				      : json_pack("{ss}", "reason", err->msg));

@@ -33,6 +33,7 @@
 #include "daemon/sdnotify.h"
 #include "daemon/slots.h"
 #include "proto/varlink.h"
+#include "varlink_errors.h"
 
 #define READ_CHUNK 16384 /* bytes taken from a client per step */
 #define MAX_LISTENERS 8
@@ -556,7 +557,7 @@ static void refuse_client(server *srv, int fd, size_t limit)
 	json_t *params = json_pack("{sI}", "limit", (json_int_t)limit);
 	smk_err e;
 
-	if (params && varlink_error_encode(&out, "io.smkeyd.TooManyRequests", params, &e) == 0) {
+	if (params && varlink_error_encode(&out, SMK_VERR_TOO_MANY_REQUESTS, params, &e) == 0) {
 		if (send(fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			slog(srv, SERVER_LOG_DEBUG, "refusing a client: %s", strerror(errno));
 	}
