@@ -27,8 +27,7 @@
 #include "log.h"
 #include "varlink_errors.h"
 
-
-static const op_kind adopt_kind;
+static const cardop_methods adopt_kind;
 
 /* ---- on the loop: accepting a call ---- */
 
@@ -67,18 +66,13 @@ int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, &adopt_kind, CARDOP_ADOPT, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind.base, CARDOP_ADOPT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "Adopt", err) < 0 || take_device(op, params, err) < 0)
 		goto refused;
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, err);
 		goto refused;
 	}
 	op->key_id = (uint8_t)json_integer_value(json_object_get(params, "key_id"));
@@ -103,7 +97,7 @@ int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, eng
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, &adopt_kind, CARDOP_OBJECTS, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind.base, CARDOP_OBJECTS, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "ListDeviceObjects", err) < 0 || take_device(op, params, err) < 0 ||
@@ -291,19 +285,14 @@ static void run_objects(device *d, cardop *op)
 	op->rc = 0;
 }
 
-static void adopt_run(device *d, operation *o, int step)
+static void adopt_run(device *d, cardop *op)
 {
-	cardop *op = (cardop *)o;
-
-	(void)step;
-	smk_err_clear(&op->err);
 	if (op->kind == CARDOP_OBJECTS)
 		run_objects(d, op);
 	else if (op->step == CARDOP_STEP_COMMIT)
 		run_adopt_commit(d, op);
 	else
 		run_read(d, op);
-	op_post(o, 0, ENGINE_QUEUED);
 }
 
 /* ---- back on the loop ---- */
@@ -378,12 +367,8 @@ static void adopt_done(cardop *op)
 	memset(&err, 0, sizeof(err));
 	op->step = CARDOP_STEP_COMMIT;
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, &err);
+		cardop_fail(op, err.name, err.params, "%s", err.msg);
 		return;
 	}
 	if (cardop_queue(op, eng->archive_dev, &err) < 0) {
@@ -572,21 +557,19 @@ static void objects_done(cardop *op)
 			      : NULL);
 }
 
-static void adopt_deliver(operation *o, int what, enum engine_stage stage)
+static void adopt_deliver(cardop *op)
 {
-	cardop *op = (cardop *)o;
-
-	(void)what;
-	(void)stage;
 	if (op->kind == CARDOP_OBJECTS)
 		objects_done(op);
 	else
 		adopt_done(op);
 }
 
-static const op_kind adopt_kind = {
-    .name = "adoption call",
+static const cardop_methods adopt_kind = {
+    .base = {.name = "adoption call",
+	     .run = cardop_run,
+	     .deliver = cardop_deliver,
+	     .free = cardop_free},
     .run = adopt_run,
     .deliver = adopt_deliver,
-    .free = cardop_free,
 };

@@ -89,6 +89,23 @@ void cardop_free(operation *o)
 	cardop_discard((cardop *)o);
 }
 
+void cardop_run(device *d, operation *o, int step)
+{
+	cardop *op = (cardop *)o;
+
+	(void)step; /* op->step */
+	smk_err_clear(&op->err);
+	((const cardop_methods *)o->kind)->run(d, op);
+	op_post(o, 0, ENGINE_QUEUED);
+}
+
+void cardop_deliver(operation *o, int what, enum engine_stage stage)
+{
+	(void)what;
+	(void)stage;
+	((const cardop_methods *)o->kind)->deliver((cardop *)o);
+}
+
 json_t *cardop_domains_json(const cardop *op)
 {
 	const hsm_domain_state *st = &op->domains;

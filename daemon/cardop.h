@@ -34,6 +34,16 @@ enum cardop_failure {
 
 typedef struct cardop cardop;
 
+/* What certs.c and adopt.c register: an op_kind whose run and deliver are
+ * cardop_run and cardop_deliver, which call these for the kind. */
+typedef struct cardop_methods {
+	op_kind base;
+	/* on d's worker: the card or commit work of op->step (op->err cleared) */
+	void (*run)(device *d, cardop *op);
+	/* on the loop: what that step did */
+	void (*deliver)(cardop *op);
+} cardop_methods;
+
 /* The algorithm list a key's FCP reports (session_key_algs). */
 struct cardop_key_algs {
 	bool reported; /* the card reported a list (n 0: no list) */
@@ -102,7 +112,9 @@ cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const 
 		   engine_done_fn done, void *ctx, engine_error *err);
 /* Free an operation that was never queued (refused at once). */
 void cardop_discard(cardop *op);
-/* The op_kind free function of a cardop. */
+/* The op_kind functions of every cardop_methods. */
+void cardop_run(device *d, operation *o, int step);
+void cardop_deliver(operation *o, int what, enum engine_stage stage);
 void cardop_free(operation *o);
 /* Hand op to d's worker for op->step (commits go to the front). */
 int cardop_queue(cardop *op, device *d, engine_error *err);

@@ -28,7 +28,7 @@
 #include "log.h"
 #include "varlink_errors.h"
 
-static const op_kind certs_kind;
+static const cardop_methods certs_kind;
 
 #define SELFSIGN_DAYS_DEFAULT 9125 /* 25 years: what Android APK signing expects */
 
@@ -82,7 +82,7 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 				   engine_param_str("parameter", "subject", "reason", e.msg),
 				   "parameter subject: %s", e.msg);
 	X509_NAME_free(parsed);
-	op = cardop_new(eng, &certs_kind, kind, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind.base, kind, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (cardop_find_record(eng, params, &r, err) < 0) {
@@ -147,7 +147,7 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 	int rc;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, &certs_kind, CARDOP_IMPORT, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind.base, CARDOP_IMPORT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (x509_load_cert((const uint8_t *)pem, strlen(pem), &op->cert, &e) < 0) {
@@ -178,12 +178,7 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 		goto refused;
 	}
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, err);
 		goto refused;
 	}
 
@@ -362,19 +357,14 @@ static void run_commit(device *d, cardop *op)
 	pthread_mutex_unlock(&eng->archive_lock);
 }
 
-static void certs_run(device *d, operation *o, int step)
+static void certs_run(device *d, cardop *op)
 {
-	cardop *op = (cardop *)o;
-
-	(void)step;
-	smk_err_clear(&op->err);
 	if (op->step == CARDOP_STEP_COMMIT)
 		run_commit(d, op);
 	else if (op->kind == CARDOP_IMPORT)
 		run_write(d, op);
 	else
 		run_x509(d, op);
-	op_post(o, 0, ENGINE_QUEUED);
 }
 
 /* ---- back on the loop ---- */
@@ -512,21 +502,19 @@ static void import_done(cardop *op)
 	}
 }
 
-static void certs_deliver(operation *o, int what, enum engine_stage stage)
+static void certs_deliver(cardop *op)
 {
-	cardop *op = (cardop *)o;
-
-	(void)what;
-	(void)stage;
 	if (op->kind == CARDOP_IMPORT)
 		import_done(op);
 	else
 		x509_done(op);
 }
 
-static const op_kind certs_kind = {
-    .name = "certificate call",
+static const cardop_methods certs_kind = {
+    .base = {.name = "certificate call",
+	     .run = cardop_run,
+	     .deliver = cardop_deliver,
+	     .free = cardop_free},
     .run = certs_run,
     .deliver = certs_deliver,
-    .free = cardop_free,
 };

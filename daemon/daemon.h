@@ -236,6 +236,9 @@ int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *abou
 /* engine.c: eng->archive_error copied into buf under eng->lock (a worker
  * taking up the archive key late may rewrite it); returns buf. */
 const char *engine_archive_error(engine *eng, char *buf, size_t n);
+/* engine.c: DeviceUnavailable (device null) saying why no archive key is
+ * usable. Returns -1. */
+int engine_fail_no_archive_key(engine *eng, engine_error *err);
 
 /* device_discover.c: find the readers the config names and open their
  * devices (before the workers run) */

@@ -46,6 +46,16 @@ const char *engine_archive_error(engine *eng, char *buf, size_t n)
 	return buf;
 }
 
+int engine_fail_no_archive_key(engine *eng, engine_error *err)
+{
+	char why[sizeof(eng->archive_error)];
+
+	engine_archive_error(eng, why, sizeof(why));
+	return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
+			   json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
+			   why);
+}
+
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
 {
 	va_list ap;

@@ -53,6 +53,21 @@ static void job_generated(job *j)
 	j->generating = 0;
 }
 
+/* The job is in flight on j->dev: counted there as queued and generating,
+ * its key id reserved (job_detach undoes it). */
+static void job_hold(job *j)
+{
+	engine *eng = j->base.eng;
+
+	pthread_mutex_lock(&eng->lock);
+	j->dev->queued++;
+	j->dev->generating++;
+	j->generating = 1;
+	device_id_set(j->dev->reserved_ids, j->key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	op_start(&j->base);
+}
+
 /* Under eng->lock, as the job leaves: its device stops counting it. */
 static void job_detach(operation *o)
 {
@@ -304,13 +319,7 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 	j->want = want;
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	smk_buf_init(&j->device_chain);
-	pthread_mutex_lock(&eng->lock);
-	d->queued++;
-	d->generating++;
-	j->generating = 1;
-	device_id_set(d->reserved_ids, key_id, 1);
-	pthread_mutex_unlock(&eng->lock);
-	op_start(&j->base);
+	job_hold(j);
 	log_msg(LOG_NOTICE, &(log_fields){j->request_id, pol->name, d->serial, NULL},
 		"device is back: key %u of an open request is read back", key_id);
 	op_push(d, t);
@@ -559,14 +568,8 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
 				   e.msg);
 	}
-	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
-				   json_pack("{s:n, s:s}", "device", "reason", why),
-				   "no archive key: %s", why);
-	}
+	if (eng->archive_dev == NULL)
+		return engine_fail_no_archive_key(eng, err);
 
 	pthread_mutex_lock(&eng->lock);
 	dev = choose_device(eng, pol, want, &full);
@@ -666,13 +669,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 		return -1;
 	}
 	testhook_crash_point("after-intent");
-	pthread_mutex_lock(&eng->lock);
-	dev->queued++;
-	dev->generating++;
-	j->generating = 1;
-	device_id_set(dev->reserved_ids, key_id, 1);
-	pthread_mutex_unlock(&eng->lock);
-	op_start(&j->base);
+	job_hold(j);
 	log_msg(LOG_INFO, &(log_fields){j->request_id, pol->name, dev->serial, "accepted"},
 		"uid %u pid %d: key %u \"%s\" queued", (unsigned)peer->uid, (int)peer->pid, key_id,
 		j->gakp.label);

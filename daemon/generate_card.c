@@ -103,6 +103,25 @@ static int check_reported_list(device *d, job *j, const hsm_keyspec *spec)
 	return -1;
 }
 
+/* The device chain the key's request verified against, for its record. */
+static int keep_chain(device *d, job *j)
+{
+	smk_buf_reset(&j->device_chain);
+	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0)
+		return smk_fail(&j->err, SMK_E_NOMEM, "out of memory");
+	return 0;
+}
+
+/* The card step ends with rc (j->err says why on -1): a device whose link
+ * or SM channel is gone goes down, and the loop hears of the job. */
+static void step_done(device *d, job *j, int rc)
+{
+	j->rc = rc;
+	if (rc < 0 && device_lost(&j->err))
+		device_mark_down(d, &j->err);
+	op_post(&j->base, GENERATE_MADE, ENGINE_GENERATING);
+}
+
 static void run_generate(device *d, job *j)
 {
 	engine *eng = d->eng;
@@ -177,20 +196,10 @@ static void run_generate(device *d, job *j)
 	device_id_set(d->used_ids, j->key_id, 1);
 	worker_average(&d->gen_s, worker_mono_s() - t0);
 	pthread_mutex_unlock(&eng->lock);
-	smk_buf_reset(&j->device_chain);
-	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0) {
-		smk_fail(&j->err, SMK_E_NOMEM, "out of memory");
-		j->rc = -1;
-	} else {
-		j->rc = 0;
-	}
-	op_post(&j->base, GENERATE_MADE, ENGINE_GENERATING);
+	step_done(d, j, keep_chain(d, j));
 	return;
 fail:
-	j->rc = -1;
-	if (device_lost(&j->err))
-		device_mark_down(d, &j->err);
-	op_post(&j->base, GENERATE_MADE, ENGINE_GENERATING);
+	step_done(d, j, -1);
 }
 
 /* An open intent's key, read back from CE|id now that its device is back
@@ -216,21 +225,15 @@ static void run_readback(device *d, job *j)
 	pthread_mutex_lock(&eng->lock);
 	device_id_set(d->used_ids, j->key_id, 1);
 	pthread_mutex_unlock(&eng->lock);
-	smk_buf_reset(&j->device_chain);
-	if (smk_buf_add(&j->device_chain, d->chain_bytes.data, d->chain_bytes.len) < 0) {
+	if (keep_chain(d, j) < 0) {
 		j->unsettled = 1; /* the key is there: the next start archives it */
-		smk_fail(&j->err, SMK_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	j->rc = 0;
-	op_post(&j->base, GENERATE_MADE, ENGINE_GENERATING);
+	step_done(d, j, 0);
 	return;
 fail:
 	smk_buf_free(&req);
-	j->rc = -1;
-	if (device_lost(&j->err))
-		device_mark_down(d, &j->err);
-	op_post(&j->base, GENERATE_MADE, ENGINE_GENERATING);
+	step_done(d, j, -1);
 }
 
 void generate_run(device *d, operation *o, int step)

@@ -284,6 +284,18 @@ static void call_end(struct server_conn *c)
 	event_active(c->resume, 0, 0);
 }
 
+/* A reply encoded (rc 0) goes out; one that could not be encoded drops the
+ * connection, saying why. */
+static void send_or_drop(struct server_conn *c, int rc, smk_buf *out, const smk_err *e)
+{
+	if (rc == 0) {
+		conn_send(c, out);
+		return;
+	}
+	slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e->msg);
+	conn_drop(c);
+}
+
 void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 {
 	smk_buf out = SMK_BUF_INIT;
@@ -294,12 +306,7 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 		return;
 	}
 	if (!c->dead && !c->call_oneway && (!continues || c->call_more)) {
-		if (varlink_reply_encode(&out, params, continues, &e) == 0)
-			conn_send(c, &out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_reply_encode(&out, params, continues, &e), &out, &e);
 	}
 	json_decref(params);
 	smk_buf_free(&out);
@@ -316,12 +323,7 @@ void server_conn_reply_text(struct server_conn *c, const char *params, size_t le
 		return;
 	if (!c->dead && !c->call_oneway) {
 		smk_buf_reset(out);
-		if (varlink_reply_encode_text(out, params, len, &e) == 0)
-			conn_send(c, out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_reply_encode_text(out, params, len, &e), out, &e);
 	}
 	call_end(c);
 }
@@ -336,12 +338,7 @@ void server_conn_error(struct server_conn *c, const char *name, json_t *params)
 		return;
 	}
 	if (!c->dead && !c->call_oneway) {
-		if (varlink_error_encode(&out, name, params, &e) == 0)
-			conn_send(c, &out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_error_encode(&out, name, params, &e), &out, &e);
 	}
 	json_decref(params);
 	smk_buf_free(&out);
