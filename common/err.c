@@ -70,6 +70,7 @@ const char *smk_errc_name(enum smk_errc code)
 	case SMK_E_DENIED: return "denied";
 	case SMK_E_TIMEOUT: return "timeout";
 	case SMK_E_RESET: return "reset";
+	case SMK_E_LABEL: return "label";
 	}
 	return "unknown";
 }

@@ -31,6 +31,7 @@ enum smk_errc {
 	SMK_E_DENIED,      /* not authorised */
 	SMK_E_TIMEOUT,     /* no answer in time */
 	SMK_E_RESET,       /* the card was reset or removed: session state is gone */
+	SMK_E_LABEL,       /* a key label the request gave that the policy refuses */
 };
 
 typedef struct smk_err {

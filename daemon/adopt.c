@@ -25,8 +25,9 @@
 #include "../sm/x509.h"
 #include "cardop.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
+static const cardop_methods adopt_kind;
 
 /* ---- on the loop: accepting a call ---- */
 
@@ -34,14 +35,14 @@ static int admin_only(cardop *op, const char *what, engine_error *err)
 {
 	char why[300];
 
-	if (cardop_is_admin(op->eng, &op->peer))
+	if (cardop_is_admin(op->base.eng, &op->peer))
 		return 0;
 	snprintf(why, sizeof(why),
 		 "%s is for root and the config's admin-groups; uid %u is neither", what,
 		 (unsigned)op->peer.uid);
 	log_msg(LOG_NOTICE, &(log_fields){.outcome = "denied"}, "uid %u pid %d: %s",
 		(unsigned)op->peer.uid, (int)op->peer.pid, why);
-	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+	return engine_fail(err, SMK_VERR_POLICY_DENIED,
 			   engine_param_str("policy", "", "reason", why), "%s", why);
 }
 
@@ -49,34 +50,29 @@ static int take_device(cardop *op, json_t *params, engine_error *err)
 {
 	const char *serial = json_string_value(json_object_get(params, "device"));
 
-	op->dev = cardop_device(op->eng, serial);
+	op->dev = cardop_device(op->base.eng, serial);
 	if (op->dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", serial, "reason",
 						    "no such device up (smkey devices lists them)"),
 				   "device %s is not up", serial);
 	return 0;
 }
 
-int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		 void *ctx, engine_error *err)
+int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err)
 {
 	json_t *label = json_object_get(params, "label");
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_ADOPT, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind.base, CARDOP_ADOPT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "Adopt", err) < 0 || take_device(op, params, err) < 0)
 		goto refused;
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, err);
 		goto refused;
 	}
 	op->key_id = (uint8_t)json_integer_value(json_object_get(params, "key_id"));
@@ -95,13 +91,13 @@ refused:
 	return -1;
 }
 
-int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
-			       engine_done_fn done, void *ctx, engine_error *err)
+int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		       void *ctx, engine_error *err)
 {
 	cardop *op;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_OBJECTS, peer, done, ctx, err);
+	op = cardop_new(eng, &adopt_kind.base, CARDOP_OBJECTS, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (admin_only(op, "ListDeviceObjects", err) < 0 || take_device(op, params, err) < 0 ||
@@ -234,7 +230,7 @@ static void run_read(device *d, cardop *op)
 
 static void run_adopt_commit(device *d, cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	archive_adopt_req req;
 	archive_signer s;
 
@@ -254,7 +250,7 @@ static void run_adopt_commit(device *d, cardop *op)
 	req.spki = op->att.spki.data;
 	req.spki_len = op->att.spki.len;
 	req.card = &op->card;
-	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_adopt(eng->arc, &s, &req, &op->seq, &op->err);
 	pthread_mutex_unlock(&eng->archive_lock);
@@ -289,9 +285,8 @@ static void run_objects(device *d, cardop *op)
 	op->rc = 0;
 }
 
-void adopt_run(device *d, cardop *op)
+static void adopt_run(device *d, cardop *op)
 {
-	smk_err_clear(&op->err);
 	if (op->kind == CARDOP_OBJECTS)
 		run_objects(d, op);
 	else if (op->step == CARDOP_STEP_COMMIT)
@@ -307,19 +302,19 @@ static void adopt_refused(cardop *op)
 	log_msg(LOG_WARNING, &(log_fields){.device = op->dev->serial, .outcome = "refused"},
 		"adopt key %u: %s", op->key_id, op->err.msg);
 	if (op->failure == CARDOP_REFUSED)
-		cardop_fail(op, ERR_PREFIX "NotAdoptable",
+		cardop_fail(op, SMK_VERR_NOT_ADOPTABLE,
 			    json_pack("{s:s, s:i, s:s}", "device", op->dev->serial, "key_id",
 				      (int)op->key_id, "reason", op->err.msg),
 			    "%s", op->err.msg);
 	else
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
+		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 }
 
 static void adopt_committed(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	json_t *bundle;
@@ -342,7 +337,7 @@ static void adopt_committed(cardop *op)
 				      : "");
 	if (rc < 0 || (bundle = cardop_bundle(eng, op->seq, &e)) == NULL) {
 		archive_record_free(&r);
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", e.msg, NULL, NULL), "record %llu: %s",
 			    (unsigned long long)op->seq, e.msg);
 		return;
@@ -358,7 +353,7 @@ static void adopt_committed(cardop *op)
 
 static void adopt_done(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	engine_error err;
 
 	if (op->rc < 0) {
@@ -372,17 +367,13 @@ static void adopt_done(cardop *op)
 	memset(&err, 0, sizeof(err));
 	op->step = CARDOP_STEP_COMMIT;
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, &err);
+		cardop_fail(op, err.name, err.params, "%s", err.msg);
 		return;
 	}
 	if (cardop_queue(op, eng->archive_dev, &err) < 0) {
 		engine_error_clear(&err);
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 	}
@@ -429,7 +420,7 @@ static uint64_t imported_as(engine *eng, uint64_t key_seq, const smk_buf *ce)
  * public key, else (no public key readable) one for its device and key id. */
 static void mark(cardop *op, const session_object *o, json_t *obj)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	smk_buf canon = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	archive_record r;
 	char hint[300] = "";
@@ -523,7 +514,7 @@ static void objects_done(cardop *op)
 	size_t i;
 
 	if (op->rc < 0) {
-		cardop_fail(op, ERR_PREFIX "DeviceUnavailable",
+		cardop_fail(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 		return;
@@ -566,10 +557,19 @@ static void objects_done(cardop *op)
 			      : NULL);
 }
 
-void adopt_deliver(cardop *op)
+static void adopt_deliver(cardop *op)
 {
 	if (op->kind == CARDOP_OBJECTS)
 		objects_done(op);
 	else
 		adopt_done(op);
 }
+
+static const cardop_methods adopt_kind = {
+    .base = {.name = "adoption call",
+	     .run = cardop_run,
+	     .deliver = cardop_deliver,
+	     .free = cardop_free},
+    .run = adopt_run,
+    .deliver = adopt_deliver,
+};

@@ -15,8 +15,8 @@
 
 #include "../common/hex.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
 /* ---- who may ---- */
 
@@ -39,29 +39,27 @@ bool cardop_is_admin(const engine *eng, const engine_peer *peer)
 
 /* ---- life of an operation ---- */
 
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
-		   void *ctx, engine_error *err)
+cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const engine_peer *peer,
+		   engine_done_fn done, void *ctx, engine_error *err)
 {
 	cardop *op;
 
 	if (eng->shutting_down) {
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 			    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
 			    "refused: smkeyd is stopping");
 		return NULL;
 	}
 	op = calloc(1, sizeof(*op));
 	if (op == NULL) {
-		engine_fail(err, ERR_PREFIX "ArchiveError",
+		engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 		return NULL;
 	}
-	op->eng = eng;
+	op_init(&op->base, eng, ok, done, ctx);
 	op->kind = kind;
 	op->peer = *peer;
-	op->done = done;
-	op->ctx = ctx;
 	smk_buf_init(&op->spki);
 	smk_buf_init(&op->cert);
 	smk_buf_init(&op->out);
@@ -84,6 +82,28 @@ void cardop_discard(cardop *op)
 	session_objects_free(op->objs, op->nobj);
 	free(op->key_algs);
 	free(op);
+}
+
+void cardop_free(operation *o)
+{
+	cardop_discard((cardop *)o);
+}
+
+void cardop_run(device *d, operation *o, int step)
+{
+	cardop *op = (cardop *)o;
+
+	(void)step; /* op->step */
+	smk_err_clear(&op->err);
+	((const cardop_methods *)o->kind)->run(d, op);
+	op_post(o, 0, ENGINE_QUEUED);
+}
+
+void cardop_deliver(operation *o, int what, enum engine_stage stage)
+{
+	(void)what;
+	(void)stage;
+	((const cardop_methods *)o->kind)->deliver((cardop *)o);
 }
 
 json_t *cardop_domains_json(const cardop *op)
@@ -130,111 +150,27 @@ bool cardop_may_import(const cardop *op)
 	return !op->domains_read || hsm_domain_may_import(&op->domains);
 }
 
-/* Under eng->lock: no completion may outlive op. */
-static void purge(engine *eng, cardop *op)
-{
-	completion **pp = &eng->done_head, *c;
-
-	eng->done_tail = NULL;
-	while ((c = *pp) != NULL) {
-		if (c->op == op) {
-			*pp = c->next;
-			free(c);
-		} else {
-			eng->done_tail = c;
-			pp = &c->next;
-		}
-	}
-}
-
-static void release(cardop *op)
-{
-	engine *eng = op->eng;
-	cardop **pp;
-
-	pthread_mutex_lock(&eng->lock);
-	purge(eng, op);
-	pthread_mutex_unlock(&eng->lock);
-	for (pp = &eng->ops; *pp; pp = &(*pp)->next_all)
-		if (*pp == op) {
-			*pp = op->next_all;
-			eng->in_flight--;
-			break;
-		}
-	cardop_discard(op);
-	/* as jobs.c does for a job: the last call out lets a stopping daemon go */
-	if (eng->shutting_down && eng->in_flight == 0 && eng->shutdown_cb) {
-		void (*cb)(void *) = eng->shutdown_cb;
-
-		eng->shutdown_cb = NULL;
-		cb(eng->shutdown_ctx);
-	}
-}
-
 int cardop_queue(cardop *op, device *d, engine_error *err)
 {
-	engine *eng = op->eng;
-	task *t = calloc(1, sizeof(*t));
-	cardop *o;
-
-	if (t == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+	/* a commit holds the answer of card work already done, as for Generate */
+	if (op_queue(&op->base, d, op->step, op->step == CARDOP_STEP_COMMIT ? OP_TASK_FRONT : 0) <
+	    0)
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
-	t->kind = TASK_CARDOP;
-	t->op = op;
-	for (o = eng->ops; o && o != op; o = o->next_all)
-		;
-	if (o == NULL) {
-		op->next_all = eng->ops;
-		eng->ops = op;
-		eng->in_flight++;
-	}
-	/* a commit holds the answer of card work already done, as for Generate */
-	worker_push(d, t, op->step == CARDOP_STEP_COMMIT);
 	return 0;
-}
-
-void cardop_post(cardop *op)
-{
-	engine *eng = op->eng;
-	completion *c = calloc(1, sizeof(*c));
-	uint64_t one = 1;
-	ssize_t r;
-
-	if (c == NULL) {
-		/* the loop never learns the result; an import's intent stays open
-		 * and the next start settles it */
-		log_err("out of memory posting a card operation's result");
-		return;
-	}
-	c->kind = DONE_CARDOP;
-	c->op = op;
-	pthread_mutex_lock(&eng->lock);
-	if (eng->done_tail)
-		eng->done_tail->next = c;
-	else
-		eng->done_head = c;
-	eng->done_tail = c;
-	pthread_mutex_unlock(&eng->lock);
-	do
-		r = write(eng->done_fd, &one, sizeof(one));
-	while (r < 0 && errno == EINTR);
 }
 
 void cardop_reply(cardop *op, json_t *reply)
 {
 	if (reply == NULL) {
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", "out of memory", NULL, NULL),
 			    "out of memory");
 		return;
 	}
-	if (op->ctx && op->done)
-		op->done(op->ctx, reply, NULL);
-	else
-		json_decref(reply);
-	release(op);
+	op_answer(&op->base, reply, NULL);
+	op_release(&op->base);
 }
 
 void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
@@ -248,37 +184,9 @@ void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
 	va_end(ap);
-	if (op->ctx && op->done)
-		op->done(op->ctx, NULL, &err);
+	op_answer(&op->base, NULL, &err);
 	engine_error_clear(&err);
-	release(op);
-}
-
-void cardop_forget(engine *eng, void *ctx)
-{
-	cardop *op;
-
-	for (op = eng->ops; op; op = op->next_all)
-		if (op->ctx == ctx)
-			op->ctx = NULL;
-}
-
-void cardop_run(device *d, cardop *op)
-{
-	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
-		adopt_run(d, op);
-	else
-		certs_run(d, op);
-	cardop_post(op);
-}
-
-void cardop_deliver(engine *eng, cardop *op)
-{
-	(void)eng;
-	if (op->kind == CARDOP_ADOPT || op->kind == CARDOP_OBJECTS)
-		adopt_deliver(op);
-	else
-		certs_deliver(op);
+	op_release(&op->base);
 }
 
 /* ---- finding things ---- */
@@ -326,7 +234,7 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 		goto bad_id;
 	} else {
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
 		    "give seq or request_id");
 	}
@@ -338,19 +246,19 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 	if (rc < 0) {
 		smk_buf_free(&canon);
 		smk_buf_free(&sig);
-		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL,
+		return engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL,
 				   "no committed record %s: %s", id, e.msg);
 	}
 	rc = archive_record_parse(canon.data, canon.len, r, &e);
 	smk_buf_free(&canon);
 	smk_buf_free(&sig);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "record %s: %s",
 				   id, e.msg);
 	return 0;
 bad_id:
-	return engine_fail(err, ERR_PREFIX "InvalidParameter",
+	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			   engine_param_str("parameter", "request_id", "reason",
 					    "must be 32 lower-case hex digits"),
 			   "request_id is not a request id");
@@ -360,14 +268,14 @@ static int denied(cardop *op, const char *pol_name, const char *reason, engine_e
 {
 	log_msg(LOG_NOTICE, &(log_fields){.policy = pol_name, .outcome = "denied"},
 		"uid %u pid %d: %s", (unsigned)op->peer.uid, (int)op->peer.pid, reason);
-	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+	return engine_fail(err, SMK_VERR_POLICY_DENIED,
 			   engine_param_str("policy", pol_name ? pol_name : "", "reason", reason),
 			   "%s", reason);
 }
 
 int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	const unsigned char *p;
 	const policy *pol;
 	policy_peer pp;
@@ -383,7 +291,7 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 			 (unsigned long long)r->seq,
 			 strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "the archive key's"
 									: "a certificate");
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "seq", "reason", why), "%s", why);
 	}
 	if (adopted) {
@@ -424,13 +332,13 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 	if (smk_buf_add(&op->spki, r->spki.data, r->spki.len) < 0 ||
 	    (op->pub = d2i_PUBKEY(NULL, &p, (long)r->spki.len)) == NULL)
 		return engine_fail(
-		    err, ERR_PREFIX "ArchiveError",
+		    err, SMK_VERR_ARCHIVE_ERROR,
 		    engine_param_str("reason", "the record's public key does not parse", NULL,
 				     NULL),
 		    "record %llu: public key does not parse", (unsigned long long)r->seq);
 	op->dev = cardop_device(eng, r->device_serial);
 	if (op->dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", r->device_serial, "reason",
 						    "the key's device is not up"),
 				   "record %llu: device %s is not up", (unsigned long long)r->seq,
@@ -469,10 +377,4 @@ json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e)
 		smk_fail(e, SMK_E_NOMEM, "out of memory");
 	smk_buf_free(&b);
 	return s;
-}
-
-bool cardop_device_error(const smk_err *e)
-{
-	return e->code == SMK_E_IO || e->code == SMK_E_TIMEOUT || e->code == SMK_E_RESET ||
-	       e->code == SMK_E_SM || e->code == SMK_E_TRUST;
 }

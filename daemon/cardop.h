@@ -2,10 +2,11 @@
  * Card work after generation: certificates for archived keys
  * (certs.c: CreateCSR, SelfSign, ImportCertificate), keys made elsewhere and
  * the card beside the archive (adopt.c: Adopt, ListDeviceObjects). cardop.c
- * holds what they share: the operation, its trip from the loop to the key's
- * device worker (the card work runs in that device's session) and back,
- * then, for what must be archived, to the archive-key device's worker and
- * back; who may do what; and the key record a call names.
+ * holds what they share: the operation (an op.h operation whose steps run
+ * first on the key's device worker, in that device's session, then, for
+ * what must be archived, on the archive-key device's worker), who may do
+ * what, and the key record a call names. certs.c and adopt.c each register
+ * their op_kind.
  *
  * Threads as for a Generate job (daemon.h): the loop owns the operation;
  * a worker writes the "written by the worker" part, then posts it back.
@@ -33,6 +34,16 @@ enum cardop_failure {
 
 typedef struct cardop cardop;
 
+/* What certs.c and adopt.c register: an op_kind whose run and deliver are
+ * cardop_run and cardop_deliver, which call these for the kind. */
+typedef struct cardop_methods {
+	op_kind base;
+	/* on d's worker: the card or commit work of op->step (op->err cleared) */
+	void (*run)(device *d, cardop *op);
+	/* on the loop: what that step did */
+	void (*deliver)(cardop *op);
+} cardop_methods;
+
 /* The algorithm list a key's FCP reports (session_key_algs). */
 struct cardop_key_algs {
 	bool reported; /* the card reported a list (n 0: no list) */
@@ -42,12 +53,9 @@ struct cardop_key_algs {
 };
 
 struct cardop {
-	engine *eng;
-	cardop *next_all; /* eng->ops */
+	operation base; /* first: the pipeline's part (eng, done, ctx) */
 	enum cardop_kind kind;
 	enum cardop_step step;
-	engine_done_fn done;
-	void *ctx; /* NULL once the client went away */
 	engine_peer peer;
 	device *dev; /* the key's device: where the card step runs */
 
@@ -98,15 +106,18 @@ bool cardop_may_import(const cardop *op);
 
 /* uid 0, or a gid / supplementary gid in the config's admin-groups. */
 bool cardop_is_admin(const engine *eng, const engine_peer *peer);
-/* A new operation for peer, or NULL after filling err. */
-cardop *cardop_new(engine *eng, enum cardop_kind kind, const engine_peer *peer, engine_done_fn done,
-		   void *ctx, engine_error *err);
+/* A new operation of kind (the calling file's op_kind) for peer, or NULL
+ * after filling err. */
+cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const engine_peer *peer,
+		   engine_done_fn done, void *ctx, engine_error *err);
 /* Free an operation that was never queued (refused at once). */
 void cardop_discard(cardop *op);
+/* The op_kind functions of every cardop_methods. */
+void cardop_run(device *d, operation *o, int step);
+void cardop_deliver(operation *o, int what, enum engine_stage stage);
+void cardop_free(operation *o);
 /* Hand op to d's worker for op->step (commits go to the front). */
 int cardop_queue(cardop *op, device *d, engine_error *err);
-/* Worker side: give op back to the loop. */
-void cardop_post(cardop *op);
 /* Answer (reply stolen) and forget op. */
 void cardop_reply(cardop *op, json_t *reply);
 void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, ...)
@@ -122,14 +133,5 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err);
 json_t *cardop_sha256_hex(const uint8_t *p, size_t n);
 /* The record's bundle as a JSON string (NULL and e on failure). */
 json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e);
-/* Is this a device error (link or SM gone) rather than a refusal? */
-bool cardop_device_error(const smk_err *e);
-
-/* ---- certs.c / adopt.c: their halves of the trip ---- */
-
-void certs_run(device *d, cardop *op);
-void certs_deliver(cardop *op);
-void adopt_run(device *d, cardop *op);
-void adopt_deliver(cardop *op);
 
 #endif

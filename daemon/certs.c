@@ -26,8 +26,10 @@
 #include "../sm/x509.h"
 #include "cardop.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
+static const cardop_methods certs_kind;
+
 #define SELFSIGN_DAYS_DEFAULT 9125 /* 25 years: what Android APK signing expects */
 
 /* ---- on the loop: accepting a call ---- */
@@ -76,11 +78,11 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	/* a subject that does not parse is the caller's typo: said at once,
 	 * before any card work is queued */
 	if (x509_parse_subject(subject, &parsed, &e) < 0)
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "subject", "reason", e.msg),
 				   "parameter subject: %s", e.msg);
 	X509_NAME_free(parsed);
-	op = cardop_new(eng, kind, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind.base, kind, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (cardop_find_record(eng, params, &r, err) < 0) {
@@ -97,7 +99,7 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	op->days = days ? (unsigned)json_integer_value(days) : SELFSIGN_DAYS_DEFAULT;
 	make_signer(op, &s);
 	if (x509_pick_alg(&s, &alg, name, &e) < 0) {
-		engine_fail(err, ERR_PREFIX "RequestRefused", refused_params(op, e.msg),
+		engine_fail(err, SMK_VERR_REQUEST_REFUSED, refused_params(op, e.msg),
 			    "record %llu: %s", (unsigned long long)op->key_seq, e.msg);
 		cardop_discard(op);
 		return -1;
@@ -115,26 +117,26 @@ static int accept_x509(engine *eng, enum cardop_kind kind, const engine_peer *pe
 	return 0;
 }
 
-int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		      void *ctx, engine_error *err)
+int certs_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		     void *ctx, engine_error *err)
 {
 	return accept_x509(eng, CARDOP_CSR, peer, params, done, ctx, err);
 }
 
-int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		     void *ctx, engine_error *err)
+int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		    void *ctx, engine_error *err)
 {
 	return accept_x509(eng, CARDOP_SELFSIGN, peer, params, done, ctx, err);
 }
 
 static int mismatch(engine_error *err, const char *reason)
 {
-	return engine_fail(err, ERR_PREFIX "CertificateMismatch",
+	return engine_fail(err, SMK_VERR_CERTIFICATE_MISMATCH,
 			   engine_param_str("reason", reason, NULL, NULL), "%s", reason);
 }
 
-int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
-			      engine_done_fn done, void *ctx, engine_error *err)
+int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		 void *ctx, engine_error *err)
 {
 	const char *pem = json_string_value(json_object_get(params, "certificate"));
 	archive_intent_info info;
@@ -145,18 +147,18 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 	int rc;
 
 	memset(err, 0, sizeof(*err));
-	op = cardop_new(eng, CARDOP_IMPORT, peer, done, ctx, err);
+	op = cardop_new(eng, &certs_kind.base, CARDOP_IMPORT, peer, done, ctx, err);
 	if (op == NULL)
 		return -1;
 	if (x509_load_cert((const uint8_t *)pem, strlen(pem), &op->cert, &e) < 0) {
-		engine_fail(err, ERR_PREFIX "InvalidParameter",
+		engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			    engine_param_str("parameter", "certificate", "reason", e.msg), "%s",
 			    e.msg);
 		goto refused;
 	}
 	if (op->cert.len > ARCHIVE_CERT_MAX) {
 		/* what EF CE|id holds */
-		engine_fail(err, ERR_PREFIX "InvalidParameter",
+		engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			    engine_param_str("parameter", "certificate", "reason",
 					     "is longer than the 4096 DER bytes CE|id holds"),
 			    "certificate of %zu DER bytes", op->cert.len);
@@ -176,12 +178,7 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 		goto refused;
 	}
 	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-			    json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
-			    why);
+		engine_fail_no_archive_key(eng, err);
 		goto refused;
 	}
 
@@ -201,9 +198,9 @@ int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *para
 		if (e.code == SMK_E_MISMATCH)
 			mismatch(err, e.msg);
 		else if (e.code == SMK_E_ARG)
-			engine_fail(err, ERR_PREFIX "RecordNotFound", NULL, "%s", e.msg);
+			engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL, "%s", e.msg);
 		else
-			engine_fail(err, ERR_PREFIX "ArchiveError",
+			engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				    engine_param_str("reason", e.msg, NULL, NULL), "intent: %s",
 				    e.msg);
 		goto refused;
@@ -268,7 +265,7 @@ static void run_x509(device *d, cardop *op)
 					      &op->err);
 	if (op->rc == 0)
 		op->rc = check_signed(op, &op->err);
-	op->failure = op->rc < 0 && !cardop_device_error(&op->err) ? CARDOP_REFUSED : CARDOP_FAILED;
+	op->failure = op->rc < 0 && !device_lost(&op->err) ? CARDOP_REFUSED : CARDOP_FAILED;
 	smk_buf_free(&der);
 }
 
@@ -327,11 +324,11 @@ static void run_write(device *d, cardop *op)
 		op->failure = held == 0 ? CARDOP_REFUSED : CARDOP_FAILED;
 		return;
 	}
-	engine_crash_point("before-cert-write");
+	testhook_crash_point("before-cert-write");
 	if (session_write_cert(d->session, op->key_id, op->cert.data, op->cert.len, &op->err) ==
 	    0) {
 		op->rc = 0;
-		engine_crash_point("after-cert-write");
+		testhook_crash_point("after-cert-write");
 		return;
 	}
 	/* the outcome on the card is unknown: look, under a fresh session if
@@ -351,18 +348,17 @@ static void run_write(device *d, cardop *op)
 
 static void run_commit(device *d, cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	archive_signer s;
 
-	worker_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	op->rc = archive_cert_commit(eng->arc, &s, op->request_id, 0, &op->seq, &op->err);
 	pthread_mutex_unlock(&eng->archive_lock);
 }
 
-void certs_run(device *d, cardop *op)
+static void certs_run(device *d, cardop *op)
 {
-	smk_err_clear(&op->err);
 	if (op->step == CARDOP_STEP_COMMIT)
 		run_commit(d, op);
 	else if (op->kind == CARDOP_IMPORT)
@@ -383,15 +379,15 @@ static void x509_done(cardop *op)
 		log_msg(LOG_WARNING, &f, "%s for record %llu: %s", what,
 			(unsigned long long)op->key_seq, op->err.msg);
 		if (op->failure == CARDOP_REFUSED && op->err.code == SMK_E_MISMATCH)
-			cardop_fail(op, ERR_PREFIX "CertificateMismatch",
+			cardop_fail(op, SMK_VERR_CERTIFICATE_MISMATCH,
 				    engine_param_str("reason", op->err.msg, NULL, NULL), "%s",
 				    op->err.msg);
 		else if (op->failure == CARDOP_REFUSED)
-			cardop_fail(op, ERR_PREFIX "RequestRefused", refused_params(op, op->err.msg),
+			cardop_fail(op, SMK_VERR_REQUEST_REFUSED, refused_params(op, op->err.msg),
 				    "%s", op->err.msg);
 		else
 			cardop_fail(
-			    op, ERR_PREFIX "DeviceUnavailable",
+			    op, SMK_VERR_DEVICE_UNAVAILABLE,
 			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
 			    "%s", op->err.msg);
 		return;
@@ -404,7 +400,7 @@ static void x509_done(cardop *op)
 
 static void import_failed(cardop *op, const char *name, json_t *params)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	log_fields f = {op->request_id, op->policy[0] ? op->policy : NULL, op->dev->serial,
 			"failed"};
 	smk_err e;
@@ -427,13 +423,13 @@ static void left_open(cardop *op, const char *reason)
 			      "pending"},
 		"certificate import for record %llu left open (settled at the next start): %s",
 		(unsigned long long)op->key_seq, reason);
-	cardop_fail(op, ERR_PREFIX "ArchiveError", engine_param_str("reason", reason, NULL, NULL),
+	cardop_fail(op, SMK_VERR_ARCHIVE_ERROR, engine_param_str("reason", reason, NULL, NULL),
 		    "request %s: %s", op->request_id, reason);
 }
 
 static void import_written(cardop *op)
 {
-	engine *eng = op->eng;
+	engine *eng = op->base.eng;
 	engine_error err;
 
 	if (eng->archive_dev == NULL) {
@@ -462,13 +458,13 @@ static void import_committed(cardop *op)
 			      "committed"},
 		"certificate for record %llu written to CE|%02X and archived as record %llu",
 		(unsigned long long)op->key_seq, op->key_id, (unsigned long long)op->seq);
-	if (op->ctx == NULL) {
+	if (op->base.ctx == NULL) {
 		cardop_reply(op, json_object());
 		return;
 	}
 	if (x509_describe(op->cert.data, op->cert.len, &info, &e) < 0 ||
-	    (bundle = cardop_bundle(op->eng, op->seq, &e)) == NULL) {
-		cardop_fail(op, ERR_PREFIX "ArchiveError",
+	    (bundle = cardop_bundle(op->base.eng, op->seq, &e)) == NULL) {
+		cardop_fail(op, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", e.msg, NULL, NULL), "record %llu: %s",
 			    (unsigned long long)op->seq, e.msg);
 		return;
@@ -496,20 +492,29 @@ static void import_done(cardop *op)
 		left_open(op, op->err.msg);
 		return;
 	case CARDOP_REFUSED:
-		import_failed(op, ERR_PREFIX "CertificateMismatch",
+		import_failed(op, SMK_VERR_CERTIFICATE_MISMATCH,
 			      engine_param_str("reason", op->err.msg, NULL, NULL));
 		return;
 	case CARDOP_FAILED:
-		import_failed(op, ERR_PREFIX "DeviceUnavailable",
+		import_failed(op, SMK_VERR_DEVICE_UNAVAILABLE,
 			      engine_param_str("device", op->dev->serial, "reason", op->err.msg));
 		return;
 	}
 }
 
-void certs_deliver(cardop *op)
+static void certs_deliver(cardop *op)
 {
 	if (op->kind == CARDOP_IMPORT)
 		import_done(op);
 	else
 		x509_done(op);
 }
+
+static const cardop_methods certs_kind = {
+    .base = {.name = "certificate call",
+	     .run = cardop_run,
+	     .deliver = cardop_deliver,
+	     .free = cardop_free},
+    .run = certs_run,
+    .deliver = certs_deliver,
+};

@@ -40,7 +40,7 @@ typedef struct config_limits {
 	unsigned request_timeout_ms; /* first byte of a message to its NUL */
 	unsigned idle_timeout_ms;    /* no call and no byte (0: never closed for it) */
 	unsigned checkpoint_hold_ms; /* how long a batch of records may wait for
-					more before its checkpoint (worker.c) */
+					more before its checkpoint (commit.c) */
 } config_limits;
 
 /* A witness (c2sp.org/tlog-witness): smkeyd stores only cosignatures that

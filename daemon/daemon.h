@@ -1,11 +1,15 @@
 /*
  * smkeyd's internal header: how the program builds, starts and stops the
  * engine (daemon/engine.h is the contract with the socket layer), and the
- * pieces shared between engine.c (queries, lifecycle), jobs.c (a Generate
- * request on the event loop), worker.c (one thread per HSM) and recover.c
- * (the archive key and reconciliation at start).
+ * pieces shared between the engine's files (docs/daemon.md, "Where things
+ * are"): engine.c (queries, lifecycle), op.c (the one operation pipeline),
+ * generate.c and generate_card.c (a Generate request on the loop and on its
+ * device), cardop.c, certs.c and adopt.c (the calls after generation),
+ * worker.c (one thread per HSM), commit.c (group commit), device*.c (the
+ * devices), recover.c (the archive key and reconciliation at start),
+ * pending.c, card_facts.c and testhook.c.
  *
- * Threads: the event-loop thread owns jobs, policies and the engine's
+ * Threads: the event-loop thread owns operations, policies and the engine's
  * bookkeeping; each worker thread owns its device's card session. They meet
  * under eng->lock (device queues and state) and eng->archive_lock (the
  * SQLite archive, used by the loop for intents and queries and by the
@@ -21,6 +25,7 @@
 #define SMK_DAEMON_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,6 +38,7 @@
 #include "../sm/session.h"
 #include "config.h"
 #include "engine.h"
+#include "op.h"
 #include "reply_cache.h"
 
 /* ---- building and running the engine (main.c, tests) ---- */
@@ -77,15 +83,14 @@ void engine_free(engine *eng);
 
 /* ---- shared inside daemon/ ---- */
 
-/* Test hook: SIGKILL itself when SMKEYD_TEST_CRASH_AT names this point;
- * engine_crash_step is the archive's step hook doing the same per commit
+/* testhook.c: SIGKILL itself when SMKEYD_TEST_CRASH_AT names this point;
+ * testhook_crash_step is the archive's step hook doing the same per commit
  * step (docs/daemon.md). */
-void engine_crash_point(const char *where);
-void engine_crash_step(const char *step, void *ctx);
+void testhook_crash_point(const char *where);
+void testhook_crash_step(const char *step, void *ctx);
 
 enum device_state { DEVICE_UP, DEVICE_DOWN, DEVICE_BUSY };
 
-typedef struct task task;
 typedef struct job job;
 
 typedef struct device {
@@ -105,7 +110,7 @@ typedef struct device {
 	pthread_cond_t wake;
 	enum device_state state;
 	char last_error[600];
-	task *head, *tail;	  /* commits and signatures go to the front */
+	struct task_queue tasks;  /* commits and signatures go to the front */
 	unsigned queued;	  /* generation jobs waiting or running here */
 	unsigned generating;	  /* of those, jobs whose card work is not done yet */
 	double gen_s;		  /* card time per generation here (moving average) */
@@ -127,33 +132,16 @@ typedef struct device {
 
 	/* the archive device's worker only: jobs whose record is committed and
 	 * waits for the batch's checkpoint (group commit) */
-	job *uncovered;
+	STAILQ_HEAD(job_batch, job) uncovered; /* in commit order */
 	unsigned uncovered_n;
 	double batch_s;	    /* card time spent on this batch so far */
 	double batch_first; /* when its first record was committed (monotonic s) */
 } device;
 
-enum task_kind {
-	TASK_GENERATE, /* job: GAKP under SM, check, PrKD */
-	TASK_COMMIT,   /* job: its record signed by the archive key (archive device only);
-			  one checkpoint follows when no more commits are queued */
-	TASK_CARDOP,   /* op: one step of a certificate or adoption call (cardop.h) */
-	TASK_READBACK, /* job: an open intent's key read back from CE|id after its
-			  device came back (jobs_device_up); then as TASK_GENERATE */
-};
-
-struct cardop;
-
-struct task {
-	enum task_kind kind;
-	job *job;
-	struct cardop *op; /* TASK_CARDOP */
-	task *next;
-};
-
+/* A Generate request (generate.c), or an open intent taken up when its
+ * device came back: an operation of the generation kind. */
 struct job {
-	engine *eng;
-	job *next_all; /* eng->jobs, the jobs in flight */
+	operation base; /* first: the pipeline's part (eng, done, ctx) */
 	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
 	char chr[ARCHIVE_CHR_LEN + 1];
 	policy_set *set; /* reference held for the job's life */
@@ -162,8 +150,6 @@ struct job {
 	device *dev;
 	uint8_t key_id;
 	engine_progress_fn progress;
-	engine_done_fn done;
-	void *ctx; /* NULL once the client went away */
 	struct timespec started;
 
 	/* written by the worker, read by the loop after the completion */
@@ -174,31 +160,13 @@ struct job {
 	uint64_t seq;
 	int committed;	 /* the record is in the archive (maybe not covered yet) */
 	int unsettled;	 /* GAKP's answer was lost and the device went away: the
-			    key may exist; the intent stays open (jobs.c) */
+			    key may exist; the intent stays open (generate.c) */
 	int recovered;	 /* an open intent taken up when its device came back */
 	archive_policy_key want;  /* recovered: what the intent's policy asks for */
 	archive_card_facts card;  /* what the card did and told, for the record */
 	int generating;	 /* counted in dev->generating */
-	job *next_batch; /* in the archive device's uncovered list */
+	STAILQ_ENTRY(job) next_batch; /* in the archive device's uncovered list */
 };
-
-/* What a worker reports to the loop. */
-enum completion_kind {
-	DONE_PROGRESS,
-	DONE_GENERATED,
-	DONE_COMMITTED,
-	DONE_CARDOP,
-	DONE_DEVICE_UP, /* dev came back after being down */
-};
-
-typedef struct completion {
-	enum completion_kind kind;
-	job *job;
-	struct cardop *op; /* DONE_CARDOP */
-	device *dev;	   /* DONE_DEVICE_UP */
-	enum engine_stage stage;
-	struct completion *next;
-} completion;
 
 struct engine {
 	const config *cfg;
@@ -225,12 +193,11 @@ struct engine {
 				    (written under lock once the workers run) */
 
 	/* completions, under lock; the loop is woken through done_fd */
-	completion *done_head, *done_tail;
+	struct completion_list posted;
 	int done_fd;
 	struct event *done_ev;
 
-	job *jobs;
-	struct cardop *ops; /* certificate and adoption calls in flight (cardop.h) */
+	struct op_list ops; /* operations in flight (op.h) */
 	size_t in_flight;
 	int shutting_down;
 	void (*shutdown_cb)(void *ctx);
@@ -238,7 +205,7 @@ struct engine {
 	char pending_dir[4096]; /* <archive>.pending: label and device of each open intent */
 	/* keys of open intents read back at start while no archive key was up
 	 * (recover.c); under archive_lock once the workers run */
-	struct found_key *found;
+	SLIST_HEAD(found_keys, found_key) found;
 
 	/* query replies kept as text (engine.c; the loop thread only) */
 	struct engine_replies *replies;
@@ -254,46 +221,84 @@ void engine_record_cache_stats(engine *eng, reply_cache_stats *st);
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2);
+/* What a failure was about, for the varlink error's parameters. */
+typedef struct engine_about {
+	const char *policy;	/* RequestRefused, PolicyDenied */
+	const char *device;	/* DeviceUnavailable (NULL: null) */
+	const char *request_id; /* GenerationFailed */
+	const char *parameter;	/* InvalidParameter, unless the code names it */
+	const char *otherwise;	/* the error for a code the map does not name */
+} engine_about;
+/* engine.c: fill err from e by the one map from error code to varlink
+ * error (engine.c, error_map): the error's name by e->code, its parameters
+ * from about, its reason e's message. Returns -1. */
+int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *about);
 /* engine.c: eng->archive_error copied into buf under eng->lock (a worker
  * taking up the archive key late may rewrite it); returns buf. */
 const char *engine_archive_error(engine *eng, char *buf, size_t n);
+/* engine.c: DeviceUnavailable (device null) saying why no archive key is
+ * usable. Returns -1. */
+int engine_fail_no_archive_key(engine *eng, engine_error *err);
 
-/* worker.c */
-int workers_discover(engine *eng, smk_err *e);
-int workers_start(engine *eng, smk_err *e);
-void workers_stop(engine *eng);
-/* Queue t on d (front: a commit, after the commits queued and before any
- * generation); under no lock. */
-void worker_push(device *d, task *t, int front);
+/* device_discover.c: find the readers the config names and open their
+ * devices (before the workers run) */
+int device_discover(engine *eng, smk_err *e);
+
+/* device.c: a device's state and identity, on its worker (or at start) */
 const char *device_state_name(enum device_state s);
-/* The archive signer over d's session and key_id (worker thread or start-up). */
-void worker_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
-/* Mark ids used on d from a fresh listing. */
-int device_refresh_ids(device *d, smk_err *e);
-/* d failed at something only it can do (making the archive key): down with
- * e's message as its last error, retried as any device that is down. */
+/* Is e a device error (the link or the SM channel gone) rather than a
+ * refusal of one command? Such a device is down until it answers again. */
+bool device_lost(const smk_err *e);
+/* d failed: down with e's message as its last error, retried with backoff. */
 void device_mark_down(device *d, const smk_err *e);
+/* A session on the card in reader (pin NULL: never sends a PIN). */
+int device_open_session(engine *eng, const char *reader, const smk_pin_source *pin,
+			smk_session **out, smk_err *e);
+/* Take (first time) or check (later) the identity the session validated. */
+int device_take_identity(device *d, smk_err *e);
+/* Down and idle: try to bring the session back (docs/daemon.md). */
+void device_reopen(device *d);
+void device_free(device *d);
+
+/* device_ids.c: key-id bitmaps (used on the card, reserved for jobs) */
 int device_id_used(const uint8_t map[32], unsigned id);
 void device_id_set(uint8_t map[32], unsigned id, int on);
+/* Mark ids used on d from a fresh listing. */
+int device_id_refresh(device *d, smk_err *e);
+
+/* worker.c: one thread per device, running the tasks queued on it */
+int worker_start(engine *eng, smk_err *e);
+void worker_stop(engine *eng);
+/* Queue t on d: a record (OP_TASK_RECORD) or other commit (OP_TASK_FRONT)
+ * after the records queued and before any other work; else at the back.
+ * Under no lock. */
+void worker_push(device *d, task *t);
+/* Monotonic seconds; a moving average of card time (under eng->lock). */
+double worker_mono_s(void);
+void worker_average(double *avg, double sample);
+
+/* commit.c: records signed by the archive key, one checkpoint per batch */
+/* The archive signer over d's session and key_id (worker thread or start-up). */
+void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
+/* On the archive device's worker: j's record, held for its batch's checkpoint. */
+void commit_record(device *d, job *j);
+/* Under eng->lock: whether the held batch is to be covered now; wait for
+ * more records (or the hold to run out); cover it (no lock held). */
+int commit_batch_due(const engine *eng, const device *d, double now);
+void commit_batch_wait(device *d);
+void commit_checkpoint(device *d);
 /* Whether any device still has a key to generate for a job (under eng->lock). */
-int engine_keys_generating(const engine *eng);
+int commit_keys_generating(const engine *eng);
 
-/* jobs.c: runs on the loop */
-void jobs_deliver(engine *eng, completion *c);
+/* generate.c: the Generate operation on the loop */
+enum generate_step { GENERATE_STEP_CARD, GENERATE_STEP_READBACK, GENERATE_STEP_COMMIT };
+/* What its steps post (op_post). */
+enum generate_done { GENERATE_PROGRESS, GENERATE_MADE, GENERATE_COMMITTED };
 /* d came back: open key intents on it that no job holds are read back and
- * archived (TASK_READBACK), as the next start would. */
-void jobs_device_up(engine *eng, device *d);
-/* worker side: post a completion and wake the loop */
-void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage);
-/* worker side: d is up again after being down */
-void engine_post_device_up(engine *eng, device *d);
-
-/* cardop.c: certificate and adoption calls (cardop.h). run: on the worker
- * for a TASK_CARDOP; deliver: on the loop for a DONE_CARDOP; forget: the
- * client went away (the work still completes and is archived). */
-void cardop_run(device *d, struct cardop *op);
-void cardop_deliver(engine *eng, struct cardop *op);
-void cardop_forget(engine *eng, void *ctx);
+ * archived (GENERATE_STEP_READBACK), as the next start would. */
+void generate_device_up(engine *eng, device *d);
+/* generate_card.c: a step of a Generate job on its worker */
+void generate_run(device *d, operation *o, int step);
 
 /* recover.c: at start, before the workers run */
 int recover_archive_key(engine *eng, smk_err *e);
@@ -323,6 +328,7 @@ int recover_key_wanted(const archive_policy_key *want, const chain_attested *att
 /* What the intent's stored policy asks for (its canonical document). */
 int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want,
 			smk_err *e);
+/* card_facts.c: */
 /* On d's worker, for a record: the key-domain state of d (read once per SM
  * session, cached until the session is re-opened) into card; failures are
  * logged and recorded as "not reported". */
@@ -332,13 +338,17 @@ void card_facts_domains(device *d, archive_card_facts *card);
  * read-back); otherwise a card that reported none is not asked again until
  * the session is re-opened. Failures are logged; nothing reported then. */
 void card_facts_algs(device *d, unsigned key_id, int always, archive_card_facts *card);
-/* The sidecar of an intent: label, device, key id (written before the card
+/* pending.c: the sidecar of an intent: label, device, key id (written before the card
  * is asked, removed when the intent has an outcome). */
 int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,
 		  unsigned key_id, smk_err *e);
 void pending_remove(engine *eng, const char *request_id);
-/* 1 read (label, serial, key id), 0 no sidecar, -1 unreadable (e says why). */
-int pending_read(engine *eng, const char *request_id, char label[POLICY_LABEL_MAX + 1],
-		 char serial[CVC_REF_MAX + 1], unsigned *key_id, smk_err *e);
+typedef struct pending_file {
+	char label[POLICY_LABEL_MAX + 1];
+	char device[CVC_REF_MAX + 1];
+	unsigned key_id;
+} pending_file;
+/* 1 read, 0 no sidecar, -1 unreadable or malformed (e says why). */
+int pending_read(engine *eng, const char *request_id, pending_file *out, smk_err *e);
 
 #endif

@@ -23,8 +23,8 @@
 #include "cardop.h"
 #include "daemon.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 10000 /* as the socket layer and docs/varlink.md say */
 
@@ -46,6 +46,16 @@ const char *engine_archive_error(engine *eng, char *buf, size_t n)
 	return buf;
 }
 
+int engine_fail_no_archive_key(engine *eng, engine_error *err)
+{
+	char why[sizeof(eng->archive_error)];
+
+	engine_archive_error(eng, why, sizeof(why));
+	return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
+			   json_pack("{s:n, s:s}", "device", "reason", why), "no archive key: %s",
+			   why);
+}
+
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
 {
 	va_list ap;
@@ -56,6 +66,50 @@ int engine_fail(engine_error *err, const char *name, json_t *params, const char 
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* The one map from an error code to the varlink error that answers it
+ * (proto/io.smkeyd.varlink). The code says what went wrong, never the
+ * message's words: a policy named "label-signer" that reached max-keys is
+ * SMK_E_POLICY (RequestRefused) however its name reads. */
+static const struct {
+	enum smk_errc code;
+	const char *name;
+} error_map[] = {
+    {SMK_E_LABEL, SMK_VERR_INVALID_PARAMETER}, /* parameter: label */
+    {SMK_E_POLICY, SMK_VERR_REQUEST_REFUSED},
+    {SMK_E_DENIED, SMK_VERR_POLICY_DENIED},
+    /* the device's link or SM channel is gone (device_lost) */
+    {SMK_E_IO, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_TIMEOUT, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_RESET, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_SM, SMK_VERR_DEVICE_UNAVAILABLE},
+    {SMK_E_TRUST, SMK_VERR_DEVICE_UNAVAILABLE},
+};
+
+int engine_fail_as(engine_error *err, const smk_err *e, const engine_about *about)
+{
+	const char *name = about->otherwise;
+	json_t *params;
+	size_t i;
+
+	for (i = 0; i < sizeof(error_map) / sizeof(error_map[0]); i++)
+		if (error_map[i].code == e->code)
+			name = error_map[i].name;
+	if (strcmp(name, SMK_VERR_INVALID_PARAMETER) == 0)
+		params = engine_param_str("parameter",
+					  e->code == SMK_E_LABEL ? "label" : about->parameter,
+					  "reason", e->msg);
+	else if (strcmp(name, SMK_VERR_REQUEST_REFUSED) == 0 ||
+		 strcmp(name, SMK_VERR_POLICY_DENIED) == 0)
+		params = engine_param_str("policy", about->policy, "reason", e->msg);
+	else if (strcmp(name, SMK_VERR_DEVICE_UNAVAILABLE) == 0)
+		params = engine_param_str("device", about->device, "reason", e->msg);
+	else if (strcmp(name, SMK_VERR_GENERATION_FAILED) == 0)
+		params = engine_param_str("request_id", about->request_id, "reason", e->msg);
+	else
+		params = engine_param_str("reason", e->msg, NULL, NULL);
+	return engine_fail(err, name, params, "%s", e->msg);
 }
 
 json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const char *v2)
@@ -89,28 +143,12 @@ const char *engine_stage_name(enum engine_stage stage)
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	engine *eng = arg;
-	completion *c;
 	uint64_t count;
 
 	(void)what;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("completion eventfd: %s", strerror(errno));
-	/* one at a time: delivering one may release a job and purge the others
-	 * that name it */
-	for (;;) {
-		pthread_mutex_lock(&eng->lock);
-		c = eng->done_head;
-		if (c) {
-			eng->done_head = c->next;
-			if (eng->done_head == NULL)
-				eng->done_tail = NULL;
-		}
-		pthread_mutex_unlock(&eng->lock);
-		if (c == NULL)
-			break;
-		jobs_deliver(eng, c);
-		free(c);
-	}
+	op_deliver_posted(eng);
 }
 
 /* ---- lifecycle ---- */
@@ -133,6 +171,9 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 	eng->cards = o->cards ? *o->cards : engine_pcsc_cards;
 	eng->now = o->now ? o->now : default_now;
 	eng->done_fd = -1;
+	STAILQ_INIT(&eng->posted);
+	LIST_INIT(&eng->ops);
+	SLIST_INIT(&eng->found);
 	pthread_mutex_init(&eng->lock, NULL);
 	pthread_mutex_init(&eng->archive_lock, NULL);
 	snprintf(eng->archive_error, sizeof(eng->archive_error), "no archive key yet");
@@ -149,7 +190,7 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
 		goto fail;
 	if (getenv("SMKEYD_TEST_CRASH_AT"))
-		archive_set_step_hook(eng->arc, engine_crash_step, NULL);
+		archive_set_step_hook(eng->arc, testhook_crash_step, NULL);
 	if ((size_t)snprintf(eng->pending_dir, sizeof(eng->pending_dir), "%s.pending",
 			     eng->cfg->archive_path) >= sizeof(eng->pending_dir)) {
 		smk_fail(e, SMK_E_ARG, "archive path too long");
@@ -178,13 +219,13 @@ fail:
 
 int engine_start(engine *eng, smk_err *e)
 {
-	if (workers_discover(eng, e) < 0)
+	if (device_discover(eng, e) < 0)
 		return -1;
 	if (recover_archive_key(eng, e) < 0)
 		return smk_context(e, "archive key");
 	if (recover_pending(eng, e) < 0 || recover_certificates(eng, e) < 0)
 		return smk_context(e, "recovery");
-	return workers_start(eng, e);
+	return worker_start(eng, e);
 }
 
 int engine_reload(engine *eng, smk_err *e)
@@ -201,17 +242,30 @@ size_t engine_in_flight(const engine *eng)
 	return eng->in_flight;
 }
 
+void engine_forget(engine *eng, void *ctx)
+{
+	op_forget(eng, ctx);
+}
+
+void engine_shutdown(engine *eng, void (*cb)(void *ctx), void *ctx)
+{
+	eng->shutting_down = 1;
+	eng->shutdown_cb = cb;
+	eng->shutdown_ctx = ctx;
+	/* take back every generation no worker has started: no card has seen it */
+	op_cancel_queued(eng, "smkeyd stopped before the card was asked");
+	if (eng->in_flight == 0 && eng->shutdown_cb) {
+		eng->shutdown_cb = NULL;
+		cb(ctx);
+	}
+}
+
 void engine_free(engine *eng)
 {
-	completion *c;
-
 	if (eng == NULL)
 		return;
-	workers_stop(eng);
-	while ((c = eng->done_head) != NULL) {
-		eng->done_head = c->next;
-		free(c);
-	}
+	worker_stop(eng);
+	op_free_posted(eng);
 	if (eng->done_ev)
 		event_free(eng->done_ev);
 	if (eng->done_fd >= 0)
@@ -317,7 +371,7 @@ static json_t *record_fingerprint(const archive_record *r)
 
 static int archive_failed(engine_error *err, const smk_err *e)
 {
-	return engine_fail(err, ERR_PREFIX "ArchiveError",
+	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
 }
 
@@ -348,7 +402,7 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 
 	if (js && !json_is_null(js)) {
 		if (!json_is_integer(js) || json_integer_value(js) < 0)
-			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+			return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 					   engine_param_str("parameter", "seq", "reason",
 							    "must be a record number >= 0"),
 					   "seq must be a record number");
@@ -363,14 +417,14 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 				break;
 		if (i != ARCHIVE_REQUEST_ID_LEN || s[i])
-			return engine_fail(err, ERR_PREFIX "InvalidParameter",
+			return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 					   engine_param_str("parameter", "request_id", "reason",
 							    "must be 32 lower-case hex digits"),
 					   "request_id is not a request id");
 		snprintf(id, sizeof(id), "%s", s);
 	} else {
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
 		    "give seq or request_id");
 	}
@@ -378,7 +432,7 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 	rc = archive_find(eng->arc, id, seq, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "RecordNotFound", NULL, "no record %s: %s", id,
+		return engine_fail(err, SMK_VERR_RECORD_NOT_FOUND, NULL, "no record %s: %s", id,
 				   e.msg);
 	return 0;
 }
@@ -405,7 +459,7 @@ static int record_reply(engine *eng, uint64_t seq, json_t **reply, engine_error 
 	    r.canonical.len);
 	archive_record_free(&r);
 	if (rec == NULL || (*reply = json_pack("{s:o}", "record", rec)) == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	return 0;
@@ -433,7 +487,7 @@ static int opt_uint(json_t *params, const char *key, uint64_t def, uint64_t max,
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > max)
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", key, "reason", "out of range"),
 				   "%s is out of range", key);
 	*out = (uint64_t)json_integer_value(v);
@@ -456,7 +510,7 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 		return -1;
 	if (pol && !json_is_null(pol) && !json_is_string(pol))
 		return engine_fail(
-		    err, ERR_PREFIX "InvalidParameter",
+		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "policy", "reason", "must be a string"),
 		    "policy must be a string");
 	pthread_mutex_lock(&eng->archive_lock);
@@ -675,7 +729,7 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		smk_buf_free(&proof);
-		return engine_fail(err, ERR_PREFIX "InvalidParameter",
+		return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 				   engine_param_str("parameter", "old_size", "reason", e.msg), "%s",
 				   e.msg);
 	}
@@ -750,7 +804,7 @@ static struct engine_replies *replies_of(engine *eng)
 
 static int out_of_memory(engine_error *err)
 {
-	return engine_fail(err, ERR_PREFIX "ArchiveError",
+	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			   engine_param_str("reason", "out of memory", NULL, NULL),
 			   "out of memory");
 }

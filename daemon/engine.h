@@ -33,7 +33,7 @@ typedef struct engine_peer {
 } engine_peer;
 
 typedef struct engine_error {
-	const char *name;  /* "io.smkeyd.PolicyDenied" */
+	const char *name;  /* "io.smkeyd.PolicyDenied" (varlink_errors.h) */
 	json_t *params;    /* the error's parameters (owned; engine_error_clear frees) */
 	char msg[512];     /* the same, in one sentence, for logs */
 } engine_error;
@@ -54,14 +54,14 @@ typedef void (*engine_progress_fn)(void *ctx, enum engine_stage stage);
  * reply (json_decref) and must not keep err. */
 typedef void (*engine_done_fn)(void *ctx, json_t *reply, const engine_error *err);
 
-/* Start a generation. 0: accepted, progress/done will be called later
+/* generate.c: start a generation. 0: accepted, progress/done will be called later
  * (unless cancelled). -1: refused at once (unknown policy, denied, invalid
  * label, queue full, no device) and err says why; nothing was written. */
-int engine_generate(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		    engine_error *err);
+int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
+		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err);
 
-/* The client went away: forget ctx. The job itself completes and is archived
+/* engine.c: the client went away: forget ctx. The job itself completes and is archived
  * (the key can be fetched later by request id). */
 void engine_forget(engine *eng, void *ctx);
 
@@ -76,17 +76,18 @@ int engine_peer_named(engine *eng, const engine_peer *peer);
  * nothing written. params are the method's, checked by methods.c.
  * CreateCSR, SelfSign, ImportCertificate: for a committed key record, allowed
  * to a peer its policy authorizes or to an admin; Adopt and ListDeviceObjects
- * (and anything on an adopted key): admins only (daemon/certs.c). */
-int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		      void *ctx, engine_error *err);
-int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+ * (and anything on an adopted key): admins only. certs.c: CreateCSR,
+ * SelfSign, ImportCertificate; adopt.c: Adopt, ListDeviceObjects. */
+int certs_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
 		     void *ctx, engine_error *err);
-int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
-			      engine_done_fn done, void *ctx, engine_error *err);
-int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		    void *ctx, engine_error *err);
+int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
 		 void *ctx, engine_error *err);
-int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
-			       engine_done_fn done, void *ctx, engine_error *err);
+int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err);
+int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		       void *ctx, engine_error *err);
 
 /* Synchronous queries; each returns 0 and *reply, or -1 and err. */
 int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
@@ -108,10 +109,10 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
 		       engine_error *err);
 /* witness.c: cosignatures and push outcomes from smkeyd-witness */
-int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			    engine_error *err);
-int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params,
-			       json_t **reply, engine_error *err);
+int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			     engine_error *err);
+int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err);
 
 /* GetRecord and ListPolicies answered as the compact JSON text of the reply
  * (appended to out, no NUL): byte for byte what json_dumps(reply,

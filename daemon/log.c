@@ -77,7 +77,7 @@ static int journal_send(int prio, const log_fields *f, const char *msg)
 		fields[n++] = (sdn_field){"DEVICE", f->device};
 	if (f->outcome)
 		fields[n++] = (sdn_field){"OUTCOME", f->outcome};
-	return sdn_journal_send(journal_socket, fields, n, &e);
+	return sdnotify_journal_send(journal_socket, fields, n, &e);
 }
 
 /* Append n bytes of s to out (cap bytes, *used so far), cutting at the end. */

@@ -166,7 +166,7 @@ static void notify(const char *state)
 {
 	smk_err e;
 
-	if (sdn_notify(state, &e) < 0)
+	if (sdnotify_notify(state, &e) < 0)
 		log_warn("%s", e.msg);
 }
 
@@ -275,7 +275,7 @@ static int run(const char *path)
 			goto out;
 		}
 	}
-	if (sdn_watchdog_usec(&wd_usec, &e) < 0)
+	if (sdnotify_watchdog_usec(&wd_usec, &e) < 0)
 		log_warn("no watchdog pings: %s", e.msg);
 	else if (wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2 / 1000000),

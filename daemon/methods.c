@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "varlink_errors.h"
 
 #define SERIAL_MAX 16 /* a DevAut CHR: country, mnemonic, sequence (ref §4.2) */
 #define REQUEST_ID_MAX 128
@@ -85,7 +86,7 @@ static const struct method methods[] = {
      {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"subject", P_SUBJECT, 1}},
      1,
      NULL,
-     engine_create_csr},
+     certs_create_csr},
     {"SelfSign",
      {{"seq", P_UINT, 0},
       {"request_id", P_REQID, 0},
@@ -93,22 +94,22 @@ static const struct method methods[] = {
       {"days", P_DAYS, 0}},
      1,
      NULL,
-     engine_self_sign},
+     certs_self_sign},
     {"ImportCertificate",
      {{"seq", P_UINT, 0}, {"request_id", P_REQID, 0}, {"certificate", P_CERT, 1}},
      1,
      NULL,
-     engine_import_certificate},
+     certs_import},
     {"Adopt",
      {{"device", P_SERIAL, 1}, {"key_id", P_KEYID, 1}, {"label", P_LABEL, 0}},
      0,
      NULL,
-     engine_adopt},
-    {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, engine_list_device_objects},
+     adopt_key},
+    {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, adopt_list_objects},
     {"AddCosignatures",
      {{"size", P_UINT, 1}, {"signatures", P_SIGLINES, 1}},
      0,
-     engine_add_cosignatures,
+     witness_add_cosignatures,
      NULL},
     {"ReportWitnessPush",
      {{"witness", P_WNAME, 1},
@@ -117,7 +118,7 @@ static const struct method methods[] = {
       {"witness_size", P_UINT, 0},
       {"detail", P_DETAIL, 1}},
      0,
-     engine_report_witness_push,
+     witness_report_push,
      NULL},
 };
 
@@ -279,7 +280,7 @@ static void client_name(char out[65], const char *s)
 
 static void invalid(struct server_conn *c, const char *parameter, const char *reason)
 {
-	server_conn_error(c, "io.smkeyd.InvalidParameter",
+	server_conn_error(c, SMK_VERR_INVALID_PARAMETER,
 			  json_pack("{ssss}", "parameter", parameter, "reason", reason));
 }
 
@@ -341,7 +342,7 @@ static void answer_engine_error(struct server_conn *c, engine_error *err)
 
 	/* an engine that forgot to name its error still gets a valid reply */
 	if (name == NULL || !varlink_method_valid(name))
-		name = "io.smkeyd.ArchiveError";
+		name = SMK_VERR_ARCHIVE_ERROR;
 	server_conn_error(c, name,
 			  err->params ? json_incref(err->params)
 				      : json_pack("{ss}", "reason", err->msg));
@@ -374,10 +375,10 @@ static int generate(engine *eng, struct server_conn *c, const engine_peer *peer,
 	       *device = json_object_get(params, "device");
 
 	memset(&err, 0, sizeof(err));
-	if (engine_generate(eng, peer, json_string_value(json_object_get(params, "policy")),
-			    label ? json_string_value(label) : NULL,
-			    device ? json_string_value(device) : NULL, generate_progress,
-			    generate_done, c, &err) < 0) {
+	if (generate_key(eng, peer, json_string_value(json_object_get(params, "policy")),
+			 label ? json_string_value(label) : NULL,
+			 device ? json_string_value(device) : NULL, generate_progress,
+			 generate_done, c, &err) < 0) {
 		answer_engine_error(c, &err);
 		engine_error_clear(&err);
 		return 0;

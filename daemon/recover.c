@@ -27,124 +27,7 @@
 #include "daemon.h"
 #include "log.h"
 
-#define SIDECAR_MAX 4096
 #define ARCHIVE_KEY_LABEL "smkeyd-archive"
-
-/* ---- sidecars ---- */
-
-static int sidecar_path(engine *eng, const char *request_id, char *out, size_t n)
-{
-	return (size_t)snprintf(out, n, "%s/%s.json", eng->pending_dir, request_id) < n ? 0 : -1;
-}
-
-int pending_write(engine *eng, const char *request_id, const char *label, const char *serial,
-		  unsigned key_id, smk_err *e)
-{
-	char path[4200], tmp[4300];
-	json_t *o;
-	char *text = NULL;
-	int fd = -1, rc = -1, dfd;
-	size_t len;
-
-	if (sidecar_path(eng, request_id, path, sizeof(path)) < 0)
-		return smk_fail(e, SMK_E_ARG, "pending directory path too long");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	o = json_pack("{s:s, s:s, s:s, s:i}", "request_id", request_id, "label", label, "device",
-		      serial, "key_id", (int)key_id);
-	if (o == NULL || (text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) == NULL) {
-		smk_fail(e, SMK_E_NOMEM, "out of memory");
-		goto out;
-	}
-	len = strlen(text);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-		smk_fail(e, SMK_E_IO, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		smk_fail(e, SMK_E_IO, "%s: rename: %s", path, strerror(errno));
-		goto out;
-	}
-	/* the rename is durable only once the directory is synced */
-	dfd = open(eng->pending_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(text);
-	json_decref(o);
-	return rc;
-}
-
-void pending_remove(engine *eng, const char *request_id)
-{
-	char path[4200];
-
-	if (sidecar_path(eng, request_id, path, sizeof(path)) == 0 && unlink(path) < 0 &&
-	    errno != ENOENT)
-		log_msg(LOG_WARNING, &(log_fields){.request_id = request_id},
-			"cannot remove %s: %s", path, strerror(errno));
-}
-
-typedef struct sidecar {
-	char label[POLICY_LABEL_MAX + 1];
-	char device[CVC_REF_MAX + 1];
-	unsigned key_id;
-} sidecar;
-
-/* 1 read, 0 no sidecar, -1 unreadable or malformed (e says why). */
-static int sidecar_read(engine *eng, const char *request_id, sidecar *out, smk_err *e)
-{
-	char path[4200];
-	json_error_t jerr;
-	json_t *o;
-	const char *rid, *label, *dev;
-	json_int_t key_id;
-	struct stat st;
-
-	if (sidecar_path(eng, request_id, path, sizeof(path)) < 0)
-		return smk_fail(e, SMK_E_ARG, "pending directory path too long");
-	if (stat(path, &st) < 0)
-		return errno == ENOENT ? 0 : smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode) || st.st_size > SIDECAR_MAX)
-		return smk_fail(e, SMK_E_FORMAT, "%s: not a small regular file", path);
-	o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL)
-		return smk_fail(e, SMK_E_FORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
-	if (json_unpack(o, "{s:s, s:s, s:s, s:I !}", "request_id", &rid, "label", &label, "device",
-			&dev, "key_id", &key_id) < 0 ||
-	    strcmp(rid, request_id) != 0 || key_id < 1 || key_id > 255 ||
-	    strlen(label) > POLICY_LABEL_MAX || strlen(dev) > CVC_REF_MAX) {
-		json_decref(o);
-		return smk_fail(e, SMK_E_FORMAT, "%s: not a pending-request file of %s", path,
-				request_id);
-	}
-	snprintf(out->label, sizeof(out->label), "%s", label);
-	snprintf(out->device, sizeof(out->device), "%s", dev);
-	out->key_id = (unsigned)key_id;
-	json_decref(o);
-	return 1;
-}
-
-int pending_read(engine *eng, const char *request_id, char label[POLICY_LABEL_MAX + 1],
-		 char serial[CVC_REF_MAX + 1], unsigned *key_id, smk_err *e)
-{
-	sidecar sc;
-	int rc = sidecar_read(eng, request_id, &sc, e);
-
-	if (rc == 1) {
-		memcpy(label, sc.label, sizeof(sc.label));
-		memcpy(serial, sc.device, sizeof(sc.device));
-		*key_id = sc.key_id;
-	}
-	return rc;
-}
 
 /* ---- helpers ---- */
 
@@ -203,75 +86,6 @@ static int commit_key(engine *eng, const archive_signer *signer, const char *req
 	req.card = card;
 	return deferred ? archive_commit_record(eng->arc, signer, &req, seq, e)
 			: archive_commit(eng->arc, signer, &req, seq, e);
-}
-
-/* ---- what the card told, for the record ---- */
-
-void card_facts_domains(device *d, archive_card_facts *card)
-{
-	smk_err e;
-	size_t i;
-
-	if (d->domains_opens == 0 || d->domains_opens != session_opens(d->session)) {
-		if (session_key_domains(d->session, &d->domains, &e) < 0) {
-			log_msg(LOG_WARNING, &(log_fields){.device = d->serial},
-				"key-domain state not read (recorded as not reported): %s", e.msg);
-			memset(&d->domains, 0, sizeof(d->domains));
-			d->domains_opens = 0; /* asked again for the next key */
-		} else {
-			d->domains_opens = session_opens(d->session);
-		}
-	}
-	/* the config entry matched the verified DevAut serial (config.c) */
-	card->relayed = d->cfg && d->cfg->relayed;
-	card->domains_reported = d->domains.reported;
-	card->domain_count = d->domains.reported ? d->domains.count : 0;
-	if (card->domain_count > ARCHIVE_DOMAINS_MAX)
-		card->domain_count = ARCHIVE_DOMAINS_MAX;
-	for (i = 0; i < card->domain_count; i++) {
-		const hsm_key_domain *h = &d->domains.d[i];
-		archive_key_domain *a = &card->domains[i];
-
-		memset(a, 0, sizeof(*a));
-		a->index = h->index;
-		a->kind = h->kind == HSM_DOMAIN_DKEK   ? ARCHIVE_DOMAIN_DKEK
-			  : h->kind == HSM_DOMAIN_XKEK ? ARCHIVE_DOMAIN_XKEK
-						       : ARCHIVE_DOMAIN_EMPTY;
-		if (a->kind != ARCHIVE_DOMAIN_EMPTY) {
-			a->shares_total = h->shares_total;
-			a->shares_outstanding = h->shares_outstanding;
-			a->has_kcv = h->has_kcv;
-			memcpy(a->kcv, h->kcv, 8);
-		}
-	}
-}
-
-void card_facts_algs(device *d, unsigned key_id, int always, archive_card_facts *card)
-{
-	uint8_t algs[SMK_ALG_LIST_MAX];
-	size_t n = 0;
-	bool reported = false;
-	smk_err e;
-
-	card->algs_reported = 0;
-	card->alg_count = 0;
-	/* a card that reports no list keeps to it within a session: one SELECT
-	 * per session then, not one per key */
-	if (!always && d->algs_none_opens != 0 && d->algs_none_opens == session_opens(d->session))
-		return;
-	if (session_key_algs(d->session, (uint8_t)key_id, algs, &n, &reported, &e) < 0) {
-		log_msg(LOG_WARNING, &(log_fields){.device = d->serial},
-			"key %u: algorithm list not read back (recorded as not reported): %s",
-			key_id, e.msg);
-		return;
-	}
-	if (!reported) {
-		d->algs_none_opens = session_opens(d->session);
-		return;
-	}
-	card->algs_reported = 1;
-	card->alg_count = n;
-	memcpy(card->algs, algs, n);
 }
 
 int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want, smk_err *e)
@@ -406,8 +220,9 @@ int recover_read_key(device *d, unsigned key_id, const char *chr_want,
 /* What CE|id of the intent's device holds. 1: a verified request of ours in
  * cvreq/att; 0: the intent is closed as failed here; -1: cannot tell now
  * (device down): leave it open. */
-static int read_back(engine *eng, device *only, const archive_intent_info *in, const sidecar *sc,
-		     device **dev, smk_buf *cvreq, chain_attested *att, archive_card_facts *card)
+static int read_back(engine *eng, device *only, const archive_intent_info *in,
+		     const pending_file *sc, device **dev, smk_buf *cvreq, chain_attested *att,
+		     archive_card_facts *card)
 {
 	device *d = device_by_serial(eng, only, sc->device);
 	archive_policy_key want;
@@ -682,7 +497,7 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 		goto out;
 	}
 	card_facts_domains(d, &card);
-	worker_signer(d, (uint8_t)key_id, key.att.key, &s);
+	commit_signer(d, (uint8_t)key_id, key.att.key, &s);
 	if (commit_key(eng, &s, info.request_id, ARCHIVE_KEY_LABEL, &d->chain_bytes, &key.cvreq,
 		       &key.att.spki, &card, 0, &seq, e) < 0) {
 		/* the key is on the card and the intent open: read back next time */
@@ -734,13 +549,13 @@ static int recover_archive_key_intent(engine *eng, device *only, const archive_i
 	chain_attested att;
 	archive_card_facts card;
 	archive_signer s;
-	sidecar sc;
+	pending_file sc;
 	device *d;
 	uint64_t seq;
 	int rc;
 
 	memset(&att, 0, sizeof(att));
-	rc = sidecar_read(eng, in->request_id, &sc, e);
+	rc = pending_read(eng, in->request_id, &sc, e);
 	if (rc <= 0) {
 		fail_intent(eng, in->request_id,
 			    rc == 0 ? "interrupted before the card was asked" : e->msg);
@@ -750,7 +565,7 @@ static int recover_archive_key_intent(engine *eng, device *only, const archive_i
 		return 0; /* another device's: its start decides */
 	rc = 0;
 	if (read_back(eng, only, in, &sc, &d, &cvreq, &att, &card) == 1) {
-		worker_signer(d, (uint8_t)sc.key_id, att.key, &s);
+		commit_signer(d, (uint8_t)sc.key_id, att.key, &s);
 		if (commit_key(eng, &s, in->request_id, sc.label, &d->chain_bytes, &cvreq,
 			       &att.spki, &card, 0, &seq, e) < 0) {
 			rc = -1;
@@ -884,7 +699,7 @@ static void recover_checkpoint(engine *eng, device *adev)
 			 eng->archive_error);
 		return;
 	}
-	worker_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
 	if (archive_sign_checkpoint(eng->arc, &s, &size, &e) < 0)
 		log_err("records %llu..%llu left without a checkpoint: %s",
 			(unsigned long long)covered, (unsigned long long)size - 1, e.msg);
@@ -899,7 +714,7 @@ static void recover_checkpoint(engine *eng, device *adev)
  * until the archive key's device comes up (recover_archive_late commits it
  * then, without the key's own device, whose session is its worker's). */
 struct found_key {
-	struct found_key *next;
+	SLIST_ENTRY(found_key) next;
 	char request_id[ARCHIVE_REQUEST_ID_LEN + 1];
 	char policy[128];
 	char serial[CVC_REF_MAX + 1];
@@ -921,13 +736,13 @@ void recover_found_free(engine *eng)
 {
 	struct found_key *f;
 
-	while ((f = eng->found) != NULL) {
-		eng->found = f->next;
+	while ((f = SLIST_FIRST(&eng->found)) != NULL) {
+		SLIST_REMOVE_HEAD(&eng->found, next);
 		found_free(f);
 	}
 }
 
-static void found_keep(engine *eng, const archive_intent_info *in, const sidecar *sc,
+static void found_keep(engine *eng, const archive_intent_info *in, const pending_file *sc,
 		       const device *d, const smk_buf *cvreq, const chain_attested *att,
 		       const archive_card_facts *card)
 {
@@ -946,8 +761,7 @@ static void found_keep(engine *eng, const archive_intent_info *in, const sidecar
 	snprintf(f->label, sizeof(f->label), "%s", sc->label);
 	f->key_id = sc->key_id;
 	f->card = *card;
-	f->next = eng->found;
-	eng->found = f;
+	SLIST_INSERT_HEAD(&eng->found, f, next);
 }
 
 /* Commit the key of an open intent through the archive key on adev
@@ -961,7 +775,7 @@ static void commit_found(engine *eng, device *adev, const char *request_id, cons
 	uint64_t seq;
 	smk_err e;
 
-	worker_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
 	if (commit_key(eng, &s, request_id, label, chain, cvreq, spki, card, 1, &seq, &e) < 0) {
 		log_msg(LOG_ERR, &(log_fields){request_id, pol, serial, NULL},
 			"key %u found, cannot commit: %s", key_id, e.msg);
@@ -984,7 +798,7 @@ static int recover_intents(engine *eng, device *only, device *adev, smk_err *e)
 	smk_buf cvreq = SMK_BUF_INIT;
 	chain_attested att;
 	archive_card_facts card;
-	sidecar sc;
+	pending_file sc;
 	device *d;
 	size_t n = 0, i;
 	int rc;
@@ -997,7 +811,7 @@ static int recover_intents(engine *eng, device *only, device *adev, smk_err *e)
 
 		if (strcmp(in->kind, ARCHIVE_KIND_KEY) != 0)
 			continue; /* an archive-key intent only matters before record 0 */
-		rc = sidecar_read(eng, in->request_id, &sc, &ie);
+		rc = pending_read(eng, in->request_id, &sc, &ie);
 		if (rc <= 0) {
 			fail_intent(eng, in->request_id,
 				    rc == 0 ? "interrupted before the card was asked" : ie.msg);
@@ -1084,8 +898,8 @@ void recover_archive_late(device *d)
 		goto out;
 	/* what start-up skipped for want of the archive key: keys found on
 	 * other devices then, keys on this one now, then one checkpoint */
-	while ((f = eng->found) != NULL) {
-		eng->found = f->next;
+	while ((f = SLIST_FIRST(&eng->found)) != NULL) {
+		SLIST_REMOVE_HEAD(&eng->found, next);
 		if (intent_open(eng, f->request_id))
 			commit_found(eng, d, f->request_id, f->policy, f->serial, f->label,
 				     f->key_id, &f->chain, &f->cvreq, &f->spki, &f->card);
@@ -1103,10 +917,10 @@ void recover_archive_late(device *d)
 		"archive key %u is up on %s: Generate is served from now on", eng->archive_key_id,
 		d->devaut_chr);
 	/* devices that came up before it could not have their open requests
-	 * committed then (jobs_device_up): now they can */
+	 * committed then (generate_device_up): now they can */
 	for (size_t i = 0; i < eng->device_count; i++)
 		if (eng->devices[i] != d && eng->devices[i]->state != DEVICE_DOWN)
-			engine_post_device_up(eng, eng->devices[i]);
+			op_post_call(eng, generate_device_up, eng->devices[i]);
 out:
 	pthread_mutex_unlock(&eng->archive_lock);
 }
@@ -1153,7 +967,7 @@ static void recover_certificate(engine *eng, const archive_intent_info *in)
 		fail_intent(eng, in->request_id, reason);
 		goto out;
 	}
-	worker_signer(eng->archive_dev, eng->archive_key_id, eng->archive_pub, &s);
+	commit_signer(eng->archive_dev, eng->archive_key_id, eng->archive_pub, &s);
 	if (archive_cert_commit(eng->arc, &s, in->request_id, 0, &seq, &e) < 0) {
 		log_msg(LOG_ERR, &(log_fields){in->request_id, NULL, d->serial, NULL},
 			"certificate found in CE|%02X, cannot commit: %s", r.key_id, e.msg);

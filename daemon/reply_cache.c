@@ -1,25 +1,28 @@
 /*
  * The reply cache (see reply_cache.h): a chained hash table for lookup and a
- * doubly linked list in use order for eviction, one allocation per entry.
+ * list in use order for eviction (<sys/queue.h>), one allocation per entry.
  */
 #include "reply_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #define BUCKETS 1024 /* a power of two */
 
 struct entry {
-	struct entry *hnext;	   /* same bucket */
-	struct entry *prev, *next; /* use order: head is the most recent */
+	SLIST_ENTRY(entry) hnext; /* same bucket */
+	TAILQ_ENTRY(entry) use;	  /* use order: first is the most recent */
 	uint64_t key;
 	size_t len;
 	char text[];
 };
 
+SLIST_HEAD(bucket, entry);
+
 struct reply_cache {
-	struct entry *bucket[BUCKETS];
-	struct entry *head, *tail;
+	struct bucket bucket[BUCKETS];
+	TAILQ_HEAD(use_order, entry) used;
 	size_t max, bytes, entries;
 	unsigned long long hits, misses;
 };
@@ -34,63 +37,40 @@ reply_cache *reply_cache_new(size_t max_bytes)
 {
 	reply_cache *c = calloc(1, sizeof(*c));
 
-	if (c)
+	if (c) {
 		c->max = max_bytes;
+		TAILQ_INIT(&c->used);
+	}
 	return c;
 }
 
 void reply_cache_free(reply_cache *c)
 {
-	struct entry *e, *next;
+	struct entry *e;
 
 	if (c == NULL)
 		return;
-	for (e = c->head; e; e = next) {
-		next = e->next;
+	while ((e = TAILQ_FIRST(&c->used)) != NULL) {
+		TAILQ_REMOVE(&c->used, e, use);
 		free(e);
 	}
 	free(c);
 }
 
-static void unlink_use(reply_cache *c, struct entry *e)
+static struct entry *find(reply_cache *c, uint64_t key)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
+	struct entry *e;
 
-static void push_front(reply_cache *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (c->tail == NULL)
-		c->tail = e;
-}
-
-static struct entry **find(reply_cache *c, uint64_t key)
-{
-	struct entry **p = &c->bucket[slot(key)];
-
-	while (*p && (*p)->key != key)
-		p = &(*p)->hnext;
-	return p;
+	SLIST_FOREACH(e, &c->bucket[slot(key)], hnext)
+	if (e->key == key)
+		return e;
+	return NULL;
 }
 
 static void drop(reply_cache *c, struct entry *e)
 {
-	struct entry **p = find(c, e->key);
-
-	*p = e->hnext;
-	unlink_use(c, e);
+	SLIST_REMOVE(&c->bucket[slot(e->key)], e, entry, hnext);
+	TAILQ_REMOVE(&c->used, e, use);
 	c->bytes -= e->len;
 	c->entries--;
 	free(e);
@@ -98,16 +78,16 @@ static void drop(reply_cache *c, struct entry *e)
 
 int reply_cache_get(reply_cache *c, uint64_t key, const char **text, size_t *len)
 {
-	struct entry *e = *find(c, key);
+	struct entry *e = find(c, key);
 
 	if (e == NULL) {
 		c->misses++;
 		return 0;
 	}
 	c->hits++;
-	if (c->head != e) {
-		unlink_use(c, e);
-		push_front(c, e);
+	if (TAILQ_FIRST(&c->used) != e) {
+		TAILQ_REMOVE(&c->used, e, use);
+		TAILQ_INSERT_HEAD(&c->used, e, use);
 	}
 	*text = e->text;
 	*len = e->len;
@@ -123,17 +103,16 @@ int reply_cache_put(reply_cache *c, uint64_t key, const char *text, size_t len)
 	e = malloc(sizeof(*e) + len);
 	if (e == NULL)
 		return -1;
-	old = *find(c, key);
+	old = find(c, key);
 	if (old)
 		drop(c, old);
-	while (c->tail && c->bytes + len > c->max)
-		drop(c, c->tail);
+	while (!TAILQ_EMPTY(&c->used) && c->bytes + len > c->max)
+		drop(c, TAILQ_LAST(&c->used, use_order));
 	e->key = key;
 	e->len = len;
 	memcpy(e->text, text, len);
-	e->hnext = c->bucket[slot(key)];
-	c->bucket[slot(key)] = e;
-	push_front(c, e);
+	SLIST_INSERT_HEAD(&c->bucket[slot(key)], e, hnext);
+	TAILQ_INSERT_HEAD(&c->used, e, use);
 	c->bytes += len;
 	c->entries++;
 	return 0;

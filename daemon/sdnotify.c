@@ -96,7 +96,7 @@ static int send_datagram(const struct sockaddr_un *sa, socklen_t salen, struct i
 	return 0;
 }
 
-int sdn_notify(const char *state, smk_err *e)
+int sdnotify_notify(const char *state, smk_err *e)
 {
 	const char *addr = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa;
@@ -116,7 +116,7 @@ int sdn_notify(const char *state, smk_err *e)
 	return 1;
 }
 
-int sdn_watchdog_usec(uint64_t *usec, smk_err *e)
+int sdnotify_watchdog_usec(uint64_t *usec, smk_err *e)
 {
 	const char *s = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
 	uint64_t v;
@@ -136,7 +136,7 @@ int sdn_watchdog_usec(uint64_t *usec, smk_err *e)
 	return 1;
 }
 
-int sdn_listen_fds(int unset_env, smk_err *e)
+int sdnotify_listen_fds(int unset_env, smk_err *e)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	uint64_t n = 0;
@@ -192,7 +192,7 @@ static int field_name_ok(const char *name)
 	return 1;
 }
 
-int sdn_journal_send(const char *path, const sdn_field *f, size_t n, smk_err *e)
+int sdnotify_journal_send(const char *path, const sdn_field *f, size_t n, smk_err *e)
 {
 	static char eq[] = "=", nl[] = "\n";
 	struct iovec iov[SDN_JOURNAL_MAX_FIELDS * 5];

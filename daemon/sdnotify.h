@@ -25,26 +25,26 @@
 #define SDN_LISTEN_FDS_START 3
 /* where journald reads native-protocol datagrams */
 #define SDN_JOURNAL_SOCKET "/run/systemd/journal/socket"
-/* fields of one journal entry that sdn_journal_send takes */
+/* fields of one journal entry that sdnotify_journal_send takes */
 #define SDN_JOURNAL_MAX_FIELDS 16
 
 /* Send state ("READY=1", "WATCHDOG=1", lines joined by '\n') to the
  * service manager. 1 when sent, 0 when $NOTIFY_SOCKET is not set (not run
  * by systemd: nothing to tell), -1 when the address is unusable or the send
  * failed. */
-int sdn_notify(const char *state, smk_err *e);
+int sdnotify_notify(const char *state, smk_err *e);
 
 /* The watchdog interval the service manager expects pings within: 1 and
  * *usec set when $WATCHDOG_USEC is set for this process, 0 when not (unset,
  * or $WATCHDOG_PID names another process), -1 when a value is malformed. */
-int sdn_watchdog_usec(uint64_t *usec, smk_err *e);
+int sdnotify_watchdog_usec(uint64_t *usec, smk_err *e);
 
 /* How many descriptors the service manager passed, from
  * SDN_LISTEN_FDS_START on (0 when $LISTEN_PID is unset or another
  * process's); each is made close-on-exec. unset_env removes $LISTEN_PID,
  * $LISTEN_FDS and $LISTEN_FDNAMES so a child does not take them for its
  * own. -1 when a value is malformed or a descriptor is not open. */
-int sdn_listen_fds(int unset_env, smk_err *e);
+int sdnotify_listen_fds(int unset_env, smk_err *e);
 
 /* One journal field: name is upper-case letters, digits and '_', not
  * starting with a digit or '_' (those are journald's own), at most 64
@@ -57,6 +57,6 @@ typedef struct sdn_field {
 /* Send one entry of n fields (at most SDN_JOURNAL_MAX_FIELDS) to the
  * journal socket at path (SDN_JOURNAL_SOCKET; tests name their own). 0, or
  * -1 when a name is invalid or the send failed. */
-int sdn_journal_send(const char *path, const sdn_field *f, size_t n, smk_err *e);
+int sdnotify_journal_send(const char *path, const sdn_field *f, size_t n, smk_err *e);
 
 #endif

@@ -33,6 +33,7 @@
 #include "daemon/sdnotify.h"
 #include "daemon/slots.h"
 #include "proto/varlink.h"
+#include "varlink_errors.h"
 
 #define READ_CHUNK 16384 /* bytes taken from a client per step */
 #define MAX_LISTENERS 8
@@ -52,7 +53,7 @@ struct server_conn {
 	struct timespec call_start;
 	int in_call, call_more, call_oneway;
 	int call_timeouts; /* the idle read timeout is off while this call runs */
-	int engine_holds;  /* engine_generate accepted this conn as ctx */
+	int engine_holds;  /* generate_key accepted this conn as ctx */
 	int closing;	   /* close once the output is flushed */
 	int eof;	   /* the client sends no more: answer what it sent, then close */
 	int dead;	   /* free at the next turn of the loop */
@@ -283,6 +284,18 @@ static void call_end(struct server_conn *c)
 	event_active(c->resume, 0, 0);
 }
 
+/* A reply encoded (rc 0) goes out; one that could not be encoded drops the
+ * connection, saying why. */
+static void send_or_drop(struct server_conn *c, int rc, smk_buf *out, const smk_err *e)
+{
+	if (rc == 0) {
+		conn_send(c, out);
+		return;
+	}
+	slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e->msg);
+	conn_drop(c);
+}
+
 void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 {
 	smk_buf out = SMK_BUF_INIT;
@@ -293,12 +306,7 @@ void server_conn_reply(struct server_conn *c, json_t *params, int continues)
 		return;
 	}
 	if (!c->dead && !c->call_oneway && (!continues || c->call_more)) {
-		if (varlink_reply_encode(&out, params, continues, &e) == 0)
-			conn_send(c, &out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_reply_encode(&out, params, continues, &e), &out, &e);
 	}
 	json_decref(params);
 	smk_buf_free(&out);
@@ -315,12 +323,7 @@ void server_conn_reply_text(struct server_conn *c, const char *params, size_t le
 		return;
 	if (!c->dead && !c->call_oneway) {
 		smk_buf_reset(out);
-		if (varlink_reply_encode_text(out, params, len, &e) == 0)
-			conn_send(c, out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_reply_encode_text(out, params, len, &e), out, &e);
 	}
 	call_end(c);
 }
@@ -335,12 +338,7 @@ void server_conn_error(struct server_conn *c, const char *name, json_t *params)
 		return;
 	}
 	if (!c->dead && !c->call_oneway) {
-		if (varlink_error_encode(&out, name, params, &e) == 0)
-			conn_send(c, &out);
-		else {
-			slog(c->srv, SERVER_LOG_ERR, CONN_FMT ": %s", CONN_ARGS(c), e.msg);
-			conn_drop(c);
-		}
+		send_or_drop(c, varlink_error_encode(&out, name, params, &e), &out, &e);
 	}
 	json_decref(params);
 	smk_buf_free(&out);
@@ -373,7 +371,7 @@ static void conn_call(struct server_conn *c, json_t *msg)
 	c->call_oneway = call.oneway;
 	clock_gettime(CLOCK_MONOTONIC, &c->call_start);
 	held = methods_dispatch(c->srv->eng, c, &c->peer, &call);
-	/* the engine may have answered already, from inside engine_generate */
+	/* the engine may have answered already, from inside generate_key */
 	if (held == 1 && c->in_call)
 		c->engine_holds = 1;
 	/* a call answered at once never changed the timeouts; one still in
@@ -556,7 +554,7 @@ static void refuse_client(server *srv, int fd, size_t limit)
 	json_t *params = json_pack("{sI}", "limit", (json_int_t)limit);
 	smk_err e;
 
-	if (params && varlink_error_encode(&out, "io.smkeyd.TooManyRequests", params, &e) == 0) {
+	if (params && varlink_error_encode(&out, SMK_VERR_TOO_MANY_REQUESTS, params, &e) == 0) {
 		if (send(fd, out.data, out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			slog(srv, SERVER_LOG_DEBUG, "refusing a client: %s", strerror(errno));
 	}
@@ -831,7 +829,7 @@ int server_listen_fd(server *srv, int fd, smk_err *e)
 
 int server_listen_systemd(server *srv, smk_err *e)
 {
-	int n = sdn_listen_fds(1, e), i;
+	int n = sdnotify_listen_fds(1, e), i;
 
 	if (n < 0)
 		return smk_context(e, "socket activation");

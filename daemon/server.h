@@ -62,7 +62,7 @@ void server_set_log(server *srv, server_log_fn fn, void *ctx);
 int server_listen_path(server *srv, const char *path, smk_err *e);
 /* Adopt a listening Unix stream socket (from systemd or a test). */
 int server_listen_fd(server *srv, int fd, smk_err *e);
-/* Adopt the sockets systemd passed (sdn_listen_fds). Returns how many (0 when
+/* Adopt the sockets systemd passed (sdnotify_listen_fds). Returns how many (0 when
  * not socket-activated), or -1. */
 int server_listen_systemd(server *srv, smk_err *e);
 /* Clients connected now. */

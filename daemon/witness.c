@@ -19,8 +19,8 @@
 #include "cardop.h"
 #include "daemon.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
 static int allowed(engine *eng, const engine_peer *peer, const char *what, engine_error *err)
 {
@@ -35,19 +35,19 @@ static int allowed(engine *eng, const engine_peer *peer, const char *what, engin
 		 what, (unsigned)peer->uid);
 	log_msg(LOG_NOTICE, &(log_fields){.outcome = "denied"}, "uid %u pid %d: %s",
 		(unsigned)peer->uid, (int)peer->pid, why);
-	return engine_fail(err, ERR_PREFIX "PolicyDenied",
+	return engine_fail(err, SMK_VERR_POLICY_DENIED,
 			   engine_param_str("policy", "", "reason", why), "%s", why);
 }
 
 static int invalid(engine_error *err, const char *param, const char *why)
 {
-	return engine_fail(err, ERR_PREFIX "InvalidParameter",
+	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
 			   engine_param_str("parameter", param, "reason", why), "%s: %s", param,
 			   why);
 }
 
-int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			    engine_error *err)
+int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			     engine_error *err)
 {
 	const config *cfg = eng->cfg;
 	json_t *sigs = json_object_get(params, "signatures"), *v, *rejected;
@@ -74,7 +74,7 @@ int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params
 	if (rc < 0) {
 		if (e.code == SMK_E_ARG)
 			return invalid(err, "size", e.msg);
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
 	}
 	rejected = json_array();
@@ -94,8 +94,8 @@ int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params
 	return 0;
 }
 
-int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			       engine_error *err)
+int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err)
 {
 	const config *cfg = eng->cfg;
 	const char *witness = json_string_value(json_object_get(params, "witness"));
@@ -132,7 +132,7 @@ int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *par
 	rc = archive_witness_record(eng->arc, &ev, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
 	log_msg(strcmp(outcome, "inconsistent") == 0 ? LOG_ERR : LOG_WARNING,
 		&(log_fields){.outcome = outcome}, "witness %s, checkpoint %" PRIu64 ": %s: %s",

@@ -103,7 +103,7 @@ static int make_label(const policy *p, const char *req, char *out, smk_err *e)
 
 	if (ph == NULL) {
 		if (req && req[0])
-			return smk_fail(e, SMK_E_POLICY,
+			return smk_fail(e, SMK_E_LABEL,
 					"policy %s: the label is fixed (\"%s\"); the request must "
 					"not give one",
 					p->name, p->label_template);
@@ -111,19 +111,19 @@ static int make_label(const policy *p, const char *req, char *out, smk_err *e)
 		return 0;
 	}
 	if (req == NULL || req[0] == '\0')
-		return smk_fail(e, SMK_E_POLICY,
+		return smk_fail(e, SMK_E_LABEL,
 				"policy %s: the request needs a label (template \"%s\")", p->name,
 				p->label_template);
 	for (i = 0; req[i] && i <= POLICY_LABEL_MAX; i++)
 		if (!policy_label_char(req[i]))
-			return smk_fail(e, SMK_E_POLICY,
+			return smk_fail(e, SMK_E_LABEL,
 					"policy %s: request label has a character other than "
 					"A-Z a-z 0-9 . _ - at position %zu",
 					p->name, i + 1);
 	prefix = (size_t)(ph - p->label_template);
 	total = strlen(p->label_template) - strlen(POLICY_LABEL_PLACEHOLDER) + i;
 	if (req[i] != '\0' || total > POLICY_LABEL_MAX)
-		return smk_fail(e, SMK_E_POLICY,
+		return smk_fail(e, SMK_E_LABEL,
 				"policy %s: the label would be longer than %d characters; the "
 				"request label may have at most %zu",
 				p->name, POLICY_LABEL_MAX,

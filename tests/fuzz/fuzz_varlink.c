@@ -118,9 +118,9 @@ static void check_string(const char *s, size_t max)
 	FZ_CHECK(strlen(s) >= 1 && strlen(s) <= max);
 }
 
-int engine_generate(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		    engine_error *err)
+int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
+		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err)
 {
 	(void)peer;
 	check_string(policy, 64);
@@ -188,8 +188,8 @@ QUERY(engine_list_devices)
 QUERY(engine_get_checkpoint)
 QUERY(engine_get_log_key)
 QUERY(engine_get_consistency_proof)
-QUERY(engine_add_cosignatures)
-QUERY(engine_report_witness_push)
+QUERY(witness_add_cosignatures)
+QUERY(witness_report_push)
 
 /* The after-generation card methods: checked like the queries; accepted ones are
  * answered later through done, as Generate (the harness answers them). */
@@ -207,11 +207,11 @@ QUERY(engine_report_witness_push)
 		eng->ctx = ctx;                                                                    \
 		return 0;                                                                          \
 	}
-CARD(engine_create_csr)
-CARD(engine_self_sign)
-CARD(engine_import_certificate)
-CARD(engine_adopt)
-CARD(engine_list_device_objects)
+CARD(certs_create_csr)
+CARD(certs_self_sign)
+CARD(certs_import)
+CARD(adopt_key)
+CARD(adopt_list_objects)
 
 /* GetRecord and ListPolicies reach the engine in their text form. */
 #define QUERY_TEXT(fn, json_fn)                                                                    \

@@ -399,15 +399,15 @@ static void hold_a_batch(client c[2], device *other)
 	cfg->limits.checkpoint_hold_ms = 5000;
 	memset(c, 0, 2 * sizeof(*c));
 	gate_set(other->index, 1);
-	ck_assert_msg(engine_generate(eng, &p, "sign", "slow", other->serial, NULL, on_done,
-				      &c[1], &err) == 0,
-		      "%s", err.msg);
+	ck_assert_msg(
+	    generate_key(eng, &p, "sign", "slow", other->serial, NULL, on_done, &c[1], &err) == 0,
+	    "%s", err.msg);
 	for (rounds = 0; !gate_holds(other->index); rounds++) {
 		ck_assert_uint_lt(rounds, 1500);
 		run_for(20);
 	}
-	ck_assert_msg(engine_generate(eng, &p, "sign", "fast", eng->archive_dev->serial, NULL,
-				      on_done, &c[0], &err) == 0,
+	ck_assert_msg(generate_key(eng, &p, "sign", "fast", eng->archive_dev->serial, NULL, on_done,
+				   &c[0], &err) == 0,
 		      "%s", err.msg);
 	for (rounds = 0; held_records() == 0; rounds++) {
 		ck_assert_uint_lt(rounds, 1500);
@@ -489,9 +489,9 @@ START_TEST(generate_answers_after_commit)
 	smk_err e;
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(
-	    engine_generate(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) == 0,
-	    "%s", err.msg);
+	ck_assert_msg(generate_key(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) ==
+			  0,
+		      "%s", err.msg);
 	ck_assert_int_eq(c.done, 0); /* never answered from inside the call */
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
@@ -533,8 +533,8 @@ START_TEST(two_devices_share_the_work)
 	memset(c, 0, sizeof(c));
 	for (i = 0; i < 4; i++)
 		ck_assert_msg(
-		    engine_generate(eng, &p, "sign", "w", NULL, NULL, on_done, &c[i], &err) == 0,
-		    "%s", err.msg);
+		    generate_key(eng, &p, "sign", "w", NULL, NULL, on_done, &c[i], &err) == 0, "%s",
+		    err.msg);
 	run_until(c, 4);
 	for (i = 0; i < 4; i++) {
 		ck_assert_msg(c[i].reply != NULL, "%s", c[i].msg);
@@ -566,8 +566,8 @@ START_TEST(concurrent_generates_get_verified_bundles)
 	memset(c, 0, sizeof(c));
 	for (i = 0; i < 6; i++)
 		ck_assert_msg(
-		    engine_generate(eng, &p, "sign", "b", NULL, NULL, on_done, &c[i], &err) == 0,
-		    "%s", err.msg);
+		    generate_key(eng, &p, "sign", "b", NULL, NULL, on_done, &c[i], &err) == 0, "%s",
+		    err.msg);
 	run_until(c, 6);
 	for (i = 0; i < 6; i++) {
 		const char *bundle;
@@ -645,8 +645,8 @@ START_TEST(identity_steady_while_keys_are_made)
 	for (round = 0; round < 3; round++) {
 		memset(c, 0, sizeof(c));
 		for (i = 0; i < 6; i++)
-			ck_assert_msg(engine_generate(eng, &p, "sign", "w", NULL, NULL, on_done,
-						      &c[i], &err) == 0,
+			ck_assert_msg(generate_key(eng, &p, "sign", "w", NULL, NULL, on_done, &c[i],
+						   &err) == 0,
 				      "round %zu, request %zu: %s", round, i, err.msg);
 		run_until(c, 6);
 		for (i = 0; i < 6; i++) {
@@ -719,7 +719,7 @@ START_TEST(lone_key_not_held)
 
 	cfg->limits.checkpoint_hold_ms = 5000;
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(engine_generate(eng, &p, "sign", "lone", NULL, NULL, on_done, &c, &err) == 0,
+	ck_assert_msg(generate_key(eng, &p, "sign", "lone", NULL, NULL, on_done, &c, &err) == 0,
 		      "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
@@ -756,7 +756,7 @@ START_TEST(failed_checkpoint_leaves_record_uncovered)
 	ck_assert_int_eq(sim_card_add_fault(cards[eng->archive_dev->index], &f, &e), 0);
 	memset(&c, 0, sizeof(c));
 	ck_assert_msg(
-	    engine_generate(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c, &err) == 0,
+	    generate_key(eng, &p, "sign", "nocp", other->serial, NULL, on_done, &c, &err) == 0,
 	    "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_ptr_null(c.reply);
@@ -771,7 +771,7 @@ START_TEST(failed_checkpoint_leaves_record_uncovered)
 	/* the next key's checkpoint covers record 1 as well */
 	memset(&c2, 0, sizeof(c2));
 	ck_assert_int_eq(
-	    engine_generate(eng, &p, "sign", "next", other->serial, NULL, on_done, &c2, &err), 0);
+	    generate_key(eng, &p, "sign", "next", other->serial, NULL, on_done, &c2, &err), 0);
 	run_until(&c2, 1);
 	ck_assert_msg(c2.reply != NULL, "%s: %s", c2.err, c2.msg);
 	json_decref(c2.reply);
@@ -790,22 +790,22 @@ START_TEST(refusals_write_nothing)
 	memset(&c, 0, sizeof(c));
 	stranger.uid = 4242;
 	stranger.gid = 4242;
-	ck_assert_int_eq(engine_generate(eng, &p, "nope", "x", NULL, NULL, on_done, &c, &err), -1);
+	ck_assert_int_eq(generate_key(eng, &p, "nope", "x", NULL, NULL, on_done, &c, &err), -1);
 	ck_assert_str_eq(err.name, "io.smkeyd.PolicyNotFound");
 	engine_error_clear(&err);
-	ck_assert_int_eq(
-	    engine_generate(eng, &stranger, "sign", "x", NULL, NULL, on_done, &c, &err), -1);
+	ck_assert_int_eq(generate_key(eng, &stranger, "sign", "x", NULL, NULL, on_done, &c, &err),
+			 -1);
 	ck_assert_str_eq(err.name, "io.smkeyd.PolicyDenied");
 	ck_assert_ptr_nonnull(json_object_get(err.params, "reason"));
 	engine_error_clear(&err);
 	ck_assert_int_eq(
-	    engine_generate(eng, &p, "sign", "bad label/..", NULL, NULL, on_done, &c, &err), -1);
+	    generate_key(eng, &p, "sign", "bad label/..", NULL, NULL, on_done, &c, &err), -1);
 	ck_assert_msg(strcmp(err.name, "io.smkeyd.InvalidParameter") == 0 ||
 			  strcmp(err.name, "io.smkeyd.RequestRefused") == 0,
 		      "%s", err.name);
 	engine_error_clear(&err);
-	ck_assert_int_eq(
-	    engine_generate(eng, &p, "sign", "x", "ZZSIM99999", NULL, on_done, &c, &err), -1);
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "x", "ZZSIM99999", NULL, on_done, &c, &err),
+			 -1);
 	ck_assert_str_eq(err.name, "io.smkeyd.DeviceUnavailable");
 	engine_error_clear(&err);
 	run_until(&c, 0);
@@ -822,11 +822,10 @@ START_TEST(max_keys_counts_jobs_in_flight)
 	client c[2];
 
 	memset(c, 0, sizeof(c));
-	ck_assert_msg(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[0], &err) == 0,
+	ck_assert_msg(generate_key(eng, &p, "one", NULL, NULL, NULL, on_done, &c[0], &err) == 0,
 		      "%s", err.msg);
 	/* the first is not archived yet; its open intent counts all the same */
-	ck_assert_int_eq(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err),
-			 -1);
+	ck_assert_int_eq(generate_key(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err), -1);
 	ck_assert_str_eq(err.name, "io.smkeyd.RequestRefused");
 	ck_assert_ptr_nonnull(strstr(err.msg, "max-keys 1 reached"));
 	engine_error_clear(&err);
@@ -834,10 +833,51 @@ START_TEST(max_keys_counts_jobs_in_flight)
 	ck_assert_msg(c[0].reply != NULL, "%s", c[0].msg);
 	ck_assert_str_eq(json_string_value(json_object_get(c[0].reply, "label")), "only");
 	json_decref(c[0].reply);
-	ck_assert_int_eq(engine_generate(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err),
-			 -1);
+	ck_assert_int_eq(generate_key(eng, &p, "one", NULL, NULL, NULL, on_done, &c[1], &err), -1);
 	engine_error_clear(&err);
 	ck_assert_uint_eq(records(), 2);
+}
+END_TEST
+
+/* The varlink error follows the error's code, not its words: a policy whose
+ * NAME says "label" that reaches max-keys is RequestRefused, and only a
+ * label the policy refuses is InvalidParameter{label}. */
+START_TEST(label_named_policy_at_max_keys_is_refused)
+{
+	engine_peer p = peer_me();
+	engine_error err;
+	char text[1024];
+	client c;
+	smk_err e;
+
+	snprintf(text, sizeof(text),
+		 "name: label-signer\ndescription: a policy named label\n"
+		 "key: {type: ec, curve: secp256r1}\nalgorithms: [ecdsa]\n"
+		 "label: \"ls-{request.label}\"\nmax-keys: 1\nallow: {users: [%s]}\n",
+		 me());
+	write_file("policies.d/label-signer.yaml", text, strlen(text), 0644);
+	ck_assert_msg(engine_reload(eng, &e) == 0, "%s", e.msg);
+	memset(&c, 0, sizeof(c));
+	ck_assert_msg(generate_key(eng, &p, "label-signer", "a", NULL, NULL, on_done, &c, &err) ==
+			  0,
+		      "%s", err.msg);
+	run_until(&c, 1);
+	ck_assert_msg(c.reply != NULL, "%s", c.msg);
+	json_decref(c.reply);
+	/* max-keys 1 reached: the policy's own limit */
+	ck_assert_int_eq(generate_key(eng, &p, "label-signer", "b", NULL, NULL, on_done, &c, &err),
+			 -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.RequestRefused");
+	ck_assert_str_eq(json_string_value(json_object_get(err.params, "policy")), "label-signer");
+	ck_assert_ptr_nonnull(strstr(err.msg, "max-keys 1 reached"));
+	engine_error_clear(&err);
+	/* a label the template refuses: InvalidParameter naming the label */
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "bad/label", NULL, NULL, on_done, &c, &err),
+			 -1);
+	ck_assert_str_eq(err.name, "io.smkeyd.InvalidParameter");
+	ck_assert_str_eq(json_string_value(json_object_get(err.params, "parameter")), "label");
+	engine_error_clear(&err);
+	ck_assert_uint_eq(open_intents(), 0);
 }
 END_TEST
 
@@ -849,7 +889,7 @@ START_TEST(forgotten_client_key_is_archived)
 
 	memset(&c, 0, sizeof(c));
 	ck_assert_int_eq(
-	    engine_generate(eng, &p, "sign", "gone", NULL, on_progress, on_done, &c, &err), 0);
+	    generate_key(eng, &p, "sign", "gone", NULL, on_progress, on_done, &c, &err), 0);
 	engine_forget(eng, &c);
 	run_until(&c, 0);
 	ck_assert_int_eq(c.done, 0);
@@ -871,8 +911,7 @@ START_TEST(card_refusal_closes_the_intent)
 	ck_assert_int_eq(sim_fault_parse("cmd=gakp:sw=6A84", 0, &f, &e), 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
-	ck_assert_int_eq(engine_generate(eng, &p, "sign", "full", NULL, NULL, on_done, &c, &err),
-			 0);
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "full", NULL, NULL, on_done, &c, &err), 0);
 	run_until(&c, 1);
 	ck_assert_ptr_null(c.reply);
 	ck_assert_str_eq(c.err, "io.smkeyd.GenerationFailed");
@@ -901,7 +940,7 @@ START_TEST(lost_gakp_answer_key_is_read_back)
 		ck_assert_int_eq(sim_card_add_fault(cards[0], &f, &e), 0);
 		ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
 		ck_assert_int_eq(
-		    engine_generate(eng, &p, "sign", "spoilt", NULL, NULL, on_done, &c, &err), 0);
+		    generate_key(eng, &p, "sign", "spoilt", NULL, NULL, on_done, &c, &err), 0);
 		run_until(&c, 1);
 		ck_assert_msg(c.reply != NULL, "%s: %s: %s", spoil[i], c.err, c.msg);
 		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")),
@@ -997,7 +1036,7 @@ START_TEST(plain_answer_to_gakp_is_settled_by_read_back)
 		ck_assert_int_eq(sim_card_add_fault(cards[1], &f, &e), 0);
 		gakps = card_cmds(0x46);
 		ck_assert_int_eq(
-		    engine_generate(eng, &p, "sign", "forged", NULL, NULL, on_done, &c, &err), 0);
+		    generate_key(eng, &p, "sign", "forged", NULL, NULL, on_done, &c, &err), 0);
 		run_until(&c, 1);
 		ck_assert_msg(c.reply != NULL, "%s: %s: %s", forged[i], c.err, c.msg);
 		ck_assert_int_eq(json_integer_value(json_object_get(c.reply, "seq")),
@@ -1056,9 +1095,8 @@ START_TEST(unsettled_key_archived_when_device_back)
 	ck_assert_int_eq(sim_fault_parse("cmd=read:remove=1", 0, &f, &e), 0);
 	ck_assert_int_eq(sim_card_add_fault(cards[idx], &f, &e), 0);
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(
-	    engine_generate(eng, &p, "sign", "lost", serial, NULL, on_done, &c, &err) == 0, "%s",
-	    err.msg);
+	ck_assert_msg(generate_key(eng, &p, "sign", "lost", serial, NULL, on_done, &c, &err) == 0,
+		      "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_ptr_null(c.reply);
 	ck_assert_str_eq(c.err, "io.smkeyd.ArchiveError");
@@ -1120,9 +1158,8 @@ START_TEST(shutdown_fails_only_what_no_card_saw)
 	ck_assert_int_eq(sim_latency_parse("ec256=400", &lat, &e), 0);
 	sim_card_set_latency(cards[0], &lat);
 	ck_assert_int_eq(
-	    engine_generate(eng, &p, "sign", "a", serial, on_progress, on_done, &c[0], &err), 0);
-	ck_assert_int_eq(engine_generate(eng, &p, "sign", "b", serial, NULL, on_done, &c[1], &err),
-			 0);
+	    generate_key(eng, &p, "sign", "a", serial, on_progress, on_done, &c[0], &err), 0);
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "b", serial, NULL, on_done, &c[1], &err), 0);
 	/* until the first is on the card (GAKP takes 400 ms); the second waits */
 	while (c[0].stages[ENGINE_GENERATING] == 0) {
 		struct timeval tick = {0, 10000};
@@ -1140,8 +1177,7 @@ START_TEST(shutdown_fails_only_what_no_card_saw)
 	ck_assert_uint_eq(open_intents(), 0);
 	json_decref(c[0].reply);
 	/* once stopping, nothing new is taken */
-	ck_assert_int_eq(engine_generate(eng, &p, "sign", "c", NULL, NULL, on_done, &c[1], &err),
-			 -1);
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "c", NULL, NULL, on_done, &c[1], &err), -1);
 	engine_error_clear(&err);
 }
 END_TEST
@@ -1415,8 +1451,7 @@ static void generate_on(device *d, const char *label)
 	client c;
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(engine_generate(eng, &p, "sign", label, d->serial, NULL, on_done, &c, &err) ==
-			  0,
+	ck_assert_msg(generate_key(eng, &p, "sign", label, d->serial, NULL, on_done, &c, &err) == 0,
 		      "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s", c.msg);
@@ -1508,7 +1543,7 @@ static json_t *generate(const char *label)
 	client c;
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(engine_generate(eng, &p, "sign", label, NULL, NULL, on_done, &c, &err) == 0,
+	ck_assert_msg(generate_key(eng, &p, "sign", label, NULL, NULL, on_done, &c, &err) == 0,
 		      "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s", c.msg);
@@ -1539,20 +1574,20 @@ START_TEST(certificates_for_a_key)
 	stranger.uid = 4242;
 	stranger.gid = 4242;
 	r = call(
-	    engine_self_sign, &p,
+	    certs_self_sign, &p,
 	    json_pack("{s:I, s:s, s:i}", "seq", app_seq, "subject", "/CN=app/O=Test", "days", 30),
 	    name);
 	ck_assert_msg(r != NULL, "%s", name);
 	snprintf(cert, sizeof(cert), "%s", json_string_value(json_object_get(r, "certificate")));
 	ck_assert_ptr_nonnull(strstr(cert, "-----BEGIN CERTIFICATE-----"));
 	json_decref(r);
-	r = call(engine_self_sign, &p,
-		 json_pack("{s:I, s:s}", "seq", other_seq, "subject", "/CN=o"), name);
+	r = call(certs_self_sign, &p, json_pack("{s:I, s:s}", "seq", other_seq, "subject", "/CN=o"),
+		 name);
 	ck_assert_msg(r != NULL, "%s", name);
 	snprintf(other_cert, sizeof(other_cert), "%s",
 		 json_string_value(json_object_get(r, "certificate")));
 	json_decref(r);
-	r = call(engine_create_csr, &p, json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=a"),
+	r = call(certs_create_csr, &p, json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=a"),
 		 name);
 	ck_assert_msg(
 	    r && strstr(json_string_value(json_object_get(r, "csr")), "BEGIN CERTIFICATE REQUEST"),
@@ -1561,26 +1596,26 @@ START_TEST(certificates_for_a_key)
 
 	/* refusals: nothing written, nothing open */
 	before = records();
-	ck_assert_ptr_null(call(engine_import_certificate, &p,
+	ck_assert_ptr_null(call(certs_import, &p,
 				json_pack("{s:I, s:s}", "seq", app_seq, "certificate", other_cert),
 				name));
 	ck_assert_str_eq(name, "io.smkeyd.CertificateMismatch");
-	ck_assert_ptr_null(call(engine_import_certificate, &stranger,
+	ck_assert_ptr_null(call(certs_import, &stranger,
 				json_pack("{s:I, s:s}", "seq", app_seq, "certificate", cert),
 				name));
 	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
-	ck_assert_ptr_null(call(engine_import_certificate, &p,
-				json_pack("{s:i, s:s}", "seq", 0, "certificate", cert), name));
+	ck_assert_ptr_null(
+	    call(certs_import, &p, json_pack("{s:i, s:s}", "seq", 0, "certificate", cert), name));
 	ck_assert_str_eq(name, "io.smkeyd.InvalidParameter");
-	ck_assert_ptr_null(call(engine_import_certificate, &p,
+	ck_assert_ptr_null(call(certs_import, &p,
 				json_pack("{s:s, s:s}", "request_id",
 					  "0123456789abcdef0123456789abcdef", "certificate", cert),
 				name));
 	ck_assert_str_eq(name, "io.smkeyd.RecordNotFound");
-	ck_assert_ptr_null(call(engine_create_csr, &stranger,
+	ck_assert_ptr_null(call(certs_create_csr, &stranger,
 				json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=a"), name));
 	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
-	ck_assert_ptr_null(call(engine_list_device_objects, &stranger,
+	ck_assert_ptr_null(call(adopt_list_objects, &stranger,
 				json_pack("{s:s}", "device", eng->devices[0]->serial), name));
 	ck_assert_str_eq(name, "io.smkeyd.PolicyDenied");
 	ck_assert_uint_eq(records(), before);
@@ -1594,7 +1629,7 @@ START_TEST(certificates_for_a_key)
 
 		memset(&xc, 0, sizeof(xc));
 		memset(&xe, 0, sizeof(xe));
-		ck_assert_int_eq(engine_self_sign(eng, &p, xp, on_done, &xc, &xe), -1);
+		ck_assert_int_eq(certs_self_sign(eng, &p, xp, on_done, &xc, &xe), -1);
 		ck_assert_str_eq(xe.name, "io.smkeyd.InvalidParameter");
 		ck_assert_str_eq(json_string_value(json_object_get(xe.params, "parameter")),
 				 "subject");
@@ -1608,15 +1643,15 @@ START_TEST(certificates_for_a_key)
 	}
 
 	/* the import: record of kind certificate, then CE|id holds it */
-	r = call(engine_import_certificate, &p,
-		 json_pack("{s:I, s:s}", "seq", app_seq, "certificate", cert), name);
+	r = call(certs_import, &p, json_pack("{s:I, s:s}", "seq", app_seq, "certificate", cert),
+		 name);
 	ck_assert_msg(r != NULL, "%s", name);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "key_seq")), app_seq);
 	ck_assert_uint_eq((uint64_t)json_integer_value(json_object_get(r, "seq")), before);
 	ck_assert_uint_eq(strlen(json_string_value(json_object_get(r, "fingerprint"))), 64);
 	json_decref(r);
 	ck_assert_uint_eq(open_intents(), 0);
-	r = call(engine_list_device_objects, &p,
+	r = call(adopt_list_objects, &p,
 		 json_pack("{s:s}", "device", json_string_value(json_object_get(app, "device"))),
 		 name);
 	ck_assert_msg(r != NULL, "%s", name);
@@ -1665,7 +1700,7 @@ START_TEST(adopt_and_inspect)
 	ck_assert_msg(session_generate(d->session, &g, &key, &e) == 0, "%s", e.msg);
 	session_key_free(&key);
 
-	r = call(engine_list_device_objects, &p, json_pack("{s:s}", "device", d->serial), name);
+	r = call(adopt_list_objects, &p, json_pack("{s:s}", "device", d->serial), name);
 	ck_assert_msg(r != NULL, "%s", name);
 	o = object(r, 9);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "label")), "outside");
@@ -1676,14 +1711,14 @@ START_TEST(adopt_and_inspect)
 	json_decref(r);
 
 	before = records();
-	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
+	r = call(adopt_key, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
 	ck_assert_msg(r != NULL, "%s", name);
 	ck_assert_uint_eq((uint64_t)json_integer_value(json_object_get(r, "seq")), before);
 	json_decref(r);
-	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
+	r = call(adopt_key, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 9), name);
 	ck_assert_ptr_null(r);
 	ck_assert_str_eq(name, "io.smkeyd.NotAdoptable");
-	r = call(engine_list_device_objects, &p, json_pack("{s:s}", "device", d->serial), name);
+	r = call(adopt_list_objects, &p, json_pack("{s:s}", "device", d->serial), name);
 	o = object(r, 9);
 	ck_assert(json_is_true(json_object_get(o, "archived")));
 	ck_assert_str_eq(json_string_value(json_object_get(o, "record_kind")), "adopted");
@@ -1692,7 +1727,7 @@ START_TEST(adopt_and_inspect)
 
 	/* a certificate written over CE|id behind smkeyd's back: not adoptable.
 	 * Use the adopted key's own self-signed certificate, made by the engine */
-	r = call(engine_self_sign, &p,
+	r = call(certs_self_sign, &p,
 		 json_pack("{s:I, s:s}", "seq", (json_int_t)before, "subject", "/CN=x"), name);
 	ck_assert_msg(r != NULL, "%s", name);
 	snprintf(cert, sizeof(cert), "%s", json_string_value(json_object_get(r, "certificate")));
@@ -1708,8 +1743,7 @@ START_TEST(adopt_and_inspect)
 	ck_assert_msg(x509_load_cert((const uint8_t *)cert, strlen(cert), &der, &e) == 0, "%s",
 		      e.msg);
 	ck_assert_msg(session_write_cert(d->session, 10, der.data, der.len, &e) == 0, "%s", e.msg);
-	r = call(engine_adopt, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 10),
-		 name);
+	r = call(adopt_key, &p, json_pack("{s:s, s:i}", "device", d->serial, "key_id", 10), name);
 	ck_assert_ptr_null(r);
 	ck_assert_str_eq(name, "io.smkeyd.NotAdoptable");
 
@@ -1827,9 +1861,9 @@ START_TEST(cached_record_equals_uncached)
 	client c;
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_msg(
-	    engine_generate(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) == 0,
-	    "%s", err.msg);
+	ck_assert_msg(generate_key(eng, &p, "sign", "app", NULL, on_progress, on_done, &c, &err) ==
+			  0,
+		      "%s", err.msg);
 	run_until(&c, 1);
 	ck_assert_msg(c.reply != NULL, "%s: %s", c.err, c.msg);
 	params = json_pack("{s:i}", "seq", 1);
@@ -1960,8 +1994,7 @@ static void generate_refused(char msg[512])
 
 	memset(&c, 0, sizeof(c));
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(engine_generate(eng, &p, "sign", "early", NULL, NULL, on_done, &c, &err),
-			 -1);
+	ck_assert_int_eq(generate_key(eng, &p, "sign", "early", NULL, NULL, on_done, &c, &err), -1);
 	ck_assert_str_eq(err.name, "io.smkeyd.DeviceUnavailable");
 	snprintf(msg, 512, "%s", err.msg);
 	engine_error_clear(&err);
@@ -2262,6 +2295,7 @@ int main(void)
 	tcase_add_test(tc, unsettled_key_archived_when_device_back);
 	tcase_add_test(tc, refusals_write_nothing);
 	tcase_add_test(tc, max_keys_counts_jobs_in_flight);
+	tcase_add_test(tc, label_named_policy_at_max_keys_is_refused);
 	tcase_add_test(tc, forgotten_client_key_is_archived);
 	tcase_add_test(tc, card_refusal_closes_the_intent);
 	tcase_add_test(tc, lost_gakp_answer_key_is_read_back);

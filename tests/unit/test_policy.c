@@ -84,16 +84,29 @@ static void gakp_ok(const policy *p, const char *label, const char *chr, uint64_
 	ck_assert_msg(policy_gakp_params(p, &req, g, &e) == 0, "%s", e.msg);
 }
 
-static void gakp_refused(const policy *p, const char *label, const char *chr, uint64_t made,
-			 const char *why)
+static void gakp_refused_as(const policy *p, const char *label, const char *chr, uint64_t made,
+			    enum smk_errc code, const char *why)
 {
 	policy_request req = {label, chr, made};
 	policy_gakp g;
 	smk_err e;
 
 	ck_assert_int_eq(policy_gakp_params(p, &req, &g, &e), -1);
-	ck_assert_int_eq(e.code, SMK_E_POLICY);
+	ck_assert_int_eq(e.code, code);
 	ck_assert_msg(strstr(e.msg, why) && strstr(e.msg, p->name), "got: %s", e.msg);
+}
+
+/* the policy's own limits (max-keys, devices): SMK_E_POLICY */
+static void gakp_refused(const policy *p, const char *label, const char *chr, uint64_t made,
+			 const char *why)
+{
+	gakp_refused_as(p, label, chr, made, SMK_E_POLICY, why);
+}
+
+/* the request's label: SMK_E_LABEL, so smkeyd answers InvalidParameter{label} */
+static void label_refused(const policy *p, const char *label, const char *why)
+{
+	gakp_refused_as(p, label, NULL, 0, SMK_E_LABEL, why);
 }
 
 START_TEST(examples_yield_expected_bytes)
@@ -507,19 +520,19 @@ START_TEST(request_label_and_max_keys)
 	policy_gakp g;
 	char longest[61];
 
-	gakp_refused(apk, NULL, NULL, 0, "needs a label");
-	gakp_refused(apk, "", NULL, 0, "needs a label");
-	gakp_refused(apk, "app/2027", NULL, 0, "other than A-Z a-z 0-9 . _ - at position 4");
-	gakp_refused(apk, "app 2027", NULL, 0, "at position 4");
-	gakp_refused(apk, "caf\xc3\xa9", NULL, 0, "at position 4");
+	label_refused(apk, NULL, "needs a label");
+	label_refused(apk, "", "needs a label");
+	label_refused(apk, "app/2027", "other than A-Z a-z 0-9 . _ - at position 4");
+	label_refused(apk, "app 2027", "at position 4");
+	label_refused(apk, "caf\xc3\xa9", "at position 4");
 	/* "apk-" + 60 = 64 characters fits, one more does not */
 	memset(longest, 'x', 60);
 	longest[60] = '\0';
 	gakp_ok(apk, longest, NULL, 0, &g);
 	ck_assert_uint_eq(strlen(g.label), 64);
 	ck_assert(strncmp(g.label, "apk-xxx", 7) == 0);
-	gakp_refused(apk, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", NULL, 0,
-		     "at most 60");
+	label_refused(apk, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		      "at most 60");
 
 	/* max-keys 2: the second key may be made, a third may not */
 	gakp_ok(fw, "a", NULL, 1, &g);
@@ -532,7 +545,7 @@ START_TEST(request_label_and_max_keys)
 					  "allow: {users: [root]}\n");
 	gakp_ok(fixed, NULL, NULL, 0, &g);
 	ck_assert_str_eq(g.label, "archive-signer");
-	gakp_refused(fixed, "mine", NULL, 0, "the label is fixed");
+	label_refused(fixed, "mine", "the label is fixed");
 	policy_free(fixed);
 	policy_set_unref(s);
 }

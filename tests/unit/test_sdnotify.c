@@ -76,9 +76,9 @@ START_TEST(notify_path_socket)
 	fd = bind_dgram(path);
 	setenv("NOTIFY_SOCKET", path, 1);
 
-	ck_assert_msg(sdn_notify("READY=1\nSTATUS=serving", &e) == 1, "%s", e.msg);
+	ck_assert_msg(sdnotify_notify("READY=1\nSTATUS=serving", &e) == 1, "%s", e.msg);
 	assert_datagram(fd, "READY=1\nSTATUS=serving", 22);
-	ck_assert_int_eq(sdn_notify("WATCHDOG=1", &e), 1);
+	ck_assert_int_eq(sdnotify_notify("WATCHDOG=1", &e), 1);
 	assert_datagram(fd, "WATCHDOG=1", 10);
 	assert_nothing(fd);
 	/* the variable stays for the next ping */
@@ -99,7 +99,7 @@ START_TEST(notify_abstract_socket)
 	snprintf(name, sizeof(name), "@smk-test-notify-%ld", (long)getpid());
 	fd = bind_dgram(name);
 	setenv("NOTIFY_SOCKET", name, 1);
-	ck_assert_msg(sdn_notify("STOPPING=1", &e) == 1, "%s", e.msg);
+	ck_assert_msg(sdnotify_notify("STOPPING=1", &e) == 1, "%s", e.msg);
 	assert_datagram(fd, "STOPPING=1", 10);
 	close(fd);
 }
@@ -110,8 +110,8 @@ START_TEST(notify_unset_sends_nothing)
 	smk_err e;
 
 	unsetenv("NOTIFY_SOCKET");
-	ck_assert_int_eq(sdn_notify("READY=1", &e), 0);
-	ck_assert_int_eq(sdn_notify("", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), 0);
+	ck_assert_int_eq(sdnotify_notify("", &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_ARG);
 }
 END_TEST
@@ -122,28 +122,28 @@ START_TEST(notify_bad_addresses)
 	smk_err e;
 
 	setenv("NOTIFY_SOCKET", "run/notify", 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "$NOTIFY_SOCKET=\"run/notify\""));
 	setenv("NOTIFY_SOCKET", "vsock:2:1234", 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_UNSUPPORTED);
 	setenv("NOTIFY_SOCKET", "@", 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_ARG);
 	setenv("NOTIFY_SOCKET", "", 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	/* longer than sun_path holds */
 	memset(longp, 'a', sizeof(longp) - 1);
 	longp[0] = '/';
 	longp[sizeof(longp) - 1] = '\0';
 	setenv("NOTIFY_SOCKET", longp, 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "$NOTIFY_SOCKET: 199 bytes"));
 	/* nobody listening: the failure is reported, not swallowed */
 	tu_temp_dir(dir, sizeof(dir), "sdnotify");
 	snprintf(path, sizeof(path), "%s/gone", dir);
 	setenv("NOTIFY_SOCKET", path, 1);
-	ck_assert_int_eq(sdn_notify("READY=1", &e), -1);
+	ck_assert_int_eq(sdnotify_notify("READY=1", &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_IO);
 	ck_assert_ptr_nonnull(strstr(e.msg, "sd_notify: "));
 	rmdir(dir);
@@ -169,14 +169,14 @@ START_TEST(watchdog_values)
 
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), 0);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), 0);
 	ck_assert_uint_eq(usec, 7);
 
 	setenv("WATCHDOG_USEC", "400000", 1);
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), 1);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), 1);
 	ck_assert_uint_eq(usec, 400000);
 	setenv("WATCHDOG_USEC", "18446744073709551614", 1);
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), 1);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), 1);
 	ck_assert_uint_eq(usec, 18446744073709551614ULL);
 
 	/* WATCHDOG_PID names who must ping: us, or someone else */
@@ -184,25 +184,25 @@ START_TEST(watchdog_values)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	setenv("WATCHDOG_PID", pid, 1);
 	usec = 0;
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), 1);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), 1);
 	ck_assert_uint_eq(usec, 60000000);
 	snprintf(pid, sizeof(pid), "%ld", (long)getppid());
 	setenv("WATCHDOG_PID", pid, 1);
 	usec = 0;
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), 0);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), 0);
 	ck_assert_uint_eq(usec, 0);
 	setenv("WATCHDOG_PID", "me", 1);
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), -1);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "$WATCHDOG_PID=\"me\": not a process id"));
 	setenv("WATCHDOG_PID", "0", 1);
-	ck_assert_int_eq(sdn_watchdog_usec(&usec, &e), -1);
+	ck_assert_int_eq(sdnotify_watchdog_usec(&usec, &e), -1);
 	unsetenv("WATCHDOG_PID");
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setenv("WATCHDOG_USEC", bad[i], 1);
 		usec = 7;
-		ck_assert_msg(sdn_watchdog_usec(&usec, &e) == -1, "WATCHDOG_USEC=\"%s\" accepted",
-			      bad[i]);
+		ck_assert_msg(sdnotify_watchdog_usec(&usec, &e) == -1,
+			      "WATCHDOG_USEC=\"%s\" accepted", bad[i]);
 		ck_assert_int_eq(e.code, SMK_E_FORMAT);
 		ck_assert_ptr_nonnull(strstr(e.msg, "$WATCHDOG_USEC="));
 		ck_assert_uint_eq(usec, 7);
@@ -223,7 +223,7 @@ static int listen_env_gone(void)
 	       getenv("LISTEN_FDNAMES") == NULL;
 }
 
-/* Run sdn_listen_fds with fd 3 being sock (or closed, sock < 0); whatever
+/* Run sdnotify_listen_fds with fd 3 being sock (or closed, sock < 0); whatever
  * the test harness keeps at fd 3 is put back before any assertion. Returns
  * its result; *cloexec says whether fd 3 came back close-on-exec. */
 static int listen_fds_at_3(int sock, int unset_env, int *cloexec, smk_err *e)
@@ -236,7 +236,7 @@ static int listen_fds_at_3(int sock, int unset_env, int *cloexec, smk_err *e)
 	} else {
 		close(3);
 	}
-	rc = sdn_listen_fds(unset_env, e);
+	rc = sdnotify_listen_fds(unset_env, e);
 	flags = fcntl(3, F_GETFD);
 	*cloexec = flags >= 0 && (flags & FD_CLOEXEC);
 	if (saved >= 0) {
@@ -284,7 +284,7 @@ START_TEST(listen_fds_not_ours)
 
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
-	ck_assert_int_eq(sdn_listen_fds(1, &e), 0);
+	ck_assert_int_eq(sdnotify_listen_fds(1, &e), 0);
 
 	/* passed to our parent, inherited by us: not ours to take, and the
 	 * descriptor (closed here) is not looked at */
@@ -296,7 +296,7 @@ START_TEST(listen_fds_not_ours)
 	/* LISTEN_PID without LISTEN_FDS: nothing passed */
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	setenv("LISTEN_PID", pid, 1);
-	ck_assert_int_eq(sdn_listen_fds(1, &e), 0);
+	ck_assert_int_eq(sdnotify_listen_fds(1, &e), 0);
 }
 END_TEST
 
@@ -313,7 +313,7 @@ START_TEST(listen_fds_malformed)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	for (i = 0; i < sizeof(bad_fds) / sizeof(bad_fds[0]); i++) {
 		set_listen_env(pid, bad_fds[i]);
-		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_FDS=\"%s\" accepted",
+		ck_assert_msg(sdnotify_listen_fds(1, &e) == -1, "LISTEN_FDS=\"%s\" accepted",
 			      bad_fds[i]);
 		ck_assert_int_eq(e.code, SMK_E_FORMAT);
 		ck_assert_ptr_nonnull(strstr(e.msg, "$LISTEN_FDS="));
@@ -322,7 +322,7 @@ START_TEST(listen_fds_malformed)
 	}
 	for (i = 0; i < sizeof(bad_pid) / sizeof(bad_pid[0]); i++) {
 		set_listen_env(bad_pid[i], "1");
-		ck_assert_msg(sdn_listen_fds(1, &e) == -1, "LISTEN_PID=\"%s\" accepted",
+		ck_assert_msg(sdnotify_listen_fds(1, &e) == -1, "LISTEN_PID=\"%s\" accepted",
 			      bad_pid[i]);
 		ck_assert_ptr_nonnull(strstr(e.msg, "$LISTEN_PID="));
 		ck_assert(listen_env_gone());
@@ -363,7 +363,7 @@ START_TEST(journal_exact_bytes)
 	tu_temp_dir(dir, sizeof(dir), "sdnotify");
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	fd = bind_dgram(path);
-	ck_assert_msg(sdn_journal_send(path, f, 4, &e) == 0, "%s", e.msg);
+	ck_assert_msg(sdnotify_journal_send(path, f, 4, &e) == 0, "%s", e.msg);
 	assert_datagram(fd, want, sizeof(want) - 1);
 
 	/* a plain one-line message */
@@ -371,7 +371,7 @@ START_TEST(journal_exact_bytes)
 		const sdn_field g[] = {{"MESSAGE", "smkeyd ready"},
 				       {"SYSLOG_IDENTIFIER", "smkeyd"}};
 
-		ck_assert_int_eq(sdn_journal_send(path, g, 2, &e), 0);
+		ck_assert_int_eq(sdnotify_journal_send(path, g, 2, &e), 0);
 		assert_datagram(fd, "MESSAGE=smkeyd ready\nSYSLOG_IDENTIFIER=smkeyd\n", 46);
 	}
 	close(fd);
@@ -400,24 +400,24 @@ START_TEST(journal_refuses_bad_fields)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f[0] = (sdn_field){"MESSAGE", "hello"};
 		f[1] = (sdn_field){bad[i], "x"};
-		ck_assert_msg(sdn_journal_send(path, f, 2, &e) == -1, "field name \"%s\" accepted",
-			      bad[i]);
+		ck_assert_msg(sdnotify_journal_send(path, f, 2, &e) == -1,
+			      "field name \"%s\" accepted", bad[i]);
 		ck_assert_int_eq(e.code, SMK_E_ARG);
 		/* nothing half-sent */
 		assert_nothing(fd);
 	}
 	/* 64 bytes is the longest name */
 	f[1] = (sdn_field){name64, "x"};
-	ck_assert_msg(sdn_journal_send(path, f, 2, &e) == 0, "%s", e.msg);
+	ck_assert_msg(sdnotify_journal_send(path, f, 2, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(recv_now(fd, (char[256]){0}, 256), 14 + 64 + 3);
 	f[1] = (sdn_field){"NOVALUE", NULL};
-	ck_assert_int_eq(sdn_journal_send(path, f, 2, &e), -1);
+	ck_assert_int_eq(sdnotify_journal_send(path, f, 2, &e), -1);
 
 	for (i = 0; i < SDN_JOURNAL_MAX_FIELDS + 1; i++)
 		f[i] = (sdn_field){"MESSAGE", "x"};
-	ck_assert_int_eq(sdn_journal_send(path, f, 0, &e), -1);
-	ck_assert_int_eq(sdn_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS + 1, &e), -1);
-	ck_assert_int_eq(sdn_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS, &e), 0);
+	ck_assert_int_eq(sdnotify_journal_send(path, f, 0, &e), -1);
+	ck_assert_int_eq(sdnotify_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS + 1, &e), -1);
+	ck_assert_int_eq(sdnotify_journal_send(path, f, SDN_JOURNAL_MAX_FIELDS, &e), 0);
 	assert_datagram(fd,
 			"MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
 			"MESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\nMESSAGE=x\n"
@@ -427,7 +427,7 @@ START_TEST(journal_refuses_bad_fields)
 	unlink(path);
 
 	/* no journal there: an error the log can fall back from */
-	ck_assert_int_eq(sdn_journal_send(path, f, 1, &e), -1);
+	ck_assert_int_eq(sdnotify_journal_send(path, f, 1, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_IO);
 	ck_assert_ptr_nonnull(strstr(e.msg, "journal: "));
 	rmdir(dir);

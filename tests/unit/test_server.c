@@ -110,9 +110,9 @@ static void job_tick(evutil_socket_t fd, short what, void *arg)
 	job_free(j);
 }
 
-int engine_generate(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		    engine_error *err)
+int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
+		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err)
 {
 	struct timeval tick = {0, 20000};
 	struct job *j;
@@ -219,8 +219,8 @@ static int card_later(json_t *reply, json_t *params, engine_done_fn done, void *
 	return 0;
 }
 
-int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		      void *ctx, engine_error *err)
+int certs_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		     void *ctx, engine_error *err)
 {
 	char pem[1200];
 
@@ -231,24 +231,24 @@ int engine_create_csr(engine *eng, const engine_peer *peer, json_t *params, engi
 	return card_later(json_pack("{ss}", "csr", pem), params, done, ctx, err);
 }
 
-int engine_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		     void *ctx, engine_error *err)
+int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		    void *ctx, engine_error *err)
 {
 	(void)eng, (void)peer;
 	return card_later(json_pack("{ss}", "certificate", "-----BEGIN CERTIFICATE-----\n"),
 			  params, done, ctx, err);
 }
 
-int engine_import_certificate(engine *eng, const engine_peer *peer, json_t *params,
-			      engine_done_fn done, void *ctx, engine_error *err)
+int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		 void *ctx, engine_error *err)
 {
 	(void)eng, (void)peer;
 	return card_later(json_pack("{sisiss}", "seq", 9, "key_seq", 5, "fingerprint", "ab"), params,
 			  done, ctx, err);
 }
 
-int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		 void *ctx, engine_error *err)
+int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err)
 {
 	(void)eng, (void)peer;
 	return card_later(json_pack("{sisssssss{}}", "seq", 7, "request_id", "r-0007",
@@ -256,8 +256,8 @@ int engine_adopt(engine *eng, const engine_peer *peer, json_t *params, engine_do
 			  params, done, ctx, err);
 }
 
-int engine_list_device_objects(engine *eng, const engine_peer *peer, json_t *params,
-			       engine_done_fn done, void *ctx, engine_error *err)
+int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
+		       void *ctx, engine_error *err)
 {
 	(void)eng, (void)peer;
 	return card_later(json_pack("{s[{sisssbss}]}", "objects", "key_id", 2, "ce", "cv_request",
@@ -341,15 +341,15 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 			  reply);
 }
 
-int engine_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			    engine_error *err)
+int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			     engine_error *err)
 {
 	(void)eng, (void)peer, (void)params, (void)err;
 	return reply_with(json_pack("{sis[]}", "stored", 0, "rejected"), reply);
 }
 
-int engine_report_witness_push(engine *eng, const engine_peer *peer, json_t *params,
-			       json_t **reply, engine_error *err)
+int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			engine_error *err)
 {
 	(void)eng, (void)peer, (void)params, (void)err;
 	return reply_with(json_object(), reply);

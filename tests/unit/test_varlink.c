@@ -78,9 +78,9 @@ const char *engine_stage_name(enum engine_stage stage)
 	return names[stage];
 }
 
-int engine_generate(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		    engine_error *err)
+int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
+		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err)
 {
 	(void)eng;
 	(void)peer;
@@ -131,8 +131,8 @@ QUERY(engine_list_devices)
 QUERY(engine_get_checkpoint)
 QUERY(engine_get_log_key)
 QUERY(engine_get_consistency_proof)
-QUERY(engine_add_cosignatures)
-QUERY(engine_report_witness_push)
+QUERY(witness_add_cosignatures)
+QUERY(witness_report_push)
 
 /* The after-generation card methods: answered at once, like Generate above. */
 #define CARD(fn)                                                                                   \
@@ -147,11 +147,11 @@ QUERY(engine_report_witness_push)
 		done(ctx, reply, NULL);                                                            \
 		return 0;                                                                          \
 	}
-CARD(engine_create_csr)
-CARD(engine_self_sign)
-CARD(engine_import_certificate)
-CARD(engine_adopt)
-CARD(engine_list_device_objects)
+CARD(certs_create_csr)
+CARD(certs_self_sign)
+CARD(certs_import)
+CARD(adopt_key)
+CARD(adopt_list_objects)
 
 /* GetRecord and ListPolicies reach the engine in their text form. */
 #define QUERY_TEXT(fn, json_fn)                                                                    \

@@ -12,61 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "varlink_errors.h"
 
-#define ERR_PREFIX "io.smkeyd."
 
-static void post(engine *eng, completion *c);
-
-void engine_post(engine *eng, enum completion_kind kind, job *j, enum engine_stage stage)
-{
-	completion *c = calloc(1, sizeof(*c));
-
-	if (c == NULL) {
-		/* without memory the loop cannot learn the result; the intent stays
-		 * open and the next start reconciles it */
-		log_err("out of memory posting a completion for %s", j->request_id);
-		return;
-	}
-	c->kind = kind;
-	c->job = j;
-	c->stage = stage;
-	post(eng, c);
-}
-
-void engine_post_device_up(engine *eng, device *d)
-{
-	completion *c = calloc(1, sizeof(*c));
-
-	if (c == NULL) {
-		log_err("out of memory: open requests on %s wait for the next start", d->serial);
-		return;
-	}
-	c->kind = DONE_DEVICE_UP;
-	c->dev = d;
-	post(eng, c);
-}
-
-static void post(engine *eng, completion *c)
-{
-	uint64_t one = 1;
-	ssize_t r;
-
-	pthread_mutex_lock(&eng->lock);
-	if (eng->done_tail)
-		eng->done_tail->next = c;
-	else
-		eng->done_head = c;
-	eng->done_tail = c;
-	pthread_mutex_unlock(&eng->lock);
-	do
-		r = write(eng->done_fd, &one, sizeof(one));
-	while (r < 0 && errno == EINTR);
-}
+static const op_kind generate_kind;
 
 static double elapsed_s(const job *j)
 {
@@ -84,27 +36,9 @@ static log_fields job_fields(const job *j, const char *outcome)
 	return f;
 }
 
-/* Under eng->lock: drop completions still queued for j (a job taken back at
- * shutdown has its "queued" progress pending), so none outlives the job. */
-static void purge_completions(engine *eng, job *j)
-{
-	completion **pp = &eng->done_head, *c;
-
-	eng->done_tail = NULL;
-	while ((c = *pp) != NULL) {
-		if (c->job == j) {
-			*pp = c->next;
-			free(c);
-		} else {
-			eng->done_tail = c;
-			pp = &c->next;
-		}
-	}
-}
-
 /* Under eng->lock: the job's card work on its device is over (or never
  * happens); the placement stops counting it there. A batch of records the
- * archive device holds back for more (worker.c, batch_due) need not wait
+ * archive device holds back for more (commit.c, commit_batch_due) need not wait
  * once no key is being generated anywhere. */
 static void job_generated(job *j)
 {
@@ -112,42 +46,53 @@ static void job_generated(job *j)
 
 	if (j->generating && j->dev) {
 		j->dev->generating--;
-		adev = j->eng->archive_dev;
-		if (adev && adev->uncovered && !engine_keys_generating(j->eng))
+		adev = j->base.eng->archive_dev;
+		if (adev && !STAILQ_EMPTY(&adev->uncovered) && !commit_keys_generating(j->base.eng))
 			pthread_cond_signal(&adev->wake);
 	}
 	j->generating = 0;
 }
 
-static void job_release(job *j)
+/* The job is in flight on j->dev: counted there as queued and generating,
+ * its key id reserved (job_detach undoes it). */
+static void job_hold(job *j)
 {
-	engine *eng = j->eng;
-	job **pp;
+	engine *eng = j->base.eng;
 
 	pthread_mutex_lock(&eng->lock);
-	purge_completions(eng, j);
+	j->dev->queued++;
+	j->dev->generating++;
+	j->generating = 1;
+	device_id_set(j->dev->reserved_ids, j->key_id, 1);
+	pthread_mutex_unlock(&eng->lock);
+	op_start(&j->base);
+}
+
+/* Under eng->lock, as the job leaves: its device stops counting it. */
+static void job_detach(operation *o)
+{
+	job *j = (job *)o;
+
 	job_generated(j);
 	if (j->dev) {
 		j->dev->queued--;
 		device_id_set(j->dev->reserved_ids, j->key_id, 0);
 	}
-	pthread_mutex_unlock(&eng->lock);
-	for (pp = &eng->jobs; *pp; pp = &(*pp)->next_all)
-		if (*pp == j) {
-			*pp = j->next_all;
-			break;
-		}
-	eng->in_flight--;
+}
+
+static void job_free(operation *o)
+{
+	job *j = (job *)o;
+
 	policy_set_unref(j->set);
 	session_key_free(&j->key);
 	smk_buf_free(&j->device_chain);
 	free(j);
-	if (eng->shutting_down && eng->in_flight == 0 && eng->shutdown_cb) {
-		void (*cb)(void *) = eng->shutdown_cb;
+}
 
-		eng->shutdown_cb = NULL;
-		cb(eng->shutdown_ctx);
-	}
+static void job_release(job *j)
+{
+	op_release(&j->base);
 }
 
 static void job_answer_error(job *j, const char *name, json_t *params, const char *fmt, ...)
@@ -164,8 +109,7 @@ static void job_answer_error(job *j, const char *name, json_t *params, const cha
 	va_start(ap, fmt);
 	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
 	va_end(ap);
-	if (j->ctx && j->done)
-		j->done(j->ctx, NULL, &err);
+	op_answer(&j->base, NULL, &err);
 	engine_error_clear(&err);
 }
 
@@ -173,7 +117,7 @@ static void job_answer_error(job *j, const char *name, json_t *params, const cha
  * the intent ends as failed with the reason. */
 static void job_failed(job *j, const char *reason)
 {
-	engine *eng = j->eng;
+	engine *eng = j->base.eng;
 	log_fields f = job_fields(j, "failed");
 	smk_err e;
 	int rc;
@@ -186,7 +130,7 @@ static void job_failed(job *j, const char *reason)
 	else
 		pending_remove(eng, j->request_id);
 	log_msg(LOG_WARNING, &f, "generation failed after %.1f s: %s", elapsed_s(j), reason);
-	job_answer_error(j, ERR_PREFIX "GenerationFailed",
+	job_answer_error(j, SMK_VERR_GENERATION_FAILED,
 			 engine_param_str("request_id", j->request_id, "reason", reason),
 			 "request %s: %s", j->request_id, reason);
 	job_release(j);
@@ -200,7 +144,7 @@ static void job_archive_error(job *j, const char *reason)
 
 	log_msg(LOG_ERR, &f, "key %u made but not archived (recovered at the next start): %s",
 		j->key_id, reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, "request_id", j->request_id),
 			 "request %s: %s", j->request_id, reason);
 	job_release(j);
@@ -209,21 +153,21 @@ static void job_archive_error(job *j, const char *reason)
 /* GAKP was sent, its answer lost, and the device went away before CE|id
  * could be read back: the card may hold the key. Nothing is closed: the
  * intent and its sidecar stay open, and when the device is back
- * (jobs_device_up) or at the next start they are settled from CE|id (a
+ * (generate_device_up) or at the next start they are settled from CE|id (a
  * record if the request there is ours, else a failure). Until the device is
  * listed again its key id counts as used. */
 static void job_unsettled(job *j, const char *reason)
 {
 	log_fields f = job_fields(j, "pending");
 
-	pthread_mutex_lock(&j->eng->lock);
+	pthread_mutex_lock(&j->base.eng->lock);
 	device_id_set(j->dev->used_ids, j->key_id, 1);
-	pthread_mutex_unlock(&j->eng->lock);
+	pthread_mutex_unlock(&j->base.eng->lock);
 	log_msg(LOG_ERR, &f,
 		"outcome unknown, settled from the card when the device is back or at the next "
 		"start: %s",
 		reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, "request_id", j->request_id),
 			 "request %s: %s; the request stays open and is settled when the device "
 			 "is back or at the next start (a record if the card made the key)",
@@ -239,12 +183,12 @@ static void job_uncovered(job *j)
 	log_fields f = job_fields(j, "committed");
 	char reason[700];
 
-	pending_remove(j->eng, j->request_id);
+	pending_remove(j->base.eng, j->request_id);
 	snprintf(reason, sizeof(reason),
 		 "record %llu is archived but no checkpoint covers it yet: %s",
 		 (unsigned long long)j->seq, j->err.msg);
 	log_msg(LOG_ERR, &f, "%s", reason);
-	job_answer_error(j, ERR_PREFIX "ArchiveError",
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
 			 j->request_id, reason);
 	job_release(j);
@@ -265,7 +209,7 @@ static json_t *b64_string(const uint8_t *p, size_t n)
 
 static void job_committed(job *j)
 {
-	engine *eng = j->eng;
+	engine *eng = j->base.eng;
 	log_fields f = job_fields(j, "committed");
 	smk_buf bundle = SMK_BUF_INIT;
 	json_t *reply;
@@ -275,7 +219,7 @@ static void job_committed(job *j)
 	pending_remove(eng, j->request_id);
 	log_msg(LOG_INFO, &f, "key %u \"%s\" archived as record %llu after %.1f s", j->key_id,
 		j->gakp.label, (unsigned long long)j->seq, elapsed_s(j));
-	if (j->ctx == NULL) {
+	if (j->base.ctx == NULL) {
 		job_release(j);
 		return;
 	}
@@ -283,7 +227,7 @@ static void job_committed(job *j)
 	rc = archive_export_bundle(eng->arc, j->seq, &bundle, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0 || smk_buf_add_byte(&bundle, 0) < 0) {
-		job_answer_error(j, ERR_PREFIX "ArchiveError",
+		job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 				 engine_param_str("reason", e.msg, NULL, NULL),
 				 "record %llu: bundle: %s", (unsigned long long)j->seq, e.msg);
 		smk_buf_free(&bundle);
@@ -297,33 +241,35 @@ static void job_committed(job *j)
 	    b64_string(j->key.cvreq.data, j->key.cvreq.len), "bundle", (const char *)bundle.data);
 	smk_buf_free(&bundle);
 	if (j->progress)
-		j->progress(j->ctx, ENGINE_ARCHIVED);
+		j->progress(j->base.ctx, ENGINE_ARCHIVED);
 	if (reply == NULL) {
-		job_answer_error(j, ERR_PREFIX "ArchiveError",
+		job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
 				 engine_param_str("reason", "out of memory", NULL, NULL),
 				 "out of memory");
-	} else if (j->ctx) {
-		j->done(j->ctx, reply, NULL);
+	} else if (j->base.ctx) {
+		j->base.done(j->base.ctx, reply, NULL);
 	} else {
 		json_decref(reply);
 	}
 	job_release(j);
 }
 
-static int job_in_flight(const engine *eng, const char *request_id)
+static int job_in_flight(engine *eng, const char *request_id)
 {
-	for (const job *j = eng->jobs; j; j = j->next_all)
-		if (strcmp(j->request_id, request_id) == 0)
-			return 1;
+	const operation *o;
+
+	LIST_FOREACH(o, &eng->ops, link)
+	if (o->kind == &generate_kind && strcmp(((const job *)o)->request_id, request_id) == 0)
+		return 1;
 	return 0;
 }
 
 /* One open intent on d, no job holding it: a job without a client that
- * reads the key back from CE|id on d's worker (TASK_READBACK) and then goes
+ * reads the key back from CE|id on d's worker (GENERATE_STEP_READBACK) and then goes
  * the way of every key (commit, checkpoint); if CE|id holds no request of
  * ours the intent is closed as failed. */
-static void take_up_intent(engine *eng, device *d, const archive_intent_info *in,
-			   const char *label, unsigned key_id)
+static void take_up_intent(engine *eng, device *d, const archive_intent_info *in, const char *label,
+			   unsigned key_id)
 {
 	policy_set *set = policy_set_ref(eng->policies);
 	const policy *pol = policy_set_find(set, in->policy_name);
@@ -346,13 +292,14 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 		return;
 	}
 	if (pol == NULL) {
-		log_msg(LOG_WARNING, &(log_fields){in->request_id, in->policy_name, d->serial, NULL},
+		log_msg(LOG_WARNING,
+			&(log_fields){in->request_id, in->policy_name, d->serial, NULL},
 			"open request left for the next start: its policy is no longer loaded");
 		policy_set_unref(set);
 		return;
 	}
 	j = calloc(1, sizeof(*j));
-	t = calloc(1, sizeof(*t));
+	t = j ? op_task(&j->base, GENERATE_STEP_READBACK, 0) : NULL;
 	if (j == NULL || t == NULL) {
 		log_err("out of memory: open request %s waits for the next start", in->request_id);
 		policy_set_unref(set);
@@ -360,7 +307,7 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 		free(t);
 		return;
 	}
-	j->eng = eng;
+	op_init(&j->base, eng, &generate_kind, NULL, NULL);
 	snprintf(j->request_id, sizeof(j->request_id), "%s", in->request_id);
 	snprintf(j->chr, sizeof(j->chr), "%s", in->chr);
 	snprintf(j->gakp.label, sizeof(j->gakp.label), "%s", label);
@@ -372,27 +319,16 @@ static void take_up_intent(engine *eng, device *d, const archive_intent_info *in
 	j->want = want;
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	smk_buf_init(&j->device_chain);
-	pthread_mutex_lock(&eng->lock);
-	d->queued++;
-	d->generating++;
-	j->generating = 1;
-	device_id_set(d->reserved_ids, key_id, 1);
-	pthread_mutex_unlock(&eng->lock);
-	j->next_all = eng->jobs;
-	eng->jobs = j;
-	eng->in_flight++;
+	job_hold(j);
 	log_msg(LOG_NOTICE, &(log_fields){j->request_id, pol->name, d->serial, NULL},
 		"device is back: key %u of an open request is read back", key_id);
-	t->kind = TASK_READBACK;
-	t->job = j;
-	worker_push(d, t, 0);
+	op_push(d, t);
 }
 
-void jobs_device_up(engine *eng, device *d)
+void generate_device_up(engine *eng, device *d)
 {
 	archive_intent_info *list = NULL;
-	char label[POLICY_LABEL_MAX + 1], serial[CVC_REF_MAX + 1];
-	unsigned key_id;
+	pending_file pf;
 	size_t n = 0, i;
 	smk_err e;
 	int rc;
@@ -413,26 +349,28 @@ void jobs_device_up(engine *eng, device *d)
 		if (strcmp(list[i].kind, ARCHIVE_KIND_KEY) != 0 ||
 		    job_in_flight(eng, list[i].request_id))
 			continue;
-		if (pending_read(eng, list[i].request_id, label, serial, &key_id, &e) <= 0 ||
-		    strcmp(serial, d->serial) != 0)
+		if (pending_read(eng, list[i].request_id, &pf, &e) <= 0 ||
+		    strcmp(pf.device, d->serial) != 0)
 			continue; /* another device's, or one the next start settles */
-		take_up_intent(eng, d, &list[i], label, key_id);
+		take_up_intent(eng, d, &list[i], pf.label, pf.key_id);
 	}
 	free(list);
 }
 
-void jobs_deliver(engine *eng, completion *c)
+/* On the loop: what the job's worker steps posted (generate_card.c). */
+static void job_deliver(operation *o, int what, enum engine_stage stage)
 {
-	job *j = c->job;
+	job *j = (job *)o;
+	engine *eng = o->eng;
 	device *adev;
-	task *t;
+	int queued;
 
-	switch (c->kind) {
-	case DONE_PROGRESS:
-		if (j->ctx && j->progress)
-			j->progress(j->ctx, c->stage);
+	switch (what) {
+	case GENERATE_PROGRESS:
+		if (j->base.ctx && j->progress)
+			j->progress(j->base.ctx, stage);
 		return;
-	case DONE_GENERATED:
+	case GENERATE_MADE:
 		if (j->rc < 0) {
 			pthread_mutex_lock(&eng->lock);
 			job_generated(j);
@@ -456,12 +394,7 @@ void jobs_deliver(engine *eng, completion *c)
 		 * generating, so the archive device does not cover its batch
 		 * in between */
 		adev = eng->archive_dev;
-		t = adev ? calloc(1, sizeof(*t)) : NULL;
-		if (t) {
-			t->kind = TASK_COMMIT;
-			t->job = j;
-			worker_push(adev, t, 1);
-		}
+		queued = adev && op_queue(o, adev, GENERATE_STEP_COMMIT, OP_TASK_RECORD) == 0;
 		pthread_mutex_lock(&eng->lock);
 		job_generated(j);
 		pthread_mutex_unlock(&eng->lock);
@@ -470,11 +403,11 @@ void jobs_deliver(engine *eng, completion *c)
 
 			engine_archive_error(eng, why, sizeof(why));
 			job_archive_error(j, why);
-		} else if (t == NULL) {
+		} else if (!queued) {
 			job_archive_error(j, "out of memory");
 		}
 		return;
-	case DONE_COMMITTED:
+	case GENERATE_COMMITTED:
 		if (j->rc < 0 && j->committed)
 			job_uncovered(j);
 		else if (j->rc < 0)
@@ -482,14 +415,29 @@ void jobs_deliver(engine *eng, completion *c)
 		else
 			job_committed(j);
 		return;
-	case DONE_CARDOP:
-		cardop_deliver(eng, c->op);
-		return;
-	case DONE_DEVICE_UP:
-		jobs_device_up(eng, c->dev);
-		return;
 	}
 }
+
+static void job_cancel(operation *o, const char *why)
+{
+	job_failed((job *)o, why);
+}
+
+static void job_forget(operation *o)
+{
+	log_msg(LOG_INFO, &(log_fields){.request_id = ((job *)o)->request_id},
+		"client went away; the key is still archived");
+}
+
+static const op_kind generate_kind = {
+    .name = "generation",
+    .run = generate_run,
+    .deliver = job_deliver,
+    .cancel = job_cancel,
+    .forget = job_forget,
+    .detach = job_detach,
+    .free = job_free,
+};
 
 /* ---- accepting a request ---- */
 
@@ -580,9 +528,9 @@ static unsigned pick_key_id(const device *d)
 	return 0;
 }
 
-int engine_generate(engine *eng, const engine_peer *peer, const char *policy_name,
-		    const char *label, const char *want, engine_progress_fn progress,
-		    engine_done_fn done, void *ctx, engine_error *err)
+int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, const char *label,
+		 const char *want, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err)
 {
 	const policy *pol;
 	policy_peer pp;
@@ -600,12 +548,12 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	memset(err, 0, sizeof(*err));
 	if (eng->shutting_down)
 		return engine_fail(
-		    err, ERR_PREFIX "DeviceUnavailable",
+		    err, SMK_VERR_DEVICE_UNAVAILABLE,
 		    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
 		    "refused: smkeyd is stopping");
 	pol = policy_set_find(eng->policies, policy_name);
 	if (pol == NULL)
-		return engine_fail(err, ERR_PREFIX "PolicyNotFound",
+		return engine_fail(err, SMK_VERR_POLICY_NOT_FOUND,
 				   engine_param_str("policy", policy_name, NULL, NULL),
 				   "no policy \"%s\"", policy_name);
 	memset(&pp, 0, sizeof(pp));
@@ -616,37 +564,31 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	if (policy_authorize(pol, &pp, &e) < 0) {
 		log_msg(LOG_NOTICE, &(log_fields){.policy = pol->name, .outcome = "denied"},
 			"uid %u pid %d: %s", (unsigned)peer->uid, (int)peer->pid, e.msg);
-		return engine_fail(err, ERR_PREFIX "PolicyDenied",
+		return engine_fail(err, SMK_VERR_POLICY_DENIED,
 				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
 				   e.msg);
 	}
-	if (eng->archive_dev == NULL) {
-		char why[sizeof(eng->archive_error)];
-
-		engine_archive_error(eng, why, sizeof(why));
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
-				   json_pack("{s:n, s:s}", "device", "reason", why),
-				   "no archive key: %s", why);
-	}
+	if (eng->archive_dev == NULL)
+		return engine_fail_no_archive_key(eng, err);
 
 	pthread_mutex_lock(&eng->lock);
 	dev = choose_device(eng, pol, want, &full);
 	key_id = dev ? pick_key_id(dev) : 0;
 	pthread_mutex_unlock(&eng->lock);
 	if (dev == NULL && full)
-		return engine_fail(err, ERR_PREFIX "TooManyRequests",
+		return engine_fail(err, SMK_VERR_TOO_MANY_REQUESTS,
 				   json_pack("{s:i}", "limit", (int)eng->cfg->limits.queue),
 				   "every device allowed by %s has %u jobs queued", pol->name,
 				   eng->cfg->limits.queue);
 	if (dev == NULL)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   json_pack("{s:s?, s:s}", "device", want, "reason",
 					     want ? "no such device up and allowed by the policy"
 						  : "no device up and allowed by the policy"),
 				   "policy %s: no device%s%s up and allowed", pol->name,
 				   want ? " " : "", want ? want : "");
 	if (key_id == 0)
-		return engine_fail(err, ERR_PREFIX "DeviceUnavailable",
+		return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
 				   engine_param_str("device", dev->serial, "reason",
 						    "no free key id on the device"),
 				   "device %s: all 255 key ids are used", dev->serial);
@@ -655,11 +597,11 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	rc = archive_policy_key_count(eng->arc, pol->name, &keys_made, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", "out of memory", NULL, NULL),
 				   "out of memory");
 	memset(&req, 0, sizeof(req));
@@ -670,16 +612,12 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	req.keys_made = keys_made;
 	if (policy_gakp_params(pol, &req, &j->gakp, &e) < 0) {
 		free(j);
-		/* policy/ refuses a label (missing, fixed, bad character, too
-		 * long) with a message about the label; everything else here is
-		 * the policy's own limit (max-keys, devices) */
-		if (strstr(e.msg, "label") != NULL)
-			return engine_fail(err, ERR_PREFIX "InvalidParameter",
-					   engine_param_str("parameter", "label", "reason", e.msg),
-					   "%s", e.msg);
-		return engine_fail(err, ERR_PREFIX "RequestRefused",
-				   engine_param_str("policy", pol->name, "reason", e.msg), "%s",
-				   e.msg);
+		/* policy/ refuses a bad label with SMK_E_LABEL (InvalidParameter);
+		 * everything else here is the policy's own limit (max-keys,
+		 * devices): RequestRefused */
+		return engine_fail_as(
+		    err, &e,
+		    &(engine_about){.policy = pol->name, .otherwise = SMK_VERR_REQUEST_REFUSED});
 	}
 
 	/* docs/design.md step 2: the intent is durable before the card sees anything */
@@ -700,11 +638,11 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		free(j);
-		return engine_fail(err, ERR_PREFIX "ArchiveError",
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 				   engine_param_str("reason", e.msg, NULL, NULL), "intent: %s",
 				   e.msg);
 	}
-	j->eng = eng;
+	op_init(&j->base, eng, &generate_kind, done, ctx);
 	memcpy(j->request_id, info.request_id, sizeof(j->request_id));
 	memcpy(j->chr, info.chr, sizeof(j->chr));
 	j->set = policy_set_ref(eng->policies);
@@ -712,11 +650,9 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 	j->dev = dev;
 	j->key_id = (uint8_t)key_id;
 	j->progress = progress;
-	j->done = done;
-	j->ctx = ctx;
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	smk_buf_init(&j->device_chain);
-	t = calloc(1, sizeof(*t));
+	t = op_task(&j->base, GENERATE_STEP_CARD, OP_TASK_CANCELLABLE);
 	if (t == NULL ||
 	    pending_write(eng, j->request_id, j->gakp.label, dev->serial, key_id, &e) < 0) {
 		const char *why = t ? e.msg : "out of memory";
@@ -724,7 +660,7 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 		pthread_mutex_lock(&eng->archive_lock);
 		archive_fail(eng->arc, j->request_id, why, NULL);
 		pthread_mutex_unlock(&eng->archive_lock);
-		engine_fail(err, ERR_PREFIX "ArchiveError",
+		engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
 			    engine_param_str("reason", why, NULL, NULL), "request %s: %s",
 			    j->request_id, why);
 		policy_set_unref(j->set);
@@ -732,74 +668,13 @@ int engine_generate(engine *eng, const engine_peer *peer, const char *policy_nam
 		free(j);
 		return -1;
 	}
-	engine_crash_point("after-intent");
-	pthread_mutex_lock(&eng->lock);
-	dev->queued++;
-	dev->generating++;
-	j->generating = 1;
-	device_id_set(dev->reserved_ids, key_id, 1);
-	pthread_mutex_unlock(&eng->lock);
-	j->next_all = eng->jobs;
-	eng->jobs = j;
-	eng->in_flight++;
+	testhook_crash_point("after-intent");
+	job_hold(j);
 	log_msg(LOG_INFO, &(log_fields){j->request_id, pol->name, dev->serial, "accepted"},
 		"uid %u pid %d: key %u \"%s\" queued", (unsigned)peer->uid, (int)peer->pid, key_id,
 		j->gakp.label);
 	/* delivered from the loop, never from inside this call */
-	engine_post(eng, DONE_PROGRESS, j, ENGINE_QUEUED);
-	t->kind = TASK_GENERATE;
-	t->job = j;
-	worker_push(dev, t, 0);
+	op_post(&j->base, GENERATE_PROGRESS, ENGINE_QUEUED);
+	op_push(dev, t);
 	return 0;
-}
-
-void engine_forget(engine *eng, void *ctx)
-{
-	job *j;
-
-	cardop_forget(eng, ctx);
-	for (j = eng->jobs; j; j = j->next_all)
-		if (j->ctx == ctx) {
-			j->ctx = NULL;
-			log_msg(LOG_INFO, &(log_fields){.request_id = j->request_id},
-				"client went away; the key is still archived");
-		}
-}
-
-void engine_shutdown(engine *eng, void (*cb)(void *ctx), void *ctx)
-{
-	task *taken = NULL, *t;
-	size_t i;
-
-	eng->shutting_down = 1;
-	eng->shutdown_cb = cb;
-	eng->shutdown_ctx = ctx;
-	/* take back every generation no worker has started: no card has seen it */
-	pthread_mutex_lock(&eng->lock);
-	for (i = 0; i < eng->device_count; i++) {
-		device *d = eng->devices[i];
-		task **pp = &d->head;
-
-		d->tail = NULL;
-		while ((t = *pp) != NULL) {
-			if (t->kind == TASK_GENERATE) {
-				*pp = t->next;
-				t->next = taken;
-				taken = t;
-			} else {
-				d->tail = t;
-				pp = &t->next;
-			}
-		}
-	}
-	pthread_mutex_unlock(&eng->lock);
-	while ((t = taken) != NULL) {
-		taken = t->next;
-		job_failed(t->job, "smkeyd stopped before the card was asked");
-		free(t);
-	}
-	if (eng->in_flight == 0 && eng->shutdown_cb) {
-		eng->shutdown_cb = NULL;
-		cb(ctx);
-	}
 }

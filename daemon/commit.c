@@ -1,0 +1,186 @@
+/*
+ * Group commit on the archive key's device (docs/archive.md): each key's
+ * record is signed by the card and stored on its own, and one checkpoint
+ * covers the batch once no more records are queued, or once the batch has
+ * waited checkpoint-hold-ms for keys still being generated elsewhere.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../sm/alg.h"
+#include "daemon.h"
+#include "log.h"
+
+/* records one checkpoint covers at most (group commit) */
+#define BATCH_MAX 64u
+
+/* ---- the archive signer: ECDSA-SHA256 by the card, over the message ---- */
+
+static int card_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
+{
+	device *d = ctx;
+	const smk_alg *alg = alg_by_name("ecdsa-sha256");
+
+	/* the archive key's algorithm list holds ecdsa-sha256 alone (0x73): the
+	 * card hashes the message itself, so the key signs nothing but whole
+	 * messages */
+	if (alg == NULL)
+		return smk_fail(e, SMK_E_UNSUPPORTED, "no ecdsa-sha256 algorithm");
+	if (session_sign(d->session, d->eng->archive_key_id, alg->id, msg, len, der_sig, e) < 0)
+		return smk_context(e, "archive key on %s", d->serial);
+	return 0;
+}
+
+void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
+{
+	d->eng->archive_key_id = key_id;
+	s->sign = card_sign;
+	s->ctx = d;
+	s->pub = pub;
+}
+
+/* The record alone (group commit): it is signed and durable here, and the
+ * job waits in d->uncovered for the checkpoint of its batch. */
+void commit_record(device *d, job *j)
+{
+	engine *eng = d->eng;
+	archive_signer s;
+	archive_commit_req req;
+	double t0 = worker_mono_s();
+
+	memset(&req, 0, sizeof(req));
+	req.request_id = j->request_id;
+	req.label = j->gakp.label;
+	req.device_chain = j->device_chain.data;
+	req.device_chain_len = j->device_chain.len;
+	req.sm_used = 1;
+	req.cvreq = j->key.cvreq.data;
+	req.cvreq_len = j->key.cvreq.len;
+	req.spki = j->key.att.spki.data;
+	req.spki_len = j->key.att.spki.len;
+	req.card = &j->card;
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	pthread_mutex_lock(&eng->archive_lock);
+	j->rc = archive_commit_record(eng->arc, &s, &req, &j->seq, &j->err);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (j->rc < 0) {
+		if (device_lost(&j->err))
+			device_mark_down(d, &j->err);
+		op_post(&j->base, GENERATE_COMMITTED, ENGINE_ARCHIVED);
+		return;
+	}
+	j->committed = 1;
+	/* the record closed the intent: nothing is left to recover from CE|id */
+	pending_remove(eng, j->request_id);
+	pthread_mutex_lock(&eng->lock);
+	if (STAILQ_EMPTY(&d->uncovered))
+		d->batch_first = worker_mono_s();
+	STAILQ_INSERT_TAIL(&d->uncovered, j, next_batch);
+	d->uncovered_n++;
+	pthread_mutex_unlock(&eng->lock);
+	d->batch_s += worker_mono_s() - t0;
+}
+
+int commit_keys_generating(const engine *eng)
+{
+	for (size_t i = 0; i < eng->device_count; i++)
+		if (eng->devices[i]->generating)
+			return 1;
+	return 0;
+}
+
+/* How long a batch may wait for more records while keys are still being
+ * generated (config limits.checkpoint-hold-ms): the checkpoint is one
+ * signature on the archive device per batch, so larger batches leave it
+ * more time for keys of its own; the replies of the batch wait at most this
+ * much longer. */
+static double batch_hold_s(const engine *eng)
+{
+	return eng->cfg->limits.checkpoint_hold_ms / 1000.0;
+}
+
+/* Under eng->lock, on the archive device's worker: whether the batch of
+ * records committed so far is to be covered by a checkpoint now. Not while
+ * more commits are queued (up to BATCH_MAX); at once when other card work
+ * is queued here, when nothing is being generated (no record is coming),
+ * or when the device is stopping or down; otherwise after the hold. */
+int commit_batch_due(const engine *eng, const device *d, double now)
+{
+	if (STAILQ_EMPTY(&d->uncovered))
+		return 0;
+	if (d->uncovered_n >= BATCH_MAX || d->stop || d->state == DEVICE_DOWN)
+		return 1;
+	if (!TAILQ_EMPTY(&d->tasks))
+		return !(TAILQ_FIRST(&d->tasks)->flags & OP_TASK_RECORD);
+	return !commit_keys_generating(eng) || now >= d->batch_first + batch_hold_s(eng);
+}
+
+/* Under eng->lock, queue empty, a batch held: wait for a commit, the end of
+ * the generations (job_generated) or the hold to run out. */
+void commit_batch_wait(device *d)
+{
+	struct timespec until;
+	double left = d->batch_first + batch_hold_s(d->eng) - worker_mono_s();
+	long ns;
+
+	if (left <= 0)
+		return;
+	/* wake is waited on with CLOCK_REALTIME (the default) */
+	clock_gettime(CLOCK_REALTIME, &until);
+	ns = until.tv_nsec + (long)(left * 1e9);
+	until.tv_sec += ns / 1000000000L;
+	until.tv_nsec = ns % 1000000000L;
+	pthread_cond_timedwait(&d->wake, &d->eng->lock, &until);
+}
+
+/* The batch is due (commit_batch_due): one checkpoint covers every record of it,
+ * and each of its jobs can have its bundle. */
+void commit_checkpoint(device *d)
+{
+	engine *eng = d->eng;
+	archive_signer s;
+	struct job_batch batch = STAILQ_HEAD_INITIALIZER(batch);
+	job *j;
+	unsigned n;
+	uint64_t size = 0;
+	double t0 = worker_mono_s();
+	smk_err e;
+	int rc;
+
+	/* the loop looks at the batch (job_generated): taken under the lock */
+	pthread_mutex_lock(&eng->lock);
+	STAILQ_CONCAT(&batch, &d->uncovered);
+	n = d->uncovered_n;
+	d->uncovered_n = 0;
+	pthread_mutex_unlock(&eng->lock);
+	if (STAILQ_EMPTY(&batch))
+		return;
+	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_sign_checkpoint(eng->arc, &s, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0) {
+		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
+			"no checkpoint for a batch of %u records: %s", n, e.msg);
+		if (device_lost(&e))
+			device_mark_down(d, &e);
+	} else {
+		pthread_mutex_lock(&eng->lock);
+		worker_average(&d->commit_s, (d->batch_s + worker_mono_s() - t0) / n);
+		pthread_mutex_unlock(&eng->lock);
+		log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
+			"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
+			n);
+	}
+	d->batch_s = 0;
+	/* answer in commit order */
+	while ((j = STAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&batch, next_batch);
+		if (rc < 0) {
+			j->rc = -1;
+			j->err = e;
+		}
+		op_post(&j->base, GENERATE_COMMITTED, ENGINE_ARCHIVED);
+	}
+}
