@@ -25,6 +25,8 @@ void card_facts_domains(device *d, archive_card_facts *card)
 			d->domains_opens = session_opens(d->session);
 		}
 	}
+	/* the config entry matched the verified DevAut serial (config.c) */
+	card->relayed = d->cfg && d->cfg->relayed;
 	card->domains_reported = d->domains.reported;
 	card->domain_count = d->domains.reported ? d->domains.count : 0;
 	if (card->domain_count > ARCHIVE_DOMAINS_MAX)
