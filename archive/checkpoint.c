@@ -13,7 +13,7 @@
 static int key_fingerprint(EVP_PKEY *pub, uint8_t out[32], smk_err *e)
 {
 	smk_buf spki = SMK_BUF_INIT;
-	int rc = cvc_spki_der(pub, &spki, e) < 0 ? -1 : archive_sha256(spki.data, spki.len, out, e);
+	int rc = cvc_spki_der(pub, &spki, e) < 0 ? -1 : smk_sha256(spki.data, spki.len, out, e);
 
 	smk_buf_free(&spki);
 	return rc;
@@ -26,7 +26,7 @@ int archive_checkpoint_origin(EVP_PKEY *pub, char origin[ARCHIVE_ORIGIN_MAX], sm
 
 	if (key_fingerprint(pub, fp, e) < 0)
 		return -1;
-	archive_hex(fp, 8, hex);
+	smk_hex_to(hex, fp, 8, SMK_HEX_LOWER);
 	snprintf(origin, ARCHIVE_ORIGIN_MAX, "smkeyd/%s", hex);
 	return 0;
 }
@@ -139,7 +139,7 @@ static int parse_body(const uint8_t *text, size_t len, archive_checkpoint *c, sm
 	if (next_line(text, len, &pos, &line, &n) < 0 || parse_size(line, n, &c->size) < 0)
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: bad tree size line");
 	if (next_line(text, len, &pos, &line, &n) < 0 ||
-	    archive_b64_decode((const char *)line, n, &root, "checkpoint root hash", e) < 0 ||
+	    smk_b64_decode((const char *)line, n, &root, "checkpoint root hash", e) < 0 ||
 	    root.len != 32) {
 		smk_buf_free(&root);
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: bad root hash line");
@@ -216,7 +216,7 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 		if (!sp)
 			return smk_fail(e, SMK_E_FORMAT, "checkpoint: malformed signature line");
 		name_len = (size_t)(sp - name);
-		if (archive_b64_decode((const char *)sp + 1, n - (size_t)(sp + 1 - line), &sig,
+		if (smk_b64_decode((const char *)sp + 1, n - (size_t)(sp + 1 - line), &sig,
 				       "checkpoint signature", e) < 0)
 			return -1;
 		/* C2SP: only the (key name, key ID) we know counts; others are ignored */

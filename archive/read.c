@@ -452,9 +452,9 @@ int archive_find_spki(archive *a, const uint8_t *spki, size_t n, uint64_t *seq, 
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		if (archive_sha256(spki, n, fp, e) < 0)
+		if (smk_sha256(spki, n, fp, e) < 0)
 			return -1;
-		archive_hex(fp, 32, hex);
+		smk_hex_to(hex, fp, 32, SMK_HEX_LOWER);
 		return smk_fail(e, SMK_E_ARG, "no committed record holds the public key sha256 %s",
 				hex);
 	}
