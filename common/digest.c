@@ -17,6 +17,7 @@ int smk_sha256_hex(const void *p, size_t n, char out[SMK_SHA256_HEX_LEN], smk_er
 {
 	uint8_t md[SMK_SHA256_LEN];
 
+	out[0] = '\0';
 	if (smk_sha256(p, n, md, e) < 0)
 		return -1;
 	smk_hex_to(out, md, sizeof(md), SMK_HEX_LOWER);

@@ -12,6 +12,7 @@
 #define SMK_SHA256_HEX_LEN (2 * SMK_SHA256_LEN + 1)
 
 int smk_sha256(const void *p, size_t n, uint8_t out[SMK_SHA256_LEN], smk_err *e);
+/* Lower-case hex; out is the empty string when SHA-256 failed. */
 int smk_sha256_hex(const void *p, size_t n, char out[SMK_SHA256_HEX_LEN], smk_err *e);
 
 #endif

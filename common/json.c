@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "digest.h"
 
 static int dump_cb(const char *buffer, size_t size, void *data)
 {
@@ -73,4 +74,16 @@ json_t *smk_json_hex(const uint8_t *p, size_t n, enum smk_hex_case c)
 	v = json_string(s);
 	free(s);
 	return v;
+}
+
+json_t *smk_json_sha256_hex(const void *p, size_t n)
+{
+	char hex[SMK_SHA256_HEX_LEN];
+	smk_err e;
+	json_t *v;
+
+	if (smk_sha256_hex(p, n, hex, &e) < 0)
+		return json_null();
+	v = json_string(hex);
+	return v ? v : json_null();
 }

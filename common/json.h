@@ -31,5 +31,8 @@ int smk_json_canonical_legacy(const json_t *v, smk_buf *out, smk_err *e);
 json_t *smk_json_b64(const uint8_t *p, size_t n);
 /* Hex of p in the given case as a new JSON string; NULL when out of memory. */
 json_t *smk_json_hex(const uint8_t *p, size_t n, enum smk_hex_case c);
+/* The lower-case hex SHA-256 of p as a new JSON string (a fingerprint in a
+ * reply); JSON null when it cannot be computed. Never NULL. */
+json_t *smk_json_sha256_hex(const void *p, size_t n);
 
 #endif
