@@ -706,8 +706,9 @@ static int rollback(archive *a, const char *request_id, smk_err *e)
 	return -1;
 }
 
-int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
-		   uint64_t *seq, smk_err *e)
+/* One commit, one transaction; with_checkpoint as for commit_intent. */
+static int commit_one(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		      int with_checkpoint, uint64_t *seq, smk_err *e)
 {
 	if (check_writer(a, signer, "commit", e) < 0)
 		return -1;
@@ -716,22 +717,23 @@ int archive_commit(archive *a, const archive_signer *signer, const archive_commi
 	/* one writer at a time; the whole commit is one transaction */
 	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
 		return -1;
-	if (commit_intent(a, signer, req, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, req, 0, with_checkpoint, seq, e) < 0 ||
+	    exec(a, "COMMIT", "commit", e) < 0)
 		return rollback(a, req->request_id, e);
 	return 0;
+}
+
+int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		   uint64_t *seq, smk_err *e)
+{
+	return commit_one(a, signer, req, 1, seq, e);
 }
 
 int archive_commit_record(archive *a, const archive_signer *signer, const archive_commit_req *req,
 			  uint64_t *seq, smk_err *e)
 {
-	if (check_writer(a, signer, "commit", e) < 0)
+	if (commit_one(a, signer, req, 0, seq, e) < 0)
 		return -1;
-	if (!req->request_id)
-		return smk_fail(e, SMK_E_ARG, "archive commit: request id needed");
-	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
-		return -1;
-	if (commit_intent(a, signer, req, 0, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
-		return rollback(a, req->request_id, e);
 	step(a, "record-committed");
 	return 0;
 }

@@ -52,28 +52,23 @@ int smk_json_canonical(const json_t *v, smk_buf *out, smk_err *e)
 	return 0;
 }
 
-json_t *smk_json_b64(const uint8_t *p, size_t n)
+/* s as a JSON string, s freed; NULL when s is NULL or out of memory. */
+static json_t *string_freed(char *s)
 {
-	char *s = smk_b64(p, n);
-	json_t *v;
+	json_t *v = s ? json_string(s) : NULL;
 
-	if (s == NULL)
-		return NULL;
-	v = json_string(s);
 	free(s);
 	return v;
 }
 
+json_t *smk_json_b64(const uint8_t *p, size_t n)
+{
+	return string_freed(smk_b64(p, n));
+}
+
 json_t *smk_json_hex(const uint8_t *p, size_t n, enum smk_hex_case c)
 {
-	char *s = smk_hex_alloc(p, n, c);
-	json_t *v;
-
-	if (s == NULL)
-		return NULL;
-	v = json_string(s);
-	free(s);
-	return v;
+	return string_freed(smk_hex_alloc(p, n, c));
 }
 
 json_t *smk_json_sha256_hex(const void *p, size_t n)
