@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "archive/archive.h"
+#include "archive/internal.h"
 #include "common/json.h"
 #include "helpers/testutil.h"
 #include "policy/policy.h"
@@ -166,6 +167,39 @@ START_TEST(python_refuses_upper_case_escapes)
 }
 END_TEST
 
+/* A reader takes the JCS form and the one written before it (\u001F), and
+ * nothing else: not a mix of the two, not another layout. */
+START_TEST(reader_accepts_jcs_and_the_older_form_only)
+{
+	static const char *const good[] = {
+	    "{\"a\":\"x\\u001fy\\u000b\",\"b\":1}",
+	    "{\"a\":\"x\\u001Fy\\u000B\",\"b\":1}",
+	};
+	static const char *const bad[] = {
+	    "{\"a\":\"x\\u001Fy\\u000b\",\"b\":1}",
+	    "{\"a\":\"x\\u001fy\\u000b\", \"b\":1}",
+	    "{\"b\":1,\"a\":\"x\\u001fy\\u000b\"}",
+	};
+	json_t *o;
+	smk_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(archive_json_load_canonical((const uint8_t *)good[i], strlen(good[i]),
+							  &o, "doc", &e) == 0,
+			      "%s: %s", good[i], e.msg);
+		ck_assert_str_eq(json_string_value(json_object_get(o, "a")), "x\x1fy\x0b");
+		json_decref(o);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(archive_json_load_canonical((const uint8_t *)bad[i], strlen(bad[i]),
+							  &o, "doc", &e) == -1,
+			      "%s accepted", bad[i]);
+		ck_assert_str_eq(e.msg, "doc: not in canonical form (sorted keys, compact)");
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("jcs");
@@ -175,6 +209,7 @@ int main(void)
 	tcase_add_test(tc, every_string_byte_as_python_writes_it);
 	tcase_add_test(tc, policy_documents_as_python_writes_them);
 	tcase_add_test(tc, python_refuses_upper_case_escapes);
+	tcase_add_test(tc, reader_accepts_jcs_and_the_older_form_only);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
