@@ -89,20 +89,12 @@ int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
 	return rc;
 }
 
-static const char *const bundle_keys[] = {"archive-key",
-					  "archive-key-inclusion",
-					  "archive-key-record",
-					  "archive-key-signature",
-					  "checkpoint",
-					  "cvreq",
-					  "device-chain",
-					  "format",
-					  "inclusion",
-					  "record",
-					  "record-signature",
-					  "version",
-					  NULL};
-static const char *const cert_bundle_keys[] = {"archive-key",
+/* A certificate's bundle carries its key record too: the three key-record
+ * members, then every member of any bundle (bundle_keys). */
+static const char *const cert_bundle_keys[] = {"key-record",
+					       "key-record-inclusion",
+					       "key-record-signature",
+					       "archive-key",
 					       "archive-key-inclusion",
 					       "archive-key-record",
 					       "archive-key-signature",
@@ -111,13 +103,11 @@ static const char *const cert_bundle_keys[] = {"archive-key",
 					       "device-chain",
 					       "format",
 					       "inclusion",
-					       "key-record",
-					       "key-record-inclusion",
-					       "key-record-signature",
 					       "record",
 					       "record-signature",
 					       "version",
 					       NULL};
+static const char *const *const bundle_keys = cert_bundle_keys + 3;
 static const char *const proof_keys[] = {"hashes", "index", "size", NULL};
 
 static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../sm/cvc.h"
+#include "cosig.h"
 #include "internal.h"
 
 /* c2sp.org/signed-note: signature type 0x02, key ID over the SPKI DER */
@@ -177,7 +178,7 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 	const char *origin = k->origin;
 	const uint8_t *fp = k->fp;
 	EVP_PKEY *pub = k->pub;
-	size_t i, split = 0, pos;
+	size_t split = 0, pos;
 	const uint8_t *line;
 	size_t n;
 	int found = 0;
@@ -185,25 +186,14 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 	memset(out, 0, sizeof(*out));
 	if (len > ARCHIVE_NOTE_MAX)
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: %zu bytes is too long", len);
-	/* C2SP signed-note: no control characters but newline */
-	for (i = 0; i < len; i++)
-		if (note[i] < 0x20 && note[i] != '\n')
-			return smk_fail(e, SMK_E_FORMAT,
-					"checkpoint: control character at byte %zu", i);
-	/* the text ends at the last blank line */
-	for (i = 1; i < len; i++)
-		if (note[i] == '\n' && note[i - 1] == '\n')
-			split = i;
-	if (split == 0 || len == 0 || note[len - 1] != '\n')
-		return smk_fail(e, SMK_E_FORMAT,
-				"checkpoint: not a signed note (no signature lines)");
-	if (parse_body(note, split, out, e) < 0)
+	/* C2SP signed-note: no control characters but newline; the text ends
+	 * at the last blank line */
+	if (cosig_note_split(note, len, &split, &pos, e) < 0 || parse_body(note, split, out, e) < 0)
 		return -1;
 	if (strcmp(origin, out->origin) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
 				"checkpoint: origin %s is not the archive key's (%s)", out->origin,
 				origin);
-	pos = split + 1;
 	while (next_line(note, len, &pos, &line, &n) == 0) {
 		const uint8_t *name, *sp;
 		smk_buf sig = SMK_BUF_INIT;

@@ -216,6 +216,18 @@ static int cvreq_body(const uint8_t *cvreq, size_t len, tlv *body, smk_err *e)
 	return 0;
 }
 
+/* A CHR or CAR of the CV-REQ as a C string: 1..16 bytes, no NUL. */
+static int cvreq_text(const tlv *t, char out[17], const char *what, smk_err *e)
+{
+	if (t->len == 0 || t->len > 16)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: %s of %zu bytes", what, t->len);
+	memcpy(out, t->value, t->len);
+	out[t->len] = '\0';
+	if (strlen(out) != t->len)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: %s contains a NUL byte", what);
+	return 0;
+}
+
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
 {
 	tlv body, chr;
@@ -224,13 +236,7 @@ int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 		return -1;
 	if (tlv_find(body.value, body.len, 0x5F20, &chr, e) != 1)
 		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: no CHR (5F20)");
-	if (chr.len == 0 || chr.len > 16)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR of %zu bytes", chr.len);
-	memcpy(out, chr.value, chr.len);
-	out[chr.len] = '\0';
-	if (strlen(out) != chr.len)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR contains a NUL byte");
-	return 0;
+	return cvreq_text(&chr, out, "CHR", e);
 }
 
 int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
@@ -246,13 +252,7 @@ int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 	out[0] = '\0';
 	if (found == 0)
 		return 0;
-	if (car.len == 0 || car.len > 16)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR of %zu bytes", car.len);
-	memcpy(out, car.value, car.len);
-	out[car.len] = '\0';
-	if (strlen(out) != car.len)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR contains a NUL byte");
-	return 0;
+	return cvreq_text(&car, out, "inner CAR", e);
 }
 
 int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e)

@@ -218,15 +218,23 @@ static int read_atr(struct pcsc_call *c)
 	return c->rv == SCARD_S_SUCCESS ? 0 : -1;
 }
 
+/* The PC/SC context of c's link; 0 when it failed (c->rv says why). */
+static int establish(struct pcsc_call *c)
+{
+	c->step = "SCardEstablishContext";
+	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &c->link->ctx);
+	if (c->rv != SCARD_S_SUCCESS)
+		return 0;
+	c->link->have_ctx = 1;
+	return 1;
+}
+
 static void op_list(struct pcsc_call *c)
 {
 	struct pcsc_link *l = c->link;
 
-	c->step = "SCardEstablishContext";
-	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &l->ctx);
-	if (c->rv != SCARD_S_SUCCESS)
+	if (!establish(c))
 		return;
-	l->have_ctx = 1;
 	c->step = "SCardListReaders";
 	c->rv = SCardListReaders(l->ctx, NULL, NULL, &c->names_len);
 	if (c->rv != SCARD_S_SUCCESS)
@@ -251,11 +259,8 @@ static void op_connect(struct pcsc_call *c)
 	struct timespec pause = {0, 100 * 1000000L};
 	unsigned waited = 0;
 
-	c->step = "SCardEstablishContext";
-	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &l->ctx);
-	if (c->rv != SCARD_S_SUCCESS)
+	if (!establish(c))
 		return;
-	l->have_ctx = 1;
 	c->step = "SCardConnect";
 	for (;;) {
 		c->rv = SCardConnect(l->ctx, c->reader, SCARD_SHARE_EXCLUSIVE,
