@@ -469,6 +469,17 @@ static void drop_link(struct pcsc_transport *p, unsigned timeout_ms)
 		call_free(c);
 }
 
+/* The card answered the connect or reconnect c: a fresh start with its ATR. */
+static int connected(struct pcsc_transport *p, struct pcsc_call *c)
+{
+	p->need_reconnect = 0;
+	p->sent = 0;
+	memcpy(p->atr, c->atr, c->atr_len);
+	p->atr_len = c->atr_len;
+	call_free(c);
+	return 0;
+}
+
 /* wait_ms: how long a missing card may take to appear (0: fail at once). */
 static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned wait_ms, smk_err *e)
 {
@@ -490,12 +501,7 @@ static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned w
 		return -1;
 	}
 	p->link = l;
-	p->need_reconnect = 0;
-	p->sent = 0;
-	memcpy(p->atr, c->atr, c->atr_len);
-	p->atr_len = c->atr_len;
-	call_free(c);
-	return 0;
+	return connected(p, c);
 }
 
 static int transmit_once(struct pcsc_transport *p, const uint8_t *cmd, size_t n, smk_buf *resp,
@@ -602,14 +608,8 @@ static int pcsc_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e
 			p->link = NULL;
 			return -1;
 		}
-		if (c->rv == SCARD_S_SUCCESS) {
-			p->need_reconnect = 0;
-			p->sent = 0;
-			memcpy(p->atr, c->atr, c->atr_len);
-			p->atr_len = c->atr_len;
-			call_free(c);
-			return 0;
-		}
+		if (c->rv == SCARD_S_SUCCESS)
+			return connected(p, c);
 		/* removed and re-inserted, or the handle is gone: start afresh */
 		call_free(c);
 		drop_link(p, timeout_ms);
