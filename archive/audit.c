@@ -120,7 +120,7 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 			r->seq, r->key_seq);
 		goto out;
 	}
-	if (archive_sha256(canon.data, canon.len, hash, &e) == 0 &&
+	if (smk_sha256(canon.data, canon.len, hash, &e) == 0 &&
 	    memcmp(hash, r->key_record_hash, 32) != 0)
 		problem(au,
 			"record %" PRIu64
@@ -268,7 +268,7 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 			     have_prev);
 		if (merkle_leaf_hash(p, n, leaf, e) < 0 ||
 		    merkle_tree_append(&au->tree, leaf, e) < 0 ||
-		    archive_sha256(p, n, prev, e) < 0) {
+		    smk_sha256(p, n, prev, e) < 0) {
 			sqlite3_finalize(st);
 			return -1;
 		}

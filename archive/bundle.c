@@ -41,7 +41,7 @@ static json_t *proof_json(const archive_proof *p)
 	size_t i;
 
 	for (i = 0; hashes && i + 32 <= p->hashes.len; i += 32)
-		if (json_array_append_new(hashes, archive_json_b64(p->hashes.data + i, 32)) < 0) {
+		if (json_array_append_new(hashes, smk_json_b64(p->hashes.data + i, 32)) < 0) {
 			json_decref(hashes);
 			return NULL;
 		}
@@ -53,7 +53,7 @@ static json_t *proof_json(const archive_proof *p)
 
 static json_t *b64(const smk_buf *b)
 {
-	return archive_json_b64(b->data, b->len);
+	return smk_json_b64(b->data, b->len);
 }
 
 int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
@@ -89,20 +89,12 @@ int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
 	return rc;
 }
 
-static const char *const bundle_keys[] = {"archive-key",
-					  "archive-key-inclusion",
-					  "archive-key-record",
-					  "archive-key-signature",
-					  "checkpoint",
-					  "cvreq",
-					  "device-chain",
-					  "format",
-					  "inclusion",
-					  "record",
-					  "record-signature",
-					  "version",
-					  NULL};
-static const char *const cert_bundle_keys[] = {"archive-key",
+/* A certificate's bundle carries its key record too: the three key-record
+ * members, then every member of any bundle (bundle_keys). */
+static const char *const cert_bundle_keys[] = {"key-record",
+					       "key-record-inclusion",
+					       "key-record-signature",
+					       "archive-key",
 					       "archive-key-inclusion",
 					       "archive-key-record",
 					       "archive-key-signature",
@@ -111,13 +103,11 @@ static const char *const cert_bundle_keys[] = {"archive-key",
 					       "device-chain",
 					       "format",
 					       "inclusion",
-					       "key-record",
-					       "key-record-inclusion",
-					       "key-record-signature",
 					       "record",
 					       "record-signature",
 					       "version",
 					       NULL};
+static const char *const *const bundle_keys = cert_bundle_keys + 3;
 static const char *const proof_keys[] = {"hashes", "index", "size", NULL};
 
 static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
@@ -141,7 +131,7 @@ static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
 	json_array_foreach(hashes, i, h)
 	{
 		if (!json_is_string(h) ||
-		    archive_b64_decode(json_string_value(h), json_string_length(h), &p->hashes, key,
+		    smk_b64_decode(json_string_value(h), json_string_length(h), &p->hashes, key,
 				       e) < 0 ||
 		    p->hashes.len != 32 * (i + 1))
 			return smk_fail(e, SMK_E_FORMAT, "bundle: %s: hash %zu is not 32 bytes",

@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "../sm/cvc.h"
+#include "cosig.h"
 #include "internal.h"
 
 /* c2sp.org/signed-note: signature type 0x02, key ID over the SPKI DER */
 static int key_fingerprint(EVP_PKEY *pub, uint8_t out[32], smk_err *e)
 {
 	smk_buf spki = SMK_BUF_INIT;
-	int rc = cvc_spki_der(pub, &spki, e) < 0 ? -1 : archive_sha256(spki.data, spki.len, out, e);
+	int rc = cvc_spki_der(pub, &spki, e) < 0 ? -1 : smk_sha256(spki.data, spki.len, out, e);
 
 	smk_buf_free(&spki);
 	return rc;
@@ -26,7 +27,7 @@ int archive_checkpoint_origin(EVP_PKEY *pub, char origin[ARCHIVE_ORIGIN_MAX], sm
 
 	if (key_fingerprint(pub, fp, e) < 0)
 		return -1;
-	archive_hex(fp, 8, hex);
+	smk_hex_to(hex, fp, 8, SMK_HEX_LOWER);
 	snprintf(origin, ARCHIVE_ORIGIN_MAX, "smkeyd/%s", hex);
 	return 0;
 }
@@ -139,7 +140,7 @@ static int parse_body(const uint8_t *text, size_t len, archive_checkpoint *c, sm
 	if (next_line(text, len, &pos, &line, &n) < 0 || parse_size(line, n, &c->size) < 0)
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: bad tree size line");
 	if (next_line(text, len, &pos, &line, &n) < 0 ||
-	    archive_b64_decode((const char *)line, n, &root, "checkpoint root hash", e) < 0 ||
+	    smk_b64_decode((const char *)line, n, &root, "checkpoint root hash", e) < 0 ||
 	    root.len != 32) {
 		smk_buf_free(&root);
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: bad root hash line");
@@ -177,7 +178,7 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 	const char *origin = k->origin;
 	const uint8_t *fp = k->fp;
 	EVP_PKEY *pub = k->pub;
-	size_t i, split = 0, pos;
+	size_t split = 0, pos;
 	const uint8_t *line;
 	size_t n;
 	int found = 0;
@@ -185,25 +186,14 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 	memset(out, 0, sizeof(*out));
 	if (len > ARCHIVE_NOTE_MAX)
 		return smk_fail(e, SMK_E_FORMAT, "checkpoint: %zu bytes is too long", len);
-	/* C2SP signed-note: no control characters but newline */
-	for (i = 0; i < len; i++)
-		if (note[i] < 0x20 && note[i] != '\n')
-			return smk_fail(e, SMK_E_FORMAT,
-					"checkpoint: control character at byte %zu", i);
-	/* the text ends at the last blank line */
-	for (i = 1; i < len; i++)
-		if (note[i] == '\n' && note[i - 1] == '\n')
-			split = i;
-	if (split == 0 || len == 0 || note[len - 1] != '\n')
-		return smk_fail(e, SMK_E_FORMAT,
-				"checkpoint: not a signed note (no signature lines)");
-	if (parse_body(note, split, out, e) < 0)
+	/* C2SP signed-note: no control characters but newline; the text ends
+	 * at the last blank line */
+	if (cosig_note_split(note, len, &split, &pos, e) < 0 || parse_body(note, split, out, e) < 0)
 		return -1;
 	if (strcmp(origin, out->origin) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
 				"checkpoint: origin %s is not the archive key's (%s)", out->origin,
 				origin);
-	pos = split + 1;
 	while (next_line(note, len, &pos, &line, &n) == 0) {
 		const uint8_t *name, *sp;
 		smk_buf sig = SMK_BUF_INIT;
@@ -216,7 +206,7 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 		if (!sp)
 			return smk_fail(e, SMK_E_FORMAT, "checkpoint: malformed signature line");
 		name_len = (size_t)(sp - name);
-		if (archive_b64_decode((const char *)sp + 1, n - (size_t)(sp + 1 - line), &sig,
+		if (smk_b64_decode((const char *)sp + 1, n - (size_t)(sp + 1 - line), &sig,
 				       "checkpoint signature", e) < 0)
 			return -1;
 		/* C2SP: only the (key name, key ID) we know counts; others are ignored */

@@ -39,7 +39,7 @@ int cosig_key_id(const char *name, const uint8_t pub[32], uint8_t id[4], smk_err
 		smk_buf_free(&m);
 		return smk_fail(e, SMK_E_NOMEM, "witness key: out of memory");
 	}
-	rc = archive_sha256(m.data, m.len, h, e);
+	rc = smk_sha256(m.data, m.len, h, e);
 	smk_buf_free(&m);
 	if (rc == 0)
 		memcpy(id, h, 4);
@@ -65,7 +65,7 @@ int cosig_key_parse(const char *s, size_t len, cosig_key *k, smk_err *e)
 	if (vkey_id(v.id, v.id_len, id) < 0)
 		return smk_fail(e, SMK_E_FORMAT, "witness key %s: key ID must be 8 hex digits",
 				k->name);
-	if (archive_b64_decode(v.key, v.key_len, &raw, "witness key", e) < 0)
+	if (smk_b64_decode(v.key, v.key_len, &raw, "witness key", e) < 0)
 		return smk_context(e, "witness key %s", k->name);
 	if (raw.len != 33 || raw.data[0] != COSIG_TYPE_ED25519) {
 		int type = raw.len ? raw.data[0] : -1;
@@ -128,7 +128,7 @@ int cosig_parse_line(const uint8_t *line, size_t len, cosig *c, smk_err *e)
 				"cosignature: key name must be 1 to %d printable ASCII characters",
 				COSIG_NAME_MAX);
 	memcpy(c->name, name, name_len);
-	if (archive_b64_decode((const char *)sp + 1, len - (size_t)(sp + 1 - line), &raw,
+	if (smk_b64_decode((const char *)sp + 1, len - (size_t)(sp + 1 - line), &raw,
 			       "cosignature", e) < 0)
 		return smk_context(e, "cosignature by %s", c->name);
 	if (raw.len != COSIG_SIG_LEN) {

@@ -1,6 +1,8 @@
 /*
- * Helpers shared by the files of archive/ and nothing else: canonical JSON,
- * strict base64, SHA-256. Not part of the module's public API.
+ * Helpers shared by the files of archive/ and nothing else: reading canonical
+ * JSON and typed members. Not part of the module's public API. Writing
+ * canonical JSON, base64, hex and SHA-256 are common/'s (json.h, b64.h,
+ * hex.h, digest.h).
  */
 #ifndef SMK_ARCHIVE_INTERNAL_H
 #define SMK_ARCHIVE_INTERNAL_H
@@ -11,8 +13,12 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "../common/b64.h"
 #include "../common/buf.h"
+#include "../common/digest.h"
 #include "../common/err.h"
+#include "../common/hex.h"
+#include "../common/json.h"
 #include "archive.h"
 #include "merkle.h"
 #include "record.h"
@@ -20,17 +26,9 @@
 /* Upper bound for any JSON document the archive reads (record, bundle). */
 #define ARCHIVE_JSON_MAX (1u << 20)
 
-int archive_sha256(const uint8_t *p, size_t n, uint8_t out[32], smk_err *e);
-
-/* Standard base64 (RFC 4648 §4) of p as a new JSON string; NULL when out of memory. */
-json_t *archive_json_b64(const uint8_t *p, size_t n);
-/* Decode standard base64; only the one canonical encoding of the bytes is
- * accepted (padding present, no white space, unused bits zero). Appends. */
-int archive_b64_decode(const char *s, size_t len, smk_buf *out, const char *what, smk_err *e);
-
-/* The canonical encoding: JSON_SORT_KEYS | JSON_COMPACT, no trailing newline. */
-int archive_json_dump(const json_t *v, smk_buf *out, smk_err *e);
-/* Parse a JSON object and insist that p[0..n) is its canonical encoding. */
+/* Parse a JSON object and insist that p[0..n) is its canonical encoding
+ * (smk_json_canonical), or the one written before it was JCS
+ * (smk_json_canonical_legacy), which older records hold. */
 int archive_json_load_canonical(const uint8_t *p, size_t n, json_t **out, const char *what,
 				smk_err *e);
 /* Parse a JSON object (any formatting), bounded by ARCHIVE_JSON_MAX. */
@@ -48,9 +46,6 @@ int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t ex
 		       const char *what, smk_err *e);
 /* The object has exactly these keys (NULL-terminated list), nothing else. */
 int archive_json_keys(const json_t *o, const char *const *keys, const char *what, smk_err *e);
-
-/* Lower-case hex of p into out (2n+1 bytes). */
-void archive_hex(const uint8_t *p, size_t n, char *out);
 
 /* Canonical intent bytes for req (docs/archive.md "Intent"). */
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,

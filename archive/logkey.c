@@ -87,7 +87,7 @@ static int key_id(const uint8_t *spki, size_t n, uint32_t *id, smk_err *e)
 {
 	uint8_t h[32];
 
-	if (archive_sha256(spki, n, h, e) < 0)
+	if (smk_sha256(spki, n, h, e) < 0)
 		return -1;
 	*id = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 	return 0;
@@ -167,7 +167,7 @@ int archive_logkey_parse(const char *s, size_t len, archive_logkey *out, smk_err
 		return smk_fail(e, SMK_E_FORMAT,
 				"verifier key: the key ID after the name is not 8 hex digits");
 	id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
-	if (archive_b64_decode(v.key, v.key_len, &raw, "verifier key: key", e) < 0)
+	if (smk_b64_decode(v.key, v.key_len, &raw, "verifier key: key", e) < 0)
 		return -1;
 	if (raw.len < 2 || raw.data[0] != ARCHIVE_LOGKEY_TYPE_ECDSA) {
 		smk_fail(e, SMK_E_UNSUPPORTED,

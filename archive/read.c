@@ -45,49 +45,70 @@ int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_
 	return rc;
 }
 
-int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e)
+/* The leaf hash of every record from..size-1, in order, to add(ctx, i,
+ * leaf); a gap in the sequence numbers is an error. */
+static int scan_leaves(archive *a, uint64_t from, uint64_t size,
+		       int (*add)(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e),
+		       void *ctx, smk_err *e)
 {
 	sqlite3_stmt *st;
-	uint64_t i = 0;
+	uint64_t i = from;
 	int rc;
 
+	if (archive_db_prepare(a,
+			       "SELECT seq, canonical FROM records WHERE seq >= ? AND seq < ?"
+			       " ORDER BY seq",
+			       &st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint8_t leaf[32];
+
+		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
+			sqlite3_finalize(st);
+			return smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing",
+					i);
+		}
+		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
+				     (size_t)sqlite3_column_bytes(st, 1), leaf, e) < 0 ||
+		    add(ctx, i, leaf, e) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		i++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return archive_db_fail(a, "read records", e);
+	if (i != size)
+		return smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
+	return 0;
+}
+
+static int leaf_to_array(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e)
+{
+	uint8_t(*leaves)[32] = ctx;
+
+	(void)e;
+	memcpy(leaves[i], leaf, 32);
+	return 0;
+}
+
+int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e)
+{
 	*leaves = NULL;
 	if (size > (UINT64_C(1) << 32))
 		return smk_fail(e, SMK_E_ARG, "archive: tree size %" PRIu64 " too large", size);
 	*leaves = malloc((size ? size : 1) * 32);
 	if (!*leaves)
 		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
-	if (archive_db_prepare(a, "SELECT seq, canonical FROM records WHERE seq < ? ORDER BY seq",
-			       &st, e) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
-			sqlite3_finalize(st);
-			smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-			goto fail;
-		}
-		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
-				     (size_t)sqlite3_column_bytes(st, 1), (*leaves)[i], e) < 0) {
-			sqlite3_finalize(st);
-			goto fail;
-		}
-		i++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		archive_db_fail(a, "read records", e);
-		goto fail;
-	}
-	if (i != size) {
-		smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-		goto fail;
+	if (scan_leaves(a, 0, size, leaf_to_array, *leaves, e) < 0) {
+		free(*leaves);
+		*leaves = NULL;
+		return -1;
 	}
 	return 0;
-fail:
-	free(*leaves);
-	*leaves = NULL;
-	return -1;
 }
 
 void archive_tree_forget(archive *a)
@@ -126,11 +147,15 @@ static int tree_still_valid(archive *a, const merkle_tree *t, int *valid, smk_er
 	return 0;
 }
 
+static int leaf_to_tree(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e)
+{
+	(void)i;
+	return merkle_tree_append(ctx, leaf, e);
+}
+
 int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e)
 {
-	sqlite3_stmt *st;
-	uint64_t i;
-	int rc, valid;
+	int valid;
 
 	if (!a->tree) {
 		a->tree = calloc(1, sizeof(*a->tree));
@@ -141,46 +166,13 @@ int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e)
 		valid = 0;
 	if (!valid)
 		merkle_tree_reset(a->tree);
-	i = a->tree->size;
-	if (archive_db_prepare(a,
-			       "SELECT seq, canonical FROM records WHERE seq >= ? AND seq < ?"
-			       " ORDER BY seq",
-			       &st, e) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint8_t leaf[32];
-
-		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
-			sqlite3_finalize(st);
-			smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-			goto fail;
-		}
-		if (merkle_leaf_hash(sqlite3_column_blob(st, 1),
-				     (size_t)sqlite3_column_bytes(st, 1), leaf, e) < 0 ||
-		    merkle_tree_append(a->tree, leaf, e) < 0) {
-			sqlite3_finalize(st);
-			goto fail;
-		}
-		i++;
+	if (scan_leaves(a, a->tree->size, size, leaf_to_tree, a->tree, e) < 0 ||
+	    merkle_tree_root(a->tree, size, root, e) < 0) {
+		/* never keep a tree that may not match the records */
+		merkle_tree_reset(a->tree);
+		return -1;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		archive_db_fail(a, "read records", e);
-		goto fail;
-	}
-	if (i != size) {
-		smk_fail(e, SMK_E_FORMAT, "archive: record %" PRIu64 " is missing", i);
-		goto fail;
-	}
-	if (merkle_tree_root(a->tree, size, root, e) < 0)
-		goto fail;
 	return 0;
-fail:
-	/* never keep a tree that may not match the records */
-	merkle_tree_reset(a->tree);
-	return -1;
 }
 
 int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e)
@@ -452,9 +444,9 @@ int archive_find_spki(archive *a, const uint8_t *spki, size_t n, uint64_t *seq, 
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		if (archive_sha256(spki, n, fp, e) < 0)
+		if (smk_sha256(spki, n, fp, e) < 0)
 			return -1;
-		archive_hex(fp, 32, hex);
+		smk_hex_to(hex, fp, 32, SMK_HEX_LOWER);
 		return smk_fail(e, SMK_E_ARG, "no committed record holds the public key sha256 %s",
 				hex);
 	}

@@ -115,7 +115,7 @@ static int check_device(const char *serial, const char *devaut_chr, unsigned key
 
 static int dump_intent(json_t *o, int ok, smk_buf *out, smk_err *e)
 {
-	int rc = o && ok ? archive_json_dump(o, out, e)
+	int rc = o && ok ? smk_json_canonical(o, out, e)
 			 : smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
 
 	json_decref(o);
@@ -139,7 +139,7 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 	if (!req->policy_doc || req->policy_doc_len == 0)
 		return smk_fail(e, SMK_E_ARG, "intent: policy %s: no canonical document",
 				req->policy_name);
-	if (archive_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
+	if (smk_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
 		return -1;
 
 	o = intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr, req->key_id,
@@ -150,7 +150,7 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 		return dump_intent(o, 0, out, e);
 	}
 	set(policy, "name", json_string(req->policy_name), &ok);
-	set(policy, "digest", archive_json_b64(digest, sizeof(digest)), &ok);
+	set(policy, "digest", smk_json_b64(digest, sizeof(digest)), &ok);
 	set(o, "policy", policy, &ok);
 	return dump_intent(o, ok, out, e);
 }
@@ -177,7 +177,7 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
 				ARCHIVE_CERT_MAX);
 	if (check_device(key->device_serial, key->devaut_chr, key->key_id, e) < 0 ||
-	    archive_sha256(req->cert, req->cert_len, digest, e) < 0)
+	    smk_sha256(req->cert, req->cert_len, digest, e) < 0)
 		return -1;
 	o = intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial, key->devaut_chr,
 			  key->key_id, request_id, time);
@@ -190,10 +190,10 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 	}
 	set(o, "certificate", cert, &ok);
 	set(o, "key-record", keyrec, &ok);
-	set(cert, "der", archive_json_b64(req->cert, req->cert_len), &ok);
-	set(cert, "sha256", archive_json_b64(digest, 32), &ok);
+	set(cert, "der", smk_json_b64(req->cert, req->cert_len), &ok);
+	set(cert, "sha256", smk_json_b64(digest, 32), &ok);
 	set(keyrec, "seq", json_integer((json_int_t)key->seq), &ok);
-	set(keyrec, "hash", archive_json_b64(key->hash, 32), &ok);
+	set(keyrec, "hash", smk_json_b64(key->hash, 32), &ok);
 	return dump_intent(o, ok, out, e);
 }
 
@@ -216,6 +216,18 @@ static int cvreq_body(const uint8_t *cvreq, size_t len, tlv *body, smk_err *e)
 	return 0;
 }
 
+/* A CHR or CAR of the CV-REQ as a C string: 1..16 bytes, no NUL. */
+static int cvreq_text(const tlv *t, char out[17], const char *what, smk_err *e)
+{
+	if (t->len == 0 || t->len > 16)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: %s of %zu bytes", what, t->len);
+	memcpy(out, t->value, t->len);
+	out[t->len] = '\0';
+	if (strlen(out) != t->len)
+		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: %s contains a NUL byte", what);
+	return 0;
+}
+
 int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
 {
 	tlv body, chr;
@@ -224,13 +236,7 @@ int archive_cvreq_chr(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 		return -1;
 	if (tlv_find(body.value, body.len, 0x5F20, &chr, e) != 1)
 		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: no CHR (5F20)");
-	if (chr.len == 0 || chr.len > 16)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR of %zu bytes", chr.len);
-	memcpy(out, chr.value, chr.len);
-	out[chr.len] = '\0';
-	if (strlen(out) != chr.len)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: CHR contains a NUL byte");
-	return 0;
+	return cvreq_text(&chr, out, "CHR", e);
 }
 
 int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e)
@@ -246,13 +252,7 @@ int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 	out[0] = '\0';
 	if (found == 0)
 		return 0;
-	if (car.len == 0 || car.len > 16)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR of %zu bytes", car.len);
-	memcpy(out, car.value, car.len);
-	out[car.len] = '\0';
-	if (strlen(out) != car.len)
-		return smk_fail(e, SMK_E_FORMAT, "CV-REQ: inner CAR contains a NUL byte");
-	return 0;
+	return cvreq_text(&car, out, "inner CAR", e);
 }
 
 int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e)
@@ -466,7 +466,7 @@ static json_t *card_member(int adopted, const archive_card_facts *f, const char 
 	    json_string(archive_cvreq_source_name(adopted ? ARCHIVE_CVREQ_CE : f->cvreq_from)),
 	    &ok);
 	set(c, "algorithms", json_string(alg_state_names[state]), &ok);
-	set(c, "alg-list", archive_json_b64(f->algs, f->algs_reported ? f->alg_count : 0), &ok);
+	set(c, "alg-list", smk_json_b64(f->algs, f->algs_reported ? f->alg_count : 0), &ok);
 	set(kd, "reported", json_boolean(f->domains_reported), &ok);
 	/* optional: records of a device not relayed stay as they were */
 	if (f->relayed)
@@ -483,7 +483,7 @@ static json_t *card_member(int adopted, const archive_card_facts *f, const char 
 		set(one, "kind", json_string(archive_domain_kind_name(d->kind)), &ok);
 		set(one, "shares", json_integer(d->shares_total), &ok);
 		set(one, "outstanding", json_integer(d->shares_outstanding), &ok);
-		set(one, "kcv", archive_json_b64(d->kcv, d->has_kcv ? 8 : 0), &ok);
+		set(one, "kcv", smk_json_b64(d->kcv, d->has_kcv ? 8 : 0), &ok);
 	}
 	if (!ok) {
 		json_decref(c);
@@ -537,13 +537,13 @@ static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
 	if (!adopted) {
 		policy = json_object();
 		set(o, "policy", policy, &ok);
-		set(policy, "document", archive_json_b64(policy_doc, policy_doc_len), &ok);
-		set(policy, "alg-list", archive_json_b64(algs, nalg), &ok);
+		set(policy, "document", smk_json_b64(policy_doc, policy_doc_len), &ok);
+		set(policy, "alg-list", smk_json_b64(algs, nalg), &ok);
 		set(policy, "algorithms", alg_names(algs, nalg), &ok);
 	}
 	set(o, "chr", json_string(chr), &ok);
-	set(device, "devaut", archive_json_b64(devaut.raw, devaut.raw_len), &ok);
-	set(device, "dica", archive_json_b64(dica.raw, dica.raw_len), &ok);
+	set(device, "devaut", smk_json_b64(devaut.raw, devaut.raw_len), &ok);
+	set(device, "dica", smk_json_b64(dica.raw, dica.raw_len), &ok);
 	set(sm, "used", json_boolean(!adopted && req->sm_used), &ok);
 	set(sm, "protocol",
 	    json_string(adopted		   ? "none"
@@ -552,8 +552,8 @@ static int key_members(json_t *o, const char *kind, const uint8_t digest[32],
 					   : "none"),
 	    &ok);
 	set(key, "label", json_string(label), &ok);
-	set(key, "cvreq", archive_json_b64(req->cvreq, req->cvreq_len), &ok);
-	set(key, "spki", archive_json_b64(req->spki, req->spki_len), &ok);
+	set(key, "cvreq", smk_json_b64(req->cvreq, req->cvreq_len), &ok);
+	set(key, "spki", smk_json_b64(req->spki, req->spki_len), &ok);
 	if (!ok)
 		return smk_fail(e, SMK_E_NOMEM, "record: out of memory");
 	/* format 2: what the card did and told */
@@ -583,7 +583,7 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 		smk_fail(e, SMK_E_FORMAT, "stored intent: no kind");
 		goto out;
 	}
-	if (archive_sha256(intent, intent_len, digest, e) < 0)
+	if (smk_sha256(intent, intent_len, digest, e) < 0)
 		goto out;
 	o = json_object();
 	/* certificate records stay format 1: nothing of the card to add */
@@ -594,8 +594,8 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	set(o, "seq", json_integer((json_int_t)seq), &ok);
 	set(o, "time", json_integer(time), &ok);
 	set(o, "intent", json_incref(in), &ok);
-	set(o, "intent-digest", archive_json_b64(digest, 32), &ok);
-	set(o, "prev", archive_json_b64(prev, 32), &ok);
+	set(o, "intent-digest", smk_json_b64(digest, 32), &ok);
+	set(o, "prev", smk_json_b64(prev, 32), &ok);
 	if (!ok) {
 		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
 		goto out;
@@ -605,7 +605,7 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) != 0 &&
 	    key_members(o, kind, digest, policy_doc, policy_doc_len, req, e) < 0)
 		goto out;
-	if (archive_json_dump(o, out, e) < 0)
+	if (smk_json_canonical(o, out, e) < 0)
 		goto out;
 	if (archive_record_parse(out->data + start, out->len - start, &check, e) < 0) {
 		out->len = start;
@@ -693,7 +693,7 @@ static int parse_cert_members(json_t *in, archive_record *r, smk_err *e)
 	    archive_json_bytes(cert, "der", &r->cert, 0, "record: intent certificate", e) < 0 ||
 	    get_hash(cert, "sha256", digest, "record: intent certificate", e) < 0)
 		return -1;
-	archive_hex(digest, 32, r->cert_fp);
+	smk_hex_to(r->cert_fp, digest, 32, SMK_HEX_LOWER);
 	if (archive_json_obj(in, "key-record", &keyrec, "record: intent", e) < 0 ||
 	    archive_json_keys(keyrec, key_record_keys, "record: intent key-record", e) < 0 ||
 	    archive_json_int(keyrec, "seq", 0, INT64_MAX, &v, "record: intent key-record", e) < 0 ||
@@ -776,7 +776,7 @@ static int check_policy(json_t *o, archive_record *r, smk_err *e)
 	size_t n, i;
 	int rc;
 
-	if (archive_sha256(r->policy_doc.data, r->policy_doc.len, digest, e) < 0)
+	if (smk_sha256(r->policy_doc.data, r->policy_doc.len, digest, e) < 0)
 		return -1;
 	if (memcmp(digest, r->policy_digest, 32) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
@@ -825,9 +825,9 @@ static int check_certificate(archive_record *r, smk_err *e)
 
 	if (archive_cert_spki(r->cert.data, r->cert.len, &r->cert_spki, e) < 0)
 		return smk_context(e, "record %llu: certificate", (unsigned long long)r->seq);
-	if (archive_sha256(r->cert.data, r->cert.len, digest, e) < 0)
+	if (smk_sha256(r->cert.data, r->cert.len, digest, e) < 0)
 		return -1;
-	archive_hex(digest, 32, hex);
+	smk_hex_to(hex, digest, 32, SMK_HEX_LOWER);
 	if (strcmp(hex, r->cert_fp) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
 				"record %llu: certificate SHA-256 %s is not the recorded %s",
@@ -840,19 +840,31 @@ static int check_certificate(archive_record *r, smk_err *e)
 	return 0;
 }
 
+/* The SHA-256 of the intent's canonical bytes; legacy: as written before the
+ * canonical form was JCS (upper-case \u escapes), which older records hold. */
+static int intent_digest(const json_t *intent, int legacy, uint8_t digest[32], smk_err *e)
+{
+	smk_buf text = SMK_BUF_INIT;
+	int rc;
+
+	rc = (legacy ? smk_json_canonical_legacy(intent, &text, e)
+		     : smk_json_canonical(intent, &text, e)) < 0 ||
+	     smk_sha256(text.data, text.len, digest, e) < 0;
+	smk_buf_free(&text);
+	return rc ? -1 : 0;
+}
+
 /* Everything that follows from the record's own bytes. */
 static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 {
-	smk_buf intent = SMK_BUF_INIT;
+	const json_t *intent = json_object_get(o, "intent");
 	uint8_t digest[32];
 	char chr[ARCHIVE_CHR_LEN + 1], req_chr[17];
 	size_t i;
-	int rc;
 
-	rc = archive_json_dump(json_object_get(o, "intent"), &intent, e) < 0 ||
-	     archive_sha256(intent.data, intent.len, digest, e) < 0;
-	smk_buf_free(&intent);
-	if (rc)
+	if (intent_digest(intent, 0, digest, e) < 0)
+		return -1;
+	if (memcmp(digest, r->intent_digest, 32) != 0 && intent_digest(intent, 1, digest, e) < 0)
 		return -1;
 	if (memcmp(digest, r->intent_digest, 32) != 0)
 		return smk_fail(e, SMK_E_MISMATCH,
@@ -1116,7 +1128,7 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 		smk_fail(e, SMK_E_NOMEM, "record: out of memory");
 		goto fail;
 	}
-	if (archive_sha256(p, n, r->hash, e) < 0 || merkle_leaf_hash(p, n, r->leaf, e) < 0)
+	if (smk_sha256(p, n, r->hash, e) < 0 || merkle_leaf_hash(p, n, r->leaf, e) < 0)
 		goto fail;
 	/* the intent's kind decides the record's members */
 	if (archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)

@@ -338,7 +338,7 @@ static int new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return smk_fail(e, SMK_E_CRYPTO, "archive: no random request id");
-	archive_hex(rnd, sizeof(rnd), out->request_id);
+	smk_hex_to(out->request_id, rnd, sizeof(rnd), SMK_HEX_LOWER);
 	out->time = now_or(t);
 	return 0;
 }
@@ -362,7 +362,7 @@ int archive_intent(archive *a, const archive_intent_req *req, archive_intent_inf
 	if (new_request_id(out, req->time, e) < 0)
 		return -1;
 	if (archive_intent_encode(req, out->request_id, out->time, &canon, e) < 0 ||
-	    archive_sha256(canon.data, canon.len, out->digest, e) < 0)
+	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
 	archive_chr_from_digest(out->digest, out->chr);
 	snprintf(out->kind, sizeof(out->kind), "%s", req->kind);
@@ -469,7 +469,7 @@ static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
-		rc = archive_sha256(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+		rc = smk_sha256(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
 				    prev, e);
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : archive_db_fail(a, "read last record", e);
@@ -585,7 +585,7 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 				  e) < 0)
 		goto out;
 	step(a, "record-built");
-	if (archive_sha256(record.data, record.len, hash, e) < 0 ||
+	if (smk_sha256(record.data, record.len, hash, e) < 0 ||
 	    s->sign(s->ctx, hash, sizeof(hash), &sig, e) < 0 ||
 	    archive_sig_verify(s->pub, hash, sizeof(hash), sig.data, sig.len, e) < 0) {
 		smk_context(e, "record %" PRIu64 ": signing", seq);
@@ -706,8 +706,9 @@ static int rollback(archive *a, const char *request_id, smk_err *e)
 	return -1;
 }
 
-int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
-		   uint64_t *seq, smk_err *e)
+/* One commit, one transaction; with_checkpoint as for commit_intent. */
+static int commit_one(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		      int with_checkpoint, uint64_t *seq, smk_err *e)
 {
 	if (check_writer(a, signer, "commit", e) < 0)
 		return -1;
@@ -716,22 +717,23 @@ int archive_commit(archive *a, const archive_signer *signer, const archive_commi
 	/* one writer at a time; the whole commit is one transaction */
 	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
 		return -1;
-	if (commit_intent(a, signer, req, 0, 1, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
+	if (commit_intent(a, signer, req, 0, with_checkpoint, seq, e) < 0 ||
+	    exec(a, "COMMIT", "commit", e) < 0)
 		return rollback(a, req->request_id, e);
 	return 0;
+}
+
+int archive_commit(archive *a, const archive_signer *signer, const archive_commit_req *req,
+		   uint64_t *seq, smk_err *e)
+{
+	return commit_one(a, signer, req, 1, seq, e);
 }
 
 int archive_commit_record(archive *a, const archive_signer *signer, const archive_commit_req *req,
 			  uint64_t *seq, smk_err *e)
 {
-	if (check_writer(a, signer, "commit", e) < 0)
+	if (commit_one(a, signer, req, 0, seq, e) < 0)
 		return -1;
-	if (!req->request_id)
-		return smk_fail(e, SMK_E_ARG, "archive commit: request id needed");
-	if (exec(a, "BEGIN IMMEDIATE", "begin commit", e) < 0)
-		return -1;
-	if (commit_intent(a, signer, req, 0, 0, seq, e) < 0 || exec(a, "COMMIT", "commit", e) < 0)
-		return rollback(a, req->request_id, e);
 	step(a, "record-committed");
 	return 0;
 }
@@ -798,7 +800,7 @@ int archive_adopt(archive *a, const archive_signer *signer, const archive_adopt_
 	}
 	if (new_request_id(&info, req->time, e) < 0 ||
 	    archive_adopt_intent_encode(req, info.request_id, info.time, &canon, e) < 0 ||
-	    archive_sha256(canon.data, canon.len, info.digest, e) < 0)
+	    smk_sha256(canon.data, canon.len, info.digest, e) < 0)
 		goto fail;
 	snprintf(info.kind, sizeof(info.kind), "%s", ARCHIVE_KIND_ADOPTED);
 	if (store_intent(a, &info, &canon, NULL, 0, e) < 0)
@@ -863,7 +865,7 @@ int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_
 	}
 	if (new_request_id(out, req->time, e) < 0 ||
 	    archive_cert_intent_encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
-	    archive_sha256(canon.data, canon.len, out->digest, e) < 0)
+	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
 	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_CERTIFICATE);
 	if (store_intent(a, out, &canon, NULL, 0, e) < 0)

@@ -1,4 +1,4 @@
-/* Canonical JSON, strict base64, SHA-256 and X.509 public keys for the archive. */
+/* Reading canonical JSON and X.509 public keys for the archive. */
 #include "internal.h"
 
 #include <string.h>
@@ -8,111 +8,6 @@
 #include <openssl/x509.h>
 
 #include "verify.h"
-
-int archive_sha256(const uint8_t *p, size_t n, uint8_t out[32], smk_err *e)
-{
-	if (!EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL))
-		return smk_fail(e, SMK_E_CRYPTO, "SHA-256 failed");
-	return 0;
-}
-
-void archive_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-json_t *archive_json_b64(const uint8_t *p, size_t n)
-{
-	size_t cap = 4 * ((n + 2) / 3) + 1;
-	char *s;
-	json_t *v;
-
-	if (n > ARCHIVE_JSON_MAX)
-		return NULL;
-	s = malloc(cap);
-	if (!s)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)s, p, (int)n);
-	v = json_string(s);
-	free(s);
-	return v;
-}
-
-static int b64_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/';
-}
-
-int archive_b64_decode(const char *s, size_t len, smk_buf *out, const char *what, smk_err *e)
-{
-	size_t i, pad = 0, n;
-	uint8_t *tmp;
-	char *again;
-	int got;
-
-	if (len % 4 != 0 || len > ARCHIVE_JSON_MAX)
-		return smk_fail(e, SMK_E_FORMAT, "%s: base64 length %zu is not a multiple of 4",
-				what, len);
-	for (i = 0; i < len; i++) {
-		if (s[i] == '=' && i >= len - 2) {
-			pad++;
-			continue;
-		}
-		if (pad || !b64_char(s[i]))
-			return smk_fail(e, SMK_E_FORMAT, "%s: invalid base64 at offset %zu", what,
-					i);
-	}
-	if (len == 0)
-		return 0;
-	n = len / 4 * 3;
-	tmp = malloc(n);
-	again = malloc(len + 1);
-	if (!tmp || !again) {
-		free(tmp);
-		free(again);
-		return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
-	}
-	got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
-	if (got < 0 || (size_t)got != n) {
-		free(tmp);
-		free(again);
-		return smk_fail(e, SMK_E_FORMAT, "%s: invalid base64", what);
-	}
-	n -= pad;
-	/* one canonical encoding only: the unused bits before '=' must be zero */
-	EVP_EncodeBlock((unsigned char *)again, tmp, (int)n);
-	if (memcmp(again, s, len) != 0) {
-		free(tmp);
-		free(again);
-		return smk_fail(e, SMK_E_FORMAT, "%s: non-canonical base64", what);
-	}
-	free(again);
-	got = smk_buf_add(out, tmp, n);
-	free(tmp);
-	if (got < 0)
-		return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
-	return 0;
-}
-
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-	return smk_buf_add(data, buffer, size);
-}
-
-int archive_json_dump(const json_t *v, smk_buf *out, smk_err *e)
-{
-	if (json_dump_callback(v, dump_cb, out, JSON_SORT_KEYS | JSON_COMPACT) < 0)
-		return smk_fail(e, SMK_E_NOMEM, "canonical JSON: encoding failed");
-	return 0;
-}
 
 int archive_json_load(const uint8_t *p, size_t n, json_t **out, const char *what, smk_err *e)
 {
@@ -143,9 +38,16 @@ int archive_json_load_canonical(const uint8_t *p, size_t n, json_t **out, const 
 
 	if (archive_json_load(p, n, out, what, e) < 0)
 		return -1;
-	if (archive_json_dump(*out, &again, e) < 0)
+	if (smk_json_canonical(*out, &again, e) < 0)
 		goto fail;
 	same = again.len == n && memcmp(again.data, p, n) == 0;
+	if (!same) {
+		/* written before the canonical form was JCS: \u001F, not \u001f */
+		again.len = 0;
+		if (smk_json_canonical_legacy(*out, &again, e) < 0)
+			goto fail;
+		same = again.len == n && memcmp(again.data, p, n) == 0;
+	}
 	smk_buf_free(&again);
 	if (!same) {
 		smk_fail(e, SMK_E_FORMAT, "%s: not in canonical form (sorted keys, compact)", what);
@@ -234,7 +136,7 @@ int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t ex
 		return -1;
 	if (!json_is_string(v))
 		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not a base64 string", what, key);
-	if (archive_b64_decode(json_string_value(v), json_string_length(v), out, key, e) < 0)
+	if (smk_b64_decode(json_string_value(v), json_string_length(v), out, key, e) < 0)
 		return smk_context(e, "%s", what);
 	if (exact_len && out->len - before != exact_len)
 		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is %zu bytes, must be %zu", what, key,
@@ -333,9 +235,9 @@ int archive_cert_describe(const uint8_t *der, size_t n, char subject[256], char 
 	int len;
 
 	subject[0] = '\0';
-	if (archive_sha256(der, n, digest, e) < 0)
+	if (smk_sha256(der, n, digest, e) < 0)
 		return -1;
-	archive_hex(digest, 32, fp);
+	smk_hex_to(fp, digest, 32, SMK_HEX_LOWER);
 	x = d2i_X509(NULL, &q, (long)n);
 	if (!x)
 		return smk_fail(e, SMK_E_FORMAT, "certificate: not an X.509 certificate (DER)");
@@ -365,13 +267,13 @@ int archive_cert_matches(const uint8_t *der, size_t n, const uint8_t *spki, size
 		smk_buf_free(&cert_spki);
 		return 0;
 	}
-	rc = archive_sha256(cert_spki.data, cert_spki.len, a, e) < 0 ||
-	     archive_sha256(spki, spki_len, b, e) < 0;
+	rc = smk_sha256(cert_spki.data, cert_spki.len, a, e) < 0 ||
+	     smk_sha256(spki, spki_len, b, e) < 0;
 	smk_buf_free(&cert_spki);
 	if (rc)
 		return -1;
-	archive_hex(a, 32, ha);
-	archive_hex(b, 32, hb);
+	smk_hex_to(ha, a, 32, SMK_HEX_LOWER);
+	smk_hex_to(hb, b, 32, SMK_HEX_LOWER);
 	return smk_fail(e, SMK_E_MISMATCH,
 			"certificate's public key (sha256 %s) is not the key's (sha256 %s)", ha,
 			hb);

@@ -102,9 +102,9 @@ int archive_attest_cached(const archive_record *r, const trust_store *t, archive
 	else
 		snprintf(out->key_type, sizeof(out->key_type), "%s %u", keytype_name(out->key.type),
 			 out->key.bits);
-	if (archive_sha256(out->key.spki.data, out->key.spki.len, fp, e) < 0)
+	if (smk_sha256(out->key.spki.data, out->key.spki.len, fp, e) < 0)
 		goto fail_ctx;
-	archive_hex(fp, 32, out->key_fp);
+	smk_hex_to(out->key_fp, fp, 32, SMK_HEX_LOWER);
 	return 0;
 fail_ctx:
 	smk_context(e, "record %" PRIu64 " (%s)", r->seq, r->label ? r->label : "?");
@@ -172,7 +172,7 @@ static void domains_text(const archive_card_facts *c, char *out, size_t cap)
 		int n;
 
 		if (d->has_kcv)
-			archive_hex(d->kcv, 8, kcv);
+			smk_hex_to(kcv, d->kcv, 8, SMK_HEX_LOWER);
 		if (d->kind == ARCHIVE_DOMAIN_DKEK)
 			n = snprintf(out + used, cap - used,
 				     "%sdomain %u DKEK, %u of %u shares imported%s%s", i ? "; " : "",
@@ -360,9 +360,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		smk_context(e, "archive key");
 		goto out;
 	}
-	if (archive_sha256(b.key_spki.data, b.key_spki.len, fp, e) < 0)
+	if (smk_sha256(b.key_spki.data, b.key_spki.len, fp, e) < 0)
 		goto out;
-	archive_hex(fp, 32, v->archive_key_fp);
+	smk_hex_to(v->archive_key_fp, fp, 32, SMK_HEX_LOWER);
 	say(fn, ctx, "archive key: record 0 signed by itself, %s, SHA-256 %s", v->key_att.key_type,
 	    v->archive_key_fp);
 	say(fn, ctx, "archive key: held by device %s (%s -> %s), policy %s sign-only (%s)",
@@ -507,7 +507,7 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	else
 		say(fn, ctx, "inclusion: records %" PRIu64 " and 0 are in the checkpoint's tree",
 		    r->seq);
-	archive_hex(r->policy_digest, 32, v->policy_digest);
+	smk_hex_to(v->policy_digest, r->policy_digest, 32, SMK_HEX_LOWER);
 	alg_text(r, v->algorithms, sizeof(v->algorithms));
 	rc = v->log_pinned ? 0 : ARCHIVE_VERIFY_UNPINNED;
 out:

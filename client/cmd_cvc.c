@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/digest.h"
 #include "common/hex.h"
 #include "common/show.h"
 #include "sm/chain.h"
@@ -104,16 +105,6 @@ static void print_date(int indent, const char *name, const cvc_date *d)
 	printf("%s\n", buf);
 }
 
-static void sha256_hex(const uint8_t *p, size_t n, char out[65])
-{
-	uint8_t md[32];
-	unsigned len = 0, i;
-
-	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static const char *component_name(uint32_t tag, enum smk_keytype type)
 {
 	if (type == SMK_KEY_RSA)
@@ -171,7 +162,7 @@ static void print_key(int in, const cvc_pubkey *k)
 			label(in + 2, "key");
 			printf("invalid: %s\n", smk_show(e.msg));
 		} else {
-			sha256_hex(spki.data, spki.len, fp);
+			smk_sha256_hex(spki.data, spki.len, fp, NULL);
 			label(in + 2, "SPKI SHA-256");
 			printf("%s\n", fp);
 		}
@@ -297,7 +288,7 @@ static void print_verified(const devaut_chain *c, const char *trust, const cvc_d
 	print_validity("device", c->device_chr, &c->device_valid, "signed by DICA");
 	printf("  %-14s%s\n", "serial", c->serial);
 	if (cvc_spki_der(c->key, &spki, &e) == 0) {
-		sha256_hex(spki.data, spki.len, fp);
+		smk_sha256_hex(spki.data, spki.len, fp, NULL);
 		printf("  %-14sEC %s, SPKI SHA-256 %s\n", "device key", c->curve->name, fp);
 	}
 	smk_buf_free(&spki);
@@ -307,7 +298,7 @@ static void print_attested(const chain_attested *k, const devaut_chain *c)
 {
 	char fp[65];
 
-	sha256_hex(k->spki.data, k->spki.len, fp);
+	smk_sha256_hex(k->spki.data, k->spki.len, fp, NULL);
 	printf("request verified: key held by device %s (made there or imported: a CV "
 	       "request does not say which)\n",
 	       c->serial);

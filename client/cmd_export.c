@@ -23,6 +23,7 @@
 
 #include "archive/archive.h"
 #include "archive/record.h"
+#include "common/b64.h"
 #include "common/file.h"
 #include "sm/cvc.h"
 #include "common/show.h"
@@ -109,7 +110,7 @@ static int produce_online(const char *socket, const char *id, enum what what, sm
 	json_t *msg = NULL, *params = record_ref(id), *rec;
 	varlink_reply r;
 	const char *v;
-	int rc, n;
+	int rc;
 
 	rc = vlc_simple("export", socket, what == BUNDLE ? "io.smkeyd.GetBundle" : "io.smkeyd.GetRecord",
 			params, &msg, &r);
@@ -128,17 +129,12 @@ static int produce_online(const char *socket, const char *id, enum what what, sm
 		rc = smk_buf_add(out, v, strlen(v)) < 0 ? SMKEY_EXIT_FAILED : SMKEY_EXIT_OK;
 	} else {
 		/* the CV request travels as base64; write the raw bytes the device signed */
-		size_t len = strlen(v), pad = 0;
+		smk_err e;
 
-		while (pad < len && pad < 2 && v[len - 1 - pad] == '=')
-			pad++;
-		if (len % 4 != 0 || smk_buf_reserve(out, len / 4 * 3) < 0 ||
-		    (n = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)v, (int)len)) < 0 ||
-		    (size_t)n < pad) {
+		if (smk_b64_decode(v, strlen(v), out, "CV request", &e) < 0) {
 			fprintf(stderr, "smkey export: record %s: the CV request is not base64\n", id);
 			rc = SMKEY_EXIT_FAILED;
 		} else {
-			out->len += (size_t)n - pad;
 			rc = SMKEY_EXIT_OK;
 		}
 	}

@@ -41,23 +41,33 @@ int smk_hex_decode(const char *s, smk_buf *out, smk_err *e)
 	return 0;
 }
 
-char *smk_hex(const uint8_t *p, size_t n)
+void smk_hex_to(char *out, const uint8_t *p, size_t n, enum smk_hex_case c)
 {
-	static const char digits[] = "0123456789ABCDEF";
-	char *s;
+	const char *digits = c == SMK_HEX_LOWER ? "0123456789abcdef" : "0123456789ABCDEF";
 	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0x0F];
+	}
+	out[2 * n] = '\0';
+}
+
+char *smk_hex_alloc(const uint8_t *p, size_t n, enum smk_hex_case c)
+{
+	char *s;
 
 	if (n > (SIZE_MAX - 1) / 2)
 		return NULL;
 	s = malloc(2 * n + 1);
-	if (s == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		s[2 * i] = digits[p[i] >> 4];
-		s[2 * i + 1] = digits[p[i] & 0x0F];
-	}
-	s[2 * n] = '\0';
+	if (s != NULL)
+		smk_hex_to(s, p, n, c);
 	return s;
+}
+
+char *smk_hex(const uint8_t *p, size_t n)
+{
+	return smk_hex_alloc(p, n, SMK_HEX_UPPER);
 }
 
 void smk_hex_fprint(FILE *f, const uint8_t *p, size_t n)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/json.h"
 #include "../common/show.h"
 #include "../sm/x509.h"
 #include "cardop.h"
@@ -344,7 +345,7 @@ static void adopt_committed(cardop *op)
 	}
 	cardop_reply(op, json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:b, s:o}", "seq",
 				   (json_int_t)op->seq, "request_id", r.request_id, "fingerprint",
-				   cardop_sha256_hex(op->att.spki.data, op->att.spki.len),
+				   smk_json_sha256_hex(op->att.spki.data, op->att.spki.len),
 				   "public_key_pem", op->att.pem ? op->att.pem : "", "bundle",
 				   bundle, "held_by", op->dev->serial, "may_have_been_imported",
 				   cardop_may_import(op), "key_domains", cardop_domains_json(op)));
@@ -538,7 +539,7 @@ static void objects_done(cardop *op)
 			json_object_set_new(obj, "use_counter", json_integer(o->use_counter));
 		if (o->spki.len)
 			json_object_set_new(obj, "fingerprint",
-					    cardop_sha256_hex(o->spki.data, o->spki.len));
+					    smk_json_sha256_hex(o->spki.data, o->spki.len));
 		if (o->ce == SESSION_CE_X509 &&
 		    x509_describe(o->ce_bytes.data, o->ce_bytes.len, &info, &e) == 0)
 			json_object_set_new(obj, "certificate_subject", json_string(info.subject));

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/hex.h"
+#include "../common/json.h"
 #include "log.h"
 #include "varlink_errors.h"
 
@@ -133,13 +133,8 @@ json_t *cardop_domains_json(const cardop *op)
 			json_object_set_new(dj, "shares_outstanding",
 					    json_integer(d->shares_outstanding));
 		}
-		if (d->has_kcv) {
-			char kcv[17];
-
-			for (size_t j = 0; j < 8; j++)
-				snprintf(kcv + 2 * j, 3, "%02X", d->kcv[j]);
-			json_object_set_new(dj, "kcv", json_string(kcv));
-		}
+		if (d->has_kcv)
+			json_object_set_new(dj, "kcv", smk_json_hex(d->kcv, 8, SMK_HEX_UPPER));
 		json_array_append_new(list, dj);
 	}
 	return o;
@@ -344,24 +339,6 @@ int cardop_take_key(cardop *op, const archive_record *r, engine_error *err)
 				   "record %llu: device %s is not up", (unsigned long long)r->seq,
 				   r->device_serial);
 	return 0;
-}
-
-json_t *cardop_sha256_hex(const uint8_t *p, size_t n)
-{
-	uint8_t md[32];
-	unsigned len = 0;
-	char *h;
-	json_t *s;
-	size_t i;
-
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || (h = smk_hex(md, len)) == NULL)
-		return json_null();
-	for (i = 0; h[i]; i++)
-		if (h[i] >= 'A' && h[i] <= 'F')
-			h[i] = (char)(h[i] - 'A' + 'a');
-	s = json_string(h);
-	free(h);
-	return s ? s : json_null();
 }
 
 json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e)

@@ -129,8 +129,6 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 /* May peer use the key of record r (kind key or adopted)? Fills op's key
  * fields on success. Refusals are logged; nothing is written. */
 int cardop_take_key(cardop *op, const archive_record *r, engine_error *err);
-/* Lower-case hex SHA-256 of p, as JSON (null on failure). */
-json_t *cardop_sha256_hex(const uint8_t *p, size_t n);
 /* The record's bundle as a JSON string (NULL and e on failure). */
 json_t *cardop_bundle(engine *eng, uint64_t seq, smk_err *e);
 

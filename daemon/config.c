@@ -6,9 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include <unistd.h>
 
 #include "../common/file.h"
+#include "../common/user.h"
 #include "../common/yaml.h"
 
 #define SERIAL_MAX 16 /* a DevAut CHR (ref §4.2) */
@@ -290,41 +289,6 @@ static int load_archive_key(struct ctx *x, const smk_ynode *root)
 				x->c->archive_key_device);
 }
 
-/* A group name to its gid. 1 found, 0 no such group, -1 the lookup failed
- * (errno value in *err). */
-static int group_gid(const char *name, uint32_t *gid, int *err)
-{
-	long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
-	size_t size = hint > 0 ? (size_t)hint : 4096;
-	struct group gr, *res;
-	char *buf = NULL, *grown;
-	int rc;
-
-	for (;;) {
-		grown = realloc(buf, size);
-		if (grown == NULL) {
-			free(buf);
-			*err = ENOMEM;
-			return -1;
-		}
-		buf = grown;
-		res = NULL;
-		rc = getgrnam_r(name, &gr, buf, size, &res);
-		if (rc != ERANGE || size >= (1u << 20))
-			break;
-		size *= 2;
-	}
-	if (rc == 0 && res)
-		*gid = (uint32_t)res->gr_gid;
-	free(buf);
-	if (rc == 0)
-		return res ? 1 : 0;
-	if (rc == ENOENT || rc == ESRCH) /* "no such group" on some libcs */
-		return 0;
-	*err = rc;
-	return -1;
-}
-
 /* admin-groups: [name, ...], each an existing group, none twice. */
 static int load_admin_groups(struct ctx *x, const smk_ynode *root)
 {
@@ -360,7 +324,7 @@ static int load_admin_groups(struct ctx *x, const smk_ynode *root)
 							"admin group \"%s\" is listed twice; list "
 							"it once",
 							s);
-		found = group_gid(s, &c->admin_gids[i], &err);
+		found = smk_group_gid(s, &c->admin_gids[i], &err);
 		if (found < 0)
 			return smk_yaml_fail_at(
 			    &x->d, x->e, item, "cannot look up group \"%s\": %s", s, strerror(err));
@@ -442,25 +406,22 @@ static int load_witnesses(struct ctx *x, const smk_ynode *root)
 static int load_witness_user(struct ctx *x, const smk_ynode *root)
 {
 	const smk_ynode *n = smk_yval_get(root, "witness-user");
-	struct passwd pw, *res = NULL;
-	char buf[4096];
 	const char *s;
-	int rc;
+	int found, err = 0;
 
 	if (n == NULL)
 		return 0;
 	if (smk_yval_string(&x->d, n, "witness-user", &s, x->e) < 0)
 		return -1;
-	rc = getpwnam_r(s, &pw, buf, sizeof(buf), &res);
-	if (rc != 0 && rc != ENOENT && rc != ESRCH)
+	found = smk_user_uid(s, &x->c->witness_uid, &err);
+	if (found < 0)
 		return smk_yaml_fail_at(&x->d, x->e, n, "cannot look up user \"%s\": %s", s,
-					strerror(rc));
-	if (res == NULL)
+					strerror(err));
+	if (found == 0)
 		return smk_yaml_fail_at(&x->d, x->e, n,
 					"unknown user \"%s\" in witness-user; name one that "
 					"exists on this host (getent passwd %s)",
 					s, s);
-	x->c->witness_uid = (uint32_t)pw.pw_uid;
 	x->c->witness_user = dup_or_fail(s, x->e);
 	return x->c->witness_user ? 0 : -1;
 }

@@ -20,6 +20,7 @@
 #include "../archive/logkey.h"
 #include "../archive/record.h"
 #include "../common/hex.h"
+#include "../common/json.h"
 #include "cardop.h"
 #include "daemon.h"
 #include "log.h"
@@ -283,34 +284,6 @@ void engine_free(engine *eng)
 
 /* ---- helpers for replies ---- */
 
-static json_t *b64(const uint8_t *p, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	json_t *s;
-
-	if (out == NULL)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	s = json_string(out);
-	free(out);
-	return s;
-}
-
-static json_t *hex_string(const uint8_t *p, size_t n)
-{
-	char *h = smk_hex(p, n);
-	json_t *s;
-	size_t i;
-
-	if (h == NULL)
-		return NULL;
-	for (i = 0; h[i]; i++)
-		h[i] = (char)((h[i] >= 'A' && h[i] <= 'F') ? h[i] - 'A' + 'a' : h[i]);
-	s = json_string(h);
-	free(h);
-	return s;
-}
-
 static json_t *iso_time(int64_t t)
 {
 	char buf[32];
@@ -341,16 +314,6 @@ static json_t *spki_pem(const smk_buf *spki)
 	return s ? s : json_null();
 }
 
-static json_t *fingerprint(const smk_buf *spki)
-{
-	uint8_t md[32];
-	unsigned n = 0;
-
-	if (EVP_Digest(spki->data, spki->len, md, &n, EVP_sha256(), NULL) != 1)
-		return json_null();
-	return hex_string(md, n);
-}
-
 static const char *kind_wire(const char *kind)
 {
 	if (strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0)
@@ -366,7 +329,7 @@ static json_t *record_fingerprint(const archive_record *r)
 {
 	if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
 		return json_string(r->cert_fp);
-	return fingerprint(&r->spki);
+	return smk_json_sha256_hex(r->spki.data, r->spki.len);
 }
 
 static int archive_failed(engine_error *err, const smk_err *e)
@@ -452,9 +415,10 @@ static int record_reply(engine *eng, uint64_t seq, json_t **reply, engine_error 
 	    "{s:I, s:s, s:s, s:o, s:s?, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:n, s:s%}", "seq",
 	    (json_int_t)r.seq, "request_id", r.request_id, "kind", kind_wire(r.kind), "time",
 	    iso_time(r.time), "policy", r.policy_name, "policy_digest",
-	    r.policy_name ? hex_string(r.policy_digest, 32) : json_null(), "label", r.label,
-	    "device", r.device_serial, "key_id", (int)r.key_id, "public_key_pem", spki_pem(&r.spki),
-	    "cvreq", r.cvreq.len ? b64(r.cvreq.data, r.cvreq.len) : json_null(), "fingerprint",
+	    r.policy_name ? smk_json_hex(r.policy_digest, 32, SMK_HEX_LOWER) : json_null(), "label",
+	    r.label, "device", r.device_serial, "key_id", (int)r.key_id, "public_key_pem",
+	    spki_pem(&r.spki), "cvreq",
+	    r.cvreq.len ? smk_json_b64(r.cvreq.data, r.cvreq.len) : json_null(), "fingerprint",
 	    record_fingerprint(&r), "reason", "canonical", (const char *)r.canonical.data,
 	    r.canonical.len);
 	archive_record_free(&r);
@@ -594,16 +558,16 @@ static json_t *policy_entry(const policy *p, int allowed)
 
 	for (k = 0; k < p->alg_count; k++)
 		json_array_append_new(algs, json_string(p->algs[k]->name));
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}",
-			 "name", p->name, "description", p->description, "digest", p->digest_hex,
-			 "key_type", keytype_name(p->key_type), "curve",
-			 p->curve ? json_string(p->curve->name) : json_null(), "bits",
-			 p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs,
-			 "alg_list_hex", hex_string(p->alg_list, p->alg_count), "use_counter",
-			 p->use_counter ? json_integer(p->use_counter) : json_null(), "key_domain",
-			 p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(),
-			 "exportable", p->exportable, "label_template", p->label_template,
-			 "allowed", allowed);
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s, s:b}", "name", p->name,
+	    "description", p->description, "digest", p->digest_hex, "key_type",
+	    keytype_name(p->key_type), "curve",
+	    p->curve ? json_string(p->curve->name) : json_null(), "bits",
+	    p->bits ? json_integer(p->bits) : json_null(), "algorithms", algs, "alg_list_hex",
+	    smk_json_hex(p->alg_list, p->alg_count, SMK_HEX_LOWER), "use_counter",
+	    p->use_counter ? json_integer(p->use_counter) : json_null(), "key_domain",
+	    p->key_domain >= 0 ? json_integer(p->key_domain) : json_null(), "exportable",
+	    p->exportable, "label_template", p->label_template, "allowed", allowed);
 }
 
 int engine_list_policies(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
@@ -735,7 +699,7 @@ int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *p
 	}
 	hashes = json_array();
 	for (i = 0; i + 32 <= proof.len; i += 32)
-		json_array_append_new(hashes, b64(proof.data + i, 32));
+		json_array_append_new(hashes, smk_json_b64(proof.data + i, 32));
 	smk_buf_free(&proof);
 	*reply = json_pack("{s:I, s:I, s:o}", "old_size", (json_int_t)old_size, "new_size",
 			   (json_int_t)new_size, "proof", hashes);

@@ -7,12 +7,12 @@
  * committed all the same and can be fetched by request id.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/json.h"
 #include "daemon.h"
 #include "log.h"
 #include "varlink_errors.h"
@@ -194,19 +194,6 @@ static void job_uncovered(job *j)
 	job_release(j);
 }
 
-static json_t *b64_string(const uint8_t *p, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	json_t *s;
-
-	if (out == NULL)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	s = json_string(out);
-	free(out);
-	return s;
-}
-
 static void job_committed(job *j)
 {
 	engine *eng = j->base.eng;
@@ -238,7 +225,7 @@ static void job_committed(job *j)
 	    "{s:I, s:s, s:s, s:i, s:s, s:s, s:o, s:s}", "seq", (json_int_t)j->seq, "request_id",
 	    j->request_id, "label", j->gakp.label, "key_id", (int)j->key_id, "device",
 	    j->dev->serial, "public_key_pem", j->key.att.pem ? j->key.att.pem : "", "cvreq",
-	    b64_string(j->key.cvreq.data, j->key.cvreq.len), "bundle", (const char *)bundle.data);
+	    smk_json_b64(j->key.cvreq.data, j->key.cvreq.len), "bundle", (const char *)bundle.data);
 	smk_buf_free(&bundle);
 	if (j->progress)
 		j->progress(j->base.ctx, ENGINE_ARCHIVED);

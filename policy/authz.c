@@ -7,63 +7,16 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/user.h"
+
 #define PRINCIPAL_NAME_MAX 256
 
 static const char *const allow_keys[] = {"users", "groups", NULL};
-
-/* 1 found, 0 no such name, -1 the lookup itself failed (errno in *err). */
-static int lookup(int group, const char *name, uint32_t *id, int *err)
-{
-	long hint = sysconf(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
-	size_t size = hint > 0 ? (size_t)hint : 4096;
-	char *buf = NULL, *grown;
-	int rc;
-
-	for (;;) {
-		grown = realloc(buf, size);
-		if (grown == NULL) {
-			free(buf);
-			*err = ENOMEM;
-			return -1;
-		}
-		buf = grown;
-		if (group) {
-			struct group gr, *res = NULL;
-
-			rc = getgrnam_r(name, &gr, buf, size, &res);
-			if (rc == 0 && res)
-				*id = (uint32_t)res->gr_gid;
-			if (rc == 0)
-				rc = res ? 1 : 0;
-		} else {
-			struct passwd pw, *res = NULL;
-
-			rc = getpwnam_r(name, &pw, buf, size, &res);
-			if (rc == 0 && res)
-				*id = (uint32_t)res->pw_uid;
-			if (rc == 0)
-				rc = res ? 1 : 0;
-		}
-		if (rc != ERANGE || size >= (1u << 20))
-			break;
-		size *= 2;
-	}
-	free(buf);
-	if (rc == 0 || rc == 1)
-		return rc;
-	/* glibc reports "no such entry" as 0 and NULL; these mean the same elsewhere */
-	if (rc == ENOENT || rc == ESRCH)
-		return 0;
-	*err = rc;
-	return -1;
-}
 
 static int cmp_principal(const void *a, const void *b)
 {
@@ -98,7 +51,7 @@ static int load_principals(const char *file, const pnode *list, int group, polic
 						      "%u:%u); list it once",
 						      what, s, list->items[j]->line,
 						      list->items[j]->col);
-		found = lookup(group, s, &pr->id, &err);
+		found = group ? smk_group_gid(s, &pr->id, &err) : smk_user_uid(s, &pr->id, &err);
 		if (found < 0)
 			return policy_fail_at(e, file, item, "cannot look up %s \"%s\": %s", what,
 					      s, strerror(err));

@@ -8,9 +8,12 @@
 #include "internal.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../common/digest.h"
+#include "../common/hex.h"
+#include "../common/json.h"
 
 #define FORMAT_NAME "smkeyd-policy"
 
@@ -24,7 +27,6 @@ static json_t *key_object(const policy *p)
 
 static json_t *algorithms(const policy *p, char *hex)
 {
-	static const char digits[] = "0123456789abcdef";
 	json_t *list = json_array();
 	size_t i;
 
@@ -36,10 +38,8 @@ static json_t *algorithms(const policy *p, char *hex)
 			json_decref(list);
 			return NULL;
 		}
-		hex[2 * i] = digits[p->alg_list[i] >> 4];
-		hex[2 * i + 1] = digits[p->alg_list[i] & 15];
 	}
-	hex[2 * p->alg_count] = '\0';
+	smk_hex_to(hex, p->alg_list, p->alg_count, SMK_HEX_LOWER);
 	return list;
 }
 
@@ -83,14 +83,10 @@ static json_t *optional(int present, json_int_t v)
 	return present ? json_integer(v) : json_null();
 }
 
-int policy_canonicalize(policy *p, smk_err *e)
+/* The document of p: every member but car always, car only when set. */
+static json_t *document(const policy *p, char hex[2 * SMK_ALG_LIST_MAX + 1])
 {
-	char hex[2 * SMK_ALG_LIST_MAX + 1];
-	static const char digits[] = "0123456789abcdef";
-	unsigned int dlen = 0;
 	json_t *doc;
-	char *text;
-	size_t i;
 
 	/* "o" steals each reference; a NULL from a builder fails the pack */
 	doc = json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:b, s:s, "
@@ -111,23 +107,66 @@ int policy_canonicalize(policy *p, smk_err *e)
 		json_decref(doc);
 		doc = NULL;
 	}
+	return doc;
+}
+
+/* Append the canonical document of p to out. */
+static int write_document(const policy *p, smk_buf *out, smk_err *e)
+{
+	char hex[2 * SMK_ALG_LIST_MAX + 1];
+	json_t *doc = document(p, hex);
+	int rc;
+
 	if (doc == NULL)
 		return smk_fail(e, SMK_E_NOMEM, "policy %s: cannot build the canonical document",
 				p->name);
-	text = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
+	rc = smk_json_canonical(doc, out, e);
 	json_decref(doc);
-	if (text == NULL)
+	if (rc < 0)
+		return smk_context(e, "policy %s", p->name);
+	return 0;
+}
+
+int policy_canonicalize(policy *p, smk_err *e)
+{
+	smk_buf text = SMK_BUF_INIT;
+	size_t len;
+
+	if (write_document(p, &text, e) < 0)
+		return -1;
+	if (smk_buf_add_byte(&text, 0) < 0) {
+		smk_buf_free(&text);
 		return smk_fail(e, SMK_E_NOMEM, "policy %s: cannot encode the canonical document",
 				p->name);
-	p->canonical = text;
-	p->canonical_len = strlen(text);
-	if (!EVP_Digest(text, p->canonical_len, p->digest, &dlen, EVP_sha256(), NULL) ||
-	    dlen != sizeof(p->digest))
-		return smk_fail(e, SMK_E_CRYPTO, "policy %s: SHA-256 failed", p->name);
-	for (i = 0; i < sizeof(p->digest); i++) {
-		p->digest_hex[2 * i] = digits[p->digest[i] >> 4];
-		p->digest_hex[2 * i + 1] = digits[p->digest[i] & 15];
 	}
-	p->digest_hex[64] = '\0';
+	p->canonical = (char *)smk_buf_steal(&text, &len);
+	p->canonical_len = len - 1;
+	if (smk_sha256(p->canonical, p->canonical_len, p->digest, e) < 0)
+		return smk_context(e, "policy %s", p->name);
+	smk_hex_to(p->digest_hex, p->digest, sizeof(p->digest), SMK_HEX_LOWER);
 	return 0;
+}
+
+int policy_archive_key_document(const char *name, smk_buf *out, smk_err *e)
+{
+	const smk_alg *alg = alg_by_name("ecdsa-sha256");
+	const smk_curve *curve = curve_by_name("secp256r1");
+	policy p = {0};
+
+	if (alg == NULL || curve == NULL)
+		return smk_fail(e, SMK_E_UNSUPPORTED,
+				"archive key policy: no ecdsa-sha256 algorithm or secp256r1 curve");
+	/* sign-only: the card hashes (0x73), so only whole messages are signed, one
+	 * algorithm, no wrap (never exported), no key domain, no use counter, no
+	 * one allowed (no client asks for the archive key), any device */
+	p.name = (char *)name;
+	p.description = "smkeyd archive signing key: ECDSA-SHA256 only, never exported";
+	p.key_type = SMK_KEY_EC;
+	p.curve = curve;
+	p.algs[0] = alg;
+	p.alg_list[0] = alg->id;
+	p.alg_count = 1;
+	p.key_domain = -1;
+	p.label_template = "smkeyd-archive";
+	return write_document(&p, out, e);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/buf.h"
 #include "../common/err.h"
 #include "../sm/alg.h"
 #include "../sm/hsm.h"
@@ -162,5 +163,11 @@ int policy_gakp_params(const policy *p, const policy_request *req, policy_gakp *
 
 /* Check a label template; 0 or -1 with the problem in why (no position). */
 int policy_label_template_check(const char *tmpl, char *why, size_t why_len);
+
+/* Append the canonical document (the format of policy->canonical) of the
+ * archive key's built-in policy, named name: ECDSA-SHA256 on secp256r1,
+ * sign only, never exported, no client allowed, any device. The archive's
+ * record 0 holds it; no configuration can widen what the archive key may do. */
+int policy_archive_key_document(const char *name, smk_buf *out, smk_err *e);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hex.h"
+
 static const struct {
 	uint8_t ins;
 	const char *name;
@@ -24,16 +26,13 @@ static const struct {
 
 const char *sim_cmd_name(uint8_t ins)
 {
-	static const char hexd[] = "0123456789abcdef";
 	static _Thread_local char other[8];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].ins == ins)
 			return names[i].name;
 	memcpy(other, "ins-", 4);
-	other[4] = hexd[ins >> 4];
-	other[5] = hexd[ins & 15];
-	other[6] = '\0';
+	smk_hex_to(other + 4, &ins, 1, SMK_HEX_LOWER);
 	return other;
 }
 

@@ -218,15 +218,23 @@ static int read_atr(struct pcsc_call *c)
 	return c->rv == SCARD_S_SUCCESS ? 0 : -1;
 }
 
+/* The PC/SC context of c's link; 0 when it failed (c->rv says why). */
+static int establish(struct pcsc_call *c)
+{
+	c->step = "SCardEstablishContext";
+	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &c->link->ctx);
+	if (c->rv != SCARD_S_SUCCESS)
+		return 0;
+	c->link->have_ctx = 1;
+	return 1;
+}
+
 static void op_list(struct pcsc_call *c)
 {
 	struct pcsc_link *l = c->link;
 
-	c->step = "SCardEstablishContext";
-	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &l->ctx);
-	if (c->rv != SCARD_S_SUCCESS)
+	if (!establish(c))
 		return;
-	l->have_ctx = 1;
 	c->step = "SCardListReaders";
 	c->rv = SCardListReaders(l->ctx, NULL, NULL, &c->names_len);
 	if (c->rv != SCARD_S_SUCCESS)
@@ -251,11 +259,8 @@ static void op_connect(struct pcsc_call *c)
 	struct timespec pause = {0, 100 * 1000000L};
 	unsigned waited = 0;
 
-	c->step = "SCardEstablishContext";
-	c->rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &l->ctx);
-	if (c->rv != SCARD_S_SUCCESS)
+	if (!establish(c))
 		return;
-	l->have_ctx = 1;
 	c->step = "SCardConnect";
 	for (;;) {
 		c->rv = SCardConnect(l->ctx, c->reader, SCARD_SHARE_EXCLUSIVE,
@@ -464,6 +469,17 @@ static void drop_link(struct pcsc_transport *p, unsigned timeout_ms)
 		call_free(c);
 }
 
+/* The card answered the connect or reconnect c: a fresh start with its ATR. */
+static int connected(struct pcsc_transport *p, struct pcsc_call *c)
+{
+	p->need_reconnect = 0;
+	p->sent = 0;
+	memcpy(p->atr, c->atr, c->atr_len);
+	p->atr_len = c->atr_len;
+	call_free(c);
+	return 0;
+}
+
 /* wait_ms: how long a missing card may take to appear (0: fail at once). */
 static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned wait_ms, smk_err *e)
 {
@@ -485,12 +501,7 @@ static int connect_new(struct pcsc_transport *p, unsigned timeout_ms, unsigned w
 		return -1;
 	}
 	p->link = l;
-	p->need_reconnect = 0;
-	p->sent = 0;
-	memcpy(p->atr, c->atr, c->atr_len);
-	p->atr_len = c->atr_len;
-	call_free(c);
-	return 0;
+	return connected(p, c);
 }
 
 static int transmit_once(struct pcsc_transport *p, const uint8_t *cmd, size_t n, smk_buf *resp,
@@ -597,14 +608,8 @@ static int pcsc_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e
 			p->link = NULL;
 			return -1;
 		}
-		if (c->rv == SCARD_S_SUCCESS) {
-			p->need_reconnect = 0;
-			p->sent = 0;
-			memcpy(p->atr, c->atr, c->atr_len);
-			p->atr_len = c->atr_len;
-			call_free(c);
-			return 0;
-		}
+		if (c->rv == SCARD_S_SUCCESS)
+			return connected(p, c);
 		/* removed and re-inserted, or the handle is gone: start afresh */
 		call_free(c);
 		drop_link(p, timeout_ms);

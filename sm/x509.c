@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/digest.h"
 #include "alg.h"
 #include "tlv.h"
 
@@ -705,19 +706,6 @@ out:
 	return r;
 }
 
-static int sha256_hex(const uint8_t *p, size_t n, char hex[65], smk_err *e)
-{
-	uint8_t md[32];
-	unsigned len = sizeof(md);
-	size_t i;
-
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1)
-		return smk_fail(e, SMK_E_CRYPTO, "SHA-256 failed");
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
 int x509_cert_matches_spki(const uint8_t *der, size_t n, const uint8_t *spki, size_t spki_len,
 			   smk_err *e)
 {
@@ -738,8 +726,8 @@ int x509_cert_matches_spki(const uint8_t *der, size_t n, const uint8_t *spki, si
 		r = 0;
 		goto out;
 	}
-	if (sha256_hex(cert_spki, (size_t)len, have, e) < 0 ||
-	    sha256_hex(spki ? spki : (const uint8_t *)"", spki ? spki_len : 0, want, e) < 0)
+	if (smk_sha256_hex(cert_spki, (size_t)len, have, e) < 0 ||
+	    smk_sha256_hex(spki ? spki : (const uint8_t *)"", spki ? spki_len : 0, want, e) < 0)
 		goto out;
 	smk_fail(e, SMK_E_MISMATCH,
 		 "certificate's public key (sha256 %s) is not the key's (sha256 %s)", have, want);
@@ -780,7 +768,7 @@ int x509_describe(const uint8_t *der, size_t n, x509_info *out, smk_err *e)
 				"certificate: not exactly one DER X.509 certificate");
 	name_line(X509_get_subject_name(x), out->subject, sizeof(out->subject));
 	name_line(X509_get_issuer_name(x), out->issuer, sizeof(out->issuer));
-	if (sha256_hex(der, n, out->fingerprint, e) == 0 &&
+	if (smk_sha256_hex(der, n, out->fingerprint, e) == 0 &&
 	    asn1_time(X509_get0_notBefore(x), &out->not_before, e) == 0 &&
 	    asn1_time(X509_get0_notAfter(x), &out->not_after, e) == 0)
 		r = 0;

@@ -14,10 +14,14 @@
 #include "archive/logkey.h"
 #include "archive/record.h"
 #include "archive/verify.h"
+#include "common/json.h"
 #include "helpers/testutil.h"
 #include "sm/chain.h"
 
 #define V1 "tests/data/archive/v1"
+/* written before canonical JSON was JCS: a policy description with U+001F,
+ * stored as \u001F (README there) */
+#define LEGACY "tests/data/archive/jcs-legacy"
 
 static struct {
 	char dir[64], db[128];
@@ -30,9 +34,10 @@ static const char *const kinds[] = {ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KIND_KEY,
 				    ARCHIVE_KIND_ADOPTED, ARCHIVE_KIND_CERTIFICATE,
 				    ARCHIVE_KIND_CERTIFICATE};
 
-static void setup(void)
+static void setup_from(const char *dir)
 {
 	smk_buf root = SMK_BUF_INIT, db = SMK_BUF_INIT;
+	char path[128];
 	smk_err e;
 	FILE *f;
 
@@ -40,7 +45,8 @@ static void setup(void)
 	tu_temp_dir(F.dir, sizeof(F.dir), "smk-archive-v1");
 	/* a copy: SQLite may create -wal/-shm files next to what it opens */
 	snprintf(F.db, sizeof(F.db), "%s/archive.db", F.dir);
-	tu_read_source_file(&db, V1 "/archive.db");
+	snprintf(path, sizeof(path), "%s/archive.db", dir);
+	tu_read_source_file(&db, path);
 	f = fopen(F.db, "wb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(db.data, 1, db.len, f), db.len);
@@ -49,6 +55,16 @@ static void setup(void)
 	ck_assert_msg(trust_add(&F.trust, root.data, root.len, "sim root", &e) == 0, "%s", e.msg);
 	smk_buf_free(&root);
 	smk_buf_free(&db);
+}
+
+static void setup(void)
+{
+	setup_from(V1);
+}
+
+static void setup_legacy(void)
+{
+	setup_from(LEGACY);
 }
 
 static void teardown(void)
@@ -231,6 +247,89 @@ START_TEST(v1_through_smkey)
 }
 END_TEST
 
+/* The stored policy document is the pre-JCS form (\u001F); it parses, its
+ * digest is over those bytes, and today's writer would write \u001f. */
+START_TEST(legacy_records_parse)
+{
+	smk_buf canon = SMK_BUF_INIT, jcs = SMK_BUF_INIT, old = SMK_BUF_INIT;
+	archive_record r;
+	json_t *doc;
+	uint64_t size, i;
+	archive *a;
+	smk_err e;
+
+	ck_assert_msg(archive_open(F.db, ARCHIVE_OPEN_READONLY, &a, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(archive_size(a, &size, &e), 0);
+	ck_assert_uint_eq(size, 5);
+	for (i = 0; i < size; i++) {
+		smk_buf_reset(&canon);
+		ck_assert_msg(archive_get(a, i, &canon, NULL, &e) == 0, "%s", e.msg);
+		ck_assert_msg(archive_record_parse(canon.data, canon.len, &r, &e) == 0,
+			      "record %llu: %s", (unsigned long long)i, e.msg);
+		if (i == 1) {
+			ck_assert_ptr_nonnull(memmem(r.policy_doc.data, r.policy_doc.len,
+						     "\\u001F", 6));
+			doc = json_loadb((const char *)r.policy_doc.data, r.policy_doc.len, 0,
+					 NULL);
+			ck_assert_ptr_nonnull(doc);
+			ck_assert_int_eq(smk_json_canonical(doc, &jcs, &e), 0);
+			ck_assert_int_eq(smk_json_canonical_legacy(doc, &old, &e), 0);
+			ck_assert_ptr_nonnull(memmem(jcs.data, jcs.len, "\\u001f", 6));
+			ck_assert(jcs.len != r.policy_doc.len ||
+				  memcmp(jcs.data, r.policy_doc.data, jcs.len) != 0);
+			ck_assert_uint_eq(old.len, r.policy_doc.len);
+			ck_assert_mem_eq(old.data, r.policy_doc.data, old.len);
+			json_decref(doc);
+		}
+		archive_record_free(&r);
+	}
+	smk_buf_free(&canon);
+	smk_buf_free(&jcs);
+	smk_buf_free(&old);
+	archive_close(a);
+}
+END_TEST
+
+START_TEST(legacy_bundle_verifies_and_archive_audits)
+{
+	smk_buf b = SMK_BUF_INIT, since = SMK_BUF_INIT;
+	archive_logpins pins = ARCHIVE_LOGPINS_INIT;
+	archive_audit_opts o;
+	archive_verified v;
+	unsigned problems = 99;
+	archive *a;
+	smk_err e;
+	FILE *f = tmpfile();
+
+	pin_v1_log(&pins);
+	tu_read_source_file(&b, LEGACY "/key.bundle.json");
+	ck_assert_msg(archive_verify_bundle(b.data, b.len, &F.trust, &pins, NULL, NULL, &v, &e) ==
+			  0,
+		      "%s", e.msg);
+	ck_assert_str_eq(v.record.kind, ARCHIVE_KIND_KEY);
+	ck_assert_ptr_nonnull(
+	    memmem(v.record.policy_doc.data, v.record.policy_doc.len, "\\u001F", 6));
+	archive_verified_free(&v);
+
+	ck_assert_ptr_nonnull(f);
+	tu_read_source_file(&since, LEGACY "/checkpoint-5.txt");
+	ck_assert_msg(archive_open(F.db, ARCHIVE_OPEN_READONLY, &a, &e) == 0, "%s", e.msg);
+	memset(&o, 0, sizeof(o));
+	o.trust = &F.trust;
+	o.since = since.data;
+	o.since_len = since.len;
+	o.since_name = "checkpoint-5.txt";
+	o.path = F.db;
+	ck_assert_msg(archive_audit(a, &o, f, &problems, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(problems, 0);
+	archive_close(a);
+	fclose(f);
+	archive_logpins_free(&pins);
+	smk_buf_free(&since);
+	smk_buf_free(&b);
+}
+END_TEST
+
 static Suite *archive_v1_suite(void)
 {
 	Suite *s = suite_create("archive_v1");
@@ -241,6 +340,11 @@ static Suite *archive_v1_suite(void)
 	tcase_add_test(tc, v1_bundles_verify);
 	tcase_add_test(tc, v1_archive_audits_clean);
 	tcase_add_test(tc, v1_through_smkey);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pre-JCS fixtures");
+	tcase_add_checked_fixture(tc, setup_legacy, teardown);
+	tcase_add_test(tc, legacy_records_parse);
+	tcase_add_test(tc, legacy_bundle_verifies_and_archive_audits);
 	suite_add_tcase(s, tc);
 	return s;
 }

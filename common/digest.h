@@ -1,0 +1,18 @@
+/* SHA-256 of a byte string, as bytes or as lower-case hex (OpenSSL EVP_Digest). */
+#ifndef SMK_DIGEST_H
+#define SMK_DIGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SMK_SHA256_LEN 32
+/* Lower-case hex digits of a SHA-256 and the NUL. */
+#define SMK_SHA256_HEX_LEN (2 * SMK_SHA256_LEN + 1)
+
+int smk_sha256(const void *p, size_t n, uint8_t out[SMK_SHA256_LEN], smk_err *e);
+/* Lower-case hex; out is the empty string when SHA-256 failed. */
+int smk_sha256_hex(const void *p, size_t n, char out[SMK_SHA256_HEX_LEN], smk_err *e);
+
+#endif
