@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian packages the build and the tests need. Sourced by scripts/test and
 # scripts/demo: installs what is missing when run as root, otherwise prints the
 # exact apt-get line and stops.

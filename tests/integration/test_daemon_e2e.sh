@@ -72,7 +72,8 @@ for b in "$SMK_TMP/release-apk.bundle" "$SMK_TMP"/out*/*.bundle.json; do
 	v=$(smkd_verify "$b" 2>&1) || smk_fail "smkey verify $b: $v"
 	smk_log "smkey verify $(basename "$b"): ok"
 done
-[ "$(ls "$SMK_TMP"/out*/*.bundle.json | wc -l)" = 2 ] || smk_fail "expected 2 bundles from smkey generate"
+bundles=("$SMK_TMP"/out*/*.bundle.json)
+[ "${#bundles[@]}" = 2 ] || smk_fail "expected 2 bundles from smkey generate"
 
 # ---- smkey export asks the daemon for what generate wrote ----
 "$SMKEY" export "$fw_req" --cvreq --socket "$SMKD_SOCK" -o "$SMK_TMP/fw2.cvreq" ||
