@@ -17,6 +17,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKEY=$(smk_shared_copy "$SMKEY")
+SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 
 smk_start_pcscd 1
 smk_sim_init card1 1
