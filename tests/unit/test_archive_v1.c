@@ -14,7 +14,7 @@
 #include "archive/logkey.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 
 #define V1 "tests/data/archive/v1"

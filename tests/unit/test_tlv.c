@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/tlv.h"
 
 START_TEST(parse_two_byte_tag_long_length)
