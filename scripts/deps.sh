@@ -5,7 +5,7 @@
 SMK_PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libssl-dev libpcsclite-dev libevent-dev libyaml-dev check libjansson-dev \
 libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
-procps psmisc python3-cryptography"
+procps psmisc python3-cryptography shellcheck clang-format clang-tidy"
 
 smk_install_deps() {
 	local missing="" p
