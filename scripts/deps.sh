@@ -1,10 +1,12 @@
+# shellcheck shell=bash
 # Debian packages the build and the tests need. Sourced by scripts/test and
 # scripts/demo: installs what is missing when run as root, otherwise prints the
 # exact apt-get line and stops.
 SMK_PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libssl-dev libpcsclite-dev libevent-dev libyaml-dev check libjansson-dev \
 libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
-procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags"
+procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags \
+shellcheck clang-format clang-tidy"
 
 smk_install_deps() {
 	local missing="" p

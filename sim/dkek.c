@@ -639,17 +639,8 @@ uint16_t sim_cmd_unwrap(sim_card *c, const apdu *a, smk_buf *out)
 			sw = SW_UNKNOWN;
 			goto done;
 		}
-		if (sim_file_put(c, (uint16_t)(SIM_PFX_CERT << 8 | a->p1), areq.data, areq.len) <
-		    0) {
-			sw = SW_NO_MEMORY;
-			goto done;
-		}
 	}
-	sim_key_free(c->keys[a->p1]);
-	c->keys[a->p1] = k;
-	k = NULL;
-	c->dirty = true;
-	sw = SW_OK;
+	sw = sim_key_install(c, a->p1, &k, c->attest_imports ? &areq : NULL);
 done:
 	sim_key_free(k);
 	EVP_PKEY_free(pkey);

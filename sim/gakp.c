@@ -104,15 +104,9 @@ uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out)
 		sw = SW_UNKNOWN;
 		goto done;
 	}
-	if (sim_file_put(c, (uint16_t)(SIM_PFX_CERT << 8 | a->p1), areq.data, areq.len) < 0) {
-		sw = SW_NO_MEMORY;
+	sw = sim_key_install(c, a->p1, &k, &areq);
+	if (sw != SW_OK)
 		goto done;
-	}
-	/* an existing key at P1 is replaced (reference §6.1) */
-	sim_key_free(c->keys[a->p1]);
-	c->keys[a->p1] = k;
-	k = NULL;
-	c->dirty = true;
 	c->extra_ms += sim_latency_keygen_ms(
 	    c, ks.type, ks.type == SMK_KEY_EC ? ks.curve->field_bits : ks.rsa_bits);
 	/* without an Le that can carry it the host reads CE|id (reference §6.1) */

@@ -25,6 +25,17 @@ void sim_key_free(struct sim_key *k)
 	free(k);
 }
 
+uint16_t sim_key_install(sim_card *c, uint8_t id, struct sim_key **k, const smk_buf *ce)
+{
+	if (ce && sim_file_put(c, (uint16_t)(SIM_PFX_CERT << 8 | id), ce->data, ce->len) < 0)
+		return SW_NO_MEMORY;
+	sim_key_free(c->keys[id]);
+	c->keys[id] = *k;
+	*k = NULL;
+	c->dirty = true;
+	return SW_OK;
+}
+
 void sim_keys_wipe(sim_card *c)
 {
 	for (size_t i = 1; i < 256; i++) {
@@ -116,19 +127,29 @@ static const EVP_MD *hash_of(uint8_t alg)
 
 static const EVP_MD *hash_by_len(size_t n)
 {
-	switch (n) {
-	case 20:
-		return EVP_sha1();
-	case 28:
-		return EVP_sha224();
-	case 32:
-		return EVP_sha256();
-	case 48:
-		return EVP_sha384();
-	case 64:
-		return EVP_sha512();
-	}
+	static const size_t lens[] = {20, 28, 32, 48, 64}; /* hash_of 1 to 5 */
+	size_t i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		if (lens[i] == n)
+			return hash_of((uint8_t)(i + 1));
 	return NULL;
+}
+
+/* out += the result of an OpenSSL operation in its two-call form: ask for
+ * the length, then write that many bytes (sign, decrypt). */
+static int pkey_op_append(int (*op)(EVP_PKEY_CTX *, unsigned char *, size_t *,
+				    const unsigned char *, size_t),
+			  EVP_PKEY_CTX *ctx, const apdu *a, smk_buf *out)
+{
+	size_t len = 0;
+
+	if (op(ctx, NULL, &len, a->data, a->lc) != 1 || smk_buf_reserve(out, len) < 0)
+		return -1;
+	if (op(ctx, out->data + out->len, &len, a->data, a->lc) != 1)
+		return -1;
+	out->len += len;
+	return 0;
 }
 
 /* Signature over a message the card hashes itself (71-75, 31-35, 41-45). */
@@ -156,56 +177,69 @@ done:
 	return ok ? 0 : -1;
 }
 
+/* The padding of a signature over input prepared by the host: none (20),
+ * PKCS#1 v1.5 (30), PSS over a hash of the input's length (40); EC (70) has
+ * none. */
+static int raw_padding(EVP_PKEY_CTX *ctx, uint8_t alg, size_t lc)
+{
+	const EVP_MD *h;
+
+	if (alg == 0x20)
+		return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) == 1 ? 0 : -1;
+	if (alg == 0x30)
+		return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 ? 0 : -1;
+	if (alg != 0x40)
+		return 0;
+	h = hash_by_len(lc);
+	if (h == NULL || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, h) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1)
+		return -1;
+	return 0;
+}
+
 /* Signature over input prepared by the host (70, 20, 30, 40). */
 static int sign_raw(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-	size_t len = 0;
-	int ok = 0;
+	int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && raw_padding(ctx, alg, a->lc) == 0 &&
+		 pkey_op_append(EVP_PKEY_sign, ctx, a, out) == 0;
 
-	if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1)
-		goto done;
-	if (alg == 0x20 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) != 1)
-		goto done;
-	if (alg == 0x30 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
-		goto done;
-	if (alg == 0x40) {
-		const EVP_MD *h = hash_by_len(a->lc);
-
-		if (h == NULL || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		    EVP_PKEY_CTX_set_signature_md(ctx, h) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1)
-			goto done;
-	}
-	if (EVP_PKEY_sign(ctx, NULL, &len, a->data, a->lc) != 1 || smk_buf_reserve(out, len) < 0)
-		goto done;
-	if (EVP_PKEY_sign(ctx, out->data + out->len, &len, a->data, a->lc) != 1)
-		goto done;
-	out->len += len;
-	ok = 1;
-done:
 	EVP_PKEY_CTX_free(ctx);
 	return ok ? 0 : -1;
 }
 
-uint16_t sim_cmd_sign(sim_card *c, const apdu *a, smk_buf *out)
+/* The private-key operation of algorithm P2 on the command data. */
+typedef int (*key_op_fn)(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out);
+
+/* SIGN and DECIPHER: the key of P1 may do algorithm P2 (key_use), the data is
+ * not empty, and input that does not fit the key (length, padding) is wrong
+ * data. */
+static uint16_t key_command(sim_card *c, const apdu *a, bool sign, key_op_fn op, smk_buf *out)
 {
 	struct sim_key *k = NULL;
-	uint16_t sw = key_use(c, a, true, &k);
-	int r;
+	uint16_t sw = key_use(c, a, sign, &k);
 
 	if (sw != SW_OK)
 		return sw;
 	if (a->lc == 0)
 		return SW_WRONG_DATA;
-	if (a->p2 == 0x70 || a->p2 == 0x20 || a->p2 == 0x30 || a->p2 == 0x40)
-		r = sign_raw(k->pkey, a->p2, a, out);
-	else
-		r = sign_message(k->pkey, a->p2, a, out);
-	if (r < 0)
-		return SW_WRONG_DATA; /* input does not fit the key (length, padding) */
+	if (op(k->pkey, a->p2, a, out) < 0)
+		return SW_WRONG_DATA;
 	key_used(c, k);
 	return SW_OK;
+}
+
+static int sign_op(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
+{
+	if (alg == 0x70 || alg == 0x20 || alg == 0x30 || alg == 0x40)
+		return sign_raw(pk, alg, a, out);
+	return sign_message(pk, alg, a, out);
+}
+
+uint16_t sim_cmd_sign(sim_card *c, const apdu *a, smk_buf *out)
+{
+	return key_command(c, a, true, sign_op, out);
 }
 
 static int rsa_decrypt(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
@@ -214,19 +248,10 @@ static int rsa_decrypt(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
 	int pad = alg == 0x21	? RSA_NO_PADDING
 		  : alg == 0x22 ? RSA_PKCS1_PADDING
 				: RSA_PKCS1_OAEP_PADDING;
-	size_t len = 0;
-	int ok = 0;
+	int ok = ctx != NULL && EVP_PKEY_decrypt_init(ctx) == 1 &&
+		 EVP_PKEY_CTX_set_rsa_padding(ctx, pad) == 1 &&
+		 pkey_op_append(EVP_PKEY_decrypt, ctx, a, out) == 0;
 
-	if (ctx == NULL || EVP_PKEY_decrypt_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, pad) != 1)
-		goto done;
-	if (EVP_PKEY_decrypt(ctx, NULL, &len, a->data, a->lc) != 1 || smk_buf_reserve(out, len) < 0)
-		goto done;
-	if (EVP_PKEY_decrypt(ctx, out->data + out->len, &len, a->data, a->lc) != 1)
-		goto done;
-	out->len += len;
-	ok = 1;
-done:
 	EVP_PKEY_CTX_free(ctx);
 	return ok ? 0 : -1;
 }
@@ -274,22 +299,14 @@ done:
 	return ok ? 0 : -1;
 }
 
+static int decipher_op(EVP_PKEY *pk, uint8_t alg, const apdu *a, smk_buf *out)
+{
+	if (alg == 0x80)
+		return ecdh(pk, a, out);
+	return rsa_decrypt(pk, alg, a, out);
+}
+
 uint16_t sim_cmd_decipher(sim_card *c, const apdu *a, smk_buf *out)
 {
-	struct sim_key *k = NULL;
-	uint16_t sw = key_use(c, a, false, &k);
-	int r;
-
-	if (sw != SW_OK)
-		return sw;
-	if (a->lc == 0)
-		return SW_WRONG_DATA;
-	if (a->p2 == 0x80)
-		r = ecdh(k->pkey, a, out);
-	else
-		r = rsa_decrypt(k->pkey, a->p2, a, out);
-	if (r < 0)
-		return SW_WRONG_DATA;
-	key_used(c, k);
-	return SW_OK;
+	return key_command(c, a, false, decipher_op, out);
 }

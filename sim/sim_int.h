@@ -173,6 +173,9 @@ int sim_json_hex(json_t *o, const char *key, smk_buf *out, size_t min, size_t ma
 /* keys.c */
 void sim_key_free(struct sim_key *k);
 void sim_keys_wipe(sim_card *c); /* all keys but the device key */
+/* *k becomes the card's key id, replacing any key there (reference §6.1),
+ * with ce (when not NULL) in EF CE|id; *k is NULL after SW_OK. */
+uint16_t sim_key_install(sim_card *c, uint8_t id, struct sim_key **k, const smk_buf *ce);
 EVP_PKEY *sim_keygen_ec(int nid);
 EVP_PKEY *sim_keygen_rsa(unsigned bits);
 uint16_t sim_cmd_sign(sim_card *c, const apdu *a, smk_buf *out);

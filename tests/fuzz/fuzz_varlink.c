@@ -2,7 +2,8 @@
  * The varlink side of smkeyd (proto/varlink.h, daemon/methods.h): the
  * incremental reader fed the input in pseudo-random splits, reply and call
  * decoding of every message it returns, and methods_dispatch with the
- * parameter checks of io.smkeyd against an engine defined here (as
+ * parameter checks of io.smkeyd against the fake engine of
+ * tests/lib/fake_engine.c, whose hooks are defined here (as
  * tests/unit/test_varlink.c does, so the real engine is never linked).
  *
  * Invariants: the reader returns the same messages whatever the split; a
@@ -19,6 +20,7 @@
 #include "daemon/methods.h"
 #include "fuzz.h"
 #include "proto/varlink.h"
+#include "tests/lib/fake_engine.h"
 
 /* ---- the connection methods.c answers on ---- */
 
@@ -98,31 +100,15 @@ struct engine {
 	void *ctx;
 };
 
-void engine_error_clear(engine_error *err)
-{
-	json_decref(err->params);
-	err->params = NULL;
-}
-
-const char *engine_stage_name(enum engine_stage stage)
-{
-	static const char *const names[] = {"queued", "session", "generating", "archived"};
-
-	FZ_CHECK(stage <= ENGINE_ARCHIVED);
-	return names[stage];
-}
-
 static void check_string(const char *s, size_t max)
 {
 	FZ_CHECK(s != NULL);
 	FZ_CHECK(strlen(s) >= 1 && strlen(s) <= max);
 }
 
-int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		 engine_error *err)
+static int generate(engine *eng, const char *policy, const char *label, const char *device,
+		    engine_progress_fn progress, engine_done_fn done, void *ctx, engine_error *err)
 {
-	(void)peer;
 	check_string(policy, 64);
 	FZ_CHECK(policy[0] != '.' && policy[0] != '-' && strchr(policy, '/') == NULL);
 	if (label)
@@ -139,12 +125,6 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy, const
 	eng->done = done;
 	eng->ctx = ctx;
 	return 0;
-}
-
-void engine_forget(engine *eng, void *ctx)
-{
-	(void)eng;
-	(void)ctx;
 }
 
 /* Parameters of the declared names only, no nulls, integers >= 0. */
@@ -173,65 +153,20 @@ static int query(engine *eng, json_t *params, json_t **reply, engine_error *err)
 	return 0;
 }
 
-#define QUERY(fn)                                                                                  \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,               \
-	       engine_error *err)                                                                  \
-	{                                                                                          \
-		(void)peer;                                                                        \
-		return query(eng, params, reply, err);                                             \
-	}
-QUERY(engine_get_record)
-QUERY(engine_list_records)
-QUERY(engine_get_bundle)
-QUERY(engine_list_policies)
-QUERY(engine_list_devices)
-QUERY(engine_get_checkpoint)
-QUERY(engine_get_log_key)
-QUERY(engine_get_consistency_proof)
-QUERY(witness_add_cosignatures)
-QUERY(witness_report_push)
+/* The card methods: checked like the queries; accepted ones are answered
+ * later through done, as Generate (the harness answers them). */
+static int card(engine *eng, json_t *params, engine_done_fn done, void *ctx, engine_error *err)
+{
+	json_t *reply = NULL;
 
-/* The after-generation card methods: checked like the queries; accepted ones are
- * answered later through done, as Generate (the harness answers them). */
-#define CARD(fn)                                                                                   \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,         \
-	       void *ctx, engine_error *err)                                                       \
-	{                                                                                          \
-		json_t *reply = NULL;                                                              \
-		(void)peer;                                                                        \
-		if (query(eng, params, &reply, err) < 0)                                           \
-			return -1;                                                                 \
-		json_decref(reply);                                                                \
-		eng->progress = NULL;                                                              \
-		eng->done = done;                                                                  \
-		eng->ctx = ctx;                                                                    \
-		return 0;                                                                          \
-	}
-CARD(certs_create_csr)
-CARD(certs_self_sign)
-CARD(certs_import)
-CARD(adopt_key)
-CARD(adopt_list_objects)
-
-/* GetRecord and ListPolicies reach the engine in their text form. */
-#define QUERY_TEXT(fn, json_fn)                                                                    \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,                 \
-	       engine_error *err)                                                                  \
-	{                                                                                          \
-		json_t *reply = NULL;                                                              \
-		char *text;                                                                        \
-		int rc = json_fn(eng, peer, params, &reply, err);                                  \
-                                                                                                   \
-		if (rc < 0)                                                                        \
-			return rc;                                                                 \
-		text = json_dumps(reply, JSON_COMPACT);                                            \
-		json_decref(reply);                                                                \
-		rc = text ? smk_buf_add(out, text, strlen(text)) : -1;                             \
-		free(text);                                                                        \
-		return rc;                                                                         \
-	}
-QUERY_TEXT(engine_get_record_text, engine_get_record)
-QUERY_TEXT(engine_list_policies_text, engine_list_policies)
+	if (query(eng, params, &reply, err) < 0)
+		return -1;
+	json_decref(reply);
+	eng->progress = NULL;
+	eng->done = done;
+	eng->ctx = ctx;
+	return 0;
+}
 
 /* ---- the harness ---- */
 
@@ -246,6 +181,8 @@ static void one_call(json_t *msg, unsigned refuse)
 	json_t *msg2 = NULL;
 	smk_err e;
 	int held;
+
+	fake_engine = (fake_engine_hooks){generate, query, card};
 
 	/* the same message as a reply, as smkey reads one */
 	(void)varlink_reply_decode(msg, &rep, &e);

@@ -27,6 +27,7 @@
 
 #include "fuzz.h"
 #include "sim/card.h"
+#include "tests/lib/simtransport.h"
 #include "sm/apdu.h"
 #include "sm/curves.h"
 #include "sm/hsm.h"
@@ -103,61 +104,6 @@ static void plain_write(uint16_t fid, const uint8_t *p, size_t n)
 		off += take;
 	} while (off < n);
 	smk_buf_free(&data);
-}
-
-/* The session's transport onto the card, in-process (as the unit tests'
- * simtransport; the card never resets or goes away here). */
-static int st_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp, unsigned timeout_ms,
-		       smk_err *e)
-{
-	(void)timeout_ms;
-	if (sim_card_transmit(impl, cmd, n, resp) != SIM_ANSWERED)
-		return smk_fail(e, SMK_E_IO, "simulator: no answer");
-	return 0;
-}
-
-static int st_reconnect(void *impl, int reset, unsigned timeout_ms, smk_err *e)
-{
-	(void)timeout_ms;
-	(void)e;
-	if (reset)
-		sim_card_reset(impl);
-	return 0;
-}
-
-static const char *st_name(void *impl)
-{
-	(void)impl;
-	return "sim";
-}
-
-static const uint8_t *st_atr(void *impl, size_t *len)
-{
-	(void)impl;
-	return sim_card_atr(len);
-}
-
-static void st_close(void *impl)
-{
-	(void)impl;
-}
-
-static const struct smk_transport_ops st_ops = {
-    .transmit = st_transmit,
-    .reconnect = st_reconnect,
-    .name = st_name,
-    .atr = st_atr,
-    .close = st_close,
-};
-
-static int simtransport_like(sim_card *c, smk_transport **out)
-{
-	*out = calloc(1, sizeof(**out));
-	if (*out == NULL)
-		return -1;
-	(*out)->ops = &st_ops;
-	(*out)->impl = c;
-	return 0;
 }
 
 static void setup(void)
@@ -311,7 +257,7 @@ static void fuzz_card(fz_in *in)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.trust = &trust;
 	cfg.pin = &pin;
-	FZ_CHECK(simtransport_like(card, &t) == 0);
+	FZ_CHECK(simtransport_new(card, "sim", &t, &e) == 0);
 	FZ_CHECK(session_new(t, &cfg, &s, &e) == 0);
 	if (session_list_objects(s, &list, &n, &e) != 0) {
 		fprintf(stderr, "list objects: %s\n", e.msg);

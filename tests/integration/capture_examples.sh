@@ -15,6 +15,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKEY=$(smk_shared_copy "$SMKEY")
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
@@ -102,7 +104,8 @@ gen() {
 read -r apk_seq apk_kid apk_label < <(gen release-apk app)
 read -r other_seq other_kid other_label < <(gen release-apk other)
 # ecdh-agreement allows group adm only; root's python3 may be out of nobody's reach
-mkdir -p out-nobody && chmod 0777 out-nobody
+mkdir -p out-nobody
+chmod 0777 out-nobody
 out=$(setpriv --reuid=nobody --regid=adm --clear-groups "$SMKEY" generate --socket "$SMKD_SOCK" \
 	--policy ecdh-agreement --label kex -o out-nobody --json 2>&1) ||
 	smk_fail "generate ecdh-agreement as nobody:adm: $out"

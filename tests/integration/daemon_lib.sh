@@ -6,6 +6,7 @@ SMKEYD=${SMKEYD:-$SMK_BUILD_DIR/smkeyd}
 SMKEY=${SMKEY:-$SMK_BUILD_DIR/smkey}
 SMKD_CLIENT=$SMK_SOURCE_DIR/tests/integration/varlink_client.py
 SMKD_PIN=648219 # smkey-sim's default user PIN
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SMKD_P11=${SMK_PKCS11_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
 
 # smkd_config [EXTRA_YAML]: $SMK_TMP/smkeyd.yaml using every reader, the

@@ -242,6 +242,22 @@ smk_wait_no_card() {
 	smk_fail "reader $reader still has a card after ${secs}s"
 }
 
+# smk_shared_copy PATH: a copy of PATH that every user can read (and run,
+# when PATH is a program), in $SMK_TMP/shared; prints its path. A test that
+# acts as another user (setpriv) hands it these copies, never files of the
+# source or build tree: a clone in a 0700 home directory (Debian's default)
+# is closed to that user.
+smk_shared_copy() {
+	local src=$1 dst mode=0644
+	dst=$SMK_TMP/shared/$(basename "$src")
+	chmod 0711 "$SMK_TMP"
+	mkdir -p "$SMK_TMP/shared"
+	chmod 0755 "$SMK_TMP/shared"
+	[ -x "$src" ] && mode=0755
+	[ -e "$dst" ] || install -m "$mode" "$src" "$dst" || smk_fail "cannot copy $src to $dst"
+	printf '%s\n' "$dst"
+}
+
 # smk_expect LABEL PATTERN TEXT: TEXT must match the extended regex PATTERN.
 smk_expect() {
 	local label=$1 pattern=$2 text=$3

@@ -15,6 +15,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKEY=$(smk_shared_copy "$SMKEY")
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 

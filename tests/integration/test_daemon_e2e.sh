@@ -17,6 +17,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKEY=$(smk_shared_copy "$SMKEY")
+SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 
 smk_start_pcscd 1
 smk_sim_init card1 1
@@ -72,7 +75,8 @@ for b in "$SMK_TMP/release-apk.bundle" "$SMK_TMP"/out*/*.bundle.json; do
 	v=$(smkd_verify "$b" 2>&1) || smk_fail "smkey verify $b: $v"
 	smk_log "smkey verify $(basename "$b"): ok"
 done
-[ "$(ls "$SMK_TMP"/out*/*.bundle.json | wc -l)" = 2 ] || smk_fail "expected 2 bundles from smkey generate"
+bundles=("$SMK_TMP"/out*/*.bundle.json)
+[ "${#bundles[@]}" = 2 ] || smk_fail "expected 2 bundles from smkey generate"
 
 # ---- smkey export asks the daemon for what generate wrote ----
 "$SMKEY" export "$fw_req" --cvreq --socket "$SMKD_SOCK" -o "$SMK_TMP/fw2.cvreq" ||

@@ -12,6 +12,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKEYD=$(smk_shared_copy "$SMKEYD")
 
 smk_start_pcscd 1
 smk_sim_init card1 1

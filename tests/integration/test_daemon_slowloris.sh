@@ -15,7 +15,9 @@
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
 PY=/usr/bin/python3
-SLOW=$SMK_SOURCE_DIR/tests/integration/slowloris.py
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SLOW=$(smk_shared_copy "$SMK_SOURCE_DIR/tests/integration/slowloris.py")
+SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 
 smk_start_pcscd 1
 smk_sim_init card1 1

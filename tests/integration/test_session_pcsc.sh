@@ -83,7 +83,8 @@ echo \$! >"$SMK_TMP/sim2.pid"
 sleep 1.5
 EOF
 chmod +x between.sh
-echo "$SMK_SIM_PID_card" >sim.pid
+pid_var=SMK_SIM_PID_card
+echo "${!pid_var}" >sim.pid
 rc=0
 out=$("$SMKEY" card genkey -r "$R0" -t trust -p pin --type ec:secp256r1 \
 	--chr ZZSIMTEST00002 --label twice --count 2 --between ./between.sh \

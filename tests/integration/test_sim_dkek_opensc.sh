@@ -46,7 +46,7 @@ for r in 0 1; do
 	[ "$(printf '%s\n' "$out" | grep -c 'SW1=0x90, SW2=0x00')" = 2 ] ||
 		smk_fail "share import (reader $r): $out"
 	out=$(sc-hsm-tool --reader $r 2>&1) || smk_fail "sc-hsm-tool info (reader $r): $out"
-	kcv[$r]=$(printf '%s\n' "$out" | sed -n 's/^DKEK key check value *: *//p')
+	kcv[r]=$(printf '%s\n' "$out" | sed -n 's/^DKEK key check value *: *//p')
 	[ -n "${kcv[$r]}" ] || smk_fail "no key check value after the import (reader $r): $out"
 done
 [ "${kcv[0]}" = "${kcv[1]}" ] || smk_fail "the two cards report different KCVs: ${kcv[0]} ${kcv[1]}"

@@ -19,6 +19,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
+# nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
+SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 
 WSRV=$SMK_SOURCE_DIR/tests/integration/witness_server.py
 PUSHER=${SMKEYD_WITNESS:-$SMK_BUILD_DIR/smkeyd-witness}

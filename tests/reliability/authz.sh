@@ -11,6 +11,8 @@
 . "$(dirname "$0")/../integration/daemon_lib.sh"
 smk_enter_namespace "$@"
 . "$SMK_SOURCE_DIR/tests/reliability/rel_lib.sh"
+# nobody runs the second smkeyd: a copy it can run wherever the tree is
+SMKEYD=$(smk_shared_copy "$SMKEYD")
 
 rel_authz
 smkd_stop

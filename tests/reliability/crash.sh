@@ -57,6 +57,7 @@ for point in $points; do
 	keys_before=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' "$SMK_TMP/card1.json")
 	mark=$(wc -l <"$SMK_TMP/card1.apdu.jsonl")
 	how="SMKEYD_TEST_CRASH_AT=$point"
+	# shellcheck disable=SC2016 # the backquotes are Markdown code spans in the report
 	case $point in
 	gakp-sent)
 		smk_ctl card1 fault cmd=gakp:late=3000 >/dev/null
@@ -74,9 +75,9 @@ for point in $points; do
 	rf_generate "crash-$point" 30 >"$SMK_TMP/crash.out" &
 	gen=$!
 	case $point in
-	gakp-sent) wait_log_cmd gakp 1 && kill -9 "$SMKD_PID" ;;
-	record-signing) wait_log_cmd sign 1 && kill -9 "$SMKD_PID" ;;
-	checkpoint-signing) wait_log_cmd sign 2 && kill -9 "$SMKD_PID" ;;
+	gakp-sent) wait_log_cmd gakp 1; kill -9 "$SMKD_PID" ;;
+	record-signing) wait_log_cmd sign 1; kill -9 "$SMKD_PID" ;;
+	checkpoint-signing) wait_log_cmd sign 2; kill -9 "$SMKD_PID" ;;
 	esac
 	wait "$gen" || true
 	rc=0

@@ -101,6 +101,8 @@ rel_call_as() {
 # library's chmod 0666, so the mode checked is the one the daemon made.
 rel_authz() {
 	local out rc mode size0 size1 seq pol nobody="--reuid=nobody --regid=nogroup --clear-groups"
+	# nobody runs the client: a copy it can read wherever the tree is
+	SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 	rel_start_sims ""
 	smkd_config
 	smk_spawn "$SMK_TMP/smkeyd.log" "$SMKEYD" --stderr --debug -c "$SMKD_CONF"

@@ -1,7 +1,7 @@
 /* APDU encoding (host) and parsing (card side), short and extended. */
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/apdu.h"
 
 static void encode(const apdu *a, const char *hex)

@@ -26,7 +26,7 @@
 #include "archive/merkle.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/tlv.h"
 
 typedef struct fx {

@@ -15,8 +15,8 @@
 #include "archive/archive.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 #include "sm/cvc.h"
 
 #define ROOT_CHR "UTSRCACRD00001"

@@ -3,7 +3,7 @@
  * was still in CE|id) and "certificate" (a certificate written into CE|id of
  * a key with a record). Both go through the archive's one commit path, parse
  * with their own member set, verify offline and are counted by the audit.
- * The device PKI and the archive are the shared fixture of helpers/archfix.h.
+ * The device PKI and the archive are the shared fixture of tests/lib/archfix.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +23,8 @@
 #include "archive/bundle.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
 

@@ -33,7 +33,7 @@
 #include "archive/hsm_signer.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "policy/policy.h"
 #include "sim/card.h"
 #include "sm/pcsc.h"

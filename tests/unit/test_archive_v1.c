@@ -15,7 +15,7 @@
 #include "archive/record.h"
 #include "archive/verify.h"
 #include "common/json.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 
 #define V1 "tests/data/archive/v1"

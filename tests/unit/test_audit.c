@@ -22,8 +22,8 @@
 #include "archive/merkle.h"
 #include "archive/verify.h"
 #include "common/file.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
 

@@ -21,8 +21,8 @@
 #include "archive/checkpoint.h"
 #include "archive/record.h"
 #include "archive/verify.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 #include "sm/cvc.h"
 

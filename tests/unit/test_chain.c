@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/hex.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/chain.h"
 #include "sm/tlv.h"
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 static config *parse_ok(const char *file, const char *text)
 {

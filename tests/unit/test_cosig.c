@@ -24,8 +24,8 @@
 #include "archive/internal.h"
 #include "archive/verify.h"
 #include "archive/witness.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 
 /* made with Python's cryptography from the Ed25519 seed 00 01 02 .. 1f */
 static const char kat_vkey[] =

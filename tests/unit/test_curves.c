@@ -1,7 +1,7 @@
 /* Curve table: explicit parameters map to named curves and back. */
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/alg.h"
 #include "sm/curves.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/hex.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/cvc.h"
 #include "sm/tlv.h"
 

@@ -23,7 +23,7 @@
 #include "archive/verify.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/curves.h"
 #include "sm/cvc.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 static char dir[64];
 

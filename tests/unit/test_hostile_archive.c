@@ -23,8 +23,8 @@
 
 #include "archive/internal.h"
 #include "common/file.h"
-#include "helpers/archfix.h"
-#include "helpers/testutil.h"
+#include "tests/lib/archfix.h"
+#include "tests/lib/testutil.h"
 
 #define HOSTILE "\x1b[2K\r  ok  forged\nsmkeyd: info: forged"
 #define SHOWN "\\x1B[2K\\r  ok  forged\\nsmkeyd: info: forged"

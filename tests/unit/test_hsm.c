@@ -3,7 +3,7 @@
  * against truncated, over-long and garbage answers. */
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/hsm.h"
 
 /* EF 2F02 of the Nitrokey HSM 2 DENK0404144, ref §8.2 (464 bytes) */

@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/hsm.h"
 #include "sm/tlv.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 static char dir[64], sock_path[128];
 

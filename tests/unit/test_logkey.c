@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 
 #include "archive/logkey.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 /* The Rekor log's ECDSA P-256 key in verifier-key form (sigstore's public
  * checkpoint key; c0d23d6a is its published key hash). */

@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 
 #include "archive/merkle.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 #define N_LEAVES 33
 

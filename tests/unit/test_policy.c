@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "policy/policy.h"
 
 #define EXAMPLES SMK_SOURCE_DIR "/etc/policies.d"

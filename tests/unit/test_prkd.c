@@ -3,7 +3,7 @@
 #include <openssl/asn1.h>
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/prkd.h"
 
 /* EC P-256, label "app-2027", iD 01, no algorithm list. Per OpenSC's

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "daemon/reply_cache.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 static void put(reply_cache *c, uint64_t key, const char *text)
 {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/sdnotify.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 /* a datagram socket bound to path (or, with a leading '@', to that name in
  * the abstract namespace), as systemd's notify socket or journald's */

@@ -29,7 +29,7 @@
 
 #include "daemon/engine.h"
 #include "daemon/server.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "proto/varlink.h"
 
 /* ---- the test engine ---- */

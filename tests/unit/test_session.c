@@ -12,8 +12,8 @@
 
 #include <openssl/evp.h>
 
-#include "helpers/simtransport.h"
-#include "helpers/testutil.h"
+#include "tests/lib/simtransport.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/alg.h"
 #include "sm/chain.h"

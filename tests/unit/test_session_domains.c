@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "helpers/simtransport.h"
-#include "helpers/testutil.h"
+#include "tests/lib/simtransport.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/alg.h"
 #include "sm/curves.h"

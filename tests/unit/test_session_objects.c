@@ -18,8 +18,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "helpers/simtransport.h"
-#include "helpers/testutil.h"
+#include "tests/lib/simtransport.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/alg.h"
 #include "sm/apdu.h"

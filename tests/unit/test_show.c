@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/show.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 START_TEST(plain_text_unchanged)
 {

@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 
 #include "common/hex.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/apdu.h"
 #include "sm/ca.h"

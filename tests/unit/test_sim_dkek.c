@@ -15,7 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sim/card.h"
 #include "sm/apdu.h"
 #include "sm/chain.h"

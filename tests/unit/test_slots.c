@@ -6,7 +6,7 @@
  * uid; a call in flight is never taken, nor the newcomer's own uid's.
  */
 #include "daemon/slots.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 #define IDLE(u, n)                                                                                 \
 	{                                                                                          \

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/hex.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/ca.h"
 #include "sm/smsg.h"
 

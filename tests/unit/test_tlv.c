@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "sm/tlv.h"
 
 START_TEST(parse_two_byte_tag_long_length)
@@ -131,25 +131,43 @@ END_TEST
 
 START_TEST(iterate_every_prefix_without_overread)
 {
-	/* every prefix of a valid nested object either parses or fails cleanly;
-	 * under ASan this proves no byte past the prefix is read */
+	/* every proper prefix of a valid nested object is refused with a
+	 * message, and only the whole object parses, to its three children;
+	 * under ASan this also proves no byte past the prefix is read */
+	static const uint32_t want[] = {0x5F29, 0x42, 0x7F49};
 	smk_buf b = SMK_BUF_INIT;
 	size_t n;
 
 	tu_hex(&b, "7F4E175F2901004209555443413030303031 7F4905 0603010203");
+	ck_assert_uint_eq(b.len, 26);
 	for (n = 0; n <= b.len; n++) {
 		uint8_t *copy = malloc(n ? n : 1);
+		size_t kids = 0;
 		tlv t;
-		smk_err e;
+		smk_err e = {0};
 
+		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, b.data, n);
-		if (tlv_parse(copy, n, &t, &e) == 0) {
+		if (n < b.len) {
+			ck_assert_msg(tlv_parse(copy, n, &t, &e) < 0, "prefix of %zu bytes parsed", n);
+			ck_assert_msg(e.msg[0] != '\0', "prefix of %zu bytes: no message", n);
+		} else {
 			tlv_iter it;
 			tlv c;
+			int rc;
 
+			ck_assert_int_eq(tlv_parse(copy, n, &t, &e), 0);
+			ck_assert_uint_eq(t.tag, 0x7F4E);
+			ck_assert_uint_eq(t.len, 23);
 			tlv_iter_init(&it, t.value, t.len);
-			while (tlv_next(&it, &c, &e) == 1)
-				;
+			while ((rc = tlv_next(&it, &c, &e)) == 1) {
+				ck_assert_uint_lt(kids, 3);
+				ck_assert_uint_eq(c.tag, want[kids]);
+				ck_assert(c.value >= t.value && c.value + c.len <= t.value + t.len);
+				kids++;
+			}
+			ck_assert_int_eq(rc, 0);
+			ck_assert_uint_eq(kids, 3);
 		}
 		free(copy);
 	}

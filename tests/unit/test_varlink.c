@@ -5,7 +5,8 @@
  * (framing, call envelope, or parameter check) without reaching the engine.
  *
  * methods.c is driven directly here: this file defines the two sides it
- * talks to (the connection and the engine) as recorders.
+ * talks to as recorders (the connection, and the hooks of the fake engine of
+ * tests/lib/fake_engine.c).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@
 
 #include "daemon/engine.h"
 #include "daemon/methods.h"
-#include "helpers/testutil.h"
+#include "tests/lib/fake_engine.h"
+#include "tests/lib/testutil.h"
 #include "proto/varlink.h"
 #include "varlink_errors.h"
 
@@ -59,31 +61,17 @@ long long server_conn_elapsed_ms(const struct server_conn *c)
 	return 5;
 }
 
-/* ---- the engine: counts calls and keeps what it was given ---- */
+/* ---- the engine (tests/lib/fake_engine.c): counts calls and keeps what it
+ * was given ---- */
 
 static int engine_calls;
 static char gen_policy[128], gen_label[128], gen_device[128];
 static json_t *query_params;
 
-void engine_error_clear(engine_error *err)
-{
-	json_decref(err->params);
-	err->params = NULL;
-}
-
-const char *engine_stage_name(enum engine_stage stage)
-{
-	static const char *const names[] = {"queued", "session", "generating", "archived"};
-
-	return names[stage];
-}
-
-int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		 engine_error *err)
+static int generate(engine *eng, const char *policy, const char *label, const char *device,
+		    engine_progress_fn progress, engine_done_fn done, void *ctx, engine_error *err)
 {
 	(void)eng;
-	(void)peer;
 	engine_calls++;
 	snprintf(gen_policy, sizeof(gen_policy), "%s", policy);
 	snprintf(gen_label, sizeof(gen_label), "%s", label ? label : "(none)");
@@ -99,14 +87,10 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy, const
 	return 0;
 }
 
-void engine_forget(engine *eng, void *ctx)
+static int query(engine *eng, json_t *params, json_t **reply, engine_error *err)
 {
 	(void)eng;
-	(void)ctx;
-}
-
-static int query(json_t *params, json_t **reply)
-{
+	(void)err;
 	engine_calls++;
 	json_decref(query_params);
 	query_params = json_incref(params);
@@ -114,64 +98,15 @@ static int query(json_t *params, json_t **reply)
 	return 0;
 }
 
-#define QUERY(fn)                                                                                  \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,               \
-	       engine_error *err)                                                                  \
-	{                                                                                          \
-		(void)eng;                                                                         \
-		(void)peer;                                                                        \
-		(void)err;                                                                         \
-		return query(params, reply);                                                       \
-	}
-QUERY(engine_get_record)
-QUERY(engine_list_records)
-QUERY(engine_get_bundle)
-QUERY(engine_list_policies)
-QUERY(engine_list_devices)
-QUERY(engine_get_checkpoint)
-QUERY(engine_get_log_key)
-QUERY(engine_get_consistency_proof)
-QUERY(witness_add_cosignatures)
-QUERY(witness_report_push)
+/* The card methods: answered at once, like Generate above. */
+static int card(engine *eng, json_t *params, engine_done_fn done, void *ctx, engine_error *err)
+{
+	json_t *reply;
 
-/* The after-generation card methods: answered at once, like Generate above. */
-#define CARD(fn)                                                                                   \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,         \
-	       void *ctx, engine_error *err)                                                       \
-	{                                                                                          \
-		json_t *reply;                                                                     \
-		(void)eng;                                                                         \
-		(void)peer;                                                                        \
-		(void)err;                                                                         \
-		query(params, &reply);                                                             \
-		done(ctx, reply, NULL);                                                            \
-		return 0;                                                                          \
-	}
-CARD(certs_create_csr)
-CARD(certs_self_sign)
-CARD(certs_import)
-CARD(adopt_key)
-CARD(adopt_list_objects)
-
-/* GetRecord and ListPolicies reach the engine in their text form. */
-#define QUERY_TEXT(fn, json_fn)                                                                    \
-	int fn(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,                 \
-	       engine_error *err)                                                                  \
-	{                                                                                          \
-		json_t *reply = NULL;                                                              \
-		char *text;                                                                        \
-		int rc = json_fn(eng, peer, params, &reply, err);                                  \
-                                                                                                   \
-		if (rc < 0)                                                                        \
-			return rc;                                                                 \
-		text = json_dumps(reply, JSON_COMPACT);                                            \
-		json_decref(reply);                                                                \
-		rc = text ? smk_buf_add(out, text, strlen(text)) : -1;                             \
-		free(text);                                                                        \
-		return rc;                                                                         \
-	}
-QUERY_TEXT(engine_get_record_text, engine_get_record)
-QUERY_TEXT(engine_list_policies_text, engine_list_policies)
+	query(eng, params, &reply, err);
+	done(ctx, reply, NULL);
+	return 0;
+}
 
 /* ---- framing ---- */
 
@@ -887,6 +822,8 @@ int main(void)
 {
 	Suite *s = suite_create("varlink");
 	TCase *t = tcase_create("framing");
+
+	fake_engine = (fake_engine_hooks){generate, query, card};
 
 	tcase_add_test(t, test_split_at_every_byte);
 	tcase_add_test(t, test_byte_by_byte_and_merged);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "archive/vkey.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 START_TEST(split_at_two_plus)
 {
