@@ -209,7 +209,7 @@ pin_before=$(sha256sum </etc/smkeyd/hsm-pin)
 # smkeyd running at the upgrade: the package restarts it on the new binary
 run smkey generate --policy boot-extra --label before -o "$KEYS"
 pid=$(prop smkeyd MainPID)
-records_before=$(smkey list | wc -l)
+records_before=$(smkey list | tail -n +2 | wc -l) # below the header line
 v2=$(dpkg-deb -f "$(ls "$SMK_PKG_DIR"/v2/smkeyd_*.deb)" Version)
 dpkg --compare-versions "$v2" gt "$v1" || fail "v2 $v2 is not above v1 $v1"
 run apt-get install -y "$SMK_PKG_DIR"/v2/smkeyd_*.deb "$SMK_PKG_DIR"/v2/smkey_*.deb \
@@ -232,8 +232,8 @@ ok "config edit, added policy, PIN file ($(stat -c '%U:%G %a' /etc/smkeyd/hsm-pi
 eventually 30 systemctl is-active --quiet smkeyd.service || fail "smkeyd not active after the upgrade"
 [ "$(prop smkeyd MainPID)" != "$pid" ] || fail "smkeyd was not restarted by the upgrade (pid $pid)"
 ok "socket still enabled; smkeyd restarted by the upgrade (pid $pid -> $(prop smkeyd MainPID))"
-records_after=$(smkey list | wc -l)
-[ "$records_after" = "$records_before" ] || fail "smkey list had $records_before lines before, $records_after after"
+records_after=$(smkey list | tail -n +2 | wc -l)
+[ "$records_after" = "$records_before" ] || fail "smkey list had $records_before records before, $records_after after"
 ok "the archive survived: smkey list shows the same $records_after records"
 run smkey generate --policy release-apk --label after -o "$KEYS"
 smkey list
@@ -244,7 +244,7 @@ run systemctl stop smkeyd.service
 run smkey audit /var/lib/smkeyd/archive.db --trust /etc/smkeyd/trust --log "$(cat /root/log.vkey)"
 ok "smkey audit of the archive after the upgrade: exit 0"
 
-step "purge: the archive is evidence and stays"
+step "9. apt purge smkeyd: the archive is evidence and stays"
 run apt-get purge -y smkeyd
 [ -s /var/lib/smkeyd/archive.db ] || fail "apt purge removed the archive"
 [ -f /etc/smkeyd/hsm-pin ] || fail "apt purge removed the administrator's PIN file"
