@@ -13,7 +13,7 @@
 #include "common/hex.h"
 #include "common/json.h"
 #include "common/user.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 
 static const uint8_t all_nibbles[] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF};
 

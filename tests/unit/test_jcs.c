@@ -18,7 +18,7 @@
 #include "archive/archive.h"
 #include "archive/internal.h"
 #include "common/json.h"
-#include "helpers/testutil.h"
+#include "tests/lib/testutil.h"
 #include "policy/policy.h"
 
 static const char python_check[] =

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/simtransport.h"
-#include "helpers/testutil.h"
+#include "tests/lib/simtransport.h"
+#include "tests/lib/testutil.h"
 #include "relay/relay.h"
 #include "sim/card.h"
 
