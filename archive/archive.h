@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The archive: an append-only SQLite store of signed key-generation records.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey audit: everything an auditor can check about an archive file, as a
  * plain-text report. Unlike verify, it does not stop at the first problem:
@@ -267,8 +268,7 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
 			     have_prev);
 		if (merkle_leaf_hash(p, n, leaf, e) < 0 ||
-		    merkle_tree_append(&au->tree, leaf, e) < 0 ||
-		    smk_sha256(p, n, prev, e) < 0) {
+		    merkle_tree_append(&au->tree, leaf, e) < 0 || smk_sha256(p, n, prev, e) < 0) {
 			sqlite3_finalize(st);
 			return -1;
 		}
@@ -286,7 +286,8 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 		au->n_unreadable ? ", the rest unreadable" : "");
 	if (au->n_recovered)
 		fprintf(au->out,
-			"  %" PRIu64 " recovered: read back from CE|id after the card's answer under "
+			"  %" PRIu64
+			" recovered: read back from CE|id after the card's answer under "
 			"secure messaging was lost; their algorithm lists rest on the intent and "
 			"the CHR unless the card confirmed them\n",
 			au->n_recovered);
@@ -469,10 +470,12 @@ static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 			 * asked for: an attack or a broken card, never routine */
 			if (reason && strncmp(reason, ARCHIVE_REFUSED_PREFIX, plen) == 0) {
 				refused++;
-				finding(au, "intent %s  %s  %s, policy %s: key refused, not archived: %s",
-					id, t, smk_show((const char *)sqlite3_column_text(st, 2)),
-					smk_show((const char *)sqlite3_column_text(st, 3)),
-					smk_show(reason + plen));
+				finding(
+				    au,
+				    "intent %s  %s  %s, policy %s: key refused, not archived: %s",
+				    id, t, smk_show((const char *)sqlite3_column_text(st, 2)),
+				    smk_show((const char *)sqlite3_column_text(st, 3)),
+				    smk_show(reason + plen));
 			}
 		}
 	}
@@ -552,8 +555,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 		goto out;
 	if (o->since)
 		audit_since(&au, o);
-	if (audit_outcomes(a, &au, e) < 0 ||
-	    archive_witness_audit(a, report, &au.problems, e) < 0)
+	if (audit_outcomes(a, &au, e) < 0 || archive_witness_audit(a, report, &au.problems, e) < 0)
 		goto out;
 	if (au.findings)
 		fprintf(report, "\nResult: FAILED (%u problem%s, of which %u finding%s)\n",

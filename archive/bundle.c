@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Bundle encoding, parsing, and export from an archive. */
 #include "bundle.h"
 
@@ -132,7 +133,7 @@ static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
 	{
 		if (!json_is_string(h) ||
 		    smk_b64_decode(json_string_value(h), json_string_length(h), &p->hashes, key,
-				       e) < 0 ||
+				   e) < 0 ||
 		    p->hashes.len != 32 * (i + 1))
 			return smk_fail(e, SMK_E_FORMAT, "bundle: %s: hash %zu is not 32 bytes",
 					key, i);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The bundle: one JSON file per key that `smkey verify` checks with pinned
  * trust anchors only (docs/archive.md "Bundle"). It carries the record and

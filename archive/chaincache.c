@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cache of verified device chains (chaincache.h). */
 #include "chaincache.h"
 

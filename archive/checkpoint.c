@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* C2SP tlog-checkpoint notes signed with the archive key (C2SP signed-note). */
 #include "checkpoint.h"
 
@@ -207,7 +208,7 @@ int archive_checkpoint_open_key(const uint8_t *note, size_t len, const archive_c
 			return smk_fail(e, SMK_E_FORMAT, "checkpoint: malformed signature line");
 		name_len = (size_t)(sp - name);
 		if (smk_b64_decode((const char *)sp + 1, n - (size_t)(sp + 1 - line), &sig,
-				       "checkpoint signature", e) < 0)
+				   "checkpoint signature", e) < 0)
 			return -1;
 		/* C2SP: only the (key name, key ID) we know counts; others are ignored */
 		if (sig.len > 4 && name_len == strlen(origin) &&

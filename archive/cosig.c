@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Witness cosignatures (c2sp.org/tlog-cosignature type 0x04) and verifier keys. */
 #include "cosig.h"
 
@@ -128,8 +129,8 @@ int cosig_parse_line(const uint8_t *line, size_t len, cosig *c, smk_err *e)
 				"cosignature: key name must be 1 to %d printable ASCII characters",
 				COSIG_NAME_MAX);
 	memcpy(c->name, name, name_len);
-	if (smk_b64_decode((const char *)sp + 1, len - (size_t)(sp + 1 - line), &raw,
-			       "cosignature", e) < 0)
+	if (smk_b64_decode((const char *)sp + 1, len - (size_t)(sp + 1 - line), &raw, "cosignature",
+			   e) < 0)
 		return smk_context(e, "cosignature by %s", c->name);
 	if (raw.len != COSIG_SIG_LEN) {
 		size_t got = raw.len;

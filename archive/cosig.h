@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Witness cosignatures on checkpoints (c2sp.org/tlog-cosignature, type 0x04,
  * timestamped Ed25519) and the witness verifier keys that check them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The archive signer in the HSM: SIGN with algorithm 0x73 (ecdsa-sha256,
  * the card hashes; ref §6.6, §7.7) under the secure-messaging session. That

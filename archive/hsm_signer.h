@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The archive signing key held in a SmartCard-HSM, used through an SM session. */
 #ifndef SMK_ARCHIVE_HSM_SIGNER_H
 #define SMK_ARCHIVE_HSM_SIGNER_H

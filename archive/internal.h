@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers shared by the files of archive/ and nothing else: reading canonical
  * JSON and typed members. Not part of the module's public API. Writing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The archive key's built-in policy. policy/ writes it, in the same canonical
  * document format as every other policy (docs/policy.md), so the archive

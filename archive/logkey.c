@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Note verifier keys of logs (logkey.h): printing, strict parsing, pins. */
 #include "logkey.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A log's identity: its note verifier key, the one line a relying party
  * publishes and pins (golang.org/x/mod/sumdb/note verifier-key form):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* RFC 6962 Merkle tree heads and proofs; RFC 9162 proof verification. */
 #include "merkle.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The archive's log is an RFC 6962 Merkle tree over the canonical bytes of
  * the records, in sequence order. This module knows only hashes: it computes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The read side of the store: records, checkpoints, proofs and open intents,
  * for the daemon's queries, the bundle export and the offline tools.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Canonical encoding of intents and records, and the strict record parser. */
 #include "record.h"
 
@@ -283,7 +284,8 @@ int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *ou
 		out->rsa = 1;
 		out->bits = (unsigned)bits;
 	} else {
-		smk_fail(e, SMK_E_FORMAT, "policy document: key type \"%s\" is not ec or rsa", type);
+		smk_fail(e, SMK_E_FORMAT, "policy document: key type \"%s\" is not ec or rsa",
+			 type);
 		goto out;
 	}
 	rc = 0;
@@ -628,15 +630,14 @@ static const char *const adopted_record_keys[] = {
 static const char *const cert_record_keys[] = {"format", "intent", "intent-digest", "prev", "seq",
 					       "time",	 NULL};
 /* format 2: the same and "card" */
-static const char *const record_keys_2[] = {"card",	     "chr",  "device", "format",
-					    "intent",	     "intent-digest", "key",	"policy",
-					    "prev",	     "seq",  "sm",     "time",
-					    NULL};
+static const char *const record_keys_2[] = {
+    "card", "chr", "device", "format", "intent", "intent-digest", "key", "policy",
+    "prev", "seq", "sm",     "time",   NULL};
 static const char *const adopted_record_keys_2[] = {
-    "card", "chr", "device", "format", "intent", "intent-digest", "key", "prev", "seq", "sm", "time",
-    NULL};
-static const char *const card_keys[] = {"alg-list", "algorithms", "car", "cvreq", "key-domains",
-					NULL};
+    "card", "chr",  "device", "format", "intent", "intent-digest",
+    "key",  "prev", "seq",    "sm",	"time",	  NULL};
+static const char *const card_keys[] = {"alg-list", "algorithms",  "car",
+					"cvreq",    "key-domains", NULL};
 static const char *const relayed_card_keys[] = {"alg-list",    "algorithms", "car", "cvreq",
 						"key-domains", "relayed",    NULL};
 static const char *const key_domains_keys[] = {"domains", "reported", NULL};
@@ -1019,11 +1020,11 @@ static int parse_domain(json_t *one, archive_key_domain *d, smk_err *e)
 		memcpy(d->kcv, kcv.data, 8);
 	smk_buf_free(&kcv);
 	if (d->shares_outstanding > d->shares_total)
-		return smk_fail(e, SMK_E_FORMAT, "%s %u: %u of %u shares outstanding", w,
-				d->index, d->shares_outstanding, d->shares_total);
+		return smk_fail(e, SMK_E_FORMAT, "%s %u: %u of %u shares outstanding", w, d->index,
+				d->shares_outstanding, d->shares_total);
 	if (d->kind == ARCHIVE_DOMAIN_EMPTY && (d->shares_total || d->has_kcv))
-		return smk_fail(e, SMK_E_FORMAT, "%s %u: shares or kcv on a %s domain", w,
-				d->index, domain_kind_names[d->kind]);
+		return smk_fail(e, SMK_E_FORMAT, "%s %u: shares or kcv on a %s domain", w, d->index,
+				domain_kind_names[d->kind]);
 	return 0;
 }
 
@@ -1048,8 +1049,9 @@ static int parse_card(json_t *o, archive_record *r, smk_err *e)
 		return -1;
 	/* one spelling only: not relayed is the member's absence */
 	if (f->relayed && !json_is_true(json_object_get(card, "relayed")))
-		return smk_fail(e, SMK_E_FORMAT, "%s: \"relayed\" is not true (leave it out "
-						 "for a device not reached through a relay)",
+		return smk_fail(e, SMK_E_FORMAT,
+				"%s: \"relayed\" is not true (leave it out "
+				"for a device not reached through a relay)",
 				w);
 	if (archive_cvreq_car(r->cvreq.data, r->cvreq.len, car, e) < 0)
 		return smk_context(e, "record");
@@ -1081,8 +1083,8 @@ static int parse_card(json_t *o, archive_record *r, smk_err *e)
 	/* key kinds: "confirmed" is the policy's list, as the card reported it;
 	 * adopted: "reported" is whatever the card reported (no policy) */
 	if (v == 2 && !adopted)
-		return smk_fail(e, SMK_E_FORMAT, "%s: algorithms \"reported\" on a record of kind %s",
-				w, r->kind);
+		return smk_fail(e, SMK_E_FORMAT,
+				"%s: algorithms \"reported\" on a record of kind %s", w, r->kind);
 	if (v == 1 && (adopted || f->alg_count != r->alg_count ||
 		       memcmp(f->algs, r->alg_list, f->alg_count) != 0))
 		return smk_fail(e, SMK_E_MISMATCH,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Records in their canonical form (docs/archive.md "Record"): one JSON
  * object, keys sorted, no insignificant white space, byte strings in
@@ -107,9 +108,9 @@ int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
  * bits) and its algorithm list: what a key read back from CE|id must be
  * before it is archived under that policy. */
 typedef struct archive_policy_key {
-	int rsa;	 /* 0: EC */
-	char curve[32];	 /* EC: the curve name of sm/curves.h */
-	unsigned bits;	 /* RSA: modulus size */
+	int rsa;	/* 0: EC */
+	char curve[32]; /* EC: the curve name of sm/curves.h */
+	unsigned bits;	/* RSA: modulus size */
 	uint8_t algs[SMK_ALG_LIST_MAX];
 	size_t alg_count;
 } archive_policy_key;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The archive key's signatures: ECDSA with SHA-256, DER encoded. */
 #include "archive.h"
 

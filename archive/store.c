@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The SQLite store: one file, WAL journal, synchronous=FULL, so that a
  * transaction that returned is on disk. Rows are only ever inserted; the
@@ -447,8 +448,8 @@ int archive_intent_policy(archive *a, const char *request_id, smk_buf *doc, smk_
 	int rc = load_intent(a, request_id, &in, e);
 
 	if (rc == 0 && in.policy_doc.len == 0)
-		rc = smk_fail(e, SMK_E_ARG, "archive: intent %s (kind %s) has no policy", request_id,
-			      in.kind);
+		rc = smk_fail(e, SMK_E_ARG, "archive: intent %s (kind %s) has no policy",
+			      request_id, in.kind);
 	if (rc == 0 && smk_buf_add(doc, in.policy_doc.data, in.policy_doc.len) < 0)
 		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
 	smk_buf_free(&in.canonical);
@@ -470,7 +471,7 @@ static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 	if (rc == SQLITE_ROW) {
 		*next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
 		rc = smk_sha256(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-				    prev, e);
+				prev, e);
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : archive_db_fail(a, "read last record", e);
 	}
@@ -970,7 +971,6 @@ int archive_cert_commit(archive *a, const archive_signer *signer, const char *re
 		return rollback(a, request_id, e);
 	return 0;
 }
-
 
 int archive_sign_checkpoint(archive *a, const archive_signer *signer, uint64_t *size, smk_err *e)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reading canonical JSON and X.509 public keys for the archive. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Attestation of records and verification of bundles (smkey verify). */
 #include "verify.h"
 
@@ -175,9 +176,10 @@ static void domains_text(const archive_card_facts *c, char *out, size_t cap)
 			smk_hex_to(kcv, d->kcv, 8, SMK_HEX_LOWER);
 		if (d->kind == ARCHIVE_DOMAIN_DKEK)
 			n = snprintf(out + used, cap - used,
-				     "%sdomain %u DKEK, %u of %u shares imported%s%s", i ? "; " : "",
-				     d->index, d->shares_total - d->shares_outstanding,
-				     d->shares_total, d->has_kcv ? ", KCV " : "", kcv);
+				     "%sdomain %u DKEK, %u of %u shares imported%s%s",
+				     i ? "; " : "", d->index,
+				     d->shares_total - d->shares_outstanding, d->shares_total,
+				     d->has_kcv ? ", KCV " : "", kcv);
 		else if (d->kind == ARCHIVE_DOMAIN_XKEK)
 			n = snprintf(out + used, cap - used, "%sdomain %u XKEK%s%s", i ? "; " : "",
 				     d->index, d->has_kcv ? ", KCV " : "", kcv);
@@ -190,7 +192,8 @@ static void domains_text(const archive_card_facts *c, char *out, size_t cap)
 	}
 	if (used < cap)
 		snprintf(out + used, cap - used, "%s",
-			 imp == 1 ? " (the device can import keys)" : " (no domain can import keys)");
+			 imp == 1 ? " (the device can import keys)"
+				  : " (no domain can import keys)");
 }
 
 void archive_card_describe(const archive_record *r, archive_card_text *out)

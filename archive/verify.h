@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Offline verification: a bundle (smkey verify) and a whole archive file
  * (smkey audit), with pinned trust anchors only. Both fail closed and name
@@ -52,11 +53,11 @@ void archive_adopted_note(const archive_record *r, char *out, size_t cap);
  * statement. present is 0 for a format-1 record (nothing recorded). */
 typedef struct archive_card_text {
 	int present;
-	int recovered;	 /* the CV request was read back after a lost answer */
-	char car[80];	 /* the request's inner CAR, or "(none in the request)" */
+	int recovered;	  /* the CV request was read back after a lost answer */
+	char car[80];	  /* the request's inner CAR, or "(none in the request)" */
 	char source[320]; /* how the CV request reached smkeyd */
 	char domains[700];
-	char algs[448];	 /* whether the card confirmed the algorithm list */
+	char algs[448]; /* whether the card confirmed the algorithm list */
 } archive_card_text;
 void archive_card_describe(const archive_record *r, archive_card_text *out);
 

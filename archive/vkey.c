@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Note verifier keys (vkey.h): the <name>+<key ID>+<key> form and key files. */
 #include "vkey.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Note verifier keys (c2sp.org/signed-note), the one reader of their form
  * and of the files that list them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Witness cosignatures and push outcomes in the archive (witness.h). */
 #include "witness.h"
 

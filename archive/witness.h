@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What witnesses said about the archive's checkpoints, kept in the archive
  * (docs/archive.md "Witness cosignatures"):

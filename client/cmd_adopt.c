@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey adopt --device SERIAL --key-id N [--label L] [-o BUNDLE] [--json]
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]
  *                   [--report FILE [--force]]

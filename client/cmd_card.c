@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey card: talk to SmartCard-HSMs over PC/SC directly, without the
  * daemon, through the same session code the daemon uses (so always under

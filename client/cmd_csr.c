@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey csr ID --subject S [-o FILE]
  * smkey selfsign ID --subject S [--days N] [-o FILE]
@@ -24,8 +25,9 @@ static void usage(FILE *f, const char *name)
 			"  a self-signed certificate for the key, signed in the HSM; valid\n"
 			"  for N days from now (default 9125, 25 years, as APK signing wants)\n");
 	else
-		fprintf(f, "usage: smkey csr ID --subject SUBJECT [-o FILE [--force]] [--socket PATH]\n"
-			   "  a PKCS#10 request for the key, signed in the HSM, for a CA\n");
+		fprintf(
+		    f, "usage: smkey csr ID --subject SUBJECT [-o FILE [--force]] [--socket PATH]\n"
+		       "  a PKCS#10 request for the key, signed in the HSM, for a CA\n");
 	fprintf(f, "  ID: the key record's seq, request id or label\n"
 		   "  SUBJECT: as openssl -subj, e.g. \"/CN=Release key/O=Example Ltd/C=DE\"\n");
 }

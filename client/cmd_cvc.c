@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey cvc: look at CV certificates, device chains (EF 2F02) and
  * authenticated CV requests, and verify them offline against pinned roots.

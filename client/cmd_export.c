@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey export ARCHIVE ID --pem|--cvreq|--bundle [-o FILE [--force]]
  * smkey export ARCHIVE --checkpoint [-o FILE [--force]]
@@ -112,16 +113,23 @@ static int produce_online(const char *socket, const char *id, enum what what, sm
 	const char *v;
 	int rc;
 
-	rc = vlc_simple("export", socket, what == BUNDLE ? "io.smkeyd.GetBundle" : "io.smkeyd.GetRecord",
-			params, &msg, &r);
+	rc = vlc_simple("export", socket,
+			what == BUNDLE ? "io.smkeyd.GetBundle" : "io.smkeyd.GetRecord", params,
+			&msg, &r);
 	json_decref(params);
 	if (rc != SMKEY_EXIT_OK)
 		return rc;
 	rec = what == BUNDLE ? r.params : json_object_get(r.params, "record");
-	v = vlc_str(rec, what == BUNDLE ? "bundle" : what == PEM ? "public_key_pem" : "cvreq", NULL);
+	v = vlc_str(rec,
+		    what == BUNDLE ? "bundle"
+		    : what == PEM  ? "public_key_pem"
+				   : "cvreq",
+		    NULL);
 	if (v == NULL) {
 		fprintf(stderr, "smkey export: record %s has no %s\n", id,
-			what == BUNDLE ? "bundle" : what == PEM ? "public key" : "CV request");
+			what == BUNDLE ? "bundle"
+			: what == PEM  ? "public key"
+				       : "CV request");
 		json_decref(msg);
 		return SMKEY_EXIT_FAILED;
 	}
@@ -132,7 +140,8 @@ static int produce_online(const char *socket, const char *id, enum what what, sm
 		smk_err e;
 
 		if (smk_b64_decode(v, strlen(v), out, "CV request", &e) < 0) {
-			fprintf(stderr, "smkey export: record %s: the CV request is not base64\n", id);
+			fprintf(stderr, "smkey export: record %s: the CV request is not base64\n",
+				id);
 			rc = SMKEY_EXIT_FAILED;
 		} else {
 			rc = SMKEY_EXIT_OK;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey generate --policy NAME [--label L] [--device SERIAL] [-o DIR] [--json]
  *

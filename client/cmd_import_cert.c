@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey import-cert ID FILE [-o BUNDLE [--force]] [--json]
  *

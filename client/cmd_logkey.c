@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey log-key [ARCHIVE] [--socket PATH] [--json]
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey relay --reader PATTERN (--connect HOST:PORT | --via COMMAND)
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]
  *                     [--witness VKEY]... [--witness-quorum N]
@@ -46,21 +47,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
-		   "                    [--witness VKEY]... [--witness-quorum N]\n"
-		   "  verify a key's bundle offline against pinned root certificates\n"
-		   "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
-		   "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
-		   "  holds more, one per line;\n"
-		   "  --certificate: also check that the certificate (PEM or DER) holds the\n"
-		   "  attested key;\n"
-		   "  --witness: a witness verifier key (NAME+KEYID+BASE64), repeatable; DIR/witnesses\n"
-		   "  holds more, and \"quorum N\"; the checkpoint must carry cosignatures by\n"
-		   "  --witness-quorum N of them (default: all)\n"
-		   "exit status: 0 verified and the log is pinned; 3 what the device proves\n"
-		   "  holds but no log is pinned: the log's statements are NOT verified;\n"
-		   "  1 not verified (or the bundle's log is not a pinned one, or the witness\n"
-		   "  quorum is not met); 2 usage\n");
+	fprintf(
+	    f,
+	    "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
+	    "                    [--witness VKEY]... [--witness-quorum N]\n"
+	    "  verify a key's bundle offline against pinned root certificates\n"
+	    "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
+	    "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
+	    "  holds more, one per line;\n"
+	    "  --certificate: also check that the certificate (PEM or DER) holds the\n"
+	    "  attested key;\n"
+	    "  --witness: a witness verifier key (NAME+KEYID+BASE64), repeatable; DIR/witnesses\n"
+	    "  holds more, and \"quorum N\"; the checkpoint must carry cosignatures by\n"
+	    "  --witness-quorum N of them (default: all)\n"
+	    "exit status: 0 verified and the log is pinned; 3 what the device proves\n"
+	    "  holds but no log is pinned: the log's statements are NOT verified;\n"
+	    "  1 not verified (or the bundle's log is not a pinned one, or the witness\n"
+	    "  quorum is not met); 2 usage\n");
 }
 
 static int read_input(const char *path, smk_buf *out)
@@ -217,9 +220,10 @@ static void stated_by_log(const archive_verified *v)
 	/* notary mode: the log's own word on how it reached the card; the card
 	 * proves who it is (the chain above), not which host it sat in */
 	if (r->has_card && r->card.relayed)
-		stated("relay", "the card was reached through a relay; %s log %s itself, "
-				"under secure messaging that ends in the card (the relay's host "
-				"could neither read nor change the PIN, the GAKP or its answer)",
+		stated("relay",
+		       "the card was reached through a relay; %s log %s itself, "
+		       "under secure messaging that ends in the card (the relay's host "
+		       "could neither read nor change the PIN, the GAKP or its answer)",
 		       adopted ? "the card was read by" : "the GAKP was sent by the smkeyd of",
 		       smk_show(v->origin));
 	if (v->has_cert) {
@@ -303,8 +307,9 @@ static int check_witnesses(const smk_buf *in, const cosig_policy *wp)
 		}
 	}
 	if ((long)valid < wp->quorum) {
-		printf("    FAILED   %zu valid cosignature(s) by distinct witnesses, %ld required\n",
-		       valid, wp->quorum);
+		printf(
+		    "    FAILED   %zu valid cosignature(s) by distinct witnesses, %ld required\n",
+		    valid, wp->quorum);
 		fflush(stdout);
 		fprintf(stderr,
 			"smkey verify: NOT VERIFIED: witness quorum not met: %zu of %ld "

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The shared option parser of smkey's daemon commands (see cmdline.h): one
  * getopt_long table made of the shared options and the command's own.

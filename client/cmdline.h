@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * One option parser for the commands that ask smkeyd: each describes its own
  * options in a cmdline_spec, and cmdline_parse adds the ones they share

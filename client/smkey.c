@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* smkey: command-line client and offline tools. Dispatches to cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
@@ -12,27 +13,27 @@ struct smkey_cmd {
 
 /* Sub-commands register here, one line each. */
 static const struct smkey_cmd commands[] = {
-	{"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
-	{"policy", cmd_policy, "check policy files and show what the card will be told"},
-	{"verify", cmd_verify, "verify a key's bundle offline against pinned roots and logs"},
-	{"audit", cmd_audit, "audit an archive: records, hash chain, log, checkpoints"},
-	{"log-key", cmd_log_key, "print the log's verifier key, the line to pin (archive or smkeyd)"},
-	{"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
-	{"generate", cmd_generate, "generate a key in an HSM under a policy (asks smkeyd)"},
-	{"list", cmd_list, "list the archive's records (asks smkeyd)"},
-	{"show", cmd_show, "show one archive record (asks smkeyd)"},
-	{"bundle", cmd_bundle, "fetch a record's verification bundle (asks smkeyd)"},
-	{"policies", cmd_policies, "list smkeyd's policies and whether you may use them"},
-	{"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
-	{"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
-	{"csr", cmd_csr, "a PKCS#10 request for an archived key, signed in the HSM"},
-	{"selfsign", cmd_selfsign, "a self-signed certificate for an archived key, signed in the HSM"},
-	{"import-cert", cmd_import_cert, "write a certificate into the key's CE|id, archived"},
-	{"adopt", cmd_adopt, "archive a key made outside smkeyd while its CV request exists"},
-	{"inspect", cmd_inspect, "list a device's keys beside the archive (asks smkeyd)"},
-	{"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
-	{"relay", cmd_relay, "join a local card to a notary's remote vpcd reader (untrusted relay)"},
-	{NULL, NULL, NULL},
+    {"cvc", cmd_cvc, "dump and verify CV certificates, device chains and CV requests"},
+    {"policy", cmd_policy, "check policy files and show what the card will be told"},
+    {"verify", cmd_verify, "verify a key's bundle offline against pinned roots and logs"},
+    {"audit", cmd_audit, "audit an archive: records, hash chain, log, checkpoints"},
+    {"log-key", cmd_log_key, "print the log's verifier key, the line to pin (archive or smkeyd)"},
+    {"export", cmd_export, "write a key's public key, CV-REQ or bundle from an archive"},
+    {"generate", cmd_generate, "generate a key in an HSM under a policy (asks smkeyd)"},
+    {"list", cmd_list, "list the archive's records (asks smkeyd)"},
+    {"show", cmd_show, "show one archive record (asks smkeyd)"},
+    {"bundle", cmd_bundle, "fetch a record's verification bundle (asks smkeyd)"},
+    {"policies", cmd_policies, "list smkeyd's policies and whether you may use them"},
+    {"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
+    {"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
+    {"csr", cmd_csr, "a PKCS#10 request for an archived key, signed in the HSM"},
+    {"selfsign", cmd_selfsign, "a self-signed certificate for an archived key, signed in the HSM"},
+    {"import-cert", cmd_import_cert, "write a certificate into the key's CE|id, archived"},
+    {"adopt", cmd_adopt, "archive a key made outside smkeyd while its CV request exists"},
+    {"inspect", cmd_inspect, "list a device's keys beside the archive (asks smkeyd)"},
+    {"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
+    {"relay", cmd_relay, "join a local card to a notary's remote vpcd reader (untrusted relay)"},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)

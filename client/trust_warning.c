@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The warning smkey verify and smkey audit print at the top of their output
  * while a test (CardContact "UT...") or simulator ("ZZ...") root is among

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Blocking varlink client for smkey (see varlink_client.h). The daemon is
  * trusted to be smkeyd only as far as the socket's permissions go, so its

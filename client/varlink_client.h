@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey's side of the varlink protocol: a blocking client on smkeyd's Unix
  * socket, and what every online command shares (finding the socket, turning

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Standard base64 (RFC 4648 section 4, with padding, no line breaks), as the
  * archive, the bundles and the varlink replies carry binary values. OpenSSL's

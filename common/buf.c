@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "buf.h"
 
 #include <openssl/crypto.h>

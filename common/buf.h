@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A growable byte buffer. Every encoder in the code base appends to one of
  * these, so lengths are tracked in one place. A buffer marked secret (keys,
@@ -16,7 +17,10 @@ typedef struct smk_buf {
 	int secret;
 } smk_buf;
 
-#define SMK_BUF_INIT {NULL, 0, 0, 0}
+#define SMK_BUF_INIT                                                                               \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void smk_buf_init(smk_buf *b);
 /* Make room for extra more bytes. 0, or -1 when out of memory. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* SHA-256 of a byte string, as bytes or as lower-case hex (OpenSSL EVP_Digest). */
 #ifndef SMK_DIGEST_H
 #define SMK_DIGEST_H

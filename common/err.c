@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "err.h"
 
 #include <stdarg.h>
@@ -53,24 +54,42 @@ void smk_err_clear(smk_err *e)
 const char *smk_errc_name(enum smk_errc code)
 {
 	switch (code) {
-	case SMK_OK: return "ok";
-	case SMK_E_ARG: return "argument";
-	case SMK_E_NOMEM: return "memory";
-	case SMK_E_FORMAT: return "format";
-	case SMK_E_UNSUPPORTED: return "unsupported";
-	case SMK_E_SIGNATURE: return "signature";
-	case SMK_E_TRUST: return "trust";
-	case SMK_E_VALIDITY: return "validity";
-	case SMK_E_MISMATCH: return "mismatch";
-	case SMK_E_CARD: return "card";
-	case SMK_E_SM: return "secure-messaging";
-	case SMK_E_IO: return "io";
-	case SMK_E_CRYPTO: return "crypto";
-	case SMK_E_POLICY: return "policy";
-	case SMK_E_DENIED: return "denied";
-	case SMK_E_TIMEOUT: return "timeout";
-	case SMK_E_RESET: return "reset";
-	case SMK_E_LABEL: return "label";
+	case SMK_OK:
+		return "ok";
+	case SMK_E_ARG:
+		return "argument";
+	case SMK_E_NOMEM:
+		return "memory";
+	case SMK_E_FORMAT:
+		return "format";
+	case SMK_E_UNSUPPORTED:
+		return "unsupported";
+	case SMK_E_SIGNATURE:
+		return "signature";
+	case SMK_E_TRUST:
+		return "trust";
+	case SMK_E_VALIDITY:
+		return "validity";
+	case SMK_E_MISMATCH:
+		return "mismatch";
+	case SMK_E_CARD:
+		return "card";
+	case SMK_E_SM:
+		return "secure-messaging";
+	case SMK_E_IO:
+		return "io";
+	case SMK_E_CRYPTO:
+		return "crypto";
+	case SMK_E_POLICY:
+		return "policy";
+	case SMK_E_DENIED:
+		return "denied";
+	case SMK_E_TIMEOUT:
+		return "timeout";
+	case SMK_E_RESET:
+		return "reset";
+	case SMK_E_LABEL:
+		return "label";
 	}
 	return "unknown";
 }

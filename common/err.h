@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * One error convention for the whole code base: functions return 0 on
  * success and -1 on failure, and fill a caller-owned smk_err with a code and a
@@ -15,23 +16,23 @@
 
 enum smk_errc {
 	SMK_OK = 0,
-	SMK_E_ARG,         /* the caller passed something invalid */
-	SMK_E_NOMEM,       /* allocation failed */
-	SMK_E_FORMAT,      /* malformed bytes: truncated, bad length, unexpected tag */
+	SMK_E_ARG,	   /* the caller passed something invalid */
+	SMK_E_NOMEM,	   /* allocation failed */
+	SMK_E_FORMAT,	   /* malformed bytes: truncated, bad length, unexpected tag */
 	SMK_E_UNSUPPORTED, /* well formed, but not something we handle (unknown curve) */
 	SMK_E_SIGNATURE,   /* a signature does not verify */
-	SMK_E_TRUST,       /* a chain does not reach a pinned trust anchor */
-	SMK_E_VALIDITY,    /* not valid at the given time */
-	SMK_E_MISMATCH,    /* CHR/CAR/key/role differs from what it must be */
-	SMK_E_CARD,        /* the card answered with an error status word (see sw) */
-	SMK_E_SM,          /* secure messaging failed: bad MAC, missing DO, plain answer */
-	SMK_E_IO,          /* transport, file or socket */
-	SMK_E_CRYPTO,      /* OpenSSL failed */
-	SMK_E_POLICY,      /* a policy file or request does not hold */
-	SMK_E_DENIED,      /* not authorised */
-	SMK_E_TIMEOUT,     /* no answer in time */
-	SMK_E_RESET,       /* the card was reset or removed: session state is gone */
-	SMK_E_LABEL,       /* a key label the request gave that the policy refuses */
+	SMK_E_TRUST,	   /* a chain does not reach a pinned trust anchor */
+	SMK_E_VALIDITY,	   /* not valid at the given time */
+	SMK_E_MISMATCH,	   /* CHR/CAR/key/role differs from what it must be */
+	SMK_E_CARD,	   /* the card answered with an error status word (see sw) */
+	SMK_E_SM,	   /* secure messaging failed: bad MAC, missing DO, plain answer */
+	SMK_E_IO,	   /* transport, file or socket */
+	SMK_E_CRYPTO,	   /* OpenSSL failed */
+	SMK_E_POLICY,	   /* a policy file or request does not hold */
+	SMK_E_DENIED,	   /* not authorised */
+	SMK_E_TIMEOUT,	   /* no answer in time */
+	SMK_E_RESET,	   /* the card was reset or removed: session state is gone */
+	SMK_E_LABEL,	   /* a key label the request gave that the policy refuses */
 };
 
 typedef struct smk_err {
@@ -43,7 +44,7 @@ typedef struct smk_err {
 /* Set code and message; returns -1 so callers can write `return smk_fail(...)`.
  * e may be NULL. */
 int smk_fail(smk_err *e, enum smk_errc code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prepend "context: " to the message already in e; returns -1. */
 int smk_context(smk_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Reading a small file that comes from outside (config, policy) with a
  * bound, and writing the files the client is asked to write. */
 #ifndef SMK_FILE_H

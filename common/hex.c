@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "hex.h"
 
 #include <ctype.h>
@@ -27,7 +28,8 @@ int smk_hex_decode(const char *s, smk_buf *out, smk_err *e)
 			continue;
 		v = smk_hex_digit(c);
 		if (v < 0)
-			return smk_fail(e, SMK_E_FORMAT, "hex: character %zu is not a hex digit", pos + 1);
+			return smk_fail(e, SMK_E_FORMAT, "hex: character %zu is not a hex digit",
+					pos + 1);
 		if (hi < 0) {
 			hi = v;
 			continue;

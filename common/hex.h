@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Hex text <-> bytes, for test vectors, CLI input, JSON replies and readable output. */
 #ifndef SMK_HEX_H
 #define SMK_HEX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * JSON values we write: the canonical encoding of an archived document and
  * the binary values (base64, hex) of records and replies.

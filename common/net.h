@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A TCP connection to HOST:PORT, the way the simulator and the relay reach
  * vpcd: every address getaddrinfo gives, in order, close-on-exec, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Escaping of hostile text for terminals and logs (common/show.h). */
 #include "show.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Showing hostile text. Every string that comes from a record, a bundle, a
  * card, a policy file or a client is printed through these, so that no

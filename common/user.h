@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * User and group names to ids, as policies (allow: users, groups) and the
  * daemon's configuration (admin-groups, witness-user) name them. Thread-safe:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The strict YAML reader (see yaml.h for what it refuses and why) and the
  * typed accessors every loader uses, so that policy files and the daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The strict YAML reader shared by policy files and the daemon config.
  *

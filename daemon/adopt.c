@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Keys made outside smkeyd (pkcs11-tool --keypairgen, the SmartCard-HSM
  * tools): Adopt archives one while its device-signed CV request is still in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card told the SM session, for the records (docs/archive.md
  * "Record format 2"): its key-domain state (read once per session) and the

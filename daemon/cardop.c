@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the certificate and adoption calls share (cardop.h): the operation's
  * life, its trips between the loop and the workers, who may do what, and
@@ -16,7 +17,6 @@
 #include "../common/json.h"
 #include "log.h"
 #include "varlink_errors.h"
-
 
 /* ---- who may ---- */
 

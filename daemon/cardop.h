@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Card work after generation: certificates for archived keys
  * (certs.c: CreateCSR, SelfSign, ImportCertificate), keys made elsewhere and

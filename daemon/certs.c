@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Certificates for archived keys: CreateCSR and SelfSign (the signature is
  * made by the key in the HSM, on its device's worker, under SM), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Group commit on the archive key's device (docs/archive.md): each key's
  * record is signed by the card and stored on its own, and one checkpoint

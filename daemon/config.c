@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd.yaml: from the node tree to a config. Every message names the file,
  * line and column and says what would be right, as policy files do.
@@ -23,11 +24,10 @@
 #define ADMIN_GROUPS_MAX 32
 
 static const char *const top_keys[] = {
-    "socket",  "archive", "policies", "trust",	      "archive-key",
-    "devices", "limits",  "retry",    "admin-groups", "witnesses",
-    "witness-user", NULL,
+    "socket", "archive", "policies",	 "trust",     "archive-key",  "devices",
+    "limits", "retry",	 "admin-groups", "witnesses", "witness-user", NULL,
 };
-static const char *const device_keys[] = {"reader",	  "serial", "pin-file",
+static const char *const device_keys[] = {"reader",	    "serial",  "pin-file",
 					  "pin-credential", "relayed", NULL};
 static const char *const limit_keys[] = {
     "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
@@ -154,10 +154,11 @@ static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
 	    smk_yval_bool(&x->d, v, "relayed", &dev->relayed, x->e) < 0)
 		return -1;
 	if (dev->relayed && dev->serial == NULL)
-		return smk_yaml_fail_at(&x->d, x->e, n,
-					"a relayed device needs \"serial\" (its DevAut serial, e.g. "
-					"DENK0404144): it is known by its verified device "
-					"certificate, never by the reader or the host it comes from");
+		return smk_yaml_fail_at(
+		    &x->d, x->e, n,
+		    "a relayed device needs \"serial\" (its DevAut serial, e.g. "
+		    "DENK0404144): it is known by its verified device "
+		    "certificate, never by the reader or the host it comes from");
 	return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The daemon configuration, /etc/smkeyd/smkeyd.yaml (smkeyd.yaml(5)).
  *
@@ -33,9 +34,9 @@ typedef struct config_device {
 } config_device;
 
 typedef struct config_limits {
-	unsigned queue;	       /* jobs waiting per device */
-	unsigned message_size; /* bytes in one client message */
-	unsigned clients;      /* connections at once */
+	unsigned queue;		     /* jobs waiting per device */
+	unsigned message_size;	     /* bytes in one client message */
+	unsigned clients;	     /* connections at once */
 	unsigned clients_per_uid;    /* connections of one uid at once */
 	unsigned request_timeout_ms; /* first byte of a message to its NUL */
 	unsigned idle_timeout_ms;    /* no call and no byte (0: never closed for it) */
@@ -49,7 +50,7 @@ typedef struct config_limits {
 typedef struct config_witness {
 	char *vkey; /* the verifier key line, as written */
 	cosig_key key;
-	char *url;	    /* submission prefix (…/add-checkpoint is appended); NULL: not pushed */
+	char *url; /* submission prefix (…/add-checkpoint is appended); NULL: not pushed */
 	unsigned line, col; /* where the entry starts */
 } config_witness;
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd's internal header: how the program builds, starts and stops the
  * engine (daemon/engine.h is the contract with the socket layer), and the
@@ -158,13 +159,13 @@ struct job {
 	session_key key;
 	smk_buf device_chain;
 	uint64_t seq;
-	int committed;	 /* the record is in the archive (maybe not covered yet) */
-	int unsettled;	 /* GAKP's answer was lost and the device went away: the
-			    key may exist; the intent stays open (generate.c) */
-	int recovered;	 /* an open intent taken up when its device came back */
-	archive_policy_key want;  /* recovered: what the intent's policy asks for */
-	archive_card_facts card;  /* what the card did and told, for the record */
-	int generating;	 /* counted in dev->generating */
+	int committed;		      /* the record is in the archive (maybe not covered yet) */
+	int unsettled;		      /* GAKP's answer was lost and the device went away: the
+					 key may exist; the intent stays open (generate.c) */
+	int recovered;		      /* an open intent taken up when its device came back */
+	archive_policy_key want;      /* recovered: what the intent's policy asks for */
+	archive_card_facts card;      /* what the card did and told, for the record */
+	int generating;		      /* counted in dev->generating */
 	STAILQ_ENTRY(job) next_batch; /* in the archive device's uncovered list */
 };
 
@@ -326,8 +327,7 @@ int recover_read_key(device *d, unsigned key_id, const char *chr_want,
 int recover_key_wanted(const archive_policy_key *want, const chain_attested *att,
 		       const archive_card_facts *card, smk_err *why);
 /* What the intent's stored policy asks for (its canonical document). */
-int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want,
-			smk_err *e);
+int recover_intent_want(engine *eng, const char *request_id, archive_policy_key *want, smk_err *e);
 /* card_facts.c: */
 /* On d's worker, for a record: the key-domain state of d (read once per SM
  * session, cached until the session is re-opened) into card; failures are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A device's state and identity: up, down (with why and when to retry) or
  * busy; the DevAut chain its session validated, taken once and checked on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Finding the devices at start: the readers PC/SC (or a test's card source)
  * lists, matched against the config's device entries (reader pattern,

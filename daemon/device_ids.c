@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Key-id bitmaps: the ids with a key on the card (as last listed) and the
  * ids promised to jobs in flight, one bit per id 0..255.

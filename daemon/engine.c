@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The engine's lifecycle and its synchronous queries (engine.h). Replies are
  * shaped as proto/io.smkeyd.varlink says; records come from the archive as

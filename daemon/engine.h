@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The engine: the part of smkeyd that owns the HSMs, the policies and the
  * archive. The socket layer (server.c, methods.c) calls it on the event-loop
@@ -33,9 +34,9 @@ typedef struct engine_peer {
 } engine_peer;
 
 typedef struct engine_error {
-	const char *name;  /* "io.smkeyd.PolicyDenied" (varlink_errors.h) */
-	json_t *params;    /* the error's parameters (owned; engine_error_clear frees) */
-	char msg[512];     /* the same, in one sentence, for logs */
+	const char *name; /* "io.smkeyd.PolicyDenied" (varlink_errors.h) */
+	json_t *params;	  /* the error's parameters (owned; engine_error_clear frees) */
+	char msg[512];	  /* the same, in one sentence, for logs */
 } engine_error;
 
 void engine_error_clear(engine_error *err);

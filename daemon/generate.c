@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A Generate request on the event loop (docs/design.md "A Generate request, end
  * to end"): authorize, choose the device and key id, write the intent
@@ -16,7 +17,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "varlink_errors.h"
-
 
 static const op_kind generate_kind;
 
@@ -188,9 +188,8 @@ static void job_uncovered(job *j)
 		 "record %llu is archived but no checkpoint covers it yet: %s",
 		 (unsigned long long)j->seq, j->err.msg);
 	log_msg(LOG_ERR, &f, "%s", reason);
-	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR,
-			 engine_param_str("reason", reason, NULL, NULL), "request %s: %s",
-			 j->request_id, reason);
+	job_answer_error(j, SMK_VERR_ARCHIVE_ERROR, engine_param_str("reason", reason, NULL, NULL),
+			 "request %s: %s", j->request_id, reason);
 	job_release(j);
 }
 

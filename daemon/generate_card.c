@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card steps of a Generate job, on its device's worker (docs/daemon.md,
  * "A Generate request"): GAKP under SM with the policy's template and the

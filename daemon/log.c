@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The journal or stderr; see log.h. One line is formatted in full before it
  * is written, so lines from worker threads never interleave.

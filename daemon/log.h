@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd's log. Under systemd (stderr connected to the journal, see
  * $JOURNAL_STREAM) every line goes to the journal socket with structured

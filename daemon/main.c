@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd: attested key generation in SmartCard-HSMs (smkeyd(8)).
  *
@@ -80,8 +81,8 @@ static int check_config(const char *path)
 	if (!bad) {
 		char warning[512];
 
-		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s", path,
-		       cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
+		printf("%s: ok: %zu device entr%s, %zu policies, %zu trust anchor%s, archive %s",
+		       path, cfg->device_count, cfg->device_count == 1 ? "y" : "ies",
 		       policy_set_count(set), trust.n, trust.n == 1 ? "" : "s", cfg->archive_path);
 		if (cfg->witness_count)
 			printf(", %zu witness%s", cfg->witness_count,

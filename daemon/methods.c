@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The methods (see methods.h). Each io.smkeyd method's parameters are
  * checked here against proto/io.smkeyd.varlink - names, types, ranges - so
@@ -24,20 +25,20 @@
 #define DETAIL_MAX 500	   /* a witness push outcome in words */
 
 enum ptype {
-	P_POLICY,  /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
-	P_LABEL,   /* 1..POLICY_LABEL_MAX bytes, no control characters */
-	P_SERIAL,  /* [A-Za-z0-9]{1,16} */
-	P_REQID,   /* [A-Za-z0-9._:-]{1,128} */
-	P_UINT,	   /* integer >= 0 */
-	P_LIMIT,   /* integer 1..LIST_LIMIT_MAX */
-	P_SUBJECT, /* 2..SUBJECT_MAX bytes, starting with '/', no control characters */
-	P_DAYS,	   /* integer 1..DAYS_MAX */
-	P_CERT,	   /* 1..CERT_PEM_MAX bytes of PEM text */
-	P_KEYID,   /* integer 1..255, a key id on the card */
+	P_POLICY,   /* [A-Za-z0-9._-]{1,64}, not starting with '.' or '-' */
+	P_LABEL,    /* 1..POLICY_LABEL_MAX bytes, no control characters */
+	P_SERIAL,   /* [A-Za-z0-9]{1,16} */
+	P_REQID,    /* [A-Za-z0-9._:-]{1,128} */
+	P_UINT,	    /* integer >= 0 */
+	P_LIMIT,    /* integer 1..LIST_LIMIT_MAX */
+	P_SUBJECT,  /* 2..SUBJECT_MAX bytes, starting with '/', no control characters */
+	P_DAYS,	    /* integer 1..DAYS_MAX */
+	P_CERT,	    /* 1..CERT_PEM_MAX bytes of PEM text */
+	P_KEYID,    /* integer 1..255, a key id on the card */
 	P_SIGLINES, /* 1..64 strings of 1..SIGLINE_MAX bytes, no control characters */
-	P_WNAME,   /* a witness key name: 1..128 printable ASCII, no space or '+' */
-	P_OUTCOME, /* [a-z-]{1,32} */
-	P_DETAIL,  /* 0..DETAIL_MAX bytes, no control characters */
+	P_WNAME,    /* a witness key name: 1..128 printable ASCII, no space or '+' */
+	P_OUTCOME,  /* [a-z-]{1,32} */
+	P_DETAIL,   /* 0..DETAIL_MAX bytes, no control characters */
 };
 
 struct param {

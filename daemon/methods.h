@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The methods of io.smkeyd and org.varlink.service: parameters are checked
  * against proto/io.smkeyd.varlink here, then handed to the engine.

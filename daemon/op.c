@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The operation pipeline (op.h): an operation's life from accepted to
  * answered, its steps' trips to the device workers and the results' trips

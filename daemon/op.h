@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The one pipeline every call that needs a card goes through (Generate,
  * CreateCSR, SelfSign, ImportCertificate, Adopt, ListDeviceObjects): an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The pending-request files: <archive>.pending/<request id>.json says where
  * an open intent's key was going (label, device, key id), which the

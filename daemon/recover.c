@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Start-up work that must happen before the first request: the archive
  * signing key, and reconciliation of every intent without an outcome
@@ -131,7 +132,8 @@ int recover_key_wanted(const archive_policy_key *want, const chain_attested *att
 		snprintf(got, sizeof(got), "EC %s", att->curve ? att->curve->name : "(no curve)");
 	if (strcmp(got, asked) != 0)
 		return smk_fail(why, SMK_E_MISMATCH,
-				ARCHIVE_REFUSED_PREFIX "the key is %s, the intent's policy asks for %s",
+				ARCHIVE_REFUSED_PREFIX
+				"the key is %s, the intent's policy asks for %s",
 				got, asked);
 	if (card && card->algs_reported &&
 	    (card->alg_count != want->alg_count ||
@@ -490,8 +492,9 @@ static int create_archive_key(engine *eng, device *only, device **home, smk_err 
 			 ARCHIVE_REFUSED_PREFIX "the card reports an algorithm list other than "
 						"the archive key's sign-only one; key %u %s",
 			 key_id,
-			 session_delete_key(d->session, (uint8_t)key_id, &del) == 0 ? "deleted"
-										   : "NOT deleted");
+			 session_delete_key(d->session, (uint8_t)key_id, &del) == 0
+			     ? "deleted"
+			     : "NOT deleted");
 		fail_intent(eng, info.request_id, why.msg);
 		*e = why;
 		goto out;

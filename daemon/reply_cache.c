@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The reply cache (see reply_cache.h): a chained hash table for lookup and a
  * list in use order for eviction (<sys/queue.h>), one allocation per entry.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A bounded LRU of serialized replies, keyed by a 64-bit number (a record's
  * seq). Only for replies that can never change once made: nothing is ever

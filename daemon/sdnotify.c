@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * systemd's notify, socket-activation and journal protocols; see sdnotify.h
  * for where each is documented. Every value comes from the environment,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The three small protocols smkeyd speaks with systemd, written from their
  * documentation so the key daemon does not link libsystemd (and, through it,

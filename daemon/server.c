@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The socket layer (see server.h). One libevent loop; each client is a
  * bufferevent plus a varlink reader. The call protocol is sequential: while

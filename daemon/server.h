@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd's socket layer: the Unix socket, its clients and their limits,
  * written once for every method (methods.c answers the calls).
@@ -35,11 +36,11 @@
 struct event_base;
 
 typedef struct server_limits {
-	size_t max_clients;	  /* connections at once; one more is told TooManyRequests */
-	size_t max_clients_per_uid; /* connections of one uid at once (same answer) */
-	size_t max_message;	  /* bytes of one received message, without its NUL */
-	size_t max_output;	  /* bytes queued for a client that does not read */
-	unsigned idle_timeout_ms; /* no call and no byte for this long: closed (0: never) */
+	size_t max_clients;	     /* connections at once; one more is told TooManyRequests */
+	size_t max_clients_per_uid;  /* connections of one uid at once (same answer) */
+	size_t max_message;	     /* bytes of one received message, without its NUL */
+	size_t max_output;	     /* bytes queued for a client that does not read */
+	unsigned idle_timeout_ms;    /* no call and no byte for this long: closed (0: never) */
 	unsigned request_timeout_ms; /* first byte of a message to its NUL (0: no deadline) */
 } server_limits;
 

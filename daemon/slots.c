@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Which connection gives its slot to a newcomer (slots.h). */
 #include "slots.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Sharing the client slots (server.h "Sharing the slots"): which connection
  * gives its slot to a newcomer when every slot is taken. Pure functions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Test hooks of smkeyd (docs/daemon.md): SMKEYD_TEST_CRASH_AT=POINT makes
  * the daemon die like kill -9 at a named point, so the reliability tests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The two methods smkeyd-witness calls (docs/varlink.md): AddCosignatures
  * hands in what a witness answered, ReportWitnessPush records a push that
@@ -20,7 +21,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "varlink_errors.h"
-
 
 static int allowed(engine *eng, const engine_peer *peer, const char *what, engine_error *err)
 {

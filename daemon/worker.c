@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * One thread per HSM: the thread loop. The thread owns the device's card
  * session: nothing else touches the card while it runs (before it starts,

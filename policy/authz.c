@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Who may use a policy. Names are resolved to ids when the policy is loaded
  * (and again on every reload), so a request is decided on the numbers that

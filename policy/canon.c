@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The canonical policy document: the effective policy after validation, with
  * defaults filled in, names resolved to ids and algorithm names turned into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * From a policy and a request to the exact GENERATE ASYMMETRIC KEY PAIR
  * parameters. This is the one place that decides what the card is told, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared between the files of policy/ only; not part of the module's API. */
 #ifndef SMK_POLICY_INTERNAL_H
 #define SMK_POLICY_INTERNAL_H
@@ -20,8 +21,8 @@ typedef smk_ynode pnode;
 
 #define POLICY_YDOC(file) (&(const smk_ydoc){(file), SMK_E_POLICY, "policy", 0, 0})
 
-static inline int pyaml_parse(const char *file, const unsigned char *text, size_t len,
-			      pnode **root, smk_err *e)
+static inline int pyaml_parse(const char *file, const unsigned char *text, size_t len, pnode **root,
+			      smk_err *e)
 {
 	return smk_yaml_parse(POLICY_YDOC(file), text, len, root, e);
 }
@@ -29,8 +30,8 @@ static inline int pyaml_parse(const char *file, const unsigned char *text, size_
 /* "FILE:LINE:COL: " + message, SMK_E_POLICY; returns -1. */
 #define policy_fail_at(e, file, n, ...) smk_yaml_fail_at(POLICY_YDOC(file), (e), (n), __VA_ARGS__)
 
-static inline int pval_string(const char *file, const pnode *n, const char *what,
-			      const char **out, smk_err *e)
+static inline int pval_string(const char *file, const pnode *n, const char *what, const char **out,
+			      smk_err *e)
 {
 	return smk_yval_string(POLICY_YDOC(file), n, what, out, e);
 }

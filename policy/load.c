@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Policy validation: from the node tree of one file to a policy. Every
  * message says where (file:line:col) and what would be right, because the
@@ -20,9 +21,8 @@
 #define DEVICE_ID_MAX 16 /* a DevAut CHR (ref §4.2) */
 
 static const char *const top_keys[] = {
-    "name",	  "description", "key",	  "algorithms", "use-counter", "key-domain",
-    "exportable", "label",	 "allow", "max-keys",	"devices",     "car",
-    NULL,
+    "name",  "description", "key",	"algorithms", "use-counter", "key-domain", "exportable",
+    "label", "allow",	    "max-keys", "devices",    "car",	     NULL,
 };
 static const char *const key_keys[] = {"type", "curve", "bits", NULL};
 
@@ -353,8 +353,8 @@ static int load_car(const char *file, const pnode *root, policy *p, smk_err *e)
 	len = strlen(s);
 	if (len == 0 || len > HSM_REF_MAX)
 		return policy_fail_at(e, file, n,
-				      "car has %zu characters; a CAR has 1 to %d, e.g. car: %s", len,
-				      HSM_REF_MAX, POLICY_CAR_DEFAULT);
+				      "car has %zu characters; a CAR has 1 to %d, e.g. car: %s",
+				      len, HSM_REF_MAX, POLICY_CAR_DEFAULT);
 	for (i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
 			return policy_fail_at(e, file, n,

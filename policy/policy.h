@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Key policies: what key may be made, with which restrictions, by whom.
  *

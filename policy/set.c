@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The policies of one directory, loaded all or nothing. A set never changes
  * after loading; reload builds a new one and swaps it in only when every

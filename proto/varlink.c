@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Varlink framing and message checks (see varlink.h). Nothing here trusts
  * the peer: sizes are bounded before bytes are kept, depth is bounded before

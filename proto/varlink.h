@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The varlink wire format, shared by smkeyd and smkey (docs/varlink.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey relay: one local PC/SC card joined to a remote vpcd reader
  * (docs/notary.md). The relay plays the virtual-card side of the vpcd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The relay program's loop: find the local card, reach vpcd (a TCP
  * connection, or a command such as "ssh -W 127.0.0.1:35963 notary" whose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The relay's vpcd side: the stream parser and the state machine that maps
  * vpcd's control codes onto the local card (relay/relay.h). Nothing here

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # Debian packages the build and the tests need. Sourced by scripts/test and
 # scripts/demo: installs what is missing when run as root, otherwise prints the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card object and the APDU dispatcher: framing checks, secure messaging
  * on and off, faults, counting, latency, and saving the state after every

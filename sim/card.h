@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey-sim: a SmartCard-HSM simulator. This header is the in-process API:
  * one card object, fed with command APDUs, answering with response APDUs, as
@@ -190,8 +191,8 @@ typedef struct sim_fault {
 
 /* Parse "TRIGGER:ACTION[:times=N]" (docs/simulator.md), e.g.
  * "apdu=7:reset", "apdu=+2:remove=1500", "cmd=gakp:sw=6F00", "cmd=sign:late=300",
- * "cmd=verify:badmac", "cmd=read:plain:times=0", "cmd=gakp:plainsw=6982". "apdu=+N" is relative to the
- * APDUs the card has seen so far (cur). */
+ * "cmd=verify:badmac", "cmd=read:plain:times=0", "cmd=gakp:plainsw=6982". "apdu=+N" is relative to
+ * the APDUs the card has seen so far (cur). */
 int sim_fault_parse(const char *spec, unsigned long cur, sim_fault *f, smk_err *e);
 int sim_card_add_fault(sim_card *c, const sim_fault *f, smk_err *e);
 void sim_card_clear_faults(sim_card *c);

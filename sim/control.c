@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket: how a test programs a running simulator. One request
  * line per connection, one reply line:

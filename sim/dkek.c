@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Key domains with a DKEK, and the two commands that use it: WRAP KEY
  * (80 72 id 92) exports a key as a DKEK key blob, UNWRAP KEY (80 74 id 93)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fault injection and the latency model. Faults are programmed as short
  * text specs (flags, control socket, or sim_fault_parse in tests) so that
@@ -129,8 +130,8 @@ int sim_quirk_parse(const char *name, unsigned *flag, smk_err *e)
 	else if (strcmp(name, "read-61xx") == 0)
 		*flag = SIM_QUIRK_READ_61XX;
 	else
-		return smk_fail(e, SMK_E_ARG,
-				"quirk \"%s\": expected car-from-device or read-61xx", name);
+		return smk_fail(e, SMK_E_ARG, "quirk \"%s\": expected car-from-device or read-61xx",
+				name);
 	return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card's flat file system (reference §2): EFs named by 2-byte FIDs,
  * SELECT, ENUMERATE OBJECTS, READ BINARY B1, UPDATE BINARY D7, DELETE FILE.
@@ -263,8 +264,7 @@ uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out)
 		return SW_WRONG_PARAMS;
 	left = f->data.len - off;
 	take = left < a->ne ? left : a->ne;
-	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT &&
-	    take > 256)
+	if (c->quirks & SIM_QUIRK_READ_61XX && c->sm == NULL && fid == SIM_FID_DEVAUT && take > 256)
 		take = 256;
 	if (take && smk_buf_add(out, f->data.data + off, take) < 0)
 		return SW_UNKNOWN;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * GENERATE ASYMMETRIC KEY PAIR (00 46, reference §6): a new key under the
  * restrictions the command carries (algorithm list 91, use counter 90, key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private-key operations: SIGN (80 68) and DECIPHER / ECDH (80 62), with the
  * restrictions GAKP stored in the key: algorithm list (tag 91, refused with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card saw: counters per command, split by plain / secure
  * messaging, and an optional JSON-lines log of every APDU. The log holds
@@ -16,12 +17,11 @@ static const struct {
 	uint8_t ins;
 	const char *name;
 } names[] = {
-    {0xA4, "select"},	  {0x58, "enumerate"}, {0xB1, "read"},	 {0xD7, "update"},
-    {0xE4, "delete"},	  {0x20, "verify"},    {0x24, "change"}, {0x2C, "reset-retry"},
-    {0x50, "initialize"}, {0x84, "challenge"}, {0x52, "domain"}, {0x22, "mse"},
-    {0x86, "ga"},	  {0x46, "gakp"},      {0x68, "sign"},	 {0x62, "decipher"},
-    {0x72, "wrap"},	  {0x74, "unwrap"},
-    {0xC0, "get-response"},
+    {0xA4, "select"},	  {0x58, "enumerate"}, {0xB1, "read"},	       {0xD7, "update"},
+    {0xE4, "delete"},	  {0x20, "verify"},    {0x24, "change"},       {0x2C, "reset-retry"},
+    {0x50, "initialize"}, {0x84, "challenge"}, {0x52, "domain"},       {0x22, "mse"},
+    {0x86, "ga"},	  {0x46, "gakp"},      {0x68, "sign"},	       {0x62, "decipher"},
+    {0x72, "wrap"},	  {0x74, "unwrap"},    {0xC0, "get-response"},
 };
 
 const char *sim_cmd_name(uint8_t ins)

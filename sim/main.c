@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey-sim: a SmartCard-HSM simulator for tests and benchmarks.
  *   smkey-sim init --state FILE --trust-out DIR [--ca FILE] [--device N] [--pin PIN]
@@ -195,18 +196,12 @@ done:
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"state", required_argument, NULL, 's'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"host", required_argument, NULL, 'h'},
-	    {"control", required_argument, NULL, 'c'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"fault", required_argument, NULL, 'f'},
-	    {"latency", required_argument, NULL, 'L'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"attest-imports", no_argument, NULL, 'A'},
-	    {"fcp-algorithms", no_argument, NULL, 'F'},
-	    {"quirk", required_argument, NULL, 'Q'},
-	    {NULL, 0, NULL, 0},
+	    {"state", required_argument, NULL, 's'},	{"port", required_argument, NULL, 'p'},
+	    {"host", required_argument, NULL, 'h'},	{"control", required_argument, NULL, 'c'},
+	    {"log", required_argument, NULL, 'l'},	{"fault", required_argument, NULL, 'f'},
+	    {"latency", required_argument, NULL, 'L'},	{"quiet", no_argument, NULL, 'q'},
+	    {"attest-imports", no_argument, NULL, 'A'}, {"fcp-algorithms", no_argument, NULL, 'F'},
+	    {"quirk", required_argument, NULL, 'Q'},	{NULL, 0, NULL, 0},
 	};
 	bool attest_imports = false, fcp_algs = false;
 	sim_vpcd_opts vo = {.host = NULL, .port = SIM_VPCD_PORT, .retry_ms = 200, .control_fd = -1};

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PINs, INITIALIZE DEVICE, GET CHALLENGE and key domains (reference §7.1-7.6,
  * §2.7). Every retry-counter change is persistent: a restarted simulator

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The simulator's device PKI: a test root and a DICA (the "simulator CA"),
  * and per card a DevAut key, all on brainpoolP256r1 with ECDSA-SHA-256, laid

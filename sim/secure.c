@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Chip authentication (MSE SET AT + GENERAL AUTHENTICATE with PrK.DevAut)
  * and the card side of AES secure messaging (reference §5), on top of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Looking into a card from outside, without APDUs: what `smkey-sim show`
  * prints, and EF contents for tests that check what the card stored.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Inside the simulated card: the card object and the command handlers, shared
  * by the files of sim/ only. Handlers take the plain (unprotected) command,
@@ -124,8 +125,8 @@ struct sim_card {
 	void *sm_filter_ctx;
 
 	/* behaviour beyond genuine firmware's, off by default (not saved) */
-	bool attest_imports; /* UNWRAP KEY writes an authenticated request into CE|id */
-	bool fcp_algs;	     /* SELECT CC|id answers an FCP with the algorithm list */
+	bool attest_imports;  /* UNWRAP KEY writes an authenticated request into CE|id */
+	bool fcp_algs;	      /* SELECT CC|id answers an FCP with the algorithm list */
 	unsigned quirks;      /* enum sim_quirk */
 	smk_buf get_response; /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };

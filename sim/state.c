@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The state file: everything that survives a power cycle (keys, files,
  * PINs and retry counters, key-use counters, the device key) as JSON, binary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The vpcd side: the card is the TCP client of vpcd. Every message is a
  * 2-byte big-endian length and that many bytes; from vpcd a 1-byte message

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey-sim behind pcscd: the vpcd framing client (docs/design.md "vpcd
  * framing") and the control socket that programs faults at run time.

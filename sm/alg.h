@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * SmartCard-HSM algorithm identifiers (protocol reference §6.6): the P2 of
  * SIGN / DECIPHER / CIPHER and the entries of the GAKP algorithm list (tag
@@ -20,10 +21,10 @@ enum smk_keytype {
 #define SMK_ALG_LIST_MAX 16
 
 typedef struct smk_alg {
-	const char *name;     /* "ecdsa-sha256" */
-	uint8_t id;           /* 0x73 */
-	unsigned keytypes;    /* which key types it applies to (SMK_KEY_* bits) */
-	const char *summary;  /* one line for reviewers */
+	const char *name;    /* "ecdsa-sha256" */
+	uint8_t id;	     /* 0x73 */
+	unsigned keytypes;   /* which key types it applies to (SMK_KEY_* bits) */
+	const char *summary; /* one line for reviewers */
 } smk_alg;
 
 const smk_alg *alg_list(size_t *n);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "apdu.h"
 
 #include <stdio.h>
@@ -9,8 +10,8 @@ int apdu_encode(const apdu *a, smk_buf *out, smk_err *e)
 	int r = 0;
 
 	if (a->lc > APDU_EXT_MAX_LC)
-		return smk_fail(e, SMK_E_ARG, "APDU %02X%02X: %zu bytes of data exceed 65535", a->cla,
-				a->ins, a->lc);
+		return smk_fail(e, SMK_E_ARG, "APDU %02X%02X: %zu bytes of data exceed 65535",
+				a->cla, a->ins, a->lc);
 	if (a->ne > APDU_EXT_MAX_NE)
 		return smk_fail(e, SMK_E_ARG, "APDU %02X%02X: Ne %zu exceeds 65536", a->cla, a->ins,
 				a->ne);
@@ -82,8 +83,8 @@ int apdu_parse(const uint8_t *p, size_t n, apdu *a, smk_err *e)
 			a->ne = p[1 + lc] ? p[1 + lc] : 256;
 			return 0;
 		}
-		return smk_fail(e, SMK_E_FORMAT, "command APDU: Lc %zu does not match %zu body bytes",
-				lc, body);
+		return smk_fail(e, SMK_E_FORMAT,
+				"command APDU: Lc %zu does not match %zu body bytes", lc, body);
 	}
 	/* extended: first body byte is 00 */
 	a->extended = true;
@@ -112,7 +113,8 @@ int apdu_parse(const uint8_t *p, size_t n, apdu *a, smk_err *e)
 			return 0;
 		}
 		return smk_fail(e, SMK_E_FORMAT,
-				"command APDU: extended Lc %zu does not match %zu body bytes", lc, body);
+				"command APDU: extended Lc %zu does not match %zu body bytes", lc,
+				body);
 	}
 }
 
@@ -133,27 +135,48 @@ const char *sw_describe(uint16_t sw)
 	if ((sw & 0xFF00) == 0x6100)
 		return "more response data available";
 	switch (sw) {
-	case 0x9000: return "OK";
-	case 0x6282: return "end of file reached";
-	case 0x6700: return "wrong length";
-	case 0x6882: return "secure messaging not supported";
-	case 0x6982: return "security status not satisfied (PIN not verified)";
-	case 0x6983: return "PIN blocked";
-	case 0x6984: return "reference data not usable (transport PIN, or key use counter exhausted)";
-	case 0x6985: return "conditions of use not satisfied";
-	case 0x6986: return "command not allowed";
-	case 0x6987: return "secure messaging data objects missing";
-	case 0x6988: return "secure messaging data objects incorrect";
-	case 0x6A80: return "incorrect data";
-	case 0x6A81: return "function not supported (algorithm not in the key's list)";
-	case 0x6A82: return "file or key not found";
-	case 0x6A84: return "not enough memory";
-	case 0x6A86: return "incorrect P1/P2";
-	case 0x6A88: return "referenced data not found";
-	case 0x6B00: return "wrong parameters";
-	case 0x6D00: return "instruction not supported";
-	case 0x6E00: return "class not supported";
-	case 0x6F00: return "no precise diagnosis";
+	case 0x9000:
+		return "OK";
+	case 0x6282:
+		return "end of file reached";
+	case 0x6700:
+		return "wrong length";
+	case 0x6882:
+		return "secure messaging not supported";
+	case 0x6982:
+		return "security status not satisfied (PIN not verified)";
+	case 0x6983:
+		return "PIN blocked";
+	case 0x6984:
+		return "reference data not usable (transport PIN, or key use counter exhausted)";
+	case 0x6985:
+		return "conditions of use not satisfied";
+	case 0x6986:
+		return "command not allowed";
+	case 0x6987:
+		return "secure messaging data objects missing";
+	case 0x6988:
+		return "secure messaging data objects incorrect";
+	case 0x6A80:
+		return "incorrect data";
+	case 0x6A81:
+		return "function not supported (algorithm not in the key's list)";
+	case 0x6A82:
+		return "file or key not found";
+	case 0x6A84:
+		return "not enough memory";
+	case 0x6A86:
+		return "incorrect P1/P2";
+	case 0x6A88:
+		return "referenced data not found";
+	case 0x6B00:
+		return "wrong parameters";
+	case 0x6D00:
+		return "instruction not supported";
+	case 0x6E00:
+		return "class not supported";
+	case 0x6F00:
+		return "no precise diagnosis";
 	}
 	return "unknown status";
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Command and response APDUs (ISO 7816-3/-4): short and extended encodings,
  * parsing on the card side (simulator), and status-word names used in error
@@ -22,7 +23,7 @@ typedef struct apdu {
 	uint8_t cla, ins, p1, p2;
 	const uint8_t *data; /* command data (not owned) */
 	size_t lc;
-	size_t ne;     /* expected response length Ne: 0 = no Le field; 256 / 65536 = "00" / "0000" */
+	size_t ne; /* expected response length Ne: 0 = no Le field; 256 / 65536 = "00" / "0000" */
 	bool extended; /* encode with extended Lc/Le even if the sizes would fit short */
 } apdu;
 

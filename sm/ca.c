@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "ca.h"
 
 #include <openssl/bn.h>

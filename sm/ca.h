@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Chip authentication (TR-03110 CA version 2) with the device authentication
  * key, protocol id-CA-ECDH-AES-CBC-CMAC-128, as the SmartCard-HSM runs it

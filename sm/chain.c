@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device chain validation (ref §4.4) and authenticated request verification
  * (ref §6.4). OpenSC skips these checks (ref §4.4); smkeyd relies on them to

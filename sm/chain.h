@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The device PKI (ref §4): pinned root certificates, validation of the device
  * chain read from EF 2F02 (DevAut certificate followed by the DICA

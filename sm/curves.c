@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "curves.h"
 
 #include <openssl/bn.h>
@@ -7,13 +8,13 @@
 #include <strings.h>
 
 static const smk_curve curves[] = {
-	{"secp256r1", "prime256v1", NID_X9_62_prime256v1, 256, 32, 32},
-	{"secp384r1", "P-384", NID_secp384r1, 384, 48, 48},
-	{"secp521r1", "P-521", NID_secp521r1, 521, 66, 66},
-	{"secp256k1", NULL, NID_secp256k1, 256, 32, 32},
-	{"brainpoolP256r1", NULL, NID_brainpoolP256r1, 256, 32, 32},
-	{"brainpoolP384r1", NULL, NID_brainpoolP384r1, 384, 48, 48},
-	{"brainpoolP512r1", NULL, NID_brainpoolP512r1, 512, 64, 64},
+    {"secp256r1", "prime256v1", NID_X9_62_prime256v1, 256, 32, 32},
+    {"secp384r1", "P-384", NID_secp384r1, 384, 48, 48},
+    {"secp521r1", "P-521", NID_secp521r1, 521, 66, 66},
+    {"secp256k1", NULL, NID_secp256k1, 256, 32, 32},
+    {"brainpoolP256r1", NULL, NID_brainpoolP256r1, 256, 32, 32},
+    {"brainpoolP384r1", NULL, NID_brainpoolP384r1, 384, 48, 48},
+    {"brainpoolP512r1", NULL, NID_brainpoolP512r1, 512, 64, 64},
 };
 
 const smk_curve *curve_list(size_t *n)
@@ -71,8 +72,9 @@ int curve_params(const smk_curve *c, smk_curve_params *out, smk_err *e)
 	    BN_bn2binpad(b, out->b, (int)c->field_len) < 0 ||
 	    BN_bn2binpad(order, out->r, (int)c->order_len) < 0)
 		goto done;
-	out->g_len = EC_POINT_point2oct(g, EC_GROUP_get0_generator(g),
-					POINT_CONVERSION_UNCOMPRESSED, out->g, sizeof(out->g), NULL);
+	out->g_len =
+	    EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED, out->g,
+			       sizeof(out->g), NULL);
 	if (out->g_len != 1 + 2 * c->field_len)
 		goto done;
 	out->field_len = c->field_len;
@@ -115,7 +117,8 @@ const smk_curve *curve_match(const uint8_t *p, size_t p_len, const uint8_t *a, s
 	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
 		if (curve_params(&curves[i], &cp, e) < 0)
 			return NULL;
-		if (same_int(p, p_len, cp.p, cp.field_len) && same_int(a, a_len, cp.a, cp.field_len) &&
+		if (same_int(p, p_len, cp.p, cp.field_len) &&
+		    same_int(a, a_len, cp.a, cp.field_len) &&
 		    same_int(b, b_len, cp.b, cp.field_len) && g_len == cp.g_len &&
 		    memcmp(g, cp.g, g_len) == 0 && same_int(r, r_len, cp.r, cp.order_len))
 			return &curves[i];
@@ -127,8 +130,9 @@ const smk_curve *curve_match(const uint8_t *p, size_t p_len, const uint8_t *a, s
 		for (uint8_t top = p[i]; !(top & 0x80); top <<= 1)
 			bits--;
 	}
-	smk_fail(e, SMK_E_UNSUPPORTED,
-		 "unknown elliptic curve (%zu-bit prime): explicit parameters match no supported curve",
-		 bits);
+	smk_fail(
+	    e, SMK_E_UNSUPPORTED,
+	    "unknown elliptic curve (%zu-bit prime): explicit parameters match no supported curve",
+	    bits);
 	return NULL;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The elliptic curves smkeyd knows. CV certificates and GAKP carry curves as
  * explicit domain parameters (tags 81..85, 87; TR-03110 part 3 D.3); this
@@ -14,12 +15,12 @@
 #include "../common/err.h"
 
 typedef struct smk_curve {
-	const char *name;     /* our canonical name: "secp256r1", "brainpoolP256r1" */
-	const char *alias;    /* another common name ("prime256v1", "P-256"), or NULL */
-	int nid;              /* OpenSSL NID */
-	unsigned field_bits;  /* size of p in bits (521 for secp521r1) */
-	size_t field_len;     /* bytes of p, a, b and each coordinate */
-	size_t order_len;     /* bytes of the order r: half an ECDSA plain signature */
+	const char *name;    /* our canonical name: "secp256r1", "brainpoolP256r1" */
+	const char *alias;   /* another common name ("prime256v1", "P-256"), or NULL */
+	int nid;	     /* OpenSSL NID */
+	unsigned field_bits; /* size of p in bits (521 for secp521r1) */
+	size_t field_len;    /* bytes of p, a, b and each coordinate */
+	size_t order_len;    /* bytes of the order r: half an ECDSA plain signature */
 } smk_curve;
 
 /* Explicit parameters in the encoding the card uses: every value left-padded

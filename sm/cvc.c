@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CVC parsing: certificates, CV requests, authenticated requests (ref §3). */
 #include "cvc.h"
 
@@ -320,14 +321,14 @@ static const struct {
 	uint32_t tag;
 	const char *name;
 } body_tags[B_N] = {
-	{0x5F29, "profile identifier (5F29)"},
-	{0x42, "CAR (42)"},
-	{0x7F49, "public key (7F49)"},
-	{0x5F20, "CHR (5F20)"},
-	{0x7F4C, "CHAT (7F4C)"},
-	{0x5F25, "effective date (5F25)"},
-	{0x5F24, "expiration date (5F24)"},
-	{0x65, "extensions (65)"},
+    {0x5F29, "profile identifier (5F29)"},
+    {0x42, "CAR (42)"},
+    {0x7F49, "public key (7F49)"},
+    {0x5F20, "CHR (5F20)"},
+    {0x7F4C, "CHAT (7F4C)"},
+    {0x5F25, "effective date (5F25)"},
+    {0x5F24, "expiration date (5F24)"},
+    {0x65, "extensions (65)"},
 };
 
 static int parse_chat(const tlv *chat, cvc *c, smk_err *e)

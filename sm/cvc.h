@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Card verifiable certificates (BSI TR-03110 format as the SmartCard-HSM uses
  * it, protocol reference §3): certificates, CV requests and authenticated

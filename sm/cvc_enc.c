@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * CVC encoding (ref §3.2): certificates, CV requests and authenticated
  * requests, signed with an EVP_PKEY. The simulator builds its test PKI and

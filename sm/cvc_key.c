@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Public keys of CVCs: 7F49 <-> EVP_PKEY, SubjectPublicKeyInfo (ref §3.1, §3.3). */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * CVC signatures (ref §3.4). ECDSA signatures are plain r||s (BSI TR-03111),
  * each half left-padded to the byte length of the curve order; OpenSSL speaks

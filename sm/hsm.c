@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The SmartCard-HSM device and file commands (ref §1, §2, §7.1, §7.5, §7.6):
  * SELECT, ENUMERATE OBJECTS, READ / UPDATE BINARY with their chunk drivers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The SmartCard-HSM command set (protocol reference §1, §2, §6, §7): pure
  * builders that fill an apdu, and parsers that turn response data and a
@@ -110,7 +111,7 @@ typedef struct hsm_reader {
 	size_t max_total;
 	size_t offset;
 	size_t asked;
-	unsigned more; /* 61xx: bytes announced for GET RESPONSE (256 for 6100), or 0 */
+	unsigned more;	   /* 61xx: bytes announced for GET RESPONSE (256 for 6100), or 0 */
 	bool get_response; /* the command handed out is a GET RESPONSE */
 	bool chained;	   /* the last READ BINARY was completed by GET RESPONSE */
 	uint8_t cmd[4];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card can tell about import and a key's use: the MANAGE KEY
  * DOMAIN status query (ref §2.7) and the algorithm list in the FCP of a key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The key commands of the SmartCard-HSM (ref §6, §7.7, §7.8): GENERATE
  * ASYMMETRIC KEY PAIR with its card-side parser, SIGN with the DER <-> plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PC/SC through pcsc-lite: list readers and open a card transport
  * (sm/transport.h) on one of them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Where the user PIN comes from: a file (re-read at every use, so the PIN
  * stays in memory only for the few microseconds of a VERIFY) or a file

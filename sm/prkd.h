@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PKCS#15 private-key descriptions for EF `C4|id` (protocol reference §2.6).
  * The card does not need them, but OpenSC's sc-hsm emulation only shows a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card session: lifecycle, the handshake, the two send paths (plain for
  * the handshake only, protected for everything else) and recovery. The key

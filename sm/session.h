@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A session with one SmartCard-HSM: the host side of the card protocol.
  *

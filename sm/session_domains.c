@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card says about import and about a key's algorithm list: the
  * key-domain status (MANAGE KEY DOMAIN query for each domain) and the FCP of

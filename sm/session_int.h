@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Inside the card session, shared by sm/session.c (lifecycle, handshake,
  * the send paths, recovery) and sm/session_keys.c (the key operations).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The key operations of the card session: key ids, GENERATE ASYMMETRIC KEY
  * PAIR and the check of its authenticated request, the PrKD, reading CE|id,
@@ -41,7 +42,7 @@ static void id_bit_set(uint8_t map[32], uint8_t id, bool on)
 	if (on)
 		map[id / 8] |= (uint8_t)(1u << (id % 8));
 	else
-		map[id / 8] &= (uint8_t)~(1u << (id % 8));
+		map[id / 8] &= (uint8_t) ~(1u << (id % 8));
 }
 
 /* Keep the session's picture of the card current after our own change. */
@@ -386,7 +387,8 @@ static int do_generate(smk_session *s, void *arg, smk_err *e)
 		if (ga->g->must_be_free && !objs_known(s) && do_enumerate(s, &look, e) < 0)
 			goto out;
 		if (ga->g->must_be_free && id_bit(s->key_ids, ga->g->key_id)) {
-			smk_fail(e, SMK_E_MISMATCH, "key id %u already holds a key; nothing was generated",
+			smk_fail(e, SMK_E_MISMATCH,
+				 "key id %u already holds a key; nothing was generated",
 				 ga->g->key_id);
 			goto out;
 		}

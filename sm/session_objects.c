@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card holds for each key, for certificates and `inspect`:
  * reading and classifying CE|id, writing an X.509 certificate into it, and

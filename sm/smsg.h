@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ISO 7816-4 secure messaging with AES-128 and AES-CMAC, as the SmartCard-HSM
  * runs it after chip authentication (reference §5.5-5.8). One context type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "tlv.h"
 
 #include <string.h>
@@ -34,9 +35,11 @@ int tlv_parse(const uint8_t *p, size_t n, tlv *t, smk_err *e)
 	} else {
 		nlen = p[pos++] & 0x7F;
 		if (nlen == 0)
-			return smk_fail(e, SMK_E_FORMAT, "TLV %X: indefinite length not allowed", tag);
+			return smk_fail(e, SMK_E_FORMAT, "TLV %X: indefinite length not allowed",
+					tag);
 		if (nlen > 3)
-			return smk_fail(e, SMK_E_FORMAT, "TLV %X: length field of %zu bytes is too long", tag, nlen);
+			return smk_fail(e, SMK_E_FORMAT,
+					"TLV %X: length field of %zu bytes is too long", tag, nlen);
 		if (n - pos < nlen)
 			return smk_fail(e, SMK_E_FORMAT, "TLV %X: truncated length", tag);
 		for (i = 0; i < nlen; i++)
@@ -45,8 +48,8 @@ int tlv_parse(const uint8_t *p, size_t n, tlv *t, smk_err *e)
 			return smk_fail(e, SMK_E_FORMAT, "TLV %X: length %zu too large", tag, len);
 	}
 	if (n - pos < len)
-		return smk_fail(e, SMK_E_FORMAT, "TLV %X: length %zu but only %zu bytes follow", tag,
-				len, n - pos);
+		return smk_fail(e, SMK_E_FORMAT, "TLV %X: length %zu but only %zu bytes follow",
+				tag, len, n - pos);
 	t->tag = tag;
 	t->value = p + pos;
 	t->len = len;

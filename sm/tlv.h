@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * BER-TLV as used by ISO 7816-4 and TR-03110: tags of one to three bytes,
  * definite lengths up to `83 xx xx xx`. This is the one reader that checks
@@ -13,10 +14,10 @@
 #include "../common/err.h"
 
 typedef struct tlv {
-	uint32_t tag;          /* tag bytes as a big-endian number: 0x7F21, 0x5F37, 0x86 */
-	const uint8_t *value;  /* points into the parsed input */
+	uint32_t tag;	      /* tag bytes as a big-endian number: 0x7F21, 0x5F37, 0x86 */
+	const uint8_t *value; /* points into the parsed input */
 	size_t len;
-	const uint8_t *raw;    /* the whole TLV: tag, length and value (what signatures cover) */
+	const uint8_t *raw; /* the whole TLV: tag, length and value (what signatures cover) */
 	size_t raw_len;
 } tlv;
 

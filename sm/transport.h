@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card transport: raw command bytes in, raw response bytes out, with a
  * deadline. It knows nothing about APDU meaning or secure messaging; the

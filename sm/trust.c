@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Pinned root certificates (ref §4.5): the only keys a device chain may end in. */
 #include <dirent.h>
 #include <errno.h>

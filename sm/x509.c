@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PKCS#10 requests and self-signed certificates signed in the HSM.
  *

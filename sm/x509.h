@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * X.509 for a key that never leaves the HSM: a PKCS#10 request or a
  * self-signed certificate whose structure OpenSSL builds and whose signature

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The programs a user installs link no simulator code: no global symbol that
 # libsmk_sim.a defines is defined in them.
 #   tests/layering.sh LIBSMK_SIM PROGRAM...

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd-witness: pushes smkeyd's latest checkpoint to the configured
  * witnesses (c2sp.org/tlog-witness add-checkpoint) and hands what they

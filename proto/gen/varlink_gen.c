@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * varlink-gen: turns a varlink interface description into C at build time,
  * so the text smkeyd serves and the error names its code uses come from the

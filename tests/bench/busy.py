@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """busy.py FROM_LINE APDU_LOG KIND: the card's busy time in seconds for the
 APDUs of smkey-sim's log after line FROM_LINE, by the "genuine" latency model
 of sim/faults.c (docs/simulator.md): 10 ms per APDU, 40 us per byte in and

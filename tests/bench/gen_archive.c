@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * gen_archive: an archive of genuinely signed records for `smkey audit`
  * (benchmark 4 of tests/bench/run), without pcscd, cards or the daemon.

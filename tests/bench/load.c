@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smk-load: a varlink load generator for tests/bench/run (bench 5).
  *

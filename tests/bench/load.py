@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Load for tests/bench/run: concurrent varlink calls to smkeyd.
 
     load.py SOCKET generate POLICY COUNT CLIENTS PREFIX [DEVICES]

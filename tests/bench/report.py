@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """report.py RESULTS.jsonl OUTDIR: results.json and results.md from the
 result lines tests/bench/run wrote."""
 import json

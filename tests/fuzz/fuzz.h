@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared by the libFuzzer targets in this folder. A target is one file
  * tests/fuzz/fuzz_<parser>.c that includes this header and defines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Command APDU parsing (apdu_parse, card side: every case 1, 2S/3S/4S,
  * 2E/3E/4E) and response splitting (rapdu_parse, sw_describe). A command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Authenticated CV requests (`67`, ref §6.3) as GAKP returns them, verified
  * with chain_verify_authreq:

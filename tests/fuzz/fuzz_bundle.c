@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What `smkey verify` and `smkey audit` read from files (archive/): bundles,
  * records, signed checkpoint notes. First byte, modulo 5:

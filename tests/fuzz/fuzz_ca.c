@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Chip authentication (sm/ca.h, ref §5.2-5.4) with the keys of the worked
  * example §5.11 (brainpoolP256r1, device d = 11..11, host d = 22..22):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device chain validation (chain_validate, ref §4.4): fuzzed EF 2F02
  * content (DevAut certificate then DICA certificate) against the pinned

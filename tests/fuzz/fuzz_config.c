@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The daemon configuration (config_parse on fuzzed YAML text, daemon/config.h):
  * the strict YAML reader, every key and value check, relative paths taken

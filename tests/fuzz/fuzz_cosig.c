@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Witness cosignatures (archive/cosig.c): what smkeyd takes from a pusher
  * and smkey verify from a bundle and a trust directory. First byte, modulo 3:

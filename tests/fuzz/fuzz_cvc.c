@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Card verifiable certificates, CV requests and authenticated requests
  * (sm/cvc.h): cvc_input_bytes (binary or hex text, as `smkey cvc` takes it),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card-side command parsers of sm/hsm.h, which the simulator runs on
  * whatever a host sends. The first input byte picks the parser, the rest is

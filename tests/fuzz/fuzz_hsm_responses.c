@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The host-side SmartCard-HSM response parsers of sm/hsm.h, fed what a
  * hostile or broken card could answer. The first input byte picks the

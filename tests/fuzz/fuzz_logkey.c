@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Log verifier keys (archive/logkey.c), what a relying party pastes into
  * smkey verify --log and the trust directory's logs file. First byte,

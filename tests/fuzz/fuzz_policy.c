@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Policy files (policy_parse on fuzzed YAML text, policy/): the strict YAML
  * reader, every field check and the canonical document. The file name the

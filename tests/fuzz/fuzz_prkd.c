@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PKCS#15 private-key descriptions as read from EF C4|id (prkd_parse, ref
  * §2.6): what OpenSC, pico-hsm or a hostile card left there. A description

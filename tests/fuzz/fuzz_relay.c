@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey relay's vpcd side, what a hostile notary (or anything on the path)
  * can send: the input is the byte stream from vpcd, fed to relay_parse in

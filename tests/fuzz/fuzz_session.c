@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card session (sm/session.h) against a "fuzzing card": a transport
  * whose answers come from the input, as OpenSC's fuzzing reader does. It
@@ -174,8 +175,8 @@ static void sm_filter(void *ctx, uint8_t ins, smk_buf *answer)
 			mutate(&fc->muts[i], answer);
 }
 
-static int fc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp,
-		       unsigned timeout_ms, smk_err *e)
+static int fc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp, unsigned timeout_ms,
+		       smk_err *e)
 {
 	struct fcard *fc = impl;
 	smk_buf a = SMK_BUF_INIT;
@@ -199,8 +200,7 @@ static int fc_transmit(void *impl, const uint8_t *cmd, size_t n, smk_buf *resp,
 	}
 	for (i = 0; i < fc->nmut; i++)
 		if (fc->muts[i].index == fc->index && fc->muts[i].op % 8 == 6) {
-			static const enum smk_errc kinds[] = {SMK_E_RESET, SMK_E_TIMEOUT,
-							      SMK_E_IO};
+			static const enum smk_errc kinds[] = {SMK_E_RESET, SMK_E_TIMEOUT, SMK_E_IO};
 
 			fc->index++;
 			return smk_fail(e, kinds[fc->muts[i].pos % 3], "fuzzing card: fault");

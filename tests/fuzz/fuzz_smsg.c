@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * AES secure messaging (sm/smsg.h, ref §5.5-5.8) with the session keys of
  * the worked example §5.11, on fresh contexts (SSC 0). The first input byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * BER-TLV reader and writer (sm/tlv.h): tlv_parse, tlv_parse_exact,
  * iteration with tlv_next, tlv_find, and descent into every constructed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The varlink side of smkeyd (proto/varlink.h, daemon/methods.h): the
  * incremental reader fed the input in pseudo-random splits, reply and call
@@ -198,10 +199,9 @@ static void one_call(json_t *msg, unsigned refuse)
 	FZ_CHECK(strcmp(call.member, call.method + strlen(call.interface) + 1) == 0);
 
 	/* what decodes encodes again to the same call */
-	FZ_CHECK(varlink_call_encode(&out, call.method, call.params,
-				     (call.more ? VARLINK_MORE : 0) |
-					 (call.oneway ? VARLINK_ONEWAY : 0),
-				     &e) == 0);
+	FZ_CHECK(varlink_call_encode(
+		     &out, call.method, call.params,
+		     (call.more ? VARLINK_MORE : 0) | (call.oneway ? VARLINK_ONEWAY : 0), &e) == 0);
 	FZ_CHECK(out.len > 0 && out.data[out.len - 1] == '\0');
 	FZ_CHECK(varlink_parse((const char *)out.data, out.len - 1, &msg2, &e) == 0);
 	FZ_CHECK(varlink_call_decode(msg2, &again, &e) == 0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * X.509 input and the per-key card listing (sm/x509.h, sm/session.h).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Re-make the examples of docs/varlink.md, "Certificates, adoption and
 # inspection": the real smkeyd over smkey-sim (private namespaces, pcscd,
 # vpcd, as the integration tests run), one call per exchange with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The card host of a notary scenario (docs/notary.md): its own pcscd with
 # one vpcd reader, a simulated card in it, and `smkey relay` joining that
 # card to the notary's vpcd reader. Run by notary_lib.sh inside a mount

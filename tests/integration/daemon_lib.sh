@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # smkeyd on top of lib.sh: a config for the scenario's simulators, start and
 # stop, and a varlink client. Sourced after lib.sh.

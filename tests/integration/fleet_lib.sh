@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # A notary serving a fleet of relayed card hosts (test_relay_fleet.sh and
 # the relay benchmark). Sourced after lib.sh, daemon_lib.sh, notary_lib.sh.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # A private pcscd with vpcd readers, and smkey-sim cards in them, for one
 # integration scenario. Sourced by tests/integration/test_*.sh:

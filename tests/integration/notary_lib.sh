@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # Notary scenarios (docs/notary.md): the notary is this scenario's own
 # namespace (lib.sh: pcscd with vpcd readers, smkeyd from daemon_lib.sh);

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A relay that lies: a vpcd man-in-the-middle for the notary scenarios
 (tests/integration/test_relay_*.sh) and the relay benchmark. Never installed.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # A notary with a relayed card behind a relay that lies, for the
 # test_relay_*.sh scenarios. Sourced after lib.sh and daemon_lib.sh:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Check that a notary's archive holds no key the far card did not make
 (the relay scenarios, tests/integration/relay_lib.sh).
 

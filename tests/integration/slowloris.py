@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Hold N connections to smkeyd, each trickling one byte of a request that
 never ends, for the slowloris scenario (test_daemon_slowloris.sh).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Keys made elsewhere: OpenSC's pkcs11-tool generates two EC keys
 # on the simulator; a certificate is written over the second one's CE|id.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The archive end to end over a real pcscd (private, vpcd reader) and
 # smkey-sim: the scenario of tests/unit/test_archive_sim.c (archive key and
 # keys under the example policies generated through the SM session, bundles

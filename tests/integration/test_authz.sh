@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Authorization with real second users (setpriv), the smoke version of
 # tests/reliability/authz.sh: a user outside the socket's group cannot
 # connect to smkeyd's 0660 socket; with the socket open, nobody:nogroup gets

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Certificates for an smkeyd key without losing its attestation:
 #
 #  - an APK key (release-apk) gets a self-signed certificate made in the HSM

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Files smkey writes on request: `smkey export -o`, `smkey audit
 # --report`, `smkey card genkey --req-out/--pem-out` and `smkey card sign
 # --out`. An output path that is a symbolic link to a victim file is refused

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A card that answers the plain READ BINARY of EF 2F02 with 256 bytes and SW
 # 61xx (ISO 7816-4 "more data"), serving the rest through GET RESPONSE
 # (smkey-sim --quirk read-61xx, as another SmartCard-HSM implementation

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Making the archive key fails at the first start: the card refuses GAKP
 # (smkey-sim --fault cmd=gakp:sw=6A84:times=0, every time). smkeyd stays up:
 # `smkey devices` shows the device down and why, the log says so,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A card that fills in its own device name as inner CAR when the GAKP has
 # none (smkey-sim --quirk car-from-device, as another SmartCard-HSM
 # implementation does). smkeyd always sends a CAR (the default UTCA00001, or

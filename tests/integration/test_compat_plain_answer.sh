@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Security finding: a plain status word is not proof that nothing happened.
 # Someone between host and card answers the GAKP with a bare 6982 while the
 # card did make the key (smkey-sim fault cmd=gakp:plainsw=6982). smkeyd does

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The archive key's device is out when smkeyd starts. The archive key lives
 # on ZZSIM00001 (record 0); smkeyd is restarted with that card's simulator
 # stopped (its reader empty): Generate is refused with DeviceUnavailable

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Devices that go away and come back: with two HSMs, one is pulled (its
 # simulator stops). A request pinned to it fails with the reason and the
 # device is marked down; requests that may go anywhere still succeed on the

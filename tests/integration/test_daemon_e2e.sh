@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # smkeyd end to end: a private pcscd with two smkey-sim cards (one test
 # root), smkeyd on its own config, and clients on its Unix socket:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # What another process of smkeyd's own uid, or a loose umask, can get from
 # the daemon. smkeyd runs as nobody under umask 022 with one
 # simulated HSM, the way it runs outside systemd:

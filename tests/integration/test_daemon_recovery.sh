@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # smkeyd dies between GAKP and commit (the SMKEYD_TEST_CRASH_AT=after-gakp
 # hook exits at once, as kill -9 would leave it): the key is on the card,
 # the intent is open. The next start reads CE|id back, checks the request,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # One local user must not lock out all others. uid nobody opens
 # 64 connections (the whole table: clients 64, clients-per-uid 64 here) and
 # trickles one byte of a request that never ends on each every 0.5 s (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Hardening gate for systemd/smkeyd.service and smkeyd.socket, and for
 # systemd/smkeyd-witness.service (the witness pusher, which has a network):
 #  - `systemd-analyze security --offline=yes` exposure must be <= 1.5

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Output that cannot lie to a terminal (common/show.h). Hostile text with
 # ESC [2K (erase the line), CR, a newline and a fake "  ok  " line reaches
 # smkey and smkeyd by every way it can:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Smoke version of tests/reliability/hostile.sh (< 60 s): the whole hostile
 # catalogue against smkeyd from this build (under the ASan build, with
 # LeakSanitizer at exit), without waiting for the 60 s idle limit. After every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # What a CV request proves, through the real daemon: a
 # simulated card with a DKEK key domain, run with --attest-imports (UNWRAP
 # KEY writes a device-signed request, as an independent implementation does)

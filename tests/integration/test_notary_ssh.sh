@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Notary mode over OpenSSH (docs/notary.md), with a real sshd and ssh: the
 # notary (this namespace: pcscd with a vpcd reader, stock smkeyd, sshd on a
 # veth pair) and a card host (a network and mount namespace of its own:

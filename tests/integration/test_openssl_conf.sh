@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # smkeyd never reads an OpenSSL configuration file (docs/daemon.md
 # "systemd", OPENSSL_INIT_NO_LOAD_CONFIG): an openssl.cnf in $OPENSSL_CONF
 # that activates a provider module does not get that module loaded into the

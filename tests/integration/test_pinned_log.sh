@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Pinned logs (docs/archive.md "Trust model"): a bundle's policy claims are
 # the log's statements, worth what the log is, so smkey verify pins a log or
 # says plainly that it did not.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): it answers the notary's protected GAKP
 # itself with a made-up protected answer (random cryptogram, status 9000,
 # random MAC) and never forwards the command. The notary refuses the answer

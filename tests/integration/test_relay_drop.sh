@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): it drops the connection at every APDU of
 # a key's life on the far card, in turn. N, the APDUs of one key, is counted
 # by the card (smkey-sim stats) for an honest key; then for k = 1..N the

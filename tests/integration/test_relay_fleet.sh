@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Notary fleet: one stock smkeyd serves 8 relayed card hosts at once (each
 # in a mount namespace of its own with its own pcscd, smkey-sim and `smkey
 # relay`, connected to the notary's 8 vpcd readers; fleet_lib.sh). One key

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): it flips one byte of the far card's
 # protected GAKP on its way to the card, and, separately, one byte of the
 # card's protected answer on its way back. The flipped command fails the

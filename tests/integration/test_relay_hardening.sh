@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Hardening gate for systemd/smkey-relay@.service (the relay on a card's
 # host, docs/notary.md): `systemd-analyze security --offline=yes` exposure
 # must be <= 2.0 (SMK_RELAY_EXPOSURE_MAX); where systemd-analyze is missing

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): between the notary's SM commands it sends
 # its own plain APDU to the far card, as a card host could, and hides the
 # answer: first a SELECT of the applet, then (a separate case) a VERIFY

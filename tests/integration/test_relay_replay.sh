@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): it forwards the far card's protected GAKP
 # but hands the notary the card's answer to the previous GAKP, a genuine
 # protected answer holding an earlier key's CV request. Its MAC was made

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A relay that lies (notary mode): halfway through a key's life, at the
 # notary's protected GAKP, it swaps in a second genuine simulated card (same
 # simulator CA, its own DevAut) without telling the reader. The second card

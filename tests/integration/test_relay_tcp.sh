@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # smkey relay --connect: a card on a card host (its own pcscd, in a mount
 # namespace of its own) reaches the notary's vpcd reader over TCP; the
 # notary's stock smkeyd makes a key on it under secure messaging. Asserts

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A few representative cells of the reliability harnesses (tests/reliability/),
 # so ctest catches a regression in under a minute; the full runs take minutes
 # and are run by hand (docs/reliability-faults.md):

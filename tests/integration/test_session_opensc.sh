@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck disable=SC2154 # genkey below sets ID_<name> and KEY_<name> with printf -v
 # Keys made by our session (under SM, with the PrKD written) are ordinary
 # keys to OpenSC, an independent PKCS#11 client:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The card session over a real pcscd (private, with vpcd readers) and
 # smkey-sim, driven by `smkey card`:
 #  - PC/SC errors are named: no pcscd, no such reader, no card in reader;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # DKEK key domains, WRAP KEY and UNWRAP KEY of smkey-sim driven by OpenSC, an
 # independent client, through a private pcscd with two simulated cards:
 # sc-hsm-tool initialises both cards with one DKEK share, the same share goes

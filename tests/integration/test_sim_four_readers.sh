@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Four simulated cards in one private pcscd: two vpcd entries of two readers
 # each (tests/integration/lib.sh gives each entry its own copy of the vpcd
 # driver). Every reader reaches its own card: SELECT answers and EF 2F02

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # OpenSC, an independent client, against smkey-sim through a private pcscd:
 # the card is named a SmartCard-HSM, sc-hsm-tool initialises it, pkcs11-tool
 # generates an EC P-256 and an RSA-2048 key, lists them, and signs; openssl

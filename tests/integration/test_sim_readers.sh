@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Two simulated cards in two readers of one private pcscd; a simulator that
 # is killed and restarted is the same card again (state file) and pcscd sees
 # it come back; a pcscd restart is survived by the running simulators

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Test roots are never trusted by accident: etc/trust holds the
 # production root DESRCACC100001 alone (CardContact's test root is in
 # etc/trust-test), and every output of smkey verify, smkey audit and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Witness cosignatures end to end: smkeyd over two smkey-sim cards, two test
 # witnesses (tests/integration/witness_server.py, written from
 # c2sp.org/tlog-witness) on the private loopback, and smkeyd-witness pushing

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A generic varlink client in the standard library only, for the e2e tests.
 
     python3 varlink_client.py SOCKET METHOD [JSON-PARAMS] [--more]

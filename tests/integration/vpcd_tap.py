@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A recording pass-through between a relay and vpcd, for tests only.
 
     vpcd_tap.py LISTEN_PORT VPCD_PORT RECORD_FILE

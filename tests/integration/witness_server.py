@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A small witness for the tests (scaffolding, not a product).
 
 Written from the specs, not from any witness implementation:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The shared archive fixture (archfix.h). */
 #include "archfix.h"
 

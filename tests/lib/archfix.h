@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fixture the archive suites share: a test device PKI built with
  * sm/cvc.h (root -> DICA -> DevAut, the root pinned in a trust store), a
@@ -51,8 +52,8 @@ typedef struct archfix_key {
 	unsigned key_id; /* default 1 */
 	int sm_used;	 /* default 1 */
 	int64_t time, commit_time;
-	const smk_buf *chain;	      /* default &fx->chain */
-	const archive_signer *signer; /* default &fx->signer; NULL: no signer */
+	const smk_buf *chain;		/* default &fx->chain */
+	const archive_signer *signer;	/* default &fx->signer; NULL: no signer */
 	const archive_card_facts *card; /* default NULL: GAKP answer, nothing reported */
 } archfix_key;
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 #include "fake_engine.h"
 
 #include <stdlib.h>
@@ -22,8 +23,8 @@ const char *engine_stage_name(enum engine_stage stage)
 }
 
 int generate_key(engine *eng, const engine_peer *peer, const char *policy, const char *label,
-		    const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
-		    engine_error *err)
+		 const char *device, engine_progress_fn progress, engine_done_fn done, void *ctx,
+		 engine_error *err)
 {
 	(void)peer;
 	return fake_engine.generate(eng, policy, label, device, progress, done, ctx, err);

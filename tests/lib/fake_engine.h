@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * An engine (daemon/engine.h) for tests of the varlink layer (methods.c)
  * without cards or an archive: every engine_* entry point hands what it was

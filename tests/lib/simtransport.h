@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A card transport onto the simulator in-process (sim/card.h), for unit
  * tests without pcscd. It behaves like sm/pcsc.c where the session can tell:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Helpers shared by the Check suites. */
 #ifndef SMK_TESTUTIL_H
 #define SMK_TESTUTIL_H

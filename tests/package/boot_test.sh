@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The packaged install under a real systemd (docs/packaging.md, "The boot
 # test"). scripts/package --test copies this script, the packages of this
 # build (v1/) and of a rebuild with a higher version (v2/) into a fresh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Authorization with real second users (setpriv): the socket's mode and
 # group keep a user outside the group from connecting at all; with the
 # socket open, policies refuse a uid/gid they do not allow (nothing

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # kill -9 smkeyd at every step of a generation, restart it, and check that
 # recovery leaves nothing behind:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The archive on a full filesystem: a small tmpfs, inside this test's private
 # mount namespace, holds archive.db and its pending directory.
 #

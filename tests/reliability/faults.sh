@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The fault matrix: every APDU position of a key generation through smkeyd
 # (session setup, PIN, free-id search, GAKP, PrKD write, archive signatures)
 # x every fault kind the simulator injects, plus pcscd killed and restarted.

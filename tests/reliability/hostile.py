@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A catalogue of hostile clients against smkeyd, standard library only.
 
     hostile.py SOCKET --pid PID [--smoke] [--report FILE] [--max-clients N]

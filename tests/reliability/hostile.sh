@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The hostile-client catalogue (tests/reliability/hostile.py, 80+ cases) against
 # smkeyd from the ASan+UBSan build (build-asan by default; LeakSanitizer runs
 # at its exit), two simulated HSMs, client limit 32. Waits past the daemon's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # Helpers for the fault, crash and disk harnesses (tests/reliability/*.sh and
 # the ctest smoke tests/integration/test_reliability_smoke.sh). Sourced after

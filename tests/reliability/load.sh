@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Load: CONNS concurrent clients (default 1000) against two simulated HSMs
 # with the genuine latency model; ACTIVE of them (default 200) call Generate
 # at once, the others stay connected and idle. Two rounds, so a leak shows as

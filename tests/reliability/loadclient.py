@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Many concurrent varlink clients against smkeyd, standard library only.
 
     loadclient.py SOCKET [--conns N] [--active N] [--policy P] [--timeout S]

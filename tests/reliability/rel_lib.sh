@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # Shared set-up of the reliability scripts (tests/reliability/*.sh and their
 # ctest smoke versions): a private pcscd, two smkey-sim HSMs, smkeyd on a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Secrets: run load.sh (small), hostile.sh and authz.sh with a known user PIN
 # (REL_PIN, default 271828), keep every scratch directory, then search
 # every file in them (smkeyd logs, simulator logs and APDU logs, pcscd logs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* APDU encoding (host) and parsing (card side), short and extended. */
 #include <string.h>
 
@@ -16,13 +17,15 @@ static void encode(const apdu *a, const char *hex)
 
 START_TEST(encode_cases)
 {
-	static const uint8_t aid[] = {0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x81, 0xC3, 0x1F, 0x02, 0x01};
+	static const uint8_t aid[] = {0xE8, 0x2B, 0x06, 0x01, 0x04, 0x01,
+				      0x81, 0xC3, 0x1F, 0x02, 0x01};
 	static const uint8_t off[] = {0x54, 0x02, 0x00, 0x00};
 	uint8_t big[256];
 	apdu a = {0};
 
 	/* reference §1.2 select with FCP */
-	a = (apdu){.cla = 0x00, .ins = 0xA4, .p1 = 0x04, .p2 = 0x00, .data = aid, .lc = 11, .ne = 256};
+	a = (apdu){
+	    .cla = 0x00, .ins = 0xA4, .p1 = 0x04, .p2 = 0x00, .data = aid, .lc = 11, .ne = 256};
 	encode(&a, "00A404000BE82B0601040181C31F020100");
 	/* case 1 */
 	a = (apdu){.cla = 0x00, .ins = 0x20, .p1 = 0x00, .p2 = 0x81};
@@ -31,7 +34,13 @@ START_TEST(encode_cases)
 	a = (apdu){.ins = 0x84, .ne = 8};
 	encode(&a, "0084000008");
 	/* reference §2.3 extended read: Lc 000004, Le 0000 */
-	a = (apdu){.ins = 0xB1, .p1 = 0x2F, .p2 = 0x02, .data = off, .lc = 4, .ne = 65536, .extended = true};
+	a = (apdu){.ins = 0xB1,
+		   .p1 = 0x2F,
+		   .p2 = 0x02,
+		   .data = off,
+		   .lc = 4,
+		   .ne = 65536,
+		   .extended = true};
 	encode(&a, "00B12F0200000454020000 0000");
 	/* case 2E without data: Le takes three bytes */
 	a = (apdu){.cla = 0x80, .ins = 0x58, .ne = 65536};
@@ -63,8 +72,13 @@ START_TEST(parse_round_trip)
 		for (size_t j = 0; j < 5; j++)
 			for (ext = 0; ext < 2; ext++) {
 				smk_buf b = SMK_BUF_INIT;
-				apdu a = {.cla = 0x0C, .ins = 0x46, .p1 = 1, .p2 = 2,
-					  .data = lcs[i] ? data : NULL, .lc = lcs[i], .ne = nes[j],
+				apdu a = {.cla = 0x0C,
+					  .ins = 0x46,
+					  .p1 = 1,
+					  .p2 = 2,
+					  .data = lcs[i] ? data : NULL,
+					  .lc = lcs[i],
+					  .ne = nes[j],
 					  .extended = ext};
 				apdu p;
 				smk_err e;
@@ -84,9 +98,11 @@ END_TEST
 START_TEST(parse_rejects_inconsistent)
 {
 	static const char *bad[] = {
-		"00", "00A404", "00A4040005AABB", /* Lc 5, 2 bytes */
-		"00A40400000005AA",               /* extended Lc 5, 1 byte */
-		"00A4040000",                      /* short Lc 0 with nothing else is 2S(Le=0)? no: 1 byte */
+	    "00",
+	    "00A404",
+	    "00A4040005AABB",	/* Lc 5, 2 bytes */
+	    "00A40400000005AA", /* extended Lc 5, 1 byte */
+	    "00A4040000",	/* short Lc 0 with nothing else is 2S(Le=0)? no: 1 byte */
 	};
 	size_t i;
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The archive store: intents become signed records in a hash chain and a
  * Merkle log with signed checkpoints; records have one canonical form; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Record format 2: the "card" member (what the card did and told) of kinds
  * key, archive-key and adopted. Round trip of every fact; the CAR is the
@@ -257,16 +258,30 @@ static json_t *card_of(json_t *rec)
 
 static json_t *domain0(json_t *rec)
 {
-	return json_array_get(json_object_get(json_object_get(card_of(rec), "key-domains"),
-					      "domains"),
-			      0);
+	return json_array_get(
+	    json_object_get(json_object_get(card_of(rec), "key-domains"), "domains"), 0);
 }
 
-static void m_extra(json_t *o) { json_object_set_new(card_of(o), "extra", json_true()); }
-static void m_no_car(json_t *o) { json_object_del(card_of(o), "car"); }
-static void m_car_other(json_t *o) { json_object_set_new(card_of(o), "car", json_string("XX")); }
-static void m_car_int(json_t *o) { json_object_set_new(card_of(o), "car", json_integer(1)); }
-static void m_cvreq_ce(json_t *o) { json_object_set_new(card_of(o), "cvreq", json_string("ce")); }
+static void m_extra(json_t *o)
+{
+	json_object_set_new(card_of(o), "extra", json_true());
+}
+static void m_no_car(json_t *o)
+{
+	json_object_del(card_of(o), "car");
+}
+static void m_car_other(json_t *o)
+{
+	json_object_set_new(card_of(o), "car", json_string("XX"));
+}
+static void m_car_int(json_t *o)
+{
+	json_object_set_new(card_of(o), "car", json_integer(1));
+}
+static void m_cvreq_ce(json_t *o)
+{
+	json_object_set_new(card_of(o), "cvreq", json_string("ce"));
+}
 static void m_cvreq_bad(json_t *o)
 {
 	json_object_set_new(card_of(o), "cvreq", json_string("guessed"));
@@ -293,17 +308,38 @@ static void m_domains_type(json_t *o)
 	json_object_set_new(json_object_get(card_of(o), "key-domains"), "domains",
 			    json_string("x"));
 }
-static void m_domain_kind(json_t *o) { json_object_set_new(domain0(o), "kind", json_string("kek")); }
-static void m_domain_kcv(json_t *o) { json_object_set_new(domain0(o), "kcv", json_string("AQI=")); }
+static void m_domain_kind(json_t *o)
+{
+	json_object_set_new(domain0(o), "kind", json_string("kek"));
+}
+static void m_domain_kcv(json_t *o)
+{
+	json_object_set_new(domain0(o), "kcv", json_string("AQI="));
+}
 static void m_domain_outstanding(json_t *o)
 {
 	json_object_set_new(domain0(o), "outstanding", json_integer(3));
 }
-static void m_domain_order(json_t *o) { json_object_set_new(domain0(o), "index", json_integer(1)); }
-static void m_domain_extra(json_t *o) { json_object_set_new(domain0(o), "uid", json_string("")); }
-static void m_no_card(json_t *o) { json_object_del(o, "card"); }
-static void m_format_1(json_t *o) { json_object_set_new(o, "format", json_integer(1)); }
-static void m_format_3(json_t *o) { json_object_set_new(o, "format", json_integer(3)); }
+static void m_domain_order(json_t *o)
+{
+	json_object_set_new(domain0(o), "index", json_integer(1));
+}
+static void m_domain_extra(json_t *o)
+{
+	json_object_set_new(domain0(o), "uid", json_string(""));
+}
+static void m_no_card(json_t *o)
+{
+	json_object_del(o, "card");
+}
+static void m_format_1(json_t *o)
+{
+	json_object_set_new(o, "format", json_integer(1));
+}
+static void m_format_3(json_t *o)
+{
+	json_object_set_new(o, "format", json_integer(3));
+}
 
 START_TEST(card_member_parser_is_strict)
 {
@@ -345,12 +381,18 @@ START_TEST(card_member_parser_is_strict)
 }
 END_TEST
 
-static void m_relayed_false(json_t *o) { json_object_set_new(card_of(o), "relayed", json_false()); }
+static void m_relayed_false(json_t *o)
+{
+	json_object_set_new(card_of(o), "relayed", json_false());
+}
 static void m_relayed_text(json_t *o)
 {
 	json_object_set_new(card_of(o), "relayed", json_string("true"));
 }
-static void m_relayed_add(json_t *o) { json_object_set_new(card_of(o), "relayed", json_true()); }
+static void m_relayed_add(json_t *o)
+{
+	json_object_set_new(card_of(o), "relayed", json_true());
+}
 
 /* The canonical bytes are not NUL-terminated. */
 static const void *in_canon(const smk_buf *canon, const char *text)

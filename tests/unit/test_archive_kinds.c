@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The record kinds of card work after generation: "adopted" (a key made elsewhere whose CV-REQ
  * was still in CE|id) and "certificate" (a certificate written into CE|id of

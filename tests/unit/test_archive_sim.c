@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * End to end over the simulator (in-process, no pcscd): the archive key and
  * keys under the example policies of etc/policies.d are generated through

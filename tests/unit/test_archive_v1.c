@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Format 1 stays readable forever: the archive and bundles under
  * tests/data/archive/v1/ were written by the format-1 code (README there)
@@ -114,7 +115,7 @@ START_TEST(v1_records_parse)
 		ck_assert_msg(archive_record_parse(canon.data, canon.len, &r, &e) == 0,
 			      "record %llu: %s", (unsigned long long)i, e.msg);
 		ck_assert_int_eq(r.format, 1);
-		ck_assert_str_eq(r.kind, i == 0   ? ARCHIVE_KIND_ARCHIVE_KEY
+		ck_assert_str_eq(r.kind, i == 0	  ? ARCHIVE_KIND_ARCHIVE_KEY
 					 : i == 1 ? ARCHIVE_KIND_KEY
 					 : i == 2 ? ARCHIVE_KIND_ADOPTED
 						  : ARCHIVE_KIND_CERTIFICATE);
@@ -165,9 +166,9 @@ START_TEST(v1_bundles_verify)
 						    &e) == ARCHIVE_VERIFY_UNPINNED,
 			      "%s: %s", path, e.msg);
 		archive_verified_free(&v);
-		ck_assert_msg(archive_verify_bundle(b.data, b.len, &F.trust, &pins, NULL, NULL, &v,
-						    &e) == 0,
-			      "%s: %s", path, e.msg);
+		ck_assert_msg(
+		    archive_verify_bundle(b.data, b.len, &F.trust, &pins, NULL, NULL, &v, &e) == 0,
+		    "%s: %s", path, e.msg);
 		ck_assert_str_eq(v.has_cert ? v.cert_record.kind : v.record.kind, kinds[i]);
 		ck_assert_int_eq(v.record.format, 1);
 		archive_verified_free(&v);
@@ -230,9 +231,9 @@ START_TEST(v1_through_smkey)
 			 "verify '%s/" V1 "/%s.bundle.json' --trust '%s' --log '%s'",
 			 SMK_SOURCE_DIR, bundles[i], trust, vkey);
 		ck_assert_msg(smkey(&out, args) == 0, "%s: %s", bundles[i], out.data);
-		ck_assert_msg(strstr((char *)out.data,
-				     "card facts   not recorded (format 1 record)") != NULL,
-			      "%s: %s", bundles[i], out.data);
+		ck_assert_msg(
+		    strstr((char *)out.data, "card facts   not recorded (format 1 record)") != NULL,
+		    "%s: %s", bundles[i], out.data);
 	}
 	snprintf(args, sizeof(args),
 		 "verify '%s/" V1 "/certificate-adopted.bundle.json' --trust '%s' --certificate "
@@ -267,10 +268,10 @@ START_TEST(legacy_records_parse)
 		ck_assert_msg(archive_record_parse(canon.data, canon.len, &r, &e) == 0,
 			      "record %llu: %s", (unsigned long long)i, e.msg);
 		if (i == 1) {
-			ck_assert_ptr_nonnull(memmem(r.policy_doc.data, r.policy_doc.len,
-						     "\\u001F", 6));
-			doc = json_loadb((const char *)r.policy_doc.data, r.policy_doc.len, 0,
-					 NULL);
+			ck_assert_ptr_nonnull(
+			    memmem(r.policy_doc.data, r.policy_doc.len, "\\u001F", 6));
+			doc =
+			    json_loadb((const char *)r.policy_doc.data, r.policy_doc.len, 0, NULL);
 			ck_assert_ptr_nonnull(doc);
 			ck_assert_int_eq(smk_json_canonical(doc, &jcs, &e), 0);
 			ck_assert_int_eq(smk_json_canonical_legacy(doc, &old, &e), 0);

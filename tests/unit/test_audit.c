@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey audit at scale: the cache of verified device chains never accepts
  * what chain_validate would refuse (a changed byte behind a cached chain, a
@@ -476,8 +477,8 @@ static int smkey_audit(const char *dir, const char *file, smk_buf *out)
 	int rc;
 
 	snprintf(log, sizeof(log), "%s/audit.out", dir);
-	snprintf(cmd, sizeof(cmd), "'%s/smkey' audit '%s/%s' >'%s' 2>&1", SMK_BUILD_DIR, dir,
-		 file, log);
+	snprintf(cmd, sizeof(cmd), "'%s/smkey' audit '%s/%s' >'%s' 2>&1", SMK_BUILD_DIR, dir, file,
+		 log);
 	rc = system(cmd);
 	smk_buf_reset(out);
 	ck_assert(smk_read_file(log, 1 << 20, out, NULL) == 0 && smk_buf_add_byte(out, 0) == 0);

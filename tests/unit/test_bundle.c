@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Bundles verify offline with pinned roots only, and every change to what
  * they carry makes verification fail and name the thing. The device PKI is

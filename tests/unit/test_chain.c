@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Device chain validation and authenticated request verification: the
  * genuine DENK0404144 device (protocol reference §8.2, §8.3) and PKIs built
  * here with the encoder, as the simulator builds its own. */
@@ -686,7 +687,8 @@ START_TEST(encoded_pki_rsa_issuers)
 	devaut_chain c;
 	smk_err e;
 
-	pki_build(&p, tu_keygen("RSA"), tu_keygen("RSA"), tu_keygen("brainpoolP256r1"), CVC_ROLE_DEVICE);
+	pki_build(&p, tu_keygen("RSA"), tu_keygen("RSA"), tu_keygen("brainpoolP256r1"),
+		  CVC_ROLE_DEVICE);
 	ck_assert_msg(
 	    chain_validate(p.chain.data, p.chain.len, &p.trust, day("2030-01-01"), &c, &e) == 0,
 	    "%s", e.msg);

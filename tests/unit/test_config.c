@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkeyd.yaml: the example config loads with the values it says; every broken
  * config fails naming the line and column of the problem; relative paths
@@ -311,10 +312,11 @@ END_TEST
 
 START_TEST(witnesses)
 {
-	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV "witnesses:\n"
-							 "  - key: " WKEY "\n"
-							 "    url: https://witness.example.org/\n"
-							 "witness-user: root\n");
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml",
+			     MINIMAL DEV "witnesses:\n"
+					 "  - key: " WKEY "\n"
+					 "    url: https://witness.example.org/\n"
+					 "witness-user: root\n");
 
 	ck_assert_uint_eq(c->witness_count, 1);
 	ck_assert_str_eq(c->witnesses[0].key.name, "witness.example.org/w1");
@@ -329,7 +331,7 @@ START_TEST(witnesses)
 	config_free(c);
 
 	parse_bad(MINIMAL DEV "witnesses:\n  - key: witness.example.org/w1+cfcd1a68+"
-			  "BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4\n",
+			      "BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4\n",
 		  "6:10", "is not the one of its name and key");
 	parse_bad(MINIMAL DEV "witnesses:\n  - key: " WKEY "\n  - key: " WKEY "\n", "7:10",
 		  "witness witness.example.org/w1 is listed twice");

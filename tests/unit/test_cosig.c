@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Witness cosignatures (c2sp.org/tlog-cosignature type 0x04): parsing and
  * verification of signature lines and verifier keys, against a vector made

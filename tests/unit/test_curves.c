@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Curve table: explicit parameters map to named curves and back. */
 #include <string.h>
 
@@ -53,8 +54,8 @@ START_TEST(secp256k1_zero_a_with_or_without_padding)
 
 	ck_assert_int_eq(curve_params(c, &cp, &e), 0);
 	/* the genuine request keeps 32 zero bytes for a; a 1-byte 00 also means 0 */
-	ck_assert_ptr_eq(curve_match(cp.p, 32, &zero, 1, cp.b + 31, 1, cp.g, cp.g_len, cp.r, 32, &e),
-			 c);
+	ck_assert_ptr_eq(
+	    curve_match(cp.p, 32, &zero, 1, cp.b + 31, 1, cp.g, cp.g_len, cp.r, 32, &e), c);
 }
 END_TEST
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CVC parsing, keys, signatures and encoding, against genuine device bytes
  * (protocol reference §8) and against keys made here with OpenSSL. */
 #include <openssl/evp.h>

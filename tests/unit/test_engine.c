@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The engine with two in-process simulated HSMs (no pcscd): start-up makes
  * the archive key; Generate archives a verifiable record before it answers;
@@ -982,9 +983,9 @@ static void record_car(uint64_t seq, char car[CVC_REF_MAX + 1])
 	n = EVP_DecodeBlock(der, (const unsigned char *)b, (int)strlen(b));
 	ck_assert_int_gt(n, 0);
 	/* base64 padding leaves up to 2 zero bytes after the DER: parse by its length */
-	ck_assert_msg(cvc_parse_authreq(der, (size_t)n - (b[strlen(b) - 1] == '=') -
-					       (b[strlen(b) - 2] == '='),
-					&ar, &e) == 0,
+	ck_assert_msg(cvc_parse_authreq(
+			  der, (size_t)n - (b[strlen(b) - 1] == '=') - (b[strlen(b) - 2] == '='),
+			  &ar, &e) == 0,
 		      "%s", e.msg);
 	snprintf(car, CVC_REF_MAX + 1, "%s", ar.req.has_car ? ar.req.car : "");
 	free(der);
@@ -1020,7 +1021,7 @@ END_TEST
 START_TEST(plain_answer_to_gakp_is_settled_by_read_back)
 {
 	static const char *const forged[] = {"cmd=gakp:plainsw=6982", "cmd=gakp:plainsw=6A80",
-					      "cmd=gakp:plainsw=6988", "cmd=gakp:plainsw=9000"};
+					     "cmd=gakp:plainsw=6988", "cmd=gakp:plainsw=9000"};
 	engine_peer p = peer_me();
 	engine_error err;
 	unsigned long gakps;
@@ -1625,7 +1626,8 @@ START_TEST(certificates_for_a_key)
 	{
 		engine_error xe;
 		client xc;
-		json_t *xp = json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=Release key/OU");
+		json_t *xp =
+		    json_pack("{s:I, s:s}", "seq", app_seq, "subject", "/CN=Release key/OU");
 
 		memset(&xc, 0, sizeof(xc));
 		memset(&xe, 0, sizeof(xe));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * common/file.c, output files: what smkey writes goes to a new file, never
  * through a symbolic link (the link's target, a victim file, stays as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The one hex, base64, SHA-256 and canonical JSON codec of common/: known
  * vectors (RFC 4648 section 10, FIPS 180-2), both hex cases, odd and hostile

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A forged archive as whoever holds an archive key could write it, and what
  * `smkey audit` and `smkey verify` (this build's binaries) make of it. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* SmartCard-HSM device and file commands: bytes against the protocol
  * reference, the chunk drivers against a scripted card, and every parser
  * against truncated, over-long and garbage answers. */
@@ -312,8 +313,9 @@ static int run_61xx_card(const smk_buf *file, bool end_6b00, bool hostile, size_
 			else {
 				n = pending < a.ne ? pending : a.ne;
 				pending -= n;
-				sw = pending == 0 ? 0x9000
-						  : (uint16_t)(0x6100 | (pending > 255 ? 0 : pending));
+				sw = pending == 0
+					 ? 0x9000
+					 : (uint16_t)(0x6100 | (pending > 255 ? 0 : pending));
 				rc = hsm_read_feed(&r, file->data + pos, n, sw, e);
 				pos += n;
 			}
@@ -328,7 +330,8 @@ static int run_61xx_card(const smk_buf *file, bool end_6b00, bool hostile, size_
 				n = file->len - off > 256 ? 256 : file->len - off;
 				pending = file->len - off - n;
 				pos = off + n;
-				sw = pending ? (uint16_t)(0x6100 | (pending > 255 ? 0 : pending)) : 0x6282;
+				sw = pending ? (uint16_t)(0x6100 | (pending > 255 ? 0 : pending))
+					     : 0x6282;
 				rc = hsm_read_feed(&r, file->data + off, n, sw, e);
 			}
 		}

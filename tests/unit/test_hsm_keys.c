@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* SmartCard-HSM key commands: GAKP command data byte for byte against the
  * reference and against a genuine device's CV request, for every curve, and
  * its card-side parser against hostile data; SIGN with real OpenSSL ECDSA

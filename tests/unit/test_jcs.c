@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Canonical JSON is what an outside auditor can re-compute: every document
  * we archive (policy documents, the archive key's policy, and the encoder

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon/log.c as journald and a reader of stderr see it: the exact journal
  * entry a line becomes (fields present only when given, a multi-line

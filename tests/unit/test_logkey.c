@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Note verifier keys of logs (archive/logkey.c): what smkey log-key prints
  * is what other note verifiers expect for signature type 0x02 (key ID =
@@ -48,7 +49,8 @@ static void build(const char *name, uint32_t id, uint8_t type, const uint8_t *ke
 	memcpy(raw + 1, key, n);
 	EVP_EncodeBlock((unsigned char *)b64, raw, (int)(n + 1));
 	w = snprintf(out, cap, "%s+%08x+%s", name, (unsigned)id, b64);
-	ck_assert_msg(w > 0 && (size_t)w < cap, "expected key text needs %d bytes, have %zu", w, cap);
+	ck_assert_msg(w > 0 && (size_t)w < cap, "expected key text needs %d bytes, have %zu", w,
+		      cap);
 }
 
 static uint32_t id_of(const uint8_t *p, size_t n)

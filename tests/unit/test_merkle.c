@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * RFC 6962 tree heads and proofs. Roots are recomputed here by the MTH
  * definition (RFC 6962 §2.1) with plain SHA-256, independently of

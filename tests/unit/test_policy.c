@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Policies: the shipped examples give the bytes a reviewer expects, every
  * broken file is refused with its line and problem, canonical digests follow

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* PKCS#15 private-key descriptions: the bytes OpenSC's sc-hsm emulation
  * decodes, usage bits from the algorithm list, read-back, hostile input. */
 #include <openssl/asn1.h>

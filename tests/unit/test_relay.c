@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey relay's vpcd side (relay/relay.h): the stream parser takes messages
  * split anywhere and refuses a length of 0; the state machine holds the card

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The reply cache: what was put comes back byte for byte, the least
  * recently used entries go first when the byte bound is reached, a key put

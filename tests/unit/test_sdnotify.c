@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon/sdnotify.c against real sockets: what systemd and journald would
  * receive, byte for byte (sd_notify(3), systemd.io JOURNAL_NATIVE_PROTOCOL),

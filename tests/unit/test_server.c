@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The socket layer over a real Unix socket in a temporary directory, with a
  * real libevent loop on its own thread and real blocking clients: what a
@@ -235,16 +236,16 @@ int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine
 		    void *ctx, engine_error *err)
 {
 	(void)eng, (void)peer;
-	return card_later(json_pack("{ss}", "certificate", "-----BEGIN CERTIFICATE-----\n"),
-			  params, done, ctx, err);
+	return card_later(json_pack("{ss}", "certificate", "-----BEGIN CERTIFICATE-----\n"), params,
+			  done, ctx, err);
 }
 
 int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
 		 void *ctx, engine_error *err)
 {
 	(void)eng, (void)peer;
-	return card_later(json_pack("{sisiss}", "seq", 9, "key_seq", 5, "fingerprint", "ab"), params,
-			  done, ctx, err);
+	return card_later(json_pack("{sisiss}", "seq", 9, "key_seq", 5, "fingerprint", "ab"),
+			  params, done, ctx, err);
 }
 
 int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
@@ -1251,7 +1252,9 @@ START_TEST(test_smkey_generate_writes_files)
 
 	/* never over an earlier key's evidence; the way to the bundle is named */
 	ck_assert_int_eq(run(out, sizeof(out), cmd), 1);
-	ck_assert_msg(strstr(out, "exists; not overwriting it") && strstr(out, "smkey bundle r-0001"), "%s", out);
+	ck_assert_msg(strstr(out, "exists; not overwriting it") &&
+			  strstr(out, "smkey bundle r-0001"),
+		      "%s", out);
 
 	snprintf(cmd, sizeof(cmd), SMKEY " generate --json --policy release-apk -o %s", dir);
 	ck_assert_msg(run(out, sizeof(out), cmd) == 0, "%s", out);
@@ -1287,7 +1290,8 @@ START_TEST(test_smkey_exit_codes)
 	    {"devices --json", 0, "[]"},
 	    {"checkpoint", 0, "smkeyd\n1\nAA\n"},
 	    {"checkpoint extra", 2, "usage: smkey checkpoint"},
-	    {"csr 5 --subject /CN=Release", 0, "-----BEGIN CERTIFICATE REQUEST-----\n/CN=Release\n"},
+	    {"csr 5 --subject /CN=Release", 0,
+	     "-----BEGIN CERTIFICATE REQUEST-----\n/CN=Release\n"},
 	    {"csr 5", 2, "usage: smkey csr"},
 	    {"csr no-such-label --subject /CN=x", 1, "no key record with seq, request id or label"},
 	    {"csr 5 --subject CN=x", 2, "subject must be a subject such as /CN="},
@@ -1297,7 +1301,8 @@ START_TEST(test_smkey_exit_codes)
 	    {"import-cert 5 /nonexistent.pem", 2, "/nonexistent.pem"},
 	    {"adopt --device ZZSIM00001 --key-id 99", 1,
 	     "key 99 on ZZSIM00001 cannot be adopted: CE|63 holds an X.509 certificate"},
-	    {"adopt --device ZZSIM00001 --key-id 3", 0, "not proven:  where the key was made, policy"},
+	    {"adopt --device ZZSIM00001 --key-id 3", 0,
+	     "not proven:  where the key was made, policy"},
 	    {"adopt --device ZZSIM00001", 2, "usage: smkey adopt"},
 	    {"inspect --device ZZSIM00001", 0, "NOT ARCHIVED"},
 	    {"inspect --device ZZSIM00001 --json", 0, "\"ce\": \"cv_request\""},

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The card session: the PIN source, and (against the simulator, in-process)
  * the handshake, every key type under SM, recovery and refusals.

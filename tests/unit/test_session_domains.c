@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card says about import and about a key's algorithm list, read by
  * the session under secure messaging against the simulator in-process: the

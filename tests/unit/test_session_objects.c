@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the card holds per key, against the simulator in-process: CE|id read
  * and classified, an X.509 certificate made in the HSM (sm/x509.h through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * common/show.c: what a terminal or a log gets for hostile text. An ANSI
  * escape, a carriage return or a newline must come out as visible
@@ -56,7 +57,7 @@ START_TEST(cut_at_whole_escape)
 		size_t n = strlen(out);
 
 		while (n > 0 && out[n - 1] == '.')
-			n--; /* the cut mark */
+			n--;		     /* the cut mark */
 		ck_assert_uint_eq(n % 4, 0); /* whole "\\xHH" escapes only */
 	}
 	smk_show_into("abc", out, sizeof(out));

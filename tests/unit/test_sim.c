@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The simulated SmartCard-HSM, driven in-process with raw APDUs. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Key domains, WRAP KEY and UNWRAP KEY on the simulated card, driven with raw
  * APDUs: the domain status in each state (not set up, DKEK with shares

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sim_card_set_sm_filter, the hook fuzz_session drives: a rewritten plain
  * answer reaches the host through secure messaging intact (the card protects
@@ -19,10 +20,10 @@
 static const uint8_t sopin[8] = {0x35, 0x37, 0x36, 0x32, 0x31, 0x38, 0x38, 0x30};
 
 struct filter {
-	uint8_t ins;	 /* rewrite answers to this command */
-	int cut;	 /* leave only one byte */
-	unsigned seen;	 /* answers the filter saw */
-	unsigned plain;	 /* of which to SELECT (sent in plain: must not happen) */
+	uint8_t ins;	/* rewrite answers to this command */
+	int cut;	/* leave only one byte */
+	unsigned seen;	/* answers the filter saw */
+	unsigned plain; /* of which to SELECT (sent in plain: must not happen) */
 };
 
 static void filter(void *ctx, uint8_t ins, smk_buf *answer)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon/slots.c: who gives up a client slot when every slot is taken. A
  * client the policies name always gets the slot of an idle or unfinished

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Chip authentication and AES secure messaging (sm/ca.h, sm/smsg.h): the
  * worked example of reference §5.11 byte for byte, host and card sides

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* BER-TLV reader and writer: the bounds every other parser relies on. */
 #include <stdlib.h>
 #include <string.h>
@@ -48,18 +49,18 @@ END_TEST
 START_TEST(rejects_malformed)
 {
 	static const char *bad[] = {
-		"",           /* nothing */
-		"7F",         /* tag cut after first byte */
-		"7F21",       /* no length */
-		"7F2181",     /* length cut */
-		"7F218205",   /* length cut */
-		"7F2105AABB", /* value shorter than length */
-		"5F8480800101", /* tag longer than 3 bytes */
-		"538401000000", /* 4-byte length field */
-		"5380",       /* indefinite length */
-		"0001AA",     /* padding byte as tag */
-		"FF01AA",
-		"5F208300",   /* truncated 83 length */
+	    "",		    /* nothing */
+	    "7F",	    /* tag cut after first byte */
+	    "7F21",	    /* no length */
+	    "7F2181",	    /* length cut */
+	    "7F218205",	    /* length cut */
+	    "7F2105AABB",   /* value shorter than length */
+	    "5F8480800101", /* tag longer than 3 bytes */
+	    "538401000000", /* 4-byte length field */
+	    "5380",	    /* indefinite length */
+	    "0001AA",	    /* padding byte as tag */
+	    "FF01AA",
+	    "5F208300", /* truncated 83 length */
 	};
 	size_t i;
 
@@ -149,7 +150,8 @@ START_TEST(iterate_every_prefix_without_overread)
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, b.data, n);
 		if (n < b.len) {
-			ck_assert_msg(tlv_parse(copy, n, &t, &e) < 0, "prefix of %zu bytes parsed", n);
+			ck_assert_msg(tlv_parse(copy, n, &t, &e) < 0, "prefix of %zu bytes parsed",
+				      n);
 			ck_assert_msg(e.msg[0] != '\0', "prefix of %zu bytes: no message", n);
 		} else {
 			tlv_iter it;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The varlink wire format and the method checks: messages come out of any
  * split of the byte stream whole and in order, size and depth limits hold at

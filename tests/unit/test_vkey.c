@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The shared reader of note verifier keys (archive/vkey.c): the text splits
  * at its first two '+' only (base64 may hold more), key names follow the

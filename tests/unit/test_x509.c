@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * X.509 with the signature made by the HSM (sm/x509.h), through a software
  * signer that answers like the card does for each algorithm byte (ref §6.6,
