@@ -7,7 +7,7 @@
  * values we write: objects with keys sorted, no white space, strings in UTF-8
  * with only '"', '\\' and the control characters U+0000..U+001F escaped
  * (\b \f \n \r \t, the others as \u00xx in lower case), integers only.
- * docs/archive.md "Canonical JSON" states exactly where it differs from JCS.
+ * docs/archive.md "Canonical encoding" states exactly where it differs from JCS.
  */
 #ifndef SMK_JSON_H
 #define SMK_JSON_H

@@ -2,7 +2,7 @@
 /*
  * smkey relay: one local PC/SC card joined to a remote vpcd reader
  * (docs/notary.md). The relay plays the virtual-card side of the vpcd
- * protocol (DESIGN.md "vpcd framing", the side smkey-sim plays): every
+ * protocol (docs/design.md "vpcd framing", the side smkey-sim plays): every
  * message is a 2-byte big-endian length and that many bytes; a 1-byte
  * message from vpcd is a control code (00 power off, 01 power on, 02 reset,
  * 04 send the ATR), anything longer a command APDU whose response goes back

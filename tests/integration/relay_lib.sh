@@ -17,6 +17,7 @@
 RELAY_LIAR=$SMK_SOURCE_DIR/tests/integration/relay_liar.py
 RELAY_NOTARY=ZZSIM00001
 RELAY_FAR=ZZSIM00002
+# shellcheck disable=SC2034 # read by the scenarios that source this file
 RELAY_OTHER=ZZSIM00003
 
 relay_setup() {
@@ -48,6 +49,7 @@ relay_setup() {
 	fi
 	smk_wait_card 1
 	SMKD_CONF=$SMK_TMP/smkeyd.yaml
+	# shellcheck disable=SC2034 # read by the scenarios that source this file
 	SMKD_SOCK=$SMK_TMP/smkeyd.sock
 	mkdir -p "$SMK_TMP/policies.d"
 	cp "$SMK_SOURCE_DIR"/etc/policies.d/*.yaml "$SMK_TMP/policies.d/"
@@ -100,6 +102,7 @@ relay_generate() {
 	RELAY_OUT=$(smkd_call io.smkeyd.Generate \
 		"{\"policy\": \"release-apk\", \"label\": \"$1\", \"device\": \"$RELAY_FAR\"}" 2>&1) || rc=$?
 	# an error reply may not carry it: the intent written last is this one
+	# shellcheck disable=SC2034 # read by the scenarios that source this file
 	RELAY_RID=$(sqlite3 "$SMK_TMP/archive.db" "SELECT request_id FROM intents ORDER BY rowid DESC LIMIT 1")
 	return "$rc"
 }
