@@ -366,6 +366,20 @@ void ca_host_ga(const ca_host *h, apdu *out)
 }
 
 /* ref §5.2 step 5: 7C { 81 08 nonce, 82 08 token }, nothing else. */
+/* The end of either side's handshake: the session goes to the caller on
+ * success and is dropped otherwise; the shared secret K goes either way. */
+static int ca_end(int r, smsg_ctx *s, smsg_ctx **out, smk_buf *k, const char *what, smk_err *e)
+{
+	if (r == 0)
+		*out = s;
+	else
+		smsg_free(s);
+	smk_buf_free(k);
+	if (r < 0)
+		smk_context(e, "%s", what);
+	return r;
+}
+
 static int parse_ga_response(const uint8_t *p, size_t n, uint8_t nonce[CA_NONCE_LEN],
 			     uint8_t token[CA_TOKEN_LEN], smk_err *e)
 {
@@ -421,18 +435,12 @@ int ca_host_finish(ca_host *h, const uint8_t *resp, size_t n, smsg_ctx **out, sm
 			 "possession of its DevAut key");
 		goto done;
 	}
-	*out = s;
-	s = NULL;
 	r = 0;
 done:
-	smsg_free(s);
-	smk_buf_free(&k);
 	OPENSSL_cleanse(want, sizeof(want));
 	EVP_PKEY_free(h->eph);
 	h->eph = NULL;
-	if (r < 0)
-		smk_context(e, "chip authentication");
-	return r;
+	return ca_end(r, s, out, &k, "chip authentication", e);
 }
 
 /* ---- card side ------------------------------------------------------------ */
@@ -485,13 +493,7 @@ int ca_card_respond(EVP_PKEY *device_key, const uint8_t *ga_data, size_t n,
 		smk_fail(e, SMK_E_NOMEM, "out of memory");
 		goto done;
 	}
-	*out = s;
-	s = NULL;
 	r = 0;
 done:
-	smsg_free(s);
-	smk_buf_free(&k);
-	if (r < 0)
-		smk_context(e, "chip authentication (card)");
-	return r;
+	return ca_end(r, s, out, &k, "chip authentication (card)", e);
 }

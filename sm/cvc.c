@@ -359,6 +359,11 @@ static int parse_chat(const tlv *chat, cvc *c, smk_err *e)
 	return 0;
 }
 
+static const char *kind_name(enum cvc_kind k)
+{
+	return k == CVC_CERT ? "certificate" : "request";
+}
+
 static int parse_body(const tlv *body, cvc *c, smk_err *e)
 {
 	tlv f[B_N], t;
@@ -387,8 +392,7 @@ static int parse_body(const tlv *body, cvc *c, smk_err *e)
 		    i == B_CPI || i == B_KEY || i == B_CHR || (c->kind == CVC_CERT && i != B_EXT);
 
 		if (mandatory && !have[i])
-			return smk_fail(e, SMK_E_FORMAT, "%s: %s missing",
-					c->kind == CVC_CERT ? "certificate" : "request",
+			return smk_fail(e, SMK_E_FORMAT, "%s: %s missing", kind_name(c->kind),
 					body_tags[i].name);
 	}
 	if (f[B_CPI].len != 1 || f[B_CPI].value[0] != 0)
@@ -449,22 +453,25 @@ int cvc_parse(const uint8_t *p, size_t n, cvc *c, smk_err *e)
 	return 0;
 }
 
-int cvc_parse_cert(const uint8_t *p, size_t n, cvc *c, smk_err *e)
+/* cvc_parse, and the object must be of the kind the caller expects. */
+static int parse_kind(const uint8_t *p, size_t n, enum cvc_kind want, cvc *c, smk_err *e)
 {
 	if (cvc_parse(p, n, c, e) < 0)
 		return -1;
-	if (c->kind != CVC_CERT)
-		return smk_fail(e, SMK_E_FORMAT, "CVC %s: a request, not a certificate", c->chr);
+	if (c->kind != want)
+		return smk_fail(e, SMK_E_FORMAT, "CVC %s: a %s, not a %s", c->chr,
+				kind_name(c->kind), kind_name(want));
 	return 0;
+}
+
+int cvc_parse_cert(const uint8_t *p, size_t n, cvc *c, smk_err *e)
+{
+	return parse_kind(p, n, CVC_CERT, c, e);
 }
 
 int cvc_parse_request(const uint8_t *p, size_t n, cvc *c, smk_err *e)
 {
-	if (cvc_parse(p, n, c, e) < 0)
-		return -1;
-	if (c->kind != CVC_REQUEST)
-		return smk_fail(e, SMK_E_FORMAT, "CVC %s: a certificate, not a request", c->chr);
-	return 0;
+	return parse_kind(p, n, CVC_REQUEST, c, e);
 }
 
 int cvc_parse_authreq(const uint8_t *p, size_t n, cvc_authreq *a, smk_err *e)

@@ -119,14 +119,28 @@ void hsm_build_select_key(apdu *a, uint8_t fid[2], uint8_t key_id)
 		    .ne = APDU_SHORT_MAX_NE};
 }
 
+/* How many of the DOs in p[0..n) (one level) carry tag, the first of them in
+ * *first; -1 when the level is malformed. */
+static int count_tag(const uint8_t *p, size_t n, uint32_t tag, tlv *first, smk_err *e)
+{
+	tlv_iter it;
+	tlv t;
+	int r, seen = 0;
+
+	tlv_iter_init(&it, p, n);
+	while ((r = tlv_next(&it, &t, e)) == 1)
+		if (t.tag == tag && seen++ == 0)
+			*first = t;
+	return r < 0 ? -1 : seen;
+}
+
 int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t key_id,
 			   uint8_t algs[SMK_ALG_LIST_MAX], size_t *n, bool *reported, smk_err *e)
 {
 	char what[48];
-	tlv fcp, t;
+	tlv fcp;
 	tlv prop = {0}, list = {0};
-	tlv_iter it;
-	int r, seen;
+	int seen;
 
 	*n = 0;
 	*reported = false;
@@ -152,24 +166,16 @@ int hsm_parse_key_fcp_algs(const uint8_t *data, size_t len, uint16_t sw, uint8_t
 	if (tlv_parse_exact(data, len, 0x62, &fcp, e) < 0)
 		return smk_context(e, "%s", what);
 	/* one A5 at most among the FCP's DOs, one 91 at most inside it */
-	seen = 0;
-	tlv_iter_init(&it, fcp.value, fcp.len);
-	while ((r = tlv_next(&it, &t, e)) == 1)
-		if (t.tag == 0xA5 && seen++ == 0)
-			prop = t;
-	if (r < 0)
+	seen = count_tag(fcp.value, fcp.len, 0xA5, &prop, e);
+	if (seen < 0)
 		return smk_context(e, "%s", what);
 	if (seen > 1)
 		return smk_fail(e, SMK_E_FORMAT, "%s: proprietary template A5 appears %d times",
 				what, seen);
 	if (seen == 0)
 		return 0;
-	seen = 0;
-	tlv_iter_init(&it, prop.value, prop.len);
-	while ((r = tlv_next(&it, &t, e)) == 1)
-		if (t.tag == 0x91 && seen++ == 0)
-			list = t;
-	if (r < 0)
+	seen = count_tag(prop.value, prop.len, 0x91, &list, e);
+	if (seen < 0)
 		return smk_context(e, "%s: A5", what);
 	if (seen > 1)
 		return smk_fail(e, SMK_E_FORMAT, "%s: algorithm list 91 appears %d times", what,

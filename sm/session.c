@@ -48,6 +48,17 @@ static void session_down(smk_session *s)
 	s->need_reset = true;
 }
 
+/* The end of one command/response exchange, plain or protected: a failure
+ * names the command, and both APDU buffers go. */
+static int exchange_end(int ret, const char *what, smk_buf *cmd, smk_buf *resp, smk_err *e)
+{
+	if (ret < 0)
+		smk_context(e, "%s", what);
+	smk_buf_free(cmd);
+	smk_buf_free(resp);
+	return ret;
+}
+
 /* Plain transmit for the handshake only (SELECT, READ 2F02, MSE, GA).
  * Refuses while SM is up: a plain APDU would end SM on genuine firmware and
  * must never carry an operation. */
@@ -71,11 +82,7 @@ static int send_plain(smk_session *s, const apdu *a, const char *what, smk_buf *
 	*sw = r.sw;
 	ret = 0;
 out:
-	if (ret < 0)
-		smk_context(e, "%s", what);
-	smk_buf_free(&cmd);
-	smk_buf_free(&resp);
-	return ret;
+	return exchange_end(ret, what, &cmd, &resp, e);
 }
 
 /* Commands whose effect on the card must never be repeated on a guess: GAKP
@@ -130,11 +137,7 @@ int session_send_sm(smk_session *s, const apdu *plain, unsigned timeout_ms, cons
 	}
 	ret = 0;
 out:
-	if (ret < 0)
-		smk_context(e, "%s", what);
-	smk_buf_free(&cmd);
-	smk_buf_free(&resp);
-	return ret;
+	return exchange_end(ret, what, &cmd, &resp, e);
 }
 
 /* Drive a chunked READ BINARY of fid, plain (handshake) or protected. */

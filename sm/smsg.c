@@ -419,17 +419,23 @@ static int unwrap_response(smsg_ctx *c, const uint8_t *resp, size_t n, smk_buf *
 	return 0;
 }
 
+/* A message that does not unwrap closes the channel (usable() refuses from
+ * now on); a malformed one is an SM failure like a bad MAC. */
+static int unwrap_failed(smsg_ctx *c, const char *what, smk_err *e)
+{
+	c->failed = true;
+	if (e != NULL && e->code == SMK_E_FORMAT)
+		e->code = SMK_E_SM;
+	return smk_context(e, "%s", what);
+}
+
 int smsg_unwrap_response(smsg_ctx *c, const uint8_t *resp, size_t n, smk_buf *data, uint16_t *sw,
 			 smk_err *e)
 {
 	if (usable(c, e) < 0)
 		return -1;
-	if (unwrap_response(c, resp, n, data, sw, e) < 0) {
-		c->failed = true;
-		if (e != NULL && e->code == SMK_E_FORMAT)
-			e->code = SMK_E_SM;
-		return smk_context(e, "SM response");
-	}
+	if (unwrap_response(c, resp, n, data, sw, e) < 0)
+		return unwrap_failed(c, "SM response", e);
 	return 0;
 }
 
@@ -501,11 +507,8 @@ int smsg_unwrap_command(smsg_ctx *c, const uint8_t *cmd, size_t n, apdu *plain, 
 	if (usable(c, e) < 0)
 		return -1;
 	if (unwrap_command(c, cmd, n, plain, data, e) < 0) {
-		c->failed = true;
 		smk_buf_reset(data);
-		if (e != NULL && e->code == SMK_E_FORMAT)
-			e->code = SMK_E_SM;
-		return smk_context(e, "SM command");
+		return unwrap_failed(c, "SM command", e);
 	}
 	return 0;
 }
