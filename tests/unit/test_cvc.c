@@ -42,6 +42,10 @@ START_TEST(root_fields_and_self_signature)
 	ck_assert_uint_eq(b.len, 441);
 	ck_assert_msg(cvc_parse_cert(b.data, b.len, &c, &e) == 0, "%s", e.msg);
 	ck_assert_int_eq(c.kind, CVC_CERT);
+	/* and a request parser refuses a certificate */
+	ck_assert_int_eq(cvc_parse_request(b.data, b.len, &c, &e), -1);
+	ck_assert_str_eq(e.msg, "CVC DESRCACC100001: a certificate, not a request");
+	ck_assert_msg(cvc_parse_cert(b.data, b.len, &c, &e) == 0, "%s", e.msg);
 	ck_assert_str_eq(c.car, "DESRCACC100001");
 	ck_assert_str_eq(c.chr, "DESRCACC100001");
 	ck_assert_str_eq(c.key.alg->name, "id-TA-ECDSA-SHA-256");
@@ -338,6 +342,7 @@ START_TEST(request_round_trip_every_curve_and_rsa)
 		    "%s: %s", what, e.msg);
 		/* a certificate parser refuses a request */
 		ck_assert_int_eq(cvc_parse_cert(req.data, req.len, &c, &e), -1);
+		ck_assert_str_eq(e.msg, "CVC DENK040414400001: a request, not a certificate");
 		EVP_PKEY_free(k);
 		EVP_PKEY_free(back);
 		smk_buf_free(&req);
