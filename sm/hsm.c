@@ -204,14 +204,22 @@ void hsm_read_init(hsm_reader *r, uint16_t fid, bool extended, size_t max_total,
 	r->out = out;
 }
 
+/* A chunked reader or writer takes its next step only after the last one
+ * was answered, and never after an error. */
+static int step_allowed(bool failed, bool awaiting, const char *cmd, const char *role, unsigned fid,
+			smk_err *e)
+{
+	if (failed)
+		return smk_fail(e, SMK_E_ARG, "%s %04X: %s used after an error", cmd, fid, role);
+	if (awaiting)
+		return smk_fail(e, SMK_E_ARG, "%s %04X: previous command not answered", cmd, fid);
+	return 0;
+}
+
 int hsm_read_next(hsm_reader *r, apdu *a, smk_err *e)
 {
-	if (r->failed)
-		return smk_fail(e, SMK_E_ARG, "READ BINARY %04X: reader used after an error",
-				r->fid);
-	if (r->awaiting)
-		return smk_fail(e, SMK_E_ARG, "READ BINARY %04X: previous command not answered",
-				r->fid);
+	if (step_allowed(r->failed, r->awaiting, "READ BINARY", "reader", r->fid, e) < 0)
+		return -1;
 	if (r->done)
 		return 0;
 	if (r->max_total == 0 || r->out == NULL)
@@ -357,12 +365,8 @@ int hsm_write_next(hsm_writer *w, apdu *a, smk_err *e)
 {
 	size_t n;
 
-	if (w->failed)
-		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: writer used after an error",
-				w->fid);
-	if (w->awaiting)
-		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: previous command not answered",
-				w->fid);
+	if (step_allowed(w->failed, w->awaiting, "UPDATE BINARY", "writer", w->fid, e) < 0)
+		return -1;
 	if (w->chunk == 0)
 		return smk_fail(e, SMK_E_ARG, "UPDATE BINARY %04X: writer not initialised", w->fid);
 	/* empty content still sends one command: it creates the EF */

@@ -415,9 +415,11 @@ START_TEST(read_driver_misuse)
 	ck_assert_int_eq(hsm_read_next(&r, &a, &e), 1);
 	/* two commands without an answer */
 	ck_assert_int_eq(hsm_read_next(&r, &a, &e), -1);
+	ck_assert_str_eq(e.msg, "READ BINARY C401: previous command not answered");
 	ck_assert_int_eq(hsm_read_feed(&r, NULL, 0, 0x6982, &e), -1);
 	/* after a failure the reader stays failed */
 	ck_assert_int_eq(hsm_read_next(&r, &a, &e), -1);
+	ck_assert_str_eq(e.msg, "READ BINARY C401: reader used after an error");
 	/* no bound: refused rather than unbounded */
 	hsm_read_init(&r, 0xC401, false, 0, &out);
 	ck_assert_int_eq(hsm_read_next(&r, &a, &e), -1);
@@ -539,6 +541,27 @@ START_TEST(update_driver)
 	ck_assert_int_eq(run_writer(content, 600, 6, 0, 0, &file, &cmds, &e), -1);
 	ck_assert_int_eq(e.code, SMK_E_ARG);
 	smk_buf_free(&file);
+}
+END_TEST
+
+START_TEST(update_driver_misuse)
+{
+	const uint8_t content[4] = {1, 2, 3, 4};
+	hsm_writer w;
+	apdu a;
+	smk_err e;
+
+	ck_assert_int_eq(hsm_write_init(&w, 0xCE07, content, sizeof(content), 255, &e), 0);
+	ck_assert_int_eq(hsm_write_next(&w, &a, &e), 1);
+	/* two commands without an answer */
+	ck_assert_int_eq(hsm_write_next(&w, &a, &e), -1);
+	ck_assert_str_eq(e.msg, "UPDATE BINARY CE07: previous command not answered");
+	ck_assert_int_eq(hsm_write_feed(&w, 0x6A84, &e), -1);
+	/* after a failure the writer stays failed */
+	ck_assert_int_eq(hsm_write_next(&w, &a, &e), -1);
+	ck_assert_str_eq(e.msg, "UPDATE BINARY CE07: writer used after an error");
+	ck_assert_int_eq(e.code, SMK_E_ARG);
+	hsm_write_free(&w);
 }
 END_TEST
 
@@ -753,6 +776,7 @@ int main(void)
 	tcase_add_test(tc, update_binary_bytes);
 	tcase_add_test(tc, update_chunks);
 	tcase_add_test(tc, update_driver);
+	tcase_add_test(tc, update_driver_misuse);
 	tcase_add_test(tc, file_commands_card_side);
 	tcase_add_test(tc, verify_pin);
 	tcase_add_test(tc, get_challenge);
