@@ -235,6 +235,15 @@ int hsm_build_gakp(apdu *a, smk_buf *data, uint8_t key_id, uint8_t signer_id, co
 	return 0;
 }
 
+/* A GAKP data field that has exactly one size. */
+static int fixed_len(const tlv *t, size_t n, const char *name, smk_err *e)
+{
+	if (t->len != n)
+		return smk_fail(e, SMK_E_FORMAT, "GAKP data: %s of %zu bytes (must be %zu)", name,
+				t->len, n);
+	return 0;
+}
+
 /* A CAR/CHR from the wire into a NUL-terminated field. */
 static int take_ref(const tlv *t, const char *name, char out[HSM_REF_MAX + 1], smk_err *e)
 {
@@ -402,10 +411,8 @@ int hsm_parse_gakp_data(const uint8_t *data, size_t len, hsm_keyspec *k, smk_err
 			r = parse_pubkey_template(&t, k, e);
 			break;
 		case 0x90:
-			if (t.len != 4)
-				return smk_fail(e, SMK_E_FORMAT,
-						"GAKP data: use counter of %zu bytes (must be 4)",
-						t.len);
+			if (fixed_len(&t, 4, "use counter", e) < 0)
+				return -1;
 			k->use_counter = (uint32_t)t.value[0] << 24 | (uint32_t)t.value[1] << 16 |
 					 (uint32_t)t.value[2] << 8 | t.value[3];
 			if (k->use_counter == 0)
@@ -416,10 +423,8 @@ int hsm_parse_gakp_data(const uint8_t *data, size_t len, hsm_keyspec *k, smk_err
 			nalgs = t.len;
 			break;
 		case 0x92:
-			if (t.len != 1)
-				return smk_fail(e, SMK_E_FORMAT,
-						"GAKP data: key domain of %zu bytes (must be 1)",
-						t.len);
+			if (fixed_len(&t, 1, "key domain", e) < 0)
+				return -1;
 			k->has_key_domain = true;
 			k->key_domain = t.value[0];
 			break;

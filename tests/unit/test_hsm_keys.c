@@ -433,7 +433,9 @@ START_TEST(gakp_parser_hostile)
 	ck_assert_int_eq(parse_mutated("5F2010", "9100 5F2010", &e), -1);
 	ck_assert_int_eq(parse_mutated("5F2010", "900400000000 5F2010", &e), -1);
 	ck_assert_int_eq(parse_mutated("5F2010", "9003000001 5F2010", &e), -1);
+	ck_assert_str_eq(e.msg, "GAKP data: use counter of 3 bytes (must be 4)");
 	ck_assert_int_eq(parse_mutated("5F2010", "92020001 5F2010", &e), -1);
+	ck_assert_str_eq(e.msg, "GAKP data: key domain of 2 bytes (must be 1)");
 	ck_assert_int_eq(parse_mutated("5F2010", "930101 5F2010", &e), -1);
 	/* well-placed metadata before the CHR is fine: parsed by tag */
 	ck_assert_int_eq(parse_mutated("5F2010", "910273 80 900400000010 920101 5F2010", &e), 0);
