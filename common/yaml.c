@@ -329,12 +329,21 @@ int smk_yval_is_null(const smk_ynode *n)
 	return 0;
 }
 
+/* n must be a scalar, a list or a mapping; `must` says which to the user. */
+static int want_kind(const smk_ydoc *d, const smk_ynode *n, enum smk_ynode_kind kind,
+		     const char *what, const char *must, smk_err *e)
+{
+	if (n->kind != kind)
+		return smk_yaml_fail_at(d, e, n, "%s is %s; it must be %s", what,
+					smk_ynode_kind_name(n), must);
+	return 0;
+}
+
 int smk_yval_string(const smk_ydoc *d, const smk_ynode *n, const char *what, const char **out,
 		    smk_err *e)
 {
-	if (n->kind != SMK_YNODE_SCALAR)
-		return smk_yaml_fail_at(d, e, n, "%s is %s; it must be a single text value", what,
-					smk_ynode_kind_name(n));
+	if (want_kind(d, n, SMK_YNODE_SCALAR, what, "a single text value", e) < 0)
+		return -1;
 	if (smk_yval_is_null(n))
 		return smk_yaml_fail_at(d, e, n, "%s has no value; give one or remove the line",
 					what);
@@ -392,11 +401,9 @@ int smk_yval_bool(const smk_ydoc *d, const smk_ynode *n, const char *what, int *
 
 int smk_yval_list(const smk_ydoc *d, const smk_ynode *n, const char *what, smk_err *e)
 {
-	if (n->kind != SMK_YNODE_SEQ)
-		return smk_yaml_fail_at(d, e, n,
-					"%s is %s; it must be a list such as [a, b] or lines "
-					"starting with \"- \"",
-					what, smk_ynode_kind_name(n));
+	if (want_kind(d, n, SMK_YNODE_SEQ, what,
+		      "a list such as [a, b] or lines starting with \"- \"", e) < 0)
+		return -1;
 	if (n->n == 0)
 		return smk_yaml_fail_at(d, e, n, "%s is an empty list; name at least one entry",
 					what);
@@ -405,11 +412,7 @@ int smk_yval_list(const smk_ydoc *d, const smk_ynode *n, const char *what, smk_e
 
 int smk_yval_map(const smk_ydoc *d, const smk_ynode *n, const char *what, smk_err *e)
 {
-	if (n->kind != SMK_YNODE_MAP)
-		return smk_yaml_fail_at(d, e, n,
-					"%s is %s; it must be a mapping of \"key: value\" lines",
-					what, smk_ynode_kind_name(n));
-	return 0;
+	return want_kind(d, n, SMK_YNODE_MAP, what, "a mapping of \"key: value\" lines", e);
 }
 
 /* Edit distance, for "did you mean"; short strings only. */

@@ -186,6 +186,14 @@ START_TEST(broken_configs_name_the_place)
 	parse_bad(MINIMAL DEV "limits: {request-timeout-ms: 99}\n", "5:30", "out of range");
 	parse_bad(MINIMAL DEV "retry: {min: 10, max: 5}\n", "5:8", "below retry min");
 	parse_bad(MINIMAL DEV "limits: 5\n", "5:9", "must be a mapping");
+	/* each kind of node names the kind it wants in full */
+	parse_bad(MINIMAL DEV "limits: [5]\n", "5:9",
+		  "limits is a list; it must be a mapping of \"key: value\" lines");
+	parse_bad(MINIMAL DEV "socket: [a]\n", "5:9",
+		  "socket is a list; it must be a single text value");
+	parse_bad(MINIMAL "devices: x\n", "4:10",
+		  "devices is a single value; it must be a list such as [a, b] or lines starting "
+		  "with \"- \"");
 	parse_bad(MINIMAL DEV
 		  "socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
