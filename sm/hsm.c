@@ -497,6 +497,17 @@ void hsm_build_pin_status(apdu *a, bool with_le)
 		    .ne = with_le ? APDU_SHORT_MAX_NE : 0};
 }
 
+/* Answers to VERIFY PIN besides 63Cx that report a state (ref §7.1). */
+static const struct {
+	uint16_t sw;
+	enum hsm_pin_state state;
+} pin_states[] = {
+    {0x9000, HSM_PIN_VERIFIED},
+    {0x6983, HSM_PIN_BLOCKED},
+    {0x6984, HSM_PIN_TRANSPORT},
+    {0x6A88, HSM_PIN_NOT_INITIALISED},
+};
+
 int hsm_parse_pin_status(size_t len, uint16_t sw, hsm_pin_status *out, smk_err *e)
 {
 	out->state = 0;
@@ -510,20 +521,11 @@ int hsm_parse_pin_status(size_t len, uint16_t sw, hsm_pin_status *out, smk_err *
 		out->state = out->tries_left ? HSM_PIN_NOT_VERIFIED : HSM_PIN_BLOCKED;
 		return 0;
 	}
-	switch (sw) {
-	case 0x9000:
-		out->state = HSM_PIN_VERIFIED;
-		return 0;
-	case 0x6983:
-		out->state = HSM_PIN_BLOCKED;
-		return 0;
-	case 0x6984:
-		out->state = HSM_PIN_TRANSPORT;
-		return 0;
-	case 0x6A88:
-		out->state = HSM_PIN_NOT_INITIALISED;
-		return 0;
-	}
+	for (size_t i = 0; i < sizeof(pin_states) / sizeof(pin_states[0]); i++)
+		if (sw == pin_states[i].sw) {
+			out->state = pin_states[i].state;
+			return 0;
+		}
 	return sw_fail(e, sw, "VERIFY PIN");
 }
 
