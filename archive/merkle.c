@@ -305,13 +305,45 @@ static int check_proof_len(size_t proof_len, smk_err *e)
 	return 0;
 }
 
+/* The proof walk of RFC 9162 §2.1.3.2 step 3 and §2.1.4.2 steps 5-6: fold the
+ * hashes of proof from offset i into sr (and into fr where fr is not NULL: the
+ * consistency walk keeps the old root apart), fn and sn being the node numbers
+ * the walk starts from. what names the proof in the errors. */
+static int walk_proof(const char *what, const uint8_t *proof, size_t i, size_t proof_len,
+		      uint64_t fn, uint64_t sn, uint8_t *fr, uint8_t sr[MERKLE_HASH_LEN],
+		      smk_err *e)
+{
+	for (; i < proof_len; i += MERKLE_HASH_LEN) {
+		const uint8_t *c = proof + i;
+
+		if (sn == 0)
+			return smk_fail(e, SMK_E_SIGNATURE, "%s: longer than the tree is deep",
+					what);
+		if ((fn & 1) || fn == sn) {
+			if ((fr && merkle_node_hash(c, fr, fr, e) < 0) ||
+			    merkle_node_hash(c, sr, sr, e) < 0)
+				return -1;
+			if (!(fn & 1))
+				while (!(fn & 1) && fn != 0) {
+					fn >>= 1;
+					sn >>= 1;
+				}
+		} else if (merkle_node_hash(sr, c, sr, e) < 0) {
+			return -1;
+		}
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if (sn != 0)
+		return smk_fail(e, SMK_E_SIGNATURE, "%s: shorter than the tree is deep", what);
+	return 0;
+}
+
 int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[MERKLE_HASH_LEN],
 			    const uint8_t *proof, size_t proof_len,
 			    const uint8_t root[MERKLE_HASH_LEN], smk_err *e)
 {
 	uint8_t r[MERKLE_HASH_LEN];
-	uint64_t fn, sn;
-	size_t i;
 
 	if (check_proof_len(proof_len, e) < 0)
 		return -1;
@@ -320,32 +352,9 @@ int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[ME
 				"inclusion proof: leaf index %llu outside tree size %llu",
 				(unsigned long long)index, (unsigned long long)size);
 	/* RFC 9162 §2.1.3.2 */
-	fn = index;
-	sn = size - 1;
 	memcpy(r, leaf, MERKLE_HASH_LEN);
-	for (i = 0; i < proof_len; i += MERKLE_HASH_LEN) {
-		const uint8_t *p = proof + i;
-
-		if (sn == 0)
-			return smk_fail(e, SMK_E_SIGNATURE,
-					"inclusion proof: longer than the tree is deep");
-		if ((fn & 1) || fn == sn) {
-			if (merkle_node_hash(p, r, r, e) < 0)
-				return -1;
-			if (!(fn & 1))
-				while (!(fn & 1) && fn != 0) {
-					fn >>= 1;
-					sn >>= 1;
-				}
-		} else if (merkle_node_hash(r, p, r, e) < 0) {
-			return -1;
-		}
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0)
-		return smk_fail(e, SMK_E_SIGNATURE,
-				"inclusion proof: shorter than the tree is deep");
+	if (walk_proof("inclusion proof", proof, 0, proof_len, index, size - 1, NULL, r, e) < 0)
+		return -1;
 	if (memcmp(r, root, MERKLE_HASH_LEN) != 0)
 		return smk_fail(e, SMK_E_SIGNATURE,
 				"inclusion proof: leaf %llu does not lead to the root of size %llu",
@@ -403,30 +412,8 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 		fn >>= 1;
 		sn >>= 1;
 	}
-	for (; i < proof_len; i += MERKLE_HASH_LEN) {
-		const uint8_t *c = proof + i;
-
-		if (sn == 0)
-			return smk_fail(e, SMK_E_SIGNATURE,
-					"consistency proof: longer than the tree is deep");
-		if ((fn & 1) || fn == sn) {
-			if (merkle_node_hash(c, fr, fr, e) < 0 ||
-			    merkle_node_hash(c, sr, sr, e) < 0)
-				return -1;
-			if (!(fn & 1))
-				while (!(fn & 1) && fn != 0) {
-					fn >>= 1;
-					sn >>= 1;
-				}
-		} else if (merkle_node_hash(sr, c, sr, e) < 0) {
-			return -1;
-		}
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0)
-		return smk_fail(e, SMK_E_SIGNATURE,
-				"consistency proof: shorter than the tree is deep");
+	if (walk_proof("consistency proof", proof, i, proof_len, fn, sn, fr, sr, e) < 0)
+		return -1;
 	if (memcmp(fr, old_root, MERKLE_HASH_LEN) != 0)
 		return smk_fail(
 		    e, SMK_E_SIGNATURE,

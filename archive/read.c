@@ -380,32 +380,38 @@ int archive_scan_records(archive *a, int (*fn)(const archive_record *r, void *ct
 	return hit ? 1 : 0;
 }
 
-struct device_key {
+/* One key record to look for: by device serial and key id, or by public key. */
+struct key_search {
 	const char *serial;
 	unsigned key_id;
+	const uint8_t *spki;
+	size_t n;
 	uint64_t seq;
 };
 
-static int is_device_key(const archive_record *r, void *ctx)
+static int is_key(const archive_record *r, void *ctx)
 {
-	struct device_key *d = ctx;
+	struct key_search *k = ctx;
 
-	if (!archive_kind_has_key(r->kind) || r->key_id != d->key_id ||
-	    strcmp(r->device_serial, d->serial) != 0)
+	if (!archive_kind_has_key(r->kind))
 		return 0;
-	d->seq = r->seq;
+	if (k->serial && (r->key_id != k->key_id || strcmp(r->device_serial, k->serial) != 0))
+		return 0;
+	if (k->spki && (r->spki.len != k->n || memcmp(r->spki.data, k->spki, k->n) != 0))
+		return 0;
+	k->seq = r->seq;
 	return 1;
 }
 
 int archive_find_device_key(archive *a, const char *serial, unsigned key_id, uint64_t *seq,
 			    smk_err *e)
 {
-	struct device_key d = {serial, key_id, 0};
+	struct key_search d = {serial, key_id, NULL, 0, 0};
 	int rc;
 
 	if (!serial)
 		return smk_fail(e, SMK_E_ARG, "archive: no device serial");
-	rc = archive_scan_records(a, is_device_key, &d, e);
+	rc = archive_scan_records(a, is_key, &d, e);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -415,33 +421,16 @@ int archive_find_device_key(archive *a, const char *serial, unsigned key_id, uin
 	return 0;
 }
 
-struct spki_search {
-	const uint8_t *spki;
-	size_t n;
-	uint64_t seq;
-};
-
-static int has_spki(const archive_record *r, void *ctx)
-{
-	struct spki_search *s = ctx;
-
-	if (!archive_kind_has_key(r->kind) || r->spki.len != s->n ||
-	    memcmp(r->spki.data, s->spki, s->n) != 0)
-		return 0;
-	s->seq = r->seq;
-	return 1;
-}
-
 int archive_find_spki(archive *a, const uint8_t *spki, size_t n, uint64_t *seq, smk_err *e)
 {
-	struct spki_search s = {spki, n, 0};
+	struct key_search s = {NULL, 0, spki, n, 0};
 	uint8_t fp[32];
 	char hex[65];
 	int rc;
 
 	if (!spki || n == 0)
 		return smk_fail(e, SMK_E_ARG, "archive: no public key to look for");
-	rc = archive_scan_records(a, has_spki, &s, e);
+	rc = archive_scan_records(a, is_key, &s, e);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {

@@ -336,6 +336,12 @@ static int name_index(const char *s, const char *const *names, int n)
 	return -1;
 }
 
+/* j is an integer from lo to hi. */
+static int json_int_in(const json_t *j, json_int_t lo, json_int_t hi)
+{
+	return json_is_integer(j) && json_integer_value(j) >= lo && json_integer_value(j) <= hi;
+}
+
 int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
 			int64_t *use_counter, smk_err *e)
 {
@@ -359,8 +365,7 @@ int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIS
 	{
 		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
 
-		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-		    json_integer_value(id) > 255) {
+		if (!json_int_in(id, 0, 255)) {
 			smk_fail(e, SMK_E_FORMAT, "policy document: algorithm %zu has no id 0..255",
 				 i);
 			goto out;
@@ -382,8 +387,7 @@ int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIS
 	}
 	uc = json_object_get(o, "use-counter");
 	if (uc && !json_is_null(uc)) {
-		if (!json_is_integer(uc) || json_integer_value(uc) < 0 ||
-		    json_integer_value(uc) > UINT32_MAX) {
+		if (!json_int_in(uc, 0, UINT32_MAX)) {
 			smk_fail(e, SMK_E_FORMAT, "policy document: bad \"use-counter\"");
 			goto out;
 		}

@@ -648,6 +648,47 @@ START_TEST(archive_key_policy_is_sign_only)
 }
 END_TEST
 
+/* Algorithm ids are bytes and a use counter is 32 bits; anything else in a
+ * stored policy document is refused, naming what is wrong. */
+START_TEST(policy_document_numbers_in_range)
+{
+	static const struct {
+		const char *doc;
+		int ok;
+		const char *msg;
+	} cases[] = {
+	    {"{\"algorithms\":[{\"id\":255}],\"use-counter\":4294967295}", 1, NULL},
+	    {"{\"algorithms\":[{\"id\":0}],\"use-counter\":null}", 1, NULL},
+	    {"{\"algorithms\":[{\"id\":256}]}", 0, "policy document: algorithm 0 has no id 0..255"},
+	    {"{\"algorithms\":[{\"id\":1},{\"id\":-1}]}", 0,
+	     "policy document: algorithm 1 has no id 0..255"},
+	    {"{\"algorithms\":[{\"id\":\"1\"}]}", 0,
+	     "policy document: algorithm 0 has no id 0..255"},
+	    {"{\"algorithms\":[{\"id\":1}],\"use-counter\":4294967296}", 0,
+	     "policy document: bad \"use-counter\""},
+	    {"{\"algorithms\":[{\"id\":1}],\"use-counter\":-1}", 0,
+	     "policy document: bad \"use-counter\""},
+	    {"{\"algorithms\":[{\"id\":1}],\"use-counter\":1.5}", 0,
+	     "policy document: bad \"use-counter\""},
+	};
+	uint8_t algs[SMK_ALG_LIST_MAX];
+	int64_t uc;
+	size_t i, n;
+	smk_err e;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = archive_policy_algs((const uint8_t *)cases[i].doc, strlen(cases[i].doc),
+					     algs, &n, &uc, &e);
+
+		ck_assert_msg(rc == (cases[i].ok ? 0 : -1), "%s", cases[i].doc);
+		if (cases[i].msg)
+			ck_assert_str_eq(e.msg, cases[i].msg);
+		else
+			ck_assert_int_eq(uc, i == 0 ? 4294967295LL : 0);
+	}
+}
+END_TEST
+
 START_TEST(open_refuses_what_is_not_an_archive)
 {
 	archive *b;
@@ -1160,6 +1201,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, order_rules);
 	tcase_add_test(tc, record_parser_is_strict);
 	tcase_add_test(tc, archive_key_policy_is_sign_only);
+	tcase_add_test(tc, policy_document_numbers_in_range);
 	tcase_add_test(tc, open_refuses_what_is_not_an_archive);
 	tcase_add_test(tc, new_archive_is_0600_under_umask_022);
 	tcase_add_test(tc, killed_during_commit_leaves_a_sound_archive);

@@ -278,6 +278,36 @@ START_TEST(consistency_every_pair_of_sizes)
 }
 END_TEST
 
+/* A proof of the wrong length is refused by name, before any root is compared. */
+START_TEST(wrong_length_proofs_say_which_proof)
+{
+	uint8_t root[32], old_root[32];
+	smk_buf p = SMK_BUF_INIT;
+	smk_err e;
+
+	mth(input_ptrs, 7, root);
+	mth(input_ptrs, 3, old_root);
+	ck_assert_int_eq(merkle_inclusion_proof(leaves, 7, 2, &p, &e), 0);
+	ck_assert_int_eq(merkle_verify_inclusion(2, 7, leaves[2], p.data, p.len - 32, root, &e),
+			 -1);
+	ck_assert_str_eq(e.msg, "inclusion proof: shorter than the tree is deep");
+	ck_assert(smk_buf_add(&p, root, 32) == 0);
+	ck_assert_int_eq(merkle_verify_inclusion(2, 7, leaves[2], p.data, p.len, root, &e), -1);
+	ck_assert_str_eq(e.msg, "inclusion proof: longer than the tree is deep");
+	smk_buf_free(&p);
+
+	ck_assert_int_eq(merkle_consistency_proof(leaves, 7, 3, &p, &e), 0);
+	ck_assert_int_eq(merkle_verify_consistency(3, 7, old_root, root, p.data, p.len - 32, &e),
+			 -1);
+	ck_assert_str_eq(e.msg, "consistency proof: shorter than the tree is deep");
+	ck_assert(smk_buf_add(&p, root, 32) == 0);
+	ck_assert_int_eq(merkle_verify_consistency(3, 7, old_root, root, p.data, p.len, &e), -1);
+	ck_assert_str_eq(e.msg, "consistency proof: longer than the tree is deep");
+	ck_assert_int_eq(e.code, SMK_E_SIGNATURE);
+	smk_buf_free(&p);
+}
+END_TEST
+
 START_TEST(degenerate_sizes)
 {
 	uint8_t a[32], b[32];
@@ -310,6 +340,7 @@ static Suite *merkle_suite(void)
 	tcase_add_test(tc, root_matches_definition_for_every_size);
 	tcase_add_test(tc, inclusion_every_leaf_every_size);
 	tcase_add_test(tc, consistency_every_pair_of_sizes);
+	tcase_add_test(tc, wrong_length_proofs_say_which_proof);
 	tcase_add_test(tc, degenerate_sizes);
 	suite_add_tcase(s, tc);
 	return s;
