@@ -434,25 +434,27 @@ static int load_witness_user(struct ctx *x, const smk_ynode *root)
 static int load_root(struct ctx *x, const smk_ynode *root)
 {
 	config *c = x->c;
+	/* the paths every configuration names, in the order they are checked */
+	const struct {
+		const char *key, *hint;
+		char **path;
+	} required[] = {
+	    {"archive", "name the archive file, e.g. archive: /var/lib/smkeyd/archive.db",
+	     &c->archive_path},
+	    {"policies", "name the policy directory, e.g. policies: /etc/smkeyd/policies.d",
+	     &c->policies_dir},
+	    {"trust", "name the trust-anchor directory, e.g. trust: /etc/smkeyd/trust",
+	     &c->trust_dir},
+	};
 	const smk_ynode *n;
+	size_t i;
 
 	if (smk_yval_known_keys(&x->d, root, top_keys, "", x->e) < 0)
 		return -1;
-	if ((n = require(x, root, "archive",
-			 "name the archive file, e.g. "
-			 "archive: /var/lib/smkeyd/archive.db")) == NULL ||
-	    get_path(x, n, "archive", &c->archive_path) < 0)
-		return -1;
-	if ((n = require(x, root, "policies",
-			 "name the policy directory, e.g. "
-			 "policies: /etc/smkeyd/policies.d")) == NULL ||
-	    get_path(x, n, "policies", &c->policies_dir) < 0)
-		return -1;
-	if ((n = require(x, root, "trust",
-			 "name the trust-anchor directory, e.g. "
-			 "trust: /etc/smkeyd/trust")) == NULL ||
-	    get_path(x, n, "trust", &c->trust_dir) < 0)
-		return -1;
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if ((n = require(x, root, required[i].key, required[i].hint)) == NULL ||
+		    get_path(x, n, required[i].key, required[i].path) < 0)
+			return -1;
 	if ((n = smk_yval_get(root, "socket")) != NULL) {
 		if (get_path(x, n, "socket", &c->socket_path) < 0)
 			return -1;
