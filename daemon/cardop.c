@@ -203,6 +203,27 @@ device *cardop_device(engine *eng, const char *serial)
 	return found;
 }
 
+bool cardop_is_request_id(const char *s)
+{
+	return s != NULL && strspn(s, "0123456789abcdef") == ARCHIVE_REQUEST_ID_LEN &&
+	       s[ARCHIVE_REQUEST_ID_LEN] == '\0';
+}
+
+int cardop_fail_request_id(engine_error *err)
+{
+	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
+			   engine_param_str("parameter", "request_id", "reason",
+					    "must be 32 lower-case hex digits"),
+			   "request_id is not a request id");
+}
+
+int cardop_fail_no_record_key(engine_error *err)
+{
+	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
+			   engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
+			   "give seq or request_id");
+}
+
 int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_error *err)
 {
 	json_t *js = json_object_get(params, "seq"), *jr = json_object_get(params, "request_id");
@@ -210,29 +231,17 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
 	uint64_t seq;
 	smk_err e;
-	size_t i;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (json_is_integer(js) && json_integer_value(js) >= 0) {
+	if (json_is_integer(js) && json_integer_value(js) >= 0)
 		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(js));
-	} else if (json_is_string(jr) && json_string_length(jr) == ARCHIVE_REQUEST_ID_LEN) {
-		/* only a request id: archive_find would also resolve a number or a
-		 * label given in its place */
+	else if (jr == NULL)
+		return cardop_fail_no_record_key(err);
+	else if (cardop_is_request_id(json_string_value(jr)))
 		snprintf(id, sizeof(id), "%s", json_string_value(jr));
-		for (i = 0; id[i]; i++)
-			if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-				break;
-		if (id[i])
-			goto bad_id;
-	} else if (jr) {
-		goto bad_id;
-	} else {
-		return engine_fail(
-		    err, SMK_VERR_INVALID_PARAMETER,
-		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
-		    "give seq or request_id");
-	}
+	else
+		return cardop_fail_request_id(err);
 	pthread_mutex_lock(&eng->archive_lock);
 	rc = archive_find(eng->arc, id, &seq, &e);
 	if (rc == 0)
@@ -252,11 +261,6 @@ int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_er
 				   engine_param_str("reason", e.msg, NULL, NULL), "record %s: %s",
 				   id, e.msg);
 	return 0;
-bad_id:
-	return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
-			   engine_param_str("parameter", "request_id", "reason",
-					    "must be 32 lower-case hex digits"),
-			   "request_id is not a request id");
 }
 
 static int denied(cardop *op, const char *pol_name, const char *reason, engine_error *err)

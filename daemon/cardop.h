@@ -125,6 +125,14 @@ void cardop_fail(cardop *op, const char *name, json_t *params, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 /* A device that is up, by serial or DevAut CHR; NULL otherwise. */
 device *cardop_device(engine *eng, const char *serial);
+/* Is s a request id, 32 lower-case hex digits? Only that names a record by
+ * request_id: archive_find would also resolve a number or a label given in
+ * its place. */
+bool cardop_is_request_id(const char *s);
+/* The InvalidParameter failures of a record lookup: request_id is not a
+ * request id; neither seq nor request_id given. Both return -1. */
+int cardop_fail_request_id(engine_error *err);
+int cardop_fail_no_record_key(engine_error *err);
 /* The record named by seq or request_id (32 hex digits), loaded. */
 int cardop_find_record(engine *eng, json_t *params, archive_record *r, engine_error *err);
 /* May peer use the key of record r (kind key or adopted)? Fills op's key

@@ -107,6 +107,19 @@ static int get_serial(struct ctx *x, const smk_ynode *n, const char *what, char 
 	return *out ? 0 : -1;
 }
 
+/* list, the value of key, as a YAML list of at most max items (what names
+ * them in the message). */
+static int bounded_list(struct ctx *x, const smk_ynode *list, const char *key, int max,
+			const char *what)
+{
+	if (smk_yval_list(&x->d, list, key, x->e) < 0)
+		return -1;
+	if (list->n > (size_t)max)
+		return smk_yaml_fail_at(&x->d, x->e, list->items[max], "more than %d %s", max,
+					what);
+	return 0;
+}
+
 static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
 {
 	const smk_ynode *v;
@@ -178,11 +191,8 @@ static int load_devices(struct ctx *x, const smk_ynode *root)
 					"devices is an empty list; at least one device is needed, "
 					"e.g. devices: [{reader: \"*\", pin-file: pin}] for any "
 					"reader");
-	if (smk_yval_list(&x->d, list, "devices", x->e) < 0)
+	if (bounded_list(x, list, "devices", CONFIG_DEVICES_MAX, "devices") < 0)
 		return -1;
-	if (list->n > CONFIG_DEVICES_MAX)
-		return smk_yaml_fail_at(&x->d, x->e, list->items[CONFIG_DEVICES_MAX],
-					"more than %d devices", CONFIG_DEVICES_MAX);
 	x->c->devices = calloc(list->n, sizeof(*x->c->devices));
 	if (x->c->devices == NULL)
 		return smk_fail(x->e, SMK_E_NOMEM, "out of memory");
@@ -301,11 +311,8 @@ static int load_admin_groups(struct ctx *x, const smk_ynode *root)
 
 	if (list == NULL)
 		return 0;
-	if (smk_yval_list(&x->d, list, "admin-groups", x->e) < 0)
+	if (bounded_list(x, list, "admin-groups", ADMIN_GROUPS_MAX, "admin groups") < 0)
 		return -1;
-	if (list->n > ADMIN_GROUPS_MAX)
-		return smk_yaml_fail_at(&x->d, x->e, list->items[ADMIN_GROUPS_MAX],
-					"more than %d admin groups", ADMIN_GROUPS_MAX);
 	c->admin_groups = calloc(list->n + 1, sizeof(*c->admin_groups));
 	c->admin_gids = calloc(list->n + 1, sizeof(*c->admin_gids));
 	if (c->admin_groups == NULL || c->admin_gids == NULL)
@@ -351,11 +358,8 @@ static int load_witnesses(struct ctx *x, const smk_ynode *root)
 
 	if (list == NULL)
 		return 0;
-	if (smk_yval_list(&x->d, list, "witnesses", x->e) < 0)
+	if (bounded_list(x, list, "witnesses", COSIG_KEYS_MAX, "witnesses") < 0)
 		return -1;
-	if (list->n > COSIG_KEYS_MAX)
-		return smk_yaml_fail_at(&x->d, x->e, list->items[COSIG_KEYS_MAX],
-					"more than %d witnesses", COSIG_KEYS_MAX);
 	c->witnesses = calloc(list->n + 1, sizeof(*c->witnesses));
 	if (c->witnesses == NULL)
 		return smk_fail(x->e, SMK_E_NOMEM, "out of memory");
@@ -430,25 +434,27 @@ static int load_witness_user(struct ctx *x, const smk_ynode *root)
 static int load_root(struct ctx *x, const smk_ynode *root)
 {
 	config *c = x->c;
+	/* the paths every configuration names, in the order they are checked */
+	const struct {
+		const char *key, *hint;
+		char **path;
+	} required[] = {
+	    {"archive", "name the archive file, e.g. archive: /var/lib/smkeyd/archive.db",
+	     &c->archive_path},
+	    {"policies", "name the policy directory, e.g. policies: /etc/smkeyd/policies.d",
+	     &c->policies_dir},
+	    {"trust", "name the trust-anchor directory, e.g. trust: /etc/smkeyd/trust",
+	     &c->trust_dir},
+	};
 	const smk_ynode *n;
+	size_t i;
 
 	if (smk_yval_known_keys(&x->d, root, top_keys, "", x->e) < 0)
 		return -1;
-	if ((n = require(x, root, "archive",
-			 "name the archive file, e.g. "
-			 "archive: /var/lib/smkeyd/archive.db")) == NULL ||
-	    get_path(x, n, "archive", &c->archive_path) < 0)
-		return -1;
-	if ((n = require(x, root, "policies",
-			 "name the policy directory, e.g. "
-			 "policies: /etc/smkeyd/policies.d")) == NULL ||
-	    get_path(x, n, "policies", &c->policies_dir) < 0)
-		return -1;
-	if ((n = require(x, root, "trust",
-			 "name the trust-anchor directory, e.g. "
-			 "trust: /etc/smkeyd/trust")) == NULL ||
-	    get_path(x, n, "trust", &c->trust_dir) < 0)
-		return -1;
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if ((n = require(x, root, required[i].key, required[i].hint)) == NULL ||
+		    get_path(x, n, required[i].key, required[i].path) < 0)
+			return -1;
 	if ((n = smk_yval_get(root, "socket")) != NULL) {
 		if (get_path(x, n, "socket", &c->socket_path) < 0)
 			return -1;

@@ -372,25 +372,11 @@ static int find_record(engine *eng, json_t *params, uint64_t *seq, engine_error 
 					   "seq must be a record number");
 		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(js));
 	} else if (jr && json_is_string(jr) && json_string_length(jr) < sizeof(id)) {
-		const char *s = json_string_value(jr);
-		size_t i;
-
-		/* a request id is 32 hex digits: anything else would let archive_find
-		 * resolve a number or a label instead */
-		for (i = 0; s[i]; i++)
-			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-				break;
-		if (i != ARCHIVE_REQUEST_ID_LEN || s[i])
-			return engine_fail(err, SMK_VERR_INVALID_PARAMETER,
-					   engine_param_str("parameter", "request_id", "reason",
-							    "must be 32 lower-case hex digits"),
-					   "request_id is not a request id");
-		snprintf(id, sizeof(id), "%s", s);
+		if (!cardop_is_request_id(json_string_value(jr)))
+			return cardop_fail_request_id(err);
+		snprintf(id, sizeof(id), "%s", json_string_value(jr));
 	} else {
-		return engine_fail(
-		    err, SMK_VERR_INVALID_PARAMETER,
-		    engine_param_str("parameter", "seq", "reason", "give seq or request_id"),
-		    "give seq or request_id");
+		return cardop_fail_no_record_key(err);
 	}
 	pthread_mutex_lock(&eng->archive_lock);
 	rc = archive_find(eng->arc, id, seq, &e);

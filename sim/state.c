@@ -242,6 +242,17 @@ static int get_uint(json_t *o, const char *key, unsigned long max, unsigned long
 	return 0;
 }
 
+/* get_uint for the one-byte counters and numbers of the state. */
+static int get_u8(json_t *o, const char *key, uint8_t max, uint8_t *out, smk_err *e)
+{
+	unsigned long v;
+
+	if (get_uint(o, key, max, &v, e) < 0)
+		return -1;
+	*out = (uint8_t)v;
+	return 0;
+}
+
 static int load_key(sim_card *c, const char *name, json_t *kj, smk_err *e)
 {
 	smk_buf b = SMK_BUF_INIT;
@@ -294,10 +305,9 @@ static int load_key(sim_card *c, const char *name, json_t *kj, smk_err *e)
 		k->counter = (uint32_t)v;
 	}
 	if (json_object_get(kj, "domain")) {
-		if (get_uint(kj, "domain", SIM_MAX_DOMAINS - 1, &v, e) < 0)
+		if (get_u8(kj, "domain", SIM_MAX_DOMAINS - 1, &k->domain, e) < 0)
 			goto done;
 		k->has_domain = true;
-		k->domain = (uint8_t)v;
 	}
 	sim_key_free(c->keys[id]);
 	c->keys[id] = k;
@@ -379,16 +389,12 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 			goto done;
 		memcpy(c->sopin, b.data, 8);
 	}
-	if (get_uint(pin, "max", 15, &v, e) < 0)
+	if (get_u8(pin, "max", 15, &c->pin_max, e) < 0 ||
+	    get_u8(pin, "left", c->pin_max, &c->pin_left, e) < 0)
 		goto done;
-	c->pin_max = (uint8_t)v;
-	if (get_uint(pin, "left", c->pin_max, &v, e) < 0)
-		goto done;
-	c->pin_left = (uint8_t)v;
 	c->transport_pin = json_is_true(json_object_get(pin, "transport"));
-	if (get_uint(so, "left", 15, &v, e) < 0)
+	if (get_u8(so, "left", 15, &c->so_left, e) < 0)
 		goto done;
-	c->so_left = (uint8_t)v;
 	doms = json_object_get(o, "domains");
 	if (!json_is_array(doms) || json_array_size(doms) > SIM_MAX_DOMAINS) {
 		smk_fail(e, SMK_E_FORMAT, "domains: not an array of at most %d", SIM_MAX_DOMAINS);
@@ -399,12 +405,9 @@ static int load_state(sim_card *c, json_t *o, smk_err *e)
 	{
 		struct sim_domain *d = &c->domains[i];
 
-		if (!json_is_object(j) || get_uint(j, "shares_total", 255, &v, e) < 0)
+		if (!json_is_object(j) || get_u8(j, "shares_total", 255, &d->shares_total, e) < 0 ||
+		    get_u8(j, "shares_left", d->shares_total, &d->shares_left, e) < 0)
 			goto done;
-		d->shares_total = (uint8_t)v;
-		if (get_uint(j, "shares_left", d->shares_total, &v, e) < 0)
-			goto done;
-		d->shares_left = (uint8_t)v;
 		d->present = json_is_true(json_object_get(j, "present"));
 		kind = json_string_value(json_object_get(j, "kind"));
 		if (kind != NULL && strcmp(kind, "dkek") != 0 && strcmp(kind, "xkek") != 0) {
