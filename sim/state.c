@@ -245,7 +245,7 @@ static int get_uint(json_t *o, const char *key, unsigned long max, unsigned long
 /* get_uint for the one-byte counters and numbers of the state. */
 static int get_u8(json_t *o, const char *key, uint8_t max, uint8_t *out, smk_err *e)
 {
-	unsigned long v;
+	unsigned long v = 0; /* set by get_uint on success; gcc -O3 cannot see it */
 
 	if (get_uint(o, key, max, &v, e) < 0)
 		return -1;
