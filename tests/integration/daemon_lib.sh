@@ -13,12 +13,18 @@ SMKD_P11=${SMK_PKCS11_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
 # smkd_config [EXTRA_YAML]: $SMK_TMP/smkeyd.yaml using every reader, the
 # simulators' test root, and the example policies (copied, so a test may
 # change them).
-smkd_config() {
+# What every smkeyd config of a scenario shares: its path, the socket, the
+# shipped policies and the PIN file (smkd_config, relay_lib.sh, fleet_lib.sh).
+smkd_prepare() {
 	SMKD_CONF=$SMK_TMP/smkeyd.yaml
 	SMKD_SOCK=$SMK_TMP/smkeyd.sock
 	mkdir -p "$SMK_TMP/policies.d"
 	cp "$SMK_SOURCE_DIR"/etc/policies.d/*.yaml "$SMK_TMP/policies.d/"
 	(umask 077 && printf '%s\n' "$SMKD_PIN" >"$SMK_TMP/pin")
+}
+
+smkd_config() {
+	smkd_prepare
 	cat >"$SMKD_CONF" <<CONF
 socket: smkeyd.sock
 archive: archive.db

@@ -48,12 +48,7 @@ relay_setup() {
 			--port $((RELAY_PORT + 1)) --log "$SMK_TMP/other.apdu.jsonl"
 	fi
 	smk_wait_card 1
-	SMKD_CONF=$SMK_TMP/smkeyd.yaml
-	# shellcheck disable=SC2034 # read by the scenarios that source this file
-	SMKD_SOCK=$SMK_TMP/smkeyd.sock
-	mkdir -p "$SMK_TMP/policies.d"
-	cp "$SMK_SOURCE_DIR"/etc/policies.d/*.yaml "$SMK_TMP/policies.d/"
-	(umask 077 && printf '%s\n' "$SMKD_PIN" >"$SMK_TMP/pin")
+	smkd_prepare
 	cat >"$SMKD_CONF" <<CONF
 socket: smkeyd.sock
 archive: archive.db
