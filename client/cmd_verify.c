@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]
- *                     [--witness VKEY]... [--witness-quorum N]
+ *                     [--witness VKEY]... [--witness-quorum N] [--apk FILE]
  *
  * For anyone who got a key's bundle: with pinned trust anchors only and no
  * network, check everything the bundle claims and print plainly who vouches
@@ -18,7 +18,10 @@
  * the pinned logs; 2 usage or unreadable input. An adopted key is shown as
  * such, never with a policy; a certificate record's bundle shows the
  * certificate and the key record it is for. --certificate: the certificate
- * (PEM or DER) must hold the attested key.
+ * (PEM or DER) must hold the attested key. --apk: every signer of every
+ * signature scheme the APK carries (v1 JAR, v2, v3, v3.1) must hold the
+ * attested key; the APK's own signatures over its content are not checked
+ * here (apksigner verify does that), only who its signers are.
  *
  * Witnesses: keys from --witness and from the trust directory's
  * "witnesses" file (one verifier key per line, "quorum N", '#' comments).
@@ -37,6 +40,7 @@
 
 #include "archive/bundle.h"
 #include "archive/cosig.h"
+#include "apk/apk.h"
 #include "archive/verify.h"
 #include "common/show.h"
 #include "smkey.h"
@@ -50,20 +54,24 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
-	    "                    [--witness VKEY]... [--witness-quorum N]\n"
+	    "                    [--witness VKEY]... [--witness-quorum N] [--apk FILE]\n"
 	    "  verify a key's bundle offline against pinned root certificates\n"
 	    "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
 	    "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
 	    "  holds more, one per line;\n"
 	    "  --certificate: also check that the certificate (PEM or DER) holds the\n"
 	    "  attested key;\n"
+	    "  --apk: also check that every signer of every signature scheme of the APK\n"
+	    "  (v1, v2, v3, v3.1) holds the attested key (signer certificates only: the\n"
+	    "  APK's signatures over its content are for apksigner verify);\n"
 	    "  --witness: a witness verifier key (NAME+KEYID+BASE64), repeatable; DIR/witnesses\n"
 	    "  holds more, and \"quorum N\"; the checkpoint must carry cosignatures by\n"
 	    "  --witness-quorum N of them (default: all)\n"
 	    "exit status: 0 verified and the log is pinned; 3 what the device proves\n"
 	    "  holds but no log is pinned: the log's statements are NOT verified;\n"
 	    "  1 not verified (or the bundle's log is not a pinned one, or the witness\n"
-	    "  quorum is not met); 2 usage\n");
+	    "  quorum is not met, or an APK signer's key is another); 2 usage or\n"
+	    "  unreadable input (a malformed APK too)\n");
 }
 
 static int read_input(const char *path, smk_buf *out)
@@ -357,6 +365,65 @@ out:
 	return rc;
 }
 
+/* --apk FILE: does every signer of every scheme the APK carries hold the
+ * attested key? 0 yes, 1 no (or no signer at all), 2 unreadable or
+ * malformed. Lines in apksigner verify --print-certs' terms: the
+ * certificate's SHA-256 and the public key's (SHA-256 of the SPKI DER). */
+static int check_apk(const char *path, const archive_verified *v)
+{
+	apk_signers s = APK_SIGNERS_INIT;
+	const apk_signer *sg;
+	int others = 0;
+	size_t i;
+	smk_err e;
+
+	if (apk_read_file(path, &s, &e) < 0) {
+		printf("  FAILED  APK %s: %s\n", smk_show(path), smk_show(e.msg));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: APK %s: %s\n", smk_show(path), smk_show(e.msg));
+		return 2;
+	}
+	printf("APK %s: signer certificates (the APK's signatures over its content are not "
+	       "checked here: apksigner verify does that)\n",
+	       smk_show(path));
+	for (i = 0; i < s.n; i++) {
+		sg = &s.v[i];
+		if (apk_signer_holds(sg, v->att.key.spki.data, v->att.key.spki.len)) {
+			printf("  ok      %s signer #%u (%s): certificate %s, SHA-256 %s; public "
+			       "key SHA-256 %s: the attested key\n",
+			       apk_scheme_name(sg->scheme), sg->index, smk_show(sg->where),
+			       smk_show(sg->subject), sg->cert_sha256, sg->spki_sha256);
+			continue;
+		}
+		others++;
+		printf("  FAILED  %s signer #%u (%s): certificate %s, SHA-256 %s; public key "
+		       "SHA-256 %s: not the attested key (%s)\n",
+		       apk_scheme_name(sg->scheme), sg->index, smk_show(sg->where),
+		       smk_show(sg->subject), sg->cert_sha256, sg->spki_sha256, v->att.key_fp);
+		fflush(stdout);
+		fprintf(stderr,
+			"smkey verify: APK %s: %s signer #%u (%s) holds public key SHA-256 %s, "
+			"not the attested key\n",
+			smk_show(path), apk_scheme_name(sg->scheme), sg->index,
+			smk_show(sg->subject), sg->spki_sha256);
+	}
+	if (s.schemes == 0) {
+		printf("  FAILED  APK %s is not signed: no v1, v2 or v3 signer\n", smk_show(path));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: APK %s: no v1, v2 or v3 signer\n", smk_show(path));
+		others = 1;
+	} else if (others == 0) {
+		printf("  ok      every signer of the APK's schemes (%s%s%s%s) holds the attested "
+		       "key\n",
+		       s.schemes & (1u << APK_V1) ? " v1" : "",
+		       s.schemes & (1u << APK_V2) ? " v2" : "",
+		       s.schemes & (1u << APK_V3) ? " v3" : "",
+		       s.schemes & (1u << APK_V31) ? " v3.1" : "");
+	}
+	apk_signers_free(&s);
+	return others ? 1 : 0;
+}
+
 /* The pinned logs: --log values, then DIR/logs. */
 static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *trust_dir,
 		     size_t *from_file)
@@ -382,7 +449,7 @@ static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *
 
 int cmd_verify(int argc, char **argv)
 {
-	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL;
+	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL, *apk = NULL;
 	cosig_policy wp;
 	long quorum = -1;
 	trust_store trust = TRUST_STORE_INIT;
@@ -409,6 +476,8 @@ int cmd_verify(int argc, char **argv)
 			logs[nlogs++] = argv[++i];
 		} else if (strcmp(argv[i], "--certificate") == 0 && i + 1 < argc) {
 			cert = argv[++i];
+		} else if (strcmp(argv[i], "--apk") == 0 && i + 1 < argc) {
+			apk = argv[++i];
 		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
 			if (cosig_policy_add(&wp, argv[++i], &e) < 0) {
 				fprintf(stderr, "smkey verify: --witness: %s\n", smk_show(e.msg));
@@ -503,6 +572,10 @@ int cmd_verify(int argc, char **argv)
 		if (rc == 0 && cert) {
 			printf("\n");
 			rc = check_certificate(cert, &v);
+		}
+		if (rc == 0 && apk) {
+			printf("\n");
+			rc = check_apk(apk, &v);
 		}
 		if (rc == 0 && !pinned) {
 			printf("\nNOT VERIFIED: log %s is not pinned. The device proves only the "

@@ -5,8 +5,8 @@
 # exact apt-get line and stops.
 SMK_PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libssl-dev libpcsclite-dev libevent-dev libyaml-dev check libjansson-dev \
-libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
-procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags \
+libsqlite3-dev libcurl4-openssl-dev libzip-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
+apksigner procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags \
 shellcheck clang-format clang-tidy"
 
 smk_install_deps() {
