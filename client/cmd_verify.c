@@ -397,7 +397,7 @@ static int check_apk(const char *path, const archive_verified *v)
 		}
 		others++;
 		printf("  FAILED  %s signer #%u (%s): certificate %s, SHA-256 %s; public key "
-		       "SHA-256 %s: not the attested key (%s)\n",
+		       "SHA-256 %s: not the attested key (SHA-256 %s)\n",
 		       apk_scheme_name(sg->scheme), sg->index, smk_show(sg->where),
 		       smk_show(sg->subject), sg->cert_sha256, sg->spki_sha256, v->att.key_fp);
 		fflush(stdout);
@@ -413,12 +413,16 @@ static int check_apk(const char *path, const archive_verified *v)
 		fprintf(stderr, "smkey verify: APK %s: no v1, v2 or v3 signer\n", smk_show(path));
 		others = 1;
 	} else if (others == 0) {
-		printf("  ok      every signer of the APK's schemes (%s%s%s%s) holds the attested "
-		       "key\n",
-		       s.schemes & (1u << APK_V1) ? " v1" : "",
-		       s.schemes & (1u << APK_V2) ? " v2" : "",
-		       s.schemes & (1u << APK_V3) ? " v3" : "",
-		       s.schemes & (1u << APK_V31) ? " v3.1" : "");
+		char list[32] = "";
+		enum apk_scheme sc;
+
+		for (sc = APK_V1; sc <= APK_V31; sc++)
+			if (s.schemes & (1u << sc))
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 list[0] ? ", " : "",
+					 sc == APK_V1 ? "v1" : apk_scheme_name(sc));
+		printf("  ok      every signer of the APK's schemes (%s) holds the attested key\n",
+		       list);
 	}
 	apk_signers_free(&s);
 	return others ? 1 : 0;
