@@ -592,21 +592,20 @@ int apk_read_file(const char *path, apk_signers *out, smk_err *e)
 	memset(out, 0, sizeof(*out));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+		return smk_fail(e, SMK_E_IO, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return smk_fail(e, SMK_E_IO, "%s: not a regular file", path);
+		return smk_fail(e, SMK_E_IO, "not a regular file");
 	}
 	if (st.st_size == 0 ||
 	    (uint64_t)st.st_size > (uint64_t)UINT32_MAX + EOCD_LEN + EOCD_COMMENT_MAX) {
 		close(fd);
-		return smk_fail(e, SMK_E_FORMAT, "%s: %lld bytes is not an APK", path,
-				(long long)st.st_size);
+		return smk_fail(e, SMK_E_FORMAT, "%lld bytes is not an APK", (long long)st.st_size);
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+		return smk_fail(e, SMK_E_IO, "cannot map: %s", strerror(errno));
 	rc = apk_read_signers(map, (size_t)st.st_size, out, e);
 	munmap(map, (size_t)st.st_size);
 	return rc;

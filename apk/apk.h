@@ -80,7 +80,7 @@ typedef struct apk_signers {
 int apk_read_signers(const uint8_t *p, size_t n, apk_signers *out, smk_err *e);
 
 /* The same on a file (mapped read-only, at most 4 GiB as ZIP without
- * ZIP64 allows). */
+ * ZIP64 allows). Messages do not repeat the path: the caller names it. */
 int apk_read_file(const char *path, apk_signers *out, smk_err *e);
 
 /* The APK Signing Block alone: p holds it from its leading size field to

@@ -107,7 +107,7 @@ PY
 verify_rc 2 --apk badblock.apk
 smk_expect "verify --apk badblock.apk" "APK Signing Block at offset [0-9]+: its sizes [0-9]+ \(start\) and [0-9]+ \(footer\)" "$v"
 verify_rc 2 --apk missing.apk
-smk_expect "verify --apk missing.apk" "missing.apk: No such file" "$v"
+smk_expect "verify --apk missing.apk" "APK missing.apk: cannot open: No such file" "$v"
 verify_rc 1 --apk "$fx/unsigned.apk"
 smk_expect "verify --apk unsigned.apk" "is not signed: no v1, v2 or v3 signer" "$v"
 smk_log "truncated APK, broken signing block, missing file: exit 2 naming the place; unsigned APK: exit 1"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/x509.h>
 
@@ -522,6 +523,37 @@ START_TEST(test_v1_block_errors)
 }
 END_TEST
 
+/* The file reader: the same signers as from memory; a directory, an empty
+ * file and a missing one are named errors. */
+START_TEST(test_read_file)
+{
+	apk_signers s = APK_SIGNERS_INIT;
+	char tmp[64], path[128];
+	smk_err e;
+	FILE *f;
+
+	ck_assert_msg(apk_read_file(SMK_SOURCE_DIR "/tests/data/apk/ab-rotated.apk", &s, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_uint_eq(s.n, 3);
+	assert_signer(&s, 2, APK_V3, 1, "b");
+	apk_signers_free(&s);
+	tu_temp_dir(tmp, sizeof(tmp), "smk-apk");
+	ck_assert_int_eq(apk_read_file(tmp, &s, &e), -1);
+	ck_assert_str_eq(e.msg, "not a regular file");
+	snprintf(path, sizeof(path), "%s/empty.apk", tmp);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(apk_read_file(path, &s, &e), -1);
+	ck_assert_str_eq(e.msg, "0 bytes is not an APK");
+	unlink(path);
+	ck_assert_int_eq(apk_read_file(path, &s, &e), -1);
+	ck_assert_str_eq(e.msg, "cannot open: No such file or directory");
+	ck_assert_uint_eq(s.n, 0);
+	rmdir(tmp);
+}
+END_TEST
+
 static Suite *apk_suite(void)
 {
 	Suite *s = suite_create("apk");
@@ -538,6 +570,7 @@ static Suite *apk_suite(void)
 	tcase_add_test(tc, test_built_block);
 	tcase_add_test(tc, test_block_errors);
 	tcase_add_test(tc, test_v1_block_errors);
+	tcase_add_test(tc, test_read_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
