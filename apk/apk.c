@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include "archive/record.h"
 #include "common/digest.h"
 #include "common/hex.h"
 #include "sm/x509.h"
@@ -121,29 +122,6 @@ int apk_signer_holds(const apk_signer *s, const uint8_t *spki, size_t spki_len)
 	return s->spki.len == spki_len && spki_len > 0 && memcmp(s->spki.data, spki, spki_len) == 0;
 }
 
-/* The SubjectPublicKeyInfo of an exactly-n-byte DER certificate. */
-static int cert_spki(const uint8_t *der, size_t n, smk_buf *spki, smk_err *e)
-{
-	const uint8_t *q = der;
-	uint8_t *out = NULL;
-	X509 *x = d2i_X509(NULL, &q, (long)n);
-	int len, rc = 0;
-
-	ERR_clear_error();
-	if (x == NULL || q != der + n) {
-		X509_free(x);
-		return smk_fail(e, SMK_E_FORMAT, "not exactly one DER X.509 certificate");
-	}
-	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &out);
-	if (len <= 0)
-		rc = smk_fail(e, SMK_E_FORMAT, "certificate without a readable public key");
-	else if (smk_buf_add(spki, out, (size_t)len) < 0)
-		rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
-	OPENSSL_free(out);
-	X509_free(x);
-	return rc;
-}
-
 /* Append a signer of scheme s whose certificate is der[0..n). */
 static int add_signer(apk_signers *out, enum apk_scheme s, const char *where, const uint8_t *der,
 		      size_t n, size_t ncerts, smk_err *e)
@@ -168,7 +146,7 @@ static int add_signer(apk_signers *out, enum apk_scheme s, const char *where, co
 	sg->index = index;
 	sg->ncerts = ncerts;
 	snprintf(sg->where, sizeof(sg->where), "%s", where);
-	if (x509_describe(der, n, &info, e) < 0 || cert_spki(der, n, &sg->spki, e) < 0 ||
+	if (x509_describe(der, n, &info, e) < 0 || archive_cert_spki(der, n, &sg->spki, e) < 0 ||
 	    smk_sha256_hex(sg->spki.data, sg->spki.len, sg->spki_sha256, e) < 0)
 		goto fail;
 	if (smk_buf_add(&sg->cert, der, n) < 0) {
@@ -219,7 +197,7 @@ static int parse_signer(enum apk_scheme s, struct cur *sig, apk_signers *out, sm
 
 		if (get_lp(&certs, &one, "certificate", e) < 0)
 			goto fail;
-		rc = cert_spki(one.p, one.n, ncerts == 0 ? &spki : &other, e);
+		rc = archive_cert_spki(one.p, one.n, ncerts == 0 ? &spki : &other, e);
 		smk_buf_free(&other);
 		if (rc < 0) {
 			smk_context(e, "certificate at offset %llu", (unsigned long long)one.off);
