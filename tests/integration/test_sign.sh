@@ -95,6 +95,7 @@ smk_log "smkey verify --signed: msg accepted, another file refused"
 # ---- who may: nobody gets PolicyDenied and no SIGN reaches the card ----
 signs() { grep -c '"cmd":"sign"' card1.apdu.jsonl || true; }
 before=$(signs)
+[ "${before:-0}" -gt 0 ] || smk_fail "the simulator's APDU log shows no SIGN after two signatures"
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$SMKEY" sign "${S[@]}" --key apk-app \
 	msg 2>&1 >/dev/null) && smk_fail "nobody signed with apk-app: $out"
 smk_expect "nobody's Sign" 'may not sign' "$out"
