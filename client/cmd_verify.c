@@ -42,6 +42,8 @@
 #include "archive/cosig.h"
 #include "apk/apk.h"
 #include "archive/verify.h"
+#include "common/digest.h"
+#include "common/hex.h"
 #include "common/show.h"
 #include "smkey.h"
 
@@ -54,7 +56,8 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
-	    "                    [--witness VKEY]... [--witness-quorum N] [--apk FILE]\n"
+	    "                    [--signed FILE] [--witness VKEY]... [--witness-quorum N]\n"
+	    "                    [--apk FILE]\n"
 	    "  verify a key's bundle offline against pinned root certificates\n"
 	    "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
 	    "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
@@ -64,6 +67,8 @@ static void usage(FILE *f)
 	    "  --apk: also check that every signer of every signature scheme of the APK\n"
 	    "  (v1, v2, v3, v3.1) holds the attested key (signer certificates only: the\n"
 	    "  APK's signatures over its content are for apksigner verify);\n"
+	    "  --signed: for a signature record's bundle, also check that FILE is what\n"
+	    "  was signed (its SHA-256 is the record's);\n"
 	    "  --witness: a witness verifier key (NAME+KEYID+BASE64), repeatable; DIR/witnesses\n"
 	    "  holds more, and \"quorum N\"; the checkpoint must carry cosignatures by\n"
 	    "  --witness-quorum N of them (default: all)\n"
@@ -241,6 +246,21 @@ static void stated_by_log(const archive_verified *v)
 		stated("certificate", "%s, SHA-256 %s", smk_show(v->cert_subject), cr->cert_fp);
 		stated("", "written to CE|%u %s by uid %u, pid %" PRId64 " (record %" PRIu64 ")",
 		       cr->key_id, t, cr->uid, cr->pid, cr->seq);
+	}
+	if (v->has_sig) {
+		const archive_record *sr = &v->cert_record;
+		char hex[65];
+
+		utc(sr->time, t, sizeof(t));
+		smk_hex_to(hex, sr->sig_input.data, sr->sig_input.len < 32 ? sr->sig_input.len : 32,
+			   SMK_HEX_LOWER);
+		stated("signature", "%s%s, %s %s%s", smk_show(sr->sig_alg),
+		       sr->sig_host_hashed ? " (smkeyd hashed the message)" : "",
+		       sr->sig_digest_given ? "digest" : "message SHA-256", hex,
+		       sr->sig_input.len > 32 ? "..." : "");
+		stated("", "made %s for uid %u, gid %u, pid %" PRId64 ", %s (record %" PRIu64 ")",
+		       t, sr->uid, sr->gid, sr->pid,
+		       sr->exe[0] ? smk_show(sr->exe) : "(executable unknown)", sr->seq);
 	}
 	stated("archive key", "sign-only under policy %s (record 0)",
 	       smk_show(v->key_record.policy_name));
@@ -428,6 +448,46 @@ static int check_apk(const char *path, const archive_verified *v)
 	return others ? 1 : 0;
 }
 
+/* --signed FILE: is FILE what the signature record signed? 0 yes, 1 no
+ * (or not a signature bundle), 2 unreadable. */
+static int check_signed(const char *path, const archive_verified *v)
+{
+	smk_buf in = SMK_BUF_INIT;
+	uint8_t digest[32];
+	smk_err e;
+	int rc = 2;
+
+	if (!v->has_sig) {
+		printf("  FAILED  --signed %s: the bundle is not a signature record's\n",
+		       smk_show(path));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: --signed needs a signature record's bundle\n");
+		return 1;
+	}
+	if (read_input(path, &in) < 0) {
+		fprintf(stderr, "smkey verify: cannot read %s\n", smk_show(path));
+		goto out;
+	}
+	if (smk_sha256(in.data, in.len, digest, &e) < 0) {
+		fprintf(stderr, "smkey verify: %s: %s\n", smk_show(path), smk_show(e.msg));
+		goto out;
+	}
+	if (archive_sig_matches_file(&v->cert_record, digest, &e) < 0) {
+		printf("  FAILED  signed file %s: %s\n", smk_show(path), smk_show(e.msg));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: --signed %s: %s\n", smk_show(path), smk_show(e.msg));
+		rc = 1;
+		goto out;
+	}
+	printf("  ok  signed file %s: its SHA-256 is the one record %" PRIu64
+	       " holds, signed with the attested key\n",
+	       smk_show(path), v->cert_record.seq);
+	rc = 0;
+out:
+	smk_buf_free(&in);
+	return rc;
+}
+
 /* The pinned logs: --log values, then DIR/logs. */
 static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *trust_dir,
 		     size_t *from_file)
@@ -454,6 +514,7 @@ static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *
 int cmd_verify(int argc, char **argv)
 {
 	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL, *apk = NULL;
+	const char *signed_file = NULL;
 	cosig_policy wp;
 	long quorum = -1;
 	trust_store trust = TRUST_STORE_INIT;
@@ -482,6 +543,8 @@ int cmd_verify(int argc, char **argv)
 			cert = argv[++i];
 		} else if (strcmp(argv[i], "--apk") == 0 && i + 1 < argc) {
 			apk = argv[++i];
+		} else if (strcmp(argv[i], "--signed") == 0 && i + 1 < argc) {
+			signed_file = argv[++i];
 		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
 			if (cosig_policy_add(&wp, argv[++i], &e) < 0) {
 				fprintf(stderr, "smkey verify: --witness: %s\n", smk_show(e.msg));
@@ -580,35 +643,41 @@ int cmd_verify(int argc, char **argv)
 		if (rc == 0 && apk) {
 			printf("\n");
 			rc = check_apk(apk, &v);
+			if (rc == 0 && signed_file) {
+				printf("\n");
+				rc = check_signed(signed_file, &v);
+			}
+			if (rc == 0 && !pinned) {
+				printf("\nNOT VERIFIED: log %s is not pinned. The device proves "
+				       "only the "
+				       "key and the device; pin the log with --log '%s' (or in "
+				       "%s/logs) "
+				       "once you know it is the right one.\n",
+				       smk_show(v.log.name), v.log.text, smk_show(trust_dir));
+				fflush(stdout);
+				fprintf(
+				    stderr,
+				    "smkey verify: log %s is not pinned: its statements are not "
+				    "verified\n",
+				    smk_show(v.log.name));
+				rc = EXIT_UNPINNED;
+			} else if (rc == 0) {
+				printf("\nVerified: the device's proof, and log %s (pinned) for "
+				       "the rest.\n",
+				       smk_show(v.log.name));
+			}
+			archive_verified_free(&v);
+			goto done;
 		}
-		if (rc == 0 && !pinned) {
-			printf("\nNOT VERIFIED: log %s is not pinned. The device proves only the "
-			       "key and the device; pin the log with --log '%s' (or in %s/logs) "
-			       "once you know it is the right one.\n",
-			       smk_show(v.log.name), v.log.text, smk_show(trust_dir));
-			fflush(stdout);
-			fprintf(stderr,
-				"smkey verify: log %s is not pinned: its statements are not "
-				"verified\n",
-				smk_show(v.log.name));
-			rc = EXIT_UNPINNED;
-		} else if (rc == 0) {
-			printf(
-			    "\nVerified: the device's proof, and log %s (pinned) for the rest.\n",
-			    smk_show(v.log.name));
-		}
-		archive_verified_free(&v);
-		goto done;
+		printf("  FAILED  %s\n", smk_show(e.msg));
+		for (k = 0; k < pins.n; k++)
+			printf("          pinned log: %s\n", pins.keys[k].text);
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
+		rc = 1;
+	done:
+		trust_free(&trust);
+		archive_logpins_free(&pins);
+		smk_buf_free(&in);
+		return rc;
 	}
-	printf("  FAILED  %s\n", smk_show(e.msg));
-	for (k = 0; k < pins.n; k++)
-		printf("          pinned log: %s\n", pins.keys[k].text);
-	fflush(stdout);
-	fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
-	rc = 1;
-done:
-	trust_free(&trust);
-	archive_logpins_free(&pins);
-	smk_buf_free(&in);
-	return rc;
-}

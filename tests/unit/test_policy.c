@@ -37,9 +37,10 @@ static const char apk_reworded[] =
     "# same policy, other layout\n"
     "allow: {groups: [\"adm\"], users: [root]}\n"
     "label: 'apk-{request.label}'\n"
-    "algorithms: [\"ecdsa-sha256\"]\n"
+    "algorithms: [\"ecdsa-sha256\", ecdsa]\n"
     "key: {curve: prime256v1, type: ec}\n"
-    "description: \"Android APK release signing (v1/v2/v3 schemes), one key per app\"\n"
+    "description: \"Android APK release signing, one key per app (v2/v3/v4 schemes; v1 within "
+    "the card's limits or hashed by smkeyd with ecdsa)\"\n"
     "name: release-apk\n";
 
 static const char apk_base[] = "name: release-apk\n"
@@ -123,8 +124,9 @@ START_TEST(examples_yield_expected_bytes)
 	gakp_ok(apk, "app-2027", NULL, 0, &g);
 	ck_assert_int_eq(g.key_type, SMK_KEY_EC);
 	ck_assert_str_eq(g.curve->name, "secp256r1");
-	tu_assert_hex(g.alg_list, g.alg_list_len, "73"); /* ecdsa-sha256 only; no wrap */
-	tu_assert_hex(g.meta, g.meta_len, "91 01 73");
+	/* ecdsa (host hashes) and ecdsa-sha256 (card hashes); no wrap */
+	tu_assert_hex(g.alg_list, g.alg_list_len, "70 73");
+	tu_assert_hex(g.meta, g.meta_len, "91 02 70 73");
 	tu_assert_hex(g.key_template, g.key_template_len, P256_TEMPLATE);
 	ck_assert_str_eq(g.label, "apk-app-2027");
 	ck_assert_int_eq(apk->exportable, 0);
@@ -214,6 +216,13 @@ static const struct broken_case {
     {"max-keys-negative.yaml", "10:11", "max-keys -1 is out of range"},
     {"dup-device.yaml", "10:24", "device \"DENK0404144\" is listed twice"},
     {"device-bad.yaml", "10:11", "device \"DENK 0404144\" is not a device serial"},
+    {"sign-unknown-key.yaml", "12:3", "unknown key \"max-per-dya\" in sign; did you mean"},
+    {"sign-empty.yaml", "10:7", "sign names nobody"},
+    {"sign-scalar.yaml", "10:7", "sign must be a mapping with users and/or groups"},
+    {"sign-unknown-user.yaml", "11:11", "unknown user \"no-such-user-smkeyd\""},
+    {"sign-max-zero.yaml", "12:16", "sign.max-per-day 0 is out of range"},
+    {"sign-log-text.yaml", "12:8", "sign.log must be true or false"},
+    {"sign-dup-user.yaml", "11:17", "user \"root\" is listed twice (first at 11:11)"},
 };
 
 #define BROKEN_COUNT (sizeof(broken) / sizeof(broken[0]))
@@ -303,12 +312,17 @@ START_TEST(canonical_document_and_digest)
 
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "format")), "smkeyd-policy");
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "version")), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "73");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "7073");
 	algs = json_object_get(doc, "algorithms");
-	ck_assert_uint_eq(json_array_size(algs), 1);
+	ck_assert_uint_eq(json_array_size(algs), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(algs, 0), "name")),
+			 "ecdsa");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 0), "id")), 0x70);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(algs, 1), "name")),
 			 "ecdsa-sha256");
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 0), "id")), 0x73);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 1), "id")), 0x73);
+	/* sign: is the daemon's rule, not part of the archived document */
+	ck_assert_ptr_null(json_object_get(doc, "sign"));
 	ck_assert(json_is_false(json_object_get(doc, "exportable")));
 	ck_assert(json_is_null(json_object_get(doc, "use-counter")));
 	ck_assert(json_is_null(json_object_get(doc, "key-domain")));
@@ -509,6 +523,65 @@ START_TEST(authorization_by_uid_gid_and_groups)
 		      e.msg);
 	ck_assert_int_eq(policy_authorize(kex, &admin, &e), 0);
 	policy_set_unref(s);
+}
+END_TEST
+
+/* sign: names who may sign with the policy's keys, by name or number; no
+ * implicit right for root or admins; no section: nobody. It is not part of
+ * the canonical document, so it changes no digest. */
+START_TEST(sign_section_authorizes_and_leaves_digest)
+{
+	static const char with_sign[] = "sign:\n"
+					"  users: [\"1000\", root]\n"
+					"  groups: [adm]\n"
+					"  max-per-day: 50\n"
+					"  log: false\n";
+	static const char only_group[] = "sign: {groups: [\"4242\"]}\n";
+	const gid_t adm[] = {100, 4}, g4242[] = {4242};
+	policy_peer root = {0, 0, NULL, 0};
+	policy_peer numeric = {1000, 1000, NULL, 0};
+	policy_peer admin = {1001, 1001, adm, 2};
+	policy_peer stranger = {1002, 1002, NULL, 0};
+	policy_peer member = {1002, 1002, g4242, 1};
+	char text[1024];
+	policy *base, *p, *q;
+	smk_err e;
+
+	base = must_parse("release-apk.yaml", apk_base);
+	snprintf(text, sizeof(text), "%s%s", apk_base, with_sign);
+	p = must_parse("release-apk.yaml", text);
+	snprintf(text, sizeof(text), "%s%s", apk_base, only_group);
+	q = must_parse("release-apk.yaml", text);
+
+	/* no sign: section: nobody, not even root */
+	ck_assert_int_eq(base->has_sign, 0);
+	ck_assert_int_eq(policy_authorize_sign(base, &root, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_DENIED);
+	ck_assert_msg(strstr(e.msg, "no sign: section"), "%s", e.msg);
+
+	ck_assert_int_eq(p->has_sign, 1);
+	ck_assert_uint_eq(p->sign_max_per_day, 50);
+	ck_assert_int_eq(p->sign_log, 0);
+	ck_assert_int_eq(q->sign_log, 1); /* the default */
+	ck_assert_uint_eq(q->sign_max_per_day, 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &root, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &numeric, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &admin, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &stranger, &e), -1);
+	ck_assert_msg(strstr(e.msg, "uid 1002") && strstr(e.msg, "may not sign"), "%s", e.msg);
+	/* root and admins are not special: only what sign: names */
+	ck_assert_int_eq(policy_authorize_sign(q, &root, &e), -1);
+	ck_assert_int_eq(policy_authorize_sign(q, &admin, &e), -1);
+	ck_assert_int_eq(policy_authorize_sign(q, &member, &e), 0);
+	/* allow: still decides who may generate, apart from sign: */
+	ck_assert_int_eq(policy_authorize(q, &root, &e), 0);
+
+	/* the archived document and its digest do not see sign: */
+	ck_assert_str_eq(p->canonical, base->canonical);
+	ck_assert_str_eq(q->digest_hex, base->digest_hex);
+	policy_free(base);
+	policy_free(p);
+	policy_free(q);
 }
 END_TEST
 
@@ -791,6 +864,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, digest_follows_meaning);
 	tcase_add_test(tc, car_default_and_policy_value);
 	tcase_add_test(tc, authorization_by_uid_gid_and_groups);
+	tcase_add_test(tc, sign_section_authorizes_and_leaves_digest);
 	tcase_add_test(tc, request_label_and_max_keys);
 	tcase_add_test(tc, devices_by_serial_or_chr);
 	tcase_add_test(tc, wrap_needs_domain_and_makes_exportable);
