@@ -154,6 +154,12 @@ int session_read_cvreq(smk_session *s, uint8_t key_id, smk_buf *out, smk_err *e)
 int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in, size_t n,
 		 smk_buf *sig, smk_err *e);
 
+/* The most input bytes session_sign sends with algorithm alg: one extended
+ * SIGN under SM whose protected APDU fits HSM_APDU_MAX (ref §7.12; 1199
+ * bytes). session_sign refuses more with SMK_E_ARG naming both sizes, before
+ * anything is sent. */
+size_t session_sign_max_input(const smk_session *s, uint8_t alg);
+
 /* Delete the key and its PrKD and certificate EFs. */
 int session_delete_key(smk_session *s, uint8_t key_id, smk_err *e);
 
