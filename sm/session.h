@@ -66,6 +66,12 @@ int session_new(smk_transport *t, const session_config *cfg, smk_session **out, 
 /* Close the transport (resetting the card), wipe keys and PIN state. */
 void session_free(smk_session *s);
 
+/* Let the card go (idle release, docs/daemon.md): end secure messaging and
+ * disconnect, resetting the card, so other PC/SC clients may connect. The
+ * session keeps its device chain: the next operation connects again and
+ * runs the whole handshake, refusing another device. */
+void session_release(smk_session *s);
+
 /* Bring the session up if it is down. Every operation below does this
  * itself; call it to fail early (daemon start) or to read the chain. */
 int session_open(smk_session *s, smk_err *e);
