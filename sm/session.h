@@ -163,7 +163,8 @@ int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in,
 /* The most input bytes session_sign sends with algorithm alg: one extended
  * SIGN under SM whose protected APDU fits HSM_APDU_MAX (ref §7.12; 1199
  * bytes). session_sign refuses more with SMK_E_ARG naming both sizes, before
- * anything is sent. */
+ * anything is sent. It asks nothing of the card: s may be NULL (the same
+ * limit for every genuine device), so any thread may call it. */
 size_t session_sign_max_input(const smk_session *s, uint8_t alg);
 
 /* Delete the key and its PrKD and certificate EFs. */
