@@ -225,12 +225,6 @@ static bool host_hash_alg(uint8_t id)
 	return id == 0x20 || id == 0x30 || id == 0x40 || id == 0x70;
 }
 
-static bool sign_alg(uint8_t id)
-{
-	return id == 0x20 || (id >= 0x30 && id <= 0x35) || (id >= 0x40 && id <= 0x45) ||
-	       (id >= 0x70 && id <= 0x75);
-}
-
 /* The one place that decides what the card is asked: the algorithm asked
  * for, or, for a message larger than the card takes in one command, SHA-256
  * by smkeyd and "ecdsa" (0x70) when the key's list holds it (the contract's
@@ -380,7 +374,7 @@ static int take_algorithm(signop *op, const archive_record *r, const char *name,
 	char why[200];
 
 	op->alg = alg_by_name(name);
-	if (op->alg == NULL || !sign_alg(op->alg->id)) {
+	if (op->alg == NULL || !alg_is_signature(op->alg->id)) {
 		snprintf(why, sizeof(why), "%s is not a signature algorithm (docs/policy.md)",
 			 smk_show(name));
 		return invalid(err, "algorithm", why);
@@ -772,7 +766,7 @@ static json_t *key_json(engine *eng, const archive_record *r)
 	for (i = 0; i < r->alg_count; i++) {
 		const smk_alg *a = alg_by_id(r->alg_list[i]);
 
-		if (a && sign_alg(a->id))
+		if (a && alg_is_signature(a->id))
 			json_array_append_new(algs, json_string(a->name));
 	}
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "seq",
