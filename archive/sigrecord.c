@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Signature records (docs/archive.md "Signature records"): a signature made
+ * Signature records (docs/archive.md "Record kind signature"): a signature made
  * through Sign with a key that has a record. The intent is stored before the
  * card is asked (who, which key record and its hash, the algorithm, whether
  * smkeyd hashed, SHA-256 of the message or the digest given); the record is
