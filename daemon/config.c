@@ -24,16 +24,17 @@
 #define ADMIN_GROUPS_MAX 32
 
 static const char *const top_keys[] = {
-    "socket", "archive", "policies",	 "trust",     "archive-key",  "devices",
-    "limits", "retry",	 "admin-groups", "witnesses", "witness-user", NULL,
+    "socket", "archive",      "policies",  "trust",	   "archive-key",  "devices", "limits",
+    "retry",  "admin-groups", "witnesses", "witness-user", "idle-release", NULL,
 };
-static const char *const device_keys[] = {"reader",	    "serial",  "pin-file",
-					  "pin-credential", "relayed", NULL};
+static const char *const device_keys[] = {"reader",  "serial",	       "pin-file", "pin-credential",
+					  "relayed", "idle-release-s", NULL};
 static const char *const limit_keys[] = {
     "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
     "idle-timeout-ms", "checkpoint-hold-ms", NULL,
 };
 static const char *const retry_keys[] = {"min", "max", NULL};
+static const char *const idle_release_keys[] = {"after-s", "wait-s", NULL};
 static const char *const archive_key_keys[] = {"device", NULL};
 static const char *const witness_keys[] = {"key", "url", NULL};
 
@@ -120,6 +121,9 @@ static int bounded_list(struct ctx *x, const smk_ynode *list, const char *key, i
 	return 0;
 }
 
+static int get_uint(struct ctx *x, const smk_ynode *map, const char *key, uint64_t min,
+		    uint64_t max, unsigned *out);
+
 static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
 {
 	const smk_ynode *v;
@@ -166,6 +170,11 @@ static int load_device(struct ctx *x, const smk_ynode *n, config_device *dev)
 	if ((v = smk_yval_get(n, "relayed")) != NULL &&
 	    smk_yval_bool(&x->d, v, "relayed", &dev->relayed, x->e) < 0)
 		return -1;
+	if ((v = smk_yval_get(n, "idle-release-s")) != NULL) {
+		if (get_uint(x, n, "idle-release-s", 0, 86400, &dev->idle_release_s) < 0)
+			return -1;
+		dev->idle_release_set = 1;
+	}
 	if (dev->relayed && dev->serial == NULL)
 		return smk_yaml_fail_at(
 		    &x->d, x->e, n,
@@ -269,6 +278,25 @@ static int load_retry(struct ctx *x, const smk_ynode *root)
 		return smk_yaml_fail_at(&x->d, x->e, n,
 					"retry max (%u s) is below retry min (%u s)",
 					x->c->retry_max_s, x->c->retry_min_s);
+	return 0;
+}
+
+/* idle-release: {after-s, wait-s}: the default for devices that do not set
+ * idle-release-s, and how long a job waits to take a released card back. */
+static int load_idle_release(struct ctx *x, const smk_ynode *root)
+{
+	const smk_ynode *n = smk_yval_get(root, "idle-release");
+	size_t i;
+
+	if (n != NULL &&
+	    (smk_yval_map(&x->d, n, "idle-release", x->e) < 0 ||
+	     smk_yval_known_keys(&x->d, n, idle_release_keys, "in idle-release", x->e) < 0 ||
+	     get_uint(x, n, "after-s", 0, 86400, &x->c->idle_release_s) < 0 ||
+	     get_uint(x, n, "wait-s", 1, 3600, &x->c->idle_release_wait_s) < 0))
+		return -1;
+	for (i = 0; i < x->c->device_count; i++)
+		if (!x->c->devices[i].idle_release_set)
+			x->c->devices[i].idle_release_s = x->c->idle_release_s;
 	return 0;
 }
 
@@ -467,7 +495,8 @@ static int load_root(struct ctx *x, const smk_ynode *root)
 	}
 	if (load_devices(x, root) < 0 || load_archive_key(x, root) < 0 ||
 	    load_limits(x, root) < 0 || load_retry(x, root) < 0 || load_admin_groups(x, root) < 0 ||
-	    load_witnesses(x, root) < 0 || load_witness_user(x, root) < 0)
+	    load_witnesses(x, root) < 0 || load_witness_user(x, root) < 0 ||
+	    load_idle_release(x, root) < 0)
 		return -1;
 	return 0;
 }
@@ -520,6 +549,7 @@ int config_parse(const char *file, const uint8_t *text, size_t len, config **out
 	x.c->limits.checkpoint_hold_ms = 250;
 	x.c->retry_min_s = 2;
 	x.c->retry_max_s = 300;
+	x.c->idle_release_wait_s = 30;
 	if ((x.c->file = dup_or_fail(file, e)) == NULL || load_root(&x, root) < 0)
 		goto out;
 	*out = x.c;

@@ -30,7 +30,11 @@ typedef struct config_device {
 	char *pin_file;	      /* absolute path */
 	char *pin_credential; /* name of a systemd credential ($CREDENTIALS_DIRECTORY/NAME) */
 	int relayed;	      /* reached through `smkey relay` (docs/notary.md); needs serial */
-	unsigned line, col;   /* where the entry starts, for later messages */
+	/* let the card go after this many seconds without a job (0: never);
+	 * from idle-release-s, else the global idle-release after-s */
+	unsigned idle_release_s;
+	int idle_release_set;
+	unsigned line, col; /* where the entry starts, for later messages */
 } config_device;
 
 typedef struct config_limits {
@@ -65,6 +69,9 @@ typedef struct config {
 	size_t device_count;
 	config_limits limits;
 	unsigned retry_min_s, retry_max_s; /* backoff of a device that is down */
+	/* idle-release: the default of idle_release_s (0: off) and how long a job
+	 * waits to take a released card back before DeviceUnavailable */
+	unsigned idle_release_s, idle_release_wait_s;
 	/* admin-groups: members (and uid 0) may adopt keys, inspect cards and
 	 * make certificates for any key; names resolved to gids at load */
 	char **admin_groups;

@@ -123,6 +123,11 @@ typedef struct device {
 	unsigned backoff_s;
 	time_t retry_at;
 	int stop;
+	/* idle release (docs/daemon.md "Releasing an idle card"): the card is
+	 * let go (session_release) while released; idle_since is when the
+	 * worker last finished a task */
+	int released;
+	time_t idle_since;
 
 	/* its worker only (with the session): what the card told this SM
 	 * session, for the records (card_facts_*) */
@@ -269,6 +274,12 @@ int device_open_session(engine *eng, const char *reader, const smk_pin_source *p
 int device_take_identity(device *d, smk_err *e);
 /* Down and idle: try to bring the session back (docs/daemon.md). */
 void device_reopen(device *d);
+/* Idle release: let d's card go for other PC/SC clients; and, before d's
+ * next task, take it back (connect, the device checked, a new SM session),
+ * waiting up to idle-release wait-s while someone else holds it; after that
+ * d is down with why, and the task meets a down device. No lock held. */
+void device_release(device *d);
+void device_retake(device *d);
 void device_free(device *d);
 
 /* device_ids.c: key-id bitmaps (used on the card, reserved for jobs) */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -172,6 +173,76 @@ void device_reopen(device *d)
 	d->retry_at = time(NULL) + d->backoff_s;
 	pthread_mutex_unlock(&eng->lock);
 	log_msg(LOG_DEBUG, &(log_fields){.device = d->reader}, "still down: %s", e.msg);
+}
+
+void device_release(device *d)
+{
+	engine *eng = d->eng;
+
+	session_release(d->session);
+	pthread_mutex_lock(&eng->lock);
+	d->released = 1;
+	snprintf(d->last_error, sizeof(d->last_error),
+		 "released: card let go for other PC/SC clients after %u s without a job "
+		 "(idle-release); taken back at the next job",
+		 d->cfg->idle_release_s);
+	pthread_mutex_unlock(&eng->lock);
+	log_msg(LOG_INFO, &(log_fields){.device = d->serial[0] ? d->serial : d->reader},
+		"card released after %u s without a job", d->cfg->idle_release_s);
+}
+
+/* One attempt: the connection, the handshake (which refuses another
+ * device), the identity and the key ids. */
+static int retake_once(device *d, smk_err *e)
+{
+	if (session_open(d->session, e) < 0 || device_take_identity(d, e) < 0 ||
+	    device_id_refresh(d, e) < 0)
+		return -1;
+	return 0;
+}
+
+void device_retake(device *d)
+{
+	engine *eng = d->eng;
+	unsigned wait_s = eng->cfg->idle_release_wait_s ? eng->cfg->idle_release_wait_s : 30;
+	double start = worker_mono_s(), pause = 0.25;
+	struct timespec ts;
+	smk_err e, down;
+	int tries = 0;
+
+	for (;;) {
+		smk_err_clear(&e);
+		tries++;
+		if (retake_once(d, &e) == 0) {
+			pthread_mutex_lock(&eng->lock);
+			d->released = 0;
+			d->last_error[0] = '\0';
+			pthread_mutex_unlock(&eng->lock);
+			log_msg(LOG_INFO, &(log_fields){.device = d->serial},
+				"card taken back after idle release (%d attempt%s)", tries,
+				tries == 1 ? "" : "s");
+			return;
+		}
+		/* someone else holds the card, or it is away for a moment: wait
+		 * and try again; anything else (another device, a chain that
+		 * fails) does not get better by waiting */
+		if (e.code != SMK_E_IO && e.code != SMK_E_RESET && e.code != SMK_E_TIMEOUT)
+			break;
+		if (worker_mono_s() - start + pause > (double)wait_s)
+			break;
+		ts.tv_sec = (time_t)pause;
+		ts.tv_nsec = (long)((pause - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+		pause = pause * 2 > 2.0 ? 2.0 : pause * 2;
+	}
+	smk_err_clear(&down);
+	smk_fail(&down, e.code,
+		 "card not taken back after idle release (%d attempt%s in %.0f s): %s", tries,
+		 tries == 1 ? "" : "s", worker_mono_s() - start, e.msg);
+	pthread_mutex_lock(&eng->lock);
+	d->released = 0;
+	pthread_mutex_unlock(&eng->lock);
+	device_mark_down(d, &down);
 }
 
 void device_free(device *d)

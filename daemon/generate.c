@@ -130,9 +130,22 @@ static void job_failed(job *j, const char *reason)
 	else
 		pending_remove(eng, j->request_id);
 	log_msg(LOG_WARNING, &f, "generation failed after %.1f s: %s", elapsed_s(j), reason);
-	job_answer_error(j, SMK_VERR_GENERATION_FAILED,
-			 engine_param_str("request_id", j->request_id, "reason", reason),
-			 "request %s: %s", j->request_id, reason);
+	if (device_lost(&j->err) && !j->key.gakp_sent && !j->recovered) {
+		/* the card was never asked for a key: its device could not be
+		 * reached (pulled, or held by another PC/SC client after an idle
+		 * release). The intent is archived as failed all the same. */
+		char why[sizeof(j->err.msg) + 128];
+
+		snprintf(why, sizeof(why), "request %s (archived as failed): %s", j->request_id,
+			 reason);
+		job_answer_error(j, SMK_VERR_DEVICE_UNAVAILABLE,
+				 engine_param_str("device", j->dev->serial, "reason", why), "%s",
+				 why);
+	} else {
+		job_answer_error(j, SMK_VERR_GENERATION_FAILED,
+				 engine_param_str("request_id", j->request_id, "reason", reason),
+				 "request %s: %s", j->request_id, reason);
+	}
 	job_release(j);
 }
 

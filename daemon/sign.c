@@ -34,11 +34,6 @@
 #include "log.h"
 #include "varlink_errors.h"
 
-/* What the card takes as SIGN input under SM in one command, until
- * session_sign says its own limit: a message larger than this is hashed by
- * smkeyd when the key's list allows it (sign_choose). */
-#define SIGN_CARD_INPUT_MAX 1024
-
 enum sign_step { SIGN_STEP_CARD, SIGN_STEP_COMMIT };
 
 typedef struct signop {
@@ -250,7 +245,10 @@ static bool host_hash_alg(uint8_t id)
 static int sign_choose(signop *op, const archive_record *r, engine_error *err)
 {
 	const smk_alg *ecdsa = alg_by_name("ecdsa");
-	char why[300];
+	/* what the card takes as SIGN input in one command under SM (ref
+	 * §7.12): a larger message is hashed here when the key's list allows */
+	size_t max = session_sign_max_input(NULL, op->alg->id);
+	char why[400];
 
 	if (op->digest_given || host_hash_alg(op->alg->id)) {
 		if (!op->digest_given) {
@@ -261,13 +259,17 @@ static int sign_choose(signop *op, const archive_record *r, engine_error *err)
 					       "caller makes: give digest");
 			op->host_hashed = true;
 		}
-	} else if (op->in.len > SIGN_CARD_INPUT_MAX) {
+	} else if (op->in.len > max) {
 		if (strcmp(op->alg->name, "ecdsa-sha256") != 0 || !alg_listed(r, ecdsa->id)) {
 			snprintf(why, sizeof(why),
-				 "a message of %zu bytes is more than the %d bytes the card takes "
-				 "in one SIGN, and the key's list does not hold ecdsa (0x70) for "
-				 "smkeyd to hash it",
-				 op->in.len, SIGN_CARD_INPUT_MAX);
+				 "a message of %zu bytes is more than the %zu bytes the card takes "
+				 "in one SIGN under secure messaging (%s hashed on the card; a "
+				 "%d-byte APDU at most), and %s",
+				 op->in.len, max, op->alg->name, HSM_APDU_MAX,
+				 strcmp(op->alg->name, "ecdsa-sha256") != 0
+				     ? "only ecdsa-sha256 falls back to hashing by smkeyd"
+				     : "the key's list does not hold ecdsa (0x70) for smkeyd to "
+				       "hash it");
 			return invalid(err, "data", why);
 		}
 		op->alg = ecdsa;

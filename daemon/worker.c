@@ -32,6 +32,14 @@ void worker_average(double *avg, double sample)
 	*avg = *avg > 0 ? 0.75 * *avg + 0.25 * sample : sample;
 }
 
+/* Under eng->lock: an up device with idle-release set that still holds its
+ * card. */
+static int release_due(const device *d)
+{
+	return d->state == DEVICE_UP && !d->released && d->session != NULL && d->cfg != NULL &&
+	       d->cfg->idle_release_s > 0;
+}
+
 static void *worker_main(void *arg)
 {
 	device *d = arg;
@@ -39,6 +47,7 @@ static void *worker_main(void *arg)
 	task *t;
 
 	pthread_mutex_lock(&eng->lock);
+	d->idle_since = time(NULL);
 	for (;;) {
 		while (!d->stop && TAILQ_EMPTY(&d->tasks)) {
 			if (!STAILQ_EMPTY(&d->uncovered)) {
@@ -62,6 +71,20 @@ static void *worker_main(void *arg)
 					device_reopen(d);
 					pthread_mutex_lock(&eng->lock);
 				}
+			} else if (release_due(d)) {
+				/* idle release: let the card go once no job came for
+				 * idle-release-s */
+				struct timespec until = {.tv_sec = d->idle_since +
+								   (time_t)d->cfg->idle_release_s};
+
+				if (pthread_cond_timedwait(&d->wake, &eng->lock, &until) ==
+					ETIMEDOUT &&
+				    !d->stop && TAILQ_EMPTY(&d->tasks) &&
+				    STAILQ_EMPTY(&d->uncovered) && release_due(d)) {
+					pthread_mutex_unlock(&eng->lock);
+					device_release(d);
+					pthread_mutex_lock(&eng->lock);
+				}
 			} else {
 				pthread_cond_wait(&d->wake, &eng->lock);
 			}
@@ -77,6 +100,12 @@ static void *worker_main(void *arg)
 		if (t == NULL) /* stopping and nothing left */
 			break;
 		TAILQ_REMOVE(&d->tasks, t, link);
+		if (d->released) {
+			/* the job waits for its card (device_retake) */
+			pthread_mutex_unlock(&eng->lock);
+			device_retake(d);
+			pthread_mutex_lock(&eng->lock);
+		}
 		if (d->state == DEVICE_UP)
 			d->state = DEVICE_BUSY;
 		pthread_mutex_unlock(&eng->lock);
@@ -94,6 +123,7 @@ static void *worker_main(void *arg)
 		}
 		if (d->state == DEVICE_BUSY)
 			d->state = DEVICE_UP;
+		d->idle_since = time(NULL);
 	}
 	pthread_mutex_unlock(&eng->lock);
 	return NULL;

@@ -5,6 +5,7 @@
  * command that changed it.
  */
 #include "sim/sim_int.h"
+#include "sm/hsm.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -187,6 +188,13 @@ int sim_card_transmit(sim_card *c, const uint8_t *cmd, size_t n, smk_buf *resp)
 		a.ins = cmd[1];
 		a.p1 = cmd[2];
 		a.p2 = cmd[3];
+	}
+	if (n > HSM_APDU_MAX) {
+		/* ref §7.12: more than the card's APDU buffer takes, plain or
+		 * protected; nothing of it runs */
+		sw = SW_WRONG_LENGTH;
+		rc = add_sw(resp, sw);
+		goto done;
 	}
 	f = sim_fault_match(c, a.ins);
 	if (f != NULL) {

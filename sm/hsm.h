@@ -340,6 +340,11 @@ int hsm_parse_gakp_response(const uint8_t *data, size_t len, uint16_t sw, const 
 
 /* ---- SIGN, DECIPHER, ECDH (ref §7.7, §7.8) ---- */
 
+/* The largest command APDU, as it travels (protected under SM), that every
+ * genuine USB SmartCard-HSM generation takes: the JCOP 3 APDU buffer
+ * (ref §7.12). SIGN is never chained, so this bounds its input. */
+#define HSM_APDU_MAX 1232
+
 /* `80 68 key alg Lc input Le`; alg must be a signing algorithm. The apdu
  * points at input. */
 int hsm_build_sign(apdu *a, uint8_t key_id, uint8_t alg, const uint8_t *input, size_t len,

@@ -644,12 +644,24 @@ static void pcsc_close(void *impl)
 	free(p);
 }
 
+/* Disconnect resetting the card (what the card held for us is gone) and
+ * release the context; the next reconnect connects afresh, exclusively. */
+static void pcsc_release(void *impl)
+{
+	struct pcsc_transport *p = impl;
+
+	drop_link(p, PCSC_CLOSE_TIMEOUT_MS);
+	p->need_reconnect = 0;
+	p->sent = 0;
+}
+
 static const struct smk_transport_ops pcsc_ops = {
     .transmit = pcsc_transmit,
     .reconnect = pcsc_reconnect,
     .name = pcsc_name,
     .atr = pcsc_atr,
     .close = pcsc_close,
+    .release = pcsc_release,
 };
 
 int pcsc_open(const char *reader, unsigned timeout_ms, smk_transport **out, smk_err *e)

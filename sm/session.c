@@ -383,6 +383,12 @@ int session_open(smk_session *s, smk_err *e)
 	return 0;
 }
 
+void session_release(smk_session *s)
+{
+	session_down(s);
+	transport_release(s->t);
+}
+
 bool session_is_up(const smk_session *s)
 {
 	return s->up;

@@ -66,6 +66,12 @@ int session_new(smk_transport *t, const session_config *cfg, smk_session **out, 
 /* Close the transport (resetting the card), wipe keys and PIN state. */
 void session_free(smk_session *s);
 
+/* Let the card go (idle release, docs/daemon.md): end secure messaging and
+ * disconnect, resetting the card, so other PC/SC clients may connect. The
+ * session keeps its device chain: the next operation connects again and
+ * runs the whole handshake, refusing another device. */
+void session_release(smk_session *s);
+
 /* Bring the session up if it is down. Every operation below does this
  * itself; call it to fail early (daemon start) or to read the chain. */
 int session_open(smk_session *s, smk_err *e);
@@ -153,6 +159,13 @@ int session_read_cvreq(smk_session *s, uint8_t key_id, smk_buf *out, smk_err *e)
  * returns: DER for ECDSA, the raw signature for RSA. */
 int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in, size_t n,
 		 smk_buf *sig, smk_err *e);
+
+/* The most input bytes session_sign sends with algorithm alg: one extended
+ * SIGN under SM whose protected APDU fits HSM_APDU_MAX (ref §7.12; 1199
+ * bytes). session_sign refuses more with SMK_E_ARG naming both sizes, before
+ * anything is sent. It asks nothing of the card: s may be NULL (the same
+ * limit for every genuine device), so any thread may call it. */
+size_t session_sign_max_input(const smk_session *s, uint8_t alg);
 
 /* Delete the key and its PrKD and certificate EFs. */
 int session_delete_key(smk_session *s, uint8_t key_id, smk_err *e);

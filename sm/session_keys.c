@@ -534,11 +534,36 @@ static int do_sign(smk_session *s, void *arg, smk_err *e)
 	return r;
 }
 
+/* The protected size of SIGN with n input bytes, as do_sign sends it. */
+static size_t sign_apdu_size(uint8_t alg, size_t n)
+{
+	apdu a = {
+	    .cla = 0x80, .ins = 0x68, .p2 = alg, .lc = n, .ne = APDU_EXT_MAX_NE, .extended = true};
+
+	return smsg_command_size(&a);
+}
+
+size_t session_sign_max_input(const smk_session *s, uint8_t alg)
+{
+	size_t n = HSM_APDU_MAX;
+
+	(void)s;
+	while (n > 0 && sign_apdu_size(alg, n) > HSM_APDU_MAX)
+		n--;
+	return n;
+}
+
 int session_sign(smk_session *s, uint8_t key_id, uint8_t alg, const uint8_t *in, size_t n,
 		 smk_buf *sig, smk_err *e)
 {
 	struct sign_arg sa = {key_id, alg, in, n, sig};
+	size_t max = session_sign_max_input(s, alg);
 
+	if (n > max)
+		return smk_fail(e, SMK_E_ARG,
+				"SIGN: %zu bytes of input, the card takes at most %zu in one "
+				"SIGN under secure messaging (a %zu-byte APDU, ref §7.12)",
+				n, max, (size_t)HSM_APDU_MAX);
 	return session_run_op(s, "sign", do_sign, &sa, e);
 }
 

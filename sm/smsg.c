@@ -288,6 +288,23 @@ done:
 	return r;
 }
 
+size_t smsg_command_size(const apdu *plain)
+{
+	/* the same choices as wrap_command */
+	bool ext =
+	    plain->extended || plain->lc > APDU_SHORT_MAX_LC || plain->ne > APDU_SHORT_MAX_NE;
+	size_t body = 2 + SMSG_MAC_LEN, crypt;
+
+	if (plain->lc > 0) {
+		crypt = padded_len(plain->lc) + ((plain->ins & 1) ? 0 : 1);
+		body += 1 + tlv_len_size(crypt) + crypt;
+	}
+	if (plain->ne > 0)
+		body += 2 + (ext ? 2 : 1);
+	ext = ext || body > APDU_SHORT_MAX_LC;
+	return 4 + (ext ? 3 : 1) + body + (ext ? 2 : 1);
+}
+
 int smsg_wrap_command(smsg_ctx *c, const apdu *plain, smk_buf *out, smk_err *e)
 {
 	size_t start = out->len, body;

@@ -56,6 +56,10 @@ int smsg_cmac8(const uint8_t key[SMSG_KEY_LEN], const uint8_t *in, size_t n,
  * The plain CLA must not already carry the SM bits 0x0C. */
 int smsg_wrap_command(smsg_ctx *c, const apdu *plain, smk_buf *out, smk_err *e);
 
+/* Bytes of the protected APDU smsg_wrap_command makes of plain (ref §5.6,
+ * §7.12): the size a card's APDU buffer must take. */
+size_t smsg_command_size(const apdu *plain);
+
 /* Host: unprotect a response (data and SW1 SW2, reference §5.7). On success
  * the decrypted data are appended to data (left untouched on failure) and
  * *sw is the status word from DO99; the outer status word is never used.

@@ -36,6 +36,12 @@ const uint8_t *transport_atr(const smk_transport *t, size_t *len)
 	return t->ops->atr(t->impl, len);
 }
 
+void transport_release(smk_transport *t)
+{
+	if (t != NULL && t->ops != NULL && t->ops->release != NULL)
+		t->ops->release(t->impl);
+}
+
 void transport_close(smk_transport *t)
 {
 	if (t == NULL)

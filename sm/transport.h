@@ -42,6 +42,9 @@ struct smk_transport_ops {
 	/* Answer-to-reset as last seen, or NULL/0 when unknown. */
 	const uint8_t *(*atr)(void *impl, size_t *len);
 	void (*close)(void *impl);
+	/* Let go of the card (disconnect resetting it) but stay usable: the
+	 * next reconnect connects afresh. NULL: nothing to let go of. */
+	void (*release)(void *impl);
 };
 
 typedef struct smk_transport {
@@ -55,6 +58,8 @@ int transport_transmit(smk_transport *t, const uint8_t *cmd, size_t n, smk_buf *
 int transport_reconnect(smk_transport *t, int reset, unsigned timeout_ms, smk_err *e);
 const char *transport_name(const smk_transport *t);
 const uint8_t *transport_atr(const smk_transport *t, size_t *len);
+/* Give the card up for other PC/SC clients until the next reconnect. */
+void transport_release(smk_transport *t);
 /* Release the connection and free t (t may be NULL). */
 void transport_close(smk_transport *t);
 

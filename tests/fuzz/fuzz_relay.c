@@ -70,8 +70,8 @@ static void fz_close(void *impl)
 	c->held = 0;
 }
 
-static const struct smk_transport_ops fz_ops = {fz_transmit, fz_reconnect, fz_name, fz_atr,
-						fz_close};
+static const struct smk_transport_ops fz_ops = {fz_transmit, fz_reconnect, fz_name,
+						fz_atr,	     fz_close,	   NULL};
 
 /* transport_close frees the transport */
 static int fz_open(void *ctx, smk_transport **out, smk_err *e)

@@ -88,8 +88,8 @@ static void sim_close(void *impl)
 	(void)impl; /* the card belongs to the test */
 }
 
-static const struct smk_transport_ops sim_ops = {sim_transmit, sim_reconnect, sim_name, sim_atr,
-						 sim_close};
+static const struct smk_transport_ops sim_ops = {sim_transmit, sim_reconnect, sim_name,
+						 sim_atr,      sim_close,     NULL};
 
 /* ---- the scenario ---- */
 

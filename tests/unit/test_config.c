@@ -209,6 +209,39 @@ END_TEST
 
 /* admin-groups: names resolved to gids at load (the groups every Linux
  * has), each checked where it stands. */
+/* idle-release: off by default; the global after-s is the default of every
+ * device that sets no idle-release-s of its own; wait-s defaults to 30; out
+ * of range and unknown keys are named where they stand. */
+START_TEST(idle_release)
+{
+	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV);
+
+	ck_assert_uint_eq(c->devices[0].idle_release_s, 0);
+	ck_assert_uint_eq(c->idle_release_s, 0);
+	ck_assert_uint_eq(c->idle_release_wait_s, 30);
+	config_free(c);
+
+	c = parse_ok("/etc/smkeyd/smkeyd.yaml",
+		     MINIMAL "devices:\n"
+			     "  - {reader: \"A*\", pin-file: p}\n"
+			     "  - {reader: \"B*\", pin-file: p, idle-release-s: 0}\n"
+			     "  - {reader: \"C*\", pin-file: p, idle-release-s: 7}\n"
+			     "idle-release: {after-s: 60, wait-s: 5}\n");
+	ck_assert_uint_eq(c->devices[0].idle_release_s, 60);
+	ck_assert_uint_eq(c->devices[1].idle_release_s, 0);
+	ck_assert_uint_eq(c->devices[2].idle_release_s, 7);
+	ck_assert_uint_eq(c->idle_release_wait_s, 5);
+	config_free(c);
+
+	parse_bad(MINIMAL DEV "idle-release: {after-s: 86401}\n", "5:25", "out of range");
+	parse_bad(MINIMAL DEV "idle-release: {wait-s: 0}\n", "5:24", "out of range");
+	parse_bad(MINIMAL DEV "idle-release: {after: 5}\n", "5:16", "after");
+	parse_bad(MINIMAL DEV "idle-release: 5\n", "5:15", "must be a mapping");
+	parse_bad(MINIMAL "devices: [{reader: x, pin-file: p, idle-release-s: -1}]\n", "4:52",
+		  "idle-release-s");
+}
+END_TEST
+
 START_TEST(admin_groups)
 {
 	config *c = parse_ok("/etc/smkeyd/smkeyd.yaml", MINIMAL DEV "admin-groups: [root, adm]\n");
@@ -363,6 +396,7 @@ int main(void)
 	tcase_add_test(tc, all_fields);
 	tcase_add_test(tc, broken_configs_name_the_place);
 	tcase_add_test(tc, admin_groups);
+	tcase_add_test(tc, idle_release);
 	tcase_add_test(tc, witnesses);
 	tcase_add_test(tc, garbage_never_crashes);
 	tcase_add_test(tc, file_limits);

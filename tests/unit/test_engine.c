@@ -152,8 +152,8 @@ static void sl_close(void *impl)
 	free(l);
 }
 
-static const struct smk_transport_ops sl_ops = {sl_transmit, sl_reconnect, sl_name, sl_atr,
-						sl_close};
+static const struct smk_transport_ops sl_ops = {sl_transmit, sl_reconnect, sl_name,
+						sl_atr,	     sl_close,	   NULL};
 
 static int sim_list(void *ctx, char ***names, size_t *n, smk_err *e)
 {

@@ -81,7 +81,7 @@ static void fake_close(void *impl)
 }
 
 static const struct smk_transport_ops fake_ops = {
-    fake_transmit, fake_reconnect, fake_name, fake_atr, fake_close,
+    fake_transmit, fake_reconnect, fake_name, fake_atr, fake_close, NULL,
 };
 
 static int fake_open(void *ctx, smk_transport **out, smk_err *e)

@@ -485,6 +485,95 @@ START_TEST(algorithm_list_is_enforced_by_the_card)
 }
 END_TEST
 
+/* ref §7.12: one SIGN under SM takes at most 1199 message bytes with
+ * card-side hashing; that many are signed (OpenSSL verifies), one more is
+ * refused by name before any APDU goes out, and a large message still gets
+ * signed as a host-made digest with 70. */
+START_TEST(sign_input_limit_under_sm)
+{
+	static uint8_t msg[100 * 1024];
+	const smk_alg *sha = alg_by_name("ecdsa-sha256"), *raw = alg_by_name("ecdsa");
+	session_keygen g = {0};
+	session_key k;
+	smk_buf sig = SMK_BUF_INIT;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t dgst[32];
+	unsigned long apdus;
+	unsigned plain, sm;
+	size_t max, i;
+	smk_err e;
+
+	for (i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7 + 3);
+	ec_spec(&g.spec, "secp256r1", "ZZSIMTEST00009");
+	g.spec.algs[g.spec.alg_count++] = raw->id;
+	ck_assert_msg(session_generate(sess, &g, &k, &e) == 0, "%s", e.msg);
+
+	max = session_sign_max_input(sess, sha->id);
+	ck_assert_uint_eq(max, 1199);
+	ck_assert_msg(session_sign(sess, k.key_id, sha->id, msg, max, &sig, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k.att.key), 1);
+	ck_assert_int_eq(EVP_DigestVerify(md, sig.data, sig.len, msg, max), 1);
+	log_count("sign", &plain, &sm);
+	ck_assert_uint_eq(plain, 0);
+	ck_assert_uint_eq(sm, 1);
+
+	apdus = sim_card_stats(card)->apdus;
+	smk_buf_reset(&sig);
+	ck_assert_int_eq(session_sign(sess, k.key_id, sha->id, msg, max + 1, &sig, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_ARG);
+	ck_assert_msg(strstr(e.msg, "1200 bytes") && strstr(e.msg, "at most 1199") &&
+			  strstr(e.msg, "1232-byte APDU"),
+		      "%s", e.msg);
+	ck_assert_uint_eq(sim_card_stats(card)->apdus, apdus);
+	ck_assert_uint_eq(sig.len, 0);
+	ck_assert(session_is_up(sess));
+
+	/* the 100 KiB message: SHA-256 here, the card signs the digest */
+	ck_assert_int_eq(EVP_Digest(msg, sizeof(msg), dgst, NULL, EVP_sha256(), NULL), 1);
+	ck_assert_msg(session_sign(sess, k.key_id, raw->id, dgst, sizeof(dgst), &sig, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k.att.key), 1);
+	ck_assert_int_eq(EVP_DigestVerify(md, sig.data, sig.len, msg, sizeof(msg)), 1);
+	ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k.att.key), 1);
+	ck_assert_int_ne(EVP_DigestVerify(md, sig.data, sig.len, msg, sizeof(msg) - 1), 1);
+	EVP_MD_CTX_free(md);
+	smk_buf_free(&sig);
+	session_key_free(&k);
+}
+END_TEST
+
+/* The simulator takes no more than a genuine card's APDU buffer (ref
+ * §7.12): 1232 bytes reach the command, 1233 bytes are 6700 and run
+ * nothing. */
+START_TEST(sim_refuses_apdus_beyond_the_card_buffer)
+{
+	static uint8_t cmd[HSM_APDU_MAX + 1];
+	smk_buf resp = SMK_BUF_INIT;
+	size_t lc = HSM_APDU_MAX - 7;
+
+	/* plain extended SIGN without Le: 4 + 3 + lc bytes */
+	cmd[0] = 0x80;
+	cmd[1] = 0x68;
+	cmd[2] = 0x01;
+	cmd[3] = 0x73;
+	cmd[4] = 0x00;
+	cmd[5] = (uint8_t)(lc >> 8);
+	cmd[6] = (uint8_t)lc;
+	ck_assert_int_eq(sim_card_transmit(card, cmd, HSM_APDU_MAX, &resp), SIM_ANSWERED);
+	ck_assert_uint_eq(resp.len, 2);
+	/* the card dispatched it (no applet selected here: 6D00), no length error */
+	ck_assert_uint_eq((unsigned)(resp.data[0] << 8 | resp.data[1]), 0x6D00);
+	lc++;
+	cmd[5] = (uint8_t)(lc >> 8);
+	cmd[6] = (uint8_t)lc;
+	ck_assert_int_eq(sim_card_transmit(card, cmd, HSM_APDU_MAX + 1, &resp), SIM_ANSWERED);
+	ck_assert_uint_eq(resp.len, 2);
+	ck_assert_uint_eq((unsigned)(resp.data[0] << 8 | resp.data[1]), 0x6700);
+	smk_buf_free(&resp);
+}
+END_TEST
+
 START_TEST(free_ids_list_and_delete)
 {
 	session_keygen g = {0};
@@ -1134,6 +1223,8 @@ int main(void)
 	tcase_add_loop_test(tc, generate_every_rsa_size_under_sm, 0,
 			    sizeof(every_rsa) / sizeof(every_rsa[0]));
 	tcase_add_test(tc, algorithm_list_is_enforced_by_the_card);
+	tcase_add_test(tc, sign_input_limit_under_sm);
+	tcase_add_test(tc, sim_refuses_apdus_beyond_the_card_buffer);
 	tcase_add_test(tc, free_ids_list_and_delete);
 	tcase_add_test(tc, wrong_pin_reports_tries_and_is_not_resent);
 	tcase_add_test(tc, blocked_pin_is_not_tried);

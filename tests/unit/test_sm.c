@@ -969,6 +969,49 @@ START_TEST(command_rejections)
 }
 END_TEST
 
+/* smsg_command_size is the length smsg_wrap_command really produces, for
+ * short and extended, even and odd INS, with and without Le, across the
+ * padding and length-field steps; and the §7.12 figures of SIGN. */
+START_TEST(command_size_is_exact)
+{
+	static uint8_t data[1400];
+	static const size_t lens[] = {0,   1,	15,  16,  17,  200,  222,  223, 238,
+				      239, 240, 255, 256, 600, 1199, 1200, 1400};
+	static const uint8_t ins[] = {0x68, 0xD7};
+	static const size_t nes[] = {0, 256, 65536};
+	smsg_ctx *h;
+	smk_buf out = SMK_BUF_INIT;
+	smk_err e;
+	size_t i, j, k;
+
+	example_pair(&h, NULL);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (j = 0; j < sizeof(ins); j++)
+			for (k = 0; k < sizeof(nes) / sizeof(nes[0]); k++) {
+				apdu a = {.cla = 0x80,
+					  .ins = ins[j],
+					  .data = data,
+					  .lc = lens[i],
+					  .ne = nes[k]};
+
+				smk_buf_reset(&out);
+				ck_assert_msg(smsg_wrap_command(h, &a, &out, &e) == 0, "%s", e.msg);
+				ck_assert_msg(out.len == smsg_command_size(&a),
+					      "INS %02X lc %zu ne %zu: %zu bytes, computed %zu",
+					      a.ins, a.lc, a.ne, out.len, smsg_command_size(&a));
+			}
+	/* ref §7.12: SIGN, extended, Le 0000 */
+	ck_assert_uint_eq(smsg_command_size(&(apdu){
+			      .cla = 0x80, .ins = 0x68, .lc = 1199, .ne = 65536, .extended = true}),
+			  1228);
+	ck_assert_uint_eq(smsg_command_size(&(apdu){
+			      .cla = 0x80, .ins = 0x68, .lc = 1200, .ne = 65536, .extended = true}),
+			  1244);
+	smk_buf_free(&out);
+	smsg_free(h);
+}
+END_TEST
+
 START_TEST(wrap_arguments)
 {
 	static uint8_t big[65535];
@@ -1039,6 +1082,7 @@ int main(void)
 	tcase_add_test(tc, response_rejections);
 	tcase_add_test(tc, command_rejections);
 	tcase_add_test(tc, wrap_arguments);
+	tcase_add_test(tc, command_size_is_exact);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
