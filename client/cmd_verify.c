@@ -643,41 +643,39 @@ int cmd_verify(int argc, char **argv)
 		if (rc == 0 && apk) {
 			printf("\n");
 			rc = check_apk(apk, &v);
-			if (rc == 0 && signed_file) {
-				printf("\n");
-				rc = check_signed(signed_file, &v);
-			}
-			if (rc == 0 && !pinned) {
-				printf("\nNOT VERIFIED: log %s is not pinned. The device proves "
-				       "only the "
-				       "key and the device; pin the log with --log '%s' (or in "
-				       "%s/logs) "
-				       "once you know it is the right one.\n",
-				       smk_show(v.log.name), v.log.text, smk_show(trust_dir));
-				fflush(stdout);
-				fprintf(
-				    stderr,
-				    "smkey verify: log %s is not pinned: its statements are not "
-				    "verified\n",
-				    smk_show(v.log.name));
-				rc = EXIT_UNPINNED;
-			} else if (rc == 0) {
-				printf("\nVerified: the device's proof, and log %s (pinned) for "
-				       "the rest.\n",
-				       smk_show(v.log.name));
-			}
-			archive_verified_free(&v);
-			goto done;
 		}
-		printf("  FAILED  %s\n", smk_show(e.msg));
-		for (k = 0; k < pins.n; k++)
-			printf("          pinned log: %s\n", pins.keys[k].text);
-		fflush(stdout);
-		fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
-		rc = 1;
-	done:
-		trust_free(&trust);
-		archive_logpins_free(&pins);
-		smk_buf_free(&in);
-		return rc;
+		if (rc == 0 && signed_file) {
+			printf("\n");
+			rc = check_signed(signed_file, &v);
+		}
+		if (rc == 0 && !pinned) {
+			printf("\nNOT VERIFIED: log %s is not pinned. The device proves only the "
+			       "key and the device; pin the log with --log '%s' (or in %s/logs) "
+			       "once you know it is the right one.\n",
+			       smk_show(v.log.name), v.log.text, smk_show(trust_dir));
+			fflush(stdout);
+			fprintf(stderr,
+				"smkey verify: log %s is not pinned: its statements are not "
+				"verified\n",
+				smk_show(v.log.name));
+			rc = EXIT_UNPINNED;
+		} else if (rc == 0) {
+			printf("\nVerified: the device's proof, and log %s (pinned) for "
+			       "the rest.\n",
+			       smk_show(v.log.name));
+		}
+		archive_verified_free(&v);
+		goto done;
 	}
+	printf("  FAILED  %s\n", smk_show(e.msg));
+	for (k = 0; k < pins.n; k++)
+		printf("          pinned log: %s\n", pins.keys[k].text);
+	fflush(stdout);
+	fprintf(stderr, "smkey verify: NOT VERIFIED: %s\n", smk_show(e.msg));
+	rc = 1;
+done:
+	trust_free(&trust);
+	archive_logpins_free(&pins);
+	smk_buf_free(&in);
+	return rc;
+}
