@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Group commit on the archive key's device (docs/archive.md): each key's
- * record is signed by the card and stored on its own, and one checkpoint
- * covers the batch once no more records are queued, or once the batch has
- * waited checkpoint-hold-ms for keys still being generated elsewhere.
+ * record is stored on its own, without a signature (record format 3: the
+ * card signs no record), and one checkpoint, the one SIGN of the batch,
+ * covers it once no more records are queued, or once the batch has waited
+ * checkpoint-hold-ms for keys still being generated elsewhere. A record is
+ * authenticated by that checkpoint, so a Generate is answered only after
+ * it is stored.
  */
 #include <stdio.h>
 #include <string.h>
@@ -41,8 +44,8 @@ void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
 	s->pub = pub;
 }
 
-/* The record alone (group commit): it is signed and durable here, and the
- * job waits in d->uncovered for the checkpoint of its batch. */
+/* The record alone (group commit): it is durable here, no card command is
+ * sent, and the job waits in d->uncovered for the checkpoint of its batch. */
 void commit_record(device *d, job *j)
 {
 	engine *eng = d->eng;

@@ -432,12 +432,13 @@ static int device_matches(const device *d, const char *want)
 	return want == NULL || strcmp(d->serial, want) == 0 || strcmp(d->devaut_chr, want) == 0;
 }
 
-/* Before anything is measured: an EC P-256 generation and a record
- * signature under the simulator's genuine latency model
- * (docs/PERFORMANCE.md). Only their ratio matters once one device has a
- * measurement: a device without one is assumed to be like the others. */
+/* Before anything is measured: an EC P-256 generation and a record's
+ * share of its checkpoint's signature (about 0.1 s over a batch of ~5) under
+ * the simulator's genuine latency model (docs/PERFORMANCE.md). Only their
+ * ratio matters once one device has a measurement: a device without one is
+ * assumed to be like the others. */
 #define PRIOR_GEN_S 0.4
-#define PRIOR_COMMIT_S 0.1
+#define PRIOR_COMMIT_S 0.02
 
 /* Mean measured card time per generation over the devices (the prior
  * before any). Under eng->lock. */
@@ -456,10 +457,10 @@ static double typical_gen_s(const engine *eng)
 
 /* The card time d is expected to need before a job given to it now is
  * done: the generations it holds and this one, at its time per generation;
- * and, on the archive device, one record signature (with its share of a
- * checkpoint) for every job in flight on any device and for this one,
- * since every key's record is signed there. docs/PERFORMANCE.md §3.
- * Under eng->lock. */
+ * and, on the archive device, the commit of a record (its share of a
+ * checkpoint signature, the card's only work for it) for every job in
+ * flight on any device and for this one, since every key's record is
+ * committed there. docs/PERFORMANCE.md §3. Under eng->lock. */
 static double device_load(const engine *eng, const device *d, double typical)
 {
 	double gen = d->gen_s > 0 ? d->gen_s : typical;
