@@ -13,8 +13,9 @@
  * Threads: the event-loop thread owns operations, policies and the engine's
  * bookkeeping; each worker thread owns its device's card session. They meet
  * under eng->lock (device queues and state) and eng->archive_lock (the
- * SQLite archive, used by the loop for intents and queries and by the
- * archive-key device's worker for commits, whose checkpoints the card signs).
+ * SQLite archive, used by the loop for intents and queries, by the worker
+ * of the device that made a key for its record's commit, and by the
+ * archive-key device's worker for the checkpoints its card signs).
  * Results travel back to the loop through an eventfd-signalled list.
  * Where both are taken, eng->archive_lock comes first, eng->lock inside it.
  *
@@ -135,7 +136,6 @@ typedef struct device {
 	 * waits for the batch's checkpoint (group commit) */
 	STAILQ_HEAD(job_batch, job) uncovered; /* in commit order */
 	unsigned uncovered_n;
-	double batch_s;	    /* card time spent on this batch so far */
 	double batch_first; /* when its first record was committed (monotonic s) */
 } device;
 
@@ -200,6 +200,9 @@ struct engine {
 
 	struct op_list ops; /* operations in flight (op.h) */
 	size_t in_flight;
+	/* records queued for commit on some worker and not yet in the archive
+	 * device's batch (commit.c; under eng->lock) */
+	unsigned commits_queued;
 	int shutting_down;
 	void (*shutdown_cb)(void *ctx);
 	void *shutdown_ctx;
