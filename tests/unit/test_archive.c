@@ -895,8 +895,10 @@ START_TEST(bundle_export_is_self_contained)
 		archive_record_free(&k);
 		archive_bundle_free(&b);
 	}
-	/* truncated bundles and unknown members are refused */
-	for (i = 0; i < out.len; i += 7)
+	/* truncated bundles and unknown members are refused (up to the final
+	 * "}": without the newline after it the bundle is whole, which a
+	 * length one less than a multiple of 7 hit) */
+	for (i = 0; i + 1 < out.len; i += 7)
 		ck_assert_int_eq(archive_bundle_parse(out.data, i, &b, &e), -1);
 	smk_buf_free(&out);
 	smk_buf_free(&note);

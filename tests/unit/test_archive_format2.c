@@ -83,6 +83,26 @@ static void make_cert(EVP_PKEY *pub, EVP_PKEY *ca, const char *cn, smk_buf *der)
 	X509_free(x);
 }
 
+/* Import cert for key record key_seq at time t, both steps; its seq. */
+static uint64_t import_cert(uint64_t key_seq, const smk_buf *cert, int64_t t)
+{
+	archive_cert_req cr;
+	archive_intent_info info;
+	uint64_t seq = 0;
+	smk_err e;
+
+	memset(&cr, 0, sizeof(cr));
+	cr.peer = cfg.peer;
+	cr.key_seq = key_seq;
+	cr.cert = cert->data;
+	cr.cert_len = cert->len;
+	cr.time = t;
+	ck_assert_msg(archive_cert_intent(P.a, &cr, &info, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, t + 1, &seq, &e) == 0,
+		      "%s", e.msg);
+	return seq;
+}
+
 static void write_file(const char *dir, const char *name, const void *p, size_t n)
 {
 	char path[256];
@@ -123,8 +143,6 @@ static int make_fixture(const char *dir)
 	EVP_PKEY *ca = tu_keygen("P-256");
 	archive_card_facts facts;
 	archive_adopt_req ar;
-	archive_cert_req cr;
-	archive_intent_info info;
 	archfix_key fk;
 	smk_buf cvreq = SMK_BUF_INIT, spki = SMK_BUF_INIT, cert = SMK_BUF_INIT;
 	smk_buf note = SMK_BUF_INIT;
@@ -156,16 +174,7 @@ static int make_fixture(const char *dir)
 	ck_assert_uint_eq(seq, 2);
 	/* 3: a certificate for record 1 */
 	make_cert(k1, ca, "Release key 2027", &cert);
-	memset(&cr, 0, sizeof(cr));
-	cr.peer = cfg.peer;
-	cr.key_seq = 1;
-	cr.cert = cert.data;
-	cr.cert_len = cert.len;
-	cr.time = T0 + 100;
-	ck_assert_msg(archive_cert_intent(P.a, &cr, &info, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 101, &seq, &e) == 0,
-		      "%s", e.msg);
-	ck_assert_uint_eq(seq, 3);
+	ck_assert_uint_eq(import_cert(1, &cert, T0 + 100), 3);
 	/* 4: a key whose card confirmed the algorithm list */
 	memset(&facts, 0, sizeof(facts));
 	facts.algs_reported = 1;
@@ -433,12 +442,9 @@ static void extend(void)
 {
 	EVP_PKEY *k5 = tu_keygen("P-256"), *k7 = tu_keygen("P-256"), *ca = tu_keygen("P-256");
 	smk_buf der = SMK_BUF_INIT, canon = SMK_BUF_INIT;
-	archive_cert_req cr;
-	archive_intent_info info;
 	archive_record r4;
 	EVP_PKEY *k4;
 	const unsigned char *q;
-	uint64_t seq;
 	smk_err e;
 
 	ck_assert_uint_eq(group_commit_key(k5, "apk-2029", 5), 5);
@@ -449,17 +455,7 @@ static void extend(void)
 	k4 = d2i_PUBKEY(NULL, &q, (long)r4.spki.len);
 	ck_assert_ptr_nonnull(k4);
 	make_cert(k4, ca, "Release key 2028", &der);
-	memset(&cr, 0, sizeof(cr));
-	cr.peer = cfg.peer;
-	cr.key_seq = 4;
-	cr.cert = der.data;
-	cr.cert_len = der.len;
-	cr.time = T0 + 3700;
-	ck_assert_msg(archive_cert_intent(P.a, &cr, &info, &e) == 0, "%s", e.msg);
-	ck_assert_msg(archive_cert_commit(P.a, &P.signer, info.request_id, T0 + 3701, &seq, &e) ==
-			  0,
-		      "%s", e.msg);
-	ck_assert_uint_eq(seq, 6);
+	ck_assert_uint_eq(import_cert(4, &der, T0 + 3700), 6);
 	ck_assert_uint_eq(
 	    archfix_make_key(&P, ARCHIVE_KIND_KEY, "release-apk", apk_doc, k7, "apk-2030"), 7);
 	archive_record_free(&r4);
