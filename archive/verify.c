@@ -294,6 +294,29 @@ static int check_proof(const archive_proof *p, uint64_t seq, const archive_check
 	return 0;
 }
 
+/* Record r in the checkpoint's tree by proof p. For a format-3 record this
+ * is all that authenticates it, and the failure names the record. */
+static int record_included(const archive_proof *p, const archive_record *r,
+			   const archive_checkpoint *cp, smk_err *e)
+{
+	if (check_proof(p, r->seq, cp, r->leaf, e) == 0)
+		return 0;
+	if (archive_record_signed(r))
+		return smk_context(e, "inclusion proof");
+	if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		return smk_context(
+		    e,
+		    "record %" PRIu64 " (certificate for record %" PRIu64
+		    "): not authenticated: no signature of its own (format 3) and "
+		    "not in the checkpoint signed by the archive key: inclusion proof",
+		    r->seq, r->key_seq);
+	return smk_context(e,
+			   "record %" PRIu64 " (%s): not authenticated: no signature of its own "
+			   "(format 3) and not in the checkpoint signed by the archive key: "
+			   "inclusion proof",
+			   r->seq, r->label);
+}
+
 /* A record's signature by the archive key. */
 static int signed_by(EVP_PKEY *akey, const archive_record *r, const smk_buf *sig, smk_err *e)
 {
@@ -524,12 +547,10 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	v->checkpoint_size = cp.size;
 	say(fn, ctx, "checkpoint: %s size %" PRIu64 " signed by the archive key", cp.origin,
 	    cp.size);
-	if ((c && check_proof(&b.inclusion, c->seq, &cp, c->leaf, e) < 0) ||
-	    check_proof(c ? &b.cert_key_inclusion : &b.inclusion, r->seq, &cp, r->leaf, e) < 0 ||
-	    check_proof(&b.key_inclusion, 0, &cp, k->leaf, e) < 0) {
-		smk_context(e, "inclusion proof");
+	if ((c && record_included(&b.inclusion, c, &cp, e) < 0) ||
+	    record_included(c ? &b.cert_key_inclusion : &b.inclusion, r, &cp, e) < 0 ||
+	    record_included(&b.key_inclusion, k, &cp, e) < 0)
 		goto out;
-	}
 	if (c)
 		say(fn, ctx,
 		    "inclusion: records %" PRIu64 ", %" PRIu64
