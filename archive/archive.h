@@ -31,12 +31,19 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 
-/* Format of intents, of certificate records and of the SQLite schema
- * (user_version); records of kinds key, archive-key and adopted are written
- * in ARCHIVE_RECORD_FORMAT, which adds what the card did and told ("card",
- * docs/archive.md "Record format 2"). Format 1 records still read. */
+/* Format of intents and of the SQLite schema (user_version). Records:
+ * format 1 (the first), format 2 (kinds key, archive-key and adopted add
+ * what the card did and told, "card", docs/archive.md "Record format 2"),
+ * both signed one by one by the archive key; format 3 (docs/archive.md
+ * "Record format 3"), the members of format 2 (certificate records: of
+ * format 1) and no signature of its own: a format-3 record is authenticated
+ * by its inclusion in a checkpoint the log signed. Record 0 (the archive
+ * key) is written in ARCHIVE_RECORD_FORMAT_SIGNED and signed by itself,
+ * every later record in ARCHIVE_RECORD_FORMAT. Formats 1 and 2 still read,
+ * verify and audit. */
 #define ARCHIVE_FORMAT 1
-#define ARCHIVE_RECORD_FORMAT 2
+#define ARCHIVE_RECORD_FORMAT_SIGNED 2
+#define ARCHIVE_RECORD_FORMAT 3
 #define ARCHIVE_KIND_KEY "key"
 #define ARCHIVE_KIND_ARCHIVE_KEY "archive-key"
 /* A key generated elsewhere whose CV-REQ was still in CE|id (no policy, no SM). */
@@ -57,8 +64,9 @@
 #define ARCHIVE_REQUEST_ID_LEN 32
 
 /* Signs with the archive key: ECDSA with SHA-256 over msg, DER signature
- * appended to der_sig. For a record msg is the 32-byte record hash, for a
- * checkpoint the note text. pub is the public half (not owned). */
+ * appended to der_sig. For record 0 msg is the 32-byte record hash, for a
+ * checkpoint the note text (later records are not signed one by one). pub
+ * is the public half (not owned). */
 typedef struct archive_signer {
 	int (*sign)(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e);
 	void *ctx;

@@ -235,9 +235,18 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 	if (strcmp(r.request_id, request_id) != 0)
 		problem(au, "record %" PRIu64 " (%s): belongs to intent %s, stored for %s", seq,
 			label, r.request_id, request_id);
-	if (au->akey && archive_sig_verify(au->akey, r.hash, 32, sig, sig_len, &e) < 0)
+	/* format 3: no signature of its own; the checkpoints that cover it
+	 * authenticate it (audit_checkpoints) */
+	if (!archive_record_signed(&r)) {
+		if (sig_len)
+			problem(au,
+				"record %" PRIu64
+				" (%s): of format 3, yet a signature is stored with it",
+				seq, label);
+	} else if (au->akey && archive_sig_verify(au->akey, r.hash, 32, sig, sig_len, &e) < 0) {
 		problem(au, "record %" PRIu64 " (%s): signature by the archive key does not verify",
 			seq, label);
+	}
 	if (have_prev && memcmp(r.prev, prev_hash, 32) != 0)
 		problem(au,
 			"record %" PRIu64
@@ -385,12 +394,14 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	if (count == 0 && au->nleaves)
 		problem(au, "no checkpoint at all for %" PRIu64 " records", au->nleaves);
 	else if (prev_size && prev_size == last_size && prev_size < au->nleaves)
-		/* group commit: records are signed one by one and a checkpoint
-		 * follows; a stop in between leaves a tail the next one covers */
+		/* group commit: records are stored one by one and a checkpoint
+		 * follows; a stop in between leaves a tail the next one covers.
+		 * Format-3 records in it are authenticated by nothing yet. */
 		fprintf(au->out,
 			"  note: records %" PRIu64 "..%" PRIu64
 			" are not covered by a checkpoint yet (committed after the latest;"
-			" the daemon signs one at its next commit or start)\n",
+			" the daemon signs one at its next commit or start); those of format 3"
+			" are not authenticated until one covers them\n",
 			prev_size, au->nleaves - 1);
 	else if (prev_size && prev_size != au->nleaves)
 		problem(au, "the latest good checkpoint covers %" PRIu64 " of %" PRIu64 " records",

@@ -63,18 +63,29 @@ int archive_bundle_encode(const archive_bundle *b, smk_buf *out, smk_err *e)
 	char *text;
 	int rc = 0;
 
+	/* a format-3 record has no signature to carry: version 2 */
+	int unsigned_records =
+	    !b->has_record_sig || (b->has_cert_key && !b->has_cert_key_record_sig);
+
 	note = json_stringn((const char *)b->checkpoint.data, b->checkpoint.len);
-	o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "format",
-		      ARCHIVE_BUNDLE_FORMAT, "version", (json_int_t)ARCHIVE_BUNDLE_VERSION,
-		      "record", b64(&b->record), "record-signature", b64(&b->record_sig),
-		      "archive-key", b64(&b->key_spki), "archive-key-record", b64(&b->key_record),
-		      "archive-key-signature", b64(&b->key_record_sig), "device-chain",
-		      b64(&b->device_chain), "cvreq", b64(&b->cvreq), "checkpoint", note,
-		      "inclusion", proof_json(&b->inclusion), "archive-key-inclusion",
-		      proof_json(&b->key_inclusion));
+	o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "format",
+		      ARCHIVE_BUNDLE_FORMAT, "version",
+		      (json_int_t)(unsigned_records ? ARCHIVE_BUNDLE_VERSION_UNSIGNED
+						    : ARCHIVE_BUNDLE_VERSION),
+		      "record", b64(&b->record), "archive-key", b64(&b->key_spki),
+		      "archive-key-record", b64(&b->key_record), "archive-key-signature",
+		      b64(&b->key_record_sig), "device-chain", b64(&b->device_chain), "cvreq",
+		      b64(&b->cvreq), "checkpoint", note, "inclusion", proof_json(&b->inclusion),
+		      "archive-key-inclusion", proof_json(&b->key_inclusion));
+	if (o && b->has_record_sig &&
+	    json_object_set_new(o, "record-signature", b64(&b->record_sig)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (o && b->has_cert_key &&
 	    (json_object_set_new(o, "key-record", b64(&b->cert_key_record)) < 0 ||
-	     json_object_set_new(o, "key-record-signature", b64(&b->cert_key_record_sig)) < 0 ||
+	     (b->has_cert_key_record_sig &&
+	      json_object_set_new(o, "key-record-signature", b64(&b->cert_key_record_sig)) < 0) ||
 	     json_object_set_new(o, "key-record-inclusion", proof_json(&b->cert_key_inclusion)) <
 		 0)) {
 		json_decref(o);
@@ -141,29 +152,59 @@ static int parse_proof(json_t *o, const char *key, archive_proof *p, smk_err *e)
 	return 0;
 }
 
+/* The members this bundle must have: the list for its kind, without the
+ * signatures a version-2 bundle leaves out (keys has room for the list). */
+static void expected_keys(const archive_bundle *b, int version, const char **keys)
+{
+	const char *const *all = b->has_cert_key ? cert_bundle_keys : bundle_keys;
+	size_t i, n = 0;
+
+	for (i = 0; all[i]; i++) {
+		if (version == ARCHIVE_BUNDLE_VERSION_UNSIGNED &&
+		    ((!b->has_record_sig && strcmp(all[i], "record-signature") == 0) ||
+		     (!b->has_cert_key_record_sig && strcmp(all[i], "key-record-signature") == 0)))
+			continue;
+		keys[n++] = all[i];
+	}
+	keys[n] = NULL;
+}
+
 int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err *e)
 {
 	const char *w = "bundle", *format, *note;
+	const char *keys[sizeof(cert_bundle_keys) / sizeof(cert_bundle_keys[0])];
 	json_t *o;
 	int64_t v;
 
 	archive_bundle_init(b);
 	if (archive_json_load(p, n, &o, w, e) < 0)
 		return -1;
-	/* a certificate bundle carries the key record too */
-	b->has_cert_key = json_object_get(o, "key-record") != NULL;
-	if (archive_json_keys(o, b->has_cert_key ? cert_bundle_keys : bundle_keys, w, e) < 0 ||
-	    archive_json_str(o, "format", &format, w, e) < 0)
+	if (archive_json_str(o, "format", &format, w, e) < 0)
 		goto fail;
 	if (strcmp(format, ARCHIVE_BUNDLE_FORMAT) != 0) {
 		smk_fail(e, SMK_E_FORMAT, "bundle: format \"%s\" is not %s", format,
 			 ARCHIVE_BUNDLE_FORMAT);
 		goto fail;
 	}
-	if (archive_json_int(o, "version", ARCHIVE_BUNDLE_VERSION, ARCHIVE_BUNDLE_VERSION, &v, w,
-			     e) < 0 ||
+	if (archive_json_int(o, "version", ARCHIVE_BUNDLE_VERSION, ARCHIVE_BUNDLE_VERSION_UNSIGNED,
+			     &v, w, e) < 0)
+		goto fail;
+	/* a format-3 record is authenticated by nothing else */
+	if (!json_object_get(o, "inclusion")) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "bundle: no inclusion proof (\"inclusion\"): the record cannot be "
+			 "shown to be in a checkpoint signed by the log");
+		goto fail;
+	}
+	/* a certificate bundle carries the key record too */
+	b->has_cert_key = json_object_get(o, "key-record") != NULL;
+	b->has_record_sig = json_object_get(o, "record-signature") != NULL;
+	b->has_cert_key_record_sig = json_object_get(o, "key-record-signature") != NULL;
+	expected_keys(b, (int)v, keys);
+	if (archive_json_keys(o, keys, w, e) < 0 ||
 	    archive_json_bytes(o, "record", &b->record, 0, w, e) < 0 ||
-	    archive_json_bytes(o, "record-signature", &b->record_sig, 0, w, e) < 0 ||
+	    (b->has_record_sig &&
+	     archive_json_bytes(o, "record-signature", &b->record_sig, 0, w, e) < 0) ||
 	    archive_json_bytes(o, "archive-key", &b->key_spki, 0, w, e) < 0 ||
 	    archive_json_bytes(o, "archive-key-record", &b->key_record, 0, w, e) < 0 ||
 	    archive_json_bytes(o, "archive-key-signature", &b->key_record_sig, 0, w, e) < 0 ||
@@ -175,7 +216,9 @@ int archive_bundle_parse(const uint8_t *p, size_t n, archive_bundle *b, smk_err 
 		goto fail;
 	if (b->has_cert_key &&
 	    (archive_json_bytes(o, "key-record", &b->cert_key_record, 0, w, e) < 0 ||
-	     archive_json_bytes(o, "key-record-signature", &b->cert_key_record_sig, 0, w, e) < 0 ||
+	     (b->has_cert_key_record_sig &&
+	      archive_json_bytes(o, "key-record-signature", &b->cert_key_record_sig, 0, w, e) <
+		  0) ||
 	     parse_proof(o, "key-record-inclusion", &b->cert_key_inclusion, e) < 0))
 		goto fail;
 	if (smk_buf_add(&b->checkpoint, note, strlen(note)) < 0) {
@@ -217,6 +260,7 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	    record_and_sig(a, 0, &b.key_record, &b.key_record_sig, &k, e) < 0 ||
 	    archive_bundle_checkpoint(a, seq, &b.checkpoint, &size, e) < 0)
 		goto out;
+	b.has_record_sig = archive_record_signed(&r);
 	/* a bundle proves inclusion in a signed checkpoint, the most cosigned
 	 * one that covers the record (witness.h): a record committed after the
 	 * latest one (group commit, docs/archive.md) has none yet */
@@ -237,6 +281,7 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 				   e) < 0)
 			goto out;
 		b.has_cert_key = 1;
+		b.has_cert_key_record_sig = archive_record_signed(&ck);
 		dev = &ck;
 	}
 	if (smk_buf_add(&b.key_spki, k.spki.data, k.spki.len) < 0 ||

@@ -593,10 +593,10 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	if (smk_sha256(intent, intent_len, digest, e) < 0)
 		goto out;
 	o = json_object();
-	/* certificate and signature records stay format 1: nothing of the card
-	 * to add */
+	/* record 0 is signed by itself (format 2); every later record is
+	 * authenticated by the checkpoints that include it (format 3) */
 	set(o, "format",
-	    json_integer(archive_kind_has_key(kind) ? ARCHIVE_RECORD_FORMAT : ARCHIVE_FORMAT), &ok);
+	    json_integer(seq == 0 ? ARCHIVE_RECORD_FORMAT_SIGNED : ARCHIVE_RECORD_FORMAT), &ok);
 	set(o, "seq", json_integer((json_int_t)seq), &ok);
 	set(o, "time", json_integer(time), &ok);
 	set(o, "intent", json_incref(in), &ok);
@@ -1159,13 +1159,29 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	/* the intent's kind decides the record's members */
 	if (archive_json_obj(o, "intent", &in, w, e) < 0 || parse_intent(in, r, e) < 0)
 		goto fail;
-	/* format 1, or 2 for the kinds that hold a key; the format decides
-	 * the member set together with the kind */
-	if (archive_json_int(o, "format", ARCHIVE_FORMAT,
-			     archive_kind_has_key(r->kind) ? ARCHIVE_RECORD_FORMAT : ARCHIVE_FORMAT,
-			     &v, w, e) < 0)
+	/* format 1, 2 for the kinds that hold a key, or 3 (no signature of its
+	 * own; members as format 2, certificate records as format 1); the
+	 * format decides the member set together with the kind */
+	if (archive_json_int(o, "format", ARCHIVE_FORMAT, ARCHIVE_RECORD_FORMAT, &v, w, e) < 0)
 		goto fail;
 	r->format = (int)v;
+	if (r->format == 2 && is_kind(r, ARCHIVE_KIND_CERTIFICATE)) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "record: a certificate record is of format 1 or 3, not 2");
+		goto fail;
+	}
+	if (r->format == ARCHIVE_RECORD_FORMAT && is_kind(r, ARCHIVE_KIND_ARCHIVE_KEY)) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "record: the archive key's record 0 is signed by itself (format 1 or "
+			 "2), not of format 3");
+		goto fail;
+	}
+	if (r->format != ARCHIVE_RECORD_FORMAT && is_kind(r, ARCHIVE_KIND_SIGNATURE)) {
+		smk_fail(e, SMK_E_FORMAT,
+			 "record: a signature record is of format 3 (signature records came with "
+			 "it)");
+		goto fail;
+	}
 	keys = is_kind(r, ARCHIVE_KIND_SIGNATURE)     ? archive_sig_record_keys
 	       : is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? cert_record_keys
 	       : is_kind(r, ARCHIVE_KIND_ADOPTED)
@@ -1194,7 +1210,7 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	}
 	if (check_consistency(o, r, e) < 0)
 		goto fail;
-	if (r->format == 1)
+	if (r->format == 1 || keys == cert_record_keys)
 		r->car = "";
 	else if (parse_card(o, r, e) < 0)
 		goto fail;
@@ -1218,4 +1234,9 @@ void archive_record_free(archive_record *r)
 	smk_buf_free(&r->sig_value);
 	json_decref(r->json_);
 	memset(r, 0, sizeof(*r));
+}
+
+int archive_record_signed(const archive_record *r)
+{
+	return r->format < ARCHIVE_RECORD_FORMAT;
 }

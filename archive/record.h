@@ -81,13 +81,19 @@ typedef struct archive_record {
 
 	/* format 2, kinds key, archive-key and adopted (has_card): what the card
 	 * did and told, stated by the log (docs/archive.md "Record format 2") */
-	int format; /* 1 or 2 */
+	int format; /* 1, 2 or 3 (archive_record_signed) */
 	int has_card;
 	const char *car; /* the CV-REQ's inner CAR (tag 42), "" when it has none */
 	archive_card_facts card;
 
 	void *json_; /* owns the strings above */
 } archive_record;
+
+/* Whether the record carries its own signature by the archive key
+ * (formats 1 and 2); a format-3 record has none and is authenticated by its
+ * inclusion in a checkpoint signed by the log (docs/archive.md "Record
+ * format 3"). */
+int archive_record_signed(const archive_record *r);
 
 /* Parse canonical record bytes and check everything that needs no key or
  * trust anchor: canonical form, exactly the members of its kind, each with

@@ -294,6 +294,29 @@ static int check_proof(const archive_proof *p, uint64_t seq, const archive_check
 	return 0;
 }
 
+/* Record r in the checkpoint's tree by proof p. For a format-3 record this
+ * is all that authenticates it, and the failure names the record. */
+static int record_included(const archive_proof *p, const archive_record *r,
+			   const archive_checkpoint *cp, smk_err *e)
+{
+	if (check_proof(p, r->seq, cp, r->leaf, e) == 0)
+		return 0;
+	if (archive_record_signed(r))
+		return smk_context(e, "inclusion proof");
+	if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
+		return smk_context(
+		    e,
+		    "record %" PRIu64 " (certificate for record %" PRIu64
+		    "): not authenticated: no signature of its own (format 3) and "
+		    "not in the checkpoint signed by the archive key: inclusion proof",
+		    r->seq, r->key_seq);
+	return smk_context(e,
+			   "record %" PRIu64 " (%s): not authenticated: no signature of its own "
+			   "(format 3) and not in the checkpoint signed by the archive key: "
+			   "inclusion proof",
+			   r->seq, r->label);
+}
+
 /* A record's signature by the archive key. */
 static int signed_by(EVP_PKEY *akey, const archive_record *r, const smk_buf *sig, smk_err *e)
 {
@@ -309,6 +332,34 @@ static int signed_by(EVP_PKEY *akey, const archive_record *r, const smk_buf *sig
 			r->seq, r->label);
 }
 
+/* A record's own authentication: formats 1 and 2 by their signature, which
+ * the bundle must carry; format 3 by its inclusion in the checkpoint (checked
+ * with the proofs, step 3), and the bundle must carry no signature for it.
+ * how gets the words for the verify line. */
+static int record_authentic(EVP_PKEY *akey, const archive_record *r, int has_sig,
+			    const smk_buf *sig, const char **how, smk_err *e)
+{
+	if (!archive_record_signed(r)) {
+		if (has_sig)
+			return smk_fail(e, SMK_E_FORMAT,
+					"bundle: record %" PRIu64
+					" is of format 3 and has no signature of its own, yet the "
+					"bundle carries one for it",
+					r->seq);
+		*how = "format 3, authenticated by its inclusion in the checkpoint signed by the "
+		       "archive key (below)";
+		return 0;
+	}
+	if (!has_sig)
+		return smk_fail(e, SMK_E_FORMAT,
+				"bundle: record %" PRIu64
+				" is of format %d, signed on its own, and the bundle carries no "
+				"signature for it",
+				r->seq, r->format);
+	*how = "signed by the archive key";
+	return signed_by(akey, r, sig, e);
+}
+
 int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 			  const archive_logpins *pins, void (*fn)(void *ctx, const char *line),
 			  void *ctx, archive_verified *v, smk_err *e)
@@ -317,6 +368,7 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	archive_checkpoint cp;
 	archive_record *k = &v->key_record, *r = &v->record, *c = NULL, first;
 	const unsigned char *q;
+	const char *how = "";
 	EVP_PKEY *akey = NULL;
 	uint8_t fp[32];
 	int rc = -1;
@@ -396,12 +448,10 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		v->cert_record = first; /* v owns it now */
 		v->has_cert = strcmp(first.kind, ARCHIVE_KIND_CERTIFICATE) == 0;
 		c = &v->cert_record;
-		if (signed_by(akey, c, &b.record_sig, e) < 0)
+		if (record_authentic(akey, c, b.has_record_sig, &b.record_sig, &how, e) < 0)
 			goto out;
-		say(fn, ctx,
-		    "record %" PRIu64 " (certificate for record %" PRIu64
-		    "): signed by the archive key",
-		    c->seq, c->key_seq);
+		say(fn, ctx, "record %" PRIu64 " (certificate for record %" PRIu64 "): %s", c->seq,
+		    c->key_seq, how);
 		if (!b.has_cert_key) {
 			smk_fail(e, SMK_E_FORMAT,
 				 "bundle: certificate record %" PRIu64 " without its key record",
@@ -422,12 +472,13 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 				 c->seq, r->seq, r->kind, c->key_seq);
 			goto out;
 		}
-		if (signed_by(akey, r, &b.cert_key_record_sig, e) < 0)
+		if (record_authentic(akey, r, b.has_cert_key_record_sig, &b.cert_key_record_sig,
+				     &how, e) < 0)
 			goto out;
 		say(fn, ctx,
-		    "record %" PRIu64 " (the certificate's key, %s): signed by the archive "
-		    "key, hash as the certificate record names it",
-		    r->seq, r->kind);
+		    "record %" PRIu64
+		    " (the certificate's key, %s): %s, hash as the certificate record names it",
+		    r->seq, r->kind, how);
 	} else {
 		*r = first; /* v owns it now */
 		if (b.has_cert_key) {
@@ -437,9 +488,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 				 r->seq);
 			goto out;
 		}
-		if (signed_by(akey, r, &b.record_sig, e) < 0)
+		if (record_authentic(akey, r, b.has_record_sig, &b.record_sig, &how, e) < 0)
 			goto out;
-		say(fn, ctx, "record %" PRIu64 ": signed by the archive key", r->seq);
+		say(fn, ctx, "record %" PRIu64 ": %s", r->seq, how);
 	}
 	if (archive_attest(r, t, &v->att, e) < 0)
 		goto out;
@@ -507,12 +558,10 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	v->checkpoint_size = cp.size;
 	say(fn, ctx, "checkpoint: %s size %" PRIu64 " signed by the archive key", cp.origin,
 	    cp.size);
-	if ((c && check_proof(&b.inclusion, c->seq, &cp, c->leaf, e) < 0) ||
-	    check_proof(c ? &b.cert_key_inclusion : &b.inclusion, r->seq, &cp, r->leaf, e) < 0 ||
-	    check_proof(&b.key_inclusion, 0, &cp, k->leaf, e) < 0) {
-		smk_context(e, "inclusion proof");
+	if ((c && record_included(&b.inclusion, c, &cp, e) < 0) ||
+	    record_included(c ? &b.cert_key_inclusion : &b.inclusion, r, &cp, e) < 0 ||
+	    record_included(&b.key_inclusion, k, &cp, e) < 0)
 		goto out;
-	}
 	if (c)
 		say(fn, ctx,
 		    "inclusion: records %" PRIu64 ", %" PRIu64

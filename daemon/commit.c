@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Group commit on the archive key's device (docs/archive.md): each key's
- * record is signed by the card and stored on its own, and one checkpoint
- * covers the batch once no more records are queued, or once the batch has
- * waited checkpoint-hold-ms for keys still being generated elsewhere.
+ * Group commit (docs/archive.md): each key's record is stored on its own,
+ * without a signature (record format 3: the card signs no record), by the
+ * worker of the device that made the key; on the archive key's device one
+ * checkpoint, the one SIGN of the batch, covers the records once no more
+ * are on their way, or once the batch has waited checkpoint-hold-ms for
+ * keys still being generated. A record is authenticated by that
+ * checkpoint, so a Generate is answered only after it is stored.
  */
 #include <stdio.h>
 #include <string.h>
@@ -41,14 +44,16 @@ void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
 	s->pub = pub;
 }
 
-/* The record alone (group commit): it is signed and durable here, and the
- * job waits in d->uncovered for the checkpoint of its batch. */
+/* The record alone (group commit), on the worker of d, the device that
+ * made the key: it is durable here, no card command is sent, and the job
+ * waits in the archive device's uncovered list for the checkpoint of its
+ * batch. */
 void commit_record(device *d, job *j)
 {
 	engine *eng = d->eng;
+	device *adev = eng->archive_dev; /* set before the commit was queued */
 	archive_signer s;
 	archive_commit_req req;
-	double t0 = worker_mono_s();
 
 	memset(&req, 0, sizeof(req));
 	req.request_id = j->request_id;
@@ -61,26 +66,30 @@ void commit_record(device *d, job *j)
 	req.spki = j->key.att.spki.data;
 	req.spki_len = j->key.att.spki.len;
 	req.card = &j->card;
-	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
+	/* the signer is only checked to be the archive key: a format-3
+	 * record is not signed */
+	commit_signer(adev, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	j->rc = archive_commit_record(eng->arc, &s, &req, &j->seq, &j->err);
 	pthread_mutex_unlock(&eng->archive_lock);
-	if (j->rc < 0) {
-		if (device_lost(&j->err))
-			device_mark_down(d, &j->err);
-		op_post(&j->base, GENERATE_COMMITTED, ENGINE_ARCHIVED);
-		return;
+	if (j->rc == 0) {
+		j->committed = 1;
+		/* the record closed the intent: nothing is left to recover */
+		pending_remove(eng, j->request_id);
 	}
-	j->committed = 1;
-	/* the record closed the intent: nothing is left to recover from CE|id */
-	pending_remove(eng, j->request_id);
 	pthread_mutex_lock(&eng->lock);
-	if (STAILQ_EMPTY(&d->uncovered))
-		d->batch_first = worker_mono_s();
-	STAILQ_INSERT_TAIL(&d->uncovered, j, next_batch);
-	d->uncovered_n++;
+	eng->commits_queued--;
+	if (j->rc == 0) {
+		if (STAILQ_EMPTY(&adev->uncovered))
+			adev->batch_first = worker_mono_s();
+		STAILQ_INSERT_TAIL(&adev->uncovered, j, next_batch);
+		adev->uncovered_n++;
+	}
+	/* the batch may be waiting for this record */
+	pthread_cond_signal(&adev->wake);
 	pthread_mutex_unlock(&eng->lock);
-	d->batch_s += worker_mono_s() - t0;
+	if (j->rc < 0)
+		op_post(&j->base, GENERATE_COMMITTED, ENGINE_ARCHIVED);
 }
 
 int commit_keys_generating(const engine *eng)
@@ -102,19 +111,25 @@ static double batch_hold_s(const engine *eng)
 }
 
 /* Under eng->lock, on the archive device's worker: whether the batch of
- * records committed so far is to be covered by a checkpoint now. Not while
- * more commits are queued (up to BATCH_MAX); at once when other card work
- * is queued here, when nothing is being generated (no record is coming),
- * or when the device is stopping or down; otherwise after the hold. */
+ * records committed so far is to be covered by a checkpoint now. At once
+ * when it holds BATCH_MAX records or the device is stopping or down. While
+ * records are queued for commit on any worker, they join it, up to the
+ * hold. Then at once when other card work is queued here (the card is
+ * about to be busy) or nothing is being generated (no record is coming);
+ * otherwise after the hold. */
 int commit_batch_due(const engine *eng, const device *d, double now)
 {
+	int held = now >= d->batch_first + batch_hold_s(eng);
+
 	if (STAILQ_EMPTY(&d->uncovered))
 		return 0;
 	if (d->uncovered_n >= BATCH_MAX || d->stop || d->state == DEVICE_DOWN)
 		return 1;
+	if (eng->commits_queued > 0)
+		return held;
 	if (!TAILQ_EMPTY(&d->tasks))
-		return !(TAILQ_FIRST(&d->tasks)->flags & OP_TASK_RECORD);
-	return !commit_keys_generating(eng) || now >= d->batch_first + batch_hold_s(eng);
+		return 1;
+	return !commit_keys_generating(eng) || held;
 }
 
 /* Under eng->lock, queue empty, a batch held: wait for a commit, the end of
@@ -145,7 +160,7 @@ void commit_checkpoint(device *d)
 	job *j;
 	unsigned n;
 	uint64_t size = 0;
-	double t0 = worker_mono_s();
+	double t0;
 	smk_err e;
 	int rc;
 
@@ -157,6 +172,7 @@ void commit_checkpoint(device *d)
 	pthread_mutex_unlock(&eng->lock);
 	if (STAILQ_EMPTY(&batch))
 		return;
+	t0 = worker_mono_s();
 	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
 	pthread_mutex_lock(&eng->archive_lock);
 	rc = archive_sign_checkpoint(eng->arc, &s, &size, &e);
@@ -168,13 +184,13 @@ void commit_checkpoint(device *d)
 			device_mark_down(d, &e);
 	} else {
 		pthread_mutex_lock(&eng->lock);
-		worker_average(&d->commit_s, (d->batch_s + worker_mono_s() - t0) / n);
+		/* the archive card's time per record: its share of the SIGN */
+		worker_average(&d->commit_s, (worker_mono_s() - t0) / n);
 		pthread_mutex_unlock(&eng->lock);
 		log_msg(LOG_DEBUG, &(log_fields){.device = d->serial},
 			"checkpoint over %llu records for a batch of %u", (unsigned long long)size,
 			n);
 	}
-	d->batch_s = 0;
 	/* answer in commit order */
 	while ((j = STAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&batch, next_batch);

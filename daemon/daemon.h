@@ -13,8 +13,9 @@
  * Threads: the event-loop thread owns operations, policies and the engine's
  * bookkeeping; each worker thread owns its device's card session. They meet
  * under eng->lock (device queues and state) and eng->archive_lock (the
- * SQLite archive, used by the loop for intents and queries and by the
- * archive-key device's worker for commits, which the card must sign).
+ * SQLite archive, used by the loop for intents and queries, by the worker
+ * of the device that made a key for its record's commit, and by the
+ * archive-key device's worker for the checkpoints its card signs).
  * Results travel back to the loop through an eventfd-signalled list.
  * Where both are taken, eng->archive_lock comes first, eng->lock inside it.
  *
@@ -115,8 +116,8 @@ typedef struct device {
 	unsigned queued;	  /* generation jobs waiting or running here */
 	unsigned generating;	  /* of those, jobs whose card work is not done yet */
 	double gen_s;		  /* card time per generation here (moving average) */
-	double commit_s;	  /* archive device: card time per record committed,
-				     its share of a checkpoint included (moving average) */
+	double commit_s;	  /* archive device: time per record committed, its
+				     share of a checkpoint signature included (moving average) */
 	unsigned long picks;	  /* jobs given to it so far: ties go to the least used */
 	uint8_t used_ids[32];	  /* key ids with a key on the card, as last listed */
 	uint8_t reserved_ids[32]; /* key ids promised to jobs in flight */
@@ -140,7 +141,6 @@ typedef struct device {
 	 * waits for the batch's checkpoint (group commit) */
 	STAILQ_HEAD(job_batch, job) uncovered; /* in commit order */
 	unsigned uncovered_n;
-	double batch_s;	    /* card time spent on this batch so far */
 	double batch_first; /* when its first record was committed (monotonic s) */
 } device;
 
@@ -205,6 +205,9 @@ struct engine {
 
 	struct op_list ops; /* operations in flight (op.h) */
 	size_t in_flight;
+	/* records queued for commit on some worker and not yet in the archive
+	 * device's batch (commit.c; under eng->lock) */
+	unsigned commits_queued;
 	int shutting_down;
 	void (*shutdown_cb)(void *ctx);
 	void *shutdown_ctx;
@@ -299,7 +302,7 @@ void worker_push(device *d, task *t);
 double worker_mono_s(void);
 void worker_average(double *avg, double sample);
 
-/* commit.c: records signed by the archive key, one checkpoint per batch */
+/* commit.c: records without signatures (format 3), one checkpoint per batch */
 /* The archive signer over d's session and key_id (worker thread or start-up). */
 void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
 /* On the archive device's worker: j's record, held for its batch's checkpoint. */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * gen_archive: an archive of genuinely signed records for `smkey audit`
- * (benchmark 4 of tests/bench/run), without pcscd, cards or the daemon.
+ * gen_archive: an archive of genuine records for `smkey audit` (benchmark
+ * 4 of tests/bench/run), without pcscd, cards or the daemon. Records after
+ * record 0 are of format 3: no signature of their own, authenticated by
+ * the signed checkpoint after each (docs/archive.md "Record format 3").
  *
  *   gen_archive DIR RECORDS [--devices N] [--ca FILE]
  *

@@ -336,9 +336,9 @@ static void m_format_1(json_t *o)
 {
 	json_object_set_new(o, "format", json_integer(1));
 }
-static void m_format_3(json_t *o)
+static void m_format_4(json_t *o)
 {
-	json_object_set_new(o, "format", json_integer(3));
+	json_object_set_new(o, "format", json_integer(4));
 }
 
 START_TEST(card_member_parser_is_strict)
@@ -374,9 +374,9 @@ START_TEST(card_member_parser_is_strict)
 	expect_refused(&canon, m_domain_order, "domain 1 after domain 1");
 	expect_refused(&canon, m_domain_extra, "uid");
 	expect_refused(&canon, m_no_card, "card");
-	/* format 1 has no card member; format 3 does not exist */
+	/* format 1 has no card member; format 4 does not exist */
 	expect_refused(&canon, m_format_1, "card");
-	expect_refused(&canon, m_format_3, "format");
+	expect_refused(&canon, m_format_4, "format");
 	smk_buf_free(&canon);
 }
 END_TEST

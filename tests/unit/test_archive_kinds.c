@@ -235,11 +235,13 @@ START_TEST(certificate_intent_and_commit)
 	get_record(seq, &r);
 	get_record(key_seq, &key);
 	ck_assert_str_eq(r.kind, ARCHIVE_KIND_CERTIFICATE);
-	/* certificate records stay format 1 (nothing of the card to add); the
-	 * key record is format 2 */
-	ck_assert_int_eq(r.format, 1);
+	/* certificate records have the members of format 1 (nothing of the
+	 * card to add) and, like the key record, no signature of their own
+	 * (format 3) */
+	ck_assert_int_eq(r.format, ARCHIVE_RECORD_FORMAT);
 	ck_assert_int_eq(r.has_card, 0);
-	ck_assert_int_eq(key.format, 2);
+	ck_assert_int_eq(key.format, ARCHIVE_RECORD_FORMAT);
+	ck_assert_int_eq(key.has_card, 1);
 	ck_assert_uint_eq(r.key_seq, key_seq);
 	ck_assert(memcmp(r.key_record_hash, key.hash, 32) == 0);
 	ck_assert(r.cert.len == cert.len && memcmp(r.cert.data, cert.data, cert.len) == 0);
@@ -840,9 +842,8 @@ START_TEST(pending_certificate_intent)
 	ck_assert_msg(archive_cert_commit(P.a, &P.signer, second.request_id, 0, &seq, &e) == 0,
 		      "%s", e.msg);
 	ck_assert(smk_buf_add_byte(&steps, 0) == 0);
-	ck_assert_str_eq((char *)steps.data, "intent-loaded record-built record-signed "
-					     "record-inserted checkpoint-signed "
-					     "checkpoint-inserted ");
+	ck_assert_str_eq((char *)steps.data, "intent-loaded record-built record-inserted "
+					     "checkpoint-signed checkpoint-inserted ");
 	smk_buf_reset(&steps);
 	{
 		EVP_PKEY *k2 = tu_keygen("P-256");
@@ -851,9 +852,8 @@ START_TEST(pending_certificate_intent)
 		EVP_PKEY_free(k2);
 	}
 	ck_assert(smk_buf_add_byte(&steps, 0) == 0);
-	ck_assert_str_eq((char *)steps.data, "intent-loaded record-built record-signed "
-					     "record-inserted checkpoint-signed "
-					     "checkpoint-inserted ");
+	ck_assert_str_eq((char *)steps.data, "intent-loaded record-built record-inserted "
+					     "checkpoint-signed checkpoint-inserted ");
 	archive_set_step_hook(P.a, NULL, NULL);
 	EVP_PKEY_free(k);
 	smk_buf_free(&cert);
@@ -896,7 +896,8 @@ START_TEST(certificate_bundle_verifies)
 	ck_assert_str_eq(v.att.key_fp, fk);
 	ck_assert(smk_buf_add_byte(&lines, 0) == 0);
 	ck_assert_msg(strstr((char *)lines.data,
-			     "record 2 (certificate for record 1): signed by the archive key") &&
+			     "record 2 (certificate for record 1): format 3, authenticated by its "
+			     "inclusion in the checkpoint") &&
 			  strstr((char *)lines.data, "record 1 (the certificate's key, key)") &&
 			  strstr((char *)lines.data, "certificate CN=Release key") &&
 			  strstr((char *)lines.data,
@@ -1001,14 +1002,12 @@ START_TEST(certificate_bundle_changes_fail)
 	/* the key record swapped for another key's (with its own signature) */
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
 	json_object_set(o, "key-record", json_object_get(ob, "record"));
-	json_object_set(o, "key-record-signature", json_object_get(ob, "record-signature"));
 	expect_bundle_failure(&b, o, "is not the key record 1 it names");
 	json_decref(o);
 	/* the key record without its members */
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
 	json_object_del(o, "key-record");
 	expect_bundle_failure(&b, o, "unexpected member \"key-record-inclusion\"");
-	json_object_del(o, "key-record-signature");
 	json_object_del(o, "key-record-inclusion");
 	expect_bundle_failure(&b, o, "without its key record");
 	json_decref(o);
@@ -1017,16 +1016,14 @@ START_TEST(certificate_bundle_changes_fail)
 	json_object_set_new(json_object_get(o, "key-record-inclusion"), "index", json_integer(2));
 	expect_bundle_failure(&b, o, "inclusion proof");
 	json_decref(o);
-	/* its signature */
+	/* format 3: a signature where the record has none */
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
-	json_object_set(o, "key-record-signature", json_object_get(o, "record-signature"));
-	expect_bundle_failure(&b, o, "record 1 (apk): signature by the archive key");
+	json_object_set(o, "key-record-signature", json_object_get(o, "archive-key-signature"));
+	expect_bundle_failure(&b, o, "record 1 is of format 3 and has no signature of its own");
 	json_decref(o);
-	/* the certificate record's signature */
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
-	json_object_set(o, "record-signature", json_object_get(ko, "record-signature"));
-	expect_bundle_failure(&b, o,
-			      "record 3 (certificate for record 1): signature by the archive key");
+	json_object_set(o, "record-signature", json_object_get(o, "archive-key-signature"));
+	expect_bundle_failure(&b, o, "record 3 is of format 3 and has no signature of its own");
 	json_decref(o);
 	/* key-record members on a key's own bundle */
 	o = json_loadb((const char *)kb.data, kb.len, 0, NULL);
@@ -1055,37 +1052,41 @@ START_TEST(certificate_bundle_changes_fail)
 END_TEST
 
 /* Replace record seq's stored bytes (the trigger dropped, as an attacker
- * with the file would); resign: sign the new bytes with the archive key. */
+ * with the file would); resign: with the (stolen) archive key, replace the
+ * checkpoints by one signed over the changed log (a format-3 record has no
+ * signature of its own: the checkpoints are what authenticates it). */
 static void rewrite_record(uint64_t seq, const smk_buf *canon, int resign)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	smk_buf sig = SMK_BUF_INIT;
-	uint8_t h[32];
 	smk_err e;
 
 	ck_assert_int_eq(sqlite3_open(P.path, &db), SQLITE_OK);
 	ck_assert_int_eq(
 	    sqlite3_exec(db, "DROP TRIGGER IF EXISTS records_no_update", NULL, NULL, NULL),
 	    SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    resign
-						? "UPDATE records SET canonical = ?, signature = ?"
-						  " WHERE seq = ?"
-						: "UPDATE records SET canonical = ? WHERE seq = ?",
-					    -1, &st, NULL),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(db, "UPDATE records SET canonical = ? WHERE seq = ?", -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_blob(st, 1, canon->data, (int)canon->len, SQLITE_STATIC);
-	if (resign) {
-		ck_assert(EVP_Digest(canon->data, canon->len, h, NULL, EVP_sha256(), NULL) == 1);
-		ck_assert_int_eq(P.signer.sign(P.signer.ctx, h, 32, &sig, &e), 0);
-		sqlite3_bind_blob(st, 2, sig.data, (int)sig.len, SQLITE_STATIC);
-	}
-	sqlite3_bind_int64(st, resign ? 3 : 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
+	if (resign)
+		ck_assert_int_eq(sqlite3_exec(db,
+					      "DROP TRIGGER IF EXISTS checkpoints_no_delete;"
+					      " DELETE FROM checkpoints",
+					      NULL, NULL, NULL),
+				 SQLITE_OK);
 	sqlite3_close(db);
-	smk_buf_free(&sig);
+	if (resign) {
+		archive *a;
+		uint64_t size;
+
+		ck_assert_msg(archive_open(P.path, 0, &a, &e) == 0, "%s", e.msg);
+		ck_assert_msg(archive_sign_checkpoint(a, &P.signer, &size, &e) == 0, "%s", e.msg);
+		archive_close(a);
+	}
 }
 
 /* the record with intent.key-record.hash replaced, intent digest recomputed */
@@ -1149,26 +1150,26 @@ START_TEST(audit_finds_tampered_certificate_records)
 	ck_assert_uint_gt(audit(&report), 0);
 	ck_assert_msg(has(&report, "PROBLEM: record 3 (request "), "%s", report.data);
 
-	/* the key-record hash changed (intent digest recomputed): the signature
-	 * tells, and the hash no longer matches record 1 */
+	/* the key-record hash changed (intent digest recomputed): the signed
+	 * checkpoint no longer covers the log, and the hash no longer matches
+	 * record 1 */
 	memset(zero, 0x42, sizeof(zero));
 	swap_key_hash(&orig, zero, &edited);
 	rewrite_record(3, &edited, 0);
 	ck_assert_uint_gt(audit(&report), 0);
-	ck_assert_msg(has(&report, "record 3 (for record 1): signature by the archive key does "
-				   "not verify") &&
+	ck_assert_msg(has(&report, "checkpoint 4: root hash does not match records 0..3") &&
 			  has(&report, "record 3 (certificate): key-record hash does not match "
 				       "record 1"),
 		      "%s", report.data);
 
-	/* re-signed with the (stolen) archive key, pointing at another key
-	 * record's hash: only the hash check can tell */
+	/* a checkpoint re-signed with the (stolen) archive key over the record
+	 * pointing at another key record's hash: only the hash check can tell */
 	swap_key_hash(&orig, r2.hash, &edited);
 	rewrite_record(3, &edited, 1);
 	ck_assert_uint_gt(audit(&report), 0);
 	ck_assert_msg(has(&report, "record 3 (certificate): key-record hash does not match "
 				   "record 1") &&
-			  !has(&report, "record 3 (for record 1): signature"),
+			  !has(&report, "root hash does not match"),
 		      "%s", report.data);
 	rewrite_record(3, &orig, 1);
 	ck_assert_msg(audit(&report) == 0, "%s", report.data);

@@ -340,11 +340,12 @@ START_TEST(tree_heads_and_proofs_equal_the_flat_ones)
 }
 END_TEST
 
-/* a signer whose second signature (the checkpoint's) fails once */
+/* a signer whose first signature (the checkpoint's: a format-3 record has
+ * none of its own) fails once */
 static int fail_checkpoint_calls;
 static int failing_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *sig, smk_err *e)
 {
-	if (++fail_checkpoint_calls == 2)
+	if (++fail_checkpoint_calls == 1)
 		return smk_fail(e, SMK_E_CRYPTO, "test: signing refused");
 	return P.signer.sign(ctx, msg, len, sig, e);
 }
@@ -437,15 +438,17 @@ START_TEST(generated_archive_audits_clean)
 	ck_assert_ptr_nonnull(strstr((const char *)report.data, "device ZZSIM0000300000"));
 	ck_assert_int_eq(count_lines((const char *)report.data, "EC secp256r1"), 200);
 
-	/* a record's signature swapped with its neighbour's is caught (an
-	 * attacker with the file can drop the archive's triggers) */
+	/* a signature stored with a format-3 record (record 0's, the one
+	 * signed record) is caught (an attacker with the file can drop the
+	 * archive's triggers) */
 	sql(path, "DROP TRIGGER records_no_update");
-	sql(path, "UPDATE records SET signature = (SELECT signature FROM records WHERE seq = 99)"
+	sql(path, "UPDATE records SET signature = (SELECT signature FROM records WHERE seq = 0)"
 		  " WHERE seq = 100");
 	problems = audit(&trust, path, &report);
 	ck_assert_msg(problems == 1, "%u problems:\n%s", problems, (const char *)report.data);
 	ck_assert_ptr_nonnull(
-	    strstr((const char *)report.data, "record 100 (bench-100): signature"));
+	    strstr((const char *)report.data,
+		   "record 100 (bench-100): of format 3, yet a signature is stored"));
 	/* without the trust anchor nothing about devices is claimed */
 	problems = audit(NULL, path, &report);
 	ck_assert_ptr_nonnull(strstr((const char *)report.data, "NOT verified"));

@@ -20,6 +20,7 @@
 #include "archive/archive.h"
 #include "archive/bundle.h"
 #include "archive/checkpoint.h"
+#include "archive/merkle.h"
 #include "archive/record.h"
 #include "archive/verify.h"
 #include "tests/lib/archfix.h"
@@ -333,6 +334,13 @@ static void flip_proof_hash(json_t *o, void *ctx)
 	smk_buf_free(&b);
 }
 
+/* a signature for a format-3 record (record 0's, the only one at hand) */
+static void add_record_signature(json_t *o, void *ctx)
+{
+	(void)ctx;
+	json_object_set(o, "record-signature", json_object_get(o, "archive-key-signature"));
+}
+
 static void set_index(json_t *o, void *ctx)
 {
 	(void)ctx;
@@ -351,7 +359,8 @@ START_TEST(every_change_fails_and_is_named)
 	ck_assert_uint_eq(make_key(ARCHIVE_KIND_KEY, "release-apk", apk_doc, other, "other", 1), 2);
 	export(1, &b);
 
-	/* any field of the record: the archive key's signature no longer holds */
+	/* any field of the record (format 3, no signature of its own): its leaf
+	 * no longer leads to the root the archive key signed */
 	{
 		struct field cases[] = {
 		    {NULL, "time", json_integer(T0 + 6)},
@@ -360,8 +369,13 @@ START_TEST(every_change_fails_and_is_named)
 		    {"sm", "protocol", json_string("id-CA-ECDH-3DES-CBC-CBC")},
 		};
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			expect_failure(&b, set_record_field, &cases[i], cases[i].key,
-				       "): signature by the archive key does not verify");
+			/* another seq: the proof is for another leaf */
+			expect_failure(
+			    &b, set_record_field, &cases[i], cases[i].key,
+			    strcmp(cases[i].key, "seq") == 0
+				? "inclusion proof is for leaf 1, not record 2"
+				: "record 1 in checkpoint size 3: inclusion proof: leaf 1 "
+				  "does not lead to the root");
 			json_decref(cases[i].value);
 		}
 	}
@@ -372,12 +386,8 @@ START_TEST(every_change_fails_and_is_named)
 		expect_failure(&b, set_record_field, &peer, "intent", "intent digest");
 		json_decref(peer.value);
 	}
-	{
-		struct flip f = {"record-signature", 10};
-
-		expect_failure(&b, flip_member, &f, "record signature",
-			       "record 1 (apk-2027): signature by the archive key does not verify");
-	}
+	expect_failure(&b, add_record_signature, NULL, "record signature",
+		       "record 1 is of format 3 and has no signature of its own");
 	{
 		struct flip f = {"archive-key-signature", 10};
 
@@ -422,12 +432,66 @@ START_TEST(every_change_fails_and_is_named)
 }
 END_TEST
 
-/* A record re-signed by a stolen archive key still has to carry what the
- * device signed: the attestation catches a changed CV-REQ or device chain. */
+/* The proof member key as JSON: index, size and the hashes of proof. */
+static void set_proof(json_t *o, const char *key, uint64_t index, uint64_t size,
+		      const smk_buf *proof)
+{
+	json_t *p = json_object(), *hashes = json_array();
+	smk_buf h = SMK_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i + 32 <= proof->len; i += 32) {
+		json_t *one = json_object();
+
+		smk_buf_reset(&h);
+		ck_assert(smk_buf_add(&h, proof->data + i, 32) == 0);
+		encode_member(one, "h", &h);
+		json_array_append(hashes, json_object_get(one, "h"));
+		json_decref(one);
+	}
+	json_object_set_new(p, "index", json_integer((json_int_t)index));
+	json_object_set_new(p, "size", json_integer((json_int_t)size));
+	json_object_set_new(p, "hashes", hashes);
+	json_object_set_new(o, key, p);
+	smk_buf_free(&h);
+}
+
+/* What a thief of the archive key can do to a format-3 record of a bundle
+ * of a two-record log: a checkpoint signed over the changed record, and the
+ * inclusion proofs into it. */
+static void resign_checkpoint(json_t *o, const smk_buf *rec)
+{
+	smk_buf key_rec = SMK_BUF_INIT, proof = SMK_BUF_INIT, note = SMK_BUF_INIT;
+	uint8_t leaves[2][32];
+	archive_checkpoint cp;
+	smk_err e;
+
+	decode_member(o, "archive-key-record", &key_rec);
+	ck_assert_int_eq(merkle_leaf_hash(key_rec.data, key_rec.len, leaves[0], &e), 0);
+	ck_assert_int_eq(merkle_leaf_hash(rec->data, rec->len, leaves[1], &e), 0);
+	memset(&cp, 0, sizeof(cp));
+	ck_assert_int_eq(archive_checkpoint_origin(P.akey, cp.origin, &e), 0);
+	cp.size = 2;
+	ck_assert_int_eq(merkle_root((const uint8_t(*)[32])leaves, 2, cp.root, &e), 0);
+	ck_assert_int_eq(archive_checkpoint_sign(&cp, &P.signer, &note, &e), 0);
+	json_object_set_new(o, "checkpoint", json_stringn((const char *)note.data, note.len));
+	ck_assert_int_eq(merkle_inclusion_proof((const uint8_t(*)[32])leaves, 2, 1, &proof, &e), 0);
+	set_proof(o, "inclusion", 1, 2, &proof);
+	smk_buf_reset(&proof);
+	ck_assert_int_eq(merkle_inclusion_proof((const uint8_t(*)[32])leaves, 2, 0, &proof, &e), 0);
+	set_proof(o, "archive-key-inclusion", 0, 2, &proof);
+	smk_buf_free(&key_rec);
+	smk_buf_free(&proof);
+	smk_buf_free(&note);
+}
+
+/* A record in a checkpoint re-signed by a stolen archive key still has to
+ * carry what the device signed: the attestation catches a changed CV-REQ or
+ * device chain. */
 START_TEST(attestation_holds_even_against_the_archive_key)
 {
 	EVP_PKEY *apk = tu_keygen("P-256");
-	smk_buf b = SMK_BUF_INIT, rec = SMK_BUF_INIT, sig = SMK_BUF_INIT;
+	smk_buf b = SMK_BUF_INIT, rec = SMK_BUF_INIT;
 	archive_record r;
 	archive_verified v;
 	json_t *o, *ro;
@@ -468,9 +532,7 @@ START_TEST(attestation_holds_even_against_the_archive_key)
 		free(s);
 		encode_member(o, "record", &rec);
 		ck_assert_int_eq(archive_record_parse(rec.data, rec.len, &r, &e), 0);
-		smk_buf_reset(&sig);
-		ck_assert_int_eq(P.signer.sign(P.signer.ctx, r.hash, 32, &sig, &e), 0);
-		encode_member(o, "record-signature", &sig);
+		resign_checkpoint(o, &rec);
 		if (strcmp(cases[i].path, "device") == 0) {
 			smk_buf chain = SMK_BUF_INIT;
 
@@ -495,7 +557,6 @@ START_TEST(attestation_holds_even_against_the_archive_key)
 	EVP_PKEY_free(apk);
 	smk_buf_free(&b);
 	smk_buf_free(&rec);
-	smk_buf_free(&sig);
 }
 END_TEST
 
@@ -637,11 +698,14 @@ START_TEST(audit_names_what_was_tampered_with)
 	/* one byte of record 3 in the SQLite file */
 	flip_in_file("\"label\":\"key-3\"", 9);
 	ck_assert_uint_gt(audit(old.data, old.len, &report), 0);
+	/* format 3: the next record's hash chain and every signed checkpoint
+	 * over it tell */
 	ck_assert_msg(strstr((char *)report.data,
-			     "record 3 (jey-3): signature by the archive key does not verify") !=
-			  NULL,
+			     "record 4 (key-4): previous-record hash does not match record 3") !=
+			      NULL &&
+			  strstr((char *)report.data,
+				 "checkpoint 6: root hash does not match records 0..5") != NULL,
 		      "%s", report.data);
-	ck_assert(strstr((char *)report.data, "record 4 (key-4): previous-record hash") != NULL);
 	ck_assert(strstr((char *)report.data, "not an append-only extension") != NULL);
 	flip_in_file("\"label\":\"jey-3\"", 9); /* and back */
 	ck_assert_uint_eq(audit(old.data, old.len, &report), 0);

@@ -748,9 +748,10 @@ START_TEST(failed_checkpoint_leaves_record_uncovered)
 		if (eng->devices[i] != eng->archive_dev)
 			other = eng->devices[i];
 	ck_assert_ptr_nonnull(other);
-	/* the archive card's second APDU from now: the record's SIGN is the
-	 * first (the key is made on the other card), the checkpoint's the second */
-	ck_assert_int_eq(sim_fault_parse("apdu=+2:sw=6A80",
+	/* the archive card's next APDU: the key is made on the other card and
+	 * its record (format 3) needs none, so the checkpoint's SIGN is the
+	 * first */
+	ck_assert_int_eq(sim_fault_parse("apdu=+1:sw=6A80",
 					 sim_card_stats(cards[eng->archive_dev->index])->apdus, &f,
 					 &e),
 			 0);
@@ -1354,7 +1355,7 @@ START_TEST(recovery_without_reported_list_says_what_it_rests_on)
 	engine_up();
 	ck_assert_uint_eq(open_intents(), 0);
 	record_of(info.request_id, &r);
-	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.format, ARCHIVE_RECORD_FORMAT);
 	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_RECOVERED);
 	ck_assert_int_eq(r.card.algs_reported, 0);
 	archive_card_describe(&r, &t);
@@ -1478,7 +1479,7 @@ START_TEST(card_facts_in_records_and_their_apdu_cost)
 	ck_assert_uint_eq(st->sm_by_ins[0xA4], 0); /* no SELECT for a list */
 	ck_assert_uint_eq(st->apdus, 2);	   /* GAKP, PrKD: the archive device signs */
 	record_of("t-second", &r);
-	ck_assert_int_eq(r.format, 2);
+	ck_assert_int_eq(r.format, ARCHIVE_RECORD_FORMAT);
 	ck_assert_int_eq(r.card.cvreq_from, ARCHIVE_CVREQ_GAKP);
 	ck_assert_int_eq(r.card.algs_reported, 0);
 	/* the simulator has no key domain configured: the query says so */
