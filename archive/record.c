@@ -1210,7 +1210,7 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	}
 	if (check_consistency(o, r, e) < 0)
 		goto fail;
-	if (r->format == 1 || keys == cert_record_keys)
+	if (r->format == 1 || keys == cert_record_keys || keys == archive_sig_record_keys)
 		r->car = "";
 	else if (parse_card(o, r, e) < 0)
 		goto fail;
