@@ -64,8 +64,9 @@ sf=$(unzip -lv large.signed.apk | awk '/META-INF\/.*\.SF$/ {print $1}')
 smk_log "APK with a $sf-byte v1 .SF: signed through smkeyd (host-hashed) and verifies"
 
 # an APK changed after signing
-mkdir x && (cd x && unzip -q ../small.signed.apk && echo tampered >classes.dex &&
-	zip -q -r ../tampered.apk .)
+mkdir x
+(cd x && unzip -q ../small.signed.apk && echo tampered >classes.dex && zip -q -r ../tampered.apk .) ||
+	smk_fail "cannot make the tampered APK"
 out=$(apksigner verify --min-sdk-version 21 tampered.apk 2>&1) &&
 	smk_fail "a tampered APK verified: $out"
 smk_log "apksigner verify refuses the APK changed after signing"

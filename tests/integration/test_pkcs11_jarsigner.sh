@@ -42,8 +42,9 @@ openssl x509 -in signer.pem -noout -pubkey | cmp -s - key.pem ||
 smk_log "jarsigner signed through smkeyd; jarsigner -verify accepts it; signer is the attested key"
 
 # a class changed after signing
-mkdir x && (cd x && unzip -q ../app.jar && echo tampered >com/example/C3.class &&
-	zip -q -r ../tampered.jar .)
+mkdir x
+(cd x && unzip -q ../app.jar && echo tampered >com/example/C3.class && zip -q -r ../tampered.jar .) ||
+	smk_fail "cannot make the tampered jar"
 out=$(jarsigner -verify -strict tampered.jar 2>&1) && smk_fail "a tampered jar verified: $out"
 smk_log "jarsigner -verify refuses the jar changed after signing"
 smk_pass

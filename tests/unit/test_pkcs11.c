@@ -676,40 +676,48 @@ static CK_RV app_unlock(void *m)
 	return CKR_OK;
 }
 
+/* One thread's work: its number in, the signatures that verified out. */
+typedef struct signer_job {
+	int n;
+	int ok;
+} signer_job;
+
 static void *signer_thread(void *arg)
 {
+	signer_job *job = arg;
 	CK_SESSION_HANDLE s = open_session();
 	CK_OBJECT_HANDLE k = find_one(s, CKO_PRIVATE_KEY, "apk-demo");
 	CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
 	char msg[64];
 	uint8_t sig[64];
 	CK_ULONG n;
-	long ok = 0;
 	int i;
 
 	for (i = 0; i < 10; i++) {
-		snprintf(msg, sizeof(msg), "thread %ld message %d", (long)(intptr_t)arg, i);
+		snprintf(msg, sizeof(msg), "thread %d message %d", job->n, i);
 		n = sizeof(sig);
 		if (sign(s, k, &m, msg, strlen(msg), sig, &n) == CKR_OK &&
 		    verifies(fk.ec, sig, n, msg, strlen(msg), 0))
-			ok++;
+			job->ok++;
 	}
 	p11->C_CloseSession(s);
-	return (void *)ok;
+	return NULL;
 }
 
 static void threads_sign(void)
 {
+	signer_job jobs[4];
 	pthread_t t[4];
-	void *ok;
 	int i;
 
-	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, signer_thread, (void *)(intptr_t)i),
-				 0);
 	for (i = 0; i < 4; i++) {
-		pthread_join(t[i], &ok);
-		ck_assert_int_eq((long)(intptr_t)ok, 10);
+		jobs[i].n = i;
+		jobs[i].ok = 0;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, signer_thread, &jobs[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(jobs[i].ok, 10);
 	}
 	ck_assert_int_eq(fk.signs, 40);
 }
