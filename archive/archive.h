@@ -43,6 +43,12 @@
 #define ARCHIVE_KIND_ADOPTED "adopted"
 /* A certificate written into CE|id of a key that has a record. */
 #define ARCHIVE_KIND_CERTIFICATE "certificate"
+/* A signature made through Sign with a key that has a record. */
+#define ARCHIVE_KIND_SIGNATURE "signature"
+/* The largest caller digest a signature intent records (an RSA raw block). */
+#define ARCHIVE_SIG_DIGEST_MAX 512
+/* The largest signature value a signature record holds (RSA 4096: 512). */
+#define ARCHIVE_SIG_MAX 1024
 /* The largest certificate an import accepts: what EF CE|id holds (session_write_cert). */
 #define ARCHIVE_CERT_MAX 4096
 #define ARCHIVE_SM_PROTOCOL "id-CA-ECDH-AES-CBC-CMAC-128"
@@ -147,6 +153,9 @@ typedef struct archive_commit_req {
 	 * reported algorithm list must equal the policy's (else SMK_E_MISMATCH:
 	 * the key must not be archived under that policy) */
 	const archive_card_facts *card;
+	/* kind signature: the signature the card returned */
+	const uint8_t *signature;
+	size_t signature_len;
 } archive_commit_req;
 
 typedef struct archive archive;
@@ -257,6 +266,30 @@ int archive_cert_commit(archive *a, const archive_signer *signer, const char *re
  * archive_fail. The certificate DER is appended to cert. */
 int archive_pending_cert(archive *a, const char *request_id, uint64_t *key_seq, smk_buf *cert,
 			 smk_err *e);
+
+/* Signatures made through Sign (archive/sigrecord.c), two steps around the
+ * card, as for a certificate: archive_sig_intent refuses unless key_seq is
+ * a committed record of kind key or adopted, and durably stores the intent
+ * (kind signature: peer, key seq and that record's hash, device, key id,
+ * algorithm, whether the host hashed, SHA-256 of the message or the digest
+ * given, time). After the card signed, archive_commit / archive_commit_record
+ * with request_id and signature make it a record; archive_fail() ends it
+ * when the card did not sign. */
+typedef struct archive_sig_req {
+	archive_peer peer;
+	uint64_t key_seq;
+	const char *algorithm; /* the card's algorithm, sm/alg.h name */
+	int host_hashed;       /* smkeyd hashed the message with SHA-256 */
+	int digest_given;      /* input is the caller's digest, not a message hash */
+	const uint8_t *input;  /* SHA-256 of the message (32 bytes), or the digest */
+	size_t input_len;
+	int64_t time; /* 0 = now */
+} archive_sig_req;
+int archive_sig_intent(archive *a, const archive_sig_req *req, archive_intent_info *out,
+		       smk_err *e);
+/* Signature intents for key record key_seq stored at or after since
+ * (seconds since the epoch), whatever their outcome: max-per-day. */
+int archive_sig_count_since(archive *a, uint64_t key_seq, int64_t since, uint64_t *n, smk_err *e);
 
 /* The latest committed record of kind key / adopted / archive-key for
  * (device serial, key id), or -1 with SMK_E_ARG ("no committed record for ..."). */

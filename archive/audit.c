@@ -28,7 +28,7 @@ struct audit {
 	merkle_tree tree; /* the records' leaves, and every complete subtree */
 	uint64_t nleaves;
 	/* records per kind, for the summary */
-	uint64_t n_key, n_adopted, n_cert, n_archive_key, n_unreadable, n_recovered;
+	uint64_t n_key, n_adopted, n_cert, n_sig, n_archive_key, n_unreadable, n_recovered;
 	archive_chain_cache *chains; /* device chains that validated */
 	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
 };
@@ -101,20 +101,29 @@ out:
 	smk_buf_free(&canon);
 }
 
-/* A certificate record against the stored key record it names: earlier in
- * the log, kind key or adopted, the hash the certificate record carries,
- * the public key the certificate holds. */
+/* A certificate or signature record against the stored key record it
+ * names: earlier in the log, kind key or adopted, the hash the record
+ * carries, the public key the certificate holds or the signature verifies
+ * with. */
 static void audit_certificate(archive *a, struct audit *au, const archive_record *r)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	archive_record k;
 	uint8_t hash[32];
-	char subject[256], fp[65];
+	char subject[256], fp[65], why[256];
 	smk_err e;
+	int sig = strcmp(r->kind, ARCHIVE_KIND_SIGNATURE) == 0;
 
-	if (archive_cert_describe(r->cert.data, r->cert.len, subject, fp, &e) == 0)
+	if (sig) {
+		smk_hex_to(fp, r->sig_input.data, r->sig_input.len < 32 ? r->sig_input.len : 32,
+			   SMK_HEX_LOWER);
+		fprintf(au->out, "        signature %s%s by record %" PRIu64 ", %s %.16s\n",
+			smk_show(r->sig_alg), r->sig_host_hashed ? " (smkeyd hashed)" : "",
+			r->key_seq, r->sig_digest_given ? "digest" : "message SHA-256", fp);
+	} else if (archive_cert_describe(r->cert.data, r->cert.len, subject, fp, &e) == 0) {
 		fprintf(au->out, "        certificate %s, SHA-256 %.16s, for record %" PRIu64 "\n",
 			smk_show(subject), fp, r->key_seq);
+	}
 	if (archive_get(a, r->key_seq, &canon, NULL, &e) < 0) {
 		problem(au,
 			"record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
@@ -134,7 +143,10 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 			"record %" PRIu64 " (certificate): record %" PRIu64
 			" is of kind %s, not a key record",
 			r->seq, r->key_seq, k.kind);
-	else if (archive_cert_matches(r->cert.data, r->cert.len, k.spki.data, k.spki.len, &e) < 0)
+	else if (sig && archive_sig_check(r, &k, why, sizeof(why), &e) < 0)
+		problem(au, "record %" PRIu64 " (signature): %s", r->seq, e.msg);
+	else if (!sig &&
+		 archive_cert_matches(r->cert.data, r->cert.len, k.spki.data, k.spki.len, &e) < 0)
 		problem(au, "record %" PRIu64 " (certificate): %s", r->seq, e.msg);
 	archive_record_free(&k);
 out:
@@ -170,10 +182,14 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 		au->n_unreadable++;
 		return;
 	}
-	cert = strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0;
+	cert = archive_kind_names_key(r.kind);
 	if (cert) {
-		au->n_cert++;
-		snprintf(what, sizeof(what), "for record %" PRIu64, r.key_seq);
+		if (strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0)
+			au->n_sig++;
+		else
+			au->n_cert++;
+		snprintf(what, sizeof(what), "%s record %" PRIu64,
+			 strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0 ? "by" : "for", r.key_seq);
 		label = what;
 	} else {
 		label = r.label;
@@ -238,6 +254,7 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 	sqlite3_stmt *st;
 	uint8_t prev[32];
 	uint64_t expect = 0;
+	char sigs[40] = "";
 	int rc, have_prev = 0;
 
 	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
@@ -279,10 +296,12 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return archive_db_fail(a, "read records", e);
+	if (au->n_sig)
+		snprintf(sigs, sizeof(sigs), ", %" PRIu64 " signature", au->n_sig);
 	fprintf(au->out,
 		"  %" PRIu64 " records (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
-		" adopted, %" PRIu64 " certificate%s)\n",
-		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert,
+		" adopted, %" PRIu64 " certificate%s%s)\n",
+		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert, sigs,
 		au->n_unreadable ? ", the rest unreadable" : "");
 	if (au->n_recovered)
 		fprintf(au->out,

@@ -228,10 +228,11 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 			 seq, size - 1);
 		goto out;
 	}
-	/* a certificate is about the key of an earlier record: that record and
-	 * its proof come along, and the device chain and CV-REQ are its own */
+	/* a certificate or a signature is about the key of an earlier record:
+	 * that record and its proof come along, and the device chain and CV-REQ
+	 * are its own */
 	dev = &r;
-	if (strcmp(r.kind, ARCHIVE_KIND_CERTIFICATE) == 0) {
+	if (archive_kind_names_key(r.kind)) {
 		if (record_and_sig(a, r.key_seq, &b.cert_key_record, &b.cert_key_record_sig, &ck,
 				   e) < 0)
 			goto out;

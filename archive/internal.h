@@ -65,6 +65,30 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 			  size_t policy_doc_len, const archive_commit_req *req, uint64_t seq,
 			  const uint8_t prev[32], int64_t time, smk_buf *out, smk_err *e);
 
+/* What every intent holds (record.c): format, kind, request id, time, key
+ * id, peer, device; NULL when out of memory. */
+json_t *archive_intent_common(const char *kind, const archive_peer *p, const char *serial,
+			      const char *devaut_chr, unsigned key_id, const char *request_id,
+			      int64_t time);
+/* The intent's device, DevAut CHR and key id are well formed. */
+int archive_check_device(const char *serial, const char *devaut_chr, unsigned key_id, smk_err *e);
+/* Canonical bytes of intent o (consumed); ok 0: something failed to build. */
+int archive_dump_intent(json_t *o, int ok, smk_buf *out, smk_err *e);
+
+/* Signature records (sigrecord.c): the intent's and the record's members. */
+extern const char *const archive_sig_intent_keys[];
+extern const char *const archive_sig_record_keys[];
+int archive_sig_intent_parse(json_t *in, archive_record *r, smk_err *e);
+int archive_sig_record_members(json_t *o, const archive_commit_req *req, smk_err *e);
+int archive_sig_record_parse(json_t *o, archive_record *r, smk_err *e);
+/* store.c: a new request id and time for an intent (out->request_id, out->time). */
+int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e);
+/* store.c: store intent canon (no policy document) described by info. */
+int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
+			 smk_err *e);
+/* store.c: record seq, parsed, if it is a committed key record (key or adopted). */
+int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e);
+
 struct archive {
 	sqlite3 *db;
 	int readonly;

@@ -71,9 +71,9 @@ static int check_text(const char *s, size_t max, const char *what, smk_err *e)
 
 /* The members every intent has: format, kind, request id, time, key id,
  * peer, device. */
-static json_t *intent_common(const char *kind, const archive_peer *p, const char *serial,
-			     const char *devaut_chr, unsigned key_id, const char *request_id,
-			     int64_t time)
+json_t *archive_intent_common(const char *kind, const archive_peer *p, const char *serial,
+			      const char *devaut_chr, unsigned key_id, const char *request_id,
+			      int64_t time)
 {
 	json_t *o = json_object(), *peer = json_object(), *device = json_object();
 	int ok = 1;
@@ -104,7 +104,7 @@ static json_t *intent_common(const char *kind, const archive_peer *p, const char
 	return o;
 }
 
-static int check_device(const char *serial, const char *devaut_chr, unsigned key_id, smk_err *e)
+int archive_check_device(const char *serial, const char *devaut_chr, unsigned key_id, smk_err *e)
 {
 	if (check_text(serial, 16, "intent: device serial", e) < 0 ||
 	    check_text(devaut_chr, 16, "intent: DevAut CHR", e) < 0)
@@ -114,7 +114,7 @@ static int check_device(const char *serial, const char *devaut_chr, unsigned key
 	return 0;
 }
 
-static int dump_intent(json_t *o, int ok, smk_buf *out, smk_err *e)
+int archive_dump_intent(json_t *o, int ok, smk_buf *out, smk_err *e)
 {
 	int rc = o && ok ? smk_json_canonical(o, out, e)
 			 : smk_fail(e, SMK_E_NOMEM, "intent: out of memory");
@@ -135,7 +135,7 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 		return smk_fail(e, SMK_E_ARG, "intent: unknown kind \"%s\"",
 				req->kind ? req->kind : "(null)");
 	if (check_text(req->policy_name, 127, "intent: policy name", e) < 0 ||
-	    check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
+	    archive_check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
 		return -1;
 	if (!req->policy_doc || req->policy_doc_len == 0)
 		return smk_fail(e, SMK_E_ARG, "intent: policy %s: no canonical document",
@@ -143,28 +143,29 @@ int archive_intent_encode(const archive_intent_req *req, const char *request_id,
 	if (smk_sha256(req->policy_doc, req->policy_doc_len, digest, e) < 0)
 		return -1;
 
-	o = intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr, req->key_id,
-			  request_id, time);
+	o = archive_intent_common(req->kind, &req->peer, req->device_serial, req->devaut_chr,
+				  req->key_id, request_id, time);
 	policy = json_object();
 	if (!o || !policy) {
 		json_decref(policy);
-		return dump_intent(o, 0, out, e);
+		return archive_dump_intent(o, 0, out, e);
 	}
 	set(policy, "name", json_string(req->policy_name), &ok);
 	set(policy, "digest", smk_json_b64(digest, sizeof(digest)), &ok);
 	set(o, "policy", policy, &ok);
-	return dump_intent(o, ok, out, e);
+	return archive_dump_intent(o, ok, out, e);
 }
 
 int archive_adopt_intent_encode(const archive_adopt_req *req, const char *request_id, int64_t time,
 				smk_buf *out, smk_err *e)
 {
-	if (check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
+	if (archive_check_device(req->device_serial, req->devaut_chr, req->key_id, e) < 0)
 		return -1;
 	/* no policy: the key was not made under one of ours */
-	return dump_intent(intent_common(ARCHIVE_KIND_ADOPTED, &req->peer, req->device_serial,
-					 req->devaut_chr, req->key_id, request_id, time),
-			   1, out, e);
+	return archive_dump_intent(archive_intent_common(ARCHIVE_KIND_ADOPTED, &req->peer,
+							 req->device_serial, req->devaut_chr,
+							 req->key_id, request_id, time),
+				   1, out, e);
 }
 
 int archive_cert_intent_encode(const archive_cert_req *req, const archive_record *key,
@@ -177,17 +178,17 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
 		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
 				ARCHIVE_CERT_MAX);
-	if (check_device(key->device_serial, key->devaut_chr, key->key_id, e) < 0 ||
+	if (archive_check_device(key->device_serial, key->devaut_chr, key->key_id, e) < 0 ||
 	    smk_sha256(req->cert, req->cert_len, digest, e) < 0)
 		return -1;
-	o = intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial, key->devaut_chr,
-			  key->key_id, request_id, time);
+	o = archive_intent_common(ARCHIVE_KIND_CERTIFICATE, &req->peer, key->device_serial,
+				  key->devaut_chr, key->key_id, request_id, time);
 	cert = json_object();
 	keyrec = json_object();
 	if (!o || !cert || !keyrec) {
 		json_decref(cert);
 		json_decref(keyrec);
-		return dump_intent(o, 0, out, e);
+		return archive_dump_intent(o, 0, out, e);
 	}
 	set(o, "certificate", cert, &ok);
 	set(o, "key-record", keyrec, &ok);
@@ -195,7 +196,7 @@ int archive_cert_intent_encode(const archive_cert_req *req, const archive_record
 	set(cert, "sha256", smk_json_b64(digest, 32), &ok);
 	set(keyrec, "seq", json_integer((json_int_t)key->seq), &ok);
 	set(keyrec, "hash", smk_json_b64(key->hash, 32), &ok);
-	return dump_intent(o, ok, out, e);
+	return archive_dump_intent(o, ok, out, e);
 }
 
 /* The request body of an authenticated CV request, ref §3.2:
@@ -592,11 +593,10 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	if (smk_sha256(intent, intent_len, digest, e) < 0)
 		goto out;
 	o = json_object();
-	/* certificate records stay format 1: nothing of the card to add */
+	/* certificate and signature records stay format 1: nothing of the card
+	 * to add */
 	set(o, "format",
-	    json_integer(strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0 ? ARCHIVE_FORMAT
-								     : ARCHIVE_RECORD_FORMAT),
-	    &ok);
+	    json_integer(archive_kind_has_key(kind) ? ARCHIVE_RECORD_FORMAT : ARCHIVE_FORMAT), &ok);
 	set(o, "seq", json_integer((json_int_t)seq), &ok);
 	set(o, "time", json_integer(time), &ok);
 	set(o, "intent", json_incref(in), &ok);
@@ -608,9 +608,13 @@ int archive_record_encode(const uint8_t *intent, size_t intent_len, const uint8_
 	}
 	/* a certificate record is its intent: the certificate and the key record
 	 * it is for were fixed before the card write */
-	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) != 0 &&
-	    key_members(o, kind, digest, policy_doc, policy_doc_len, req, e) < 0)
+	if (strcmp(kind, ARCHIVE_KIND_SIGNATURE) == 0) {
+		if (archive_sig_record_members(o, req, e) < 0)
+			goto out;
+	} else if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) != 0 &&
+		   key_members(o, kind, digest, policy_doc, policy_doc_len, req, e) < 0) {
 		goto out;
+	}
 	if (smk_json_canonical(o, out, e) < 0)
 		goto out;
 	if (archive_record_parse(out->data + start, out->len - start, &check, e) < 0) {
@@ -670,6 +674,12 @@ int archive_kind_has_key(const char *kind)
 			strcmp(kind, ARCHIVE_KIND_ADOPTED) == 0);
 }
 
+int archive_kind_names_key(const char *kind)
+{
+	return kind && (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0 ||
+			strcmp(kind, ARCHIVE_KIND_SIGNATURE) == 0);
+}
+
 static int is_kind(const archive_record *r, const char *kind)
 {
 	return strcmp(r->kind, kind) == 0;
@@ -727,6 +737,8 @@ static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 		keys = adopted_intent_keys;
 	else if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
 		keys = cert_intent_keys;
+	else if (strcmp(r->kind, ARCHIVE_KIND_SIGNATURE) == 0)
+		keys = archive_sig_intent_keys;
 	else
 		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
 	if (archive_json_keys(in, keys, w, e) < 0 ||
@@ -761,6 +773,8 @@ static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 		smk_buf_free(&digest);
 	}
 	if (keys == cert_intent_keys && parse_cert_members(in, r, e) < 0)
+		return -1;
+	if (keys == archive_sig_intent_keys && archive_sig_intent_parse(in, r, e) < 0)
 		return -1;
 	w = "record: intent device";
 	rc = archive_json_obj(in, "device", &device, "record: intent", e) < 0 ||
@@ -877,6 +891,12 @@ static int check_consistency(json_t *o, archive_record *r, smk_err *e)
 	if (is_kind(r, ARCHIVE_KIND_CERTIFICATE)) {
 		if (check_certificate(r, e) < 0)
 			return -1;
+	} else if (is_kind(r, ARCHIVE_KIND_SIGNATURE)) {
+		if (r->key_seq >= r->seq)
+			return smk_fail(
+			    e, SMK_E_FORMAT,
+			    "record %llu: signature by key record %llu, which is not earlier",
+			    (unsigned long long)r->seq, (unsigned long long)r->key_seq);
 	} else if (is_kind(r, ARCHIVE_KIND_ADOPTED)) {
 		/* no intent existed when the key was made: the CHR is whatever the
 		 * maker chose, only the CV-REQ's own */
@@ -1142,12 +1162,12 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 	/* format 1, or 2 for the kinds that hold a key; the format decides
 	 * the member set together with the kind */
 	if (archive_json_int(o, "format", ARCHIVE_FORMAT,
-			     is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? ARCHIVE_FORMAT
-								  : ARCHIVE_RECORD_FORMAT,
+			     archive_kind_has_key(r->kind) ? ARCHIVE_RECORD_FORMAT : ARCHIVE_FORMAT,
 			     &v, w, e) < 0)
 		goto fail;
 	r->format = (int)v;
-	keys = is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? cert_record_keys
+	keys = is_kind(r, ARCHIVE_KIND_SIGNATURE)     ? archive_sig_record_keys
+	       : is_kind(r, ARCHIVE_KIND_CERTIFICATE) ? cert_record_keys
 	       : is_kind(r, ARCHIVE_KIND_ADOPTED)
 		   ? (r->format == 1 ? adopted_record_keys : adopted_record_keys_2)
 	       : r->format == 1 ? record_keys
@@ -1162,7 +1182,9 @@ int archive_record_parse(const uint8_t *p, size_t n, archive_record *r, smk_err 
 		goto fail;
 	if ((keys == record_keys || keys == record_keys_2) && parse_policy(o, r, e) < 0)
 		goto fail;
-	if (keys == cert_record_keys) {
+	if (keys == archive_sig_record_keys && archive_sig_record_parse(o, r, e) < 0)
+		goto fail;
+	if (keys == cert_record_keys || keys == archive_sig_record_keys) {
 		/* nothing of a key here: the key is the key record's */
 		r->chr = "";
 		r->label = "";
@@ -1192,6 +1214,8 @@ void archive_record_free(archive_record *r)
 	smk_buf_free(&r->spki);
 	smk_buf_free(&r->cert);
 	smk_buf_free(&r->cert_spki);
+	smk_buf_free(&r->sig_input);
+	smk_buf_free(&r->sig_value);
 	json_decref(r->json_);
 	memset(r, 0, sizeof(*r));
 }

@@ -25,7 +25,9 @@
  *   certificate       intent members, device_serial, devaut_chr, key_id and
  *                     the certificate members; chr, label and sm_protocol
  *                     are "", policy_name NULL, no device certificates, no
- *                     cvreq, spki empty (the key is the key record's). */
+ *                     cvreq, spki empty (the key is the key record's);
+ *   signature         as certificate, with the signature members instead of
+ *                     the certificate's. */
 typedef struct archive_record {
 	smk_buf canonical;
 	uint8_t hash[32]; /* SHA-256(canonical): what the archive key signs */
@@ -68,6 +70,14 @@ typedef struct archive_record {
 	smk_buf cert_spki;	     /* the certificate's SubjectPublicKeyInfo DER */
 	uint64_t key_seq;	     /* the key record the certificate is for */
 	uint8_t key_record_hash[32]; /* SHA-256 of that record's canonical bytes */
+
+	/* kind signature (sigrecord.c): key_seq and key_record_hash above name
+	 * the key record that signed, as for a certificate */
+	const char *sig_alg;  /* the algorithm the card used (sm/alg.h name) */
+	int sig_host_hashed;  /* smkeyd hashed the message (SHA-256), the card signed the hash */
+	int sig_digest_given; /* the caller gave a digest, not the message */
+	smk_buf sig_input;    /* SHA-256 of the message, or the digest as given */
+	smk_buf sig_value;    /* the signature as the card returned it */
 
 	/* format 2, kinds key, archive-key and adopted (has_card): what the card
 	 * did and told, stated by the log (docs/archive.md "Record format 2") */
@@ -138,5 +148,25 @@ int archive_cert_matches(const uint8_t *der, size_t n, const uint8_t *spki, size
 /* Whether a record of this kind holds a key made on a device (key,
  * archive-key, adopted), as opposed to a certificate record. */
 int archive_kind_has_key(const char *kind);
+/* Whether a record of this kind is about the key of an earlier record
+ * (certificate, signature): its bundle carries that key record too. */
+int archive_kind_names_key(const char *kind);
+
+/* ---- signature records (sigrecord.c) ---- */
+
+/* Does the signature of record sig verify with the public key of its key
+ * record key (already matched by seq and hash)? 1 checked and good, 0 the
+ * algorithm cannot be checked offline from what the record holds (why
+ * says which), -1 and e when it does not verify. */
+/* The same for a signature value: the key spki signed input (the message's
+ * SHA-256, or the digest given when digest_given) with algorithm alg. */
+int archive_sig_value_check(const uint8_t *spki, size_t spki_len, const char *alg, int digest_given,
+			    const uint8_t *input, size_t input_len, const uint8_t *sig,
+			    size_t sig_len, char *why, size_t why_len, smk_err *e);
+int archive_sig_check(const archive_record *sig, const archive_record *key, char *why,
+		      size_t why_len, smk_err *e);
+/* Does the file's content (SHA-256 sha256) match what record sig signed? 0
+ * yes; -1 with SMK_E_MISMATCH naming both hashes. */
+int archive_sig_matches_file(const archive_record *sig, const uint8_t sha256[32], smk_err *e);
 
 #endif

@@ -1041,3 +1041,19 @@ out:
 	smk_buf_free(&in.policy_doc);
 	return rc;
 }
+
+int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
+{
+	return new_request_id(out, t, e);
+}
+
+int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
+			 smk_err *e)
+{
+	return store_intent(a, info, canon, NULL, 0, e);
+}
+
+int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e)
+{
+	return load_key_record(a, seq, r, e);
+}

@@ -392,9 +392,9 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 	/* 2. the record; a certificate record, then the key record it is for */
 	if (archive_record_parse(b.record.data, b.record.len, &first, e) < 0)
 		goto out;
-	if (strcmp(first.kind, ARCHIVE_KIND_CERTIFICATE) == 0) {
+	if (archive_kind_names_key(first.kind)) {
 		v->cert_record = first; /* v owns it now */
-		v->has_cert = 1;
+		v->has_cert = strcmp(first.kind, ARCHIVE_KIND_CERTIFICATE) == 0;
 		c = &v->cert_record;
 		if (signed_by(akey, c, &b.record_sig, e) < 0)
 			goto out;
@@ -474,7 +474,18 @@ int archive_verify_bundle(const uint8_t *p, size_t n, const trust_store *t,
 		smk_fail(e, SMK_E_MISMATCH, "bundle: CV-REQ differs from the record's");
 		goto out;
 	}
-	if (c) {
+	if (c && strcmp(c->kind, ARCHIVE_KIND_SIGNATURE) == 0) {
+		char why[256];
+		int checked = archive_sig_check(c, r, why, sizeof(why), e);
+
+		if (checked < 0)
+			goto out;
+		v->has_sig = 1;
+		if (checked)
+			say(fn, ctx, "signature (%s): verifies with the attested key", c->sig_alg);
+		else
+			say(fn, ctx, "signature (%s): not checked offline: %s", c->sig_alg, why);
+	} else if (c) {
 		char cert_hex[65];
 
 		if (archive_cert_matches(c->cert.data, c->cert.len, r->spki.data, r->spki.len, e) <

@@ -66,6 +66,7 @@ void archive_card_describe(const archive_record *r, archive_card_text *out);
  * record), key_record is record 0 (the archive key). */
 typedef struct archive_verified {
 	archive_record record, key_record;
+	int has_sig;		    /* a signature bundle: cert_record is the signature record */
 	int has_cert;		    /* a certificate bundle: */
 	archive_record cert_record; /* the certificate record */
 	char cert_subject[256];	    /* its subject, one line */

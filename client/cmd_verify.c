@@ -38,6 +38,8 @@
 #include "archive/bundle.h"
 #include "archive/cosig.h"
 #include "archive/verify.h"
+#include "common/digest.h"
+#include "common/hex.h"
 #include "common/show.h"
 #include "smkey.h"
 
@@ -50,13 +52,15 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: smkey verify BUNDLE [--trust DIR] [--log VKEY]... [--certificate FILE]\n"
-	    "                    [--witness VKEY]... [--witness-quorum N]\n"
+	    "                    [--signed FILE] [--witness VKEY]... [--witness-quorum N]\n"
 	    "  verify a key's bundle offline against pinned root certificates\n"
 	    "  (default trust directory " DEFAULT_TRUST ") and pinned logs;\n"
 	    "  --log: a log's verifier key (smkey log-key), repeatable; DIR/logs\n"
 	    "  holds more, one per line;\n"
 	    "  --certificate: also check that the certificate (PEM or DER) holds the\n"
 	    "  attested key;\n"
+	    "  --signed: for a signature record's bundle, also check that FILE is what\n"
+	    "  was signed (its SHA-256 is the record's);\n"
 	    "  --witness: a witness verifier key (NAME+KEYID+BASE64), repeatable; DIR/witnesses\n"
 	    "  holds more, and \"quorum N\"; the checkpoint must carry cosignatures by\n"
 	    "  --witness-quorum N of them (default: all)\n"
@@ -234,6 +238,21 @@ static void stated_by_log(const archive_verified *v)
 		stated("", "written to CE|%u %s by uid %u, pid %" PRId64 " (record %" PRIu64 ")",
 		       cr->key_id, t, cr->uid, cr->pid, cr->seq);
 	}
+	if (v->has_sig) {
+		const archive_record *sr = &v->cert_record;
+		char hex[65];
+
+		utc(sr->time, t, sizeof(t));
+		smk_hex_to(hex, sr->sig_input.data, sr->sig_input.len < 32 ? sr->sig_input.len : 32,
+			   SMK_HEX_LOWER);
+		stated("signature", "%s%s, %s %s%s", smk_show(sr->sig_alg),
+		       sr->sig_host_hashed ? " (smkeyd hashed the message)" : "",
+		       sr->sig_digest_given ? "digest" : "message SHA-256", hex,
+		       sr->sig_input.len > 32 ? "..." : "");
+		stated("", "made %s for uid %u, gid %u, pid %" PRId64 ", %s (record %" PRIu64 ")",
+		       t, sr->uid, sr->gid, sr->pid,
+		       sr->exe[0] ? smk_show(sr->exe) : "(executable unknown)", sr->seq);
+	}
 	stated("archive key", "sign-only under policy %s (record 0)",
 	       smk_show(v->key_record.policy_name));
 	stated("log", "%s, checkpoint size %" PRIu64, smk_show(v->origin), v->checkpoint_size);
@@ -357,6 +376,46 @@ out:
 	return rc;
 }
 
+/* --signed FILE: is FILE what the signature record signed? 0 yes, 1 no
+ * (or not a signature bundle), 2 unreadable. */
+static int check_signed(const char *path, const archive_verified *v)
+{
+	smk_buf in = SMK_BUF_INIT;
+	uint8_t digest[32];
+	smk_err e;
+	int rc = 2;
+
+	if (!v->has_sig) {
+		printf("  FAILED  --signed %s: the bundle is not a signature record's\n",
+		       smk_show(path));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: --signed needs a signature record's bundle\n");
+		return 1;
+	}
+	if (read_input(path, &in) < 0) {
+		fprintf(stderr, "smkey verify: cannot read %s\n", smk_show(path));
+		goto out;
+	}
+	if (smk_sha256(in.data, in.len, digest, &e) < 0) {
+		fprintf(stderr, "smkey verify: %s: %s\n", smk_show(path), smk_show(e.msg));
+		goto out;
+	}
+	if (archive_sig_matches_file(&v->cert_record, digest, &e) < 0) {
+		printf("  FAILED  signed file %s: %s\n", smk_show(path), smk_show(e.msg));
+		fflush(stdout);
+		fprintf(stderr, "smkey verify: --signed %s: %s\n", smk_show(path), smk_show(e.msg));
+		rc = 1;
+		goto out;
+	}
+	printf("  ok  signed file %s: its SHA-256 is the one record %" PRIu64
+	       " holds, signed with the attested key\n",
+	       smk_show(path), v->cert_record.seq);
+	rc = 0;
+out:
+	smk_buf_free(&in);
+	return rc;
+}
+
 /* The pinned logs: --log values, then DIR/logs. */
 static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *trust_dir,
 		     size_t *from_file)
@@ -382,7 +441,7 @@ static int load_pins(archive_logpins *pins, char **logs, int nlogs, const char *
 
 int cmd_verify(int argc, char **argv)
 {
-	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL;
+	const char *bundle = NULL, *trust_dir = NULL, *cert = NULL, *signed_file = NULL;
 	cosig_policy wp;
 	long quorum = -1;
 	trust_store trust = TRUST_STORE_INIT;
@@ -409,6 +468,8 @@ int cmd_verify(int argc, char **argv)
 			logs[nlogs++] = argv[++i];
 		} else if (strcmp(argv[i], "--certificate") == 0 && i + 1 < argc) {
 			cert = argv[++i];
+		} else if (strcmp(argv[i], "--signed") == 0 && i + 1 < argc) {
+			signed_file = argv[++i];
 		} else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
 			if (cosig_policy_add(&wp, argv[++i], &e) < 0) {
 				fprintf(stderr, "smkey verify: --witness: %s\n", smk_show(e.msg));
@@ -503,6 +564,10 @@ int cmd_verify(int argc, char **argv)
 		if (rc == 0 && cert) {
 			printf("\n");
 			rc = check_certificate(cert, &v);
+		}
+		if (rc == 0 && signed_file) {
+			printf("\n");
+			rc = check_signed(signed_file, &v);
 		}
 		if (rc == 0 && !pinned) {
 			printf("\nNOT VERIFIED: log %s is not pinned. The device proves only the "

@@ -27,6 +27,8 @@ static const struct smkey_cmd commands[] = {
     {"devices", cmd_devices, "list the HSMs smkeyd uses and their state"},
     {"checkpoint", cmd_checkpoint, "print the archive's signed checkpoint (asks smkeyd)"},
     {"csr", cmd_csr, "a PKCS#10 request for an archived key, signed in the HSM"},
+    {"sign", cmd_sign,
+     "a signature with an archived key, made in the HSM under its policy's sign: rule"},
     {"selfsign", cmd_selfsign, "a self-signed certificate for an archived key, signed in the HSM"},
     {"import-cert", cmd_import_cert, "write a certificate into the key's CE|id, archived"},
     {"adopt", cmd_adopt, "archive a key made outside smkeyd while its CV request exists"},

@@ -28,6 +28,7 @@ int cmd_checkpoint(int argc, char **argv);  /* cmd_daemon_info.c */
 int cmd_card(int argc, char **argv);	    /* cmd_card.c */
 int cmd_csr(int argc, char **argv);	    /* cmd_csr.c */
 int cmd_selfsign(int argc, char **argv);    /* cmd_csr.c */
+int cmd_sign(int argc, char **argv);	    /* cmd_sign.c */
 int cmd_import_cert(int argc, char **argv); /* cmd_import_cert.c */
 int cmd_adopt(int argc, char **argv);	    /* cmd_adopt.c */
 int cmd_inspect(int argc, char **argv);	    /* cmd_inspect.c */

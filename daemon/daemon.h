@@ -210,7 +210,12 @@ struct engine {
 
 	/* query replies kept as text (engine.c; the loop thread only) */
 	struct engine_replies *replies;
+	/* sign.c: signatures per key this UTC day (the loop thread only) */
+	struct sign_counts *sign_counts;
 };
+
+/* sign.c: free eng->sign_counts (engine_free) */
+void sign_counts_free(struct sign_counts *c);
 
 /* engine.c: the query reply caches (made on first use), freed with the engine;
  * the GetRecord cache's counters (all 0 before first use), for tests */

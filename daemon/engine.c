@@ -273,6 +273,7 @@ void engine_free(engine *eng)
 	if (eng->done_fd >= 0)
 		close(eng->done_fd);
 	engine_replies_free(eng->replies);
+	sign_counts_free(eng->sign_counts);
 	recover_found_free(eng);
 	archive_close(eng->arc);
 	policy_set_unref(eng->policies);

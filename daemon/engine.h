@@ -90,6 +90,16 @@ int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_
 int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
 		       void *ctx, engine_error *err);
 
+/* sign.c: Sign with a key whose policy's sign: rule admits the peer (no
+ * implicit right for admins; never the archive key), with an algorithm of
+ * the key's archived list; the signature is archived as a record (intent
+ * before the card, record after) unless the policy says log: false. */
+int sign_data(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err);
+/* sign.c: the keys the peer may sign with (ListSigningKeys). */
+int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		   engine_error *err);
+
 /* Synchronous queries; each returns 0 and *reply, or -1 and err. */
 int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
 		      engine_error *err);

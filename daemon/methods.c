@@ -39,6 +39,8 @@ enum ptype {
 	P_WNAME,    /* a witness key name: 1..128 printable ASCII, no space or '+' */
 	P_OUTCOME,  /* [a-z-]{1,32} */
 	P_DETAIL,   /* 0..DETAIL_MAX bytes, no control characters */
+	P_ALG,	    /* an algorithm name: [a-z0-9-]{1,32} */
+	P_B64,	    /* 1 or more bytes of base64 text (A-Z a-z 0-9 + / =) */
 };
 
 struct param {
@@ -107,6 +109,16 @@ static const struct method methods[] = {
      NULL,
      adopt_key},
     {"ListDeviceObjects", {{"device", P_SERIAL, 1}}, 0, NULL, adopt_list_objects},
+    {"ListSigningKeys", {{NULL, 0, 0}}, 0, sign_list_keys, NULL},
+    {"Sign",
+     {{"seq", P_UINT, 0},
+      {"label", P_LABEL, 0},
+      {"algorithm", P_ALG, 1},
+      {"data", P_B64, 0},
+      {"digest", P_B64, 0}},
+     0,
+     NULL,
+     sign_data},
     {"AddCosignatures",
      {{"size", P_UINT, 1}, {"signatures", P_SIGLINES, 1}},
      0,
@@ -261,6 +273,14 @@ static const char *check_value(enum ptype t, json_t *v)
 	case P_DETAIL:
 		if (n > DETAIL_MAX || !text_ok(s, n))
 			return "must be at most 500 bytes without control characters";
+		return NULL;
+	case P_ALG:
+		if (n < 1 || n > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+			return "must be an algorithm name such as ecdsa-sha256";
+		return NULL;
+	case P_B64:
+		if (n < 1 || !chars_ok(s, "+/="))
+			return "must be base64 text (A-Z a-z 0-9 + / =)";
 		return NULL;
 	default:
 		return "has no known type";

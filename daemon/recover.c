@@ -997,6 +997,12 @@ int recover_certificates(engine *eng, smk_err *e)
 	for (i = 0; i < n; i++)
 		if (strcmp(list[i].kind, ARCHIVE_KIND_CERTIFICATE) == 0)
 			recover_certificate(eng, &list[i]);
+		else if (strcmp(list[i].kind, ARCHIVE_KIND_SIGNATURE) == 0)
+			/* the signature lived only in the stopped daemon and never
+			 * reached its caller: the card may have signed */
+			fail_intent(eng, list[i].request_id,
+				    "interrupted: smkeyd stopped before the signature was "
+				    "archived; it was not handed out (the card may have signed)");
 	free(list);
 	return 0;
 }

@@ -61,6 +61,8 @@ static inline int pval_known_keys(const char *file, const pnode *map, const char
 
 /* Read allow: {users, groups}, resolve the names, fill p->users / p->groups. */
 int policy_load_allow(const char *file, const pnode *root, policy *p, smk_err *e);
+/* Read the optional sign: {users, groups, max-per-day, log} section. */
+int policy_load_sign(const char *file, const pnode *root, policy *p, smk_err *e);
 /* Scan a label template; on failure why says the problem and *off the byte
  * offset of the offending character. */
 int policy_label_template_scan(const char *tmpl, char *why, size_t why_len, size_t *off);

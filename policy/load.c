@@ -22,7 +22,7 @@
 
 static const char *const top_keys[] = {
     "name",  "description", "key",	"algorithms", "use-counter", "key-domain", "exportable",
-    "label", "allow",	    "max-keys", "devices",    "car",	     NULL,
+    "label", "allow",	    "max-keys", "devices",    "car",	     "sign",	   NULL,
 };
 static const char *const key_keys[] = {"type", "curve", "bits", NULL};
 
@@ -445,8 +445,9 @@ int policy_parse(const char *file, const uint8_t *text, size_t len, policy **out
 	    pval_known_keys(file, root, top_keys, "", e) < 0 || load_name(file, root, p, e) < 0 ||
 	    load_key(file, root, p, e) < 0 || load_algorithms(file, root, p, e) < 0 ||
 	    load_restrictions(file, root, p, e) < 0 || load_label(file, root, p, e) < 0 ||
-	    policy_load_allow(file, root, p, e) < 0 || load_devices(file, root, p, e) < 0 ||
-	    load_car(file, root, p, e) < 0 || policy_canonicalize(p, e) < 0)
+	    policy_load_allow(file, root, p, e) < 0 || policy_load_sign(file, root, p, e) < 0 ||
+	    load_devices(file, root, p, e) < 0 || load_car(file, root, p, e) < 0 ||
+	    policy_canonicalize(p, e) < 0)
 		goto out;
 	*out = p;
 	p = NULL;
@@ -488,6 +489,12 @@ void policy_free(policy *p)
 		free(p->groups[i].name);
 	free(p->users);
 	free(p->groups);
+	for (i = 0; i < p->sign_user_count; i++)
+		free(p->sign_users[i].name);
+	for (i = 0; i < p->sign_group_count; i++)
+		free(p->sign_groups[i].name);
+	free(p->sign_users);
+	free(p->sign_groups);
 	for (i = 0; i < p->device_count; i++)
 		free(p->devices[i]);
 	free(p->devices);

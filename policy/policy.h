@@ -71,7 +71,17 @@ typedef struct policy {
 	size_t user_count, group_count;
 
 	uint32_t max_keys; /* 0: no limit */
-	char **devices;	   /* sorted; NULL: any device */
+
+	/* sign: who may sign with the policy's keys through smkeyd (enforced by
+	 * the daemon, not the card; not part of the canonical document, so
+	 * the digest in records made before a sign: edit keeps its meaning).
+	 * has_sign 0: no sign: section, nobody may sign. */
+	int has_sign;
+	policy_principal *sign_users, *sign_groups; /* sorted by name */
+	size_t sign_user_count, sign_group_count;
+	uint32_t sign_max_per_day; /* per key, per UTC day; 0: no limit */
+	int sign_log;		   /* every signature becomes a record (default 1) */
+	char **devices;		   /* sorted; NULL: any device */
 	size_t device_count;
 
 	char *canonical; /* canonical JSON document, NUL-terminated */
@@ -122,6 +132,12 @@ typedef struct policy_peer {
  * supplementary gid in allow.groups); else -1, SMK_E_DENIED, and a reason
  * that names the peer and the policy. */
 int policy_authorize(const policy *p, const policy_peer *peer, smk_err *e);
+
+/* 0 if the peer may sign with p's keys (uid in sign.users, or its gid or
+ * any supplementary gid in sign.groups); else -1, SMK_E_DENIED, and a reason
+ * that names the peer and the policy. Root and admins get no implicit
+ * right: only what sign: names. */
+int policy_authorize_sign(const policy *p, const policy_peer *peer, smk_err *e);
 
 /* Is the device with this DevAut CHR allowed? An entry matches the whole
  * CHR or its serial (the CHR without its last 5 characters, ref §4.2). */

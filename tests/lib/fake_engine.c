@@ -53,6 +53,7 @@ QUERY(engine_get_log_key)
 QUERY(engine_get_consistency_proof)
 QUERY(witness_add_cosignatures)
 QUERY(witness_report_push)
+QUERY(sign_list_keys)
 
 #define CARD(fn)                                                                                   \
 	int fn(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,          \
@@ -66,6 +67,7 @@ CARD(certs_self_sign)
 CARD(certs_import)
 CARD(adopt_key)
 CARD(adopt_list_objects)
+CARD(sign_data)
 
 /* GetRecord and ListPolicies reach the engine in their text form. */
 #define QUERY_TEXT(fn, json_fn)                                                                    \

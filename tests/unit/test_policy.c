@@ -37,9 +37,11 @@ static const char apk_reworded[] =
     "# same policy, other layout\n"
     "allow: {groups: [\"adm\"], users: [root]}\n"
     "label: 'apk-{request.label}'\n"
-    "algorithms: [\"ecdsa-sha256\"]\n"
+    "algorithms: [\"ecdsa-sha256\", ecdsa]\n"
     "key: {curve: prime256v1, type: ec}\n"
-    "description: \"Android APK release signing (v1/v2/v3 schemes), one key per app\"\n"
+    "description: \"Android APK release signing, one key per app: APK signature schemes v2, "
+    "v3 and v4 (the card or smkeyd hashes with SHA-256), and v1 (JAR) signing as far as the "
+    "card takes the .SF in one command or smkeyd hashes it (ecdsa)\"\n"
     "name: release-apk\n";
 
 static const char apk_base[] = "name: release-apk\n"
@@ -123,8 +125,9 @@ START_TEST(examples_yield_expected_bytes)
 	gakp_ok(apk, "app-2027", NULL, 0, &g);
 	ck_assert_int_eq(g.key_type, SMK_KEY_EC);
 	ck_assert_str_eq(g.curve->name, "secp256r1");
-	tu_assert_hex(g.alg_list, g.alg_list_len, "73"); /* ecdsa-sha256 only; no wrap */
-	tu_assert_hex(g.meta, g.meta_len, "91 01 73");
+	/* ecdsa (host hashes) and ecdsa-sha256 (card hashes); no wrap */
+	tu_assert_hex(g.alg_list, g.alg_list_len, "70 73");
+	tu_assert_hex(g.meta, g.meta_len, "91 02 70 73");
 	tu_assert_hex(g.key_template, g.key_template_len, P256_TEMPLATE);
 	ck_assert_str_eq(g.label, "apk-app-2027");
 	ck_assert_int_eq(apk->exportable, 0);
@@ -303,12 +306,17 @@ START_TEST(canonical_document_and_digest)
 
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "format")), "smkeyd-policy");
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "version")), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "73");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "alg-list-hex")), "7073");
 	algs = json_object_get(doc, "algorithms");
-	ck_assert_uint_eq(json_array_size(algs), 1);
+	ck_assert_uint_eq(json_array_size(algs), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(algs, 0), "name")),
+			 "ecdsa");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 0), "id")), 0x70);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(algs, 1), "name")),
 			 "ecdsa-sha256");
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 0), "id")), 0x73);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(algs, 1), "id")), 0x73);
+	/* sign: is the daemon's rule, not part of the archived document */
+	ck_assert_ptr_null(json_object_get(doc, "sign"));
 	ck_assert(json_is_false(json_object_get(doc, "exportable")));
 	ck_assert(json_is_null(json_object_get(doc, "use-counter")));
 	ck_assert(json_is_null(json_object_get(doc, "key-domain")));

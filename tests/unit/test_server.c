@@ -266,10 +266,26 @@ int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, eng
 			  params, done, ctx, err);
 }
 
+int sign_data(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
+	      engine_error *err)
+{
+	(void)eng, (void)peer;
+	return card_later(json_pack("{sssssi}", "signature", "MEUC", "algorithm", "ecdsa-sha256",
+				    "record_seq", 8),
+			  params, done, ctx, err);
+}
+
 static int reply_with(json_t *v, json_t **reply)
 {
 	*reply = v;
 	return 0;
+}
+
+int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+		   engine_error *err)
+{
+	(void)eng, (void)peer, (void)params, (void)err;
+	return reply_with(json_pack("{s[]}", "keys"), reply);
 }
 
 int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
