@@ -18,9 +18,11 @@
 
 #include "common/b64.h"
 
-/* smkeyd's archive key never signs through Sign; should a daemon list it,
- * the module still offers no object for it */
-#define P11_ARCHIVE_LABEL "smkeyd-archive-key"
+/* smkeyd's archive key (its label, and the name its record gives as the
+ * policy) never signs through Sign; should a daemon list it, the module
+ * still offers no object for it */
+#define P11_ARCHIVE_LABEL "smkeyd-archive"
+#define P11_ARCHIVE_POLICY "smkeyd-archive-key"
 
 static const struct {
 	const char *name;
@@ -208,6 +210,7 @@ static int key_parse(json_t *o, p11_key *k, size_t i)
 {
 	json_t *seq = json_object_get(o, "seq"), *algs = json_object_get(o, "algorithms"), *a;
 	const char *label = json_string_value(json_object_get(o, "label"));
+	const char *policy = json_string_value(json_object_get(o, "policy"));
 	const char *type = json_string_value(json_object_get(o, "key_type"));
 	const char *pub = json_string_value(json_object_get(o, "public_key"));
 	json_t *cert = json_object_get(o, "certificate");
@@ -226,6 +229,8 @@ static int key_parse(json_t *o, p11_key *k, size_t i)
 	k->label = strdup(label);
 	if (!k->label)
 		return -1;
+	k->archive_key = strcmp(label, P11_ARCHIVE_LABEL) == 0 ||
+			 (policy && strcmp(policy, P11_ARCHIVE_POLICY) == 0);
 	json_array_foreach(algs, j, a)
 	{
 		for (m = 0; m < sizeof(alg_names) / sizeof(alg_names[0]); m++)
@@ -277,7 +282,7 @@ CK_RV p11_keys_parse(json_t *params, p11_keys *out)
 			return CKR_DEVICE_ERROR;
 		}
 		r.n++;
-		if (strcmp(k->label, P11_ARCHIVE_LABEL) == 0 || k->algs == 0)
+		if (k->archive_key || k->algs == 0)
 			key_free(&r.v[--r.n]);
 	}
 	*out = r;

@@ -53,10 +53,11 @@ enum {
 typedef struct p11_key {
 	long long seq;
 	char *label;
-	int ec;		/* 1: EC, 0: RSA */
-	unsigned bits;	/* from the public key itself */
-	unsigned algs;	/* P11_ALG_* the key's archived list holds */
-	uint8_t id[20]; /* CKA_ID: SHA-1 of the subjectPublicKey bits */
+	int ec;		 /* 1: EC, 0: RSA */
+	unsigned bits;	 /* from the public key itself */
+	unsigned algs;	 /* P11_ALG_* the key's archived list holds */
+	int archive_key; /* smkeyd's own: never an object */
+	uint8_t id[20];	 /* CKA_ID: SHA-1 of the subjectPublicKey bits */
 	smk_buf spki, cert;
 	smk_buf ec_params, ec_point;	 /* EC: DER OID, DER OCTET STRING */
 	smk_buf modulus, exponent;	 /* RSA: big-endian */

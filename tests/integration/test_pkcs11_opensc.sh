@@ -36,7 +36,7 @@ smk_expect "pkcs11-tool -O" 'subject: +DN: CN=Release key' "$out"
 id=$(sed -n '/Certificate Object/,/ID:/s/^ *ID: *//p' <<<"$out" | head -n1)
 [ "$(grep -c "ID: *$id\$" <<<"$out")" -ge 3 ] ||
 	smk_fail "private key, public key and certificate do not share the ID $id: $out"
-grep -q 'smkeyd-archive-key' <<<"$out" && smk_fail "the archive key is an object: $out"
+grep -q 'smkeyd-archive' <<<"$out" && smk_fail "the archive key is an object: $out"
 smk_log "pkcs11-tool -O: key, public key and certificate under ID $id; no archive key"
 
 echo "release 1.2.3 signed through the PKCS#11 module" >msg.txt
@@ -61,10 +61,11 @@ after=$(p11_signatures)
 [ "$after" -eq $((before + 2)) ] || smk_fail "signature records: $before before, $after after two signatures"
 
 # the archive key: no object to name, and Sign refuses it whatever the caller
-out=$(p11 --sign -m ECDSA-SHA256 --label smkeyd-archive-key -i msg.txt -o a.sig 2>&1) &&
+read -r akey alabel < <(smkd_call io.smkeyd.ListRecords '{"since": 0, "limit": 10}' |
+	smkd_json '[("%d %s" % (x["seq"], x["label"])) for x in r["parameters"]["records"] if x["kind"] == "archive_key"][0]')
+grep -q "label: *$alabel\$" <<<"$(p11 -O 2>&1)" && smk_fail "the archive key ($alabel) is an object"
+out=$(p11 --sign -m ECDSA-SHA256 --label "$alabel" -i msg.txt -o a.sig 2>&1) &&
 	smk_fail "pkcs11-tool signed with the archive key: $out"
-akey=$(smkd_call io.smkeyd.ListRecords '{"since": 0, "limit": 10}' |
-	smkd_json '[x["seq"] for x in r["parameters"]["records"] if x.get("label") == "smkeyd-archive-key"][0]')
 out=$(smkd_call io.smkeyd.Sign "{\"seq\": $akey, \"algorithm\": \"ecdsa-sha256\", \"data\": \"aGk=\"}" 2>&1) || true
 smk_expect "Sign with the archive key (record $akey)" 'io.smkeyd.PolicyDenied' "$out"
 smk_log "the archive key (record $akey) is no object and Sign refuses it"

@@ -33,7 +33,7 @@ smk_expect "p11tool --list-all" "object=$P11_LABEL;type=private" "$out"
 smk_expect "p11tool --list-all" "object=$P11_LABEL;type=public" "$out"
 smk_expect "p11tool --list-all" "object=$P11_LABEL;type=cert" "$out"
 smk_expect "p11tool --list-all" 'CKA_NEVER_EXTRACTABLE; CKA_SENSITIVE' "$out"
-grep -q 'smkeyd-archive-key' <<<"$out" && smk_fail "the archive key is an object: $out"
+grep -q 'smkeyd-archive' <<<"$out" && smk_fail "the archive key is an object: $out"
 smk_log "p11tool --list-all $url: private key, public key, certificate; no archive key"
 
 before=$(p11_signatures)

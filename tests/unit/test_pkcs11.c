@@ -100,8 +100,10 @@ static json_t *fake_list(void)
 	    keys, key_entry(9, "card-hash-only", fk.ec_card_only, "ec", card_algs, NULL));
 	json_array_append_new(keys, key_entry(12, "firmware", fk.rsa, "rsa", rsa_algs, NULL));
 	/* a daemon that listed its archive key: the module must still hide it */
-	json_array_append_new(
-	    keys, key_entry(1, "smkeyd-archive-key", fk.ec_card_only, "ec", ec_algs, NULL));
+	json_array_append_new(keys,
+			      key_entry(1, "smkeyd-archive", fk.ec_card_only, "ec", ec_algs, NULL));
+	json_array_append_new(keys, key_entry(2, "renamed", fk.ec_card_only, "ec", ec_algs, NULL));
+	json_object_set_new(json_array_get(keys, 4), "policy", json_string("smkeyd-archive-key"));
 	if (fk.mode == FAKE_BAD_KEY)
 		json_object_set_new(json_array_get(keys, 0), "public_key", json_string("AAAA"));
 	return json_pack("{so}", "keys", keys);
@@ -423,8 +425,8 @@ START_TEST(objects_pair_and_hide_the_private_key)
 	ck_assert_uint_eq(p11->C_FindObjects(s, all, 16, &n), CKR_OK);
 	ck_assert_uint_eq(p11->C_FindObjectsFinal(s), CKR_OK);
 	ck_assert_uint_eq(n, 7);
-	ck_assert_uint_eq(find(s, CKO_PRIVATE_KEY, "smkeyd-archive-key", all, 16), 0);
-	ck_assert_uint_eq(find(s, CKO_PUBLIC_KEY, "smkeyd-archive-key", all, 16), 0);
+	ck_assert_uint_eq(find(s, CKO_PRIVATE_KEY, "smkeyd-archive", all, 16), 0);
+	ck_assert_uint_eq(find(s, CKO_PUBLIC_KEY, "smkeyd-archive", all, 16), 0);
 
 	priv = find_one(s, CKO_PRIVATE_KEY, "apk-demo");
 	pub = find_one(s, CKO_PUBLIC_KEY, "apk-demo");
