@@ -64,8 +64,11 @@ after=$(p11_signatures)
 read -r akey alabel < <(smkd_call io.smkeyd.ListRecords '{"since": 0, "limit": 10}' |
 	smkd_json '[("%d %s" % (x["seq"], x["label"])) for x in r["parameters"]["records"] if x["kind"] == "archive_key"][0]')
 grep -q "label: *$alabel\$" <<<"$(p11 -O 2>&1)" && smk_fail "the archive key ($alabel) is an object"
-out=$(p11 --sign -m ECDSA-SHA256 --label "$alabel" -i msg.txt -o a.sig 2>&1) &&
-	smk_fail "pkcs11-tool signed with the archive key: $out"
+# an exact search by its label finds nothing to sign with (p11bench searches
+# CKO_PRIVATE_KEY + CKA_LABEL and signs; pkcs11-tool would take another key)
+out=$("$SMK_BUILD_DIR/p11bench" "$P11_MODULE" "$alabel" 1 2>&1) &&
+	smk_fail "signed with the archive key through the module: $out"
+smk_expect "p11bench with the archive key's label" 'no private key with that label' "$out"
 out=$(smkd_call io.smkeyd.Sign "{\"seq\": $akey, \"algorithm\": \"ecdsa-sha256\", \"data\": \"aGk=\"}" 2>&1) || true
 smk_expect "Sign with the archive key (record $akey)" 'io.smkeyd.PolicyDenied' "$out"
 smk_log "the archive key (record $akey) is no object and Sign refuses it"
