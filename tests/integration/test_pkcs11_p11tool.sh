@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # GnuTLS's p11tool finds libsmkey-pkcs11.so the way an installed system does,
-# through a p11-kit module file (`module: ...`; here the user's
-# ~/.config/pkcs11/modules, installed: /usr/share/p11-kit/modules/smkey.module),
-# and with an `smkey generate` running beside it:
+# through the p11-kit module file /usr/share/p11-kit/modules/smkey.module
+# (`module: PATH`; bind-mounted in this scenario's mount namespace), with an
+# `smkey generate` running beside it:
 #  - `--list-all` on the token URL shows the private key, the public key and
 #    the certificate of the APK key, and no archive key;
 #  - `--test-sign` on the key's URL signs and verifies with the public key
@@ -17,10 +17,13 @@ cd "$SMK_TMP"
 command -v p11tool >/dev/null || smk_fail "missing p11tool (Debian: gnutls-bin)"
 
 p11_setup
-mkdir -p "$HOME/.config/pkcs11/modules"
-# only ours: no other registered module is asked for tokens
-printf 'module: %s\n' "$P11_MODULE" >"$HOME/.config/pkcs11/modules/smkey.module"
-printf 'user-config: only\n' >"$HOME/.config/pkcs11/pkcs11.conf"
+# p11-kit reads no user configuration for root: the system's module
+# directory, in this scenario's own mount namespace, holds our module file
+# alone (as the package installs it, with the build tree's path)
+mkdir -p p11-modules
+printf 'module: %s\n' "$P11_MODULE" >p11-modules/smkey.module
+mount --bind p11-modules /usr/share/p11-kit/modules ||
+	smk_fail "cannot bind-mount the p11-kit module directory in the namespace"
 
 out=$(p11tool --list-tokens 2>&1) || smk_fail "p11tool --list-tokens: $out"
 smk_expect "p11tool --list-tokens" 'URL: pkcs11:.*token=smkeyd' "$out"
