@@ -323,7 +323,7 @@ static CK_RV mechs_attr(const p11_key *k, const void **p, size_t *n, uint8_t *sc
 	size_t i, c = 0;
 
 	for (i = 0; i < p11_nmechs && c < 8; i++) {
-		mech.mechanism = p11_mechs[i];
+		mech.mechanism = p11_mech(i);
 		mech.pParameter = NULL;
 		mech.ulParameterLen = 0;
 		if (mech.mechanism == CKM_RSA_PKCS_PSS ||
@@ -332,7 +332,7 @@ static CK_RV mechs_attr(const p11_key *k, const void **p, size_t *n, uint8_t *sc
 			mech.ulParameterLen = sizeof(pss);
 		}
 		if (p11_mech_use_for(k, &mech, &u) == CKR_OK)
-			out[c++] = p11_mechs[i];
+			out[c++] = mech.mechanism;
 	}
 	*p = scratch;
 	*n = c * sizeof(CK_MECHANISM_TYPE);
@@ -469,21 +469,46 @@ CK_RV p11_attr(const p11_key *k, int cls, CK_ATTRIBUTE_TYPE type, const void **p
 
 /* ---- mechanisms ---- */
 
-const CK_MECHANISM_TYPE p11_mechs[] = {CKM_ECDSA,	 CKM_ECDSA_SHA256,
-				       CKM_RSA_PKCS,	 CKM_SHA256_RSA_PKCS,
-				       CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS};
-const size_t p11_nmechs = sizeof(p11_mechs) / sizeof(p11_mechs[0]);
+/* Each mechanism: the algorithm that takes the message (0: none), the one
+ * that takes a hash or DigestInfo from the host, and the key type. */
+static const struct {
+	CK_MECHANISM_TYPE mech;
+	unsigned data, hash;
+	int ec, pss;
+} mechs[] = {
+    {CKM_ECDSA, 0, P11_ALG_ECDSA, 1, 0},
+    {CKM_ECDSA_SHA256, P11_ALG_ECDSA_SHA256, P11_ALG_ECDSA, 1, 0},
+    {CKM_RSA_PKCS, 0, P11_ALG_RSA_PKCS1, 0, 0},
+    {CKM_SHA256_RSA_PKCS, P11_ALG_RSA_PKCS1_SHA256, P11_ALG_RSA_PKCS1, 0, 0},
+    {CKM_RSA_PKCS_PSS, 0, P11_ALG_RSA_PSS, 0, 1},
+    {CKM_SHA256_RSA_PKCS_PSS, P11_ALG_RSA_PSS_SHA256, P11_ALG_RSA_PSS, 0, 1},
+};
 
-CK_RV p11_mech_info(CK_MECHANISM_TYPE m, CK_MECHANISM_INFO *info)
+const size_t p11_nmechs = sizeof(mechs) / sizeof(mechs[0]);
+
+CK_MECHANISM_TYPE p11_mech(size_t i)
+{
+	return mechs[i].mech;
+}
+
+static int mech_index(CK_MECHANISM_TYPE m)
 {
 	size_t i;
 
-	for (i = 0; i < p11_nmechs && p11_mechs[i] != m; i++)
-		;
-	if (i == p11_nmechs)
+	for (i = 0; i < p11_nmechs; i++)
+		if (mechs[i].mech == m)
+			return (int)i;
+	return -1;
+}
+
+CK_RV p11_mech_info(CK_MECHANISM_TYPE m, CK_MECHANISM_INFO *info)
+{
+	int i = mech_index(m);
+
+	if (i < 0)
 		return CKR_MECHANISM_INVALID;
 	info->flags = CKF_HW | CKF_SIGN;
-	if (m == CKM_ECDSA || m == CKM_ECDSA_SHA256) {
+	if (mechs[i].ec) {
 		info->ulMinKeySize = 192;
 		info->ulMaxKeySize = 521;
 		info->flags |= CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
@@ -506,44 +531,17 @@ static int pss_ok(CK_MECHANISM_PTR m)
 
 CK_RV p11_mech_use_for(const p11_key *k, CK_MECHANISM_PTR m, p11_mech_use *u)
 {
-	unsigned data = 0, hash = 0;
+	int i = mech_index(m->mechanism);
 
-	u->message = 1;
-	switch (m->mechanism) {
-	case CKM_ECDSA:
-		hash = P11_ALG_ECDSA;
-		u->message = 0;
-		break;
-	case CKM_ECDSA_SHA256:
-		data = P11_ALG_ECDSA_SHA256;
-		hash = P11_ALG_ECDSA;
-		break;
-	case CKM_RSA_PKCS:
-		hash = P11_ALG_RSA_PKCS1;
-		u->message = 0;
-		break;
-	case CKM_SHA256_RSA_PKCS:
-		data = P11_ALG_RSA_PKCS1_SHA256;
-		hash = P11_ALG_RSA_PKCS1;
-		break;
-	case CKM_RSA_PKCS_PSS:
-		hash = P11_ALG_RSA_PSS;
-		u->message = 0;
-		break;
-	case CKM_SHA256_RSA_PKCS_PSS:
-		data = P11_ALG_RSA_PSS_SHA256;
-		hash = P11_ALG_RSA_PSS;
-		break;
-	default:
+	if (i < 0)
 		return CKR_MECHANISM_INVALID;
-	}
-	if ((m->mechanism == CKM_ECDSA || m->mechanism == CKM_ECDSA_SHA256) != k->ec)
+	if (mechs[i].ec != k->ec)
 		return CKR_KEY_TYPE_INCONSISTENT;
-	if ((m->mechanism == CKM_RSA_PKCS_PSS || m->mechanism == CKM_SHA256_RSA_PKCS_PSS) &&
-	    !pss_ok(m))
+	if (mechs[i].pss && !pss_ok(m))
 		return CKR_MECHANISM_PARAM_INVALID;
-	u->alg_data = k->algs & data;
-	u->alg_hash = k->algs & hash;
+	u->message = mechs[i].data != 0;
+	u->alg_data = k->algs & mechs[i].data;
+	u->alg_hash = k->algs & mechs[i].hash;
 	if (!u->alg_data && !u->alg_hash)
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	return CKR_OK;

@@ -195,6 +195,16 @@ P11_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 
 /* ---- slot and token ---- */
 
+/* What every slot query checks first: initialised, our slot, an output. */
+static CK_RV slot_check(CK_SLOT_ID slot, const void *out)
+{
+	if (!g.init)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (slot != P11_SLOT)
+		return CKR_SLOT_ID_INVALID;
+	return out ? CKR_OK : CKR_ARGUMENTS_BAD;
+}
+
 P11_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
 			       CK_ULONG_PTR pulCount)
 {
@@ -216,12 +226,10 @@ P11_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
 
 P11_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
-	if (!g.init)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (slotID != P11_SLOT)
-		return CKR_SLOT_ID_INVALID;
-	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = slot_check(slotID, pInfo);
+
+	if (rv != CKR_OK)
+		return rv;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pad(pInfo->slotDescription, sizeof(pInfo->slotDescription), "smkeyd socket");
 	pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "smkeyd");
@@ -231,12 +239,10 @@ P11_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 
 P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
-	if (!g.init)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (slotID != P11_SLOT)
-		return CKR_SLOT_ID_INVALID;
-	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = slot_check(slotID, pInfo);
+
+	if (rv != CKR_OK)
+		return rv;
 	memset(pInfo, 0, sizeof(*pInfo));
 	pad(pInfo->label, sizeof(pInfo->label), "smkeyd");
 	pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "smkeyd");
@@ -261,21 +267,18 @@ P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 P11_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
 				    CK_ULONG_PTR pulCount)
 {
+	CK_RV rv = slot_check(slotID, pulCount);
 	size_t i;
 
-	if (!g.init)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (slotID != P11_SLOT)
-		return CKR_SLOT_ID_INVALID;
-	if (!pulCount)
-		return CKR_ARGUMENTS_BAD;
+	if (rv != CKR_OK)
+		return rv;
 	if (pList) {
 		if (*pulCount < p11_nmechs) {
 			*pulCount = p11_nmechs;
 			return CKR_BUFFER_TOO_SMALL;
 		}
 		for (i = 0; i < p11_nmechs; i++)
-			pList[i] = p11_mechs[i];
+			pList[i] = p11_mech(i);
 	}
 	*pulCount = p11_nmechs;
 	return CKR_OK;
@@ -284,12 +287,10 @@ P11_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pLi
 P11_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 				    CK_MECHANISM_INFO_PTR pInfo)
 {
-	if (!g.init)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (slotID != P11_SLOT)
-		return CKR_SLOT_ID_INVALID;
-	if (!pInfo)
-		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = slot_check(slotID, pInfo);
+
+	if (rv != CKR_OK)
+		return rv;
 	return p11_mech_info(type, pInfo);
 }
 

@@ -84,8 +84,8 @@ CK_RV p11_attr(const p11_key *k, int cls, CK_ATTRIBUTE_TYPE type, const void **p
 	       uint8_t *scratch);
 
 /* The mechanisms of the token and which of them key k can do. */
-extern const CK_MECHANISM_TYPE p11_mechs[];
 extern const size_t p11_nmechs;
+CK_MECHANISM_TYPE p11_mech(size_t i); /* i < p11_nmechs */
 CK_RV p11_mech_info(CK_MECHANISM_TYPE m, CK_MECHANISM_INFO *info);
 /* A mechanism's use with key k: the algorithm for data as given (0 when
  * the key can only do the host-hashed form), the host-hashed algorithm (0
