@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Signature records (docs/archive.md "Signature records"): a signature made
+ * Signature records (docs/archive.md "Record kind signature"): a signature made
  * through Sign with a key that has a record. The intent is stored before the
  * card is asked (who, which key record and its hash, the algorithm, whether
  * smkeyd hashed, SHA-256 of the message or the digest given); the record is
@@ -27,8 +27,9 @@ static int check_req(const archive_sig_req *req, smk_err *e)
 {
 	const smk_alg *alg = alg_by_name(req->algorithm);
 
-	if (alg == NULL || !(alg->keytypes & (SMK_KEY_RSA | SMK_KEY_EC)))
-		return smk_fail(e, SMK_E_ARG, "signature intent: unknown algorithm \"%s\"",
+	if (alg == NULL || !alg_is_signature(alg->id))
+		return smk_fail(e, SMK_E_ARG,
+				"signature intent: \"%s\" is not a signature algorithm",
 				req->algorithm ? req->algorithm : "(null)");
 	if (!req->input || req->input_len == 0 || (!req->digest_given && req->input_len != 32) ||
 	    req->input_len > ARCHIVE_SIG_DIGEST_MAX)
@@ -117,8 +118,9 @@ int archive_sig_intent_parse(json_t *in, archive_record *r, smk_err *e)
 	    archive_json_bytes(sign, r->sig_digest_given ? "digest" : "sha256", &r->sig_input,
 			       r->sig_digest_given ? 0 : 32, w, e) < 0)
 		return -1;
-	if (alg_by_name(r->sig_alg) == NULL)
-		return smk_fail(e, SMK_E_FORMAT, "%s: unknown algorithm \"%s\"", w, r->sig_alg);
+	if (alg_by_name(r->sig_alg) == NULL || !alg_is_signature(alg_by_name(r->sig_alg)->id))
+		return smk_fail(e, SMK_E_FORMAT, "%s: \"%s\" is not a signature algorithm", w,
+				r->sig_alg);
 	if (r->sig_input.len == 0 || r->sig_input.len > ARCHIVE_SIG_DIGEST_MAX)
 		return smk_fail(e, SMK_E_FORMAT, "%s: digest of %zu bytes (1..%u)", w,
 				r->sig_input.len, ARCHIVE_SIG_DIGEST_MAX);

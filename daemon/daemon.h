@@ -216,6 +216,11 @@ struct engine {
 
 /* sign.c: free eng->sign_counts (engine_free) */
 void sign_counts_free(struct sign_counts *c);
+/* sign.c: a warning when the archive key's device also holds keys of a
+ * policy with a sign: section (logged when it first appears), or NULL;
+ * recomputed when the archive, the policies or the archive device changed.
+ * The loop thread only. */
+const char *sign_archive_warning(engine *eng);
 
 /* engine.c: the query reply caches (made on first use), freed with the engine;
  * the GetRecord cache's counters (all 0 before first use), for tests */

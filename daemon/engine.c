@@ -581,6 +581,7 @@ int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, js
 			engine_error *err)
 {
 	json_t *list = json_array();
+	const char *shared;
 	size_t i;
 
 	(void)peer;
@@ -599,8 +600,12 @@ int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, js
 	}
 	pthread_mutex_unlock(&eng->lock);
 	*reply = json_pack("{s:o}", "devices", list);
-	if (*reply && eng->trust_warning[0])
-		json_object_set_new(*reply, "trust_warning", json_string(eng->trust_warning));
+	shared = sign_archive_warning(eng);
+	if (*reply && (eng->trust_warning[0] || shared))
+		json_object_set_new(*reply, "trust_warning",
+				    json_sprintf("%s%s%s", eng->trust_warning,
+						 eng->trust_warning[0] && shared ? "; " : "",
+						 shared ? shared : ""));
 	return 0;
 }
 

@@ -291,6 +291,8 @@ static int run(const char *path)
 	log_info("smkeyd %s ready: %s on %s", SMKEYD_VERSION,
 		 n > 0 ? "socket from systemd" : "listening",
 		 n > 0 ? "smkeyd.socket" : cfg->socket_path);
+	/* logged once when it holds: the archive key beside keys others sign with */
+	sign_archive_warning(d.eng);
 	memory_settle();
 	settle = event_new(d.base, -1, EV_PERSIST, on_settle_tick, &d);
 	if (settle == NULL || event_add(settle, &settle_tv) < 0) {

@@ -78,6 +78,13 @@ struct sign_count {
 struct sign_counts {
 	struct sign_count *v;
 	size_t n, cap;
+	/* sign_archive_warning's last answer, for the archive size, policy
+	 * set and archive device it was made for */
+	bool warn_made;
+	uint64_t warn_size;
+	const policy_set *warn_set;
+	const device *warn_dev;
+	char warning[600];
 };
 
 void sign_counts_free(struct sign_counts *c)
@@ -88,20 +95,26 @@ void sign_counts_free(struct sign_counts *c)
 	free(c);
 }
 
+static struct sign_counts *counts(engine *eng, smk_err *e)
+{
+	if (eng->sign_counts == NULL &&
+	    (eng->sign_counts = calloc(1, sizeof(*eng->sign_counts))) == NULL)
+		smk_fail(e, SMK_E_NOMEM, "out of memory");
+	return eng->sign_counts;
+}
+
 /* The counter of key_seq for today, read from the archive's intents the
  * first time this day (so a restart does not reset it), or NULL. */
 static struct sign_count *count_of(engine *eng, uint64_t key_seq, smk_err *e)
 {
-	struct sign_counts *c = eng->sign_counts;
+	struct sign_counts *c = counts(eng, e);
 	int64_t day = (int64_t)time(NULL) / 86400;
 	struct sign_count *sc = NULL;
 	size_t i;
 	int rc;
 
-	if (c == NULL && (c = eng->sign_counts = calloc(1, sizeof(*c))) == NULL) {
-		smk_fail(e, SMK_E_NOMEM, "out of memory");
+	if (c == NULL)
 		return NULL;
-	}
 	for (i = 0; i < c->n && sc == NULL; i++)
 		if (c->v[i].key_seq == key_seq)
 			sc = &c->v[i];
@@ -228,12 +241,6 @@ static bool alg_listed(const archive_record *r, uint8_t id)
 static bool host_hash_alg(uint8_t id)
 {
 	return id == 0x20 || id == 0x30 || id == 0x40 || id == 0x70;
-}
-
-static bool sign_alg(uint8_t id)
-{
-	return id == 0x20 || (id >= 0x30 && id <= 0x35) || (id >= 0x40 && id <= 0x45) ||
-	       (id >= 0x70 && id <= 0x75);
 }
 
 /* The one place that decides what the card is asked: the algorithm asked
@@ -378,7 +385,7 @@ static int take_algorithm(signop *op, const archive_record *r, const char *name,
 	char why[200];
 
 	op->alg = alg_by_name(name);
-	if (op->alg == NULL || !sign_alg(op->alg->id)) {
+	if (op->alg == NULL || !alg_is_signature(op->alg->id)) {
 		snprintf(why, sizeof(why), "%s is not a signature algorithm (docs/policy.md)",
 			 smk_show(name));
 		return invalid(err, "algorithm", why);
@@ -770,7 +777,7 @@ static json_t *key_json(engine *eng, const archive_record *r)
 	for (i = 0; i < r->alg_count; i++) {
 		const smk_alg *a = alg_by_id(r->alg_list[i]);
 
-		if (a && sign_alg(a->id))
+		if (a && alg_is_signature(a->id))
 			json_array_append_new(algs, json_string(a->name));
 	}
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "seq",
@@ -824,4 +831,77 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 	smk_buf_free(&canon);
 	*reply = json_pack("{s:o}", "keys", list);
 	return *reply ? 0 : out_of_memory(err);
+}
+
+/* ---- the archive key's device shared with signing keys ---- */
+
+/* The first key record on the archive key's device whose policy has a sign:
+ * section, as a warning in out ("" when there is none). */
+static void find_shared(engine *eng, const device *ad, char *out, size_t n)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	const policy *pol;
+	archive_record r;
+	uint64_t size = 0, seq;
+	smk_err e;
+	int rc;
+
+	out[0] = '\0';
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_size(eng->arc, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	for (seq = 1; rc == 0 && seq < size && !out[0]; seq++) {
+		smk_buf_reset(&canon);
+		pthread_mutex_lock(&eng->archive_lock);
+		rc = archive_get(eng->arc, seq, &canon, NULL, &e);
+		pthread_mutex_unlock(&eng->archive_lock);
+		if (rc < 0 || archive_record_parse(canon.data, canon.len, &r, &e) < 0) {
+			rc = 0;
+			continue;
+		}
+		pol = strcmp(r.kind, ARCHIVE_KIND_KEY) == 0 &&
+			      strcmp(r.device_serial, ad->serial) == 0
+			  ? policy_set_find(eng->policies, r.policy_name)
+			  : NULL;
+		if (pol && pol->has_sign)
+			snprintf(out, n,
+				 "device %s holds the archive key and keys of policy %s, whose "
+				 "sign: section lets users sign with them (record %llu): whoever "
+				 "holds this device's PIN can sign with the archive key; give the "
+				 "archive key a device of its own (docs/daemon.md)",
+				 ad->serial, pol->name, (unsigned long long)r.seq);
+		archive_record_free(&r);
+	}
+	smk_buf_free(&canon);
+}
+
+const char *sign_archive_warning(engine *eng)
+{
+	device *ad = eng->archive_dev;
+	struct sign_counts *c;
+	uint64_t size = 0;
+	smk_err e;
+	int rc;
+
+	if (ad == NULL || (c = counts(eng, &e)) == NULL)
+		return NULL;
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_size(eng->arc, &size, &e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (rc < 0)
+		return NULL;
+	if (!c->warn_made || c->warn_size != size || c->warn_set != eng->policies ||
+	    c->warn_dev != ad) {
+		char was[sizeof(c->warning)];
+
+		snprintf(was, sizeof(was), "%s", c->warning);
+		find_shared(eng, ad, c->warning, sizeof(c->warning));
+		if (c->warning[0] && strcmp(was, c->warning) != 0)
+			log_warn("%s", c->warning);
+		c->warn_made = true;
+		c->warn_size = size;
+		c->warn_set = eng->policies;
+		c->warn_dev = ad;
+	}
+	return c->warning[0] ? c->warning : NULL;
 }

@@ -69,6 +69,12 @@ const smk_alg *alg_by_id(uint8_t id)
 	return NULL;
 }
 
+int alg_is_signature(uint8_t id)
+{
+	return id == 0x20 || (id >= 0x30 && id <= 0x35) || (id >= 0x40 && id <= 0x45) ||
+	       (id >= 0x70 && id <= 0x75);
+}
+
 const char *keytype_name(enum smk_keytype t)
 {
 	switch (t) {

@@ -31,5 +31,7 @@ const smk_alg *alg_list(size_t *n);
 const smk_alg *alg_by_name(const char *name);
 const smk_alg *alg_by_id(uint8_t id);
 const char *keytype_name(enum smk_keytype t);
+/* Is id a SIGN algorithm (ref §6.6: 0x20, 0x30..0x35, 0x40..0x45, 0x70..0x75)? */
+int alg_is_signature(uint8_t id);
 
 #endif

@@ -25,9 +25,12 @@ smk_sim_init card1 1
 smk_sim_start card1 0
 smk_wait_card 0
 smkd_config
-# a policy whose sign: rule has a daily limit of 3
+# a policy whose sign: rule has a daily limit of 3, and one whose
+# signatures are not archived (log: false)
 sed -e 's/^name: release-apk/name: limited/' -e 's/max-per-day: 10000/max-per-day: 3/' \
 	policies.d/release-apk.yaml >policies.d/limited.yaml
+sed -e 's/^name: release-apk/name: unlogged/' -e 's/log: true/log: false/' \
+	policies.d/release-apk.yaml >policies.d/unlogged.yaml
 smkd_start
 smkd_wait_log 'ready'
 S=(--socket "$SMKD_SOCK")
@@ -39,10 +42,22 @@ out=$("$SMKEY" generate "${S[@]}" --policy release-apk --label app -o out --json
 seq=$(smkd_json 'r["seq"]' <<<"$out")
 smk_log "release-apk key apk-app: record $seq"
 
-# ---- ListSigningKeys ----
+# ---- ListSigningKeys: root is named in sign:, nobody is not ----
 out=$(smkd_call io.smkeyd.ListSigningKeys '{}')
-v=$(smkd_json '" ".join("%s:%s:%s" % (k["seq"], k["label"], ",".join(k["algorithms"])) for k in r["parameters"]["keys"])' <<<"$out")
-smk_expect "ListSigningKeys" "^$seq:apk-app:ecdsa,ecdsa-sha256\$" "$v"
+v=$(smkd_json '" ".join("%s:%s:%s:%s" % (k["seq"], k["label"], k["curve"], ",".join(k["algorithms"])) for k in r["parameters"]["keys"])' <<<"$out")
+smk_expect "ListSigningKeys" "^$seq:apk-app:secp256r1:ecdsa,ecdsa-sha256\$" "$v"
+client=$(smk_shared_copy "$SMKD_CLIENT")
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$client" "$SMKD_SOCK" \
+	io.smkeyd.ListSigningKeys '{}')
+[ "$(smkd_json 'len(r["parameters"]["keys"])' <<<"$out")" = 0 ] ||
+	smk_fail "nobody may sign with: $out"
+
+# ---- the archive key's device holds keys others may sign with: warned ----
+out=$(smkd_call io.smkeyd.ListDevices '{}')
+smk_expect "ListDevices trust_warning" 'holds the archive key and keys of policy release-apk, whose sign: section' \
+	"$(smkd_json 'r["parameters"]["trust_warning"]' <<<"$out")"
+smkd_wait_log 'warning: device ZZSIM[0-9]+ holds the archive key and keys of policy release-apk'
+smk_log "archive key beside signing keys: warned in ListDevices and the log"
 
 # ---- sign a file, verify with openssl ----
 printf 'release 3.1 of the app\n' >msg
@@ -102,6 +117,18 @@ out=$("$SMKEY" sign "${S[@]}" --key apk-lim msg 2>&1 >/dev/null) && smk_fail "a 
 smk_expect "4th signature" 'daily limit.*max-per-day 3' "$out"
 [ "$(signs)" = "$before" ] || smk_fail "the 4th signature reached the card"
 smk_log "max-per-day 3: the 4th refused: $out"
+
+# ---- log: false: signed, no record ----
+out=$("$SMKEY" generate "${S[@]}" --policy unlogged --label quiet -o out --json 2>&1) ||
+	smk_fail "generate unlogged: $out"
+size=$(smkd_call io.smkeyd.GetCheckpoint '{}' | smkd_json 'r["parameters"]["checkpoint"]["size"]')
+"$SMKEY" sign "${S[@]}" --key apk-quiet msg >quiet.sig 2>sign.log || smk_fail "sign with apk-quiet: $(cat sign.log)"
+smk_expect "log: false" 'not archived' "$(cat sign.log)"
+openssl dgst -sha256 -verify out/apk-quiet.pub.pem -signature quiet.sig msg >/dev/null 2>&1 ||
+	smk_fail "the unlogged signature does not verify"
+[ "$(smkd_call io.smkeyd.GetCheckpoint '{}' | smkd_json 'r["parameters"]["checkpoint"]["size"]')" = "$size" ] ||
+	smk_fail "a log: false signature added a record"
+smk_log "log: false: signed, nothing archived"
 
 # ---- a Generate beside a burst of Signs on the one device ----
 pids=()

@@ -217,6 +217,13 @@ static const struct broken_case {
     {"max-keys-negative.yaml", "10:11", "max-keys -1 is out of range"},
     {"dup-device.yaml", "10:24", "device \"DENK0404144\" is listed twice"},
     {"device-bad.yaml", "10:11", "device \"DENK 0404144\" is not a device serial"},
+    {"sign-unknown-key.yaml", "12:3", "unknown key \"max-per-dya\" in sign; did you mean"},
+    {"sign-empty.yaml", "10:7", "sign names nobody"},
+    {"sign-scalar.yaml", "10:7", "sign must be a mapping with users and/or groups"},
+    {"sign-unknown-user.yaml", "11:11", "unknown user \"no-such-user-smkeyd\""},
+    {"sign-max-zero.yaml", "12:16", "sign.max-per-day 0 is out of range"},
+    {"sign-log-text.yaml", "12:8", "sign.log must be true or false"},
+    {"sign-dup-user.yaml", "11:17", "user \"root\" is listed twice (first at 11:11)"},
 };
 
 #define BROKEN_COUNT (sizeof(broken) / sizeof(broken[0]))
@@ -520,6 +527,65 @@ START_TEST(authorization_by_uid_gid_and_groups)
 }
 END_TEST
 
+/* sign: names who may sign with the policy's keys, by name or number; no
+ * implicit right for root or admins; no section: nobody. It is not part of
+ * the canonical document, so it changes no digest. */
+START_TEST(sign_section_authorizes_and_leaves_digest)
+{
+	static const char with_sign[] = "sign:\n"
+					"  users: [\"1000\", root]\n"
+					"  groups: [adm]\n"
+					"  max-per-day: 50\n"
+					"  log: false\n";
+	static const char only_group[] = "sign: {groups: [\"4242\"]}\n";
+	const gid_t adm[] = {100, 4}, g4242[] = {4242};
+	policy_peer root = {0, 0, NULL, 0};
+	policy_peer numeric = {1000, 1000, NULL, 0};
+	policy_peer admin = {1001, 1001, adm, 2};
+	policy_peer stranger = {1002, 1002, NULL, 0};
+	policy_peer member = {1002, 1002, g4242, 1};
+	char text[1024];
+	policy *base, *p, *q;
+	smk_err e;
+
+	base = must_parse("release-apk.yaml", apk_base);
+	snprintf(text, sizeof(text), "%s%s", apk_base, with_sign);
+	p = must_parse("release-apk.yaml", text);
+	snprintf(text, sizeof(text), "%s%s", apk_base, only_group);
+	q = must_parse("release-apk.yaml", text);
+
+	/* no sign: section: nobody, not even root */
+	ck_assert_int_eq(base->has_sign, 0);
+	ck_assert_int_eq(policy_authorize_sign(base, &root, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_DENIED);
+	ck_assert_msg(strstr(e.msg, "no sign: section"), "%s", e.msg);
+
+	ck_assert_int_eq(p->has_sign, 1);
+	ck_assert_uint_eq(p->sign_max_per_day, 50);
+	ck_assert_int_eq(p->sign_log, 0);
+	ck_assert_int_eq(q->sign_log, 1); /* the default */
+	ck_assert_uint_eq(q->sign_max_per_day, 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &root, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &numeric, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &admin, &e), 0);
+	ck_assert_int_eq(policy_authorize_sign(p, &stranger, &e), -1);
+	ck_assert_msg(strstr(e.msg, "uid 1002") && strstr(e.msg, "may not sign"), "%s", e.msg);
+	/* root and admins are not special: only what sign: names */
+	ck_assert_int_eq(policy_authorize_sign(q, &root, &e), -1);
+	ck_assert_int_eq(policy_authorize_sign(q, &admin, &e), -1);
+	ck_assert_int_eq(policy_authorize_sign(q, &member, &e), 0);
+	/* allow: still decides who may generate, apart from sign: */
+	ck_assert_int_eq(policy_authorize(q, &root, &e), 0);
+
+	/* the archived document and its digest do not see sign: */
+	ck_assert_str_eq(p->canonical, base->canonical);
+	ck_assert_str_eq(q->digest_hex, base->digest_hex);
+	policy_free(base);
+	policy_free(p);
+	policy_free(q);
+}
+END_TEST
+
 START_TEST(request_label_and_max_keys)
 {
 	policy_set *s = examples();
@@ -799,6 +865,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, digest_follows_meaning);
 	tcase_add_test(tc, car_default_and_policy_value);
 	tcase_add_test(tc, authorization_by_uid_gid_and_groups);
+	tcase_add_test(tc, sign_section_authorizes_and_leaves_digest);
 	tcase_add_test(tc, request_label_and_max_keys);
 	tcase_add_test(tc, devices_by_serial_or_chr);
 	tcase_add_test(tc, wrap_needs_domain_and_makes_exportable);
