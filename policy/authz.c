@@ -94,57 +94,58 @@ static int load_principals(const char *file, const pnode *list, int group, const
 	return 0;
 }
 
+/* A rule naming users and groups (allow:, sign:) at node: a mapping with
+ * the known keys, naming somebody; numeric: an entry of digits is an id. */
+static int load_rule(const char *file, const pnode *node, const char *section,
+		     const char *const *known, const char *nobody, int numeric,
+		     policy_principal **users, size_t *nu, policy_principal **groups, size_t *ng,
+		     smk_err *e)
+{
+	const pnode *u, *g;
+	char where[32];
+
+	if (node->kind != PNODE_MAP)
+		return policy_fail_at(e, file, node,
+				      "%s must be a mapping with users and/or groups, e.g. "
+				      "%s: {groups: [release]}",
+				      section, section);
+	snprintf(where, sizeof(where), "in %s", section);
+	if (pval_known_keys(file, node, known, where, e) < 0)
+		return -1;
+	u = pval_get(node, "users");
+	g = pval_get(node, "groups");
+	if (u == NULL && g == NULL)
+		return policy_fail_at(e, file, node, "%s names nobody; list users and/or groups%s",
+				      section, nobody);
+	if (u && load_principals(file, u, 0, section, numeric, users, nu, e) < 0)
+		return -1;
+	if (g && load_principals(file, g, 1, section, numeric, groups, ng, e) < 0)
+		return -1;
+	return 0;
+}
+
 int policy_load_allow(const char *file, const pnode *root, policy *p, smk_err *e)
 {
-	const pnode *allow = pval_get(root, "allow"), *users, *groups;
+	const pnode *allow = pval_get(root, "allow");
 
 	if (allow == NULL)
 		return policy_fail_at(e, file, root,
 				      "missing \"allow\"; say who may use the policy: allow: "
 				      "{users: [...], groups: [...]}");
-	if (allow->kind != PNODE_MAP)
-		return policy_fail_at(e, file, allow,
-				      "allow must be a mapping with users and/or groups, e.g. "
-				      "allow: {groups: [release]}");
-	if (pval_known_keys(file, allow, allow_keys, "in allow", e) < 0)
-		return -1;
-	users = pval_get(allow, "users");
-	groups = pval_get(allow, "groups");
-	if (users == NULL && groups == NULL)
-		return policy_fail_at(e, file, allow,
-				      "allow names nobody; list users and/or groups");
-	if (users && load_principals(file, users, 0, "allow", 0, &p->users, &p->user_count, e) < 0)
-		return -1;
-	if (groups &&
-	    load_principals(file, groups, 1, "allow", 0, &p->groups, &p->group_count, e) < 0)
-		return -1;
-	return 0;
+	return load_rule(file, allow, "allow", allow_keys, "", 0, &p->users, &p->user_count,
+			 &p->groups, &p->group_count, e);
 }
 
 int policy_load_sign(const char *file, const pnode *root, policy *p, smk_err *e)
 {
-	const pnode *sign = pval_get(root, "sign"), *users, *groups, *n;
+	const pnode *sign = pval_get(root, "sign"), *n;
 	uint64_t v;
 
 	if (sign == NULL)
 		return 0;
-	if (sign->kind != PNODE_MAP)
-		return policy_fail_at(e, file, sign,
-				      "sign must be a mapping with users and/or groups, e.g. "
-				      "sign: {groups: [release]}");
-	if (pval_known_keys(file, sign, sign_keys, "in sign", e) < 0)
-		return -1;
-	users = pval_get(sign, "users");
-	groups = pval_get(sign, "groups");
-	if (users == NULL && groups == NULL)
-		return policy_fail_at(e, file, sign,
-				      "sign names nobody; list users and/or groups (leave sign: "
-				      "out to let nobody sign)");
-	if (users &&
-	    load_principals(file, users, 0, "sign", 1, &p->sign_users, &p->sign_user_count, e) < 0)
-		return -1;
-	if (groups && load_principals(file, groups, 1, "sign", 1, &p->sign_groups,
-				      &p->sign_group_count, e) < 0)
+	if (load_rule(file, sign, "sign", sign_keys, " (leave sign: out to let nobody sign)", 1,
+		      &p->sign_users, &p->sign_user_count, &p->sign_groups, &p->sign_group_count,
+		      e) < 0)
 		return -1;
 	if ((n = pval_get(sign, "max-per-day")) != NULL) {
 		if (pval_uint(file, n, "sign.max-per-day", 1, UINT32_MAX, &v, e) < 0)

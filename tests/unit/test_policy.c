@@ -39,9 +39,8 @@ static const char apk_reworded[] =
     "label: 'apk-{request.label}'\n"
     "algorithms: [\"ecdsa-sha256\", ecdsa]\n"
     "key: {curve: prime256v1, type: ec}\n"
-    "description: \"Android APK release signing, one key per app: APK signature schemes v2, "
-    "v3 and v4 (the card or smkeyd hashes with SHA-256), and v1 (JAR) signing as far as the "
-    "card takes the .SF in one command or smkeyd hashes it (ecdsa)\"\n"
+    "description: \"Android APK release signing, one key per app (v2/v3/v4 schemes; v1 within "
+    "the card's limits or hashed by smkeyd with ecdsa)\"\n"
     "name: release-apk\n";
 
 static const char apk_base[] = "name: release-apk\n"
