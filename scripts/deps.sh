@@ -6,8 +6,9 @@
 SMK_PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libssl-dev libpcsclite-dev libevent-dev libyaml-dev check libjansson-dev \
 libsqlite3-dev libcurl4-openssl-dev libzip-dev pcscd vsmartcard-vpcd opensc iproute2 util-linux \
-apksigner procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags \
-shellcheck clang-format clang-tidy"
+procps psmisc python3-cryptography openssh-server openssh-client nftables universal-ctags \
+shellcheck clang-format clang-tidy \
+libp11-kit-dev p11-kit gnutls-bin libengine-pkcs11-openssl apksigner openjdk-17-jdk-headless zip unzip"
 
 smk_install_deps() {
 	local missing="" p
