@@ -180,7 +180,7 @@ static void truncate_to(apk_signers *out, size_t keep)
  * signer's), and its public key field, which must be that certificate's. */
 static int parse_signer(enum apk_scheme s, struct cur *sig, apk_signers *out, smk_err *e)
 {
-	struct cur sd, digests, certs, one, first = {NULL, 0, 0}, sigs, pk;
+	struct cur sd, digests, certs, one = {NULL, 0, 0}, first = {NULL, 0, 0}, sigs, pk;
 	uint64_t at = sig->off;
 	uint32_t min_sdk, max_sdk;
 	size_t ncerts = 0;

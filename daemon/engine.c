@@ -322,6 +322,8 @@ static const char *kind_wire(const char *kind)
 		return "adopted";
 	if (strcmp(kind, ARCHIVE_KIND_CERTIFICATE) == 0)
 		return "certificate";
+	if (strcmp(kind, ARCHIVE_KIND_SIGNATURE) == 0)
+		return "signature";
 	return strcmp(kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 ? "archive_key" : "key";
 }
 

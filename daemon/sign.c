@@ -629,7 +629,7 @@ static void sign_answer(signop *op, json_t *reply, const char *name, json_t *par
 		memset(&err, 0, sizeof(err));
 		err.name = name;
 		err.params = params ? params : json_object();
-		snprintf(err.msg, sizeof(err.msg), "%s", msg);
+		snprintf(err.msg, sizeof(err.msg), "%.*s", (int)sizeof(err.msg) - 1, msg);
 		op_answer(&op->base, NULL, &err);
 		engine_error_clear(&err);
 	}
