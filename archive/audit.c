@@ -46,8 +46,11 @@ struct audit {
 	FILE *out;
 	struct audit_counts c;
 	EVP_PKEY *akey;
-	merkle_tree tree; /* the records' leaves, and every complete subtree */
+	/* the records' leaves, and every complete subtree; with --since, the
+	 * earlier checkpoint's peaks and every leaf after them */
+	merkle_tree tree;
 	uint64_t nleaves;
+	uint64_t from;		     /* the first record audited: 0, or the --since size */
 	archive_chain_cache *chains; /* device chains that validated */
 	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
 	pthread_mutex_t *db_lock;    /* held for every use of the archive's connection */
@@ -256,6 +259,37 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 		problem(au, "record 0: the archive key's policy %s is not sign-only",
 			r.policy_name ? r.policy_name : "(none)");
 	archive_record_free(&r);
+}
+
+/* The record before from, whose hash the next record must carry: read from
+ * the archive, and trusted only because its leaf is in the earlier
+ * checkpoint's tree (an inclusion proof from the stored nodes, checked
+ * against that checkpoint's root). */
+static int prev_of_range(archive *a, struct audit *au, const archive_checkpoint *old,
+			 uint8_t prev[32])
+{
+	smk_buf canon = SMK_BUF_INIT, proof = SMK_BUF_INIT;
+	merkle_nodes nodes;
+	uint8_t leaf[32];
+	smk_err e;
+	int ok;
+
+	ok = archive_get(a, au->from - 1, &canon, NULL, &e) == 0 &&
+	     merkle_leaf_hash(canon.data, canon.len, leaf, &e) == 0 &&
+	     archive_tree_nodes(a, old->size, &nodes, &e) == 0 &&
+	     merkle_nodes_inclusion_proof(&nodes, old->size, au->from - 1, &proof, &e) == 0 &&
+	     merkle_verify_inclusion(au->from - 1, old->size, leaf, proof.data, proof.len,
+				     old->root, &e) == 0 &&
+	     smk_sha256(canon.data, canon.len, prev, &e) == 0;
+	if (!ok)
+		problem(au,
+			"record %" PRIu64
+			" (the last the earlier checkpoint covers) is not the one it committed "
+			"to: %s",
+			au->from - 1, e.msg);
+	smk_buf_free(&canon);
+	smk_buf_free(&proof);
+	return ok;
 }
 
 /* Records read per batch and thread: a batch is read while the one before
@@ -577,54 +611,39 @@ static int emit(struct audit *au, struct batch *b, smk_err *e)
 	return 0;
 }
 
-/* Verify records [from, to) (to = UINT64_MAX: to the last) on jobs threads,
- * printing them in record order and appending their leaves to au->tree,
- * which holds the leaves of records [0, from) on entry. Record from's
- * previous-record hash is checked against record from - 1 when that is
- * stored; a gap is named from record from on. */
+/* Audit records from..to-1 as they are stored (a missing one is named),
+ * appending their leaves to au->tree, which holds the first from leaves (or
+ * their peaks). prev is the hash of record from-1 when have_prev. The one
+ * path every record of an audit takes, whole or --since: on o->jobs
+ * threads, printed in record order. */
 static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t from,
-		       uint64_t to, unsigned jobs, smk_err *e)
+		       uint64_t to, uint8_t prev[32], int have_prev, smk_err *e)
 {
 	struct batch b[2];
 	struct cursor cur;
 	struct pool p;
+	unsigned jobs = o->jobs;
 	size_t cap;
 	int rc = -1, i = 0;
 
 	memset(b, 0, sizeof(b));
 	memset(&cur, 0, sizeof(cur));
 	cur.expect = from;
+	cur.have_prev = have_prev;
+	if (have_prev)
+		memcpy(cur.prev, prev, 32);
 	if (jobs < 1)
 		jobs = 1;
 	if (jobs > JOBS_MAX)
 		jobs = JOBS_MAX;
 	cap = jobs * BATCH_PER_JOB < BATCH_MIN ? BATCH_MIN : jobs * BATCH_PER_JOB;
-	/* the whole table as it is, negative sequence numbers included (named
-	 * as a gap), unless a range was asked for */
 	if (archive_db_prepare(a,
-			       from == 0 && to == UINT64_MAX
-				   ? "SELECT seq, request_id, canonical, signature FROM records"
-				     " ORDER BY seq"
-				   : "SELECT seq, request_id, canonical, signature FROM records"
-				     " WHERE seq >= ? AND seq < ? ORDER BY seq",
+			       "SELECT seq, request_id, canonical, signature FROM records"
+			       " WHERE seq >= ? AND seq < ? ORDER BY seq",
 			       &cur.st, e) < 0)
 		return -1;
-	if (from != 0 || to != UINT64_MAX) {
-		smk_buf canon = SMK_BUF_INIT;
-		smk_err ge;
-
-		sqlite3_bind_int64(cur.st, 1, (sqlite3_int64)from);
-		sqlite3_bind_int64(cur.st, 2, to > INT64_MAX ? INT64_MAX : (sqlite3_int64)to);
-		if (from > 0 && archive_get(a, from - 1, &canon, NULL, &ge) == 0) {
-			if (smk_sha256(canon.data, canon.len, cur.prev, e) < 0) {
-				smk_buf_free(&canon);
-				sqlite3_finalize(cur.st);
-				return -1;
-			}
-			cur.have_prev = 1;
-		}
-		smk_buf_free(&canon);
-	}
+	sqlite3_bind_int64(cur.st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(cur.st, 2, (sqlite3_int64)to);
 	if (pool_init(&p, a, au, o, jobs, e) < 0) {
 		sqlite3_finalize(cur.st);
 		return -1;
@@ -652,16 +671,33 @@ out:
 	return rc;
 }
 
-static int audit_records(archive *a, struct audit *au, const archive_audit_opts *o, smk_err *e)
+static int audit_records(archive *a, struct audit *au, const archive_audit_opts *o,
+			 const archive_checkpoint *old, smk_err *e)
 {
-	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
-		"kind", "policy", "label", "requester");
-	if (audit_range(a, au, o, 0, UINT64_MAX, o->jobs, e) < 0)
+	uint8_t prev[32];
+	uint64_t size;
+	int have_prev = 0;
+
+	fprintf(au->out, "\nRecords\n");
+	if (au->from)
+		fprintf(au->out,
+			"  records 0..%" PRIu64 " are covered by the earlier checkpoint (audited "
+			"then): only the records after it are read\n",
+			au->from - 1);
+	fprintf(au->out, "  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)", "kind",
+		"policy", "label", "requester");
+	if (archive_size(a, &size, e) < 0)
+		return -1;
+	if (au->from)
+		have_prev = prev_of_range(a, au, old, prev);
+	au->nleaves = au->from;
+	if (audit_range(a, au, o, au->from, size, prev, have_prev, e) < 0)
 		return -1;
 	fprintf(au->out,
-		"  %" PRIu64 " records (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
+		"  %" PRIu64 " records%s (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
 		" adopted, %" PRIu64 " certificate%s)\n",
-		au->nleaves, au->c.n_archive_key, au->c.n_key, au->c.n_adopted, au->c.n_cert,
+		au->nleaves - au->from, au->from ? " audited" : "", au->c.n_archive_key,
+		au->c.n_key, au->c.n_adopted, au->c.n_cert,
 		au->c.n_unreadable ? ", the rest unreadable" : "");
 	if (au->c.n_recovered)
 		fprintf(au->out,
@@ -680,9 +716,11 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	uint8_t prev_root[32];
 	int rc;
 
-	fprintf(au->out, "\nCheckpoints\n");
-	if (archive_db_prepare(a, "SELECT size, note FROM checkpoints ORDER BY size", &st, e) < 0)
+	fprintf(au->out, "\nCheckpoints%s\n", au->from ? " (from the earlier one on)" : "");
+	if (archive_db_prepare(
+		a, "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size", &st, e) < 0)
 		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)au->from);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t size = (uint64_t)sqlite3_column_int64(st, 0);
 		archive_checkpoint cp;
@@ -760,59 +798,179 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	return 0;
 }
 
-static void audit_since(struct audit *au, const archive_audit_opts *o)
+/* --since, before the records: the earlier checkpoint, trusted (an earlier
+ * audit verified it) once its signature by the archive key holds; the
+ * stored peaks of its tree, which must fold to its root. Then only the
+ * records after it are read: 1 (au->from and au->tree set). 0: the whole
+ * log is audited (a problem says why, unless the checkpoint is of size 0). */
+static int since_start(archive *a, struct audit *au, const archive_audit_opts *o,
+		       archive_checkpoint *old, int *opened)
 {
-	archive_checkpoint old;
+	uint8_t peaks[64][32], r[32];
+	uint64_t size;
+	unsigned n, k;
+	smk_err e;
+
+	*opened = 0;
+	fprintf(au->out, "\nSince %s\n",
+		o->since_name ? smk_show(o->since_name) : "earlier checkpoint");
+	if (!au->akey) {
+		problem(au, "no archive key: cannot check the earlier checkpoint");
+		return 0;
+	}
+	if (archive_checkpoint_open(o->since, o->since_len, au->akey, old, &e) < 0) {
+		problem(au, "earlier checkpoint: %s", e.msg);
+		return 0;
+	}
+	*opened = 1;
+	if (archive_size(a, &size, &e) < 0 || old->size == 0 || old->size > size) {
+		if (old->size)
+			fprintf(au->out, "  every record is audited\n");
+		return 0; /* a truncated log is named after the records */
+	}
+	if (archive_tree_peaks(a, old->size, peaks, &n, &e) < 0) {
+		problem(au, "the stored tree of the first %" PRIu64 " records: %s", old->size,
+			e.msg);
+		return 0;
+	}
+	memcpy(r, peaks[n - 1], 32);
+	for (k = n - 1; k-- > 0;)
+		if (merkle_node_hash(peaks[k], r, r, &e) < 0)
+			return 0;
+	if (memcmp(r, old->root, 32) != 0) {
+		problem(au,
+			"the stored tree of the first %" PRIu64
+			" records does not lead to the earlier checkpoint's root: every record is "
+			"audited",
+			old->size);
+		return 0;
+	}
+	if (merkle_tree_start_at(&au->tree, old->size, (const uint8_t(*)[32])peaks, &e) < 0) {
+		problem(au, "earlier checkpoint: %s", e.msg);
+		return 0;
+	}
+	au->from = old->size;
+	fprintf(au->out,
+		"  checkpoint of size %" PRIu64 " signed by the archive key; the stored tree "
+		"leads to its root\n",
+		old->size);
+	return 1;
+}
+
+/* The stored tree's consistency proof from the earlier checkpoint to the
+ * latest signed one, checked against both roots. */
+static void since_stored_proof(archive *a, struct audit *au, const archive_checkpoint *old)
+{
+	smk_buf note = SMK_BUF_INIT, proof = SMK_BUF_INIT;
+	archive_checkpoint cur;
+	uint64_t size, new_size;
+	smk_err e;
+
+	if (archive_latest_checkpoint(a, &note, &size, &e) < 0 ||
+	    archive_checkpoint_open_key(note.data, note.len, &au->ckey, &cur, &e) < 0) {
+		problem(au, "latest checkpoint: %s", e.msg);
+		goto out;
+	}
+	new_size = cur.size;
+	if (cur.size < old->size ||
+	    archive_consistency_proof(a, old->size, &new_size, &proof, &e) < 0 ||
+	    merkle_verify_consistency(old->size, cur.size, old->root, cur.root, proof.data,
+				      proof.len, &e) < 0)
+		problem(au,
+			"the stored tree proves no consistency from size %" PRIu64
+			" to the latest checkpoint (size %" PRIu64 "): %s",
+			old->size, cur.size, cur.size < old->size ? "it is smaller" : e.msg);
+	else
+		fprintf(au->out,
+			"  ok: the stored tree's proof from size %" PRIu64 " to the latest "
+			"checkpoint (size %" PRIu64 ") verifies\n",
+			old->size, cur.size);
+out:
+	smk_buf_free(&note);
+	smk_buf_free(&proof);
+}
+
+static void audit_since(archive *a, struct audit *au, const archive_audit_opts *o,
+			const archive_checkpoint *old)
+{
 	uint8_t root[32];
 	smk_buf proof = SMK_BUF_INIT;
 	smk_err e;
 
 	fprintf(au->out, "\nConsistency with %s\n",
 		o->since_name ? smk_show(o->since_name) : "earlier checkpoint");
-	if (!au->akey) {
-		problem(au, "no archive key: cannot check the earlier checkpoint");
-		return;
-	}
-	if (archive_checkpoint_open(o->since, o->since_len, au->akey, &old, &e) < 0) {
-		problem(au, "earlier checkpoint: %s", e.msg);
-		return;
-	}
-	if (old.size > au->nleaves) {
+	if (old->size > au->nleaves) {
 		problem(au,
 			"the log has %" PRIu64
 			" records, fewer than the earlier checkpoint's %" PRIu64
 			": it was truncated",
-			au->nleaves, old.size);
+			au->nleaves, old->size);
 		return;
 	}
+	if (au->from)
+		since_stored_proof(a, au, old);
+	/* the tree of the records as audited (hashed from their bytes after
+	 * the earlier checkpoint's peaks) */
 	if (merkle_tree_root(&au->tree, au->nleaves, root, &e) < 0 ||
-	    merkle_tree_consistency_proof(&au->tree, au->nleaves, old.size, &proof, &e) < 0 ||
-	    merkle_verify_consistency(old.size, au->nleaves, old.root, root, proof.data, proof.len,
-				      &e) < 0)
+	    merkle_tree_consistency_proof(&au->tree, au->nleaves, old->size, &proof, &e) < 0 ||
+	    merkle_verify_consistency(old->size, au->nleaves, old->root, root, proof.data,
+				      proof.len, &e) < 0)
 		problem(au,
 			"the log is not an append-only extension of checkpoint size %" PRIu64
 			": %s",
-			old.size, e.msg);
+			old->size, e.msg);
 	else
-		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old.size,
+		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old->size,
 			au->nleaves);
 	smk_buf_free(&proof);
+}
+
+/* With --since: the intents after the one of the last record the earlier
+ * checkpoint covers (those before it were listed by the earlier audit). */
+static int first_intent(archive *a, struct audit *au, int64_t *after, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*after = 0;
+	if (!au->from)
+		return 0;
+	if (archive_db_prepare(a,
+			       "SELECT i.rowid FROM records r JOIN intents i USING(request_id)"
+			       " WHERE r.seq = ?",
+			       &st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(au->from - 1));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*after = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, "read intents", e);
+	fprintf(au->out,
+		"  (the intents up to record %" PRIu64 "'s were listed by the earlier audit)\n",
+		au->from - 1);
+	return 0;
 }
 
 static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 {
 	sqlite3_stmt *st;
 	unsigned open = 0, failed = 0, refused = 0;
+	int64_t after;
 	int rc;
 
 	fprintf(au->out, "\nIntents and outcomes\n");
-	if (archive_db_prepare(a,
+	if (first_intent(a, au, &after, e) < 0 ||
+	    archive_db_prepare(a,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.chr,"
 			       " o.status, o.seq, o.reason, r.seq FROM intents i"
 			       " LEFT JOIN outcomes o USING(request_id)"
-			       " LEFT JOIN records r USING(request_id) ORDER BY i.rowid",
+			       " LEFT JOIN records r USING(request_id) WHERE i.rowid > ?"
+			       " ORDER BY i.rowid",
 			       &st, e) < 0)
 		return -1;
+	sqlite3_bind_int64(st, 1, after);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		const char *status = (const char *)sqlite3_column_text(st, 5);
@@ -907,17 +1065,17 @@ static void audit_log_key(struct audit *au, const archive_audit_opts *o)
  * computed from) */
 static void audit_stats(struct audit *au)
 {
+	uint64_t n = au->nleaves - au->from; /* the records read */
 	size_t i;
 
 	smk_sigcount_sort(&au->sigs);
 	fprintf(au->out, "\nSignature verifications\n");
 	for (i = 0; i < au->sigs.n; i++)
 		fprintf(au->out, "  %s: %" PRIu64 " (%.3f per record)\n", au->sigs.kind[i].name,
-			au->sigs.kind[i].n,
-			au->nleaves ? (double)au->sigs.kind[i].n / (double)au->nleaves : 0.0);
+			au->sigs.kind[i].n, n ? (double)au->sigs.kind[i].n / (double)n : 0.0);
 	if (au->sigs.other)
 		fprintf(au->out, "  other kinds: %" PRIu64 "\n", au->sigs.other);
-	fprintf(au->out, "  %" PRIu64 " records\n", au->nleaves);
+	fprintf(au->out, "  %" PRIu64 " records read\n", n);
 }
 
 int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigned *problems,
@@ -925,10 +1083,12 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 {
 	pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
 	struct audit au;
+	archive_checkpoint old;
 	char origin[ARCHIVE_ORIGIN_MAX] = "?";
-	int rc = -1;
+	int rc = -1, since_ok = 0;
 
 	memset(&au, 0, sizeof(au));
+	memset(&old, 0, sizeof(old));
 	au.out = report;
 	au.db_lock = &db_lock;
 	smk_sigcount_attach(&au.sigs);
@@ -953,10 +1113,12 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	}
 	fprintf(report, "archive key: %s\n", smk_show(origin));
 	audit_log_key(&au, o);
-	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
-		goto out;
 	if (o->since)
-		audit_since(&au, o);
+		since_start(a, &au, o, &old, &since_ok);
+	if (audit_records(a, &au, o, &old, e) < 0 || audit_checkpoints(a, &au, e) < 0)
+		goto out;
+	if (since_ok)
+		audit_since(a, &au, o, &old);
 	if (audit_outcomes(a, &au, e) < 0 ||
 	    archive_witness_audit(a, report, &au.c.problems, e) < 0)
 		goto out;

@@ -5,7 +5,8 @@
  * number of threads, on a clean archive and on one with problems planted
  * in several records (a swapped signature, a changed record that breaks
  * the hash chain, deleted rows, an unreadable record, a certificate whose
- * key record is gone), and each planted problem is named at its record.
+ * key record is gone), also with --since an earlier checkpoint, and each
+ * planted problem is named at its record.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #define T_IN 1795000000 /* 2026-11-18 */
 
 static archfix P;
+static smk_buf since; /* an earlier checkpoint note for --since, or empty */
 
 static const archfix_cfg cfg = {
     .prefix = "smk-auditjobs",
@@ -50,6 +52,7 @@ static void setup(void)
 static void teardown(void)
 {
 	archfix_teardown(&P);
+	smk_buf_free(&since);
 }
 
 static void sql(const char *path, const char *stmt)
@@ -80,6 +83,11 @@ static unsigned audit(const char *path, unsigned jobs, smk_buf *out)
 	o.path = "archive";
 	o.jobs = jobs;
 	o.stats = 1;
+	if (since.len) {
+		o.since = since.data;
+		o.since_len = since.len;
+		o.since_name = "earlier.txt";
+	}
 	ck_assert_msg(archive_open(path, ARCHIVE_OPEN_READONLY, &ro, &e) == 0, "%s", e.msg);
 	ck_assert_msg(archive_audit(ro, &o, f, &problems, &e) == 0, "%s", e.msg);
 	archive_close(ro);
@@ -196,7 +204,7 @@ START_TEST(clean_archive_same_report_on_any_number_of_threads)
 				   "  ecdsa brainpoolP256r1: 48 (0.787 per record)\n"),
 		      "%s", (const char *)report.data);
 	ck_assert_msg(has(&report, "  ecdsa prime256v1: 168 (2.754 per record)\n"
-				   "  61 records\n"),
+				   "  61 records read\n"),
 		      "%s", (const char *)report.data);
 	smk_buf_free(&report);
 	EVP_PKEY_free(issuer);
@@ -311,6 +319,41 @@ START_TEST(smkey_audit_jobs_report_files_are_the_same)
 }
 END_TEST
 
+START_TEST(since_an_earlier_checkpoint_same_report_on_any_number_of_threads)
+{
+	EVP_PKEY *issuer = tu_keygen("P-256");
+	smk_buf report = SMK_BUF_INIT;
+	uint64_t size;
+	unsigned problems;
+	smk_err e;
+
+	fill_archive(15, issuer);
+	ck_assert_msg(archive_latest_checkpoint(P.a, &since, &size, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(size, 21);
+	fill_archive(30, issuer);
+	problems = audit_every_way(P.path, &report);
+	ck_assert_msg(problems == 0, "%u problems:\n%s", problems, (const char *)report.data);
+	ck_assert_msg(has(&report, "  40 records audited (0 archive key, 30 generated, 0 adopted, "
+				   "10 certificate)\n") &&
+			  has(&report, "  40 records read\n"),
+		      "%s", (const char *)report.data);
+	/* record 21, the first after the checkpoint, and a later one changed */
+	sql(P.path, "DROP TRIGGER records_no_update;"
+		    "UPDATE records SET signature = (SELECT signature FROM records WHERE seq = 20)"
+		    " WHERE seq = 21;"
+		    "UPDATE records SET signature = (SELECT signature FROM records WHERE seq = 40)"
+		    " WHERE seq = 50;");
+	problems = audit_every_way(P.path, &report);
+	ck_assert_msg(has(&report, "record 21 (key-1): signature by the archive key does not "
+				   "verify") &&
+			  has(&report, "record 50 ("),
+		      "%s", (const char *)report.data);
+	ck_assert_msg(problems >= 2, "%u problems:\n%s", problems, (const char *)report.data);
+	smk_buf_free(&report);
+	EVP_PKEY_free(issuer);
+}
+END_TEST
+
 static Suite *audit_jobs_suite(void)
 {
 	Suite *s = suite_create("audit_jobs");
@@ -321,6 +364,7 @@ static Suite *audit_jobs_suite(void)
 	tcase_add_test(tc, clean_archive_same_report_on_any_number_of_threads);
 	tcase_add_test(tc, planted_problems_same_report_on_any_number_of_threads);
 	tcase_add_test(tc, smkey_audit_jobs_report_files_are_the_same);
+	tcase_add_test(tc, since_an_earlier_checkpoint_same_report_on_any_number_of_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -88,13 +88,14 @@ static void forge_label(uint64_t seq, const char *label)
 		sprintf(hex_canon + 2 * i, "%02x", forged.data[i]);
 	for (i = 0; i < sig.len; i++)
 		sprintf(hex_sig + 2 * i, "%02x", sig.data[i]);
-	/* whoever holds the file can drop the writer's triggers */
+	/* whoever holds the file can drop the writer's triggers, and the
+	 * stored tree, which the next writer rebuilds from the records */
 	archive_close(P.a);
 	P.a = NULL;
 	snprintf(stmt, sizeof(stmt),
 		 "DROP TRIGGER records_no_update; DROP TRIGGER checkpoints_no_delete;"
 		 "UPDATE records SET canonical = x'%s', signature = x'%s' WHERE seq = %llu;"
-		 "DELETE FROM checkpoints WHERE size > %llu;",
+		 "DELETE FROM checkpoints WHERE size > %llu; DROP TABLE tree_nodes;",
 		 hex_canon, hex_sig, (unsigned long long)seq, (unsigned long long)seq);
 	sql(stmt);
 	free(hex_canon);
