@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 	archive_intent_info *pending = NULL;
 	smk_buf note = SMK_BUF_INIT;
 	uint8_t root[32];
-	uint64_t size, covered, seqs[2];
+	uint64_t size = 0, covered = 0, seqs[2];
 	unsigned reps = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 200, k;
 	size_t npending;
 	double t0, t1;
