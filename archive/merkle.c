@@ -324,11 +324,12 @@ const uint8_t *merkle_tree_node(const merkle_tree *t, unsigned l, uint64_t i)
 static int tree_get(void *ctx, unsigned l, uint64_t i, uint8_t out[MERKLE_HASH_LEN], smk_err *e)
 {
 	const uint8_t *h = merkle_tree_node(ctx, l, i);
+	uint64_t first = l < 64 ? i << l : 0;
 
 	if (!h)
 		return smk_fail(e, SMK_E_ARG,
 				"merkle: the tree does not hold the subtree of 2^%u leaves at %llu",
-				l, (unsigned long long)(i << l));
+				l, (unsigned long long)first);
 	memcpy(out, h, MERKLE_HASH_LEN);
 	return 0;
 }
@@ -338,7 +339,7 @@ merkle_nodes merkle_tree_nodes(const merkle_tree *t)
 	merkle_nodes n;
 
 	n.get = tree_get;
-	n.ctx = (void *)(uintptr_t)t;
+	n.ctx = (void *)t; /* only read: tree_get takes it back as const */
 	n.size = t->size;
 	return n;
 }

@@ -269,6 +269,12 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 	/* the witness tables came later than format 1: added, never required */
 	if (!a->readonly && archive_witness_schema(a, e) < 0)
 		goto fail_ctx;
+	/* max-keys counts a policy's intents through this index */
+	if (!a->readonly && exec(a,
+				 "CREATE INDEX IF NOT EXISTS intents_policy_kind"
+				 " ON intents(policy_name, kind)",
+				 "index intents", e) < 0)
+		goto fail_ctx;
 	/* the tree table came later still: built here when missing */
 	if (archive_tree_open(a, e) < 0)
 		goto fail_ctx;
