@@ -175,6 +175,10 @@ enum {
 
 int archive_open(const char *path, int flags, archive **out, smk_err *e);
 void archive_close(archive *a);
+/* How many records' tree nodes archive_open stored because the archive had
+ * no tree table, or one behind its records (written before the table
+ * existed, docs/archive.md "Storage"): 0 on every later open. */
+uint64_t archive_tree_built(const archive *a);
 
 int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e);
 /* The signer must be the archive key: for record 0 the key of the record

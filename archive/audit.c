@@ -3,8 +3,20 @@
  * smkey audit: everything an auditor can check about an archive file, as a
  * plain-text report. Unlike verify, it does not stop at the first problem:
  * it names every record, gap, checkpoint and intent that does not hold.
+ *
+ * Records are verified by a pool of threads (archive_audit_opts.jobs): one
+ * thread reads the records from the store in batches while the others
+ * verify the batch before; each record's lines are written to a buffer of
+ * their own and the batch is printed in record order, so the report is the
+ * same whatever the number of threads. The archive's one database
+ * connection is shared under a lock (db_lock), not opened once per thread:
+ * every query then reads the snapshot the records are read from, so a
+ * certificate record's key record is looked up in the same state of the
+ * file as the records themselves, and such lookups are rare (one per
+ * certificate record).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +25,7 @@
 #include <openssl/x509.h>
 
 #include "../common/show.h"
+#include "../common/sigcount.h"
 #include "chaincache.h"
 #include "checkpoint.h"
 #include "logkey.h"
@@ -21,16 +34,27 @@
 #include "verify.h"
 #include "witness.h"
 
-struct audit {
-	FILE *out;
+/* What auditing adds up; one record's counts are added to the audit's in
+ * record order. */
+struct audit_counts {
 	unsigned problems, findings;
-	EVP_PKEY *akey;
-	merkle_tree tree; /* the records' leaves, and every complete subtree */
-	uint64_t nleaves;
 	/* records per kind, for the summary */
 	uint64_t n_key, n_adopted, n_cert, n_sig, n_archive_key, n_unreadable, n_recovered;
+};
+
+struct audit {
+	FILE *out;
+	struct audit_counts c;
+	EVP_PKEY *akey;
+	/* the records' leaves, and every complete subtree; with --since, the
+	 * earlier checkpoint's peaks and every leaf after them */
+	merkle_tree tree;
+	uint64_t nleaves;
+	uint64_t from;		     /* the first record audited: 0, or the --since size */
 	archive_chain_cache *chains; /* device chains that validated */
 	archive_checkpoint_key ckey; /* akey's origin and key ID, derived once */
+	pthread_mutex_t *db_lock;    /* held for every use of the archive's connection */
+	smk_sigcount sigs;	     /* the signature verifications made */
 };
 
 static void problem(struct audit *au, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,7 +67,7 @@ static void problem(struct audit *au, const char *fmt, ...)
 	char line[SMK_SHOW_MAX];
 	va_list ap;
 
-	au->problems++;
+	au->c.problems++;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
@@ -58,8 +82,8 @@ static void finding(struct audit *au, const char *fmt, ...)
 {
 	va_list ap;
 
-	au->problems++;
-	au->findings++;
+	au->c.problems++;
+	au->c.findings++;
 	fputs("  FINDING: ", au->out);
 	va_start(ap, fmt);
 	vfprintf(au->out, fmt, ap);
@@ -112,7 +136,7 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 	uint8_t hash[32];
 	char subject[256], fp[65], why[256];
 	smk_err e;
-	int sig = strcmp(r->kind, ARCHIVE_KIND_SIGNATURE) == 0;
+	int rc, sig = strcmp(r->kind, ARCHIVE_KIND_SIGNATURE) == 0;
 
 	if (sig) {
 		smk_hex_to(fp, r->sig_input.data, r->sig_input.len < 32 ? r->sig_input.len : 32,
@@ -124,7 +148,10 @@ static void audit_certificate(archive *a, struct audit *au, const archive_record
 		fprintf(au->out, "        certificate %s, SHA-256 %.16s, for record %" PRIu64 "\n",
 			smk_show(subject), fp, r->key_seq);
 	}
-	if (archive_get(a, r->key_seq, &canon, NULL, &e) < 0) {
+	pthread_mutex_lock(au->db_lock);
+	rc = archive_get(a, r->key_seq, &canon, NULL, &e);
+	pthread_mutex_unlock(au->db_lock);
+	if (rc < 0) {
 		problem(au,
 			"record %" PRIu64 " (certificate): its key record %" PRIu64 " is missing",
 			r->seq, r->key_seq);
@@ -160,7 +187,7 @@ static void audit_card(struct audit *au, const archive_record *r)
 
 	archive_card_describe(r, &t);
 	if (t.recovered) {
-		au->n_recovered++;
+		au->c.n_recovered++;
 		fprintf(au->out, "        %s\n", t.source);
 	}
 	fprintf(au->out, "        CAR %s; key domains: %s; algorithm list: %s%s\n", t.car,
@@ -179,26 +206,26 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 
 	if (archive_record_parse(p, n, &r, &e) < 0) {
 		problem(au, "record %" PRIu64 " (request %s): %s", seq, request_id, e.msg);
-		au->n_unreadable++;
+		au->c.n_unreadable++;
 		return;
 	}
 	cert = archive_kind_names_key(r.kind);
 	if (cert) {
 		if (strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0)
-			au->n_sig++;
+			au->c.n_sig++;
 		else
-			au->n_cert++;
+			au->c.n_cert++;
 		snprintf(what, sizeof(what), "%s record %" PRIu64,
 			 strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0 ? "by" : "for", r.key_seq);
 		label = what;
 	} else {
 		label = r.label;
 		if (strcmp(r.kind, ARCHIVE_KIND_ADOPTED) == 0)
-			au->n_adopted++;
+			au->c.n_adopted++;
 		else if (strcmp(r.kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
-			au->n_archive_key++;
+			au->c.n_archive_key++;
 		else
-			au->n_key++;
+			au->c.n_key++;
 	}
 	when(r.time, t, sizeof(t));
 	fprintf(au->out, "  %-5" PRIu64 " %-21s %-12s %-22s %-16s uid %u", seq, t, smk_show(r.kind),
@@ -258,67 +285,455 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 	archive_record_free(&r);
 }
 
-static int audit_records(archive *a, struct audit *au, const archive_audit_opts *o, smk_err *e)
+/* The record before from, whose hash the next record must carry: read from
+ * the archive, and trusted only because its leaf is in the earlier
+ * checkpoint's tree (an inclusion proof from the stored nodes, checked
+ * against that checkpoint's root). */
+static int prev_of_range(archive *a, struct audit *au, const archive_checkpoint *old,
+			 uint8_t prev[32])
 {
+	smk_buf canon = SMK_BUF_INIT, proof = SMK_BUF_INIT;
+	merkle_nodes nodes;
+	uint8_t leaf[32];
+	smk_err e;
+	int ok;
+
+	ok = archive_get(a, au->from - 1, &canon, NULL, &e) == 0 &&
+	     merkle_leaf_hash(canon.data, canon.len, leaf, &e) == 0 &&
+	     archive_tree_nodes(a, old->size, &nodes, &e) == 0 &&
+	     merkle_nodes_inclusion_proof(&nodes, old->size, au->from - 1, &proof, &e) == 0 &&
+	     merkle_verify_inclusion(au->from - 1, old->size, leaf, proof.data, proof.len,
+				     old->root, &e) == 0 &&
+	     smk_sha256(canon.data, canon.len, prev, &e) == 0;
+	if (!ok)
+		problem(au,
+			"record %" PRIu64
+			" (the last the earlier checkpoint covers) is not the one it committed "
+			"to: %s",
+			au->from - 1, e.msg);
+	smk_buf_free(&canon);
+	smk_buf_free(&proof);
+	return ok;
+}
+
+/* Records read per batch and thread: a batch is read while the one before
+ * is verified, and printed once all of it is. */
+#define BATCH_PER_JOB 128
+#define BATCH_MIN 256
+#define JOBS_MAX 256
+
+/* One record as read from the store, and what auditing it gave. */
+struct slot {
+	uint64_t seq;
+	uint64_t gap_from; /* records gap_from..seq-1 are missing; == seq: none */
+	smk_buf request_id, canon, sig;
+	int has_request_id;
+	uint8_t prev[32]; /* the hash of the record before, when have_prev */
+	int have_prev;
+	uint8_t leaf[32];
+	char *text; /* the record's lines of the report */
+	size_t text_len;
+	struct audit_counts c;
+	int failed; /* e says why: the audit cannot go on */
+	smk_err e;
+};
+
+struct batch {
+	struct slot *v;
+	size_t n, cap;
+};
+
+/* Where reading the records stands between batches. */
+struct cursor {
 	sqlite3_stmt *st;
+	uint64_t expect; /* the next sequence number if none is missing */
 	uint8_t prev[32];
-	uint64_t expect = 0;
-	char sigs[40] = "";
-	int rc, have_prev = 0;
+	int have_prev, done;
+};
 
-	fprintf(au->out, "\nRecords\n  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)",
-		"kind", "policy", "label", "requester");
-	if (archive_db_prepare(a,
-			       "SELECT seq, request_id, canonical, signature FROM records"
-			       " ORDER BY seq",
-			       &st, e) < 0)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-		const uint8_t *p = sqlite3_column_blob(st, 2);
-		size_t n = (size_t)sqlite3_column_bytes(st, 2);
-		uint8_t leaf[32];
+struct worker {
+	struct pool *pool;
+	pthread_t thread;
+	smk_sigcount sigs;
+};
 
-		if (seq != expect) {
-			if (seq == expect + 1)
-				problem(au, "record %" PRIu64 " is missing (a deleted row)",
-					expect);
-			else
-				problem(au,
-					"records %" PRIu64 "..%" PRIu64
-					" are missing (deleted rows)",
-					expect, seq - 1);
-			have_prev = 0;
+/* The threads that verify a batch; the thread that reads the records
+ * verifies too once it has read the next batch. */
+struct pool {
+	archive *a;
+	struct audit *au;
+	const archive_audit_opts *o;
+	pthread_mutex_t lock;
+	pthread_cond_t go, done;
+	struct batch *b; /* the batch being verified, or NULL */
+	size_t next;	 /* its next slot to take */
+	size_t left;	 /* its slots not finished */
+	unsigned round;	 /* counts the batches handed out */
+	int quit;
+	struct worker *w;
+	unsigned nw;
+};
+
+static void audit_slot(struct pool *p, struct slot *s)
+{
+	struct audit w;
+	FILE *f;
+
+	memset(&w, 0, sizeof(w));
+	w.akey = p->au->akey;
+	w.chains = p->au->chains;
+	w.db_lock = p->au->db_lock;
+	f = open_memstream(&s->text, &s->text_len);
+	if (!f) {
+		s->failed = 1;
+		smk_fail(&s->e, SMK_E_NOMEM, "audit of record %" PRIu64 ": out of memory", s->seq);
+		return;
+	}
+	w.out = f;
+	audit_record(p->a, &w, p->o, s->seq,
+		     s->has_request_id ? (const char *)s->request_id.data : NULL, s->canon.data,
+		     s->canon.len, s->sig.data, s->sig.len, s->prev, s->have_prev);
+	if (fclose(f) != 0) {
+		s->failed = 1;
+		smk_fail(&s->e, SMK_E_NOMEM, "audit of record %" PRIu64 ": out of memory", s->seq);
+	} else if (merkle_leaf_hash(s->canon.data, s->canon.len, s->leaf, &s->e) < 0) {
+		s->failed = 1;
+	}
+	s->c = w.c;
+}
+
+/* Verify the slots of the current batch that nobody took yet; p->lock is
+ * held on entry and on return. */
+static void take_slots(struct pool *p)
+{
+	while (p->b && p->next < p->b->n) {
+		struct slot *s = &p->b->v[p->next++];
+
+		pthread_mutex_unlock(&p->lock);
+		audit_slot(p, s);
+		pthread_mutex_lock(&p->lock);
+		if (--p->left == 0)
+			pthread_cond_broadcast(&p->done);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->pool;
+	unsigned seen = 0;
+
+	smk_sigcount_attach(&w->sigs);
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->quit && p->round == seen)
+			pthread_cond_wait(&p->go, &p->lock);
+		if (p->quit)
+			break;
+		seen = p->round;
+		take_slots(p);
+	}
+	pthread_mutex_unlock(&p->lock);
+	smk_sigcount_attach(NULL);
+	return NULL;
+}
+
+/* Hand batch b to the pool's threads. */
+static void pool_start(struct pool *p, struct batch *b)
+{
+	pthread_mutex_lock(&p->lock);
+	p->b = b;
+	p->next = 0;
+	p->left = b->n;
+	p->round++;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Verify what is left of the batch on this thread too, and wait for the
+ * rest of it. */
+static void pool_finish(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	take_slots(p);
+	while (p->left)
+		pthread_cond_wait(&p->done, &p->lock);
+	p->b = NULL;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Start jobs - 1 threads (the calling thread is the last one); fewer when
+ * the system gives no more, which changes nothing but the time taken. */
+static int pool_init(struct pool *p, archive *a, struct audit *au, const archive_audit_opts *o,
+		     unsigned jobs, smk_err *e)
+{
+	unsigned i;
+
+	memset(p, 0, sizeof(*p));
+	p->a = a;
+	p->au = au;
+	p->o = o;
+	if (pthread_mutex_init(&p->lock, NULL) != 0)
+		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
+	if (pthread_cond_init(&p->go, NULL) != 0) {
+		pthread_mutex_destroy(&p->lock);
+		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
+	}
+	if (pthread_cond_init(&p->done, NULL) != 0) {
+		pthread_cond_destroy(&p->go);
+		pthread_mutex_destroy(&p->lock);
+		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
+	}
+	if (jobs > 1 && !(p->w = calloc(jobs - 1, sizeof(*p->w))))
+		jobs = 1;
+	for (i = 0; i + 1 < jobs; i++) {
+		p->w[i].pool = p;
+		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0)
+			break;
+		p->nw++;
+	}
+	return 0;
+}
+
+/* Stop the threads; their signature counts join the audit's. */
+static void pool_free(struct pool *p)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&p->lock);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nw; i++) {
+		pthread_join(p->w[i].thread, NULL);
+		smk_sigcount_add(&p->au->sigs, &p->w[i].sigs);
+	}
+	free(p->w);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->go);
+	pthread_mutex_destroy(&p->lock);
+}
+
+static void batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->cap; i++) {
+		smk_buf_free(&b->v[i].request_id);
+		smk_buf_free(&b->v[i].canon);
+		smk_buf_free(&b->v[i].sig);
+		free(b->v[i].text);
+	}
+	free(b->v);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Copy the row st stands on into s. */
+static int read_row(sqlite3_stmt *st, struct slot *s, smk_err *e)
+{
+	const void *id = sqlite3_column_text(st, 1);
+
+	s->seq = (uint64_t)sqlite3_column_int64(st, 0);
+	smk_buf_reset(&s->request_id);
+	smk_buf_reset(&s->canon);
+	smk_buf_reset(&s->sig);
+	s->has_request_id = id != NULL;
+	if ((id && (smk_buf_add(&s->request_id, id, (size_t)sqlite3_column_bytes(st, 1)) < 0 ||
+		    smk_buf_add_byte(&s->request_id, 0) < 0)) ||
+	    smk_buf_add(&s->canon, sqlite3_column_blob(st, 2),
+			(size_t)sqlite3_column_bytes(st, 2)) < 0 ||
+	    smk_buf_add(&s->sig, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3)) <
+		0)
+		return smk_fail(e, SMK_E_NOMEM, "audit: out of memory reading record %" PRIu64,
+				s->seq);
+	return 0;
+}
+
+/* Read the next records (at most cap) into b: each with the gap before it
+ * and the hash of the record before it, which the hash chain needs. */
+static int fill(archive *a, struct audit *au, struct cursor *cur, struct batch *b, size_t cap,
+		smk_err *e)
+{
+	b->n = 0;
+	if (!b->v) {
+		if (!(b->v = calloc(cap, sizeof(*b->v))))
+			return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
+		b->cap = cap;
+	}
+	while (!cur->done && b->n < b->cap) {
+		struct slot *s = &b->v[b->n];
+		int rc, r = 0;
+
+		pthread_mutex_lock(au->db_lock);
+		rc = sqlite3_step(cur->st);
+		if (rc == SQLITE_ROW)
+			r = read_row(cur->st, s, e);
+		else if (rc != SQLITE_DONE)
+			r = archive_db_fail(a, "read records", e);
+		pthread_mutex_unlock(au->db_lock);
+		if (r < 0)
+			return -1;
+		if (rc == SQLITE_DONE) {
+			cur->done = 1;
+			break;
 		}
-		audit_record(a, au, o, seq, (const char *)sqlite3_column_text(st, 1), p, n,
-			     sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), prev,
-			     have_prev);
-		if (merkle_leaf_hash(p, n, leaf, e) < 0 ||
-		    merkle_tree_append(&au->tree, leaf, e) < 0 || smk_sha256(p, n, prev, e) < 0) {
-			sqlite3_finalize(st);
+		free(s->text);
+		s->text = NULL;
+		s->text_len = 0;
+		s->failed = 0;
+		memset(&s->c, 0, sizeof(s->c));
+		s->gap_from = s->seq == cur->expect ? s->seq : cur->expect;
+		s->have_prev = cur->have_prev && s->seq == cur->expect;
+		memcpy(s->prev, cur->prev, 32);
+		if (smk_sha256(s->canon.data, s->canon.len, cur->prev, e) < 0)
+			return -1;
+		cur->have_prev = 1;
+		cur->expect = s->seq + 1;
+		b->n++;
+	}
+	return 0;
+}
+
+static void add_counts(struct audit_counts *to, const struct audit_counts *c)
+{
+	to->problems += c->problems;
+	to->findings += c->findings;
+	to->n_key += c->n_key;
+	to->n_adopted += c->n_adopted;
+	to->n_cert += c->n_cert;
+	to->n_sig += c->n_sig;
+	to->n_archive_key += c->n_archive_key;
+	to->n_unreadable += c->n_unreadable;
+	to->n_recovered += c->n_recovered;
+}
+
+/* Print a verified batch in record order and add its leaves to the tree. */
+static int emit(struct audit *au, struct batch *b, smk_err *e)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct slot *s = &b->v[i];
+
+		if (s->failed) {
+			*e = s->e;
 			return -1;
 		}
+		if (s->gap_from + 1 == s->seq)
+			problem(au, "record %" PRIu64 " is missing (a deleted row)", s->gap_from);
+		else if (s->gap_from != s->seq)
+			problem(au, "records %" PRIu64 "..%" PRIu64 " are missing (deleted rows)",
+				s->gap_from, s->seq - 1);
+		if (s->text_len && fwrite(s->text, 1, s->text_len, au->out) != s->text_len)
+			return smk_fail(e, SMK_E_IO, "audit: cannot write the report");
+		free(s->text);
+		s->text = NULL;
+		add_counts(&au->c, &s->c);
+		if (merkle_tree_append(&au->tree, s->leaf, e) < 0)
+			return -1;
 		au->nleaves++;
-		have_prev = 1;
-		expect = seq + 1;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, "read records", e);
-	if (au->n_sig)
-		snprintf(sigs, sizeof(sigs), ", %" PRIu64 " signature", au->n_sig);
+	return 0;
+}
+
+/* Audit records from..to-1 as they are stored (a missing one is named),
+ * appending their leaves to au->tree, which holds the first from leaves (or
+ * their peaks). prev is the hash of record from-1 when have_prev. The one
+ * path every record of an audit takes, whole or --since: on o->jobs
+ * threads, printed in record order. */
+static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t from,
+		       uint64_t to, uint8_t prev[32], int have_prev, smk_err *e)
+{
+	struct batch b[2];
+	struct cursor cur;
+	struct pool p;
+	unsigned jobs = o->jobs;
+	size_t cap;
+	int rc = -1, i = 0;
+
+	memset(b, 0, sizeof(b));
+	memset(&cur, 0, sizeof(cur));
+	cur.expect = from;
+	cur.have_prev = have_prev;
+	if (have_prev)
+		memcpy(cur.prev, prev, 32);
+	if (jobs < 1)
+		jobs = 1;
+	if (jobs > JOBS_MAX)
+		jobs = JOBS_MAX;
+	cap = jobs * BATCH_PER_JOB < BATCH_MIN ? BATCH_MIN : jobs * BATCH_PER_JOB;
+	if (archive_db_prepare(a,
+			       "SELECT seq, request_id, canonical, signature FROM records"
+			       " WHERE seq >= ? AND seq < ? ORDER BY seq",
+			       &cur.st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(cur.st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(cur.st, 2, (sqlite3_int64)to);
+	if (pool_init(&p, a, au, o, jobs, e) < 0) {
+		sqlite3_finalize(cur.st);
+		return -1;
+	}
+	if (fill(a, au, &cur, &b[0], cap, e) < 0)
+		goto out;
+	while (b[i].n) {
+		pool_start(&p, &b[i]);
+		/* the next batch is read while this one is verified */
+		if (fill(a, au, &cur, &b[!i], cap, e) < 0) {
+			pool_finish(&p);
+			goto out;
+		}
+		pool_finish(&p);
+		if (emit(au, &b[i], e) < 0)
+			goto out;
+		i = !i;
+	}
+	rc = 0;
+out:
+	pool_free(&p);
+	sqlite3_finalize(cur.st);
+	batch_free(&b[0]);
+	batch_free(&b[1]);
+	return rc;
+}
+
+static int audit_records(archive *a, struct audit *au, const archive_audit_opts *o,
+			 const archive_checkpoint *old, smk_err *e)
+{
+	uint8_t prev[32];
+	uint64_t size;
+	char sigs[40] = "";
+	int have_prev = 0;
+
+	fprintf(au->out, "\nRecords\n");
+	if (au->from)
+		fprintf(au->out,
+			"  records 0..%" PRIu64 " are covered by the earlier checkpoint (audited "
+			"then): only the records after it are read\n",
+			au->from - 1);
+	fprintf(au->out, "  %-5s %-21s %-12s %-22s %-16s %s\n", "seq", "time (UTC)", "kind",
+		"policy", "label", "requester");
+	if (archive_size(a, &size, e) < 0)
+		return -1;
+	if (au->from)
+		have_prev = prev_of_range(a, au, old, prev);
+	au->nleaves = au->from;
+	if (audit_range(a, au, o, au->from, size, prev, have_prev, e) < 0)
+		return -1;
+	if (au->c.n_sig)
+		snprintf(sigs, sizeof(sigs), ", %" PRIu64 " signature", au->c.n_sig);
 	fprintf(au->out,
-		"  %" PRIu64 " records (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
+		"  %" PRIu64 " records%s (%" PRIu64 " archive key, %" PRIu64 " generated, %" PRIu64
 		" adopted, %" PRIu64 " certificate%s%s)\n",
-		au->nleaves, au->n_archive_key, au->n_key, au->n_adopted, au->n_cert, sigs,
-		au->n_unreadable ? ", the rest unreadable" : "");
-	if (au->n_recovered)
+		au->nleaves - au->from, au->from ? " audited" : "", au->c.n_archive_key,
+		au->c.n_key, au->c.n_adopted, au->c.n_cert, sigs,
+		au->c.n_unreadable ? ", the rest unreadable" : "");
+	if (au->c.n_recovered)
 		fprintf(au->out,
 			"  %" PRIu64
 			" recovered: read back from CE|id after the card's answer under "
 			"secure messaging was lost; their algorithm lists rest on the intent and "
 			"the CHR unless the card confirmed them\n",
-			au->n_recovered);
+			au->c.n_recovered);
 	return 0;
 }
 
@@ -329,9 +744,11 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	uint8_t prev_root[32];
 	int rc;
 
-	fprintf(au->out, "\nCheckpoints\n");
-	if (archive_db_prepare(a, "SELECT size, note FROM checkpoints ORDER BY size", &st, e) < 0)
+	fprintf(au->out, "\nCheckpoints%s\n", au->from ? " (from the earlier one on)" : "");
+	if (archive_db_prepare(
+		a, "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size", &st, e) < 0)
 		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)au->from);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t size = (uint64_t)sqlite3_column_int64(st, 0);
 		archive_checkpoint cp;
@@ -411,59 +828,179 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 	return 0;
 }
 
-static void audit_since(struct audit *au, const archive_audit_opts *o)
+/* --since, before the records: the earlier checkpoint, trusted (an earlier
+ * audit verified it) once its signature by the archive key holds; the
+ * stored peaks of its tree, which must fold to its root. Then only the
+ * records after it are read: 1 (au->from and au->tree set). 0: the whole
+ * log is audited (a problem says why, unless the checkpoint is of size 0). */
+static int since_start(archive *a, struct audit *au, const archive_audit_opts *o,
+		       archive_checkpoint *old, int *opened)
 {
-	archive_checkpoint old;
+	uint8_t peaks[64][32], r[32];
+	uint64_t size;
+	unsigned n, k;
+	smk_err e;
+
+	*opened = 0;
+	fprintf(au->out, "\nSince %s\n",
+		o->since_name ? smk_show(o->since_name) : "earlier checkpoint");
+	if (!au->akey) {
+		problem(au, "no archive key: cannot check the earlier checkpoint");
+		return 0;
+	}
+	if (archive_checkpoint_open(o->since, o->since_len, au->akey, old, &e) < 0) {
+		problem(au, "earlier checkpoint: %s", e.msg);
+		return 0;
+	}
+	*opened = 1;
+	if (archive_size(a, &size, &e) < 0 || old->size == 0 || old->size > size) {
+		if (old->size)
+			fprintf(au->out, "  every record is audited\n");
+		return 0; /* a truncated log is named after the records */
+	}
+	if (archive_tree_peaks(a, old->size, peaks, &n, &e) < 0) {
+		problem(au, "the stored tree of the first %" PRIu64 " records: %s", old->size,
+			e.msg);
+		return 0;
+	}
+	memcpy(r, peaks[n - 1], 32);
+	for (k = n - 1; k-- > 0;)
+		if (merkle_node_hash(peaks[k], r, r, &e) < 0)
+			return 0;
+	if (memcmp(r, old->root, 32) != 0) {
+		problem(au,
+			"the stored tree of the first %" PRIu64
+			" records does not lead to the earlier checkpoint's root: every record is "
+			"audited",
+			old->size);
+		return 0;
+	}
+	if (merkle_tree_start_at(&au->tree, old->size, (const uint8_t(*)[32])peaks, &e) < 0) {
+		problem(au, "earlier checkpoint: %s", e.msg);
+		return 0;
+	}
+	au->from = old->size;
+	fprintf(au->out,
+		"  checkpoint of size %" PRIu64 " signed by the archive key; the stored tree "
+		"leads to its root\n",
+		old->size);
+	return 1;
+}
+
+/* The stored tree's consistency proof from the earlier checkpoint to the
+ * latest signed one, checked against both roots. */
+static void since_stored_proof(archive *a, struct audit *au, const archive_checkpoint *old)
+{
+	smk_buf note = SMK_BUF_INIT, proof = SMK_BUF_INIT;
+	archive_checkpoint cur;
+	uint64_t size, new_size;
+	smk_err e;
+
+	if (archive_latest_checkpoint(a, &note, &size, &e) < 0 ||
+	    archive_checkpoint_open_key(note.data, note.len, &au->ckey, &cur, &e) < 0) {
+		problem(au, "latest checkpoint: %s", e.msg);
+		goto out;
+	}
+	new_size = cur.size;
+	if (cur.size < old->size ||
+	    archive_consistency_proof(a, old->size, &new_size, &proof, &e) < 0 ||
+	    merkle_verify_consistency(old->size, cur.size, old->root, cur.root, proof.data,
+				      proof.len, &e) < 0)
+		problem(au,
+			"the stored tree proves no consistency from size %" PRIu64
+			" to the latest checkpoint (size %" PRIu64 "): %s",
+			old->size, cur.size, cur.size < old->size ? "it is smaller" : e.msg);
+	else
+		fprintf(au->out,
+			"  ok: the stored tree's proof from size %" PRIu64 " to the latest "
+			"checkpoint (size %" PRIu64 ") verifies\n",
+			old->size, cur.size);
+out:
+	smk_buf_free(&note);
+	smk_buf_free(&proof);
+}
+
+static void audit_since(archive *a, struct audit *au, const archive_audit_opts *o,
+			const archive_checkpoint *old)
+{
 	uint8_t root[32];
 	smk_buf proof = SMK_BUF_INIT;
 	smk_err e;
 
 	fprintf(au->out, "\nConsistency with %s\n",
 		o->since_name ? smk_show(o->since_name) : "earlier checkpoint");
-	if (!au->akey) {
-		problem(au, "no archive key: cannot check the earlier checkpoint");
-		return;
-	}
-	if (archive_checkpoint_open(o->since, o->since_len, au->akey, &old, &e) < 0) {
-		problem(au, "earlier checkpoint: %s", e.msg);
-		return;
-	}
-	if (old.size > au->nleaves) {
+	if (old->size > au->nleaves) {
 		problem(au,
 			"the log has %" PRIu64
 			" records, fewer than the earlier checkpoint's %" PRIu64
 			": it was truncated",
-			au->nleaves, old.size);
+			au->nleaves, old->size);
 		return;
 	}
+	if (au->from)
+		since_stored_proof(a, au, old);
+	/* the tree of the records as audited (hashed from their bytes after
+	 * the earlier checkpoint's peaks) */
 	if (merkle_tree_root(&au->tree, au->nleaves, root, &e) < 0 ||
-	    merkle_tree_consistency_proof(&au->tree, au->nleaves, old.size, &proof, &e) < 0 ||
-	    merkle_verify_consistency(old.size, au->nleaves, old.root, root, proof.data, proof.len,
-				      &e) < 0)
+	    merkle_tree_consistency_proof(&au->tree, au->nleaves, old->size, &proof, &e) < 0 ||
+	    merkle_verify_consistency(old->size, au->nleaves, old->root, root, proof.data,
+				      proof.len, &e) < 0)
 		problem(au,
 			"the log is not an append-only extension of checkpoint size %" PRIu64
 			": %s",
-			old.size, e.msg);
+			old->size, e.msg);
 	else
-		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old.size,
+		fprintf(au->out, "  ok: size %" PRIu64 " -> %" PRIu64 " only appended\n", old->size,
 			au->nleaves);
 	smk_buf_free(&proof);
+}
+
+/* With --since: the intents after the one of the last record the earlier
+ * checkpoint covers (those before it were listed by the earlier audit). */
+static int first_intent(archive *a, struct audit *au, int64_t *after, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*after = 0;
+	if (!au->from)
+		return 0;
+	if (archive_db_prepare(a,
+			       "SELECT i.rowid FROM records r JOIN intents i USING(request_id)"
+			       " WHERE r.seq = ?",
+			       &st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(au->from - 1));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*after = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, "read intents", e);
+	fprintf(au->out,
+		"  (the intents up to record %" PRIu64 "'s were listed by the earlier audit)\n",
+		au->from - 1);
+	return 0;
 }
 
 static int audit_outcomes(archive *a, struct audit *au, smk_err *e)
 {
 	sqlite3_stmt *st;
 	unsigned open = 0, failed = 0, refused = 0;
+	int64_t after;
 	int rc;
 
 	fprintf(au->out, "\nIntents and outcomes\n");
-	if (archive_db_prepare(a,
+	if (first_intent(a, au, &after, e) < 0 ||
+	    archive_db_prepare(a,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.chr,"
 			       " o.status, o.seq, o.reason, r.seq FROM intents i"
 			       " LEFT JOIN outcomes o USING(request_id)"
-			       " LEFT JOIN records r USING(request_id) ORDER BY i.rowid",
+			       " LEFT JOIN records r USING(request_id) WHERE i.rowid > ?"
+			       " ORDER BY i.rowid",
 			       &st, e) < 0)
 		return -1;
+	sqlite3_bind_int64(st, 1, after);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		const char *status = (const char *)sqlite3_column_text(st, 5);
@@ -553,21 +1090,46 @@ static void audit_log_key(struct audit *au, const archive_audit_opts *o)
 			k.name, k.text, o->pins->n);
 }
 
+/* --stats: every signature verification the audit made, by algorithm and
+ * curve, in total and per record (what a benchmark's ECDSA bound is
+ * computed from) */
+static void audit_stats(struct audit *au)
+{
+	uint64_t n = au->nleaves - au->from; /* the records read */
+	size_t i;
+
+	smk_sigcount_sort(&au->sigs);
+	fprintf(au->out, "\nSignature verifications\n");
+	for (i = 0; i < au->sigs.n; i++)
+		fprintf(au->out, "  %s: %" PRIu64 " (%.3f per record)\n", au->sigs.kind[i].name,
+			au->sigs.kind[i].n, n ? (double)au->sigs.kind[i].n / (double)n : 0.0);
+	if (au->sigs.other)
+		fprintf(au->out, "  other kinds: %" PRIu64 "\n", au->sigs.other);
+	fprintf(au->out, "  %" PRIu64 " records read\n", n);
+}
+
 int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigned *problems,
 		  smk_err *e)
 {
+	pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
 	struct audit au;
+	archive_checkpoint old;
 	char origin[ARCHIVE_ORIGIN_MAX] = "?";
-	int rc = -1;
+	int rc = -1, since_ok = 0;
 
 	memset(&au, 0, sizeof(au));
+	memset(&old, 0, sizeof(old));
 	au.out = report;
+	au.db_lock = &db_lock;
+	smk_sigcount_attach(&au.sigs);
 	fprintf(report, "smkeyd archive audit: %s\n", o->path ? smk_show(o->path) : "(archive)");
 	fprintf(report, "trust anchors: %s\n",
 		o->trust ? "given: device chains and CV-REQs are verified"
 			 : "none (--trust): device chains and CV-REQs NOT verified");
-	if (o->trust && !(au.chains = archive_chain_cache_new(o->trust)))
+	if (o->trust && !(au.chains = archive_chain_cache_new(o->trust))) {
+		smk_sigcount_attach(NULL);
 		return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
+	}
 	load_archive_key(a, &au);
 	if (au.akey) {
 		smk_err oe;
@@ -581,23 +1143,29 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	}
 	fprintf(report, "archive key: %s\n", smk_show(origin));
 	audit_log_key(&au, o);
-	if (audit_records(a, &au, o, e) < 0 || audit_checkpoints(a, &au, e) < 0)
-		goto out;
 	if (o->since)
-		audit_since(&au, o);
-	if (audit_outcomes(a, &au, e) < 0 || archive_witness_audit(a, report, &au.problems, e) < 0)
+		since_start(a, &au, o, &old, &since_ok);
+	if (audit_records(a, &au, o, &old, e) < 0 || audit_checkpoints(a, &au, e) < 0)
 		goto out;
-	if (au.findings)
+	if (since_ok)
+		audit_since(a, &au, o, &old);
+	if (audit_outcomes(a, &au, e) < 0 ||
+	    archive_witness_audit(a, report, &au.c.problems, e) < 0)
+		goto out;
+	if (o->stats)
+		audit_stats(&au);
+	if (au.c.findings)
 		fprintf(report, "\nResult: FAILED (%u problem%s, of which %u finding%s)\n",
-			au.problems, au.problems == 1 ? "" : "s", au.findings,
-			au.findings == 1 ? "" : "s");
+			au.c.problems, au.c.problems == 1 ? "" : "s", au.c.findings,
+			au.c.findings == 1 ? "" : "s");
 	else
 		fprintf(report, "\nResult: %s (%u problem%s)\n",
-			au.problems ? "FAILED" : "all checks hold", au.problems,
-			au.problems == 1 ? "" : "s");
-	*problems = au.problems;
+			au.c.problems ? "FAILED" : "all checks hold", au.c.problems,
+			au.c.problems == 1 ? "" : "s");
+	*problems = au.c.problems;
 	rc = 0;
 out:
+	smk_sigcount_attach(NULL);
 	EVP_PKEY_free(au.akey);
 	merkle_tree_reset(&au.tree);
 	archive_chain_cache_free(au.chains);

@@ -248,7 +248,7 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 	archive_bundle b;
 	archive_record r, k, ck;
 	const archive_record *dev;
-	uint8_t(*leaves)[32] = NULL;
+	merkle_nodes nodes;
 	uint64_t size;
 	int rc = -1;
 
@@ -291,22 +291,20 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 		smk_fail(e, SMK_E_NOMEM, "bundle: out of memory");
 		goto out;
 	}
-	if (archive_load_leaves(a, size, &leaves, e) < 0)
+	if (archive_tree_nodes(a, size, &nodes, e) < 0)
 		goto out;
 	b.inclusion.index = seq;
 	b.inclusion.size = size;
 	b.key_inclusion.index = 0;
 	b.key_inclusion.size = size;
-	if (merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, seq, &b.inclusion.hashes,
-				   e) < 0 ||
-	    merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, 0, &b.key_inclusion.hashes,
-				   e) < 0)
+	if (merkle_nodes_inclusion_proof(&nodes, size, seq, &b.inclusion.hashes, e) < 0 ||
+	    merkle_nodes_inclusion_proof(&nodes, size, 0, &b.key_inclusion.hashes, e) < 0)
 		goto out;
 	if (b.has_cert_key) {
 		b.cert_key_inclusion.index = r.key_seq;
 		b.cert_key_inclusion.size = size;
-		if (merkle_inclusion_proof((const uint8_t(*)[32])leaves, size, r.key_seq,
-					   &b.cert_key_inclusion.hashes, e) < 0)
+		if (merkle_nodes_inclusion_proof(&nodes, size, r.key_seq,
+						 &b.cert_key_inclusion.hashes, e) < 0)
 			goto out;
 	}
 	if (archive_bundle_encode(&b, out, e) < 0)
@@ -315,7 +313,6 @@ int archive_export_bundle(archive *a, uint64_t seq, smk_buf *out, smk_err *e)
 out:
 	if (rc < 0)
 		smk_context(e, "bundle for record %" PRIu64, seq);
-	free(leaves);
 	archive_record_free(&r);
 	archive_record_free(&k);
 	archive_record_free(&ck);

@@ -2,6 +2,7 @@
 /* The cache of verified device chains (chaincache.h). */
 #include "chaincache.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,10 @@ struct entry {
 };
 
 struct archive_chain_cache {
+	/* audit's threads share one cache: lookups, and the validation of a
+	 * chain not remembered yet, hold the lock, so a chain is validated in
+	 * full once however many threads meet it first */
+	pthread_mutex_t lock;
 	const trust_store *trust;
 	struct entry *v;
 	size_t n, cap;
@@ -29,8 +34,13 @@ archive_chain_cache *archive_chain_cache_new(const trust_store *t)
 {
 	archive_chain_cache *c = calloc(1, sizeof(*c));
 
-	if (c)
-		c->trust = t;
+	if (!c)
+		return NULL;
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->trust = t;
 	return c;
 }
 
@@ -45,6 +55,7 @@ void archive_chain_cache_free(archive_chain_cache *c)
 		chain_free(&c->v[i].ok);
 	}
 	free(c->v);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
@@ -137,9 +148,8 @@ static void remember(archive_chain_cache *c, uint64_t tag, const uint8_t *devaut
 	c->n++;
 }
 
-int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, size_t devaut_len,
-				 const uint8_t *dica, size_t dica_len, time_t at, devaut_chain *out,
-				 smk_err *e)
+static int validate(archive_chain_cache *c, const uint8_t *devaut, size_t devaut_len,
+		    const uint8_t *dica, size_t dica_len, time_t at, devaut_chain *out, smk_err *e)
 {
 	uint64_t tag =
 	    fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), devaut, devaut_len), dica, dica_len);
@@ -170,5 +180,17 @@ int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, 
 	smk_buf_free(&chain);
 	if (rc == 0 && !x)
 		remember(c, tag, devaut, devaut_len, dica, dica_len, out);
+	return rc;
+}
+
+int archive_chain_cache_validate(archive_chain_cache *c, const uint8_t *devaut, size_t devaut_len,
+				 const uint8_t *dica, size_t dica_len, time_t at, devaut_chain *out,
+				 smk_err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = validate(c, devaut, devaut_len, dica, dica_len, at, out, e);
+	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

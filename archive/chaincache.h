@@ -12,7 +12,7 @@
  * other case (different bytes, a date outside a period, a chain that never
  * validated) goes through chain_validate in full, so the answer and its
  * error message are those of chain_validate. One cache serves one trust
- * store.
+ * store, and may be shared by threads.
  */
 #ifndef SMK_ARCHIVE_CHAINCACHE_H
 #define SMK_ARCHIVE_CHAINCACHE_H

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "../common/sigcount.h"
 #include "internal.h"
 #include "vkey.h"
 
@@ -189,6 +190,7 @@ int cosig_verify(const cosig *c, const cosig_key *k, const uint8_t *text, size_t
 		smk_fail(e, SMK_E_CRYPTO, "cosignature by %s: cannot set up Ed25519", c->name);
 		goto out;
 	}
+	smk_sigcount_note(pk);
 	if (EVP_DigestVerify(md, c->sig, 64, msg.data, msg.len) != 1) {
 		smk_fail(e, SMK_E_SIGNATURE,
 			 "cosignature by %s (time %" PRIu64 "): Ed25519 signature does not verify",

@@ -94,7 +94,12 @@ struct archive {
 	int readonly;
 	void (*hook)(const char *step, void *ctx);
 	void *hook_ctx;
-	merkle_tree *tree; /* the log as of the last archive_tree_root, or NULL */
+	/* read-only archives without the tree table: every leaf in memory,
+	 * or NULL */
+	merkle_tree *tree;
+	int tree_table;	     /* tree_nodes holds a node for every record */
+	uint64_t tree_built; /* records whose nodes this open stored (migration) */
+	sqlite3_stmt *tree_get, *tree_put;
 };
 
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
@@ -107,10 +112,30 @@ int archive_db_blob(sqlite3_stmt *st, int col, smk_buf *out, smk_err *e);
 /* Leaf hashes of records 0..size-1 (caller frees *leaves); fails naming the
  * first missing sequence number. */
 int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_err *e);
-/* MTH of records 0..size-1 (size >= the last size asked for), hashing only
- * the records added since the last call: the tree stays in a->tree. */
+/* The leaf hash of every record from..size-1, in order, to add(ctx, i,
+ * leaf); a gap in the sequence numbers is an error naming it. */
+int archive_scan_leaves(archive *a, uint64_t from, uint64_t size,
+			int (*add)(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e),
+			void *ctx, smk_err *e);
+
+/* The persistent tree (tree.c). At open: a writable archive gains the
+ * tree_nodes table (built from the records when it is missing or behind);
+ * a read-only one uses it when it covers every record. */
+int archive_tree_open(archive *a, smk_err *e);
+/* In the record's transaction: its leaf and the subtrees it completes. */
+int archive_tree_add_leaf(archive *a, uint64_t seq, const uint8_t *record, size_t len, smk_err *e);
+/* The nodes of the tree of the first size records: looked up in the table,
+ * or (read-only, no table) computed from the leaves and kept in a->tree. */
+int archive_tree_nodes(archive *a, uint64_t size, merkle_nodes *n, smk_err *e);
+/* MTH of records 0..size-1. */
 int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e);
-/* Drop a->tree (archive_close). */
+/* The stored peaks (merkle_peaks) of the tree of size records; *count of
+ * them in peaks[0..63]. Hints: the caller checks them against a root. */
+int archive_tree_peaks(archive *a, uint64_t size, uint8_t (*peaks)[32], unsigned *count,
+		       smk_err *e);
+/* merkle_tree_append as a scan callback (ctx: the merkle_tree). */
+int archive_tree_leaf_cb(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e);
+/* Drop a->tree and the tree statements (archive_close). */
 void archive_tree_forget(archive *a);
 
 /* Calls fn for every record that parses, newest first, until fn returns

@@ -70,25 +70,90 @@ int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t ou
 }
 
 /* Where subtree hashes come from: a flat array of leaf hashes (every
- * subtree recomputed) or a merkle_tree (complete subtrees looked up). */
+ * subtree recomputed) or complete subtrees looked up (merkle_nodes), each
+ * looked up once per proof: a proof of the oldest leaf asks for the peaks
+ * of the right edge O(log n) times each. */
+#define NODE_MEMO 192
 struct source {
 	const uint8_t (*leaves)[MERKLE_HASH_LEN];
-	const merkle_tree *tree;
+	const merkle_nodes *nodes;
+	unsigned memo_n;
+	struct {
+		unsigned level;
+		uint64_t index;
+		uint8_t hash[MERKLE_HASH_LEN];
+	} memo[NODE_MEMO];
 };
 
-static int tree_mth(const merkle_tree *t, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
-		    smk_err *e);
+static unsigned log2_floor(uint64_t n)
+{
+	unsigned l = 0;
 
-/* MTH(D[lo:lo+n]) */
-static int sub_root(const struct source *s, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+	while (n >>= 1)
+		l++;
+	return l;
+}
+
+static int node_get(struct source *s, unsigned l, uint64_t i, uint8_t out[MERKLE_HASH_LEN],
 		    smk_err *e)
 {
-	if (s->tree)
-		return tree_mth(s->tree, lo, n, out, e);
+	unsigned k;
+
+	for (k = 0; k < s->memo_n; k++)
+		if (s->memo[k].level == l && s->memo[k].index == i) {
+			memcpy(out, s->memo[k].hash, MERKLE_HASH_LEN);
+			return 0;
+		}
+	if (s->nodes->get(s->nodes->ctx, l, i, out, e) < 0)
+		return -1;
+	if (s->memo_n < NODE_MEMO) {
+		s->memo[s->memo_n].level = l;
+		s->memo[s->memo_n].index = i;
+		memcpy(s->memo[s->memo_n].hash, out, MERKLE_HASH_LEN);
+		s->memo_n++;
+	}
+	return 0;
+}
+
+/* RFC 6962's recursion only ever asks for D[lo:lo+n] with lo a multiple of
+ * the largest power of two <= n, so its left part is always a complete
+ * subtree the source keeps. */
+static int nodes_mth(struct source *s, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		     smk_err *e)
+{
+	uint8_t l[MERKLE_HASH_LEN], r[MERKLE_HASH_LEN];
+	uint64_t k;
+	unsigned lv;
+
+	if (n == 0)
+		return merkle_root(NULL, 0, out, e);
+	if (lo > s->nodes->size || n > s->nodes->size - lo)
+		return smk_fail(e, SMK_E_ARG, "merkle: leaves %llu..%llu of a tree of size %llu",
+				(unsigned long long)lo, (unsigned long long)(lo + n - 1),
+				(unsigned long long)s->nodes->size);
+	lv = log2_floor(n);
+	k = UINT64_C(1) << lv;
+	if (lo % k != 0)
+		return smk_fail(e, SMK_E_ARG,
+				"merkle: subtree at %llu of %llu leaves is not aligned",
+				(unsigned long long)lo, (unsigned long long)n);
+	if (k == n)
+		return node_get(s, lv, lo >> lv, out, e);
+	if (node_get(s, lv, lo >> lv, l, e) < 0 || nodes_mth(s, lo + k, n - k, r, e) < 0)
+		return -1;
+	return merkle_node_hash(l, r, out, e);
+}
+
+/* MTH(D[lo:lo+n]) */
+static int sub_root(struct source *s, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
+		    smk_err *e)
+{
+	if (s->nodes)
+		return nodes_mth(s, lo, n, out, e);
 	return merkle_root(s->leaves + lo, n, out, e);
 }
 
-static int add_root(smk_buf *proof, const struct source *s, uint64_t lo, uint64_t n, smk_err *e)
+static int add_root(smk_buf *proof, struct source *s, uint64_t lo, uint64_t n, smk_err *e)
 {
 	uint8_t h[MERKLE_HASH_LEN];
 
@@ -101,8 +166,7 @@ static int add_root(smk_buf *proof, const struct source *s, uint64_t lo, uint64_
 
 /* RFC 6962 §2.1.1 PATH(m, D[lo:lo+n]): the recursion's result comes first,
  * then the sibling subtree at this level. */
-static int path(const struct source *s, uint64_t lo, uint64_t n, uint64_t m, smk_buf *proof,
-		smk_err *e)
+static int path(struct source *s, uint64_t lo, uint64_t n, uint64_t m, smk_buf *proof, smk_err *e)
 {
 	uint64_t k;
 
@@ -114,7 +178,7 @@ static int path(const struct source *s, uint64_t lo, uint64_t n, uint64_t m, smk
 	return path(s, lo + k, n - k, m - k, proof, e) < 0 ? -1 : add_root(proof, s, lo, k, e);
 }
 
-static int inclusion_proof(const struct source *s, uint64_t size, uint64_t index, smk_buf *proof,
+static int inclusion_proof(struct source *s, uint64_t size, uint64_t index, smk_buf *proof,
 			   smk_err *e)
 {
 	if (index >= size)
@@ -127,13 +191,16 @@ static int inclusion_proof(const struct source *s, uint64_t size, uint64_t index
 int merkle_inclusion_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t size, uint64_t index,
 			   smk_buf *proof, smk_err *e)
 {
-	struct source s = {leaves, NULL};
+	struct source s;
 
+	s.leaves = leaves;
+	s.nodes = NULL;
+	s.memo_n = 0;
 	return inclusion_proof(&s, size, index, proof, e);
 }
 
 /* RFC 6962 §2.1.2 SUBPROOF(m, D[lo:lo+n], b). */
-static int subproof(const struct source *s, uint64_t lo, uint64_t n, uint64_t m, int whole,
+static int subproof(struct source *s, uint64_t lo, uint64_t n, uint64_t m, int whole,
 		    smk_buf *proof, smk_err *e)
 {
 	uint64_t k;
@@ -149,8 +216,8 @@ static int subproof(const struct source *s, uint64_t lo, uint64_t n, uint64_t m,
 								  : add_root(proof, s, lo, k, e);
 }
 
-static int consistency_proof(const struct source *s, uint64_t new_size, uint64_t old_size,
-			     smk_buf *proof, smk_err *e)
+static int consistency_proof(struct source *s, uint64_t new_size, uint64_t old_size, smk_buf *proof,
+			     smk_err *e)
 {
 	if (old_size > new_size)
 		return smk_fail(e, SMK_E_ARG,
@@ -164,57 +231,125 @@ static int consistency_proof(const struct source *s, uint64_t new_size, uint64_t
 int merkle_consistency_proof(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t new_size,
 			     uint64_t old_size, smk_buf *proof, smk_err *e)
 {
-	struct source s = {leaves, NULL};
+	struct source s;
 
+	s.leaves = leaves;
+	s.nodes = NULL;
+	s.memo_n = 0;
 	return consistency_proof(&s, new_size, old_size, proof, e);
+}
+
+static struct source *nodes_source(const merkle_nodes *n, smk_err *e)
+{
+	struct source *s = malloc(sizeof(*s));
+
+	if (!s) {
+		smk_fail(e, SMK_E_NOMEM, "merkle: out of memory");
+		return NULL;
+	}
+	s->leaves = NULL;
+	s->nodes = n;
+	s->memo_n = 0;
+	return s;
+}
+
+int merkle_nodes_root(const merkle_nodes *n, uint64_t size, uint8_t out[MERKLE_HASH_LEN],
+		      smk_err *e)
+{
+	struct source *s = nodes_source(n, e);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = nodes_mth(s, 0, size, out, e);
+	free(s);
+	return rc;
+}
+
+int merkle_nodes_inclusion_proof(const merkle_nodes *n, uint64_t size, uint64_t index,
+				 smk_buf *proof, smk_err *e)
+{
+	struct source *s;
+	int rc;
+
+	if (size > n->size)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
+				(unsigned long long)size, (unsigned long long)n->size);
+	if (!(s = nodes_source(n, e)))
+		return -1;
+	rc = inclusion_proof(s, size, index, proof, e);
+	free(s);
+	return rc;
+}
+
+int merkle_nodes_consistency_proof(const merkle_nodes *n, uint64_t new_size, uint64_t old_size,
+				   smk_buf *proof, smk_err *e)
+{
+	struct source *s;
+	int rc;
+
+	if (new_size > n->size)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
+				(unsigned long long)new_size, (unsigned long long)n->size);
+	if (!(s = nodes_source(n, e)))
+		return -1;
+	rc = consistency_proof(s, new_size, old_size, proof, e);
+	free(s);
+	return rc;
+}
+
+unsigned merkle_peaks(uint64_t size, unsigned level[64], uint64_t index[64])
+{
+	unsigned n = 0;
+	int l;
+
+	for (l = 63; l >= 0; l--)
+		if (size & (UINT64_C(1) << l)) {
+			level[n] = (unsigned)l;
+			index[n] = (size >> l) - 1;
+			n++;
+		}
+	return n;
 }
 
 /* ---- the append-only tree ---- */
 
-static unsigned log2_floor(uint64_t n)
+const uint8_t *merkle_tree_node(const merkle_tree *t, unsigned l, uint64_t i)
 {
-	unsigned l = 0;
-
-	while (n >>= 1)
-		l++;
-	return l;
+	if (l >= 64 || i < t->base[l] || i - t->base[l] >= t->cap[l] || i >= (t->size >> l))
+		return NULL;
+	return t->level[l][i - t->base[l]];
 }
 
-/* RFC 6962's recursion only ever asks for D[lo:lo+n] with lo a multiple of
- * the largest power of two <= n, so its left part is always a complete
- * subtree the tree keeps. */
-static int tree_mth(const merkle_tree *t, uint64_t lo, uint64_t n, uint8_t out[MERKLE_HASH_LEN],
-		    smk_err *e)
+static int tree_get(void *ctx, unsigned l, uint64_t i, uint8_t out[MERKLE_HASH_LEN], smk_err *e)
 {
-	uint8_t r[MERKLE_HASH_LEN];
-	uint64_t k;
-	unsigned l;
+	const uint8_t *h = merkle_tree_node(ctx, l, i);
+	uint64_t first = l < 64 ? i << l : 0;
 
-	if (n == 0)
-		return merkle_root(NULL, 0, out, e);
-	if (lo > t->size || n > t->size - lo)
-		return smk_fail(e, SMK_E_ARG, "merkle: leaves %llu..%llu of a tree of size %llu",
-				(unsigned long long)lo, (unsigned long long)(lo + n - 1),
-				(unsigned long long)t->size);
-	l = log2_floor(n);
-	k = UINT64_C(1) << l;
-	if (lo % k != 0)
+	if (!h)
 		return smk_fail(e, SMK_E_ARG,
-				"merkle: subtree at %llu of %llu leaves is not aligned",
-				(unsigned long long)lo, (unsigned long long)n);
-	if (k == n) {
-		memcpy(out, t->level[l][lo >> l], MERKLE_HASH_LEN);
-		return 0;
-	}
-	if (tree_mth(t, lo + k, n - k, r, e) < 0)
-		return -1;
-	return merkle_node_hash(t->level[l][lo >> l], r, out, e);
+				"merkle: the tree does not hold the subtree of 2^%u leaves at %llu",
+				l, (unsigned long long)first);
+	memcpy(out, h, MERKLE_HASH_LEN);
+	return 0;
+}
+
+merkle_nodes merkle_tree_nodes(const merkle_tree *t)
+{
+	merkle_nodes n;
+
+	n.get = tree_get;
+	n.ctx = (void *)t; /* only read: tree_get takes it back as const */
+	n.size = t->size;
+	return n;
 }
 
 static int level_put(merkle_tree *t, unsigned l, uint64_t i, const uint8_t h[MERKLE_HASH_LEN],
 		     smk_err *e)
 {
-	if (i >= t->cap[l]) {
+	uint64_t j = i - t->base[l];
+
+	if (j >= t->cap[l]) {
 		uint64_t cap = t->cap[l] ? 2 * t->cap[l] : 64;
 		uint8_t(*p)[MERKLE_HASH_LEN];
 
@@ -226,7 +361,33 @@ static int level_put(merkle_tree *t, unsigned l, uint64_t i, const uint8_t h[MER
 		t->level[l] = p;
 		t->cap[l] = cap;
 	}
-	memcpy(t->level[l][i], h, MERKLE_HASH_LEN);
+	memcpy(t->level[l][j], h, MERKLE_HASH_LEN);
+	return 0;
+}
+
+int merkle_tree_start_at(merkle_tree *t, uint64_t size, const uint8_t (*peaks)[MERKLE_HASH_LEN],
+			 smk_err *e)
+{
+	unsigned lv[64], k, n;
+	uint64_t ix[64];
+	unsigned l;
+
+	if (t->size != 0)
+		return smk_fail(e, SMK_E_ARG, "merkle: a tree can only start when empty");
+	if (size > MERKLE_MAX_SIZE)
+		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu too large",
+				(unsigned long long)size);
+	for (l = 0; l < 64; l++)
+		t->base[l] = size >> l;
+	n = merkle_peaks(size, lv, ix);
+	for (k = 0; k < n; k++) {
+		t->base[lv[k]] = ix[k];
+		if (level_put(t, lv[k], ix[k], peaks[k], e) < 0) {
+			merkle_tree_reset(t);
+			return -1;
+		}
+	}
+	t->size = size;
 	return 0;
 }
 
@@ -242,7 +403,8 @@ int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_
 		return -1;
 	/* every right child completes its parent */
 	while (i & 1) {
-		if (merkle_node_hash(t->level[l][i - 1], t->level[l][i], h, e) < 0 ||
+		if (merkle_node_hash(t->level[l][i - 1 - t->base[l]], t->level[l][i - t->base[l]],
+				     h, e) < 0 ||
 		    level_put(t, l + 1, i >> 1, h, e) < 0)
 			return -1;
 		i >>= 1;
@@ -254,34 +416,30 @@ int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_
 
 int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HASH_LEN], smk_err *e)
 {
-	return tree_mth(t, 0, size, out, e);
+	merkle_nodes n = merkle_tree_nodes(t);
+
+	return merkle_nodes_root(&n, size, out, e);
 }
 
 int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t index, smk_buf *proof,
 				smk_err *e)
 {
-	struct source s = {NULL, t};
+	merkle_nodes n = merkle_tree_nodes(t);
 
-	if (size > t->size)
-		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
-				(unsigned long long)size, (unsigned long long)t->size);
-	return inclusion_proof(&s, size, index, proof, e);
+	return merkle_nodes_inclusion_proof(&n, size, index, proof, e);
 }
 
 int merkle_tree_consistency_proof(const merkle_tree *t, uint64_t new_size, uint64_t old_size,
 				  smk_buf *proof, smk_err *e)
 {
-	struct source s = {NULL, t};
+	merkle_nodes n = merkle_tree_nodes(t);
 
-	if (new_size > t->size)
-		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
-				(unsigned long long)new_size, (unsigned long long)t->size);
-	return consistency_proof(&s, new_size, old_size, proof, e);
+	return merkle_nodes_consistency_proof(&n, new_size, old_size, proof, e);
 }
 
 const uint8_t *merkle_tree_leaf(const merkle_tree *t, uint64_t index)
 {
-	return index < t->size ? t->level[0][index] : NULL;
+	return merkle_tree_node(t, 0, index);
 }
 
 void merkle_tree_reset(merkle_tree *t)

@@ -55,22 +55,57 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 			      const uint8_t new_root[MERKLE_HASH_LEN], const uint8_t *proof,
 			      size_t proof_len, smk_err *e);
 
+/* Where the hashes of complete subtrees come from: get(ctx, l, i, out) is
+ * the hash of the subtree of 2^l leaves starting at leaf i << l, for any
+ * such subtree inside the first size leaves (a stored tree: archive/read.c
+ * reads them from the archive's tree table). A get that does not hold a
+ * node fails (SMK_E_ARG or its own error): a proof is then not made, never
+ * made wrong. Roots and proofs cost O(log n) distinct gets. */
+typedef struct merkle_nodes {
+	int (*get)(void *ctx, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN],
+		   smk_err *e);
+	void *ctx;
+	uint64_t size;
+} merkle_nodes;
+
+int merkle_nodes_root(const merkle_nodes *s, uint64_t size, uint8_t out[MERKLE_HASH_LEN],
+		      smk_err *e);
+int merkle_nodes_inclusion_proof(const merkle_nodes *s, uint64_t size, uint64_t index,
+				 smk_buf *proof, smk_err *e);
+int merkle_nodes_consistency_proof(const merkle_nodes *s, uint64_t new_size, uint64_t old_size,
+				   smk_buf *proof, smk_err *e);
+
+/* The complete subtrees the tree of size leaves is made of, left to right
+ * (largest first): one per bit set in size, peak k being (level[k],
+ * index[k]). Returns how many (0..63). MTH(size) folds their hashes from
+ * the right: r = peak[last]; r = H(peak[k], r) for k downwards. */
+unsigned merkle_peaks(uint64_t size, unsigned level[64], uint64_t index[64]);
+
 /* An append-only tree that keeps the hash of every complete subtree (level
  * l: the subtrees of 2^l leaves, in order; 2n hashes in all). Appending is
  * amortised O(1) hashes; the root of any prefix and proofs cost O(log^2 n)
  * instead of O(n), so checking n checkpoints is O(n log^2 n), not O(n^2).
- * Start from MERKLE_TREE_INIT (or zeroed memory). */
+ * Start from MERKLE_TREE_INIT (or zeroed memory). Level l holds the
+ * subtrees from index base[l] on (0 unless started by merkle_tree_start_at). */
 typedef struct merkle_tree {
 	uint8_t (*level[64])[MERKLE_HASH_LEN];
 	uint64_t cap[64];
+	uint64_t base[64];
 	uint64_t size;
 } merkle_tree;
 
 #define MERKLE_TREE_INIT                                                                           \
 	{                                                                                          \
-		{NULL}, {0}, 0                                                                     \
+		{NULL}, {0}, {0}, 0                                                                \
 	}
 
+/* Start an empty t as the tree of size leaves of which only the peaks
+ * (merkle_peaks order) are known: later appends, roots of sizes >= size,
+ * consistency proofs between such sizes and inclusion proofs of the later
+ * leaves work; anything that needs an earlier node fails (SMK_E_ARG). An
+ * audit from a trusted checkpoint uses it to hash only the records since. */
+int merkle_tree_start_at(merkle_tree *t, uint64_t size, const uint8_t (*peaks)[MERKLE_HASH_LEN],
+			 smk_err *e);
 int merkle_tree_append(merkle_tree *t, const uint8_t leaf[MERKLE_HASH_LEN], smk_err *e);
 /* MTH of the first size leaves (size <= t->size), as merkle_root would. */
 int merkle_tree_root(const merkle_tree *t, uint64_t size, uint8_t out[MERKLE_HASH_LEN], smk_err *e);
@@ -79,7 +114,11 @@ int merkle_tree_inclusion_proof(const merkle_tree *t, uint64_t size, uint64_t in
 				smk_err *e);
 int merkle_tree_consistency_proof(const merkle_tree *t, uint64_t new_size, uint64_t old_size,
 				  smk_buf *proof, smk_err *e);
-/* Leaf hash index, or NULL past the end. */
+/* t as a source of nodes (it must outlive the result and not change). */
+merkle_nodes merkle_tree_nodes(const merkle_tree *t);
+/* The stored node (level, index) of t, or NULL when t does not hold it. */
+const uint8_t *merkle_tree_node(const merkle_tree *t, unsigned level, uint64_t index);
+/* Leaf hash index, or NULL past the end (or before a started tree's base). */
 const uint8_t *merkle_tree_leaf(const merkle_tree *t, uint64_t index);
 /* Free everything; the tree is empty and usable again. */
 void merkle_tree_reset(merkle_tree *t);

@@ -16,7 +16,9 @@ int archive_size(archive *a, uint64_t *n, smk_err *e)
 {
 	int64_t v;
 
-	if (archive_db_int(a, "SELECT COUNT(*) FROM records", &v, e) < 0)
+	/* O(log n): the tree size is one past the last record (a gap left by
+	 * a deleted row is named where the records are read) */
+	if (archive_db_int(a, "SELECT COALESCE(MAX(seq) + 1, 0) FROM records", &v, e) < 0)
 		return -1;
 	*n = (uint64_t)v;
 	return 0;
@@ -46,11 +48,9 @@ int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_
 	return rc;
 }
 
-/* The leaf hash of every record from..size-1, in order, to add(ctx, i,
- * leaf); a gap in the sequence numbers is an error. */
-static int scan_leaves(archive *a, uint64_t from, uint64_t size,
-		       int (*add)(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e),
-		       void *ctx, smk_err *e)
+int archive_scan_leaves(archive *a, uint64_t from, uint64_t size,
+			int (*add)(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e),
+			void *ctx, smk_err *e)
 {
 	sqlite3_stmt *st;
 	uint64_t i = from;
@@ -104,73 +104,9 @@ int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_e
 	*leaves = malloc((size ? size : 1) * 32);
 	if (!*leaves)
 		return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
-	if (scan_leaves(a, 0, size, leaf_to_array, *leaves, e) < 0) {
+	if (archive_scan_leaves(a, 0, size, leaf_to_array, *leaves, e) < 0) {
 		free(*leaves);
 		*leaves = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-void archive_tree_forget(archive *a)
-{
-	if (a->tree)
-		merkle_tree_reset(a->tree);
-	free(a->tree);
-	a->tree = NULL;
-}
-
-/* Is the tree's last leaf still the stored record? A commit that rolled back
- * leaves its record's leaf in the tree; the record that later takes its
- * number differs (its request id is random), so the tree is rebuilt. Only a
- * suffix of the log can roll back, and it always includes the last leaf. */
-static int tree_still_valid(archive *a, const merkle_tree *t, int *valid, smk_err *e)
-{
-	smk_buf canon = SMK_BUF_INIT;
-	uint8_t leaf[32];
-	smk_err ge;
-
-	*valid = 0;
-	if (t->size == 0) {
-		*valid = 1;
-		return 0;
-	}
-	if (archive_get(a, t->size - 1, &canon, NULL, &ge) < 0) {
-		smk_buf_free(&canon);
-		return 0; /* gone: rebuild, which names the missing record */
-	}
-	if (merkle_leaf_hash(canon.data, canon.len, leaf, e) < 0) {
-		smk_buf_free(&canon);
-		return -1;
-	}
-	smk_buf_free(&canon);
-	*valid = memcmp(leaf, merkle_tree_leaf(t, t->size - 1), 32) == 0;
-	return 0;
-}
-
-static int leaf_to_tree(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err *e)
-{
-	(void)i;
-	return merkle_tree_append(ctx, leaf, e);
-}
-
-int archive_tree_root(archive *a, uint64_t size, uint8_t root[32], smk_err *e)
-{
-	int valid;
-
-	if (!a->tree) {
-		a->tree = calloc(1, sizeof(*a->tree));
-		if (!a->tree)
-			return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
-	}
-	if (a->tree->size > size || tree_still_valid(a, a->tree, &valid, e) < 0)
-		valid = 0;
-	if (!valid)
-		merkle_tree_reset(a->tree);
-	if (scan_leaves(a, a->tree->size, size, leaf_to_tree, a->tree, e) < 0 ||
-	    merkle_tree_root(a->tree, size, root, e) < 0) {
-		/* never keep a tree that may not match the records */
-		merkle_tree_reset(a->tree);
 		return -1;
 	}
 	return 0;
@@ -180,10 +116,21 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
+	int64_t open;
 	int rc;
 
 	*list = NULL;
 	*n = 0;
+	/* O(log n) for the usual answer, none: rows are never deleted
+	 * (triggers), so the largest rowid of each table is its row count,
+	 * and every outcome is of a different intent (primary key) */
+	if (archive_db_int(a,
+			   "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM intents) -"
+			   " (SELECT COALESCE(MAX(rowid), 0) FROM outcomes)",
+			   &open, e) < 0)
+		return -1;
+	if (open == 0)
+		return 0;
 	if (archive_db_prepare(a,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.digest, i.chr"
 			       " FROM intents i LEFT JOIN outcomes o USING(request_id)"
@@ -335,9 +282,8 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size, smk_buf *proof,
 			      smk_err *e)
 {
-	uint8_t(*leaves)[32] = NULL;
+	merkle_nodes nodes;
 	uint64_t size;
-	int rc;
 
 	if (archive_size(a, &size, e) < 0)
 		return -1;
@@ -348,11 +294,9 @@ int archive_consistency_proof(archive *a, uint64_t old_size, uint64_t *new_size,
 				"archive: no consistency proof from size %" PRIu64 " to %" PRIu64
 				" (the log has %" PRIu64 " records)",
 				old_size, *new_size, size);
-	if (archive_load_leaves(a, *new_size, &leaves, e) < 0)
+	if (archive_tree_nodes(a, *new_size, &nodes, e) < 0)
 		return -1;
-	rc = merkle_consistency_proof((const uint8_t(*)[32])leaves, *new_size, old_size, proof, e);
-	free(leaves);
-	return rc;
+	return merkle_nodes_consistency_proof(&nodes, *new_size, old_size, proof, e);
 }
 
 int archive_scan_records(archive *a, int (*fn)(const archive_record *r, void *ctx), void *ctx,

@@ -4,6 +4,8 @@
 
 #include <openssl/err.h>
 
+#include "../common/sigcount.h"
+
 static int soft_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
 {
 	EVP_PKEY *key = ctx;
@@ -44,6 +46,7 @@ int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint
 	md = EVP_MD_CTX_new();
 	if (!md)
 		return smk_fail(e, SMK_E_NOMEM, "signature check: out of memory");
+	smk_sigcount_note(pub);
 	rc = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
 		 ? EVP_DigestVerify(md, sig, sig_len, msg, len)
 		 : -1;

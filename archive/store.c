@@ -111,7 +111,8 @@ int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
  * would run in our process: each must be a plain table we made. */
 static const char *const archive_tables[] = {"intents", "records", "outcomes", "checkpoints", NULL};
 /* added later (witnesses): absent from older archives, plain tables when present */
-static const char *const archive_optional_tables[] = {"cosignatures", "witness_events", NULL};
+static const char *const archive_optional_tables[] = {"cosignatures", "witness_events",
+						      "tree_nodes", NULL};
 
 /* One table of the schema: 0 a plain table, 1 absent (allowed only when
  * optional), -1 anything else. */
@@ -268,6 +269,15 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 	/* the witness tables came later than format 1: added, never required */
 	if (!a->readonly && archive_witness_schema(a, e) < 0)
 		goto fail_ctx;
+	/* max-keys counts a policy's intents through this index */
+	if (!a->readonly && exec(a,
+				 "CREATE INDEX IF NOT EXISTS intents_policy_kind"
+				 " ON intents(policy_name, kind)",
+				 "index intents", e) < 0)
+		goto fail_ctx;
+	/* the tree table came later still: built here when missing */
+	if (archive_tree_open(a, e) < 0)
+		goto fail_ctx;
 	*out = a;
 	return 0;
 fail_ctx:
@@ -281,8 +291,8 @@ void archive_close(archive *a)
 {
 	if (!a)
 		return;
+	archive_tree_forget(a); /* its statements first */
 	sqlite3_close(a->db);
-	archive_tree_forget(a);
 	free(a);
 }
 
@@ -614,6 +624,7 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		       "INSERT INTO records(seq, request_id, canonical, signature)"
 		       " VALUES(?, ?, ?, ?)",
 		       "store record", e, bind_record, &rows) < 0 ||
+	    archive_tree_add_leaf(a, seq, record.data, record.len, e) < 0 ||
 	    insert_row(a,
 		       "INSERT INTO outcomes(request_id, time, status, seq)"
 		       " VALUES(?, ?, 'committed', ?)",

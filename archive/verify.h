@@ -119,6 +119,11 @@ typedef struct archive_audit_opts {
 	 * problem otherwise); the report names the log's verifier key either
 	 * way */
 	const archive_logpins *pins;
+	/* threads that verify records (0 or 1: the calling thread alone); the
+	 * report is the same whatever the number */
+	unsigned jobs;
+	/* add the signature verifications made, by algorithm and curve */
+	int stats;
 } archive_audit_opts;
 
 /* Audit every record, the hash chain, the tree against every stored

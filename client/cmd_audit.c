@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]
- *                   [--report FILE [--force]]
+ *                   [--report FILE [--force]] [--jobs N] [--stats]
  *
  * For the auditor: opens the archive read-only and checks every record's
  * signature, the hash chain (gaps = deleted rows), the Merkle tree against
@@ -11,12 +11,18 @@
  * certificate records with their certificate, checked against the key
  * record they name; the record count is split by kind. The report names
  * the log's verifier key; with --log (repeatable) the archive's log must be
- * one of those pinned, else that is a problem. Exit 0 when
+ * one of those pinned, else that is a problem. Records are verified on
+ * --jobs threads (default: one per online CPU); the report is the same for
+ * any number. --stats adds the signature verifications made, by algorithm
+ * and curve. Exit 0 when
  * everything holds, 1 when something does not, 2 on usage or unreadable
  * input.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "archive/verify.h"
 #include "common/show.h"
@@ -24,18 +30,44 @@
 #include "smkey.h"
 
 #define NOTE_MAX 4096
+#define JOBS_MAX 256
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]\n"
-		   "                   [--report FILE [--force]]\n"
-		   "  check every record (generated, adopted, certificate), the hash chain,\n"
-		   "  the log and its checkpoints;\n"
-		   "  --log: a pinned verifier key (smkey log-key); the archive's log must be\n"
-		   "  one of them\n"
-		   "  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint);\n"
-		   "  --report: a new file (never through a symbolic link; an existing file\n"
-		   "  is replaced only with --force)\n");
+	fprintf(f,
+		"usage: smkey audit ARCHIVE [--trust DIR] [--log VKEY]... [--since CHECKPOINT]\n"
+		"                   [--report FILE [--force]] [--jobs N] [--stats]\n"
+		"  check every record (generated, adopted, certificate), the hash chain,\n"
+		"  the log and its checkpoints;\n"
+		"  --log: a pinned verifier key (smkey log-key); the archive's log must be\n"
+		"  one of them\n"
+		"  --since: a checkpoint kept earlier (smkey export ARCHIVE --checkpoint);\n"
+		"  --report: a new file (never through a symbolic link; an existing file\n"
+		"  is replaced only with --force);\n"
+		"  --jobs: threads that verify records (1..%d, default: the online CPUs);\n"
+		"  --stats: add the signature verifications made, by algorithm and curve\n",
+		JOBS_MAX);
+}
+
+/* The online CPUs, the default number of threads. */
+static unsigned default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > JOBS_MAX ? JOBS_MAX : (unsigned)n;
+}
+
+static int parse_jobs(const char *s, unsigned *jobs)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > JOBS_MAX)
+		return -1;
+	*jobs = (unsigned)v;
+	return 0;
 }
 
 static int read_note(const char *path, smk_buf *out)
@@ -65,7 +97,8 @@ int cmd_audit(int argc, char **argv)
 	smk_outfile rep = {NULL, NULL, NULL, 0};
 	FILE *out = stdout;
 	smk_err e;
-	int i, rc = 2, force = 0;
+	int i, rc = 2, force = 0, stats = 0;
+	unsigned jobs = default_jobs();
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc)
@@ -82,7 +115,17 @@ int cmd_audit(int argc, char **argv)
 			report = argv[++i];
 		else if (strcmp(argv[i], "--force") == 0)
 			force = 1;
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+		else if (strcmp(argv[i], "--stats") == 0)
+			stats = 1;
+		else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
+			if (parse_jobs(argv[++i], &jobs) < 0) {
+				fprintf(stderr,
+					"smkey audit: --jobs %s: not a number from 1 to %d\n",
+					smk_show(argv[i]), JOBS_MAX);
+				archive_logpins_free(&pins);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			archive_logpins_free(&pins);
 			return 0;
@@ -102,6 +145,8 @@ int cmd_audit(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.path = path;
 	o.pins = &pins;
+	o.jobs = jobs;
+	o.stats = stats;
 	if (trust_dir) {
 		if (trust_load_dir(&trust, trust_dir, &e) < 0) {
 			fprintf(stderr, "smkey audit: trust anchors %s: %s\n", trust_dir,

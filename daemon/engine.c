@@ -191,6 +191,11 @@ int engine_new(const engine_options *o, engine **out, smk_err *e)
 		goto fail;
 	if (archive_open(eng->cfg->archive_path, ARCHIVE_OPEN_CREATE, &eng->arc, e) < 0)
 		goto fail;
+	if (archive_tree_built(eng->arc))
+		log_info("archive %s: stored the Merkle tree of its %" PRIu64
+			 " records (table tree_nodes, added to an archive written before it): "
+			 "opening reads no record from now on",
+			 eng->cfg->archive_path, archive_tree_built(eng->arc));
 	if (getenv("SMKEYD_TEST_CRASH_AT"))
 		archive_set_step_hook(eng->arc, testhook_crash_step, NULL);
 	if ((size_t)snprintf(eng->pending_dir, sizeof(eng->pending_dir), "%s.pending",

@@ -190,7 +190,8 @@ int chain_verify_authreq(const devaut_chain *c, const uint8_t *p, size_t n, chai
 		goto fail;
 	}
 	if (cvc_key_describe(out->key, &out->type, &out->curve, &out->bits, e) < 0 ||
-	    cvc_spki_der(out->key, &out->spki, e) < 0 || cvc_spki_pem(out->key, &out->pem, e) < 0) {
+	    cvc_spki_der(out->key, &out->spki, e) < 0 ||
+	    cvc_spki_pem_of(out->spki.data, out->spki.len, &out->pem, e) < 0) {
 		smk_context(e, "request %s", req->chr);
 		goto fail;
 	}

@@ -4,6 +4,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -50,7 +51,17 @@ const smk_curve *curve_by_nid(int nid)
 	return NULL;
 }
 
-int curve_params(const smk_curve *c, smk_curve_params *out, smk_err *e)
+#define NCURVES (sizeof(curves) / sizeof(curves[0]))
+
+/* The parameters of every curve of the table, derived once per process:
+ * curve_match compares a CV request's explicit parameters with them for
+ * every request that smkey audit verifies (an EC_GROUP built per curve tried
+ * each time before), from several threads. */
+static smk_curve_params known[NCURVES];
+static int known_ok[NCURVES];
+static pthread_once_t known_once = PTHREAD_ONCE_INIT;
+
+static int derive(const smk_curve *c, smk_curve_params *out)
 {
 	EC_GROUP *g = NULL;
 	BIGNUM *p = NULL, *a = NULL, *b = NULL;
@@ -86,6 +97,31 @@ done:
 	BN_free(p);
 	BN_free(a);
 	BN_free(b);
+	return ok;
+}
+
+static void derive_known(void)
+{
+	size_t i;
+
+	for (i = 0; i < NCURVES; i++)
+		known_ok[i] = derive(&curves[i], &known[i]);
+}
+
+int curve_params(const smk_curve *c, smk_curve_params *out, smk_err *e)
+{
+	size_t i;
+	int ok;
+
+	pthread_once(&known_once, derive_known);
+	for (i = 0; i < NCURVES && c != &curves[i]; i++)
+		;
+	if (i < NCURVES) {
+		*out = known[i];
+		ok = known_ok[i];
+	} else {
+		ok = derive(c, out);
+	}
 	if (!ok)
 		return smk_fail(e, SMK_E_CRYPTO, "curve %s: OpenSSL cannot provide its parameters",
 				c->name);
@@ -114,7 +150,7 @@ const smk_curve *curve_match(const uint8_t *p, size_t p_len, const uint8_t *a, s
 	size_t i, bits = 0;
 	smk_curve_params cp;
 
-	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+	for (i = 0; i < NCURVES; i++) {
 		if (curve_params(&curves[i], &cp, e) < 0)
 			return NULL;
 		if (same_int(p, p_len, cp.p, cp.field_len) &&

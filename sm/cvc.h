@@ -157,6 +157,8 @@ int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **cur
 /* SubjectPublicKeyInfo DER (appended to out) and PEM (new string, free()). */
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e);
 int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e);
+/* The PEM of SubjectPublicKeyInfo DER (new string, free()). */
+int cvc_spki_pem_of(const uint8_t *der, size_t len, char **pem, smk_err *e);
 
 /* Signatures as CVCs carry them (ref §3.4): ECDSA plain r||s, each half the
  * order length; RSA the raw signature. The hash comes from the signer's OID.

@@ -232,11 +232,46 @@ int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain
 	return 0;
 }
 
+/* An EC key on a named curve as SubjectPublicKeyInfo from its point and
+ * the curve's OID (RFC 5480), the bytes i2d_PUBKEY writes: without
+ * OpenSSL's encoder lookup, which took a fifth of smkey audit's time per
+ * record. 0 when the key is not one (the caller uses i2d_PUBKEY). */
+static int ec_spki_der(EVP_PKEY *pk, unsigned char **der)
+{
+	unsigned char point[133], *p;
+	char group[64];
+	size_t plen = 0, glen = 0;
+	X509_PUBKEY *x;
+	ASN1_OBJECT *curve;
+	int nid, n = 0;
+
+	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) != 1 ||
+	    (nid = OBJ_sn2nid(group)) == NID_undef || !(curve = OBJ_nid2obj(nid)) ||
+	    EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+					    sizeof(point), &plen) != 1)
+		return 0;
+	if (!(x = X509_PUBKEY_new()) || !(p = OPENSSL_memdup(point, plen))) {
+		X509_PUBKEY_free(x);
+		return 0;
+	}
+	if (X509_PUBKEY_set0_param(x, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, curve,
+				   p, (int)plen) != 1)
+		OPENSSL_free(p);
+	else
+		n = i2d_X509_PUBKEY(x, der);
+	X509_PUBKEY_free(x);
+	return n > 0 ? n : 0;
+}
+
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e)
 {
 	unsigned char *der = NULL;
-	int n = i2d_PUBKEY(pk, &der);
+	int n = ec_spki_der(pk, &der);
 	int r;
+
+	if (n <= 0)
+		n = i2d_PUBKEY(pk, &der);
 
 	if (n <= 0)
 		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
@@ -249,12 +284,26 @@ int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e)
 
 int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e)
 {
+	smk_buf der = SMK_BUF_INIT;
+	int rc;
+
+	*pem = NULL;
+	if (cvc_spki_der(pk, &der, e) < 0)
+		return -1;
+	rc = cvc_spki_pem_of(der.data, der.len, pem, e);
+	smk_buf_free(&der);
+	return rc;
+}
+
+int cvc_spki_pem_of(const uint8_t *der, size_t len, char **pem, smk_err *e)
+{
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data;
 	long n;
 
 	*pem = NULL;
-	if (b == NULL || !PEM_write_bio_PUBKEY(b, pk)) {
+	if (b == NULL || len > INT32_MAX ||
+	    PEM_write_bio(b, "PUBLIC KEY", "", der, (long)len) <= 0) {
 		BIO_free(b);
 		return smk_fail(e, SMK_E_CRYPTO, "cannot encode the public key as PEM");
 	}

@@ -11,6 +11,7 @@
 #include <openssl/rsa.h>
 #include <string.h>
 
+#include "../common/sigcount.h"
 #include "cvc.h"
 
 static size_t ec_order_len(EVP_PKEY *key)
@@ -83,8 +84,10 @@ int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, 
 	}
 	md = EVP_MD_CTX_new();
 	if (md && EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, key, NULL) > 0 &&
-	    setup_pss(pctx, alg))
+	    setup_pss(pctx, alg)) {
+		smk_sigcount_note(key);
 		r = EVP_DigestVerify(md, check, check_len, msg, n);
+	}
 	EVP_MD_CTX_free(md);
 	OPENSSL_free(der);
 	ERR_clear_error();

@@ -84,13 +84,14 @@ static void forge_label(uint64_t seq, const char *label)
 		sprintf(hex_canon + 2 * i, "%02x", forged.data[i]);
 	/* whoever holds the file can drop the writer's triggers; the record
 	 * (format 3) has no signature of its own, the checkpoints over it go
-	 * and the caller signs a new one with the archive key */
+	 * and the caller signs a new one with the archive key; the stored
+	 * tree, which the next writer rebuilds from the records, goes too */
 	archive_close(P.a);
 	P.a = NULL;
 	snprintf(stmt, sizeof(stmt),
 		 "DROP TRIGGER records_no_update; DROP TRIGGER checkpoints_no_delete;"
 		 "UPDATE records SET canonical = x'%s' WHERE seq = %llu;"
-		 "DELETE FROM checkpoints WHERE size > %llu;",
+		 "DELETE FROM checkpoints WHERE size > %llu; DROP TABLE tree_nodes;",
 		 hex_canon, (unsigned long long)seq, (unsigned long long)seq);
 	sql(stmt);
 	free(hex_canon);
