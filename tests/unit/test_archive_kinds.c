@@ -1075,7 +1075,10 @@ static void rewrite_record(uint64_t seq, const smk_buf *canon, int resign)
 	if (resign)
 		ck_assert_int_eq(sqlite3_exec(db,
 					      "DROP TRIGGER IF EXISTS checkpoints_no_delete;"
-					      " DELETE FROM checkpoints",
+					      " DELETE FROM checkpoints;"
+					      /* the stored tree too: the writer rebuilds it
+					       * from the records */
+					      " DROP TABLE IF EXISTS tree_nodes",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 	sqlite3_close(db);

@@ -337,7 +337,7 @@ START_TEST(audit_since_catches_a_changed_later_record)
 	ck_assert_msg(archive_open(P.path, ARCHIVE_OPEN_READONLY, &ro, &e) == 0, "%s", e.msg);
 	ck_assert_uint_gt(audit(ro, &note, &text), 0);
 	ck_assert_msg(
-	    strstr(text, "record 10 (k-1X): signature by the archive key does not verify") &&
+	    strstr(text, "record 11 (k-11): previous-record hash does not match record 10") &&
 		strstr(text, "checkpoint 12: root hash does not match"),
 	    "%s", text);
 	free(text);
