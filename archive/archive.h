@@ -211,6 +211,11 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
  * is empty for it.) */
 /* Number of committed records of kind "key" made under this policy (max-keys). */
 int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, smk_err *e);
+/* The sequence numbers of the committed records of kind "key" made under
+ * this policy, in log order, read through the policy's index (not every
+ * record). The caller frees *seqs. */
+int archive_policy_key_seqs(archive *a, const char *policy_name, uint64_t **seqs, size_t *n,
+			    smk_err *e);
 /* Number of records (the tree size). */
 int archive_size(archive *a, uint64_t *n, smk_err *e);
 

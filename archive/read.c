@@ -193,6 +193,49 @@ int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, s
 	return rc == SQLITE_ROW ? 0 : archive_db_fail(a, "count keys", e);
 }
 
+int archive_policy_key_seqs(archive *a, const char *policy_name, uint64_t **seqs, size_t *n,
+			    smk_err *e)
+{
+	sqlite3_stmt *st;
+	uint64_t *v = NULL, *grown;
+	size_t cap = 0;
+	int rc;
+
+	*seqs = NULL;
+	*n = 0;
+	/* through the index on intents(policy_name, kind): the records of one
+	 * policy, not every record */
+	if (archive_db_prepare(a,
+			       "SELECT o.seq FROM intents i JOIN outcomes o USING(request_id)"
+			       " WHERE i.policy_name = ? AND i.kind = 'key'"
+			       " AND o.status = 'committed' ORDER BY o.seq",
+			       &st, e) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, policy_name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			grown = realloc(v, cap * sizeof(*v));
+			if (grown == NULL) {
+				sqlite3_finalize(st);
+				free(v);
+				*n = 0;
+				return smk_fail(e, SMK_E_NOMEM, "archive: out of memory");
+			}
+			v = grown;
+		}
+		v[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		*n = 0;
+		return archive_db_fail(a, "list keys", e);
+	}
+	*seqs = v;
+	return 0;
+}
+
 int archive_latest_checkpoint(archive *a, smk_buf *note, uint64_t *size, smk_err *e)
 {
 	sqlite3_stmt *st;

@@ -795,13 +795,62 @@ static json_t *key_json(engine *eng, const archive_record *r)
 	return o;
 }
 
+static int cmp_seq(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The key records of every policy with a sign: section, in log order:
+ * read through the archive's index on the policy, not record by record
+ * (the archive may hold a million). The caller frees *seqs. */
+static int sign_key_seqs(engine *eng, uint64_t **seqs, size_t *n, smk_err *e)
+{
+	const policy *pol;
+	uint64_t *all = NULL, *one, *grown;
+	size_t i, k, total = 0;
+	int rc = 0;
+
+	for (i = 0; i < policy_set_count(eng->policies) && rc == 0; i++) {
+		pol = policy_set_at(eng->policies, i);
+		if (!pol->has_sign)
+			continue;
+		pthread_mutex_lock(&eng->archive_lock);
+		rc = archive_policy_key_seqs(eng->arc, pol->name, &one, &k, e);
+		pthread_mutex_unlock(&eng->archive_lock);
+		if (rc < 0 || k == 0)
+			continue;
+		grown = realloc(all, (total + k) * sizeof(*all));
+		if (grown == NULL) {
+			free(one);
+			rc = smk_fail(e, SMK_E_NOMEM, "out of memory");
+			break;
+		}
+		all = grown;
+		memcpy(all + total, one, k * sizeof(*all));
+		total += k;
+		free(one);
+	}
+	if (rc < 0) {
+		free(all);
+		return -1;
+	}
+	if (total > 1)
+		qsort(all, total, sizeof(*all), cmp_seq);
+	*seqs = all;
+	*n = total;
+	return 0;
+}
+
 int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
 		   engine_error *err)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	const policy *pol;
 	archive_record r;
-	uint64_t size, seq;
+	uint64_t size, seq, *seqs = NULL;
+	size_t i, nseqs = 0;
 	json_t *list;
 	char why[700];
 	smk_err e;
@@ -818,7 +867,15 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 	list = json_array();
 	if (list == NULL)
 		return out_of_memory(err);
-	for (seq = 1; seq < size; seq++) {
+	if (sign_key_seqs(eng, &seqs, &nseqs, &e) < 0) {
+		json_decref(list);
+		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
+				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+	}
+	for (i = 0; i < nseqs; i++) {
+		seq = seqs[i];
+		if (seq == 0 || seq >= size)
+			continue;
 		smk_buf_reset(&canon);
 		pthread_mutex_lock(&eng->archive_lock);
 		rc = archive_get(eng->arc, seq, &canon, NULL, &e);
@@ -830,6 +887,7 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 			json_array_append_new(list, key_json(eng, &r));
 		archive_record_free(&r);
 	}
+	free(seqs);
 	smk_buf_free(&canon);
 	*reply = json_pack("{s:o}", "keys", list);
 	return *reply ? 0 : out_of_memory(err);
@@ -844,23 +902,21 @@ static void find_shared(engine *eng, const device *ad, char *out, size_t n)
 	smk_buf canon = SMK_BUF_INIT;
 	const policy *pol;
 	archive_record r;
-	uint64_t size = 0, seq;
+	uint64_t *seqs = NULL;
+	size_t i, nseqs = 0;
 	smk_err e;
 	int rc;
 
 	out[0] = '\0';
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	for (seq = 1; rc == 0 && seq < size && !out[0]; seq++) {
+	if (sign_key_seqs(eng, &seqs, &nseqs, &e) < 0)
+		return;
+	for (i = 0; i < nseqs && !out[0]; i++) {
 		smk_buf_reset(&canon);
 		pthread_mutex_lock(&eng->archive_lock);
-		rc = archive_get(eng->arc, seq, &canon, NULL, &e);
+		rc = archive_get(eng->arc, seqs[i], &canon, NULL, &e);
 		pthread_mutex_unlock(&eng->archive_lock);
-		if (rc < 0 || archive_record_parse(canon.data, canon.len, &r, &e) < 0) {
-			rc = 0;
+		if (rc < 0 || archive_record_parse(canon.data, canon.len, &r, &e) < 0)
 			continue;
-		}
 		pol = strcmp(r.kind, ARCHIVE_KIND_KEY) == 0 &&
 			      strcmp(r.device_serial, ad->serial) == 0
 			  ? policy_set_find(eng->policies, r.policy_name)
@@ -874,6 +930,7 @@ static void find_shared(engine *eng, const device *ad, char *out, size_t n)
 				 ad->serial, pol->name, (unsigned long long)r.seq);
 		archive_record_free(&r);
 	}
+	free(seqs);
 	smk_buf_free(&canon);
 }
 
