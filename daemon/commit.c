@@ -105,9 +105,28 @@ int commit_keys_generating(const engine *eng)
  * signature on the archive device per batch, so larger batches leave it
  * more time for keys of its own; the replies of the batch wait at most this
  * much longer. */
-static double batch_hold_s(const engine *eng)
+static double batch_hold_s(const device *d)
 {
-	return eng->cfg->limits.checkpoint_hold_ms / 1000.0;
+	const config_limits *l = &d->eng->cfg->limits;
+
+	/* signature records alone: nobody waits for their checkpoint */
+	return (STAILQ_EMPTY(&d->uncovered) ? l->signature_hold_ms : l->checkpoint_hold_ms) /
+	       1000.0;
+}
+
+int commit_uncovered(const device *d)
+{
+	return !STAILQ_EMPTY(&d->uncovered) || d->sig_uncovered > 0;
+}
+
+void commit_signature_record(device *d)
+{
+	pthread_mutex_lock(&d->eng->lock);
+	if (!commit_uncovered(d))
+		d->batch_first = worker_mono_s();
+	d->sig_uncovered++;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->eng->lock);
 }
 
 /* Under eng->lock, on the archive device's worker: whether the batch of
@@ -119,12 +138,14 @@ static double batch_hold_s(const engine *eng)
  * otherwise after the hold. */
 int commit_batch_due(const engine *eng, const device *d, double now)
 {
-	int held = now >= d->batch_first + batch_hold_s(eng);
+	int held = now >= d->batch_first + batch_hold_s(d);
 
-	if (STAILQ_EMPTY(&d->uncovered))
+	if (!commit_uncovered(d))
 		return 0;
-	if (d->uncovered_n >= BATCH_MAX || d->stop || d->state == DEVICE_DOWN)
+	if (d->uncovered_n + d->sig_uncovered >= BATCH_MAX || d->stop || d->state == DEVICE_DOWN)
 		return 1;
+	if (STAILQ_EMPTY(&d->uncovered))
+		return held; /* signatures alone: their replies are out */
 	if (eng->commits_queued > 0)
 		return held;
 	if (!TAILQ_EMPTY(&d->tasks))
@@ -137,7 +158,7 @@ int commit_batch_due(const engine *eng, const device *d, double now)
 void commit_batch_wait(device *d)
 {
 	struct timespec until;
-	double left = d->batch_first + batch_hold_s(d->eng) - worker_mono_s();
+	double left = d->batch_first + batch_hold_s(d) - worker_mono_s();
 	long ns;
 
 	if (left <= 0)
@@ -167,10 +188,11 @@ void commit_checkpoint(device *d)
 	/* the loop looks at the batch (job_generated): taken under the lock */
 	pthread_mutex_lock(&eng->lock);
 	STAILQ_CONCAT(&batch, &d->uncovered);
-	n = d->uncovered_n;
+	n = d->uncovered_n + d->sig_uncovered;
 	d->uncovered_n = 0;
+	d->sig_uncovered = 0;
 	pthread_mutex_unlock(&eng->lock);
-	if (STAILQ_EMPTY(&batch))
+	if (n == 0)
 		return;
 	t0 = worker_mono_s();
 	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);

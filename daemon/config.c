@@ -30,8 +30,15 @@ static const char *const top_keys[] = {
 static const char *const device_keys[] = {"reader",  "serial",	       "pin-file", "pin-credential",
 					  "relayed", "idle-release-s", NULL};
 static const char *const limit_keys[] = {
-    "queue",	       "message-size",	     "clients", "clients-per-uid", "request-timeout-ms",
-    "idle-timeout-ms", "checkpoint-hold-ms", NULL,
+    "queue",
+    "message-size",
+    "clients",
+    "clients-per-uid",
+    "request-timeout-ms",
+    "idle-timeout-ms",
+    "checkpoint-hold-ms",
+    "signature-hold-ms",
+    NULL,
 };
 static const char *const retry_keys[] = {"min", "max", NULL};
 static const char *const idle_release_keys[] = {"after-s", "wait-s", NULL};
@@ -258,7 +265,8 @@ static int load_limits(struct ctx *x, const smk_ynode *root)
 	    get_uint(x, n, "clients-per-uid", 1, 4096, &l->clients_per_uid) < 0 ||
 	    get_uint(x, n, "request-timeout-ms", 100, 600000, &l->request_timeout_ms) < 0 ||
 	    get_uint(x, n, "idle-timeout-ms", 0, 86400000, &l->idle_timeout_ms) < 0 ||
-	    get_uint(x, n, "checkpoint-hold-ms", 0, 10000, &l->checkpoint_hold_ms) < 0)
+	    get_uint(x, n, "checkpoint-hold-ms", 0, 10000, &l->checkpoint_hold_ms) < 0 ||
+	    get_uint(x, n, "signature-hold-ms", 0, 60000, &l->signature_hold_ms) < 0)
 		return -1;
 	return 0;
 }
@@ -547,6 +555,7 @@ int config_parse(const char *file, const uint8_t *text, size_t len, config **out
 	x.c->limits.request_timeout_ms = 10000;
 	x.c->limits.idle_timeout_ms = 60000;
 	x.c->limits.checkpoint_hold_ms = 250;
+	x.c->limits.signature_hold_ms = 1000;
 	x.c->retry_min_s = 2;
 	x.c->retry_max_s = 300;
 	x.c->idle_release_wait_s = 30;

@@ -46,6 +46,8 @@ typedef struct config_limits {
 	unsigned idle_timeout_ms;    /* no call and no byte (0: never closed for it) */
 	unsigned checkpoint_hold_ms; /* how long a batch of records may wait for
 					more before its checkpoint (commit.c) */
+	unsigned signature_hold_ms;  /* the same for a batch of signature records
+					alone, whose replies do not wait for it */
 } config_limits;
 
 /* A witness (c2sp.org/tlog-witness): smkeyd stores only cosignatures that

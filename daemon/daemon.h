@@ -141,6 +141,9 @@ typedef struct device {
 	 * waits for the batch's checkpoint (group commit) */
 	STAILQ_HEAD(job_batch, job) uncovered; /* in commit order */
 	unsigned uncovered_n;
+	/* signature records committed and not covered yet: their replies went
+	 * out once they were durable (sign.c) */
+	unsigned sig_uncovered;
 	double batch_first; /* when its first record was committed (monotonic s) */
 } device;
 
@@ -307,6 +310,12 @@ void worker_average(double *avg, double sample);
 void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
 /* On the archive device's worker: j's record, held for its batch's checkpoint. */
 void commit_record(device *d, job *j);
+/* On the archive device's worker, not under eng->lock: a signature record
+ * was committed on its own (its reply does not wait); the next checkpoint
+ * covers it, at most limits: signature-hold-ms later. */
+void commit_signature_record(device *d);
+/* Under eng->lock: whether records wait for a checkpoint on d. */
+int commit_uncovered(const device *d);
 /* Under eng->lock: whether the held batch is to be covered now; wait for
  * more records (or the hold to run out); cover it (no lock held). */
 int commit_batch_due(const engine *eng, const device *d, double now);

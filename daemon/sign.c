@@ -13,7 +13,8 @@
  *                    an old key), the daily limit, then the intent
  *                    (archive_sig_intent) - all before the card
  *   key's device:    SIGN under SM, checked against the record's public key
- *   archive device:  the signature record (archive_commit)
+ *   archive device:  the signature record (archive_commit_record; a later
+ *                    checkpoint covers it, commit_signature_record)
  *   loop:            reply
  *
  * The device queue is first come, first served (worker.c): a burst of Signs
@@ -599,9 +600,14 @@ static void run_commit(device *d, signop *op)
 	cr.request_id = op->request_id;
 	cr.signature = op->sig.data;
 	cr.signature_len = op->sig.len;
+	/* the record alone (format 3: no card command); the signature is handed
+	 * out once it is durable, and a checkpoint covers it with the next
+	 * batch (commit_signature_record) */
 	pthread_mutex_lock(&eng->archive_lock);
-	op->rc = archive_commit(eng->arc, &s, &cr, &op->seq, &op->err);
+	op->rc = archive_commit_record(eng->arc, &s, &cr, &op->seq, &op->err);
 	pthread_mutex_unlock(&eng->archive_lock);
+	if (op->rc == 0)
+		commit_signature_record(d);
 }
 
 static void sign_run(device *d, operation *o, int step)

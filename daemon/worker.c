@@ -50,7 +50,7 @@ static void *worker_main(void *arg)
 	d->idle_since = time(NULL);
 	for (;;) {
 		while (!d->stop && TAILQ_EMPTY(&d->tasks)) {
-			if (!STAILQ_EMPTY(&d->uncovered)) {
+			if (commit_uncovered(d)) {
 				/* a batch held for more records (commit_batch_due) */
 				if (commit_batch_due(eng, d, worker_mono_s())) {
 					pthread_mutex_unlock(&eng->lock);
@@ -79,8 +79,8 @@ static void *worker_main(void *arg)
 
 				if (pthread_cond_timedwait(&d->wake, &eng->lock, &until) ==
 					ETIMEDOUT &&
-				    !d->stop && TAILQ_EMPTY(&d->tasks) &&
-				    STAILQ_EMPTY(&d->uncovered) && release_due(d)) {
+				    !d->stop && TAILQ_EMPTY(&d->tasks) && !commit_uncovered(d) &&
+				    release_due(d)) {
 					pthread_mutex_unlock(&eng->lock);
 					device_release(d);
 					pthread_mutex_lock(&eng->lock);
@@ -89,7 +89,7 @@ static void *worker_main(void *arg)
 				pthread_cond_wait(&d->wake, &eng->lock);
 			}
 		}
-		if (TAILQ_EMPTY(&d->tasks) && !STAILQ_EMPTY(&d->uncovered)) {
+		if (TAILQ_EMPTY(&d->tasks) && commit_uncovered(d)) {
 			/* stopping: cover the batch */
 			pthread_mutex_unlock(&eng->lock);
 			commit_checkpoint(d);

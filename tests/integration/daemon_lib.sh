@@ -93,6 +93,19 @@ smkd_call() {
 	python3 "$SMKD_CLIENT" "$SMKD_SOCK" "$@"
 }
 
+# smkd_wait_covered SEQ: wait (at most 15 s) until a checkpoint covers record
+# SEQ. A Sign reply goes out once its signature record is durable; the
+# checkpoint that authenticates it follows within limits: signature-hold-ms.
+smkd_wait_covered() {
+	local i size
+	for ((i = 0; i < 150; i++)); do
+		size=$(smkd_call io.smkeyd.GetCheckpoint '{}' | smkd_json 'r["parameters"]["checkpoint"]["size"]')
+		[ "$size" -gt "$1" ] && return 0
+		sleep 0.1
+	done
+	smk_fail "no checkpoint covers record $1 after 15 s (latest size $size)"
+}
+
 # smkd_json EXPR: evaluate a Python expression over the JSON on stdin (one
 # document, or the last line of a stream of replies), bound to r, e.g.
 # 'r["parameters"]["seq"]'.

@@ -83,6 +83,7 @@ out=$(smkd_call io.smkeyd.Sign "{\"seq\": $seq, \"algorithm\": \"ecdsa-sha256\",
 smk_expect "data and digest" 'InvalidParameter.*either data' "$out"
 
 # ---- the record: audit, bundle, verify --signed ----
+smkd_wait_covered "$rec"
 smkd_call io.smkeyd.GetBundle "{\"seq\": $rec}" | smkd_json 'r["parameters"]["bundle"]' >sig.bundle.json
 v=$(smkd_verify sig.bundle.json --signed msg 2>&1) || smk_fail "smkey verify --signed msg: $v"
 smk_expect "verify --signed" 'signature \(ecdsa-sha256\): verifies with the attested key' "$v"

@@ -63,6 +63,7 @@ smk_log "1199 bytes: the card hashed (ecdsa-sha256, record $rec); openssl verifi
 for f in m1200 m100k; do
 	sign apk-big "$f"
 	[ "$alg" = ecdsa ] || smk_fail "$f was signed with $alg, not as a digest smkeyd made"
+	smkd_wait_covered "$rec"
 	smkd_call io.smkeyd.GetBundle "{\"seq\": $rec}" | smkd_json 'r["parameters"]["bundle"]' >"$f.bundle.json"
 	v=$(smkd_verify "$f.bundle.json" --signed "$f" 2>&1) || smk_fail "smkey verify --signed $f: $v"
 	smk_expect "verify --signed $f" 'smkeyd hashed the message' "$v"
