@@ -12,6 +12,30 @@
 P11_MODULE=$SMK_BUILD_DIR/pkcs11/libsmkey-pkcs11.so
 P11_LABEL=apk-app
 
+# The module of a sanitizer build needs the ASan runtime loaded before
+# anything else in the program that loads it (pkcs11-tool, openssl, p11tool):
+# p11_host runs such a program with the runtime preloaded (and without leak
+# checks of that program's own allocations; test_pkcs11 checks the module's
+# under ASan). A JVM cannot run with it preloaded: p11_no_jvm_under_asan
+# makes the Java scenarios report themselves skipped in that build only.
+P11_ASAN_RT=$(ldd "$P11_MODULE" 2>/dev/null | awk '$1 ~ /^libasan/ { print $3 }')
+
+p11_host() {
+	if [ -n "$P11_ASAN_RT" ]; then
+		LD_PRELOAD=$P11_ASAN_RT ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$@"
+	else
+		"$@"
+	fi
+}
+
+p11_no_jvm_under_asan() {
+	if [ -n "$P11_ASAN_RT" ]; then
+		echo "SKIPPED: $P11_MODULE is a sanitizer build, which a JVM cannot load" \
+			"(the RelWithDebInfo build runs this scenario)"
+		exit 77
+	fi
+}
+
 p11_setup() {
 	local out
 	[ -e "$P11_MODULE" ] || smk_fail "missing $P11_MODULE: build first"

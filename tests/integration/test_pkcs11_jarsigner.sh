@@ -9,6 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 . "$(dirname "$0")/pkcs11_lib.sh"
+p11_no_jvm_under_asan
 smk_enter_namespace "$@"
 export HOME=$SMK_TMP
 cd "$SMK_TMP"

@@ -21,7 +21,7 @@ command -v pkcs11-tool >/dev/null || smk_fail "missing pkcs11-tool (Debian: open
 
 p11_setup
 p11() {
-	pkcs11-tool --module "$P11_MODULE" "$@"
+	p11_host pkcs11-tool --module "$P11_MODULE" "$@"
 }
 
 p11_bg_generate bg1
@@ -76,7 +76,7 @@ smk_log "the archive key (record $akey) is no object and Sign refuses it"
 # a uid no sign: rule names: smkeyd refuses, the module says CKR_FUNCTION_REJECTED
 MOD=$(smk_shared_copy "$P11_MODULE")
 chmod 0711 "$SMK_TMP"
-out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env SMKEYD_SOCKET="$SMKD_SOCK" \
+out=$(p11_host setpriv --reuid=65534 --regid=65534 --clear-groups env SMKEYD_SOCKET="$SMKD_SOCK" \
 	pkcs11-tool --module "$MOD" -O 2>&1) || smk_fail "pkcs11-tool -O as nobody: $out"
 grep -q "$P11_LABEL" <<<"$out" && smk_fail "nobody sees $P11_LABEL as a signing key: $out"
 smk_log "a uid no sign: rule names sees no key"

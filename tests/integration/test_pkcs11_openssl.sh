@@ -12,7 +12,7 @@
 smk_enter_namespace "$@"
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
-openssl engine pkcs11 >/dev/null 2>&1 || smk_fail "missing OpenSSL's pkcs11 engine (Debian: libengine-pkcs11-openssl)"
+p11_host openssl engine pkcs11 >/dev/null 2>&1 || smk_fail "missing OpenSSL's pkcs11 engine (Debian: libengine-pkcs11-openssl)"
 
 # a policy whose keys list ecdsa-sha256 alone: they cannot serve a client
 # that hashes itself
@@ -36,7 +36,7 @@ export PKCS11_MODULE_PATH=$P11_MODULE
 echo "release notes 1.2.3" >msg.txt
 
 p11_bg_generate bg1
-out=$(openssl dgst -sha256 -engine pkcs11 -keyform engine \
+out=$(p11_host openssl dgst -sha256 -engine pkcs11 -keyform engine \
 	-sign "pkcs11:token=smkeyd;object=$P11_LABEL;type=private" -out msg.sig msg.txt 2>&1) ||
 	smk_fail "openssl dgst -engine pkcs11 -sign: $out"
 p11_bg_wait
@@ -48,7 +48,7 @@ smk_log "openssl -engine pkcs11 signed; the attested key verifies it"
 
 out=$("$SMKEY" generate --socket "$SMKD_SOCK" --policy p11-cardhash --label x -o out 2>&1) ||
 	smk_fail "generate p11-cardhash: $out"
-out=$(openssl dgst -sha256 -engine pkcs11 -keyform engine \
+out=$(p11_host openssl dgst -sha256 -engine pkcs11 -keyform engine \
 	-sign "pkcs11:token=smkeyd;object=ch-x;type=private" -out x.sig msg.txt 2>&1) &&
 	smk_fail "the engine signed with a key that lists ecdsa-sha256 alone: $out"
 smk_log "a key listing ecdsa-sha256 alone is refused to a host-hashing client"

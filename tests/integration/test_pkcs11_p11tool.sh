@@ -25,12 +25,12 @@ printf 'module: %s\n' "$P11_MODULE" >p11-modules/smkey.module
 mount --bind p11-modules /usr/share/p11-kit/modules ||
 	smk_fail "cannot bind-mount the p11-kit module directory in the namespace"
 
-out=$(p11tool --list-tokens 2>&1) || smk_fail "p11tool --list-tokens: $out"
+out=$(p11_host p11tool --list-tokens 2>&1) || smk_fail "p11tool --list-tokens: $out"
 smk_expect "p11tool --list-tokens" 'URL: pkcs11:.*token=smkeyd' "$out"
 url=$(sed -n 's/^[[:space:]]*URL: \(pkcs11:.*token=smkeyd\)$/\1/p' <<<"$out" | head -n1)
 
 p11_bg_generate bg1
-out=$(p11tool --list-all "$url" 2>&1) || smk_fail "p11tool --list-all: $out"
+out=$(p11_host p11tool --list-all "$url" 2>&1) || smk_fail "p11tool --list-all: $out"
 p11_bg_wait
 smk_expect "p11tool --list-all" "object=$P11_LABEL;type=private" "$out"
 smk_expect "p11tool --list-all" "object=$P11_LABEL;type=public" "$out"
@@ -41,7 +41,7 @@ smk_log "p11tool --list-all $url: private key, public key, certificate; no archi
 
 before=$(p11_signatures)
 p11_bg_generate bg2
-out=$(p11tool --test-sign "$url;object=$P11_LABEL;type=private" 2>&1) ||
+out=$(p11_host p11tool --test-sign "$url;object=$P11_LABEL;type=private" 2>&1) ||
 	smk_fail "p11tool --test-sign: $out"
 p11_bg_wait
 smk_expect "p11tool --test-sign" 'Verifying against public key in the token\.\.\. ok' "$out"
