@@ -286,12 +286,14 @@ int archive_pending_cert(archive *a, const char *request_id, uint64_t *key_seq, 
 
 /* Signatures made through Sign (archive/sigrecord.c), two steps around the
  * card, as for a certificate: archive_sig_intent refuses unless key_seq is
- * a committed record of kind key or adopted, and durably stores the intent
- * (kind signature: peer, key seq and that record's hash, device, key id,
+ * a committed record of kind key or adopted, and stores the intent (kind
+ * signature: peer, key seq and that record's hash, device, key id,
  * algorithm, whether the host hashed, SHA-256 of the message or the digest
- * given, time). After the card signed, archive_commit / archive_commit_record
- * with request_id and signature make it a record; archive_fail() ends it
- * when the card did not sign. */
+ * given, time) without an fsync of its own: the commit that makes it a
+ * record syncs both, so a power loss can lose only an intent whose
+ * signature was never handed out. After the card signed, archive_commit /
+ * archive_commit_record with request_id and signature make it a record;
+ * archive_fail() ends it when the card did not sign. */
 typedef struct archive_sig_req {
 	archive_peer peer;
 	uint64_t key_seq;

@@ -32,6 +32,18 @@ int archive_checkpoint_origin(EVP_PKEY *pub, char origin[ARCHIVE_ORIGIN_MAX], sm
 /* Sign c (its origin must be the signer's) and append the signed note. */
 int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s, smk_buf *note,
 			    smk_err *e);
+/* archive_sign_checkpoint in three steps, so that a caller holding a lock
+ * on the archive can release it while the card signs:
+ * archive_checkpoint_begin fills *c with the tree head over every record so
+ * far (c->size 0: the latest checkpoint covers them all, nothing to sign;
+ * the signer must be the archive key), archive_checkpoint_sign signs it,
+ * and archive_checkpoint_store stores the signed note, unless a checkpoint
+ * as large was stored meanwhile (then nothing is stored; the note is
+ * still a true statement, merely not needed). */
+int archive_checkpoint_begin(archive *a, const archive_signer *s, archive_checkpoint *c,
+			     smk_err *e);
+int archive_checkpoint_store(archive *a, const archive_checkpoint *c, const smk_buf *note,
+			     smk_err *e);
 /* Parse a signed note and verify the archive key's signature on it; the
  * origin must be pub's. Signatures by other keys are ignored (C2SP). */
 int archive_checkpoint_open(const uint8_t *note, size_t len, EVP_PKEY *pub, archive_checkpoint *out,

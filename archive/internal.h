@@ -86,6 +86,11 @@ int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e);
 /* store.c: store intent canon (no policy document) described by info. */
 int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
 			 smk_err *e);
+/* store.c: the same without waiting for the disk: the row is in the WAL
+ * (a crash of the process keeps it) and becomes durable with the next
+ * synchronous commit; a power loss before that may lose it. */
+int archive_store_intent_unsynced(archive *a, const archive_intent_info *info, const smk_buf *canon,
+				  smk_err *e);
 /* store.c: record seq, parsed, if it is a committed key record (key or adopted). */
 int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e);
 

@@ -88,7 +88,7 @@ int archive_sig_intent(archive *a, const archive_sig_req *req, archive_intent_in
 	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
 	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_SIGNATURE);
-	if (archive_store_intent(a, out, &canon, e) < 0)
+	if (archive_store_intent_unsynced(a, out, &canon, e) < 0)
 		goto out;
 	rc = 0;
 out:

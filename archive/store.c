@@ -1027,6 +1027,56 @@ out:
 	return rc;
 }
 
+int archive_checkpoint_begin(archive *a, const archive_signer *s, archive_checkpoint *c, smk_err *e)
+{
+	uint64_t n = 0, covered = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (check_writer(a, s, "checkpoint", e) < 0 || archive_size(a, &n, e) < 0 ||
+	    latest_checkpoint_size(a, &covered, e) < 0)
+		return -1;
+	if (n == 0)
+		return smk_fail(e, SMK_E_ARG, "archive: no records, nothing to checkpoint");
+	if (covered >= n)
+		return 0;
+	if (check_signer(a, s, n, NULL, 0, e) < 0 || archive_tree_root(a, n, c->root, e) < 0 ||
+	    archive_checkpoint_origin(s->pub, c->origin, e) < 0)
+		return smk_context(e, "checkpoint over %" PRIu64 " records", n);
+	c->size = n;
+	return 0;
+}
+
+int archive_checkpoint_store(archive *a, const archive_checkpoint *c, const smk_buf *note,
+			     smk_err *e)
+{
+	struct commit_rows rows;
+	uint64_t covered = 0;
+
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	step(a, "checkpoint-signed");
+	if (exec(a, "BEGIN IMMEDIATE", "begin checkpoint", e) < 0)
+		return -1;
+	if (latest_checkpoint_size(a, &covered, e) < 0)
+		goto fail;
+	if (covered < c->size) {
+		memset(&rows, 0, sizeof(rows));
+		rows.note = note;
+		rows.time = now_or(0);
+		rows.size = c->size;
+		if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
+			       "store checkpoint", e, bind_checkpoint, &rows) < 0)
+			goto fail;
+		step(a, "checkpoint-inserted");
+	}
+	if (exec(a, "COMMIT", "commit", e) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	return smk_context(e, "checkpoint over %" PRIu64 " records", c->size);
+}
+
 int archive_fail(archive *a, const char *request_id, const char *reason, smk_err *e)
 {
 	struct stored_intent in = {SMK_BUF_INIT, SMK_BUF_INIT, ""};
@@ -1073,6 +1123,22 @@ int archive_store_intent(archive *a, const archive_intent_info *info, const smk_
 			 smk_err *e)
 {
 	return store_intent(a, info, canon, NULL, 0, e);
+}
+
+int archive_store_intent_unsynced(archive *a, const archive_intent_info *info, const smk_buf *canon,
+				  smk_err *e)
+{
+	int rc;
+
+	/* synchronous=NORMAL in WAL mode: the commit appends to the WAL
+	 * without an fsync; the next synchronous=FULL commit syncs the WAL,
+	 * and with it this row (one file, written in order) */
+	if (exec(a, "PRAGMA synchronous=NORMAL", "synchronous", e) < 0)
+		return -1;
+	rc = store_intent(a, info, canon, NULL, 0, e);
+	if (exec(a, "PRAGMA synchronous=FULL", "synchronous", rc < 0 ? NULL : e) < 0)
+		rc = -1;
+	return rc;
 }
 
 int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../archive/checkpoint.h"
 #include "../sm/alg.h"
 #include "daemon.h"
 #include "log.h"
@@ -42,6 +43,13 @@ void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s)
 	s->sign = card_sign;
 	s->ctx = d;
 	s->pub = pub;
+}
+
+void commit_record_signer(engine *eng, archive_signer *s)
+{
+	s->sign = card_sign; /* never called: a record of format 3 is not signed */
+	s->ctx = eng->archive_dev;
+	s->pub = eng->archive_pub;
 }
 
 /* The record alone (group commit), on the worker of d, the device that
@@ -171,6 +179,32 @@ void commit_batch_wait(device *d)
 	pthread_cond_timedwait(&d->wake, &d->eng->lock, &until);
 }
 
+/* A checkpoint over every record so far; the archive's lock is held to
+ * read the tree head and to store the note, not while the card signs, so
+ * intents and records (Sign's among them) go on meanwhile. */
+static int sign_checkpoint(engine *eng, const archive_signer *s, uint64_t *size, smk_err *e)
+{
+	archive_checkpoint cp;
+	smk_buf note = SMK_BUF_INIT;
+	int rc;
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_checkpoint_begin(eng->arc, s, &cp, e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	*size = cp.size;
+	if (rc < 0 || cp.size == 0) /* cp.size 0: every record is covered */
+		return rc;
+	if (archive_checkpoint_sign(&cp, s, &note, e) == 0) {
+		pthread_mutex_lock(&eng->archive_lock);
+		rc = archive_checkpoint_store(eng->arc, &cp, &note, e);
+		pthread_mutex_unlock(&eng->archive_lock);
+	} else {
+		rc = -1;
+	}
+	smk_buf_free(&note);
+	return rc;
+}
+
 /* The batch is due (commit_batch_due): one checkpoint covers every record of it,
  * and each of its jobs can have its bundle. */
 void commit_checkpoint(device *d)
@@ -196,9 +230,7 @@ void commit_checkpoint(device *d)
 		return;
 	t0 = worker_mono_s();
 	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_sign_checkpoint(eng->arc, &s, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
+	rc = sign_checkpoint(eng, &s, &size, &e);
 	if (rc < 0) {
 		log_msg(LOG_ERR, &(log_fields){.device = d->serial},
 			"no checkpoint for a batch of %u records: %s", n, e.msg);

@@ -308,11 +308,14 @@ void worker_average(double *avg, double sample);
 /* commit.c: records without signatures (format 3), one checkpoint per batch */
 /* The archive signer over d's session and key_id (worker thread or start-up). */
 void commit_signer(device *d, uint8_t key_id, EVP_PKEY *pub, archive_signer *s);
+/* The archive signer for a record of format 3, which no card signs (any
+ * worker, once archive_dev is set): what archive_commit_record checks. */
+void commit_record_signer(engine *eng, archive_signer *s);
 /* On the archive device's worker: j's record, held for its batch's checkpoint. */
 void commit_record(device *d, job *j);
-/* On the archive device's worker, not under eng->lock: a signature record
- * was committed on its own (its reply does not wait); the next checkpoint
- * covers it, at most limits: signature-hold-ms later. */
+/* On any worker, not under eng->lock: a signature record was committed on
+ * its own (its reply does not wait); the next checkpoint on d, the archive
+ * device, covers it, at most limits: signature-hold-ms later. */
 void commit_signature_record(device *d);
 /* Under eng->lock: whether records wait for a checkpoint on d. */
 int commit_uncovered(const device *d);

@@ -1034,6 +1034,60 @@ START_TEST(group_commit_one_checkpoint_covers_all)
 }
 END_TEST
 
+/* The checkpoint in three steps (the daemon signs outside its archive
+ * lock): records appended while the card signs are covered by the next
+ * checkpoint, a note made stale by a larger checkpoint is not stored, and
+ * the audit is clean. */
+START_TEST(checkpoint_in_steps_tolerates_appends_meanwhile)
+{
+	smk_buf note = SMK_BUF_INIT, stale = SMK_BUF_INIT, latest_note = SMK_BUF_INIT;
+	archive_checkpoint cp, cp2, opened;
+	uint64_t size = 0, latest = 0;
+	char *text = NULL;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	/* everything covered: nothing to sign */
+	ck_assert_msg(archive_checkpoint_begin(F.a, &F.signer, &cp, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(cp.size, 0);
+	ck_assert_uint_eq(add_key_deferred_with(&F.signer, "a"), 1);
+	ck_assert_uint_eq(add_key_deferred_with(&F.signer, "b"), 2);
+	ck_assert_msg(archive_checkpoint_begin(F.a, &F.signer, &cp, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(cp.size, 3);
+	/* the card signs; meanwhile a record is appended */
+	ck_assert_uint_eq(add_key_deferred_with(&F.signer, "c"), 3);
+	ck_assert_msg(archive_checkpoint_sign(&cp, &F.signer, &note, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_checkpoint_store(F.a, &cp, &note, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &latest_note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 3);
+	ck_assert_int_eq(
+	    archive_checkpoint_open(latest_note.data, latest_note.len, F.akey, &opened, &e), 0);
+	ck_assert_mem_eq(opened.root, cp.root, 32);
+	/* two drafts over the same tree: the second store adds nothing */
+	ck_assert_msg(archive_checkpoint_begin(F.a, &F.signer, &cp, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(cp.size, 4);
+	ck_assert_msg(archive_checkpoint_begin(F.a, &F.signer, &cp2, &e) == 0, "%s", e.msg);
+	smk_buf_reset(&note);
+	ck_assert_int_eq(archive_checkpoint_sign(&cp, &F.signer, &note, &e), 0);
+	ck_assert_int_eq(archive_checkpoint_sign(&cp2, &F.signer, &stale, &e), 0);
+	ck_assert_msg(archive_checkpoint_store(F.a, &cp, &note, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_checkpoint_store(F.a, &cp2, &stale, &e) == 0, "%s", e.msg);
+	smk_buf_reset(&latest_note);
+	ck_assert_int_eq(archive_latest_checkpoint(F.a, &latest_note, &latest, &e), 0);
+	ck_assert_uint_eq(latest, 4);
+	ck_assert_uint_eq(latest_note.len, note.len);
+	ck_assert_mem_eq(latest_note.data, note.data, note.len);
+	ck_assert_int_eq(archive_sign_checkpoint(F.a, &F.signer, &size, &e), 0);
+	ck_assert_uint_eq(size, 4);
+	ck_assert_uint_eq(audit_text(&text, &e), 0);
+	ck_assert_msg(strstr(text, "not covered") == NULL, "%s", text);
+	free(text);
+	smk_buf_free(&note);
+	smk_buf_free(&stale);
+	smk_buf_free(&latest_note);
+}
+END_TEST
+
 START_TEST(group_commit_refuses_a_foreign_signer)
 {
 	archive_signer other;
@@ -1226,6 +1280,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, killed_during_commit_leaves_a_sound_archive);
 	tcase_add_test(tc, bundle_export_is_self_contained);
 	tcase_add_test(tc, group_commit_one_checkpoint_covers_all);
+	tcase_add_test(tc, checkpoint_in_steps_tolerates_appends_meanwhile);
 	tcase_add_test(tc, group_commit_refuses_a_foreign_signer);
 	tcase_add_test(tc, killed_between_record_and_checkpoint);
 	tcase_add_test(tc, garbage_and_oversized_inputs);
