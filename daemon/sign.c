@@ -12,14 +12,16 @@
  *                    list (never the policy file's: an edit must not widen
  *                    an old key), the daily limit, then the intent
  *                    (archive_sig_intent) - all before the card
- *   key's device:    SIGN under SM, checked against the record's public key
- *   archive device:  the signature record (archive_commit_record; a later
- *                    checkpoint covers it, commit_signature_record)
+ *   key's device:    SIGN under SM, checked against the record's public key,
+ *                    then the signature record (archive_commit_record: no
+ *                    card command, so no trip to the archive device's
+ *                    worker; a later checkpoint covers it,
+ *                    commit_signature_record)
  *   loop:            reply
  *
  * The device queue is first come, first served (worker.c): a burst of Signs
  * queued before a Generate runs before it, and Signs that come after it
- * wait for it; the commits of both go to the front, after the records
+ * wait for it; Generate's commits go to the front, after the records
  * already queued.
  */
 #include <openssl/x509.h>
@@ -35,7 +37,7 @@
 #include "log.h"
 #include "varlink_errors.h"
 
-enum sign_step { SIGN_STEP_CARD, SIGN_STEP_COMMIT };
+enum sign_step { SIGN_STEP_CARD };
 
 typedef struct signop {
 	operation base; /* first: the pipeline's part */
@@ -56,6 +58,7 @@ typedef struct signop {
 
 	/* written by the worker, read by the loop after the completion */
 	int rc;
+	bool signed_ok; /* the card signed (rc < 0 after it: the record failed) */
 	smk_err err;
 	smk_buf sig;
 	uint64_t seq;
@@ -433,7 +436,11 @@ static int take_quota(signop *op, const policy *pol, engine_error *err)
 	return 0;
 }
 
-/* The intent, durable before the card is asked. */
+/* The intent, stored before the card is asked. It is not synced to disk on
+ * its own: the record's commit after the card syncs it with the record,
+ * and the signature is handed out only after that; a power loss before
+ * then loses the intent and a signature nobody received (a process crash
+ * keeps it, and the next start ends it). */
 static int store_intent(signop *op, engine_error *err)
 {
 	engine *eng = op->base.eng;
@@ -565,6 +572,29 @@ refused:
 
 /* ---- on the workers ---- */
 
+/* The signature record, on the key's worker right after the card: in
+ * record format 3 it takes no card command, only the archive's lock and
+ * one synchronous commit. The checkpoint that covers it is the archive
+ * device's (commit_signature_record). */
+static void run_commit(signop *op)
+{
+	engine *eng = op->base.eng;
+	device *arc = eng->archive_dev; /* set before any Sign with log: true */
+	archive_commit_req cr;
+	archive_signer s;
+
+	commit_record_signer(eng, &s);
+	memset(&cr, 0, sizeof(cr));
+	cr.request_id = op->request_id;
+	cr.signature = op->sig.data;
+	cr.signature_len = op->sig.len;
+	pthread_mutex_lock(&eng->archive_lock);
+	op->rc = archive_commit_record(eng->arc, &s, &cr, &op->seq, &op->err);
+	pthread_mutex_unlock(&eng->archive_lock);
+	if (op->rc == 0)
+		commit_signature_record(arc);
+}
+
 static void run_card(device *d, signop *op)
 {
 	char why[256];
@@ -586,28 +616,10 @@ static void run_card(device *d, signop *op)
 			    (unsigned long long)op->key_seq);
 		return;
 	}
+	op->signed_ok = true;
 	op->rc = 0;
-}
-
-static void run_commit(device *d, signop *op)
-{
-	engine *eng = op->base.eng;
-	archive_commit_req cr;
-	archive_signer s;
-
-	commit_signer(d, eng->archive_key_id, eng->archive_pub, &s);
-	memset(&cr, 0, sizeof(cr));
-	cr.request_id = op->request_id;
-	cr.signature = op->sig.data;
-	cr.signature_len = op->sig.len;
-	/* the record alone (format 3: no card command); the signature is handed
-	 * out once it is durable, and a checkpoint covers it with the next
-	 * batch (commit_signature_record) */
-	pthread_mutex_lock(&eng->archive_lock);
-	op->rc = archive_commit_record(eng->arc, &s, &cr, &op->seq, &op->err);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (op->rc == 0)
-		commit_signature_record(d);
+	if (op->log)
+		run_commit(op);
 }
 
 static void sign_run(device *d, operation *o, int step)
@@ -615,10 +627,7 @@ static void sign_run(device *d, operation *o, int step)
 	signop *op = (signop *)o;
 
 	smk_err_clear(&op->err);
-	if (step == SIGN_STEP_COMMIT)
-		run_commit(d, op);
-	else
-		run_card(d, op);
+	run_card(d, op);
 	op_post(o, step, ENGINE_QUEUED);
 }
 
@@ -661,40 +670,6 @@ static void signed_reply(signop *op)
 	sign_answer(op, reply, NULL, NULL, NULL);
 }
 
-static void card_done(signop *op)
-{
-	engine *eng = op->base.eng;
-	log_fields f = {op->request_id[0] ? op->request_id : NULL, op->policy, op->dev->serial,
-			"failed"};
-
-	if (op->rc < 0) {
-		fail_intent(op, op->err.msg);
-		log_msg(LOG_WARNING, &f, "signature with record %llu: %s",
-			(unsigned long long)op->key_seq, op->err.msg);
-		sign_answer(op, NULL, SMK_VERR_DEVICE_UNAVAILABLE,
-			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
-			    op->err.msg);
-		return;
-	}
-	if (!op->log) {
-		f.outcome = "signed";
-		log_msg(LOG_INFO, &f, "signature with record %llu (%s), not archived (log: false)",
-			(unsigned long long)op->key_seq, op->alg->name);
-		signed_reply(op);
-		return;
-	}
-	/* the signature is not handed out before its record is durable */
-	op->step = SIGN_STEP_COMMIT;
-	if (eng->archive_dev == NULL ||
-	    op_queue(&op->base, eng->archive_dev, SIGN_STEP_COMMIT, OP_TASK_FRONT) < 0) {
-		fail_intent(op, "the signature could not be archived: no archive key up");
-		sign_answer(op, NULL, SMK_VERR_ARCHIVE_ERROR,
-			    engine_param_str("reason", "no archive key up to archive the signature",
-					     NULL, NULL),
-			    "no archive key up");
-	}
-}
-
 static void commit_done(signop *op)
 {
 	log_fields f = {op->request_id, op->policy, op->dev->serial, "committed"};
@@ -715,15 +690,38 @@ static void commit_done(signop *op)
 	signed_reply(op);
 }
 
+static void card_done(signop *op)
+{
+	log_fields f = {op->request_id[0] ? op->request_id : NULL, op->policy, op->dev->serial,
+			"failed"};
+
+	if (!op->signed_ok) {
+		fail_intent(op, op->err.msg);
+		log_msg(LOG_WARNING, &f, "signature with record %llu: %s",
+			(unsigned long long)op->key_seq, op->err.msg);
+		sign_answer(op, NULL, SMK_VERR_DEVICE_UNAVAILABLE,
+			    engine_param_str("device", op->dev->serial, "reason", op->err.msg),
+			    op->err.msg);
+		return;
+	}
+	if (op->log) {
+		/* the signature is not handed out before its record is durable */
+		commit_done(op);
+		return;
+	}
+	f.outcome = "signed";
+	log_msg(LOG_INFO, &f, "signature with record %llu (%s), not archived (log: false)",
+		(unsigned long long)op->key_seq, op->alg->name);
+	signed_reply(op);
+}
+
 static void sign_deliver(operation *o, int what, enum engine_stage stage)
 {
 	signop *op = (signop *)o;
 
+	(void)what;
 	(void)stage;
-	if (what == SIGN_STEP_COMMIT)
-		commit_done(op);
-	else
-		card_done(op);
+	card_done(op);
 }
 
 static const op_kind sign_kind = {
