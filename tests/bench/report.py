@@ -120,16 +120,16 @@ def main(argv):
     ps = [r for r in rows if r["bench"] == "p11sign"]
     if ps:
         md.append("### p11sign: ECDSA-SHA256 signatures/s through a PKCS#11 module (genuine latency)\n")
-        md.append("| module | signature records | signatures | s | signatures/s | vs OpenSC | APDUs/signature | card busy ms/signature |")
-        md.append("|---|---|---|---|---|---|---|---|")
+        md.append("| module | signature records | archive key | signatures | s | signatures/s | vs OpenSC | APDUs/signature | card busy ms/signature |")
+        md.append("|---|---|---|---|---|---|---|---|---|")
         ref = [r for r in ps if r["who"] == "opensc"]
         for r in ps:
             rate = r["run"]["per_s"]
             rel = "%.2fx" % (rate / ref[0]["run"]["per_s"]) if ref else ""
             logged = {True: "yes", False: "no"}.get(r.get("log"), "-")
             n = r["run"]["signatures"]
-            md.append("| %s | %s | %d | %.2f | %.2f | %s | %.1f | %.0f |" % (
-                r["who"], logged, n, r["run"]["seconds"], rate, rel, r.get("apdus", 0) / n,
+            md.append("| %s | %s | %s | %d | %.2f | %.2f | %s | %.1f | %.0f |" % (
+                r["who"], logged, r.get("archive_key", "-"), n, r["run"]["seconds"], rate, rel, r.get("apdus", 0) / n,
                 1000 * float(r.get("card_busy_s", 0)) / n))
         md.append("")
     rss = [r for r in rows if r["bench"] == "rss"]
