@@ -105,6 +105,7 @@ struct archive {
 	int tree_table;	     /* tree_nodes holds a node for every record */
 	uint64_t tree_built; /* records whose nodes this open stored (migration) */
 	sqlite3_stmt *tree_get, *tree_put;
+	int labels_table; /* record_labels holds a row for every record (labels.c) */
 };
 
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
@@ -127,6 +128,12 @@ int archive_scan_leaves(archive *a, uint64_t from, uint64_t size,
  * tree_nodes table (built from the records when it is missing or behind);
  * a read-only one uses it when it covers every record. */
 int archive_tree_open(archive *a, smk_err *e);
+/* labels.c: the label index (writable opens only): created and filled in
+ * for records stored without it; a record's row, in its transaction; the
+ * records a label names (*found of them, the last in *seq). */
+int archive_labels_open(archive *a, smk_err *e);
+int archive_labels_add(archive *a, uint64_t seq, const uint8_t *rec, size_t len, smk_err *e);
+int archive_labels_find(archive *a, const char *label, uint64_t *seq, int *found, smk_err *e);
 /* In the record's transaction: its leaf and the subtrees it completes. */
 int archive_tree_add_leaf(archive *a, uint64_t seq, const uint8_t *record, size_t len, smk_err *e);
 /* The nodes of the tree of the first size records: looked up in the table,

@@ -266,6 +266,23 @@ static int all_digits(const char *s)
 	return 1;
 }
 
+/* Whether record seq is labelled label (the label index's answer, checked). */
+static int record_has_label(archive *a, uint64_t seq, const char *label)
+{
+	smk_buf canon = SMK_BUF_INIT;
+	archive_record r;
+	smk_err ignore;
+	int ok = 0;
+
+	if (archive_get(a, seq, &canon, NULL, &ignore) == 0 &&
+	    archive_record_parse(canon.data, canon.len, &r, &ignore) == 0) {
+		ok = r.label && strcmp(r.label, label) == 0;
+		archive_record_free(&r);
+	}
+	smk_buf_free(&canon);
+	return ok;
+}
+
 int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 {
 	sqlite3_stmt *st;
@@ -291,7 +308,25 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 		if (rc == SQLITE_ROW)
 			return 0;
 	}
-	/* by label: labels live inside the records, so read them */
+	/* by label: through the index where this open keeps one, the answer
+	 * checked against the record; otherwise (read-only) read the records */
+	if (a->labels_table && id[0]) {
+		if (archive_labels_find(a, id, seq, &found, e) < 0)
+			return -1;
+		if (found == 1 && record_has_label(a, *seq, id))
+			return 0;
+		if (found > 1)
+			return smk_fail(
+			    e, SMK_E_ARG,
+			    "archive: label \"%s\" names %d records; use the sequence number", id,
+			    found);
+		if (found == 0)
+			return smk_fail(
+			    e, SMK_E_ARG,
+			    "archive: no record with sequence number, request id or label \"%s\"",
+			    id);
+		found = 0; /* the index disagrees with the record: read them all */
+	}
 	if (archive_db_prepare(a, "SELECT seq, canonical FROM records ORDER BY seq", &st, e) < 0)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -276,7 +276,7 @@ int archive_open(const char *path, int flags, archive **out, smk_err *e)
 				 "index intents", e) < 0)
 		goto fail_ctx;
 	/* the tree table came later still: built here when missing */
-	if (archive_tree_open(a, e) < 0)
+	if (archive_tree_open(a, e) < 0 || archive_labels_open(a, e) < 0)
 		goto fail_ctx;
 	*out = a;
 	return 0;
@@ -625,6 +625,7 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 		       " VALUES(?, ?, ?, ?)",
 		       "store record", e, bind_record, &rows) < 0 ||
 	    archive_tree_add_leaf(a, seq, record.data, record.len, e) < 0 ||
+	    archive_labels_add(a, seq, record.data, record.len, e) < 0 ||
 	    insert_row(a,
 		       "INSERT INTO outcomes(request_id, time, status, seq)"
 		       " VALUES(?, ?, 'committed', ?)",

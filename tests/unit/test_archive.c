@@ -531,6 +531,83 @@ START_TEST(order_rules)
 }
 END_TEST
 
+/* Rows of the label index, through a connection of the test's own. */
+static int label_rows(void)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	ck_assert_int_eq(sqlite3_open(F.path, &db), SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM record_labels", -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Finding by label goes through the label index on a writable open, which
+ * an archive without one gets at open; a read-only open reads the records;
+ * all three answer alike, and a lying index is not believed. */
+START_TEST(label_index_finds_as_the_records_do)
+{
+	archive *ro;
+	sqlite3 *db;
+	uint64_t seq = 0;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_KEY, "alpha", NULL), 1);
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_KEY, "beta", NULL), 2);
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_KEY, "beta", NULL), 3);
+	ck_assert_int_eq(label_rows(), 4);
+	ck_assert_msg(archive_find(F.a, "alpha", &seq, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(archive_find(F.a, "beta", &seq, &e), -1);
+	ck_assert_msg(strstr(e.msg, "names 2 records") != NULL, "%s", e.msg);
+	ck_assert_int_eq(archive_find(F.a, "gamma", &seq, &e), -1);
+	ck_assert_msg(strstr(e.msg, "no record") != NULL, "%s", e.msg);
+	ck_assert_int_eq(archive_find(F.a, "", &seq, &e), -1);
+	/* read-only: the records are read, the same answers */
+	ck_assert_int_eq(archive_open(F.path, ARCHIVE_OPEN_READONLY, &ro, &e), 0);
+	ck_assert_msg(archive_find(ro, "alpha", &seq, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(archive_find(ro, "beta", &seq, &e), -1);
+	ck_assert_msg(strstr(e.msg, "names 2 records") != NULL, "%s", e.msg);
+	archive_close(ro);
+	/* an archive from before the index (or an older smkeyd's records
+	 * after it): filled in at the next writable open */
+	archive_close(F.a);
+	F.a = NULL;
+	ck_assert_int_eq(sqlite3_open(F.path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+				      "DROP TRIGGER record_labels_no_delete;"
+				      " DELETE FROM record_labels WHERE seq >= 2",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_msg(archive_open(F.path, 0, &F.a, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(label_rows(), 4);
+	ck_assert_int_eq(archive_find(F.a, "beta", &seq, &e), -1);
+	ck_assert_msg(strstr(e.msg, "names 2 records") != NULL, "%s", e.msg);
+	/* an index row that points at the wrong record is checked and passed over */
+	archive_close(F.a);
+	F.a = NULL;
+	ck_assert_int_eq(sqlite3_open(F.path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+				      "DROP TRIGGER record_labels_no_update;"
+				      " UPDATE record_labels SET seq = 9 WHERE seq = 1",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_msg(archive_open(F.path, 0, &F.a, &e) == 0, "%s", e.msg);
+	ck_assert_msg(archive_find(F.a, "alpha", &seq, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(seq, 1);
+}
+END_TEST
+
 /* Every way of writing a record other than the canonical one is refused. */
 START_TEST(record_parser_is_strict)
 {
@@ -1272,6 +1349,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, signatures_chain_and_checkpoints);
 	tcase_add_test(tc, checkpoint_tampering);
 	tcase_add_test(tc, order_rules);
+	tcase_add_test(tc, label_index_finds_as_the_records_do);
 	tcase_add_test(tc, record_parser_is_strict);
 	tcase_add_test(tc, archive_key_policy_is_sign_only);
 	tcase_add_test(tc, policy_document_numbers_in_range);
