@@ -45,7 +45,7 @@ static const smk_alg algs[] = {
 
 const smk_alg *alg_list(size_t *n)
 {
-	*n = sizeof(algs) / sizeof(algs[0]);
+	*n = SMK_NELEM(algs);
 	return algs;
 }
 
@@ -55,7 +55,7 @@ const smk_alg *alg_by_name(const char *name)
 
 	if (name == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+	for (i = 0; i < SMK_NELEM(algs); i++)
 		if (strcmp(algs[i].name, name) == 0)
 			return &algs[i];
 	return NULL;
@@ -65,7 +65,7 @@ const smk_alg *alg_by_id(uint8_t id)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+	for (i = 0; i < SMK_NELEM(algs); i++)
 		if (algs[i].id == id)
 			return &algs[i];
 	return NULL;
