@@ -5,8 +5,10 @@
  * and reads it through smk_enum_name, so a value outside the table, or one
  * the table leaves out, gives the caller's fallback instead of a NULL or a
  * read past the end. Each table sits beside a _Static_assert that it is as
- * long as its enum (the enum's last, counting member), so a new value
- * without a name does not build; tests/unit/test_names.c walks every value.
+ * long as its enum (the enum's last, counting member), so a value appended
+ * without a name does not build, and tests/unit/test_names.c walks every
+ * value, so one inserted without a name fails there. (The key types are
+ * bits and have no count: sm/alg.c says how their table is checked.)
  */
 #ifndef SMK_NAMES_H
 #define SMK_NAMES_H
