@@ -24,6 +24,7 @@
 #include "archive/record.h"
 #include "common/digest.h"
 #include "common/hex.h"
+#include "common/names.h"
 #include "sm/x509.h"
 
 #define EOCD_SIG 0x06054b50U
@@ -90,19 +91,16 @@ static int get_lp(struct cur *c, struct cur *sub, const char *what, smk_err *e)
 	return 0;
 }
 
+/* clang-format off */
+static const char *const scheme_names[] = {
+	[APK_V1] = "v1 (JAR signing)", [APK_V2] = "v2", [APK_V3] = "v3", [APK_V31] = "v3.1",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(scheme_names) == APK_SCHEME_END, "every scheme has a name");
+
 const char *apk_scheme_name(enum apk_scheme s)
 {
-	switch (s) {
-	case APK_V1:
-		return "v1 (JAR signing)";
-	case APK_V2:
-		return "v2";
-	case APK_V3:
-		return "v3";
-	case APK_V31:
-		return "v3.1";
-	}
-	return "unknown scheme";
+	return smk_enum_name(scheme_names, SMK_NELEM(scheme_names), s, "unknown scheme");
 }
 
 void apk_signers_free(apk_signers *s)

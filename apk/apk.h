@@ -46,6 +46,7 @@ enum apk_scheme {
 	APK_V2,
 	APK_V3,
 	APK_V31,
+	APK_SCHEME_END, /* not a scheme: one past the last */
 };
 
 typedef struct apk_signer {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "names.h"
+
 int smk_fail(smk_err *e, enum smk_errc code, const char *fmt, ...)
 {
 	va_list ap;
@@ -51,45 +53,29 @@ void smk_err_clear(smk_err *e)
 	e->msg[0] = '\0';
 }
 
+static const char *const errc_names[] = {
+    [SMK_OK] = "ok",
+    [SMK_E_ARG] = "argument",
+    [SMK_E_NOMEM] = "memory",
+    [SMK_E_FORMAT] = "format",
+    [SMK_E_UNSUPPORTED] = "unsupported",
+    [SMK_E_SIGNATURE] = "signature",
+    [SMK_E_TRUST] = "trust",
+    [SMK_E_VALIDITY] = "validity",
+    [SMK_E_MISMATCH] = "mismatch",
+    [SMK_E_CARD] = "card",
+    [SMK_E_SM] = "secure-messaging",
+    [SMK_E_IO] = "io",
+    [SMK_E_CRYPTO] = "crypto",
+    [SMK_E_POLICY] = "policy",
+    [SMK_E_DENIED] = "denied",
+    [SMK_E_TIMEOUT] = "timeout",
+    [SMK_E_RESET] = "reset",
+    [SMK_E_LABEL] = "label",
+};
+_Static_assert(SMK_NELEM(errc_names) == SMK_ERRC_COUNT, "every error code has a name");
+
 const char *smk_errc_name(enum smk_errc code)
 {
-	switch (code) {
-	case SMK_OK:
-		return "ok";
-	case SMK_E_ARG:
-		return "argument";
-	case SMK_E_NOMEM:
-		return "memory";
-	case SMK_E_FORMAT:
-		return "format";
-	case SMK_E_UNSUPPORTED:
-		return "unsupported";
-	case SMK_E_SIGNATURE:
-		return "signature";
-	case SMK_E_TRUST:
-		return "trust";
-	case SMK_E_VALIDITY:
-		return "validity";
-	case SMK_E_MISMATCH:
-		return "mismatch";
-	case SMK_E_CARD:
-		return "card";
-	case SMK_E_SM:
-		return "secure-messaging";
-	case SMK_E_IO:
-		return "io";
-	case SMK_E_CRYPTO:
-		return "crypto";
-	case SMK_E_POLICY:
-		return "policy";
-	case SMK_E_DENIED:
-		return "denied";
-	case SMK_E_TIMEOUT:
-		return "timeout";
-	case SMK_E_RESET:
-		return "reset";
-	case SMK_E_LABEL:
-		return "label";
-	}
-	return "unknown";
+	return smk_enum_name(errc_names, SMK_NELEM(errc_names), code, "unknown");
 }

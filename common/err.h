@@ -33,6 +33,7 @@ enum smk_errc {
 	SMK_E_TIMEOUT,	   /* no answer in time */
 	SMK_E_RESET,	   /* the card was reset or removed: session state is gone */
 	SMK_E_LABEL,	   /* a key label the request gave that the policy refuses */
+	SMK_ERRC_COUNT,	   /* not a code: how many there are */
 };
 
 typedef struct smk_err {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "names.h"
+
 static int vfail_at(const smk_ydoc *d, smk_err *e, size_t line, size_t col, const char *fmt,
 		    va_list ap)
 {
@@ -291,17 +293,18 @@ int smk_yaml_parse(const smk_ydoc *d, const unsigned char *text, size_t len, smk
 
 /* ---- typed access ---- */
 
+/* clang-format off */
+static const char *const ynode_kind_names[] = {
+	[SMK_YNODE_SCALAR] = "a single value", [SMK_YNODE_SEQ] = "a list",
+	[SMK_YNODE_MAP] = "a mapping",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(ynode_kind_names) == SMK_YNODE_KIND_COUNT, "every kind has a name");
+
 const char *smk_ynode_kind_name(const smk_ynode *n)
 {
-	switch (n->kind) {
-	case SMK_YNODE_SCALAR:
-		return "a single value";
-	case SMK_YNODE_SEQ:
-		return "a list";
-	case SMK_YNODE_MAP:
-		return "a mapping";
-	}
-	return "something else";
+	return smk_enum_name(ynode_kind_names, SMK_NELEM(ynode_kind_names), n->kind,
+			     "something else");
 }
 
 const smk_ynode *smk_yval_get(const smk_ynode *map, const char *key)

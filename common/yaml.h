@@ -28,7 +28,12 @@ typedef struct smk_ydoc {
 #define SMK_YAML_DEPTH_MAX 8
 #define SMK_YAML_NODES_MAX 4096
 
-enum smk_ynode_kind { SMK_YNODE_SCALAR, SMK_YNODE_SEQ, SMK_YNODE_MAP };
+enum smk_ynode_kind {
+	SMK_YNODE_SCALAR,
+	SMK_YNODE_SEQ,
+	SMK_YNODE_MAP,
+	SMK_YNODE_KIND_COUNT, /* not a kind: how many there are */
+};
 
 typedef struct smk_ynode {
 	enum smk_ynode_kind kind;

@@ -91,7 +91,12 @@ void engine_free(engine *eng);
 void testhook_crash_point(const char *where);
 void testhook_crash_step(const char *step, void *ctx);
 
-enum device_state { DEVICE_UP, DEVICE_DOWN, DEVICE_BUSY };
+enum device_state {
+	DEVICE_UP,
+	DEVICE_DOWN,
+	DEVICE_BUSY,
+	DEVICE_STATE_COUNT, /* not a state: how many there are */
+};
 
 typedef struct job job;
 

@@ -11,20 +11,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/names.h"
 #include "daemon.h"
 #include "log.h"
 
+/* clang-format off */
+static const char *const state_names[] = {
+	[DEVICE_UP] = "up", [DEVICE_DOWN] = "down", [DEVICE_BUSY] = "busy",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(state_names) == DEVICE_STATE_COUNT, "every device state has a name");
+
 const char *device_state_name(enum device_state s)
 {
-	switch (s) {
-	case DEVICE_UP:
-		return "up";
-	case DEVICE_DOWN:
-		return "down";
-	case DEVICE_BUSY:
-		return "busy";
-	}
-	return "down";
+	return smk_enum_name(state_names, SMK_NELEM(state_names), s, "down");
 }
 
 /* Errors that say the link or the SM channel is gone, not that the card

@@ -22,6 +22,7 @@
 #include "../archive/record.h"
 #include "../common/hex.h"
 #include "../common/json.h"
+#include "../common/names.h"
 #include "cardop.h"
 #include "daemon.h"
 #include "log.h"
@@ -125,19 +126,17 @@ json_t *engine_param_str(const char *k1, const char *v1, const char *k2, const c
 	return o;
 }
 
+/* clang-format off */
+static const char *const stage_names[] = {
+	[ENGINE_QUEUED] = "queued",         [ENGINE_SESSION] = "session",
+	[ENGINE_GENERATING] = "generating", [ENGINE_ARCHIVED] = "archived",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(stage_names) == ENGINE_STAGE_COUNT, "every stage has a name");
+
 const char *engine_stage_name(enum engine_stage stage)
 {
-	switch (stage) {
-	case ENGINE_QUEUED:
-		return "queued";
-	case ENGINE_SESSION:
-		return "session";
-	case ENGINE_GENERATING:
-		return "generating";
-	case ENGINE_ARCHIVED:
-		return "archived";
-	}
-	return "queued";
+	return smk_enum_name(stage_names, SMK_NELEM(stage_names), stage, "queued");
 }
 
 /* ---- completions from the workers ---- */

@@ -46,6 +46,7 @@ enum engine_stage {
 	ENGINE_SESSION,
 	ENGINE_GENERATING,
 	ENGINE_ARCHIVED,
+	ENGINE_STAGE_COUNT, /* not a stage: how many there are */
 };
 const char *engine_stage_name(enum engine_stage stage);
 

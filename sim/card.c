@@ -74,7 +74,7 @@ void sim_card_reset(sim_card *c)
 struct sim_cmd {
 	uint8_t ins;
 	uint8_t cla;
-	uint16_t (*fn)(sim_card *c, const apdu *a, smk_buf *out);
+	sim_cmd_fn *fn;
 };
 
 static const struct sim_cmd commands[] = {

@@ -131,29 +131,25 @@ struct sim_card {
 	smk_buf get_response; /* SIM_QUIRK_READ_61XX: what GET RESPONSE still has */
 };
 
+/* A command's handler (card.c dispatches by INS): the status word it
+ * answers, with any response data appended to out. */
+typedef uint16_t sim_cmd_fn(sim_card *c, const apdu *a, smk_buf *out);
+
 /* files.c */
 struct sim_file *sim_file_find(sim_card *c, uint16_t fid);
 int sim_file_put(sim_card *c, uint16_t fid, const uint8_t *p, size_t n);
 void sim_file_delete(sim_card *c, uint16_t fid);
 void sim_files_wipe(sim_card *c); /* everything but the device key and 2F02 */
-uint16_t sim_cmd_select(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_enumerate(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_read(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_update(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_delete(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_get_response(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_select, sim_cmd_enumerate, sim_cmd_read, sim_cmd_update, sim_cmd_delete,
+    sim_cmd_get_response;
 
 /* pin.c */
-uint16_t sim_cmd_verify(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_change(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_reset_retry(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_initialize(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_challenge(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_domain(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_verify, sim_cmd_change, sim_cmd_reset_retry, sim_cmd_initialize,
+    sim_cmd_challenge, sim_cmd_domain;
 int sim_pin_set(sim_card *c, const uint8_t *pin, size_t n, uint8_t tries);
 
 /* gakp.c */
-uint16_t sim_cmd_gakp(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_gakp;
 /* The authenticated CV request for key k (CHR chr, inner CAR car or NULL),
  * signed by PrK.DevAut, into areq. 0 or -1. */
 int sim_authreq(sim_card *c, const struct sim_key *k, const char *car, const char *chr,
@@ -163,8 +159,7 @@ int sim_authreq(sim_card *c, const struct sim_key *k, const char *car, const cha
 void sim_domain_kcv(const struct sim_domain *d, uint8_t kcv[8]);
 /* The domain's DKEK is complete: every share imported (or random). */
 bool sim_domain_complete(const struct sim_domain *d);
-uint16_t sim_cmd_wrap(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_unwrap(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_wrap, sim_cmd_unwrap;
 
 /* state.c: binary values in JSON are hex strings */
 json_t *sim_hex_json(const uint8_t *p, size_t n);
@@ -179,12 +174,10 @@ void sim_keys_wipe(sim_card *c); /* all keys but the device key */
 uint16_t sim_key_install(sim_card *c, uint8_t id, struct sim_key **k, const smk_buf *ce);
 EVP_PKEY *sim_keygen_ec(int nid);
 EVP_PKEY *sim_keygen_rsa(unsigned bits);
-uint16_t sim_cmd_sign(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_decipher(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_sign, sim_cmd_decipher;
 
 /* secure.c: chip authentication and the card side of secure messaging */
-uint16_t sim_cmd_mse(sim_card *c, const apdu *a, smk_buf *out);
-uint16_t sim_cmd_ga(sim_card *c, const apdu *a, smk_buf *out);
+sim_cmd_fn sim_cmd_mse, sim_cmd_ga;
 /* Answer a protected command: unwrap, run, wrap. Fills *sw with the inner SW
  * (or the SM error answered in plain). 0, or -1 when out of memory. */
 int sim_sm_transmit(sim_card *c, const uint8_t *cmd, size_t n, const sim_fault *f, smk_buf *resp,

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "../common/names.h"
+
 #define ANY (SMK_KEY_RSA | SMK_KEY_EC | SMK_KEY_AES)
 
 static const smk_alg algs[] = {
@@ -43,7 +45,7 @@ static const smk_alg algs[] = {
 
 const smk_alg *alg_list(size_t *n)
 {
-	*n = sizeof(algs) / sizeof(algs[0]);
+	*n = SMK_NELEM(algs);
 	return algs;
 }
 
@@ -53,7 +55,7 @@ const smk_alg *alg_by_name(const char *name)
 
 	if (name == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+	for (i = 0; i < SMK_NELEM(algs); i++)
 		if (strcmp(algs[i].name, name) == 0)
 			return &algs[i];
 	return NULL;
@@ -63,7 +65,7 @@ const smk_alg *alg_by_id(uint8_t id)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+	for (i = 0; i < SMK_NELEM(algs); i++)
 		if (algs[i].id == id)
 			return &algs[i];
 	return NULL;
@@ -75,15 +77,17 @@ int alg_is_signature(uint8_t id)
 	       (id >= 0x70 && id <= 0x75);
 }
 
+/* The key types are bits (smk_alg.keytypes is a set of them), so there is
+ * no count to check this table against: the values between them are holes
+ * that read as "unknown", and tests/unit/test_names.c checks that every
+ * type an algorithm names has a name. */
+/* clang-format off */
+static const char *const keytype_names[] = {
+	[SMK_KEY_RSA] = "rsa", [SMK_KEY_EC] = "ec", [SMK_KEY_AES] = "aes",
+};
+/* clang-format on */
+
 const char *keytype_name(enum smk_keytype t)
 {
-	switch (t) {
-	case SMK_KEY_RSA:
-		return "rsa";
-	case SMK_KEY_EC:
-		return "ec";
-	case SMK_KEY_AES:
-		return "aes";
-	}
-	return "unknown";
+	return smk_enum_name(keytype_names, SMK_NELEM(keytype_names), t, "unknown");
 }

@@ -18,9 +18,11 @@ static const smk_curve curves[] = {
     {"brainpoolP512r1", NULL, NID_brainpoolP512r1, 512, 64, 64},
 };
 
+#define NCURVES (sizeof(curves) / sizeof(curves[0]))
+
 const smk_curve *curve_list(size_t *n)
 {
-	*n = sizeof(curves) / sizeof(curves[0]);
+	*n = NCURVES;
 	return curves;
 }
 
@@ -30,7 +32,7 @@ const smk_curve *curve_by_name(const char *name)
 
 	if (name == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+	for (i = 0; i < NCURVES; i++) {
 		if (strcasecmp(name, curves[i].name) == 0 ||
 		    (curves[i].alias && strcasecmp(name, curves[i].alias) == 0))
 			return &curves[i];
@@ -45,13 +47,11 @@ const smk_curve *curve_by_nid(int nid)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+	for (i = 0; i < NCURVES; i++)
 		if (curves[i].nid == nid)
 			return &curves[i];
 	return NULL;
 }
-
-#define NCURVES (sizeof(curves) / sizeof(curves[0]))
 
 /* The parameters of every curve of the table, derived once per process:
  * curve_match compares a CV request's explicit parameters with them for

@@ -196,9 +196,10 @@ int hsm_verify_result(size_t len, uint16_t sw, smk_err *e);
 #define HSM_KEY_DOMAINS_MAX 16
 
 enum hsm_domain_kind {
-	HSM_DOMAIN_EMPTY = 0, /* 6A88: the domain exists but is not set up */
-	HSM_DOMAIN_DKEK,      /* a DKEK domain (shares imported or outstanding) */
-	HSM_DOMAIN_XKEK,      /* an XKEK domain (the answer carries a domain UID) */
+	HSM_DOMAIN_EMPTY = 0,  /* 6A88: the domain exists but is not set up */
+	HSM_DOMAIN_DKEK,       /* a DKEK domain (shares imported or outstanding) */
+	HSM_DOMAIN_XKEK,       /* an XKEK domain (the answer carries a domain UID) */
+	HSM_DOMAIN_KIND_COUNT, /* not a kind: how many there are */
 };
 /* "empty", "dkek", "xkek" */
 const char *hsm_domain_kind_name(enum hsm_domain_kind k);

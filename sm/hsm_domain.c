@@ -9,19 +9,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/names.h"
 #include "tlv.h"
+
+/* clang-format off */
+static const char *const domain_kind_names[] = {
+	[HSM_DOMAIN_EMPTY] = "empty", [HSM_DOMAIN_DKEK] = "dkek", [HSM_DOMAIN_XKEK] = "xkek",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(domain_kind_names) == HSM_DOMAIN_KIND_COUNT, "every kind has a name");
 
 const char *hsm_domain_kind_name(enum hsm_domain_kind k)
 {
-	switch (k) {
-	case HSM_DOMAIN_DKEK:
-		return "dkek";
-	case HSM_DOMAIN_XKEK:
-		return "xkek";
-	case HSM_DOMAIN_EMPTY:
-		break;
-	}
-	return "empty";
+	return smk_enum_name(domain_kind_names, SMK_NELEM(domain_kind_names), k, "empty");
 }
 
 void hsm_build_key_domain_query(apdu *a, uint8_t domain)

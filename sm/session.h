@@ -190,12 +190,13 @@ int session_key_algs(smk_session *s, uint8_t key_id, uint8_t algs[SMK_ALG_LIST_M
 
 /* What EF CE|id holds (ref §2.1, §3.6: first tag 67 / 30 / 7F21). */
 enum session_ce_kind {
-	SESSION_CE_NONE = 0, /* no EF CE|id */
-	SESSION_CE_CVREQ,    /* authenticated request 67 ... (attestation still there) */
-	SESSION_CE_X509,     /* X.509 certificate 30 ... */
-	SESSION_CE_CVC,	     /* CV certificate 7F21 ... */
-	SESSION_CE_EMPTY,    /* EF exists, no content */
-	SESSION_CE_OTHER,    /* anything else */
+	SESSION_CE_NONE = 0,   /* no EF CE|id */
+	SESSION_CE_CVREQ,      /* authenticated request 67 ... (attestation still there) */
+	SESSION_CE_X509,       /* X.509 certificate 30 ... */
+	SESSION_CE_CVC,	       /* CV certificate 7F21 ... */
+	SESSION_CE_EMPTY,      /* EF exists, no content */
+	SESSION_CE_OTHER,      /* anything else */
+	SESSION_CE_KIND_COUNT, /* not a kind: how many there are */
 };
 /* "cv-request", "x509", "cvc", "empty", "none", "other" */
 const char *session_ce_kind_name(enum session_ce_kind k);

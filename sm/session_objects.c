@@ -12,29 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/names.h"
 #include "prkd.h"
 #include "tlv.h"
 
 /* A PrKD is a few dozen bytes plus the label (ref §2.6). */
 #define PRKD_MAX 1024
 
+/* clang-format off */
+static const char *const ce_kind_names[] = {
+	[SESSION_CE_NONE] = "none", [SESSION_CE_CVREQ] = "cv-request", [SESSION_CE_X509] = "x509",
+	[SESSION_CE_CVC] = "cvc",   [SESSION_CE_EMPTY] = "empty",      [SESSION_CE_OTHER] = "other",
+};
+/* clang-format on */
+_Static_assert(SMK_NELEM(ce_kind_names) == SESSION_CE_KIND_COUNT, "every kind has a name");
+
 const char *session_ce_kind_name(enum session_ce_kind k)
 {
-	switch (k) {
-	case SESSION_CE_NONE:
-		return "none";
-	case SESSION_CE_CVREQ:
-		return "cv-request";
-	case SESSION_CE_X509:
-		return "x509";
-	case SESSION_CE_CVC:
-		return "cvc";
-	case SESSION_CE_EMPTY:
-		return "empty";
-	case SESSION_CE_OTHER:
-		break;
-	}
-	return "other";
+	return smk_enum_name(ce_kind_names, SMK_NELEM(ce_kind_names), k, "other");
 }
 
 /* ref §3.6: the kind of a CE object is its first tag. A first TLV that does
