@@ -266,6 +266,8 @@ int engine_fail_no_archive_key(engine *eng, engine_error *err);
 int engine_fail_stopping(engine_error *err);
 /* engine.c: ArchiveError with e's message as its reason. Returns -1. */
 int engine_fail_archive(engine_error *err, const smk_err *e);
+/* engine.c: archive_size under eng->archive_lock */
+int engine_archive_size(engine *eng, uint64_t *size, smk_err *e);
 /* engine.c: the peer as the archive records it (no exe: NULL). */
 archive_peer engine_archive_peer(const engine_peer *peer);
 

@@ -71,6 +71,16 @@ int engine_fail_archive(engine_error *err, const smk_err *e)
 			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
 }
 
+int engine_archive_size(engine *eng, uint64_t *size, smk_err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_size(eng->arc, size, e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	return rc;
+}
+
 archive_peer engine_archive_peer(const engine_peer *peer)
 {
 	archive_peer p = {(uint32_t)peer->uid, (uint32_t)peer->gid, (int64_t)peer->pid,
@@ -475,7 +485,6 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 	uint64_t since, limit, size, seq;
 	archive_record r;
 	smk_err e;
-	int rc;
 
 	(void)peer;
 	memset(err, 0, sizeof(*err));
@@ -487,10 +496,7 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "policy", "reason", "must be a string"),
 		    "policy must be a string");
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
+	if (engine_archive_size(eng, &size, &e) < 0)
 		return engine_fail_archive(err, &e);
 	list = json_array();
 	for (seq = since; seq < size && json_array_size(list) < limit; seq++) {

@@ -857,10 +857,7 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 
 	(void)params;
 	memset(err, 0, sizeof(*err));
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
+	if (engine_archive_size(eng, &size, &e) < 0)
 		return engine_fail_archive(err, &e);
 	list = json_array();
 	if (list == NULL)
@@ -937,14 +934,10 @@ const char *sign_archive_warning(engine *eng)
 	struct sign_counts *c;
 	uint64_t size = 0;
 	smk_err e;
-	int rc;
 
 	if (ad == NULL || (c = counts(eng, &e)) == NULL)
 		return NULL;
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
+	if (engine_archive_size(eng, &size, &e) < 0)
 		return NULL;
 	if (!c->warn_made || c->warn_size != size || c->warn_set != eng->policies ||
 	    c->warn_dev != ad) {
