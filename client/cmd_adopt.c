@@ -32,9 +32,9 @@ struct adopt_args {
 	long key_id;
 };
 
-static const cmdline_option adopt_options[] = {
+static const smk_opt adopt_options[] = {
     {"device", .offset = offsetof(struct adopt_args, device), .required = 1},
-    {"key-id", .kind = CMDLINE_NUMBER, .offset = offsetof(struct adopt_args, key_id), .required = 1,
+    {"key-id", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct adopt_args, key_id), .required = 1,
      .min = 1, .max = 255},
     {"label", .offset = offsetof(struct adopt_args, label)},
     {NULL},

@@ -41,25 +41,24 @@ struct csr_args {
 #define DAYS_MAX 36500
 
 /* csr takes no --days, and refuses it in the words selfsign uses */
-static int no_days(void *ctx, size_t option, const char *arg)
+static int no_days(void *ctx, const smk_opt *opt, const char *arg)
 {
 	long days;
 
 	(void)ctx;
-	(void)option;
 	(void)arg;
-	return cmdline_number("csr", "days", "", 1, DAYS_MAX, &days);
+	return smk_opts_number("smkey csr", opt->name, "", 1, DAYS_MAX, &days);
 }
 
-static const cmdline_option csr_options[] = {
+static const smk_opt csr_options[] = {
     {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
-    {"days", .kind = CMDLINE_OWN},
+    {"days", .kind = SMK_OPT_OWN},
     {NULL},
 };
 
-static const cmdline_option selfsign_options[] = {
+static const smk_opt selfsign_options[] = {
     {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
-    {"days", .kind = CMDLINE_NUMBER, .offset = offsetof(struct csr_args, days), .min = 1,
+    {"days", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct csr_args, days), .min = 1,
      .max = DAYS_MAX},
     {NULL},
 };

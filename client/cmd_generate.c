@@ -145,7 +145,7 @@ struct generate_args {
 };
 
 /* -o is the output directory here, not the shared -o FILE */
-static const cmdline_option generate_options[] = {
+static const smk_opt generate_options[] = {
     {"policy", 'p', .offset = offsetof(struct generate_args, policy), .required = 1},
     {"label", 'l', .offset = offsetof(struct generate_args, label)},
     {"device", 'd', .offset = offsetof(struct generate_args, device)},

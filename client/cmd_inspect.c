@@ -162,7 +162,7 @@ static void print_reply(json_t *reply, void *device)
 }
 
 /* --device SERIAL, kept in a const char * */
-static const cmdline_option inspect_options[] = {
+static const smk_opt inspect_options[] = {
     {"device", .required = 1},
     {NULL},
 };

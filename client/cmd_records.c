@@ -37,19 +37,19 @@ struct list_args {
 };
 
 /* --since SEQ and --limit N: a number >= 0, or the usage */
-static int list_number(void *ctx, size_t option, const char *arg)
+static int list_number(void *ctx, const smk_opt *opt, const char *arg)
 {
 	struct list_args *a = ctx;
-	long long *v = option == 1 ? &a->since : &a->limit;
+	long long *v = strcmp(opt->name, "since") == 0 ? &a->since : &a->limit;
 
 	*v = vlc_number(arg);
-	return *v < 0 ? CMDLINE_BAD : 0;
+	return *v < 0 ? SMK_OPTS_BAD : 0;
 }
 
-static const cmdline_option list_options[] = {
+static const smk_opt list_options[] = {
     {"policy", .offset = offsetof(struct list_args, policy)},
-    {"since", .kind = CMDLINE_OWN}, /* list_number: option 1 */
-    {"limit", .kind = CMDLINE_OWN},
+    {"since", .kind = SMK_OPT_OWN}, /* list_number */
+    {"limit", .kind = SMK_OPT_OWN},
     {NULL},
 };
 

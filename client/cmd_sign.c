@@ -43,11 +43,11 @@ struct sign_args {
 	int digest;
 };
 
-static const cmdline_option sign_options[] = {
+static const smk_opt sign_options[] = {
     {"key", .offset = offsetof(struct sign_args, label)},
-    {"seq", .kind = CMDLINE_NUMBER, .offset = offsetof(struct sign_args, seq), .max = 0x7fffffffL},
+    {"seq", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct sign_args, seq), .max = 0x7fffffffL},
     {"algorithm", .offset = offsetof(struct sign_args, algorithm)},
-    {"digest", .kind = CMDLINE_FLAG, .offset = offsetof(struct sign_args, digest)},
+    {"digest", .kind = SMK_OPT_FLAG, .offset = offsetof(struct sign_args, digest)},
     {NULL},
 };
 
