@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,23 +243,6 @@ static int write_out(const struct card_opts *o, const char *path, const void *p,
 	return smk_write_new_file(path, p, n, out_flags(o), e);
 }
 
-static int read_in(const char *path, smk_buf *b, smk_err *e)
-{
-	uint8_t chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (smk_buf_add(b, chunk, n) < 0) {
-			fclose(f);
-			return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
-		}
-	fclose(f);
-	return 0;
-}
-
 static int card_info(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 {
 	const devaut_chain *ch;
@@ -454,7 +438,7 @@ static int card_sign(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 		return smk_fail(e, SMK_E_ARG,
 				"sign needs --id 1..255, a known --alg, --in and --out");
 	rc = -1;
-	if (check_out(o, o->out, e) == 0 && read_in(o->in, &in, e) == 0 &&
+	if (check_out(o, o->out, e) == 0 && smk_read_stream(o->in, 0, SIZE_MAX, &in, e) == 0 &&
 	    ctx_open(c, o, true, e) == 0 &&
 	    session_sign(c->s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, e) == 0 &&
 	    write_out(o, o->out, sig.data, sig.len, e) == 0)

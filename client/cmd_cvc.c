@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/digest.h"
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/opts.h"
 #include "common/show.h"
@@ -43,23 +44,8 @@ static void usage(FILE *f)
 static int read_input(const char *path, smk_buf *out, smk_err *e)
 {
 	smk_buf raw = SMK_BUF_INIT;
-	uint8_t chunk[4096];
-	size_t got;
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	int r = 0;
+	int r = smk_read_stream(path, SMK_READ_STDIN, INPUT_MAX, &raw, e);
 
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	while (r == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (raw.len + got > INPUT_MAX)
-			r = smk_fail(e, SMK_E_FORMAT, "%s: larger than %u bytes", path, INPUT_MAX);
-		else if (smk_buf_add(&raw, chunk, got) < 0)
-			r = smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
-	}
-	if (r == 0 && ferror(f))
-		r = smk_fail(e, SMK_E_IO, "%s: read error", path);
-	if (f != stdin)
-		fclose(f);
 	if (r == 0 && cvc_input_bytes(raw.data, raw.len, out, e) < 0)
 		r = smk_context(e, "%s", path);
 	smk_buf_free(&raw);
