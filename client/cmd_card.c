@@ -57,50 +57,66 @@ static int fail(const char *what, const smk_err *e)
 	return 1;
 }
 
-static int card_list(void)
+/* smkey card list: a line per reader, with what answers in it */
+static void show_probed(const char *reader)
+{
+	smk_transport *t;
+	hsm_fcp fcp;
+	smk_err e;
+	int r;
+
+	/* an exclusive connection: the SELECT cannot disturb anyone */
+	if (pcsc_open(reader, CARD_TIMEOUT_MS, &t, &e) < 0) {
+		printf("%s\t-\t%s\n", smk_show(reader), smk_show(e.msg));
+		return;
+	}
+	r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
+	if (r == 1)
+		printf("%s\tSmartCard-HSM\tversion %u.%u\n", smk_show(reader), fcp.version_major,
+		       fcp.version_minor);
+	else if (r == 0)
+		printf("%s\t-\tnot a SmartCard-HSM\n", smk_show(reader));
+	else
+		printf("%s\t-\t%s\n", smk_show(reader), smk_show(e.msg));
+	transport_close(t);
+}
+
+/* smkey card find: the reader's name alone */
+static void show_name(const char *reader)
+{
+	printf("%s\n", smk_show(reader));
+}
+
+/* smkey card list and find: show each reader list names; how many */
+static int show_readers(const char *what,
+			int (*list)(char ***names, size_t *n, unsigned timeout_ms, smk_err *e),
+			void (*show)(const char *reader), size_t *count)
 {
 	char **names;
-	size_t n, i;
+	size_t i;
 	smk_err e;
 
-	if (pcsc_list_readers(&names, &n, CARD_TIMEOUT_MS, &e) < 0)
-		return fail("list", &e);
-	for (i = 0; i < n; i++) {
-		smk_transport *t;
-		hsm_fcp fcp;
-		int r;
-
-		/* an exclusive connection: the SELECT cannot disturb anyone */
-		if (pcsc_open(names[i], CARD_TIMEOUT_MS, &t, &e) < 0) {
-			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
-			continue;
-		}
-		r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
-		if (r == 1)
-			printf("%s\tSmartCard-HSM\tversion %u.%u\n", smk_show(names[i]),
-			       fcp.version_major, fcp.version_minor);
-		else if (r == 0)
-			printf("%s\t-\tnot a SmartCard-HSM\n", smk_show(names[i]));
-		else
-			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
-		transport_close(t);
-	}
+	if (list(&names, count, CARD_TIMEOUT_MS, &e) < 0)
+		return fail(what, &e);
+	for (i = 0; i < *count; i++)
+		show(names[i]);
 	pcsc_free_names(names);
 	return 0;
 }
 
+static int card_list(void)
+{
+	size_t n;
+
+	return show_readers("list", pcsc_list_readers, show_probed, &n);
+}
+
 static int card_find(void)
 {
-	char **readers;
-	size_t n, i;
-	smk_err e;
+	size_t n;
+	int rc = show_readers("find", session_find_hsms, show_name, &n);
 
-	if (session_find_hsms(&readers, &n, CARD_TIMEOUT_MS, &e) < 0)
-		return fail("find", &e);
-	for (i = 0; i < n; i++)
-		printf("%s\n", smk_show(readers[i]));
-	pcsc_free_names(readers);
-	return n > 0 ? 0 : 1;
+	return rc == 0 && n == 0 ? 1 : rc;
 }
 
 static int card_atr(const char *reader)
