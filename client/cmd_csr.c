@@ -56,7 +56,7 @@ static const smk_opt csr_options[] = {
     {NULL},
 };
 
-static const smk_opt selfsign_options[] = {
+static const smk_opt self_options[] = {
     {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
     {"days", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct csr_args, days), .min = 1,
      .max = DAYS_MAX},
@@ -64,12 +64,12 @@ static const smk_opt selfsign_options[] = {
 };
 
 static const cmdline_spec csr_spec = {"csr", CMDLINE_OUTPUT, csr_options, no_days, 1, 1, usage};
-static const cmdline_spec selfsign_spec = {"selfsign", CMDLINE_OUTPUT, selfsign_options, NULL, 1,
-					   1,	       usage};
+
+static const cmdline_spec self_spec = {"selfsign", CMDLINE_OUTPUT, self_options, NULL, 1, 1, usage};
 
 static int run(int argc, char **argv, int selfsign)
 {
-	const cmdline_spec *spec = selfsign ? &selfsign_spec : &csr_spec;
+	const cmdline_spec *spec = selfsign ? &self_spec : &csr_spec;
 	const char *cmd = spec->name, *subject;
 	struct csr_args a = {NULL, 0};
 	long days;

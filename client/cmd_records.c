@@ -39,8 +39,7 @@ struct list_args {
 /* --since SEQ and --limit N: a number >= 0, or the usage */
 static int list_number(void *ctx, const smk_opt *opt, const char *arg)
 {
-	struct list_args *a = ctx;
-	long long *v = strcmp(opt->name, "since") == 0 ? &a->since : &a->limit;
+	long long *v = smk_opt_field(ctx, opt);
 
 	*v = vlc_number(arg);
 	return *v < 0 ? SMK_OPTS_BAD : 0;
@@ -48,8 +47,8 @@ static int list_number(void *ctx, const smk_opt *opt, const char *arg)
 
 static const smk_opt list_options[] = {
     {"policy", .offset = offsetof(struct list_args, policy)},
-    {"since", .kind = SMK_OPT_OWN}, /* list_number */
-    {"limit", .kind = SMK_OPT_OWN},
+    {"since", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, since)},
+    {"limit", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, limit)},
     {NULL},
 };
 
