@@ -37,7 +37,7 @@ static const smk_opt adopt_options[] = {
     {"key-id", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct adopt_args, key_id), .required = 1,
      .min = 1, .max = 255},
     {"label", .offset = offsetof(struct adopt_args, label)},
-    {NULL},
+    {.name = NULL},
 };
 
 static const cmdline_spec adopt_spec = {"adopt", CMDLINE_JSON | CMDLINE_OUTPUT, adopt_options,

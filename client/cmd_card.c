@@ -174,7 +174,7 @@ static const smk_opt card_options[] = {
     {"count", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, count)},
     {"between", .offset = offsetof(struct card_opts, between)},
     {"force", .kind = SMK_OPT_FLAG, .offset = offsetof(struct card_opts, force)},
-    {NULL},
+    {.name = NULL},
 };
 
 static int parse_opts(int argc, char **argv, struct card_opts *o)

@@ -53,14 +53,14 @@ static int no_days(void *ctx, const smk_opt *opt, const char *arg)
 static const smk_opt csr_options[] = {
     {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
     {"days", .kind = SMK_OPT_OWN},
-    {NULL},
+    {.name = NULL},
 };
 
 static const smk_opt self_options[] = {
     {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
     {"days", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct csr_args, days), .min = 1,
      .max = DAYS_MAX},
-    {NULL},
+    {.name = NULL},
 };
 
 static const cmdline_spec csr_spec = {"csr", CMDLINE_OUTPUT, csr_options, no_days, 1, 1, usage};

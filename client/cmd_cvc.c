@@ -313,7 +313,7 @@ static const smk_opt verify_options[] = {
     {"trust", .offset = offsetof(struct verify_args, trust_dir)},
     {"at", .offset = offsetof(struct verify_args, at_text)},
     {"help", .kind = SMK_OPT_STOP, .offset = offsetof(struct verify_args, help)},
-    {NULL},
+    {.name = NULL},
 };
 
 static int verify(int argc, char **argv)

@@ -150,7 +150,7 @@ static const smk_opt generate_options[] = {
     {"label", 'l', .offset = offsetof(struct generate_args, label)},
     {"device", 'd', .offset = offsetof(struct generate_args, device)},
     {"output", 'o', .offset = offsetof(struct generate_args, dir)},
-    {NULL},
+    {.name = NULL},
 };
 
 static const cmdline_spec generate_spec = {"generate", CMDLINE_JSON, generate_options,

@@ -164,7 +164,7 @@ static void print_reply(json_t *reply, void *device)
 /* --device SERIAL, kept in a const char * */
 static const smk_opt inspect_options[] = {
     {"device", .required = 1},
-    {NULL},
+    {.name = NULL},
 };
 
 static const cmdline_spec inspect_spec = {"inspect", CMDLINE_JSON, inspect_options, .usage = usage};

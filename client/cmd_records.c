@@ -49,7 +49,7 @@ static const smk_opt list_options[] = {
     {"policy", .offset = offsetof(struct list_args, policy)},
     {"since", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, since)},
     {"limit", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, limit)},
-    {NULL},
+    {.name = NULL},
 };
 
 static void list_usage(FILE *f, const char *name)

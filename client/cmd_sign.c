@@ -48,7 +48,7 @@ static const smk_opt sign_options[] = {
     {"seq", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct sign_args, seq), .max = 0x7fffffffL},
     {"algorithm", .offset = offsetof(struct sign_args, algorithm)},
     {"digest", .kind = SMK_OPT_FLAG, .offset = offsetof(struct sign_args, digest)},
-    {NULL},
+    {.name = NULL},
 };
 
 static const cmdline_spec sign_spec = {

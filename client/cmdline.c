@@ -15,18 +15,18 @@
 static const smk_opt always_opts[] = {
     {"socket", .offset = offsetof(cmdline_opts, socket)},
     {"help", 'h', .kind = SMK_OPT_STOP, .offset = offsetof(cmdline_opts, help)},
-    {NULL},
+    {.name = NULL},
 };
 
 static const smk_opt json_opts[] = {
     {"json", .kind = SMK_OPT_FLAG, .offset = offsetof(cmdline_opts, json)},
-    {NULL},
+    {.name = NULL},
 };
 
 static const smk_opt output_opts[] = {
     {"output", 'o', .offset = offsetof(cmdline_opts, output)},
     {"force", .kind = SMK_OPT_FLAG, .offset = offsetof(cmdline_opts, force)},
-    {NULL},
+    {.name = NULL},
 };
 
 static int stop(cmdline_opts *o, int status)

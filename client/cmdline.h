@@ -19,11 +19,12 @@
 #define CMDLINE_OUTPUT 0x2 /* -o/--output FILE and --force */
 
 typedef struct cmdline_spec {
-	const char *name;   /* "adopt": the command, for its usage */
-	unsigned shared;    /* CMDLINE_* */
-	const smk_opt *own; /* its own options (common/opts.h), kept in the ctx of
-			       cmdline_parse; ending in {NULL}, or NULL. No letter
-			       may be 'h', nor 'o' with CMDLINE_OUTPUT */
+	const char *name; /* "adopt": the command, for its usage */
+	unsigned shared;  /* CMDLINE_* */
+	/* its own options (common/opts.h), kept in the ctx of cmdline_parse;
+	 * ending in a row with no name, or NULL. No letter may be 'h', nor
+	 * 'o' with CMDLINE_OUTPUT */
+	const smk_opt *own;
 	/* for its SMK_OPT_OWN options: 0, SMK_OPTS_BAD or SMK_OPTS_SAID */
 	int (*own_fn)(void *ctx, const smk_opt *opt, const char *arg);
 	int min_operands, max_operands;

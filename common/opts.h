@@ -40,7 +40,7 @@ typedef struct smk_opt {
 
 /* A table of options and the struct its options are kept in. */
 typedef struct smk_opt_group {
-	const smk_opt *opts; /* ending in {NULL} */
+	const smk_opt *opts; /* ending in a row with no name */
 	void *ctx;	     /* the struct the offsets are into */
 	/* SMK_OPT_OWN: keep arg; 0, SMK_OPTS_BAD or SMK_OPTS_SAID */
 	int (*own_fn)(void *ctx, const smk_opt *opt, const char *arg);

@@ -333,7 +333,7 @@ static const smk_opt daemon_options[] = {
     {"stderr", .kind = SMK_OPT_FLAG, .offset = offsetof(struct daemon_args, to_stderr)},
     {"version", .kind = SMK_OPT_STOP, .offset = offsetof(struct daemon_args, version)},
     {"help", 'h', .kind = SMK_OPT_STOP, .offset = offsetof(struct daemon_args, help)},
-    {NULL},
+    {.name = NULL},
 };
 
 int main(int argc, char **argv)

@@ -37,7 +37,7 @@ static const smk_opt table[] = {
     {"own", .kind = SMK_OPT_OWN, .offset = offsetof(struct args, own)},
     {"verbose", 'v', .kind = SMK_OPT_FLAG, .offset = offsetof(struct args, verbose)},
     {"help", 'h', .kind = SMK_OPT_STOP, .offset = offsetof(struct args, help)},
-    {NULL},
+    {.name = NULL},
 };
 
 /* argv from a NULL-terminated list; parse it against table into a */
@@ -124,7 +124,7 @@ START_TEST(groups_keep_into_their_own_structs)
 {
 	static const smk_opt shared[] = {
 	    {"json", .kind = SMK_OPT_FLAG, .offset = offsetof(struct args, verbose)},
-	    {NULL},
+	    {.name = NULL},
 	};
 	char *argv[] = {"prog", "--json", "--name", "n", NULL};
 	struct args mine, common;
