@@ -7,6 +7,7 @@
  * and what it does not: the device made the key; policy, algorithm list and
  * requester are unknown.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,29 +32,19 @@ struct adopt_args {
 	long key_id;
 };
 
-static int own(void *ctx, int opt, const char *arg)
-{
-	struct adopt_args *a = ctx;
+static const smk_opt adopt_options[] = {
+    {"device", .offset = offsetof(struct adopt_args, device), .required = 1},
+    {"key-id", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct adopt_args, key_id), .required = 1,
+     .min = 1, .max = 255},
+    {"label", .offset = offsetof(struct adopt_args, label)},
+    {.name = NULL},
+};
 
-	if (opt == 'd')
-		a->device = arg;
-	else if (opt == 'l')
-		a->label = arg;
-	else
-		return cmdline_number("adopt", "key-id", arg, 1, 255, &a->key_id);
-	return 0;
-}
+static const cmdline_spec adopt_spec = {"adopt", CMDLINE_JSON | CMDLINE_OUTPUT, adopt_options,
+					.usage = usage};
 
 int cmd_adopt(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'},
-	    {"key-id", required_argument, NULL, 'k'},
-	    {"label", required_argument, NULL, 'l'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {"adopt", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, opts, own, 0, 0,
-				   usage};
 	struct adopt_args a = {NULL, NULL, 0};
 	const char *device, *out, *bundle;
 	long key_id;
@@ -62,10 +53,8 @@ int cmd_adopt(int argc, char **argv)
 	varlink_reply r;
 	json_t *params, *msg;
 
-	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
+	if (cmdline_parse(&adopt_spec, argc, argv, &a, &o) < 0)
 		return o.status;
-	if (a.device == NULL || a.key_id == 0)
-		return cmdline_usage_error(&spec);
 	device = a.device;
 	key_id = a.key_id;
 	out = o.output;

@@ -6,13 +6,15 @@
  * and the integration tests.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/file.h"
 #include "common/hex.h"
+#include "common/opts.h"
 #include "common/show.h"
 #include "sm/alg.h"
 #include "sm/curves.h"
@@ -41,12 +43,12 @@ static const char card_usage_text[] =
 
 struct card_opts {
 	const char *reader, *trust_dir, *pin_file;
-	int pin_fd;
+	long pin_fd;
 	const char *type, *chr, *car, *label, *algs, *req_out, *pem_out, *in, *out;
 	const char *between;
 	long counter, domain, id, count;
-	unsigned timeout_ms, keygen_timeout_ms;
-	int force; /* --force: output files may replace existing ones */
+	long timeout_ms, keygen_timeout_ms; /* as unsigned: 0 the default */
+	int force;			    /* --force: output files may replace existing ones */
 };
 
 static int fail(const char *what, const smk_err *e)
@@ -55,50 +57,66 @@ static int fail(const char *what, const smk_err *e)
 	return 1;
 }
 
-static int card_list(void)
+/* smkey card list: a line per reader, with what answers in it */
+static void show_probed(const char *reader)
+{
+	smk_transport *t;
+	hsm_fcp fcp;
+	smk_err e;
+	int r;
+
+	/* an exclusive connection: the SELECT cannot disturb anyone */
+	if (pcsc_open(reader, CARD_TIMEOUT_MS, &t, &e) < 0) {
+		printf("%s\t-\t%s\n", smk_show(reader), smk_show(e.msg));
+		return;
+	}
+	r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
+	if (r == 1)
+		printf("%s\tSmartCard-HSM\tversion %u.%u\n", smk_show(reader), fcp.version_major,
+		       fcp.version_minor);
+	else if (r == 0)
+		printf("%s\t-\tnot a SmartCard-HSM\n", smk_show(reader));
+	else
+		printf("%s\t-\t%s\n", smk_show(reader), smk_show(e.msg));
+	transport_close(t);
+}
+
+/* smkey card find: the reader's name alone */
+static void show_name(const char *reader)
+{
+	printf("%s\n", smk_show(reader));
+}
+
+/* smkey card list and find: show each reader list names; how many */
+static int show_readers(const char *what,
+			int (*list)(char ***names, size_t *n, unsigned timeout_ms, smk_err *e),
+			void (*show)(const char *reader), size_t *count)
 {
 	char **names;
-	size_t n, i;
+	size_t i;
 	smk_err e;
 
-	if (pcsc_list_readers(&names, &n, CARD_TIMEOUT_MS, &e) < 0)
-		return fail("list", &e);
-	for (i = 0; i < n; i++) {
-		smk_transport *t;
-		hsm_fcp fcp;
-		int r;
-
-		/* an exclusive connection: the SELECT cannot disturb anyone */
-		if (pcsc_open(names[i], CARD_TIMEOUT_MS, &t, &e) < 0) {
-			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
-			continue;
-		}
-		r = session_probe(t, CARD_TIMEOUT_MS, &fcp, &e);
-		if (r == 1)
-			printf("%s\tSmartCard-HSM\tversion %u.%u\n", smk_show(names[i]),
-			       fcp.version_major, fcp.version_minor);
-		else if (r == 0)
-			printf("%s\t-\tnot a SmartCard-HSM\n", smk_show(names[i]));
-		else
-			printf("%s\t-\t%s\n", smk_show(names[i]), smk_show(e.msg));
-		transport_close(t);
-	}
+	if (list(&names, count, CARD_TIMEOUT_MS, &e) < 0)
+		return fail(what, &e);
+	for (i = 0; i < *count; i++)
+		show(names[i]);
 	pcsc_free_names(names);
 	return 0;
 }
 
+static int card_list(void)
+{
+	size_t n;
+
+	return show_readers("list", pcsc_list_readers, show_probed, &n);
+}
+
 static int card_find(void)
 {
-	char **readers;
-	size_t n, i;
-	smk_err e;
+	size_t n;
+	int rc = show_readers("find", session_find_hsms, show_name, &n);
 
-	if (session_find_hsms(&readers, &n, CARD_TIMEOUT_MS, &e) < 0)
-		return fail("find", &e);
-	for (i = 0; i < n; i++)
-		printf("%s\n", smk_show(readers[i]));
-	pcsc_free_names(readers);
-	return n > 0 ? 0 : 1;
+	return rc == 0 && n == 0 ? 1 : rc;
 }
 
 static int card_atr(const char *reader)
@@ -117,34 +135,52 @@ static int card_atr(const char *reader)
 	return 0;
 }
 
+/* The numbers: C notation (0x10 too), not negative. */
+static int card_number(void *ctx, const smk_opt *opt, const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 0);
+	if (errno || *end || v < 0) {
+		fprintf(stderr, "smkey card: bad number \"%s\"\n", arg);
+		return SMK_OPTS_SAID;
+	}
+	*(long *)smk_opt_field(ctx, opt) = v;
+	return 0;
+}
+
+static const smk_opt card_options[] = {
+    {"reader", 'r', .offset = offsetof(struct card_opts, reader)},
+    {"trust", 't', .offset = offsetof(struct card_opts, trust_dir)},
+    {"pin-file", 'p', .offset = offsetof(struct card_opts, pin_file)},
+    {"pin-fd", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, pin_fd)},
+    {"type", .offset = offsetof(struct card_opts, type)},
+    {"chr", .offset = offsetof(struct card_opts, chr)},
+    {"car", .offset = offsetof(struct card_opts, car)},
+    {"label", .offset = offsetof(struct card_opts, label)},
+    {"alg", .offset = offsetof(struct card_opts, algs)},
+    {"counter", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, counter)},
+    {"domain", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, domain)},
+    {"id", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, id)},
+    {"req-out", .offset = offsetof(struct card_opts, req_out)},
+    {"pem-out", .offset = offsetof(struct card_opts, pem_out)},
+    {"in", .offset = offsetof(struct card_opts, in)},
+    {"out", .offset = offsetof(struct card_opts, out)},
+    {"timeout", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, timeout_ms)},
+    {"keygen-timeout", .kind = SMK_OPT_OWN,
+     .offset = offsetof(struct card_opts, keygen_timeout_ms)},
+    {"count", .kind = SMK_OPT_OWN, .offset = offsetof(struct card_opts, count)},
+    {"between", .offset = offsetof(struct card_opts, between)},
+    {"force", .kind = SMK_OPT_FLAG, .offset = offsetof(struct card_opts, force)},
+    {.name = NULL},
+};
+
 static int parse_opts(int argc, char **argv, struct card_opts *o)
 {
-	static const struct option longopts[] = {
-	    {"reader", required_argument, NULL, 'r'},
-	    {"trust", required_argument, NULL, 't'},
-	    {"pin-file", required_argument, NULL, 'p'},
-	    {"pin-fd", required_argument, NULL, 'F'},
-	    {"type", required_argument, NULL, 'T'},
-	    {"chr", required_argument, NULL, 'H'},
-	    {"car", required_argument, NULL, 'C'},
-	    {"label", required_argument, NULL, 'l'},
-	    {"alg", required_argument, NULL, 'a'},
-	    {"counter", required_argument, NULL, 'n'},
-	    {"domain", required_argument, NULL, 'd'},
-	    {"id", required_argument, NULL, 'i'},
-	    {"req-out", required_argument, NULL, 'q'},
-	    {"pem-out", required_argument, NULL, 'k'},
-	    {"in", required_argument, NULL, 'I'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"timeout", required_argument, NULL, 'm'},
-	    {"keygen-timeout", required_argument, NULL, 'M'},
-	    {"count", required_argument, NULL, 'N'},
-	    {"between", required_argument, NULL, 'B'},
-	    {"force", no_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0},
-	};
-	char *end;
-	int c;
+	const smk_opt_group opts = {card_options, o, card_number};
+	int first = argc;
 
 	memset(o, 0, sizeof(*o));
 	o->pin_fd = -1;
@@ -152,87 +188,9 @@ static int parse_opts(int argc, char **argv, struct card_opts *o)
 	o->domain = -1;
 	o->id = -1;
 	o->count = 1;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:t:p:", longopts, NULL)) != -1) {
-		long v = 0;
-
-		if (strchr("FndimMN", c)) {
-			errno = 0;
-			v = strtol(optarg, &end, 0);
-			if (errno || *end || v < 0) {
-				fprintf(stderr, "smkey card: bad number \"%s\"\n", optarg);
-				return -1;
-			}
-		}
-		switch (c) {
-		case 'r':
-			o->reader = optarg;
-			break;
-		case 't':
-			o->trust_dir = optarg;
-			break;
-		case 'p':
-			o->pin_file = optarg;
-			break;
-		case 'F':
-			o->pin_fd = (int)v;
-			break;
-		case 'T':
-			o->type = optarg;
-			break;
-		case 'H':
-			o->chr = optarg;
-			break;
-		case 'C':
-			o->car = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
-			break;
-		case 'a':
-			o->algs = optarg;
-			break;
-		case 'n':
-			o->counter = v;
-			break;
-		case 'd':
-			o->domain = v;
-			break;
-		case 'i':
-			o->id = v;
-			break;
-		case 'q':
-			o->req_out = optarg;
-			break;
-		case 'k':
-			o->pem_out = optarg;
-			break;
-		case 'I':
-			o->in = optarg;
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'f':
-			o->force = 1;
-			break;
-		case 'm':
-			o->timeout_ms = (unsigned)v;
-			break;
-		case 'M':
-			o->keygen_timeout_ms = (unsigned)v;
-			break;
-		case 'N':
-			o->count = v;
-			break;
-		case 'B':
-			o->between = optarg;
-			break;
-		default:
-			return -1;
-		}
-	}
-	if (optind != argc || o->reader == NULL || o->trust_dir == NULL) {
+	if (smk_opts_parse("smkey card", &opts, 1, argc, argv, &first) != 0)
+		return -1;
+	if (first != argc || o->reader == NULL || o->trust_dir == NULL) {
 		fprintf(stderr, "smkey card: --reader and --trust are required\n");
 		return -1;
 	}
@@ -249,6 +207,8 @@ struct card_ctx {
 
 static int ctx_open(struct card_ctx *c, const struct card_opts *o, bool need_pin, smk_err *e)
 {
+	int pin_fd = (int)o->pin_fd;
+	unsigned timeout_ms = (unsigned)o->timeout_ms;
 	session_config cfg;
 	smk_transport *t;
 
@@ -257,17 +217,17 @@ static int ctx_open(struct card_ctx *c, const struct card_opts *o, bool need_pin
 		return -1;
 	if (o->pin_file && pin_source_file(&c->pin, o->pin_file, e) < 0)
 		return -1;
-	if (!o->pin_file && o->pin_fd >= 0 && pin_source_fd(&c->pin, o->pin_fd, e) < 0)
+	if (!o->pin_file && pin_fd >= 0 && pin_source_fd(&c->pin, pin_fd, e) < 0)
 		return -1;
-	c->have_pin = o->pin_file || o->pin_fd >= 0;
+	c->have_pin = o->pin_file || pin_fd >= 0;
 	if (need_pin && !c->have_pin)
 		return smk_fail(e, SMK_E_ARG, "this command needs --pin-file or --pin-fd");
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.trust = &c->trust;
 	cfg.pin = c->have_pin ? &c->pin : NULL;
-	cfg.apdu_timeout_ms = o->timeout_ms;
-	cfg.keygen_timeout_ms = o->keygen_timeout_ms;
-	if (pcsc_open(o->reader, o->timeout_ms ? o->timeout_ms : CARD_TIMEOUT_MS, &t, e) < 0)
+	cfg.apdu_timeout_ms = timeout_ms;
+	cfg.keygen_timeout_ms = (unsigned)o->keygen_timeout_ms;
+	if (pcsc_open(o->reader, timeout_ms ? timeout_ms : CARD_TIMEOUT_MS, &t, e) < 0)
 		return -1;
 	if (session_new(t, &cfg, &c->s, e) < 0)
 		return -1;
@@ -297,23 +257,6 @@ static int write_out(const struct card_opts *o, const char *path, const void *p,
 		     smk_err *e)
 {
 	return smk_write_new_file(path, p, n, out_flags(o), e);
-}
-
-static int read_in(const char *path, smk_buf *b, smk_err *e)
-{
-	uint8_t chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (smk_buf_add(b, chunk, n) < 0) {
-			fclose(f);
-			return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
-		}
-	fclose(f);
-	return 0;
 }
 
 static int card_info(struct card_ctx *c, const struct card_opts *o, smk_err *e)
@@ -511,7 +454,7 @@ static int card_sign(struct card_ctx *c, const struct card_opts *o, smk_err *e)
 		return smk_fail(e, SMK_E_ARG,
 				"sign needs --id 1..255, a known --alg, --in and --out");
 	rc = -1;
-	if (check_out(o, o->out, e) == 0 && read_in(o->in, &in, e) == 0 &&
+	if (check_out(o, o->out, e) == 0 && smk_read_stream(o->in, 0, SIZE_MAX, &in, e) == 0 &&
 	    ctx_open(c, o, true, e) == 0 &&
 	    session_sign(c->s, (uint8_t)o->id, alg->id, in.data, in.len, &sig, e) == 0 &&
 	    write_out(o, o->out, sig.data, sig.len, e) == 0)

@@ -8,6 +8,7 @@
  * the key record's sequence number, request id or label. PEM goes to
  * standard output, or to FILE (a new file).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,35 +34,44 @@ static void usage(FILE *f, const char *name)
 }
 
 struct csr_args {
-	int selfsign;
 	const char *subject;
 	long days;
 };
 
-static int own(void *ctx, int opt, const char *arg)
-{
-	struct csr_args *a = ctx;
+#define DAYS_MAX 36500
 
-	if (opt == 'S') {
-		a->subject = arg;
-		return 0;
-	}
-	/* csr takes no --days: "" is refused with the same words */
-	return cmdline_number(a->selfsign ? "selfsign" : "csr", "days", a->selfsign ? arg : "", 1,
-			      36500, &a->days);
+/* csr takes no --days, and refuses it in the words selfsign uses */
+static int no_days(void *ctx, const smk_opt *opt, const char *arg)
+{
+	long days;
+
+	(void)ctx;
+	(void)arg;
+	return smk_opts_number("smkey csr", opt->name, "", 1, DAYS_MAX, &days);
 }
+
+static const smk_opt csr_options[] = {
+    {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
+    {"days", .kind = SMK_OPT_OWN},
+    {.name = NULL},
+};
+
+static const smk_opt self_options[] = {
+    {"subject", .offset = offsetof(struct csr_args, subject), .required = 1},
+    {"days", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct csr_args, days), .min = 1,
+     .max = DAYS_MAX},
+    {.name = NULL},
+};
+
+static const cmdline_spec csr_spec = {"csr", CMDLINE_OUTPUT, csr_options, no_days, 1, 1, usage};
+
+static const cmdline_spec self_spec = {"selfsign", CMDLINE_OUTPUT, self_options, NULL, 1, 1, usage};
 
 static int run(int argc, char **argv, int selfsign)
 {
-	static const struct option opts[] = {
-	    {"subject", required_argument, NULL, 'S'},
-	    {"days", required_argument, NULL, 'd'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {
-	    selfsign ? "selfsign" : "csr", CMDLINE_OUTPUT, NULL, opts, own, 1, 1, usage};
-	const char *cmd = spec.name, *subject;
-	struct csr_args a = {selfsign, NULL, 0};
+	const cmdline_spec *spec = selfsign ? &self_spec : &csr_spec;
+	const char *cmd = spec->name, *subject;
+	struct csr_args a = {NULL, 0};
 	long days;
 	cmdline_opts o;
 	varlink_reply r;
@@ -69,10 +79,8 @@ static int run(int argc, char **argv, int selfsign)
 	const char *pem;
 	int rc;
 
-	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
+	if (cmdline_parse(spec, argc, argv, &a, &o) < 0)
 		return o.status;
-	if (a.subject == NULL)
-		return cmdline_usage_error(&spec);
 	subject = a.subject;
 	days = a.days;
 	params = json_pack("{ss}", "subject", subject);

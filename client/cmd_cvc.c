@@ -11,15 +11,17 @@
  * 2 usage or unreadable input.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "common/digest.h"
+#include "common/file.h"
 #include "common/hex.h"
+#include "common/opts.h"
 #include "common/show.h"
 #include "sm/chain.h"
 #include "sm/tlv.h"
@@ -42,23 +44,8 @@ static void usage(FILE *f)
 static int read_input(const char *path, smk_buf *out, smk_err *e)
 {
 	smk_buf raw = SMK_BUF_INIT;
-	uint8_t chunk[4096];
-	size_t got;
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	int r = 0;
+	int r = smk_read_stream(path, SMK_READ_STDIN, INPUT_MAX, &raw, e);
 
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	while (r == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (raw.len + got > INPUT_MAX)
-			r = smk_fail(e, SMK_E_FORMAT, "%s: larger than %u bytes", path, INPUT_MAX);
-		else if (smk_buf_add(&raw, chunk, got) < 0)
-			r = smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
-	}
-	if (r == 0 && ferror(f))
-		r = smk_fail(e, SMK_E_IO, "%s: read error", path);
-	if (f != stdin)
-		fclose(f);
 	if (r == 0 && cvc_input_bytes(raw.data, raw.len, out, e) < 0)
 		r = smk_context(e, "%s", path);
 	smk_buf_free(&raw);
@@ -314,14 +301,25 @@ static void print_attested(const chain_attested *k, const devaut_chain *c)
 	fputs(k->pem, stdout);
 }
 
+struct verify_args {
+	const char *chain_file, *req_file, *trust_dir, *at_text;
+	int help;
+};
+
+/* --help only: no -h here */
+static const smk_opt verify_options[] = {
+    {"chain", .offset = offsetof(struct verify_args, chain_file), .required = 1},
+    {"request", .offset = offsetof(struct verify_args, req_file)},
+    {"trust", .offset = offsetof(struct verify_args, trust_dir)},
+    {"at", .offset = offsetof(struct verify_args, at_text)},
+    {"help", .kind = SMK_OPT_STOP, .offset = offsetof(struct verify_args, help)},
+    {.name = NULL},
+};
+
 static int verify(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"chain", required_argument, NULL, 'c'}, {"request", required_argument, NULL, 'r'},
-	    {"trust", required_argument, NULL, 't'}, {"at", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
-	};
-	const char *chain_file = NULL, *req_file = NULL, *trust_dir = NULL, *at_text = "now";
+	struct verify_args a = {NULL, NULL, NULL, "now", 0};
+	const smk_opt_group opts = {verify_options, &a, NULL};
 	trust_store trust = TRUST_STORE_INIT;
 	smk_buf chain = SMK_BUF_INIT, req = SMK_BUF_INIT;
 	devaut_chain dev;
@@ -329,65 +327,44 @@ static int verify(int argc, char **argv)
 	cvc_date at_day;
 	time_t at;
 	smk_err e;
-	int opt, status = 2;
+	int first = argc, status = 2;
 
 	memset(&dev, 0, sizeof(dev));
 	memset(&key, 0, sizeof(key));
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			chain_file = optarg;
-			break;
-		case 'r':
-			req_file = optarg;
-			break;
-		case 't':
-			trust_dir = optarg;
-			break;
-		case 'a':
-			at_text = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	if (smk_opts_parse("smkey cvc verify", &opts, 1, argc, argv, &first) != 0 ||
+	    first != argc) {
+		usage(a.help ? stdout : stderr);
+		return a.help ? 0 : 2;
 	}
-	if (optind != argc || chain_file == NULL) {
-		usage(stderr);
-		return 2;
-	}
-	if (trust_dir == NULL && trust_dir_default(&trust_dir) < 0) {
+	if (a.trust_dir == NULL && trust_dir_default(&a.trust_dir) < 0) {
 		fprintf(stderr,
 			"smkey cvc verify: no %s; name the trust anchors with --trust DIR\n",
 			DEFAULT_TRUST_DIR);
 		return 2;
 	}
-	if (strcmp(at_text, "now") == 0) {
+	if (strcmp(a.at_text, "now") == 0) {
 		at = time(NULL);
-	} else if (cvc_date_parse(at_text, &at_day, &e) == 0) {
+	} else if (cvc_date_parse(a.at_text, &at_day, &e) == 0) {
 		at = cvc_date_to_time(&at_day);
 	} else {
 		fprintf(stderr, "smkey cvc verify: --at: %s\n", smk_show(e.msg));
 		return 2;
 	}
 	cvc_date_from_time(at, &at_day);
-	if (trust_load_dir(&trust, trust_dir, &e) < 0 || read_input(chain_file, &chain, &e) < 0 ||
-	    (req_file && read_input(req_file, &req, &e) < 0)) {
+	if (trust_load_dir(&trust, a.trust_dir, &e) < 0 ||
+	    read_input(a.chain_file, &chain, &e) < 0 ||
+	    (a.req_file && read_input(a.req_file, &req, &e) < 0)) {
 		fprintf(stderr, "smkey cvc verify: %s\n", smk_show(e.msg));
 		goto done;
 	}
 	status = 1;
 	if (chain_validate(chain.data, chain.len, &trust, at, &dev, &e) < 0 ||
-	    (req_file && chain_verify_authreq(&dev, req.data, req.len, &key, &e) < 0)) {
+	    (a.req_file && chain_verify_authreq(&dev, req.data, req.len, &key, &e) < 0)) {
 		printf("smkey cvc verify: %s\n", smk_show(e.msg));
 		goto done;
 	}
-	print_verified(&dev, trust_dir, &at_day);
-	if (req_file)
+	print_verified(&dev, a.trust_dir, &at_day);
+	if (a.req_file)
 		print_attested(&key, &dev);
 	status = 0;
 done:

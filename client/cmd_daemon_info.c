@@ -26,7 +26,7 @@ static void usage(FILE *f, const char *name)
 static int query(const char *cmd, int argc, char **argv, const char *method, const char *key,
 		 void (*text)(json_t *v, void *ctx))
 {
-	const cmdline_spec spec = {cmd, CMDLINE_JSON, NULL, NULL, NULL, 0, 0, usage};
+	const cmdline_spec spec = {cmd, CMDLINE_JSON, NULL, NULL, 0, 0, usage};
 	cmdline_opts o;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,31 +144,20 @@ struct generate_args {
 	const char *policy, *label, *device, *dir;
 };
 
-static int own(void *ctx, int opt, const char *arg)
-{
-	struct generate_args *a = ctx;
+/* -o is the output directory here, not the shared -o FILE */
+static const smk_opt generate_options[] = {
+    {"policy", 'p', .offset = offsetof(struct generate_args, policy), .required = 1},
+    {"label", 'l', .offset = offsetof(struct generate_args, label)},
+    {"device", 'd', .offset = offsetof(struct generate_args, device)},
+    {"output", 'o', .offset = offsetof(struct generate_args, dir)},
+    {.name = NULL},
+};
 
-	if (opt == 'p')
-		a->policy = arg;
-	else if (opt == 'l')
-		a->label = arg;
-	else if (opt == 'd')
-		a->device = arg;
-	else
-		a->dir = arg;
-	return 0;
-}
+static const cmdline_spec generate_spec = {"generate", CMDLINE_JSON, generate_options,
+					   .usage = usage};
 
 int cmd_generate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"policy", required_argument, NULL, 'p'},
-	    {"label", required_argument, NULL, 'l'},
-	    {"device", required_argument, NULL, 'd'},
-	    {"output", required_argument, NULL, 'o'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {"generate", CMDLINE_JSON, "p:l:d:o:", opts, own, 0, 0, usage};
 	struct generate_args a = {NULL, NULL, NULL, "."};
 	const char *policy, *label, *device, *dir;
 	char stage[32] = "connecting";
@@ -180,10 +170,8 @@ int cmd_generate(int argc, char **argv)
 	smk_err e;
 	vlc c;
 
-	if (cmdline_parse(&spec, argc, argv, &a, &co) < 0)
+	if (cmdline_parse(&generate_spec, argc, argv, &a, &co) < 0)
 		return co.status;
-	if (a.policy == NULL)
-		return cmdline_usage_error(&spec);
 	policy = a.policy;
 	label = a.label;
 	device = a.device;

@@ -69,8 +69,8 @@ static char *cert_pem(const char *path)
 
 int cmd_import_cert(int argc, char **argv)
 {
-	const cmdline_spec spec = {
-	    "import-cert", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, NULL, 2, 2, usage};
+	const cmdline_spec spec = {"import-cert", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, 2, 2,
+				   usage};
 	const char *out, *sock, *bundle;
 	int json_out, force, rc;
 	cmdline_opts o;

@@ -161,27 +161,21 @@ static void print_reply(json_t *reply, void *device)
 	print_domains(json_object_get(reply, "key_domains"));
 }
 
-static int own(void *ctx, int opt, const char *arg)
-{
-	(void)opt;
-	*(const char **)ctx = arg;
-	return 0;
-}
+/* --device SERIAL, kept in a const char * */
+static const smk_opt inspect_options[] = {
+    {"device", .required = 1},
+    {.name = NULL},
+};
+
+static const cmdline_spec inspect_spec = {"inspect", CMDLINE_JSON, inspect_options, .usage = usage};
 
 int cmd_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {"inspect", CMDLINE_JSON, NULL, opts, own, 0, 0, usage};
 	const char *device = NULL;
 	cmdline_opts o;
 
-	if (cmdline_parse(&spec, argc, argv, &device, &o) < 0)
+	if (cmdline_parse(&inspect_spec, argc, argv, &device, &o) < 0)
 		return o.status;
-	if (device == NULL)
-		return cmdline_usage_error(&spec);
 	return vlc_call_print("inspect", o.socket, "io.smkeyd.ListDeviceObjects",
 			      json_pack("{ss}", "device", device), NULL, o.json, print_reply,
 			      (void *)device);

@@ -78,7 +78,7 @@ out:
 
 int cmd_log_key(int argc, char **argv)
 {
-	const cmdline_spec spec = {"log-key", CMDLINE_JSON, NULL, NULL, NULL, 0, 1, usage};
+	const cmdline_spec spec = {"log-key", CMDLINE_JSON, NULL, NULL, 0, 1, usage};
 	const char *sock, *path, *vkey;
 	varlink_reply r;
 	json_t *msg = NULL;

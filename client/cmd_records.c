@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +31,26 @@ static json_t *record_id(const char *id)
 			: json_pack("{ss}", "request_id", id);
 }
 
-static const char *list_policy;
-static long long list_since = -1, list_limit = -1;
+struct list_args {
+	const char *policy;
+	long long since, limit; /* -1: not given */
+};
 
-static int list_opt(void *ctx, int opt, const char *arg)
+/* --since SEQ and --limit N: a number >= 0, or the usage */
+static int list_number(void *ctx, const smk_opt *opt, const char *arg)
 {
-	(void)ctx;
-	if (opt == 'P')
-		list_policy = arg;
-	else if (opt == 'S' && (list_since = vlc_number(arg)) < 0)
-		return -1;
-	else if (opt == 'L' && (list_limit = vlc_number(arg)) < 0)
-		return -1;
-	return 0;
+	long long *v = smk_opt_field(ctx, opt);
+
+	*v = vlc_number(arg);
+	return *v < 0 ? SMK_OPTS_BAD : 0;
 }
+
+static const smk_opt list_options[] = {
+    {"policy", .offset = offsetof(struct list_args, policy)},
+    {"since", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, since)},
+    {"limit", .kind = SMK_OPT_OWN, .offset = offsetof(struct list_args, limit)},
+    {.name = NULL},
+};
 
 static void list_usage(FILE *f, const char *name)
 {
@@ -85,25 +92,21 @@ static void print_records(json_t *recs, void *ctx)
 
 int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"policy", required_argument, NULL, 'P'},
-	    {"since", required_argument, NULL, 'S'},
-	    {"limit", required_argument, NULL, 'L'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {"list", CMDLINE_JSON, NULL, opts, list_opt, 0, 0, list_usage};
+	const cmdline_spec spec = {"list", CMDLINE_JSON, list_options, list_number, 0,
+				   0,	   list_usage};
+	struct list_args a = {NULL, -1, -1};
 	json_t *params;
 	cmdline_opts o;
 
-	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
+	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
 		return o.status;
 	params = json_object();
-	if (list_policy)
-		json_object_set_new(params, "policy", json_string(list_policy));
-	if (list_since >= 0)
-		json_object_set_new(params, "since", json_integer(list_since));
-	if (list_limit >= 0)
-		json_object_set_new(params, "limit", json_integer(list_limit));
+	if (a.policy)
+		json_object_set_new(params, "policy", json_string(a.policy));
+	if (a.since >= 0)
+		json_object_set_new(params, "since", json_integer(a.since));
+	if (a.limit >= 0)
+		json_object_set_new(params, "limit", json_integer(a.limit));
 	return vlc_call_print("list", o.socket, "io.smkeyd.ListRecords", params, "records", o.json,
 			      print_records, NULL);
 }
@@ -139,7 +142,7 @@ static void print_record(json_t *rec, void *ctx)
 
 int cmd_show(int argc, char **argv)
 {
-	const cmdline_spec spec = {"show", CMDLINE_JSON, NULL, NULL, NULL, 1, 1, show_usage};
+	const cmdline_spec spec = {"show", CMDLINE_JSON, NULL, NULL, 1, 1, show_usage};
 	cmdline_opts o;
 
 	if (cmdline_parse(&spec, argc, argv, NULL, &o) < 0)
@@ -159,8 +162,8 @@ static void bundle_usage(FILE *f, const char *name)
 int cmd_bundle(int argc, char **argv)
 {
 	/* --json is accepted and changes nothing: the bundle is JSON */
-	const cmdline_spec spec = {
-	    "bundle", CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, NULL, 1, 1, bundle_usage};
+	const cmdline_spec spec = {"bundle",	CMDLINE_JSON | CMDLINE_OUTPUT, NULL, NULL, 1, 1,
+				   bundle_usage};
 	cmdline_opts o;
 	varlink_reply r;
 	json_t *msg, *params;

@@ -9,6 +9,7 @@
  * output or SIG; the algorithm the card used and the signature record go to
  * standard error.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,29 +39,20 @@ static void usage(FILE *f, const char *name)
 
 struct sign_args {
 	const char *label, *algorithm;
-	long seq;
-	int has_seq, digest;
+	long seq; /* -1: no --seq */
+	int digest;
 };
 
-static int own(void *ctx, int opt, const char *arg)
-{
-	struct sign_args *a = ctx;
+static const smk_opt sign_options[] = {
+    {"key", .offset = offsetof(struct sign_args, label)},
+    {"seq", .kind = SMK_OPT_NUMBER, .offset = offsetof(struct sign_args, seq), .max = 0x7fffffffL},
+    {"algorithm", .offset = offsetof(struct sign_args, algorithm)},
+    {"digest", .kind = SMK_OPT_FLAG, .offset = offsetof(struct sign_args, digest)},
+    {.name = NULL},
+};
 
-	switch (opt) {
-	case 'k':
-		a->label = arg;
-		return 0;
-	case 'a':
-		a->algorithm = arg;
-		return 0;
-	case 'D':
-		a->digest = 1;
-		return 0;
-	default:
-		a->has_seq = 1;
-		return cmdline_number("sign", "seq", arg, 0, 0x7fffffffL, &a->seq);
-	}
-}
+static const cmdline_spec sign_spec = {
+    "sign", CMDLINE_OUTPUT, sign_options, .min_operands = 1, .max_operands = 1, .usage = usage};
 
 static int read_input(const char *path, smk_buf *out)
 {
@@ -92,15 +84,7 @@ static int read_input(const char *path, smk_buf *out)
 
 int cmd_sign(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, 'k'},
-	    {"seq", required_argument, NULL, 's'},
-	    {"algorithm", required_argument, NULL, 'a'},
-	    {"digest", no_argument, NULL, 'D'},
-	    {NULL, 0, NULL, 0},
-	};
-	const cmdline_spec spec = {"sign", CMDLINE_OUTPUT, "", opts, own, 1, 1, usage};
-	struct sign_args a = {NULL, "ecdsa-sha256", 0, 0, 0};
+	struct sign_args a = {NULL, "ecdsa-sha256", -1, 0};
 	smk_buf in = SMK_BUF_INIT, sig = SMK_BUF_INIT;
 	cmdline_opts o;
 	varlink_reply r;
@@ -109,10 +93,11 @@ int cmd_sign(int argc, char **argv)
 	smk_err e;
 	int rc;
 
-	if (cmdline_parse(&spec, argc, argv, &a, &o) < 0)
+	if (cmdline_parse(&sign_spec, argc, argv, &a, &o) < 0)
 		return o.status;
-	if ((a.label != NULL) == (a.has_seq != 0))
-		return cmdline_usage_error(&spec);
+	/* exactly one of --key and --seq */
+	if ((a.label != NULL) == (a.seq >= 0))
+		return cmdline_usage_error(&sign_spec);
 	if (read_input(argv[o.first], &in) < 0) {
 		smk_buf_free(&in);
 		return SMKEY_EXIT_FAILED;

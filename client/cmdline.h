@@ -3,31 +3,30 @@
  * One option parser for the commands that ask smkeyd: each describes its own
  * options in a cmdline_spec, and cmdline_parse adds the ones they share
  * (--socket PATH, -h/--help, and where the command takes them --json,
- * -o/--output FILE and --force), prints the usage on --help or a bad
- * argument, and checks the number of operands.
+ * -o/--output FILE and --force), keeps each of its own options' argument
+ * where its table says, prints the usage on --help or a bad argument, and
+ * checks the number of operands and that the required options were given.
  */
 #ifndef SMK_CLIENT_CMDLINE_H
 #define SMK_CLIENT_CMDLINE_H
 
-#include <getopt.h>
 #include <stdio.h>
+
+#include "common/opts.h"
 
 /* Which shared options a command takes besides --socket and --help. */
 #define CMDLINE_JSON 0x1   /* --json */
 #define CMDLINE_OUTPUT 0x2 /* -o/--output FILE and --force */
 
-/* What a command's own option handler returns when it refuses an argument. */
-#define CMDLINE_BAD (-1)  /* print the usage */
-#define CMDLINE_SAID (-2) /* the handler said why; no usage */
-
 typedef struct cmdline_spec {
-	const char *name;	  /* "adopt": the command, for its usage */
-	unsigned shared;	  /* CMDLINE_* */
-	const char *own_short;	  /* its own short options for getopt ("p:l:d:"), or "" */
-	const struct option *own; /* its own long options, ending in {NULL}, or NULL;
-				     no val may be 'h' or 'o' */
-	/* called for each of its own options with ctx; 0 or CMDLINE_BAD/SAID */
-	int (*own_fn)(void *ctx, int opt, const char *arg);
+	const char *name; /* "adopt": the command, for its usage */
+	unsigned shared;  /* CMDLINE_* */
+	/* its own options (common/opts.h), kept in the ctx of cmdline_parse;
+	 * ending in a row with no name, or NULL. No letter may be 'h', nor
+	 * 'o' with CMDLINE_OUTPUT */
+	const smk_opt *own;
+	/* for its SMK_OPT_OWN options: 0, SMK_OPTS_BAD or SMK_OPTS_SAID */
+	int (*own_fn)(void *ctx, const smk_opt *opt, const char *arg);
 	int min_operands, max_operands;
 	void (*usage)(FILE *f, const char *name);
 } cmdline_spec;
@@ -37,24 +36,19 @@ typedef struct cmdline_opts {
 	const char *output; /* -o/--output FILE, or NULL */
 	int json;	    /* --json given */
 	int force;	    /* --force given: an existing output file is replaced */
+	int help;	    /* -h/--help given */
 	int first;	    /* the operands are argv[first..argc) */
 	int status;	    /* after -1: the exit status (0 after --help) */
 } cmdline_opts;
 
 /* Parse argv (argv[0] is the command). 0 to run the command; -1 when it must
  * stop with o->status, the usage (or the handler's message) already printed:
- * on stdout after --help, on stderr after a bad option, a refused argument or
- * a wrong number of operands. */
+ * on stdout after --help, on stderr after a bad option, a refused argument,
+ * a wrong number of operands or a required option missing. */
 int cmdline_parse(const cmdline_spec *s, int argc, char **argv, void *ctx, cmdline_opts *o);
 
-/* For an own option's handler: arg as a decimal number from min to max into
- * *out, 0; otherwise "smkey CMD: --OPTION must be from MIN to MAX" on stderr
- * and CMDLINE_SAID. */
-int cmdline_number(const char *cmd, const char *option, const char *arg, long min, long max,
-		   long *out);
-
 /* The usage on stderr; returns SMKEY_EXIT_USAGE, for checks after parsing
- * (a required option missing). */
+ * that the table cannot state (one of two options). */
 int cmdline_usage_error(const cmdline_spec *s);
 
 #endif

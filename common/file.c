@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,29 @@ int smk_read_file(const char *path, size_t max, smk_buf *out, smk_err *e)
 out:
 	close(fd);
 	return rc;
+}
+
+int smk_read_stream(const char *path, unsigned flags, size_t max, smk_buf *out, smk_err *e)
+{
+	int from_stdin = (flags & SMK_READ_STDIN) && strcmp(path, "-") == 0;
+	FILE *f = from_stdin ? stdin : fopen(path, "rb");
+	uint8_t chunk[4096];
+	size_t got;
+	int r = 0;
+
+	if (f == NULL)
+		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
+	while (r == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + got > max)
+			r = smk_fail(e, SMK_E_FORMAT, "%s: larger than %zu bytes", path, max);
+		else if (smk_buf_add(out, chunk, got) < 0)
+			r = smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
+	}
+	if (r == 0 && ferror(f))
+		r = smk_fail(e, SMK_E_IO, "%s: read error", path);
+	if (!from_stdin)
+		fclose(f);
+	return r;
 }
 
 static void outfile_clear(smk_outfile *o)

@@ -15,6 +15,13 @@
  * file cut at max. Errors name the path. */
 int smk_read_file(const char *path, size_t max, smk_buf *out, smk_err *e);
 
+/* Read path (with SMK_READ_STDIN, "-" is standard input) to its end
+ * through stdio, appended to out; more than max bytes in out is refused
+ * ("PATH: larger than MAX bytes"). For inputs named on a command line and
+ * trust anchors, whatever kind of file they are. Errors name the path. */
+#define SMK_READ_STDIN 1u
+int smk_read_stream(const char *path, unsigned flags, size_t max, smk_buf *out, smk_err *e);
+
 /* Output files (smkey export -o, audit --report, card --req-out, ...).
  *
  * The bytes go to a new temporary file in the destination's directory

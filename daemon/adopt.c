@@ -237,10 +237,7 @@ static void run_adopt_commit(device *d, cardop *op)
 	archive_signer s;
 
 	memset(&req, 0, sizeof(req));
-	req.peer.uid = op->peer.uid;
-	req.peer.gid = op->peer.gid;
-	req.peer.pid = op->peer.pid;
-	req.peer.exe = op->peer.exe[0] ? op->peer.exe : NULL;
+	req.peer = engine_archive_peer(&op->peer);
 	req.device_serial = op->dev->serial;
 	req.devaut_chr = op->dev->devaut_chr;
 	req.key_id = op->key_id;

@@ -45,9 +45,7 @@ cardop *cardop_new(engine *eng, const op_kind *ok, enum cardop_kind kind, const 
 	cardop *op;
 
 	if (eng->shutting_down) {
-		engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
-			    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
-			    "refused: smkeyd is stopping");
+		engine_fail_stopping(err);
 		return NULL;
 	}
 	op = calloc(1, sizeof(*op));

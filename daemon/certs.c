@@ -185,10 +185,7 @@ int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_do
 
 	/* the intent is durable before CE|id is touched */
 	memset(&req, 0, sizeof(req));
-	req.peer.uid = peer->uid;
-	req.peer.gid = peer->gid;
-	req.peer.pid = peer->pid;
-	req.peer.exe = peer->exe[0] ? peer->exe : NULL;
+	req.peer = engine_archive_peer(peer);
 	req.key_seq = op->key_seq;
 	req.cert = op->cert.data;
 	req.cert_len = op->cert.len;

@@ -266,6 +266,15 @@ const char *engine_archive_error(engine *eng, char *buf, size_t n);
 /* engine.c: DeviceUnavailable (device null) saying why no archive key is
  * usable. Returns -1. */
 int engine_fail_no_archive_key(engine *eng, engine_error *err);
+/* engine.c: DeviceUnavailable (device null): smkeyd is stopping and takes
+ * no new card work. Returns -1. */
+int engine_fail_stopping(engine_error *err);
+/* engine.c: ArchiveError with e's message as its reason. Returns -1. */
+int engine_fail_archive(engine_error *err, const smk_err *e);
+/* engine.c: archive_size under eng->archive_lock */
+int engine_archive_size(engine *eng, uint64_t *size, smk_err *e);
+/* engine.c: the peer as the archive records it (no exe: NULL). */
+archive_peer engine_archive_peer(const engine_peer *peer);
 
 /* device_discover.c: find the readers the config names and open their
  * devices (before the workers run) */

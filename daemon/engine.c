@@ -59,6 +59,37 @@ int engine_fail_no_archive_key(engine *eng, engine_error *err)
 			   why);
 }
 
+int engine_fail_stopping(engine_error *err)
+{
+	return engine_fail(err, SMK_VERR_DEVICE_UNAVAILABLE,
+			   json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
+			   "refused: smkeyd is stopping");
+}
+
+int engine_fail_archive(engine_error *err, const smk_err *e)
+{
+	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
+			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
+}
+
+int engine_archive_size(engine *eng, uint64_t *size, smk_err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&eng->archive_lock);
+	rc = archive_size(eng->arc, size, e);
+	pthread_mutex_unlock(&eng->archive_lock);
+	return rc;
+}
+
+archive_peer engine_archive_peer(const engine_peer *peer)
+{
+	archive_peer p = {(uint32_t)peer->uid, (uint32_t)peer->gid, (int64_t)peer->pid,
+			  peer->exe[0] ? peer->exe : NULL};
+
+	return p;
+}
+
 int engine_fail(engine_error *err, const char *name, json_t *params, const char *fmt, ...)
 {
 	va_list ap;
@@ -340,12 +371,6 @@ static json_t *record_fingerprint(const archive_record *r)
 	return smk_json_sha256_hex(r->spki.data, r->spki.len);
 }
 
-static int archive_failed(engine_error *err, const smk_err *e)
-{
-	return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-			   engine_param_str("reason", e->msg, NULL, NULL), "%s", e->msg);
-}
-
 /* Load and parse record seq; under archive_lock. */
 static int load_record(engine *eng, uint64_t seq, archive_record *r, smk_err *e)
 {
@@ -404,7 +429,7 @@ static int record_reply(engine *eng, uint64_t seq, json_t **reply, engine_error 
 	smk_err e;
 
 	if (load_record(eng, seq, &r, &e) < 0)
-		return archive_failed(err, &e);
+		return engine_fail_archive(err, &e);
 	rec = json_pack(
 	    "{s:I, s:s, s:s, s:o, s:s?, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:n, s:s%}", "seq",
 	    (json_int_t)r.seq, "request_id", r.request_id, "kind", kind_wire(r.kind), "time",
@@ -459,7 +484,6 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 	uint64_t since, limit, size, seq;
 	archive_record r;
 	smk_err e;
-	int rc;
 
 	(void)peer;
 	memset(err, 0, sizeof(*err));
@@ -471,16 +495,13 @@ int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, js
 		    err, SMK_VERR_INVALID_PARAMETER,
 		    engine_param_str("parameter", "policy", "reason", "must be a string"),
 		    "policy must be a string");
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
-		return archive_failed(err, &e);
+	if (engine_archive_size(eng, &size, &e) < 0)
+		return engine_fail_archive(err, &e);
 	list = json_array();
 	for (seq = since; seq < size && json_array_size(list) < limit; seq++) {
 		if (load_record(eng, seq, &r, &e) < 0) {
 			json_decref(list);
-			return archive_failed(err, &e);
+			return engine_fail_archive(err, &e);
 		}
 		if (!json_is_string(pol) ||
 		    (r.policy_name && strcmp(json_string_value(pol), r.policy_name) == 0))
@@ -514,7 +535,7 @@ int engine_get_bundle(engine *eng, const engine_peer *peer, json_t *params, json
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0) {
 		smk_buf_free(&b);
-		return archive_failed(err, &e);
+		return engine_fail_archive(err, &e);
 	}
 	*reply = json_pack("{s:s%}", "bundle", (const char *)b.data, b.len);
 	smk_buf_free(&b);
@@ -633,7 +654,7 @@ int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, 
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0 || smk_buf_add_byte(&note, 0) < 0) {
 		smk_buf_free(&note);
-		return archive_failed(err, &e);
+		return engine_fail_archive(err, &e);
 	}
 	/* C2SP tlog-checkpoint: origin, size, base64 root hash, one per line */
 	root = strchr((const char *)note.data, '\n');
@@ -660,13 +681,13 @@ int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, jso
 	memset(err, 0, sizeof(*err));
 	if (load_record(eng, 0, &r, &e) < 0) {
 		smk_context(&e, "log key: record 0 (the archive key)");
-		return archive_failed(err, &e);
+		return engine_fail_archive(err, &e);
 	}
 	rc = archive_logkey_of(r.spki.data, r.spki.len, &k, &e);
 	archive_record_free(&r);
 	if (rc < 0) {
 		smk_context(&e, "log key");
-		return archive_failed(err, &e);
+		return engine_fail_archive(err, &e);
 	}
 	*reply = json_pack("{s:s, s:s}", "origin", k.name, "verifier_key", k.text);
 	return 0;

@@ -75,65 +75,55 @@ int engine_peer_named(engine *eng, const engine_peer *peer);
 /* Card work for one call, answered later like Generate (without progress):
  * 0 accepted, done(ctx, ...) runs on the loop unless engine_forget(ctx) came
  * first; -1 refused at once (not found, denied, no device, bad input) with
- * nothing written. params are the method's, checked by methods.c.
- * CreateCSR, SelfSign, ImportCertificate: for a committed key record, allowed
- * to a peer its policy authorizes or to an admin; Adopt and ListDeviceObjects
- * (and anything on an adopted key): admins only. certs.c: CreateCSR,
- * SelfSign, ImportCertificate; adopt.c: Adopt, ListDeviceObjects. */
-int certs_create_csr(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		     void *ctx, engine_error *err);
-int certs_self_sign(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		    void *ctx, engine_error *err);
-int certs_import(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		 void *ctx, engine_error *err);
-int adopt_key(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
-	      engine_error *err);
-int adopt_list_objects(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done,
-		       void *ctx, engine_error *err);
+ * nothing written. params are the method's, checked by methods.c. */
+typedef int engine_call_fn(engine *eng, const engine_peer *peer, json_t *params,
+			   engine_done_fn done, void *ctx, engine_error *err);
+/* A synchronous query: 0 and *reply (the caller's), or -1 and err. */
+typedef int engine_query_fn(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
+			    engine_error *err);
+/* A query answered as the compact JSON text of its reply, appended to out
+ * (no NUL). */
+typedef int engine_text_query_fn(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
+				 engine_error *err);
+
+/* CreateCSR, SelfSign, ImportCertificate: for a committed key record,
+ * allowed to a peer its policy authorizes or to an admin; Adopt and
+ * ListDeviceObjects (and anything on an adopted key): admins only. */
+engine_call_fn certs_create_csr;   /* certs.c: CreateCSR */
+engine_call_fn certs_self_sign;	   /* certs.c: SelfSign */
+engine_call_fn certs_import;	   /* certs.c: ImportCertificate */
+engine_call_fn adopt_key;	   /* adopt.c: Adopt */
+engine_call_fn adopt_list_objects; /* adopt.c: ListDeviceObjects */
 
 /* sign.c: Sign with a key whose policy's sign: rule admits the peer (no
  * implicit right for admins; never the archive key), with an algorithm of
  * the key's archived list; the signature is archived as a record (intent
  * before the card, record after) unless the policy says log: false. */
-int sign_data(engine *eng, const engine_peer *peer, json_t *params, engine_done_fn done, void *ctx,
-	      engine_error *err);
+engine_call_fn sign_data;
 /* sign.c: the keys the peer may sign with (ListSigningKeys). */
-int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-		   engine_error *err);
+engine_query_fn sign_list_keys;
 
-/* Synchronous queries; each returns 0 and *reply, or -1 and err. */
-int engine_get_record(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-		      engine_error *err);
-int engine_list_records(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			engine_error *err);
-int engine_get_bundle(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-		      engine_error *err);
-int engine_list_policies(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			 engine_error *err);
-int engine_list_devices(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			engine_error *err);
-int engine_get_checkpoint(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			  engine_error *err);
-int engine_get_consistency_proof(engine *eng, const engine_peer *peer, json_t *params,
-				 json_t **reply, engine_error *err);
+/* engine.c: the archive, the policies and the devices */
+engine_query_fn engine_get_record;
+engine_query_fn engine_list_records;
+engine_query_fn engine_get_bundle;
+engine_query_fn engine_list_policies;
+engine_query_fn engine_list_devices;
+engine_query_fn engine_get_checkpoint;
+engine_query_fn engine_get_consistency_proof;
 /* The log's identity: origin and note verifier key (archive/logkey.h) of
  * the archive key in record 0. */
-int engine_get_log_key(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-		       engine_error *err);
+engine_query_fn engine_get_log_key;
 /* witness.c: cosignatures and push outcomes from smkeyd-witness */
-int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			     engine_error *err);
-int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, json_t **reply,
-			engine_error *err);
+engine_query_fn witness_add_cosignatures;
+engine_query_fn witness_report_push;
 
-/* GetRecord and ListPolicies answered as the compact JSON text of the reply
- * (appended to out, no NUL): byte for byte what json_dumps(reply,
- * JSON_COMPACT) of the functions above gives, served from caches where the
- * reply cannot have changed. ListPolicies still authorizes this peer on
- * every call. The socket layer answers these two methods through them. */
-int engine_get_record_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
-			   engine_error *err);
-int engine_list_policies_text(engine *eng, const engine_peer *peer, json_t *params, smk_buf *out,
-			      engine_error *err);
+/* GetRecord and ListPolicies answered as text: byte for byte what
+ * json_dumps(reply, JSON_COMPACT) of the queries above gives, served from
+ * caches where the reply cannot have changed. ListPolicies still authorizes
+ * this peer on every call. The socket layer answers these two methods
+ * through them. */
+engine_text_query_fn engine_get_record_text;
+engine_text_query_fn engine_list_policies_text;
 
 #endif

@@ -556,10 +556,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 
 	memset(err, 0, sizeof(*err));
 	if (eng->shutting_down)
-		return engine_fail(
-		    err, SMK_VERR_DEVICE_UNAVAILABLE,
-		    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
-		    "refused: smkeyd is stopping");
+		return engine_fail_stopping(err);
 	pol = policy_set_find(eng->policies, policy_name);
 	if (pol == NULL)
 		return engine_fail(err, SMK_VERR_POLICY_NOT_FOUND,
@@ -608,8 +605,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	rc = pol->max_keys ? archive_policy_key_count(eng->arc, pol->name, &keys_made, &e) : 0;
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+		return engine_fail_archive(err, &e);
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
@@ -634,10 +630,7 @@ int generate_key(engine *eng, const engine_peer *peer, const char *policy_name, 
 	/* docs/design.md step 2: the intent is durable before the card sees anything */
 	memset(&ir, 0, sizeof(ir));
 	ir.kind = ARCHIVE_KIND_KEY;
-	ir.peer.uid = peer->uid;
-	ir.peer.gid = peer->gid;
-	ir.peer.pid = peer->pid;
-	ir.peer.exe = peer->exe[0] ? peer->exe : NULL;
+	ir.peer = engine_archive_peer(peer);
 	ir.policy_name = pol->name;
 	ir.policy_doc = (const uint8_t *)pol->canonical;
 	ir.policy_doc_len = pol->canonical_len;

@@ -9,10 +9,10 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "common/opts.h"
 #include "common/show.h"
 #include "config.h"
 #include "daemon.h"
@@ -320,19 +321,26 @@ out:
 	return rc;
 }
 
+struct daemon_args {
+	const char *config;
+	int check, debug, to_stderr, version, help;
+};
+
+static const smk_opt daemon_options[] = {
+    {"config", 'c', .offset = offsetof(struct daemon_args, config)},
+    {"check-config", .kind = SMK_OPT_FLAG, .offset = offsetof(struct daemon_args, check)},
+    {"debug", .kind = SMK_OPT_FLAG, .offset = offsetof(struct daemon_args, debug)},
+    {"stderr", .kind = SMK_OPT_FLAG, .offset = offsetof(struct daemon_args, to_stderr)},
+    {"version", .kind = SMK_OPT_STOP, .offset = offsetof(struct daemon_args, version)},
+    {"help", 'h', .kind = SMK_OPT_STOP, .offset = offsetof(struct daemon_args, help)},
+    {.name = NULL},
+};
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 'C'},
-	    {"debug", no_argument, NULL, 'd'},
-	    {"stderr", no_argument, NULL, 's'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *path = CONFIG_DEFAULT_PATH;
-	int check = 0, debug = 0, to_stderr = 0, c;
+	struct daemon_args a = {CONFIG_DEFAULT_PATH, 0, 0, 0, 0, 0};
+	const smk_opt_group opts = {daemon_options, &a, NULL};
+	int rc, first = argc;
 
 	/* Before any secret exists: the process holds SM session keys and,
 	 * briefly, the PIN. Not dumpable means no core file (whatever
@@ -353,37 +361,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "smkeyd: cannot initialise OpenSSL\n");
 		return 1;
 	}
-	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'C':
-			check = 1;
-			break;
-		case 'd':
-			debug = 1;
-			break;
-		case 's':
-			to_stderr = 1;
-			break;
-		case 'V':
-			printf("smkeyd %s\n", SMKEYD_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	rc = smk_opts_parse("smkeyd", &opts, 1, argc, argv, &first);
+	if (a.version) {
+		printf("smkeyd %s\n", SMKEYD_VERSION);
+		return 0;
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
+	if (rc != 0 || first != argc) {
+		usage(a.help ? stdout : stderr);
+		return a.help ? 0 : 2;
 	}
-	if (check)
-		return check_config(path);
-	log_init(to_stderr ? LOG_TARGET_STDERR : LOG_TARGET_AUTO, debug);
-	return run(path);
+	if (a.check)
+		return check_config(a.config);
+	log_init(a.to_stderr ? LOG_TARGET_STDERR : LOG_TARGET_AUTO, a.debug);
+	return run(a.config);
 }

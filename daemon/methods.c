@@ -49,18 +49,12 @@ struct param {
 	int required;
 };
 
-typedef int (*query_fn)(engine *, const engine_peer *, json_t *, json_t **, engine_error *);
-
-/* Card work answered later (engine.h), like Generate but without progress. */
-typedef int (*card_fn)(engine *, const engine_peer *, json_t *, engine_done_fn, void *,
-		       engine_error *);
-
 struct method {
 	const char *name;
 	struct param params[6]; /* ends with a NULL name */
 	int seq_or_id;		/* exactly one of seq / request_id */
-	query_fn query;		/* NULL and no card: Generate */
-	card_fn card;
+	engine_query_fn *query; /* NULL and no card: Generate */
+	engine_call_fn *card;	/* card work answered later (engine.h) */
 };
 
 static const struct method methods[] = {
@@ -137,17 +131,15 @@ static const struct method methods[] = {
 
 /* Queries the engine answers as JSON text from its reply caches; the
  * parameters are checked against methods[] first, as for every query. */
-typedef int (*text_query_fn)(engine *, const engine_peer *, json_t *, smk_buf *, engine_error *);
-
 static const struct {
 	const char *name;
-	text_query_fn query;
+	engine_text_query_fn *query;
 } text_queries[] = {
     {"GetRecord", engine_get_record_text},
     {"ListPolicies", engine_list_policies_text},
 };
 
-static text_query_fn text_query_of(const char *member)
+static engine_text_query_fn *text_query_of(const char *member)
 {
 	size_t i;
 
@@ -484,7 +476,7 @@ static int service(struct server_conn *c, const varlink_call *call)
 }
 
 static void answer_text_query(engine *eng, struct server_conn *c, const engine_peer *peer,
-			      text_query_fn query, json_t *params)
+			      engine_text_query_fn *query, json_t *params)
 {
 	smk_buf text = SMK_BUF_INIT;
 	engine_error err;

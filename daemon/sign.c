@@ -422,8 +422,7 @@ static int take_quota(signop *op, const policy *pol, engine_error *err)
 		return 0;
 	sc = count_of(eng, op->key_seq, &e);
 	if (sc == NULL)
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+		return engine_fail_archive(err, &e);
 	if (sc->n >= pol->sign_max_per_day) {
 		snprintf(why, sizeof(why),
 			 "the daily limit of policy %s is reached: %llu signatures with record "
@@ -450,10 +449,7 @@ static int store_intent(signop *op, engine_error *err)
 	int rc;
 
 	memset(&req, 0, sizeof(req));
-	req.peer.uid = op->peer.uid;
-	req.peer.gid = op->peer.gid;
-	req.peer.pid = op->peer.pid;
-	req.peer.exe = op->peer.exe[0] ? op->peer.exe : NULL;
+	req.peer = engine_archive_peer(&op->peer);
 	req.key_seq = op->key_seq;
 	req.algorithm = op->alg->name;
 	req.host_hashed = op->host_hashed;
@@ -535,10 +531,7 @@ int sign_data(engine *eng, const engine_peer *peer, json_t *params, engine_done_
 
 	memset(err, 0, sizeof(*err));
 	if (eng->shutting_down)
-		return engine_fail(
-		    err, SMK_VERR_DEVICE_UNAVAILABLE,
-		    json_pack("{s:n, s:s}", "device", "reason", "smkeyd is stopping"),
-		    "refused: smkeyd is stopping");
+		return engine_fail_stopping(err);
 	op = signop_new(eng, peer, done, ctx);
 	if (op == NULL)
 		return out_of_memory(err);
@@ -862,19 +855,14 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 
 	(void)params;
 	memset(err, 0, sizeof(*err));
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+	if (engine_archive_size(eng, &size, &e) < 0)
+		return engine_fail_archive(err, &e);
 	list = json_array();
 	if (list == NULL)
 		return out_of_memory(err);
 	if (sign_key_seqs(eng, &seqs, &nseqs, &e) < 0) {
 		json_decref(list);
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+		return engine_fail_archive(err, &e);
 	}
 	for (i = 0; i < nseqs; i++) {
 		seq = seqs[i];
@@ -944,14 +932,10 @@ const char *sign_archive_warning(engine *eng)
 	struct sign_counts *c;
 	uint64_t size = 0;
 	smk_err e;
-	int rc;
 
 	if (ad == NULL || (c = counts(eng, &e)) == NULL)
 		return NULL;
-	pthread_mutex_lock(&eng->archive_lock);
-	rc = archive_size(eng->arc, &size, &e);
-	pthread_mutex_unlock(&eng->archive_lock);
-	if (rc < 0)
+	if (engine_archive_size(eng, &size, &e) < 0)
 		return NULL;
 	if (!c->warn_made || c->warn_size != size || c->warn_set != eng->policies ||
 	    c->warn_dev != ad) {

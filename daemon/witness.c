@@ -74,8 +74,7 @@ int witness_add_cosignatures(engine *eng, const engine_peer *peer, json_t *param
 	if (rc < 0) {
 		if (e.code == SMK_E_ARG)
 			return invalid(err, "size", e.msg);
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+		return engine_fail_archive(err, &e);
 	}
 	rejected = json_array();
 	for (i = 0; i < n; i++) {
@@ -132,8 +131,7 @@ int witness_report_push(engine *eng, const engine_peer *peer, json_t *params, js
 	rc = archive_witness_record(eng->arc, &ev, &e);
 	pthread_mutex_unlock(&eng->archive_lock);
 	if (rc < 0)
-		return engine_fail(err, SMK_VERR_ARCHIVE_ERROR,
-				   engine_param_str("reason", e.msg, NULL, NULL), "%s", e.msg);
+		return engine_fail_archive(err, &e);
 	log_msg(strcmp(outcome, "inconsistent") == 0 ? LOG_ERR : LOG_WARNING,
 		&(log_fields){.outcome = outcome}, "witness %s, checkpoint %" PRIu64 ": %s: %s",
 		smk_show(witness), ev.size, outcome, smk_show(ev.detail));

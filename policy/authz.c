@@ -195,37 +195,37 @@ static int peer_listed(const policy_principal *users, size_t nu, const policy_pr
 	return 0;
 }
 
+/* 0 when the peer is in users or groups; otherwise SMK_E_DENIED naming the
+ * peer, what it may not do and who may ("use it", "allowed users"). */
+static int admit(const policy *p, const policy_peer *peer, const policy_principal *users, size_t nu,
+		 const policy_principal *groups, size_t ng, const char *action,
+		 const char *users_list, smk_err *e)
+{
+	char user_names[160], group_names[160];
+
+	if (peer_listed(users, nu, groups, ng, peer))
+		return 0;
+	names(user_names, sizeof(user_names), users, nu);
+	names(group_names, sizeof(group_names), groups, ng);
+	return smk_fail(e, SMK_E_DENIED,
+			"policy %s: peer uid %u (gid %u, %zu supplementary groups) may not %s; "
+			"%s: %s; groups: %s",
+			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count,
+			action, users_list, user_names, group_names);
+}
+
 int policy_authorize_sign(const policy *p, const policy_peer *peer, smk_err *e)
 {
-	char users[160], groups[160];
-
 	if (!p->has_sign)
 		return smk_fail(e, SMK_E_DENIED,
 				"policy %s has no sign: section; nobody may sign with its keys",
 				p->name);
-	if (peer_listed(p->sign_users, p->sign_user_count, p->sign_groups, p->sign_group_count,
-			peer))
-		return 0;
-	names(users, sizeof(users), p->sign_users, p->sign_user_count);
-	names(groups, sizeof(groups), p->sign_groups, p->sign_group_count);
-	return smk_fail(e, SMK_E_DENIED,
-			"policy %s: peer uid %u (gid %u, %zu supplementary groups) may not sign "
-			"with its keys; sign: users: %s; groups: %s",
-			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count, users,
-			groups);
+	return admit(p, peer, p->sign_users, p->sign_user_count, p->sign_groups,
+		     p->sign_group_count, "sign with its keys", "sign: users", e);
 }
 
 int policy_authorize(const policy *p, const policy_peer *peer, smk_err *e)
 {
-	char users[160], groups[160];
-
-	if (peer_listed(p->users, p->user_count, p->groups, p->group_count, peer))
-		return 0;
-	names(users, sizeof(users), p->users, p->user_count);
-	names(groups, sizeof(groups), p->groups, p->group_count);
-	return smk_fail(e, SMK_E_DENIED,
-			"policy %s: peer uid %u (gid %u, %zu supplementary groups) may not use "
-			"it; allowed users: %s; groups: %s",
-			p->name, (unsigned)peer->uid, (unsigned)peer->gid, peer->group_count, users,
-			groups);
+	return admit(p, peer, p->users, p->user_count, p->groups, p->group_count, "use it",
+		     "allowed users", e);
 }

@@ -472,6 +472,16 @@ int policy_load_file(const char *path, policy **out, smk_err *e)
 	return rc;
 }
 
+/* A users: or groups: list and the names in it. */
+static void principals_free(policy_principal *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i].name);
+	free(list);
+}
+
 void policy_free(policy *p)
 {
 	size_t i;
@@ -483,18 +493,10 @@ void policy_free(policy *p)
 	free(p->description);
 	free(p->label_template);
 	free(p->car);
-	for (i = 0; i < p->user_count; i++)
-		free(p->users[i].name);
-	for (i = 0; i < p->group_count; i++)
-		free(p->groups[i].name);
-	free(p->users);
-	free(p->groups);
-	for (i = 0; i < p->sign_user_count; i++)
-		free(p->sign_users[i].name);
-	for (i = 0; i < p->sign_group_count; i++)
-		free(p->sign_groups[i].name);
-	free(p->sign_users);
-	free(p->sign_groups);
+	principals_free(p->users, p->user_count);
+	principals_free(p->groups, p->group_count);
+	principals_free(p->sign_users, p->sign_user_count);
+	principals_free(p->sign_groups, p->sign_group_count);
 	for (i = 0; i < p->device_count; i++)
 		free(p->devices[i]);
 	free(p->devices);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "chain.h"
+#include "../common/file.h"
 
 static void root_free(trust_root *r)
 {
@@ -102,33 +103,6 @@ static int skip_name(const char *name)
 /* Root certificates are a few hundred bytes; anything far larger is not one. */
 #define TRUST_FILE_MAX 65536
 
-static int read_file(const char *path, smk_buf *b, smk_err *e)
-{
-	uint8_t chunk[4096];
-	size_t got;
-	FILE *f = fopen(path, "rb");
-
-	if (f == NULL)
-		return smk_fail(e, SMK_E_IO, "%s: %s", path, strerror(errno));
-	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b->len + got > TRUST_FILE_MAX) {
-			fclose(f);
-			return smk_fail(e, SMK_E_FORMAT, "%s: larger than %d bytes", path,
-					TRUST_FILE_MAX);
-		}
-		if (smk_buf_add(b, chunk, got) < 0) {
-			fclose(f);
-			return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", path);
-		}
-	}
-	if (ferror(f)) {
-		fclose(f);
-		return smk_fail(e, SMK_E_IO, "%s: read error", path);
-	}
-	fclose(f);
-	return 0;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -167,7 +141,8 @@ int trust_load_dir(trust_store *t, const char *dir, smk_err *e)
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (read_file(path, &b, e) < 0 || trust_add(t, b.data, b.len, path, e) < 0)
+		if (smk_read_stream(path, 0, TRUST_FILE_MAX, &b, e) < 0 ||
+		    trust_add(t, b.data, b.len, path, e) < 0)
 			r = -1;
 		smk_buf_free(&b);
 	}
