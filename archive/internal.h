@@ -48,6 +48,9 @@ int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t ex
 /* The object has exactly these keys (NULL-terminated list), nothing else. */
 int archive_json_keys(const json_t *o, const char *const *keys, const char *what, smk_err *e);
 
+/* Free the n buffers of a structure's list bufs (its free function). */
+void archive_bufs_free(smk_buf *const bufs[], size_t n);
+
 /* Canonical intent bytes for req (docs/archive.md "Intent"). */
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
 			  smk_buf *out, smk_err *e);

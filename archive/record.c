@@ -1222,16 +1222,11 @@ fail:
 
 void archive_record_free(archive_record *r)
 {
-	smk_buf_free(&r->canonical);
-	smk_buf_free(&r->policy_doc);
-	smk_buf_free(&r->devaut);
-	smk_buf_free(&r->dica);
-	smk_buf_free(&r->cvreq);
-	smk_buf_free(&r->spki);
-	smk_buf_free(&r->cert);
-	smk_buf_free(&r->cert_spki);
-	smk_buf_free(&r->sig_input);
-	smk_buf_free(&r->sig_value);
+	smk_buf *const bufs[] = {&r->canonical, &r->policy_doc, &r->devaut, &r->dica,
+				 &r->cvreq,	&r->spki,	&r->cert,   &r->cert_spki,
+				 &r->sig_input, &r->sig_value};
+
+	archive_bufs_free(bufs, sizeof(bufs) / sizeof(bufs[0]));
 	json_decref(r->json_);
 	memset(r, 0, sizeof(*r));
 }
