@@ -84,13 +84,21 @@ extern const char *const archive_sig_record_keys[];
 int archive_sig_intent_parse(json_t *in, archive_record *r, smk_err *e);
 int archive_sig_record_members(json_t *o, const archive_commit_req *req, smk_err *e);
 int archive_sig_record_parse(json_t *o, archive_record *r, smk_err *e);
-/* store.c: a new request id and time for an intent (out->request_id, out->time). */
-int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e);
-/* store.c: store intent canon (no policy document) described by info. */
-int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
-			 smk_err *e);
-/* store.c: record seq, parsed, if it is a committed key record (key or adopted). */
-int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e);
+/* store.c: what every new intent does first: out cleared, and a refusal
+ * when the archive is read-only. */
+int archive_intent_begin(archive *a, archive_intent_info *out, smk_err *e);
+/* store.c: the rest of an intent of kind about committed key record key_seq
+ * (a certificate import, a signature): the key record loaded, check(req,
+ * key) passed (unless check is NULL), a new request id and time, the
+ * canonical bytes encode(req, key, ...) gives, their digest, and the stored
+ * intent (no policy document), all in out. */
+typedef int archive_key_intent_check(const void *req, const archive_record *key, smk_err *e);
+typedef int archive_key_intent_encode(const void *req, const archive_record *key,
+				      const char *request_id, int64_t time, smk_buf *out,
+				      smk_err *e);
+int archive_key_intent(archive *a, const char *kind, uint64_t key_seq, int64_t time,
+		       const void *req, archive_key_intent_check *check,
+		       archive_key_intent_encode *encode, archive_intent_info *out, smk_err *e);
 
 struct archive {
 	sqlite3 *db;

@@ -354,16 +354,21 @@ static int new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
 	return 0;
 }
 
+int archive_intent_begin(archive *a, archive_intent_info *out, smk_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	return 0;
+}
+
 int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	uint64_t size;
 	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (archive_size(a, &size, e) < 0)
+	if (archive_intent_begin(a, out, e) < 0 || archive_size(a, &size, e) < 0)
 		return -1;
 	if (req->kind && strcmp(req->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 && size > 0)
 		return smk_fail(e, SMK_E_ARG, "archive: already has its archive key (record 0)");
@@ -549,26 +554,19 @@ static int check_signer(archive *a, const archive_signer *s, uint64_t seq, const
 			size_t new_spki_len, smk_err *e)
 {
 	smk_buf signer_spki = SMK_BUF_INIT, key_spki = SMK_BUF_INIT;
-	int rc = -1;
+	const uint8_t *want = new_spki;
+	size_t want_len = new_spki_len;
+	int rc = cvc_spki_der(s->pub, &signer_spki, e);
 
-	if (cvc_spki_der(s->pub, &signer_spki, e) < 0)
-		goto out;
-	if (seq == 0) {
-		if (smk_buf_add(&key_spki, new_spki, new_spki_len) < 0) {
-			smk_fail(e, SMK_E_NOMEM, "out of memory");
-			goto out;
-		}
-	} else if (archive_key_spki(a, &key_spki, e) < 0) {
-		goto out;
+	if (rc == 0 && seq > 0) {
+		rc = archive_key_spki(a, &key_spki, e);
+		want = key_spki.data;
+		want_len = key_spki.len;
 	}
-	if (signer_spki.len != key_spki.len ||
-	    memcmp(signer_spki.data, key_spki.data, key_spki.len) != 0) {
-		smk_fail(e, SMK_E_MISMATCH,
-			 "archive: the signer is not the archive key of record 0");
-		goto out;
-	}
-	rc = 0;
-out:
+	if (rc == 0 &&
+	    (signer_spki.len != want_len || memcmp(signer_spki.data, want, want_len) != 0))
+		rc = smk_fail(e, SMK_E_MISMATCH,
+			      "archive: the signer is not the archive key of record 0");
 	smk_buf_free(&signer_spki);
 	smk_buf_free(&key_spki);
 	return rc;
@@ -867,30 +865,21 @@ static int load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err 
 	return smk_fail(e, SMK_E_ARG, "record %" PRIu64 " is not a committed key record", seq);
 }
 
-int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
-			smk_err *e)
+int archive_key_intent(archive *a, const char *kind, uint64_t key_seq, int64_t time,
+		       const void *req, archive_key_intent_check *check,
+		       archive_key_intent_encode *encode, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	archive_record key;
 	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
-		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
-				ARCHIVE_CERT_MAX);
-	if (load_key_record(a, req->key_seq, &key, e) < 0)
+	if (load_key_record(a, key_seq, &key, e) < 0)
 		return -1;
-	if (archive_cert_matches(req->cert, req->cert_len, key.spki.data, key.spki.len, e) < 0) {
-		smk_context(e, "record %" PRIu64 " (%s)", key.seq, key.label);
-		goto out;
-	}
-	if (new_request_id(out, req->time, e) < 0 ||
-	    archive_cert_intent_encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
+	if ((check && check(req, &key, e) < 0) || new_request_id(out, time, e) < 0 ||
+	    encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
 	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
-	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_CERTIFICATE);
+	snprintf(out->kind, sizeof(out->kind), "%s", kind);
 	if (store_intent(a, out, &canon, NULL, 0, e) < 0)
 		goto out;
 	rc = 0;
@@ -898,6 +887,34 @@ out:
 	archive_record_free(&key);
 	smk_buf_free(&canon);
 	return rc;
+}
+
+/* The certificate is for the key record's public key. */
+static int cert_intent_check(const void *req, const archive_record *key, smk_err *e)
+{
+	const archive_cert_req *r = req;
+
+	if (archive_cert_matches(r->cert, r->cert_len, key->spki.data, key->spki.len, e) < 0)
+		return smk_context(e, "record %" PRIu64 " (%s)", key->seq, key->label);
+	return 0;
+}
+
+static int cert_intent_encode(const void *req, const archive_record *key, const char *request_id,
+			      int64_t time, smk_buf *out, smk_err *e)
+{
+	return archive_cert_intent_encode(req, key, request_id, time, out, e);
+}
+
+int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
+			smk_err *e)
+{
+	if (archive_intent_begin(a, out, e) < 0)
+		return -1;
+	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
+		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
+				ARCHIVE_CERT_MAX);
+	return archive_key_intent(a, ARCHIVE_KIND_CERTIFICATE, req->key_seq, req->time, req,
+				  cert_intent_check, cert_intent_encode, out, e);
 }
 
 /* The certificate and key record of a stored certificate intent. */
@@ -1062,20 +1079,4 @@ out:
 	smk_buf_free(&in.canonical);
 	smk_buf_free(&in.policy_doc);
 	return rc;
-}
-
-int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
-{
-	return new_request_id(out, t, e);
-}
-
-int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
-			 smk_err *e)
-{
-	return store_intent(a, info, canon, NULL, 0, e);
-}
-
-int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e)
-{
-	return load_key_record(a, seq, r, e);
 }
