@@ -657,22 +657,20 @@ static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size,
 	struct commit_rows rows;
 	int rc = -1;
 
-	if (archive_tree_root(a, size, cp.root, e) < 0 ||
-	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
-		goto out;
 	cp.size = size;
-	if (archive_checkpoint_sign(&cp, s, &note, e) < 0)
+	if (archive_tree_root(a, size, cp.root, e) < 0 ||
+	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0 ||
+	    archive_checkpoint_sign(&cp, s, &note, e) < 0)
 		goto out;
 	step(a, "checkpoint-signed");
 	memset(&rows, 0, sizeof(rows));
 	rows.note = &note;
 	rows.time = now_or(time);
 	rows.size = size;
-	if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
-		       "store checkpoint", e, bind_checkpoint, &rows) < 0)
-		goto out;
-	step(a, "checkpoint-inserted");
-	rc = 0;
+	rc = insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
+			"store checkpoint", e, bind_checkpoint, &rows);
+	if (rc == 0)
+		step(a, "checkpoint-inserted");
 out:
 	smk_buf_free(&note);
 	return rc;
@@ -880,9 +878,7 @@ int archive_key_intent(archive *a, const char *kind, uint64_t key_seq, int64_t t
 	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
 	snprintf(out->kind, sizeof(out->kind), "%s", kind);
-	if (store_intent(a, out, &canon, NULL, 0, e) < 0)
-		goto out;
-	rc = 0;
+	rc = store_intent(a, out, &canon, NULL, 0, e);
 out:
 	archive_record_free(&key);
 	smk_buf_free(&canon);
