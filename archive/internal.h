@@ -116,6 +116,18 @@ struct archive {
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
 int archive_db_fail(archive *a, const char *what, smk_err *e);
 int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e);
+/* Prepare sql and bind its one parameter to text (a policy name, a request
+ * id); text must outlive the statement. */
+int archive_db_prepare_text(archive *a, const char *sql, const char *text, sqlite3_stmt **st,
+			    smk_err *e);
+/* Prepare sql and bind its first parameter to v (a seq, a size, a time). */
+int archive_db_prepare_int(archive *a, const char *sql, int64_t v, sqlite3_stmt **st, smk_err *e);
+/* *yes: the archive has table name (an older archive lacks later tables). */
+int archive_db_has_table(archive *a, const char *name, int *yes, smk_err *e);
+/* Prepare the INSERT sql, bind(st, arg) its parameters, run it once;
+ * what names it in an error. */
+int archive_db_insert(archive *a, const char *sql, const char *what, smk_err *e,
+		      void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg);
 /* The one integer a query returns (0 when it returns no row). */
 int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e);
 /* Append the blob in column col of the current row. */

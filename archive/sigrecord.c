@@ -243,12 +243,12 @@ int archive_sig_count_since(archive *a, uint64_t key_seq, int64_t since, uint64_
 	int rc;
 
 	*n = 0;
-	if (archive_db_prepare(a,
-			       "SELECT canonical FROM intents WHERE kind = '" ARCHIVE_KIND_SIGNATURE
-			       "' AND time >= ?",
-			       &st, e) < 0)
+	if (archive_db_prepare_int(
+		a,
+		"SELECT canonical FROM intents WHERE kind = '" ARCHIVE_KIND_SIGNATURE
+		"' AND time >= ?",
+		since, &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, since);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o = NULL, *seq;
 		smk_err ignore;

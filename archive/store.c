@@ -91,6 +91,40 @@ int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *
 	return 0;
 }
 
+int archive_db_prepare_text(archive *a, const char *sql, const char *text, sqlite3_stmt **st,
+			    smk_err *e)
+{
+	if (archive_db_prepare(a, sql, st, e) < 0)
+		return -1;
+	sqlite3_bind_text(*st, 1, text, -1, SQLITE_STATIC);
+	return 0;
+}
+
+int archive_db_prepare_int(archive *a, const char *sql, int64_t v, sqlite3_stmt **st, smk_err *e)
+{
+	if (archive_db_prepare(a, sql, st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(*st, 1, v);
+	return 0;
+}
+
+int archive_db_has_table(archive *a, const char *name, int *yes, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare_text(a,
+				    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
+				    name, &st, e) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, "reading the schema", e);
+	*yes = rc == SQLITE_ROW;
+	return 0;
+}
+
 int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
 {
 	sqlite3_stmt *st;
@@ -431,12 +465,12 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 	sqlite3_stmt *st;
 	int rc;
 
-	if (archive_db_prepare(a,
-			       "SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
-			       " LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
-			       &st, e) < 0)
+	if (archive_db_prepare_text(
+		a,
+		"SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
+		" LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
+		request_id, &st, e) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		rc = smk_fail(e, SMK_E_ARG, "archive: no intent %s", request_id);
@@ -494,7 +528,7 @@ static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 	return rc;
 }
 
-static int insert_row(archive *a, const char *sql, const char *what, smk_err *e,
+int archive_db_insert(archive *a, const char *sql, const char *what, smk_err *e,
 		      void (*bind)(sqlite3_stmt *, const void *), const void *arg)
 {
 	sqlite3_stmt *st;
@@ -618,15 +652,15 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 	rows.record = &record;
 	rows.sig = &sig;
 	rows.time = now_or(req->time);
-	if (insert_row(a,
-		       "INSERT INTO records(seq, request_id, canonical, signature)"
-		       " VALUES(?, ?, ?, ?)",
-		       "store record", e, bind_record, &rows) < 0 ||
+	if (archive_db_insert(a,
+			      "INSERT INTO records(seq, request_id, canonical, signature)"
+			      " VALUES(?, ?, ?, ?)",
+			      "store record", e, bind_record, &rows) < 0 ||
 	    archive_tree_add_leaf(a, seq, record.data, record.len, e) < 0 ||
-	    insert_row(a,
-		       "INSERT INTO outcomes(request_id, time, status, seq)"
-		       " VALUES(?, ?, 'committed', ?)",
-		       "store outcome", e, bind_outcome, &rows) < 0)
+	    archive_db_insert(a,
+			      "INSERT INTO outcomes(request_id, time, status, seq)"
+			      " VALUES(?, ?, 'committed', ?)",
+			      "store outcome", e, bind_outcome, &rows) < 0)
 		goto out;
 	step(a, "record-inserted");
 	*seq_out = seq;
@@ -667,8 +701,8 @@ static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size,
 	rows.note = &note;
 	rows.time = now_or(time);
 	rows.size = size;
-	rc = insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
-			"store checkpoint", e, bind_checkpoint, &rows);
+	rc = archive_db_insert(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
+			       "store checkpoint", e, bind_checkpoint, &rows);
 	if (rc == 0)
 		step(a, "checkpoint-inserted");
 out:

@@ -170,20 +170,13 @@ int archive_tree_leaf_cb(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err 
 
 int archive_tree_open(archive *a, smk_err *e)
 {
-	sqlite3_stmt *st;
 	uint64_t size, have = 0;
-	int present, rc;
+	int present;
 
 	a->tree_table = 0;
 	a->tree_built = 0;
-	if (archive_db_prepare(a, "SELECT 1 FROM sqlite_schema WHERE name = 'tree_nodes'", &st, e) <
-	    0)
+	if (archive_db_has_table(a, "tree_nodes", &present, e) < 0)
 		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return archive_db_fail(a, "reading the schema", e);
-	present = rc == SQLITE_ROW;
 	if (archive_size(a, &size, e) < 0 || (present && tree_leaves(a, &have, e) < 0))
 		return -1;
 	if (a->readonly) {
