@@ -20,19 +20,21 @@ void archive_bundle_init(archive_bundle *b)
 
 void archive_bundle_free(archive_bundle *b)
 {
-	smk_buf_free(&b->record);
-	smk_buf_free(&b->record_sig);
-	smk_buf_free(&b->key_spki);
-	smk_buf_free(&b->key_record);
-	smk_buf_free(&b->key_record_sig);
-	smk_buf_free(&b->device_chain);
-	smk_buf_free(&b->cvreq);
-	smk_buf_free(&b->checkpoint);
-	smk_buf_free(&b->inclusion.hashes);
-	smk_buf_free(&b->key_inclusion.hashes);
-	smk_buf_free(&b->cert_key_record);
-	smk_buf_free(&b->cert_key_record_sig);
-	smk_buf_free(&b->cert_key_inclusion.hashes);
+	smk_buf *const bufs[] = {&b->record,
+				 &b->record_sig,
+				 &b->key_spki,
+				 &b->key_record,
+				 &b->key_record_sig,
+				 &b->device_chain,
+				 &b->cvreq,
+				 &b->checkpoint,
+				 &b->inclusion.hashes,
+				 &b->key_inclusion.hashes,
+				 &b->cert_key_record,
+				 &b->cert_key_record_sig,
+				 &b->cert_key_inclusion.hashes};
+
+	archive_bufs_free(bufs, sizeof(bufs) / sizeof(bufs[0]));
 	memset(b, 0, sizeof(*b));
 }
 

@@ -49,13 +49,33 @@ static int body(const archive_checkpoint *c, smk_buf *out, smk_err *e)
 	return 0;
 }
 
+/* The signed note: text, blank line, "— <key name> <signature>" (U+2014 em
+ * dash), the signature in base64. */
+static int note_write(smk_buf *note, const smk_buf *text, const char *origin, const smk_buf *sig,
+		      smk_err *e)
+{
+	char *b64 = malloc(4 * ((sig->len + 2) / 3) + 1);
+	int rc;
+
+	if (!b64)
+		return smk_fail(e, SMK_E_NOMEM, "checkpoint: out of memory");
+	EVP_EncodeBlock((unsigned char *)b64, sig->data, (int)sig->len);
+	rc = 0;
+	if (smk_buf_add(note, text->data, text->len) < 0 ||
+	    smk_buf_add(note, "\n\xe2\x80\x94 ", 5) < 0 ||
+	    smk_buf_add(note, origin, strlen(origin)) < 0 || smk_buf_add_byte(note, ' ') < 0 ||
+	    smk_buf_add(note, b64, strlen(b64)) < 0 || smk_buf_add_byte(note, '\n') < 0)
+		rc = smk_fail(e, SMK_E_NOMEM, "checkpoint: out of memory");
+	free(b64);
+	return rc;
+}
+
 int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s, smk_buf *note,
 			    smk_err *e)
 {
 	char origin[ARCHIVE_ORIGIN_MAX];
 	uint8_t fp[32];
 	smk_buf text = SMK_BUF_INIT, sig = SMK_BUF_INIT;
-	char *b64 = NULL;
 	int rc = -1;
 
 	if (archive_checkpoint_origin(s->pub, origin, e) < 0 || key_fingerprint(s->pub, fp, e) < 0)
@@ -74,23 +94,8 @@ int archive_checkpoint_sign(const archive_checkpoint *c, const archive_signer *s
 		smk_context(e, "checkpoint %" PRIu64, c->size);
 		goto out;
 	}
-	b64 = malloc(4 * ((sig.len + 2) / 3) + 1);
-	if (!b64) {
-		smk_fail(e, SMK_E_NOMEM, "checkpoint: out of memory");
-		goto out;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, sig.data, (int)sig.len);
-	/* note text, blank line, "— <key name> <signature>" (U+2014 em dash) */
-	if (smk_buf_add(note, text.data, text.len) < 0 ||
-	    smk_buf_add(note, "\n\xe2\x80\x94 ", 5) < 0 ||
-	    smk_buf_add(note, origin, strlen(origin)) < 0 || smk_buf_add_byte(note, ' ') < 0 ||
-	    smk_buf_add(note, b64, strlen(b64)) < 0 || smk_buf_add_byte(note, '\n') < 0) {
-		smk_fail(e, SMK_E_NOMEM, "checkpoint: out of memory");
-		goto out;
-	}
-	rc = 0;
+	rc = note_write(note, &text, origin, &sig, e);
 out:
-	free(b64);
 	smk_buf_free(&text);
 	smk_buf_free(&sig);
 	return rc;

@@ -48,6 +48,9 @@ int archive_json_bytes(const json_t *o, const char *key, smk_buf *out, size_t ex
 /* The object has exactly these keys (NULL-terminated list), nothing else. */
 int archive_json_keys(const json_t *o, const char *const *keys, const char *what, smk_err *e);
 
+/* Free the n buffers of a structure's list bufs (its free function). */
+void archive_bufs_free(smk_buf *const bufs[], size_t n);
+
 /* Canonical intent bytes for req (docs/archive.md "Intent"). */
 int archive_intent_encode(const archive_intent_req *req, const char *request_id, int64_t time,
 			  smk_buf *out, smk_err *e);
@@ -81,18 +84,22 @@ extern const char *const archive_sig_record_keys[];
 int archive_sig_intent_parse(json_t *in, archive_record *r, smk_err *e);
 int archive_sig_record_members(json_t *o, const archive_commit_req *req, smk_err *e);
 int archive_sig_record_parse(json_t *o, archive_record *r, smk_err *e);
-/* store.c: a new request id and time for an intent (out->request_id, out->time). */
-int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e);
-/* store.c: store intent canon (no policy document) described by info. */
-int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
-			 smk_err *e);
-/* store.c: the same without waiting for the disk: the row is in the WAL
- * (a crash of the process keeps it) and becomes durable with the next
- * synchronous commit; a power loss before that may lose it. */
-int archive_store_intent_unsynced(archive *a, const archive_intent_info *info, const smk_buf *canon,
-				  smk_err *e);
-/* store.c: record seq, parsed, if it is a committed key record (key or adopted). */
-int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e);
+/* store.c: what every new intent does first: out cleared, and a refusal
+ * when the archive is read-only. */
+int archive_intent_begin(archive *a, archive_intent_info *out, smk_err *e);
+/* store.c: the rest of an intent of kind about committed key record key_seq
+ * (a certificate import, a signature): the key record loaded, check(req,
+ * key) passed (unless check is NULL), a new request id and time, the
+ * canonical bytes encode(req, key, ...) gives, their digest, and the stored
+ * intent (no policy document; a signature's without an fsync of its own,
+ * store.c store_intent_unsynced), all in out. */
+typedef int archive_key_intent_check(const void *req, const archive_record *key, smk_err *e);
+typedef int archive_key_intent_encode(const void *req, const archive_record *key,
+				      const char *request_id, int64_t time, smk_buf *out,
+				      smk_err *e);
+int archive_key_intent(archive *a, const char *kind, uint64_t key_seq, int64_t time,
+		       const void *req, archive_key_intent_check *check,
+		       archive_key_intent_encode *encode, archive_intent_info *out, smk_err *e);
 
 struct archive {
 	sqlite3 *db;
@@ -111,6 +118,18 @@ struct archive {
 /* An SQLite failure as SMK_E_IO, naming what was being done. */
 int archive_db_fail(archive *a, const char *what, smk_err *e);
 int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *e);
+/* Prepare sql and bind its one parameter to text (a policy name, a request
+ * id); text must outlive the statement. */
+int archive_db_prepare_text(archive *a, const char *sql, const char *text, sqlite3_stmt **st,
+			    smk_err *e);
+/* Prepare sql and bind its first parameter to v (a seq, a size, a time). */
+int archive_db_prepare_int(archive *a, const char *sql, int64_t v, sqlite3_stmt **st, smk_err *e);
+/* *yes: the archive has table name (an older archive lacks later tables). */
+int archive_db_has_table(archive *a, const char *name, int *yes, smk_err *e);
+/* Prepare the INSERT sql, bind(st, arg) its parameters, run it once;
+ * what names it in an error. */
+int archive_db_insert(archive *a, const char *sql, const char *what, smk_err *e,
+		      void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg);
 /* The one integer a query returns (0 when it returns no row). */
 int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e);
 /* Append the blob in column col of the current row. */

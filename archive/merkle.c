@@ -266,8 +266,12 @@ int merkle_nodes_root(const merkle_nodes *n, uint64_t size, uint8_t out[MERKLE_H
 	return rc;
 }
 
-int merkle_nodes_inclusion_proof(const merkle_nodes *n, uint64_t size, uint64_t index,
-				 smk_buf *proof, smk_err *e)
+/* A proof (inclusion_proof or consistency_proof) from the stored nodes of
+ * a tree of size leaves; other is the proof's second size or index. */
+static int nodes_proof(const merkle_nodes *n,
+		       int (*prove)(struct source *s, uint64_t size, uint64_t other, smk_buf *proof,
+				    smk_err *e),
+		       uint64_t size, uint64_t other, smk_buf *proof, smk_err *e)
 {
 	struct source *s;
 	int rc;
@@ -277,25 +281,21 @@ int merkle_nodes_inclusion_proof(const merkle_nodes *n, uint64_t size, uint64_t 
 				(unsigned long long)size, (unsigned long long)n->size);
 	if (!(s = nodes_source(n, e)))
 		return -1;
-	rc = inclusion_proof(s, size, index, proof, e);
+	rc = prove(s, size, other, proof, e);
 	free(s);
 	return rc;
+}
+
+int merkle_nodes_inclusion_proof(const merkle_nodes *n, uint64_t size, uint64_t index,
+				 smk_buf *proof, smk_err *e)
+{
+	return nodes_proof(n, inclusion_proof, size, index, proof, e);
 }
 
 int merkle_nodes_consistency_proof(const merkle_nodes *n, uint64_t new_size, uint64_t old_size,
 				   smk_buf *proof, smk_err *e)
 {
-	struct source *s;
-	int rc;
-
-	if (new_size > n->size)
-		return smk_fail(e, SMK_E_ARG, "merkle: tree size %llu, only %llu leaves",
-				(unsigned long long)new_size, (unsigned long long)n->size);
-	if (!(s = nodes_source(n, e)))
-		return -1;
-	rc = consistency_proof(s, new_size, old_size, proof, e);
-	free(s);
-	return rc;
+	return nodes_proof(n, consistency_proof, new_size, old_size, proof, e);
 }
 
 unsigned merkle_peaks(uint64_t size, unsigned level[64], uint64_t index[64])

@@ -29,10 +29,9 @@ int archive_get(archive *a, uint64_t seq, smk_buf *canonical, smk_buf *sig, smk_
 	sqlite3_stmt *st;
 	int rc;
 
-	if (archive_db_prepare(a, "SELECT canonical, signature FROM records WHERE seq = ?", &st,
-			       e) < 0)
+	if (archive_db_prepare_int(a, "SELECT canonical, signature FROM records WHERE seq = ?",
+				   (int64_t)seq, &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		rc = archive_db_blob(st, 0, canonical, e) < 0 ||
@@ -56,12 +55,11 @@ int archive_scan_leaves(archive *a, uint64_t from, uint64_t size,
 	uint64_t i = from;
 	int rc;
 
-	if (archive_db_prepare(a,
-			       "SELECT seq, canonical FROM records WHERE seq >= ? AND seq < ?"
-			       " ORDER BY seq",
-			       &st, e) < 0)
+	if (archive_db_prepare_int(a,
+				   "SELECT seq, canonical FROM records WHERE seq >= ? AND seq < ?"
+				   " ORDER BY seq",
+				   (int64_t)from, &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint8_t leaf[32];
@@ -179,14 +177,13 @@ int archive_policy_key_count(archive *a, const char *policy_name, uint64_t *n, s
 
 	/* committed keys plus interrupted intents, which may have made a key on
 	 * the card: a limit must not be exceeded by crashing */
-	if (archive_db_prepare(
+	if (archive_db_prepare_text(
 		a,
 		"SELECT COUNT(*) FROM intents i LEFT JOIN outcomes o USING(request_id)"
 		" WHERE i.policy_name = ? AND i.kind = 'key'"
 		" AND (o.status IS NULL OR o.status = 'committed')",
-		&st, e) < 0)
+		policy_name, &st, e) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, policy_name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
@@ -205,13 +202,12 @@ int archive_policy_key_seqs(archive *a, const char *policy_name, uint64_t **seqs
 	*n = 0;
 	/* through the index on intents(policy_name, kind): the records of one
 	 * policy, not every record */
-	if (archive_db_prepare(a,
-			       "SELECT o.seq FROM intents i JOIN outcomes o USING(request_id)"
-			       " WHERE i.policy_name = ? AND i.kind = 'key'"
-			       " AND o.status = 'committed' ORDER BY o.seq",
-			       &st, e) < 0)
+	if (archive_db_prepare_text(a,
+				    "SELECT o.seq FROM intents i JOIN outcomes o USING(request_id)"
+				    " WHERE i.policy_name = ? AND i.kind = 'key'"
+				    " AND o.status = 'committed' ORDER BY o.seq",
+				    policy_name, &st, e) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, policy_name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -297,10 +293,9 @@ int archive_find(archive *a, const char *id, uint64_t *seq, smk_err *e)
 		return rc;
 	}
 	if (strlen(id) == ARCHIVE_REQUEST_ID_LEN) {
-		if (archive_db_prepare(a, "SELECT seq FROM records WHERE request_id = ?", &st, e) <
-		    0)
+		if (archive_db_prepare_text(a, "SELECT seq FROM records WHERE request_id = ?", id,
+					    &st, e) < 0)
 			return -1;
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			*seq = (uint64_t)sqlite3_column_int64(st, 0);

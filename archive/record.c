@@ -257,40 +257,46 @@ int archive_cvreq_car(const uint8_t *cvreq, size_t len, char out[17], smk_err *e
 	return cvreq_text(&car, out, "inner CAR", e);
 }
 
+/* The "key" member of a policy document: its type, and its curve or size. */
+static int policy_key_members(const json_t *key, archive_policy_key *out, smk_err *e)
+{
+	const char *w = "policy document: key";
+	const char *type, *curve;
+	int64_t bits;
+
+	if (archive_json_str(key, "type", &type, w, e) < 0)
+		return -1;
+	if (strcmp(type, "ec") == 0) {
+		if (archive_json_str(key, "curve", &curve, w, e) < 0)
+			return -1;
+		if (strlen(curve) >= sizeof(out->curve))
+			return smk_fail(e, SMK_E_FORMAT, "%s: curve name too long", w);
+		snprintf(out->curve, sizeof(out->curve), "%s", curve);
+		return 0;
+	}
+	if (strcmp(type, "rsa") == 0) {
+		if (archive_json_int(key, "bits", 512, 16384, &bits, w, e) < 0)
+			return -1;
+		out->rsa = 1;
+		out->bits = (unsigned)bits;
+		return 0;
+	}
+	return smk_fail(e, SMK_E_FORMAT, "policy document: key type \"%s\" is not ec or rsa", type);
+}
+
 int archive_policy_key_of(const uint8_t *doc, size_t len, archive_policy_key *out, smk_err *e)
 {
 	json_t *o, *key;
-	const char *type, *curve;
-	int64_t bits, uc;
-	int rc = -1;
+	int64_t uc;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (archive_policy_algs(doc, len, out->algs, &out->alg_count, &uc, e) < 0 ||
 	    archive_json_load(doc, len, &o, "policy document", e) < 0)
 		return -1;
-	if (archive_json_obj(o, "key", &key, "policy document", e) < 0 ||
-	    archive_json_str(key, "type", &type, "policy document: key", e) < 0)
-		goto out;
-	if (strcmp(type, "ec") == 0) {
-		if (archive_json_str(key, "curve", &curve, "policy document: key", e) < 0)
-			goto out;
-		if (strlen(curve) >= sizeof(out->curve)) {
-			smk_fail(e, SMK_E_FORMAT, "policy document: key: curve name too long");
-			goto out;
-		}
-		snprintf(out->curve, sizeof(out->curve), "%s", curve);
-	} else if (strcmp(type, "rsa") == 0) {
-		if (archive_json_int(key, "bits", 512, 16384, &bits, "policy document: key", e) < 0)
-			goto out;
-		out->rsa = 1;
-		out->bits = (unsigned)bits;
-	} else {
-		smk_fail(e, SMK_E_FORMAT, "policy document: key type \"%s\" is not ec or rsa",
-			 type);
-		goto out;
-	}
-	rc = 0;
-out:
+	rc = archive_json_obj(o, "key", &key, "policy document", e) < 0
+		 ? -1
+		 : policy_key_members(key, out, e);
 	json_decref(o);
 	return rc;
 }
@@ -343,60 +349,70 @@ static int json_int_in(const json_t *j, json_int_t lo, json_int_t hi)
 	return json_is_integer(j) && json_integer_value(j) >= lo && json_integer_value(j) <= hi;
 }
 
+/* An "alg-list-hex" member, where there is one, holds the list of
+ * "algorithms" (algs, n). */
+static int check_alg_list_hex(const json_t *o, const uint8_t *algs, size_t n, smk_err *e)
+{
+	const json_t *hex = json_object_get(o, "alg-list-hex");
+	smk_buf from_hex = SMK_BUF_INIT;
+	smk_err he;
+	int same;
+
+	if (!hex)
+		return 0;
+	same = json_is_string(hex) && smk_hex_decode(json_string_value(hex), &from_hex, &he) >= 0 &&
+	       from_hex.len == n && memcmp(from_hex.data, algs, n) == 0;
+	smk_buf_free(&from_hex);
+	if (!same)
+		return smk_fail(e, SMK_E_MISMATCH,
+				"policy document: \"alg-list-hex\" differs from \"algorithms\"");
+	return 0;
+}
+
+/* The members of a policy document that archive_policy_algs reads. */
+static int policy_algs_members(const json_t *o, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
+			       int64_t *use_counter, smk_err *e)
+{
+	const json_t *list = json_object_get(o, "algorithms"), *item, *uc;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > SMK_ALG_LIST_MAX)
+		return smk_fail(e, SMK_E_FORMAT,
+				"policy document: \"algorithms\" must list 1..%d entries",
+				SMK_ALG_LIST_MAX);
+	json_array_foreach(list, i, item)
+	{
+		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
+
+		if (!json_int_in(id, 0, 255))
+			return smk_fail(e, SMK_E_FORMAT,
+					"policy document: algorithm %zu has no id 0..255", i);
+		algs[i] = (uint8_t)json_integer_value(id);
+	}
+	*n = json_array_size(list);
+	if (check_alg_list_hex(o, algs, *n, e) < 0)
+		return -1;
+	uc = json_object_get(o, "use-counter");
+	if (uc && !json_is_null(uc)) {
+		if (!json_int_in(uc, 0, UINT32_MAX))
+			return smk_fail(e, SMK_E_FORMAT, "policy document: bad \"use-counter\"");
+		*use_counter = json_integer_value(uc);
+	}
+	return 0;
+}
+
 int archive_policy_algs(const uint8_t *doc, size_t len, uint8_t algs[SMK_ALG_LIST_MAX], size_t *n,
 			int64_t *use_counter, smk_err *e)
 {
-	json_t *o, *list, *item, *hex, *uc;
-	smk_buf from_hex = SMK_BUF_INIT;
-	size_t i;
-	int rc = -1;
+	json_t *o;
+	int rc;
 
 	*n = 0;
 	*use_counter = 0;
 	if (archive_json_load(doc, len, &o, "policy document", e) < 0)
 		return -1;
-	list = json_object_get(o, "algorithms");
-	if (!json_is_array(list) || json_array_size(list) == 0 ||
-	    json_array_size(list) > SMK_ALG_LIST_MAX) {
-		smk_fail(e, SMK_E_FORMAT, "policy document: \"algorithms\" must list 1..%d entries",
-			 SMK_ALG_LIST_MAX);
-		goto out;
-	}
-	json_array_foreach(list, i, item)
-	{
-		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
-
-		if (!json_int_in(id, 0, 255)) {
-			smk_fail(e, SMK_E_FORMAT, "policy document: algorithm %zu has no id 0..255",
-				 i);
-			goto out;
-		}
-		algs[i] = (uint8_t)json_integer_value(id);
-	}
-	*n = json_array_size(list);
-	hex = json_object_get(o, "alg-list-hex");
-	if (hex) {
-		smk_err he;
-
-		if (!json_is_string(hex) ||
-		    smk_hex_decode(json_string_value(hex), &from_hex, &he) < 0 ||
-		    from_hex.len != *n || memcmp(from_hex.data, algs, *n) != 0) {
-			smk_fail(e, SMK_E_MISMATCH,
-				 "policy document: \"alg-list-hex\" differs from \"algorithms\"");
-			goto out;
-		}
-	}
-	uc = json_object_get(o, "use-counter");
-	if (uc && !json_is_null(uc)) {
-		if (!json_int_in(uc, 0, UINT32_MAX)) {
-			smk_fail(e, SMK_E_FORMAT, "policy document: bad \"use-counter\"");
-			goto out;
-		}
-		*use_counter = json_integer_value(uc);
-	}
-	rc = 0;
-out:
-	smk_buf_free(&from_hex);
+	rc = policy_algs_members(o, algs, n, use_counter, e);
 	json_decref(o);
 	return rc;
 }
@@ -718,6 +734,28 @@ static int parse_cert_members(json_t *in, archive_record *r, smk_err *e)
 	return 0;
 }
 
+/* The members of an intent, by its kind. */
+static const struct {
+	const char *kind;
+	const char *const *keys;
+} intent_kinds[] = {
+    {ARCHIVE_KIND_KEY, intent_keys},
+    {ARCHIVE_KIND_ARCHIVE_KEY, intent_keys},
+    {ARCHIVE_KIND_ADOPTED, adopted_intent_keys},
+    {ARCHIVE_KIND_CERTIFICATE, cert_intent_keys},
+    {ARCHIVE_KIND_SIGNATURE, archive_sig_intent_keys},
+};
+
+static const char *const *intent_kind_keys(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(intent_kinds) / sizeof(intent_kinds[0]); i++)
+		if (strcmp(kind, intent_kinds[i].kind) == 0)
+			return intent_kinds[i].keys;
+	return NULL;
+}
+
 static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 {
 	json_t *peer, *policy, *device;
@@ -730,16 +768,8 @@ static int parse_intent(json_t *in, archive_record *r, smk_err *e)
 	/* the kind decides which members there are */
 	if (archive_json_str(in, "kind", &r->kind, w, e) < 0)
 		return -1;
-	if (strcmp(r->kind, ARCHIVE_KIND_KEY) == 0 ||
-	    strcmp(r->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0)
-		keys = intent_keys;
-	else if (strcmp(r->kind, ARCHIVE_KIND_ADOPTED) == 0)
-		keys = adopted_intent_keys;
-	else if (strcmp(r->kind, ARCHIVE_KIND_CERTIFICATE) == 0)
-		keys = cert_intent_keys;
-	else if (strcmp(r->kind, ARCHIVE_KIND_SIGNATURE) == 0)
-		keys = archive_sig_intent_keys;
-	else
+	keys = intent_kind_keys(r->kind);
+	if (!keys)
 		return smk_fail(e, SMK_E_FORMAT, "%s: unknown kind \"%s\"", w, r->kind);
 	if (archive_json_keys(in, keys, w, e) < 0 ||
 	    archive_json_int(in, "format", ARCHIVE_FORMAT, ARCHIVE_FORMAT, &v, w, e) < 0 ||
@@ -1222,16 +1252,11 @@ fail:
 
 void archive_record_free(archive_record *r)
 {
-	smk_buf_free(&r->canonical);
-	smk_buf_free(&r->policy_doc);
-	smk_buf_free(&r->devaut);
-	smk_buf_free(&r->dica);
-	smk_buf_free(&r->cvreq);
-	smk_buf_free(&r->spki);
-	smk_buf_free(&r->cert);
-	smk_buf_free(&r->cert_spki);
-	smk_buf_free(&r->sig_input);
-	smk_buf_free(&r->sig_value);
+	smk_buf *const bufs[] = {&r->canonical, &r->policy_doc, &r->devaut, &r->dica,
+				 &r->cvreq,	&r->spki,	&r->cert,   &r->cert_spki,
+				 &r->sig_input, &r->sig_value};
+
+	archive_bufs_free(bufs, sizeof(bufs) / sizeof(bufs[0]));
 	json_decref(r->json_);
 	memset(r, 0, sizeof(*r));
 }

@@ -44,9 +44,10 @@ static int check_req(const archive_sig_req *req, smk_err *e)
 	return 0;
 }
 
-static int sig_intent_encode(const archive_sig_req *req, const archive_record *key,
-			     const char *request_id, int64_t time, smk_buf *out, smk_err *e)
+static int sig_intent_encode(const void *req_, const archive_record *key, const char *request_id,
+			     int64_t time, smk_buf *out, smk_err *e)
 {
+	const archive_sig_req *req = req_;
 	json_t *o, *sign, *keyrec;
 	int ok;
 
@@ -74,27 +75,10 @@ static int sig_intent_encode(const archive_sig_req *req, const archive_record *k
 
 int archive_sig_intent(archive *a, const archive_sig_req *req, archive_intent_info *out, smk_err *e)
 {
-	smk_buf canon = SMK_BUF_INIT;
-	archive_record key;
-	int rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (check_req(req, e) < 0 || archive_load_key_record(a, req->key_seq, &key, e) < 0)
+	if (archive_intent_begin(a, out, e) < 0 || check_req(req, e) < 0)
 		return -1;
-	if (archive_new_request_id(out, req->time, e) < 0 ||
-	    sig_intent_encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
-	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
-		goto out;
-	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_SIGNATURE);
-	if (archive_store_intent_unsynced(a, out, &canon, e) < 0)
-		goto out;
-	rc = 0;
-out:
-	archive_record_free(&key);
-	smk_buf_free(&canon);
-	return rc;
+	return archive_key_intent(a, ARCHIVE_KIND_SIGNATURE, req->key_seq, req->time, req, NULL,
+				  sig_intent_encode, out, e);
 }
 
 int archive_sig_intent_parse(json_t *in, archive_record *r, smk_err *e)
@@ -259,12 +243,12 @@ int archive_sig_count_since(archive *a, uint64_t key_seq, int64_t since, uint64_
 	int rc;
 
 	*n = 0;
-	if (archive_db_prepare(a,
-			       "SELECT canonical FROM intents WHERE kind = '" ARCHIVE_KIND_SIGNATURE
-			       "' AND time >= ?",
-			       &st, e) < 0)
+	if (archive_db_prepare_int(
+		a,
+		"SELECT canonical FROM intents WHERE kind = '" ARCHIVE_KIND_SIGNATURE
+		"' AND time >= ?",
+		since, &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, since);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o = NULL, *seq;
 		smk_err ignore;

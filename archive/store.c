@@ -91,6 +91,40 @@ int archive_db_prepare(archive *a, const char *sql, sqlite3_stmt **st, smk_err *
 	return 0;
 }
 
+int archive_db_prepare_text(archive *a, const char *sql, const char *text, sqlite3_stmt **st,
+			    smk_err *e)
+{
+	if (archive_db_prepare(a, sql, st, e) < 0)
+		return -1;
+	sqlite3_bind_text(*st, 1, text, -1, SQLITE_STATIC);
+	return 0;
+}
+
+int archive_db_prepare_int(archive *a, const char *sql, int64_t v, sqlite3_stmt **st, smk_err *e)
+{
+	if (archive_db_prepare(a, sql, st, e) < 0)
+		return -1;
+	sqlite3_bind_int64(*st, 1, v);
+	return 0;
+}
+
+int archive_db_has_table(archive *a, const char *name, int *yes, smk_err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (archive_db_prepare_text(a,
+				    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
+				    name, &st, e) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, "reading the schema", e);
+	*yes = rc == SQLITE_ROW;
+	return 0;
+}
+
 int archive_db_int(archive *a, const char *sql, int64_t *v, smk_err *e)
 {
 	sqlite3_stmt *st;
@@ -354,16 +388,21 @@ static int new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
 	return 0;
 }
 
+int archive_intent_begin(archive *a, archive_intent_info *out, smk_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->readonly)
+		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
+	return 0;
+}
+
 int archive_intent(archive *a, const archive_intent_req *req, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	uint64_t size;
 	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (archive_size(a, &size, e) < 0)
+	if (archive_intent_begin(a, out, e) < 0 || archive_size(a, &size, e) < 0)
 		return -1;
 	if (req->kind && strcmp(req->kind, ARCHIVE_KIND_ARCHIVE_KEY) == 0 && size > 0)
 		return smk_fail(e, SMK_E_ARG, "archive: already has its archive key (record 0)");
@@ -426,12 +465,12 @@ static int load_intent(archive *a, const char *request_id, struct stored_intent 
 	sqlite3_stmt *st;
 	int rc;
 
-	if (archive_db_prepare(a,
-			       "SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
-			       " LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
-			       &st, e) < 0)
+	if (archive_db_prepare_text(
+		a,
+		"SELECT i.canonical, i.policy_doc, i.kind, o.status FROM intents i"
+		" LEFT JOIN outcomes o USING(request_id) WHERE i.request_id = ?",
+		request_id, &st, e) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		rc = smk_fail(e, SMK_E_ARG, "archive: no intent %s", request_id);
@@ -489,7 +528,7 @@ static int last_record(archive *a, uint64_t *next, uint8_t prev[32], smk_err *e)
 	return rc;
 }
 
-static int insert_row(archive *a, const char *sql, const char *what, smk_err *e,
+int archive_db_insert(archive *a, const char *sql, const char *what, smk_err *e,
 		      void (*bind)(sqlite3_stmt *, const void *), const void *arg)
 {
 	sqlite3_stmt *st;
@@ -549,26 +588,19 @@ static int check_signer(archive *a, const archive_signer *s, uint64_t seq, const
 			size_t new_spki_len, smk_err *e)
 {
 	smk_buf signer_spki = SMK_BUF_INIT, key_spki = SMK_BUF_INIT;
-	int rc = -1;
+	const uint8_t *want = new_spki;
+	size_t want_len = new_spki_len;
+	int rc = cvc_spki_der(s->pub, &signer_spki, e);
 
-	if (cvc_spki_der(s->pub, &signer_spki, e) < 0)
-		goto out;
-	if (seq == 0) {
-		if (smk_buf_add(&key_spki, new_spki, new_spki_len) < 0) {
-			smk_fail(e, SMK_E_NOMEM, "out of memory");
-			goto out;
-		}
-	} else if (archive_key_spki(a, &key_spki, e) < 0) {
-		goto out;
+	if (rc == 0 && seq > 0) {
+		rc = archive_key_spki(a, &key_spki, e);
+		want = key_spki.data;
+		want_len = key_spki.len;
 	}
-	if (signer_spki.len != key_spki.len ||
-	    memcmp(signer_spki.data, key_spki.data, key_spki.len) != 0) {
-		smk_fail(e, SMK_E_MISMATCH,
-			 "archive: the signer is not the archive key of record 0");
-		goto out;
-	}
-	rc = 0;
-out:
+	if (rc == 0 &&
+	    (signer_spki.len != want_len || memcmp(signer_spki.data, want, want_len) != 0))
+		rc = smk_fail(e, SMK_E_MISMATCH,
+			      "archive: the signer is not the archive key of record 0");
 	smk_buf_free(&signer_spki);
 	smk_buf_free(&key_spki);
 	return rc;
@@ -620,16 +652,16 @@ static int append(archive *a, const archive_signer *s, const archive_commit_req 
 	rows.record = &record;
 	rows.sig = &sig;
 	rows.time = now_or(req->time);
-	if (insert_row(a,
-		       "INSERT INTO records(seq, request_id, canonical, signature)"
-		       " VALUES(?, ?, ?, ?)",
-		       "store record", e, bind_record, &rows) < 0 ||
+	if (archive_db_insert(a,
+			      "INSERT INTO records(seq, request_id, canonical, signature)"
+			      " VALUES(?, ?, ?, ?)",
+			      "store record", e, bind_record, &rows) < 0 ||
 	    archive_tree_add_leaf(a, seq, record.data, record.len, e) < 0 ||
 	    archive_labels_add(a, seq, record.data, record.len, e) < 0 ||
-	    insert_row(a,
-		       "INSERT INTO outcomes(request_id, time, status, seq)"
-		       " VALUES(?, ?, 'committed', ?)",
-		       "store outcome", e, bind_outcome, &rows) < 0)
+	    archive_db_insert(a,
+			      "INSERT INTO outcomes(request_id, time, status, seq)"
+			      " VALUES(?, ?, 'committed', ?)",
+			      "store outcome", e, bind_outcome, &rows) < 0)
 		goto out;
 	step(a, "record-inserted");
 	*seq_out = seq;
@@ -652,30 +684,38 @@ static int latest_checkpoint_size(archive *a, uint64_t *size, smk_err *e)
 
 /* Sign and store a checkpoint over the tree of the first size records;
  * runs inside the caller's transaction. */
+/* The checkpoints row of a signed note over size records; inside the
+ * caller's transaction. */
+static int insert_checkpoint(archive *a, const smk_buf *note, uint64_t size, int64_t time,
+			     smk_err *e)
+{
+	struct commit_rows rows;
+
+	memset(&rows, 0, sizeof(rows));
+	rows.note = note;
+	rows.time = now_or(time);
+	rows.size = size;
+	if (archive_db_insert(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
+			      "store checkpoint", e, bind_checkpoint, &rows) < 0)
+		return -1;
+	step(a, "checkpoint-inserted");
+	return 0;
+}
+
 static int append_checkpoint(archive *a, const archive_signer *s, uint64_t size, int64_t time,
 			     smk_err *e)
 {
 	smk_buf note = SMK_BUF_INIT;
 	archive_checkpoint cp;
-	struct commit_rows rows;
 	int rc = -1;
 
-	if (archive_tree_root(a, size, cp.root, e) < 0 ||
-	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0)
-		goto out;
 	cp.size = size;
-	if (archive_checkpoint_sign(&cp, s, &note, e) < 0)
+	if (archive_tree_root(a, size, cp.root, e) < 0 ||
+	    archive_checkpoint_origin(s->pub, cp.origin, e) < 0 ||
+	    archive_checkpoint_sign(&cp, s, &note, e) < 0)
 		goto out;
 	step(a, "checkpoint-signed");
-	memset(&rows, 0, sizeof(rows));
-	rows.note = &note;
-	rows.time = now_or(time);
-	rows.size = size;
-	if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
-		       "store checkpoint", e, bind_checkpoint, &rows) < 0)
-		goto out;
-	step(a, "checkpoint-inserted");
-	rc = 0;
+	rc = insert_checkpoint(a, &note, size, time, e);
 out:
 	smk_buf_free(&note);
 	return rc;
@@ -868,37 +908,75 @@ static int load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err 
 	return smk_fail(e, SMK_E_ARG, "record %" PRIu64 " is not a committed key record", seq);
 }
 
-int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
-			smk_err *e)
+/* A signature's intent, without waiting for the disk: the row is in the
+ * WAL (a crash of the process keeps it) and becomes durable with the next
+ * synchronous commit, its record's, which comes before the signature is
+ * handed out; a power loss before that may lose it, and with it only a
+ * signature nobody received. synchronous=NORMAL in WAL mode: the commit
+ * appends to the WAL without an fsync; the next synchronous=FULL commit
+ * syncs the WAL, and with it this row (one file, written in order). */
+static int store_intent_unsynced(archive *a, const archive_intent_info *info, const smk_buf *canon,
+				 smk_err *e)
+{
+	int rc;
+
+	if (exec(a, "PRAGMA synchronous=NORMAL", "synchronous", e) < 0)
+		return -1;
+	rc = store_intent(a, info, canon, NULL, 0, e);
+	if (exec(a, "PRAGMA synchronous=FULL", "synchronous", rc < 0 ? NULL : e) < 0)
+		rc = -1;
+	return rc;
+}
+
+int archive_key_intent(archive *a, const char *kind, uint64_t key_seq, int64_t time,
+		       const void *req, archive_key_intent_check *check,
+		       archive_key_intent_encode *encode, archive_intent_info *out, smk_err *e)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	archive_record key;
 	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	if (a->readonly)
-		return smk_fail(e, SMK_E_ARG, "archive: opened read-only");
-	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
-		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
-				ARCHIVE_CERT_MAX);
-	if (load_key_record(a, req->key_seq, &key, e) < 0)
+	if (load_key_record(a, key_seq, &key, e) < 0)
 		return -1;
-	if (archive_cert_matches(req->cert, req->cert_len, key.spki.data, key.spki.len, e) < 0) {
-		smk_context(e, "record %" PRIu64 " (%s)", key.seq, key.label);
-		goto out;
-	}
-	if (new_request_id(out, req->time, e) < 0 ||
-	    archive_cert_intent_encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
+	if ((check && check(req, &key, e) < 0) || new_request_id(out, time, e) < 0 ||
+	    encode(req, &key, out->request_id, out->time, &canon, e) < 0 ||
 	    smk_sha256(canon.data, canon.len, out->digest, e) < 0)
 		goto out;
-	snprintf(out->kind, sizeof(out->kind), "%s", ARCHIVE_KIND_CERTIFICATE);
-	if (store_intent(a, out, &canon, NULL, 0, e) < 0)
-		goto out;
-	rc = 0;
+	snprintf(out->kind, sizeof(out->kind), "%s", kind);
+	rc = strcmp(kind, ARCHIVE_KIND_SIGNATURE) == 0 ? store_intent_unsynced(a, out, &canon, e)
+						       : store_intent(a, out, &canon, NULL, 0, e);
 out:
 	archive_record_free(&key);
 	smk_buf_free(&canon);
 	return rc;
+}
+
+/* The certificate is for the key record's public key. */
+static int cert_intent_check(const void *req, const archive_record *key, smk_err *e)
+{
+	const archive_cert_req *r = req;
+
+	if (archive_cert_matches(r->cert, r->cert_len, key->spki.data, key->spki.len, e) < 0)
+		return smk_context(e, "record %" PRIu64 " (%s)", key->seq, key->label);
+	return 0;
+}
+
+static int cert_intent_encode(const void *req, const archive_record *key, const char *request_id,
+			      int64_t time, smk_buf *out, smk_err *e)
+{
+	return archive_cert_intent_encode(req, key, request_id, time, out, e);
+}
+
+int archive_cert_intent(archive *a, const archive_cert_req *req, archive_intent_info *out,
+			smk_err *e)
+{
+	if (archive_intent_begin(a, out, e) < 0)
+		return -1;
+	if (!req->cert || req->cert_len == 0 || req->cert_len > ARCHIVE_CERT_MAX)
+		return smk_fail(e, SMK_E_ARG, "certificate of %zu bytes (1..%u)", req->cert_len,
+				ARCHIVE_CERT_MAX);
+	return archive_key_intent(a, ARCHIVE_KIND_CERTIFICATE, req->key_seq, req->time, req,
+				  cert_intent_check, cert_intent_encode, out, e);
 }
 
 /* The certificate and key record of a stored certificate intent. */
@@ -1050,7 +1128,6 @@ int archive_checkpoint_begin(archive *a, const archive_signer *s, archive_checkp
 int archive_checkpoint_store(archive *a, const archive_checkpoint *c, const smk_buf *note,
 			     smk_err *e)
 {
-	struct commit_rows rows;
 	uint64_t covered = 0;
 
 	if (a->readonly)
@@ -1058,18 +1135,9 @@ int archive_checkpoint_store(archive *a, const archive_checkpoint *c, const smk_
 	step(a, "checkpoint-signed");
 	if (exec(a, "BEGIN IMMEDIATE", "begin checkpoint", e) < 0)
 		return -1;
-	if (latest_checkpoint_size(a, &covered, e) < 0)
+	if (latest_checkpoint_size(a, &covered, e) < 0 ||
+	    (covered < c->size && insert_checkpoint(a, note, c->size, 0, e) < 0))
 		goto fail;
-	if (covered < c->size) {
-		memset(&rows, 0, sizeof(rows));
-		rows.note = note;
-		rows.time = now_or(0);
-		rows.size = c->size;
-		if (insert_row(a, "INSERT INTO checkpoints(size, time, note) VALUES(?, ?, ?)",
-			       "store checkpoint", e, bind_checkpoint, &rows) < 0)
-			goto fail;
-		step(a, "checkpoint-inserted");
-	}
 	if (exec(a, "COMMIT", "commit", e) < 0)
 		goto fail;
 	return 0;
@@ -1113,36 +1181,4 @@ out:
 	smk_buf_free(&in.canonical);
 	smk_buf_free(&in.policy_doc);
 	return rc;
-}
-
-int archive_new_request_id(archive_intent_info *out, int64_t t, smk_err *e)
-{
-	return new_request_id(out, t, e);
-}
-
-int archive_store_intent(archive *a, const archive_intent_info *info, const smk_buf *canon,
-			 smk_err *e)
-{
-	return store_intent(a, info, canon, NULL, 0, e);
-}
-
-int archive_store_intent_unsynced(archive *a, const archive_intent_info *info, const smk_buf *canon,
-				  smk_err *e)
-{
-	int rc;
-
-	/* synchronous=NORMAL in WAL mode: the commit appends to the WAL
-	 * without an fsync; the next synchronous=FULL commit syncs the WAL,
-	 * and with it this row (one file, written in order) */
-	if (exec(a, "PRAGMA synchronous=NORMAL", "synchronous", e) < 0)
-		return -1;
-	rc = store_intent(a, info, canon, NULL, 0, e);
-	if (exec(a, "PRAGMA synchronous=FULL", "synchronous", rc < 0 ? NULL : e) < 0)
-		rc = -1;
-	return rc;
-}
-
-int archive_load_key_record(archive *a, uint64_t seq, archive_record *r, smk_err *e)
-{
-	return load_key_record(a, seq, r, e);
 }

@@ -32,17 +32,28 @@ static const char tree_schema[] =
     "CREATE TRIGGER IF NOT EXISTS tree_nodes_no_delete BEFORE DELETE ON tree_nodes"
     " BEGIN SELECT RAISE(ABORT, 'archive tree nodes are append-only'); END;";
 
+/* The kept statement *st (prepared from sql the first time), reset, with
+ * the node's level and index bound as its first two parameters; NULL when
+ * it does not prepare. */
+static sqlite3_stmt *node_stmt(archive *a, sqlite3_stmt **st, const char *sql, unsigned level,
+			       uint64_t idx, smk_err *e)
+{
+	if (!*st && archive_db_prepare(a, sql, st, e) < 0)
+		return NULL;
+	sqlite3_reset(*st);
+	sqlite3_bind_int(*st, 1, (int)level);
+	sqlite3_bind_int64(*st, 2, (sqlite3_int64)idx);
+	return *st;
+}
+
 static int node_insert(archive *a, unsigned level, uint64_t idx, const uint8_t h[32], smk_err *e)
 {
-	sqlite3_stmt *st = a->tree_put;
+	sqlite3_stmt *st =
+	    node_stmt(a, &a->tree_put, "INSERT INTO tree_nodes(level, idx, hash) VALUES(?, ?, ?)",
+		      level, idx, e);
 
-	if (!st && archive_db_prepare(a, "INSERT INTO tree_nodes(level, idx, hash) VALUES(?, ?, ?)",
-				      &a->tree_put, e) < 0)
+	if (!st)
 		return -1;
-	st = a->tree_put;
-	sqlite3_reset(st);
-	sqlite3_bind_int(st, 1, (int)level);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
 	sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		archive_db_fail(a, "store tree node", e);
@@ -58,18 +69,13 @@ static int node_insert(archive *a, unsigned level, uint64_t idx, const uint8_t h
 static int node_read(void *ctx, unsigned level, uint64_t idx, uint8_t out[32], smk_err *e)
 {
 	archive *a = ctx;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st =
+	    node_stmt(a, &a->tree_get, "SELECT hash FROM tree_nodes WHERE level = ? AND idx = ?",
+		      level, idx, e);
 	int rc;
 
-	if (!a->tree_get && archive_db_prepare(a,
-					       "SELECT hash FROM tree_nodes WHERE level = ?"
-					       " AND idx = ?",
-					       &a->tree_get, e) < 0)
+	if (!st)
 		return -1;
-	st = a->tree_get;
-	sqlite3_reset(st);
-	sqlite3_bind_int(st, 1, (int)level);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
 		memcpy(out, sqlite3_column_blob(st, 0), 32);
@@ -164,20 +170,13 @@ int archive_tree_leaf_cb(void *ctx, uint64_t i, const uint8_t leaf[32], smk_err 
 
 int archive_tree_open(archive *a, smk_err *e)
 {
-	sqlite3_stmt *st;
 	uint64_t size, have = 0;
-	int present, rc;
+	int present;
 
 	a->tree_table = 0;
 	a->tree_built = 0;
-	if (archive_db_prepare(a, "SELECT 1 FROM sqlite_schema WHERE name = 'tree_nodes'", &st, e) <
-	    0)
+	if (archive_db_has_table(a, "tree_nodes", &present, e) < 0)
 		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return archive_db_fail(a, "reading the schema", e);
-	present = rc == SQLITE_ROW;
 	if (archive_size(a, &size, e) < 0 || (present && tree_leaves(a, &have, e) < 0))
 		return -1;
 	if (a->readonly) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Reading canonical JSON and X.509 public keys for the archive. */
+/* Reading canonical JSON and X.509 public keys for the archive, and freeing
+ * the buffers of its structures. */
 #include "internal.h"
 
 #include <string.h>
@@ -9,6 +10,14 @@
 #include <openssl/x509.h>
 
 #include "verify.h"
+
+void archive_bufs_free(smk_buf *const bufs[], size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		smk_buf_free(bufs[i]);
+}
 
 int archive_json_load(const uint8_t *p, size_t n, json_t **out, const char *what, smk_err *e)
 {

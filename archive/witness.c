@@ -68,14 +68,12 @@ int archive_witness_schema(archive *a, smk_err *e)
 /* An archive older than the witness tables, opened read-only, has none. */
 static int has_tables(archive *a, int *yes, smk_err *e)
 {
-	int64_t n;
+	int cosigs, events;
 
-	if (archive_db_int(a,
-			   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
-			   " ('cosignatures', 'witness_events')",
-			   &n, e) < 0)
+	if (archive_db_has_table(a, "cosignatures", &cosigs, e) < 0 ||
+	    archive_db_has_table(a, "witness_events", &events, e) < 0)
 		return -1;
-	*yes = n == 2;
+	*yes = cosigs && events;
 	return 0;
 }
 
@@ -84,9 +82,9 @@ int archive_checkpoint_at(archive *a, uint64_t size, smk_buf *note, smk_err *e)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (archive_db_prepare(a, "SELECT note FROM checkpoints WHERE size = ?", &st, e) < 0)
+	if (archive_db_prepare_int(a, "SELECT note FROM checkpoints WHERE size = ?", (int64_t)size,
+				   &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rc = archive_db_blob(st, 0, note, e);
@@ -98,26 +96,10 @@ int archive_checkpoint_at(archive *a, uint64_t size, smk_buf *note, smk_err *e)
 	return rc;
 }
 
-/* Run a prepared INSERT once and finalize it; what names it in an error. */
-static int step_once(archive *a, sqlite3_stmt *st, const char *what, smk_err *e)
+static void bind_event(sqlite3_stmt *st, const void *arg)
 {
-	int rc = sqlite3_step(st);
+	const archive_witness_event *ev = arg;
 
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, what, e);
-	return 0;
-}
-
-static int insert_event(archive *a, const archive_witness_event *ev, smk_err *e)
-{
-	sqlite3_stmt *st;
-
-	if (archive_db_prepare(a,
-			       "INSERT INTO witness_events(time, witness, size, outcome,"
-			       " witness_size, detail) VALUES(?, ?, ?, ?, ?, ?)",
-			       &st, e) < 0)
-		return -1;
 	sqlite3_bind_int64(st, 1, ev->time);
 	sqlite3_bind_text(st, 2, ev->witness, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->size);
@@ -127,7 +109,14 @@ static int insert_event(archive *a, const archive_witness_event *ev, smk_err *e)
 	else
 		sqlite3_bind_null(st, 5);
 	sqlite3_bind_text(st, 6, ev->detail, -1, SQLITE_STATIC);
-	return step_once(a, st, "record a witness event", e);
+}
+
+static int insert_event(archive *a, const archive_witness_event *ev, smk_err *e)
+{
+	return archive_db_insert(a,
+				 "INSERT INTO witness_events(time, witness, size, outcome,"
+				 " witness_size, detail) VALUES(?, ?, ?, ?, ?, ?)",
+				 "record a witness event", e, bind_event, ev);
 }
 
 int archive_witness_record(archive *a, const archive_witness_event *ev, smk_err *e)
@@ -137,24 +126,36 @@ int archive_witness_record(archive *a, const archive_witness_event *ev, smk_err 
 	return insert_event(a, ev, e);
 }
 
+/* A cosignature row: the checkpoint size, the parsed line and the line. */
+struct cosig_insert {
+	uint64_t size;
+	const cosig *c;
+	const char *line;
+	int64_t now;
+};
+
+static void bind_cosig(sqlite3_stmt *st, const void *arg)
+{
+	const struct cosig_insert *r = arg;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->size);
+	sqlite3_bind_text(st, 2, r->c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, r->c->key_id, 4, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->c->time);
+	sqlite3_bind_int64(st, 5, r->now);
+	sqlite3_bind_text(st, 6, r->line, -1, SQLITE_STATIC);
+}
+
 static int insert_cosig(archive *a, uint64_t size, const cosig *c, const char *line, int64_t now,
 			int *added, smk_err *e)
 {
-	sqlite3_stmt *st;
+	const struct cosig_insert r = {size, c, line, now};
 
 	/* the first cosignature a witness gave for a size is the one kept */
-	if (archive_db_prepare(a,
-			       "INSERT OR IGNORE INTO cosignatures(size, witness, key_id, time,"
-			       " received, line) VALUES(?, ?, ?, ?, ?, ?)",
-			       &st, e) < 0)
-		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
-	sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, c->key_id, 4, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->time);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_text(st, 6, line, -1, SQLITE_STATIC);
-	if (step_once(a, st, "store a cosignature", e) < 0)
+	if (archive_db_insert(a,
+			      "INSERT OR IGNORE INTO cosignatures(size, witness, key_id, time,"
+			      " received, line) VALUES(?, ?, ?, ?, ?, ?)",
+			      "store a cosignature", e, bind_cosig, &r) < 0)
 		return -1;
 	*added = sqlite3_changes(a->db) > 0;
 	return 0;
@@ -275,14 +276,18 @@ static int each_row(archive *a, const char *sql, const char *what,
 	return 0;
 }
 
-struct event_visit {
-	int (*fn)(const archive_witness_event *ev, void *ctx);
+/* A caller's function for each row of a query, and its context. */
+struct visit {
+	union {
+		int (*event)(const archive_witness_event *ev, void *ctx);
+		int (*cosig)(const archive_cosig_row *r, void *ctx);
+	} fn;
 	void *ctx;
 };
 
 static int event_row(sqlite3_stmt *st, void *ctx)
 {
-	const struct event_visit *v = ctx;
+	const struct visit *v = ctx;
 	archive_witness_event ev;
 	char outcome[32];
 	int i;
@@ -298,13 +303,13 @@ static int event_row(sqlite3_stmt *st, void *ctx)
 	ev.witness_size =
 	    sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
 	column_text(st, 5, ev.detail, sizeof(ev.detail));
-	return v->fn(&ev, v->ctx);
+	return v->fn.event(&ev, v->ctx);
 }
 
 int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev, void *ctx),
 			   void *ctx, smk_err *e)
 {
-	struct event_visit v = {fn, ctx};
+	struct visit v = {.fn.event = fn, .ctx = ctx};
 
 	return each_row(a,
 			"SELECT time, witness, size, outcome, witness_size, detail"
@@ -312,14 +317,9 @@ int archive_witness_events(archive *a, int (*fn)(const archive_witness_event *ev
 			"read witness events", event_row, &v, e);
 }
 
-struct cosig_visit {
-	int (*fn)(const archive_cosig_row *r, void *ctx);
-	void *ctx;
-};
-
 static int cosig_row(sqlite3_stmt *st, void *ctx)
 {
-	const struct cosig_visit *v = ctx;
+	const struct visit *v = ctx;
 	archive_cosig_row r;
 
 	memset(&r, 0, sizeof(r));
@@ -327,13 +327,13 @@ static int cosig_row(sqlite3_stmt *st, void *ctx)
 	column_text(st, 1, r.witness, sizeof(r.witness));
 	r.time = sqlite3_column_int64(st, 2);
 	r.received = sqlite3_column_int64(st, 3);
-	return v->fn(&r, v->ctx);
+	return v->fn.cosig(&r, v->ctx);
 }
 
 int archive_witness_cosigs(archive *a, int (*fn)(const archive_cosig_row *r, void *ctx), void *ctx,
 			   smk_err *e)
 {
-	struct cosig_visit v = {fn, ctx};
+	struct visit v = {.fn.cosig = fn, .ctx = ctx};
 
 	return each_row(a,
 			"SELECT size, witness, time, received FROM cosignatures"
@@ -350,12 +350,12 @@ int archive_bundle_checkpoint(archive *a, uint64_t seq, smk_buf *note, uint64_t 
 	if (has_tables(a, &yes, e) < 0)
 		return -1;
 	if (yes) {
-		if (archive_db_prepare(a,
-				       "SELECT size FROM cosignatures WHERE size > ? GROUP BY size"
-				       " ORDER BY COUNT(*) DESC, size DESC LIMIT 1",
-				       &st, e) < 0)
+		if (archive_db_prepare_int(
+			a,
+			"SELECT size FROM cosignatures WHERE size > ? GROUP BY size"
+			" ORDER BY COUNT(*) DESC, size DESC LIMIT 1",
+			(int64_t)seq, &st, e) < 0)
 			return -1;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			best = sqlite3_column_int64(st, 0);
@@ -368,10 +368,10 @@ int archive_bundle_checkpoint(archive *a, uint64_t seq, smk_buf *note, uint64_t 
 	*size = (uint64_t)best;
 	if (archive_checkpoint_at(a, *size, note, e) < 0)
 		return -1;
-	if (archive_db_prepare(a, "SELECT line FROM cosignatures WHERE size = ? ORDER BY witness",
-			       &st, e) < 0)
+	if (archive_db_prepare_int(a,
+				   "SELECT line FROM cosignatures WHERE size = ? ORDER BY witness",
+				   best, &st, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, best);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *line = sqlite3_column_text(st, 0);
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);

@@ -205,6 +205,19 @@ static CK_RV slot_check(CK_SLOT_ID slot, const void *out)
 	return out ? CKR_OK : CKR_ARGUMENTS_BAD;
 }
 
+/* A slot query that describes the slot or its token: checked, then the
+ * output (size bytes) cleared and filled. */
+static CK_RV slot_describe(CK_SLOT_ID slot, void *out, size_t size, void (*fill)(void *out))
+{
+	CK_RV rv = slot_check(slot, out);
+
+	if (rv != CKR_OK)
+		return rv;
+	memset(out, 0, size);
+	fill(out);
+	return CKR_OK;
+}
+
 P11_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
 			       CK_ULONG_PTR pulCount)
 {
@@ -224,26 +237,24 @@ P11_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
 	return CKR_OK;
 }
 
-P11_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+static void slot_info_fill(void *out)
 {
-	CK_RV rv = slot_check(slotID, pInfo);
+	CK_SLOT_INFO *pInfo = out;
 
-	if (rv != CKR_OK)
-		return rv;
-	memset(pInfo, 0, sizeof(*pInfo));
 	pad(pInfo->slotDescription, sizeof(pInfo->slotDescription), "smkeyd socket");
 	pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "smkeyd");
 	pInfo->flags = CKF_TOKEN_PRESENT;
-	return CKR_OK;
 }
 
-P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+P11_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
-	CK_RV rv = slot_check(slotID, pInfo);
+	return slot_describe(slotID, pInfo, sizeof(*pInfo), slot_info_fill);
+}
 
-	if (rv != CKR_OK)
-		return rv;
-	memset(pInfo, 0, sizeof(*pInfo));
+static void token_info_fill(void *out)
+{
+	CK_TOKEN_INFO *pInfo = out;
+
 	pad(pInfo->label, sizeof(pInfo->label), "smkeyd");
 	pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "smkeyd");
 	pad(pInfo->model, sizeof(pInfo->model), "SmartCard-HSM");
@@ -261,7 +272,11 @@ P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 	pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
 	pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
 	pad(pInfo->utcTime, sizeof(pInfo->utcTime), "");
-	return CKR_OK;
+}
+
+P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+	return slot_describe(slotID, pInfo, sizeof(*pInfo), token_info_fill);
 }
 
 P11_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
@@ -304,6 +319,23 @@ static p11_session *session_get(CK_SESSION_HANDLE h)
 		if (s->h == h)
 			return s;
 	return NULL;
+}
+
+/* Lock and find the session of a handle: CKR_OK with the lock held (and
+ * the session in *out unless out is NULL), or why not (unlocked). */
+static CK_RV session_enter(CK_SESSION_HANDLE h, p11_session **out)
+{
+	CK_RV rv = enter();
+	p11_session *s;
+
+	if (rv != CKR_OK)
+		return rv;
+	s = session_get(h);
+	if (!s)
+		return leave(CKR_SESSION_HANDLE_INVALID);
+	if (out)
+		*out = s;
+	return CKR_OK;
 }
 
 P11_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
@@ -354,11 +386,8 @@ P11_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 	p11_session *s;
 	CK_RV rv;
 
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (s->busy)
 		return leave(CKR_FUNCTION_FAILED);
 	session_free(s);
@@ -389,11 +418,8 @@ P11_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PT
 
 	if (!pInfo)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	pInfo->slotID = P11_SLOT;
 	pInfo->flags = s->flags;
 	pInfo->ulDeviceError = 0;
@@ -414,10 +440,8 @@ P11_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
 
 	(void)pPin;
 	(void)ulPinLen;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, NULL)) != CKR_OK)
 		return rv;
-	if (!session_get(hSession))
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (userType == CKU_CONTEXT_SPECIFIC)
 		return leave(CKR_OK);
 	if (userType != CKU_USER)
@@ -432,10 +456,8 @@ P11_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
 	CK_RV rv;
 
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, NULL)) != CKR_OK)
 		return rv;
-	if (!session_get(hSession))
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (!g.logged_in)
 		return leave(CKR_USER_NOT_LOGGED_IN);
 	g.logged_in = 0;
@@ -493,10 +515,8 @@ P11_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 
 	if (!pTemplate && ulCount)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, NULL)) != CKR_OK)
 		return rv;
-	if (!session_get(hSession))
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	k = object_get(hObject, &cls);
 	if (!k)
 		return leave(CKR_OBJECT_HANDLE_INVALID);
@@ -546,11 +566,8 @@ P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 
 	if (!pTemplate && ulCount)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (s->finding)
 		return leave(CKR_OPERATION_ACTIVE);
 	/* every search sees smkeyd's list as it is now: keys come and go
@@ -574,6 +591,17 @@ P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 	return leave(CKR_OK);
 }
 
+/* The session of a FindObjects call, locked, with a search: CKR_OK or why
+ * not (unlocked). */
+static CK_RV find_session(CK_SESSION_HANDLE h, p11_session **out)
+{
+	CK_RV rv = session_enter(h, out);
+
+	if (rv == CKR_OK && !(*out)->finding)
+		rv = leave(CKR_OPERATION_NOT_INITIALIZED);
+	return rv;
+}
+
 P11_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
 			       CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
@@ -583,13 +611,8 @@ P11_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
 
 	if (!pulObjectCount || (!phObject && ulMaxObjectCount))
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = find_session(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
-	if (!s->finding)
-		return leave(CKR_OPERATION_NOT_INITIALIZED);
 	while (c < ulMaxObjectCount && s->pos < s->nfound)
 		phObject[c++] = s->found[s->pos++];
 	*pulObjectCount = c;
@@ -601,13 +624,8 @@ P11_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	p11_session *s;
 	CK_RV rv;
 
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = find_session(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
-	if (!s->finding)
-		return leave(CKR_OPERATION_NOT_INITIALIZED);
 	free(s->found);
 	s->found = NULL;
 	s->finding = 0;
@@ -635,11 +653,8 @@ P11_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
 
 	if (!pMechanism)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = enter()) != CKR_OK)
+	if ((rv = session_enter(hSession, &s)) != CKR_OK)
 		return rv;
-	s = session_get(hSession);
-	if (!s)
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (s->signing)
 		return leave(CKR_OPERATION_ACTIVE);
 	k = object_get(hKey, &cls);
@@ -790,13 +805,10 @@ static CK_RV sign_finish(p11_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 /* The session of a sign call, locked, with an operation: CKR_OK or why not. */
 static CK_RV sign_session(CK_SESSION_HANDLE h, p11_session **out)
 {
-	CK_RV rv = enter();
+	CK_RV rv = session_enter(h, out);
 
 	if (rv != CKR_OK)
 		return rv;
-	*out = session_get(h);
-	if (!*out)
-		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (!(*out)->signing)
 		return leave(CKR_OPERATION_NOT_INITIALIZED);
 	if ((*out)->busy)

@@ -7,315 +7,279 @@
  */
 #include "p11.h"
 
-#define P11_UNUSED __attribute__((unused))
+/* Every stub here ignores its arguments: it only says the function is not
+ * offered. */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 
 static CK_RV unsupported(void)
 {
 	return p11_initialized() ? CKR_FUNCTION_NOT_SUPPORTED : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-P11_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags P11_UNUSED, CK_SLOT_ID *slot P11_UNUSED,
-				    void *reserved P11_UNUSED)
+P11_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID *slot, void *reserved)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot_id P11_UNUSED, CK_BYTE *pin P11_UNUSED,
-			     CK_ULONG pin_len P11_UNUSED, CK_BYTE *label P11_UNUSED)
+P11_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot_id, CK_BYTE *pin, CK_ULONG pin_len, CK_BYTE *label)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *pin P11_UNUSED,
-			   CK_ULONG pin_len P11_UNUSED)
+P11_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE session, CK_BYTE *pin, CK_ULONG pin_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *old_pin P11_UNUSED,
-			  CK_ULONG old_len P11_UNUSED, CK_BYTE *new_pin P11_UNUSED,
-			  CK_ULONG new_len P11_UNUSED)
+P11_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE session, CK_BYTE *old_pin, CK_ULONG old_len,
+			  CK_BYTE *new_pin, CK_ULONG new_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE session P11_UNUSED,
-				     CK_BYTE *operation_state P11_UNUSED,
-				     CK_ULONG *operation_state_len P11_UNUSED)
+P11_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE session, CK_BYTE *operation_state,
+				     CK_ULONG *operation_state_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session P11_UNUSED,
-				     CK_BYTE *operation_state P11_UNUSED,
-				     CK_ULONG operation_state_len P11_UNUSED,
-				     CK_OBJECT_HANDLE encryption_key P11_UNUSED,
-				     CK_OBJECT_HANDLE authentication_key P11_UNUSED)
+P11_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE *operation_state,
+				     CK_ULONG operation_state_len, CK_OBJECT_HANDLE encryption_key,
+				     CK_OBJECT_HANDLE authentication_key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session P11_UNUSED, CK_ATTRIBUTE *tmpl P11_UNUSED,
-				CK_ULONG count P11_UNUSED, CK_OBJECT_HANDLE *object P11_UNUSED)
+P11_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+				CK_OBJECT_HANDLE *object)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session P11_UNUSED,
-			      CK_OBJECT_HANDLE object P11_UNUSED, CK_ATTRIBUTE *tmpl P11_UNUSED,
-			      CK_ULONG count P11_UNUSED, CK_OBJECT_HANDLE *new_object P11_UNUSED)
+P11_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+			      CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *new_object)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session P11_UNUSED,
-				 CK_OBJECT_HANDLE object P11_UNUSED)
+P11_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session P11_UNUSED,
-				 CK_OBJECT_HANDLE object P11_UNUSED, CK_ULONG *size P11_UNUSED)
+P11_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ULONG *size)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session P11_UNUSED,
-				     CK_OBJECT_HANDLE object P11_UNUSED,
-				     CK_ATTRIBUTE *tmpl P11_UNUSED, CK_ULONG count P11_UNUSED)
+P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+				     CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session P11_UNUSED,
-			       CK_MECHANISM *mechanism P11_UNUSED, CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			       CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_Encrypt(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *data P11_UNUSED,
-			   CK_ULONG data_len P11_UNUSED, CK_BYTE *encrypted_data P11_UNUSED,
-			   CK_ULONG *encrypted_data_len P11_UNUSED)
+P11_EXPORT CK_RV C_Encrypt(CK_SESSION_HANDLE session, CK_BYTE *data, CK_ULONG data_len,
+			   CK_BYTE *encrypted_data, CK_ULONG *encrypted_data_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_EncryptUpdate(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *part P11_UNUSED,
-				 CK_ULONG part_len P11_UNUSED, CK_BYTE *encrypted_part P11_UNUSED,
-				 CK_ULONG *encrypted_part_len P11_UNUSED)
+P11_EXPORT CK_RV C_EncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE *part, CK_ULONG part_len,
+				 CK_BYTE *encrypted_part, CK_ULONG *encrypted_part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_EncryptFinal(CK_SESSION_HANDLE session P11_UNUSED,
-				CK_BYTE *last_encrypted_part P11_UNUSED,
-				CK_ULONG *last_encrypted_part_len P11_UNUSED)
+P11_EXPORT CK_RV C_EncryptFinal(CK_SESSION_HANDLE session, CK_BYTE *last_encrypted_part,
+				CK_ULONG *last_encrypted_part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session P11_UNUSED,
-			       CK_MECHANISM *mechanism P11_UNUSED, CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			       CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_Decrypt(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *encrypted_data P11_UNUSED,
-			   CK_ULONG encrypted_data_len P11_UNUSED, CK_BYTE *data P11_UNUSED,
-			   CK_ULONG *data_len P11_UNUSED)
+P11_EXPORT CK_RV C_Decrypt(CK_SESSION_HANDLE session, CK_BYTE *encrypted_data,
+			   CK_ULONG encrypted_data_len, CK_BYTE *data, CK_ULONG *data_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DecryptUpdate(CK_SESSION_HANDLE session P11_UNUSED,
-				 CK_BYTE *encrypted_part P11_UNUSED,
-				 CK_ULONG encrypted_part_len P11_UNUSED, CK_BYTE *part P11_UNUSED,
-				 CK_ULONG *part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DecryptUpdate(CK_SESSION_HANDLE session, CK_BYTE *encrypted_part,
+				 CK_ULONG encrypted_part_len, CK_BYTE *part, CK_ULONG *part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DecryptFinal(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *last_part P11_UNUSED,
-				CK_ULONG *last_part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DecryptFinal(CK_SESSION_HANDLE session, CK_BYTE *last_part,
+				CK_ULONG *last_part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE session P11_UNUSED,
-			      CK_MECHANISM *mechanism P11_UNUSED)
+P11_EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_Digest(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *data P11_UNUSED,
-			  CK_ULONG data_len P11_UNUSED, CK_BYTE *digest P11_UNUSED,
-			  CK_ULONG *digest_len P11_UNUSED)
+P11_EXPORT CK_RV C_Digest(CK_SESSION_HANDLE session, CK_BYTE *data, CK_ULONG data_len,
+			  CK_BYTE *digest, CK_ULONG *digest_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *part P11_UNUSED,
-				CK_ULONG part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE session, CK_BYTE *part, CK_ULONG part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session P11_UNUSED, CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *digest P11_UNUSED,
-			       CK_ULONG *digest_len P11_UNUSED)
+P11_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE session, CK_BYTE *digest, CK_ULONG *digest_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SignRecoverInit(CK_SESSION_HANDLE session P11_UNUSED,
-				   CK_MECHANISM *mechanism P11_UNUSED,
-				   CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_SignRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+				   CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SignRecover(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *data P11_UNUSED,
-			       CK_ULONG data_len P11_UNUSED, CK_BYTE *signature P11_UNUSED,
-			       CK_ULONG *signature_len P11_UNUSED)
+P11_EXPORT CK_RV C_SignRecover(CK_SESSION_HANDLE session, CK_BYTE *data, CK_ULONG data_len,
+			       CK_BYTE *signature, CK_ULONG *signature_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_VerifyInit(CK_SESSION_HANDLE session P11_UNUSED,
-			      CK_MECHANISM *mechanism P11_UNUSED, CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_VerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			      CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *data P11_UNUSED,
-			  CK_ULONG data_len P11_UNUSED, CK_BYTE *signature P11_UNUSED,
-			  CK_ULONG signature_len P11_UNUSED)
+P11_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE *data, CK_ULONG data_len,
+			  CK_BYTE *signature, CK_ULONG signature_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *part P11_UNUSED,
-				CK_ULONG part_len P11_UNUSED)
+P11_EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE session, CK_BYTE *part, CK_ULONG part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *signature P11_UNUSED,
-			       CK_ULONG signature_len P11_UNUSED)
+P11_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE *signature,
+			       CK_ULONG signature_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE session P11_UNUSED,
-				     CK_MECHANISM *mechanism P11_UNUSED,
-				     CK_OBJECT_HANDLE key P11_UNUSED)
+P11_EXPORT CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+				     CK_OBJECT_HANDLE key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_VerifyRecover(CK_SESSION_HANDLE session P11_UNUSED,
-				 CK_BYTE *signature P11_UNUSED, CK_ULONG signature_len P11_UNUSED,
-				 CK_BYTE *data P11_UNUSED, CK_ULONG *data_len P11_UNUSED)
+P11_EXPORT CK_RV C_VerifyRecover(CK_SESSION_HANDLE session, CK_BYTE *signature,
+				 CK_ULONG signature_len, CK_BYTE *data, CK_ULONG *data_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE session P11_UNUSED,
-				       CK_BYTE *part P11_UNUSED, CK_ULONG part_len P11_UNUSED,
-				       CK_BYTE *encrypted_part P11_UNUSED,
-				       CK_ULONG *encrypted_part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE *part, CK_ULONG part_len,
+				       CK_BYTE *encrypted_part, CK_ULONG *encrypted_part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE session P11_UNUSED,
-				       CK_BYTE *encrypted_part P11_UNUSED,
-				       CK_ULONG encrypted_part_len P11_UNUSED,
-				       CK_BYTE *part P11_UNUSED, CK_ULONG *part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE session, CK_BYTE *encrypted_part,
+				       CK_ULONG encrypted_part_len, CK_BYTE *part,
+				       CK_ULONG *part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *part P11_UNUSED,
-				     CK_ULONG part_len P11_UNUSED,
-				     CK_BYTE *encrypted_part P11_UNUSED,
-				     CK_ULONG *encrypted_part_len P11_UNUSED)
+P11_EXPORT CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE *part, CK_ULONG part_len,
+				     CK_BYTE *encrypted_part, CK_ULONG *encrypted_part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE session P11_UNUSED,
-				       CK_BYTE *encrypted_part P11_UNUSED,
-				       CK_ULONG encrypted_part_len P11_UNUSED,
-				       CK_BYTE *part P11_UNUSED, CK_ULONG *part_len P11_UNUSED)
+P11_EXPORT CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE session, CK_BYTE *encrypted_part,
+				       CK_ULONG encrypted_part_len, CK_BYTE *part,
+				       CK_ULONG *part_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session P11_UNUSED,
-			       CK_MECHANISM *mechanism P11_UNUSED, CK_ATTRIBUTE *tmpl P11_UNUSED,
-			       CK_ULONG count P11_UNUSED, CK_OBJECT_HANDLE *key P11_UNUSED)
+P11_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			       CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GenerateKeyPair(
-    CK_SESSION_HANDLE session P11_UNUSED, CK_MECHANISM *mechanism P11_UNUSED,
-    CK_ATTRIBUTE *public_key_template P11_UNUSED, CK_ULONG public_key_attribute_count P11_UNUSED,
-    CK_ATTRIBUTE *private_key_template P11_UNUSED, CK_ULONG private_key_attribute_count P11_UNUSED,
-    CK_OBJECT_HANDLE *public_key P11_UNUSED, CK_OBJECT_HANDLE *private_key P11_UNUSED)
+P11_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+				   CK_ATTRIBUTE *public_key_template,
+				   CK_ULONG public_key_attribute_count,
+				   CK_ATTRIBUTE *private_key_template,
+				   CK_ULONG private_key_attribute_count,
+				   CK_OBJECT_HANDLE *public_key, CK_OBJECT_HANDLE *private_key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session P11_UNUSED, CK_MECHANISM *mechanism P11_UNUSED,
-			   CK_OBJECT_HANDLE wrapping_key P11_UNUSED,
-			   CK_OBJECT_HANDLE key P11_UNUSED, CK_BYTE *wrapped_key P11_UNUSED,
-			   CK_ULONG *wrapped_key_len P11_UNUSED)
+P11_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			   CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key,
+			   CK_BYTE *wrapped_key, CK_ULONG *wrapped_key_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session P11_UNUSED,
-			     CK_MECHANISM *mechanism P11_UNUSED,
-			     CK_OBJECT_HANDLE unwrapping_key P11_UNUSED,
-			     CK_BYTE *wrapped_key P11_UNUSED, CK_ULONG wrapped_key_len P11_UNUSED,
-			     CK_ATTRIBUTE *tmpl P11_UNUSED, CK_ULONG attribute_count P11_UNUSED,
-			     CK_OBJECT_HANDLE *key P11_UNUSED)
+P11_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			     CK_OBJECT_HANDLE unwrapping_key, CK_BYTE *wrapped_key,
+			     CK_ULONG wrapped_key_len, CK_ATTRIBUTE *tmpl, CK_ULONG attribute_count,
+			     CK_OBJECT_HANDLE *key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session P11_UNUSED,
-			     CK_MECHANISM *mechanism P11_UNUSED,
-			     CK_OBJECT_HANDLE base_key P11_UNUSED, CK_ATTRIBUTE *tmpl P11_UNUSED,
-			     CK_ULONG attribute_count P11_UNUSED, CK_OBJECT_HANDLE *key P11_UNUSED)
+P11_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM *mechanism,
+			     CK_OBJECT_HANDLE base_key, CK_ATTRIBUTE *tmpl,
+			     CK_ULONG attribute_count, CK_OBJECT_HANDLE *key)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE session P11_UNUSED, CK_BYTE *seed P11_UNUSED,
-			      CK_ULONG seed_len P11_UNUSED)
+P11_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE session, CK_BYTE *seed, CK_ULONG seed_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session P11_UNUSED,
-				  CK_BYTE *random_data P11_UNUSED, CK_ULONG random_len P11_UNUSED)
+P11_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE *random_data,
+				  CK_ULONG random_len)
 {
 	return unsupported();
 }
 
-P11_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE session P11_UNUSED)
+P11_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE session)
 {
 	return p11_initialized() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-P11_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE session P11_UNUSED)
+P11_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE session)
 {
 	return p11_initialized() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
