@@ -24,7 +24,7 @@ notary_link_start "$link_port" "$gate_port"
 notary_host_start hostA $((vpcd_port + 11)) -- --connect "127.0.0.1:$link_port" --retry-max-ms 1000
 notary_wait_relay hostA 'offered to the remote reader'
 smk_wait_card 0 30
-grep -q 'joined to vpcd' "$SMK_TMP/gate.log" || smk_fail "the gate did not join the relay to vpcd: $(cat "$SMK_TMP/gate.log")"
+grep -Eq 'relay from .* joined to vpcd$' "$SMK_TMP/gate.log" || smk_fail "the gate did not join the relay to vpcd: $(cat "$SMK_TMP/gate.log")"
 smk_log "relay -> link -> gate -> vpcd: the card is in the notary's reader 0"
 
 smkd_config
