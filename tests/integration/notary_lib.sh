@@ -228,6 +228,7 @@ notary_link_start() {
 	shift 2
 	smk_spawn "$SMK_TMP/link.log" python3 -u "$SMK_SOURCE_DIR/tests/integration/relay_liar.py" \
 		--listen "$listen" --vpcd "$gate" --stats "$SMK_TMP/link.json" "$@"
+	# shellcheck disable=SC2034 # read by the scenarios that source this file
 	NOTARY_LINK_PID=$SMK_LAST_PID
 	local i
 	for i in $(seq 50); do
