@@ -49,7 +49,7 @@ struct relay_arg {
 	unsigned long max;
 };
 
-static int take(const char *cmd, const struct relay_arg *a, const char *v)
+static int take(const struct relay_arg *a, const char *v)
 {
 	char *end;
 	unsigned long n;
@@ -61,8 +61,8 @@ static int take(const char *cmd, const struct relay_arg *a, const char *v)
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno || n > a->max) {
-		fprintf(stderr, "smkey %s: --%s \"%s\": a number 0..%lu\n", cmd, a->name,
-			smk_show(v), a->max);
+		fprintf(stderr, "smkey relay: --%s \"%s\": a number 0..%lu\n", a->name, smk_show(v),
+			a->max);
 		return -1;
 	}
 	*a->num = (unsigned)n;
@@ -105,7 +105,7 @@ int cmd_relay(int argc, char **argv)
 		opts[i] = (struct option){args[i].name, required_argument, NULL, 0};
 	opts[nargs] = (struct option){"help", no_argument, NULL, 'h'};
 	while ((opt = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (opt == 0 && take("relay", &args[idx], optarg) == 0)
+		if (opt == 0 && take(&args[idx], optarg) == 0)
 			continue;
 		usage(opt == 'h' ? stdout : stderr);
 		return opt == 'h' ? 0 : 2;
