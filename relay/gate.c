@@ -101,8 +101,7 @@ int gate_from_card(gate *g, const uint8_t *msg, size_t n, smk_buf *to_vpcd, smk_
 	uint8_t kind;
 
 	if (g->npending == 0)
-		return smk_fail(e, SMK_E_FORMAT,
-				"the relay sent a message of %zu bytes that vpcd did not ask for",
+		return smk_fail(e, SMK_E_FORMAT, "a message of %zu bytes that vpcd did not ask for",
 				n);
 	kind = g->pending[0];
 	memmove(g->pending, g->pending + 1, --g->npending);
