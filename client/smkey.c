@@ -35,6 +35,8 @@ static const struct smkey_cmd commands[] = {
     {"inspect", cmd_inspect, "list a device's keys beside the archive (asks smkeyd)"},
     {"card", cmd_card, "talk to a SmartCard-HSM over PC/SC directly (list, info, genkey, sign)"},
     {"relay", cmd_relay, "join a local card to a notary's remote vpcd reader (untrusted relay)"},
+    {"relay-gate", cmd_relay_gate,
+     "on the notary: answer vpcd's presence polls for a relay on a slow link"},
     {NULL, NULL, NULL},
 };
 

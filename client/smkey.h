@@ -33,6 +33,7 @@ int cmd_import_cert(int argc, char **argv); /* cmd_import_cert.c */
 int cmd_adopt(int argc, char **argv);	    /* cmd_adopt.c */
 int cmd_inspect(int argc, char **argv);	    /* cmd_inspect.c */
 int cmd_relay(int argc, char **argv);	    /* cmd_relay.c */
+int cmd_relay_gate(int argc, char **argv);  /* cmd_relay.c */
 
 /* One line on f when t holds a test or simulator root (sm/chain.h
  * trust_test_warning); nothing otherwise. trust_warning.c */

@@ -110,7 +110,10 @@ typedef struct relay_opts {
 	unsigned attempts;		     /* stop after this many connections; 0: never */
 } relay_opts;
 
-/* Split "HOST:PORT" or "[V6]:PORT". */
+/* Split "HOST:PORT" or "[V6]:PORT"; errors name the option WHAT. */
+int relay_parse_addr(const char *what, const char *s, char *host, size_t cap, unsigned *port,
+		     smk_err *e);
+/* relay_parse_addr for --connect. */
 int relay_parse_hostport(const char *s, char *host, size_t cap, unsigned *port, smk_err *e);
 
 /* Run until *stop is set (or attempts are used up). Returns 0 when

@@ -47,7 +47,8 @@ static void log_line(void *ctx, const char *line)
 	say("%s", line);
 }
 
-int relay_parse_hostport(const char *s, char *host, size_t cap, unsigned *port, smk_err *e)
+int relay_parse_addr(const char *what, const char *s, char *host, size_t cap, unsigned *port,
+		     smk_err *e)
 {
 	const char *colon, *h = s;
 	size_t hlen;
@@ -55,15 +56,15 @@ int relay_parse_hostport(const char *s, char *host, size_t cap, unsigned *port, 
 	unsigned long p;
 
 	if (s == NULL || *s == '\0')
-		return smk_fail(e, SMK_E_ARG, "--connect: give HOST:PORT, e.g. 127.0.0.1:35963");
+		return smk_fail(e, SMK_E_ARG, "%s: give HOST:PORT, e.g. 127.0.0.1:35963", what);
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
 
 		if (close == NULL || close[1] != ':')
 			return smk_fail(e, SMK_E_ARG,
-					"--connect \"%s\": write an IPv6 address as "
+					"%s \"%s\": write an IPv6 address as "
 					"[ADDR]:PORT",
-					smk_show(s));
+					what, smk_show(s));
 		h = s + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
@@ -71,23 +72,28 @@ int relay_parse_hostport(const char *s, char *host, size_t cap, unsigned *port, 
 		colon = strrchr(s, ':');
 		if (colon == NULL || strchr(s, ':') != colon)
 			return smk_fail(e, SMK_E_ARG,
-					"--connect \"%s\": give HOST:PORT, e.g. "
+					"%s \"%s\": give HOST:PORT, e.g. "
 					"127.0.0.1:35963",
-					smk_show(s));
+					what, smk_show(s));
 		hlen = (size_t)(colon - s);
 	}
 	if (hlen == 0 || hlen >= cap)
-		return smk_fail(e, SMK_E_ARG, "--connect \"%s\": host missing or too long",
+		return smk_fail(e, SMK_E_ARG, "%s \"%s\": host missing or too long", what,
 				smk_show(s));
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || errno || p == 0 || p > 65535)
-		return smk_fail(e, SMK_E_ARG, "--connect \"%s\": port must be 1..65535",
+		return smk_fail(e, SMK_E_ARG, "%s \"%s\": port must be 1..65535", what,
 				smk_show(s));
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	*port = (unsigned)p;
 	return 0;
+}
+
+int relay_parse_hostport(const char *s, char *host, size_t cap, unsigned *port, smk_err *e)
+{
+	return relay_parse_addr("--connect", s, host, cap, port, e);
 }
 
 /* ---- the local card ---- */

@@ -201,3 +201,53 @@ notary_host_clean() {
 		smk_fail "sanitizer report in the logs of card host $1 (above)"
 	fi
 }
+
+# ---- the gate: vpcd's presence polls answered on the notary's side ----
+
+# notary_gate_start LISTEN_PORT VPCD_PORT: `smkey relay-gate` on the
+# notary's loopback in front of the vpcd reader on VPCD_PORT (log
+# $SMK_TMP/gate.log, pid in NOTARY_GATE_PID); returns once it listens.
+notary_gate_start() {
+	smk_spawn "$SMK_TMP/gate.log" "$SMKEY" relay-gate --listen "127.0.0.1:$1" --vpcd "127.0.0.1:$2"
+	NOTARY_GATE_PID=$SMK_LAST_PID
+	local i
+	for i in $(seq 50); do
+		grep -q 'listening on' "$SMK_TMP/gate.log" && return 0
+		kill -0 "$NOTARY_GATE_PID" 2>/dev/null || smk_fail "smkey relay-gate exited: $(cat "$SMK_TMP/gate.log")"
+		sleep 0.1
+	done
+	smk_fail "smkey relay-gate is not listening: $(cat "$SMK_TMP/gate.log")"
+}
+
+# notary_link_start LISTEN_PORT GATE_PORT [relay_liar.py options]: an honest
+# relay_liar.py as the link between a card host and the gate, counting the
+# vpcd frames that cross it in $SMK_TMP/link.json (log $SMK_TMP/link.log,
+# pid in NOTARY_LINK_PID).
+notary_link_start() {
+	local listen=$1 gate=$2
+	shift 2
+	smk_spawn "$SMK_TMP/link.log" python3 -u "$SMK_SOURCE_DIR/tests/integration/relay_liar.py" \
+		--listen "$listen" --vpcd "$gate" --stats "$SMK_TMP/link.json" "$@"
+	# shellcheck disable=SC2034 # read by the scenarios that source this file
+	NOTARY_LINK_PID=$SMK_LAST_PID
+	local i
+	for i in $(seq 50); do
+		grep -q 'listening on' "$SMK_TMP/link.log" && return 0
+		sleep 0.1
+	done
+	smk_fail "the link (relay_liar.py) is not listening: $(cat "$SMK_TMP/link.log")"
+}
+
+# notary_gate_counts N: the counts of the gate's N-th ended relay connection
+# as "APDUS LOCAL CROSSED POWER_ONS RESETS" (its log line "... ended ...").
+notary_gate_counts() {
+	local line
+	line=$(grep ' ended (' "$SMK_TMP/gate.log" | sed -n "$1p")
+	[ -n "$line" ] || smk_fail "the gate logged no end of relay connection $1: $(cat "$SMK_TMP/gate.log")"
+	sed -En 's/.*: ([0-9]+) APDUs?; ATR requests: ([0-9]+) answered here, ([0-9]+) crossed the link; power on ([0-9]+), reset ([0-9]+), .*/\1 \2 \3 \4 \5/p' <<<"$line"
+}
+
+# notary_link_atrs: the ATR requests (control frame 04) that crossed the link.
+notary_link_atrs() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["control"].get("04", 0))' "$SMK_TMP/link.json"
+}

@@ -11,9 +11,17 @@
 # holds none of the bytes it carried (a recording tap on the notary's
 # loopback knows them); smkeyd saw the SSH login user as the requester; the
 # vpcd port is not reachable from the card host except through SSH.
+#
+# With SMK_NOTARY_GATE=1 (test_notary_ssh_gate.sh) the SSH channel reaches
+# `smkey relay-gate` in front of vpcd instead (docs/notary.md "The gate"),
+# and the gate's counts are checked too: it answered presence polls itself,
+# only the ATR requests after the connect, power-ons and resets crossed the
+# SSH link, and its log has no APDU bytes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 . "$(dirname "$0")/notary_lib.sh"
+gated=${SMK_NOTARY_GATE:-}
+[ -n "$gated" ] && SMK_TEST_NAME=test_notary_ssh_gate
 smk_enter_namespace "$@"
 
 for tool in /usr/sbin/sshd ssh ssh-keygen nft nsenter; do
@@ -25,8 +33,13 @@ vpcd_port=$(smk_reader_port 0)
 # the relay's SSH channel ends at a recording tap on the notary's loopback,
 # which passes everything on to vpcd unchanged
 tap_port=$((vpcd_port + 7))
+upstream=$vpcd_port
+if [ -n "$gated" ]; then
+	upstream=$((vpcd_port + 9))
+	notary_gate_start "$upstream" "$vpcd_port"
+fi
 smk_spawn "$SMK_TMP/tap.log" python3 "$SMK_SOURCE_DIR/tests/integration/vpcd_tap.py" \
-	"$tap_port" "$vpcd_port" "$SMK_TMP/stream.hex"
+	"$tap_port" "$upstream" "$SMK_TMP/stream.hex"
 notary_sshd "$tap_port"
 notary_firewall "$vpcd_port"
 notary_card_init hostA 1
@@ -106,5 +119,28 @@ if grep -Eiq '[0-9a-f]{16}' "$relay_log"; then
 	smk_fail "the relay's log holds a long hex string: $(grep -Eio '[0-9a-f]{16,}' "$relay_log" | head -n 1)"
 fi
 smk_log "relay log: counts and status words only; none of the $n commands it carried (GAKP ${gakp:0:8}...)"
+if [ -n "$gated" ]; then
+	for _ in $(seq 50); do
+		grep -q ' ended (' "$SMK_TMP/gate.log" && break
+		sleep 0.1
+	done
+	read -r n_apdus local crossed ons resets <<<"$(notary_gate_counts 1)"
+	[ -n "$resets" ] || smk_fail "no counts in the gate's log: $(cat "$SMK_TMP/gate.log")"
+	smk_log "gate: $n_apdus APDUs; ATR requests $local answered here, $crossed crossed the SSH link (power on $ons, reset $resets)"
+	[ "$local" -ge 1 ] || smk_fail "the gate answered no presence poll itself"
+	[ "$crossed" -le $((1 + ons + resets)) ] ||
+		smk_fail "$crossed ATR requests crossed: more than the first and one per power-on or reset"
+	[ "$n_apdus" -ge "$n" ] || smk_fail "the gate passed $n_apdus APDUs, the tap saw $n long ones"
+	# the tap is on the link's side of the gate: its ATR requests crossed
+	tapped=$(grep -cx '04' "$SMK_TMP/stream.hex" || true)
+	[ "$tapped" = "$crossed" ] || smk_fail "the tap saw $tapped ATR requests cross, the gate says $crossed"
+	while read -r frame; do
+		[ ${#frame} -ge 16 ] || continue
+		if grep -qiF -- "${frame:0:16}" "$SMK_TMP/gate.log"; then
+			smk_fail "the gate's log holds APDU bytes (${frame:0:16}...)"
+		fi
+	done <"$SMK_TMP/stream.hex"
+	smk_log "ssh -W reached the gate; presence polls answered at the notary; the gate's log has counts only"
+fi
 notary_host_clean hostA
 smk_pass
