@@ -130,17 +130,7 @@ void gate_stats_text(const gate_stats *st, char *out, size_t cap)
 
 /* ---- the program ---- */
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "smkey relay-gate: %s\n", line);
-}
+#define say(...) relay_say("smkey relay-gate", __VA_ARGS__)
 
 static int listen_on(const char *host, unsigned port, smk_err *e)
 {
@@ -217,21 +207,6 @@ static void turn_away(int lfd)
 	peer_text(&ss, len, peer, sizeof(peer));
 	close(fd);
 	say("a second relay from %s turned away: one relay at a time", peer);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 enum { SIDE_VPCD, SIDE_CARD };
@@ -313,11 +288,11 @@ static void serve(gate *g, int card_fd, int vpcd_fd, int lfd, volatile sig_atomi
 			if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 			    take_in(g, &sides[i], i, &to_card, &to_vpcd, why, cap) < 0)
 				goto done;
-		if (to_card.len && write_all(card_fd, to_card.data, to_card.len) < 0) {
+		if (to_card.len && smk_send_all(card_fd, to_card.data, to_card.len) < 0) {
 			snprintf(why, cap, "writing to the relay: %s", strerror(errno));
 			break;
 		}
-		if (to_vpcd.len && write_all(vpcd_fd, to_vpcd.data, to_vpcd.len) < 0) {
+		if (to_vpcd.len && smk_send_all(vpcd_fd, to_vpcd.data, to_vpcd.len) < 0) {
 			snprintf(why, cap, "writing to vpcd: %s", strerror(errno));
 			break;
 		}

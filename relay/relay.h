@@ -110,6 +110,9 @@ typedef struct relay_opts {
 	unsigned attempts;		     /* stop after this many connections; 0: never */
 } relay_opts;
 
+/* One line of a relay program's log on stderr: "PROG: ..." (counts and
+ * status words only, never APDU data). */
+void relay_say(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Split "HOST:PORT" or "[V6]:PORT"; errors name the option WHAT. */
 int relay_parse_addr(const char *what, const char *s, char *host, size_t cap, unsigned *port,
 		     smk_err *e);

@@ -29,8 +29,9 @@
 #define RELAY_LIST_TIMEOUT_MS 5000
 #define RELAY_CONNECT_TIMEOUT_MS 10000
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+#define say(...) relay_say("smkey relay", __VA_ARGS__)
+
+void relay_say(const char *prog, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -38,7 +39,7 @@ static void say(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "smkey relay: %s\n", line);
+	fprintf(stderr, "%s: %s\n", prog, line);
 }
 
 static void log_line(void *ctx, const char *line)
@@ -205,21 +206,6 @@ static void remote_close(struct remote *r)
 	r->child = 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Serve one vpcd connection until it ends, the card fails or *stop. Returns
  * the number of APDUs answered. */
 static unsigned long serve(relay *rl, struct remote *rm, volatile sig_atomic_t *stop, char *why,
@@ -269,7 +255,7 @@ static unsigned long serve(relay *rl, struct remote *rm, volatile sig_atomic_t *
 				goto done;
 			}
 		}
-		if (out.len && write_all(rm->fd, out.data, out.len) < 0) {
+		if (out.len && smk_send_all(rm->fd, out.data, out.len) < 0) {
 			snprintf(why, cap, "writing to the remote side: %s", strerror(errno));
 			break;
 		}
