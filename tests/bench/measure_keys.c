@@ -16,7 +16,10 @@
  * malloc counts in use (mallinfo2: live blocks, and those in the threads'
  * caches) and what SQLite holds (sqlite3_memory_used: its page cache,
  * schema and statements), to tell live growth from the allocator keeping
- * freed pages. One JSON line; figures in KiB.
+ * freed pages. It runs with one malloc arena, as smkeyd's main sets, and
+ * the GLIBC_TUNABLES it is given (tests/bench/run passes those of
+ * systemd/smkeyd.service), which the JSON line repeats. One JSON line;
+ * figures in KiB.
  *
  * A card holds 255 key ids. When a card is three-quarters full, the run
  * waits until nothing is in flight and no record waits for its checkpoint,
@@ -324,6 +327,7 @@ static void rss_settled(long *raw, long *trimmed, long *heap, long *sql)
 int main(int argc, char **argv)
 {
 	unsigned long keys = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
+	const char *tunables = getenv("GLIBC_TUNABLES") ? getenv("GLIBC_TUNABLES") : "";
 	long raw10, rss10, raw_n, rss_n, heap10, heap_n, sql10, sql_n;
 	engine_options o;
 	uint64_t size = 0;
@@ -334,10 +338,14 @@ int main(int argc, char **argv)
 
 	if (argc > 2)
 		ncards = strtoul(argv[2], NULL, 10);
+	if (strpbrk(tunables, "\"\\") != NULL)
+		tunables = "(not shown)";
 	if (keys < 10 || ncards < 1 || ncards > MAX_CARDS) {
 		fprintf(stderr, "usage: measure_keys [KEYS >= 10 [CARDS 1..%d]]\n", MAX_CARDS);
 		return 2;
 	}
+	/* as smkeyd's main does before any thread (memory_at_start) */
+	mallopt(M_ARENA_MAX, 1);
 	log_init(LOG_TARGET_STDERR, 0);
 	cfg = setup();
 	base = event_base_new();
@@ -358,14 +366,14 @@ int main(int argc, char **argv)
 	rss_settled(&raw_n, &rss_n, &heap_n, &sql_n);
 	if (archive_size(eng->arc, &size, &e) < 0)
 		die("archive size", &e);
-	printf(
-	    "{\"keys\":%lu,\"cards\":%zu,\"seconds\":%.3f,\"keys_per_s\":%.1f,"
-	    "\"rss_kib_after_10\":%ld,\"rss_kib_after_%lu\":%ld,\"growth_kib\":%ld,"
-	    "\"untrimmed_kib_after_10\":%ld,\"untrimmed_kib_after_%lu\":%ld,"
-	    "\"malloc_in_use_kib\":[%ld,%ld],\"sqlite_kib\":[%ld,%ld],\"archive_records\":%llu}\n",
-	    done_keys, ncards, t1 - t0, (double)(done_keys - 10) / (t1 - t0), rss10, keys, rss_n,
-	    rss_n - rss10, raw10, keys, raw_n, heap10, heap_n, sql10, sql_n,
-	    (unsigned long long)size);
+	printf("{\"keys\":%lu,\"cards\":%zu,\"seconds\":%.3f,\"keys_per_s\":%.1f,"
+	       "\"rss_kib_after_10\":%ld,\"rss_kib_after_%lu\":%ld,\"growth_kib\":%ld,"
+	       "\"untrimmed_kib_after_10\":%ld,\"untrimmed_kib_after_%lu\":%ld,"
+	       "\"malloc_in_use_kib\":[%ld,%ld],\"sqlite_kib\":[%ld,%ld],\"archive_records\":%llu,"
+	       "\"glibc_tunables\":\"%s\"}\n",
+	       done_keys, ncards, t1 - t0, (double)(done_keys - 10) / (t1 - t0), rss10, keys, rss_n,
+	       rss_n - rss10, raw10, keys, raw_n, heap10, heap_n, sql10, sql_n,
+	       (unsigned long long)size, tunables);
 	engine_free(eng);
 	event_base_free(base);
 	config_free(cfg);
