@@ -110,12 +110,25 @@ int archive_load_leaves(archive *a, uint64_t size, uint8_t (**leaves)[32], smk_e
 	return 0;
 }
 
+/* Reverse list[0..n) in place: the walk below finds the newest first. */
+static void reverse_intents(archive_intent_info *list, size_t n)
+{
+	archive_intent_info t;
+	size_t i;
+
+	for (i = 0; i < n / 2; i++) {
+		t = list[i];
+		list[i] = list[n - 1 - i];
+		list[n - 1 - i] = t;
+	}
+}
+
 int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *e)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
 	int64_t open;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	*list = NULL;
 	*n = 0;
@@ -127,15 +140,19 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
 			   " (SELECT COALESCE(MAX(rowid), 0) FROM outcomes)",
 			   &open, e) < 0)
 		return -1;
-	if (open == 0)
+	if (open <= 0)
 		return 0;
+	/* the same count bounds the walk: from the newest intent back, it stops
+	 * at the open-th intent without an outcome, so it reads the intents
+	 * made since the oldest open one (those in flight, at start the few a
+	 * crash left), not every intent of the archive */
 	if (archive_db_prepare(a,
 			       "SELECT i.request_id, i.time, i.kind, i.policy_name, i.digest, i.chr"
 			       " FROM intents i LEFT JOIN outcomes o USING(request_id)"
-			       " WHERE o.request_id IS NULL ORDER BY i.rowid",
+			       " WHERE o.request_id IS NULL ORDER BY i.rowid DESC",
 			       &st, e) < 0)
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((int64_t)*n < open && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		archive_intent_info *it;
 
 		if (*n == cap) {
@@ -160,6 +177,8 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
 			memcpy(it->digest, sqlite3_column_blob(st, 4), 32);
 		snprintf(it->chr, sizeof(it->chr), "%s", sqlite3_column_text(st, 5));
 	}
+	if ((int64_t)*n == open)
+		rc = SQLITE_DONE; /* stopped at the count, not at the end */
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		free(*list);
@@ -167,6 +186,7 @@ int archive_pending(archive *a, archive_intent_info **list, size_t *n, smk_err *
 		*n = 0;
 		return archive_db_fail(a, "list pending intents", e);
 	}
+	reverse_intents(*list, *n); /* oldest first, as they were made */
 	return 0;
 }
 

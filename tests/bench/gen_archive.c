@@ -6,6 +6,7 @@
  * the signed checkpoint after each (docs/archive.md "Record format 3").
  *
  *   gen_archive DIR RECORDS [--devices N] [--ca FILE] [--batch B] [--jobs J]
+ *               [--card FILE]
  *
  * writes DIR/archive.db, DIR/trust/ZZSIMRCA00001.cvcert (the trust anchor)
  * and, without --ca, DIR/sim-ca.json (the simulator CA, private keys
@@ -32,6 +33,14 @@
  * one signed checkpoint per B records (archive_commit_record, then
  * archive_sign_checkpoint), and one at the end. The tree table is written
  * by the commits.
+ *
+ * --card FILE puts the archive key on a simulated card, so that smkeyd can
+ * go on with the archive (tests/bench/run latency-large): device 1 is a
+ * simulated card issued by the same CA (sim_card_init_pki, device 1, the
+ * default PINs), whose DevAut key and EF 2F02 stand in for device 1's;
+ * record 0's key is installed on it as key 1 with the CV request that
+ * record 0 holds in EF CE01, as GAKP would have left them; the card's
+ * state is saved to FILE for `smkey-sim run --state FILE`.
  *
  * SIGTERM or SIGINT stops it early, cleanly: the chunk being committed is
  * finished, the last checkpoint signed, and the JSON line says how many
@@ -60,6 +69,7 @@
 #include "archive/internal.h"
 #include "common/hex.h"
 #include "sim/card.h"
+#include "sim/sim_int.h"
 #include "sm/cvc.h"
 
 #define MAX_DEVICES 64
@@ -164,7 +174,7 @@ static void issue_device(struct device *d, unsigned no, const smk_buf *dica_cert
 /* One key the daemon's way: intent, the device's CV request, commit. */
 static void make_record(archive *a, const archive_signer *s, const struct device *d,
 			const char *kind, const char *policy, const uint8_t *doc, size_t doc_len,
-			EVP_PKEY *key, unsigned key_id, const char *label)
+			EVP_PKEY *key, unsigned key_id, const char *label, smk_buf *areq_out)
 {
 	archive_intent_req ir;
 	archive_intent_info info;
@@ -205,6 +215,8 @@ static void make_record(archive *a, const archive_signer *s, const struct device
 	cr.spki_len = spki.len;
 	if (archive_commit(a, s, &cr, &seq, &e) < 0)
 		die("archive_commit", &e);
+	if (areq_out && smk_buf_add(areq_out, areq.data, areq.len) < 0)
+		die("out of memory", NULL);
 	smk_buf_free(&req);
 	smk_buf_free(&areq);
 	smk_buf_free(&spki);
@@ -404,6 +416,48 @@ static unsigned long make_records(archive *a, const archive_signer *s, const str
 	return first;
 }
 
+/* Device 1 as a simulated card issued by ca: its DevAut key and EF 2F02
+ * replace the generated ones. */
+static sim_card *card_device(const sim_ca *ca, struct device *d)
+{
+	smk_buf root = SMK_BUF_INIT;
+	sim_card *card = sim_card_new();
+	smk_err e;
+
+	if (card == NULL || sim_card_init_pki(card, ca, 1, &root, &e) < 0 ||
+	    sim_card_set_pins(card, (const uint8_t *)SIM_DEFAULT_PIN, strlen(SIM_DEFAULT_PIN),
+			      (const uint8_t *)"57621880", &e) < 0)
+		die("simulated card", &e);
+	if (strcmp(sim_card_chr(card), d->chr) != 0 || card->keys[0] == NULL ||
+	    !EVP_PKEY_up_ref(card->keys[0]->pkey))
+		die("simulated card: not device 1", NULL);
+	EVP_PKEY_free(d->key);
+	d->key = card->keys[0]->pkey;
+	smk_buf_reset(&d->chain);
+	if (sim_card_read_ef(card, 0x2F02, &d->chain) < 0)
+		die("simulated card: no EF 2F02", NULL);
+	smk_buf_free(&root);
+	return card;
+}
+
+/* The archive key as key 1 of the card, with record 0's CV request in EF
+ * CE01, as GAKP leaves a key (sim/gakp.c); then the card's state. */
+static void card_archive_key(sim_card *card, EVP_PKEY *akey, const smk_buf *areq, const char *path)
+{
+	struct sim_key *k = calloc(1, sizeof(*k));
+	smk_err e;
+
+	if (k == NULL || !EVP_PKEY_up_ref(akey))
+		die("out of memory", NULL);
+	k->id = 1;
+	k->type = SMK_KEY_EC;
+	k->pkey = akey;
+	if (sim_key_install(card, 1, &k, areq) != SW_OK)
+		die("simulated card: install the archive key", NULL);
+	if (sim_card_save(card, path, &e) < 0)
+		die(path, &e);
+}
+
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
 	FILE *f = fopen(path, "wb");
@@ -415,7 +469,9 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
 int main(int argc, char **argv)
 {
 	struct device dev[MAX_DEVICES];
-	const char *dir, *ca_path = NULL;
+	const char *dir, *ca_path = NULL, *card_path = NULL;
+	sim_card *card = NULL;
+	smk_buf areq0 = SMK_BUF_INIT;
 	char path[4096], ca_file[4096];
 	unsigned long records, ndev = 4, i, batch = 1, jobs = 2;
 	smk_buf dica_cert = SMK_BUF_INIT, keydoc = SMK_BUF_INIT;
@@ -430,7 +486,9 @@ int main(int argc, char **argv)
 	int argi;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: gen_archive DIR RECORDS [--devices N] [--ca FILE]\n");
+		fprintf(stderr,
+			"usage: gen_archive DIR RECORDS [--devices N] [--ca FILE] [--batch B]"
+			" [--jobs J] [--card FILE]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -444,6 +502,8 @@ int main(int argc, char **argv)
 			batch = strtoul(argv[argi + 1], NULL, 10);
 		else if (strcmp(argv[argi], "--jobs") == 0)
 			jobs = strtoul(argv[argi + 1], NULL, 10);
+		else if (strcmp(argv[argi], "--card") == 0)
+			card_path = argv[argi + 1];
 		else
 			break;
 	}
@@ -479,11 +539,13 @@ int main(int argc, char **argv)
 		write_file(path, root, root_len);
 	}
 	load_dica(ca_path, &dica_cert, &dica_key);
-	sim_ca_free(ca);
 	for (i = 0; i < ndev; i++) {
 		memset(&dev[i], 0, sizeof(dev[i]));
 		issue_device(&dev[i], (unsigned)i + 1, &dica_cert, dica_key);
 	}
+	if (card_path)
+		card = card_device(ca, &dev[0]);
+	sim_ca_free(ca);
 
 	snprintf(path, sizeof(path), "%s/archive.db", dir);
 	if (archive_open(path, ARCHIVE_OPEN_CREATE, &a, &e) < 0)
@@ -497,7 +559,9 @@ int main(int argc, char **argv)
 	if (archive_key_policy(&keydoc, &e) < 0)
 		die("archive key policy", &e);
 	make_record(a, &signer, &dev[0], ARCHIVE_KIND_ARCHIVE_KEY, ARCHIVE_KEY_POLICY_NAME,
-		    keydoc.data, keydoc.len, akey, 1, "smkeyd-archive");
+		    keydoc.data, keydoc.len, akey, 1, "smkeyd-archive", &areq0);
+	if (card)
+		card_archive_key(card, akey, &areq0, card_path);
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
 	records = make_records(a, &signer, dev, ndev, records, (unsigned)jobs, batch);
@@ -518,6 +582,8 @@ int main(int argc, char **argv)
 	}
 	EVP_PKEY_free(akey);
 	EVP_PKEY_free(dica_key);
+	sim_card_free(card);
+	smk_buf_free(&areq0);
 	smk_buf_free(&dica_cert);
 	smk_buf_free(&keydoc);
 	return 0;

@@ -132,6 +132,35 @@ def main(argv):
                 r["who"], logged, r.get("archive_key", "-"), n, r["run"]["seconds"], rate, rel, r.get("apdus", 0) / n,
                 1000 * float(r.get("card_busy_s", 0)) / n))
         md.append("")
+    sa = [r for r in rows if r["bench"] == "scale"]
+    if sa:
+        md.append("### scale: smkeyd's start on a small and a large archive (medians of the runs)\n")
+        md.append("| records | runs | open ms | open CPU ms | pages read | RSS after KiB "
+                  "| index built | open intents, one open µs |")
+        md.append("|---|---|---|---|---|---|---|---|")
+        for n in sorted({r["run"]["records"] for r in sa}):
+            runs = [r["run"] for r in sa if r["run"]["records"] == n]
+
+            def med(k):
+                v = sorted(x[k] for x in runs)
+                return v[len(v) // 2]
+            built = sum(1 for x in runs if x.get("index_built_at_open"))
+            md.append(f"| {n} | {len(runs)} | {med('open_ms'):.1f} | {med('open_cpu_ms'):.1f} "
+                      f"| {med('open_pages_read')} | {med('rss_kib_after_open')} | {built} "
+                      f"| {med('pending_one_open_us'):.0f} |")
+        md.append("")
+    ks = [r for r in rows if r["bench"] == "keys"]
+    for r in ks:
+        k = r["run"]
+        md.append(f"keys: {k['keys']} Generate calls in-process ({k['cards']} simulators, zero "
+                  f"latency), {k['keys_per_s']:.1f} keys/s; VmRSS {k['rss_kib_after_10']} KiB "
+                  f"after 10, {k['rss_kib_after_%d' % k['keys']]} KiB after {k['keys']} "
+                  f"(+{k['growth_kib']} KiB)\n")
+    for r in (r for r in rows if r["bench"] == "latency-large"):
+        wall = r["run"]["wall_s"]
+        md.append(f"latency-large: {r['keys']} EC keys on a {r['records']}-record archive, "
+                  f"wall {wall:.2f} s, card busy {float(r['card_busy_s']):.2f} s, "
+                  f"wall / busy {wall / float(r['card_busy_s']):.3f}\n")
     rss = [r for r in rows if r["bench"] == "rss"]
     if rss:
         kinds = sorted({k for r in rss for k in r.get("smaps_kib", {})})

@@ -1277,6 +1277,48 @@ END_TEST
 
 /* Nothing read from a file is trusted: random bytes, huge inputs, wrong
  * JSON shapes all fail with an error, never a crash (ASan build). */
+/* Open intents are listed oldest first, however many closed ones (committed
+ * or failed) were made after them: the list walks back from the newest
+ * intent and stops once it has as many as are open. */
+START_TEST(pending_lists_old_open_intents_among_closed)
+{
+	archive_intent_req ir;
+	archive_intent_info old, mid, failed, *pending = NULL;
+	char label[16];
+	size_t np, i;
+	smk_err e;
+
+	ck_assert_uint_eq(add_key(ARCHIVE_KIND_ARCHIVE_KEY, "smkeyd-archive", NULL), 0);
+	intent_req(&ir, ARCHIVE_KIND_KEY);
+	ck_assert_int_eq(archive_intent(F.a, &ir, &old, &e), 0);
+	for (i = 0; i < 5; i++) {
+		snprintf(label, sizeof(label), "before-%zu", i);
+		add_key(ARCHIVE_KIND_KEY, label, NULL);
+	}
+	ck_assert_int_eq(archive_intent(F.a, &ir, &mid, &e), 0);
+	ck_assert_int_eq(archive_intent(F.a, &ir, &failed, &e), 0);
+	ck_assert_int_eq(archive_fail(F.a, failed.request_id, "card refused", &e), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(label, sizeof(label), "after-%zu", i);
+		add_key(ARCHIVE_KIND_KEY, label, NULL);
+	}
+	ck_assert_int_eq(archive_pending(F.a, &pending, &np, &e), 0);
+	ck_assert_uint_eq(np, 2);
+	ck_assert_str_eq(pending[0].request_id, old.request_id);
+	ck_assert_str_eq(pending[1].request_id, mid.request_id);
+	ck_assert_str_eq(pending[0].kind, ARCHIVE_KIND_KEY);
+	ck_assert_str_eq(pending[0].chr, old.chr);
+	ck_assert_mem_eq(pending[1].digest, mid.digest, 32);
+	free(pending);
+	/* the old one closes: only the newer is left */
+	ck_assert_int_eq(archive_fail(F.a, old.request_id, "device gone", &e), 0);
+	ck_assert_int_eq(archive_pending(F.a, &pending, &np, &e), 0);
+	ck_assert_uint_eq(np, 1);
+	ck_assert_str_eq(pending[0].request_id, mid.request_id);
+	free(pending);
+}
+END_TEST
+
 START_TEST(garbage_and_oversized_inputs)
 {
 	archive_record r;
@@ -1361,6 +1403,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, checkpoint_in_steps_tolerates_appends_meanwhile);
 	tcase_add_test(tc, group_commit_refuses_a_foreign_signer);
 	tcase_add_test(tc, killed_between_record_and_checkpoint);
+	tcase_add_test(tc, pending_lists_old_open_intents_among_closed);
 	tcase_add_test(tc, garbage_and_oversized_inputs);
 	suite_add_tcase(s, tc);
 	return s;
