@@ -38,8 +38,10 @@ trap host_stop TERM INT
 mount -t tmpfs -o mode=0755 smk-host-run /run || smk_fail "cannot mount a tmpfs over /run"
 if [ -n "$veth" ]; then
 	ip link set lo up
-	for _ in $(seq 100); do
-		ip link show "$veth" >/dev/null 2>&1 && break
+	# the notary moves the veth end in after this host started; allow a
+	# loaded machine a minute of wall clock for it
+	deadline=$((SECONDS + 60))
+	while ! ip link show "$veth" >/dev/null 2>&1 && [ $SECONDS -lt $deadline ]; do
 		sleep 0.1
 	done
 	ip addr add "$veth_addr" dev "$veth" || smk_fail "no interface $veth in the card host"
