@@ -7,55 +7,116 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cvc.h"
 #include "tlv.h"
 
-static int fromdata(const char *type, OSSL_PARAM *params, EVP_PKEY **out)
+static int fromdata(const char *type, OSSL_PARAM *params, int selection, EVP_PKEY **out)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
 	int ok;
 
 	ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
-	     EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
+	     EVP_PKEY_fromdata(ctx, out, selection, params) > 0;
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }
 
+/* One key per curve holding only its domain parameters: a key from a CV
+ * request is a copy of it plus the point. OpenSSL builds an EC_GROUP from
+ * the curve's name for every key made with EVP_PKEY_fromdata; copying the
+ * group of a key already made costs a fifth of that, and smkey audit makes
+ * a key for every record. Made once per process, read-only after. */
+static EVP_PKEY *templates[16];
+static pthread_once_t templates_once = PTHREAD_ONCE_INIT;
+
+static void make_templates(void)
+{
+	const smk_curve *list;
+	size_t n, i;
+
+	list = curve_list(&n);
+	for (i = 0; i < n && i < sizeof(templates) / sizeof(templates[0]); i++) {
+		OSSL_PARAM params[2];
+
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+							     (char *)OBJ_nid2sn(list[i].nid), 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!fromdata("EC", params, EVP_PKEY_KEY_PARAMETERS, &templates[i]))
+			templates[i] = NULL; /* that curve's keys are made the long way */
+	}
+	ERR_clear_error();
+}
+
+static EVP_PKEY *template_of(const smk_curve *c)
+{
+	const smk_curve *list;
+	size_t n;
+
+	pthread_once(&templates_once, make_templates);
+	list = curve_list(&n);
+	if (c < list || c >= list + n ||
+	    (size_t)(c - list) >= sizeof(templates) / sizeof(templates[0]))
+		return NULL;
+	return templates[c - list];
+}
+
+/* The key of point pt on curve c: the curve's template and the point, or
+ * (no template) from the curve's name and the point. Either way OpenSSL
+ * decodes the point with EC_POINT_oct2point, which refuses one that is not
+ * on the curve or has a coordinate outside the field. */
+static EVP_PKEY *ec_key_of(const smk_curve *c, const uint8_t *pt, size_t pt_len)
+{
+	EVP_PKEY *tmpl = template_of(c), *k = NULL;
+	OSSL_PARAM params[3];
+
+	if (tmpl) {
+		k = EVP_PKEY_new();
+		if (k && EVP_PKEY_copy_parameters(k, tmpl) == 1 &&
+		    EVP_PKEY_set1_encoded_public_key(k, pt, pt_len) == 1)
+			return k;
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+						     (char *)OBJ_nid2sn(c->nid), 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, pt_len);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!fromdata("EC", params, EVP_PKEY_PUBLIC_KEY, &k))
+		return NULL;
+	return k;
+}
+
 /* A hostile point must not become a key: OpenSSL checks that it lies on the
  * curve when decoding it, and the public-key check repeats that plus range
- * checks; either failing means the bytes are wrong, not OpenSSL. */
+ * checks; either failing means the bytes are wrong, not OpenSSL. The full
+ * check adds order * point == infinity, which every point on a curve of
+ * cofactor 1 (all of ours) satisfies once it is on the curve and not the
+ * point at infinity: the group of points has prime order, so that step is
+ * left out there (SP 800-56A rev. 3, 5.6.2.3.3: not needed when h = 1), and
+ * it cost as much as half an ECDSA verification. */
 static int ec_to_evp(const smk_curve *c, const uint8_t *pt, size_t pt_len, EVP_PKEY **out,
 		     smk_err *e)
 {
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
+	smk_curve_params cp;
 	EVP_PKEY_CTX *chk = NULL;
 	int ok = 0;
 
-	if (pt_len != 1 + 2 * c->field_len || pt[0] != 0x04) {
-		OSSL_PARAM_BLD_free(bld);
+	if (pt_len != 1 + 2 * c->field_len || pt[0] != 0x04)
 		return smk_fail(e, SMK_E_FORMAT, "EC public key: point is %zu bytes, %s needs %zu",
 				pt_len, c->name, 1 + 2 * c->field_len);
-	}
-	if (bld == NULL ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(c->nid),
-					     0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
-		OSSL_PARAM_BLD_free(bld);
-		return smk_fail(e, SMK_E_NOMEM, "EC public key: out of memory");
-	}
-	*out = NULL;
-	if (fromdata("EC", params, out)) {
+	if (curve_params(c, &cp, e) < 0)
+		return -1;
+	*out = ec_key_of(c, pt, pt_len);
+	if (*out) {
 		chk = EVP_PKEY_CTX_new_from_pkey(NULL, *out, NULL);
-		ok = chk != NULL && EVP_PKEY_public_check(chk) > 0;
+		ok = chk != NULL && (cp.cofactor == 1 ? EVP_PKEY_public_check_quick(chk)
+						      : EVP_PKEY_public_check(chk)) > 0;
 	}
 	EVP_PKEY_CTX_free(chk);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
 	ERR_clear_error();
 	if (!ok) {
 		EVP_PKEY_free(*out);
@@ -83,7 +144,7 @@ static int rsa_to_evp(const cvc_pubkey *k, EVP_PKEY **out, smk_err *e)
 		    !BN_is_odd(x) || BN_is_one(x) || BN_num_bits(x) > 64)
 			ok = -1;
 		else
-			ok = fromdata("RSA", params, out);
+			ok = fromdata("RSA", params, EVP_PKEY_PUBLIC_KEY, out);
 	}
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
