@@ -293,47 +293,93 @@ int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain
 	return 0;
 }
 
-/* An EC key on a named curve as SubjectPublicKeyInfo from its point and
- * the curve's OID (RFC 5480), the bytes i2d_PUBKEY writes: without
+/* A DER length: 1, 2 or 3 bytes (SPKI of the curves here stays < 64 KiB). */
+static size_t der_len(uint8_t out[3], size_t len)
+{
+	if (len < 0x80) {
+		out[0] = (uint8_t)len;
+		return 1;
+	}
+	if (len < 0x100) {
+		out[0] = 0x81;
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	out[0] = 0x82;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)len;
+	return 3;
+}
+
+int cvc_spki_der_ec(const smk_curve *c, const uint8_t *pt, size_t pt_len, smk_buf *out, smk_err *e)
+{
+	/* RFC 5480: SEQUENCE { SEQUENCE { id-ecPublicKey, namedCurve },
+	 * BIT STRING { 0 unused bits, point } } */
+	static const uint8_t ec_public_key[] = {0x06, 0x07, 0x2a, 0x86, 0x48,
+						0xce, 0x3d, 0x02, 0x01};
+	const ASN1_OBJECT *curve = OBJ_nid2obj(c->nid);
+	const unsigned char *oid = curve ? OBJ_get0_data(curve) : NULL;
+	size_t oid_len = curve ? OBJ_length(curve) : 0, alg_len, bits_len, n;
+	uint8_t h[16], scratch[3];
+
+	if (!oid || oid_len == 0 || oid_len > 0x7f || pt_len == 0 || pt_len > 0x1000)
+		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
+	alg_len = sizeof(ec_public_key) + 2 + oid_len;
+	bits_len = 1 + pt_len;
+	n = 0;
+	h[n++] = 0x30;
+	n += der_len(h + n, 1 + der_len(scratch, alg_len) + alg_len + 1 +
+				der_len(scratch, bits_len) + bits_len);
+	h[n++] = 0x30;
+	n += der_len(h + n, alg_len);
+	if (smk_buf_add(out, h, n) < 0 ||
+	    smk_buf_add(out, ec_public_key, sizeof(ec_public_key)) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	n = 0;
+	h[n++] = 0x06;
+	h[n++] = (uint8_t)oid_len;
+	if (smk_buf_add(out, h, n) < 0 || smk_buf_add(out, oid, oid_len) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	n = 0;
+	h[n++] = 0x03;
+	n += der_len(h + n, bits_len);
+	h[n++] = 0x00;
+	if (smk_buf_add(out, h, n) < 0 || smk_buf_add(out, pt, pt_len) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	return 0;
+}
+
+/* An EC key on one of our curves as SubjectPublicKeyInfo from its point
+ * and the curve's OID (RFC 5480), the bytes i2d_PUBKEY writes: without
  * OpenSSL's encoder lookup, which took a fifth of smkey audit's time per
  * record. 0 when the key is not one (the caller uses i2d_PUBKEY). */
-static int ec_spki_der(EVP_PKEY *pk, unsigned char **der)
+static int ec_spki_der(EVP_PKEY *pk, smk_buf *out)
 {
-	unsigned char point[133], *p;
+	unsigned char point[1 + 2 * 66];
 	char group[64];
 	size_t plen = 0, glen = 0;
-	X509_PUBKEY *x;
-	ASN1_OBJECT *curve;
-	int nid, n = 0;
+	const smk_curve *c;
+	smk_err e;
 
 	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) != 1 ||
-	    (nid = OBJ_sn2nid(group)) == NID_undef || !(curve = OBJ_nid2obj(nid)) ||
+	    !(c = curve_by_nid(OBJ_sn2nid(group))) ||
 	    EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
 					    sizeof(point), &plen) != 1)
 		return 0;
-	if (!(x = X509_PUBKEY_new()) || !(p = OPENSSL_memdup(point, plen))) {
-		X509_PUBKEY_free(x);
-		return 0;
-	}
-	if (X509_PUBKEY_set0_param(x, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, curve,
-				   p, (int)plen) != 1)
-		OPENSSL_free(p);
-	else
-		n = i2d_X509_PUBKEY(x, der);
-	X509_PUBKEY_free(x);
-	return n > 0 ? n : 0;
+	return cvc_spki_der_ec(c, point, plen, out, &e) == 0;
 }
 
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e)
 {
 	unsigned char *der = NULL;
-	int n = ec_spki_der(pk, &der);
-	int r;
+	size_t before = out->len;
+	int n, r;
 
-	if (n <= 0)
-		n = i2d_PUBKEY(pk, &der);
-
+	if (ec_spki_der(pk, out))
+		return 0;
+	out->len = before; /* a part written before it failed */
+	n = i2d_PUBKEY(pk, &der);
 	if (n <= 0)
 		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
 	r = smk_buf_add(out, der, (size_t)n);
