@@ -194,9 +194,12 @@ static void audit_card(struct audit *au, const archive_record *r)
 		t.domains, t.algs, r->card.relayed ? "; reached through a relay" : "");
 }
 
-static void audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,
-			 const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
-			 size_t sig_len, const uint8_t prev_hash[32], int have_prev)
+/* Audit the record p[0..n) stored as row seq; 1 when leaf is its Merkle
+ * leaf hash (the parse computed it), 0 when the record is unreadable. */
+static int audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,
+			const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
+			size_t sig_len, const uint8_t prev_hash[32], int have_prev,
+			uint8_t leaf[32])
 {
 	archive_record r;
 	const char *label;
@@ -207,8 +210,9 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 	if (archive_record_parse(p, n, &r, &e) < 0) {
 		problem(au, "record %" PRIu64 " (request %s): %s", seq, request_id, e.msg);
 		au->c.n_unreadable++;
-		return;
+		return 0;
 	}
+	memcpy(leaf, r.leaf, 32);
 	cert = archive_kind_names_key(r.kind);
 	if (cert) {
 		if (strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0)
@@ -283,6 +287,7 @@ static void audit_record(archive *a, struct audit *au, const archive_audit_opts 
 		problem(au, "record 0: the archive key's policy %s is not sign-only",
 			r.policy_name ? r.policy_name : "(none)");
 	archive_record_free(&r);
+	return 1;
 }
 
 /* The record before from, whose hash the next record must carry: read from
@@ -378,6 +383,7 @@ static void audit_slot(struct pool *p, struct slot *s)
 {
 	struct audit w;
 	FILE *f;
+	int have_leaf;
 
 	memset(&w, 0, sizeof(w));
 	w.akey = p->au->akey;
@@ -390,13 +396,14 @@ static void audit_slot(struct pool *p, struct slot *s)
 		return;
 	}
 	w.out = f;
-	audit_record(p->a, &w, p->o, s->seq,
-		     s->has_request_id ? (const char *)s->request_id.data : NULL, s->canon.data,
-		     s->canon.len, s->sig.data, s->sig.len, s->prev, s->have_prev);
+	have_leaf = audit_record(
+	    p->a, &w, p->o, s->seq, s->has_request_id ? (const char *)s->request_id.data : NULL,
+	    s->canon.data, s->canon.len, s->sig.data, s->sig.len, s->prev, s->have_prev, s->leaf);
 	if (fclose(f) != 0) {
 		s->failed = 1;
 		smk_fail(&s->e, SMK_E_NOMEM, "audit of record %" PRIu64 ": out of memory", s->seq);
-	} else if (merkle_leaf_hash(s->canon.data, s->canon.len, s->leaf, &s->e) < 0) {
+	} else if (!have_leaf &&
+		   merkle_leaf_hash(s->canon.data, s->canon.len, s->leaf, &s->e) < 0) {
 		s->failed = 1;
 	}
 	s->c = w.c;

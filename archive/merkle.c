@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "../common/digest.h"
+
 static int sha256_parts(const uint8_t prefix, const uint8_t *a, size_t alen, const uint8_t *b,
 			size_t blen, uint8_t out[MERKLE_HASH_LEN], smk_err *e)
 {
@@ -16,7 +18,7 @@ static int sha256_parts(const uint8_t prefix, const uint8_t *a, size_t alen, con
 
 	if (!md)
 		return smk_fail(e, SMK_E_NOMEM, "merkle: out of memory");
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, &prefix, 1) &&
+	ok = EVP_DigestInit_ex(md, smk_sha256_md(), NULL) && EVP_DigestUpdate(md, &prefix, 1) &&
 	     (alen == 0 || EVP_DigestUpdate(md, a, alen)) &&
 	     (blen == 0 || EVP_DigestUpdate(md, b, blen)) && EVP_DigestFinal_ex(md, out, NULL);
 	EVP_MD_CTX_free(md);
@@ -55,7 +57,7 @@ int merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint8_t ou
 	if (n == 0) {
 		unsigned int len = 0;
 
-		if (!EVP_Digest("", 0, out, &len, EVP_sha256(), NULL))
+		if (!EVP_Digest("", 0, out, &len, smk_sha256_md(), NULL))
 			return smk_fail(e, SMK_E_CRYPTO, "merkle: SHA-256 failed");
 		return 0;
 	}

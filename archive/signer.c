@@ -4,6 +4,7 @@
 
 #include <openssl/err.h>
 
+#include "../common/digest.h"
 #include "../common/sigcount.h"
 
 static int soft_sign(void *ctx, const uint8_t *msg, size_t len, smk_buf *der_sig, smk_err *e)
@@ -47,7 +48,7 @@ int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint
 	if (!md)
 		return smk_fail(e, SMK_E_NOMEM, "signature check: out of memory");
 	smk_sigcount_note(pub);
-	rc = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
+	rc = EVP_DigestVerifyInit(md, NULL, smk_sha256_md(), NULL, pub) == 1
 		 ? EVP_DigestVerify(md, sig, sig_len, msg, len)
 		 : -1;
 	EVP_MD_CTX_free(md);

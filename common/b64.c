@@ -55,43 +55,40 @@ static int b64_check(const char *s, size_t len, size_t *pad, const char *what, s
 	return 0;
 }
 
+/* The value of an alphabet character (b64_check has checked it). */
+static unsigned b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (unsigned)(c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (unsigned)(c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (unsigned)(c - '0' + 52);
+	return c == '+' ? 62 : 63;
+}
+
 int smk_b64_decode(const char *s, size_t len, smk_buf *out, const char *what, smk_err *e)
 {
 	size_t pad, n;
-	uint8_t *tmp;
-	char *again;
-	int got, rc = -1;
+	int got;
 
 	if (b64_check(s, len, &pad, what, e) < 0)
 		return -1;
 	if (len == 0)
 		return 0;
+	/* one canonical encoding only: the bits of the last character before
+	 * '=' that no byte uses (2 of "xyz=", 4 of "xy==") must be zero, or
+	 * another text would stand for the same bytes */
+	if ((pad == 1 && (b64_value(s[len - 2]) & 0x3) != 0) ||
+	    (pad == 2 && (b64_value(s[len - 3]) & 0xf) != 0))
+		return smk_fail(e, SMK_E_FORMAT, "%s: non-canonical base64", what);
 	n = len / 4 * 3;
-	tmp = malloc(n);
-	again = malloc(len + 1);
-	if (!tmp || !again) {
-		smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
-		goto out;
-	}
-	got = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
-	if (got < 0 || (size_t)got != n) {
-		smk_fail(e, SMK_E_FORMAT, "%s: invalid base64", what);
-		goto out;
-	}
-	n -= pad;
-	/* one canonical encoding only: the unused bits before '=' must be zero */
-	smk_b64_to(again, tmp, n);
-	if (memcmp(again, s, len) != 0) {
-		smk_fail(e, SMK_E_FORMAT, "%s: non-canonical base64", what);
-		goto out;
-	}
-	if (smk_buf_add(out, tmp, n) < 0) {
-		smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(tmp);
-	free(again);
-	return rc;
+	if (smk_buf_reserve(out, n) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "%s: out of memory", what);
+	/* into the buffer's spare room; counted only when all of it decoded */
+	got = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)s, (int)len);
+	if (got < 0 || (size_t)got != n)
+		return smk_fail(e, SMK_E_FORMAT, "%s: invalid base64", what);
+	out->len += n - pad;
+	return 0;
 }

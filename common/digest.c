@@ -2,14 +2,29 @@
 #include "digest.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "hex.h"
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *smk_sha256_md(void)
+{
+	pthread_once(&sha256_once, fetch_sha256);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
 
 int smk_sha256(const void *p, size_t n, uint8_t out[SMK_SHA256_LEN], smk_err *e)
 {
 	unsigned int len = 0;
 
-	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != SMK_SHA256_LEN)
+	if (EVP_Digest(p, n, out, &len, smk_sha256_md(), NULL) != 1 || len != SMK_SHA256_LEN)
 		return smk_fail(e, SMK_E_CRYPTO, "SHA-256 failed");
 	return 0;
 }

@@ -6,12 +6,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 #include "err.h"
 
 #define SMK_SHA256_LEN 32
 /* Lower-case hex digits of a SHA-256 and the NUL. */
 #define SMK_SHA256_HEX_LEN (2 * SMK_SHA256_LEN + 1)
 
+/* SHA-256 as fetched from the provider once per process: EVP_sha256() is
+ * looked up again at every use (a lock and a table search per hash, more
+ * than the hash of a Merkle node costs). Never NULL. */
+const EVP_MD *smk_sha256_md(void);
 int smk_sha256(const void *p, size_t n, uint8_t out[SMK_SHA256_LEN], smk_err *e);
 /* Lower-case hex; out is the empty string when SHA-256 failed. */
 int smk_sha256_hex(const void *p, size_t n, char out[SMK_SHA256_HEX_LEN], smk_err *e);

@@ -28,6 +28,16 @@ int smk_json_canonical(const json_t *v, smk_buf *out, smk_err *e);
  * archived in that form; never for writing. */
 int smk_json_canonical_legacy(const json_t *v, smk_buf *out, smk_err *e);
 
+/* The value of p[0..n) when p is, beyond doubt, a JSON object in the form
+ * smk_json_canonical writes for the value jansson reads from it (and then
+ * smk_json_canonical_legacy writes the same bytes): built from the bytes,
+ * with nothing re-encoded. NULL when p is outside the subset this reader
+ * knows or it runs out of memory: the caller then reads p with jansson and
+ * compares p with its canonical encoding, which decides. Never NULL for a
+ * document of smkeyd's records but one with an escape, a non-ASCII
+ * character or a real number in a string or value (comment in json.c). */
+json_t *smk_json_read_canonical(const uint8_t *p, size_t n);
+
 /* Base64 (common/b64.h) of p as a new JSON string; NULL when out of memory. */
 json_t *smk_json_b64(const uint8_t *p, size_t n);
 /* Hex of p in the given case as a new JSON string; NULL when out of memory. */

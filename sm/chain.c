@@ -189,9 +189,24 @@ int chain_verify_authreq(const devaut_chain *c, const uint8_t *p, size_t n, chai
 		smk_context(e, "request %s: inner signature by the new key", req->chr);
 		goto fail;
 	}
-	if (cvc_key_describe(out->key, &out->type, &out->curve, &out->bits, e) < 0 ||
-	    cvc_spki_der(out->key, &out->spki, e) < 0 ||
-	    cvc_spki_pem_of(out->spki.data, out->spki.len, &out->pem, e) < 0) {
+	if (req->key.alg->keytype == SMK_KEY_EC) {
+		/* what cvc_key_describe and cvc_spki_der would read back from
+		 * the key just made of this curve and point, and the bytes they
+		 * would write (test_spki), without asking OpenSSL for them */
+		out->type = SMK_KEY_EC;
+		out->curve = req->key.curve;
+		out->bits = req->key.curve->field_bits;
+		if (cvc_spki_der_ec(req->key.curve, req->key.point, req->key.point_len, &out->spki,
+				    e) < 0) {
+			smk_context(e, "request %s", req->chr);
+			goto fail;
+		}
+	} else if (cvc_key_describe(out->key, &out->type, &out->curve, &out->bits, e) < 0 ||
+		   cvc_spki_der(out->key, &out->spki, e) < 0) {
+		smk_context(e, "request %s", req->chr);
+		goto fail;
+	}
+	if (cvc_spki_pem_of(out->spki.data, out->spki.len, &out->pem, e) < 0) {
 		smk_context(e, "request %s", req->chr);
 		goto fail;
 	}

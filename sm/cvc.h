@@ -157,6 +157,10 @@ int cvc_key_describe(EVP_PKEY *pk, enum smk_keytype *type, const smk_curve **cur
 /* SubjectPublicKeyInfo DER (appended to out) and PEM (new string, free()). */
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e);
 int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e);
+/* The SubjectPublicKeyInfo DER of the EC point pt (04||x||y, as decoded
+ * into a key: cvc_pubkey_to_evp) on curve c, appended to out: the bytes
+ * cvc_spki_der writes for that key, without asking the key. */
+int cvc_spki_der_ec(const smk_curve *c, const uint8_t *pt, size_t pt_len, smk_buf *out, smk_err *e);
 /* The PEM of SubjectPublicKeyInfo DER (new string, free()). */
 int cvc_spki_pem_of(const uint8_t *der, size_t len, char **pem, smk_err *e);
 

@@ -5,57 +5,117 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cvc.h"
 #include "tlv.h"
 
-static int fromdata(const char *type, OSSL_PARAM *params, EVP_PKEY **out)
+static int fromdata(const char *type, OSSL_PARAM *params, int selection, EVP_PKEY **out)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
 	int ok;
 
 	ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
-	     EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
+	     EVP_PKEY_fromdata(ctx, out, selection, params) > 0;
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }
 
+/* One key per curve holding only its domain parameters: a key from a CV
+ * request is a copy of it plus the point. OpenSSL builds an EC_GROUP from
+ * the curve's name for every key made with EVP_PKEY_fromdata; copying the
+ * group of a key already made costs a fifth of that, and smkey audit makes
+ * a key for every record. Made once per process, read-only after. */
+static EVP_PKEY *templates[16];
+static pthread_once_t templates_once = PTHREAD_ONCE_INIT;
+
+static void make_templates(void)
+{
+	const smk_curve *list;
+	size_t n, i;
+
+	list = curve_list(&n);
+	for (i = 0; i < n && i < sizeof(templates) / sizeof(templates[0]); i++) {
+		OSSL_PARAM params[2];
+
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+							     (char *)OBJ_nid2sn(list[i].nid), 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!fromdata("EC", params, EVP_PKEY_KEY_PARAMETERS, &templates[i]))
+			templates[i] = NULL; /* that curve's keys are made the long way */
+	}
+	ERR_clear_error();
+}
+
+static EVP_PKEY *template_of(const smk_curve *c)
+{
+	const smk_curve *list;
+	size_t n, i;
+
+	pthread_once(&templates_once, make_templates);
+	list = curve_list(&n);
+	for (i = 0; i < n && i < sizeof(templates) / sizeof(templates[0]); i++)
+		if (c == &list[i])
+			return templates[i];
+	return NULL; /* not one of the table's: made the long way */
+}
+
+/* The key of point pt on curve c: the curve's template and the point, or
+ * (no template) from the curve's name and the point. Either way OpenSSL
+ * decodes the point with EC_POINT_oct2point, which refuses one that is not
+ * on the curve or has a coordinate outside the field. */
+static EVP_PKEY *ec_key_of(const smk_curve *c, const uint8_t *pt, size_t pt_len)
+{
+	EVP_PKEY *tmpl = template_of(c), *k = NULL;
+	OSSL_PARAM params[3];
+
+	if (tmpl) {
+		k = EVP_PKEY_new();
+		if (k && EVP_PKEY_copy_parameters(k, tmpl) == 1 &&
+		    EVP_PKEY_set1_encoded_public_key(k, pt, pt_len) == 1)
+			return k;
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+						     (char *)OBJ_nid2sn(c->nid), 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, pt_len);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!fromdata("EC", params, EVP_PKEY_PUBLIC_KEY, &k))
+		return NULL;
+	return k;
+}
+
 /* A hostile point must not become a key: OpenSSL checks that it lies on the
  * curve when decoding it, and the public-key check repeats that plus range
- * checks; either failing means the bytes are wrong, not OpenSSL. */
+ * checks; either failing means the bytes are wrong, not OpenSSL. The full
+ * check adds order * point == infinity, which every point on a curve of
+ * cofactor 1 (all of ours) satisfies once it is on the curve and not the
+ * point at infinity: the group of points has prime order, so that step is
+ * left out there (SP 800-56A rev. 3, 5.6.2.3.3: not needed when h = 1), and
+ * it cost as much as half an ECDSA verification. */
 static int ec_to_evp(const smk_curve *c, const uint8_t *pt, size_t pt_len, EVP_PKEY **out,
 		     smk_err *e)
 {
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
+	smk_curve_params cp;
 	EVP_PKEY_CTX *chk = NULL;
 	int ok = 0;
 
-	if (pt_len != 1 + 2 * c->field_len || pt[0] != 0x04) {
-		OSSL_PARAM_BLD_free(bld);
+	if (pt_len != 1 + 2 * c->field_len || pt[0] != 0x04)
 		return smk_fail(e, SMK_E_FORMAT, "EC public key: point is %zu bytes, %s needs %zu",
 				pt_len, c->name, 1 + 2 * c->field_len);
-	}
-	if (bld == NULL ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(c->nid),
-					     0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
-		OSSL_PARAM_BLD_free(bld);
-		return smk_fail(e, SMK_E_NOMEM, "EC public key: out of memory");
-	}
-	*out = NULL;
-	if (fromdata("EC", params, out)) {
+	if (curve_params(c, &cp, e) < 0)
+		return -1;
+	*out = ec_key_of(c, pt, pt_len);
+	if (*out) {
 		chk = EVP_PKEY_CTX_new_from_pkey(NULL, *out, NULL);
-		ok = chk != NULL && EVP_PKEY_public_check(chk) > 0;
+		ok = chk != NULL && (cp.cofactor == 1 ? EVP_PKEY_public_check_quick(chk)
+						      : EVP_PKEY_public_check(chk)) > 0;
 	}
 	EVP_PKEY_CTX_free(chk);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
 	ERR_clear_error();
 	if (!ok) {
 		EVP_PKEY_free(*out);
@@ -83,7 +143,7 @@ static int rsa_to_evp(const cvc_pubkey *k, EVP_PKEY **out, smk_err *e)
 		    !BN_is_odd(x) || BN_is_one(x) || BN_num_bits(x) > 64)
 			ok = -1;
 		else
-			ok = fromdata("RSA", params, out);
+			ok = fromdata("RSA", params, EVP_PKEY_PUBLIC_KEY, out);
 	}
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
@@ -232,47 +292,93 @@ int cvc_pubkey_encode(smk_buf *out, EVP_PKEY *pk, const cvc_alg *alg, int domain
 	return 0;
 }
 
-/* An EC key on a named curve as SubjectPublicKeyInfo from its point and
- * the curve's OID (RFC 5480), the bytes i2d_PUBKEY writes: without
+/* A DER length: 1, 2 or 3 bytes (SPKI of the curves here stays < 64 KiB). */
+static size_t der_len(uint8_t out[3], size_t len)
+{
+	if (len < 0x80) {
+		out[0] = (uint8_t)len;
+		return 1;
+	}
+	if (len < 0x100) {
+		out[0] = 0x81;
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	out[0] = 0x82;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)len;
+	return 3;
+}
+
+int cvc_spki_der_ec(const smk_curve *c, const uint8_t *pt, size_t pt_len, smk_buf *out, smk_err *e)
+{
+	/* RFC 5480: SEQUENCE { SEQUENCE { id-ecPublicKey, namedCurve },
+	 * BIT STRING { 0 unused bits, point } } */
+	static const uint8_t ec_public_key[] = {0x06, 0x07, 0x2a, 0x86, 0x48,
+						0xce, 0x3d, 0x02, 0x01};
+	const ASN1_OBJECT *curve = OBJ_nid2obj(c->nid);
+	const unsigned char *oid = curve ? OBJ_get0_data(curve) : NULL;
+	size_t oid_len = curve ? OBJ_length(curve) : 0, alg_len, bits_len, n;
+	uint8_t h[16], scratch[3];
+
+	if (!oid || oid_len == 0 || oid_len > 0x7f || pt_len == 0 || pt_len > 0x1000)
+		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
+	alg_len = sizeof(ec_public_key) + 2 + oid_len;
+	bits_len = 1 + pt_len;
+	n = 0;
+	h[n++] = 0x30;
+	n += der_len(h + n, 1 + der_len(scratch, alg_len) + alg_len + 1 +
+				der_len(scratch, bits_len) + bits_len);
+	h[n++] = 0x30;
+	n += der_len(h + n, alg_len);
+	if (smk_buf_add(out, h, n) < 0 ||
+	    smk_buf_add(out, ec_public_key, sizeof(ec_public_key)) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	n = 0;
+	h[n++] = 0x06;
+	h[n++] = (uint8_t)oid_len;
+	if (smk_buf_add(out, h, n) < 0 || smk_buf_add(out, oid, oid_len) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	n = 0;
+	h[n++] = 0x03;
+	n += der_len(h + n, bits_len);
+	h[n++] = 0x00;
+	if (smk_buf_add(out, h, n) < 0 || smk_buf_add(out, pt, pt_len) < 0)
+		return smk_fail(e, SMK_E_NOMEM, "SubjectPublicKeyInfo: out of memory");
+	return 0;
+}
+
+/* An EC key on one of our curves as SubjectPublicKeyInfo from its point
+ * and the curve's OID (RFC 5480), the bytes i2d_PUBKEY writes: without
  * OpenSSL's encoder lookup, which took a fifth of smkey audit's time per
  * record. 0 when the key is not one (the caller uses i2d_PUBKEY). */
-static int ec_spki_der(EVP_PKEY *pk, unsigned char **der)
+static int ec_spki_der(EVP_PKEY *pk, smk_buf *out)
 {
-	unsigned char point[133], *p;
+	unsigned char point[1 + 2 * 66];
 	char group[64];
 	size_t plen = 0, glen = 0;
-	X509_PUBKEY *x;
-	ASN1_OBJECT *curve;
-	int nid, n = 0;
+	const smk_curve *c;
+	smk_err e;
 
 	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) != 1 ||
-	    (nid = OBJ_sn2nid(group)) == NID_undef || !(curve = OBJ_nid2obj(nid)) ||
+	    !(c = curve_by_nid(OBJ_sn2nid(group))) ||
 	    EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
 					    sizeof(point), &plen) != 1)
 		return 0;
-	if (!(x = X509_PUBKEY_new()) || !(p = OPENSSL_memdup(point, plen))) {
-		X509_PUBKEY_free(x);
-		return 0;
-	}
-	if (X509_PUBKEY_set0_param(x, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, curve,
-				   p, (int)plen) != 1)
-		OPENSSL_free(p);
-	else
-		n = i2d_X509_PUBKEY(x, der);
-	X509_PUBKEY_free(x);
-	return n > 0 ? n : 0;
+	return cvc_spki_der_ec(c, point, plen, out, &e) == 0;
 }
 
 int cvc_spki_der(EVP_PKEY *pk, smk_buf *out, smk_err *e)
 {
 	unsigned char *der = NULL;
-	int n = ec_spki_der(pk, &der);
-	int r;
+	size_t before = out->len;
+	int n, r;
 
-	if (n <= 0)
-		n = i2d_PUBKEY(pk, &der);
-
+	if (ec_spki_der(pk, out))
+		return 0;
+	out->len = before; /* a part written before it failed */
+	n = i2d_PUBKEY(pk, &der);
 	if (n <= 0)
 		return smk_fail(e, SMK_E_CRYPTO, "cannot encode SubjectPublicKeyInfo");
 	r = smk_buf_add(out, der, (size_t)n);
@@ -295,26 +401,34 @@ int cvc_spki_pem(EVP_PKEY *pk, char **pem, smk_err *e)
 	return rc;
 }
 
+/* RFC 7468 as PEM_write_bio writes it: lines of 64 base64 characters
+ * (48 bytes), each ended by a newline, between the two labels; written
+ * here without a BIO (test_spki compares the bytes). */
 int cvc_spki_pem_of(const uint8_t *der, size_t len, char **pem, smk_err *e)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
+	static const char head[] = "-----BEGIN PUBLIC KEY-----\n";
+	static const char tail[] = "-----END PUBLIC KEY-----\n";
+	size_t chars = 4 * ((len + 2) / 3), i, at;
+	char *s;
 
 	*pem = NULL;
-	if (b == NULL || len > INT32_MAX ||
-	    PEM_write_bio(b, "PUBLIC KEY", "", der, (long)len) <= 0) {
-		BIO_free(b);
+	if (len == 0 || len > INT32_MAX)
 		return smk_fail(e, SMK_E_CRYPTO, "cannot encode the public key as PEM");
-	}
-	n = BIO_get_mem_data(b, &data);
-	*pem = malloc((size_t)n + 1);
-	if (*pem != NULL) {
-		memcpy(*pem, data, (size_t)n);
-		(*pem)[n] = '\0';
-	}
-	BIO_free(b);
-	if (*pem == NULL)
+	/* the base64, a newline per line, the labels and the NUL */
+	s = malloc(sizeof(head) - 1 + chars + (chars + 63) / 64 + sizeof(tail));
+	if (s == NULL)
 		return smk_fail(e, SMK_E_NOMEM, "PEM: out of memory");
+	memcpy(s, head, sizeof(head) - 1);
+	at = sizeof(head) - 1;
+	for (i = 0; i < len; i += 48) {
+		size_t n = len - i < 48 ? len - i : 48;
+
+		/* EVP_EncodeBlock ends with a NUL, where the newline goes */
+		EVP_EncodeBlock((unsigned char *)s + at, der + i, (int)n);
+		at += 4 * ((n + 2) / 3);
+		s[at++] = '\n';
+	}
+	memcpy(s + at, tail, sizeof(tail));
+	*pem = s;
 	return 0;
 }

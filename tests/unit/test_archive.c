@@ -27,6 +27,8 @@
 #include "archive/merkle.h"
 #include "archive/record.h"
 #include "archive/verify.h"
+#include "common/digest.h"
+#include "common/json.h"
 #include "tests/lib/testutil.h"
 #include "sm/tlv.h"
 
@@ -699,6 +701,40 @@ START_TEST(record_parser_is_strict)
 		ck_assert_msg(strstr(e.msg, "policy release-apk: digest") != NULL, "%s", e.msg);
 		free(s);
 		json_decref(c);
+	}
+	/* the recorded intent digest is the hash of other bytes of the record
+	 * (another member's, or the intent's with the member after it): they
+	 * are not the intent's */
+	{
+		static const char *const members[] = {"device", "key", "policy", NULL};
+
+		for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+			json_t *c = json_deep_copy(o);
+			char *part = members[i] ? json_dumps(json_object_get(c, members[i]),
+							     JSON_SORT_KEYS | JSON_COMPACT)
+						: NULL;
+			const char *at;
+			uint8_t d[32];
+
+			s = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
+			if (!part) {
+				/* from the intent's value to the end of the record */
+				at = strstr(s, "\"intent\":");
+				ck_assert_ptr_nonnull(at);
+				part = strdup(at + strlen("\"intent\":"));
+			}
+			free(s);
+			ck_assert_int_eq(smk_sha256(part, strlen(part), d, &e), 0);
+			json_object_set_new(c, "intent-digest", smk_json_b64(d, 32));
+			s = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
+			ck_assert_int_eq(
+			    archive_record_parse((const uint8_t *)s, strlen(s), &again, &e), -1);
+			ck_assert_msg(strstr(e.msg, "intent digest does not match") != NULL,
+				      "%zu: %s", i, e.msg);
+			free(s);
+			free(part);
+			json_decref(c);
+		}
 	}
 	/* garbage */
 	ck_assert_int_eq(archive_record_parse((const uint8_t *)"[1]", 3, &again, &e), -1);

@@ -3,6 +3,7 @@
  * (protocol reference §8) and against keys made here with OpenSSL. */
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -648,6 +649,68 @@ START_TEST(rsa_key_bounds)
 }
 END_TEST
 
+/* A key is made from the curve's template and the point (not from the
+ * curve's name each time): the same key and SubjectPublicKeyInfo as
+ * OpenSSL's own, and every hostile point still refused, on every curve. */
+START_TEST(ec_points_checked_on_every_curve)
+{
+	size_t n, i;
+	const smk_curve *list = curve_list(&n);
+
+	for (i = 0; i < n; i++) {
+		const char *what = OBJ_nid2sn(list[i].nid);
+		EVP_PKEY *k = tu_keygen(what), *back = NULL;
+		smk_curve_params cp;
+		uint8_t pt[1 + 2 * 66], bad[1 + 2 * 66];
+		size_t len = 0;
+		unsigned char *der1 = NULL, *der2 = NULL;
+		int n1, n2;
+		cvc_pubkey key;
+		smk_err e;
+
+		ck_assert_int_eq(curve_params(&list[i], &cp, &e), 0);
+		ck_assert_int_eq(cp.cofactor, 1);
+		ck_assert_int_eq(
+		    EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pt, sizeof(pt), &len), 1);
+		memset(&key, 0, sizeof(key));
+		key.alg = cvc_alg_default(SMK_KEY_EC);
+		key.curve = &list[i];
+		key.point = pt;
+		key.point_len = len;
+		ck_assert_msg(cvc_pubkey_to_evp(&key, NULL, &back, &e) == 0, "%s: %s", what, e.msg);
+		ck_assert_int_eq(EVP_PKEY_eq(k, back), 1);
+		n1 = i2d_PUBKEY(k, &der1);
+		n2 = i2d_PUBKEY(back, &der2);
+		ck_assert_int_gt(n1, 0);
+		ck_assert_int_eq(n1, n2);
+		ck_assert_mem_eq(der1, der2, (size_t)n1);
+		OPENSSL_free(der1);
+		OPENSSL_free(der2);
+		EVP_PKEY_free(back);
+
+		/* y changed in its last bit: off the curve */
+		memcpy(bad, pt, len);
+		bad[len - 1] ^= 1;
+		key.point = bad;
+		ck_assert_int_eq(cvc_pubkey_to_evp(&key, NULL, &back, &e), -1);
+		ck_assert_ptr_null(back);
+		ck_assert_ptr_nonnull(strstr(e.msg, "not on"));
+		/* x = p, outside the field */
+		memcpy(bad, pt, len);
+		memcpy(bad + 1, cp.p, cp.field_len);
+		ck_assert_int_eq(cvc_pubkey_to_evp(&key, NULL, &back, &e), -1);
+		/* compressed and the point at infinity are not the card's form */
+		memcpy(bad, pt, len);
+		bad[0] = 0x02;
+		ck_assert_int_eq(cvc_pubkey_to_evp(&key, NULL, &back, &e), -1);
+		bad[0] = 0x00;
+		key.point_len = 1;
+		ck_assert_int_eq(cvc_pubkey_to_evp(&key, NULL, &back, &e), -1);
+		EVP_PKEY_free(k);
+	}
+}
+END_TEST
+
 static Suite *cvc_suite(void)
 {
 	Suite *s = suite_create("cvc");
@@ -668,6 +731,7 @@ static Suite *cvc_suite(void)
 	tcase_add_test(tc, unknown_curve_and_partial_parameters);
 	tcase_add_test(tc, authreq_structure_refused);
 	tcase_add_test(tc, rsa_key_bounds);
+	tcase_add_test(tc, ec_points_checked_on_every_curve);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -125,6 +125,45 @@ START_TEST(b64_strict_decoding)
 }
 END_TEST
 
+/* The canonical-form check of the last group, against the definition it
+ * stands for (decoded and encoded again, the same text): for every "xy=="
+ * and "xyz=" after a whole group. */
+START_TEST(b64_canonical_last_group_every_text)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char text[9] = "QUJD", *again;
+	size_t x, y, z;
+	unsigned taken = 0;
+
+	for (x = 0; x < 64; x++)
+		for (y = 0; y < 64; y++)
+			for (z = 0; z <= 64; z++) {
+				smk_buf b = SMK_BUF_INIT;
+				smk_err e = {0};
+				int rc;
+
+				text[4] = alphabet[x];
+				text[5] = alphabet[y];
+				text[6] = z < 64 ? alphabet[z] : '=';
+				text[7] = '=';
+				rc = smk_b64_decode(text, 8, &b, "t", &e);
+				ck_assert_uint_eq(b.len, rc == 0 ? (z < 64 ? 5u : 4u) : 0u);
+				again = smk_b64(b.data, b.len);
+				ck_assert_ptr_nonnull(again);
+				ck_assert_msg((rc == 0) == (strcmp(again, text) == 0), "%s: %d",
+					      text, rc);
+				if (rc < 0)
+					ck_assert_str_eq(e.msg, "t: non-canonical base64");
+				taken += rc == 0;
+				free(again);
+				smk_buf_free(&b);
+			}
+	/* 2 of "xyz='s 18 bits unused, 4 of "xy=='s 12 */
+	ck_assert_uint_eq(taken, 64 * 16 * 64 + 64 * 4);
+}
+END_TEST
+
 START_TEST(sha256_vectors)
 {
 	char hex[SMK_SHA256_HEX_LEN];
@@ -213,6 +252,7 @@ int main(void)
 	tcase_add_test(tc, hex_decode_round_trip_and_odd_input);
 	tcase_add_test(tc, b64_rfc4648_vectors);
 	tcase_add_test(tc, b64_strict_decoding);
+	tcase_add_test(tc, b64_canonical_last_group_every_text);
 	tcase_add_test(tc, sha256_vectors);
 	tcase_add_test(tc, canonical_json_is_jcs);
 	tcase_add_test(tc, json_hex_values);

@@ -201,16 +201,167 @@ START_TEST(reader_accepts_jcs_and_the_older_form_only)
 }
 END_TEST
 
+/* What jansson reads from p, when p is in canonical form by the reader's
+ * own test: read, then encoded again (JCS or the older form) to the same
+ * bytes. NULL otherwise. */
+static json_t *read_and_compare(const uint8_t *p, size_t n)
+{
+	json_t *v = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, NULL);
+	smk_buf b = SMK_BUF_INIT, l = SMK_BUF_INIT;
+	smk_err e;
+	int same;
+
+	if (!v || !json_is_object(v)) {
+		json_decref(v);
+		return NULL;
+	}
+	ck_assert_int_eq(smk_json_canonical(v, &b, &e), 0);
+	ck_assert_int_eq(smk_json_canonical_legacy(v, &l, &e), 0);
+	same =
+	    (b.len == n && memcmp(b.data, p, n) == 0) || (l.len == n && memcmp(l.data, p, n) == 0);
+	smk_buf_free(&b);
+	smk_buf_free(&l);
+	if (!same) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* smk_json_read_canonical on p: a value only where reading and encoding
+ * again gives the same bytes, and then the same value; returns whether it
+ * gave one. */
+static int subset_agrees(const uint8_t *p, size_t n)
+{
+	json_t *fast = smk_json_read_canonical(p, n), *slow;
+
+	if (!fast)
+		return 0;
+	slow = read_and_compare(p, n);
+	ck_assert_msg(slow != NULL, "subset reader took non-canonical %.*s", (int)n, p);
+	ck_assert_msg(json_equal(fast, slow), "subset reader read another value from %.*s", (int)n,
+		      p);
+	json_decref(fast);
+	json_decref(slow);
+	return 1;
+}
+
+/* The reader that builds a record's value straight from its bytes takes
+ * nothing that jansson's reader and the canonical encoder would not: every
+ * one-byte change, insertion and deletion of a canonical document, and the
+ * forms it leaves to them (escapes, non-ASCII, reals, "-0", long integers,
+ * keys out of order or twice, white space, deep nesting). */
+START_TEST(subset_reader_takes_only_canonical_documents)
+{
+	static const char *const outside[] = {
+	    "{\"a\":-0}",
+	    "{\"a\":01}",
+	    "{\"a\":1.0}",
+	    "{\"a\":1e5}",
+	    "{\"a\":1E5}",
+	    "{\"a\":1234567890123456789}",
+	    "{\"a\":\"x\\ty\"}",
+	    "{\"a\":\"x\\u001fy\"}",
+	    "{\"a\":\"\xc3\xa9\"}",
+	    "{\"a\":1,\"a\":2}",
+	    "{\"b\":1,\"a\":2}",
+	    "{\"ab\":1,\"a\":2}",
+	    "{\"a\": 1}",
+	    "{\"a\":1}\n",
+	    " {\"a\":1}",
+	    "[1,2]",
+	    "{\"a\":[1,]}",
+	    "{\"a\":{,}}",
+	    "{\"a\":tru}",
+	    "{\"a\":nul}",
+	    "{\"a\":\"x\x01\"}",
+	    "{\"a\":1,}",
+	    "{\"a\"}",
+	    "{\"a\":1",
+	    "",
+	    "{\"a\":-}",
+	    "{\"a\":+1}",
+	};
+	json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:n, s:[], s:{}, s:[I, s, {s:s}], "
+				"s:{s:{s:I}}, s:s, s:s}",
+				"a", "AQID/+==", "b", (json_int_t)0, "c", (json_int_t)-42, "d",
+				(json_int_t)999999999999999999, "e", 1, "f", 0, "g", "h", "i", "j",
+				(json_int_t)7, "x y~\x7f", "k", "z", "w", "l", "m", (json_int_t)-1,
+				"", "empty key", "ab", "prefix");
+	char deep[2 * 70 + 16];
+	smk_buf b = SMK_BUF_INIT;
+	uint8_t *m;
+	size_t i, k, n;
+	smk_err e;
+	int c, taken = 0;
+
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_int_eq(smk_json_canonical(doc, &b, &e), 0);
+	json_decref(doc);
+	n = b.len;
+	/* the document itself is in the subset: the fast way is taken */
+	ck_assert_int_eq(subset_agrees(b.data, n), 1);
+	m = malloc(n + 1);
+	ck_assert_ptr_nonnull(m);
+	for (i = 0; i < n; i++) {
+		for (c = 0; c < 256; c++) {
+			memcpy(m, b.data, n);
+			m[i] = (uint8_t)c;
+			taken += subset_agrees(m, n);
+			memcpy(m, b.data, i);
+			m[i] = (uint8_t)c;
+			memcpy(m + i + 1, b.data + i, n - i);
+			taken += subset_agrees(m, n + 1);
+		}
+		memcpy(m, b.data, i);
+		memcpy(m + i, b.data + i + 1, n - i - 1);
+		taken += subset_agrees(m, n - 1);
+	}
+	/* some changes are canonical too (another letter in a string) */
+	ck_assert_int_gt(taken, 0);
+	free(m);
+	smk_buf_free(&b);
+	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+		ck_assert_msg(smk_json_read_canonical((const uint8_t *)outside[i],
+						      strlen(outside[i])) == NULL,
+			      "subset reader took %s", outside[i]);
+	/* 64 levels are read, 65 left to jansson */
+	for (k = 64; k <= 65; k++) {
+		json_t *v;
+
+		n = 0;
+		deep[n++] = '{';
+		deep[n++] = '"';
+		deep[n++] = 'a';
+		deep[n++] = '"';
+		deep[n++] = ':';
+		for (i = 1; i < k; i++)
+			deep[n++] = '[';
+		deep[n++] = '1';
+		for (i = 1; i < k; i++)
+			deep[n++] = ']';
+		deep[n++] = '}';
+		v = smk_json_read_canonical((const uint8_t *)deep, n);
+		ck_assert_int_eq(v != NULL, k == 64);
+		json_decref(v);
+		ck_assert_int_eq(subset_agrees((const uint8_t *)deep, n), k == 64);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("jcs");
 	TCase *tc = tcase_create("python cross-check");
+
+	tcase_set_timeout(tc, 120);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, every_string_byte_as_python_writes_it);
 	tcase_add_test(tc, policy_documents_as_python_writes_them);
 	tcase_add_test(tc, python_refuses_upper_case_escapes);
 	tcase_add_test(tc, reader_accepts_jcs_and_the_older_form_only);
+	tcase_add_test(tc, subset_reader_takes_only_canonical_documents);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -52,6 +53,38 @@ static void check(const char *curve_or_rsa)
 	EVP_PKEY_free(k);
 }
 
+/* The SPKI of a point as a CV request carries it (cvc_spki_der_ec) is the
+ * SPKI OpenSSL writes for the key made of that point, on every curve. */
+START_TEST(spki_of_a_point_is_the_keys)
+{
+	size_t n, i;
+	const smk_curve *list = curve_list(&n);
+
+	for (i = 0; i < n; i++) {
+		EVP_PKEY *k = tu_keygen(OBJ_nid2sn(list[i].nid));
+		uint8_t pt[1 + 2 * 66];
+		size_t len = 0;
+		smk_buf der = SMK_BUF_INIT;
+		unsigned char *ref = NULL;
+		int rn = i2d_PUBKEY(k, &ref);
+		smk_err e;
+
+		ck_assert_int_gt(rn, 0);
+		ck_assert_int_eq(
+		    EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pt, sizeof(pt), &len), 1);
+		ck_assert_int_eq(smk_buf_add(&der, "x", 1), 0); /* appended, not overwritten */
+		ck_assert_msg(cvc_spki_der_ec(&list[i], pt, len, &der, &e) == 0, "%s: %s",
+			      list[i].name, e.msg);
+		ck_assert_msg(der.len == 1 + (size_t)rn &&
+				  memcmp(der.data + 1, ref, (size_t)rn) == 0,
+			      "%s: SPKI of the point differs from i2d_PUBKEY's", list[i].name);
+		OPENSSL_free(ref);
+		smk_buf_free(&der);
+		EVP_PKEY_free(k);
+	}
+}
+END_TEST
+
 START_TEST(spki_is_what_openssl_encodes)
 {
 	static const char *const keys[] = {
@@ -70,6 +103,7 @@ static Suite *spki_suite(void)
 	TCase *tc = tcase_create("spki");
 
 	tcase_add_test(tc, spki_is_what_openssl_encodes);
+	tcase_add_test(tc, spki_of_a_point_is_the_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
