@@ -136,6 +136,16 @@ static int subset_word(struct subset *s, const char *w, size_t len)
 	return 1;
 }
 
+/* Whether the next byte closes an empty container with close (then taken). */
+static int subset_closes(struct subset *s, char close)
+{
+	if (s->i < s->n && s->p[s->i] == (uint8_t)close) {
+		s->i++;
+		return 1;
+	}
+	return 0;
+}
+
 static json_t *subset_object(struct subset *s, unsigned depth)
 {
 	json_t *o = json_object();
@@ -146,10 +156,8 @@ static json_t *subset_object(struct subset *s, unsigned depth)
 	s->i++; /* '{' */
 	if (!o)
 		return NULL;
-	if (s->i < s->n && s->p[s->i] == '}') {
-		s->i++;
+	if (subset_closes(s, '}'))
 		return o;
-	}
 	for (;;) {
 		json_t *v;
 		int order = 1;
@@ -190,22 +198,15 @@ static json_t *subset_array(struct subset *s, unsigned depth)
 	json_t *a = json_array();
 
 	s->i++; /* '[' */
-	if (!a)
-		return NULL;
-	if (s->i < s->n && s->p[s->i] == ']') {
-		s->i++;
+	if (a && subset_closes(s, ']'))
 		return a;
-	}
-	for (;;) {
+	/* values separated by ',' up to the ']' */
+	do {
 		if (json_array_append_new(a, subset_value(s, depth + 1)) < 0 || s->i >= s->n)
 			break;
-		if (s->p[s->i] == ']') {
-			s->i++;
+		if (subset_closes(s, ']'))
 			return a;
-		}
-		if (s->p[s->i++] != ',')
-			break;
-	}
+	} while (s->p[s->i++] == ',');
 	json_decref(a);
 	return NULL;
 }
