@@ -554,7 +554,7 @@ int config_parse(const char *file, const uint8_t *text, size_t len, config **out
 	x.c->limits.clients_per_uid = 16;
 	x.c->limits.request_timeout_ms = 10000;
 	x.c->limits.idle_timeout_ms = 60000;
-	x.c->limits.checkpoint_hold_ms = 250;
+	x.c->limits.checkpoint_hold_ms = 100;
 	x.c->limits.signature_hold_ms = 1000;
 	x.c->retry_min_s = 2;
 	x.c->retry_max_s = 300;

@@ -60,7 +60,8 @@ fleet_setup() {
 }
 
 # fleet_config N: smkeyd.yaml naming devices 1..N+1 by serial, the archive
-# key on device 1 (the notary's own card).
+# key on device 1 (the notary's own card); SMK_BENCH_HOLD_MS, when set, is
+# its limits.checkpoint-hold-ms (as in tests/bench/run scaling).
 fleet_config() {
 	local n=$1 k devs=
 	for ((k = 1; k <= n + 1; k++)); do
@@ -76,7 +77,7 @@ devices:
 ${devs%$'\n'}
 archive-key:
   device: $(fleet_serial 1)
-limits: {clients-per-uid: 64}
+limits: {clients-per-uid: 64${SMK_BENCH_HOLD_MS:+, checkpoint-hold-ms: $SMK_BENCH_HOLD_MS}}
 retry: {min: 1, max: 5}
 CONF
 }

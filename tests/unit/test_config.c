@@ -85,7 +85,7 @@ START_TEST(defaults_and_relative_paths)
 	ck_assert_str_eq(c->socket_path, "/run/smkeyd/smkeyd.sock");
 	ck_assert_uint_eq(c->limits.queue, 16);
 	ck_assert_uint_eq(c->limits.message_size, 64 * 1024);
-	ck_assert_uint_eq(c->limits.checkpoint_hold_ms, 250);
+	ck_assert_uint_eq(c->limits.checkpoint_hold_ms, 100);
 	ck_assert_uint_eq(c->limits.clients_per_uid, 16);
 	ck_assert_uint_eq(c->limits.request_timeout_ms, 10000);
 	ck_assert_uint_eq(c->limits.idle_timeout_ms, 60000);
