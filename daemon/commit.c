@@ -62,6 +62,7 @@ void commit_record(device *d, job *j)
 	device *adev = eng->archive_dev; /* set before the commit was queued */
 	archive_signer s;
 	archive_commit_req req;
+	int failed;
 
 	memset(&req, 0, sizeof(req));
 	req.request_id = j->request_id;
@@ -85,9 +86,13 @@ void commit_record(device *d, job *j)
 		/* the record closed the intent: nothing is left to recover */
 		pending_remove(eng, j->request_id);
 	}
+	/* read before the job joins the batch: from then on the archive
+	 * device's worker may cover (or fail) the batch and the loop answer
+	 * and free the job */
+	failed = j->rc < 0;
 	pthread_mutex_lock(&eng->lock);
 	eng->commits_queued--;
-	if (j->rc == 0) {
+	if (!failed) {
 		if (STAILQ_EMPTY(&adev->uncovered))
 			adev->batch_first = worker_mono_s();
 		STAILQ_INSERT_TAIL(&adev->uncovered, j, next_batch);
@@ -96,7 +101,7 @@ void commit_record(device *d, job *j)
 	/* the batch may be waiting for this record */
 	pthread_cond_signal(&adev->wake);
 	pthread_mutex_unlock(&eng->lock);
-	if (j->rc < 0)
+	if (failed)
 		op_post(&j->base, GENERATE_COMMITTED, ENGINE_ARCHIVED);
 }
 
