@@ -149,8 +149,11 @@ static void mutate(const struct mut *m, smk_buf *a)
 	default: /* more data */
 		FZ_CHECK(smk_buf_add(&out, a->data, dlen) == 0);
 		FZ_CHECK(smk_buf_add(&out, m->bytes, m->n) == 0);
-		if (m->pos & 1) /* ... a lot more */
-			for (p = 0; p < (size_t)(m->pos >> 1) % 64; p++)
+		/* ... a lot more: up to an answer no card gives (extended
+		 * length's 65,536 + SW), not more, or several such mutations of
+		 * one answer multiply it past the fuzzer's memory limit */
+		if (m->pos & 1)
+			for (p = 0; p < (size_t)(m->pos >> 1) % 64 && out.len + dlen <= 65538; p++)
 				FZ_CHECK(smk_buf_add(&out, a->data, dlen) == 0);
 		break;
 	}
