@@ -52,6 +52,8 @@ import sys
 import time
 
 SELECT_APPLET = bytes.fromhex("00A4040C0BE82B0601040181C31F0201")
+# how long a card taken out of the reader stays out (see Relay.close_vpcd)
+REMOVED_S = 1.5
 VERIFY_STATUS = bytes.fromhex("00200081")
 
 
@@ -109,6 +111,8 @@ class Relay:
         self.card = None
         self.card2 = None
         self.vpcd = None
+        # no reconnect to vpcd before this time (see close_vpcd)
+        self.out_until = 0.0
         self.counts = {"apdus": 0, "control": {}}
 
     def tally(self, msg):
@@ -153,12 +157,19 @@ class Relay:
             if self.swapped:
                 self.swapped = False
                 log("swap ended: the first card is back, reinserted")
-                self.close_vpcd()
+                self.close_vpcd(REMOVED_S)
 
-    def close_vpcd(self):
+    def close_vpcd(self, out_s=0.0):
+        """Close the reader's side; with out_s, stay out that long first.
+
+        A card taken out and put back must stay out for more than one of
+        pcscd's presence polls (400 ms): if pcscd only learns of the
+        removal from a failed reset, it marks the reader empty, and its
+        poller, which never saw the card leave, never powers it again."""
         if self.vpcd is not None:
             self.vpcd.close()
             self.vpcd = None
+        self.out_until = time.monotonic() + out_s
 
     def wait(self, ms):
         if ms:
@@ -193,6 +204,9 @@ class Relay:
                 log("card connected")
             self.accept_second()
             if self.vpcd is None:
+                if time.monotonic() < self.out_until:
+                    time.sleep(0.05)
+                    continue
                 try:
                     self.vpcd = socket.create_connection(("127.0.0.1", self.args.vpcd))
                 except OSError:
@@ -204,7 +218,7 @@ class Relay:
                 self.serve_one()
             except ConnectionError as exc:
                 log("connection ended (%s): card and reader disconnected" % exc)
-                self.close_vpcd()
+                self.close_vpcd(REMOVED_S)
                 self.card.close()
                 self.card = None
 
