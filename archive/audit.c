@@ -26,6 +26,7 @@
 
 #include "../common/show.h"
 #include "../common/sigcount.h"
+#include "audit_pool.h"
 #include "chaincache.h"
 #include "checkpoint.h"
 #include "logkey.h"
@@ -325,7 +326,14 @@ static int prev_of_range(archive *a, struct audit *au, const archive_checkpoint 
  * is verified, and printed once all of it is. */
 #define BATCH_PER_JOB 128
 #define BATCH_MIN 256
-#define JOBS_MAX 256
+
+/* The batch size for jobs threads. */
+static size_t batch_cap(unsigned jobs)
+{
+	if (jobs > AUDIT_POOL_JOBS_MAX)
+		jobs = AUDIT_POOL_JOBS_MAX;
+	return jobs * BATCH_PER_JOB < BATCH_MIN ? BATCH_MIN : jobs * BATCH_PER_JOB;
+}
 
 /* One record as read from the store, and what auditing it gave. */
 struct slot {
@@ -356,39 +364,26 @@ struct cursor {
 	int have_prev, done;
 };
 
-struct worker {
-	struct pool *pool;
-	pthread_t thread;
-	smk_sigcount sigs;
-};
-
-/* The threads that verify a batch; the thread that reads the records
- * verifies too once it has read the next batch. */
-struct pool {
+/* What verifying a record needs besides the record. */
+struct record_ctx {
 	archive *a;
 	struct audit *au;
 	const archive_audit_opts *o;
-	pthread_mutex_t lock;
-	pthread_cond_t go, done;
-	struct batch *b; /* the batch being verified, or NULL */
-	size_t next;	 /* its next slot to take */
-	size_t left;	 /* its slots not finished */
-	unsigned round;	 /* counts the batches handed out */
-	int quit;
-	struct worker *w;
-	unsigned nw;
 };
 
-static void audit_slot(struct pool *p, struct slot *s)
+/* audit_pool_fn: audit one record (a struct slot) into its own buffer. */
+static void audit_slot(void *ctx, void *item)
 {
+	struct record_ctx *rc = ctx;
+	struct slot *s = item;
 	struct audit w;
 	FILE *f;
 	int have_leaf;
 
 	memset(&w, 0, sizeof(w));
-	w.akey = p->au->akey;
-	w.chains = p->au->chains;
-	w.db_lock = p->au->db_lock;
+	w.akey = rc->au->akey;
+	w.chains = rc->au->chains;
+	w.db_lock = rc->au->db_lock;
 	f = open_memstream(&s->text, &s->text_len);
 	if (!f) {
 		s->failed = 1;
@@ -397,7 +392,7 @@ static void audit_slot(struct pool *p, struct slot *s)
 	}
 	w.out = f;
 	have_leaf = audit_record(
-	    p->a, &w, p->o, s->seq, s->has_request_id ? (const char *)s->request_id.data : NULL,
+	    rc->a, &w, rc->o, s->seq, s->has_request_id ? (const char *)s->request_id.data : NULL,
 	    s->canon.data, s->canon.len, s->sig.data, s->sig.len, s->prev, s->have_prev, s->leaf);
 	if (fclose(f) != 0) {
 		s->failed = 1;
@@ -407,118 +402,6 @@ static void audit_slot(struct pool *p, struct slot *s)
 		s->failed = 1;
 	}
 	s->c = w.c;
-}
-
-/* Verify the slots of the current batch that nobody took yet; p->lock is
- * held on entry and on return. */
-static void take_slots(struct pool *p)
-{
-	while (p->b && p->next < p->b->n) {
-		struct slot *s = &p->b->v[p->next++];
-
-		pthread_mutex_unlock(&p->lock);
-		audit_slot(p, s);
-		pthread_mutex_lock(&p->lock);
-		if (--p->left == 0)
-			pthread_cond_broadcast(&p->done);
-	}
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct pool *p = w->pool;
-	unsigned seen = 0;
-
-	smk_sigcount_attach(&w->sigs);
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!p->quit && p->round == seen)
-			pthread_cond_wait(&p->go, &p->lock);
-		if (p->quit)
-			break;
-		seen = p->round;
-		take_slots(p);
-	}
-	pthread_mutex_unlock(&p->lock);
-	smk_sigcount_attach(NULL);
-	return NULL;
-}
-
-/* Hand batch b to the pool's threads. */
-static void pool_start(struct pool *p, struct batch *b)
-{
-	pthread_mutex_lock(&p->lock);
-	p->b = b;
-	p->next = 0;
-	p->left = b->n;
-	p->round++;
-	pthread_cond_broadcast(&p->go);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Verify what is left of the batch on this thread too, and wait for the
- * rest of it. */
-static void pool_finish(struct pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	take_slots(p);
-	while (p->left)
-		pthread_cond_wait(&p->done, &p->lock);
-	p->b = NULL;
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Start jobs - 1 threads (the calling thread is the last one); fewer when
- * the system gives no more, which changes nothing but the time taken. */
-static int pool_init(struct pool *p, archive *a, struct audit *au, const archive_audit_opts *o,
-		     unsigned jobs, smk_err *e)
-{
-	unsigned i;
-
-	memset(p, 0, sizeof(*p));
-	p->a = a;
-	p->au = au;
-	p->o = o;
-	if (pthread_mutex_init(&p->lock, NULL) != 0)
-		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
-	if (pthread_cond_init(&p->go, NULL) != 0) {
-		pthread_mutex_destroy(&p->lock);
-		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
-	}
-	if (pthread_cond_init(&p->done, NULL) != 0) {
-		pthread_cond_destroy(&p->go);
-		pthread_mutex_destroy(&p->lock);
-		return smk_fail(e, SMK_E_NOMEM, "audit: cannot create the threads' lock");
-	}
-	if (jobs > 1 && !(p->w = calloc(jobs - 1, sizeof(*p->w))))
-		jobs = 1;
-	for (i = 0; i + 1 < jobs; i++) {
-		p->w[i].pool = p;
-		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0)
-			break;
-		p->nw++;
-	}
-	return 0;
-}
-
-/* Stop the threads; their signature counts join the audit's. */
-static void pool_free(struct pool *p)
-{
-	unsigned i;
-
-	pthread_mutex_lock(&p->lock);
-	p->quit = 1;
-	pthread_cond_broadcast(&p->go);
-	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < p->nw; i++) {
-		pthread_join(p->w[i].thread, NULL);
-		smk_sigcount_add(&p->au->sigs, &p->w[i].sigs);
-	}
-	free(p->w);
-	pthread_cond_destroy(&p->done);
-	pthread_cond_destroy(&p->go);
-	pthread_mutex_destroy(&p->lock);
 }
 
 static void batch_free(struct batch *b)
@@ -653,9 +536,9 @@ static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o
 {
 	struct batch b[2];
 	struct cursor cur;
-	struct pool p;
-	unsigned jobs = o->jobs;
-	size_t cap;
+	struct record_ctx ctx = {a, au, o};
+	audit_pool p;
+	size_t cap = batch_cap(o->jobs);
 	int rc = -1, i = 0;
 
 	memset(b, 0, sizeof(b));
@@ -664,11 +547,6 @@ static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o
 	cur.have_prev = have_prev;
 	if (have_prev)
 		memcpy(cur.prev, prev, 32);
-	if (jobs < 1)
-		jobs = 1;
-	if (jobs > JOBS_MAX)
-		jobs = JOBS_MAX;
-	cap = jobs * BATCH_PER_JOB < BATCH_MIN ? BATCH_MIN : jobs * BATCH_PER_JOB;
 	if (archive_db_prepare(a,
 			       "SELECT seq, request_id, canonical, signature FROM records"
 			       " WHERE seq >= ? AND seq < ? ORDER BY seq",
@@ -676,27 +554,27 @@ static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o
 		return -1;
 	sqlite3_bind_int64(cur.st, 1, (sqlite3_int64)from);
 	sqlite3_bind_int64(cur.st, 2, (sqlite3_int64)to);
-	if (pool_init(&p, a, au, o, jobs, e) < 0) {
+	if (audit_pool_init(&p, o->jobs, &au->sigs, e) < 0) {
 		sqlite3_finalize(cur.st);
 		return -1;
 	}
 	if (fill(a, au, &cur, &b[0], cap, e) < 0)
 		goto out;
 	while (b[i].n) {
-		pool_start(&p, &b[i]);
+		audit_pool_start(&p, b[i].v, b[i].n, sizeof(struct slot), audit_slot, &ctx);
 		/* the next batch is read while this one is verified */
 		if (fill(a, au, &cur, &b[!i], cap, e) < 0) {
-			pool_finish(&p);
+			audit_pool_finish(&p);
 			goto out;
 		}
-		pool_finish(&p);
+		audit_pool_finish(&p);
 		if (emit(au, &b[i], e) < 0)
 			goto out;
 		i = !i;
 	}
 	rc = 0;
 out:
-	pool_free(&p);
+	audit_pool_free(&p);
 	sqlite3_finalize(cur.st);
 	batch_free(&b[0]);
 	batch_free(&b[1]);
@@ -744,80 +622,115 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 	return 0;
 }
 
-static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
-{
-	sqlite3_stmt *st;
-	uint64_t count = 0, prev_size = 0, last_size = 0;
-	uint8_t prev_root[32];
-	int rc;
+/* One stored checkpoint, and what opening it with the archive key gave. */
+struct cp_slot {
+	uint64_t size; /* the size it is stored under */
+	smk_buf note;
+	archive_checkpoint cp;
+	int opened; /* 0: ce says why not */
+	smk_err ce;
+};
 
-	fprintf(au->out, "\nCheckpoints%s\n", au->from ? " (from the earlier one on)" : "");
-	if (archive_db_prepare(
-		a, "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size", &st, e) < 0)
+/* Where the walk over the checkpoints stands. */
+struct cp_walk {
+	uint64_t count, prev_size, last_size;
+	uint8_t prev_root[32];
+};
+
+/* audit_pool_fn: check one checkpoint's signature by the archive key. */
+static void open_checkpoint(void *ctx, void *item)
+{
+	struct audit *au = ctx;
+	struct cp_slot *s = item;
+
+	s->opened =
+	    archive_checkpoint_open_key(s->note.data, s->note.len, &au->ckey, &s->cp, &s->ce) == 0;
+}
+
+/* Read the next checkpoints (at most cap) into v; *n: how many, 0 once
+ * *done is set (SQLite would start over on a step after the last row). */
+static int read_checkpoints(archive *a, struct audit *au, sqlite3_stmt *st, struct cp_slot *v,
+			    size_t cap, size_t *n, int *done, smk_err *e)
+{
+	int rc = SQLITE_ROW;
+
+	*n = 0;
+	if (*done)
+		return 0;
+	pthread_mutex_lock(au->db_lock);
+	while (*n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cp_slot *s = &v[*n];
+
+		s->size = (uint64_t)sqlite3_column_int64(st, 0);
+		smk_buf_reset(&s->note);
+		if (smk_buf_add(&s->note, sqlite3_column_blob(st, 1),
+				(size_t)sqlite3_column_bytes(st, 1)) < 0) {
+			pthread_mutex_unlock(au->db_lock);
+			return smk_fail(e, SMK_E_NOMEM,
+					"audit: out of memory reading checkpoint %" PRIu64,
+					s->size);
+		}
+		(*n)++;
+	}
+	pthread_mutex_unlock(au->db_lock);
+	*done = rc != SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return archive_db_fail(a, "read checkpoints", e);
+	return 0;
+}
+
+/* A checkpoint whose signature was checked: its size, its root over the
+ * records read, and that it extends the one before (what a witness would
+ * check). */
+static int check_checkpoint(struct audit *au, const struct cp_slot *s, struct cp_walk *w,
+			    smk_err *e)
+{
+	uint64_t size = s->size;
+	uint8_t root[32];
+
+	if (!s->opened) {
+		problem(au, "checkpoint %" PRIu64 ": %s", size, s->ce.msg);
+		return 0;
+	}
+	if (s->cp.size != size) {
+		problem(au, "checkpoint %" PRIu64 ": stored under size %" PRIu64, s->cp.size, size);
+		return 0;
+	}
+	if (size > au->nleaves) {
+		problem(au,
+			"checkpoint %" PRIu64 ": the log has only %" PRIu64 " records (truncated?)",
+			size, au->nleaves);
+		return 0;
+	}
+	if (merkle_tree_root(&au->tree, size, root, e) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)au->from);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t size = (uint64_t)sqlite3_column_int64(st, 0);
-		archive_checkpoint cp;
-		uint8_t root[32];
+	if (memcmp(root, s->cp.root, 32) != 0) {
+		problem(au, "checkpoint %" PRIu64 ": root hash does not match records 0..%" PRIu64,
+			size, size - 1);
+		return 0;
+	}
+	if (w->prev_size) {
+		smk_buf proof = SMK_BUF_INIT;
 		smk_err ce;
 
-		count++;
-		last_size = size;
-		if (!au->ckey.pub)
-			continue;
-		if (archive_checkpoint_open_key(sqlite3_column_blob(st, 1),
-						(size_t)sqlite3_column_bytes(st, 1), &au->ckey, &cp,
-						&ce) < 0) {
-			problem(au, "checkpoint %" PRIu64 ": %s", size, ce.msg);
-			continue;
-		}
-		if (cp.size != size) {
-			problem(au, "checkpoint %" PRIu64 ": stored under size %" PRIu64, cp.size,
-				size);
-			continue;
-		}
-		if (size > au->nleaves) {
-			problem(au,
-				"checkpoint %" PRIu64 ": the log has only %" PRIu64
-				" records (truncated?)",
-				size, au->nleaves);
-			continue;
-		}
-		if (merkle_tree_root(&au->tree, size, root, e) < 0) {
-			sqlite3_finalize(st);
-			return -1;
-		}
-		if (memcmp(root, cp.root, 32) != 0) {
-			problem(au,
-				"checkpoint %" PRIu64
-				": root hash does not match records 0..%" PRIu64,
-				size, size - 1);
-			continue;
-		}
-		/* each checkpoint extends the one before (what a witness would check) */
-		if (prev_size) {
-			smk_buf proof = SMK_BUF_INIT;
-
-			if (merkle_tree_consistency_proof(&au->tree, size, prev_size, &proof, e) <
-				0 ||
-			    merkle_verify_consistency(prev_size, size, prev_root, cp.root,
-						      proof.data, proof.len, &ce) < 0)
-				problem(au,
-					"checkpoint %" PRIu64
-					" does not extend checkpoint %" PRIu64,
-					size, prev_size);
-			smk_buf_free(&proof);
-		}
-		prev_size = size;
-		memcpy(prev_root, cp.root, 32);
+		if (merkle_tree_consistency_proof(&au->tree, size, w->prev_size, &proof, e) < 0 ||
+		    merkle_verify_consistency(w->prev_size, size, w->prev_root, s->cp.root,
+					      proof.data, proof.len, &ce) < 0)
+			problem(au, "checkpoint %" PRIu64 " does not extend checkpoint %" PRIu64,
+				size, w->prev_size);
+		smk_buf_free(&proof);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return archive_db_fail(a, "read checkpoints", e);
-	if (count == 0 && au->nleaves)
+	w->prev_size = size;
+	memcpy(w->prev_root, s->cp.root, 32);
+	return 0;
+}
+
+/* After the walk: whether the latest good checkpoint covers every record. */
+static void checkpoints_cover(struct audit *au, const struct cp_walk *w)
+{
+	if (w->count == 0 && au->nleaves)
 		problem(au, "no checkpoint at all for %" PRIu64 " records", au->nleaves);
-	else if (prev_size && prev_size == last_size && prev_size < au->nleaves)
+	else if (w->prev_size && w->prev_size == w->last_size && w->prev_size < au->nleaves)
 		/* group commit: records are stored one by one and a checkpoint
 		 * follows; a stop in between leaves a tail the next one covers.
 		 * Format-3 records in it are authenticated by nothing yet. */
@@ -826,13 +739,63 @@ static int audit_checkpoints(archive *a, struct audit *au, smk_err *e)
 			" are not covered by a checkpoint yet (committed after the latest;"
 			" the daemon signs one at its next commit or start); those of format 3"
 			" are not authenticated until one covers them\n",
-			prev_size, au->nleaves - 1);
-	else if (prev_size && prev_size != au->nleaves)
+			w->prev_size, au->nleaves - 1);
+	else if (w->prev_size && w->prev_size != au->nleaves)
 		problem(au, "the latest good checkpoint covers %" PRIu64 " of %" PRIu64 " records",
-			prev_size, au->nleaves);
-	fprintf(au->out, "  %" PRIu64 " checkpoints; latest verified size %" PRIu64 "\n", count,
-		prev_size);
-	return 0;
+			w->prev_size, au->nleaves);
+}
+
+/* Every checkpoint from au->from on, in size order: the signatures are
+ * checked on the audit's threads a batch at a time, the rest in order. */
+static int audit_checkpoints(archive *a, struct audit *au, const archive_audit_opts *o, smk_err *e)
+{
+	struct cp_walk w;
+	struct cp_slot *v;
+	sqlite3_stmt *st;
+	audit_pool p;
+	size_t cap = batch_cap(o->jobs), n, i;
+	int rc = -1, done = 0;
+
+	memset(&w, 0, sizeof(w));
+	fprintf(au->out, "\nCheckpoints%s\n", au->from ? " (from the earlier one on)" : "");
+	if (!(v = calloc(cap, sizeof(*v))))
+		return smk_fail(e, SMK_E_NOMEM, "audit: out of memory");
+	if (archive_db_prepare(a,
+			       "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size",
+			       &st, e) < 0) {
+		free(v);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)au->from);
+	if (audit_pool_init(&p, o->jobs, &au->sigs, e) < 0)
+		goto out_st;
+	for (;;) {
+		if (read_checkpoints(a, au, st, v, cap, &n, &done, e) < 0)
+			goto out;
+		if (n == 0)
+			break;
+		w.count += n;
+		w.last_size = v[n - 1].size;
+		if (!au->ckey.pub)
+			continue; /* load_archive_key said why none can be opened */
+		audit_pool_start(&p, v, n, sizeof(*v), open_checkpoint, au);
+		audit_pool_finish(&p);
+		for (i = 0; i < n; i++)
+			if (check_checkpoint(au, &v[i], &w, e) < 0)
+				goto out;
+	}
+	checkpoints_cover(au, &w);
+	fprintf(au->out, "  %" PRIu64 " checkpoints; latest verified size %" PRIu64 "\n", w.count,
+		w.prev_size);
+	rc = 0;
+out:
+	audit_pool_free(&p);
+out_st:
+	sqlite3_finalize(st);
+	for (i = 0; i < cap; i++)
+		smk_buf_free(&v[i].note);
+	free(v);
+	return rc;
 }
 
 /* --since, before the records: the earlier checkpoint, trusted (an earlier
@@ -1152,7 +1115,7 @@ int archive_audit(archive *a, const archive_audit_opts *o, FILE *report, unsigne
 	audit_log_key(&au, o);
 	if (o->since)
 		since_start(a, &au, o, &old, &since_ok);
-	if (audit_records(a, &au, o, &old, e) < 0 || audit_checkpoints(a, &au, e) < 0)
+	if (audit_records(a, &au, o, &old, e) < 0 || audit_checkpoints(a, &au, o, e) < 0)
 		goto out;
 	if (since_ok)
 		audit_since(a, &au, o, &old);

@@ -267,6 +267,44 @@ START_TEST(planted_problems_same_report_on_any_number_of_threads)
 }
 END_TEST
 
+/* More records and checkpoints than one batch holds (256 on one thread):
+ * the batches after the first are read and verified like the first, and
+ * a checkpoint's problem in a later batch is named like any other. */
+START_TEST(records_and_checkpoints_beyond_one_batch)
+{
+	EVP_PKEY *issuer = tu_keygen("P-256");
+	smk_buf report = SMK_BUF_INIT;
+	unsigned problems;
+
+	fill_archive(300, issuer);
+	problems = audit_every_way(P.path, &report);
+	ck_assert_msg(problems == 0, "%u problems:\n%s", problems, tail_of(&report));
+	ck_assert_msg(has(&report, "  401 records (1 archive key, 300 generated, 0 adopted, "
+				   "100 certificate)\n"),
+		      "%s", tail_of(&report));
+	ck_assert_msg(has(&report, "  401 checkpoints; latest verified size 401\n"), "%s",
+		      tail_of(&report));
+	sql(P.path, "DROP TRIGGER checkpoints_no_update;"
+		    /* a checkpoint stored under another size than its own */
+		    "UPDATE checkpoints SET note = (SELECT note FROM checkpoints WHERE size = 300)"
+		    " WHERE size = 350;"
+		    /* a checkpoint changed after it was signed */
+		    "UPDATE checkpoints SET note = CAST(replace(CAST(note AS TEXT),"
+		    " char(10) || '370' || char(10), char(10) || '371' || char(10)) AS BLOB)"
+		    " WHERE size = 370;");
+	problems = audit_every_way(P.path, &report);
+	ck_assert_msg(has(&report, "PROBLEM: checkpoint 300: stored under size 350\n"), "%s",
+		      tail_of(&report));
+	ck_assert_msg(has(&report, "PROBLEM: checkpoint 370: "), "%s", tail_of(&report));
+	ck_assert_msg(!has(&report, "PROBLEM: checkpoint 371"), "%s", tail_of(&report));
+	ck_assert_msg(has(&report, "  401 checkpoints; latest verified size 401\n"), "%s",
+		      tail_of(&report));
+	ck_assert_msg(problems == 2, "%u problems:\n%s", problems, tail_of(&report));
+	smk_buf_free(&report);
+	EVP_PKEY_free(issuer);
+}
+END_TEST
+
 /* `smkey audit` with --jobs: its exit status; stdout and stderr in out */
 static int smkey_audit(const char *args, smk_buf *out)
 {
@@ -371,6 +409,7 @@ static Suite *audit_jobs_suite(void)
 	tcase_add_test(tc, planted_problems_same_report_on_any_number_of_threads);
 	tcase_add_test(tc, smkey_audit_jobs_report_files_are_the_same);
 	tcase_add_test(tc, since_an_earlier_checkpoint_same_report_on_any_number_of_threads);
+	tcase_add_test(tc, records_and_checkpoints_beyond_one_batch);
 	suite_add_tcase(s, tc);
 	return s;
 }
