@@ -195,12 +195,22 @@ static void audit_card(struct audit *au, const archive_record *r)
 		t.domains, t.algs, r->card.relayed ? "; reached through a relay" : "");
 }
 
-/* Audit the record p[0..n) stored as row seq; 1 when leaf is its Merkle
- * leaf hash (the parse computed it), 0 when the record is unreadable. */
+/* A record's place in the hash chain: its leaf and its own hash, and the
+ * hash it names for the record before, which is checked in record order
+ * when the record is printed (emit). */
+struct chain_link {
+	uint8_t leaf[32], hash[32];
+	uint8_t prev[32]; /* as the record says, when named */
+	int named;	  /* the record was read and names a previous hash */
+	char *label;	  /* how the report names the record then */
+};
+
+/* Audit the record p[0..n) stored as row seq; 1 when link holds its leaf,
+ * its hash and what it names (the parse computed them), 0 when the record
+ * is unreadable. */
 static int audit_record(archive *a, struct audit *au, const archive_audit_opts *o, uint64_t seq,
 			const char *request_id, const uint8_t *p, size_t n, const uint8_t *sig,
-			size_t sig_len, const uint8_t prev_hash[32], int have_prev,
-			uint8_t leaf[32])
+			size_t sig_len, struct chain_link *link)
 {
 	archive_record r;
 	const char *label;
@@ -213,7 +223,9 @@ static int audit_record(archive *a, struct audit *au, const archive_audit_opts *
 		au->c.n_unreadable++;
 		return 0;
 	}
-	memcpy(leaf, r.leaf, 32);
+	memcpy(link->leaf, r.leaf, 32);
+	memcpy(link->hash, r.hash, 32);
+	memcpy(link->prev, r.prev, 32);
 	cert = archive_kind_names_key(r.kind);
 	if (cert) {
 		if (strcmp(r.kind, ARCHIVE_KIND_SIGNATURE) == 0)
@@ -279,11 +291,8 @@ static int audit_record(archive *a, struct audit *au, const archive_audit_opts *
 		problem(au, "record %" PRIu64 " (%s): signature by the archive key does not verify",
 			seq, label);
 	}
-	if (have_prev && memcmp(r.prev, prev_hash, 32) != 0)
-		problem(au,
-			"record %" PRIu64
-			" (%s): previous-record hash does not match record %" PRIu64,
-			seq, label, seq - 1);
+	link->named = 1;
+	link->label = strdup(label);
 	if (seq == 0 && (r.alg_count != 1 || r.alg_list[0] != alg_by_name("ecdsa-sha256")->id))
 		problem(au, "record 0: the archive key's policy %s is not sign-only",
 			r.policy_name ? r.policy_name : "(none)");
@@ -341,9 +350,8 @@ struct slot {
 	uint64_t gap_from; /* records gap_from..seq-1 are missing; == seq: none */
 	smk_buf request_id, canon, sig;
 	int has_request_id;
-	uint8_t prev[32]; /* the hash of the record before, when have_prev */
-	int have_prev;
-	uint8_t leaf[32];
+	int have_prev; /* the record before is there, and read before it */
+	struct chain_link link;
 	char *text; /* the record's lines of the report */
 	size_t text_len;
 	struct audit_counts c;
@@ -359,8 +367,8 @@ struct batch {
 /* Where reading the records stands between batches. */
 struct cursor {
 	sqlite3_stmt *st;
-	uint64_t expect; /* the next sequence number if none is missing */
-	uint8_t prev[32];
+	uint64_t expect;  /* the next sequence number if none is missing */
+	uint8_t prev[32]; /* the hash of the record printed last (emit), when have_prev */
 	int have_prev, done;
 };
 
@@ -391,14 +399,15 @@ static void audit_slot(void *ctx, void *item)
 		return;
 	}
 	w.out = f;
-	have_leaf = audit_record(
-	    rc->a, &w, rc->o, s->seq, s->has_request_id ? (const char *)s->request_id.data : NULL,
-	    s->canon.data, s->canon.len, s->sig.data, s->sig.len, s->prev, s->have_prev, s->leaf);
-	if (fclose(f) != 0) {
+	have_leaf = audit_record(rc->a, &w, rc->o, s->seq,
+				 s->has_request_id ? (const char *)s->request_id.data : NULL,
+				 s->canon.data, s->canon.len, s->sig.data, s->sig.len, &s->link);
+	if (fclose(f) != 0 || (s->link.named && !s->link.label)) {
 		s->failed = 1;
 		smk_fail(&s->e, SMK_E_NOMEM, "audit of record %" PRIu64 ": out of memory", s->seq);
 	} else if (!have_leaf &&
-		   merkle_leaf_hash(s->canon.data, s->canon.len, s->leaf, &s->e) < 0) {
+		   (merkle_leaf_hash(s->canon.data, s->canon.len, s->link.leaf, &s->e) < 0 ||
+		    smk_sha256(s->canon.data, s->canon.len, s->link.hash, &s->e) < 0)) {
 		s->failed = 1;
 	}
 	s->c = w.c;
@@ -413,6 +422,7 @@ static void batch_free(struct batch *b)
 		smk_buf_free(&b->v[i].canon);
 		smk_buf_free(&b->v[i].sig);
 		free(b->v[i].text);
+		free(b->v[i].link.label);
 	}
 	free(b->v);
 	memset(b, 0, sizeof(*b));
@@ -474,9 +484,8 @@ static int fill(archive *a, struct audit *au, struct cursor *cur, struct batch *
 		memset(&s->c, 0, sizeof(s->c));
 		s->gap_from = s->seq == cur->expect ? s->seq : cur->expect;
 		s->have_prev = cur->have_prev && s->seq == cur->expect;
-		memcpy(s->prev, cur->prev, 32);
-		if (smk_sha256(s->canon.data, s->canon.len, cur->prev, e) < 0)
-			return -1;
+		free(s->link.label);
+		memset(&s->link, 0, sizeof(s->link));
 		cur->have_prev = 1;
 		cur->expect = s->seq + 1;
 		b->n++;
@@ -497,8 +506,9 @@ static void add_counts(struct audit_counts *to, const struct audit_counts *c)
 	to->n_recovered += c->n_recovered;
 }
 
-/* Print a verified batch in record order and add its leaves to the tree. */
-static int emit(struct audit *au, struct batch *b, smk_err *e)
+/* Print a verified batch in record order, check the hash chain and add the
+ * leaves to the tree; cur->prev: the hash of the record printed last. */
+static int emit(struct audit *au, struct cursor *cur, struct batch *b, smk_err *e)
 {
 	size_t i;
 
@@ -519,7 +529,14 @@ static int emit(struct audit *au, struct batch *b, smk_err *e)
 		free(s->text);
 		s->text = NULL;
 		add_counts(&au->c, &s->c);
-		if (merkle_tree_append(&au->tree, s->leaf, e) < 0)
+		/* the last of the record's checks (audit_record) */
+		if (s->have_prev && s->link.named && memcmp(s->link.prev, cur->prev, 32) != 0)
+			problem(au,
+				"record %" PRIu64
+				" (%s): previous-record hash does not match record %" PRIu64,
+				s->seq, s->link.label, s->seq - 1);
+		memcpy(cur->prev, s->link.hash, 32);
+		if (merkle_tree_append(&au->tree, s->link.leaf, e) < 0)
 			return -1;
 		au->nleaves++;
 	}
@@ -568,7 +585,7 @@ static int audit_range(archive *a, struct audit *au, const archive_audit_opts *o
 			goto out;
 		}
 		audit_pool_finish(&p);
-		if (emit(au, &b[i], e) < 0)
+		if (emit(au, &cur, &b[i], e) < 0)
 			goto out;
 		i = !i;
 	}

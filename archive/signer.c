@@ -39,19 +39,22 @@ void archive_soft_signer(archive_signer *s, EVP_PKEY *key)
 int archive_sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig,
 		       size_t sig_len, smk_err *e)
 {
-	EVP_MD_CTX *md;
-	int rc;
+	uint8_t digest[32];
+	EVP_PKEY_CTX *ctx;
+	int rc = -1;
 
 	if (EVP_PKEY_base_id(pub) != EVP_PKEY_EC)
 		return smk_fail(e, SMK_E_UNSUPPORTED, "archive key is not an EC key");
-	md = EVP_MD_CTX_new();
-	if (!md)
+	if (smk_sha256(msg, len, digest, e) < 0)
+		return -1;
+	/* the digest, then ECDSA over it: no digest context per signature */
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+	if (!ctx)
 		return smk_fail(e, SMK_E_NOMEM, "signature check: out of memory");
 	smk_sigcount_note(pub);
-	rc = EVP_DigestVerifyInit(md, NULL, smk_sha256_md(), NULL, pub) == 1
-		 ? EVP_DigestVerify(md, sig, sig_len, msg, len)
-		 : -1;
-	EVP_MD_CTX_free(md);
+	if (EVP_PKEY_verify_init(ctx) > 0)
+		rc = EVP_PKEY_verify(ctx, sig, sig_len, digest, sizeof(digest));
+	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	if (rc != 1)
 		return smk_fail(e, SMK_E_SIGNATURE,

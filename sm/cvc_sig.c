@@ -9,6 +9,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../common/sigcount.h"
@@ -25,6 +26,57 @@ static int key_matches(EVP_PKEY *key, const cvc_alg *alg)
 	if (alg->keytype == SMK_KEY_EC)
 		return EVP_PKEY_is_a(key, "EC");
 	return EVP_PKEY_is_a(key, "RSA");
+}
+
+/* The digests the CVC algorithms name, fetched once per process: an
+ * implicit fetch by name on every verification looks the name up in
+ * OpenSSL's method store each time, and smkey audit verifies a few
+ * signatures per record. Read-only once fetched. */
+static const char *const md_names[] = {"SHA1", "SHA224", "SHA256", "SHA384", "SHA512"};
+static EVP_MD *mds[sizeof(md_names) / sizeof(md_names[0])];
+static pthread_once_t mds_once = PTHREAD_ONCE_INIT;
+
+static void fetch_mds(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
+		mds[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
+	ERR_clear_error();
+}
+
+static const EVP_MD *md_of(const char *name)
+{
+	size_t i;
+
+	pthread_once(&mds_once, fetch_mds);
+	for (i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
+		if (strcmp(name, md_names[i]) == 0)
+			return mds[i];
+	return NULL;
+}
+
+/* ECDSA over msg: its digest, then the signature over that (EVP_PKEY_verify
+ * on a digest needs no digest context and no fetch); 1, 0 or < 0 as
+ * EVP_PKEY_verify, -2 when OpenSSL cannot try. */
+static int ecdsa_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n,
+			const unsigned char *der, size_t der_len)
+{
+	const EVP_MD *md = md_of(alg->md);
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	EVP_PKEY_CTX *pctx;
+	int r = -2;
+
+	if (!md || EVP_Digest(msg, n, digest, &dlen, md, NULL) != 1)
+		return -2;
+	pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	if (pctx && EVP_PKEY_verify_init(pctx) > 0) {
+		smk_sigcount_note(key);
+		r = EVP_PKEY_verify(pctx, der, der_len, digest, dlen);
+	}
+	EVP_PKEY_CTX_free(pctx);
+	return r;
 }
 
 static int setup_pss(EVP_PKEY_CTX *pctx, const cvc_alg *alg)
@@ -82,13 +134,17 @@ int cvc_verify(EVP_PKEY *key, const cvc_alg *alg, const uint8_t *msg, size_t n, 
 		return smk_fail(e, SMK_E_SIGNATURE, "signature: %zu bytes, the RSA modulus has %d",
 				sig_len, EVP_PKEY_get_size(key));
 	}
-	md = EVP_MD_CTX_new();
-	if (md && EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, key, NULL) > 0 &&
-	    setup_pss(pctx, alg)) {
-		smk_sigcount_note(key);
-		r = EVP_DigestVerify(md, check, check_len, msg, n);
+	if (alg->keytype == SMK_KEY_EC) {
+		r = ecdsa_verify(key, alg, msg, n, check, check_len);
+	} else {
+		md = EVP_MD_CTX_new();
+		if (md && EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, key, NULL) > 0 &&
+		    setup_pss(pctx, alg)) {
+			smk_sigcount_note(key);
+			r = EVP_DigestVerify(md, check, check_len, msg, n);
+		}
+		EVP_MD_CTX_free(md);
 	}
-	EVP_MD_CTX_free(md);
 	OPENSSL_free(der);
 	ERR_clear_error();
 	if (r == 1)
