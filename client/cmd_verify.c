@@ -449,13 +449,14 @@ static int check_apk(const char *path, const archive_verified *v)
 }
 
 /* --signed FILE: is FILE what the signature record signed? 0 yes, 1 no
- * (or not a signature bundle), 2 unreadable. */
+ * (or not a signature bundle), 2 unreadable. FILE is read through the hash,
+ * whatever its size (smkey sign signs files of any size). */
 static int check_signed(const char *path, const archive_verified *v)
 {
-	smk_buf in = SMK_BUF_INIT;
+	FILE *f;
 	uint8_t digest[32];
 	smk_err e;
-	int rc = 2;
+	int rc;
 
 	if (!v->has_sig) {
 		printf("  FAILED  --signed %s: the bundle is not a signature record's\n",
@@ -464,28 +465,28 @@ static int check_signed(const char *path, const archive_verified *v)
 		fprintf(stderr, "smkey verify: --signed needs a signature record's bundle\n");
 		return 1;
 	}
-	if (read_input(path, &in) < 0) {
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL) {
 		fprintf(stderr, "smkey verify: cannot read %s\n", smk_show(path));
-		goto out;
+		return 2;
 	}
-	if (smk_sha256(in.data, in.len, digest, &e) < 0) {
-		fprintf(stderr, "smkey verify: %s: %s\n", smk_show(path), smk_show(e.msg));
-		goto out;
+	rc = smk_sha256_stream(NULL, 0, f, path, digest, NULL, &e);
+	if (f != stdin)
+		fclose(f);
+	if (rc < 0) {
+		fprintf(stderr, "smkey verify: %s\n", smk_show(e.msg));
+		return 2;
 	}
 	if (archive_sig_matches_file(&v->cert_record, digest, &e) < 0) {
 		printf("  FAILED  signed file %s: %s\n", smk_show(path), smk_show(e.msg));
 		fflush(stdout);
 		fprintf(stderr, "smkey verify: --signed %s: %s\n", smk_show(path), smk_show(e.msg));
-		rc = 1;
-		goto out;
+		return 1;
 	}
 	printf("  ok  signed file %s: its SHA-256 is the one record %" PRIu64
 	       " holds, signed with the attested key\n",
 	       smk_show(path), v->cert_record.seq);
-	rc = 0;
-out:
-	smk_buf_free(&in);
-	return rc;
+	return 0;
 }
 
 /* The pinned logs: --log values, then DIR/logs. */

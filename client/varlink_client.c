@@ -188,8 +188,8 @@ int vlc_report_error(const char *cmd, const varlink_reply *r)
 	return SMKEY_EXIT_FAILED;
 }
 
-int vlc_simple(const char *cmd, const char *socket_path, const char *method, json_t *params,
-	       json_t **msg, varlink_reply *reply)
+int vlc_call(const char *cmd, const char *socket_path, const char *method, json_t *params,
+	     json_t **msg, varlink_reply *reply)
 {
 	vlc c;
 	smk_err e;
@@ -206,6 +206,16 @@ int vlc_simple(const char *cmd, const char *socket_path, const char *method, jso
 		fprintf(stderr, "smkey %s: %s\n", cmd, smk_show(e.msg));
 		return SMKEY_EXIT_UNREACHABLE;
 	}
+	return SMKEY_EXIT_OK;
+}
+
+int vlc_simple(const char *cmd, const char *socket_path, const char *method, json_t *params,
+	       json_t **msg, varlink_reply *reply)
+{
+	int rc = vlc_call(cmd, socket_path, method, params, msg, reply);
+
+	if (rc != SMKEY_EXIT_OK)
+		return rc;
 	if (reply->error) {
 		rc = vlc_report_error(cmd, reply);
 		json_decref(*msg);

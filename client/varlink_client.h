@@ -37,9 +37,15 @@ int vlc_send(vlc *c, const char *method, json_t *params, int flags, smk_err *e);
  * broke or the daemon closed it. */
 int vlc_recv(vlc *c, int timeout_ms, json_t **msg, varlink_reply *reply, smk_err *e);
 
-/* Connect, call method, wait for the one reply. Returns an exit status:
- * 0 with *msg and *reply (not an error), otherwise the error has been
- * printed as "smkey CMD: ..." and *msg is NULL. */
+/* Connect, call method, wait for the one reply, an error reply included
+ * (reply->error set). Returns an exit status: 0 with *msg (caller frees)
+ * and *reply, otherwise the failure has been printed as "smkey CMD: ..."
+ * and *msg is NULL. */
+int vlc_call(const char *cmd, const char *socket_path, const char *method, json_t *params,
+	     json_t **msg, varlink_reply *reply);
+/* vlc_call, an error reply printed too (vlc_report_error). Returns an exit
+ * status: 0 with *msg and *reply (not an error), otherwise the error has
+ * been printed as "smkey CMD: ..." and *msg is NULL. */
 int vlc_simple(const char *cmd, const char *socket_path, const char *method, json_t *params,
 	       json_t **msg, varlink_reply *reply);
 /* Print a varlink error reply in words; returns its exit status. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "digest.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "hex.h"
 
@@ -26,6 +28,35 @@ int smk_sha256(const void *p, size_t n, uint8_t out[SMK_SHA256_LEN], smk_err *e)
 
 	if (EVP_Digest(p, n, out, &len, smk_sha256_md(), NULL) != 1 || len != SMK_SHA256_LEN)
 		return smk_fail(e, SMK_E_CRYPTO, "SHA-256 failed");
+	return 0;
+}
+
+int smk_sha256_stream(const void *head, size_t head_len, FILE *f, const char *what,
+		      uint8_t out[SMK_SHA256_LEN], uint64_t *total, smk_err *e)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t chunk[65536];
+	unsigned int len = 0;
+	uint64_t n = head_len;
+	size_t got;
+	int ok;
+
+	ok = md != NULL && EVP_DigestInit_ex(md, smk_sha256_md(), NULL) == 1 &&
+	     (head_len == 0 || EVP_DigestUpdate(md, head, head_len) == 1);
+	while (ok && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		ok = EVP_DigestUpdate(md, chunk, got) == 1;
+		n += got;
+	}
+	if (ok && ferror(f)) {
+		EVP_MD_CTX_free(md);
+		return smk_fail(e, SMK_E_IO, "%s: read error: %s", what, strerror(errno));
+	}
+	ok = ok && EVP_DigestFinal_ex(md, out, &len) == 1 && len == SMK_SHA256_LEN;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return smk_fail(e, SMK_E_CRYPTO, "%s: SHA-256 failed", what);
+	if (total)
+		*total = n;
 	return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/varlink.h"
+
 #define P11_SLOT 0
 
 /* The DigestInfo prefix of a SHA-256 hash (RFC 8017, section 9.2, note 1). */
@@ -36,7 +38,7 @@ typedef struct p11_session {
 	p11_key signer; /* seq, ec, bits and modulus.len of the key (no data) */
 	CK_MECHANISM_TYPE mech;
 	p11_mech_use use;
-	smk_buf data;	/* the input while it is at most P11_MAX_DATA */
+	smk_buf data;	/* the input while it is at most VARLINK_SIGN_DATA_MAX */
 	int overflow;	/* more came: only md holds it */
 	EVP_MD_CTX *md; /* SHA-256 of the message mechanisms' input */
 } p11_session;
@@ -696,7 +698,7 @@ static CK_RV sign_add(p11_session *s, const uint8_t *p, size_t n)
 		return CKR_FUNCTION_FAILED;
 	if (s->overflow)
 		return CKR_OK;
-	if (s->data.len + n > P11_MAX_DATA) {
+	if (s->data.len + n > VARLINK_SIGN_DATA_MAX) {
 		/* too large to send: from here only the hash counts */
 		s->overflow = 1;
 		smk_buf_free(&s->data);
@@ -772,7 +774,7 @@ static CK_RV sign_finish(p11_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 	} else {
 		p11_debug("Sign: message over %u bytes and key %lld lists no host-hashed "
 			  "algorithm",
-			  P11_MAX_DATA, s->signer.seq);
+			  VARLINK_SIGN_DATA_MAX, s->signer.seq);
 		sign_end(s);
 		return CKR_DATA_LEN_RANGE;
 	}

@@ -44,12 +44,6 @@ enum {
 #define P11_HANDLE_SEQ(h) ((long long)((h) >> 2))
 #define P11_HANDLE_CLS(h) ((int)((h)&3u))
 
-/* Data the module still sends to smkeyd as the message; beyond it the
- * module hashes (SHA-256) and sends the digest with the host-hashed
- * algorithm, when the key lists it. smkeyd's default message-size is 64 KiB
- * and base64 makes 4 characters of 3 bytes, so 32 KiB leaves room. */
-#define P11_MAX_DATA (32u * 1024)
-
 typedef struct p11_key {
 	long long seq;
 	char *label;

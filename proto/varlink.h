@@ -24,6 +24,15 @@
 #define VARLINK_MAX_METHOD 255 /* "interface.Method" in bytes */
 #define VARLINK_DEFAULT_MAX_MESSAGE 65536
 
+/* The largest message a client sends as Sign's `data` (docs/pkcs11.md
+ * "Large messages"): base64 makes 4 characters of 3 bytes, so 32 KiB is
+ * 43,692 characters, which leaves the call around them some 20 KiB of the
+ * default message size. Beyond it smkey sign and the PKCS#11 module send
+ * the message's SHA-256 as `digest` with ecdsa instead. */
+#define VARLINK_SIGN_DATA_MAX (32u * 1024)
+_Static_assert((VARLINK_SIGN_DATA_MAX + 2) / 3 * 4 + 4096 <= VARLINK_DEFAULT_MAX_MESSAGE,
+	       "Sign's data in base64 and its call fit the default message size");
+
 /* The interface descriptions served by GetInterfaceDescription:
  * proto/io.smkeyd.varlink and proto/org.varlink.service.varlink byte for
  * byte, generated at build time into the build tree's proto/interface.c (the

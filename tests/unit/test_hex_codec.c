@@ -180,6 +180,47 @@ START_TEST(sha256_vectors)
 }
 END_TEST
 
+/* A file read through the hash: the same SHA-256 as the bytes at once,
+ * across chunks and after a head held in memory; a read error names the
+ * file. */
+START_TEST(sha256_stream_of_a_file)
+{
+	enum { N = 200000 }; /* three chunks and a part */
+	static uint8_t bytes[N];
+	uint8_t want[SMK_SHA256_LEN], got[SMK_SHA256_LEN];
+	uint64_t total = 0;
+	smk_err e = {0};
+	FILE *f = tmpfile();
+	size_t i;
+
+	for (i = 0; i < N; i++)
+		bytes[i] = (uint8_t)(i * 7 + i / 251);
+	ck_assert_int_eq(smk_sha256(bytes, N, want, &e), 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(bytes, 1, N, f), N);
+	rewind(f);
+	ck_assert_int_eq(smk_sha256_stream(NULL, 0, f, "whole", got, &total, &e), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	ck_assert_uint_eq(total, N);
+	/* the first 32769 bytes already read, as smkey sign holds them */
+	ck_assert_int_eq(fseek(f, 32769, SEEK_SET), 0);
+	ck_assert_int_eq(smk_sha256_stream(bytes, 32769, f, "rest", got, &total, &e), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	ck_assert_uint_eq(total, N);
+	/* at the end: the head alone */
+	ck_assert_int_eq(smk_sha256_stream(bytes, N, f, "head", got, NULL, &e), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	fclose(f);
+
+	f = fopen("/", "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(smk_sha256_stream(NULL, 0, f, "/", got, &total, &e), -1);
+	ck_assert_int_eq(e.code, SMK_E_IO);
+	ck_assert_msg(strstr(e.msg, "/: read error") != NULL, "%s", e.msg);
+	fclose(f);
+}
+END_TEST
+
 static char *canonical(const json_t *v, int legacy)
 {
 	smk_buf b = SMK_BUF_INIT;
@@ -254,6 +295,7 @@ int main(void)
 	tcase_add_test(tc, b64_strict_decoding);
 	tcase_add_test(tc, b64_canonical_last_group_every_text);
 	tcase_add_test(tc, sha256_vectors);
+	tcase_add_test(tc, sha256_stream_of_a_file);
 	tcase_add_test(tc, canonical_json_is_jcs);
 	tcase_add_test(tc, json_hex_values);
 	tcase_add_test(tc, user_and_group_lookup);
