@@ -641,11 +641,17 @@ static int audit_records(archive *a, struct audit *au, const archive_audit_opts 
 
 /* One stored checkpoint, and what opening it with the archive key gave. */
 struct cp_slot {
-	uint64_t size; /* the size it is stored under */
+	uint64_t size;	 /* the size it is stored under */
+	uint64_t before; /* the size of the row before it, 0: none */
 	smk_buf note;
 	archive_checkpoint cp;
 	int opened; /* 0: ce says why not */
 	smk_err ce;
+	/* once opened, of its size and within the records read: */
+	int root_ok; /* its root is the records' root at its size */
+	int extends; /* root_ok, and a consistency proof from before holds */
+	int failed;  /* fe says why: the audit cannot go on */
+	smk_err fe;
 };
 
 /* Where the walk over the checkpoints stands. */
@@ -654,20 +660,52 @@ struct cp_walk {
 	uint8_t prev_root[32];
 };
 
-/* audit_pool_fn: check one checkpoint's signature by the archive key. */
+/* Whether the records' tree at size extends the one at old (0 < old <=
+ * size; root: the tree's root at size), by a consistency proof from the
+ * tree, verified: what a witness would check. *ok: 1 when it does. */
+static int tree_extends(const struct audit *au, uint64_t old, const uint8_t old_root[32],
+			uint64_t size, const uint8_t root[32], int *ok, smk_err *e)
+{
+	smk_buf proof = SMK_BUF_INIT;
+	smk_err ce;
+
+	if (merkle_tree_consistency_proof(&au->tree, size, old, &proof, e) < 0)
+		return -1;
+	*ok = merkle_verify_consistency(old, size, old_root, root, proof.data, proof.len, &ce) == 0;
+	smk_buf_free(&proof);
+	return 0;
+}
+
+/* audit_pool_fn: one checkpoint's signature by the archive key, its root
+ * against the records' tree (complete and read-only by now) and, taking
+ * the row before as the latest good one (check_checkpoint knows), that it
+ * extends it. */
 static void open_checkpoint(void *ctx, void *item)
 {
 	struct audit *au = ctx;
 	struct cp_slot *s = item;
+	uint8_t root[32], old_root[32];
 
 	s->opened =
 	    archive_checkpoint_open_key(s->note.data, s->note.len, &au->ckey, &s->cp, &s->ce) == 0;
+	if (!s->opened || s->cp.size != s->size || s->size > au->nleaves)
+		return;
+	if (merkle_tree_root(&au->tree, s->size, root, &s->fe) < 0) {
+		s->failed = 1;
+		return;
+	}
+	s->root_ok = memcmp(root, s->cp.root, 32) == 0;
+	if (s->root_ok && s->before &&
+	    (merkle_tree_root(&au->tree, s->before, old_root, &s->fe) < 0 ||
+	     tree_extends(au, s->before, old_root, s->size, root, &s->extends, &s->fe) < 0))
+		s->failed = 1;
 }
 
 /* Read the next checkpoints (at most cap) into v; *n: how many, 0 once
- * *done is set (SQLite would start over on a step after the last row). */
+ * *done is set (SQLite would start over on a step after the last row).
+ * *last: the size of the row read last, 0 before the first. */
 static int read_checkpoints(archive *a, struct audit *au, sqlite3_stmt *st, struct cp_slot *v,
-			    size_t cap, size_t *n, int *done, smk_err *e)
+			    size_t cap, size_t *n, uint64_t *last, int *done, smk_err *e)
 {
 	int rc = SQLITE_ROW;
 
@@ -678,7 +716,11 @@ static int read_checkpoints(archive *a, struct audit *au, sqlite3_stmt *st, stru
 	while (*n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cp_slot *s = &v[*n];
 
+		s->before = *last;
 		s->size = (uint64_t)sqlite3_column_int64(st, 0);
+		*last = s->size;
+		s->failed = 0;
+		s->root_ok = s->extends = 0;
 		smk_buf_reset(&s->note);
 		if (smk_buf_add(&s->note, sqlite3_column_blob(st, 1),
 				(size_t)sqlite3_column_bytes(st, 1)) < 0) {
@@ -703,8 +745,11 @@ static int check_checkpoint(struct audit *au, const struct cp_slot *s, struct cp
 			    smk_err *e)
 {
 	uint64_t size = s->size;
-	uint8_t root[32];
 
+	if (s->failed) {
+		*e = s->fe;
+		return -1;
+	}
 	if (!s->opened) {
 		problem(au, "checkpoint %" PRIu64 ": %s", size, s->ce.msg);
 		return 0;
@@ -719,23 +764,22 @@ static int check_checkpoint(struct audit *au, const struct cp_slot *s, struct cp
 			size, au->nleaves);
 		return 0;
 	}
-	if (merkle_tree_root(&au->tree, size, root, e) < 0)
-		return -1;
-	if (memcmp(root, s->cp.root, 32) != 0) {
+	if (!s->root_ok) {
 		problem(au, "checkpoint %" PRIu64 ": root hash does not match records 0..%" PRIu64,
 			size, size - 1);
 		return 0;
 	}
 	if (w->prev_size) {
-		smk_buf proof = SMK_BUF_INIT;
-		smk_err ce;
+		/* open_checkpoint checked the row before; after a bad one the
+		 * latest good checkpoint is an earlier one */
+		int ok = s->extends;
 
-		if (merkle_tree_consistency_proof(&au->tree, size, w->prev_size, &proof, e) < 0 ||
-		    merkle_verify_consistency(w->prev_size, size, w->prev_root, s->cp.root,
-					      proof.data, proof.len, &ce) < 0)
+		if (w->prev_size != s->before &&
+		    tree_extends(au, w->prev_size, w->prev_root, size, s->cp.root, &ok, e) < 0)
+			return -1;
+		if (!ok)
 			problem(au, "checkpoint %" PRIu64 " does not extend checkpoint %" PRIu64,
 				size, w->prev_size);
-		smk_buf_free(&proof);
 	}
 	w->prev_size = size;
 	memcpy(w->prev_root, s->cp.root, 32);
@@ -771,6 +815,7 @@ static int audit_checkpoints(archive *a, struct audit *au, const archive_audit_o
 	sqlite3_stmt *st;
 	audit_pool p;
 	size_t cap = batch_cap(o->jobs), n, i;
+	uint64_t row = 0;
 	int rc = -1, done = 0;
 
 	memset(&w, 0, sizeof(w));
@@ -787,7 +832,7 @@ static int audit_checkpoints(archive *a, struct audit *au, const archive_audit_o
 	if (audit_pool_init(&p, o->jobs, &au->sigs, e) < 0)
 		goto out_st;
 	for (;;) {
-		if (read_checkpoints(a, au, st, v, cap, &n, &done, e) < 0)
+		if (read_checkpoints(a, au, st, v, cap, &n, &row, &done, e) < 0)
 			goto out;
 		if (n == 0)
 			break;
