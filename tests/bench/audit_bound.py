@@ -5,11 +5,14 @@
 usage: audit_bound.py kinds REPORT
          the kinds of signature verification in REPORT's --stats section,
          one "COUNT KIND" line each
-       audit_bound.py result DIR RECORDS JOBS GENERATOR_JSON
-         the JSON result line from DIR: audit1.txt/.time (--jobs 1 on core
-         0), auditN.txt/.time (--jobs JOBS on every core) and rates.txt
-         (lines "single|multi KIND RATE": openssl speed verify/s, two
-         samples per kind and mode)
+       audit_bound.py result DIR RECORDS JOBS GENERATOR_JSON ROUND
+         the JSON result line of round ROUND from DIR: audit1.txt/.time
+         (--jobs 1 on core 0), auditN.txt/.time (--jobs JOBS on every core)
+         and rates.txt (lines "single|multi KIND RATE": openssl speed
+         verify/s, two samples per kind and mode)
+       audit_bound.py median < ROUNDS
+         from the result lines of the rounds (standard input), one line
+         with the median of each ratio and speedup, and every round's value
 
 The ECDSA bound of an audit comes from the verifications it counted itself
 (--stats), per record, and openssl speed's rate for each kind:
@@ -44,7 +47,7 @@ def bound(per_record, rates):
     return 1 / sum(v / rates[k] for k, v in per_record.items())
 
 
-def result(d, n, jobs, gen):
+def result(d, n, jobs, gen, rnd):
     count = kinds(f"{d}/audit1.txt")
     if not count or count != kinds(f"{d}/auditN.txt"):
         sys.exit("audit_bound.py: no --stats section, or different counts on 1 and all threads")
@@ -59,7 +62,7 @@ def result(d, n, jobs, gen):
     wn, cn = times(f"{d}/auditN.time")
     b1, bn = bound(per, mean["single"]), bound(per, mean["multi"])
     r = {
-        "bench": "audit", "records": n, "jobs": jobs, "generator": gen,
+        "bench": "audit", "round": rnd, "records": n, "jobs": jobs, "generator": gen,
         "verifications_per_record": {k: round(v, 4) for k, v in per.items()},
         "openssl_verify_per_s": {k: round(v, 1) for k, v in mean["single"].items()},
         "openssl_multi_verify_per_s": {k: round(v, 1) for k, v in mean["multi"].items()},
@@ -76,11 +79,30 @@ def result(d, n, jobs, gen):
     print(json.dumps(r, separators=(",", ":")))
 
 
+def median(lines):
+    rounds = [json.loads(x) for x in lines if x.strip()]
+    if not rounds:
+        sys.exit("audit_bound.py: no rounds")
+    pick = {"single_ratio": ("single", "ratio"), "all_ratio_wall": ("all", "ratio_wall"),
+            "speedup_wall": ("all", "speedup_wall")}
+    r = {"bench": "audit-median", "rounds": len(rounds), "records": rounds[0]["records"],
+         "jobs": rounds[0]["jobs"]}
+    for name, (part, key) in pick.items():
+        v = sorted(x[part][key] for x in rounds)
+        mid = len(v) // 2
+        r[name] = v[mid] if len(v) % 2 else round((v[mid - 1] + v[mid]) / 2, 3)
+        r[name + "_rounds"] = [x[part][key] for x in rounds]
+    print(json.dumps(r, separators=(",", ":")))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "kinds":
         for k, v in kinds(sys.argv[2]).items():
             print(v, k)
-    elif len(sys.argv) == 6 and sys.argv[1] == "result":
-        result(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]))
+    elif len(sys.argv) == 7 and sys.argv[1] == "result":
+        result(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]),
+               int(sys.argv[6]))
+    elif len(sys.argv) == 2 and sys.argv[1] == "median":
+        median(sys.stdin.readlines())
     else:
         sys.exit(__doc__)

@@ -84,22 +84,30 @@ def main(argv):
     au = [r for r in rows if r["bench"] == "audit"]
     if au:
         md.append("### 4. smkey audit on one core and on all cores vs the ECDSA verifications it counted\n")
-        md.append("| records | jobs | verifications per record | 1 thread CPU s | 1 thread wall s "
+        md.append("| round | records | jobs | verifications per record | 1 thread CPU s | 1 thread wall s "
                   "| records/s (CPU) | bound 1 core | 1 core / bound (CPU) | all-core wall s "
                   "| records/s (wall) | bound all cores (-multi) | all / bound (wall) "
                   "| speedup (wall) | all-core wall rate / 1-core CPU rate | generator s | archive MB |")
-        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in au:
         s, a = r["single"], r["all"]
         per = ", ".join(f"{k} {v:g}" for k, v in sorted(r["verifications_per_record"].items()))
         g = r.get("generator", {})
         gs = f"{g['seconds']:.0f}" if "seconds" in g else "-"
         mb = f"{g['bytes'] / 1e6:.0f}" if "bytes" in g else "-"
-        md.append(f"| {r['records']} | {r['jobs']} | {per} | {s['cpu_s']:.2f} | {s['wall_s']:.2f} "
+        md.append(f"| {r.get('round', '-')} | {r['records']} | {r['jobs']} | {per} "
+                  f"| {s['cpu_s']:.2f} | {s['wall_s']:.2f} "
                   f"| {s['records_per_s']:.0f} | {s['bound_records_per_s']:.0f} | {s['ratio']:.2f} "
                   f"| {a['wall_s']:.2f} | {a['records_per_wall_s']:.0f} "
                   f"| {a['bound_records_per_s']:.0f} | {a['ratio_wall']:.2f} "
                   f"| {a['speedup_wall']:.2f} | {a['speedup_cpu_rate']:.2f} | {gs} | {mb} |")
+    for r in (x for x in rows if x["bench"] == "audit-median"):
+        md.append(f"\nMedian of {r['rounds']} rounds ({r['records']} records, {r['jobs']} jobs): "
+                  f"1 core / bound {r['single_ratio']:.2f}, all / bound {r['all_ratio_wall']:.2f}, "
+                  f"speedup {r['speedup_wall']:.2f} (rounds: "
+                  + ", ".join(f"{a:.2f}/{b:.2f}/{c:.2f}" for a, b, c in
+                              zip(r["single_ratio_rounds"], r["all_ratio_wall_rounds"],
+                                  r["speedup_wall_rounds"])) + ")")
     if au:
         md.append("")
     ve = [r for r in rows if r["bench"] == "verify"]
