@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/net.h"
@@ -304,9 +305,33 @@ done:
 	smk_buf_free(&to_vpcd);
 }
 
+/* A relay that comes back quickly waits until the card has been out of
+ * vpcd's reader for RELAY_CARD_OUT_MS (relay.h says why); closed_at: when
+ * the gate last closed vpcd, zero before the first. */
+static void stay_out(const struct timespec *closed_at, volatile sig_atomic_t *stop)
+{
+	struct timespec now;
+	long long out_ms;
+
+	if (closed_at->tv_sec == 0 && closed_at->tv_nsec == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	out_ms = (long long)(now.tv_sec - closed_at->tv_sec) * 1000 +
+		 (now.tv_nsec - closed_at->tv_nsec) / 1000000;
+	while (out_ms < RELAY_CARD_OUT_MS && !*stop) {
+		long long step =
+		    RELAY_CARD_OUT_MS - out_ms > 100 ? 100 : RELAY_CARD_OUT_MS - out_ms;
+		struct timespec t = {0, (long)step * 1000000L};
+
+		nanosleep(&t, NULL);
+		out_ms += step;
+	}
+}
+
 int gate_run(const gate_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 {
 	char lhost[256], vhost[256], last[600] = "";
+	struct timespec closed_at = {0, 0}; /* when vpcd saw the card go last */
 	unsigned lport, vport;
 	int lfd;
 
@@ -333,6 +358,7 @@ int gate_run(const gate_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 		if (cfd < 0)
 			continue;
 		peer_text(&ss, len, peer, sizeof(peer));
+		stay_out(&closed_at, stop);
 		vfd = smk_tcp_connect(vhost, vport, &ce);
 		if (vfd < 0) {
 			/* the relay retries with backoff; say it once per reason */
@@ -352,6 +378,7 @@ int gate_run(const gate_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 		 * releases the card and connects again */
 		close(vfd);
 		close(cfd);
+		clock_gettime(CLOCK_MONOTONIC, &closed_at);
 		gate_stats_text(&g.st, text, sizeof(text));
 		say("relay from %s ended (%s), vpcd connection closed: %s", peer, why, text);
 	}

@@ -32,6 +32,13 @@
 #define RELAY_VPCD_RESET 0x02
 #define RELAY_VPCD_ATR 0x04
 #define RELAY_FRAME_MAX 0xFFFF
+/* How long a card that left vpcd's reader stays out before it is offered
+ * again. pcscd asks vpcd whether a card is present every 400 ms; a card
+ * back before a poll saw it gone leaves pcscd with two stories. When a
+ * client's reset meanwhile found the reader empty, pcscd marks the reader
+ * empty, while its poller, which never saw the card leave, never powers it
+ * again: the reader stays dead until the card leaves once more. */
+#define RELAY_CARD_OUT_MS 1000
 
 /* ---- the vpcd stream, parsed as it arrives ---- */
 

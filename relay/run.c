@@ -331,9 +331,12 @@ int relay_run(const relay_opts *o, volatile sig_atomic_t *stop, smk_err *e)
 		say("connection ended after %lu APDU%s (%lu in all): %s", served,
 		    served == 1 ? "" : "s", rl.st.total, why);
 		/* a connection that carried commands was a working one: start
-		 * the backoff afresh */
+		 * the backoff afresh; the card stays out of vpcd's reader long
+		 * enough for pcscd to see it go (RELAY_CARD_OUT_MS) */
 		if (served > 0)
 			backoff = o->retry_min_ms;
+		if (backoff < RELAY_CARD_OUT_MS)
+			backoff = RELAY_CARD_OUT_MS;
 		retry_later(NULL, NULL, last, sizeof(last), &backoff, o, stop);
 	}
 	return 0;
