@@ -170,7 +170,16 @@ notary_ssh() {
 # card host HOST (started with --net -- HOST_DIR PORT --veth smkh0
 # $NOTARY_HOST_ADDR/24 ...).
 notary_veth() {
-	local var="NOTARY_HOST_PID_$1"
+	local var="NOTARY_HOST_PID_$1" own i
+	# unshare makes the host's network namespace after it started: moved
+	# before that, the veth end would land in ours and the host would wait
+	# for it in vain (seen on a loaded machine)
+	own=$(readlink /proc/self/ns/net)
+	for i in $(seq 101); do
+		[ "$(readlink "/proc/${!var}/ns/net" 2>/dev/null)" != "$own" ] && break
+		[ "$i" = 101 ] && smk_fail "card host $1 has no network namespace of its own after 10 s"
+		sleep 0.1
+	done
 	ip link add smkn0 type veth peer name smkh0 || smk_fail "cannot make a veth pair"
 	ip link set smkh0 netns "${!var}" || smk_fail "cannot move the veth end into $1"
 	ip addr add "$NOTARY_ADDR/24" dev smkn0
