@@ -23,6 +23,17 @@ smkd_prepare() {
 	(umask 077 && printf '%s\n' "$SMKD_PIN" >"$SMK_TMP/pin")
 }
 
+# smkd_cardhash_policy: policies.d/cardhash.yaml (after smkd_config), a
+# copy of release-apk whose keys may only have the card hash: ecdsa is left
+# out of the list, and its labels are ch-*.
+smkd_cardhash_policy() {
+	sed -e 's/^name: release-apk/name: cardhash/' -e 's/^label: apk-/label: ch-/' \
+		-e '/^  - ecdsa$/d' "$SMK_TMP/policies.d/release-apk.yaml" >"$SMK_TMP/policies.d/cardhash.yaml"
+	if grep -q '^  - ecdsa$' "$SMK_TMP/policies.d/cardhash.yaml"; then
+		smk_fail "cardhash.yaml still lists ecdsa"
+	fi
+}
+
 smkd_config() {
 	smkd_prepare
 	cat >"$SMKD_CONF" <<CONF

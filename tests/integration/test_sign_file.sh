@@ -28,9 +28,7 @@ smk_wait_card 0
 # no limits: the default message size
 smkd_config
 # a policy like release-apk whose keys may only have the card hash
-sed -e 's/^name: release-apk/name: cardhash/' -e 's/^label: apk-/label: ch-/' \
-	-e '/^  - ecdsa$/d' policies.d/release-apk.yaml >policies.d/cardhash.yaml
-grep -q '^  - ecdsa$' policies.d/cardhash.yaml && smk_fail "cardhash.yaml still lists ecdsa"
+smkd_cardhash_policy
 smkd_start
 smkd_wait_log 'ready'
 grep -q 'message-size' "$SMKD_CONF" && smk_fail "the config sets a message size"

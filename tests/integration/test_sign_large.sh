@@ -25,9 +25,7 @@ smk_sim_start card1 0
 smk_wait_card 0
 smkd_config
 # a policy like release-apk whose keys may only have the card hash
-sed -e 's/^name: release-apk/name: cardhash/' -e 's/^label: apk-/label: ch-/' \
-	-e '/^  - ecdsa$/d' policies.d/release-apk.yaml >policies.d/cardhash.yaml
-grep -q '^  - ecdsa$' policies.d/cardhash.yaml && smk_fail "cardhash.yaml still lists ecdsa"
+smkd_cardhash_policy
 smkd_start
 smkd_wait_log 'ready'
 S=(--socket "$SMKD_SOCK")
