@@ -78,10 +78,11 @@ struct sign_counts {
 	struct sign_count *v;
 	size_t n, cap;
 	/* sign_archive_warning's last answer, for the archive size, policy
-	 * set and archive device it was made for */
+	 * set and archive device it was made for (a reference to the set is
+	 * held, so a reloaded set is never mistaken for it) */
 	bool warn_made;
 	uint64_t warn_size;
-	const policy_set *warn_set;
+	policy_set *warn_set;
 	const device *warn_dev;
 	char warning[600];
 };
@@ -90,6 +91,7 @@ void sign_counts_free(struct sign_counts *c)
 {
 	if (c == NULL)
 		return;
+	policy_set_unref(c->warn_set);
 	free(c->v);
 	free(c);
 }
@@ -887,9 +889,9 @@ int sign_list_keys(engine *eng, const engine_peer *peer, json_t *params, json_t 
 
 /* ---- the archive key's device shared with signing keys ---- */
 
-/* The first key record on the archive key's device whose policy has a sign:
- * section, as a warning in out ("" when there is none). */
-static void find_shared(engine *eng, const device *ad, char *out, size_t n)
+/* The first key record from seq from on the archive key's device whose
+ * policy has a sign: section, as a warning in out ("" when there is none). */
+static void find_shared(engine *eng, const device *ad, uint64_t from, char *out, size_t n)
 {
 	smk_buf canon = SMK_BUF_INIT;
 	const policy *pol;
@@ -903,6 +905,8 @@ static void find_shared(engine *eng, const device *ad, char *out, size_t n)
 	if (sign_key_seqs(eng, &seqs, &nseqs, &e) < 0)
 		return;
 	for (i = 0; i < nseqs && !out[0]; i++) {
+		if (seqs[i] < from)
+			continue;
 		smk_buf_reset(&canon);
 		pthread_mutex_lock(&eng->archive_lock);
 		rc = archive_get(eng->arc, seqs[i], &canon, NULL, &e);
@@ -937,18 +941,27 @@ const char *sign_archive_warning(engine *eng)
 		return NULL;
 	if (engine_archive_size(eng, &size, &e) < 0)
 		return NULL;
-	if (!c->warn_made || c->warn_size != size || c->warn_set != eng->policies ||
-	    c->warn_dev != ad) {
+	if (!c->warn_made || c->warn_set != eng->policies || c->warn_dev != ad) {
+		/* another policy set or archive device: every key record */
 		char was[sizeof(c->warning)];
 
 		snprintf(was, sizeof(was), "%s", c->warning);
-		find_shared(eng, ad, c->warning, sizeof(c->warning));
+		find_shared(eng, ad, 0, c->warning, sizeof(c->warning));
 		if (c->warning[0] && strcmp(was, c->warning) != 0)
 			log_warn("%s", c->warning);
-		c->warn_made = true;
-		c->warn_size = size;
-		c->warn_set = eng->policies;
-		c->warn_dev = ad;
+	} else if (c->warn_size != size && !c->warning[0]) {
+		/* records are only appended: a warning found stays true, and
+		 * none found so far can only come from the records added since */
+		find_shared(eng, ad, c->warn_size, c->warning, sizeof(c->warning));
+		if (c->warning[0])
+			log_warn("%s", c->warning);
 	}
+	c->warn_made = true;
+	c->warn_size = size;
+	if (c->warn_set != eng->policies) {
+		policy_set_unref(c->warn_set);
+		c->warn_set = policy_set_ref(eng->policies);
+	}
+	c->warn_dev = ad;
 	return c->warning[0] ? c->warning : NULL;
 }
