@@ -228,6 +228,16 @@ smk_wait_card() {
 	smk_fail "no card in reader $reader after ${secs}s"
 }
 
+# smk_one_card [smkey-sim run options...]: the usual opening of a scenario
+# with one card: pcscd with one vpcd entry, a fresh card card1 (device 1)
+# served in reader 0 with the options given, and pcscd seeing it.
+smk_one_card() {
+	smk_start_pcscd 1
+	smk_sim_init card1 1
+	smk_sim_start card1 0 "$@"
+	smk_wait_card 0
+}
+
 # smk_wait_no_card READER [SECONDS]: until the reader is empty.
 smk_wait_no_card() {
 	local reader=$1 secs=${2:-15} i

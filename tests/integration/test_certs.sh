@@ -24,10 +24,7 @@ SMKEY=$(smk_shared_copy "$SMKEY")
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 smkd_start
 smkd_wait_log 'ready'

@@ -11,10 +11,7 @@
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0 --quirk read-61xx
-smk_wait_card 0
+smk_one_card --quirk read-61xx
 smkd_config
 LOG=$SMK_TMP/card1.apdu.jsonl
 R0=$("$SMKEY" card find) || smk_fail "smkey card find: no card"

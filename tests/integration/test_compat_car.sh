@@ -11,10 +11,7 @@
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0 --quirk car-from-device
-smk_wait_card 0
+smk_one_card --quirk car-from-device
 smkd_config
 # one policy names its own CAR
 sed -i 's/^name: firmware-rsa$/&\ncar: DESRCACC100001/' "$SMK_TMP/policies.d/firmware-rsa.yaml"

@@ -16,10 +16,7 @@ smk_enter_namespace "$@"
 # nobody runs these: copies it can read wherever the tree is (smk_shared_copy)
 SMKEYD=$(smk_shared_copy "$SMKEYD")
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 
 # a tree of its own that nobody may write, as a state directory would be

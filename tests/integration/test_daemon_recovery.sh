@@ -11,10 +11,7 @@
 . "$(dirname "$0")/daemon_lib.sh"
 smk_enter_namespace "$@"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 
 # first start: the archive key; then a key whose daemon dies after the GAKP

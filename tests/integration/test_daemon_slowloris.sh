@@ -20,10 +20,7 @@ PY=/usr/bin/python3
 SLOW=$(smk_shared_copy "$SMK_SOURCE_DIR/tests/integration/slowloris.py")
 SMKD_CLIENT=$(smk_shared_copy "$SMKD_CLIENT")
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config 'limits: {clients: 64, clients-per-uid: 64, request-timeout-ms: 4000, idle-timeout-ms: 60000}'
 smkd_start
 smkd_wait_log 'ready' 60

@@ -54,10 +54,7 @@ shows() {
 	}
 }
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 # a policy file is text an administrator copied from somewhere
 sed -e 's/^name: release-apk/name: hostile/' \

@@ -21,10 +21,7 @@ smk_enter_namespace "$@"
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 p11() { pkcs11-tool --module "$SMKD_P11" --slot-index 0 "$@"; }
 mkdir -p out
 echo "signed by OpenSC while smkeyd waits" >msg

@@ -23,10 +23,7 @@ export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
 SOPIN=3537363231383830
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0 --attest-imports --fcp-algorithms
-smk_wait_card 0
+smk_one_card --attest-imports --fcp-algorithms
 
 # ---- a DKEK domain, a software key imported into it, a generated key ----
 out=$(sc-hsm-tool --reader 0 --initialize --so-pin "$SOPIN" --pin "$SMKD_PIN" --dkek-shares 1 2>&1) ||

@@ -20,10 +20,7 @@ SMKEY=$(smk_shared_copy "$SMKEY")
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 # a policy whose sign: rule has a daily limit of 3, and one whose
 # signatures are not archived (log: false)

@@ -19,10 +19,7 @@ smk_enter_namespace "$@"
 export HOME=$SMK_TMP
 cd "$SMK_TMP"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 # a policy like release-apk whose keys may only have the card hash
 smkd_cardhash_policy

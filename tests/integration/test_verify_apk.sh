@@ -21,10 +21,7 @@ cd "$SMK_TMP"
 fx=$SMK_SOURCE_DIR/tests/data/apk
 command -v apksigner >/dev/null || smk_fail "apksigner is missing (scripts/deps.sh installs it)"
 
-smk_start_pcscd 1
-smk_sim_init card1 1
-smk_sim_start card1 0
-smk_wait_card 0
+smk_one_card
 smkd_config
 smkd_start
 smkd_wait_log 'ready'
